@@ -1,0 +1,2 @@
+// Placeholder: replaced by the baseline gRPC server.
+int main() { return 0; }

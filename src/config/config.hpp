@@ -1,0 +1,113 @@
+#pragma once
+
+// The gateway's configuration as loaded from YAML. Loading never throws: it
+// returns every problem it finds, each with its place in the file and a hint.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/defaults.hpp"
+
+namespace prism::config {
+
+/// Where a value came from: file, 1-based line and column.
+struct location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+enum class backend_type { memory, sqlite };
+
+enum class sqlite_synchronous { normal, full };
+
+struct sqlite_options {
+  /// Database file; relative paths are relative to the working directory.
+  std::string path;
+  sqlite_synchronous synchronous = sqlite_synchronous::full;
+  uint32_t busy_timeout_ms = defaults::sqlite_busy_timeout_ms;
+};
+
+struct backend {
+  std::string name;
+  backend_type type = backend_type::memory;
+  uint32_t connections = defaults::memory_connections;
+  uint32_t max_pending = defaults::pool_max_pending;
+  uint32_t ttl_sweep_interval_ms = defaults::ttl_sweep_interval_ms;
+  sqlite_options sqlite;
+  location where;
+};
+
+enum class pattern { keyvalue, pubsub };
+
+struct namespace_config {
+  std::string name;
+  config::pattern pattern = pattern::keyvalue;
+  std::string backend;
+  uint64_t max_value_bytes = defaults::max_value_bytes;
+  /// Middleware stage names in the order a request visits them.
+  std::vector<std::string> middleware = {"metrics", "audit"};
+  location where;
+};
+
+struct audit_options {
+  std::string path = defaults::audit_path;
+};
+
+struct server_options {
+  std::string listen = defaults::grpc_listen;
+  std::string admin = defaults::admin_listen;
+  uint32_t session_idle_timeout_ms = defaults::session_idle_timeout_ms;
+  uint32_t scheduler_max_throughput = defaults::scheduler_max_throughput;
+  /// 0 picks the number of cores.
+  uint32_t scheduler_threads = 0;
+};
+
+struct gateway_config {
+  server_options server;
+  audit_options audit;
+  std::map<std::string, backend> backends;
+  std::map<std::string, namespace_config> namespaces;
+
+  /// The largest request message the gRPC listener must accept.
+  uint64_t max_request_bytes() const;
+};
+
+/// One thing wrong with a config file.
+struct problem {
+  location where;
+  /// Dotted path of the field, e.g. "namespaces.cache.backend".
+  std::string field;
+  std::string message;
+  std::string hint;
+};
+
+struct load_result {
+  std::optional<gateway_config> config;
+  std::vector<problem> problems;
+
+  bool ok() const { return config.has_value() && problems.empty(); }
+};
+
+/// Names of the middleware stages this build knows.
+const std::vector<std::string>& known_stages();
+
+/// Parses and validates YAML text; `file` names it in problems.
+load_result parse(const std::string& yaml_text, const std::string& file);
+
+/// Reads and validates a file.
+load_result load_file(const std::string& path);
+
+/// "file:line:column: field: message (hint: ...)".
+std::string format(const problem& p);
+
+/// One line describing a valid config, e.g. "2 namespaces, 2 backends".
+std::string summary(const gateway_config& cfg);
+
+/// Splits "host:port"; false when it is not a valid listen address.
+bool split_host_port(const std::string& text, std::string& host, uint16_t& port);
+
+} // namespace prism::config

@@ -1,0 +1,48 @@
+#pragma once
+
+// Every limit and default of the gateway in one place, each with its unit.
+// The configuration schema (docs/CONFIG.md) refers to these names.
+
+#include <cstdint>
+
+namespace prism::defaults {
+
+// Listeners.
+inline constexpr const char* grpc_listen = "127.0.0.1:8980";
+inline constexpr const char* admin_listen = "127.0.0.1:8981";
+
+// Request limits checked by the front end.
+inline constexpr uint64_t key_bytes_max = 4096;
+inline constexpr uint64_t max_value_bytes = 4 * 1024 * 1024;
+inline constexpr uint64_t max_value_bytes_limit = 64 * 1024 * 1024;
+inline constexpr uint32_t scan_limit_default = 100;
+inline constexpr uint32_t scan_limit_max = 1000;
+inline constexpr uint32_t batch_keys_max = 1000;
+inline constexpr uint64_t request_id_bytes_max = 128;
+/// Room for keys and framing on top of the largest value a namespace accepts.
+inline constexpr uint64_t message_overhead_bytes = 1024 * 1024;
+
+// Backends.
+inline constexpr uint32_t memory_connections = 1;
+inline constexpr uint32_t sqlite_connections = 4;
+inline constexpr uint32_t connections_max = 256;
+inline constexpr uint32_t sqlite_busy_timeout_ms = 5000;
+/// How often expired keys are reclaimed, and how many at most per round.
+inline constexpr uint32_t ttl_sweep_interval_ms = 1000;
+inline constexpr uint32_t ttl_sweep_batch_max = 1000;
+/// Requests a pool holds while all its connections are busy.
+inline constexpr uint32_t pool_max_pending = 1024;
+/// Requests one connection works on at once (a driver may pipeline them).
+inline constexpr uint32_t connection_in_flight_max = 64;
+
+// Sessions.
+/// A session with nothing in flight for this long is closed.
+inline constexpr uint32_t session_idle_timeout_ms = 60000;
+
+// Audit log.
+inline constexpr const char* audit_path = "./data/audit.log";
+
+// Actor scheduler: messages an actor may handle before yielding its thread.
+inline constexpr uint32_t scheduler_max_throughput = 64;
+
+} // namespace prism::defaults

@@ -1,0 +1,92 @@
+#include "kv/model.hpp"
+
+#include <algorithm>
+
+namespace prism {
+
+std::string_view to_string(status_code code) noexcept {
+  switch (code) {
+    case status_code::ok: return "OK";
+    case status_code::cancelled: return "CANCELLED";
+    case status_code::unknown: return "UNKNOWN";
+    case status_code::invalid_argument: return "INVALID_ARGUMENT";
+    case status_code::deadline_exceeded: return "DEADLINE_EXCEEDED";
+    case status_code::not_found: return "NOT_FOUND";
+    case status_code::already_exists: return "ALREADY_EXISTS";
+    case status_code::permission_denied: return "PERMISSION_DENIED";
+    case status_code::resource_exhausted: return "RESOURCE_EXHAUSTED";
+    case status_code::failed_precondition: return "FAILED_PRECONDITION";
+    case status_code::aborted: return "ABORTED";
+    case status_code::out_of_range: return "OUT_OF_RANGE";
+    case status_code::unimplemented: return "UNIMPLEMENTED";
+    case status_code::internal: return "INTERNAL";
+    case status_code::unavailable: return "UNAVAILABLE";
+    case status_code::data_loss: return "DATA_LOSS";
+    case status_code::unauthenticated: return "UNAUTHENTICATED";
+  }
+  return "UNKNOWN";
+}
+
+} // namespace prism
+
+namespace prism::kv {
+
+namespace {
+
+template <class... Fs>
+struct overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+overloaded(Fs...) -> overloaded<Fs...>;
+
+} // namespace
+
+std::string_view operation_name(const operation& op) noexcept {
+  static constexpr std::string_view names[] = {
+    "Get", "Set", "Delete", "Exists", "BatchGet", "BatchSet", "BatchDelete",
+    "Scan"};
+  return names[op.index()];
+}
+
+bool is_write(const operation& op) noexcept {
+  return std::holds_alternative<set_op>(op)
+         || std::holds_alternative<delete_op>(op)
+         || std::holds_alternative<batch_set_op>(op)
+         || std::holds_alternative<batch_delete_op>(op);
+}
+
+std::string_view primary_key(const operation& op) noexcept {
+  return std::visit(
+    overloaded{
+      [](const get_op& x) -> std::string_view { return x.key; },
+      [](const set_op& x) -> std::string_view { return x.key; },
+      [](const delete_op& x) -> std::string_view { return x.key; },
+      [](const exists_op& x) -> std::string_view { return x.key; },
+      [](const batch_get_op& x) -> std::string_view {
+        return x.keys.empty() ? std::string_view{} : x.keys.front();
+      },
+      [](const batch_set_op& x) -> std::string_view {
+        return x.entries.empty() ? std::string_view{} : x.entries.front().key;
+      },
+      [](const batch_delete_op& x) -> std::string_view {
+        return x.keys.empty() ? std::string_view{} : x.keys.front();
+      },
+      [](const scan_op& x) -> std::string_view { return x.prefix; },
+    },
+    op);
+}
+
+uint64_t largest_value_bytes(const operation& op) noexcept {
+  if (auto* set = std::get_if<set_op>(&op))
+    return set->value.size();
+  if (auto* batch = std::get_if<batch_set_op>(&op)) {
+    uint64_t largest = 0;
+    for (auto& e : batch->entries)
+      largest = std::max<uint64_t>(largest, e.value.size());
+    return largest;
+  }
+  return 0;
+}
+
+} // namespace prism::kv

@@ -1,0 +1,141 @@
+#pragma once
+
+// The KeyValue data model shared by the actors and the drivers: one struct
+// per operation, one per result. It does not depend on protobuf, so actors and
+// drivers can be built and tested without the gRPC front end.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "kv/status.hpp"
+
+namespace prism::kv {
+
+struct get_op {
+  std::string key;
+};
+
+struct exists_op {
+  std::string key;
+};
+
+struct set_op {
+  std::string key;
+  std::string value;
+  uint64_t ttl_ms = 0;
+  std::optional<uint64_t> if_version;
+};
+
+struct delete_op {
+  std::string key;
+};
+
+struct batch_get_op {
+  std::vector<std::string> keys;
+};
+
+struct entry {
+  std::string key;
+  std::string value;
+  uint64_t ttl_ms = 0;
+};
+
+struct batch_set_op {
+  std::vector<entry> entries;
+};
+
+struct batch_delete_op {
+  std::vector<std::string> keys;
+};
+
+struct scan_op {
+  std::string prefix;
+  std::string start_after;
+  /// Already resolved by the front end: 1..scan_limit_max.
+  uint32_t limit = 100;
+  bool keys_only = false;
+};
+
+using operation = std::variant<get_op, set_op, delete_op, exists_op,
+                               batch_get_op, batch_set_op, batch_delete_op,
+                               scan_op>;
+
+struct item {
+  std::string key;
+  bool found = false;
+  std::string value;
+  uint64_t version = 0;
+};
+
+struct get_result {
+  bool found = false;
+  std::string value;
+  uint64_t version = 0;
+};
+
+struct set_result {
+  uint64_t version = 0;
+};
+
+struct delete_result {
+  bool existed = false;
+};
+
+struct exists_result {
+  bool exists = false;
+};
+
+struct batch_get_result {
+  std::vector<item> items;
+};
+
+struct batch_set_result {
+  std::vector<uint64_t> versions;
+};
+
+struct batch_delete_result {
+  uint32_t deleted = 0;
+};
+
+struct scan_result {
+  std::vector<item> items;
+  std::string next_start_after;
+};
+
+/// Variant alternatives line up with `operation`, shifted by one for the
+/// empty state of a failed outcome.
+using result = std::variant<std::monostate, get_result, set_result,
+                            delete_result, exists_result, batch_get_result,
+                            batch_set_result, batch_delete_result, scan_result>;
+
+/// What a driver answers: a status, and a result when the status is OK.
+struct outcome {
+  prism::status status;
+  kv::result value;
+
+  static outcome failure(status_code code, std::string message) {
+    return outcome{prism::status::failure(code, std::move(message)), {}};
+  }
+  template <class Result>
+  static outcome success(Result&& r) {
+    return outcome{prism::status{}, kv::result{std::forward<Result>(r)}};
+  }
+};
+
+/// The RPC name of an operation, e.g. "Get" or "BatchSet".
+std::string_view operation_name(const operation& op) noexcept;
+
+/// True for operations that change data.
+bool is_write(const operation& op) noexcept;
+
+/// The key an operation addresses, or its first key, or "" (for Scan, the prefix).
+std::string_view primary_key(const operation& op) noexcept;
+
+/// Bytes of keys and values an operation carries, for value-size checks.
+uint64_t largest_value_bytes(const operation& op) noexcept;
+
+} // namespace prism::kv
