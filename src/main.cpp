@@ -1,2 +1,23 @@
-// Placeholder: replaced by the CLI entry point.
-int main() { return 0; }
+// prism: the gateway binary. Each job is a subcommand; see `prism --help`.
+
+#include <CLI/CLI.hpp>
+
+#include "cli/bench_command.hpp"
+#include "cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Prism: one gRPC API (KeyValue) served from the backend each "
+               "namespace's config names (memory, SQLite), through an actor "
+               "pipeline.",
+               "prism"};
+  app.require_subcommand(1);
+  prism::cli::add_serve_command(app);
+  prism::cli::add_check_command(app);
+  add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return 0;
+}

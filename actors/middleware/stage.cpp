@@ -1,0 +1,48 @@
+#include "middleware/stage.hpp"
+
+namespace prism {
+
+stage_actor::behavior_type
+stage(stage_actor::stateful_pointer<stage_state> self,
+      std::shared_ptr<stage_logic> logic) {
+  self->state.logic = std::move(logic);
+  return {
+    [=](request_atom, call_ptr& call) {
+      auto& st = self->state;
+      auto verdict = st.logic->on_request(*call);
+      if (verdict.ok()) {
+        ++st.passed;
+        forward_call(self, std::move(call));
+      } else {
+        ++st.rejected;
+        fail_call(self, std::move(call), verdict.code,
+                  std::move(verdict.message));
+      }
+    },
+    [=](completed_atom, const call_ptr& call) {
+      self->state.logic->on_complete(*call);
+    },
+    [=](report_atom) -> metric_report {
+      auto& st = self->state;
+      metric_report out;
+      st.logic->report(out);
+      std::string kind = st.logic->kind();
+      out.push_back(metric_family{
+        "prism_stage_calls_total",
+        "Calls a middleware stage let pass or answered itself.",
+        "counter",
+        {{"stage=\"" + kind + "\",verdict=\"passed\"",
+          static_cast<double>(st.passed), ""},
+         {"stage=\"" + kind + "\",verdict=\"rejected\"",
+          static_cast<double>(st.rejected), ""}}});
+      return out;
+    },
+  };
+}
+
+stage_actor spawn_stage(caf::actor_system& sys,
+                        std::unique_ptr<stage_logic> logic) {
+  return sys.spawn(stage, std::shared_ptr<stage_logic>(std::move(logic)));
+}
+
+} // namespace prism

@@ -1,0 +1,54 @@
+#pragma once
+
+// A middleware stage is an actor in the chain a namespace's config names.
+// Each stage kind implements `stage_logic`; the actor around it is the same
+// for every kind: it consults the logic on the way in, forwards or answers,
+// and shows it each outcome. New kinds (auth, rate limit) plug in here without
+// touching the others.
+
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+
+#include "runtime/call.hpp"
+#include "runtime/metric_report.hpp"
+
+namespace prism {
+
+class stage_logic {
+public:
+  virtual ~stage_logic() = default;
+
+  /// The stage kind as named in the config, e.g. "metrics".
+  virtual const char* kind() const noexcept = 0;
+
+  /// Decides on a call on its way in: OK lets it pass, anything else answers
+  /// the client with that status.
+  virtual status on_request(const kv_call& call) { return {}; }
+
+  /// Sees every call that went through a route containing this stage, after
+  /// its client has been answered.
+  virtual void on_complete(const kv_call& call) {}
+
+  /// Adds this stage's counters to `out`.
+  virtual void report(metric_report& out) const {}
+};
+
+struct stage_state {
+  static inline const char* name = "stage";
+  /// Touched only by the stage actor (shared_ptr only to carry it in).
+  std::shared_ptr<stage_logic> logic;
+  uint64_t passed = 0;
+  uint64_t rejected = 0;
+};
+
+stage_actor::behavior_type
+stage(stage_actor::stateful_pointer<stage_state> self,
+      std::shared_ptr<stage_logic> logic);
+
+/// Spawns a stage actor around `logic`.
+stage_actor spawn_stage(caf::actor_system& sys,
+                        std::unique_ptr<stage_logic> logic);
+
+} // namespace prism

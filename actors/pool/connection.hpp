@@ -1,0 +1,40 @@
+#pragma once
+
+// A connection actor owns one driver. It starts operations on the driver,
+// receives their outcomes as messages, answers the calls' sessions and tells
+// its pool when it can take more.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "config/defaults.hpp"
+#include "drivers/driver.hpp"
+#include "runtime/call.hpp"
+
+namespace prism {
+
+struct connection_state {
+  static inline const char* name = "connection";
+  pool_actor pool;
+  uint32_t index = 0;
+  uint32_t sweep_batch_max = defaults::ttl_sweep_batch_max;
+  uint64_t next_seq = 0;
+  /// Calls the driver works on, by sequence number. Declared before the
+  /// driver: the driver is destroyed first (finishing or failing its work),
+  /// then any call still here completes itself with UNAVAILABLE.
+  std::unordered_map<uint64_t, call_ptr> in_flight;
+  std::unique_ptr<drivers::kv_driver> driver;
+  uint64_t reclaimed = 0;
+};
+
+/// Carries a driver into a new connection actor, which takes it out: spawn
+/// arguments must be copyable, and the actor must be the driver's only owner.
+using driver_handoff = std::shared_ptr<std::unique_ptr<drivers::kv_driver>>;
+
+connection_actor::behavior_type
+connection(connection_actor::stateful_pointer<connection_state> self,
+           pool_actor pool, uint32_t index, driver_handoff driver);
+
+} // namespace prism

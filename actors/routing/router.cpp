@@ -1,0 +1,58 @@
+#include "routing/router.hpp"
+
+#include <fmt/format.h>
+
+namespace prism {
+
+namespace {
+
+using self_ptr = router_actor::stateful_pointer<router_state>;
+
+void route_call(self_ptr self, call_ptr call) {
+  auto& ns = call->context.ns;
+  auto i = self->state.routes.find(ns);
+  if (i == self->state.routes.end()) {
+    fail_call(self, std::move(call), status_code::not_found,
+              fmt::format("namespace \"{}\" is not configured on this "
+                          "gateway; check the name or add it under "
+                          "namespaces: in the config",
+                          ns));
+    return;
+  }
+  auto& target = i->second;
+  if (target.pattern != config::pattern::keyvalue) {
+    fail_call(self, std::move(call), status_code::failed_precondition,
+              fmt::format("namespace \"{}\" is not a keyvalue namespace "
+                          "(its pattern is pubsub); use the PubSub API",
+                          ns));
+    return;
+  }
+  auto largest = kv::largest_value_bytes(*call->operation);
+  if (largest > target.max_value_bytes) {
+    fail_call(self, std::move(call), status_code::invalid_argument,
+              fmt::format("value of {} bytes exceeds the max_value_bytes of "
+                          "namespace \"{}\" ({} bytes)",
+                          largest, ns, target.max_value_bytes));
+    return;
+  }
+  if (call->expired(self->clock().now())) {
+    fail_call(self, std::move(call), status_code::deadline_exceeded,
+              "the request's deadline passed before it reached its backend");
+    return;
+  }
+  call->backend = target.backend;
+  self->send(target.pool, request_atom::value, std::move(call));
+}
+
+} // namespace
+
+router_actor::behavior_type
+router(router_actor::stateful_pointer<router_state> self,
+       namespace_routes routes) {
+  self->state.routes = std::move(routes);
+  return {
+    [=](request_atom, call_ptr& call) { route_call(self, std::move(call)); },
+  };
+}
+
+} // namespace prism

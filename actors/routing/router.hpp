@@ -1,0 +1,34 @@
+#pragma once
+
+// The router resolves a call's namespace to its backend pool and checks what
+// only the namespace's config can decide: its pattern and its value limit.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "config/config.hpp"
+#include "runtime/call.hpp"
+
+namespace prism {
+
+struct namespace_route {
+  config::pattern pattern = config::pattern::keyvalue;
+  std::string backend;
+  pool_actor pool;
+  uint64_t max_value_bytes = defaults::max_value_bytes;
+};
+
+using namespace_routes = std::unordered_map<std::string, namespace_route>;
+
+struct router_state {
+  static inline const char* name = "router";
+  namespace_routes routes;
+};
+
+router_actor::behavior_type
+router(router_actor::stateful_pointer<router_state> self,
+       namespace_routes routes);
+
+} // namespace prism

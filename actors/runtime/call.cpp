@@ -1,0 +1,47 @@
+#include "runtime/call.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace prism {
+
+kv_call::kv_call(request_context ctx, kv::operation op,
+                 std::unique_ptr<call_completion> completion)
+  : context(std::move(ctx)),
+    operation(std::make_shared<const kv::operation>(std::move(op))),
+    completion_(std::move(completion)) {
+}
+
+kv_call::~kv_call() {
+  if (!completed()) {
+    // Reaching this means a message carrying the call was dropped: a bug or
+    // an actor that died with work in hand. The client still gets an answer.
+    spdlog::warn("request_id={} {} on namespace \"{}\" was dropped before "
+                 "completion; answering UNAVAILABLE",
+                 context.request_id, kv::operation_name(*operation),
+                 context.ns);
+    complete(kv::outcome::failure(
+      status_code::unavailable,
+      "the gateway dropped this request before completing it (request id "
+        + context.request_id + "); it is safe to retry reads"));
+  }
+}
+
+bool kv_call::complete(kv::outcome&& result) {
+  bool expected = false;
+  if (!completed_.compare_exchange_strong(expected, true,
+                                          std::memory_order_acq_rel))
+    return false;
+  final_code = result.status.code;
+  if (completion_)
+    completion_->complete(std::move(result));
+  return true;
+}
+
+call_ptr make_call(request_context context, kv::operation op,
+                   std::unique_ptr<call_completion> completion) {
+  return call_ptr{
+    new kv_call(std::move(context), std::move(op), std::move(completion)),
+    false};
+}
+
+} // namespace prism

@@ -1,0 +1,162 @@
+#pragma once
+
+// A call is one client request on its way through the pipeline. It is handed
+// from actor to actor (session -> stages -> router -> pool -> connection ->
+// session): exactly one actor owns it at a time, and whoever sends it on gives
+// it up. It completes exactly once; a call that is dropped anywhere (its
+// holder dies, a message goes to a dead actor) completes itself with
+// UNAVAILABLE when its last reference goes, so no client is left waiting.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/actor_clock.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/intrusive_ptr.hpp>
+#include <caf/ref_counted.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "drivers/driver.hpp"
+#include "kv/model.hpp"
+#include "runtime/atoms.hpp"
+#include "runtime/metric_report.hpp"
+
+namespace prism {
+
+class kv_call;
+using call_ptr = caf::intrusive_ptr<kv_call>;
+
+/// Where a call goes to be answered; implemented by the gRPC front end and by
+/// test and simulation clients.
+class call_completion {
+public:
+  virtual ~call_completion() = default;
+  /// Called exactly once, from whichever thread finishes the call.
+  virtual void complete(kv::outcome&& result) = 0;
+};
+
+// --- the actor protocols ----------------------------------------------------
+
+/// A middleware stage: sees each call on its way in, and each outcome.
+using stage_actor = caf::typed_actor<
+  caf::reacts_to<request_atom, call_ptr>,
+  caf::reacts_to<completed_atom, call_ptr>,
+  caf::replies_to<report_atom>::with<metric_report>>;
+
+/// Resolves a call's namespace to its backend pool.
+using router_actor = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>>;
+
+/// A backend's pool of connections.
+using pool_actor = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
+                                    caf::reacts_to<released_atom, uint32_t>,
+                                    caf::reacts_to<sweep_atom>>;
+
+/// One backend connection; owns a driver.
+using connection_actor = caf::typed_actor<
+  caf::reacts_to<request_atom, call_ptr>,
+  caf::reacts_to<done_atom, uint64_t, kv::outcome>,
+  caf::reacts_to<sweep_atom>, caf::reacts_to<swept_atom, uint64_t>>;
+
+/// A client's session: starts calls and completes them.
+using session_actor
+  = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
+                     caf::reacts_to<reply_atom, call_ptr, kv::outcome>,
+                     caf::reacts_to<tick_atom>, caf::reacts_to<stop_atom>>;
+
+/// The stages a call visits, in order, and the router after them.
+struct route {
+  std::vector<stage_actor> stages;
+  router_actor router;
+};
+using route_ptr = std::shared_ptr<const route>;
+
+/// What the client asked, and who asks.
+struct request_context {
+  std::string request_id;
+  std::string ns;
+  std::string principal;
+  std::string peer;
+  /// W3C traceparent, carried into logs and audit lines when present.
+  std::string traceparent;
+  /// Time points on the actor clock.
+  caf::actor_clock::time_point received_at;
+  caf::actor_clock::time_point deadline = caf::actor_clock::time_point::max();
+};
+
+class kv_call final : public caf::ref_counted {
+public:
+  kv_call(request_context context, kv::operation op,
+          std::unique_ptr<call_completion> completion);
+  ~kv_call() override;
+
+  kv_call(const kv_call&) = delete;
+  kv_call& operator=(const kv_call&) = delete;
+
+  request_context context;
+  drivers::operation_ptr operation;
+
+  /// Set by the front end when the request is malformed: the session answers
+  /// with it at once (after attaching the route, so stages still see it).
+  status rejection;
+
+  // Filled in on the way.
+  session_actor session;
+  route_ptr path;
+  size_t next_stage = 0;
+  std::string backend;
+
+  // Filled in on completion, for stages that observe outcomes.
+  status_code final_code = status_code::ok;
+  caf::actor_clock::time_point completed_at;
+
+  bool expired(caf::actor_clock::time_point now) const noexcept {
+    return now >= context.deadline;
+  }
+
+  /// Hands the outcome to the client. Later calls are ignored (and counted as
+  /// a bug by returning false).
+  bool complete(kv::outcome&& result);
+
+  bool completed() const noexcept {
+    return completed_.load(std::memory_order_acquire);
+  }
+
+private:
+  std::unique_ptr<call_completion> completion_;
+  std::atomic<bool> completed_{false};
+};
+
+call_ptr make_call(request_context context, kv::operation op,
+                   std::unique_ptr<call_completion> completion);
+
+/// Sends `call` to its next stage, or to the router after the last stage.
+template <class Self>
+void forward_call(Self* self, call_ptr call) {
+  const auto& path = *call->path;
+  if (call->next_stage < path.stages.size()) {
+    auto next = path.stages[call->next_stage++];
+    self->send(next, request_atom::value, std::move(call));
+  } else {
+    auto router = path.router;
+    self->send(router, request_atom::value, std::move(call));
+  }
+}
+
+/// Answers `call` with a failure by sending it back to its session.
+template <class Self>
+void fail_call(Self* self, call_ptr call, status_code code,
+               std::string message) {
+  auto session = call->session;
+  self->send(session, reply_atom::value, std::move(call),
+             kv::outcome::failure(code, std::move(message)));
+}
+
+} // namespace prism
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::call_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::outcome)

@@ -1,0 +1,98 @@
+#include "session/session.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace prism {
+
+namespace {
+
+using self_ptr = session_actor::stateful_pointer<session_state>;
+
+void start_call(self_ptr self, call_ptr call) {
+  auto& st = self->state;
+  auto now = self->clock().now();
+  call->context.received_at = now;
+  call->session = self;
+  ++st.in_flight;
+  ++st.started;
+  call->path = st.routes->find(call->context.ns);
+  if (!call->rejection.ok()) {
+    auto code = call->rejection.code;
+    auto message = std::move(call->rejection.message);
+    fail_call(self, std::move(call), code, std::move(message));
+    return;
+  }
+  if (call->expired(now)) {
+    fail_call(self, std::move(call), status_code::deadline_exceeded,
+              "the request's deadline passed before the gateway started it");
+    return;
+  }
+  forward_call(self, std::move(call));
+}
+
+void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
+  auto& st = self->state;
+  --st.in_flight;
+  call->completed_at = self->clock().now();
+  auto code = result.status.code;
+  if (code == status_code::internal)
+    spdlog::error("request_id={} {} on namespace \"{}\" failed: {}",
+                  call->context.request_id,
+                  kv::operation_name(*call->operation), call->context.ns,
+                  result.status.message);
+  if (!call->complete(std::move(result)))
+    spdlog::error("request_id={} answered twice; the second answer ({}) was "
+                  "dropped",
+                  call->context.request_id, to_string(code));
+  // Stages that observe outcomes (metrics, audit) learn of it after the
+  // client has its answer, off the request path.
+  if (call->path)
+    for (auto& stage : call->path->stages)
+      self->send(stage, completed_atom::value, call);
+  if (st.stopping && st.in_flight == 0)
+    self->quit();
+}
+
+void on_tick(self_ptr self) {
+  auto& st = self->state;
+  bool idle = st.in_flight == 0 && st.started == st.started_at_last_tick;
+  st.started_at_last_tick = st.started;
+  if (idle && !st.stopping) {
+    // Leave the directory first: after that no new call can arrive, and the
+    // stop message queues behind any call that slipped in before.
+    if (auto dir = st.directory.lock())
+      dir->remove(st.client, self->address());
+    self->send(self, stop_atom::value);
+    return;
+  }
+  if (!st.stopping)
+    self->delayed_send(self, st.idle_timeout, tick_atom::value);
+}
+
+} // namespace
+
+session_actor::behavior_type
+session(session_actor::stateful_pointer<session_state> self,
+        std::string client, std::weak_ptr<session_directory> directory,
+        route_table_ptr routes, caf::timespan idle_timeout) {
+  auto& st = self->state;
+  st.client = std::move(client);
+  st.directory = std::move(directory);
+  st.routes = std::move(routes);
+  st.idle_timeout = idle_timeout;
+  self->delayed_send(self, idle_timeout, tick_atom::value);
+  return {
+    [=](request_atom, call_ptr& call) { start_call(self, std::move(call)); },
+    [=](reply_atom, call_ptr& call, kv::outcome& result) {
+      finish_call(self, std::move(call), std::move(result));
+    },
+    [=](tick_atom) { on_tick(self); },
+    [=](stop_atom) {
+      self->state.stopping = true;
+      if (self->state.in_flight == 0)
+        self->quit();
+    },
+  };
+}
+
+} // namespace prism

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "runtime/call.hpp"
+#include "session/session_directory.hpp"
+
+namespace prism {
+
+struct session_state {
+  static inline const char* name = "session";
+  std::string client;
+  std::weak_ptr<session_directory> directory;
+  route_table_ptr routes;
+  caf::timespan idle_timeout{};
+  uint64_t in_flight = 0;
+  uint64_t started = 0;
+  uint64_t started_at_last_tick = 0;
+  bool stopping = false;
+};
+
+/// Starts the session of one client (peer address plus principal).
+session_actor::behavior_type
+session(session_actor::stateful_pointer<session_state> self,
+        std::string client, std::weak_ptr<session_directory> directory,
+        route_table_ptr routes, caf::timespan idle_timeout);
+
+} // namespace prism

@@ -1,0 +1,62 @@
+#pragma once
+
+// Finds or starts the session actor of a client. The gRPC front end calls
+// `dispatch` from its threads; a session removes itself when it has been idle.
+// A call is enqueued while the directory's lock is held, so once a session has
+// removed itself no new call can reach it: it only drains what it has.
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+
+#include "runtime/call.hpp"
+
+namespace prism {
+
+/// The routes of every configured namespace, and one for the rest (whose
+/// calls the router answers with NOT_FOUND after the stages saw them).
+struct route_table {
+  std::unordered_map<std::string, route_ptr> by_namespace;
+  route_ptr fallback;
+
+  const route_ptr& find(const std::string& ns) const {
+    auto i = by_namespace.find(ns);
+    return i != by_namespace.end() ? i->second : fallback;
+  }
+};
+using route_table_ptr = std::shared_ptr<const route_table>;
+
+struct session_options {
+  caf::timespan idle_timeout = std::chrono::seconds(60);
+};
+
+class session_directory
+  : public std::enable_shared_from_this<session_directory> {
+public:
+  session_directory(caf::actor_system& sys, session_options options,
+                    route_table_ptr routes);
+
+  /// Hands `call` to the session of `client`, starting one if needed.
+  void dispatch(const std::string& client, call_ptr call);
+
+  /// Removes the session of `client` if it is still `who`.
+  void remove(const std::string& client, const caf::actor_addr& who);
+
+  /// Ends every session; calls they still hold complete with UNAVAILABLE.
+  void stop_all();
+
+  size_t size() const;
+
+private:
+  caf::actor_system& sys_;
+  session_options options_;
+  route_table_ptr routes_;
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, session_actor> sessions_;
+};
+
+} // namespace prism

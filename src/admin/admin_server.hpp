@@ -1,0 +1,42 @@
+#pragma once
+
+// The admin HTTP listener: health, readiness and metrics. Endpoints are
+// declared in one table (path, method, help); GET / lists them.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace httplib {
+class Server;
+}
+
+namespace prism::admin {
+
+struct admin_hooks {
+  /// Prometheus text of the gateway's counters.
+  std::function<std::string()> metrics;
+  /// True while the gateway accepts requests.
+  std::function<bool()> ready;
+};
+
+class admin_server {
+public:
+  /// Binds `listen` (host:port; port 0 picks one) and serves on a thread of
+  /// its own. Throws std::runtime_error naming the address on failure.
+  admin_server(const std::string& listen, admin_hooks hooks);
+  ~admin_server();
+
+  int port() const noexcept { return port_; }
+  void stop();
+
+private:
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+  admin_hooks hooks_;
+  int port_ = 0;
+};
+
+} // namespace prism::admin

@@ -1,0 +1,15 @@
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace prism::cli {
+
+/// `prism serve`: runs the gateway in the foreground.
+void add_serve_command(CLI::App& app);
+
+/// `prism check FILE`: validates a config file.
+void add_check_command(CLI::App& app);
+
+} // namespace prism::cli

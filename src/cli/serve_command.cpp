@@ -1,0 +1,190 @@
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <CLI/CLI.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "admin/admin_server.hpp"
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "drivers/factory.hpp"
+#include "frontend/grpc_server.hpp"
+#include "gateway/gateway.hpp"
+#include "logging/log.hpp"
+
+namespace prism::cli {
+
+namespace {
+
+struct serve_options {
+  std::string config_path = "config/prism.yaml";
+  std::string listen;
+  std::string admin;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  std::string ready_file;
+  uint32_t shutdown_grace_ms = 5000;
+};
+
+/// Writes the ports where a supervisor or test can find them; atomically, so
+/// a reader never sees half a file.
+void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
+  auto tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "{\"grpc_port\": " << grpc_port << ", \"admin_port\": "
+        << admin_port << ", \"pid\": " << ::getpid() << "}\n";
+    if (!out)
+      throw std::runtime_error("cannot write the ready file \"" + tmp + "\"");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+/// The signal that ended the wait (SIGINT or SIGTERM).
+int wait_for_stop_signal(const sigset_t& signals) {
+  int sig = 0;
+  sigwait(&signals, &sig);
+  return sig;
+}
+
+void apply_overrides(const serve_options& opts, config::gateway_config& cfg) {
+  std::string host;
+  uint16_t port = 0;
+  if (!opts.listen.empty()) {
+    if (!config::split_host_port(opts.listen, host, port))
+      throw CLI::ValidationError("--listen", "\"" + opts.listen
+                                               + "\" is not HOST:PORT");
+    cfg.server.listen = opts.listen;
+  }
+  if (!opts.admin.empty()) {
+    if (!config::split_host_port(opts.admin, host, port))
+      throw CLI::ValidationError("--admin", "\"" + opts.admin
+                                              + "\" is not HOST:PORT");
+    cfg.server.admin = opts.admin;
+  }
+}
+
+int serve(const serve_options& opts) {
+  logging::format fmt;
+  logging::parse_format(opts.log_format, fmt);
+  logging::setup(fmt, opts.log_level);
+
+  auto loaded = config::load_file(opts.config_path);
+  if (!loaded.ok()) {
+    for (auto& p : loaded.problems)
+      std::cerr << config::format(p) << '\n';
+    spdlog::error("refusing to start: {} has {} problem(s); `prism check {}` "
+                  "lists them",
+                  opts.config_path, loaded.problems.size(), opts.config_path);
+    return 1;
+  }
+  auto cfg = std::move(*loaded.config);
+  apply_overrides(opts, cfg);
+
+  // Block the stop signals before any thread starts, so every thread
+  // inherits the mask and only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  caf::actor_system_config sys_cfg;
+  sys_cfg.set("scheduler.max-throughput",
+              static_cast<size_t>(cfg.server.scheduler_max_throughput));
+  if (cfg.server.scheduler_threads > 0)
+    sys_cfg.set("scheduler.max-threads",
+                static_cast<size_t>(cfg.server.scheduler_threads));
+  caf::actor_system sys{sys_cfg};
+
+  std::unique_ptr<gateway> gw;
+  std::unique_ptr<frontend::grpc_server> grpc;
+  std::unique_ptr<admin::admin_server> admin;
+  std::atomic<bool> ready{false};
+  try {
+    auto audit = make_file_audit_sink(cfg.audit.path);
+    gw = std::make_unique<gateway>(
+      sys, cfg, drivers::make_real_driver_factory(drivers::system_wall_clock()),
+      audit);
+    grpc = std::make_unique<frontend::grpc_server>(
+      cfg.server.listen, cfg.max_request_bytes(), sys, gw->sessions());
+    admin::admin_hooks hooks;
+    hooks.metrics = [&sys, &gw] {
+      return collect_prometheus(sys, gw->stages(), std::chrono::seconds(5));
+    };
+    hooks.ready = [&ready] { return ready.load(); };
+    admin = std::make_unique<admin::admin_server>(cfg.server.admin,
+                                                  std::move(hooks));
+  } catch (const std::exception& e) {
+    spdlog::error("cannot start: {}", e.what());
+    if (gw)
+      gw->stop();
+    return 1;
+  }
+  auto grpc_host = cfg.server.listen.substr(0, cfg.server.listen.rfind(':'));
+  auto admin_host = cfg.server.admin.substr(0, cfg.server.admin.rfind(':'));
+  spdlog::info("prism serving KeyValue (gRPC) on {}:{} with {}", grpc_host,
+               grpc->port(), config::summary(cfg));
+  spdlog::info("admin endpoints on http://{}:{}/ (healthz, readyz, metrics)",
+               admin_host, admin->port());
+  ready = true;
+  if (!opts.ready_file.empty())
+    write_ready_file(opts.ready_file, grpc->port(), admin->port());
+
+  int sig = wait_for_stop_signal(signals);
+  spdlog::info("received {}; finishing requests in flight (up to {} ms)",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", opts.shutdown_grace_ms);
+  ready = false;
+  grpc->shutdown(std::chrono::milliseconds(opts.shutdown_grace_ms));
+  admin->stop();
+  gw->stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+} // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto opts = std::make_shared<serve_options>();
+  auto* cmd = app.add_subcommand(
+    "serve", "Run the gateway in the foreground until SIGINT or SIGTERM");
+  cmd->add_option("-c,--config", opts->config_path,
+                  "YAML config file (see docs/CONFIG.md)")
+    ->capture_default_str();
+  cmd->add_option("--listen", opts->listen,
+                  "gRPC listen address HOST:PORT, overrides server.listen "
+                  "(default 127.0.0.1:8980; port 0 picks a free port)");
+  cmd->add_option("--admin", opts->admin,
+                  "admin HTTP address HOST:PORT, overrides server.admin "
+                  "(default 127.0.0.1:8981; port 0 picks a free port)");
+  cmd->add_option("--log-format", opts->log_format,
+                  "log format on stderr: text or json")
+    ->check(CLI::IsMember({"text", "json"}))
+    ->capture_default_str();
+  cmd->add_option("--log-level", opts->log_level,
+                  "trace, debug, info, warn, error or off")
+    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+    ->capture_default_str();
+  cmd->add_option("--ready-file", opts->ready_file,
+                  "once listening, write {\"grpc_port\",\"admin_port\",\"pid\"} "
+                  "as JSON to this file");
+  cmd->add_option("--shutdown-grace-ms", opts->shutdown_grace_ms,
+                  "on SIGINT/SIGTERM, how long requests in flight may take "
+                  "to finish")
+    ->check(CLI::Range(0u, 600000u))
+    ->capture_default_str();
+  cmd->callback([opts] {
+    int rc = serve(*opts);
+    if (rc != 0)
+      throw CLI::RuntimeError(rc);
+  });
+}
+
+} // namespace prism::cli

@@ -1,0 +1,55 @@
+#include "frontend/grpc_server.hpp"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "frontend/keyvalue_service.hpp"
+
+namespace prism::frontend {
+
+namespace {
+
+constexpr const char* keyvalue_service_name = "prism.v1.KeyValue";
+
+} // namespace
+
+grpc_server::grpc_server(const std::string& listen, uint64_t max_request_bytes,
+                         caf::actor_system& sys, session_directory& sessions)
+  : service_(std::make_unique<keyvalue_service>(sys, sessions)) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_request_bytes));
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_ || port_ == 0)
+    throw std::runtime_error("cannot listen for gRPC on " + listen
+                             + ": the address is invalid, in use, or not "
+                               "allowed (pick another with --listen)");
+  set_serving(true);
+}
+
+grpc_server::~grpc_server() {
+  if (server_)
+    shutdown(std::chrono::milliseconds(0));
+}
+
+void grpc_server::set_serving(bool serving) {
+  if (auto* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(serving);
+    health->SetServingStatus(keyvalue_service_name, serving);
+  }
+}
+
+void grpc_server::shutdown(std::chrono::milliseconds grace) {
+  if (!server_)
+    return;
+  set_serving(false);
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  server_.reset();
+}
+
+} // namespace prism::frontend

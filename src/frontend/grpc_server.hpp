@@ -1,0 +1,43 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/actor_system.hpp>
+
+#include "session/session_directory.hpp"
+
+namespace grpc {
+class Server;
+}
+
+namespace prism::frontend {
+
+class keyvalue_service;
+
+/// The gRPC listener: the KeyValue service, gRPC health checking (per
+/// service) and server reflection.
+class grpc_server {
+public:
+  /// Starts listening on `listen` (host:port; port 0 picks one). Throws
+  /// std::runtime_error naming the address when it cannot listen.
+  grpc_server(const std::string& listen, uint64_t max_request_bytes,
+              caf::actor_system& sys, session_directory& sessions);
+  ~grpc_server();
+
+  int port() const noexcept { return port_; }
+
+  /// Marks the services SERVING or NOT_SERVING for health checks.
+  void set_serving(bool serving);
+
+  /// Stops accepting calls and waits up to `grace` for running ones.
+  void shutdown(std::chrono::milliseconds grace);
+
+private:
+  std::unique_ptr<keyvalue_service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+} // namespace prism::frontend

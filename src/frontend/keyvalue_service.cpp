@@ -1,0 +1,240 @@
+#include "frontend/keyvalue_service.hpp"
+
+#include <chrono>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "config/defaults.hpp"
+#include "kv/validate.hpp"
+
+namespace prism::frontend {
+
+namespace {
+
+constexpr std::string_view request_id_header = "x-request-id";
+constexpr std::string_view traceparent_header = "traceparent";
+
+std::string generate_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string id(20, '0');
+  auto a = rng();
+  auto b = rng();
+  for (size_t i = 0; i < 16; ++i)
+    id[i] = hex[(a >> (4 * i)) & 15];
+  for (size_t i = 16; i < id.size(); ++i)
+    id[i] = hex[(b >> (4 * (i - 16))) & 15];
+  return id;
+}
+
+/// A client-chosen id is used when it is 1..128 printable ASCII characters
+/// without spaces, so it can go into logs and audit lines as is.
+bool acceptable_request_id(grpc::string_ref id) {
+  if (id.empty() || id.size() > defaults::request_id_bytes_max)
+    return false;
+  for (char c : id)
+    if (c < 0x21 || c > 0x7e)
+      return false;
+  return true;
+}
+
+std::string header(const grpc::CallbackServerContext& ctx,
+                   std::string_view name) {
+  auto& md = ctx.client_metadata();
+  auto i = md.find(grpc::string_ref(name.data(), name.size()));
+  if (i == md.end())
+    return {};
+  return std::string(i->second.data(), i->second.size());
+}
+
+// --- results into responses ---------------------------------------------
+
+void copy_item(v1::Item& out, kv::item&& in) {
+  out.set_key(std::move(in.key));
+  out.set_found(in.found);
+  out.set_value(std::move(in.value));
+  out.set_version(in.version);
+}
+
+void fill(v1::GetResponse& out, kv::result&& r) {
+  auto& x = std::get<kv::get_result>(r);
+  out.set_found(x.found);
+  out.set_value(std::move(x.value));
+  out.set_version(x.version);
+}
+
+void fill(v1::SetResponse& out, kv::result&& r) {
+  out.set_version(std::get<kv::set_result>(r).version);
+}
+
+void fill(v1::DeleteResponse& out, kv::result&& r) {
+  out.set_existed(std::get<kv::delete_result>(r).existed);
+}
+
+void fill(v1::ExistsResponse& out, kv::result&& r) {
+  out.set_exists(std::get<kv::exists_result>(r).exists);
+}
+
+void fill(v1::BatchGetResponse& out, kv::result&& r) {
+  auto& x = std::get<kv::batch_get_result>(r);
+  out.mutable_items()->Reserve(static_cast<int>(x.items.size()));
+  for (auto& item : x.items)
+    copy_item(*out.add_items(), std::move(item));
+}
+
+void fill(v1::BatchSetResponse& out, kv::result&& r) {
+  auto& x = std::get<kv::batch_set_result>(r);
+  out.mutable_versions()->Reserve(static_cast<int>(x.versions.size()));
+  for (auto v : x.versions)
+    out.add_versions(v);
+}
+
+void fill(v1::BatchDeleteResponse& out, kv::result&& r) {
+  out.set_deleted(std::get<kv::batch_delete_result>(r).deleted);
+}
+
+void fill(v1::ScanResponse& out, kv::result&& r) {
+  auto& x = std::get<kv::scan_result>(r);
+  out.mutable_items()->Reserve(static_cast<int>(x.items.size()));
+  for (auto& item : x.items)
+    copy_item(*out.add_items(), std::move(item));
+  out.set_next_start_after(std::move(x.next_start_after));
+}
+
+/// Finishes one unary RPC with a call's outcome.
+template <class Response>
+class unary_completion final : public call_completion {
+public:
+  unary_completion(grpc::ServerUnaryReactor* reactor, Response* response)
+    : reactor_(reactor), response_(response) {
+  }
+
+  void complete(kv::outcome&& result) override {
+    if (result.status.ok()) {
+      if (std::holds_alternative<std::monostate>(result.value)) {
+        reactor_->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
+                                      "the backend answered without a "
+                                      "result"));
+        return;
+      }
+      fill(*response_, std::move(result.value));
+      reactor_->Finish(grpc::Status::OK);
+      return;
+    }
+    reactor_->Finish(
+      grpc::Status(static_cast<grpc::StatusCode>(result.status.code),
+                   std::move(result.status.message)));
+  }
+
+private:
+  grpc::ServerUnaryReactor* reactor_;
+  Response* response_;
+};
+
+} // namespace
+
+keyvalue_service::keyvalue_service(caf::actor_system& sys,
+                                   session_directory& sessions)
+  : sys_(sys), sessions_(sessions) {
+}
+
+template <class Response>
+keyvalue_service::reactor*
+keyvalue_service::start(context* ctx, const std::string& ns,
+                        kv::operation op, Response* response) {
+  auto* r = ctx->DefaultReactor();
+  request_context rc;
+  auto id = header(*ctx, request_id_header);
+  if (acceptable_request_id(id)) {
+    rc.request_id = std::move(id);
+  } else {
+    rc.request_id = generate_request_id();
+    if (!id.empty())
+      spdlog::warn("request_id={} replaces a client request id that is not "
+                   "1-{} printable characters",
+                   rc.request_id, defaults::request_id_bytes_max);
+  }
+  ctx->AddInitialMetadata(std::string(request_id_header), rc.request_id);
+  rc.traceparent = header(*ctx, traceparent_header);
+  rc.ns = ns;
+  rc.peer = ctx->peer();
+  auto deadline = ctx->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    auto remaining = deadline - std::chrono::system_clock::now();
+    rc.deadline = sys_.clock().now()
+                  + std::chrono::duration_cast<caf::timespan>(remaining);
+  }
+  auto rejection = kv::validate_request(ns, op);
+  auto call = make_call(
+    std::move(rc), std::move(op),
+    std::make_unique<unary_completion<Response>>(r, response));
+  call->rejection = std::move(rejection);
+  // One session per client connection (and, once authentication exists,
+  // per principal on it).
+  auto client = call->context.peer;
+  sessions_.dispatch(client, std::move(call));
+  return r;
+}
+
+auto keyvalue_service::Get(context* ctx, const v1::GetRequest* request,
+                           v1::GetResponse* response) -> reactor* {
+  return start(ctx, request->namespace_(), kv::get_op{request->key()},
+               response);
+}
+
+auto keyvalue_service::Set(context* ctx, const v1::SetRequest* request,
+                           v1::SetResponse* response) -> reactor* {
+  kv::set_op op{request->key(), request->value(), request->ttl_ms(), {}};
+  if (request->has_if_version())
+    op.if_version = request->if_version();
+  return start(ctx, request->namespace_(), std::move(op), response);
+}
+
+auto keyvalue_service::Delete(context* ctx, const v1::DeleteRequest* request,
+                              v1::DeleteResponse* response) -> reactor* {
+  return start(ctx, request->namespace_(), kv::delete_op{request->key()},
+               response);
+}
+
+auto keyvalue_service::Exists(context* ctx, const v1::ExistsRequest* request,
+                              v1::ExistsResponse* response) -> reactor* {
+  return start(ctx, request->namespace_(), kv::exists_op{request->key()},
+               response);
+}
+
+auto keyvalue_service::BatchGet(context* ctx,
+                                const v1::BatchGetRequest* request,
+                                v1::BatchGetResponse* response) -> reactor* {
+  kv::batch_get_op op;
+  op.keys.assign(request->keys().begin(), request->keys().end());
+  return start(ctx, request->namespace_(), std::move(op), response);
+}
+
+auto keyvalue_service::BatchSet(context* ctx,
+                                const v1::BatchSetRequest* request,
+                                v1::BatchSetResponse* response) -> reactor* {
+  kv::batch_set_op op;
+  op.entries.reserve(static_cast<size_t>(request->entries_size()));
+  for (auto& e : request->entries())
+    op.entries.push_back(kv::entry{e.key(), e.value(), e.ttl_ms()});
+  return start(ctx, request->namespace_(), std::move(op), response);
+}
+
+auto keyvalue_service::BatchDelete(context* ctx,
+                                   const v1::BatchDeleteRequest* request,
+                                   v1::BatchDeleteResponse* response)
+  -> reactor* {
+  kv::batch_delete_op op;
+  op.keys.assign(request->keys().begin(), request->keys().end());
+  return start(ctx, request->namespace_(), std::move(op), response);
+}
+
+auto keyvalue_service::Scan(context* ctx, const v1::ScanRequest* request,
+                            v1::ScanResponse* response) -> reactor* {
+  kv::scan_op op{request->prefix(), request->start_after(), request->limit(),
+                 request->keys_only()};
+  return start(ctx, request->namespace_(), std::move(op), response);
+}
+
+} // namespace prism::frontend

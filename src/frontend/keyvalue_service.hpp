@@ -1,0 +1,47 @@
+#pragma once
+
+// The gRPC adapter of the KeyValue API: translates each request into a call,
+// hands it to the client's session and finishes the RPC when the session
+// completes the call. It runs on gRPC's threads and holds no state of its own.
+
+#include <caf/actor_system.hpp>
+
+#include "prism/v1/keyvalue.grpc.pb.h"
+#include "session/session_directory.hpp"
+
+namespace prism::frontend {
+
+class keyvalue_service final : public prism::v1::KeyValue::CallbackService {
+public:
+  keyvalue_service(caf::actor_system& sys, session_directory& sessions);
+
+  using context = grpc::CallbackServerContext;
+  using reactor = grpc::ServerUnaryReactor;
+
+  reactor* Get(context* ctx, const v1::GetRequest* request,
+               v1::GetResponse* response) override;
+  reactor* Set(context* ctx, const v1::SetRequest* request,
+               v1::SetResponse* response) override;
+  reactor* Delete(context* ctx, const v1::DeleteRequest* request,
+                  v1::DeleteResponse* response) override;
+  reactor* Exists(context* ctx, const v1::ExistsRequest* request,
+                  v1::ExistsResponse* response) override;
+  reactor* BatchGet(context* ctx, const v1::BatchGetRequest* request,
+                    v1::BatchGetResponse* response) override;
+  reactor* BatchSet(context* ctx, const v1::BatchSetRequest* request,
+                    v1::BatchSetResponse* response) override;
+  reactor* BatchDelete(context* ctx, const v1::BatchDeleteRequest* request,
+                       v1::BatchDeleteResponse* response) override;
+  reactor* Scan(context* ctx, const v1::ScanRequest* request,
+                v1::ScanResponse* response) override;
+
+private:
+  template <class Response>
+  reactor* start(context* ctx, const std::string& ns, kv::operation op,
+                 Response* response);
+
+  caf::actor_system& sys_;
+  session_directory& sessions_;
+};
+
+} // namespace prism::frontend

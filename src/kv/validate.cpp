@@ -1,0 +1,90 @@
+#include "kv/validate.hpp"
+
+#include <fmt/format.h>
+
+#include "config/defaults.hpp"
+
+namespace prism::kv {
+
+namespace {
+
+status invalid(std::string message) {
+  return status::failure(status_code::invalid_argument, std::move(message));
+}
+
+status check_key(const std::string& key, const char* field) {
+  if (key.empty())
+    return invalid(fmt::format("{} is empty; every key needs at least one "
+                               "byte",
+                               field));
+  if (key.size() > defaults::key_bytes_max)
+    return invalid(fmt::format("{} is {} bytes long; keys may be at most {} "
+                               "bytes",
+                               field, key.size(), defaults::key_bytes_max));
+  return {};
+}
+
+status check_batch_size(size_t size, const char* field) {
+  if (size > defaults::batch_keys_max)
+    return invalid(fmt::format("{} has {} elements; a batch may have at most "
+                               "{}",
+                               field, size, defaults::batch_keys_max));
+  return {};
+}
+
+template <class Keys, class KeyOf>
+status check_keys(const Keys& keys, const char* field, KeyOf key_of) {
+  if (auto st = check_batch_size(keys.size(), field); !st.ok())
+    return st;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    auto name = fmt::format("{}[{}]", field, i);
+    if (auto st = check_key(key_of(keys[i]), name.c_str()); !st.ok())
+      return st;
+  }
+  return {};
+}
+
+const std::string& same(const std::string& key) {
+  return key;
+}
+
+} // namespace
+
+status validate_request(const std::string& ns, operation& op) {
+  if (ns.empty())
+    return invalid("namespace is empty; name the namespace to use");
+  if (auto* x = std::get_if<get_op>(&op))
+    return check_key(x->key, "key");
+  if (auto* x = std::get_if<set_op>(&op))
+    return check_key(x->key, "key");
+  if (auto* x = std::get_if<delete_op>(&op))
+    return check_key(x->key, "key");
+  if (auto* x = std::get_if<exists_op>(&op))
+    return check_key(x->key, "key");
+  if (auto* x = std::get_if<batch_get_op>(&op))
+    return check_keys(x->keys, "keys", same);
+  if (auto* x = std::get_if<batch_delete_op>(&op))
+    return check_keys(x->keys, "keys", same);
+  if (auto* x = std::get_if<batch_set_op>(&op))
+    return check_keys(x->entries, "entries",
+                      [](const entry& e) -> const std::string& {
+                        return e.key;
+                      });
+  if (auto* x = std::get_if<scan_op>(&op)) {
+    if (x->limit == 0)
+      x->limit = defaults::scan_limit_default;
+    if (x->limit > defaults::scan_limit_max)
+      return invalid(fmt::format("limit {} is too large; a scan page holds "
+                                 "at most {} items (0 means {})",
+                                 x->limit, defaults::scan_limit_max,
+                                 defaults::scan_limit_default));
+    if (x->prefix.size() > defaults::key_bytes_max
+        || x->start_after.size() > defaults::key_bytes_max)
+      return invalid(fmt::format("prefix and start_after may be at most {} "
+                                 "bytes",
+                                 defaults::key_bytes_max));
+  }
+  return {};
+}
+
+} // namespace prism::kv
