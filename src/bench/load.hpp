@@ -1,0 +1,120 @@
+#pragma once
+
+// A load generator for the prism.v1.KeyValue API: keeps a fixed number of
+// calls outstanding against one server for a fixed time and measures each
+// call's latency. `prism bench` and scripts/bench drive it.
+//
+// It uses gRPC's callback client API: every outstanding call ("slot") issues
+// its next call from the completion of the previous one, so there are no
+// client threads to tune. Before measuring reads it writes the whole keyspace,
+// so every Get finds its key. Calls that fail are counted by status code and
+// reported, never dropped.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace prism::bench {
+
+enum class rpc_kind {
+  get,   ///< only Get
+  set,   ///< only Set
+  mixed, ///< Set with probability set_ratio, Get otherwise
+};
+
+/// "get", "set" or "mixed"; nullopt for anything else.
+std::optional<rpc_kind> parse_rpc_kind(const std::string& text);
+const char* to_string(rpc_kind kind) noexcept;
+
+struct options {
+  /// host:port of the server.
+  std::string target = "127.0.0.1:8980";
+  rpc_kind rpc = rpc_kind::get;
+  /// Share of Sets in a mixed run, 0..1.
+  double set_ratio = 0.1;
+  std::string ns = "bench";
+  /// Calls outstanding at once, in total over all channels.
+  uint32_t concurrency = 1;
+  /// Separate TCP connections; the calls are split evenly across them.
+  uint32_t channels = 1;
+  /// Measured time, after the warmup.
+  double duration_s = 5.0;
+  /// Time under load before measuring starts; calls finishing then are not counted.
+  double warmup_s = 1.0;
+  /// Size of every value written.
+  uint32_t value_bytes = 100;
+  /// Size of the keyspace: keys are "bench-0" .. "bench-<keys-1>".
+  uint32_t keys = 1000;
+};
+
+/// Limits `validate` enforces.
+inline constexpr uint32_t concurrency_max = 10000;
+inline constexpr uint32_t channels_max = 256;
+inline constexpr uint32_t value_bytes_max = 4 * 1024 * 1024;
+inline constexpr uint32_t keys_max = 10'000'000;
+inline constexpr double duration_max_s = 3600.0;
+
+/// An empty string when the options are usable, else what is wrong with them
+/// (naming the command-line flag, e.g. "--channels: ...").
+std::string validate(const options& opt);
+
+struct report {
+  /// Calls completed with status OK inside the measured window.
+  uint64_t requests = 0;
+  /// Calls completed with another status inside the window, by gRPC status
+  /// name (e.g. "UNAVAILABLE").
+  std::map<std::string, uint64_t> errors;
+  /// Calls that failed during the warmup (not part of `errors`).
+  uint64_t warmup_errors = 0;
+  /// The first failure seen, code and message, for diagnosis.
+  std::string first_error;
+  /// Gets that answered found=false although the keyspace was written first.
+  uint64_t misses = 0;
+  /// Length of the measured window.
+  double seconds = 0;
+  /// requests / seconds.
+  double rps = 0;
+  /// Latency of the successful calls, in microseconds.
+  double p50_us = 0;
+  double p90_us = 0;
+  double p99_us = 0;
+  double max_us = 0;
+
+  /// Failed calls in the window and in the warmup.
+  uint64_t error_count() const;
+};
+
+/// Preloads the keyspace (unless the run writes only), warms up, measures.
+/// Throws std::runtime_error when it cannot run at all: invalid options, the
+/// target cannot be reached, or preloading fails.
+report run(const options& opt);
+
+/// Log-linear latency histogram over nanoseconds: exact below 128 ns, then 128
+/// buckets per power of two (relative error under 0.4 %), up to about 18
+/// minutes; larger values land in the last bucket. Not thread-safe: keep one
+/// per thread of recording and merge.
+class histogram {
+public:
+  histogram();
+  void record(uint64_t ns) noexcept;
+  void merge(const histogram& other) noexcept;
+  uint64_t count() const noexcept { return count_; }
+  uint64_t max() const noexcept { return max_; }
+  /// The value below which a share q (0..1) of the recordings lie, in ns;
+  /// 0 when empty.
+  uint64_t quantile(double q) const noexcept;
+
+private:
+  static constexpr int sub_bits = 7;
+  static constexpr int top_bit = 40;
+  static std::size_t index_of(uint64_t ns) noexcept;
+  static uint64_t value_of(std::size_t index) noexcept;
+
+  uint64_t count_ = 0;
+  uint64_t max_ = 0;
+  std::vector<uint64_t> buckets_;
+};
+
+} // namespace prism::bench
