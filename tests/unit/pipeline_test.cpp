@@ -1,0 +1,286 @@
+// The actor pipeline under CAF's test coordinator with simulated drivers:
+// every actor kind (session, stages, router, pool, connection) on one thread
+// with virtual time.
+
+#include <algorithm>
+
+#include <catch2/catch.hpp>
+
+#include "deterministic_gateway.hpp"
+#include "session/session_directory.hpp"
+
+using namespace prism;
+using prism::testing::deterministic_gateway;
+using prism::testing::parse_config;
+
+namespace {
+
+const char* two_namespaces = R"(
+server:
+  session_idle_timeout_ms: 1000
+backends:
+  mem: {type: memory}
+  disk: {type: sqlite, path: unused.db, connections: 2, max_pending: 2}
+namespaces:
+  cache: {backend: mem}
+  durable: {backend: disk}
+  small: {backend: mem, max_value_bytes: 8}
+  events: {backend: mem, pattern: pubsub}
+  bare: {backend: mem, middleware: []}
+)";
+
+kv::set_op set(std::string key, std::string value, uint64_t ttl_ms = 0) {
+  return kv::set_op{std::move(key), std::move(value), ttl_ms, {}};
+}
+
+template <class Result>
+const Result& result_of(const kv::outcome& o) {
+  INFO("status " << to_string(o.status.code) << ": " << o.status.message);
+  REQUIRE(o.status.ok());
+  return std::get<Result>(o.value);
+}
+
+} // namespace
+
+TEST_CASE("a call travels the pipeline to its backend and back") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  auto v1 = result_of<kv::set_result>(g.call("cache", set("k", "v1"))).version;
+  auto got = result_of<kv::get_result>(g.call("cache", kv::get_op{"k"}));
+  CHECK(got.found);
+  CHECK(got.value == "v1");
+  CHECK(got.version == v1);
+  CHECK(g.backend("mem").applied() == 2);
+  // Namespaces on different backends do not share data.
+  auto other = result_of<kv::get_result>(g.call("durable", kv::get_op{"k"}));
+  CHECK_FALSE(other.found);
+  CHECK(g.backend("disk").applied() == 1);
+}
+
+TEST_CASE("stages observe every outcome: metrics count it, audit writes it") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  g.call("cache", set("a", "1"));
+  g.call("cache", kv::get_op{"a"});
+  g.call("nowhere", kv::get_op{"a"});
+  g.run();
+  auto text = g.metrics_text();
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_requests_total{namespace="cache",operation="Set",code="OK"} 1)"));
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_requests_total{namespace="cache",operation="Get",code="OK"} 1)"));
+  // Unknown namespaces share one label so clients cannot grow the series.
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_requests_total{namespace="_unknown",operation="Get",code="NOT_FOUND"} 1)"));
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_stage_calls_total{stage="metrics",verdict="passed"} 3)"));
+  REQUIRE(g.audit().lines.size() == 3);
+  CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("operation":"Set")"));
+  CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("key":"a")"));
+  CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("backend":"mem")"));
+  CHECK_THAT(g.audit().lines[2], Catch::Contains(R"("code":"NOT_FOUND")"));
+}
+
+TEST_CASE("a namespace without middleware skips the stages") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  result_of<kv::set_result>(g.call("bare", set("k", "v")));
+  g.run();
+  CHECK(g.audit().lines.empty());
+  CHECK_THAT(g.metrics_text(),
+             !Catch::Contains(R"(namespace="bare")"));
+}
+
+TEST_CASE("the router answers what only the namespace config can decide") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  SECTION("unknown namespace") {
+    auto o = g.call("nowhere", kv::get_op{"k"});
+    CHECK(o.status.code == status_code::not_found);
+    CHECK_THAT(o.status.message, Catch::Contains("\"nowhere\""));
+  }
+  SECTION("a pubsub namespace refuses KeyValue calls") {
+    auto o = g.call("events", kv::get_op{"k"});
+    CHECK(o.status.code == status_code::failed_precondition);
+    CHECK_THAT(o.status.message, Catch::Contains("pubsub"));
+  }
+  SECTION("a value over the namespace's limit") {
+    auto o = g.call("small", set("k", "123456789"));
+    CHECK(o.status.code == status_code::invalid_argument);
+    CHECK_THAT(o.status.message, Catch::Contains("max_value_bytes"));
+    auto batch = g.call("small", kv::batch_set_op{{{"a", "1", 0},
+                                                   {"b", "123456789", 0}}});
+    CHECK(batch.status.code == status_code::invalid_argument);
+    CHECK_FALSE(result_of<kv::exists_result>(g.call("small", kv::exists_op{"a"})).exists);
+  }
+  CHECK(g.backend("mem").failed() == 0);
+}
+
+TEST_CASE("malformed requests are answered by the session, still observed") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  auto empty_key = g.call("cache", kv::get_op{""});
+  CHECK(empty_key.status.code == status_code::invalid_argument);
+  auto long_key = g.call("cache", kv::get_op{std::string(4097, 'k')});
+  CHECK(long_key.status.code == status_code::invalid_argument);
+  CHECK_THAT(long_key.status.message, Catch::Contains("4096"));
+  auto no_ns = g.call("", kv::get_op{"k"});
+  CHECK(no_ns.status.code == status_code::invalid_argument);
+  CHECK_THAT(no_ns.status.message, Catch::Contains("namespace"));
+  auto big_page = g.call("cache", kv::scan_op{"", "", 1001, false});
+  CHECK(big_page.status.code == status_code::invalid_argument);
+  CHECK(g.backend("mem").applied() == 0);
+  g.run();
+  CHECK(g.audit().lines.size() == 4);
+}
+
+TEST_CASE("an expired deadline is answered without touching the backend") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  g.submit("late", "cache", set("k", "v"), /*deadline_ms=*/0);
+  g.run();
+  REQUIRE(g.answer_of("late"));
+  CHECK(g.answer_of("late")->status.code == status_code::deadline_exceeded);
+  CHECK(g.backend("mem").applied() == 0);
+}
+
+TEST_CASE("a call whose deadline passes while it waits for a connection is "
+          "not executed") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  auto& disk = g.backend("disk");
+  disk.set_holding(true);
+  g.submit("a", "durable", set("a", "1"));
+  g.submit("b", "durable", set("b", "1"));
+  g.submit("c", "durable", set("c", "1"), /*deadline_ms=*/50);
+  g.run();
+  CHECK(disk.held() == 2); // two connections, one call each
+  CHECK(g.answers().empty());
+  g.advance_ms(100);
+  disk.set_holding(false);
+  CHECK(disk.release_held() == 2);
+  g.run();
+  REQUIRE(g.answers().size() == 3);
+  CHECK(g.answer_of("a")->status.ok());
+  CHECK(g.answer_of("b")->status.ok());
+  CHECK(g.answer_of("c")->status.code == status_code::deadline_exceeded);
+  CHECK(disk.applied() == 2);
+}
+
+TEST_CASE("a saturated pool rejects at once instead of queueing") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  auto& disk = g.backend("disk");
+  disk.set_holding(true);
+  // 2 connections x 1 in flight + max_pending 2 = 4 admitted.
+  for (int i = 0; i < 6; ++i)
+    g.submit("r" + std::to_string(i), "durable", kv::get_op{"k"});
+  g.run();
+  REQUIRE(g.answers().size() == 2);
+  for (auto& a : g.answers()) {
+    CHECK(a.outcome.status.code == status_code::resource_exhausted);
+    CHECK_THAT(a.outcome.status.message, Catch::Contains("disk"));
+  }
+  disk.set_holding(false);
+  disk.release_held();
+  g.run();
+  CHECK(g.answers().size() == 6);
+  CHECK(disk.applied() == 4);
+}
+
+TEST_CASE("a backend failure reaches the client with its code") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  g.backend("mem").fail_next(1, status_code::unavailable);
+  auto failed = g.call("cache", set("k", "v"));
+  CHECK(failed.status.code == status_code::unavailable);
+  auto ok = g.call("cache", set("k", "v"));
+  CHECK(ok.status.ok());
+}
+
+TEST_CASE("TTL: a key expires at once on the virtual clock and is reclaimed "
+          "in the background") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  result_of<kv::set_result>(g.call("cache", set("t", "v", 500)));
+  result_of<kv::set_result>(g.call("cache", set("p", "v")));
+  CHECK(result_of<kv::get_result>(g.call("cache", kv::get_op{"t"})).found);
+  g.advance_ms(499);
+  CHECK(result_of<kv::get_result>(g.call("cache", kv::get_op{"t"})).found);
+  g.advance_ms(1);
+  CHECK_FALSE(result_of<kv::get_result>(g.call("cache", kv::get_op{"t"})).found);
+  // The sweep timer (1 s by default) reclaims its storage.
+  CHECK(g.backend("mem").store().size() == 2);
+  g.advance_ms(1000);
+  CHECK(g.backend("mem").reclaimed() == 1);
+  CHECK(g.backend("mem").store().size() == 1);
+}
+
+TEST_CASE("an idle session leaves the directory; the client's next call "
+          "starts a new one") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  g.call("cache", set("k", "v"));
+  CHECK(g.gw().sessions().size() == 1);
+  // One tick sees activity, the next sees none and closes the session.
+  g.advance_ms(1000);
+  CHECK(g.gw().sessions().size() == 1);
+  g.advance_ms(1000);
+  CHECK(g.gw().sessions().size() == 0);
+  auto got = result_of<kv::get_result>(g.call("cache", kv::get_op{"k"}));
+  CHECK(got.value == "v");
+  CHECK(g.gw().sessions().size() == 1);
+}
+
+TEST_CASE("a session with calls in flight is not closed") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  g.backend("disk").set_holding(true);
+  g.submit("held", "durable", kv::get_op{"k"});
+  g.run();
+  g.advance_ms(5000);
+  CHECK(g.gw().sessions().size() == 1);
+  g.backend("disk").set_holding(false);
+  g.backend("disk").release_held();
+  g.run();
+  REQUIRE(g.answer_of("held"));
+  CHECK(g.answer_of("held")->status.ok());
+}
+
+TEST_CASE("every call is answered exactly once, even when the gateway stops "
+          "with calls in hand") {
+  auto answers_after_stop = [] {
+    deterministic_gateway g{parse_config(two_namespaces)};
+    g.backend("disk").set_holding(true);
+    for (int i = 0; i < 4; ++i)
+      g.submit("s" + std::to_string(i), "durable", kv::get_op{"k"});
+    g.run();
+    g.gw().stop();
+    g.run();
+    return g.answers();
+  };
+  auto answers = answers_after_stop();
+  REQUIRE(answers.size() == 4);
+  for (auto& a : answers)
+    CHECK(a.outcome.status.code == status_code::unavailable);
+}
+
+TEST_CASE("the same inputs give the same run") {
+  auto run_once = [] {
+    deterministic_gateway g{parse_config(two_namespaces)};
+    g.backend("disk").set_holding(true);
+    for (int i = 0; i < 20; ++i) {
+      auto client = "client-" + std::to_string(i % 3);
+      auto ns = i % 2 ? "cache" : "durable";
+      g.submit("q" + std::to_string(i), ns, set("k" + std::to_string(i % 5), "v"),
+               {}, client);
+    }
+    g.run();
+    g.backend("disk").set_holding(false);
+    g.backend("disk").release_held();
+    g.run();
+    std::vector<std::string> trace;
+    for (auto& a : g.answers()) {
+      auto line = a.request_id + ":" + std::string(to_string(a.outcome.status.code));
+      if (a.outcome.status.ok())
+        line += ":" + std::to_string(std::get<kv::set_result>(a.outcome.value).version);
+      trace.push_back(line);
+    }
+    return trace;
+  };
+  auto first = run_once();
+  CHECK(first.size() == 20);
+  // The disk pool admits 4 (2 connections + 2 pending) of its 10 calls.
+  CHECK(std::count_if(first.begin(), first.end(), [](const std::string& line) {
+          return line.find("RESOURCE_EXHAUSTED") != std::string::npos;
+        }) == 6);
+  CHECK(first == run_once());
+}
