@@ -47,6 +47,24 @@ void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
   std::filesystem::rename(tmp, path);
 }
 
+/// Scheduler settings. A finite max-throughput keeps one busy actor (a stage
+/// every request passes) from holding a worker until its mailbox is empty
+/// while sessions wait. CAF's work stealing by default polls its queue
+/// with 50 µs sleeps for a long while before it parks a worker on a
+/// condition variable; on a small machine those sleeps add their length to
+/// every request that arrives from a gRPC thread and steal CPU from gRPC, so
+/// a worker spins briefly and then parks, and a new job wakes it at once.
+void configure_scheduler(const config::server_options& server,
+                         caf::actor_system_config& sys_cfg) {
+  sys_cfg.set("scheduler.max-throughput",
+              static_cast<size_t>(server.scheduler_max_throughput));
+  if (server.scheduler_threads > 0)
+    sys_cfg.set("scheduler.max-threads",
+                static_cast<size_t>(server.scheduler_threads));
+  sys_cfg.set("work-stealing.aggressive-poll-attempts", size_t{100});
+  sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+}
+
 /// The signal that ended the wait (SIGINT or SIGTERM).
 int wait_for_stop_signal(const sigset_t& signals) {
   int sig = 0;
@@ -97,11 +115,7 @@ int serve(const serve_options& opts) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   caf::actor_system_config sys_cfg;
-  sys_cfg.set("scheduler.max-throughput",
-              static_cast<size_t>(cfg.server.scheduler_max_throughput));
-  if (cfg.server.scheduler_threads > 0)
-    sys_cfg.set("scheduler.max-threads",
-                static_cast<size_t>(cfg.server.scheduler_threads));
+  configure_scheduler(cfg.server, sys_cfg);
   caf::actor_system sys{sys_cfg};
 
   std::unique_ptr<gateway> gw;
