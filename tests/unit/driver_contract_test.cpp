@@ -1,0 +1,1058 @@
+// The KeyValue driver contract: every case runs against the memory and the
+// SQLite driver, made through the real driver factory, with time moved by a
+// manual clock. SQLite-only cases follow (persistence, WAL, several
+// connections on one file, busy handling, open errors, shutdown).
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "drivers/driver.hpp"
+#include "drivers/factory.hpp"
+#include "kv/memory_store.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace prism;
+using namespace std::string_literals;
+using namespace std::chrono_literals;
+
+constexpr auto deadline = 60s;
+
+/// A fresh directory, removed with everything in it at the end of the test.
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    std::string pattern =
+      (fs::temp_directory_path() / "prism-driver-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr)
+      throw std::runtime_error("mkdtemp failed");
+    path = pattern;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+};
+
+template <class T>
+T ok(kv::outcome out) {
+  INFO("status " << to_string(out.status.code) << ": " << out.status.message);
+  REQUIRE(out.status.ok());
+  REQUIRE(std::holds_alternative<T>(out.value));
+  return std::get<T>(std::move(out.value));
+}
+
+kv::outcome run(drivers::kv_driver& d, const std::string& ns, kv::operation op) {
+  auto promise = std::make_shared<std::promise<kv::outcome>>();
+  auto future = promise->get_future();
+  d.execute(ns, std::make_shared<const kv::operation>(std::move(op)),
+            [promise](kv::outcome out) { promise->set_value(std::move(out)); });
+  REQUIRE(future.wait_for(deadline) == std::future_status::ready);
+  return future.get();
+}
+
+uint64_t reclaim(drivers::kv_driver& d, uint32_t max_keys) {
+  auto promise = std::make_shared<std::promise<uint64_t>>();
+  auto future = promise->get_future();
+  d.reclaim_expired(max_keys, [promise](uint64_t n) { promise->set_value(n); });
+  REQUIRE(future.wait_for(deadline) == std::future_status::ready);
+  return future.get();
+}
+
+kv::operation set_op(std::string key, std::string value, uint64_t ttl_ms = 0,
+                     std::optional<uint64_t> if_version = std::nullopt) {
+  kv::set_op op;
+  op.key = std::move(key);
+  op.value = std::move(value);
+  op.ttl_ms = ttl_ms;
+  op.if_version = if_version;
+  return op;
+}
+
+kv::operation scan_op(std::string prefix, std::string start_after,
+                      uint32_t limit, bool keys_only = false) {
+  kv::scan_op op;
+  op.prefix = std::move(prefix);
+  op.start_after = std::move(start_after);
+  op.limit = limit;
+  op.keys_only = keys_only;
+  return op;
+}
+
+std::vector<std::string> keys_of(const std::vector<kv::item>& items) {
+  std::vector<std::string> out;
+  for (const auto& it : items)
+    out.push_back(it.key);
+  return out;
+}
+
+bool memcmp_less(const std::string& a, const std::string& b) {
+  const size_t n = std::min(a.size(), b.size());
+  const int c = n == 0 ? 0 : std::memcmp(a.data(), b.data(), n);
+  return c != 0 ? c < 0 : a.size() < b.size();
+}
+
+/// Every byte value, repeated to `size` bytes.
+std::string binary_value(size_t size, unsigned seed) {
+  std::string v(size, '\0');
+  for (size_t i = 0; i < size; ++i)
+    v[i] = static_cast<char>((i * 131 + seed + (i >> 8)) & 0xff);
+  return v;
+}
+
+struct memory_kind {
+  static constexpr bool is_sqlite = false;
+  static config::backend make(const fs::path&) {
+    config::backend b;
+    b.name = "mem";
+    b.type = config::backend_type::memory;
+    return b;
+  }
+};
+
+struct sqlite_kind {
+  static constexpr bool is_sqlite = true;
+  static config::backend make(const fs::path& dir) {
+    config::backend b;
+    b.name = "db";
+    b.type = config::backend_type::sqlite;
+    b.connections = 4;
+    b.sqlite.path = (dir / "data" / "prism.db").string();
+    b.sqlite.synchronous = config::sqlite_synchronous::normal;
+    b.sqlite.busy_timeout_ms = 5000;
+    return b;
+  }
+};
+
+/// One driver of a fresh backend, and helpers for the common operations.
+template <class Kind>
+struct fixture {
+  temp_dir dir; // destroyed last: after every driver
+  std::shared_ptr<drivers::manual_clock> clock =
+    std::make_shared<drivers::manual_clock>();
+  drivers::driver_factory factory = drivers::make_real_driver_factory(clock);
+  config::backend backend = Kind::make(dir.path);
+  std::unique_ptr<drivers::kv_driver> driver = factory(backend, 0);
+
+  kv::outcome run(kv::operation op, const std::string& ns = "ns") {
+    return ::run(*driver, ns, std::move(op));
+  }
+  kv::get_result get(const std::string& key, const std::string& ns = "ns") {
+    return ok<kv::get_result>(run(kv::get_op{key}, ns));
+  }
+  bool exists(const std::string& key, const std::string& ns = "ns") {
+    return ok<kv::exists_result>(run(kv::exists_op{key}, ns)).exists;
+  }
+  uint64_t set(const std::string& key, const std::string& value,
+               uint64_t ttl_ms = 0, const std::string& ns = "ns") {
+    return ok<kv::set_result>(run(set_op(key, value, ttl_ms), ns)).version;
+  }
+  bool del(const std::string& key, const std::string& ns = "ns") {
+    return ok<kv::delete_result>(run(kv::delete_op{key}, ns)).existed;
+  }
+  std::vector<uint64_t> batch_set(std::vector<kv::entry> entries,
+                                  const std::string& ns = "ns") {
+    kv::batch_set_op op;
+    op.entries = std::move(entries);
+    return ok<kv::batch_set_result>(run(op, ns)).versions;
+  }
+  kv::scan_result scan(const std::string& prefix, const std::string& start_after,
+                       uint32_t limit, bool keys_only = false,
+                       const std::string& ns = "ns") {
+    return ok<kv::scan_result>(
+      run(scan_op(prefix, start_after, limit, keys_only), ns));
+  }
+  /// Every key of a scan, paging with `limit`.
+  std::vector<std::string> scan_all(const std::string& prefix, uint32_t limit,
+                                    const std::string& ns = "ns") {
+    std::vector<std::string> out;
+    std::string after;
+    for (int pages = 0; pages < 100000; ++pages) {
+      auto page = scan(prefix, after, limit, true, ns);
+      REQUIRE(page.items.size() <= limit);
+      for (auto& it : page.items)
+        out.push_back(it.key);
+      if (page.next_start_after.empty())
+        return out;
+      REQUIRE(page.items.size() == limit);
+      REQUIRE(page.next_start_after == page.items.back().key);
+      after = page.next_start_after;
+    }
+    FAIL("scan did not end");
+    return out;
+  }
+};
+
+#define CONTRACT_CASE(name, tags) \
+  TEMPLATE_TEST_CASE(name, "[driver]" tags, memory_kind, sqlite_kind)
+
+// --- the contract -----------------------------------------------------------
+
+CONTRACT_CASE("get of a missing key answers found=false", "[get]") {
+  fixture<TestType> f;
+  auto r = f.get("nothing");
+  CHECK_FALSE(r.found);
+  CHECK(r.value.empty());
+  CHECK(r.version == 0);
+  CHECK_FALSE(f.exists("nothing"));
+}
+
+CONTRACT_CASE("set then get returns the value and version", "[set][get]") {
+  fixture<TestType> f;
+  const uint64_t v = f.set("k", "hello");
+  CHECK(v == 1); // the first version of a namespace
+  auto r = f.get("k");
+  CHECK(r.found);
+  CHECK(r.value == "hello");
+  CHECK(r.version == v);
+
+  // An empty value is still a value.
+  const uint64_t v2 = f.set("empty", "");
+  auto e = f.get("empty");
+  CHECK(e.found);
+  CHECK(e.value.empty());
+  CHECK(e.version == v2);
+}
+
+CONTRACT_CASE("versions strictly increase, also across delete and re-create",
+              "[set][versions]") {
+  fixture<TestType> f;
+  const uint64_t a1 = f.set("a", "1");
+  const uint64_t b1 = f.set("b", "1");
+  const uint64_t a2 = f.set("a", "2");
+  CHECK(a1 < b1);
+  CHECK(b1 < a2);
+  CHECK(a2 == a1 + 2); // one namespace counter, shared by its keys
+  CHECK(f.del("a"));
+  CHECK_FALSE(f.get("a").found);
+  const uint64_t a3 = f.set("a", "3");
+  CHECK(a3 > a2);
+  CHECK(f.get("a").version == a3);
+  CHECK(f.get("a").value == "3");
+}
+
+CONTRACT_CASE("compare-and-set succeeds on a match and changes nothing on a "
+              "mismatch",
+              "[set][cas]") {
+  fixture<TestType> f;
+  const uint64_t v1 = f.set("k", "one");
+  const uint64_t v2 =
+    ok<kv::set_result>(f.run(set_op("k", "two", 0, v1))).version;
+  CHECK(v2 > v1);
+
+  auto stale = f.run(set_op("k", "three", 0, v1));
+  CHECK(stale.status.code == status_code::failed_precondition);
+  CHECK(stale.status.message
+        == "version mismatch on key \"k\": expected " + std::to_string(v1)
+             + ", current " + std::to_string(v2));
+  CHECK(std::holds_alternative<std::monostate>(stale.value));
+
+  auto r = f.get("k");
+  CHECK(r.value == "two");
+  CHECK(r.version == v2);
+  // The failed write did not use up a version either.
+  CHECK(f.set("other", "x") == v2 + 1);
+
+  // A version the key never had, on a missing key.
+  auto missing = f.run(set_op("nope", "x", 0, uint64_t{7}));
+  CHECK(missing.status.code == status_code::failed_precondition);
+  CHECK(missing.status.message
+        == "version mismatch on key \"nope\": expected 7, current: absent");
+  CHECK_FALSE(f.get("nope").found);
+}
+
+CONTRACT_CASE("if_version=0 writes only when the key is absent", "[set][cas]") {
+  fixture<TestType> f;
+  const uint64_t v = ok<kv::set_result>(f.run(set_op("k", "first", 0, 0)))
+                       .version;
+  CHECK(f.get("k").value == "first");
+
+  auto again = f.run(set_op("k", "second", 0, 0));
+  CHECK(again.status.code == status_code::failed_precondition);
+  CHECK(again.status.message
+        == "version mismatch on key \"k\": expected 0, current "
+             + std::to_string(v));
+  CHECK(f.get("k").value == "first");
+  CHECK(f.get("k").version == v);
+}
+
+CONTRACT_CASE("mismatch messages show unprintable key bytes escaped",
+              "[set][cas]") {
+  fixture<TestType> f;
+  auto out = f.run(set_op("a\0\xff\"b"s, "x", 0, uint64_t{1}));
+  CHECK(out.status.code == status_code::failed_precondition);
+  CHECK(out.status.message
+        == "version mismatch on key \"a\\x00\\xff\\\"b\": expected 1, "
+           "current: absent");
+}
+
+CONTRACT_CASE("an expired key is absent to every operation at once, and "
+              "reclaim removes it",
+              "[ttl]") {
+  fixture<TestType> f;
+  for (const char* k : {"e1", "e2", "e3", "e4", "e5", "over"})
+    f.set(k, "short", 1000);
+  f.set("long", "x", 5000);
+  f.set("forever", "x");
+  f.set("over", "now without ttl"); // a write without TTL clears the expiry
+  const uint64_t e5_version = f.get("e5").version;
+
+  f.clock->advance_ms(999);
+  CHECK(f.get("e1").found);
+  CHECK(f.exists("e2"));
+  CHECK(reclaim(*f.driver, 100) == 0);
+
+  f.clock->advance_ms(1); // expires_at == now: gone
+  auto g = f.get("e1");
+  CHECK_FALSE(g.found);
+  CHECK(g.version == 0);
+  CHECK(g.value.empty());
+  CHECK_FALSE(f.exists("e2"));
+  CHECK(keys_of(f.scan("", "", 100).items)
+        == std::vector<std::string>{"forever", "long", "over"});
+  {
+    kv::batch_get_op op;
+    op.keys = {"e1", "long", "e2"};
+    auto items = ok<kv::batch_get_result>(f.run(op)).items;
+    REQUIRE(items.size() == 3);
+    CHECK_FALSE(items[0].found);
+    CHECK(items[1].found);
+    CHECK_FALSE(items[2].found);
+  }
+  CHECK_FALSE(f.del("e3"));
+  {
+    kv::batch_delete_op op;
+    op.keys = {"e4", "forever"};
+    CHECK(ok<kv::batch_delete_result>(f.run(op)).deleted == 1);
+  }
+  {
+    auto stale = f.run(set_op("e5", "again", 0, e5_version));
+    CHECK(stale.status.code == status_code::failed_precondition);
+    CHECK(stale.status.message
+          == "version mismatch on key \"e5\": expected "
+               + std::to_string(e5_version) + ", current: absent");
+    auto fresh = ok<kv::set_result>(f.run(set_op("e5", "again", 0, 0)));
+    CHECK(fresh.version > e5_version);
+    CHECK(f.get("e5").value == "again");
+  }
+  CHECK(f.get("over").found);
+
+  // Left to reclaim: e1 and e2 (e3 and e4 were deleted, e5 rewritten).
+  CHECK(reclaim(*f.driver, 1) == 1);
+  CHECK(reclaim(*f.driver, 100) == 1);
+  CHECK(reclaim(*f.driver, 100) == 0);
+  CHECK(f.get("long").found);
+  CHECK(f.get("over").found);
+  CHECK(f.get("e5").found);
+
+  f.clock->advance_ms(4000);
+  CHECK_FALSE(f.get("long").found);
+  CHECK(reclaim(*f.driver, 0) == 0);
+  CHECK(reclaim(*f.driver, 100) == 1);
+  CHECK(f.get("over").found);
+  CHECK(f.get("e5").found);
+}
+
+CONTRACT_CASE("delete answers whether the key existed", "[delete]") {
+  fixture<TestType> f;
+  CHECK_FALSE(f.del("k"));
+  f.set("k", "v");
+  CHECK(f.del("k"));
+  CHECK_FALSE(f.get("k").found);
+  CHECK_FALSE(f.del("k"));
+}
+
+CONTRACT_CASE("exists answers whether the key is present", "[exists]") {
+  fixture<TestType> f;
+  CHECK_FALSE(f.exists("k"));
+  f.set("k", "v");
+  CHECK(f.exists("k"));
+  CHECK_FALSE(f.exists("K"));
+  f.del("k");
+  CHECK_FALSE(f.exists("k"));
+}
+
+CONTRACT_CASE("batch get answers one item per key in request order",
+              "[batch]") {
+  fixture<TestType> f;
+  const uint64_t va = f.set("a", "A");
+  const uint64_t vb = f.set("b", "B");
+  kv::batch_get_op op;
+  op.keys = {"b", "missing", "a", "b", ""};
+  auto items = ok<kv::batch_get_result>(f.run(op)).items;
+  REQUIRE(items.size() == 5);
+  CHECK(keys_of(items) == op.keys);
+  CHECK(items[0].found);
+  CHECK(items[0].value == "B");
+  CHECK(items[0].version == vb);
+  CHECK_FALSE(items[1].found);
+  CHECK(items[1].value.empty());
+  CHECK(items[1].version == 0);
+  CHECK(items[2].found);
+  CHECK(items[2].value == "A");
+  CHECK(items[2].version == va);
+  CHECK(items[3].found);
+  CHECK(items[3].value == "B");
+  CHECK(items[3].version == vb);
+  CHECK_FALSE(items[4].found);
+
+  op.keys.clear();
+  CHECK(ok<kv::batch_get_result>(f.run(op)).items.empty());
+}
+
+CONTRACT_CASE("batch set writes every entry with versions in entry order",
+              "[batch]") {
+  fixture<TestType> f;
+  const uint64_t before = f.set("first", "0");
+  auto versions =
+    f.batch_set({{"x", "1", 0}, {"y", "2", 1000}, {"x", "3", 0}, {"z", "4", 0}});
+  REQUIRE(versions.size() == 4);
+  // All or nothing: one consecutive run of versions, all of them visible.
+  for (size_t i = 0; i < versions.size(); ++i)
+    CHECK(versions[i] == before + 1 + i);
+  auto x = f.get("x");
+  CHECK(x.value == "3"); // the later entry for a key wins
+  CHECK(x.version == versions[2]);
+  CHECK(f.get("y").version == versions[1]);
+  CHECK(f.get("z").version == versions[3]);
+  CHECK(f.set("after", "5") == versions.back() + 1);
+
+  f.clock->advance_ms(1000); // the entry's TTL applies
+  CHECK_FALSE(f.get("y").found);
+  CHECK(f.get("x").found);
+
+  CHECK(f.batch_set({}).empty());
+}
+
+CONTRACT_CASE("batch delete counts the keys that existed, each once",
+              "[batch]") {
+  fixture<TestType> f;
+  f.set("a", "1");
+  f.set("b", "2");
+  f.set("c", "3");
+  kv::batch_delete_op op;
+  op.keys = {"a", "a", "missing", "b"};
+  CHECK(ok<kv::batch_delete_result>(f.run(op)).deleted == 2);
+  CHECK_FALSE(f.get("a").found);
+  CHECK_FALSE(f.get("b").found);
+  CHECK(f.get("c").found);
+  CHECK(ok<kv::batch_delete_result>(f.run(op)).deleted == 0);
+  op.keys.clear();
+  CHECK(ok<kv::batch_delete_result>(f.run(op)).deleted == 0);
+}
+
+CONTRACT_CASE("scan returns keys in bytewise order, zero and high bytes "
+              "included",
+              "[scan]") {
+  fixture<TestType> f;
+  const std::vector<std::string> expected = {
+    ""s,        "\0"s,      "\0\0"s,   "\x01"s, "a"s,     "a\0"s,
+    "a\0b"s,    "a\x01"s,   "a\x7f"s,  "a\x80"s, "a\xff"s, "a\xff\xff"s,
+    "a\xff\xff\x01"s, "b"s, "\x80"s,   "\xfe\xff"s, "\xff"s, "\xff\xff"s};
+  REQUIRE(std::is_sorted(expected.begin(), expected.end(), memcmp_less));
+  // Written in a scrambled order.
+  std::vector<std::string> shuffled = expected;
+  std::reverse(shuffled.begin(), shuffled.end());
+  std::rotate(shuffled.begin(), shuffled.begin() + 7, shuffled.end());
+  for (const auto& k : shuffled)
+    f.set(k, "v:" + k);
+  f.set("a", "elsewhere", 0, "other-ns");
+
+  auto all = f.scan("", "", 1000);
+  CHECK(keys_of(all.items) == expected);
+  CHECK(all.next_start_after.empty());
+  for (const auto& it : all.items) {
+    CHECK(it.found);
+    CHECK(it.value == "v:" + it.key);
+    CHECK(it.version > 0);
+  }
+
+  CHECK(keys_of(f.scan("a", "", 1000).items)
+        == std::vector<std::string>(expected.begin() + 4,
+                                    expected.begin() + 13));
+  CHECK(keys_of(f.scan("a\0"s, "", 1000).items)
+        == std::vector<std::string>{"a\0"s, "a\0b"s});
+  CHECK(keys_of(f.scan("a\xff"s, "", 1000).items)
+        == std::vector<std::string>{"a\xff"s, "a\xff\xff"s, "a\xff\xff\x01"s});
+  CHECK(keys_of(f.scan("\xff"s, "", 1000).items)
+        == std::vector<std::string>{"\xff"s, "\xff\xff"s});
+  CHECK(keys_of(f.scan("\0"s, "", 1000).items)
+        == std::vector<std::string>{"\0"s, "\0\0"s});
+  CHECK(f.scan("c", "", 1000).items.empty());
+
+  // start_after is exclusive, may name a missing key, and combines with the
+  // prefix whichever is greater.
+  CHECK(keys_of(f.scan("a", "a\x7f"s, 1000).items)
+        == std::vector<std::string>(expected.begin() + 9,
+                                    expected.begin() + 13));
+  CHECK(keys_of(f.scan("a", "a\x7f\x01"s, 1000).items)
+        == std::vector<std::string>(expected.begin() + 9,
+                                    expected.begin() + 13));
+  CHECK(keys_of(f.scan("a\xff"s, "a"s, 1000).items)
+        == std::vector<std::string>{"a\xff"s, "a\xff\xff"s, "a\xff\xff\x01"s});
+  CHECK(f.scan("a", "b", 1000).items.empty());
+  CHECK(keys_of(f.scan("", "\xff"s, 1000).items)
+        == std::vector<std::string>{"\xff\xff"s});
+
+  // A page that ends exactly at the last match has no next page.
+  auto exact = f.scan("a\xff"s, "", 3);
+  CHECK(exact.items.size() == 3);
+  CHECK(exact.next_start_after.empty());
+  auto partial = f.scan("a\xff"s, "", 2);
+  CHECK(partial.items.size() == 2);
+  CHECK(partial.next_start_after == "a\xff\xff"s);
+}
+
+CONTRACT_CASE("scan pages through more than 1,000 keys, each exactly once",
+              "[scan]") {
+  fixture<TestType> f;
+  std::vector<std::string> expected;
+  for (int batch = 0; batch < 3; ++batch) {
+    std::vector<kv::entry> entries;
+    for (int i = 0; i < 500; ++i) {
+      const int n = batch * 500 + i;
+      // Varied lengths and bytes, including zero and high bytes.
+      std::string key = "p/" + std::to_string(n * 7919 % 1500);
+      key.push_back(static_cast<char>(n % 256));
+      if (n % 3 == 0)
+        key += "\xf0\x00"s;
+      entries.push_back({key, std::to_string(n), 0});
+      expected.push_back(key);
+    }
+    f.batch_set(std::move(entries));
+  }
+  f.set("q", "outside the prefix");
+  f.set("p", "outside the prefix too");
+  std::sort(expected.begin(), expected.end(), memcmp_less);
+  REQUIRE(std::adjacent_find(expected.begin(), expected.end()) == expected.end());
+  REQUIRE(expected.size() == 1500);
+
+  for (uint32_t limit : {1000u, 100u, 7u}) {
+    INFO("limit " << limit);
+    auto keys = f.scan_all("p/", limit);
+    CHECK(keys.size() == expected.size());
+    CHECK(keys == expected);
+  }
+  CHECK(f.scan_all("", 1000).size() == 1502);
+}
+
+CONTRACT_CASE("scan with keys_only leaves values out", "[scan]") {
+  fixture<TestType> f;
+  const uint64_t va = f.set("a", "value a");
+  const uint64_t vb = f.set("b", "value b");
+  auto r = f.scan("", "", 10, true);
+  REQUIRE(r.items.size() == 2);
+  CHECK(r.items[0].key == "a");
+  CHECK(r.items[0].found);
+  CHECK(r.items[0].value.empty());
+  CHECK(r.items[0].version == va);
+  CHECK(r.items[1].key == "b");
+  CHECK(r.items[1].found);
+  CHECK(r.items[1].value.empty());
+  CHECK(r.items[1].version == vb);
+
+  auto full = f.scan("", "", 10, false);
+  REQUIRE(full.items.size() == 2);
+  CHECK(full.items[0].value == "value a");
+}
+
+CONTRACT_CASE("namespaces are separate key spaces with their own versions",
+              "[namespace]") {
+  fixture<TestType> f;
+  CHECK(f.set("k", "in one", 0, "one") == 1);
+  CHECK(f.set("k2", "in one", 0, "one") == 2);
+  CHECK(f.set("k", "in two", 0, "two") == 1);
+  CHECK(f.get("k", "one").value == "in one");
+  CHECK(f.get("k", "two").value == "in two");
+  CHECK_FALSE(f.get("k", "three").found);
+  CHECK(f.del("k", "one"));
+  CHECK_FALSE(f.get("k", "one").found);
+  CHECK(f.get("k", "two").found);
+  CHECK(keys_of(f.scan("", "", 10, true, "one").items)
+        == std::vector<std::string>{"k2"});
+  CHECK(keys_of(f.scan("", "", 10, true, "two").items)
+        == std::vector<std::string>{"k"});
+  CHECK(f.scan("", "", 10, true, "three").items.empty());
+  kv::batch_delete_op op;
+  op.keys = {"k", "k2"};
+  CHECK(ok<kv::batch_delete_result>(f.run(op, "three")).deleted == 0);
+  CHECK(f.get("k2", "one").found);
+}
+
+CONTRACT_CASE("1 MiB binary values round trip", "[values]") {
+  fixture<TestType> f;
+  const std::string big = binary_value(1 << 20, 1);
+  REQUIRE(big.find('\0') != std::string::npos);
+  const std::string key = "big\0key\xff"s;
+  const uint64_t v = f.set(key, big);
+  auto r = f.get(key);
+  CHECK(r.found);
+  CHECK(r.version == v);
+  CHECK(r.value.size() == big.size());
+  CHECK(r.value == big);
+
+  const std::string big2 = binary_value((1 << 20) + 3, 7);
+  f.batch_set({{"b1", big2, 0}, {"b2", big, 0}});
+  kv::batch_get_op op;
+  op.keys = {"b2", "b1", key};
+  auto items = ok<kv::batch_get_result>(f.run(op)).items;
+  REQUIRE(items.size() == 3);
+  CHECK(items[0].value == big);
+  CHECK(items[1].value == big2);
+  CHECK(items[2].value == big);
+  auto page = f.scan("b", "", 10);
+  REQUIRE(page.items.size() == 3);
+  CHECK(page.items[0].value == big2);
+}
+
+CONTRACT_CASE("drivers describe themselves", "[describe]") {
+  fixture<TestType> f;
+  if constexpr (TestType::is_sqlite) {
+    auto d = f.factory(f.backend, 2);
+    CHECK(d->describe() == "sqlite " + f.backend.sqlite.path + " #2");
+  } else {
+    CHECK(f.driver->describe() == "memory mem");
+  }
+}
+
+CONTRACT_CASE("connections of one backend see the same data", "[connections]") {
+  fixture<TestType> f;
+  auto second = f.factory(f.backend, 1);
+  const uint64_t v = f.set("shared", "from the first");
+  auto r = ok<kv::get_result>(run(*second, "ns", kv::get_op{"shared"}));
+  CHECK(r.found);
+  CHECK(r.value == "from the first");
+  CHECK(r.version == v);
+  auto w = ok<kv::set_result>(run(*second, "ns", set_op("shared", "second")));
+  CHECK(w.version == v + 1);
+  CHECK(f.get("shared").value == "second");
+}
+
+// --- memory only ------------------------------------------------------------
+
+TEST_CASE("memory driver completes inline", "[driver][memory]") {
+  fixture<memory_kind> f;
+  bool called = false;
+  f.driver->execute(
+    "ns", std::make_shared<const kv::operation>(kv::get_op{"k"}),
+    [&](kv::outcome out) {
+      called = true;
+      CHECK(out.status.ok());
+    });
+  CHECK(called);
+  bool reclaimed = false;
+  f.driver->reclaim_expired(10, [&](uint64_t) { reclaimed = true; });
+  CHECK(reclaimed);
+}
+
+TEST_CASE("memory backends with different names are separate",
+          "[driver][memory]") {
+  fixture<memory_kind> f;
+  auto other_backend = f.backend;
+  other_backend.name = "mem2";
+  auto other = f.factory(other_backend, 0);
+  f.set("k", "v");
+  CHECK_FALSE(ok<kv::get_result>(run(*other, "ns", kv::get_op{"k"})).found);
+  // A new factory starts empty.
+  auto fresh = drivers::make_real_driver_factory(f.clock)(f.backend, 0);
+  CHECK_FALSE(ok<kv::get_result>(run(*fresh, "ns", kv::get_op{"k"})).found);
+}
+
+TEST_CASE("memory store is deterministic and counts unreclaimed entries",
+          "[memory_store]") {
+  auto script = [](kv::memory_store& s) {
+    std::vector<std::string> trace;
+    int64_t now = 1000;
+    for (int i = 0; i < 200; ++i) {
+      const std::string key = "k" + std::to_string(i * 37 % 50);
+      auto out = s.apply("n" + std::to_string(i % 3),
+                         i % 5 == 0 ? kv::operation{kv::delete_op{key}}
+                                    : set_op(key, "v", i % 4 == 0 ? 10 : 0),
+                         now);
+      trace.push_back(std::to_string(out.status.ok()) + ":"
+                      + std::to_string(out.value.index()));
+      now += 3;
+      if (i % 20 == 0)
+        trace.push_back("r" + std::to_string(s.reclaim_expired(now, 2)));
+    }
+    auto page = s.apply("n1", scan_op("", "", 1000), now);
+    for (const auto& it : std::get<kv::scan_result>(page.value).items)
+      trace.push_back(it.key + "@" + std::to_string(it.version));
+    trace.push_back("size " + std::to_string(s.size()));
+    return trace;
+  };
+  kv::memory_store a, b;
+  CHECK(script(a) == script(b));
+
+  kv::memory_store s;
+  CHECK(s.size() == 0);
+  s.apply("n", set_op("x", "1", 10), 0);
+  s.apply("n", set_op("y", "1", 10), 0);
+  s.apply("m", set_op("x", "1"), 0);
+  CHECK(s.size() == 3);
+  // Expired but not reclaimed: still held, not visible.
+  CHECK_FALSE(std::get<kv::get_result>(s.apply("n", kv::get_op{"x"}, 10).value)
+                .found);
+  CHECK(s.size() == 3);
+  CHECK(s.reclaim_expired(10, 1) == 1);
+  CHECK(s.size() == 2);
+  CHECK(s.reclaim_expired(10, 10) == 1);
+  CHECK(s.size() == 1);
+  CHECK(s.reclaim_expired(10, 10) == 0);
+}
+
+TEST_CASE("prefix successor and expiry helpers", "[memory_store]") {
+  CHECK(kv::prefix_successor("") == std::nullopt);
+  CHECK(kv::prefix_successor("\xff\xff"s) == std::nullopt);
+  CHECK(kv::prefix_successor("a") == "b"s);
+  CHECK(kv::prefix_successor("a\xff"s) == "b"s);
+  CHECK(kv::prefix_successor("a\0"s) == "a\x01"s);
+  CHECK(kv::prefix_successor("\x7f"s) == "\x80"s);
+  CHECK(kv::expiry_for(100, 0) == 0);
+  CHECK(kv::expiry_for(100, 5) == 105);
+  CHECK(kv::expiry_for(100, ~uint64_t{0}) == std::numeric_limits<int64_t>::max());
+}
+
+// --- SQLite only ------------------------------------------------------------
+
+/// A raw connection to a test database, for looking behind the driver.
+struct raw_db {
+  sqlite3* db = nullptr;
+  explicit raw_db(const std::string& path, int busy_timeout_ms = 0) {
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    sqlite3_busy_timeout(db, busy_timeout_ms);
+  }
+  ~raw_db() { sqlite3_close(db); }
+  void exec(const std::string& sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+    INFO(sql << ": " << (err ? err : ""));
+    sqlite3_free(err);
+    REQUIRE(rc == SQLITE_OK);
+  }
+  std::string text(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+      out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    return out;
+  }
+  /// The details of EXPLAIN QUERY PLAN, one line per step.
+  std::string plan(const std::string& sql) {
+    sqlite3_stmt* s = nullptr;
+    const std::string explain = "EXPLAIN QUERY PLAN " + sql;
+    REQUIRE(sqlite3_prepare_v2(db, explain.c_str(), -1, &s, nullptr)
+            == SQLITE_OK);
+    std::string out;
+    while (sqlite3_step(s) == SQLITE_ROW)
+      out += std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 3)))
+             + "\n";
+    sqlite3_finalize(s);
+    return out;
+  }
+};
+
+TEST_CASE("sqlite keeps data and the version counter across a reopen",
+          "[driver][sqlite]") {
+  fixture<sqlite_kind> f;
+  f.set("a", "kept");
+  const std::string big = binary_value(100000, 3);
+  f.batch_set({{"b", big, 0}, {"t", "with ttl", 60000}});
+  const uint64_t last = f.set("deleted-later", "x");
+  f.del("deleted-later");
+  f.driver.reset();
+
+  auto factory = drivers::make_real_driver_factory(f.clock);
+  f.driver = factory(f.backend, 0);
+  CHECK(f.get("a").value == "kept");
+  CHECK(f.get("b").value == big);
+  CHECK(f.get("t").found);
+  CHECK_FALSE(f.get("deleted-later").found);
+  CHECK(f.set("new", "y") == last + 1);
+  CHECK(f.set("deleted-later", "again") == last + 2);
+  // The stored expiry survives too.
+  f.clock->advance_ms(60000);
+  CHECK_FALSE(f.get("t").found);
+  CHECK(reclaim(*f.driver, 10) == 1);
+}
+
+TEST_CASE("sqlite uses WAL and the documented schema", "[driver][sqlite]") {
+  fixture<sqlite_kind> f;
+  f.set("k", "v");
+  raw_db raw{f.backend.sqlite.path};
+  CHECK(raw.text("PRAGMA journal_mode") == "wal");
+  CHECK(raw.text("SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                 "tbl_name = 'kv' AND sql IS NOT NULL")
+        == "kv_expiry");
+  CHECK(raw.text("SELECT sql FROM sqlite_master WHERE name = 'kv'")
+          .find("WITHOUT ROWID")
+        != std::string::npos);
+  CHECK(raw.text("SELECT typeof(key) || ',' || typeof(value) FROM kv")
+        == "blob,blob");
+  CHECK(raw.text("SELECT counter FROM kv_version WHERE ns = 'ns'") == "1");
+  // Reclaiming expired keys walks the expiry index, not the table.
+  const auto plan =
+    raw.plan("DELETE FROM kv WHERE (ns, key) IN (SELECT ns, key FROM kv "
+             "WHERE expires_at > 0 AND expires_at <= 5 ORDER BY expires_at "
+             "LIMIT 10)");
+  INFO(plan);
+  CHECK(plan.find("INDEX kv_expiry") != std::string::npos);
+  CHECK(plan.find("SCAN") == std::string::npos);
+}
+
+TEST_CASE("sqlite opens and writes with either synchronous setting",
+          "[driver][sqlite]") {
+  for (auto mode : {config::sqlite_synchronous::normal,
+                    config::sqlite_synchronous::full}) {
+    fixture<sqlite_kind> f;
+    f.backend.sqlite.synchronous = mode;
+    f.driver = f.factory(f.backend, 1);
+    CHECK(f.set("k", "v") == 1);
+    CHECK(f.get("k").value == "v");
+  }
+}
+
+/// Completions of many operations issued at once.
+struct collector {
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::vector<kv::outcome> outcomes;
+  size_t calls = 0;
+
+  drivers::kv_driver::completion callback() {
+    return [this](kv::outcome out) {
+      std::lock_guard<std::mutex> guard{mutex};
+      outcomes.push_back(std::move(out));
+      ++calls;
+      cv.notify_all();
+    };
+  }
+  bool wait_for(size_t n) {
+    std::unique_lock<std::mutex> lock{mutex};
+    return cv.wait_for(lock, deadline, [&] { return calls >= n; });
+  }
+};
+
+TEST_CASE("sqlite: concurrent writers on four connections all succeed with "
+          "unique versions",
+          "[driver][sqlite][concurrency]") {
+  fixture<sqlite_kind> f;
+  std::vector<std::unique_ptr<drivers::kv_driver>> drivers;
+  for (uint32_t i = 0; i < 4; ++i)
+    drivers.push_back(f.factory(f.backend, i));
+
+  constexpr int per_driver = 150;
+  collector writes;
+  collector claims;
+  for (int n = 0; n < per_driver; ++n) {
+    for (size_t d = 0; d < drivers.size(); ++d) {
+      // Own keys, shared keys, and batches.
+      const std::string own = "d" + std::to_string(d) + "/" + std::to_string(n);
+      drivers[d]->execute(
+        "ns", std::make_shared<const kv::operation>(set_op(own, "v")),
+        writes.callback());
+      if (n % 10 == 0) {
+        kv::batch_set_op batch;
+        batch.entries = {{"shared/a", own, 0}, {"shared/b", own, 0}};
+        drivers[d]->execute("ns", std::make_shared<const kv::operation>(batch),
+                            writes.callback());
+      }
+      // Every connection races to create the same keys: one wins each.
+      drivers[d]->execute("ns",
+                          std::make_shared<const kv::operation>(set_op(
+                            "claim/" + std::to_string(n % 50), own, 0, 0)),
+                          claims.callback());
+    }
+  }
+  const size_t expected_writes = 4 * per_driver + 4 * (per_driver / 10);
+  REQUIRE(writes.wait_for(expected_writes));
+  REQUIRE(claims.wait_for(4 * per_driver));
+
+  std::set<uint64_t> versions;
+  size_t count = 0;
+  for (auto& out : writes.outcomes) {
+    INFO(out.status.message);
+    REQUIRE(out.status.ok());
+    if (auto* s = std::get_if<kv::set_result>(&out.value)) {
+      versions.insert(s->version);
+      ++count;
+    } else {
+      for (auto v : std::get<kv::batch_set_result>(out.value).versions) {
+        versions.insert(v);
+        ++count;
+      }
+    }
+  }
+  size_t won = 0;
+  for (auto& out : claims.outcomes) {
+    if (out.status.ok()) {
+      ++won;
+      versions.insert(std::get<kv::set_result>(out.value).version);
+      ++count;
+    } else {
+      INFO(out.status.message);
+      CHECK(out.status.code == status_code::failed_precondition);
+    }
+  }
+  CHECK(won == 50);
+  CHECK(versions.size() == count);
+  CHECK(*versions.rbegin() == count); // no gaps, no repeats
+  CHECK(f.scan_all("d", 1000).size() == 4 * per_driver);
+}
+
+TEST_CASE("sqlite: a busy database fails the whole batch and writes nothing",
+          "[driver][sqlite]") {
+  fixture<sqlite_kind> f;
+  f.backend.sqlite.busy_timeout_ms = 0;
+  f.driver = f.factory(f.backend, 0);
+  const uint64_t before = f.set("before", "x");
+
+  {
+    raw_db raw{f.backend.sqlite.path};
+    raw.exec("BEGIN IMMEDIATE");
+    kv::batch_set_op op;
+    op.entries = {{"a", "1", 0}, {"b", "2", 0}};
+    auto out = f.run(op);
+    CHECK(out.status.code == status_code::unavailable);
+    CHECK(out.status.message.rfind("database is busy: ", 0) == 0);
+    auto single = f.run(set_op("c", "3"));
+    CHECK(single.status.code == status_code::unavailable);
+    // Reads go on while another connection holds the write lock.
+    CHECK(f.get("before").found);
+    raw.exec("ROLLBACK");
+  }
+  CHECK_FALSE(f.get("a").found);
+  CHECK_FALSE(f.get("b").found);
+  CHECK_FALSE(f.get("c").found);
+  CHECK(f.set("after", "y") == before + 1);
+}
+
+TEST_CASE("sqlite: a batch failing on a later entry is rolled back",
+          "[driver][sqlite]") {
+  fixture<sqlite_kind> f;
+  const uint64_t before = f.set("keep", "old");
+  {
+    raw_db raw{f.backend.sqlite.path, 5000};
+    raw.exec("CREATE TRIGGER reject_bad BEFORE INSERT ON kv "
+             "WHEN NEW.key = CAST('bad' AS BLOB) "
+             "BEGIN SELECT RAISE(ABORT, 'rejected by test trigger'); END");
+  }
+  kv::batch_set_op op;
+  op.entries = {{"keep", "new", 0}, {"fresh", "1", 0}, {"bad", "2", 0}};
+  auto out = f.run(op);
+  CHECK(out.status.code == status_code::internal);
+  CHECK(out.status.message.find("rejected by test trigger") != std::string::npos);
+  CHECK(f.get("keep").value == "old");
+  CHECK(f.get("keep").version == before);
+  CHECK_FALSE(f.get("fresh").found);
+  CHECK(f.set("next", "x") == before + 1);
+}
+
+TEST_CASE("sqlite: a path that cannot be created fails with an error naming it",
+          "[driver][sqlite]") {
+  temp_dir dir;
+  { std::ofstream{dir.path / "a-file"} << "not a directory"; }
+  auto clock = std::make_shared<drivers::manual_clock>();
+  auto factory = drivers::make_real_driver_factory(clock);
+  auto backend = sqlite_kind::make(dir.path);
+  backend.sqlite.path = (dir.path / "a-file" / "sub" / "prism.db").string();
+  try {
+    factory(backend, 0);
+    FAIL("opening " << backend.sqlite.path << " should fail");
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    INFO(what);
+    CHECK(what.find(backend.sqlite.path) != std::string::npos);
+    CHECK(what.find("cannot") != std::string::npos);
+  }
+
+  // A file that is not a database.
+  backend.sqlite.path = (dir.path / "a-file").string();
+  try {
+    factory(backend, 0);
+    FAIL("opening " << backend.sqlite.path << " should fail");
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    INFO(what);
+    CHECK(what.find(backend.sqlite.path) != std::string::npos);
+    CHECK(what.find("not a database") != std::string::npos);
+  }
+}
+
+TEST_CASE("sqlite: destroying a driver completes every queued job once",
+          "[driver][sqlite]") {
+  fixture<sqlite_kind> f;
+  collector done;
+  std::atomic<int> reclaims{0};
+  constexpr int jobs = 300;
+  for (int i = 0; i < jobs; ++i)
+    f.driver->execute(
+      "ns",
+      std::make_shared<const kv::operation>(set_op("k" + std::to_string(i), "v")),
+      done.callback());
+  f.driver->reclaim_expired(10, [&](uint64_t) { ++reclaims; });
+  f.driver.reset();
+  REQUIRE(done.calls == static_cast<size_t>(jobs)); // all before the destructor returned
+  CHECK(reclaims == 1);
+  size_t succeeded = 0;
+  for (auto& out : done.outcomes) {
+    if (out.status.ok()) {
+      ++succeeded;
+    } else {
+      CHECK(out.status.code == status_code::unavailable);
+      CHECK(out.status.message == "driver shutting down");
+    }
+  }
+  // Whatever succeeded is stored.
+  f.driver = f.factory(f.backend, 0);
+  CHECK(f.scan_all("k", 1000).size() == succeeded);
+}
+
+TEST_CASE("sqlite Set latency, synchronous FULL and NORMAL",
+          "[.][bench][sqlite]") {
+  for (auto mode : {config::sqlite_synchronous::full,
+                    config::sqlite_synchronous::normal}) {
+    fixture<sqlite_kind> f;
+    f.backend.sqlite.synchronous = mode;
+    f.driver = f.factory(f.backend, 0);
+    constexpr int n = 500;
+    const std::string value(100, 'x');
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i)
+      f.set("k" + std::to_string(i), value);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+    WARN("synchronous "
+         << (mode == config::sqlite_synchronous::full ? "FULL" : "NORMAL")
+         << ": " << us / n
+                        << " us per Set (" << n << " sequential Sets)");
+  }
+}
+
+} // namespace
