@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   prism::cli::add_serve_command(app);
   prism::cli::add_check_command(app);
+  prism::cli::add_kv_command(app);
   add_bench_command(app);
   try {
     app.parse(argc, argv);

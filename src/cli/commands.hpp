@@ -12,4 +12,7 @@ void add_serve_command(CLI::App& app);
 /// `prism check FILE`: validates a config file.
 void add_check_command(CLI::App& app);
 
+/// `prism kv ...`: a KeyValue client.
+void add_kv_command(CLI::App& app);
+
 } // namespace prism::cli

@@ -5,6 +5,7 @@
 // a message; a real driver does its blocking work on threads it owns, a
 // simulated driver answers through the actor clock.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,15 +31,20 @@ public:
 /// The system's real-time clock.
 std::shared_ptr<wall_clock> system_wall_clock();
 
-/// A clock that moves only when told to.
+/// A clock that moves only when told to (safe to read from driver threads
+/// while a test moves it).
 class manual_clock final : public wall_clock {
 public:
   explicit manual_clock(int64_t start_ms = 1'000'000) : now_(start_ms) {}
-  int64_t now_ms() const override { return now_; }
-  void advance_ms(int64_t delta) { now_ += delta; }
+  int64_t now_ms() const override {
+    return now_.load(std::memory_order_acquire);
+  }
+  void advance_ms(int64_t delta) {
+    now_.fetch_add(delta, std::memory_order_acq_rel);
+  }
 
 private:
-  int64_t now_;
+  std::atomic<int64_t> now_;
 };
 
 using operation_ptr = std::shared_ptr<const kv::operation>;
