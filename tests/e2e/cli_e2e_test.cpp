@@ -1,0 +1,456 @@
+// The binary from the outside: `prism check` and `prism serve` on good and
+// bad configs, the gRPC health and reflection services, the admin
+// listener's endpoints and its metrics after a known workload.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <nlohmann/json.hpp>
+
+#include "gateway_process.hpp"
+
+using namespace prism::test;
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+// --- protobuf wire format by hand: the health and reflection messages are
+// not generated for the tests, and each needs only a field or two.
+
+std::string varint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+
+/// One length-delimited field.
+std::string string_field(int number, const std::string& value) {
+  return varint(static_cast<uint64_t>(number) << 3 | 2) + varint(value.size()) + value;
+}
+
+/// One field of a message: a varint or length-delimited bytes.
+struct wire_field {
+  int number = 0;
+  bool length_delimited = false;
+  uint64_t varint = 0;
+  std::string bytes;
+};
+
+std::vector<wire_field> parse_fields(const std::string& bytes) {
+  google::protobuf::UnknownFieldSet set;
+  REQUIRE(set.ParseFromString(bytes));
+  std::vector<wire_field> fields;
+  for (int i = 0; i < set.field_count(); ++i) {
+    const auto& f = set.field(i);
+    wire_field w;
+    w.number = f.number();
+    if (f.type() == google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED) {
+      w.length_delimited = true;
+      w.bytes = f.length_delimited();
+    } else if (f.type() == google::protobuf::UnknownField::TYPE_VARINT) {
+      w.varint = f.varint();
+    }
+    fields.push_back(std::move(w));
+  }
+  return fields;
+}
+
+std::vector<std::string> length_delimited(const std::vector<wire_field>& fields, int number) {
+  std::vector<std::string> values;
+  for (const auto& f : fields)
+    if (f.number == number && f.length_delimited)
+      values.push_back(f.bytes);
+  return values;
+}
+
+grpc::ByteBuffer to_buffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::string from_buffer(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  (void)buffer.Dump(&slices);
+  std::string out;
+  for (const auto& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+/// Waits for `tag` on `cq`; returns the operation's ok flag.
+bool await(grpc::CompletionQueue& cq, void* tag) {
+  void* got = nullptr;
+  bool ok = false;
+  auto status = cq.AsyncNext(&got, &ok, std::chrono::system_clock::now() + 10s);
+  REQUIRE(status == grpc::CompletionQueue::GOT_EVENT);
+  REQUIRE(got == tag);
+  return ok;
+}
+
+struct raw_reply {
+  grpc::Status status;
+  std::string bytes;
+};
+
+raw_reply unary_call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                     const std::string& request) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  auto call = stub.PrepareUnaryCall(&ctx, method, to_buffer(request), &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  raw_reply reply;
+  int tag = 0;
+  call->Finish(&response, &reply.status, &tag);
+  await(cq, &tag);
+  if (reply.status.ok())
+    reply.bytes = from_buffer(response);
+  cq.Shutdown();
+  void* ignored_tag;
+  bool ignored_ok;
+  while (cq.Next(&ignored_tag, &ignored_ok)) {
+  }
+  return reply;
+}
+
+/// grpc.health.v1.Health/Check for `service`: the status enum, or -1 with
+/// the call's failure in `failure`.
+int health_status(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+                  grpc::Status& failure) {
+  auto reply = unary_call(channel, "/grpc.health.v1.Health/Check",
+                          service.empty() ? std::string() : string_field(1, service));
+  failure = reply.status;
+  if (!reply.status.ok())
+    return -1;
+  for (const auto& f : parse_fields(reply.bytes))
+    if (f.number == 1 && !f.length_delimited)
+      return static_cast<int>(f.varint);
+  return 0; // proto3 leaves out the default, UNKNOWN
+}
+
+/// Sends each request on one ServerReflectionInfo stream and collects the
+/// answers.
+std::vector<std::string> reflection_exchange(const std::shared_ptr<grpc::Channel>& channel,
+                                             const std::vector<std::string>& requests) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  int start_tag = 0, write_tag = 0, read_tag = 0, done_tag = 0, finish_tag = 0;
+  call->StartCall(&start_tag);
+  REQUIRE(await(cq, &start_tag));
+  std::vector<std::string> answers;
+  for (const auto& request : requests) {
+    call->Write(to_buffer(request), &write_tag);
+    REQUIRE(await(cq, &write_tag));
+    grpc::ByteBuffer response;
+    call->Read(&response, &read_tag);
+    REQUIRE(await(cq, &read_tag));
+    answers.push_back(from_buffer(response));
+  }
+  call->WritesDone(&done_tag);
+  await(cq, &done_tag);
+  grpc::Status status;
+  call->Finish(&status, &finish_tag);
+  await(cq, &finish_tag);
+  INFO(describe(status));
+  CHECK(status.ok());
+  cq.Shutdown();
+  void* ignored_tag;
+  bool ignored_ok;
+  while (cq.Next(&ignored_tag, &ignored_ok)) {
+  }
+  return answers;
+}
+
+// --- Prometheus text ---------------------------------------------------------
+
+struct sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+std::vector<sample> parse_metrics(const std::string& text) {
+  static const std::regex line_re(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?\s*$)");
+  static const std::regex label_re(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)")re");
+  std::vector<sample> samples;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (line.empty() || line[0] == '#' || !std::regex_match(line, m, line_re))
+      continue;
+    sample s;
+    s.name = m[1];
+    std::string labels = m[3];
+    for (std::sregex_iterator it(labels.begin(), labels.end(), label_re), end; it != end; ++it)
+      s.labels[(*it)[1]] = (*it)[2];
+    try {
+      s.value = std::stod(m[4]);
+    } catch (...) {
+      continue;
+    }
+    samples.push_back(std::move(s));
+  }
+  return samples;
+}
+
+/// The value of the sample with `name` and exactly these labels among
+/// others, or -1 when there is none.
+double metric_value(const std::vector<sample>& samples, const std::string& name,
+                    const std::map<std::string, std::string>& labels) {
+  for (const auto& s : samples) {
+    if (s.name != name)
+      continue;
+    bool match = true;
+    for (const auto& [k, v] : labels) {
+      auto it = s.labels.find(k);
+      match = match && it != s.labels.end() && it->second == v;
+    }
+    if (match)
+      return s.value;
+  }
+  return -1;
+}
+
+std::string write_config(const temp_dir& dir, const std::string& name, const std::string& yaml) {
+  std::string path = dir.path() + "/" + name;
+  write_file(path, yaml);
+  return path;
+}
+
+/// An unknown backend on line 4.
+const char* const bad_backend_config = R"(backends:
+  mem: {type: memory}
+namespaces:
+  cache: {backend: nosuch}
+)";
+
+} // namespace
+
+TEST_CASE("prism check accepts the shipped config", "[e2e][cli]") {
+  std::string path = std::string(PRISM_SOURCE_DIR) + "/config/prism.yaml";
+  REQUIRE(std::filesystem::exists(path));
+  auto r = run_prism({"check", path});
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.status.exited);
+  CHECK(r.status.code == 0);
+}
+
+TEST_CASE("prism check rejects a bad config and names the file and field", "[e2e][cli]") {
+  temp_dir dir;
+  SECTION("a namespace on an unknown backend") {
+    std::string path = write_config(dir, "bad.yaml", bad_backend_config);
+    auto r = run_prism({"check", path});
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    CHECK(r.status.exited);
+    CHECK(r.status.code == 1);
+    std::regex place(std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
+                     R"(:4:\d+: namespaces\.cache\.backend: )");
+    CHECK(std::regex_search(r.out + r.err, place));
+  }
+  SECTION("an unknown backend type") {
+    std::string path = write_config(dir, "bad-type.yaml", R"(backends:
+  mem: {type: cassandra}
+namespaces:
+  cache: {backend: mem}
+)");
+    auto r = run_prism({"check", path});
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    CHECK(r.status.code == 1);
+    CHECK_THAT(r.out + r.err, Catch::Contains(path + ":2:") && Catch::Contains("backends.mem.type"));
+  }
+  SECTION("YAML that does not parse") {
+    std::string path = write_config(dir, "broken.yaml", "namespaces: [unclosed\n  cache: {\n");
+    auto r = run_prism({"check", path});
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    CHECK(r.status.code == 1);
+    CHECK_THAT(r.out + r.err, Catch::Contains(path));
+  }
+  SECTION("a file that does not exist") {
+    std::string path = dir.path() + "/missing.yaml";
+    auto r = run_prism({"check", path});
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    CHECK(r.status.code == 1);
+    CHECK_THAT(r.out + r.err, Catch::Contains(path));
+  }
+}
+
+TEST_CASE("prism serve refuses a bad config with exit code 1", "[e2e][cli]") {
+  temp_dir dir;
+  std::string path = write_config(dir, "bad.yaml", bad_backend_config);
+  std::string ready = dir.path() + "/ready.json";
+  auto r = run_prism({"serve", "--config", path, "--listen", "127.0.0.1:0", "--admin",
+                      "127.0.0.1:0", "--ready-file", ready});
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+  REQUIRE_FALSE(r.timed_out);
+  CHECK(r.status.exited);
+  CHECK(r.status.code == 1);
+  CHECK_THAT(r.err, Catch::Contains(path + ":4:") && Catch::Contains("namespaces.cache.backend"));
+  CHECK_FALSE(std::filesystem::exists(ready));
+}
+
+TEST_CASE("gRPC health reports SERVING", "[e2e][cli][health]") {
+  gateway_process gateway;
+  gateway.start();
+  auto channel = gateway.channel();
+  constexpr int serving = 1;
+  for (const std::string service : {"", "prism.v1.KeyValue"}) {
+    INFO("service '" << service << "'");
+    grpc::Status failure;
+    int status = health_status(channel, service, failure);
+    INFO(describe(failure));
+    CHECK(status == serving);
+  }
+  grpc::Status failure;
+  CHECK(health_status(channel, "no.such.Service", failure) == -1);
+  CHECK(failure.error_code() == grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_CASE("Server reflection lists and describes prism.v1.KeyValue", "[e2e][cli][reflection]") {
+  gateway_process gateway;
+  gateway.start();
+  // ServerReflectionRequest: list_services = 7, file_containing_symbol = 4.
+  auto answers = reflection_exchange(gateway.channel(), {string_field(7, "*"),
+                                                         string_field(4, "prism.v1.KeyValue")});
+  REQUIRE(answers.size() == 2);
+
+  // ServerReflectionResponse.list_services_response = 6 -> service = 1 -> name = 1.
+  std::set<std::string> services;
+  auto listed = length_delimited(parse_fields(answers[0]), 6);
+  REQUIRE(listed.size() == 1);
+  for (const auto& service : length_delimited(parse_fields(listed[0]), 1))
+    for (const auto& name : length_delimited(parse_fields(service), 1))
+      services.insert(name);
+  CHECK(services.count("prism.v1.KeyValue") == 1);
+  CHECK(services.count("grpc.health.v1.Health") == 1);
+
+  // file_descriptor_response = 4 -> file_descriptor_proto = 1 (serialized).
+  auto described = length_delimited(parse_fields(answers[1]), 4);
+  REQUIRE(described.size() == 1);
+  bool found = false;
+  for (const auto& bytes : length_delimited(parse_fields(described[0]), 1)) {
+    google::protobuf::FileDescriptorProto file;
+    REQUIRE(file.ParseFromString(bytes));
+    if (file.package() != "prism.v1")
+      continue;
+    for (const auto& service : file.service()) {
+      if (service.name() != "KeyValue")
+        continue;
+      found = true;
+      std::set<std::string> methods;
+      for (const auto& m : service.method())
+        methods.insert(m.name());
+      CHECK(methods == std::set<std::string>{"Get", "Set", "Delete", "Exists", "BatchGet",
+                                             "BatchSet", "BatchDelete", "Scan"});
+    }
+  }
+  CHECK(found);
+}
+
+TEST_CASE("Admin endpoints answer", "[e2e][cli][admin]") {
+  gateway_process gateway;
+  gateway.start();
+  auto healthz = http_get(gateway.admin_port(), "/healthz");
+  CHECK(healthz.status == 200);
+  auto readyz = http_get(gateway.admin_port(), "/readyz");
+  CHECK(readyz.status == 200);
+  auto metrics = http_get(gateway.admin_port(), "/metrics");
+  CHECK(metrics.status == 200);
+  CHECK_FALSE(metrics.body.empty());
+  auto missing = http_get(gateway.admin_port(), "/no-such-endpoint");
+  CHECK(missing.status == 404);
+}
+
+TEST_CASE("Metrics count the requests of a known workload", "[e2e][cli][admin][metrics]") {
+  gateway_process gateway;
+  gateway.start();
+  kv_client kv(gateway.channel());
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(kv.get("cache", "m/" + std::to_string(i)).ok());
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(kv.set("cache", "m/" + std::to_string(i), "v").ok());
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(kv.get("default", "m/" + std::to_string(i)).ok());
+  REQUIRE(kv.set("cache", "m/cas", "v", 0, 12345u).status.error_code() ==
+          grpc::StatusCode::FAILED_PRECONDITION);
+
+  const std::map<std::map<std::string, std::string>, double> expected = {
+      {{{"namespace", "cache"}, {"operation", "Get"}, {"code", "OK"}}, 3},
+      {{{"namespace", "cache"}, {"operation", "Set"}, {"code", "OK"}}, 2},
+      {{{"namespace", "default"}, {"operation", "Get"}, {"code", "OK"}}, 4},
+      {{{"namespace", "cache"}, {"operation", "Set"}, {"code", "FAILED_PRECONDITION"}}, 1},
+  };
+  // Counters may be updated just after the answer went out: poll briefly.
+  std::string body;
+  std::vector<sample> samples;
+  auto all_match = [&] {
+    for (const auto& [labels, value] : expected)
+      if (metric_value(samples, "prism_requests_total", labels) != value)
+        return false;
+    return true;
+  };
+  auto deadline = steady::now() + 5s;
+  do {
+    auto metrics = http_get(gateway.admin_port(), "/metrics");
+    REQUIRE(metrics.status == 200);
+    body = metrics.body;
+    samples = parse_metrics(body);
+    if (all_match())
+      break;
+    std::this_thread::sleep_for(20ms);
+  } while (steady::now() < deadline);
+
+  INFO("/metrics:\n" << body);
+  for (const auto& [labels, value] : expected) {
+    INFO("prism_requests_total{namespace=\"" << labels.at("namespace") << "\",operation=\""
+                                             << labels.at("operation") << "\",code=\""
+                                             << labels.at("code") << "\"}");
+    CHECK(metric_value(samples, "prism_requests_total", labels) == value);
+  }
+}
+
+TEST_CASE("With --log-format json every log line is one JSON object", "[e2e][cli]") {
+  gateway_process gateway(standard_config(), {"--log-format", "json"});
+  gateway.start();
+  {
+    kv_client kv(gateway.channel());
+    REQUIRE(kv.set("cache", "log/k", "v").ok());
+  }
+  auto ended = gateway.stop();
+  CHECK(ended.code == 0);
+  std::istringstream log(read_file(gateway.log_path()));
+  std::string line;
+  int json_lines = 0;
+  while (std::getline(log, line)) {
+    if (line.empty() || line.rfind("=== ", 0) == 0)
+      continue; // the harness's own banner
+    INFO("log line: " << line);
+    auto parsed = nlohmann::json::parse(line, nullptr, false);
+    CHECK(parsed.is_object());
+    ++json_lines;
+  }
+  CHECK(json_lines > 0);
+}
