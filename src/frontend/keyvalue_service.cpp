@@ -122,6 +122,9 @@ public:
       reactor_->Finish(grpc::Status::OK);
       return;
     }
+    // Send the headers (with x-request-id) on their own, so the client sees
+    // them as initial metadata rather than folded into a trailers-only reply.
+    reactor_->StartSendInitialMetadata();
     reactor_->Finish(
       grpc::Status(static_cast<grpc::StatusCode>(result.status.code),
                    std::move(result.status.message)));
