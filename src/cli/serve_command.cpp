@@ -123,7 +123,7 @@ int serve(const serve_options& opts) {
   std::unique_ptr<admin::admin_server> admin;
   std::atomic<bool> ready{false};
   try {
-    auto audit = make_file_audit_sink(cfg.audit.path);
+    auto audit = make_file_audit_sink(file_audit_options{cfg.audit.path});
     gw = std::make_unique<gateway>(
       sys, cfg, drivers::make_real_driver_factory(drivers::system_wall_clock()),
       audit);

@@ -3,8 +3,16 @@
 #include <chrono>
 #include <filesystem>
 
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <ctime>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/async.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -12,55 +20,128 @@ namespace prism {
 
 namespace {
 
-/// Rotation: at most this many bytes per file and this many old files.
-constexpr size_t audit_file_bytes_max = 100 * 1024 * 1024;
-constexpr size_t audit_files_kept = 5;
+/// The current time as 2026-11-27T21:13:05.123456Z.
+std::string utc_now() {
+  auto now = std::chrono::system_clock::now();
+  auto secs = std::chrono::system_clock::to_time_t(now);
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                  now.time_since_epoch())
+                  .count()
+                % 1000000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, micros);
+}
 
+/// Batches lines from the audit stage and writes them from its own thread.
+/// The stage only takes a short lock to append; it wakes the writer only when
+/// a batch is full, not for every line.
 class file_audit_sink final : public audit_sink {
 public:
-  explicit file_audit_sink(const std::string& path) {
+  explicit file_audit_sink(file_audit_options options)
+    : options_(std::move(options)) {
     std::error_code ec;
-    auto parent = std::filesystem::path(path).parent_path();
+    auto parent = std::filesystem::path(options_.path).parent_path();
     if (!parent.empty())
       std::filesystem::create_directories(parent, ec);
     try {
-      auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-        path, audit_file_bytes_max, audit_files_kept);
-      // A logger per sink, not registered globally, so several gateways
-      // (tests) can live in one process.
-      logger_ = std::make_shared<spdlog::async_logger>(
-        "audit", sink, spdlog::thread_pool(),
-        spdlog::async_overflow_policy::overrun_oldest);
-      logger_->set_pattern("{\"time\":\"%Y-%m-%dT%H:%M:%S.%fZ\",%v",
-                           spdlog::pattern_time_type::utc);
-      logger_->set_level(spdlog::level::info);
-      logger_->flush_on(spdlog::level::warn);
+      file_ = std::make_shared<spdlog::sinks::rotating_file_sink_st>(
+        options_.path, options_.file_bytes_max, options_.files_kept);
+      file_->set_pattern("%v");
     } catch (const spdlog::spdlog_ex& e) {
-      throw std::runtime_error("cannot open the audit log \"" + path
+      throw std::runtime_error("cannot open the audit log \"" + options_.path
                                + "\": " + e.what());
+    }
+    writer_ = std::thread([this] { run(); });
+  }
+
+  ~file_audit_sink() override {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    writer_.join();
+  }
+
+  void write(std::string json_line) override {
+    // The object arrives as "{...}"; prefix the time of the answer.
+    auto line = fmt::format("{{\"time\":\"{}\",{}", utc_now(),
+                            std::string_view(json_line).substr(1));
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      if (pending_.size() >= options_.queue_lines_max) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      pending_.push_back(std::move(line));
+      wake = pending_.size() == options_.batch_lines;
+    }
+    if (wake)
+      wake_.notify_one();
+  }
+
+  uint64_t dropped() const override {
+    return dropped_.load(std::memory_order_relaxed);
+  }
+
+private:
+  void run() {
+    std::vector<std::string> batch;
+    for (;;) {
+      bool stopping = false;
+      {
+        std::unique_lock<std::mutex> guard{mutex_};
+        wake_.wait_for(guard, options_.flush_interval, [this] {
+          return stopping_ || pending_.size() >= options_.batch_lines;
+        });
+        batch.swap(pending_);
+        stopping = stopping_;
+      }
+      for (auto& line : batch) {
+        spdlog::details::log_msg msg{"audit", spdlog::level::info, line};
+        try {
+          file_->log(msg);
+        } catch (const spdlog::spdlog_ex& e) {
+          dropped_.fetch_add(1, std::memory_order_relaxed);
+          report_write_error(e.what());
+        }
+      }
+      if (!batch.empty())
+        file_->flush();
+      batch.clear();
+      if (stopping)
+        return;
     }
   }
 
-  ~file_audit_sink() override { logger_->flush(); }
-
-  void write(std::string json_line) override {
-    // The object arrives as "{...}"; the pattern supplies the opening brace
-    // and the time field.
-    logger_->info(std::string_view(json_line).substr(1));
+  void report_write_error(const char* what) {
+    // One complaint per run of failures is enough for an operator.
+    if (!write_failing_)
+      spdlog::error("audit log \"{}\": cannot write: {}; lines are being "
+                    "dropped",
+                    options_.path, what);
+    write_failing_ = true;
   }
 
-  void flush() override { logger_->flush(); }
-
-private:
-  std::shared_ptr<spdlog::async_logger> logger_;
+  file_audit_options options_;
+  std::shared_ptr<spdlog::sinks::rotating_file_sink_st> file_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::string> pending_;
+  bool stopping_ = false;
+  bool write_failing_ = false;
+  std::atomic<uint64_t> dropped_{0};
+  std::thread writer_;
 };
 
 } // namespace
 
-std::shared_ptr<audit_sink> make_file_audit_sink(const std::string& path) {
-  if (!spdlog::thread_pool())
-    spdlog::init_thread_pool(8192, 1);
-  return std::make_shared<file_audit_sink>(path);
+std::shared_ptr<audit_sink> make_file_audit_sink(file_audit_options options) {
+  return std::make_shared<file_audit_sink>(std::move(options));
 }
 
 audit_logic::audit_logic(std::shared_ptr<audit_sink> sink)
@@ -97,6 +178,11 @@ void audit_logic::report(metric_report& out) const {
                  "Audit lines handed to the audit log writer.",
                  "counter",
                  {{"", static_cast<double>(written_), ""}}});
+  out.push_back({"prism_audit_lines_dropped_total",
+                 "Audit lines dropped because the writer fell behind or the "
+                 "file could not be written.",
+                 "counter",
+                 {{"", static_cast<double>(sink_->dropped()), ""}}});
 }
 
 std::unique_ptr<stage_logic> make_audit_stage(std::shared_ptr<audit_sink> sink) {

@@ -4,6 +4,7 @@
 // `audit_sink`; the real sink appends them to a file from a background thread
 // so a slow disk never holds up the actor.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,12 +18,28 @@ public:
   virtual ~audit_sink() = default;
   /// Takes one JSON object (without the time, which the sink adds).
   virtual void write(std::string json_line) = 0;
-  virtual void flush() {}
+  /// Lines the sink could not keep because its queue was full.
+  virtual uint64_t dropped() const { return 0; }
 };
 
-/// An asynchronous, size-rotated file: the file gets `{"time":...,` + line.
-/// Throws std::runtime_error naming the path when it cannot be opened.
-std::shared_ptr<audit_sink> make_file_audit_sink(const std::string& path);
+struct file_audit_options {
+  std::string path;
+  /// Rotation: a file grows to at most this many bytes; this many old files
+  /// are kept (path.1 is the newest).
+  size_t file_bytes_max = 100 * 1024 * 1024;
+  size_t files_kept = 5;
+  /// Lines waiting for the writer thread; past this, new lines are dropped
+  /// and counted, so a slow disk never slows requests.
+  size_t queue_lines_max = 65536;
+  /// The writer wakes when this many lines wait, or after the interval.
+  size_t batch_lines = 256;
+  std::chrono::milliseconds flush_interval{50};
+};
+
+/// A size-rotated file written by a thread of its own in batches: each line
+/// is `{"time":"<UTC>",` + the object's fields. Throws std::runtime_error
+/// naming the path when it cannot be opened.
+std::shared_ptr<audit_sink> make_file_audit_sink(file_audit_options options);
 
 class audit_logic final : public stage_logic {
 public:
