@@ -88,6 +88,14 @@ TEST_CASE("an audit line names the request, its outcome and its latency") {
         == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 }
 
+TEST_CASE("audit lines stay valid JSON whatever the key holds") {
+  using namespace std::chrono_literals;
+  std::string key = "q\"uote\\back\nline\x01ctl/日本語/\xff\xfe-end";
+  auto call = answered_call("cache", kv::get_op{key}, status_code::ok, 1us);
+  auto line = nlohmann::json::parse(audit_logic::format_line(*call));
+  CHECK(line["key"] == "q\"uote\\back\nline\x01ctl/日本語/\ufffd\ufffd-end");
+}
+
 TEST_CASE("the audit file gets every line, each a JSON object with its time") {
   temp_dir dir;
   auto path = dir.path / "sub" / "audit.log";

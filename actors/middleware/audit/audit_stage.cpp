@@ -12,7 +12,6 @@
 #include <ctime>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -148,24 +147,82 @@ audit_logic::audit_logic(std::shared_ptr<audit_sink> sink)
   : sink_(std::move(sink)) {
 }
 
+namespace {
+
+/// Appends `text` as a JSON string (with quotes). Bytes that do not form
+/// valid UTF-8 become U+FFFD, so a line always parses.
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  size_t i = 0;
+  while (i < text.size()) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    // A multi-byte sequence: copy it when well-formed.
+    size_t len = c >= 0xF0 && c <= 0xF4   ? 4
+                 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xC2 && c <= 0xDF ? 2
+                                          : 0;
+    bool valid = len > 0 && i + len <= text.size();
+    for (size_t k = 1; valid && k < len; ++k)
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    if (valid) {
+      out.append(text.substr(i, len));
+      i += len;
+    } else {
+      out += "\\ufffd";
+      ++i;
+    }
+  }
+  out += '"';
+}
+
+} // namespace
+
 std::string audit_logic::format_line(const kv_call& call) {
   auto& ctx = call.context;
   auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
     call.completed_at - ctx.received_at);
-  nlohmann::json line = {
-    {"request_id", ctx.request_id},
-    {"principal", ctx.principal},
-    {"peer", ctx.peer},
-    {"namespace", ctx.ns},
-    {"operation", std::string(kv::operation_name(*call.operation))},
-    {"key", std::string(kv::primary_key(*call.operation))},
-    {"code", std::string(to_string(call.final_code))},
-    {"latency_us", latency.count()},
-    {"backend", call.backend},
+  std::string line;
+  line.reserve(256);
+  auto field = [&line](std::string_view name, std::string_view value) {
+    line += line.empty() ? '{' : ',';
+    line += '"';
+    line += name;
+    line += "\":";
+    append_json_string(line, value);
   };
+  field("request_id", ctx.request_id);
   if (!ctx.traceparent.empty())
-    line["traceparent"] = ctx.traceparent;
-  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    field("traceparent", ctx.traceparent);
+  field("principal", ctx.principal);
+  field("peer", ctx.peer);
+  field("namespace", ctx.ns);
+  field("operation", kv::operation_name(*call.operation));
+  field("key", kv::primary_key(*call.operation));
+  field("code", to_string(call.final_code));
+  line += fmt::format(",\"latency_us\":{}", latency.count());
+  field("backend", call.backend);
+  line += '}';
+  return line;
 }
 
 void audit_logic::on_complete(const kv_call& call) {
