@@ -494,6 +494,8 @@ uint64_t histogram::quantile(double q) const noexcept {
   q = std::clamp(q, 0.0, 1.0);
   auto rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
   rank = std::clamp<uint64_t>(rank, 1, count_);
+  if (rank == count_)
+    return max_;
   uint64_t seen = 0;
   for (std::size_t i = 0; i < buckets_.size(); ++i) {
     seen += buckets_[i];
