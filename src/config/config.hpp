@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/defaults.hpp"
@@ -86,6 +87,7 @@ struct problem {
 };
 
 struct load_result {
+  /// Set only when the file has no problems.
   std::optional<gateway_config> config;
   std::vector<problem> problems;
 
@@ -101,13 +103,20 @@ load_result parse(const std::string& yaml_text, const std::string& file);
 /// Reads and validates a file.
 load_result load_file(const std::string& path);
 
-/// "file:line:column: field: message (hint: ...)".
+/// "file:line:column: field: message (hint: ...)". The line and column are
+/// left out when unknown (line 0), the field when empty, the hint when empty.
 std::string format(const problem& p);
 
 /// One line describing a valid config, e.g. "2 namespaces, 2 backends".
 std::string summary(const gateway_config& cfg);
 
-/// Splits "host:port"; false when it is not a valid listen address.
+/// Splits "host:port"; false when it is not a valid listen address. An IPv6
+/// host is written in brackets, "[::1]:8980", and returned without them.
 bool split_host_port(const std::string& text, std::string& host, uint16_t& port);
+
+/// The YAML spelling of each choice, e.g. "sqlite", "pubsub", "full".
+std::string_view to_string(backend_type type) noexcept;
+std::string_view to_string(config::pattern p) noexcept;
+std::string_view to_string(sqlite_synchronous mode) noexcept;
 
 } // namespace prism::config

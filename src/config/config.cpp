@@ -1,0 +1,871 @@
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <tuple>
+#include <utility>
+
+#include <sys/stat.h>
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+namespace prism::config {
+
+namespace {
+
+// --- small text helpers -----------------------------------------------------
+
+std::string quote(const std::string& text) { return "\"" + text + "\""; }
+
+std::string join(const std::vector<std::string>& words, const char* sep = ", ") {
+  std::string out;
+  for (const auto& w : words) {
+    if (!out.empty())
+      out += sep;
+    out += w;
+  }
+  return out;
+}
+
+std::string lower(std::string text) {
+  for (auto& c : text)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+/// Levenshtein distance, ignoring case.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  auto x = lower(a);
+  auto y = lower(b);
+  std::vector<size_t> prev(y.size() + 1);
+  std::vector<size_t> cur(y.size() + 1);
+  for (size_t j = 0; j <= y.size(); ++j)
+    prev[j] = j;
+  for (size_t i = 1; i <= x.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= y.size(); ++j) {
+      size_t subst = prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[y.size()];
+}
+
+/// The choice `word` was most likely meant to be, or "" when none is close.
+std::string closest(const std::string& word, const std::vector<std::string>& choices) {
+  std::string best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (const auto& choice : choices) {
+    size_t d = edit_distance(word, choice);
+    size_t allowed = std::max<size_t>(1, std::min<size_t>(3, choice.size() / 3));
+    bool prefix = word.size() >= 4 && word.size() < choice.size()
+                  && lower(choice).compare(0, word.size(), lower(word)) == 0;
+    if ((d <= allowed || prefix) && d < best_distance) {
+      best = choice;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+/// "did you mean "x"? " when a choice is close, else "".
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& choices) {
+  auto guess = closest(word, choices);
+  return guess.empty() ? std::string{} : "did you mean " + quote(guess) + "? ";
+}
+
+/// How a node looks to a person: "a map", "a list", "the value "abc"".
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "the value " + quote(node.Scalar());
+    default:
+      return "nothing";
+  }
+}
+
+bool valid_name(const std::string& name, size_t max_length) {
+  if (name.empty() || name.size() > max_length)
+    return false;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  if (!alnum(name[0]))
+    return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+}
+
+/// Why `text` is not a valid "host:port", or "" when it is.
+std::string host_port_error(const std::string& text, std::string& host, uint16_t& port) {
+  if (text.empty())
+    return "is empty";
+  std::string port_text;
+  if (text[0] == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos)
+      return "has no closing ']' after the IPv6 host";
+    host = text.substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':')
+      return "has no port after the host";
+    port_text = text.substr(close + 2);
+    if (host.empty())
+      return "has an empty host";
+    bool ok = std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.' || c == '%';
+    });
+    if (!ok || host.find(':') == std::string::npos)
+      return "has an invalid IPv6 host " + quote(host);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos)
+      return "has no port";
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.empty())
+      return "has an empty host";
+    if (host.find(':') != std::string::npos)
+      return "has an IPv6 host without brackets";
+    bool ok = std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+    });
+    if (!ok)
+      return "has an invalid host " + quote(host);
+  }
+  if (port_text.empty())
+    return "has an empty port";
+  if (port_text.size() > 5
+      || !std::all_of(port_text.begin(), port_text.end(),
+                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    bool digits = std::all_of(port_text.begin(), port_text.end(),
+                              [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    if (digits)
+      return "has port " + port_text + ", above 65535";
+    return "has port " + quote(port_text) + ", which is not a number";
+  }
+  unsigned long value = std::stoul(port_text);
+  if (value > 65535)
+    return "has port " + port_text + ", above 65535";
+  port = static_cast<uint16_t>(value);
+  return {};
+}
+
+bool wildcard_host(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" || host.empty();
+}
+
+// --- documents in a stream --------------------------------------------------
+
+/// Notes whether a document holds anything but a null root, and where.
+class document_probe final : public YAML::EventHandler {
+public:
+  bool empty = true;
+  YAML::Mark start;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    empty = true;
+    start = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { content(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+    content(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    content(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    content(mark);
+  }
+  void OnMapEnd() override {}
+
+private:
+  void content(const YAML::Mark& mark) {
+    if (empty)
+      start = mark;
+    empty = false;
+  }
+};
+
+/// Where a second, non-empty document starts, if there is one. Throws
+/// YAML::ParserException on a syntax error past the first document.
+/// YAML::LoadAll is not used: yaml-cpp 0.7 loops forever in it on some
+/// malformed input (e.g. ",#"), producing null documents without end.
+std::optional<YAML::Mark> second_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  document_probe probe;
+  // The first document was already read by YAML::Load; look at most at a few
+  // more, stopping at the first empty one.
+  for (int index = 0; index < 4 && parser.HandleNextDocument(probe); ++index) {
+    if (probe.empty)
+      return std::nullopt;
+    if (index >= 1)
+      return probe.start;
+  }
+  return std::nullopt;
+}
+
+// --- the checker ------------------------------------------------------------
+
+/// One key of a map with its value.
+struct entry {
+  YAML::Node key;
+  YAML::Node value;
+  std::string name;
+};
+
+/// A map in the file, its keys read once with duplicates reported.
+struct section {
+  /// Dotted path of the map, "" for the document.
+  std::string field;
+  /// Where to point for a missing key: the map, or its key when the map is empty.
+  location where;
+  /// First occurrence of every key, in file order.
+  std::vector<entry> items;
+  /// False when the node was not a map (already reported): do not report its
+  /// missing keys on top.
+  bool valid = true;
+
+  const entry* find(const std::string& key) const {
+    for (const auto& e : items)
+      if (e.name == key)
+        return &e;
+    return nullptr;
+  }
+
+  std::string path(const std::string& key) const { return field.empty() ? key : field + "." + key; }
+};
+
+/// A key that belongs somewhere else, with the hint to give.
+struct misplaced {
+  const char* key;
+  const char* hint;
+};
+
+class checker {
+public:
+  explicit checker(std::string file) : file_(std::move(file)) {}
+
+  std::vector<problem> problems;
+
+  location at(const YAML::Node& node) const {
+    auto mark = node.Mark();
+    if (mark.is_null() || mark.line < 0)
+      return {file_, 1, 1};
+    return {file_, mark.line + 1, mark.column + 1};
+  }
+
+  /// The value of an entry, or its key when the value is empty: yaml-cpp
+  /// marks an empty value at the next token, which may be lines away.
+  location at_value(const entry& e) const { return e.value.IsNull() ? at(e.key) : at(e.value); }
+
+  void report(location where, std::string field, std::string message, std::string hint) {
+    problems.push_back({std::move(where), std::move(field), std::move(message), std::move(hint)});
+  }
+
+  /// Reads a map, reporting a wrong type, keys that are not names and
+  /// duplicate keys. A missing (null) map is an empty, valid section.
+  section open(const YAML::Node& node, const std::string& field, location owner,
+               const std::string& what, const char* key_noun = "key") {
+    section s;
+    s.field = field;
+    s.where = owner;
+    if (node.IsNull() || !node.IsDefined())
+      return s;
+    if (!node.IsMap()) {
+      report(at(node), field, "expected " + what + ", got " + describe(node),
+             "write it as indented \"name: value\" lines under " + quote(field.empty() ? "the file" : field + ":"));
+      s.valid = false;
+      return s;
+    }
+    if (node.size() > 0)
+      s.where = at(node);
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      // By value: the iterator hands out a temporary pair.
+      YAML::Node key = it->first;
+      YAML::Node value = it->second;
+      if (!key.IsScalar()) {
+        report(at(key), field, std::string{"a "} + key_noun + " must be a plain name, got " + describe(key),
+               "write the name as plain text followed by ':'");
+        continue;
+      }
+      std::string name = key.Scalar();
+      if (const entry* first = s.find(name)) {
+        report(at(key), s.path(name), "duplicate " + std::string{key_noun} + " " + quote(name),
+               quote(name) + " is already set on line " + std::to_string(at(first->key).line)
+                 + "; remove one of them");
+        continue;
+      }
+      s.items.push_back({key, value, name});
+    }
+    return s;
+  }
+
+  /// Reports every key of `s` not in `allowed`.
+  void unknown_keys(const section& s, const std::vector<std::string>& allowed,
+                    const std::vector<misplaced>& moved = {}) {
+    for (const auto& e : s.items) {
+      if (std::find(allowed.begin(), allowed.end(), e.name) != allowed.end())
+        continue;
+      std::string hint;
+      for (const auto& m : moved)
+        if (e.name == m.key)
+          hint = m.hint;
+      if (hint.empty()) {
+        auto guess = closest(e.name, allowed);
+        hint = guess.empty() ? "allowed keys here: " + join(allowed) : "did you mean " + quote(guess) + "?";
+      }
+      report(at(e.key), s.path(e.name), "unknown key " + quote(e.name), hint);
+    }
+  }
+
+  void missing(const section& s, const std::string& key, const std::string& hint) {
+    if (s.valid)
+      report(s.where, s.path(key), "missing required key " + quote(key), hint);
+  }
+
+  /// A whole number in [min, max]. Leaves `out` alone on a problem.
+  template <class T>
+  bool number(const entry& e, const std::string& field, uint64_t min, uint64_t max, T& out,
+              const std::string& range_hint = {}) {
+    std::string range = std::to_string(min) + ".." + std::to_string(max);
+    std::string hint = range_hint.empty() ? "use a whole number in " + range : range_hint;
+    if (e.value.IsNull()) {
+      report(at_value(e), field, "has no value; expected a whole number", hint);
+      return false;
+    }
+    if (!e.value.IsScalar()) {
+      report(at(e.value), field, "expected a whole number, got " + describe(e.value), hint);
+      return false;
+    }
+    const std::string& text = e.value.Scalar();
+    if (e.value.Tag() == "!") {
+      report(at(e.value), field, "expected a whole number, got the quoted string " + quote(text),
+             "remove the quotes");
+      return false;
+    }
+    auto digits = [](const std::string& t) {
+      return !t.empty()
+             && std::all_of(t.begin(), t.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    };
+    if (text.size() > 1 && text[0] == '-' && digits(text.substr(1))) {
+      report(at(e.value), field, "must not be negative, got " + text, hint);
+      return false;
+    }
+    if (!digits(text)) {
+      report(at(e.value), field, "expected a whole number, got " + quote(text),
+             "write digits only, no units or signs; " + hint);
+      return false;
+    }
+    uint64_t value = 0;
+    bool overflow = false;
+    for (char c : text) {
+      uint64_t d = static_cast<uint64_t>(c - '0');
+      if (value > (std::numeric_limits<uint64_t>::max() - d) / 10) {
+        overflow = true;
+        break;
+      }
+      value = value * 10 + d;
+    }
+    if (overflow || value < min || value > max) {
+      report(at(e.value), field, text + " is out of range " + range, hint);
+      return false;
+    }
+    out = static_cast<T>(value);
+    return true;
+  }
+
+  /// A non-empty scalar string.
+  bool text(const entry& e, const std::string& field, std::string& out, const std::string& hint) {
+    if (e.value.IsNull()) {
+      report(at_value(e), field, "must not be empty", hint);
+      return false;
+    }
+    if (!e.value.IsScalar()) {
+      report(at(e.value), field, "expected a string, got " + describe(e.value), hint);
+      return false;
+    }
+    if (e.value.Scalar().empty()) {
+      report(at(e.value), field, "must not be empty", hint);
+      return false;
+    }
+    out = e.value.Scalar();
+    return true;
+  }
+
+  /// One of `choices`; returns its index or -1 after reporting.
+  int choice(const entry& e, const std::string& field, const std::string& noun,
+             const std::vector<std::string>& choices) {
+    std::string options = "use one of: " + join(choices);
+    if (e.value.IsNull()) {
+      report(at_value(e), field, "has no value; expected a " + noun, options);
+      return -1;
+    }
+    if (!e.value.IsScalar()) {
+      report(at(e.value), field, "expected a " + noun + ", got " + describe(e.value), options);
+      return -1;
+    }
+    const std::string& value = e.value.Scalar();
+    for (size_t i = 0; i < choices.size(); ++i)
+      if (choices[i] == value)
+        return static_cast<int>(i);
+    report(at(e.value), field, "unknown " + noun + " " + quote(value), did_you_mean(value, choices) + options);
+    return -1;
+  }
+
+  /// A listen address; returns false after reporting.
+  bool address(const entry& e, const std::string& field, std::string& out, std::string& host, uint16_t& port) {
+    const char* hint = "write host:port, e.g. 127.0.0.1:8980, [::1]:8980 or 0.0.0.0:8980 (port 0 picks a free port)";
+    if (!text(e, field, out, hint))
+      return false;
+    auto why = host_port_error(out, host, port);
+    if (!why.empty()) {
+      report(at(e.value), field, "address " + quote(out) + " " + why, hint);
+      return false;
+    }
+    return true;
+  }
+
+private:
+  std::string file_;
+};
+
+const std::vector<std::string> root_keys = {"server", "audit", "backends", "namespaces"};
+const std::vector<std::string> server_keys = {"listen", "admin", "session_idle_timeout_ms", "scheduler"};
+const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
+const std::vector<std::string> audit_keys = {"path"};
+const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "ttl_sweep_interval_ms"};
+const std::vector<std::string> sqlite_only_keys = {"path", "synchronous", "busy_timeout_ms"};
+const std::vector<std::string> namespace_keys = {"pattern", "backend", "max_value_bytes", "middleware"};
+const std::vector<std::string> backend_types = {"memory", "sqlite"};
+const std::vector<std::string> patterns = {"keyvalue", "pubsub"};
+const std::vector<std::string> synchronous_modes = {"normal", "full"};
+
+const char* name_rule = "starts with a letter or digit, then letters, digits, '_', '.' or '-'";
+
+void check_server(checker& c, const entry& e, server_options& out) {
+  section s = c.open(e.value, "server", c.at(e.key), "a map of server settings");
+  c.unknown_keys(s, server_keys,
+                 {{"max_throughput", "it belongs under server.scheduler:"},
+                  {"threads", "it belongs under server.scheduler:"}});
+
+  std::string listen_host, admin_host;
+  uint16_t listen_port = 0, admin_port = 0;
+  bool listen_ok = false, admin_ok = false;
+  if (const entry* v = s.find("listen"))
+    listen_ok = c.address(*v, s.path("listen"), out.listen, listen_host, listen_port);
+  else
+    listen_ok = split_host_port(out.listen, listen_host, listen_port);
+  if (const entry* v = s.find("admin"))
+    admin_ok = c.address(*v, s.path("admin"), out.admin, admin_host, admin_port);
+  else
+    admin_ok = split_host_port(out.admin, admin_host, admin_port);
+
+  if (listen_ok && admin_ok && listen_port != 0 && listen_port == admin_port
+      && (lower(listen_host) == lower(admin_host) || wildcard_host(listen_host) || wildcard_host(admin_host))) {
+    const entry* where = s.find("admin") ? s.find("admin") : s.find("listen");
+    std::string other = where->name == "admin" ? "listen" : "admin";
+    std::string next = listen_port < 65535 ? std::to_string(listen_port + 1) : std::to_string(listen_port - 1);
+    c.report(c.at_value(*where), s.path(where->name),
+             "admin listener " + out.admin + " collides with the gRPC listener " + out.listen,
+             "give " + where->name + " a different port than " + other + ", e.g. "
+               + (where->name == "admin" ? admin_host : listen_host) + ":" + next);
+  }
+
+  if (const entry* v = s.find("session_idle_timeout_ms"))
+    c.number(*v, s.path(v->name), 1000, 86400000, out.session_idle_timeout_ms,
+             "use 1000..86400000 milliseconds (1 second to 1 day)");
+
+  if (const entry* v = s.find("scheduler")) {
+    section sched = c.open(v->value, s.path("scheduler"), c.at(v->key), "a map of scheduler settings");
+    c.unknown_keys(sched, scheduler_keys);
+    if (const entry* t = sched.find("max_throughput"))
+      c.number(*t, sched.path(t->name), 1, 100000, out.scheduler_max_throughput);
+    if (const entry* t = sched.find("threads"))
+      c.number(*t, sched.path(t->name), 0, 64, out.scheduler_threads,
+               "use 0 (one thread per core) or a thread count from 1 to 64");
+  }
+}
+
+void check_audit(checker& c, const entry& e, audit_options& out) {
+  section s = c.open(e.value, "audit", c.at(e.key), "a map of audit settings");
+  c.unknown_keys(s, audit_keys);
+  if (const entry* v = s.find("path"))
+    c.text(*v, s.path("path"), out.path, "give the audit log file, e.g. ./data/audit.log");
+}
+
+/// Reads one backend. `known_type` says whether its type could be read.
+backend check_backend(checker& c, const entry& e, bool& known_type) {
+  backend b;
+  b.name = e.name;
+  b.where = c.at(e.key);
+  std::string field = "backends." + e.name;
+  if (!valid_name(e.name, 64))
+    c.report(c.at(e.key), field, "invalid backend name " + quote(e.name),
+             std::string{"a backend name "} + name_rule + ", at most 64 characters");
+
+  section s = c.open(e.value, field, c.at(e.key), "a map of backend settings");
+  known_type = false;
+  if (const entry* v = s.find("type")) {
+    int index = c.choice(*v, s.path("type"), "backend type", backend_types);
+    if (index >= 0) {
+      b.type = static_cast<backend_type>(index);
+      known_type = true;
+    }
+  } else {
+    c.missing(s, "type", "add type: memory or type: sqlite");
+  }
+  b.connections = known_type && b.type == backend_type::sqlite ? defaults::sqlite_connections
+                                                                : defaults::memory_connections;
+
+  bool sqlite_keys_ok = !known_type || b.type == backend_type::sqlite;
+  std::vector<std::string> allowed = memory_keys;
+  if (sqlite_keys_ok)
+    allowed.insert(allowed.end(), sqlite_only_keys.begin(), sqlite_only_keys.end());
+  else
+    for (const auto& k : sqlite_only_keys)
+      if (const entry* v = s.find(k))
+        c.report(c.at(v->key), s.path(k),
+                 quote(k) + " is only valid on sqlite backends, and " + quote(e.name) + " is a memory backend",
+                 "remove it, or set type: sqlite");
+  std::vector<std::string> recognised = memory_keys;
+  recognised.insert(recognised.end(), sqlite_only_keys.begin(), sqlite_only_keys.end());
+  {
+    section unknown_only = s;
+    unknown_only.items.clear();
+    for (const auto& item : s.items)
+      if (std::find(recognised.begin(), recognised.end(), item.name) == recognised.end())
+        unknown_only.items.push_back(item);
+    c.unknown_keys(unknown_only, allowed);
+  }
+
+  if (const entry* v = s.find("connections"))
+    c.number(*v, s.path(v->name), 1, defaults::connections_max, b.connections);
+  if (const entry* v = s.find("max_pending"))
+    c.number(*v, s.path(v->name), 0, 1000000, b.max_pending);
+  if (const entry* v = s.find("ttl_sweep_interval_ms"))
+    c.number(*v, s.path(v->name), 10, 3600000, b.ttl_sweep_interval_ms,
+             "use 10..3600000 milliseconds (10 ms to 1 hour)");
+
+  if (sqlite_keys_ok) {
+    if (const entry* v = s.find("path"))
+      c.text(*v, s.path("path"), b.sqlite.path, "give the database file, e.g. ./data/prism.db");
+    else if (known_type)
+      c.missing(s, "path", "add path: with the database file, e.g. path: ./data/prism.db");
+    if (const entry* v = s.find("synchronous")) {
+      int index = c.choice(*v, s.path("synchronous"), "synchronous mode", synchronous_modes);
+      if (index >= 0)
+        b.sqlite.synchronous = static_cast<sqlite_synchronous>(index);
+    }
+    if (const entry* v = s.find("busy_timeout_ms"))
+      c.number(*v, s.path(v->name), 0, 600000, b.sqlite.busy_timeout_ms,
+               "use 0..600000 milliseconds (0 fails at once when the database is locked)");
+  }
+  return b;
+}
+
+struct backend_info {
+  bool known_type = false;
+  backend_type type = backend_type::memory;
+};
+
+namespace_config check_namespace(checker& c, const entry& e, const std::map<std::string, backend_info>& backends,
+                                 bool backends_readable) {
+  namespace_config ns;
+  ns.name = e.name;
+  ns.where = c.at(e.key);
+  std::string field = "namespaces." + e.name;
+  if (!valid_name(e.name, 128))
+    c.report(c.at(e.key), field, "invalid namespace name " + quote(e.name),
+             std::string{"a namespace name "} + name_rule + ", at most 128 characters");
+
+  section s = c.open(e.value, field, c.at(e.key), "a map of namespace settings");
+  c.unknown_keys(s, namespace_keys,
+                 {{"type", "a namespace has no type: set backend: to a backend, whose type applies"}});
+
+  const entry* pattern_entry = s.find("pattern");
+  bool pattern_ok = true;
+  if (pattern_entry) {
+    int index = c.choice(*pattern_entry, s.path("pattern"), "pattern", patterns);
+    pattern_ok = index >= 0;
+    if (pattern_ok)
+      ns.pattern = static_cast<pattern>(index);
+  }
+
+  if (const entry* v = s.find("backend")) {
+    std::vector<std::string> names;
+    for (const auto& [name, info] : backends)
+      names.push_back(name);
+    if (c.text(*v, s.path("backend"), ns.backend, "name one of the backends")) {
+      auto found = backends.find(ns.backend);
+      if (found == backends.end()) {
+        if (backends_readable)
+          c.report(c.at(v->value), s.path("backend"), "unknown backend " + quote(ns.backend),
+                   names.empty() ? "define it under backends:"
+                                 : "define it under backends: or use one of: " + join(names));
+      } else if (pattern_ok && ns.pattern == pattern::pubsub && found->second.known_type
+                 && found->second.type == backend_type::sqlite) {
+        c.report(c.at(pattern_entry->value), s.path("pattern"),
+                 "pattern pubsub needs a memory backend, but backend " + quote(ns.backend)
+                   + " is sqlite, which cannot serve pubsub",
+                 "point backend: at a memory backend, or use pattern: keyvalue");
+      }
+    }
+  } else {
+    c.missing(s, "backend", "add backend: with the name of a backend defined under backends:");
+  }
+
+  if (const entry* v = s.find("max_value_bytes"))
+    c.number(*v, s.path(v->name), 1, defaults::max_value_bytes_limit, ns.max_value_bytes,
+             "use 1.." + std::to_string(defaults::max_value_bytes_limit) + " bytes (at most 64 MiB)");
+
+  if (const entry* v = s.find("middleware")) {
+    std::string mfield = s.path("middleware");
+    std::string stages = "known stages: " + join(known_stages());
+    if (v->value.IsNull()) {
+      c.report(c.at_value(*v), mfield, "has no value; expected a list of stages",
+               "write middleware: [] to run no stages, or leave the key out for [metrics, audit]");
+    } else if (!v->value.IsSequence()) {
+      c.report(c.at(v->value), mfield, "expected a list of stages, got " + describe(v->value),
+               "write a list, e.g. middleware: [metrics, audit]");
+    } else {
+      std::vector<std::string> list;
+      bool ok = true;
+      for (size_t i = 0; i < v->value.size(); ++i) {
+        const YAML::Node item = v->value[i];
+        std::string ifield = mfield + "[" + std::to_string(i) + "]";
+        if (!item.IsScalar()) {
+          c.report(c.at(item.IsNull() ? v->value : item), ifield,
+                   "expected a stage name, got " + describe(item), stages);
+          ok = false;
+          continue;
+        }
+        const std::string& stage = item.Scalar();
+        const auto& known = known_stages();
+        if (std::find(known.begin(), known.end(), stage) == known.end()) {
+          c.report(c.at(item), ifield, "unknown middleware stage " + quote(stage),
+                   did_you_mean(stage, known) + stages);
+          ok = false;
+        } else if (std::find(list.begin(), list.end(), stage) != list.end()) {
+          c.report(c.at(item), ifield, "middleware stage " + quote(stage) + " is listed twice",
+                   "a stage runs once per request; remove the second " + quote(stage));
+          ok = false;
+        } else {
+          list.push_back(stage);
+        }
+      }
+      if (ok)
+        ns.middleware = std::move(list);
+    }
+  }
+  return ns;
+}
+
+void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
+  location top = c.at(root);
+  if (!root.IsMap()) {
+    c.report(top, "", "the config must be a map of sections, got " + describe(root),
+             "start with top-level keys: " + join(root_keys));
+    return;
+  }
+  section s = c.open(root, "", top, "a map of sections");
+  c.unknown_keys(s, root_keys,
+                 {{"listen", "it belongs under server:"},
+                  {"admin", "it belongs under server:"},
+                  {"scheduler", "it belongs under server:"}});
+
+  if (const entry* e = s.find("server"))
+    check_server(c, *e, cfg.server);
+  if (const entry* e = s.find("audit"))
+    check_audit(c, *e, cfg.audit);
+
+  std::map<std::string, backend_info> infos;
+  // False when backends: is missing or not a map: then a namespace's backend
+  // cannot be checked, and saying it is unknown would only add noise.
+  bool backends_readable = false;
+  const entry* backends_entry = s.find("backends");
+  if (!backends_entry) {
+    c.missing(s, "backends", "add a backends: map, e.g. backends: {mem: {type: memory}}");
+  } else {
+    section bs = c.open(backends_entry->value, "backends", c.at(backends_entry->key),
+                        "a map from backend name to its settings", "backend");
+    backends_readable = bs.valid;
+    if (bs.valid && bs.items.empty())
+      c.report(c.at_value(*backends_entry), "backends", "no backends defined",
+               "define at least one, e.g. mem: {type: memory}");
+    for (const auto& e : bs.items) {
+      bool known_type = false;
+      backend b = check_backend(c, e, known_type);
+      infos[e.name] = {known_type, b.type};
+      cfg.backends[e.name] = std::move(b);
+    }
+  }
+
+  const entry* namespaces_entry = s.find("namespaces");
+  if (!namespaces_entry) {
+    c.missing(s, "namespaces", "add a namespaces: map, e.g. namespaces: {default: {backend: mem}}");
+  } else {
+    section ns = c.open(namespaces_entry->value, "namespaces", c.at(namespaces_entry->key),
+                        "a map from namespace name to its settings", "namespace");
+    if (ns.valid && ns.items.empty())
+      c.report(c.at_value(*namespaces_entry), "namespaces", "no namespaces defined",
+               "define at least one, e.g. default: {backend: mem}");
+    for (const auto& e : ns.items)
+      cfg.namespaces[e.name] = check_namespace(c, e, infos, backends_readable);
+  }
+}
+
+} // namespace
+
+uint64_t gateway_config::max_request_bytes() const {
+  uint64_t largest = 0;
+  for (const auto& [name, ns] : namespaces)
+    largest = std::max(largest, ns.max_value_bytes);
+  return largest + defaults::message_overhead_bytes;
+}
+
+const std::vector<std::string>& known_stages() {
+  static const std::vector<std::string> stages = {"metrics", "audit"};
+  return stages;
+}
+
+load_result parse(const std::string& yaml_text, const std::string& file) {
+  load_result result;
+  checker c(file);
+  try {
+    YAML::Node root;
+    std::optional<YAML::Mark> second;
+    try {
+      root = YAML::Load(yaml_text);
+      second = second_document(yaml_text);
+    } catch (const YAML::ParserException& e) {
+      int line = e.mark.is_null() || e.mark.line < 0 ? 1 : e.mark.line + 1;
+      int column = e.mark.is_null() || e.mark.column < 0 ? 1 : e.mark.column + 1;
+      c.report({file, line, column}, "", "YAML syntax error: " + e.msg,
+               "check indentation (spaces, not tabs), ':' after keys, and closing quotes and brackets");
+      result.problems = std::move(c.problems);
+      return result;
+    }
+    if (second)
+      c.report({file, second->line + 1, second->column + 1}, "", "the file holds more than one YAML document",
+               "keep one document: remove the '---' separator and what follows it");
+    if (root.IsNull()) {
+      c.report({file, 1, 1}, "", "the config is empty",
+               "define at least backends: and namespaces:, see docs/CONFIG.md");
+    } else {
+      gateway_config cfg;
+      check_document(c, root, cfg);
+      if (c.problems.empty())
+        result.config = std::move(cfg);
+    }
+  } catch (const std::exception& e) {
+    c.report({file, 1, 1}, "", std::string{"cannot read the config: "} + e.what(), "");
+  }
+  result.problems = std::move(c.problems);
+  std::stable_sort(result.problems.begin(), result.problems.end(), [](const problem& a, const problem& b) {
+    return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
+  });
+  if (!result.problems.empty())
+    result.config.reset();
+  return result;
+}
+
+load_result load_file(const std::string& path) {
+  auto unreadable = [&](const std::string& reason) {
+    problem p;
+    p.where.file = path;
+    p.message = "cannot read config file " + quote(path) + ": " + reason;
+    p.hint = "check the path and its permissions";
+    load_result result;
+    result.problems.push_back(std::move(p));
+    return result;
+  };
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    return unreadable(std::strerror(errno));
+  if (S_ISDIR(info.st_mode))
+    return unreadable(std::strerror(EISDIR));
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    return unreadable(std::strerror(errno));
+  std::string text;
+  char buffer[65536];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0)
+    text.append(buffer, n);
+  bool failed = std::ferror(f) != 0;
+  int error = errno;
+  std::fclose(f);
+  if (failed)
+    return unreadable(std::strerror(error));
+  return parse(text, path);
+}
+
+std::string format(const problem& p) {
+  std::string out = p.where.file;
+  if (p.where.line > 0)
+    out += ":" + std::to_string(p.where.line) + ":" + std::to_string(p.where.column);
+  out += ": ";
+  if (!p.field.empty())
+    out += p.field + ": ";
+  out += p.message;
+  if (!p.hint.empty())
+    out += " (hint: " + p.hint + ")";
+  return out;
+}
+
+std::string summary(const gateway_config& cfg) {
+  std::ostringstream out;
+  out << "config OK: " << cfg.namespaces.size() << (cfg.namespaces.size() == 1 ? " namespace (" : " namespaces (");
+  bool first = true;
+  for (const auto& [name, ns] : cfg.namespaces) {
+    if (!first)
+      out << ", ";
+    first = false;
+    out << name << "->" << ns.backend;
+    auto b = cfg.backends.find(ns.backend);
+    if (b != cfg.backends.end())
+      out << " " << to_string(b->second.type);
+    if (ns.pattern == pattern::pubsub)
+      out << " pubsub";
+  }
+  out << "), " << cfg.backends.size() << (cfg.backends.size() == 1 ? " backend" : " backends") << ", listen "
+      << cfg.server.listen << ", admin " << cfg.server.admin;
+  return out.str();
+}
+
+bool split_host_port(const std::string& text, std::string& host, uint16_t& port) {
+  std::string h;
+  uint16_t p = 0;
+  if (!host_port_error(text, h, p).empty())
+    return false;
+  host = std::move(h);
+  port = p;
+  return true;
+}
+
+std::string_view to_string(backend_type type) noexcept {
+  return type == backend_type::sqlite ? "sqlite" : "memory";
+}
+
+std::string_view to_string(config::pattern p) noexcept { return p == pattern::pubsub ? "pubsub" : "keyvalue"; }
+
+std::string_view to_string(sqlite_synchronous mode) noexcept {
+  return mode == sqlite_synchronous::normal ? "normal" : "full";
+}
+
+} // namespace prism::config
