@@ -15,6 +15,7 @@
 // rename, so a reader never sees half of it). SIGTERM or SIGINT stop it with
 // exit status 0.
 
+#include "frontend/grpc_tuning.hpp"
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -410,6 +411,7 @@ void usage(std::ostream& out) {
 } // namespace
 
 int main(int argc, char** argv) {
+  prism::frontend::tune_grpc_runtime();
   std::string listen = "127.0.0.1:0";
   std::string ready_file;
   for (int i = 1; i < argc; ++i) {

@@ -4,8 +4,10 @@
 
 #include "cli/bench_command.hpp"
 #include "cli/commands.hpp"
+#include "frontend/grpc_tuning.hpp"
 
 int main(int argc, char** argv) {
+  prism::frontend::tune_grpc_runtime();
   CLI::App app{"Prism: one gRPC API (KeyValue) served from the backend each "
                "namespace's config names (memory, SQLite), through an actor "
                "pipeline.",
