@@ -119,8 +119,8 @@ struct child_record {
   std::optional<clock_time> started_at;
   /// Consecutive restarts without a quiet period: the backoff exponent.
   uint32_t backoff_exponent = 0;
-  /// A temporary child, or one that exited and is not restarted, stays down
-  /// until a group restart brings it back (temporary ones never come back).
+  /// False once it exits or is stopped. A child left down (not restarted)
+  /// comes back only with a group restart, and a temporary one never.
   bool running = false;
 };
 

@@ -694,3 +694,34 @@ TEST_CASE("a supervisor under a supervisor: the inner one giving up is a "
   CHECK_THAT(supervision_error_text(s.children[0].last_failure),
              Catch::Contains("supervisor \"inner\" gave up"));
 }
+
+TEST_CASE("a group restart stops a temporary sibling for good and brings the "
+          "others back") {
+  fixture f;
+  f.spawn_supervisor(quick_options(strategy::one_for_all),
+                     {f.child("temp", restart_type::temporary),
+                      f.child("trans", restart_type::transient),
+                      f.child("perm")});
+  f.watch(f.current("temp"), "temp");
+  f.fail("perm");
+  REQUIRE(f.down_of("temp"));
+  CHECK(f.down_of("temp")->reason == caf::exit_reason::user_shutdown);
+  f.advance(100ms);
+  CHECK(f.names_since(3) == std::vector<std::string>{"trans", "perm"});
+}
+
+TEST_CASE("an exit from the parent during a backoff delay cancels the "
+          "restart") {
+  fixture f;
+  auto sup = f.spawn_supervisor(quick_options(), {f.child("a"), f.child("b")});
+  f.watch(sup, "supervisor");
+  f.watch(f.current("b"), "b");
+  f.fail("a");
+  caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  f.run();
+  REQUIRE(f.down_of("b"));
+  REQUIRE(f.down_of("supervisor"));
+  CHECK(f.down_of("supervisor")->reason == caf::exit_reason::user_shutdown);
+  f.advance(1s);
+  CHECK(f.count("a") == 1);
+}
