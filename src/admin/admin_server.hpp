@@ -1,7 +1,8 @@
 #pragma once
 
-// The admin HTTP listener: health, readiness and metrics. Endpoints are
-// declared in one table (path, method, help); GET / lists them.
+// The admin HTTP listener: health, readiness, metrics and the actor
+// inspector. Endpoints are declared in one table (path, method, help); GET /
+// lists them. docs/ADMIN.md describes each endpoint and its JSON.
 
 #include <atomic>
 #include <functional>
@@ -13,6 +14,14 @@ namespace httplib {
 class Server;
 }
 
+namespace caf {
+class actor_system;
+}
+
+namespace prism {
+class inspector;
+}
+
 namespace prism::admin {
 
 struct admin_hooks {
@@ -20,6 +29,12 @@ struct admin_hooks {
   std::function<std::string()> metrics;
   /// True while the gateway accepts requests.
   std::function<bool()> ready;
+  /// The registry of live actors, served under /debug; the /debug endpoints
+  /// answer 503 without it. Must outlive the admin server.
+  prism::inspector* actors = nullptr;
+  /// The actor system the inspected actors run in: its clock gives ages, and
+  /// kills are sent in it. Must outlive the admin server.
+  caf::actor_system* system = nullptr;
 };
 
 class admin_server {

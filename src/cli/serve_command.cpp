@@ -18,6 +18,7 @@
 #include "frontend/grpc_server.hpp"
 #include "gateway/gateway.hpp"
 #include "logging/log.hpp"
+#include "runtime/inspector.hpp"
 
 namespace prism::cli {
 
@@ -116,6 +117,8 @@ int serve(const serve_options& opts) {
 
   caf::actor_system_config sys_cfg;
   configure_scheduler(cfg.server, sys_cfg);
+  // Declared before the actor system so it outlives every actor.
+  inspector actors;
   caf::actor_system sys{sys_cfg};
 
   std::unique_ptr<gateway> gw;
@@ -134,6 +137,8 @@ int serve(const serve_options& opts) {
       return collect_prometheus(sys, gw->stages(), std::chrono::seconds(5));
     };
     hooks.ready = [&ready] { return ready.load(); };
+    hooks.actors = &actors;
+    hooks.system = &sys;
     admin = std::make_unique<admin::admin_server>(cfg.server.admin,
                                                   std::move(hooks));
   } catch (const std::exception& e) {
@@ -146,7 +151,8 @@ int serve(const serve_options& opts) {
   auto admin_host = cfg.server.admin.substr(0, cfg.server.admin.rfind(':'));
   spdlog::info("prism serving KeyValue (gRPC) on {}:{} with {}", grpc_host,
                grpc->port(), config::summary(cfg));
-  spdlog::info("admin endpoints on http://{}:{}/ (healthz, readyz, metrics)",
+  spdlog::info("admin endpoints on http://{}:{}/ (healthz, readyz, metrics, "
+               "debug/actors)",
                admin_host, admin->port());
   ready = true;
   if (!opts.ready_file.empty())
