@@ -21,11 +21,13 @@ struct connection_state {
   uint32_t index = 0;
   uint32_t sweep_batch_max = defaults::ttl_sweep_batch_max;
   uint64_t next_seq = 0;
-  /// Calls the driver works on, by sequence number. Declared before the
-  /// driver: the driver is destroyed first (finishing or failing its work),
-  /// then any call still here completes itself with UNAVAILABLE.
-  std::unordered_map<uint64_t, call_ptr> in_flight;
+  /// Declared before `in_flight` so it is destroyed after it: when the actor
+  /// ends, its calls are answered UNAVAILABLE at once (they complete
+  /// themselves), and only then does the driver wait for an operation it is
+  /// still running, which holds its own reference to the operation.
   std::unique_ptr<drivers::kv_driver> driver;
+  /// Calls the driver works on, by sequence number.
+  std::unordered_map<uint64_t, call_ptr> in_flight;
   uint64_t reclaimed = 0;
 };
 

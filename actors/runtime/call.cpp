@@ -21,8 +21,11 @@ kv_call::~kv_call() {
                  context.ns);
     complete(kv::outcome::failure(
       status_code::unavailable,
-      "the gateway dropped this request before completing it (request id "
-        + context.request_id + "); it is safe to retry reads"));
+      "the gateway stopped working on this request before it completed "
+      "(request id "
+        + context.request_id
+        + "), e.g. because it is shutting down; a write may or may not have "
+          "been applied"));
   }
 }
 

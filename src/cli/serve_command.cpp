@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
@@ -31,8 +32,27 @@ struct serve_options {
   std::string log_format = "text";
   std::string log_level = "info";
   std::string ready_file;
-  uint32_t shutdown_grace_ms = 5000;
+  /// Overrides server.drain_timeout_ms when set.
+  std::optional<uint32_t> drain_timeout_ms;
 };
+
+/// Parses a duration like "30s", "1500ms", "2m" or a plain number of
+/// seconds into milliseconds; false when it is none of these.
+bool parse_duration_ms(const std::string& text, uint32_t& out) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return false;
+  }
+  auto unit = text.substr(used);
+  double scale = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : -1;
+  if (scale < 0 || value < 0 || value * scale > 3600000)
+    return false;
+  out = static_cast<uint32_t>(value * scale);
+  return true;
+}
 
 /// Writes the ports where a supervisor or test can find them; atomically, so
 /// a reader never sees half a file.
@@ -64,6 +84,34 @@ void configure_scheduler(const config::server_options& server,
                 static_cast<size_t>(server.scheduler_threads));
   sys_cfg.set("work-stealing.aggressive-poll-attempts", size_t{100});
   sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+}
+
+const char* signal_name(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+/// Waits until no call is in flight or `timeout` passes; true when a second
+/// stop signal cut it short.
+bool drain(frontend::grpc_server& grpc, const sigset_t& signals,
+           std::chrono::milliseconds timeout) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + timeout;
+  constexpr auto poll_interval = std::chrono::milliseconds(20);
+  while (grpc.in_flight() > 0) {
+    auto left = deadline - clock::now();
+    if (left <= clock::duration::zero())
+      return false;
+    auto wait = std::min<clock::duration>(left, poll_interval);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait);
+    timespec ts{static_cast<time_t>(ns.count() / 1000000000),
+                static_cast<long>(ns.count() % 1000000000)};
+    int sig = sigtimedwait(&signals, nullptr, &ts);
+    if (sig > 0) {
+      spdlog::warn("received {} while draining: stopping now", signal_name(sig));
+      return true;
+    }
+  }
+  return false;
 }
 
 /// The signal that ended the wait (SIGINT or SIGTERM).
@@ -133,8 +181,14 @@ int serve(const serve_options& opts) {
     grpc = std::make_unique<frontend::grpc_server>(
       cfg.server.listen, cfg.max_request_bytes(), sys, gw->sessions());
     admin::admin_hooks hooks;
-    hooks.metrics = [&sys, &gw] {
-      return collect_prometheus(sys, gw->stages(), std::chrono::seconds(5));
+    hooks.metrics = [&sys, &gw, &grpc] {
+      metric_report front{{"prism_requests_in_flight",
+                           "Requests the gRPC front end has started and not "
+                           "yet answered.",
+                           "gauge",
+                           {{"", static_cast<double>(grpc->in_flight()), ""}}}};
+      return collect_prometheus(sys, gw->stages(), std::chrono::seconds(5),
+                                std::move(front));
     };
     hooks.ready = [&ready] { return ready.load(); };
     hooks.actors = &actors;
@@ -159,14 +213,24 @@ int serve(const serve_options& opts) {
     write_ready_file(opts.ready_file, grpc->port(), admin->port());
 
   int sig = wait_for_stop_signal(signals);
-  spdlog::info("received {}; finishing requests in flight (up to {} ms)",
-               sig == SIGINT ? "SIGINT" : "SIGTERM", opts.shutdown_grace_ms);
+  auto drain_ms = opts.drain_timeout_ms.value_or(cfg.server.drain_timeout_ms);
+  spdlog::info("received {}: draining; new requests get UNAVAILABLE, {} in "
+               "flight may finish within {} ms (send the signal again to stop "
+               "at once)",
+               signal_name(sig), grpc->in_flight(), drain_ms);
   ready = false;
-  grpc->shutdown(std::chrono::milliseconds(opts.shutdown_grace_ms));
-  admin->stop();
+  grpc->begin_drain();
+  bool forced = drain(*grpc, signals, std::chrono::milliseconds(drain_ms));
+  if (auto left = grpc->in_flight(); left > 0)
+    spdlog::warn("{} requests still in flight {}; answering them UNAVAILABLE",
+                 left, forced ? "at the second signal" : "after the drain timeout");
+  // Stopping the actors answers every call they still hold UNAVAILABLE;
+  // gRPC then gets a moment to send those answers.
   gw->stop();
-  spdlog::info("stopped");
-  return 0;
+  grpc->shutdown(std::chrono::milliseconds(1000));
+  admin->stop();
+  spdlog::info("stopped{}", forced ? " (forced)" : "");
+  return forced ? 1 : 0;
 }
 
 } // namespace
@@ -195,11 +259,21 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--ready-file", opts->ready_file,
                   "once listening, write {\"grpc_port\",\"admin_port\",\"pid\"} "
                   "as JSON to this file");
-  cmd->add_option("--shutdown-grace-ms", opts->shutdown_grace_ms,
-                  "on SIGINT/SIGTERM, how long requests in flight may take "
-                  "to finish")
-    ->check(CLI::Range(0u, 600000u))
-    ->capture_default_str();
+  cmd->add_option_function<std::string>(
+       "--drain-timeout",
+       [opts](const std::string& text) {
+         uint32_t ms = 0;
+         if (!parse_duration_ms(text, ms))
+           throw CLI::ValidationError(
+             "--drain-timeout", "\"" + text
+                                  + "\" is not a duration of at most 1 hour "
+                                    "(e.g. 30s, 1500ms, 2m)");
+         opts->drain_timeout_ms = ms;
+       },
+       "on SIGTERM/SIGINT, how long requests in flight may take to finish "
+       "before they are answered UNAVAILABLE, e.g. 30s or 1500ms; overrides "
+       "server.drain_timeout_ms (default 30s). A second signal stops at once")
+    ->type_name("DURATION");
   cmd->callback([opts] {
     int rc = serve(*opts);
     if (rc != 0)

@@ -445,7 +445,8 @@ private:
 };
 
 const std::vector<std::string> root_keys = {"server", "audit", "backends", "namespaces"};
-const std::vector<std::string> server_keys = {"listen", "admin", "session_idle_timeout_ms", "scheduler"};
+const std::vector<std::string> server_keys = {"listen", "admin", "session_idle_timeout_ms", "drain_timeout_ms",
+                                              "scheduler"};
 const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
 const std::vector<std::string> audit_keys = {"path"};
 const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "ttl_sweep_interval_ms"};
@@ -489,6 +490,10 @@ void check_server(checker& c, const entry& e, server_options& out) {
   if (const entry* v = s.find("session_idle_timeout_ms"))
     c.number(*v, s.path(v->name), 1000, 86400000, out.session_idle_timeout_ms,
              "use 1000..86400000 milliseconds (1 second to 1 day)");
+
+  if (const entry* v = s.find("drain_timeout_ms"))
+    c.number(*v, s.path(v->name), 0, 3600000, out.drain_timeout_ms,
+             "use 0..3600000 milliseconds (up to 1 hour)");
 
   if (const entry* v = s.find("scheduler")) {
     section sched = c.open(v->value, s.path("scheduler"), c.at(v->key), "a map of scheduler settings");

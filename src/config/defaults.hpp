@@ -35,6 +35,9 @@ inline constexpr uint32_t pool_max_pending = 1024;
 /// Requests one connection works on at once (a driver may pipeline them).
 inline constexpr uint32_t connection_in_flight_max = 64;
 
+// Shutdown: how long requests in flight may take to finish after SIGTERM.
+inline constexpr uint32_t drain_timeout_ms = 30000;
+
 // Sessions.
 /// A session with nothing in flight for this long is closed.
 inline constexpr uint32_t session_idle_timeout_ms = 60000;

@@ -43,6 +43,15 @@ void grpc_server::set_serving(bool serving) {
   }
 }
 
+void grpc_server::begin_drain() {
+  set_serving(false);
+  service_->begin_drain();
+}
+
+int64_t grpc_server::in_flight() const {
+  return service_->in_flight();
+}
+
 void grpc_server::shutdown(std::chrono::milliseconds grace) {
   if (!server_)
     return;

@@ -31,6 +31,13 @@ public:
   /// Marks the services SERVING or NOT_SERVING for health checks.
   void set_serving(bool serving);
 
+  /// Health goes NOT_SERVING and new calls are answered UNAVAILABLE; calls
+  /// in flight go on.
+  void begin_drain();
+
+  /// Calls started and not yet answered.
+  int64_t in_flight() const;
+
   /// Stops accepting calls and waits up to `grace` for running ones.
   void shutdown(std::chrono::milliseconds grace);
 

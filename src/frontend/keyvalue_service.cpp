@@ -106,11 +106,18 @@ void fill(v1::ScanResponse& out, kv::result&& r) {
 template <class Response>
 class unary_completion final : public call_completion {
 public:
-  unary_completion(grpc::ServerUnaryReactor* reactor, Response* response)
-    : reactor_(reactor), response_(response) {
+  unary_completion(grpc::ServerUnaryReactor* reactor, Response* response,
+                   std::shared_ptr<std::atomic<int64_t>> in_flight)
+    : reactor_(reactor), response_(response), in_flight_(std::move(in_flight)) {
   }
 
   void complete(kv::outcome&& result) override {
+    finish(std::move(result));
+    in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+private:
+  void finish(kv::outcome&& result) {
     if (result.status.ok()) {
       if (std::holds_alternative<std::monostate>(result.value)) {
         reactor_->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
@@ -130,16 +137,26 @@ public:
                    std::move(result.status.message)));
   }
 
-private:
   grpc::ServerUnaryReactor* reactor_;
   Response* response_;
+  std::shared_ptr<std::atomic<int64_t>> in_flight_;
 };
 
 } // namespace
 
 keyvalue_service::keyvalue_service(caf::actor_system& sys,
                                    session_directory& sessions)
-  : sys_(sys), sessions_(sessions) {
+  : sys_(sys),
+    sessions_(sessions),
+    in_flight_(std::make_shared<std::atomic<int64_t>>(0)) {
+}
+
+void keyvalue_service::begin_drain() noexcept {
+  draining_.store(true, std::memory_order_seq_cst);
+}
+
+int64_t keyvalue_service::in_flight() const noexcept {
+  return in_flight_->load(std::memory_order_acquire);
 }
 
 template <class Response>
@@ -168,10 +185,20 @@ keyvalue_service::start(context* ctx, const std::string& ns,
     rc.deadline = sys_.clock().now()
                   + std::chrono::duration_cast<caf::timespan>(remaining);
   }
+  // Count the call before looking at the drain flag: a drain that starts
+  // after this point waits for it; one that started before is seen here.
+  in_flight_->fetch_add(1, std::memory_order_seq_cst);
+  auto completion
+    = std::make_unique<unary_completion<Response>>(r, response, in_flight_);
+  if (draining_.load(std::memory_order_seq_cst)) {
+    completion->complete(kv::outcome::failure(
+      status_code::unavailable,
+      "the gateway is shutting down and takes no new requests; retry against "
+      "another instance"));
+    return r;
+  }
   auto rejection = kv::validate_request(ns, op);
-  auto call = make_call(
-    std::move(rc), std::move(op),
-    std::make_unique<unary_completion<Response>>(r, response));
+  auto call = make_call(std::move(rc), std::move(op), std::move(completion));
   call->rejection = std::move(rejection);
   // One session per client connection (and, once authentication exists,
   // per principal on it).

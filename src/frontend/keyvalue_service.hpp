@@ -4,6 +4,9 @@
 // hands it to the client's session and finishes the RPC when the session
 // completes the call. It runs on gRPC's threads and holds no state of its own.
 
+#include <atomic>
+#include <memory>
+
 #include <caf/actor_system.hpp>
 
 #include "prism/v1/keyvalue.grpc.pb.h"
@@ -35,6 +38,13 @@ public:
   reactor* Scan(context* ctx, const v1::ScanRequest* request,
                 v1::ScanResponse* response) override;
 
+  /// From now on, new calls are answered UNAVAILABLE at once; calls already
+  /// started go on.
+  void begin_drain() noexcept;
+
+  /// Calls started and not yet answered.
+  int64_t in_flight() const noexcept;
+
 private:
   template <class Response>
   reactor* start(context* ctx, const std::string& ns, kv::operation op,
@@ -42,6 +52,8 @@ private:
 
   caf::actor_system& sys_;
   session_directory& sessions_;
+  std::atomic<bool> draining_{false};
+  std::shared_ptr<std::atomic<int64_t>> in_flight_;
 };
 
 } // namespace prism::frontend

@@ -123,8 +123,9 @@ void gateway::stop() {
 
 std::string collect_prometheus(caf::actor_system& sys,
                                const std::vector<stage_actor>& stages,
-                               caf::timespan timeout) {
-  metric_report report;
+                               caf::timespan timeout,
+                               metric_report extra) {
+  metric_report report = std::move(extra);
   caf::scoped_actor self{sys};
   for (auto& stage : stages)
     self->request(stage, timeout, report_atom::value)

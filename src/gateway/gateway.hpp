@@ -52,10 +52,11 @@ private:
   bool stopped_ = false;
 };
 
-/// Asks every stage for its counters and renders them, waiting at most
-/// `timeout` (not for use under the test coordinator).
+/// Asks every stage for its counters and renders them with `extra`, waiting
+/// at most `timeout` (not for use under the test coordinator).
 std::string collect_prometheus(caf::actor_system& sys,
                                const std::vector<stage_actor>& stages,
-                               caf::timespan timeout);
+                               caf::timespan timeout,
+                               metric_report extra = {});
 
 } // namespace prism

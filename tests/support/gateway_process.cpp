@@ -314,6 +314,22 @@ exit_status gateway_process::kill9() {
   return last_exit_;
 }
 
+void gateway_process::signal(int sig) {
+  if (running())
+    ::kill(pid_, sig);
+}
+
+exit_status gateway_process::wait_for_exit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0)
+    return last_exit_;
+  if (!wait_until(pid_, clock_type::now() + timeout, last_exit_))
+    throw std::runtime_error("the gateway did not exit within "
+                             + std::to_string(timeout.count()) + " ms; log:\n"
+                             + log_tail());
+  pid_ = -1;
+  return last_exit_;
+}
+
 void gateway_process::restart() {
   stop();
   start();

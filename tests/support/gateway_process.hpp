@@ -102,6 +102,11 @@ public:
   exit_status stop(std::chrono::milliseconds timeout = stop_timeout);
   /// SIGKILL at once, then reaps the process.
   exit_status kill9();
+  /// Sends `sig` and returns at once.
+  void signal(int sig);
+  /// Waits up to `timeout` for the process to end on its own; throws when
+  /// it does not.
+  exit_status wait_for_exit(std::chrono::milliseconds timeout);
   /// stop() (if running) and start() again on the same config and data.
   void restart();
   /// Whether the process is alive (reaps it when it has exited).

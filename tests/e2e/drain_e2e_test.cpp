@@ -1,0 +1,164 @@
+// SIGTERM drains: readiness drops, new requests get UNAVAILABLE, requests in
+// flight finish, the process exits 0. A request is held in flight for real by
+// locking the SQLite database from the test, so the gateway's write waits on
+// it for as long as the test wants.
+
+#include <csignal>
+#include <future>
+#include <string>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include "gateway_process.hpp"
+
+using namespace prism::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string drain_config(const std::string& drain_timeout_ms) {
+  return R"(
+server:
+  drain_timeout_ms: )" + drain_timeout_ms + R"(
+audit:
+  path: {dir}/audit.log
+backends:
+  mem: {type: memory}
+  local: {type: sqlite, path: {dir}/prism.db, connections: 1, busy_timeout_ms: 30000}
+namespaces:
+  cache: {backend: mem}
+  default: {backend: local}
+)";
+}
+
+/// Holds the database's write lock while it lives.
+class write_lock {
+public:
+  explicit write_lock(const std::string& path) {
+    REQUIRE(sqlite3_open(path.c_str(), &db_) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr)
+            == SQLITE_OK);
+  }
+  void release() {
+    if (db_) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      sqlite3_close(db_);
+      db_ = nullptr;
+    }
+  }
+  ~write_lock() { release(); }
+
+private:
+  sqlite3* db_ = nullptr;
+};
+
+/// Polls `probe` until it holds or `timeout` passes.
+template <class Probe>
+bool eventually(Probe probe, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (probe())
+      return true;
+    std::this_thread::sleep_for(5ms); // polling interval, not a race fix
+  }
+  return probe();
+}
+
+bool in_flight_is(gateway_process& gw, int n) {
+  auto metrics = http_get(gw.admin_port(), "/metrics").body;
+  return metrics.find("\nprism_requests_in_flight " + std::to_string(n) + "\n")
+         != std::string::npos;
+}
+
+/// Starts a Set on the SQLite namespace that waits behind `lock`.
+std::future<reply<prism::v1::SetResponse>> held_write(gateway_process& gw) {
+  auto channel = gw.channel();
+  return std::async(std::launch::async, [channel] {
+    kv_client client{channel, 60s};
+    return client.set("default", "held", "value");
+  });
+}
+
+} // namespace
+
+TEST_CASE("SIGTERM lets requests in flight finish and refuses new ones",
+          "[e2e][drain]") {
+  gateway_process gw{drain_config("20000")};
+  gw.start();
+  kv_client client{gw.channel()};
+  REQUIRE(client.set("default", "warm", "up").ok()); // the schema exists
+  write_lock lock{gw.dir() + "/prism.db"};
+  auto held = held_write(gw);
+  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+
+  gw.signal(SIGTERM);
+  REQUIRE(eventually([&] {
+    return http_get(gw.admin_port(), "/readyz").status == 503;
+  }));
+  auto refused = client.get("cache", "k");
+  CHECK(refused.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK_THAT(refused.status.error_message(), Catch::Contains("shutting down"));
+  if (held.wait_for(0s) == std::future_status::ready) {
+    auto early = held.get();
+    FAIL("the held write was answered before the lock was released: "
+         << early.status.error_code() << " " << early.status.error_message()
+         << "\ngateway log:\n" << gw.log_tail());
+  }
+
+  lock.release();
+  auto written = held.get();
+  INFO(written.status.error_message());
+  CHECK(written.ok());
+  auto ended = gw.wait_for_exit(10s);
+  CHECK(ended.exited);
+  CHECK(ended.code == 0);
+}
+
+TEST_CASE("past the drain timeout, requests still in flight are answered "
+          "UNAVAILABLE", "[e2e][drain]") {
+  gateway_process gw{drain_config("300")};
+  gw.start();
+  kv_client client{gw.channel()};
+  REQUIRE(client.set("default", "warm", "up").ok());
+  write_lock lock{gw.dir() + "/prism.db"};
+  auto held = held_write(gw);
+  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+
+  gw.signal(SIGTERM);
+  REQUIRE(held.wait_for(10s) == std::future_status::ready);
+  auto written = held.get();
+  INFO("gateway log:\n" << gw.log_tail());
+  CHECK(written.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK_THAT(written.status.error_message(),
+             Catch::Contains("stopped working on this request"));
+  // The driver still waits on the lock; the process ends once it gives up.
+  lock.release();
+  auto ended = gw.wait_for_exit(10s);
+  CHECK(ended.exited);
+  CHECK(ended.code == 0);
+  CHECK_THAT(gw.log_tail(), Catch::Contains("after the drain timeout"));
+}
+
+TEST_CASE("a second signal stops the drain at once", "[e2e][drain]") {
+  gateway_process gw{drain_config("60000")};
+  gw.start();
+  kv_client client{gw.channel()};
+  REQUIRE(client.set("default", "warm", "up").ok());
+  write_lock lock{gw.dir() + "/prism.db"};
+  auto held = held_write(gw);
+  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+
+  gw.signal(SIGTERM);
+  REQUIRE(eventually([&] {
+    return http_get(gw.admin_port(), "/readyz").status == 503;
+  }));
+  gw.signal(SIGINT);
+  REQUIRE(held.wait_for(10s) == std::future_status::ready);
+  CHECK(held.get().status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  lock.release();
+  auto ended = gw.wait_for_exit(10s);
+  CHECK(ended.exited);
+  CHECK(ended.code == 1);
+}
