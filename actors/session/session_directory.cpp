@@ -23,9 +23,18 @@ void session_directory::dispatch(const std::string& client, call_ptr call) {
   }
   std::unique_lock<std::shared_mutex> guard{mutex_};
   auto& handle = sessions_[client];
-  if (!handle)
+  if (!handle) {
     handle = sys_.spawn(session, client, weak_from_this(), routes_,
                         options_.idle_timeout);
+    // However a session ends (idle, killed, a failed handler), it leaves
+    // the directory, so the client's next call starts a fresh one instead of
+    // going to an actor that is gone.
+    handle->attach_functor(
+      [dir = weak_from_this(), client, who = handle.address()] {
+        if (auto d = dir.lock())
+          d->remove(client, who);
+      });
+  }
   caf::anon_send(handle, request_atom::value, std::move(call));
 }
 
@@ -42,6 +51,12 @@ void session_directory::stop_all() {
   for (auto& [client, handle] : sessions_)
     caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
   sessions_.clear();
+}
+
+session_actor session_directory::find(const std::string& client) const {
+  std::shared_lock<std::shared_mutex> guard{mutex_};
+  auto i = sessions_.find(client);
+  return i != sessions_.end() ? i->second : session_actor{};
 }
 
 size_t session_directory::size() const {

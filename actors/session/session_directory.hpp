@@ -51,6 +51,9 @@ public:
 
   size_t size() const;
 
+  /// The session of `client`, or an invalid handle.
+  session_actor find(const std::string& client) const;
+
 private:
   caf::actor_system& sys_;
   session_options options_;

@@ -221,6 +221,23 @@ TEST_CASE("an idle session leaves the directory; the client's next call "
   CHECK(g.gw().sessions().size() == 1);
 }
 
+TEST_CASE("a session that dies leaves the directory; the client's next call "
+          "starts a new one") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  g.call("cache", set("k", "v"));
+  REQUIRE(g.gw().sessions().size() == 1);
+  auto first = g.gw().sessions().find("client-1");
+  REQUIRE(first);
+  caf::anon_send_exit(first, caf::exit_reason::kill);
+  g.run();
+  CHECK(g.gw().sessions().size() == 0);
+  auto got = result_of<kv::get_result>(g.call("cache", kv::get_op{"k"}));
+  CHECK(got.value == "v");
+  auto second = g.gw().sessions().find("client-1");
+  REQUIRE(second);
+  CHECK(second.address() != first.address());
+}
+
 TEST_CASE("a session with calls in flight is not closed") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.backend("disk").set_holding(true);
