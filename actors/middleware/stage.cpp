@@ -4,11 +4,14 @@ namespace prism {
 
 stage_actor::behavior_type
 stage(stage_actor::stateful_pointer<stage_state> self,
-      std::shared_ptr<stage_logic> logic) {
+      std::shared_ptr<stage_logic> logic, inspector* actors) {
   self->state.logic = std::move(logic);
+  self->state.registration
+    = enroll_if(actors, self, "stage", self->state.logic->kind());
   return {
     [=](request_atom, call_ptr& call) {
       auto& st = self->state;
+      count_handled(st.registration);
       auto verdict = st.logic->on_request(*call);
       if (verdict.ok()) {
         ++st.passed;
@@ -20,6 +23,7 @@ stage(stage_actor::stateful_pointer<stage_state> self,
       }
     },
     [=](completed_atom, const call_ptr& call) {
+      count_handled(self->state.registration);
       self->state.logic->on_complete(*call);
     },
     [=](report_atom) -> metric_report {
@@ -41,8 +45,10 @@ stage(stage_actor::stateful_pointer<stage_state> self,
 }
 
 stage_actor spawn_stage(caf::actor_system& sys,
-                        std::unique_ptr<stage_logic> logic) {
-  return sys.spawn(stage, std::shared_ptr<stage_logic>(std::move(logic)));
+                        std::unique_ptr<stage_logic> logic,
+                        inspector* actors) {
+  return sys.spawn(stage, std::shared_ptr<stage_logic>(std::move(logic)),
+                   actors);
 }
 
 } // namespace prism

@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 
 #include "runtime/call.hpp"
+#include "runtime/inspector.hpp"
 #include "runtime/metric_report.hpp"
 
 namespace prism {
@@ -41,14 +42,16 @@ struct stage_state {
   std::shared_ptr<stage_logic> logic;
   uint64_t passed = 0;
   uint64_t rejected = 0;
+  inspector_registration registration;
 };
 
 stage_actor::behavior_type
 stage(stage_actor::stateful_pointer<stage_state> self,
-      std::shared_ptr<stage_logic> logic);
+      std::shared_ptr<stage_logic> logic, inspector* actors);
 
-/// Spawns a stage actor around `logic`.
+/// Spawns a stage actor around `logic`; it registers with `actors` if set.
 stage_actor spawn_stage(caf::actor_system& sys,
-                        std::unique_ptr<stage_logic> logic);
+                        std::unique_ptr<stage_logic> logic,
+                        inspector* actors = nullptr);
 
 } // namespace prism

@@ -44,19 +44,25 @@ void finish_operation(self_ptr self, uint64_t seq, kv::outcome& result) {
 
 connection_actor::behavior_type
 connection(connection_actor::stateful_pointer<connection_state> self,
-           pool_actor pool, uint32_t index, driver_handoff driver) {
+           pool_actor pool, uint32_t index, driver_handoff driver,
+           inspector* actors, std::string name) {
   auto& st = self->state;
   st.pool = std::move(pool);
   st.index = index;
   st.driver = std::move(*driver);
+  st.registration = enroll_if(actors, self, "connection", std::move(name),
+                              st.pool ? st.pool.id() : 0);
   return {
     [=](request_atom, call_ptr& call) {
+      count_handled(self->state.registration);
       start_operation(self, std::move(call));
     },
     [=](done_atom, uint64_t seq, kv::outcome& result) {
+      count_handled(self->state.registration);
       finish_operation(self, seq, result);
     },
     [=](sweep_atom) {
+      count_handled(self->state.registration);
       connection_actor me = self;
       self->state.driver->reclaim_expired(
         self->state.sweep_batch_max, [me](uint64_t reclaimed) {
@@ -64,6 +70,7 @@ connection(connection_actor::stateful_pointer<connection_state> self,
         });
     },
     [=](swept_atom, uint64_t reclaimed) {
+      count_handled(self->state.registration);
       self->state.reclaimed += reclaimed;
       if (reclaimed > 0)
         spdlog::debug("{}: reclaimed {} expired keys",

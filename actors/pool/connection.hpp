@@ -12,6 +12,7 @@
 #include "config/defaults.hpp"
 #include "drivers/driver.hpp"
 #include "runtime/call.hpp"
+#include "runtime/inspector.hpp"
 
 namespace prism {
 
@@ -29,6 +30,7 @@ struct connection_state {
   /// Calls the driver works on, by sequence number.
   std::unordered_map<uint64_t, call_ptr> in_flight;
   uint64_t reclaimed = 0;
+  inspector_registration registration;
 };
 
 /// Carries a driver into a new connection actor, which takes it out: spawn
@@ -37,6 +39,7 @@ using driver_handoff = std::shared_ptr<std::unique_ptr<drivers::kv_driver>>;
 
 connection_actor::behavior_type
 connection(connection_actor::stateful_pointer<connection_state> self,
-           pool_actor pool, uint32_t index, driver_handoff driver);
+           pool_actor pool, uint32_t index, driver_handoff driver,
+           inspector* actors = nullptr, std::string name = {});
 
 } // namespace prism

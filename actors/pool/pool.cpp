@@ -59,6 +59,8 @@ void admit(self_ptr self, call_ptr call) {
     return;
   }
   ++st.rejected;
+  if (st.registration)
+    st.registration->count_rejected();
   fail_call(self, std::move(call), status_code::resource_exhausted,
             fmt::format("backend \"{}\" is saturated: all connections are "
                         "busy and {} requests are waiting; retry later",
@@ -100,8 +102,12 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
                                std::vector<driver_handoff> drivers) {
   auto& st = self->state;
   st.options = std::move(options);
+  st.registration
+    = enroll_if(st.options.actors, self, "pool", st.options.backend);
   for (uint32_t i = 0; i < drivers.size(); ++i) {
-    auto conn = self->spawn(connection, pool_actor{self}, i, drivers[i]);
+    auto conn = self->spawn(connection, pool_actor{self}, i, drivers[i],
+                            st.options.actors,
+                            st.options.backend + "#" + std::to_string(i));
     self->monitor(conn);
     st.connections.push_back(conn);
     st.busy.push_back(0);
@@ -119,15 +125,29 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
       if (st.connections[i].address() == msg.source) {
         st.alive[i] = false;
         st.busy[i] = 0;
+        if (st.registration)
+          st.registration->record_failure(
+            "connection #" + std::to_string(i) + " stopped: "
+              + to_string(msg.reason),
+            self->clock().now());
         spdlog::error("backend \"{}\": connection #{} stopped: {}",
                       st.options.backend, i, to_string(msg.reason));
       }
   });
   self->delayed_send(self, st.options.sweep_interval, sweep_atom::value);
   return {
-    [=](request_atom, call_ptr& call) { admit(self, std::move(call)); },
-    [=](released_atom, uint32_t index) { release(self, index); },
-    [=](sweep_atom) { sweep(self); },
+    [=](request_atom, call_ptr& call) {
+      count_handled(self->state.registration);
+      admit(self, std::move(call));
+    },
+    [=](released_atom, uint32_t index) {
+      count_handled(self->state.registration);
+      release(self, index);
+    },
+    [=](sweep_atom) {
+      count_handled(self->state.registration);
+      sweep(self);
+    },
   };
 }
 

@@ -29,6 +29,8 @@ struct pool_options {
   uint32_t max_pending = defaults::pool_max_pending;
   caf::timespan sweep_interval
     = std::chrono::milliseconds(defaults::ttl_sweep_interval_ms);
+  /// Where the pool and its connections register; may be null.
+  inspector* actors = nullptr;
 };
 
 struct pool_state {
@@ -41,6 +43,7 @@ struct pool_state {
   uint32_t cursor = 0;
   uint32_t sweep_cursor = 0;
   uint64_t rejected = 0;
+  inspector_registration registration;
 };
 
 pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,

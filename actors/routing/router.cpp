@@ -48,10 +48,14 @@ void route_call(self_ptr self, call_ptr call) {
 
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
-       namespace_routes routes) {
+       namespace_routes routes, inspector* actors) {
   self->state.routes = std::move(routes);
+  self->state.registration = enroll_if(actors, self, "router", "router");
   return {
-    [=](request_atom, call_ptr& call) { route_call(self, std::move(call)); },
+    [=](request_atom, call_ptr& call) {
+      count_handled(self->state.registration);
+      route_call(self, std::move(call));
+    },
   };
 }
 

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "runtime/call.hpp"
+#include "runtime/inspector.hpp"
 
 namespace prism {
 
@@ -25,10 +26,11 @@ using namespace_routes = std::unordered_map<std::string, namespace_route>;
 struct router_state {
   static inline const char* name = "router";
   namespace_routes routes;
+  inspector_registration registration;
 };
 
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
-       namespace_routes routes);
+       namespace_routes routes, inspector* actors = nullptr);
 
 } // namespace prism

@@ -322,4 +322,21 @@ std::optional<nlohmann::json> to_json_one(const std::vector<actor_info>& actors,
 /// One actor as a JSON object (the element of every list above).
 nlohmann::json to_json(const actor_info& actor, int64_t generated_at_ms);
 
+/// Registers `self` when `actors` is set (tests may run without an
+/// inspector) and returns the handle its state keeps.
+template <class Self>
+inspector_registration enroll_if(inspector* actors, Self* self,
+                                 std::string kind, std::string name,
+                                 uint64_t parent = 0) {
+  if (actors == nullptr)
+    return {};
+  return actors->enroll_self(self, std::move(kind), std::move(name), parent);
+}
+
+/// Counts one handled message, when the actor is registered.
+inline void count_handled(inspector_registration& registration) noexcept {
+  if (registration)
+    registration->count_handled();
+}
+
 } // namespace prism

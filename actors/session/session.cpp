@@ -74,20 +74,30 @@ void on_tick(self_ptr self) {
 session_actor::behavior_type
 session(session_actor::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
-        route_table_ptr routes, caf::timespan idle_timeout) {
+        route_table_ptr routes, caf::timespan idle_timeout,
+        inspector* actors) {
   auto& st = self->state;
+  st.registration = enroll_if(actors, self, "session", client);
   st.client = std::move(client);
   st.directory = std::move(directory);
   st.routes = std::move(routes);
   st.idle_timeout = idle_timeout;
   self->delayed_send(self, idle_timeout, tick_atom::value);
   return {
-    [=](request_atom, call_ptr& call) { start_call(self, std::move(call)); },
+    [=](request_atom, call_ptr& call) {
+      count_handled(self->state.registration);
+      start_call(self, std::move(call));
+    },
     [=](reply_atom, call_ptr& call, kv::outcome& result) {
+      count_handled(self->state.registration);
       finish_call(self, std::move(call), std::move(result));
     },
-    [=](tick_atom) { on_tick(self); },
+    [=](tick_atom) {
+      count_handled(self->state.registration);
+      on_tick(self);
+    },
     [=](stop_atom) {
+      count_handled(self->state.registration);
       self->state.stopping = true;
       if (self->state.in_flight == 0)
         self->quit();

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "runtime/call.hpp"
+#include "runtime/inspector.hpp"
 #include "session/session_directory.hpp"
 
 namespace prism {
@@ -18,12 +19,14 @@ struct session_state {
   uint64_t started = 0;
   uint64_t started_at_last_tick = 0;
   bool stopping = false;
+  inspector_registration registration;
 };
 
 /// Starts the session of one client (peer address plus principal).
 session_actor::behavior_type
 session(session_actor::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
-        route_table_ptr routes, caf::timespan idle_timeout);
+        route_table_ptr routes, caf::timespan idle_timeout,
+        inspector* actors = nullptr);
 
 } // namespace prism

@@ -30,8 +30,12 @@ struct route_table {
 };
 using route_table_ptr = std::shared_ptr<const route_table>;
 
+class inspector;
+
 struct session_options {
   caf::timespan idle_timeout = std::chrono::seconds(60);
+  /// Where sessions register; may be null.
+  inspector* actors = nullptr;
 };
 
 class session_directory

@@ -177,7 +177,7 @@ int serve(const serve_options& opts) {
     auto audit = make_file_audit_sink(file_audit_options{cfg.audit.path});
     gw = std::make_unique<gateway>(
       sys, cfg, drivers::make_real_driver_factory(drivers::system_wall_clock()),
-      audit);
+      audit, &actors);
     grpc = std::make_unique<frontend::grpc_server>(
       cfg.server.listen, cfg.max_request_bytes(), sys, gw->sessions());
     admin::admin_hooks hooks;

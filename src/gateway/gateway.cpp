@@ -49,15 +49,17 @@ std::vector<driver_handoff> open_drivers(const config::backend& backend,
 
 gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
                  const drivers::driver_factory& factory,
-                 std::shared_ptr<audit_sink> audit)
+                 std::shared_ptr<audit_sink> audit, inspector* actors)
   : sys_(sys) {
   // Stages: one actor per kind, shared by every namespace that names it.
   std::set<std::string> namespaces;
   for (auto& [name, ns] : cfg.namespaces)
     namespaces.insert(name);
-  stage_by_kind_.emplace("metrics",
-                         spawn_stage(sys, make_metrics_stage(namespaces)));
-  stage_by_kind_.emplace("audit", spawn_stage(sys, make_audit_stage(audit)));
+  stage_by_kind_.emplace("metrics", spawn_stage(sys,
+                                                make_metrics_stage(namespaces),
+                                                actors));
+  stage_by_kind_.emplace("audit",
+                         spawn_stage(sys, make_audit_stage(audit), actors));
   for (auto& [kind, actor] : stage_by_kind_)
     stages_.push_back(actor);
 
@@ -68,7 +70,9 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
       used.insert(ns.backend);
   for (auto& name : used) {
     auto& backend = cfg.backends.at(name);
-    pools_.emplace(name, sys.spawn(pool, options_for(backend),
+    auto opts = options_for(backend);
+    opts.actors = actors;
+    pools_.emplace(name, sys.spawn(pool, std::move(opts),
                                    open_drivers(backend, factory)));
   }
 
@@ -83,7 +87,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
       r.pool = i->second;
     routes.emplace(name, std::move(r));
   }
-  router_ = sys.spawn(router, std::move(routes));
+  router_ = sys.spawn(router, std::move(routes), actors);
 
   auto table = std::make_shared<route_table>();
   auto make_route = [&](const std::vector<std::string>& kinds) {
@@ -101,6 +105,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   session_options sopts;
   sopts.idle_timeout
     = std::chrono::milliseconds(cfg.server.session_idle_timeout_ms);
+  sopts.actors = actors;
   sessions_ = std::make_shared<session_directory>(sys, sopts, table);
 }
 

@@ -16,6 +16,7 @@
 #include "drivers/driver.hpp"
 #include "middleware/audit/audit_stage.hpp"
 #include "runtime/call.hpp"
+#include "runtime/inspector.hpp"
 #include "runtime/metric_report.hpp"
 #include "session/session_directory.hpp"
 
@@ -25,9 +26,10 @@ class gateway {
 public:
   /// Spawns the actor tree. Throws std::runtime_error with a message for a
   /// person when a backend or the audit log cannot start.
+  /// Every actor registers with `actors` when it is set.
   gateway(caf::actor_system& sys, const config::gateway_config& cfg,
           const drivers::driver_factory& factory,
-          std::shared_ptr<audit_sink> audit);
+          std::shared_ptr<audit_sink> audit, inspector* actors = nullptr);
   ~gateway();
 
   gateway(const gateway&) = delete;

@@ -1,0 +1,140 @@
+// The gateway's actors register with the inspector: the tree the admin
+// endpoints show is the real one, and killing an actor through it is
+// contained. Runs on CAF's real scheduler with the memory driver.
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <thread>
+
+#include <catch2/catch.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "config/config.hpp"
+#include "drivers/factory.hpp"
+#include "gateway/gateway.hpp"
+#include "runtime/inspector.hpp"
+
+using namespace prism;
+using namespace std::chrono_literals;
+
+namespace {
+
+class null_audit final : public audit_sink {
+public:
+  void write(std::string) override {}
+};
+
+class promised final : public call_completion {
+public:
+  explicit promised(std::promise<kv::outcome>& p) : p_(p) {}
+  void complete(kv::outcome&& o) override { p_.set_value(std::move(o)); }
+
+private:
+  std::promise<kv::outcome>& p_;
+};
+
+kv::outcome call(gateway& gw, caf::actor_system& sys, kv::operation op) {
+  std::promise<kv::outcome> p;
+  auto f = p.get_future();
+  request_context rc;
+  rc.request_id = "r";
+  rc.ns = "cache";
+  rc.peer = "test-client";
+  rc.deadline = sys.clock().now() + 10s;
+  gw.sessions().dispatch("test-client",
+                         make_call(rc, std::move(op),
+                                   std::make_unique<promised>(p)));
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  return f.get();
+}
+
+config::gateway_config two_connection_config() {
+  auto loaded = config::parse(R"(
+backends:
+  mem: {type: memory, connections: 2}
+namespaces:
+  cache: {backend: mem}
+)",
+                              "test.yaml");
+  REQUIRE(loaded.ok());
+  return *loaded.config;
+}
+
+/// Waits until `pred(snapshot)` holds.
+template <class Pred>
+bool eventually(inspector& actors, caf::actor_system& sys, Pred pred) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred(actors.snapshot(sys.clock().now())))
+      return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("every actor of the pipeline registers with its kind and parent") {
+  inspector actors;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  gateway gw{sys, two_connection_config(),
+             drivers::make_real_driver_factory(drivers::system_wall_clock()),
+             std::make_shared<null_audit>(), &actors};
+  REQUIRE(call(gw, sys, kv::set_op{"k", "v", 0, {}}).status.ok());
+
+  auto list = actors.snapshot(sys.clock().now());
+  std::map<std::string, int> kinds;
+  uint64_t pool_id = 0;
+  for (auto& a : list) {
+    ++kinds[a.kind];
+    if (a.kind == "pool")
+      pool_id = a.id;
+  }
+  CHECK(kinds["stage"] == 2);
+  CHECK(kinds["router"] == 1);
+  CHECK(kinds["pool"] == 1);
+  CHECK(kinds["connection"] == 2);
+  CHECK(kinds["session"] == 1);
+  for (auto& a : list) {
+    if (a.kind == "connection")
+      CHECK(a.parent == pool_id);
+    if (a.kind == "session")
+      CHECK(a.handled >= 2); // the request and its reply
+  }
+  gw.stop();
+}
+
+TEST_CASE("a killed connection leaves the inspector, and its pool serves on "
+          "from the other") {
+  inspector actors;
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  gateway gw{sys, two_connection_config(),
+             drivers::make_real_driver_factory(drivers::system_wall_clock()),
+             std::make_shared<null_audit>(), &actors};
+  REQUIRE(call(gw, sys, kv::set_op{"k", "v", 0, {}}).status.ok());
+  uint64_t victim = 0;
+  for (auto& a : actors.snapshot(sys.clock().now()))
+    if (a.kind == "connection" && a.name == "mem#0")
+      victim = a.id;
+  REQUIRE(victim != 0);
+  REQUIRE(actors.kill(victim, sys));
+  REQUIRE(eventually(actors, sys, [&](const auto& list) {
+    for (auto& a : list) {
+      if (a.id == victim)
+        return false;
+      if (a.kind == "pool" && a.last_failure)
+        return true;
+    }
+    return false;
+  }));
+  for (int i = 0; i < 10; ++i) {
+    auto got = call(gw, sys, kv::get_op{"k"});
+    REQUIRE(got.status.ok());
+    CHECK(std::get<kv::get_result>(got.value).value == "v");
+  }
+  gw.stop();
+}
