@@ -1,8 +1,12 @@
 #include "deterministic_gateway.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
+#include <caf/atom.hpp>
+#include <caf/scheduled_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/type_nr.hpp>
 
 #include "kv/validate.hpp"
 
@@ -13,18 +17,73 @@ namespace {
 class recording_completion final : public call_completion {
 public:
   recording_completion(std::shared_ptr<std::vector<answer>> answers,
+                       std::shared_ptr<std::vector<std::string>> trace,
                        std::string request_id)
-    : answers_(std::move(answers)), request_id_(std::move(request_id)) {
+    : answers_(std::move(answers)),
+      trace_(std::move(trace)),
+      request_id_(std::move(request_id)) {
   }
 
   void complete(kv::outcome&& result) override {
+    trace_->push_back("answer " + request_id_ + " "
+                      + std::string(to_string(result.status.code)));
     answers_->push_back(answer{request_id_, std::move(result)});
   }
 
 private:
   std::shared_ptr<std::vector<answer>> answers_;
+  std::shared_ptr<std::vector<std::string>> trace_;
   std::string request_id_;
 };
+
+std::string describe_operation(const kv::operation& op) {
+  std::string text{kv::operation_name(op)};
+  auto key = kv::primary_key(op);
+  if (!key.empty())
+    text.append(" ").append(key);
+  return text;
+}
+
+/// One element of a message, without anything that differs between runs
+/// (actor addresses carry node ids, so system messages give only their type).
+std::string describe_element(const caf::type_erased_tuple& content, size_t i) {
+  if (content.match_element<caf::atom_value>(i))
+    return caf::to_string(content.get_as<caf::atom_value>(i));
+  if (content.match_element<call_ptr>(i)) {
+    auto& call = content.get_as<call_ptr>(i);
+    return call ? call->context.request_id : "null-call";
+  }
+  if (content.match_element<kv::outcome>(i))
+    return std::string(
+      to_string(content.get_as<kv::outcome>(i).status.code));
+  if (content.match_element<uint64_t>(i))
+    return std::to_string(content.get_as<uint64_t>(i));
+  if (content.match_element<uint32_t>(i))
+    return std::to_string(content.get_as<uint32_t>(i));
+  if (content.match_element<std::string>(i))
+    return content.get_as<std::string>(i);
+  auto nr = content.type(i).first;
+  if (nr != 0)
+    return caf::numbered_type_names[nr - 1];
+  return "?";
+}
+
+drivers::driver_factory
+observed_sim_factory(std::shared_ptr<drivers::sim_backends> backends,
+                     std::shared_ptr<drivers::manual_clock> clock,
+                     std::shared_ptr<std::vector<std::string>> trace) {
+  auto make = drivers::make_sim_driver_factory(backends, std::move(clock));
+  return [make, backends, trace](const config::backend& cfg, uint32_t index) {
+    auto driver = make(cfg, index);
+    auto& backend = *(*backends)[cfg.name];
+    if (!backend.has_observer())
+      backend.set_observer([trace, prefix = "sim " + cfg.name + " "](
+                             const std::string& event) {
+        trace->push_back(prefix + event);
+      });
+    return driver;
+  };
+}
 
 } // namespace
 
@@ -39,16 +98,25 @@ config::gateway_config parse_config(const std::string& yaml) {
   return *result.config;
 }
 
-deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg)
+deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg,
+                                             std::optional<uint64_t> seed)
   : clock_(std::make_shared<drivers::manual_clock>()),
     backends_(std::make_shared<drivers::sim_backends>()),
     audit_(std::make_shared<recording_audit_sink>()),
-    answers_(std::make_shared<std::vector<answer>>()) {
+    answers_(std::make_shared<std::vector<answer>>()),
+    seed_(seed),
+    trace_(std::make_shared<std::vector<std::string>>()) {
+  if (seed_) {
+    rng_.emplace(*seed_);
+    trace_->push_back("seed " + std::to_string(*seed_));
+  } else {
+    trace_->push_back("seed none (fifo)");
+  }
   sys_cfg_.set("scheduler.policy", caf::atom("testing"));
   sys_ = std::make_unique<caf::actor_system>(sys_cfg_);
   sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
   gateway_ = std::make_unique<gateway>(
-    *sys_, cfg, drivers::make_sim_driver_factory(backends_, clock_), audit_);
+    *sys_, cfg, observed_sim_factory(backends_, clock_, trace_), audit_);
   run();
 }
 
@@ -76,24 +144,85 @@ void deterministic_gateway::submit(const std::string& request_id,
   if (deadline_ms)
     rc.deadline = sys_->clock().now() + std::chrono::milliseconds(*deadline_ms);
   auto rejection = kv::validate_request(ns, op);
+  trace_->push_back("submit " + request_id + " " + client + " " + ns + " "
+                    + describe_operation(op));
   auto call = make_call(
     std::move(rc), std::move(op),
-    std::make_unique<recording_completion>(answers_, request_id));
+    std::make_unique<recording_completion>(answers_, trace_, request_id));
   call->rejection = std::move(rejection);
   gateway_->sessions().dispatch(client, std::move(call));
 }
 
 size_t deterministic_gateway::run() {
   size_t ran = 0;
-  while (sched_->try_run_once())
+  auto& jobs = sched_->jobs;
+  while (!jobs.empty()) {
+    if (rng_ && jobs.size() > 1) {
+      // Move the chosen job to the front; the others keep their order.
+      auto pick = static_cast<std::ptrdiff_t>((*rng_)() % jobs.size());
+      std::rotate(jobs.begin(), jobs.begin() + pick, jobs.begin() + pick + 1);
+    }
+    auto* actor = dynamic_cast<caf::scheduled_actor*>(jobs.front());
+    if (actor == nullptr) {
+      trace_->push_back("run job");
+      sched_->run_once();
+      ++ran;
+      continue;
+    }
+    // Keeps the actor alive to look at it after it ran (it may end).
+    auto keep = caf::actor_cast<caf::strong_actor_ptr>(actor);
+    auto label = label_of(*actor);
+    trace_->push_back("run " + label + " " + describe_next(*actor));
+    sched_->run_once();
     ++ran;
+    if (actor->getf(caf::abstract_actor::is_terminated_flag))
+      trace_->push_back("exit " + label + " "
+                        + caf::to_string(actor->fail_state()));
+  }
   return ran;
+}
+
+const std::string& deterministic_gateway::label_of(caf::scheduled_actor& actor) {
+  auto i = labels_.find(actor.id());
+  if (i != labels_.end())
+    return i->second;
+  std::string name = actor.name();
+  auto n = ++label_counts_[name];
+  return labels_.emplace(actor.id(), name + "#" + std::to_string(n))
+    .first->second;
+}
+
+std::string deterministic_gateway::describe_next(caf::scheduled_actor& actor) {
+  auto* next = actor.mailbox().peek();
+  if (next == nullptr)
+    return "(start)";
+  auto& content = next->content();
+  if (content.size() == 0)
+    return "()";
+  std::string text;
+  for (size_t i = 0; i < content.size(); ++i) {
+    if (i > 0)
+      text += ' ';
+    text += describe_element(content, i);
+  }
+  return text;
 }
 
 void deterministic_gateway::advance_ms(int64_t ms) {
   clock_->advance_ms(ms);
-  sched_->advance_time(std::chrono::milliseconds(ms));
+  auto fired = sched_->advance_time(std::chrono::milliseconds(ms));
+  virtual_ms_ += ms;
+  trace_->push_back("advance " + std::to_string(ms) + "ms now="
+                    + std::to_string(virtual_ms_) + "ms timeouts="
+                    + std::to_string(fired));
   run();
+}
+
+std::string deterministic_gateway::trace_text() const {
+  std::string text;
+  for (auto& line : *trace_)
+    text.append(line).append("\n");
+  return text;
 }
 
 kv::outcome deterministic_gateway::call(const std::string& ns,

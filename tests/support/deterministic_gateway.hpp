@@ -3,10 +3,23 @@
 // The whole actor tree of a gateway on CAF's test coordinator: one thread,
 // virtual time, simulated drivers. Tests submit calls, run the scheduler and
 // read the answers; nothing depends on the wall clock.
+//
+// Without a seed, ready actors run in the coordinator's FIFO order. With a
+// seed, each step picks the next actor to run among the ready ones with a
+// generator seeded by it (each actor's own mailbox stays FIFO), so different
+// seeds explore different interleavings and the same seed replays one.
+//
+// Either way the harness keeps a trace: one line of text per event (a call
+// submitted, an actor handling one message, an actor ending, an answer
+// delivered, virtual time moving, a simulated backend's fault). It holds no
+// pointers, thread ids or wall-clock values: the same seed and inputs give a
+// byte-identical trace.
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -39,7 +52,9 @@ config::gateway_config parse_config(const std::string& yaml);
 
 class deterministic_gateway {
 public:
-  explicit deterministic_gateway(const config::gateway_config& cfg);
+  /// `seed`: pick the next ready actor at random from it; none keeps FIFO.
+  explicit deterministic_gateway(const config::gateway_config& cfg,
+                                 std::optional<uint64_t> seed = {});
   ~deterministic_gateway();
 
   /// Submits a call as the front end would (validation included). A
@@ -48,7 +63,8 @@ public:
               kv::operation op, std::optional<int64_t> deadline_ms = {},
               const std::string& client = "client-1");
 
-  /// Runs every ready job; returns how many ran.
+  /// Runs every ready job (in the seed's order, or FIFO); returns how many
+  /// ran.
   size_t run();
 
   /// Moves virtual time (actor clock and the drivers' wall clock) forward and
@@ -67,6 +83,19 @@ public:
   /// Counters of every stage in Prometheus text.
   std::string metrics_text();
 
+  /// The event trace so far, one event per line, e.g.
+  ///   submit q1 client-1 cache Set k1
+  ///   run session#1 request q1
+  ///   sim disk held Get k
+  ///   answer q1 OK
+  ///   advance 100ms now=100ms timeouts=1
+  const std::vector<std::string>& trace() const { return *trace_; }
+  /// The trace as one text, each line ending in a newline.
+  std::string trace_text() const;
+  /// Adds a line of the test's own to the trace (e.g. a phase marker).
+  void note(std::string line) { trace_->push_back(std::move(line)); }
+  std::optional<uint64_t> seed() const { return seed_; }
+
   drivers::sim_backend& backend(const std::string& name);
   gateway& gw() { return *gateway_; }
   caf::actor_system& system() { return *sys_; }
@@ -83,6 +112,18 @@ private:
   std::shared_ptr<std::vector<answer>> answers_;
   std::unique_ptr<gateway> gateway_;
   uint64_t next_id_ = 0;
+
+  /// The label of an actor, e.g. "session#2": its name and a counter per
+  /// name, in order of first appearance in this run.
+  const std::string& label_of(caf::scheduled_actor& actor);
+  std::string describe_next(caf::scheduled_actor& actor);
+
+  std::optional<uint64_t> seed_;
+  std::optional<std::mt19937_64> rng_;
+  std::shared_ptr<std::vector<std::string>> trace_;
+  std::map<caf::actor_id, std::string> labels_;
+  std::map<std::string, size_t> label_counts_;
+  int64_t virtual_ms_ = 0;
 };
 
 } // namespace prism::testing

@@ -8,15 +8,38 @@ sim_backend::sim_backend(std::shared_ptr<manual_clock> clock)
   : clock_(std::move(clock)) {
 }
 
+namespace {
+
+std::string describe(const kv::operation& op) {
+  std::string text{kv::operation_name(op)};
+  auto key = kv::primary_key(op);
+  if (!key.empty())
+    text.append(" ").append(key);
+  return text;
+}
+
+} // namespace
+
 void sim_backend::fail_next(uint32_t count, status_code code) {
   fail_next_ = count;
   fail_code_ = code;
+  if (observer_)
+    notify("fail_next " + std::to_string(count) + " "
+           + std::string(to_string(code)));
+}
+
+void sim_backend::set_holding(bool holding) {
+  holding_ = holding;
+  if (observer_)
+    notify(holding ? "holding on" : "holding off");
 }
 
 void sim_backend::execute(std::string ns, operation_ptr op,
                           kv_driver::completion done) {
   held_operation work{std::move(ns), std::move(op), std::move(done)};
   if (holding_) {
+    if (observer_)
+      notify("held " + describe(*work.op));
     held_.push_back(std::move(work));
     return;
   }
@@ -27,6 +50,9 @@ void sim_backend::apply(held_operation& work) {
   if (fail_next_ > 0) {
     --fail_next_;
     ++failed_;
+    if (observer_)
+      notify("failed " + describe(*work.op) + " "
+             + std::string(to_string(fail_code_)));
     work.done(kv::outcome::failure(fail_code_,
                                    "simulated backend failure (injected)"));
     return;
@@ -43,6 +69,8 @@ size_t sim_backend::release_held() {
     apply(work);
     ++ran;
   }
+  if (observer_)
+    notify("released " + std::to_string(ran));
   return ran;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,13 +20,22 @@ namespace prism::drivers {
 
 class sim_backend {
 public:
+  /// Told about each fault-related event, as one line of text: "fail_next 1
+  /// UNAVAILABLE", "holding on", "held Set k", "failed Set k UNAVAILABLE",
+  /// "released 2". The deterministic harness records them in its trace.
+  using observer = std::function<void(const std::string& event)>;
+
   explicit sim_backend(std::shared_ptr<manual_clock> clock);
+
+  /// Sets (or clears, with an empty function) the observer.
+  void set_observer(observer fn) { observer_ = std::move(fn); }
+  bool has_observer() const { return static_cast<bool>(observer_); }
 
   /// The next `count` operations fail with `code` (and are not applied).
   void fail_next(uint32_t count, status_code code = status_code::unavailable);
 
   /// While holding, operations wait until `release_held` runs them.
-  void set_holding(bool holding) { holding_ = holding; }
+  void set_holding(bool holding);
 
   /// Runs and completes every held operation in arrival order; returns how
   /// many ran.
@@ -51,6 +61,10 @@ private:
   };
 
   void apply(held_operation& work);
+  void notify(const std::string& event) const {
+    if (observer_)
+      observer_(event);
+  }
 
   std::shared_ptr<manual_clock> clock_;
   kv::memory_store store_;
@@ -61,6 +75,7 @@ private:
   uint64_t applied_ = 0;
   uint64_t failed_ = 0;
   uint64_t reclaimed_ = 0;
+  observer observer_;
 };
 
 /// A driver that forwards to a shared sim_backend.
