@@ -104,6 +104,7 @@ deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg,
     backends_(std::make_shared<drivers::sim_backends>()),
     audit_(std::make_shared<recording_audit_sink>()),
     answers_(std::make_shared<std::vector<answer>>()),
+    actors_(std::make_unique<inspector>()),
     seed_(seed),
     trace_(std::make_shared<std::vector<std::string>>()) {
   if (seed_) {
@@ -116,7 +117,8 @@ deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg,
   sys_ = std::make_unique<caf::actor_system>(sys_cfg_);
   sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
   gateway_ = std::make_unique<gateway>(
-    *sys_, cfg, observed_sim_factory(backends_, clock_, trace_), audit_);
+    *sys_, cfg, observed_sim_factory(backends_, clock_, trace_), audit_,
+    actors_.get());
   run();
 }
 
@@ -171,10 +173,15 @@ size_t deterministic_gateway::run() {
     }
     // Keeps the actor alive to look at it after it ran (it may end).
     auto keep = caf::actor_cast<caf::strong_actor_ptr>(actor);
-    auto label = label_of(*actor);
-    trace_->push_back("run " + label + " " + describe_next(*actor));
+    // An actor registers during its first run, so a new actor's label is
+    // filled in afterwards; events during the run still follow its line.
+    auto what = describe_next(*actor);
+    auto line = trace_->size();
+    trace_->push_back({});
     sched_->run_once();
     ++ran;
+    auto& label = label_of(*actor);
+    (*trace_)[line] = "run " + label + " " + what;
     if (actor->getf(caf::abstract_actor::is_terminated_flag))
       trace_->push_back("exit " + label + " "
                         + caf::to_string(actor->fail_state()));
@@ -186,10 +193,16 @@ const std::string& deterministic_gateway::label_of(caf::scheduled_actor& actor) 
   auto i = labels_.find(actor.id());
   if (i != labels_.end())
     return i->second;
-  std::string name = actor.name();
-  auto n = ++label_counts_[name];
-  return labels_.emplace(actor.id(), name + "#" + std::to_string(n))
-    .first->second;
+  std::string base = actor.name();
+  if (auto record = actors_->find(actor.id())) {
+    base = record->kind();
+    if (record->name() != record->kind())
+      base += ":" + record->name();
+  }
+  auto n = ++label_counts_[base];
+  if (n > 1)
+    base += "#" + std::to_string(n);
+  return labels_.emplace(actor.id(), std::move(base)).first->second;
 }
 
 std::string deterministic_gateway::describe_next(caf::scheduled_actor& actor) {

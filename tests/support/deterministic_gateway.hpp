@@ -30,6 +30,7 @@
 #include "config/config.hpp"
 #include "drivers/sim/sim_driver.hpp"
 #include "gateway/gateway.hpp"
+#include "runtime/inspector.hpp"
 
 namespace prism::testing {
 
@@ -85,10 +86,14 @@ public:
 
   /// The event trace so far, one event per line, e.g.
   ///   submit q1 client-1 cache Set k1
-  ///   run session#1 request q1
+  ///   run session:client-1 request q1
+  ///   run connection:disk#0 request q1
   ///   sim disk held Get k
   ///   answer q1 OK
   ///   advance 100ms now=100ms timeouts=1
+  /// An actor's label is its kind and name from the inspector (a second
+  /// actor with the same label gets "#2", and so on), or CAF's name for an
+  /// actor that did not register.
   const std::vector<std::string>& trace() const { return *trace_; }
   /// The trace as one text, each line ending in a newline.
   std::string trace_text() const;
@@ -101,6 +106,8 @@ public:
   caf::actor_system& system() { return *sys_; }
   caf::scheduler::test_coordinator& scheduler() { return *sched_; }
   recording_audit_sink& audit() { return *audit_; }
+  /// The registry every actor of the gateway registers with.
+  inspector& actors() { return *actors_; }
 
 private:
   caf::actor_system_config sys_cfg_;
@@ -110,11 +117,12 @@ private:
   std::shared_ptr<drivers::sim_backends> backends_;
   std::shared_ptr<recording_audit_sink> audit_;
   std::shared_ptr<std::vector<answer>> answers_;
+  std::unique_ptr<inspector> actors_;
   std::unique_ptr<gateway> gateway_;
   uint64_t next_id_ = 0;
 
-  /// The label of an actor, e.g. "session#2": its name and a counter per
-  /// name, in order of first appearance in this run.
+  /// The label of an actor, e.g. "pool:disk", assigned when it first runs
+  /// (after its first run, once it has registered).
   const std::string& label_of(caf::scheduled_actor& actor);
   std::string describe_next(caf::scheduled_actor& actor);
 

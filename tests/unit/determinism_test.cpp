@@ -137,13 +137,15 @@ TEST_CASE("the same seed gives a byte-identical trace") {
   REQUIRE_FALSE(first.trace.empty());
   CHECK(first.trace.front() == "seed 42");
   CHECK(contains_line(first.trace, "submit w0 client-0 durable Set k0"));
-  CHECK(contains_line(first.trace, "run session#1 request w0"));
+  CHECK(contains_line(first.trace, "run session:client-0 request w0"));
   CHECK(contains_line(first.trace, "answer w0 OK"));
   CHECK(count_prefix(first.trace, "answer w") == 12);
-  CHECK(count_prefix(first.trace, "run pool#") > 0);
-  CHECK(count_prefix(first.trace, "run connection#") > 0);
-  CHECK(count_prefix(first.trace, "run router#") > 0);
-  CHECK(count_prefix(first.trace, "run stage#") > 0);
+  CHECK(count_prefix(first.trace, "run pool:disk ") > 0);
+  CHECK(count_prefix(first.trace, "run pool:mem ") > 0);
+  CHECK(count_prefix(first.trace, "run connection:disk#1 ") > 0);
+  CHECK(count_prefix(first.trace, "run router ") > 0);
+  CHECK(count_prefix(first.trace, "run stage:metrics ") > 0);
+  CHECK(count_prefix(first.trace, "run stage:audit ") > 0);
   // Nothing that differs between processes: no addresses, no node ids.
   for (auto& line : first.trace) {
     INFO(line);
@@ -224,23 +226,28 @@ TEST_CASE("injected faults are traced and replay with the seed") {
   CHECK(faulty_run(7).trace != faulty_run(8).trace);
 }
 
+namespace {
+
+std::vector<std::string> killed_session_run(uint64_t seed) {
+  deterministic_gateway g{parse_config(gateway_yaml), seed};
+  g.call("cache", set("k", "v"));
+  auto first = g.gw().sessions().find("client-1");
+  REQUIRE(first);
+  g.note("-- kill the session");
+  caf::anon_send_exit(first, caf::exit_reason::kill);
+  g.run();
+  auto got = g.call("cache", kv::get_op{"k"});
+  CHECK(got.status.ok());
+  return g.trace();
+}
+
+} // namespace
+
 TEST_CASE("an actor that ends is traced, and its successor gets a new label") {
-  auto run = [](uint64_t seed) {
-    deterministic_gateway g{parse_config(gateway_yaml), seed};
-    g.call("cache", set("k", "v"));
-    auto first = g.gw().sessions().find("client-1");
-    REQUIRE(first);
-    g.note("-- kill the session");
-    caf::anon_send_exit(first, caf::exit_reason::kill);
-    g.run();
-    auto got = g.call("cache", kv::get_op{"k"});
-    CHECK(got.status.ok());
-    return g.trace();
-  };
-  auto t = run(5);
-  CHECK(t == run(5));
-  CHECK(count_prefix(t, "exit session#1 ") == 1);
-  CHECK(count_prefix(t, "run session#2 ") > 0);
+  auto t = killed_session_run(5);
+  CHECK(t == killed_session_run(5));
+  CHECK(count_prefix(t, "exit session:client-1 ") == 1);
+  CHECK(count_prefix(t, "run session:client-1#2 ") > 0);
   CHECK(contains_line(t, "answer auto-1 OK"));
 }
 
@@ -288,7 +295,10 @@ TEST_CASE("many seeds: idle sessions closing, faults and a full pool never "
 
 // Not run by default: `determinism_test "[trace]"` prints a traced run, for
 // reading one while debugging.
-TEST_CASE("print the trace of a faulty run", "[.][trace]") {
+TEST_CASE("print traced runs", "[.][trace]") {
   for (auto& line : faulty_run(7).trace)
+    std::cout << line << '\n';
+  std::cout << "----\n";
+  for (auto& line : killed_session_run(5))
     std::cout << line << '\n';
 }
