@@ -45,13 +45,16 @@ void finish_operation(self_ptr self, uint64_t seq, kv::outcome& result) {
 connection_actor::behavior_type
 connection(connection_actor::stateful_pointer<connection_state> self,
            pool_actor pool, uint32_t index, driver_handoff driver,
-           inspector* actors, std::string name) {
+           inspector* actors, std::string name, uint64_t parent,
+           uint32_t restarts) {
   auto& st = self->state;
   st.pool = std::move(pool);
   st.index = index;
   st.driver = std::move(*driver);
-  st.registration = enroll_if(actors, self, "connection", std::move(name),
-                              st.pool ? st.pool.id() : 0);
+  st.registration
+    = enroll_if(actors, self, "connection", std::move(name), parent);
+  if (st.registration)
+    st.registration->set_restarts(restarts);
   return {
     [=](request_atom, call_ptr& call) {
       count_handled(self->state.registration);

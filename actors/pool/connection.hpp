@@ -40,6 +40,7 @@ using driver_handoff = std::shared_ptr<std::unique_ptr<drivers::kv_driver>>;
 connection_actor::behavior_type
 connection(connection_actor::stateful_pointer<connection_state> self,
            pool_actor pool, uint32_t index, driver_handoff driver,
-           inspector* actors = nullptr, std::string name = {});
+           inspector* actors = nullptr, std::string name = {},
+           uint64_t parent = 0, uint32_t restarts = 0);
 
 } // namespace prism

@@ -19,6 +19,7 @@
 
 #include "pool/connection.hpp"
 #include "runtime/call.hpp"
+#include "runtime/supervision.hpp"
 
 namespace prism {
 
@@ -31,6 +32,14 @@ struct pool_options {
     = std::chrono::milliseconds(defaults::ttl_sweep_interval_ms);
   /// Where the pool and its connections register; may be null.
   inspector* actors = nullptr;
+  /// How the pool's supervisor restarts its connections.
+  supervisor_options supervision;
+  /// Opens a fresh driver for connection `index` when it is restarted;
+  /// throws when the backend cannot be reached (the supervisor then retries
+  /// with backoff).
+  std::function<std::unique_ptr<drivers::kv_driver>(uint32_t index)> reopen;
+  /// Seeds the restart backoff jitter.
+  uint64_t seed = 0;
 };
 
 struct pool_state {
@@ -39,6 +48,10 @@ struct pool_state {
   std::vector<connection_actor> connections;
   std::vector<uint32_t> busy;
   std::vector<bool> alive;
+  /// Starts of each connection so far (the first is not a restart).
+  std::vector<uint32_t> starts;
+  caf::actor supervisor;
+  inspector_registration supervisor_registration;
   std::deque<call_ptr> pending;
   uint32_t cursor = 0;
   uint32_t sweep_cursor = 0;

@@ -51,10 +51,14 @@ using stage_actor = caf::typed_actor<
 /// Resolves a call's namespace to its backend pool.
 using router_actor = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>>;
 
+/// Tells a pool that its supervisor (re)started one of its connections.
+using conn_up_atom = caf::atom_constant<caf::atom("childstart")>;
+
 /// A backend's pool of connections.
-using pool_actor = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
-                                    caf::reacts_to<released_atom, uint32_t>,
-                                    caf::reacts_to<sweep_atom>>;
+using pool_actor = caf::typed_actor<
+  caf::reacts_to<request_atom, call_ptr>,
+  caf::reacts_to<released_atom, uint32_t>, caf::reacts_to<sweep_atom>,
+  caf::reacts_to<conn_up_atom, std::string, caf::actor>>;
 
 /// One backend connection; owns a driver.
 using connection_actor = caf::typed_actor<

@@ -72,6 +72,9 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     auto& backend = cfg.backends.at(name);
     auto opts = options_for(backend);
     opts.actors = actors;
+    opts.reopen = [factory, backend](uint32_t index) {
+      return factory(backend, index);
+    };
     pools_.emplace(name, sys.spawn(pool, std::move(opts),
                                    open_drivers(backend, factory)));
   }

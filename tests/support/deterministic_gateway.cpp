@@ -62,6 +62,10 @@ std::string describe_element(const caf::type_erased_tuple& content, size_t i) {
     return std::to_string(content.get_as<uint32_t>(i));
   if (content.match_element<std::string>(i))
     return content.get_as<std::string>(i);
+  // An actor handle (e.g. a supervisor announcing a restarted child): its
+  // address holds ids that differ between runs, so only say what it is.
+  if (content.match_element<caf::actor>(i))
+    return content.get_as<caf::actor>(i) ? "actor" : "null-actor";
   auto nr = content.type(i).first;
   if (nr != 0)
     return caf::numbered_type_names[nr - 1];

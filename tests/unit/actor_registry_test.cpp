@@ -88,27 +88,33 @@ TEST_CASE("every actor of the pipeline registers with its kind and parent") {
   auto list = actors.snapshot(sys.clock().now());
   std::map<std::string, int> kinds;
   uint64_t pool_id = 0;
+  uint64_t supervisor_id = 0;
   for (auto& a : list) {
     ++kinds[a.kind];
     if (a.kind == "pool")
       pool_id = a.id;
+    if (a.kind == "supervisor")
+      supervisor_id = a.id;
   }
   CHECK(kinds["stage"] == 2);
   CHECK(kinds["router"] == 1);
   CHECK(kinds["pool"] == 1);
+  CHECK(kinds["supervisor"] == 1);
   CHECK(kinds["connection"] == 2);
   CHECK(kinds["session"] == 1);
   for (auto& a : list) {
-    if (a.kind == "connection")
+    if (a.kind == "supervisor")
       CHECK(a.parent == pool_id);
+    if (a.kind == "connection")
+      CHECK(a.parent == supervisor_id);
     if (a.kind == "session")
       CHECK(a.handled >= 2); // the request and its reply
   }
   gw.stop();
 }
 
-TEST_CASE("a killed connection leaves the inspector, and its pool serves on "
-          "from the other") {
+TEST_CASE("a killed connection is restarted by its pool's supervisor, and "
+          "the pool serves on meanwhile") {
   inspector actors;
   caf::actor_system_config cfg;
   caf::actor_system sys{cfg};
@@ -136,5 +142,12 @@ TEST_CASE("a killed connection leaves the inspector, and its pool serves on "
     REQUIRE(got.status.ok());
     CHECK(std::get<kv::get_result>(got.value).value == "v");
   }
+  // After the backoff (100 ms by default) a new incarnation registers.
+  REQUIRE(eventually(actors, sys, [&](const auto& list) {
+    for (auto& a : list)
+      if (a.kind == "connection" && a.name == "mem#0" && a.id != victim)
+        return a.restarts == 1;
+    return false;
+  }));
   gw.stop();
 }

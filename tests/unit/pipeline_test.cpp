@@ -238,6 +238,51 @@ TEST_CASE("a session that dies leaves the directory; the client's next call "
   CHECK(second.address() != first.address());
 }
 
+TEST_CASE("a connection that dies is restarted by its pool's supervisor "
+          "after a backoff; the calls it held are answered UNAVAILABLE") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  auto& disk = g.backend("disk");
+  disk.set_holding(true);
+  g.submit("held-a", "durable", set("a", "1"));
+  g.submit("held-b", "durable", set("b", "1"));
+  g.run();
+  REQUIRE(disk.held() == 2);
+  auto find_connection = [&](const std::string& name) -> uint64_t {
+    for (auto& a : g.actors().snapshot(g.system().clock().now()))
+      if (a.kind == "connection" && a.name == name)
+        return a.id;
+    return 0;
+  };
+  auto victim = find_connection("disk#0");
+  REQUIRE(victim != 0);
+  REQUIRE(g.actors().kill(victim, g.system()));
+  g.run();
+  // The call the dead connection held is answered at once; its sibling's
+  // is not touched.
+  REQUIRE(g.answers().size() == 1);
+  CHECK(g.answers()[0].outcome.status.code == status_code::unavailable);
+  CHECK(find_connection("disk#0") == 0);
+  // The sibling's call completes normally. (The dead connection's write may
+  // still reach the backend: UNAVAILABLE on a write means "unknown", which
+  // its message says.)
+  disk.set_holding(false);
+  disk.release_held();
+  g.run();
+  REQUIRE(g.answers().size() == 2);
+  CHECK(g.answers()[1].outcome.status.ok());
+  // While one connection is down, the pool serves from the other.
+  CHECK(g.call("durable", kv::get_op{"b"}).status.ok());
+  // The supervisor's first backoff is 100 ms of virtual time.
+  g.advance_ms(99);
+  CHECK(find_connection("disk#0") == 0);
+  g.advance_ms(1);
+  auto reborn = find_connection("disk#0");
+  REQUIRE(reborn != 0);
+  CHECK(reborn != victim);
+  for (int i = 0; i < 4; ++i)
+    CHECK(g.call("durable", set("k" + std::to_string(i), "v")).status.ok());
+}
+
 TEST_CASE("a session with calls in flight is not closed") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.backend("disk").set_holding(true);
