@@ -1,5 +1,6 @@
 // SIGTERM drains: readiness drops, new requests get UNAVAILABLE, requests in
-// flight finish, the process exits 0. A request is held in flight for real by
+// flight finish, the process exits 0. And a request whose deadline passes
+// while it waits is never executed. A request is held in flight for real by
 // locking the SQLite database from the test, so the gateway's write waits on
 // it for as long as the test wants.
 
@@ -161,4 +162,34 @@ TEST_CASE("a second signal stops the drain at once", "[e2e][drain]") {
   auto ended = gw.wait_for_exit(10s);
   CHECK(ended.exited);
   CHECK(ended.code == 1);
+}
+
+TEST_CASE("a request whose deadline passes while it waits for a connection "
+          "is not executed", "[e2e][deadline]") {
+  gateway_process gw{drain_config("20000")};
+  gw.start();
+  kv_client client{gw.channel()};
+  REQUIRE(client.set("default", "warm", "up").ok());
+  write_lock lock{gw.dir() + "/prism.db"};
+  // The only connection waits on the lock with this write...
+  auto held = held_write(gw);
+  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+  // ...so this one waits in the pool, with a short deadline.
+  auto channel = gw.channel();
+  auto late = std::async(std::launch::async, [channel] {
+    kv_client short_lived{channel, 200ms};
+    return short_lived.set("default", "too-late", "value");
+  });
+  REQUIRE(eventually([&] { return in_flight_is(gw, 2); }));
+  CHECK(late.get().status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  lock.release();
+  CHECK(held.get().ok());
+  // The pool answered the expired call itself; the backend never saw it.
+  REQUIRE(eventually([&] { return in_flight_is(gw, 0); }));
+  auto got = client.get("default", "too-late");
+  REQUIRE(got.ok());
+  CHECK_FALSE(got.response.found());
+  auto metrics = http_get(gw.admin_port(), "/metrics").body;
+  CHECK_THAT(metrics, Catch::Contains(
+                        R"(prism_requests_total{namespace="default",operation="Set",code="DEADLINE_EXCEEDED"} 1)"));
 }

@@ -563,6 +563,11 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
     CHECK_CODE(kv.batch_set("events", {make_entry("k", "v")}), StatusCode::FAILED_PRECONDITION);
   }
   SECTION("an already expired deadline") {
+    // With a 1 µs budget the client's own deadline fires first, unless the
+    // answer wins that race (gRPC then reports the answer). Either way the
+    // gateway keeps serving. That an expired request is not executed is
+    // checked in drain_e2e_test.cpp, where a request is held until its
+    // deadline has surely passed.
     for (int i = 0; i < 5; ++i) {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::microseconds(1));
@@ -573,9 +578,9 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
       prism::v1::SetResponse resp;
       auto status = kv.stub().Set(&ctx, req, &resp);
       INFO(describe(status));
-      CHECK(status.error_code() == StatusCode::DEADLINE_EXCEEDED);
+      CHECK((status.error_code() == StatusCode::DEADLINE_EXCEEDED
+             || status.ok()));
     }
-    // The gateway keeps serving.
     REQUIRE_OK(kv.get("cache", "deadline/k"));
   }
 }
