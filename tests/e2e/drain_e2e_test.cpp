@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -82,17 +83,36 @@ std::future<reply<prism::v1::SetResponse>> held_write(gateway_process& gw) {
   });
 }
 
+/// A gateway whose only SQLite connection is busy with one write that waits
+/// behind the test's lock. Members end in reverse order: the lock is
+/// released before the held write is waited for, so a failing test does not
+/// hang on it.
+struct held_gateway {
+  explicit held_gateway(const std::string& drain_timeout_ms)
+    : gw{drain_config(drain_timeout_ms)} {
+    gw.start();
+    client.emplace(gw.channel());
+    REQUIRE(client->set("default", "warm", "up").ok()); // the schema exists
+    lock.emplace(gw.dir() + "/prism.db");
+    held = held_write(gw);
+    REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+  }
+
+  gateway_process gw;
+  std::optional<kv_client> client;
+  std::future<reply<prism::v1::SetResponse>> held;
+  std::optional<write_lock> lock;
+};
+
 } // namespace
 
 TEST_CASE("SIGTERM lets requests in flight finish and refuses new ones",
           "[e2e][drain]") {
-  gateway_process gw{drain_config("20000")};
-  gw.start();
-  kv_client client{gw.channel()};
-  REQUIRE(client.set("default", "warm", "up").ok()); // the schema exists
-  write_lock lock{gw.dir() + "/prism.db"};
-  auto held = held_write(gw);
-  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+  held_gateway h{"20000"};
+  auto& gw = h.gw;
+  auto& client = *h.client;
+  auto& held = h.held;
+  auto& lock = *h.lock;
 
   gw.signal(SIGTERM);
   REQUIRE(eventually([&] {
@@ -119,13 +139,10 @@ TEST_CASE("SIGTERM lets requests in flight finish and refuses new ones",
 
 TEST_CASE("past the drain timeout, requests still in flight are answered "
           "UNAVAILABLE", "[e2e][drain]") {
-  gateway_process gw{drain_config("300")};
-  gw.start();
-  kv_client client{gw.channel()};
-  REQUIRE(client.set("default", "warm", "up").ok());
-  write_lock lock{gw.dir() + "/prism.db"};
-  auto held = held_write(gw);
-  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+  held_gateway h{"300"};
+  auto& gw = h.gw;
+  auto& held = h.held;
+  auto& lock = *h.lock;
 
   gw.signal(SIGTERM);
   REQUIRE(held.wait_for(10s) == std::future_status::ready);
@@ -143,13 +160,10 @@ TEST_CASE("past the drain timeout, requests still in flight are answered "
 }
 
 TEST_CASE("a second signal stops the drain at once", "[e2e][drain]") {
-  gateway_process gw{drain_config("60000")};
-  gw.start();
-  kv_client client{gw.channel()};
-  REQUIRE(client.set("default", "warm", "up").ok());
-  write_lock lock{gw.dir() + "/prism.db"};
-  auto held = held_write(gw);
-  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+  held_gateway h{"60000"};
+  auto& gw = h.gw;
+  auto& held = h.held;
+  auto& lock = *h.lock;
 
   gw.signal(SIGTERM);
   REQUIRE(eventually([&] {
@@ -166,14 +180,12 @@ TEST_CASE("a second signal stops the drain at once", "[e2e][drain]") {
 
 TEST_CASE("a request whose deadline passes while it waits for a connection "
           "is not executed", "[e2e][deadline]") {
-  gateway_process gw{drain_config("20000")};
-  gw.start();
-  kv_client client{gw.channel()};
-  REQUIRE(client.set("default", "warm", "up").ok());
-  write_lock lock{gw.dir() + "/prism.db"};
-  // The only connection waits on the lock with this write...
-  auto held = held_write(gw);
-  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+  // The only connection waits on the lock with the held write...
+  held_gateway h{"20000"};
+  auto& gw = h.gw;
+  auto& client = *h.client;
+  auto& held = h.held;
+  auto& lock = *h.lock;
   // ...so this one waits in the pool, with a short deadline.
   auto channel = gw.channel();
   auto late = std::async(std::launch::async, [channel] {
