@@ -1,5 +1,6 @@
 #include "session/session.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace prism {
@@ -22,6 +23,21 @@ void start_call(self_ptr self, call_ptr call) {
     fail_call(self, std::move(call), code, std::move(message));
     return;
   }
+  if (st.in_flight > st.max_in_flight) {
+    if (st.registration)
+      st.registration->count_rejected();
+    auto outcome = kv::outcome::failure(
+      status_code::resource_exhausted,
+      fmt::format("this client connection already has {} requests in flight, "
+                  "the most one connection may have; wait for answers or "
+                  "retry later",
+                  st.max_in_flight));
+    outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
+    self->send(self, reply_atom::value, std::move(call), std::move(outcome));
+    return;
+  }
+  if (st.registration)
+    st.registration->count_admitted();
   if (call->expired(now)) {
     fail_call(self, std::move(call), status_code::deadline_exceeded,
               "the request's deadline passed before the gateway started it");
@@ -74,10 +90,11 @@ void on_tick(self_ptr self) {
 session_actor::behavior_type
 session(session_actor::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
-        route_table_ptr routes, caf::timespan idle_timeout,
-        inspector* actors) {
+        route_table_ptr routes, session_options options) {
   auto& st = self->state;
-  st.registration = enroll_if(actors, self, "session", client);
+  st.registration = enroll_if(options.actors, self, "session", client);
+  st.max_in_flight = options.max_in_flight;
+  auto idle_timeout = options.idle_timeout;
   st.client = std::move(client);
   st.directory = std::move(directory);
   st.routes = std::move(routes);

@@ -15,6 +15,7 @@ struct session_state {
   std::weak_ptr<session_directory> directory;
   route_table_ptr routes;
   caf::timespan idle_timeout{};
+  uint32_t max_in_flight = defaults::session_max_in_flight;
   uint64_t in_flight = 0;
   uint64_t started = 0;
   uint64_t started_at_last_tick = 0;
@@ -26,7 +27,6 @@ struct session_state {
 session_actor::behavior_type
 session(session_actor::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
-        route_table_ptr routes, caf::timespan idle_timeout,
-        inspector* actors = nullptr);
+        route_table_ptr routes, session_options options);
 
 } // namespace prism

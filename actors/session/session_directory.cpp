@@ -24,8 +24,7 @@ void session_directory::dispatch(const std::string& client, call_ptr call) {
   std::unique_lock<std::shared_mutex> guard{mutex_};
   auto& handle = sessions_[client];
   if (!handle) {
-    handle = sys_.spawn(session, client, weak_from_this(), routes_,
-                        options_.idle_timeout, options_.actors);
+    handle = sys_.spawn(session, client, weak_from_this(), routes_, options_);
     // However a session ends (idle, killed, a failed handler), it leaves
     // the directory, so the client's next call starts a fresh one instead of
     // going to an actor that is gone.

@@ -13,6 +13,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "config/defaults.hpp"
 #include "runtime/call.hpp"
 
 namespace prism {
@@ -34,6 +35,8 @@ class inspector;
 
 struct session_options {
   caf::timespan idle_timeout = std::chrono::seconds(60);
+  /// Requests one session may have in flight.
+  uint32_t max_in_flight = defaults::session_max_in_flight;
   /// Where sessions register; may be null.
   inspector* actors = nullptr;
 };

@@ -445,8 +445,9 @@ private:
 };
 
 const std::vector<std::string> root_keys = {"server", "audit", "backends", "namespaces"};
-const std::vector<std::string> server_keys = {"listen", "admin", "session_idle_timeout_ms", "drain_timeout_ms",
-                                              "scheduler"};
+const std::vector<std::string> server_keys = {"listen",           "admin",
+                                              "session_idle_timeout_ms", "session_max_in_flight",
+                                              "drain_timeout_ms", "scheduler"};
 const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
 const std::vector<std::string> audit_keys = {"path"};
 const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "ttl_sweep_interval_ms"};
@@ -490,6 +491,10 @@ void check_server(checker& c, const entry& e, server_options& out) {
   if (const entry* v = s.find("session_idle_timeout_ms"))
     c.number(*v, s.path(v->name), 1000, 86400000, out.session_idle_timeout_ms,
              "use 1000..86400000 milliseconds (1 second to 1 day)");
+
+  if (const entry* v = s.find("session_max_in_flight"))
+    c.number(*v, s.path(v->name), 1, 1000000, out.session_max_in_flight,
+             "use 1..1000000 requests");
 
   if (const entry* v = s.find("drain_timeout_ms"))
     c.number(*v, s.path(v->name), 0, 3600000, out.drain_timeout_ms,

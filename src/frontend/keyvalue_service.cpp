@@ -14,6 +14,7 @@ namespace {
 
 constexpr std::string_view request_id_header = "x-request-id";
 constexpr std::string_view traceparent_header = "traceparent";
+constexpr std::string_view retry_after_header = "x-prism-retry-after-ms";
 
 std::string generate_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -106,9 +107,13 @@ void fill(v1::ScanResponse& out, kv::result&& r) {
 template <class Response>
 class unary_completion final : public call_completion {
 public:
-  unary_completion(grpc::ServerUnaryReactor* reactor, Response* response,
+  unary_completion(grpc::CallbackServerContext* ctx,
+                   grpc::ServerUnaryReactor* reactor, Response* response,
                    std::shared_ptr<std::atomic<int64_t>> in_flight)
-    : reactor_(reactor), response_(response), in_flight_(std::move(in_flight)) {
+    : ctx_(ctx),
+      reactor_(reactor),
+      response_(response),
+      in_flight_(std::move(in_flight)) {
   }
 
   void complete(kv::outcome&& result) override {
@@ -129,6 +134,9 @@ private:
       reactor_->Finish(grpc::Status::OK);
       return;
     }
+    if (result.status.retry_after_ms > 0)
+      ctx_->AddTrailingMetadata(std::string(retry_after_header),
+                                std::to_string(result.status.retry_after_ms));
     // Send the headers (with x-request-id) on their own, so the client sees
     // them as initial metadata rather than folded into a trailers-only reply.
     reactor_->StartSendInitialMetadata();
@@ -137,6 +145,7 @@ private:
                    std::move(result.status.message)));
   }
 
+  grpc::CallbackServerContext* ctx_;
   grpc::ServerUnaryReactor* reactor_;
   Response* response_;
   std::shared_ptr<std::atomic<int64_t>> in_flight_;
@@ -189,7 +198,8 @@ keyvalue_service::start(context* ctx, const std::string& ns,
   // after this point waits for it; one that started before is seen here.
   in_flight_->fetch_add(1, std::memory_order_seq_cst);
   auto completion
-    = std::make_unique<unary_completion<Response>>(r, response, in_flight_);
+    = std::make_unique<unary_completion<Response>>(ctx, r, response,
+                                                   in_flight_);
   if (draining_.load(std::memory_order_seq_cst)) {
     completion->complete(kv::outcome::failure(
       status_code::unavailable,

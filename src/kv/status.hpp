@@ -34,6 +34,9 @@ std::string_view to_string(status_code code) noexcept;
 struct status {
   status_code code = status_code::ok;
   std::string message;
+  /// For RESOURCE_EXHAUSTED and UNAVAILABLE: when a retry makes sense, in ms
+  /// (0: no hint). Sent as `x-prism-retry-after-ms` trailing metadata.
+  uint32_t retry_after_ms = 0;
 
   bool ok() const noexcept { return code == status_code::ok; }
 

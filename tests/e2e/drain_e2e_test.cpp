@@ -20,9 +20,11 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string drain_config(const std::string& drain_timeout_ms) {
+std::string drain_config(const std::string& drain_timeout_ms,
+                         const std::string& session_max_in_flight = "1024") {
   return R"(
 server:
+  session_max_in_flight: )" + session_max_in_flight + R"(
   drain_timeout_ms: )" + drain_timeout_ms + R"(
 audit:
   path: {dir}/audit.log
@@ -75,8 +77,10 @@ bool in_flight_is(gateway_process& gw, int n) {
 }
 
 /// Starts a Set on the SQLite namespace that waits behind `lock`.
-std::future<reply<prism::v1::SetResponse>> held_write(gateway_process& gw) {
-  auto channel = gw.channel();
+std::future<reply<prism::v1::SetResponse>>
+held_write(gateway_process& gw, std::shared_ptr<grpc::Channel> channel = {}) {
+  if (!channel)
+    channel = gw.channel();
   return std::async(std::launch::async, [channel] {
     kv_client client{channel, 60s};
     return client.set("default", "held", "value");
@@ -204,4 +208,28 @@ TEST_CASE("a request whose deadline passes while it waits for a connection "
   auto metrics = http_get(gw.admin_port(), "/metrics").body;
   CHECK_THAT(metrics, Catch::Contains(
                         R"(prism_requests_total{namespace="default",operation="Set",code="DEADLINE_EXCEEDED"} 1)"));
+}
+
+TEST_CASE("a client connection over its in-flight window is refused with a "
+          "retry hint", "[e2e][overload]") {
+  gateway_process gw{drain_config("20000", "1")};
+  gw.start();
+  auto channel = gw.channel();
+  kv_client client{channel};
+  REQUIRE(client.set("default", "warm", "up").ok());
+  write_lock lock{gw.dir() + "/prism.db"};
+  auto held = held_write(gw, channel); // the same connection: one session
+  REQUIRE(eventually([&] { return in_flight_is(gw, 1); }));
+  auto refused = client.get("cache", "k");
+  CHECK(refused.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK_THAT(refused.status.error_message(), Catch::Contains("in flight"));
+  auto hint = refused.trailing_metadata.find("x-prism-retry-after-ms");
+  REQUIRE(hint != refused.trailing_metadata.end());
+  CHECK(std::stoi(hint->second) > 0);
+  // Another connection is not affected.
+  kv_client other{gw.channel()};
+  CHECK(other.get("cache", "k").ok());
+  lock.release();
+  CHECK(held.get().ok());
+  CHECK(client.get("cache", "k").ok());
 }

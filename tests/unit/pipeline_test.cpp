@@ -283,6 +283,36 @@ TEST_CASE("a connection that dies is restarted by its pool's supervisor "
     CHECK(g.call("durable", set("k" + std::to_string(i), "v")).status.ok());
 }
 
+TEST_CASE("one client connection cannot have more than its window in "
+          "flight; others are not affected") {
+  auto cfg = parse_config(two_namespaces);
+  cfg.server.session_max_in_flight = 3;
+  deterministic_gateway g{cfg};
+  g.backend("disk").set_holding(true);
+  for (int i = 0; i < 4; ++i)
+    g.submit("w" + std::to_string(i), "durable", kv::get_op{"k"}, {}, "greedy");
+  g.run();
+  REQUIRE(g.answers().size() == 1);
+  auto& refused = g.answers()[0];
+  CHECK(refused.request_id == "w3");
+  CHECK(refused.outcome.status.code == status_code::resource_exhausted);
+  CHECK(refused.outcome.status.retry_after_ms > 0);
+  CHECK_THAT(refused.outcome.status.message, Catch::Contains("in flight"));
+  // Another client is served while the first one's window is full.
+  g.submit("other", "cache", kv::get_op{"k"}, {}, "polite");
+  g.run();
+  REQUIRE(g.answer_of("other"));
+  CHECK(g.answer_of("other")->status.ok());
+  // Once answers come back, the window opens again.
+  g.backend("disk").set_holding(false);
+  g.backend("disk").release_held();
+  g.run();
+  g.submit("w4", "durable", kv::get_op{"k"}, {}, "greedy");
+  g.run();
+  REQUIRE(g.answer_of("w4"));
+  CHECK(g.answer_of("w4")->status.ok());
+}
+
 TEST_CASE("a session with calls in flight is not closed") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.backend("disk").set_holding(true);
