@@ -9,8 +9,23 @@ namespace {
 
 using self_ptr = session_actor::stateful_pointer<session_state>;
 
+/// Gives back the mailbox slot the request took and shows the mailbox in the
+/// inspector.
+void took_request(session_state& st) {
+  st.gate->release();
+  if (!st.registration)
+    return;
+  st.registration->set_mailbox_depth(st.gate->queued());
+  auto rejected = st.gate->rejected();
+  if (rejected > st.gate_rejections_seen) {
+    st.registration->count_rejected(rejected - st.gate_rejections_seen);
+    st.gate_rejections_seen = rejected;
+  }
+}
+
 void start_call(self_ptr self, call_ptr call) {
   auto& st = self->state;
+  took_request(st);
   auto now = self->clock().now();
   call->context.received_at = now;
   call->session = self;
@@ -90,9 +105,12 @@ void on_tick(self_ptr self) {
 session_actor::behavior_type
 session(session_actor::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
-        route_table_ptr routes, session_options options) {
+        route_table_ptr routes, session_options options, admission_ptr gate) {
   auto& st = self->state;
   st.registration = enroll_if(options.actors, self, "session", client);
+  st.gate = std::move(gate);
+  if (st.registration)
+    st.registration->set_mailbox_limit(st.gate->limit());
   st.max_in_flight = options.max_in_flight;
   auto idle_timeout = options.idle_timeout;
   st.client = std::move(client);

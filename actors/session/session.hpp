@@ -16,6 +16,9 @@ struct session_state {
   route_table_ptr routes;
   caf::timespan idle_timeout{};
   uint32_t max_in_flight = defaults::session_max_in_flight;
+  /// The slots senders take before they enqueue a request here.
+  admission_ptr gate;
+  uint64_t gate_rejections_seen = 0;
   uint64_t in_flight = 0;
   uint64_t started = 0;
   uint64_t started_at_last_tick = 0;
@@ -27,6 +30,6 @@ struct session_state {
 session_actor::behavior_type
 session(session_actor::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
-        route_table_ptr routes, session_options options);
+        route_table_ptr routes, session_options options, admission_ptr gate);
 
 } // namespace prism

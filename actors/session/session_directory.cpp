@@ -2,6 +2,8 @@
 
 #include <mutex>
 
+#include <fmt/format.h>
+
 #include "session/session.hpp"
 
 namespace prism {
@@ -12,19 +14,46 @@ session_directory::session_directory(caf::actor_system& sys,
   : sys_(sys), options_(options), routes_(std::move(routes)) {
 }
 
+call_ptr session_directory::enqueue(const entry& e, call_ptr call) {
+  if (!e.gate->try_acquire())
+    return call;
+  caf::anon_send(e.handle, request_atom::value, std::move(call));
+  return nullptr;
+}
+
+void session_directory::refuse(call_ptr call) const {
+  auto outcome = kv::outcome::failure(
+    status_code::resource_exhausted,
+    fmt::format("the gateway is overloaded: {} requests of this client "
+                "connection are already waiting to be taken; retry later",
+                options_.mailbox_limit));
+  outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
+  call->complete(std::move(outcome));
+}
+
 void session_directory::dispatch(const std::string& client, call_ptr call) {
+  call_ptr refused;
+  bool found = false;
   {
     std::shared_lock<std::shared_mutex> guard{mutex_};
     auto i = sessions_.find(client);
     if (i != sessions_.end()) {
-      caf::anon_send(i->second, request_atom::value, std::move(call));
-      return;
+      found = true;
+      refused = enqueue(i->second, std::move(call));
     }
   }
+  if (found) {
+    if (refused)
+      refuse(std::move(refused));
+    return;
+  }
   std::unique_lock<std::shared_mutex> guard{mutex_};
-  auto& handle = sessions_[client];
-  if (!handle) {
-    handle = sys_.spawn(session, client, weak_from_this(), routes_, options_);
+  auto& e = sessions_[client];
+  if (!e.handle) {
+    e.gate = std::make_shared<admission>(options_.mailbox_limit);
+    e.handle = sys_.spawn(session, client, weak_from_this(), routes_, options_,
+                          e.gate);
+    auto& handle = e.handle;
     // However a session ends (idle, killed, a failed handler), it leaves
     // the directory, so the client's next call starts a fresh one instead of
     // going to an actor that is gone.
@@ -34,28 +63,31 @@ void session_directory::dispatch(const std::string& client, call_ptr call) {
           d->remove(client, who);
       });
   }
-  caf::anon_send(handle, request_atom::value, std::move(call));
+  refused = enqueue(e, std::move(call));
+  guard.unlock();
+  if (refused)
+    refuse(std::move(refused));
 }
 
 void session_directory::remove(const std::string& client,
                                const caf::actor_addr& who) {
   std::unique_lock<std::shared_mutex> guard{mutex_};
   auto i = sessions_.find(client);
-  if (i != sessions_.end() && i->second.address() == who)
+  if (i != sessions_.end() && i->second.handle.address() == who)
     sessions_.erase(i);
 }
 
 void session_directory::stop_all() {
   std::unique_lock<std::shared_mutex> guard{mutex_};
-  for (auto& [client, handle] : sessions_)
-    caf::anon_send_exit(handle, caf::exit_reason::user_shutdown);
+  for (auto& [client, e] : sessions_)
+    caf::anon_send_exit(e.handle, caf::exit_reason::user_shutdown);
   sessions_.clear();
 }
 
 session_actor session_directory::find(const std::string& client) const {
   std::shared_lock<std::shared_mutex> guard{mutex_};
   auto i = sessions_.find(client);
-  return i != sessions_.end() ? i->second : session_actor{};
+  return i != sessions_.end() ? i->second.handle : session_actor{};
 }
 
 size_t session_directory::size() const {

@@ -14,6 +14,7 @@
 #include <caf/actor_system.hpp>
 
 #include "config/defaults.hpp"
+#include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 
 namespace prism {
@@ -37,6 +38,8 @@ struct session_options {
   caf::timespan idle_timeout = std::chrono::seconds(60);
   /// Requests one session may have in flight.
   uint32_t max_in_flight = defaults::session_max_in_flight;
+  /// Requests that may wait in one session's mailbox.
+  uint32_t mailbox_limit = defaults::session_mailbox_limit;
   /// Where sessions register; may be null.
   inspector* actors = nullptr;
 };
@@ -66,7 +69,20 @@ private:
   session_options options_;
   route_table_ptr routes_;
   mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, session_actor> sessions_;
+  struct entry {
+    session_actor handle;
+    /// Bounds the requests waiting in the session's mailbox.
+    admission_ptr gate;
+  };
+
+  /// Enqueues `call` if the session's mailbox has room; otherwise hands the
+  /// call back so the caller can refuse it outside the lock.
+  static call_ptr enqueue(const entry& e, call_ptr call);
+
+  /// Answers a call its session had no room for.
+  void refuse(call_ptr call) const;
+
+  std::unordered_map<std::string, entry> sessions_;
 };
 
 } // namespace prism

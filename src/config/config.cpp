@@ -447,6 +447,7 @@ private:
 const std::vector<std::string> root_keys = {"server", "audit", "backends", "namespaces"};
 const std::vector<std::string> server_keys = {"listen",           "admin",
                                               "session_idle_timeout_ms", "session_max_in_flight",
+                                              "session_mailbox_limit",
                                               "drain_timeout_ms", "scheduler"};
 const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
 const std::vector<std::string> audit_keys = {"path"};
@@ -494,6 +495,10 @@ void check_server(checker& c, const entry& e, server_options& out) {
 
   if (const entry* v = s.find("session_max_in_flight"))
     c.number(*v, s.path(v->name), 1, 1000000, out.session_max_in_flight,
+             "use 1..1000000 requests");
+
+  if (const entry* v = s.find("session_mailbox_limit"))
+    c.number(*v, s.path(v->name), 1, 1000000, out.session_mailbox_limit,
              "use 1..1000000 requests");
 
   if (const entry* v = s.find("drain_timeout_ms"))

@@ -62,6 +62,8 @@ struct server_options {
   std::string listen = defaults::grpc_listen;
   std::string admin = defaults::admin_listen;
   uint32_t session_idle_timeout_ms = defaults::session_idle_timeout_ms;
+  /// Requests that may wait in a session's mailbox before it takes them.
+  uint32_t session_mailbox_limit = defaults::session_mailbox_limit;
   /// Requests one client connection may have in flight at once.
   uint32_t session_max_in_flight = defaults::session_max_in_flight;
   /// On SIGTERM/SIGINT: how long requests in flight may take to finish.

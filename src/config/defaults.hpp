@@ -41,6 +41,8 @@ inline constexpr uint32_t drain_timeout_ms = 30000;
 // Sessions.
 /// A session with nothing in flight for this long is closed.
 inline constexpr uint32_t session_idle_timeout_ms = 60000;
+/// Requests that may wait in one session's mailbox; more are refused.
+inline constexpr uint32_t session_mailbox_limit = 1024;
 /// Requests one client connection may have in flight; more are refused.
 inline constexpr uint32_t session_max_in_flight = 1024;
 /// The retry hint sent with a refusal for overload, in ms.

@@ -313,6 +313,39 @@ TEST_CASE("one client connection cannot have more than its window in "
   CHECK(g.answer_of("w4")->status.ok());
 }
 
+TEST_CASE("a full session mailbox refuses at once instead of queueing") {
+  auto cfg = parse_config(two_namespaces);
+  cfg.server.session_mailbox_limit = 2;
+  deterministic_gateway g{cfg};
+  // Nothing runs between these submissions, so the session's mailbox fills.
+  for (int i = 0; i < 5; ++i)
+    g.submit("m" + std::to_string(i), "cache", set("k", "v"), {}, "flood");
+  REQUIRE(g.answers().size() == 3);
+  for (auto& a : g.answers()) {
+    CHECK(a.outcome.status.code == status_code::resource_exhausted);
+    CHECK(a.outcome.status.retry_after_ms > 0);
+    CHECK_THAT(a.outcome.status.message, Catch::Contains("overloaded"));
+  }
+  g.run();
+  REQUIRE(g.answers().size() == 5);
+  CHECK(g.answer_of("m0")->status.ok());
+  CHECK(g.answer_of("m1")->status.ok());
+  CHECK(g.backend("mem").applied() == 2);
+  // Taken requests free their slots: the next ones are admitted again.
+  g.submit("m5", "cache", kv::get_op{"k"}, {}, "flood");
+  g.submit("m6", "cache", kv::get_op{"k"}, {}, "flood");
+  g.run();
+  CHECK(g.answer_of("m5")->status.ok());
+  CHECK(g.answer_of("m6")->status.ok());
+  // The inspector shows the limit and the refusals.
+  for (auto& a : g.actors().snapshot(g.system().clock().now()))
+    if (a.kind == "session") {
+      CHECK(a.mailbox_limit == 2);
+      CHECK(a.mailbox_high_water <= 2);
+      CHECK(a.rejected == 3);
+    }
+}
+
 TEST_CASE("a session with calls in flight is not closed") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.backend("disk").set_holding(true);

@@ -1,0 +1,48 @@
+#pragma once
+
+// Bounds how many messages may wait in one actor's mailbox. CAF's mailboxes
+// are unbounded, so a sender takes a slot before it enqueues and the actor
+// gives the slot back when it handles the message; a sender that finds no
+// slot refuses the work at once instead of queueing it. Thread-safe, no lock.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+namespace prism {
+
+class admission {
+public:
+  explicit admission(uint32_t limit) : limit_(limit) {}
+
+  /// Takes a slot; false (and counted as rejected) when the mailbox is full.
+  bool try_acquire() noexcept {
+    auto before = queued_.fetch_add(1, std::memory_order_acq_rel);
+    if (before >= limit_) {
+      queued_.fetch_sub(1, std::memory_order_acq_rel);
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+
+  /// Gives a slot back; the owning actor calls it as it handles a message.
+  void release() noexcept { queued_.fetch_sub(1, std::memory_order_acq_rel); }
+
+  uint32_t limit() const noexcept { return limit_; }
+  uint32_t queued() const noexcept {
+    return queued_.load(std::memory_order_acquire);
+  }
+  uint64_t rejected() const noexcept {
+    return rejected_.load(std::memory_order_relaxed);
+  }
+
+private:
+  const uint32_t limit_;
+  std::atomic<uint32_t> queued_{0};
+  std::atomic<uint64_t> rejected_{0};
+};
+
+using admission_ptr = std::shared_ptr<admission>;
+
+} // namespace prism
