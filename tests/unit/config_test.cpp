@@ -637,3 +637,40 @@ TEST_CASE("known stages and names of choices", "[config]") {
   CHECK(to_string(pattern::pubsub) == "pubsub");
   CHECK(to_string(sqlite_synchronous::normal) == "normal");
 }
+
+TEST_CASE("overload and shutdown limits: defaults, values and ranges", "[config]") {
+  SECTION("defaults") {
+    auto r = check(R"(backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+    REQUIRE(r.ok());
+    CHECK(r.config->server.session_max_in_flight == prism::defaults::session_max_in_flight);
+    CHECK(r.config->server.session_mailbox_limit == prism::defaults::session_mailbox_limit);
+    CHECK(r.config->server.drain_timeout_ms == prism::defaults::drain_timeout_ms);
+  }
+  SECTION("set") {
+    auto r = check(R"(server:
+  session_max_in_flight: 16
+  session_mailbox_limit: 32
+  drain_timeout_ms: 0
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+    REQUIRE(r.ok());
+    CHECK(r.config->server.session_max_in_flight == 16);
+    CHECK(r.config->server.session_mailbox_limit == 32);
+    CHECK(r.config->server.drain_timeout_ms == 0);
+  }
+  SECTION("out of range") {
+    auto r = check(R"(server:
+  session_max_in_flight: 0
+  session_mailbox_limit: 1000001
+  drain_timeout_ms: 3600001
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+    expect_problem(r, "server.session_max_in_flight", 2, "0 is out of range 1..1000000");
+    expect_problem(r, "server.session_mailbox_limit", 3, "1000001 is out of range 1..1000000");
+    expect_problem(r, "server.drain_timeout_ms", 4, "3600001 is out of range 0..3600000");
+  }
+}
