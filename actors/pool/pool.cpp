@@ -159,6 +159,21 @@ child_spec connection_spec(self_ptr self, uint32_t index,
   return spec;
 }
 
+/// Gives back the mailbox slot the request took and shows the mailbox in the
+/// inspector.
+void took_request(pool_state& st) {
+  auto& gate = *st.options.gate;
+  gate.release();
+  if (!st.registration)
+    return;
+  st.registration->set_mailbox_depth(gate.queued());
+  auto rejected = gate.rejected();
+  if (rejected > st.gate_rejections_seen) {
+    st.registration->count_rejected(rejected - st.gate_rejections_seen);
+    st.gate_rejections_seen = rejected;
+  }
+}
+
 void on_connection_started(self_ptr self, const std::string& name,
                            const caf::actor& handle) {
   auto& st = self->state;
@@ -226,6 +241,8 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
   st.options = std::move(options);
   st.registration
     = enroll_if(st.options.actors, self, "pool", st.options.backend);
+  if (st.registration)
+    st.registration->set_mailbox_limit(st.options.gate->limit());
   auto n = static_cast<uint32_t>(drivers.size());
   st.connections.resize(n);
   st.busy.assign(n, 0);
@@ -257,6 +274,7 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
   return {
     [=](request_atom, call_ptr& call) {
       count_handled(self->state.registration);
+      took_request(self->state);
       admit(self, std::move(call));
     },
     [=](released_atom, uint32_t index) {

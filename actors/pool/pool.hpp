@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "pool/connection.hpp"
+#include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 #include "runtime/supervision.hpp"
 
@@ -40,6 +41,8 @@ struct pool_options {
   std::function<std::unique_ptr<drivers::kv_driver>(uint32_t index)> reopen;
   /// Seeds the restart backoff jitter.
   uint64_t seed = 0;
+  /// The slots the router takes before it enqueues a request here.
+  admission_ptr gate = std::make_shared<admission>(defaults::pool_mailbox_limit);
 };
 
 struct pool_state {
@@ -51,6 +54,7 @@ struct pool_state {
   /// Starts of each connection so far (the first is not a restart).
   std::vector<uint32_t> starts;
   caf::actor supervisor;
+  uint64_t gate_rejections_seen = 0;
   inspector_registration supervisor_registration;
   std::deque<call_ptr> pending;
   uint32_t cursor = 0;

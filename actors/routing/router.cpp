@@ -41,6 +41,17 @@ void route_call(self_ptr self, call_ptr call) {
     return;
   }
   call->backend = target.backend;
+  if (target.pool_gate && !target.pool_gate->try_acquire()) {
+    auto outcome = kv::outcome::failure(
+      status_code::resource_exhausted,
+      fmt::format("the gateway is overloaded: backend \"{}\" has {} requests "
+                  "waiting to be taken; retry later",
+                  target.backend, target.pool_gate->limit()));
+    outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
+    auto session = call->session;
+    self->send(session, reply_atom::value, std::move(call), std::move(outcome));
+    return;
+  }
   self->send(target.pool, request_atom::value, std::move(call));
 }
 

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "config/config.hpp"
+#include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
 
@@ -18,6 +19,8 @@ struct namespace_route {
   config::pattern pattern = config::pattern::keyvalue;
   std::string backend;
   pool_actor pool;
+  /// Slots in the pool's mailbox, taken before a request is sent there.
+  admission_ptr pool_gate;
   uint64_t max_value_bytes = defaults::max_value_bytes;
 };
 

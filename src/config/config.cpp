@@ -451,7 +451,8 @@ const std::vector<std::string> server_keys = {"listen",           "admin",
                                               "drain_timeout_ms", "scheduler"};
 const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
 const std::vector<std::string> audit_keys = {"path"};
-const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "ttl_sweep_interval_ms"};
+const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "mailbox_limit",
+                                              "ttl_sweep_interval_ms"};
 const std::vector<std::string> sqlite_only_keys = {"path", "synchronous", "busy_timeout_ms"};
 const std::vector<std::string> namespace_keys = {"pattern", "backend", "max_value_bytes", "middleware"};
 const std::vector<std::string> backend_types = {"memory", "sqlite"};
@@ -572,6 +573,8 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
     c.number(*v, s.path(v->name), 1, defaults::connections_max, b.connections);
   if (const entry* v = s.find("max_pending"))
     c.number(*v, s.path(v->name), 0, 1000000, b.max_pending);
+  if (const entry* v = s.find("mailbox_limit"))
+    c.number(*v, s.path(v->name), 1, 1000000, b.mailbox_limit);
   if (const entry* v = s.find("ttl_sweep_interval_ms"))
     c.number(*v, s.path(v->name), 10, 3600000, b.ttl_sweep_interval_ms,
              "use 10..3600000 milliseconds (10 ms to 1 hour)");

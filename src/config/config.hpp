@@ -37,6 +37,8 @@ struct backend {
   backend_type type = backend_type::memory;
   uint32_t connections = defaults::memory_connections;
   uint32_t max_pending = defaults::pool_max_pending;
+  /// Requests that may wait in the pool's mailbox before it takes them.
+  uint32_t mailbox_limit = defaults::pool_mailbox_limit;
   uint32_t ttl_sweep_interval_ms = defaults::ttl_sweep_interval_ms;
   sqlite_options sqlite;
   location where;

@@ -32,6 +32,8 @@ inline constexpr uint32_t ttl_sweep_interval_ms = 1000;
 inline constexpr uint32_t ttl_sweep_batch_max = 1000;
 /// Requests a pool holds while all its connections are busy.
 inline constexpr uint32_t pool_max_pending = 1024;
+/// Requests that may wait in a pool's mailbox before it takes them.
+inline constexpr uint32_t pool_mailbox_limit = 4096;
 /// Requests one connection works on at once (a driver may pipeline them).
 inline constexpr uint32_t connection_in_flight_max = 64;
 

@@ -64,6 +64,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     stages_.push_back(actor);
 
   // Pools: one per backend that a keyvalue namespace uses.
+  std::map<std::string, admission_ptr> pool_gates;
   std::set<std::string> used;
   for (auto& [name, ns] : cfg.namespaces)
     if (ns.pattern == config::pattern::keyvalue)
@@ -72,6 +73,8 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     auto& backend = cfg.backends.at(name);
     auto opts = options_for(backend);
     opts.actors = actors;
+    opts.gate = std::make_shared<admission>(backend.mailbox_limit);
+    pool_gates.emplace(name, opts.gate);
     opts.reopen = [factory, backend](uint32_t index) {
       return factory(backend, index);
     };
@@ -86,8 +89,10 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     r.pattern = ns.pattern;
     r.backend = ns.backend;
     r.max_value_bytes = ns.max_value_bytes;
-    if (auto i = pools_.find(ns.backend); i != pools_.end())
+    if (auto i = pools_.find(ns.backend); i != pools_.end()) {
       r.pool = i->second;
+      r.pool_gate = pool_gates.at(ns.backend);
+    }
     routes.emplace(name, std::move(r));
   }
   router_ = sys.spawn(router, std::move(routes), actors);

@@ -673,4 +673,15 @@ namespaces: {cache: {backend: mem}}
     expect_problem(r, "server.session_mailbox_limit", 3, "1000001 is out of range 1..1000000");
     expect_problem(r, "server.drain_timeout_ms", 4, "3600001 is out of range 0..3600000");
   }
+  SECTION("a backend's mailbox limit") {
+    auto ok = check(R"(backends: {mem: {type: memory, mailbox_limit: 8}}
+namespaces: {cache: {backend: mem}}
+)");
+    REQUIRE(ok.ok());
+    CHECK(ok.config->backends.at("mem").mailbox_limit == 8);
+    auto bad = check(R"(backends: {mem: {type: memory, mailbox_limit: 0}}
+namespaces: {cache: {backend: mem}}
+)");
+    expect_problem(bad, "backends.mem.mailbox_limit", 1, "0 is out of range 1..1000000");
+  }
 }

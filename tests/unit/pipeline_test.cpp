@@ -346,6 +346,36 @@ TEST_CASE("a full session mailbox refuses at once instead of queueing") {
     }
 }
 
+TEST_CASE("a full pool mailbox makes the router refuse at once") {
+  auto cfg = parse_config(two_namespaces);
+  cfg.backends.at("disk").mailbox_limit = 2;
+  deterministic_gateway g{cfg};
+  for (int i = 0; i < 5; ++i)
+    g.submit("p" + std::to_string(i), "durable", kv::get_op{"k"}, {},
+             "client-" + std::to_string(i));
+  g.run();
+  REQUIRE(g.answers().size() == 5);
+  int refused = 0;
+  for (auto& a : g.answers())
+    if (a.outcome.status.code == status_code::resource_exhausted) {
+      ++refused;
+      CHECK(a.outcome.status.retry_after_ms > 0);
+      CHECK_THAT(a.outcome.status.message, Catch::Contains("\"disk\""));
+    } else {
+      CHECK(a.outcome.status.ok());
+    }
+  // The router handles the five calls in one turn, before the pool runs.
+  CHECK(refused == 3);
+  CHECK(g.backend("disk").applied() == 2);
+  for (auto& a : g.actors().snapshot(g.system().clock().now()))
+    if (a.kind == "pool" && a.name == "disk") {
+      CHECK(a.mailbox_limit == 2);
+      CHECK(a.rejected == 3);
+    }
+  // Slots come back as the pool takes its requests.
+  CHECK(g.call("durable", kv::get_op{"k"}).status.ok());
+}
+
 TEST_CASE("a session with calls in flight is not closed") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.backend("disk").set_holding(true);
