@@ -159,21 +159,6 @@ child_spec connection_spec(self_ptr self, uint32_t index,
   return spec;
 }
 
-/// Gives back the mailbox slot the request took and shows the mailbox in the
-/// inspector.
-void took_request(pool_state& st) {
-  auto& gate = *st.options.gate;
-  gate.release();
-  if (!st.registration)
-    return;
-  st.registration->set_mailbox_depth(gate.queued());
-  auto rejected = gate.rejected();
-  if (rejected > st.gate_rejections_seen) {
-    st.registration->count_rejected(rejected - st.gate_rejections_seen);
-    st.gate_rejections_seen = rejected;
-  }
-}
-
 void on_connection_started(self_ptr self, const std::string& name,
                            const caf::actor& handle) {
   auto& st = self->state;
@@ -274,7 +259,8 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
   return {
     [=](request_atom, call_ptr& call) {
       count_handled(self->state.registration);
-      took_request(self->state);
+      auto& st = self->state;
+      took_message(*st.options.gate, st.registration, st.gate_rejections_seen);
       admit(self, std::move(call));
     },
     [=](released_atom, uint32_t index) {

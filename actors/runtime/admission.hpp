@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "runtime/inspector.hpp"
+
 namespace prism {
 
 class admission {
@@ -44,5 +46,21 @@ private:
 };
 
 using admission_ptr = std::shared_ptr<admission>;
+
+/// What the owning actor does as it takes a message that held a slot: gives
+/// the slot back and mirrors the mailbox (depth, refusals since last time)
+/// into its inspector record.
+inline void took_message(admission& gate, inspector_registration& record,
+                         uint64_t& rejections_seen) noexcept {
+  gate.release();
+  if (!record)
+    return;
+  record->set_mailbox_depth(gate.queued());
+  auto rejected = gate.rejected();
+  if (rejected > rejections_seen) {
+    record->count_rejected(rejected - rejections_seen);
+    rejections_seen = rejected;
+  }
+}
 
 } // namespace prism

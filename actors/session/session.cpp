@@ -9,23 +9,9 @@ namespace {
 
 using self_ptr = session_actor::stateful_pointer<session_state>;
 
-/// Gives back the mailbox slot the request took and shows the mailbox in the
-/// inspector.
-void took_request(session_state& st) {
-  st.gate->release();
-  if (!st.registration)
-    return;
-  st.registration->set_mailbox_depth(st.gate->queued());
-  auto rejected = st.gate->rejected();
-  if (rejected > st.gate_rejections_seen) {
-    st.registration->count_rejected(rejected - st.gate_rejections_seen);
-    st.gate_rejections_seen = rejected;
-  }
-}
-
 void start_call(self_ptr self, call_ptr call) {
   auto& st = self->state;
-  took_request(st);
+  took_message(*st.gate, st.registration, st.gate_rejections_seen);
   auto now = self->clock().now();
   call->context.received_at = now;
   call->session = self;

@@ -117,8 +117,11 @@ public:
   }
 
   void complete(kv::outcome&& result) override {
-    finish(std::move(result));
+    // Uncount first: once the client has its answer, the call must no longer
+    // show as in flight. A drain that sees zero still lets this Finish go
+    // out (the gRPC server's shutdown waits for it).
     in_flight_->fetch_sub(1, std::memory_order_acq_rel);
+    finish(std::move(result));
   }
 
 private:
