@@ -76,12 +76,10 @@ void admit(self_ptr self, call_ptr call) {
   ++st.rejected;
   if (st.registration)
     st.registration->count_rejected();
-  auto outcome = kv::outcome::failure(
-    status_code::resource_exhausted,
+  auto outcome = overload_refusal(
     fmt::format("backend \"{}\" is saturated: all connections are busy and "
                 "{} requests are waiting; retry later",
                 st.options.backend, st.options.max_pending));
-  outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call), std::move(outcome));
 }

@@ -42,12 +42,10 @@ void route_call(self_ptr self, call_ptr call) {
   }
   call->backend = target.backend;
   if (target.pool_gate && !target.pool_gate->try_acquire()) {
-    auto outcome = kv::outcome::failure(
-      status_code::resource_exhausted,
+    auto outcome = overload_refusal(
       fmt::format("the gateway is overloaded: backend \"{}\" has {} requests "
-                  "waiting to be taken; retry later",
-                  target.backend, target.pool_gate->limit()));
-    outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
+                    "waiting to be taken; retry later",
+                    target.backend, target.pool_gate->limit()));
     auto session = call->session;
     self->send(session, reply_atom::value, std::move(call), std::move(outcome));
     return;

@@ -8,7 +8,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
+#include "config/defaults.hpp"
+#include "kv/model.hpp"
 #include "runtime/inspector.hpp"
 
 namespace prism {
@@ -46,6 +49,15 @@ private:
 };
 
 using admission_ptr = std::shared_ptr<admission>;
+
+/// The answer to work refused for overload: RESOURCE_EXHAUSTED with the
+/// retry hint the front end sends as `x-prism-retry-after-ms`.
+inline kv::outcome overload_refusal(std::string message) {
+  auto outcome = kv::outcome::failure(status_code::resource_exhausted,
+                                      std::move(message));
+  outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
+  return outcome;
+}
 
 /// What the owning actor does as it takes a message that held a slot: gives
 /// the slot back and mirrors the mailbox (depth, refusals since last time)

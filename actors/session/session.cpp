@@ -27,13 +27,11 @@ void start_call(self_ptr self, call_ptr call) {
   if (st.in_flight > st.max_in_flight) {
     if (st.registration)
       st.registration->count_rejected();
-    auto outcome = kv::outcome::failure(
-      status_code::resource_exhausted,
+    auto outcome = overload_refusal(
       fmt::format("this client connection already has {} requests in flight, "
-                  "the most one connection may have; wait for answers or "
-                  "retry later",
-                  st.max_in_flight));
-    outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
+                    "the most one connection may have; wait for answers or "
+                    "retry later",
+                    st.max_in_flight));
     self->send(self, reply_atom::value, std::move(call), std::move(outcome));
     return;
   }

@@ -22,12 +22,10 @@ call_ptr session_directory::enqueue(const entry& e, call_ptr call) {
 }
 
 void session_directory::refuse(call_ptr call) const {
-  auto outcome = kv::outcome::failure(
-    status_code::resource_exhausted,
+  auto outcome = overload_refusal(
     fmt::format("the gateway is overloaded: {} requests of this client "
                 "connection are already waiting to be taken; retry later",
                 options_.mailbox_limit));
-  outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
   call->complete(std::move(outcome));
 }
 
