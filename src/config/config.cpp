@@ -886,4 +886,15 @@ std::string_view to_string(sqlite_synchronous mode) noexcept {
   return mode == sqlite_synchronous::normal ? "normal" : "full";
 }
 
+std::string_view to_string(supervision_strategy s) noexcept {
+  switch (s) {
+    case supervision_strategy::one_for_all:
+      return "one_for_all";
+    case supervision_strategy::rest_for_one:
+      return "rest_for_one";
+    default:
+      return "one_for_one";
+  }
+}
+
 } // namespace prism::config

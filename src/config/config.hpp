@@ -32,6 +32,35 @@ struct sqlite_options {
   uint32_t busy_timeout_ms = defaults::sqlite_busy_timeout_ms;
 };
 
+enum class supervision_strategy { one_for_one, one_for_all, rest_for_one };
+
+/// How a pool's supervisor restarts the backend's connection actors
+/// (`backends.<name>.supervision`). Times in milliseconds.
+struct supervision_config {
+  supervision_strategy strategy = supervision_strategy::one_for_one;
+  /// Intensity: more than `max_restarts` restarts within `period_ms` and the
+  /// supervisor gives up, which opens the backend's circuit.
+  uint32_t max_restarts = defaults::supervision_max_restarts;
+  uint32_t period_ms = defaults::supervision_period_ms;
+  /// Restart delay: min_ms * multiplier^n, capped at max_ms, spread by
+  /// +-jitter (relative), back to min_ms after reset_after_ms without failure.
+  uint32_t backoff_min_ms = defaults::backoff_min_ms;
+  uint32_t backoff_max_ms = defaults::backoff_max_ms;
+  double backoff_multiplier = defaults::backoff_multiplier;
+  double backoff_jitter = defaults::backoff_jitter;
+  uint32_t backoff_reset_after_ms = defaults::backoff_reset_after_ms;
+  /// A child asked to stop is killed after this long.
+  uint32_t shutdown_timeout_ms = defaults::shutdown_timeout_ms;
+};
+
+/// The backend's circuit breaker (`backends.<name>.circuit`): once its
+/// supervisor gives up, requests fail fast and the pool probes the backend,
+/// first after `probe_after_ms`, then doubling up to `probe_max_ms`.
+struct circuit_config {
+  uint32_t probe_after_ms = defaults::circuit_probe_after_ms;
+  uint32_t probe_max_ms = defaults::circuit_probe_max_ms;
+};
+
 struct backend {
   std::string name;
   backend_type type = backend_type::memory;
@@ -40,6 +69,8 @@ struct backend {
   /// Requests that may wait in the pool's mailbox before it takes them.
   uint32_t mailbox_limit = defaults::pool_mailbox_limit;
   uint32_t ttl_sweep_interval_ms = defaults::ttl_sweep_interval_ms;
+  supervision_config supervision;
+  circuit_config circuit;
   sqlite_options sqlite;
   location where;
 };
@@ -66,6 +97,10 @@ struct server_options {
   uint32_t session_idle_timeout_ms = defaults::session_idle_timeout_ms;
   /// Requests that may wait in a session's mailbox before it takes them.
   uint32_t session_mailbox_limit = defaults::session_mailbox_limit;
+  /// Requests that may wait in a middleware stage's mailbox, and in the
+  /// router's, before they take them; more are refused.
+  uint32_t stage_mailbox_limit = defaults::stage_mailbox_limit;
+  uint32_t router_mailbox_limit = defaults::router_mailbox_limit;
   /// Requests one client connection may have in flight at once.
   uint32_t session_max_in_flight = defaults::session_max_in_flight;
   /// On SIGTERM/SIGINT: how long requests in flight may take to finish.
@@ -126,5 +161,6 @@ bool split_host_port(const std::string& text, std::string& host, uint16_t& port)
 std::string_view to_string(backend_type type) noexcept;
 std::string_view to_string(config::pattern p) noexcept;
 std::string_view to_string(sqlite_synchronous mode) noexcept;
+std::string_view to_string(supervision_strategy s) noexcept;
 
 } // namespace prism::config

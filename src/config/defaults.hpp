@@ -37,6 +37,24 @@ inline constexpr uint32_t pool_mailbox_limit = 4096;
 /// Requests one connection works on at once (a driver may pipeline them).
 inline constexpr uint32_t connection_in_flight_max = 64;
 
+// Supervision of a backend's connections (backends.<name>.supervision).
+inline constexpr uint32_t supervision_max_restarts = 5;
+inline constexpr uint32_t supervision_period_ms = 10000;
+inline constexpr uint32_t backoff_min_ms = 100;
+inline constexpr uint32_t backoff_max_ms = 10000;
+inline constexpr double backoff_multiplier = 2.0;
+inline constexpr double backoff_jitter = 0.2;
+inline constexpr uint32_t backoff_reset_after_ms = 30000;
+inline constexpr uint32_t shutdown_timeout_ms = 5000;
+// Circuit breaking (backends.<name>.circuit): first probe after an open, and
+// the longest wait between probes.
+inline constexpr uint32_t circuit_probe_after_ms = 1000;
+inline constexpr uint32_t circuit_probe_max_ms = 30000;
+
+// Middleware stages and the router: requests that may wait in one mailbox.
+inline constexpr uint32_t stage_mailbox_limit = 4096;
+inline constexpr uint32_t router_mailbox_limit = 8192;
+
 // Shutdown: how long requests in flight may take to finish after SIGTERM.
 inline constexpr uint32_t drain_timeout_ms = 30000;
 
