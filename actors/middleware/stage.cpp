@@ -4,14 +4,28 @@ namespace prism {
 
 stage_actor::behavior_type
 stage(stage_actor::stateful_pointer<stage_state> self,
-      std::shared_ptr<stage_logic> logic, inspector* actors) {
+      std::shared_ptr<stage_logic> logic, inspector* actors,
+      admission_ptr gate) {
   self->state.logic = std::move(logic);
+  self->state.gate = std::move(gate);
   self->state.registration
     = enroll_if(actors, self, "stage", self->state.logic->kind());
+  if (self->state.registration && self->state.gate)
+    self->state.registration->set_mailbox_limit(self->state.gate->limit());
   return {
     [=](request_atom, call_ptr& call) {
       auto& st = self->state;
       count_handled(st.registration);
+      if (st.gate)
+        took_message(*st.gate, st.registration, st.gate_rejections_seen);
+      if (call->expired(self->clock().now())) {
+        ++st.expired;
+        fail_call(self, std::move(call), status_code::deadline_exceeded,
+                  std::string("the request's deadline passed while it waited "
+                              "for middleware stage \"")
+                    + st.logic->kind() + "\"");
+        return;
+      }
       auto verdict = st.logic->on_request(*call);
       if (verdict.ok()) {
         ++st.passed;
@@ -38,7 +52,9 @@ stage(stage_actor::stateful_pointer<stage_state> self,
         {{"stage=\"" + kind + "\",verdict=\"passed\"",
           static_cast<double>(st.passed), ""},
          {"stage=\"" + kind + "\",verdict=\"rejected\"",
-          static_cast<double>(st.rejected), ""}}});
+          static_cast<double>(st.rejected), ""},
+         {"stage=\"" + kind + "\",verdict=\"expired\"",
+          static_cast<double>(st.expired), ""}}});
       return out;
     },
   };
@@ -46,9 +62,9 @@ stage(stage_actor::stateful_pointer<stage_state> self,
 
 stage_actor spawn_stage(caf::actor_system& sys,
                         std::unique_ptr<stage_logic> logic,
-                        inspector* actors) {
+                        inspector* actors, admission_ptr gate) {
   return sys.spawn(stage, std::shared_ptr<stage_logic>(std::move(logic)),
-                   actors);
+                   actors, std::move(gate));
 }
 
 } // namespace prism

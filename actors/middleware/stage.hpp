@@ -11,6 +11,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/metric_report.hpp"
@@ -42,16 +43,24 @@ struct stage_state {
   std::shared_ptr<stage_logic> logic;
   uint64_t passed = 0;
   uint64_t rejected = 0;
+  uint64_t expired = 0;
+  /// Slots of the mailbox; senders take one per request (forward_call).
+  admission_ptr gate;
+  uint64_t gate_rejections_seen = 0;
   inspector_registration registration;
 };
 
 stage_actor::behavior_type
 stage(stage_actor::stateful_pointer<stage_state> self,
-      std::shared_ptr<stage_logic> logic, inspector* actors);
+      std::shared_ptr<stage_logic> logic, inspector* actors,
+      admission_ptr gate);
 
 /// Spawns a stage actor around `logic`; it registers with `actors` if set.
+/// Requests reach it through `gate` (see forward_call); a null gate means an
+/// unbounded mailbox (tests of a lone stage).
 stage_actor spawn_stage(caf::actor_system& sys,
                         std::unique_ptr<stage_logic> logic,
-                        inspector* actors = nullptr);
+                        inspector* actors = nullptr,
+                        admission_ptr gate = nullptr);
 
 } // namespace prism

@@ -1,6 +1,9 @@
 #include "pool/connection.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "runtime/supervision.hpp"
 
 namespace prism {
 
@@ -28,6 +31,33 @@ void start_operation(self_ptr self, call_ptr call) {
                      });
 }
 
+/// The driver says its connection broke: answer everything in hand and fail,
+/// so the supervisor starts a fresh connection (the pool sends nothing more
+/// here meanwhile: it learns of the end from its monitor).
+void connection_broke(self_ptr self, call_ptr call, kv::outcome& result) {
+  auto& st = self->state;
+  auto reason = result.status.message;
+  spdlog::warn("connection {} ({}) broke: {}", st.label,
+               st.driver->describe(), reason);
+  result.status.code = status_code::unavailable;
+  result.status.message = fmt::format(
+    "backend connection {} broke while it ran this request ({}); the request "
+    "was not applied; retry, another connection takes it",
+    st.label, reason);
+  auto session = call->session;
+  self->send(session, reply_atom::value, std::move(call), std::move(result));
+  for (auto& [seq, other] : st.in_flight)
+    fail_call(self, std::move(other), status_code::unavailable,
+              fmt::format("backend connection {} broke while this request was "
+                          "in flight ({}); a write may or may not have been "
+                          "applied",
+                          st.label, reason));
+  st.in_flight.clear();
+  self->quit(make_supervision_error(
+    supervision_errc::connection_broken,
+    fmt::format("connection {} broke: {}", st.label, reason)));
+}
+
 void finish_operation(self_ptr self, uint64_t seq, kv::outcome& result) {
   auto& st = self->state;
   auto i = st.in_flight.find(seq);
@@ -35,6 +65,10 @@ void finish_operation(self_ptr self, uint64_t seq, kv::outcome& result) {
     return;
   auto call = std::move(i->second);
   st.in_flight.erase(i);
+  if (result.connection_lost) {
+    connection_broke(self, std::move(call), result);
+    return;
+  }
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call), std::move(result));
   self->send(st.pool, released_atom::value, st.index);
@@ -51,6 +85,7 @@ connection(connection_actor::stateful_pointer<connection_state> self,
   st.pool = std::move(pool);
   st.index = index;
   st.driver = std::move(*driver);
+  st.label = name.empty() ? "#" + std::to_string(index) : name;
   st.registration
     = enroll_if(actors, self, "connection", std::move(name), parent);
   if (st.registration)

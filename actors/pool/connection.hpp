@@ -30,6 +30,8 @@ struct connection_state {
   /// Calls the driver works on, by sequence number.
   std::unordered_map<uint64_t, call_ptr> in_flight;
   uint64_t reclaimed = 0;
+  /// "disk#0": names the connection in answers and logs.
+  std::string label;
   inspector_registration registration;
 };
 

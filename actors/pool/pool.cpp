@@ -2,14 +2,32 @@
 
 #include "runtime/supervisor.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace prism {
 
+const char* to_string(circuit_state s) noexcept {
+  switch (s) {
+    case circuit_state::open:
+      return "open";
+    case circuit_state::half_open:
+      return "half-open";
+    default:
+      return "closed";
+  }
+}
+
 namespace {
 
 using self_ptr = pool_actor::stateful_pointer<pool_state>;
+
+uint32_t to_ms(caf::timespan t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t).count();
+  return static_cast<uint32_t>(std::clamp<int64_t>(ms, 1, UINT32_MAX));
+}
 
 /// The index of a live connection with room for one more call, or -1.
 int pick_connection(pool_state& st) {
@@ -34,7 +52,7 @@ bool any_alive(const pool_state& st) {
 /// True while some connection has not started for the first time yet (calls
 /// then wait for it instead of failing).
 bool starting(const pool_state& st) {
-  if (!st.supervisor)
+  if (!st.supervisor || st.circuit != circuit_state::closed)
     return false;
   for (auto n : st.starts)
     if (n == 0)
@@ -48,6 +66,35 @@ void send_to(self_ptr self, uint32_t index, call_ptr call) {
              std::move(call));
 }
 
+void answer(self_ptr self, call_ptr call, kv::outcome outcome) {
+  auto session = call->session;
+  self->send(session, reply_atom::value, std::move(call), std::move(outcome));
+}
+
+/// The answer while the circuit is not closed.
+kv::outcome circuit_refusal(self_ptr self) {
+  auto& st = self->state;
+  kv::outcome o;
+  if (st.circuit == circuit_state::open) {
+    auto left = st.probe_at - self->clock().now();
+    o = kv::outcome::failure(
+      status_code::unavailable,
+      fmt::format("backend \"{}\" is unavailable: its circuit is open after "
+                  "repeated connection failures ({}); the gateway probes it "
+                  "again in {} ms, retry after that",
+                  st.options.backend, st.open_reason, to_ms(left)));
+    o.status.retry_after_ms = to_ms(left);
+  } else {
+    o = kv::outcome::failure(
+      status_code::unavailable,
+      fmt::format("backend \"{}\" is unavailable: the gateway is probing it "
+                  "after repeated connection failures ({}); retry shortly",
+                  st.options.backend, st.open_reason));
+    o.status.retry_after_ms = to_ms(st.options.probe_after);
+  }
+  return o;
+}
+
 void admit(self_ptr self, call_ptr call) {
   auto& st = self->state;
   if (call->expired(self->clock().now())) {
@@ -56,12 +103,21 @@ void admit(self_ptr self, call_ptr call) {
               "connection");
     return;
   }
+  if (st.circuit != circuit_state::closed) {
+    ++st.rejected;
+    if (st.registration)
+      st.registration->count_rejected();
+    answer(self, std::move(call), circuit_refusal(self));
+    return;
+  }
   if (!any_alive(st) && !starting(st)) {
-    fail_call(self, std::move(call), status_code::unavailable,
-              fmt::format("backend \"{}\" has no working connection (its "
-                          "connections are restarting or its supervisor "
-                          "gave up); retry later",
-                          st.options.backend));
+    auto o = kv::outcome::failure(
+      status_code::unavailable,
+      fmt::format("backend \"{}\" has no working connection at the moment "
+                  "(its connections are restarting); retry shortly",
+                  st.options.backend));
+    o.status.retry_after_ms = to_ms(st.options.supervision.backoff.min);
+    answer(self, std::move(call), std::move(o));
     return;
   }
   auto index = pick_connection(st);
@@ -76,20 +132,21 @@ void admit(self_ptr self, call_ptr call) {
   ++st.rejected;
   if (st.registration)
     st.registration->count_rejected();
-  auto outcome = overload_refusal(
-    fmt::format("backend \"{}\" is saturated: all connections are busy and "
-                "{} requests are waiting; retry later",
-                st.options.backend, st.options.max_pending));
-  auto session = call->session;
-  self->send(session, reply_atom::value, std::move(call), std::move(outcome));
+  answer(self, std::move(call),
+         overload_refusal(fmt::format(
+           "backend \"{}\" is saturated: all connections are busy and {} "
+           "requests are waiting; retry later",
+           st.options.backend, st.options.max_pending)));
 }
 
-/// Hands waiting calls to connections with room.
+/// Hands waiting calls to connections with room; with no connection left
+/// (and none starting), answers them all.
 void dispatch_pending(self_ptr self) {
   auto& st = self->state;
+  bool drain = st.circuit != circuit_state::closed
+               || (!any_alive(st) && !starting(st));
   while (!st.pending.empty()) {
-    auto next = pick_connection(st);
-    if (next < 0)
+    if (!drain && pick_connection(st) < 0)
       return;
     auto call = std::move(st.pending.front());
     st.pending.pop_front();
@@ -117,23 +174,21 @@ void sweep(self_ptr self) {
   self->delayed_send(self, st.options.sweep_interval, sweep_atom::value);
 }
 
-} // namespace
-
-namespace {
-
 std::string connection_name(const pool_options& opts, uint32_t index) {
   return opts.backend + "#" + std::to_string(index);
 }
 
-/// The supervisor's recipe for connection `index`: the first start uses the
-/// driver the gateway opened (so a backend that cannot be reached fails the
-/// start of the gateway); every restart opens a fresh one.
-child_spec connection_spec(self_ptr self, uint32_t index,
-                           driver_handoff first) {
+/// The supervisor's recipe for connection `index`: the first start uses
+/// `first` if the gateway opened a driver for it (so a backend that cannot be
+/// reached fails the start of the gateway); every other start opens a fresh
+/// one. `earlier_starts` counts the connection's starts under previous
+/// supervisors, so its restart count keeps rising across circuit probes.
+child_spec connection_spec(self_ptr self, uint32_t index, driver_handoff first,
+                           uint32_t earlier_starts) {
   auto opts = self->state.options;
   pool_actor me = self;
   auto first_driver = std::make_shared<driver_handoff>(std::move(first));
-  auto starts = std::make_shared<uint32_t>(0);
+  auto starts = std::make_shared<uint32_t>(earlier_starts);
   child_spec spec;
   spec.name = connection_name(opts, index);
   spec.restart = restart_type::permanent;
@@ -157,6 +212,97 @@ child_spec connection_spec(self_ptr self, uint32_t index,
   return spec;
 }
 
+/// Starts a supervisor over all connections; `drivers` holds the first
+/// drivers (empty: every connection opens a fresh one).
+void start_supervisor(self_ptr self, std::vector<driver_handoff> drivers) {
+  auto& st = self->state;
+  auto n = static_cast<uint32_t>(st.connections.size());
+  supervisor_spec spec;
+  spec.name = "pool:" + st.options.backend;
+  spec.options = st.options.supervision;
+  spec.observer = caf::actor_cast<caf::actor>(self);
+  // A new seed per supervisor, still fixed by the pool's seed.
+  spec.seed = st.options.seed + st.opened;
+  for (uint32_t i = 0; i < n; ++i)
+    spec.children.push_back(connection_spec(
+      self, i, i < drivers.size() ? drivers[i] : driver_handoff{},
+      st.starts[i]));
+  st.supervisor = self->spawn(supervisor, std::move(spec));
+  *st.current_supervisor = st.supervisor;
+  self->monitor(st.supervisor);
+  if (st.options.actors)
+    st.supervisor_registration = st.options.actors->enroll(
+      st.supervisor.id(), "supervisor", "pool:" + st.options.backend,
+      self->id(), self->clock().now(), st.supervisor.address());
+}
+
+void set_record_state(self_ptr self) {
+  auto& st = self->state;
+  if (!st.registration)
+    return;
+  switch (st.circuit) {
+    case circuit_state::closed:
+      st.registration->set_state(actor_state::running);
+      break;
+    case circuit_state::open:
+      st.registration->set_state(actor_state::failed);
+      break;
+    case circuit_state::half_open:
+      st.registration->set_state(actor_state::restarting);
+      break;
+  }
+}
+
+/// The connections' supervisor ended: open the circuit (or keep it open),
+/// answer what waits, and schedule a probe.
+void open_circuit(self_ptr self, std::string reason) {
+  auto& st = self->state;
+  auto was = st.circuit;
+  st.probe_delay = was == circuit_state::half_open
+                     ? std::min(st.probe_delay * 2, st.options.probe_max)
+                     : st.options.probe_after;
+  st.circuit = circuit_state::open;
+  st.open_reason = std::move(reason);
+  ++st.opened;
+  st.probe_at = self->clock().now() + st.probe_delay;
+  for (size_t i = 0; i < st.alive.size(); ++i) {
+    st.alive[i] = false;
+    st.busy[i] = 0;
+  }
+  set_record_state(self);
+  if (st.registration)
+    st.registration->record_failure("circuit open: " + st.open_reason,
+                                    self->clock().now());
+  spdlog::error("backend \"{}\": circuit {}: {}; probing again in {} ms",
+                st.options.backend,
+                was == circuit_state::half_open ? "stays open (probe failed)"
+                                                : "opened",
+                st.open_reason, to_ms(st.probe_delay));
+  self->delayed_send(self, st.probe_delay, probe_atom::value, ++st.probe_id);
+  dispatch_pending(self);
+}
+
+void probe(self_ptr self, uint64_t id) {
+  auto& st = self->state;
+  if (st.circuit != circuit_state::open || id != st.probe_id)
+    return;
+  st.circuit = circuit_state::half_open;
+  set_record_state(self);
+  spdlog::info("backend \"{}\": circuit half-open: starting its connections "
+               "again",
+               st.options.backend);
+  start_supervisor(self, {});
+}
+
+void close_circuit(self_ptr self) {
+  auto& st = self->state;
+  st.circuit = circuit_state::closed;
+  st.probe_delay = caf::timespan{0};
+  set_record_state(self);
+  spdlog::info("backend \"{}\": circuit closed: a connection is up again",
+               st.options.backend);
+}
+
 void on_connection_started(self_ptr self, const std::string& name,
                            const caf::actor& handle) {
   auto& st = self->state;
@@ -171,47 +317,58 @@ void on_connection_started(self_ptr self, const std::string& name,
     if (restarts > 0)
       spdlog::info("backend \"{}\": connection #{} is back (restart {})",
                    st.options.backend, i, restarts);
+    if (st.circuit == circuit_state::half_open)
+      close_circuit(self);
     dispatch_pending(self);
     return;
   }
 }
 
+void on_connection_failed(self_ptr self, const std::string& name,
+                          const std::string& reason) {
+  auto& st = self->state;
+  if (st.registration)
+    st.registration->record_failure(name + ": " + reason, self->clock().now());
+  if (st.circuit == circuit_state::half_open && st.supervisor) {
+    // One failed start is enough to tell the backend is still down: end the
+    // probe instead of waiting for the supervisor's backoff and intensity.
+    st.open_reason = name + ": " + reason;
+    self->send_exit(st.supervisor, caf::exit_reason::user_shutdown);
+  }
+}
+
 void on_down(self_ptr self, const caf::down_msg& msg) {
   auto& st = self->state;
-  if (msg.source == st.supervisor.address()) {
-    // The supervisor gave up (its restart intensity was exceeded) or was
-    // killed: no connection comes back until the pool is restarted.
-    spdlog::error("backend \"{}\": its connections' supervisor stopped: {}",
-                  st.options.backend, self->home_system().render(msg.reason));
-    if (st.registration)
-      st.registration->record_failure("supervisor stopped: "
-                                        + self->home_system().render(msg.reason),
-                                      self->clock().now());
+  if (st.supervisor && msg.source == st.supervisor.address()) {
+    // The supervisor gave up (its restart intensity was exceeded), was
+    // killed, or the probe ended it.
+    auto reason = supervision_error_text(msg.reason);
+    if (reason.empty())
+      reason = self->home_system().render(msg.reason);
+    spdlog::warn("backend \"{}\": its connections' supervisor stopped: {}",
+                 st.options.backend, reason);
     st.supervisor_registration.reset();
     st.supervisor = nullptr;
-    for (size_t i = 0; i < st.alive.size(); ++i) {
-      st.alive[i] = false;
-      st.busy[i] = 0;
-    }
-    // Nothing will take the waiting calls any more.
-    while (!st.pending.empty()) {
-      auto call = std::move(st.pending.front());
-      st.pending.pop_front();
-      admit(self, std::move(call));
-    }
+    *st.current_supervisor = nullptr;
+    open_circuit(self, st.circuit == circuit_state::half_open
+                         ? st.open_reason
+                         : std::move(reason));
     return;
   }
   for (size_t i = 0; i < st.connections.size(); ++i)
     if (st.connections[i].address() == msg.source) {
       st.alive[i] = false;
       st.busy[i] = 0;
-      auto reason = to_string(msg.reason);
+      auto reason = supervision_error_text(msg.reason);
+      if (reason.empty())
+        reason = to_string(msg.reason);
       if (st.registration)
         st.registration->record_failure("connection #" + std::to_string(i)
                                           + " stopped: " + reason,
                                         self->clock().now());
       spdlog::error("backend \"{}\": connection #{} stopped: {}",
                     st.options.backend, i, reason);
+      dispatch_pending(self);
     }
 }
 
@@ -233,24 +390,13 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
   st.starts.assign(n, 0);
   // Connections run under a supervisor of their own, which restarts one that
   // fails (with backoff) and tells the pool about each new incarnation.
-  supervisor_spec spec;
-  spec.name = "pool:" + st.options.backend;
-  spec.options = st.options.supervision;
-  spec.observer = caf::actor_cast<caf::actor>(self);
-  spec.seed = st.options.seed;
-  for (uint32_t i = 0; i < n; ++i)
-    spec.children.push_back(connection_spec(self, i, drivers[i]));
-  st.supervisor = self->spawn(supervisor, std::move(spec));
-  self->monitor(st.supervisor);
-  if (st.options.actors)
-    st.supervisor_registration = st.options.actors->enroll(
-      st.supervisor.id(), "supervisor", "pool:" + st.options.backend,
-      self->id(), self->clock().now(), st.supervisor.address());
+  start_supervisor(self, std::move(drivers));
   // The supervisor is not linked to the pool (a failing connection must not
   // take the pool down), so the pool ends it, and with it the connections,
   // when it ends.
-  self->attach_functor([sup = st.supervisor](const caf::error&) {
-    caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
+  self->attach_functor([current = st.current_supervisor](const caf::error&) {
+    if (*current)
+      caf::anon_send_exit(*current, caf::exit_reason::user_shutdown);
   });
   self->set_down_handler([=](caf::down_msg& msg) { on_down(self, msg); });
   self->delayed_send(self, st.options.sweep_interval, sweep_atom::value);
@@ -272,6 +418,14 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
     [=](conn_up_atom, const std::string& name, const caf::actor& handle) {
       count_handled(self->state.registration);
       on_connection_started(self, name, handle);
+    },
+    [=](conn_down_atom, const std::string& name, const std::string& reason) {
+      count_handled(self->state.registration);
+      on_connection_failed(self, name, reason);
+    },
+    [=](probe_atom, uint64_t id) {
+      count_handled(self->state.registration);
+      probe(self, id);
     },
   };
 }

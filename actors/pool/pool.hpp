@@ -11,6 +11,18 @@
 //                     | no
 //                     v
 //               RESOURCE_EXHAUSTED
+//
+// Its connections run under a supervisor of their own. When that supervisor
+// gives up (too many restarts within its intensity period), the pool opens
+// its circuit: every request is answered UNAVAILABLE at once, with a retry
+// hint, and after `probe_after` the pool starts a fresh supervisor (half
+// open). The first connection that comes up closes the circuit; a failure
+// while half open opens it again, for twice as long (up to `probe_max`).
+//
+//   closed --supervisor gives up--> open --probe timer--> half-open
+//     ^                                ^                      |
+//     |                                +---a connection fails-+
+//     +-------------a connection starts-----------------------+
 
 #include <cstdint>
 #include <deque>
@@ -41,12 +53,29 @@ struct pool_options {
   std::function<std::unique_ptr<drivers::kv_driver>(uint32_t index)> reopen;
   /// Seeds the restart backoff jitter.
   uint64_t seed = 0;
+  /// How long an open circuit waits before its first probe, and at most.
+  caf::timespan probe_after = std::chrono::milliseconds(defaults::circuit_probe_after_ms);
+  caf::timespan probe_max = std::chrono::milliseconds(defaults::circuit_probe_max_ms);
   /// The slots the router takes before it enqueues a request here.
   admission_ptr gate = std::make_shared<admission>(defaults::pool_mailbox_limit);
 };
 
+enum class circuit_state { closed, open, half_open };
+
+/// "closed", "open", "half-open".
+const char* to_string(circuit_state s) noexcept;
+
 struct pool_state {
   static inline const char* name = "pool";
+  circuit_state circuit = circuit_state::closed;
+  /// The wait before the next probe; doubles with each failed probe.
+  caf::timespan probe_delay{0};
+  caf::actor_clock::time_point probe_at;
+  /// Tells a stale probe timer from the current one.
+  uint64_t probe_id = 0;
+  /// Times the circuit opened, and why it last did.
+  uint64_t opened = 0;
+  std::string open_reason;
   pool_options options;
   std::vector<connection_actor> connections;
   std::vector<uint32_t> busy;
@@ -54,6 +83,9 @@ struct pool_state {
   /// Starts of each connection so far (the first is not a restart).
   std::vector<uint32_t> starts;
   caf::actor supervisor;
+  /// The same handle, for the cleanup that ends it when the pool ends.
+  std::shared_ptr<caf::actor> current_supervisor
+    = std::make_shared<caf::actor>();
   uint64_t gate_rejections_seen = 0;
   inspector_registration supervisor_registration;
   std::deque<call_ptr> pending;

@@ -57,12 +57,18 @@ void route_call(self_ptr self, call_ptr call) {
 
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
-       namespace_routes routes, inspector* actors) {
+       namespace_routes routes, inspector* actors, admission_ptr gate) {
   self->state.routes = std::move(routes);
+  self->state.gate = std::move(gate);
   self->state.registration = enroll_if(actors, self, "router", "router");
+  if (self->state.registration && self->state.gate)
+    self->state.registration->set_mailbox_limit(self->state.gate->limit());
   return {
     [=](request_atom, call_ptr& call) {
-      count_handled(self->state.registration);
+      auto& st = self->state;
+      count_handled(st.registration);
+      if (st.gate)
+        took_message(*st.gate, st.registration, st.gate_rejections_seen);
       route_call(self, std::move(call));
     },
   };

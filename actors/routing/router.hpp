@@ -29,11 +29,16 @@ using namespace_routes = std::unordered_map<std::string, namespace_route>;
 struct router_state {
   static inline const char* name = "router";
   namespace_routes routes;
+  /// Slots of the mailbox; senders take one per request (forward_call).
+  admission_ptr gate;
+  uint64_t gate_rejections_seen = 0;
   inspector_registration registration;
 };
 
+/// A null `gate` means an unbounded mailbox.
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
-       namespace_routes routes, inspector* actors = nullptr);
+       namespace_routes routes, inspector* actors = nullptr,
+       admission_ptr gate = nullptr);
 
 } // namespace prism

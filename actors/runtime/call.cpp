@@ -1,6 +1,9 @@
 #include "runtime/call.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "runtime/admission.hpp"
 
 namespace prism {
 
@@ -38,6 +41,17 @@ bool kv_call::complete(kv::outcome&& result) {
   if (completion_)
     completion_->complete(std::move(result));
   return true;
+}
+
+bool admit_to(const admission_ptr& gate) noexcept {
+  return !gate || gate->try_acquire();
+}
+
+kv::outcome saturated(const std::string& what, const admission_ptr& gate) {
+  return overload_refusal(fmt::format(
+    "the gateway is overloaded: {} has {} requests waiting to be taken, its "
+    "limit; retry later",
+    what, gate ? gate->limit() : 0));
 }
 
 call_ptr make_call(request_context context, kv::operation op,

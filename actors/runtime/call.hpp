@@ -51,14 +51,22 @@ using stage_actor = caf::typed_actor<
 /// Resolves a call's namespace to its backend pool.
 using router_actor = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>>;
 
-/// Tells a pool that its supervisor (re)started one of its connections.
+/// Tells a pool that its supervisor (re)started one of its connections
+/// (same atom as the supervisor's child_started_atom).
 using conn_up_atom = caf::atom_constant<caf::atom("childstart")>;
+/// Tells a pool that one of its connections failed, with the reason (same
+/// atom as the supervisor's child_failed_atom).
+using conn_down_atom = caf::atom_constant<caf::atom("childfail")>;
+/// The pool's own timer: probe the backend of an open circuit.
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
 
 /// A backend's pool of connections.
 using pool_actor = caf::typed_actor<
   caf::reacts_to<request_atom, call_ptr>,
   caf::reacts_to<released_atom, uint32_t>, caf::reacts_to<sweep_atom>,
-  caf::reacts_to<conn_up_atom, std::string, caf::actor>>;
+  caf::reacts_to<conn_up_atom, std::string, caf::actor>,
+  caf::reacts_to<conn_down_atom, std::string, std::string>,
+  caf::reacts_to<probe_atom, uint64_t>>;
 
 /// One backend connection; owns a driver.
 using connection_actor = caf::typed_actor<
@@ -72,10 +80,18 @@ using session_actor
                      caf::reacts_to<reply_atom, call_ptr, kv::outcome>,
                      caf::reacts_to<tick_atom>, caf::reacts_to<stop_atom>>;
 
-/// The stages a call visits, in order, and the router after them.
+class admission;
+using admission_ptr = std::shared_ptr<admission>;
+
+/// The stages a call visits, in order, and the router after them, each with
+/// the admission gate of its mailbox (a null gate admits everything).
 struct route {
   std::vector<stage_actor> stages;
+  std::vector<admission_ptr> stage_gates;
+  /// The stages' kinds, to name a saturated one.
+  std::vector<std::string> stage_kinds;
   router_actor router;
+  admission_ptr router_gate;
 };
 using route_ptr = std::shared_ptr<const route>;
 
@@ -138,14 +154,39 @@ private:
 call_ptr make_call(request_context context, kv::operation op,
                    std::unique_ptr<call_completion> completion);
 
-/// Sends `call` to its next stage, or to the router after the last stage.
+/// Takes a slot of `gate` (null admits); false when the mailbox is full.
+bool admit_to(const admission_ptr& gate) noexcept;
+
+/// The refusal for a full mailbox of the actor `what` names.
+kv::outcome saturated(const std::string& what, const admission_ptr& gate);
+
+/// Sends `call` to its next stage, or to the router after the last stage,
+/// after taking a slot in that actor's mailbox; when there is none, the call
+/// is answered RESOURCE_EXHAUSTED with a retry hint instead.
 template <class Self>
 void forward_call(Self* self, call_ptr call) {
   const auto& path = *call->path;
   if (call->next_stage < path.stages.size()) {
-    auto next = path.stages[call->next_stage++];
+    auto i = call->next_stage++;
+    if (i < path.stage_gates.size() && !admit_to(path.stage_gates[i])) {
+      auto outcome = saturated("middleware stage \"" + path.stage_kinds[i]
+                                 + "\"",
+                               path.stage_gates[i]);
+      auto session = call->session;
+      self->send(session, reply_atom::value, std::move(call),
+                 std::move(outcome));
+      return;
+    }
+    auto next = path.stages[i];
     self->send(next, request_atom::value, std::move(call));
   } else {
+    if (!admit_to(path.router_gate)) {
+      auto outcome = saturated("the router", path.router_gate);
+      auto session = call->session;
+      self->send(session, reply_atom::value, std::move(call),
+                 std::move(outcome));
+      return;
+    }
     auto router = path.router;
     self->send(router, request_atom::value, std::move(call));
   }

@@ -195,6 +195,8 @@ enum class supervision_errc : uint8_t {
   intensity_exceeded = 1,
   /// A child's start function returned no actor or threw.
   start_failed = 2,
+  /// A connection actor's driver reported that its connection is broken.
+  connection_broken = 3,
 };
 
 using supervision_category = caf::atom_constant<caf::atom("supervisor")>;

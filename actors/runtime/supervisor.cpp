@@ -136,6 +136,8 @@ void handle_exit(self_ptr self, size_t i, const caf::error& reason) {
   auto d = st.logic->exited(i, reason, now, st.rng, text);
   if (st.shutting_down)
     return;
+  if (st.observer && !is_normal_exit(reason))
+    self->send(st.observer, child_failed_atom::value, c.spec.name, text);
   switch (d.what) {
     case decision::action::none:
       if (!is_normal_exit(reason))

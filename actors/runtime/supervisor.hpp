@@ -11,7 +11,8 @@
 //   shutdown_timeout if it is still there.
 // - Each (re)start is announced to the optional observer as
 //   (child_started_atom, name, handle), so e.g. a pool routes to the new
-//   handle.
+//   handle; each abnormal exit or failed start as (child_failed_atom, name,
+//   reason).
 // - Past the restart intensity the supervisor stops all children, then quits
 //   with a supervision_errc::intensity_exceeded error whose text names the
 //   supervisor and the child; its parent (monitoring it) decides.
@@ -44,6 +45,9 @@ namespace prism {
 
 /// To the observer: (child_started_atom, std::string name, caf::actor handle).
 using child_started_atom = caf::atom_constant<caf::atom("childstart")>;
+/// To the observer: (child_failed_atom, std::string name, std::string reason)
+/// whenever a child ends abnormally or fails to start.
+using child_failed_atom = caf::atom_constant<caf::atom("childfail")>;
 /// Ask a supervisor for its counters; it replies a supervisor_snapshot.
 using supervisor_stats_atom = caf::atom_constant<caf::atom("sv_stats")>;
 // Timers of the supervisor, sent to itself.

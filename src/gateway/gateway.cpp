@@ -10,14 +10,43 @@
 #include "middleware/metrics/metrics_stage.hpp"
 #include "pool/pool.hpp"
 #include "routing/router.hpp"
+#include "runtime/admission.hpp"
 
 namespace prism {
 
 namespace {
 
+caf::timespan ms(uint32_t n) { return std::chrono::milliseconds(n); }
+
+supervisor_options supervision_for(const config::supervision_config& c) {
+  supervisor_options o;
+  switch (c.strategy) {
+    case config::supervision_strategy::one_for_all:
+      o.strategy = strategy::one_for_all;
+      break;
+    case config::supervision_strategy::rest_for_one:
+      o.strategy = strategy::rest_for_one;
+      break;
+    default:
+      o.strategy = strategy::one_for_one;
+  }
+  o.intensity_max_restarts = c.max_restarts;
+  o.intensity_period = ms(c.period_ms);
+  o.backoff.min = ms(c.backoff_min_ms);
+  o.backoff.max = ms(c.backoff_max_ms);
+  o.backoff.multiplier = c.backoff_multiplier;
+  o.backoff.jitter = c.backoff_jitter;
+  o.backoff.reset_after = ms(c.backoff_reset_after_ms);
+  o.shutdown_timeout = ms(c.shutdown_timeout_ms);
+  return o;
+}
+
 pool_options options_for(const config::backend& backend) {
   pool_options opts;
   opts.backend = backend.name;
+  opts.supervision = supervision_for(backend.supervision);
+  opts.probe_after = ms(backend.circuit.probe_after_ms);
+  opts.probe_max = ms(backend.circuit.probe_max_ms);
   opts.max_pending = backend.max_pending;
   opts.sweep_interval
     = std::chrono::milliseconds(backend.ttl_sweep_interval_ms);
@@ -55,11 +84,16 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   std::set<std::string> namespaces;
   for (auto& [name, ns] : cfg.namespaces)
     namespaces.insert(name);
-  stage_by_kind_.emplace("metrics", spawn_stage(sys,
-                                                make_metrics_stage(namespaces),
-                                                actors));
-  stage_by_kind_.emplace("audit",
-                         spawn_stage(sys, make_audit_stage(audit), actors));
+  std::map<std::string, admission_ptr> stage_gates;
+  auto add_stage = [&](const std::string& kind,
+                       std::unique_ptr<stage_logic> logic) {
+    auto gate = std::make_shared<admission>(cfg.server.stage_mailbox_limit);
+    stage_gates.emplace(kind, gate);
+    stage_by_kind_.emplace(kind, spawn_stage(sys, std::move(logic), actors,
+                                             std::move(gate)));
+  };
+  add_stage("metrics", make_metrics_stage(namespaces));
+  add_stage("audit", make_audit_stage(audit));
   for (auto& [kind, actor] : stage_by_kind_)
     stages_.push_back(actor);
 
@@ -95,14 +129,20 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     }
     routes.emplace(name, std::move(r));
   }
-  router_ = sys.spawn(router, std::move(routes), actors);
+  auto router_gate
+    = std::make_shared<admission>(cfg.server.router_mailbox_limit);
+  router_ = sys.spawn(router, std::move(routes), actors, router_gate);
 
   auto table = std::make_shared<route_table>();
   auto make_route = [&](const std::vector<std::string>& kinds) {
     auto r = std::make_shared<route>();
-    for (auto& kind : kinds)
+    for (auto& kind : kinds) {
       r->stages.push_back(stage_by_kind_.at(kind));
+      r->stage_gates.push_back(stage_gates.at(kind));
+      r->stage_kinds.push_back(kind);
+    }
     r->router = router_;
+    r->router_gate = router_gate;
     return r;
   };
   for (auto& [name, ns] : cfg.namespaces)

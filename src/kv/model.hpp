@@ -116,9 +116,19 @@ using result = std::variant<std::monostate, get_result, set_result,
 struct outcome {
   prism::status status;
   kv::result value;
+  /// Set by a driver whose connection broke: this operation was not applied
+  /// (or cannot be known to be), and the connection cannot take more work.
+  /// The connection actor then fails, and its supervisor starts a new one.
+  bool connection_lost = false;
 
   static outcome failure(status_code code, std::string message) {
     return outcome{prism::status::failure(code, std::move(message)), {}};
+  }
+  /// UNAVAILABLE, with connection_lost set.
+  static outcome lost(std::string message) {
+    auto o = failure(status_code::unavailable, std::move(message));
+    o.connection_lost = true;
+    return o;
   }
   template <class Result>
   static outcome success(Result&& r) {

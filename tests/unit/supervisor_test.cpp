@@ -78,13 +78,20 @@ caf::behavior watcher(caf::event_based_actor* self, caf::actor target,
 struct observed {
   std::string name;
   caf::actor handle;
+  /// Set for a failure notice instead of a start.
+  std::string failure;
 };
 using observed_log = std::shared_ptr<std::vector<observed>>;
 
 caf::behavior observer(caf::event_based_actor*, observed_log log) {
-  return {[=](child_started_atom, const std::string& name, caf::actor h) {
-    log->push_back({name, std::move(h)});
-  }};
+  return {
+    [=](child_started_atom, const std::string& name, caf::actor h) {
+      log->push_back({name, std::move(h), {}});
+    },
+    [=](child_failed_atom, const std::string& name, const std::string& why) {
+      log->push_back({name, nullptr, why});
+    },
+  };
 }
 
 supervisor_options quick_options(strategy s = strategy::one_for_one) {
@@ -578,13 +585,18 @@ TEST_CASE("the observer hears of every start, with the new handle") {
   CHECK((*log)[1].name == "b");
   auto old_b = f.current("b");
   f.time_to_restart("b");
-  REQUIRE(log->size() == 3);
+  // First the failure, then the new start.
+  REQUIRE(log->size() == 4);
   CHECK((*log)[2].name == "b");
-  CHECK((*log)[2].handle == f.current("b"));
-  CHECK((*log)[2].handle != old_b);
+  CHECK_FALSE((*log)[2].handle);
+  CHECK((*log)[2].failure == "system_error(runtime_error)");
+  CHECK((*log)[3].name == "b");
+  CHECK((*log)[3].failure.empty());
+  CHECK((*log)[3].handle == f.current("b"));
+  CHECK((*log)[3].handle != old_b);
   // The new handle works.
   caf::scoped_actor self{*f.sys};
-  self->send((*log)[2].handle, ping_atom::value);
+  self->send((*log)[3].handle, ping_atom::value);
   f.run();
   bool answered = false;
   self->receive([&](ping_atom) { answered = true; });
