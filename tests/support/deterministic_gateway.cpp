@@ -18,22 +18,27 @@ class recording_completion final : public call_completion {
 public:
   recording_completion(std::shared_ptr<std::vector<answer>> answers,
                        std::shared_ptr<std::vector<std::string>> trace,
-                       std::string request_id)
+                       std::string request_id, std::shared_ptr<int64_t> now)
     : answers_(std::move(answers)),
       trace_(std::move(trace)),
-      request_id_(std::move(request_id)) {
+      request_id_(std::move(request_id)),
+      now_(std::move(now)),
+      submitted_ms_(*now_) {
   }
 
   void complete(kv::outcome&& result) override {
     trace_->push_back("answer " + request_id_ + " "
                       + std::string(to_string(result.status.code)));
-    answers_->push_back(answer{request_id_, std::move(result)});
+    answers_->push_back(
+      answer{request_id_, std::move(result), submitted_ms_, *now_});
   }
 
 private:
   std::shared_ptr<std::vector<answer>> answers_;
   std::shared_ptr<std::vector<std::string>> trace_;
   std::string request_id_;
+  std::shared_ptr<int64_t> now_;
+  int64_t submitted_ms_;
 };
 
 std::string describe_operation(const kv::operation& op) {
@@ -154,7 +159,8 @@ void deterministic_gateway::submit(const std::string& request_id,
                     + describe_operation(op));
   auto call = make_call(
     std::move(rc), std::move(op),
-    std::make_unique<recording_completion>(answers_, trace_, request_id));
+    std::make_unique<recording_completion>(answers_, trace_, request_id,
+                                           virtual_ms_));
   call->rejection = std::move(rejection);
   gateway_->sessions().dispatch(client, std::move(call));
 }
@@ -177,6 +183,8 @@ size_t deterministic_gateway::run() {
     }
     // Keeps the actor alive to look at it after it ran (it may end).
     auto keep = caf::actor_cast<caf::strong_actor_ptr>(actor);
+    auto& deepest = max_depth_[actor->id()];
+    deepest = std::max(deepest, actor->mailbox().size());
     // An actor registers during its first run, so a new actor's label is
     // filled in afterwards; events during the run still follow its line.
     auto what = describe_next(*actor);
@@ -227,12 +235,26 @@ std::string deterministic_gateway::describe_next(caf::scheduled_actor& actor) {
 
 void deterministic_gateway::advance_ms(int64_t ms) {
   clock_->advance_ms(ms);
+  // Slowed-down simulated backends complete what is due by now.
+  for (auto& [name, backend] : *backends_)
+    backend->release_due();
   auto fired = sched_->advance_time(std::chrono::milliseconds(ms));
-  virtual_ms_ += ms;
+  *virtual_ms_ += ms;
   trace_->push_back("advance " + std::to_string(ms) + "ms now="
-                    + std::to_string(virtual_ms_) + "ms timeouts="
+                    + std::to_string(*virtual_ms_) + "ms timeouts="
                     + std::to_string(fired));
   run();
+}
+
+std::map<std::string, size_t>
+deterministic_gateway::max_mailbox_depths() const {
+  std::map<std::string, size_t> result;
+  for (auto& [id, depth] : max_depth_) {
+    auto i = labels_.find(id);
+    auto label = i != labels_.end() ? i->second : "actor-" + std::to_string(id);
+    result[label] = std::max(result[label], depth);
+  }
+  return result;
 }
 
 std::string deterministic_gateway::trace_text() const {

@@ -46,6 +46,9 @@ public:
 struct answer {
   std::string request_id;
   kv::outcome outcome;
+  /// Virtual time of the submission and of the answer, in ms.
+  int64_t submitted_ms = 0;
+  int64_t answered_ms = 0;
 };
 
 /// A config from YAML text; fails the test (throws) when it has problems.
@@ -100,6 +103,13 @@ public:
   /// Adds a line of the test's own to the trace (e.g. a phase marker).
   void note(std::string line) { trace_->push_back(std::move(line)); }
   std::optional<uint64_t> seed() const { return seed_; }
+  /// Virtual time since the start, in ms.
+  int64_t now_ms() const { return *virtual_ms_; }
+
+  /// The most messages (of any kind) seen waiting in each actor's mailbox
+  /// as it was about to run, by label: an independent check of the
+  /// admission limits.
+  std::map<std::string, size_t> max_mailbox_depths() const;
 
   drivers::sim_backend& backend(const std::string& name);
   gateway& gw() { return *gateway_; }
@@ -130,8 +140,10 @@ private:
   std::optional<std::mt19937_64> rng_;
   std::shared_ptr<std::vector<std::string>> trace_;
   std::map<caf::actor_id, std::string> labels_;
+  std::map<caf::actor_id, size_t> max_depth_;
   std::map<std::string, size_t> label_counts_;
-  int64_t virtual_ms_ = 0;
+  /// Virtual time since the start, in ms; shared with the completions.
+  std::shared_ptr<int64_t> virtual_ms_ = std::make_shared<int64_t>(0);
 };
 
 } // namespace prism::testing

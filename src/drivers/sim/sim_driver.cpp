@@ -1,5 +1,7 @@
 #include "drivers/sim/sim_driver.hpp"
 
+#include <stdexcept>
+
 #include "config/config.hpp"
 
 namespace prism::drivers {
@@ -28,6 +30,56 @@ void sim_backend::fail_next(uint32_t count, status_code code) {
            + std::string(to_string(code)));
 }
 
+void sim_backend::drop_next(uint32_t count) {
+  drop_next_ = count;
+  notify("drop_next " + std::to_string(count));
+}
+
+void sim_backend::throw_next(uint32_t count) {
+  throw_next_ = count;
+  notify("throw_next " + std::to_string(count));
+}
+
+void sim_backend::set_down(bool down) {
+  down_ = down;
+  notify(down ? "down" : "up");
+}
+
+void sim_backend::connect(uint32_t index) {
+  if (down_) {
+    notify("connect #" + std::to_string(index) + " refused");
+    throw std::runtime_error("connection refused (simulated backend is down)");
+  }
+  notify("connect #" + std::to_string(index));
+}
+
+void sim_backend::set_random_faults(double fail, double drop, uint64_t seed) {
+  random_fail_ = fail;
+  random_drop_ = drop;
+  rng_.seed(seed);
+  notify("random_faults fail=" + std::to_string(fail)
+         + " drop=" + std::to_string(drop) + " seed=" + std::to_string(seed));
+}
+
+void sim_backend::set_latency(int64_t ms) {
+  latency_ms_ = ms;
+  notify("latency " + std::to_string(ms) + "ms");
+}
+
+size_t sim_backend::release_due() {
+  size_t ran = 0;
+  auto now = clock_->now_ms();
+  while (!delayed_.empty() && delayed_.front().due_ms <= now) {
+    auto work = std::move(delayed_.front());
+    delayed_.pop_front();
+    apply(work);
+    ++ran;
+  }
+  if (ran > 0)
+    notify("completed " + std::to_string(ran) + " delayed");
+  return ran;
+}
+
 void sim_backend::set_holding(bool holding) {
   holding_ = holding;
   if (observer_)
@@ -36,17 +88,58 @@ void sim_backend::set_holding(bool holding) {
 
 void sim_backend::execute(std::string ns, operation_ptr op,
                           kv_driver::completion done) {
-  held_operation work{std::move(ns), std::move(op), std::move(done)};
+  if (throw_next_ > 0) {
+    --throw_next_;
+    ++failed_;
+    notify("threw " + describe(*op));
+    throw std::runtime_error("simulated driver exception (injected)");
+  }
+  held_operation work{std::move(ns), std::move(op), std::move(done), 0};
   if (holding_) {
     if (observer_)
       notify("held " + describe(*work.op));
     held_.push_back(std::move(work));
     return;
   }
+  if (latency_ms_ > 0) {
+    work.due_ms = clock_->now_ms() + latency_ms_;
+    notify("delayed " + describe(*work.op));
+    delayed_.push_back(std::move(work));
+    return;
+  }
   apply(work);
 }
 
 void sim_backend::apply(held_operation& work) {
+  bool drop = down_;
+  if (!drop && drop_next_ > 0) {
+    --drop_next_;
+    drop = true;
+  }
+  bool fail = false;
+  if (!drop && (random_fail_ > 0 || random_drop_ > 0)) {
+    // 53 random bits as a fraction in [0, 1): the same on every platform.
+    auto x = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+    if (x < random_fail_)
+      fail = true;
+    else if (x < random_fail_ + random_drop_)
+      drop = true;
+  }
+  if (drop) {
+    ++failed_;
+    notify("dropped " + describe(*work.op));
+    work.done(kv::outcome::lost(down_ ? "connection refused (simulated "
+                                        "backend is down)"
+                                      : "connection reset by peer (injected)"));
+    return;
+  }
+  if (fail) {
+    ++failed_;
+    notify("failed " + describe(*work.op) + " UNAVAILABLE (random)");
+    work.done(kv::outcome::failure(status_code::unavailable,
+                                   "simulated backend failure (random)"));
+    return;
+  }
   if (fail_next_ > 0) {
     --fail_next_;
     ++failed_;
@@ -105,6 +198,7 @@ driver_factory make_sim_driver_factory(std::shared_ptr<sim_backends> backends,
     auto& shared = (*backends)[backend.name];
     if (!shared)
       shared = std::make_shared<sim_backend>(clock);
+    shared->connect(index);
     return std::make_unique<sim_driver>(shared, backend.name, index);
   };
 }

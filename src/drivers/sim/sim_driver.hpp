@@ -5,12 +5,27 @@
 // inline (or holds work until released), never starts a thread and never
 // draws a random number, so under CAF's test coordinator the same inputs give
 // the same run. Single-threaded: use it only where one thread drives it.
+//
+// Faults it can be told to produce:
+// - fail_next: the next operations fail with a status code (not applied);
+// - drop_next: the next operations find their connection broken (not
+//   applied; the connection actor fails and is restarted);
+// - throw_next: the next operations throw from `execute` (the connection
+//   actor dies of the exception);
+// - set_down: the backend is unreachable: every operation finds its
+//   connection broken and no new connection can be opened;
+// - set_holding: operations hang until released;
+// - set_latency: operations complete only after some virtual time
+//   (release_due completes those whose time has come);
+// - set_random_faults: each operation fails or drops its connection with a
+//   probability, drawn from a generator seeded by the test.
 
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "drivers/driver.hpp"
@@ -34,8 +49,35 @@ public:
   /// The next `count` operations fail with `code` (and are not applied).
   void fail_next(uint32_t count, status_code code = status_code::unavailable);
 
+  /// The next `count` operations report a broken connection.
+  void drop_next(uint32_t count);
+
+  /// The next `count` operations throw std::runtime_error from execute.
+  void throw_next(uint32_t count);
+
+  /// While down, operations report a broken connection and `connect` throws.
+  void set_down(bool down);
+  bool down() const { return down_; }
+
+  /// Called by the driver factory for each new connection: throws while the
+  /// backend is down.
+  void connect(uint32_t index);
+
+  /// Each operation fails with UNAVAILABLE with probability `fail`, or drops
+  /// its connection with probability `drop` (checked in that order), drawn
+  /// from a generator seeded with `seed`. Zero for both turns it off.
+  void set_random_faults(double fail, double drop, uint64_t seed);
+
   /// While holding, operations wait until `release_held` runs them.
   void set_holding(bool holding);
+
+  /// Operations complete `ms` of virtual (manual clock) time after they
+  /// start; 0 completes them at once.
+  void set_latency(int64_t ms);
+
+  /// Completes the delayed operations whose time has come (in start order);
+  /// returns how many.
+  size_t release_due();
 
   /// Runs and completes every held operation in arrival order; returns how
   /// many ran.
@@ -58,6 +100,8 @@ private:
     std::string ns;
     operation_ptr op;
     kv_driver::completion done;
+    /// For delayed operations: when they complete (manual clock, ms).
+    int64_t due_ms = 0;
   };
 
   void apply(held_operation& work);
@@ -69,7 +113,15 @@ private:
   std::shared_ptr<manual_clock> clock_;
   kv::memory_store store_;
   std::deque<held_operation> held_;
+  std::deque<held_operation> delayed_;
   bool holding_ = false;
+  bool down_ = false;
+  int64_t latency_ms_ = 0;
+  uint32_t drop_next_ = 0;
+  uint32_t throw_next_ = 0;
+  double random_fail_ = 0;
+  double random_drop_ = 0;
+  std::mt19937_64 rng_;
   uint32_t fail_next_ = 0;
   status_code fail_code_ = status_code::unavailable;
   uint64_t applied_ = 0;
