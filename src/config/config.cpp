@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -160,6 +162,44 @@ std::string host_port_error(const std::string& text, std::string& host, uint16_t
   return {};
 }
 
+/// A real number for messages, always with a decimal point: "1.0", "0.25".
+std::string real_text(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  std::string out = buffer;
+  if (out.find_first_of(".en") == std::string::npos)
+    out += ".0";
+  return out;
+}
+
+/// Digits with at most one '.', and at least one digit: "2", "2.0", ".5".
+bool plain_decimal(const std::string& text) {
+  bool digit = false;
+  bool point = false;
+  for (char c : text) {
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      digit = true;
+    } else if (c == '.' && !point) {
+      point = true;
+    } else {
+      return false;
+    }
+  }
+  return digit;
+}
+
+/// A plain decimal followed by an exponent: "1e3", "2.5E-1".
+bool exponent_form(const std::string& text) {
+  auto e = text.find_first_of("eE");
+  if (e == std::string::npos || !plain_decimal(text.substr(0, e)))
+    return false;
+  std::string rest = text.substr(e + 1);
+  if (!rest.empty() && (rest[0] == '+' || rest[0] == '-'))
+    rest.erase(0, 1);
+  return !rest.empty() && std::all_of(rest.begin(), rest.end(),
+                                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
 bool wildcard_host(const std::string& host) {
   return host == "0.0.0.0" || host == "::" || host.empty();
 }
@@ -252,8 +292,8 @@ struct section {
 
 /// A key that belongs somewhere else, with the hint to give.
 struct misplaced {
-  const char* key;
-  const char* hint;
+  std::string key;
+  std::string hint;
 };
 
 class checker {
@@ -389,6 +429,70 @@ public:
     return true;
   }
 
+  /// A real number in [min, max], written as a whole number or a decimal:
+  /// 2, 2.0, 0.25. Leaves `out` alone on a problem.
+  bool real(const entry& e, const std::string& field, double min, double max, double& out,
+            const std::string& range_hint = {}) {
+    std::string range = real_text(min) + ".." + real_text(max);
+    std::string hint = range_hint.empty() ? "use a number in " + range : range_hint;
+    if (e.value.IsNull()) {
+      report(at_value(e), field, "has no value; expected a number", hint);
+      return false;
+    }
+    if (!e.value.IsScalar()) {
+      report(at(e.value), field, "expected a number, got " + describe(e.value), hint);
+      return false;
+    }
+    const std::string& text = e.value.Scalar();
+    if (e.value.Tag() == "!") {
+      report(at(e.value), field, "expected a number, got the quoted string " + quote(text), "remove the quotes");
+      return false;
+    }
+    std::string word = lower(text);
+    if (!word.empty() && (word[0] == '-' || word[0] == '+'))
+      word.erase(0, 1);
+    if (word == "nan" || word == ".nan") {
+      report(at(e.value), field, "expected a number, got " + quote(text) + " (not a number)", hint);
+      return false;
+    }
+    if (word == "inf" || word == ".inf" || word == "infinity") {
+      report(at(e.value), field, "must be a finite number, got " + quote(text), hint);
+      return false;
+    }
+    if (text.size() > 1 && text[0] == '-' && plain_decimal(text.substr(1))) {
+      report(at(e.value), field, "must not be negative, got " + text, hint);
+      return false;
+    }
+    if (!plain_decimal(text)) {
+      std::string how = "write digits with an optional '.', e.g. 2, 2.0 or 0.25: no quotes, units, signs or exponent";
+      std::string head = text.substr(0, text.size() - 1);
+      std::string comma = text;
+      std::replace(comma.begin(), comma.end(), ',', '.');
+      if (text.size() > 1 && text.back() == '%' && plain_decimal(head)) {
+        double percent = 0;
+        auto parsed = std::from_chars(head.data(), head.data() + head.size(), percent, std::chars_format::fixed);
+        how = "write a fraction, not a percentage";
+        if (parsed.ec == std::errc{})
+          how += ": " + real_text(percent / 100) + " for " + text;
+      } else if (exponent_form(text)) {
+        how = "write it as a plain decimal, without an exponent";
+      } else if (std::count(text.begin(), text.end(), ',') == 1 && plain_decimal(comma)) {
+        how = "use '.' as the decimal point: " + comma;
+      }
+      report(at(e.value), field, "expected a number, got " + quote(text), how + "; " + hint);
+      return false;
+    }
+    double value = 0;
+    const char* end = text.data() + text.size();
+    auto [stop, error] = std::from_chars(text.data(), end, value, std::chars_format::fixed);
+    if (error != std::errc{} || stop != end || !std::isfinite(value) || value < min || value > max) {
+      report(at(e.value), field, text + " is out of range " + range, hint);
+      return false;
+    }
+    out = value;
+    return true;
+  }
+
   /// A non-empty scalar string.
   bool text(const entry& e, const std::string& field, std::string& out, const std::string& hint) {
     if (e.value.IsNull()) {
@@ -447,13 +551,20 @@ private:
 const std::vector<std::string> root_keys = {"server", "audit", "backends", "namespaces"};
 const std::vector<std::string> server_keys = {"listen",           "admin",
                                               "session_idle_timeout_ms", "session_max_in_flight",
-                                              "session_mailbox_limit",
+                                              "session_mailbox_limit", "stage_mailbox_limit",
+                                              "router_mailbox_limit",
                                               "drain_timeout_ms", "scheduler"};
 const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
 const std::vector<std::string> audit_keys = {"path"};
+/// Keys every backend allows, whatever its type.
 const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "mailbox_limit",
-                                              "ttl_sweep_interval_ms"};
+                                              "ttl_sweep_interval_ms", "supervision", "circuit"};
 const std::vector<std::string> sqlite_only_keys = {"path", "synchronous", "busy_timeout_ms"};
+const std::vector<std::string> supervision_keys = {"strategy", "max_restarts", "period_ms", "backoff",
+                                                   "shutdown_timeout_ms"};
+const std::vector<std::string> backoff_keys = {"min_ms", "max_ms", "multiplier", "jitter", "reset_after_ms"};
+const std::vector<std::string> circuit_keys = {"probe_after_ms", "probe_max_ms"};
+const std::vector<std::string> supervision_strategies = {"one_for_one", "one_for_all", "rest_for_one"};
 const std::vector<std::string> namespace_keys = {"pattern", "backend", "max_value_bytes", "middleware"};
 const std::vector<std::string> backend_types = {"memory", "sqlite"};
 const std::vector<std::string> patterns = {"keyvalue", "pubsub"};
@@ -465,7 +576,11 @@ void check_server(checker& c, const entry& e, server_options& out) {
   section s = c.open(e.value, "server", c.at(e.key), "a map of server settings");
   c.unknown_keys(s, server_keys,
                  {{"max_throughput", "it belongs under server.scheduler:"},
-                  {"threads", "it belongs under server.scheduler:"}});
+                  {"threads", "it belongs under server.scheduler:"},
+                  {"mailbox_limit", "a pool's mailbox_limit belongs under backends.<name>:; here use "
+                                    "session_mailbox_limit, stage_mailbox_limit or router_mailbox_limit"},
+                  {"supervision", "it belongs under backends.<name>: (each backend has its own)"},
+                  {"circuit", "it belongs under backends.<name>: (each backend has its own)"}});
 
   std::string listen_host, admin_host;
   uint16_t listen_port = 0, admin_port = 0;
@@ -502,6 +617,14 @@ void check_server(checker& c, const entry& e, server_options& out) {
     c.number(*v, s.path(v->name), 1, 1000000, out.session_mailbox_limit,
              "use 1..1000000 requests");
 
+  if (const entry* v = s.find("stage_mailbox_limit"))
+    c.number(*v, s.path(v->name), 1, 1000000, out.stage_mailbox_limit,
+             "use 1..1000000 requests");
+
+  if (const entry* v = s.find("router_mailbox_limit"))
+    c.number(*v, s.path(v->name), 1, 1000000, out.router_mailbox_limit,
+             "use 1..1000000 requests");
+
   if (const entry* v = s.find("drain_timeout_ms"))
     c.number(*v, s.path(v->name), 0, 3600000, out.drain_timeout_ms,
              "use 0..3600000 milliseconds (up to 1 hour)");
@@ -522,6 +645,128 @@ void check_audit(checker& c, const entry& e, audit_options& out) {
   c.unknown_keys(s, audit_keys);
   if (const entry* v = s.find("path"))
     c.text(*v, s.path("path"), out.path, "give the audit log file, e.g. ./data/audit.log");
+}
+
+/// Hints for supervision and circuit keys written in the wrong map of a
+/// backend. `backend_field` is "backends.<name>"; `here` is the dotted path
+/// of the map being read, whose own keys are left out.
+std::vector<misplaced> misplaced_supervision_keys(const std::string& backend_field, const std::string& here) {
+  std::string supervision = backend_field + ".supervision";
+  std::string backoff = supervision + ".backoff";
+  std::string circuit = backend_field + ".circuit";
+  std::vector<misplaced> out;
+  auto under = [](const std::string& path) { return "it belongs under " + path + ":"; };
+  if (here != supervision) {
+    for (const auto& k : supervision_keys)
+      out.push_back({k, under(supervision)});
+  }
+  for (const auto& k : backoff_keys) {
+    if (here == backoff)
+      out.push_back({"backoff_" + k, "write it as " + k + " here: keys under backoff: have no backoff_ prefix"});
+    else
+      out.push_back({"backoff_" + k, "write it as " + k + " under " + backoff + ":"});
+    if (here == backoff)
+      continue;
+    if (here == circuit && k == "min_ms")
+      out.push_back({k, "did you mean \"probe_after_ms\"? the restart delay min_ms belongs under " + backoff + ":"});
+    else if (here == circuit && k == "max_ms")
+      out.push_back({k, "did you mean \"probe_max_ms\"? the restart delay max_ms belongs under " + backoff + ":"});
+    else
+      out.push_back({k, under(backoff)});
+  }
+  if (here != circuit) {
+    for (const auto& k : circuit_keys)
+      out.push_back({k, under(circuit)});
+  }
+  return out;
+}
+
+/// True when `a` comes after `b` in the file.
+bool after(const location& a, const location& b) { return std::tie(a.line, a.column) > std::tie(b.line, b.column); }
+
+/// Reports `low_key` above `high_key` in section `s`, at whichever of the two
+/// comes later in the file (or at the one that is set), naming both values.
+/// Call it only when both values were read without problems.
+void check_order(checker& c, const section& s, const std::string& low_key, uint32_t low,
+                 const std::string& high_key, uint32_t high, const std::string& why) {
+  if (low <= high)
+    return;
+  const entry* lo = s.find(low_key);
+  const entry* hi = s.find(high_key);
+  if (lo == nullptr && hi == nullptr)
+    return;
+  bool at_high = hi != nullptr && (lo == nullptr || after(c.at(hi->key), c.at(lo->key)));
+  std::string low_text = std::to_string(low) + (lo != nullptr ? "" : ", its default");
+  std::string high_text = std::to_string(high) + (hi != nullptr ? "" : ", its default");
+  std::string message = at_high ? high_key + " (" + high_text + ") is less than " + low_key + " (" + low_text + ")"
+                                : low_key + " (" + low_text + ") is greater than " + high_key + " (" + high_text + ")";
+  const entry& where = at_high ? *hi : *lo;
+  c.report(c.at_value(where), s.path(where.name), message,
+           why + ": raise " + high_key + " to at least " + std::to_string(low) + ", or lower " + low_key
+             + " to at most " + std::to_string(high));
+}
+
+void check_backoff(checker& c, const entry& e, const std::string& backend_field, supervision_config& out) {
+  section s = c.open(e.value, backend_field + ".supervision.backoff", c.at(e.key), "a map of backoff settings");
+  c.unknown_keys(s, backoff_keys, misplaced_supervision_keys(backend_field, s.field));
+
+  const char* ms_hour = "use 1..3600000 milliseconds (up to 1 hour)";
+  bool min_ok = true;
+  bool max_ok = true;
+  if (const entry* v = s.find("min_ms"))
+    min_ok = c.number(*v, s.path(v->name), 1, 3600000, out.backoff_min_ms, ms_hour);
+  if (const entry* v = s.find("max_ms"))
+    max_ok = c.number(*v, s.path(v->name), 1, 3600000, out.backoff_max_ms, ms_hour);
+  if (min_ok && max_ok)
+    check_order(c, s, "min_ms", out.backoff_min_ms, "max_ms", out.backoff_max_ms,
+                "the longest restart delay cannot be shorter than the first");
+  if (const entry* v = s.find("multiplier"))
+    c.real(*v, s.path(v->name), 1.0, 10.0, out.backoff_multiplier,
+           "use a number in 1.0..10.0: each restart delay is the previous one times this (1.0 keeps it at min_ms)");
+  if (const entry* v = s.find("jitter"))
+    c.real(*v, s.path(v->name), 0.0, 1.0, out.backoff_jitter,
+           "use a fraction in 0.0..1.0: 0.2 spreads each delay by up to 20% either way (0.0 for none)");
+  if (const entry* v = s.find("reset_after_ms"))
+    c.number(*v, s.path(v->name), 1, 86400000, out.backoff_reset_after_ms,
+             "use 1..86400000 milliseconds (up to 1 day)");
+}
+
+void check_supervision(checker& c, const entry& e, const std::string& backend_field, supervision_config& out) {
+  section s = c.open(e.value, backend_field + ".supervision", c.at(e.key), "a map of supervision settings");
+  c.unknown_keys(s, supervision_keys, misplaced_supervision_keys(backend_field, s.field));
+
+  if (const entry* v = s.find("strategy")) {
+    int index = c.choice(*v, s.path(v->name), "supervision strategy", supervision_strategies);
+    if (index >= 0)
+      out.strategy = static_cast<supervision_strategy>(index);
+  }
+  if (const entry* v = s.find("max_restarts"))
+    c.number(*v, s.path(v->name), 0, 1000, out.max_restarts,
+             "use 0..1000 restarts (0: the first failure gives up)");
+  if (const entry* v = s.find("period_ms"))
+    c.number(*v, s.path(v->name), 1, 3600000, out.period_ms, "use 1..3600000 milliseconds (up to 1 hour)");
+  if (const entry* v = s.find("backoff"))
+    check_backoff(c, *v, backend_field, out);
+  if (const entry* v = s.find("shutdown_timeout_ms"))
+    c.number(*v, s.path(v->name), 1, 600000, out.shutdown_timeout_ms,
+             "use 1..600000 milliseconds (up to 10 minutes)");
+}
+
+void check_circuit(checker& c, const entry& e, const std::string& backend_field, circuit_config& out) {
+  section s = c.open(e.value, backend_field + ".circuit", c.at(e.key), "a map of circuit settings");
+  c.unknown_keys(s, circuit_keys, misplaced_supervision_keys(backend_field, s.field));
+
+  bool after_ok = true;
+  bool max_ok = true;
+  if (const entry* v = s.find("probe_after_ms"))
+    after_ok = c.number(*v, s.path(v->name), 1, 3600000, out.probe_after_ms,
+                        "use 1..3600000 milliseconds (up to 1 hour)");
+  if (const entry* v = s.find("probe_max_ms"))
+    max_ok = c.number(*v, s.path(v->name), 1, 86400000, out.probe_max_ms,
+                      "use 1..86400000 milliseconds (up to 1 day)");
+  if (after_ok && max_ok)
+    check_order(c, s, "probe_after_ms", out.probe_after_ms, "probe_max_ms", out.probe_max_ms,
+                "the longest wait between probes cannot be shorter than the first");
 }
 
 /// Reads one backend. `known_type` says whether its type could be read.
@@ -566,7 +811,7 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
     for (const auto& item : s.items)
       if (std::find(recognised.begin(), recognised.end(), item.name) == recognised.end())
         unknown_only.items.push_back(item);
-    c.unknown_keys(unknown_only, allowed);
+    c.unknown_keys(unknown_only, allowed, misplaced_supervision_keys(field, field));
   }
 
   if (const entry* v = s.find("connections"))
@@ -578,6 +823,11 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
   if (const entry* v = s.find("ttl_sweep_interval_ms"))
     c.number(*v, s.path(v->name), 10, 3600000, b.ttl_sweep_interval_ms,
              "use 10..3600000 milliseconds (10 ms to 1 hour)");
+
+  if (const entry* v = s.find("supervision"))
+    check_supervision(c, *v, field, b.supervision);
+  if (const entry* v = s.find("circuit"))
+    check_circuit(c, *v, field, b.circuit);
 
   if (sqlite_keys_ok) {
     if (const entry* v = s.find("path"))
@@ -704,7 +954,9 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
   c.unknown_keys(s, root_keys,
                  {{"listen", "it belongs under server:"},
                   {"admin", "it belongs under server:"},
-                  {"scheduler", "it belongs under server:"}});
+                  {"scheduler", "it belongs under server:"},
+                  {"supervision", "it belongs under backends.<name>: (each backend has its own)"},
+                  {"circuit", "it belongs under backends.<name>: (each backend has its own)"}});
 
   if (const entry* e = s.find("server"))
     check_server(c, *e, cfg.server);

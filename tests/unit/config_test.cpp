@@ -685,3 +685,539 @@ namespaces: {cache: {backend: mem}}
     expect_problem(bad, "backends.mem.mailbox_limit", 1, "0 is out of range 1..1000000");
   }
 }
+
+TEST_CASE("supervision, circuit and mailbox limits: defaults when absent", "[config][supervision]") {
+  auto r = check(R"(backends:
+  mem: {type: memory}
+  disk: {type: sqlite, path: ./data/d.db}
+  empty: {type: memory, supervision: , circuit: }
+namespaces: {cache: {backend: mem}}
+)");
+  INFO("problems:\n" << fields_of(r));
+  REQUIRE(r.ok());
+  CHECK(r.config->server.stage_mailbox_limit == 4096);
+  CHECK(r.config->server.router_mailbox_limit == 8192);
+  for (const char* name : {"mem", "disk", "empty"}) {
+    INFO(name);
+    const auto& sup = r.config->backends.at(name).supervision;
+    CHECK(sup.strategy == supervision_strategy::one_for_one);
+    CHECK(sup.max_restarts == 5);
+    CHECK(sup.period_ms == 10000);
+    CHECK(sup.backoff_min_ms == 100);
+    CHECK(sup.backoff_max_ms == 10000);
+    CHECK(sup.backoff_multiplier == 2.0);
+    CHECK(sup.backoff_jitter == 0.2);
+    CHECK(sup.backoff_reset_after_ms == 30000);
+    CHECK(sup.shutdown_timeout_ms == 5000);
+    const auto& circuit = r.config->backends.at(name).circuit;
+    CHECK(circuit.probe_after_ms == 1000);
+    CHECK(circuit.probe_max_ms == 30000);
+  }
+}
+
+TEST_CASE("every supervision and circuit field is read", "[config][supervision]") {
+  auto r = check(R"(server:
+  stage_mailbox_limit: 17
+  router_mailbox_limit: 33
+backends:
+  mem:
+    type: memory
+    supervision:
+      strategy: one_for_all
+      max_restarts: 0
+      period_ms: 2500
+      backoff:
+        min_ms: 7
+        max_ms: 900
+        multiplier: 3
+        jitter: 0.25
+        reset_after_ms: 45000
+      shutdown_timeout_ms: 1234
+    circuit:
+      probe_after_ms: 250
+      probe_max_ms: 60000
+  disk:
+    type: sqlite
+    path: ./data/d.db
+    supervision: {strategy: rest_for_one, backoff: {multiplier: 1.5, jitter: 0}}
+    circuit: {probe_after_ms: 5}
+namespaces: {cache: {backend: mem}, store: {backend: disk}}
+)");
+  INFO("problems:\n" << fields_of(r));
+  REQUIRE(r.ok());
+  CHECK(r.config->server.stage_mailbox_limit == 17);
+  CHECK(r.config->server.router_mailbox_limit == 33);
+
+  const auto& mem = r.config->backends.at("mem");
+  CHECK(mem.supervision.strategy == supervision_strategy::one_for_all);
+  CHECK(mem.supervision.max_restarts == 0);
+  CHECK(mem.supervision.period_ms == 2500);
+  CHECK(mem.supervision.backoff_min_ms == 7);
+  CHECK(mem.supervision.backoff_max_ms == 900);
+  CHECK(mem.supervision.backoff_multiplier == 3.0);
+  CHECK(mem.supervision.backoff_jitter == 0.25);
+  CHECK(mem.supervision.backoff_reset_after_ms == 45000);
+  CHECK(mem.supervision.shutdown_timeout_ms == 1234);
+  CHECK(mem.circuit.probe_after_ms == 250);
+  CHECK(mem.circuit.probe_max_ms == 60000);
+
+  // Keys left out of a map that is present keep their defaults.
+  const auto& disk = r.config->backends.at("disk");
+  CHECK(disk.supervision.strategy == supervision_strategy::rest_for_one);
+  CHECK(disk.supervision.max_restarts == 5);
+  CHECK(disk.supervision.backoff_min_ms == 100);
+  CHECK(disk.supervision.backoff_multiplier == 1.5);
+  CHECK(disk.supervision.backoff_jitter == 0.0);
+  CHECK(disk.circuit.probe_after_ms == 5);
+  CHECK(disk.circuit.probe_max_ms == 30000);
+
+  auto one = check(R"(backends: {mem: {type: memory, supervision: {strategy: one_for_one}}}
+namespaces: {cache: {backend: mem}}
+)");
+  REQUIRE(one.ok());
+  CHECK(one.config->backends.at("mem").supervision.strategy == supervision_strategy::one_for_one);
+  CHECK(to_string(supervision_strategy::one_for_one) == "one_for_one");
+  CHECK(to_string(supervision_strategy::one_for_all) == "one_for_all");
+  CHECK(to_string(supervision_strategy::rest_for_one) == "rest_for_one");
+}
+
+TEST_CASE("supervision, circuit and mailbox limits: bounds", "[config][supervision]") {
+  SECTION("the bounds themselves are accepted") {
+    auto r = check(R"(server: {stage_mailbox_limit: 1000000, router_mailbox_limit: 1}
+backends:
+  low:
+    type: memory
+    supervision:
+      max_restarts: 0
+      period_ms: 1
+      backoff: {min_ms: 1, max_ms: 1, multiplier: 1.0, jitter: 0.0, reset_after_ms: 1}
+      shutdown_timeout_ms: 1
+    circuit: {probe_after_ms: 1, probe_max_ms: 1}
+  high:
+    type: memory
+    supervision:
+      max_restarts: 1000
+      period_ms: 3600000
+      backoff: {min_ms: 3600000, max_ms: 3600000, multiplier: 10, jitter: 1, reset_after_ms: 86400000}
+      shutdown_timeout_ms: 600000
+    circuit: {probe_after_ms: 3600000, probe_max_ms: 86400000}
+namespaces: {cache: {backend: low}}
+)");
+    INFO("problems:\n" << fields_of(r));
+    REQUIRE(r.ok());
+    CHECK(r.config->server.stage_mailbox_limit == 1000000);
+    CHECK(r.config->server.router_mailbox_limit == 1);
+    const auto& low = r.config->backends.at("low");
+    CHECK(low.supervision.period_ms == 1);
+    CHECK(low.supervision.backoff_multiplier == 1.0);
+    CHECK(low.supervision.backoff_jitter == 0.0);
+    CHECK(low.circuit.probe_max_ms == 1);
+    const auto& high = r.config->backends.at("high");
+    CHECK(high.supervision.max_restarts == 1000);
+    CHECK(high.supervision.backoff_max_ms == 3600000);
+    CHECK(high.supervision.backoff_multiplier == 10.0);
+    CHECK(high.supervision.backoff_jitter == 1.0);
+    CHECK(high.supervision.backoff_reset_after_ms == 86400000);
+    CHECK(high.supervision.shutdown_timeout_ms == 600000);
+    CHECK(high.circuit.probe_after_ms == 3600000);
+    CHECK(high.circuit.probe_max_ms == 86400000);
+  }
+  SECTION("one past each bound") {
+    auto r = check(R"(server: {stage_mailbox_limit: 0, router_mailbox_limit: 1000001}
+backends:
+  low:
+    type: memory
+    supervision:
+      period_ms: 0
+      backoff: {min_ms: 0, max_ms: 0, multiplier: 0.99, jitter: -0.01, reset_after_ms: 0}
+      shutdown_timeout_ms: 0
+    circuit: {probe_after_ms: 0, probe_max_ms: 0}
+  high:
+    type: memory
+    supervision:
+      max_restarts: 1001
+      period_ms: 3600001
+      backoff: {min_ms: 3600001, max_ms: 3600001, multiplier: 10.01, jitter: 1.001, reset_after_ms: 86400001}
+      shutdown_timeout_ms: 600001
+    circuit: {probe_after_ms: 3600001, probe_max_ms: 86400001}
+  negative:
+    type: memory
+    supervision: {max_restarts: -1}
+namespaces: {cache: {backend: low}}
+)");
+    expect_problem(r, "server.stage_mailbox_limit", 1, "0 is out of range 1..1000000");
+    expect_problem(r, "server.router_mailbox_limit", 1, "1000001 is out of range 1..1000000");
+    CHECK(find(r, "server.router_mailbox_limit")->hint == "use 1..1000000 requests");
+
+    expect_problem(r, "backends.low.supervision.period_ms", 6, "0 is out of range 1..3600000");
+    expect_problem(r, "backends.low.supervision.backoff.min_ms", 7, "0 is out of range 1..3600000");
+    expect_problem(r, "backends.low.supervision.backoff.max_ms", 7, "0 is out of range 1..3600000");
+    expect_problem(r, "backends.low.supervision.backoff.multiplier", 7, "0.99 is out of range 1.0..10.0");
+    expect_problem(r, "backends.low.supervision.backoff.jitter", 7, "must not be negative, got -0.01");
+    expect_problem(r, "backends.low.supervision.backoff.reset_after_ms", 7, "0 is out of range 1..86400000");
+    expect_problem(r, "backends.low.supervision.shutdown_timeout_ms", 8, "0 is out of range 1..600000");
+    expect_problem(r, "backends.low.circuit.probe_after_ms", 9, "0 is out of range 1..3600000");
+    expect_problem(r, "backends.low.circuit.probe_max_ms", 9, "0 is out of range 1..86400000");
+
+    expect_problem(r, "backends.high.supervision.max_restarts", 13, "1001 is out of range 0..1000");
+    CHECK(find(r, "backends.high.supervision.max_restarts")->hint
+          == "use 0..1000 restarts (0: the first failure gives up)");
+    expect_problem(r, "backends.high.supervision.period_ms", 14, "3600001 is out of range 1..3600000");
+    expect_problem(r, "backends.high.supervision.backoff.min_ms", 15, "3600001 is out of range 1..3600000");
+    expect_problem(r, "backends.high.supervision.backoff.max_ms", 15, "3600001 is out of range 1..3600000");
+    expect_problem(r, "backends.high.supervision.backoff.multiplier", 15, "10.01 is out of range 1.0..10.0");
+    expect_problem(r, "backends.high.supervision.backoff.jitter", 15, "1.001 is out of range 0.0..1.0");
+    expect_problem(r, "backends.high.supervision.backoff.reset_after_ms", 15,
+                   "86400001 is out of range 1..86400000");
+    expect_problem(r, "backends.high.supervision.shutdown_timeout_ms", 16, "600001 is out of range 1..600000");
+    expect_problem(r, "backends.high.circuit.probe_after_ms", 17, "3600001 is out of range 1..3600000");
+    expect_problem(r, "backends.high.circuit.probe_max_ms", 17, "86400001 is out of range 1..86400000");
+
+    expect_problem(r, "backends.negative.supervision.max_restarts", 20, "must not be negative, got -1");
+    // Out-of-range values give no cross-field complaint on top.
+    CHECK(r.problems.size() == 22);
+  }
+}
+
+TEST_CASE("supervision and circuit: wrong types", "[config][supervision]") {
+  auto r = check(R"(server:
+  stage_mailbox_limit: many
+  router_mailbox_limit: [1]
+backends:
+  a:
+    type: memory
+    supervision: [one_for_one]
+    circuit: off
+  b:
+    type: sqlite
+    path: ./data/b.db
+    supervision:
+      strategy: one_for_none
+      max_restarts: "5"
+      period_ms: 10s
+      backoff: 100
+    circuit:
+      probe_after_ms: {ms: 1}
+      probe_max_ms:
+  c:
+    type: memory
+    supervision:
+      strategy: [one_for_all]
+      backoff:
+        multiplier: [2]
+        jitter: {x: 1}
+        min_ms: 1.5
+namespaces: {cache: {backend: a}}
+)");
+  expect_problem(r, "server.stage_mailbox_limit", 2, "expected a whole number, got \"many\"");
+  expect_problem(r, "server.router_mailbox_limit", 3, "expected a whole number, got a list");
+  expect_problem(r, "backends.a.supervision", 7, "expected a map of supervision settings, got a list");
+  CHECK(find(r, "backends.a.supervision")->hint
+        == "write it as indented \"name: value\" lines under \"backends.a.supervision:\"");
+  expect_problem(r, "backends.a.circuit", 8, "expected a map of circuit settings, got the value \"off\"");
+  expect_problem(r, "backends.b.supervision.strategy", 13, "unknown supervision strategy \"one_for_none\"");
+  CHECK(find(r, "backends.b.supervision.strategy")->hint
+        == "did you mean \"one_for_one\"? use one of: one_for_one, one_for_all, rest_for_one");
+  expect_problem(r, "backends.b.supervision.max_restarts", 14, "quoted string \"5\"");
+  expect_problem(r, "backends.b.supervision.period_ms", 15, "expected a whole number, got \"10s\"");
+  expect_problem(r, "backends.b.supervision.backoff", 16, "expected a map of backoff settings, got the value \"100\"");
+  expect_problem(r, "backends.b.circuit.probe_after_ms", 18, "expected a whole number, got a map");
+  expect_problem(r, "backends.b.circuit.probe_max_ms", 19, "has no value; expected a whole number");
+  expect_problem(r, "backends.c.supervision.strategy", 23, "expected a supervision strategy, got a list");
+  expect_problem(r, "backends.c.supervision.backoff.multiplier", 25, "expected a number, got a list");
+  expect_problem(r, "backends.c.supervision.backoff.jitter", 26, "expected a number, got a map");
+  expect_problem(r, "backends.c.supervision.backoff.min_ms", 27, "expected a whole number, got \"1.5\"");
+  CHECK(r.problems.size() == 14);
+}
+
+TEST_CASE("real numbers: what is accepted and what is not", "[config][supervision]") {
+  auto with = [](const std::string& key, const std::string& value) {
+    return check("backends:\n  mem:\n    type: memory\n    supervision:\n      backoff:\n        " + key + ": " + value
+                 + "\nnamespaces: {cache: {backend: mem}}\n");
+  };
+  auto multiplier = [&](const std::string& value) {
+    auto r = with("multiplier", value);
+    INFO(value << "\n" << fields_of(r));
+    REQUIRE(r.ok());
+    return r.config->backends.at("mem").supervision.backoff_multiplier;
+  };
+  auto jitter = [&](const std::string& value) {
+    auto r = with("jitter", value);
+    INFO(value << "\n" << fields_of(r));
+    REQUIRE(r.ok());
+    return r.config->backends.at("mem").supervision.backoff_jitter;
+  };
+  CHECK(multiplier("2") == 2.0);
+  CHECK(multiplier("2.0") == 2.0);
+  CHECK(multiplier("1.25") == 1.25);
+  CHECK(multiplier("10.000") == 10.0);
+  CHECK(multiplier("3.") == 3.0);
+  CHECK(multiplier("01.5") == 1.5);
+  CHECK(jitter("0.25") == 0.25);
+  CHECK(jitter(".5") == 0.5);
+  CHECK(jitter("0") == 0.0);
+  CHECK(jitter("1") == 1.0);
+
+  const std::string field = "backends.mem.supervision.backoff.jitter";
+  auto rejected = [&](const std::string& value, const std::string& message, const std::string& hint) {
+    INFO(value);
+    auto r = with("jitter", value);
+    expect_problem(r, field, 6, message);
+    REQUIRE(r.problems.size() == 1);
+    CHECK_THAT(r.problems[0].hint, Catch::Contains(hint));
+    CHECK(r.problems[0].where.column == 17);
+  };
+  rejected("\"0.2\"", "expected a number, got the quoted string \"0.2\"", "remove the quotes");
+  rejected("'0.2'", "expected a number, got the quoted string \"0.2\"", "remove the quotes");
+  rejected(".nan", "expected a number, got \".nan\" (not a number)", "use a fraction in 0.0..1.0");
+  rejected("NaN", "expected a number, got \"NaN\" (not a number)", "use a fraction in 0.0..1.0");
+  rejected(".inf", "must be a finite number, got \".inf\"", "use a fraction in 0.0..1.0");
+  rejected("-.inf", "must be a finite number, got \"-.inf\"", "use a fraction in 0.0..1.0");
+  rejected("inf", "must be a finite number, got \"inf\"", "use a fraction in 0.0..1.0");
+  rejected("-0.5", "must not be negative, got -0.5", "use a fraction in 0.0..1.0");
+  rejected("-0", "must not be negative, got -0", "use a fraction in 0.0..1.0");
+  rejected("20%", "expected a number, got \"20%\"", "write a fraction, not a percentage: 0.2 for 20%");
+  rejected("0.2x", "expected a number, got \"0.2x\"", "no quotes, units, signs or exponent");
+  rejected("+0.2", "expected a number, got \"+0.2\"", "no quotes, units, signs or exponent");
+  rejected("2e-1", "expected a number, got \"2e-1\"", "without an exponent");
+  rejected("0,2", "expected a number, got \"0,2\"", "use '.' as the decimal point: 0.2");
+  rejected("0.2.1", "expected a number, got \"0.2.1\"", "no quotes, units, signs or exponent");
+  rejected(".", "expected a number, got \".\"", "no quotes, units, signs or exponent");
+  rejected("1.5", "1.5 is out of range 0.0..1.0", "use a fraction in 0.0..1.0");
+  rejected(std::string(400, '9') + ".0", "is out of range 0.0..1.0", "use a fraction in 0.0..1.0");
+  rejected("[0.2]", "expected a number, got a list", "use a fraction in 0.0..1.0");
+
+  auto empty = with("multiplier", "");
+  expect_problem(empty, "backends.mem.supervision.backoff.multiplier", 6, "has no value; expected a number");
+  CHECK(find(empty, "backends.mem.supervision.backoff.multiplier")->hint
+        == "use a number in 1.0..10.0: each restart delay is the previous one times this (1.0 keeps it at min_ms)");
+  auto low = with("multiplier", "0.5");
+  expect_problem(low, "backends.mem.supervision.backoff.multiplier", 6, "0.5 is out of range 1.0..10.0");
+}
+
+TEST_CASE("supervision and circuit: cross-field checks", "[config][supervision]") {
+  SECTION("max_ms below min_ms, both set: at the later one, naming both values") {
+    auto r = check(R"(backends:
+  mem:
+    type: memory
+    supervision:
+      backoff:
+        min_ms: 500
+        max_ms: 200
+namespaces: {cache: {backend: mem}}
+)");
+    expect_problem(r, "backends.mem.supervision.backoff.max_ms", 7, "max_ms (200) is less than min_ms (500)");
+    CHECK(find(r, "backends.mem.supervision.backoff.max_ms")->hint
+          == "the longest restart delay cannot be shorter than the first: raise max_ms to at least 500, "
+             "or lower min_ms to at most 200");
+    CHECK(find(r, "backends.mem.supervision.backoff.max_ms")->where.column == 17);
+    CHECK(r.problems.size() == 1);
+
+    auto reversed = check(R"(backends:
+  mem:
+    type: memory
+    supervision:
+      backoff:
+        max_ms: 200
+        min_ms: 500
+namespaces: {cache: {backend: mem}}
+)");
+    expect_problem(reversed, "backends.mem.supervision.backoff.min_ms", 7, "min_ms (500) is greater than max_ms (200)");
+    CHECK(reversed.problems.size() == 1);
+  }
+  SECTION("against a default") {
+    auto r = check(R"(backends:
+  big: {type: memory, supervision: {backoff: {min_ms: 20000}}}
+  small: {type: memory, supervision: {backoff: {max_ms: 50}}}
+  probe:
+    type: memory
+    circuit:
+      probe_after_ms: 40000
+namespaces: {cache: {backend: big}}
+)");
+    expect_problem(r, "backends.big.supervision.backoff.min_ms", 2,
+                   "min_ms (20000) is greater than max_ms (10000, its default)");
+    CHECK_THAT(find(r, "backends.big.supervision.backoff.min_ms")->hint,
+               Catch::EndsWith("raise max_ms to at least 20000, or lower min_ms to at most 10000"));
+    expect_problem(r, "backends.small.supervision.backoff.max_ms", 3,
+                   "max_ms (50) is less than min_ms (100, its default)");
+    expect_problem(r, "backends.probe.circuit.probe_after_ms", 7,
+                   "probe_after_ms (40000) is greater than probe_max_ms (30000, its default)");
+    CHECK(find(r, "backends.probe.circuit.probe_after_ms")->hint
+          == "the longest wait between probes cannot be shorter than the first: raise probe_max_ms to at least "
+             "40000, or lower probe_after_ms to at most 30000");
+    CHECK(r.problems.size() == 3);
+  }
+  SECTION("probe_max_ms below probe_after_ms") {
+    auto r = check(R"(backends:
+  mem:
+    type: memory
+    circuit: {probe_after_ms: 2000, probe_max_ms: 1999}
+namespaces: {cache: {backend: mem}}
+)");
+    expect_problem(r, "backends.mem.circuit.probe_max_ms", 4, "probe_max_ms (1999) is less than probe_after_ms (2000)");
+    CHECK(find(r, "backends.mem.circuit.probe_max_ms")->where.column == 51);
+    CHECK(r.problems.size() == 1);
+  }
+  SECTION("equal values are fine") {
+    auto r = check(R"(backends:
+  mem:
+    type: memory
+    supervision: {backoff: {min_ms: 300, max_ms: 300}}
+    circuit: {probe_after_ms: 2000, probe_max_ms: 2000}
+namespaces: {cache: {backend: mem}}
+)");
+    INFO("problems:\n" << fields_of(r));
+    REQUIRE(r.ok());
+    CHECK(r.config->backends.at("mem").supervision.backoff_max_ms == 300);
+    CHECK(r.config->backends.at("mem").circuit.probe_max_ms == 2000);
+  }
+  SECTION("a bad value gives no cross-field complaint on top") {
+    auto r = check(R"(backends:
+  mem:
+    type: memory
+    supervision: {backoff: {min_ms: 500, max_ms: 20x}}
+namespaces: {cache: {backend: mem}}
+)");
+    expect_problem(r, "backends.mem.supervision.backoff.max_ms", 4, "expected a whole number, got \"20x\"");
+    CHECK(r.problems.size() == 1);
+  }
+}
+
+TEST_CASE("misplaced supervision and circuit keys", "[config][supervision]") {
+  auto r = check(R"(supervision: {}
+server:
+  circuit: {}
+  mailbox_limit: 10
+backends:
+  disk:
+    type: sqlite
+    path: ./data/d.db
+    strategy: one_for_all
+    probe_after_ms: 10
+    backoff_min_ms: 5
+    supervision:
+      backoff_min_ms: 100
+      min_ms: 100
+      jitter: 0.1
+      probe_max_ms: 100
+      max_restart: 3
+      backoff:
+        max_restarts: 3
+        backoff_max_ms: 100
+        probe_after_ms: 10
+        resets_after_ms: 10
+    circuit:
+      max_ms: 100
+      probe_max: 100
+      period_ms: 10
+namespaces: {cache: {backend: disk}}
+)");
+  auto hint = [&](const std::string& field) {
+    const problem* p = find(r, field);
+    REQUIRE(p != nullptr);
+    return p->hint;
+  };
+  expect_problem(r, "supervision", 1, "unknown key \"supervision\"");
+  CHECK(hint("supervision") == "it belongs under backends.<name>: (each backend has its own)");
+  expect_problem(r, "server.circuit", 3, "unknown key \"circuit\"");
+  CHECK(hint("server.circuit") == "it belongs under backends.<name>: (each backend has its own)");
+  expect_problem(r, "server.mailbox_limit", 4, "unknown key \"mailbox_limit\"");
+  CHECK_THAT(hint("server.mailbox_limit"), Catch::Contains("stage_mailbox_limit"));
+
+  expect_problem(r, "backends.disk.strategy", 9, "unknown key \"strategy\"");
+  CHECK(hint("backends.disk.strategy") == "it belongs under backends.disk.supervision:");
+  expect_problem(r, "backends.disk.probe_after_ms", 10, "unknown key \"probe_after_ms\"");
+  CHECK(hint("backends.disk.probe_after_ms") == "it belongs under backends.disk.circuit:");
+  expect_problem(r, "backends.disk.backoff_min_ms", 11, "unknown key \"backoff_min_ms\"");
+  CHECK(hint("backends.disk.backoff_min_ms") == "write it as min_ms under backends.disk.supervision.backoff:");
+
+  expect_problem(r, "backends.disk.supervision.backoff_min_ms", 13, "unknown key \"backoff_min_ms\"");
+  CHECK(hint("backends.disk.supervision.backoff_min_ms")
+        == "write it as min_ms under backends.disk.supervision.backoff:");
+  expect_problem(r, "backends.disk.supervision.min_ms", 14, "unknown key \"min_ms\"");
+  CHECK(hint("backends.disk.supervision.min_ms") == "it belongs under backends.disk.supervision.backoff:");
+  expect_problem(r, "backends.disk.supervision.jitter", 15, "unknown key \"jitter\"");
+  CHECK(hint("backends.disk.supervision.jitter") == "it belongs under backends.disk.supervision.backoff:");
+  expect_problem(r, "backends.disk.supervision.probe_max_ms", 16, "unknown key \"probe_max_ms\"");
+  CHECK(hint("backends.disk.supervision.probe_max_ms") == "it belongs under backends.disk.circuit:");
+  expect_problem(r, "backends.disk.supervision.max_restart", 17, "unknown key \"max_restart\"");
+  CHECK(hint("backends.disk.supervision.max_restart") == "did you mean \"max_restarts\"?");
+
+  expect_problem(r, "backends.disk.supervision.backoff.max_restarts", 19, "unknown key \"max_restarts\"");
+  CHECK(hint("backends.disk.supervision.backoff.max_restarts") == "it belongs under backends.disk.supervision:");
+  expect_problem(r, "backends.disk.supervision.backoff.backoff_max_ms", 20, "unknown key \"backoff_max_ms\"");
+  CHECK(hint("backends.disk.supervision.backoff.backoff_max_ms")
+        == "write it as max_ms here: keys under backoff: have no backoff_ prefix");
+  expect_problem(r, "backends.disk.supervision.backoff.probe_after_ms", 21, "unknown key \"probe_after_ms\"");
+  CHECK(hint("backends.disk.supervision.backoff.probe_after_ms") == "it belongs under backends.disk.circuit:");
+  expect_problem(r, "backends.disk.supervision.backoff.resets_after_ms", 22, "unknown key \"resets_after_ms\"");
+  CHECK(hint("backends.disk.supervision.backoff.resets_after_ms") == "did you mean \"reset_after_ms\"?");
+
+  expect_problem(r, "backends.disk.circuit.max_ms", 24, "unknown key \"max_ms\"");
+  CHECK(hint("backends.disk.circuit.max_ms")
+        == "did you mean \"probe_max_ms\"? the restart delay max_ms belongs under backends.disk.supervision.backoff:");
+  expect_problem(r, "backends.disk.circuit.probe_max", 25, "unknown key \"probe_max\"");
+  CHECK(hint("backends.disk.circuit.probe_max") == "did you mean \"probe_max_ms\"?");
+  expect_problem(r, "backends.disk.circuit.period_ms", 26, "unknown key \"period_ms\"");
+  CHECK(hint("backends.disk.circuit.period_ms") == "it belongs under backends.disk.supervision:");
+
+  CHECK(r.problems.size() == 18);
+
+  // An unknown key with no close match lists the keys allowed there.
+  auto far = check(R"(backends:
+  mem: {type: memory, circuit: {colour: red}, supervision: {backoff: {colour: red}}}
+namespaces: {cache: {backend: mem}}
+)");
+  CHECK(find(far, "backends.mem.circuit.colour")->hint == "allowed keys here: probe_after_ms, probe_max_ms");
+  CHECK(find(far, "backends.mem.supervision.backoff.colour")->hint
+        == "allowed keys here: min_ms, max_ms, multiplier, jitter, reset_after_ms");
+}
+
+TEST_CASE("a complete supervision and circuit example is valid", "[config][supervision]") {
+  auto r = check(R"(server:
+  stage_mailbox_limit: 4096
+  router_mailbox_limit: 8192
+backends:
+  mem:
+    type: memory
+    supervision:
+      strategy: one_for_all
+      max_restarts: 3
+    circuit:
+      probe_after_ms: 500
+  disk:
+    type: sqlite
+    path: ./data/prism.db
+    supervision:
+      strategy: one_for_one       # one_for_one | one_for_all | rest_for_one
+      max_restarts: 5             # 0..1000 (0: the first failure gives up)
+      period_ms: 10000            # 1..3600000
+      backoff:
+        min_ms: 100               # 1..3600000
+        max_ms: 10000             # 1..3600000, must be >= min_ms
+        multiplier: 2.0           # a number in 1.0..10.0
+        jitter: 0.2               # a number in 0.0..1.0 (relative spread)
+        reset_after_ms: 30000     # 1..86400000
+      shutdown_timeout_ms: 5000   # 1..600000
+    circuit:
+      probe_after_ms: 1000        # 1..3600000
+      probe_max_ms: 30000         # 1..86400000, must be >= probe_after_ms
+namespaces:
+  cache: {backend: mem}
+  default: {backend: disk}
+)");
+  INFO("problems:\n" << fields_of(r));
+  REQUIRE(r.ok());
+  const auto& cfg = *r.config;
+  CHECK(cfg.backends.at("mem").supervision.strategy == supervision_strategy::one_for_all);
+  CHECK(cfg.backends.at("mem").supervision.max_restarts == 3);
+  CHECK(cfg.backends.at("mem").circuit.probe_after_ms == 500);
+  const auto& disk = cfg.backends.at("disk");
+  CHECK(disk.supervision.backoff_multiplier == 2.0);
+  CHECK(disk.supervision.backoff_jitter == 0.2);
+  CHECK(disk.circuit.probe_max_ms == 30000);
+  CHECK(summary(cfg)
+        == "config OK: 2 namespaces (cache->mem memory, default->disk sqlite), 2 backends, "
+           "listen 127.0.0.1:8980, admin 127.0.0.1:8981");
+}
