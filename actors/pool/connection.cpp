@@ -90,6 +90,22 @@ connection(connection_actor::stateful_pointer<connection_state> self,
     = enroll_if(actors, self, "connection", std::move(name), parent);
   if (st.registration)
     st.registration->set_restarts(restarts);
+  // A driver that throws leaves the connection in an unknown state: end it
+  // with a reason its supervisor logs (the calls it held answer themselves
+  // UNAVAILABLE as the actor's state goes).
+  self->set_exception_handler(
+    [self](caf::scheduled_actor*, std::exception_ptr& eptr) -> caf::error {
+      std::string what = "unknown exception";
+      try {
+        std::rethrow_exception(eptr);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      return make_supervision_error(
+        supervision_errc::connection_broken,
+        fmt::format("connection {} threw: {}", self->state.label, what));
+    });
   return {
     [=](request_atom, call_ptr& call) {
       count_handled(self->state.registration);
