@@ -22,9 +22,14 @@ void start_operation(self_ptr self, call_ptr call) {
   auto seq = st.next_seq++;
   auto ns = call->context.ns;
   auto op = call->operation;
+  // The backend gets what is left of the client's deadline as its timeout.
+  auto timeout = drivers::no_timeout;
+  if (call->context.deadline != caf::actor_clock::time_point::max())
+    timeout = std::chrono::duration_cast<drivers::op_timeout>(
+      call->context.deadline - self->clock().now());
   st.in_flight.emplace(seq, std::move(call));
   connection_actor me = self;
-  st.driver->execute(std::move(ns), std::move(op),
+  st.driver->execute(std::move(ns), std::move(op), timeout,
                      [me, seq](kv::outcome result) {
                        caf::anon_send(me, done_atom::value, seq,
                                       std::move(result));

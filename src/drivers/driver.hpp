@@ -6,6 +6,7 @@
 // simulated driver answers through the actor clock.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -49,6 +50,11 @@ private:
 
 using operation_ptr = std::shared_ptr<const kv::operation>;
 
+/// How long an operation may take from the moment `execute` is called: the
+/// time left until the client's deadline. `no_timeout` when it set none.
+using op_timeout = std::chrono::nanoseconds;
+inline constexpr op_timeout no_timeout = op_timeout::max();
+
 class kv_driver {
 public:
   using completion = std::function<void(kv::outcome)>;
@@ -58,8 +64,17 @@ public:
 
   /// Starts `op` on namespace `ns`. Calls `done` exactly once, either before
   /// returning or later from a thread the driver owns. Never blocks the caller
-  /// on I/O.
-  virtual void execute(std::string ns, operation_ptr op, completion done) = 0;
+  /// on I/O. A driver that cannot finish within `timeout` gives up with
+  /// DEADLINE_EXCEEDED, without applying the operation where it can (a
+  /// transaction rolled back); where it cannot tell, it says so.
+  virtual void execute(std::string ns, operation_ptr op, op_timeout timeout,
+                       completion done)
+    = 0;
+
+  /// Without a timeout.
+  void execute(std::string ns, operation_ptr op, completion done) {
+    execute(std::move(ns), std::move(op), no_timeout, std::move(done));
+  }
 
   /// Deletes up to `max_keys` keys whose TTL has passed and reports how many.
   virtual void reclaim_expired(uint32_t max_keys, reclaim_completion done) = 0;

@@ -1033,6 +1033,53 @@ TEST_CASE("sqlite: destroying a driver completes every queued job once",
   CHECK(f.scan_all("k", 1000).size() == succeeded);
 }
 
+kv::outcome run_within(drivers::kv_driver& d, kv::operation op,
+                       drivers::op_timeout timeout) {
+  auto promise = std::make_shared<std::promise<kv::outcome>>();
+  auto future = promise->get_future();
+  d.execute("ns", std::make_shared<const kv::operation>(std::move(op)),
+            timeout,
+            [promise](kv::outcome out) { promise->set_value(std::move(out)); });
+  REQUIRE(future.wait_for(deadline) == std::future_status::ready);
+  return future.get();
+}
+
+TEST_CASE("sqlite: a write that cannot get the lock before its timeout gives "
+          "up with DEADLINE_EXCEEDED and is not applied",
+          "[driver][sqlite]") {
+  fixture<sqlite_kind> f;
+  // A busy timeout far beyond the test's patience: only the request's own
+  // timeout can end the wait.
+  f.backend.sqlite.busy_timeout_ms = 600000;
+  f.driver = f.factory(f.backend, 0);
+  f.set("k", "before");
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(f.backend.sqlite.path.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr)
+          == SQLITE_OK);
+  auto out = run_within(*f.driver, set_op("k", "during"), 200ms);
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  INFO(out.status.message);
+  CHECK(out.status.code == status_code::deadline_exceeded);
+  CHECK_THAT(out.status.message, Catch::Contains("not applied"));
+  auto got = ok<kv::get_result>(f.run(kv::get_op{"k"}));
+  CHECK(got.value == "before");
+  // The connection is usable again, with its own busy timeout back.
+  f.set("k", "after");
+  CHECK(ok<kv::get_result>(f.run(kv::get_op{"k"})).value == "after");
+}
+
+TEST_CASE("sqlite: an operation whose time is already up is not started",
+          "[driver][sqlite]") {
+  fixture<sqlite_kind> f;
+  auto out = run_within(*f.driver, set_op("k", "v"), 0ms);
+  CHECK(out.status.code == status_code::deadline_exceeded);
+  CHECK_FALSE(ok<kv::get_result>(f.run(kv::get_op{"k"})).found);
+  // A generous timeout changes nothing.
+  CHECK(run_within(*f.driver, set_op("k", "v"), 60s).status.ok());
+}
+
 TEST_CASE("sqlite Set latency, synchronous FULL and NORMAL",
           "[.][bench][sqlite]") {
   for (auto mode : {config::sqlite_synchronous::full,

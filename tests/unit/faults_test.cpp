@@ -330,3 +330,32 @@ TEST_CASE("random faults under many seeds: connections break and come back, "
   }
   CHECK(distinct.size() == 12);
 }
+
+TEST_CASE("a backend call gets what is left of the client's deadline as its "
+          "timeout; a call that runs past it is not applied") {
+  deterministic_gateway g{parse_config(two_connections)};
+  auto& mem = g.backend("mem");
+  mem.set_latency(50);
+  // 30 ms left when the backend starts it, but it needs 50 ms.
+  g.submit("late", "kv", set("late", "v"), 30);
+  // Plenty of time: completes after its 50 ms.
+  g.submit("fine", "kv", set("fine", "v"), 1000);
+  g.run();
+  CHECK(g.answers().empty());
+  g.advance_ms(29);
+  CHECK(g.answers().empty());
+  g.advance_ms(1);
+  REQUIRE(g.answers().size() == 1);
+  auto& late = g.answers()[0];
+  CHECK(late.request_id == "late");
+  CHECK(late.outcome.status.code == status_code::deadline_exceeded);
+  CHECK_THAT(late.outcome.status.message, Catch::Contains("not applied"));
+  CHECK(trace_has(g, "sim mem timed out Set late"));
+  g.advance_ms(20);
+  REQUIRE(g.answer_of("fine"));
+  CHECK(g.answer_of("fine")->status.ok());
+  mem.set_latency(0);
+  auto got = g.call("kv", kv::get_op{"late"});
+  REQUIRE(got.status.ok());
+  CHECK_FALSE(std::get<kv::get_result>(got.value).found);
+}

@@ -25,7 +25,9 @@ public:
                 std::shared_ptr<shared_memory_store> shared,
                 std::shared_ptr<wall_clock> clock);
 
-  void execute(std::string ns, operation_ptr op, completion done) override;
+  using kv_driver::execute;
+  void execute(std::string ns, operation_ptr op, op_timeout timeout,
+               completion done) override;
   void reclaim_expired(uint32_t max_keys, reclaim_completion done) override;
   std::string describe() const override;
 

@@ -1,5 +1,6 @@
 #include "drivers/sim/sim_driver.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "config/config.hpp"
@@ -69,11 +70,25 @@ void sim_backend::set_latency(int64_t ms) {
 size_t sim_backend::release_due() {
   size_t ran = 0;
   auto now = clock_->now_ms();
+  // Operations that time out may be due before ones started earlier.
+  std::stable_sort(delayed_.begin(), delayed_.end(),
+                   [](const held_operation& a, const held_operation& b) {
+                     return a.due_ms < b.due_ms;
+                   });
   while (!delayed_.empty() && delayed_.front().due_ms <= now) {
     auto work = std::move(delayed_.front());
     delayed_.pop_front();
-    apply(work);
     ++ran;
+    if (work.times_out) {
+      ++failed_;
+      notify("timed out " + describe(*work.op));
+      work.done(kv::outcome::failure(
+        status_code::deadline_exceeded,
+        "the request's deadline passed while the backend ran it; it was not "
+        "applied"));
+      continue;
+    }
+    apply(work);
   }
   if (ran > 0)
     notify("completed " + std::to_string(ran) + " delayed");
@@ -87,14 +102,15 @@ void sim_backend::set_holding(bool holding) {
 }
 
 void sim_backend::execute(std::string ns, operation_ptr op,
-                          kv_driver::completion done) {
+                          op_timeout timeout, kv_driver::completion done) {
   if (throw_next_ > 0) {
     --throw_next_;
     ++failed_;
     notify("threw " + describe(*op));
     throw std::runtime_error("simulated driver exception (injected)");
   }
-  held_operation work{std::move(ns), std::move(op), std::move(done), 0};
+  held_operation work{std::move(ns), std::move(op), std::move(done), 0,
+                      false};
   if (holding_) {
     if (observer_)
       notify("held " + describe(*work.op));
@@ -102,7 +118,16 @@ void sim_backend::execute(std::string ns, operation_ptr op,
     return;
   }
   if (latency_ms_ > 0) {
-    work.due_ms = clock_->now_ms() + latency_ms_;
+    auto wait_ms = latency_ms_;
+    if (timeout != no_timeout) {
+      auto limit
+        = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+      if (limit < latency_ms_) {
+        wait_ms = std::max<int64_t>(limit, 0);
+        work.times_out = true;
+      }
+    }
+    work.due_ms = clock_->now_ms() + wait_ms;
     notify("delayed " + describe(*work.op));
     delayed_.push_back(std::move(work));
     return;
@@ -179,8 +204,9 @@ sim_driver::sim_driver(std::shared_ptr<sim_backend> backend, std::string name,
   : backend_(std::move(backend)), name_(std::move(name)), index_(index) {
 }
 
-void sim_driver::execute(std::string ns, operation_ptr op, completion done) {
-  backend_->execute(std::move(ns), std::move(op), std::move(done));
+void sim_driver::execute(std::string ns, operation_ptr op, op_timeout timeout,
+                         completion done) {
+  backend_->execute(std::move(ns), std::move(op), timeout, std::move(done));
 }
 
 void sim_driver::reclaim_expired(uint32_t max_keys, reclaim_completion done) {

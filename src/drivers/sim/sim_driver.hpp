@@ -91,7 +91,10 @@ public:
   const kv::memory_store& store() const { return store_; }
   manual_clock& clock() { return *clock_; }
 
-  void execute(std::string ns, operation_ptr op, kv_driver::completion done);
+  /// An operation that would take longer than `timeout` (a latency is set)
+  /// gives up when the timeout passes, not applied, with DEADLINE_EXCEEDED.
+  void execute(std::string ns, operation_ptr op, op_timeout timeout,
+               kv_driver::completion done);
   void reclaim_expired(uint32_t max_keys,
                        kv_driver::reclaim_completion done);
 
@@ -100,8 +103,10 @@ private:
     std::string ns;
     operation_ptr op;
     kv_driver::completion done;
-    /// For delayed operations: when they complete (manual clock, ms).
+    /// For delayed operations: when they complete (manual clock, ms), and
+    /// whether they time out then instead.
     int64_t due_ms = 0;
+    bool times_out = false;
   };
 
   void apply(held_operation& work);
@@ -136,7 +141,9 @@ public:
   sim_driver(std::shared_ptr<sim_backend> backend, std::string name,
              uint32_t index);
 
-  void execute(std::string ns, operation_ptr op, completion done) override;
+  using kv_driver::execute;
+  void execute(std::string ns, operation_ptr op, op_timeout timeout,
+               completion done) override;
   void reclaim_expired(uint32_t max_keys, reclaim_completion done) override;
   std::string describe() const override;
 

@@ -55,11 +55,15 @@ public:
   sqlite_connection(const sqlite_connection&) = delete;
   sqlite_connection& operator=(const sqlite_connection&) = delete;
 
+  /// Runs `op`, giving up at `deadline` (steady clock): the statement is
+  /// interrupted and its transaction rolled back.
   kv::outcome execute(const std::string& ns, const kv::operation& op,
-                      int64_t now_ms);
+                      int64_t now_ms,
+                      std::chrono::steady_clock::time_point deadline);
   uint64_t reclaim_expired(int64_t now_ms, uint32_t max_keys);
 
   sqlite3* db() const noexcept { return db_; }
+  using time_point = std::chrono::steady_clock::time_point;
   const std::string& path() const noexcept { return path_; }
 
   /// A cached statement; prepared on first use.
@@ -96,8 +100,14 @@ private:
 
   prism::status to_status(const sqlite_failure& f) const;
 
+  /// Interrupts the running statement once the deadline has passed.
+  static int on_progress(void* self) noexcept;
+
   std::string backend_name_;
   std::string path_;
+  int busy_timeout_ms_ = 0;
+  /// The deadline of the operation running now.
+  time_point deadline_ = time_point::max();
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*> statements_;
 };
@@ -186,6 +196,9 @@ public:
   transaction& operator=(const transaction&) = delete;
 
   void commit() {
+    // Past this point the write is kept even if the deadline passes: an
+    // interrupted COMMIT would leave the client unsure whether it applied.
+    sqlite3_progress_handler(conn_.db(), 0, nullptr, nullptr);
     stmt{conn_, "COMMIT"}.run();
     done_ = true;
   }
@@ -227,7 +240,8 @@ sqlite_connection::sqlite_connection(const config::backend& backend)
   }
   try {
     sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, static_cast<int>(backend.sqlite.busy_timeout_ms));
+    busy_timeout_ms_ = static_cast<int>(backend.sqlite.busy_timeout_ms);
+    sqlite3_busy_timeout(db_, busy_timeout_ms_);
     std::string mode;
     {
       stmt s{*this, "PRAGMA journal_mode=WAL"};
@@ -293,10 +307,27 @@ void sqlite_connection::exec(const char* sql) {
   }
 }
 
+int sqlite_connection::on_progress(void* self) noexcept {
+  auto* conn = static_cast<sqlite_connection*>(self);
+  return std::chrono::steady_clock::now() >= conn->deadline_ ? 1 : 0;
+}
+
 prism::status sqlite_connection::to_status(const sqlite_failure& f) const {
+  bool late = deadline_ != time_point::max()
+              && std::chrono::steady_clock::now() >= deadline_;
   switch (f.rc & 0xff) {
+    case SQLITE_INTERRUPT:
+      return status::failure(status_code::deadline_exceeded,
+                             "the request's deadline passed while the "
+                             "database ran it; it was rolled back (not "
+                             "applied)");
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
+      if (late)
+        return status::failure(status_code::deadline_exceeded,
+                               "the request's deadline passed while it "
+                               "waited for the database lock (" + path_
+                                 + "); it was not applied");
       return status::failure(status_code::unavailable,
                              "database is busy: " + f.message + " (" + path_
                                + ")");
@@ -321,7 +352,33 @@ prism::status sqlite_connection::to_status(const sqlite_failure& f) const {
 }
 
 kv::outcome sqlite_connection::execute(const std::string& ns,
-                                       const kv::operation& op, int64_t now) {
+                                       const kv::operation& op, int64_t now,
+                                       time_point deadline) {
+  deadline_ = deadline;
+  if (deadline != time_point::max()) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= left.zero())
+      return kv::outcome::failure(status_code::deadline_exceeded,
+                                  "the request's deadline passed before the "
+                                  "database started it; it was not applied");
+    // Wait for the lock no longer than the client waits, and stop a
+    // statement that runs past the deadline.
+    auto left_ms
+      = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    sqlite3_busy_timeout(
+      db_, static_cast<int>(std::min<int64_t>(busy_timeout_ms_, left_ms)));
+    sqlite3_progress_handler(db_, 1000, &sqlite_connection::on_progress, this);
+  }
+  struct restore {
+    sqlite_connection& c;
+    ~restore() {
+      if (c.deadline_ != time_point::max()) {
+        sqlite3_progress_handler(c.db_, 0, nullptr, nullptr);
+        sqlite3_busy_timeout(c.db_, c.busy_timeout_ms_);
+        c.deadline_ = time_point::max();
+      }
+    }
+  } guard{*this};
   try {
     return std::visit(
       [&](const auto& x) -> kv::outcome {
@@ -613,7 +670,8 @@ void sqlite_driver::submit(job j) {
   fail(j);
 }
 
-void sqlite_driver::execute(std::string ns, operation_ptr op, completion done) {
+void sqlite_driver::execute(std::string ns, operation_ptr op,
+                            op_timeout timeout, completion done) {
   if (!op) {
     done(kv::outcome::failure(status_code::internal, "no operation given"));
     return;
@@ -622,6 +680,14 @@ void sqlite_driver::execute(std::string ns, operation_ptr op, completion done) {
   j.ns = std::move(ns);
   j.op = std::move(op);
   j.done = std::move(done);
+  if (timeout != no_timeout) {
+    auto now = std::chrono::steady_clock::now();
+    auto room = std::chrono::steady_clock::time_point::max() - now;
+    j.deadline = timeout >= room
+                   ? std::chrono::steady_clock::time_point::max()
+                   : now + std::chrono::duration_cast<
+                       std::chrono::steady_clock::duration>(timeout);
+  }
   submit(std::move(j));
 }
 
@@ -650,7 +716,7 @@ void sqlite_driver::run() {
     if (j.done) {
       kv::outcome out;
       try {
-        out = conn_->execute(j.ns, *j.op, clock_->now_ms());
+        out = conn_->execute(j.ns, *j.op, clock_->now_ms(), j.deadline);
       } catch (...) {
         out = kv::outcome::failure(status_code::internal,
                                    "unexpected failure in sqlite driver");

@@ -7,6 +7,7 @@
 // write lock up front (BEGIN IMMEDIATE), so compare-and-set is atomic across
 // connections.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -40,7 +41,9 @@ public:
   sqlite_driver(const sqlite_driver&) = delete;
   sqlite_driver& operator=(const sqlite_driver&) = delete;
 
-  void execute(std::string ns, operation_ptr op, completion done) override;
+  using kv_driver::execute;
+  void execute(std::string ns, operation_ptr op, op_timeout timeout,
+               completion done) override;
   void reclaim_expired(uint32_t max_keys, reclaim_completion done) override;
   std::string describe() const override;
 
@@ -49,6 +52,9 @@ private:
     std::string ns;
     operation_ptr op;
     completion done;
+    /// When the client stops waiting (steady clock); max() for never.
+    std::chrono::steady_clock::time_point deadline
+      = std::chrono::steady_clock::time_point::max();
     uint32_t max_keys = 0;
     reclaim_completion reclaim_done;
   };
