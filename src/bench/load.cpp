@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "prism/v1/keyvalue.grpc.pb.h"
@@ -302,6 +303,333 @@ std::shared_ptr<grpc::Channel> connect(const std::string& target, uint32_t n) {
   return channel;
 }
 
+// --- open loop ---------------------------------------------------------------
+
+constexpr const char* retry_after_header = "x-prism-retry-after-ms";
+constexpr int status_codes = 17;
+
+/// What one thread recorded of the answers it completed.
+struct answer_stats {
+  histogram ok_latency;
+  histogram rejected_latency;
+  uint64_t ok = 0;
+  uint64_t misses = 0;
+  uint64_t retry_hints = 0;
+  uint64_t warmup_errors = 0;
+  /// Failed calls in the window by status code (index = code).
+  uint64_t by_code[status_codes] = {};
+  /// The first failure other than RESOURCE_EXHAUSTED, and the first refusal.
+  std::string first_error;
+  clock_type::time_point first_error_at = clock_type::time_point::max();
+  std::string first_refusal;
+  clock_type::time_point first_refusal_at = clock_type::time_point::max();
+};
+
+std::atomic<uint64_t> next_registry_id{1};
+
+/// One answer_stats per thread that completes calls (gRPC's threads),
+/// created on its first completion, so recording takes no lock; merged once
+/// no call is outstanding.
+class stats_registry {
+public:
+  answer_stats& local() {
+    // Shared by all registries: `owner` tells whether `mine` is this one's.
+    thread_local uint64_t owner = 0;
+    thread_local answer_stats* mine = nullptr;
+    if (owner != id_) {
+      auto fresh = std::make_unique<answer_stats>();
+      std::lock_guard<std::mutex> guard{mutex_};
+      all_.push_back(std::move(fresh));
+      mine = all_.back().get();
+      owner = id_;
+    }
+    return *mine;
+  }
+
+  /// Only once no call is outstanding.
+  const std::vector<std::unique_ptr<answer_stats>>& all() const { return all_; }
+
+private:
+  const uint64_t id_ = next_registry_id.fetch_add(1);
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<answer_stats>> all_;
+};
+
+struct open_run {
+  const options* opt = nullptr;
+  const std::string* value = nullptr;
+  /// The timetable starts here; calls due in [window_start, window_end)
+  /// are measured.
+  clock_type::time_point start;
+  clock_type::time_point window_start;
+  clock_type::time_point window_end;
+
+  std::atomic<uint32_t> outstanding{0};
+  std::mutex mutex;
+  std::condition_variable idle;
+  stats_registry stats;
+
+  /// A call completed. Under the lock, so that wait_idle cannot return (and
+  /// the run be destroyed) between the last decrement and the notification.
+  void finished() {
+    std::lock_guard<std::mutex> guard{mutex};
+    if (outstanding.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      idle.notify_all();
+  }
+
+  void wait_idle() {
+    std::unique_lock<std::mutex> lock{mutex};
+    idle.wait(lock, [this] { return outstanding.load() == 0; });
+  }
+};
+
+/// One call, owned by itself from its send to its completion.
+struct open_call {
+  explicit open_call(open_run& r) : run(r) {}
+
+  open_run& run;
+  grpc::ClientContext ctx;
+  clock_type::time_point sent_at;
+  bool counted = false;
+  bool write = false;
+  pb::GetRequest get_req;
+  pb::GetResponse get_resp;
+  pb::SetRequest set_req;
+  pb::SetResponse set_resp;
+};
+
+uint64_t nanos(clock_type::duration d) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  return ns > 0 ? static_cast<uint64_t>(ns) : 0;
+}
+
+void complete(open_call* call, const grpc::Status& status) {
+  auto now = clock_type::now();
+  open_run& run = call->run;
+  answer_stats& s = run.stats.local();
+  if (status.ok()) {
+    if (call->counted) {
+      ++s.ok;
+      s.ok_latency.record(nanos(now - call->sent_at));
+      if (!call->write && !call->get_resp.found())
+        ++s.misses;
+    }
+  } else {
+    auto code = status.error_code();
+    bool refused = code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+    auto& first = refused ? s.first_refusal : s.first_error;
+    auto& first_at = refused ? s.first_refusal_at : s.first_error_at;
+    if (first.empty()) {
+      first = std::string{call->write ? "Set " : "Get "}
+              + (call->write ? call->set_req.key() : call->get_req.key())
+              + ": " + describe(status);
+      first_at = now;
+    }
+    if (call->counted) {
+      int index = static_cast<int>(code);
+      s.by_code[index >= 0 && index < status_codes ? index : 2] += 1;
+      if (refused) {
+        s.rejected_latency.record(nanos(now - call->sent_at));
+        const auto& trailers = call->ctx.GetServerTrailingMetadata();
+        if (trailers.find(grpc::string_ref{retry_after_header}) != trailers.end())
+          ++s.retry_hints;
+      }
+    } else if (!refused) {
+      ++s.warmup_errors;
+    }
+  }
+  delete call;
+  run.finished();
+}
+
+/// What one channel's scheduler did with the calls due in the window.
+struct schedule_result {
+  histogram lag;
+  uint64_t offered = 0;
+  uint64_t sent = 0;
+  uint64_t dropped = 0;
+  uint64_t behind = 0;
+};
+
+/// Issues the calls of channel `index` of `channels`: call k is due at
+/// start + (k + index / channels) * channels / rate, an absolute timetable,
+/// so a late send does not shift the ones after it. Stops when the window
+/// ends; calls due in the window that it has not reached by then count as
+/// behind.
+void schedule(open_run& run, pb::KeyValue::Stub* stub, uint32_t index,
+              uint64_t seed, schedule_result& out) {
+  const auto& opt = *run.opt;
+  const double interval = static_cast<double>(opt.channels) / opt.rate;
+  const double phase = static_cast<double>(index) / opt.channels;
+  const double span = opt.warmup_s + opt.duration_s;
+  auto due_at = [&](uint64_t k) {
+    return run.start + std::chrono::duration_cast<clock_type::duration>(
+                         std::chrono::duration<double>{
+                           (static_cast<double>(k) + phase) * interval});
+  };
+  uint64_t rng = seed | 1;
+  auto next_random = [&rng] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  for (uint64_t k = 0;; ++k) {
+    if ((static_cast<double>(k) + phase) * interval >= span)
+      break;
+    auto due = due_at(k);
+    if (due >= run.window_end)
+      break;
+    auto now = clock_type::now();
+    if (now < due) {
+      std::this_thread::sleep_until(due);
+      now = clock_type::now();
+    }
+    if (now >= run.window_end) {
+      // The window is over before the client got here.
+      for (uint64_t j = k; (static_cast<double>(j) + phase) * interval < span;
+           ++j) {
+        auto late = due_at(j);
+        if (late >= run.window_end)
+          break;
+        if (late >= run.window_start)
+          ++out.behind;
+      }
+      break;
+    }
+    bool counted = due >= run.window_start;
+    if (counted)
+      ++out.offered;
+    if (run.outstanding.load(std::memory_order_relaxed) >= opt.max_outstanding) {
+      if (counted)
+        ++out.dropped;
+      continue;
+    }
+    run.outstanding.fetch_add(1, std::memory_order_relaxed);
+    if (counted) {
+      ++out.sent;
+      out.lag.record(nanos(now - due));
+    }
+    uint64_t key = next_random() % opt.keys;
+    bool write;
+    switch (opt.rpc) {
+      case rpc_kind::get: write = false; break;
+      case rpc_kind::set: write = true; break;
+      default:
+        write = static_cast<double>(next_random() >> 11) * 0x1.0p-53
+                < opt.set_ratio;
+    }
+    auto* call = new open_call{run};
+    call->counted = counted;
+    call->write = write;
+    call->ctx.set_deadline(std::chrono::system_clock::now() + call_deadline);
+    call->sent_at = clock_type::now();
+    if (write) {
+      call->set_req.set_namespace_(opt.ns);
+      make_key(key, *call->set_req.mutable_key());
+      call->set_req.set_value(*run.value);
+      stub->async()->Set(&call->ctx, &call->set_req, &call->set_resp,
+                         [call](grpc::Status s) { complete(call, s); });
+    } else {
+      call->get_req.set_namespace_(opt.ns);
+      make_key(key, *call->get_req.mutable_key());
+      stub->async()->Get(&call->ctx, &call->get_req, &call->get_resp,
+                         [call](grpc::Status s) { complete(call, s); });
+    }
+  }
+}
+
+report run_open_loop(const options& opt,
+                     const std::vector<std::unique_ptr<pb::KeyValue::Stub>>& stubs,
+                     const std::string& value) {
+  open_run run;
+  run.opt = &opt;
+  run.value = &value;
+  auto to_clock = [](double s) {
+    return std::chrono::duration_cast<clock_type::duration>(
+      std::chrono::duration<double>{s});
+  };
+  // A moment for the threads to start, so the first calls are not late.
+  run.start = clock_type::now() + std::chrono::milliseconds{5};
+  run.window_start = run.start + to_clock(opt.warmup_s);
+  run.window_end = run.window_start + to_clock(opt.duration_s);
+
+  std::vector<schedule_result> results(stubs.size());
+  std::vector<std::thread> threads;
+  for (uint32_t i = 0; i < stubs.size(); ++i)
+    threads.emplace_back(schedule, std::ref(run), stubs[i].get(), i,
+                         0x5851f42d4c957f2dull * (i + 1) + 0x14057b7ef767814full,
+                         std::ref(results[i]));
+  for (auto& t : threads)
+    t.join();
+  // Every call ends by its deadline at the latest.
+  run.wait_idle();
+
+  report out;
+  out.open_loop = true;
+  out.target_rps = opt.rate;
+  histogram lag;
+  for (const auto& r : results) {
+    out.offered += r.offered;
+    out.sent += r.sent;
+    out.client_dropped += r.dropped;
+    out.client_behind += r.behind;
+    lag.merge(r.lag);
+  }
+  histogram ok_latency;
+  histogram rejected_latency;
+  uint64_t by_code[status_codes] = {};
+  auto first_error_at = clock_type::time_point::max();
+  auto first_refusal_at = clock_type::time_point::max();
+  std::string first_refusal;
+  for (const auto& s : run.stats.all()) {
+    ok_latency.merge(s->ok_latency);
+    rejected_latency.merge(s->rejected_latency);
+    out.requests += s->ok;
+    out.misses += s->misses;
+    out.retry_hints += s->retry_hints;
+    out.warmup_errors += s->warmup_errors;
+    for (int c = 0; c < status_codes; ++c)
+      by_code[c] += s->by_code[c];
+    if (s->first_error_at < first_error_at) {
+      first_error_at = s->first_error_at;
+      out.first_error = s->first_error;
+    }
+    if (s->first_refusal_at < first_refusal_at) {
+      first_refusal_at = s->first_refusal_at;
+      first_refusal = s->first_refusal;
+    }
+  }
+  // The first failure that is not a refusal says more; else the first refusal.
+  if (out.first_error.empty())
+    out.first_error = first_refusal;
+  for (int c = 0; c < status_codes; ++c)
+    if (by_code[c] > 0)
+      out.errors[status_name(static_cast<grpc::StatusCode>(c))] += by_code[c];
+  out.rejected = by_code[static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED)];
+
+  out.seconds = std::chrono::duration<double>(run.window_end
+                                              - run.window_start).count();
+  auto per_second = [&](uint64_t n) {
+    return out.seconds > 0 ? static_cast<double>(n) / out.seconds : 0.0;
+  };
+  out.rps = per_second(out.requests);
+  out.offered_rps = per_second(out.offered);
+  out.rejected_rps = per_second(out.rejected);
+  auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  out.p50_us = us(ok_latency.quantile(0.50));
+  out.p90_us = us(ok_latency.quantile(0.90));
+  out.p99_us = us(ok_latency.quantile(0.99));
+  out.max_us = us(ok_latency.max());
+  out.rejected_p50_us = us(rejected_latency.quantile(0.50));
+  out.rejected_p99_us = us(rejected_latency.quantile(0.99));
+  out.rejected_max_us = us(rejected_latency.max());
+  out.send_lag_p50_us = us(lag.quantile(0.50));
+  out.send_lag_p99_us = us(lag.quantile(0.99));
+  out.send_lag_max_us = us(lag.max());
+  return out;
+}
+
 } // namespace
 
 std::optional<rpc_kind> parse_rpc_kind(const std::string& text) {
@@ -343,7 +671,7 @@ std::string validate(const options& opt) {
     return "--concurrency: must be 1.." + std::to_string(concurrency_max);
   if (opt.channels < 1 || opt.channels > channels_max)
     return "--channels: must be 1.." + std::to_string(channels_max);
-  if (opt.channels > opt.concurrency)
+  if (opt.rate == 0 && opt.channels > opt.concurrency)
     return "--channels: more channels (" + std::to_string(opt.channels)
            + ") than outstanding calls (--concurrency "
            + std::to_string(opt.concurrency) + ") would leave some idle";
@@ -358,6 +686,12 @@ std::string validate(const options& opt) {
            + " (the gateway's default value limit)";
   if (opt.keys < 1 || opt.keys > keys_max)
     return "--keys: must be 1.." + std::to_string(keys_max);
+  if (!(opt.rate >= 0.0 && opt.rate <= rate_max))
+    return "--rate: must be 0 (closed loop) or calls per second up to "
+           + std::to_string(static_cast<uint64_t>(rate_max));
+  if (opt.max_outstanding < 1 || opt.max_outstanding > max_outstanding_max)
+    return "--max-outstanding: must be 1.."
+           + std::to_string(max_outstanding_max);
   return {};
 }
 
@@ -365,6 +699,14 @@ uint64_t report::error_count() const {
   uint64_t n = warmup_errors;
   for (const auto& [code, count] : errors)
     n += count;
+  return n;
+}
+
+uint64_t report::other_error_count() const {
+  uint64_t n = warmup_errors;
+  for (const auto& [code, count] : errors)
+    if (code != "RESOURCE_EXHAUSTED")
+      n += count;
   return n;
 }
 
@@ -398,6 +740,9 @@ report run(const options& opt) {
                                  + " keys into namespace '" + opt.ns
                                  + "' failed: " + s->first_error);
   }
+
+  if (opt.rate > 0)
+    return run_open_loop(opt, stubs, value);
 
   run_state state;
   state.what = phase::measure;

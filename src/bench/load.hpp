@@ -2,13 +2,17 @@
 
 // A load generator for the prism.v1.KeyValue API: keeps a fixed number of
 // calls outstanding against one server for a fixed time and measures each
-// call's latency. `prism bench` and scripts/bench drive it.
+// call's latency. `prism bench`, scripts/bench and scripts/bench-overload
+// drive it.
 //
-// It uses gRPC's callback client API: every outstanding call ("slot") issues
-// its next call from the completion of the previous one, so there are no
-// client threads to tune. Before measuring reads it writes the whole keyspace,
-// so every Get finds its key. Calls that fail are counted by status code and
-// reported, never dropped.
+// It uses gRPC's callback client API. In the closed loop (the default) every
+// outstanding call ("slot") issues its next call from the completion of the
+// previous one, so there are no client threads to tune. In the open loop
+// (options::rate > 0) one scheduler thread per channel issues calls on a
+// fixed timetable whatever the answers, so a server that slows down or
+// refuses meets the same offered load. Before measuring reads it writes the
+// whole keyspace, so every Get finds its key. Calls that fail are counted by
+// status code and reported, never dropped.
 
 #include <cstdint>
 #include <map>
@@ -35,7 +39,8 @@ struct options {
   /// Share of Sets in a mixed run, 0..1.
   double set_ratio = 0.1;
   std::string ns = "bench";
-  /// Calls outstanding at once, in total over all channels.
+  /// Calls outstanding at once, in total over all channels (closed loop; in
+  /// the open loop only the preload's parallelism).
   uint32_t concurrency = 1;
   /// Separate TCP connections; the calls are split evenly across them.
   uint32_t channels = 1;
@@ -47,6 +52,13 @@ struct options {
   uint32_t value_bytes = 100;
   /// Size of the keyspace: keys are "bench-0" .. "bench-<keys-1>".
   uint32_t keys = 1000;
+  /// Open loop: calls per second in total over all channels, issued on a
+  /// fixed timetable whatever the answers. 0: the closed loop (`concurrency`
+  /// calls outstanding).
+  double rate = 0;
+  /// Open loop: most calls outstanding at once; a call due while this many
+  /// are outstanding is not sent and counted as `client_dropped`.
+  uint32_t max_outstanding = 20000;
 };
 
 /// Limits `validate` enforces.
@@ -55,18 +67,22 @@ inline constexpr uint32_t channels_max = 256;
 inline constexpr uint32_t value_bytes_max = 4 * 1024 * 1024;
 inline constexpr uint32_t keys_max = 10'000'000;
 inline constexpr double duration_max_s = 3600.0;
+inline constexpr double rate_max = 1'000'000.0;
+inline constexpr uint32_t max_outstanding_max = 1'000'000;
 
 /// An empty string when the options are usable, else what is wrong with them
 /// (naming the command-line flag, e.g. "--channels: ...").
 std::string validate(const options& opt);
 
 struct report {
-  /// Calls completed with status OK inside the measured window.
+  /// Calls completed with status OK inside the measured window (open loop:
+  /// calls due inside the window that completed OK, whenever they did).
   uint64_t requests = 0;
   /// Calls completed with another status inside the window, by gRPC status
-  /// name (e.g. "UNAVAILABLE").
+  /// name (e.g. "UNAVAILABLE"); open loop: of the calls due in the window.
   std::map<std::string, uint64_t> errors;
-  /// Calls that failed during the warmup (not part of `errors`).
+  /// Calls that failed during the warmup (not part of `errors`); open loop:
+  /// only failures other than RESOURCE_EXHAUSTED.
   uint64_t warmup_errors = 0;
   /// The first failure seen, code and message, for diagnosis.
   std::string first_error;
@@ -82,8 +98,46 @@ struct report {
   double p99_us = 0;
   double max_us = 0;
 
+  // --- open loop only (options::rate > 0) ----------------------------------
+  // The window holds the calls *due* in it; each is sent (and answered,
+  // however late), dropped by the client, or not reached:
+  //   offered = sent + client_dropped, sent = requests + errors.
+
+  bool open_loop = false;
+  /// options::rate.
+  double target_rps = 0;
+  /// Calls due in the window that the scheduler reached.
+  uint64_t offered = 0;
+  /// offered / seconds: the load actually offered.
+  double offered_rps = 0;
+  /// Calls handed to gRPC.
+  uint64_t sent = 0;
+  /// Calls not sent because max_outstanding calls were in flight.
+  uint64_t client_dropped = 0;
+  /// Calls due in the window that the scheduler had not reached when the
+  /// window ended: the client could not keep up (not part of `offered`).
+  uint64_t client_behind = 0;
+  /// errors["RESOURCE_EXHAUSTED"]: calls the server refused as overloaded.
+  uint64_t rejected = 0;
+  /// rejected / seconds.
+  double rejected_rps = 0;
+  /// Refusals that carried the x-prism-retry-after-ms trailer.
+  uint64_t retry_hints = 0;
+  /// Latency of the RESOURCE_EXHAUSTED answers, in microseconds.
+  double rejected_p50_us = 0;
+  double rejected_p99_us = 0;
+  double rejected_max_us = 0;
+  /// How long after its due time each call was sent, in microseconds: the
+  /// client's own lag (latencies above are measured from the send).
+  double send_lag_p50_us = 0;
+  double send_lag_p99_us = 0;
+  double send_lag_max_us = 0;
+
   /// Failed calls in the window and in the warmup.
   uint64_t error_count() const;
+  /// Failed calls in the window other than RESOURCE_EXHAUSTED, plus
+  /// warmup_errors.
+  uint64_t other_error_count() const;
 };
 
 /// Preloads the keyspace (unless the run writes only), warms up, measures.

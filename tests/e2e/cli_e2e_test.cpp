@@ -454,3 +454,72 @@ TEST_CASE("With --log-format json every log line is one JSON object", "[e2e][cli
   }
   CHECK(json_lines > 0);
 }
+
+TEST_CASE("prism bench refuses bad --rate and --max-outstanding values", "[e2e][cli][bench]") {
+  // Checked before anything connects: no server is needed.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"--rate", "-1"},           {"--rate", "abc"},
+      {"--rate", "12x"},          {"--rate", "1e9"},
+      {"--rate", "nan"},          {"--rate", "inf"},
+      {"--rate", "2000000"},      {"--max-outstanding", "0"},
+      {"--max-outstanding", "-5"}, {"--max-outstanding", "1.5"},
+      {"--max-outstanding", "many"}, {"--max-outstanding", "2000000"},
+  };
+  for (const auto& [flag, value] : bad) {
+    auto r = run_prism({"bench", "--target", "127.0.0.1:1", flag + "=" + value});
+    INFO(flag << "=" << value << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.status.exited);
+    CHECK(r.status.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("prism bench: " + flag + ": "));
+  }
+}
+
+TEST_CASE("prism bench --rate runs an open loop whose counts add up", "[e2e][cli][bench]") {
+  gateway_process gateway;
+  gateway.start();
+  // Two channels with --concurrency left at 1: the closed loop's rule (no
+  // more channels than outstanding calls) does not apply to the open loop.
+  auto r = run_prism({"bench", "--target", "127.0.0.1:" + std::to_string(gateway.grpc_port()),
+                      "--namespace", "cache", "--rpc", "set", "--rate", "200", "--channels", "2",
+                      "--duration", "1", "--warmup", "0.2", "--json"},
+                     60s);
+  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err << "\ngateway log:\n" << gateway.log_tail());
+  REQUIRE_FALSE(r.timed_out);
+  CHECK(r.status.exited);
+  CHECK(r.status.code == 0);
+  auto report = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(report.is_object());
+
+  CHECK(report.at("mode") == "open");
+  CHECK(report.at("rate").get<double>() == 200.0);
+  CHECK(report.at("channels").get<int>() == 2);
+  for (const char* field : {"offered", "offered_rps", "sent", "client_dropped", "client_behind",
+                            "rejected", "rejected_rps", "retry_hints", "other_error_count",
+                            "rejected_p50_us", "rejected_p99_us", "send_lag_p99_us"})
+    CHECK(report.contains(field));
+
+  // Every call due in the window was sent or dropped by the client, and
+  // every call sent was answered OK or with an error.
+  uint64_t errors = 0;
+  for (const auto& [code, count] : report.at("errors").items())
+    errors += count.get<uint64_t>();
+  const auto offered = report.at("offered").get<uint64_t>();
+  const auto sent = report.at("sent").get<uint64_t>();
+  const auto dropped = report.at("client_dropped").get<uint64_t>();
+  CHECK(sent + dropped == offered);
+  CHECK(report.at("requests").get<uint64_t>() + errors == sent);
+  CHECK(report.at("requests").get<uint64_t>() + errors + dropped == offered);
+  CHECK(report.at("error_count").get<uint64_t>() == errors);
+  CHECK(report.at("rejected").get<uint64_t>() <= errors);
+
+  // 200 calls/s for 1 s: the client reaches (nearly) all of them, unless the
+  // shared machine stalls it for a long time; keep the bounds wide.
+  const auto behind = report.at("client_behind").get<uint64_t>();
+  CHECK(offered + behind >= 190);
+  CHECK(offered + behind <= 210);
+  CHECK(offered >= 100);
+  CHECK(report.at("offered_rps").get<double>() >= 100.0);
+  CHECK(report.at("offered_rps").get<double>() <= 210.0);
+  CHECK(report.at("requests").get<uint64_t>() > 0);
+}
