@@ -179,7 +179,8 @@ int serve(const serve_options& opts) {
       sys, cfg, drivers::make_real_driver_factory(drivers::system_wall_clock()),
       audit, &actors);
     grpc = std::make_unique<frontend::grpc_server>(
-      cfg.server.listen, cfg.max_request_bytes(), sys, gw->sessions());
+      cfg.server.listen, cfg.max_request_bytes(),
+      cfg.server.max_concurrent_streams(), sys, gw->sessions());
     admin::admin_hooks hooks;
     hooks.metrics = [&sys, &gw, &grpc] {
       metric_report front{{"prism_requests_in_flight",

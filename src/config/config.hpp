@@ -108,6 +108,14 @@ struct server_options {
   uint32_t scheduler_max_throughput = defaults::scheduler_max_throughput;
   /// 0 picks the number of cores.
   uint32_t scheduler_threads = 0;
+
+  /// Calls one client connection may have open at the gRPC layer: twice its
+  /// in-flight window, so the window still refuses (with a retry hint) what
+  /// goes beyond it, and a flood past that waits in the client.
+  uint32_t max_concurrent_streams() const {
+    auto twice = static_cast<uint64_t>(session_max_in_flight) * 2;
+    return static_cast<uint32_t>(twice > 1000000 ? 1000000 : twice);
+  }
 };
 
 struct gateway_config {

@@ -1,5 +1,7 @@
 #include "frontend/grpc_server.hpp"
 
+#include <algorithm>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -15,13 +17,16 @@ constexpr const char* keyvalue_service_name = "prism.v1.KeyValue";
 } // namespace
 
 grpc_server::grpc_server(const std::string& listen, uint64_t max_request_bytes,
-                         caf::actor_system& sys, session_directory& sessions)
+                         uint32_t max_streams, caf::actor_system& sys,
+                         session_directory& sessions)
   : service_(std::make_unique<keyvalue_service>(sys, sessions)) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_request_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(std::max<uint32_t>(max_streams, 1)));
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)

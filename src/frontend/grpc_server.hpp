@@ -22,8 +22,13 @@ class grpc_server {
 public:
   /// Starts listening on `listen` (host:port; port 0 picks one). Throws
   /// std::runtime_error naming the address when it cannot listen.
+  /// `max_streams` caps the calls one client connection may have open at
+  /// once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): past it, the client's
+  /// own gRPC library holds further calls, so a flood cannot pile up in the
+  /// gateway's memory before any actor sees it.
   grpc_server(const std::string& listen, uint64_t max_request_bytes,
-              caf::actor_system& sys, session_directory& sessions);
+              uint32_t max_streams, caf::actor_system& sys,
+              session_directory& sessions);
   ~grpc_server();
 
   int port() const noexcept { return port_; }
