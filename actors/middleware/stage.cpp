@@ -5,11 +5,11 @@ namespace prism {
 stage_actor::behavior_type
 stage(stage_actor::stateful_pointer<stage_state> self,
       std::shared_ptr<stage_logic> logic, inspector* actors,
-      admission_ptr gate) {
+      admission_ptr gate, uint64_t parent) {
   self->state.logic = std::move(logic);
   self->state.gate = std::move(gate);
   self->state.registration
-    = enroll_if(actors, self, "stage", self->state.logic->kind());
+    = enroll_if(actors, self, "stage", self->state.logic->kind(), parent);
   if (self->state.registration && self->state.gate)
     self->state.registration->set_mailbox_limit(self->state.gate->limit());
   return {
@@ -64,7 +64,7 @@ stage_actor spawn_stage(caf::actor_system& sys,
                         std::unique_ptr<stage_logic> logic,
                         inspector* actors, admission_ptr gate) {
   return sys.spawn(stage, std::shared_ptr<stage_logic>(std::move(logic)),
-                   actors, std::move(gate));
+                   actors, std::move(gate), uint64_t{0});
 }
 
 } // namespace prism

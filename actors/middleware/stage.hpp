@@ -53,7 +53,7 @@ struct stage_state {
 stage_actor::behavior_type
 stage(stage_actor::stateful_pointer<stage_state> self,
       std::shared_ptr<stage_logic> logic, inspector* actors,
-      admission_ptr gate);
+      admission_ptr gate, uint64_t parent = 0);
 
 /// Spawns a stage actor around `logic`; it registers with `actors` if set.
 /// Requests reach it through `gate` (see forward_call); a null gate means an

@@ -223,6 +223,8 @@ void start_supervisor(self_ptr self, std::vector<driver_handoff> drivers) {
   spec.observer = caf::actor_cast<caf::actor>(self);
   // A new seed per supervisor, still fixed by the pool's seed.
   spec.seed = st.options.seed + st.opened;
+  spec.actors = st.options.actors;
+  spec.parent = self->id();
   for (uint32_t i = 0; i < n; ++i)
     spec.children.push_back(connection_spec(
       self, i, i < drivers.size() ? drivers[i] : driver_handoff{},
@@ -230,10 +232,6 @@ void start_supervisor(self_ptr self, std::vector<driver_handoff> drivers) {
   st.supervisor = self->spawn(supervisor, std::move(spec));
   *st.current_supervisor = st.supervisor;
   self->monitor(st.supervisor);
-  if (st.options.actors)
-    st.supervisor_registration = st.options.actors->enroll(
-      st.supervisor.id(), "supervisor", "pool:" + st.options.backend,
-      self->id(), self->clock().now(), st.supervisor.address());
 }
 
 void set_record_state(self_ptr self) {
@@ -347,7 +345,6 @@ void on_down(self_ptr self, const caf::down_msg& msg) {
       reason = self->home_system().render(msg.reason);
     spdlog::warn("backend \"{}\": its connections' supervisor stopped: {}",
                  st.options.backend, reason);
-    st.supervisor_registration.reset();
     st.supervisor = nullptr;
     *st.current_supervisor = nullptr;
     open_circuit(self, st.circuit == circuit_state::half_open
@@ -379,8 +376,8 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
                                std::vector<driver_handoff> drivers) {
   auto& st = self->state;
   st.options = std::move(options);
-  st.registration
-    = enroll_if(st.options.actors, self, "pool", st.options.backend);
+  st.registration = enroll_if(st.options.actors, self, "pool",
+                              st.options.backend, st.options.parent);
   if (st.registration)
     st.registration->set_mailbox_limit(st.options.gate->limit());
   auto n = static_cast<uint32_t>(drivers.size());

@@ -45,6 +45,8 @@ struct pool_options {
     = std::chrono::milliseconds(defaults::ttl_sweep_interval_ms);
   /// Where the pool and its connections register; may be null.
   inspector* actors = nullptr;
+  /// The pool's parent in the inspector's tree.
+  uint64_t parent = 0;
   /// How the pool's supervisor restarts its connections.
   supervisor_options supervision;
   /// Opens a fresh driver for connection `index` when it is restarted;
@@ -87,7 +89,6 @@ struct pool_state {
   std::shared_ptr<caf::actor> current_supervisor
     = std::make_shared<caf::actor>();
   uint64_t gate_rejections_seen = 0;
-  inspector_registration supervisor_registration;
   std::deque<call_ptr> pending;
   uint32_t cursor = 0;
   uint32_t sweep_cursor = 0;

@@ -41,6 +41,17 @@ void route_call(self_ptr self, call_ptr call) {
     return;
   }
   call->backend = target.backend;
+  if (!target.pool) {
+    auto o = kv::outcome::failure(
+      status_code::unavailable,
+      fmt::format("backend \"{}\" is starting (its pool is being started "
+                  "again); retry shortly",
+                  target.backend));
+    o.status.retry_after_ms = defaults::overload_retry_after_ms;
+    auto session = call->session;
+    self->send(session, reply_atom::value, std::move(call), std::move(o));
+    return;
+  }
   if (target.pool_gate && !target.pool_gate->try_acquire()) {
     auto outcome = overload_refusal(
       fmt::format("the gateway is overloaded: backend \"{}\" has {} requests "
@@ -57,10 +68,12 @@ void route_call(self_ptr self, call_ptr call) {
 
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
-       namespace_routes routes, inspector* actors, admission_ptr gate) {
+       namespace_routes routes, inspector* actors, admission_ptr gate,
+       uint64_t parent) {
   self->state.routes = std::move(routes);
   self->state.gate = std::move(gate);
-  self->state.registration = enroll_if(actors, self, "router", "router");
+  self->state.registration
+    = enroll_if(actors, self, "router", "router", parent);
   if (self->state.registration && self->state.gate)
     self->state.registration->set_mailbox_limit(self->state.gate->limit());
   return {
@@ -70,6 +83,15 @@ router(router_actor::stateful_pointer<router_state> self,
       if (st.gate)
         took_message(*st.gate, st.registration, st.gate_rejections_seen);
       route_call(self, std::move(call));
+    },
+    [=](pool_up_atom, const std::string& backend, pool_actor& pool,
+        admission_ptr& gate) {
+      count_handled(self->state.registration);
+      for (auto& [ns, target] : self->state.routes)
+        if (target.backend == backend) {
+          target.pool = pool;
+          target.pool_gate = gate;
+        }
     },
   };
 }

@@ -39,6 +39,6 @@ struct router_state {
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
        namespace_routes routes, inspector* actors = nullptr,
-       admission_ptr gate = nullptr);
+       admission_ptr gate = nullptr, uint64_t parent = 0);
 
 } // namespace prism

@@ -48,8 +48,12 @@ using stage_actor = caf::typed_actor<
   caf::reacts_to<completed_atom, call_ptr>,
   caf::replies_to<report_atom>::with<metric_report>>;
 
-/// Resolves a call's namespace to its backend pool.
-using router_actor = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>>;
+class admission;
+using admission_ptr = std::shared_ptr<admission>;
+
+/// Tells the router that a backend's pool was (re)started: its name, its
+/// handle and the gate of its mailbox.
+using pool_up_atom = caf::atom_constant<caf::atom("pool_up")>;
 
 /// Tells a pool that its supervisor (re)started one of its connections
 /// (same atom as the supervisor's child_started_atom).
@@ -68,6 +72,12 @@ using pool_actor = caf::typed_actor<
   caf::reacts_to<conn_down_atom, std::string, std::string>,
   caf::reacts_to<probe_atom, uint64_t>>;
 
+/// Resolves a call's namespace to its backend pool.
+using router_actor
+  = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
+                     caf::reacts_to<pool_up_atom, std::string, pool_actor,
+                                    admission_ptr>>;
+
 /// One backend connection; owns a driver.
 using connection_actor = caf::typed_actor<
   caf::reacts_to<request_atom, call_ptr>,
@@ -79,9 +89,6 @@ using session_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
                      caf::reacts_to<reply_atom, call_ptr, kv::outcome>,
                      caf::reacts_to<tick_atom>, caf::reacts_to<stop_atom>>;
-
-class admission;
-using admission_ptr = std::shared_ptr<admission>;
 
 /// The stages a call visits, in order, and the router after them, each with
 /// the admission gate of its mailbox (a null gate admits everything).
@@ -205,3 +212,4 @@ void fail_call(Self* self, call_ptr call, status_code code,
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::call_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::admission_ptr)

@@ -219,6 +219,8 @@ caf::behavior supervisor(supervisor_actor_ptr self, supervisor_spec spec) {
   st.logic.emplace(spec.name, spec.options, std::move(infos));
   st.observer = std::move(spec.observer);
   st.rng.seed(spec.seed);
+  st.registration
+    = enroll_if(spec.actors, self, "supervisor", spec.name, spec.parent);
   for (auto& c : spec.children) {
     supervisor_state::child child;
     child.spec = std::move(c);
@@ -294,7 +296,9 @@ child_spec supervisor_child(supervisor_spec spec, restart_type restart) {
   c.name = spec.name;
   c.restart = restart;
   c.start = [spec = std::move(spec)](caf::local_actor* parent) {
-    return parent->spawn(supervisor, spec);
+    auto nested = spec;
+    nested.parent = parent->id();
+    return parent->spawn(supervisor, std::move(nested));
   };
   return c;
 }

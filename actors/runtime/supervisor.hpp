@@ -39,6 +39,7 @@
 #include <caf/local_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "runtime/inspector.hpp"
 #include "runtime/supervision.hpp"
 
 namespace prism {
@@ -73,6 +74,10 @@ struct supervisor_spec {
   caf::actor observer;
   /// Seeds the backoff jitter.
   uint64_t seed = 0;
+  /// Where the supervisor registers (kind "supervisor"), under `parent`;
+  /// may be null.
+  inspector* actors = nullptr;
+  uint64_t parent = 0;
 };
 
 /// What the inspector shows of a supervisor.
@@ -123,6 +128,7 @@ struct supervisor_state {
   bool shutting_down = false;
   caf::error final_reason;
   bool quit_called = false;
+  inspector_registration registration;
 
   static const char* name;
 };

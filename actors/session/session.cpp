@@ -17,7 +17,20 @@ void start_call(self_ptr self, call_ptr call) {
   call->session = self;
   ++st.in_flight;
   ++st.started;
-  call->path = st.routes->find(call->context.ns);
+  auto version = st.routes->version();
+  if (!st.table || version != st.table_version) {
+    st.table_version = version;
+    st.table = st.routes->load();
+  }
+  if (!st.table) {
+    auto o = kv::outcome::failure(status_code::unavailable,
+                                  "the gateway is still starting its actors; "
+                                  "retry shortly");
+    o.status.retry_after_ms = defaults::overload_retry_after_ms;
+    self->send(self, reply_atom::value, std::move(call), std::move(o));
+    return;
+  }
+  call->path = st.table->find(call->context.ns);
   if (!call->rejection.ok()) {
     auto code = call->rejection.code;
     auto message = std::move(call->rejection.message);
@@ -89,7 +102,7 @@ void on_tick(self_ptr self) {
 session_actor::behavior_type
 session(session_actor::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
-        route_table_ptr routes, session_options options, admission_ptr gate) {
+        live_routes_ptr routes, session_options options, admission_ptr gate) {
   auto& st = self->state;
   st.registration = enroll_if(options.actors, self, "session", client);
   st.gate = std::move(gate);

@@ -13,7 +13,10 @@ struct session_state {
   static inline const char* name = "session";
   std::string client;
   std::weak_ptr<session_directory> directory;
-  route_table_ptr routes;
+  live_routes_ptr routes;
+  /// The table in use and the version it came with.
+  route_table_ptr table;
+  uint64_t table_version = 0;
   caf::timespan idle_timeout{};
   uint32_t max_in_flight = defaults::session_max_in_flight;
   /// The slots senders take before they enqueue a request here.
@@ -30,6 +33,6 @@ struct session_state {
 session_actor::behavior_type
 session(session_actor::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
-        route_table_ptr routes, session_options options, admission_ptr gate);
+        live_routes_ptr routes, session_options options, admission_ptr gate);
 
 } // namespace prism

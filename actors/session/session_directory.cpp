@@ -10,7 +10,7 @@ namespace prism {
 
 session_directory::session_directory(caf::actor_system& sys,
                                      session_options options,
-                                     route_table_ptr routes)
+                                     live_routes_ptr routes)
   : sys_(sys), options_(options), routes_(std::move(routes)) {
 }
 

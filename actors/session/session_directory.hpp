@@ -6,7 +6,9 @@
 // removed itself no new call can reach it: it only drains what it has.
 
 #include <cstdint>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -32,6 +34,36 @@ struct route_table {
 };
 using route_table_ptr = std::shared_ptr<const route_table>;
 
+/// The route table in force. When a stage or the router is restarted (a new
+/// handle and mailbox gate), the gateway publishes a new table; each session
+/// notices the version change on its next request and takes the new one, so
+/// the hot path reads one atomic.
+class live_routes {
+public:
+  explicit live_routes(route_table_ptr table) : table_(std::move(table)) {}
+
+  route_table_ptr load() const {
+    std::lock_guard<std::mutex> guard{mutex_};
+    return table_;
+  }
+  void store(route_table_ptr table) {
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      table_ = std::move(table);
+    }
+    version_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  uint64_t version() const noexcept {
+    return version_.load(std::memory_order_acquire);
+  }
+
+private:
+  mutable std::mutex mutex_;
+  route_table_ptr table_;
+  std::atomic<uint64_t> version_{0};
+};
+using live_routes_ptr = std::shared_ptr<live_routes>;
+
 class inspector;
 
 struct session_options {
@@ -48,7 +80,7 @@ class session_directory
   : public std::enable_shared_from_this<session_directory> {
 public:
   session_directory(caf::actor_system& sys, session_options options,
-                    route_table_ptr routes);
+                    live_routes_ptr routes);
 
   /// Hands `call` to the session of `client`, starting one if needed.
   void dispatch(const std::string& client, call_ptr call);
@@ -67,7 +99,7 @@ public:
 private:
   caf::actor_system& sys_;
   session_options options_;
-  route_table_ptr routes_;
+  live_routes_ptr routes_;
   mutable std::shared_mutex mutex_;
   struct entry {
     session_actor handle;

@@ -1,3 +1,4 @@
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +25,9 @@
 namespace prism::cli {
 
 namespace {
+
+/// Set when the root supervisor failed and the process stops because of it.
+std::atomic<bool> root_failure{false};
 
 struct serve_options {
   std::string config_path = "config/prism.yaml";
@@ -178,6 +182,15 @@ int serve(const serve_options& opts) {
     gw = std::make_unique<gateway>(
       sys, cfg, drivers::make_real_driver_factory(drivers::system_wall_clock()),
       audit, &actors);
+    if (!gw->wait_started(std::chrono::seconds(30)))
+      throw std::runtime_error("the gateway's actors did not start within "
+                               "30 s");
+    gw->on_root_failure([](const std::string&) {
+      // The tree is gone: stop the process (through the drain path, which
+      // answers what is left); the exit code says it failed.
+      root_failure.store(true);
+      ::kill(::getpid(), SIGTERM);
+    });
     grpc = std::make_unique<frontend::grpc_server>(
       cfg.server.listen, cfg.max_request_bytes(),
       cfg.server.max_concurrent_streams(), sys, gw->sessions());
@@ -231,6 +244,10 @@ int serve(const serve_options& opts) {
   grpc->shutdown(std::chrono::milliseconds(1000));
   admin->stop();
   spdlog::info("stopped{}", forced ? " (forced)" : "");
+  if (root_failure.load()) {
+    spdlog::error("stopped because the gateway's root supervisor failed");
+    return 1;
+  }
   return forced ? 1 : 0;
 }
 

@@ -1,5 +1,7 @@
 #include "gateway/gateway.hpp"
 
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 
@@ -10,6 +12,7 @@
 #include "middleware/metrics/metrics_stage.hpp"
 #include "pool/pool.hpp"
 #include "routing/router.hpp"
+#include "runtime/supervisor.hpp"
 #include "runtime/admission.hpp"
 
 namespace prism {
@@ -76,79 +79,221 @@ std::vector<driver_handoff> open_drivers(const config::backend& backend,
 
 } // namespace
 
+/// The handles of the restartable actors, and the route table built from
+/// them. Updated by the supervisors' start functions (on actor threads) and
+/// read by the gateway's owner; one mutex, taken only on (re)starts.
+struct gateway::wiring {
+  std::mutex mutex;
+  struct stage_entry {
+    stage_actor handle;
+    admission_ptr gate;
+  };
+  struct pool_entry {
+    pool_actor handle;
+    admission_ptr gate;
+  };
+  std::map<std::string, stage_entry> stages;
+  router_actor router;
+  admission_ptr router_gate;
+  std::map<std::string, pool_entry> pools;
+  /// Stage kinds per namespace, in order.
+  std::map<std::string, std::vector<std::string>> chains;
+  live_routes_ptr routes = std::make_shared<live_routes>(nullptr);
+  std::function<void(const std::string&)> root_failed;
+  std::condition_variable published;
+
+  /// Builds and publishes the route table; call with `mutex` held. Until
+  /// every stage and the router run, the table stays empty (sessions answer
+  /// UNAVAILABLE meanwhile).
+  void publish_locked() {
+    if (!router)
+      return;
+    for (auto& [ns, kinds] : chains)
+      for (auto& kind : kinds)
+        if (stages.count(kind) == 0)
+          return;
+    auto table = std::make_shared<route_table>();
+    auto make_route = [&](const std::vector<std::string>& kinds) {
+      auto r = std::make_shared<route>();
+      for (auto& kind : kinds) {
+        auto& e = stages.at(kind);
+        r->stages.push_back(e.handle);
+        r->stage_gates.push_back(e.gate);
+        r->stage_kinds.push_back(kind);
+      }
+      r->router = router;
+      r->router_gate = router_gate;
+      return r;
+    };
+    for (auto& [ns, kinds] : chains)
+      table->by_namespace.emplace(ns, make_route(kinds));
+    // Calls for unknown namespaces are still counted and audited.
+    table->fallback = make_route({"metrics", "audit"});
+    routes->store(std::move(table));
+    published.notify_all();
+  }
+};
+
+namespace {
+
+using wiring_ptr = std::shared_ptr<gateway::wiring>;
+
+child_spec stage_spec(wiring_ptr w, std::string kind,
+                      std::function<std::unique_ptr<stage_logic>()> make,
+                      inspector* actors, uint32_t mailbox_limit) {
+  child_spec spec;
+  spec.name = "stage:" + kind;
+  spec.start = [w, kind, make, actors,
+                mailbox_limit](caf::local_actor* parent) {
+    auto gate = std::make_shared<admission>(mailbox_limit);
+    auto handle
+      = parent->spawn(stage, std::shared_ptr<stage_logic>(make()), actors,
+                      gate, static_cast<uint64_t>(parent->id()));
+    std::lock_guard<std::mutex> guard{w->mutex};
+    w->stages[kind] = {handle, gate};
+    w->publish_locked();
+    return caf::actor_cast<caf::actor>(handle);
+  };
+  return spec;
+}
+
+child_spec pool_spec(wiring_ptr w, const config::backend& backend,
+                     const drivers::driver_factory& factory,
+                     std::vector<driver_handoff> opened, inspector* actors) {
+  auto opts = options_for(backend);
+  opts.actors = actors;
+  opts.reopen = [factory, backend](uint32_t index) {
+    return factory(backend, index);
+  };
+  auto first = std::make_shared<std::vector<driver_handoff>>(std::move(opened));
+  child_spec spec;
+  spec.name = "pool:" + backend.name;
+  spec.start = [w, opts, first, name = backend.name,
+                count = backend.connections,
+                limit = backend.mailbox_limit](caf::local_actor* parent) {
+    // The first start takes the drivers the gateway opened; a restart
+    // leaves every connection to open its own (through its supervisor, so
+    // a backend that is down opens the circuit instead of failing here).
+    auto drivers = std::move(*first);
+    first->clear();
+    drivers.resize(count);
+    auto o = opts;
+    o.gate = std::make_shared<admission>(limit);
+    o.parent = parent->id();
+    auto gate = o.gate;
+    auto handle = parent->spawn(pool, std::move(o), std::move(drivers));
+    router_actor router;
+    {
+      std::lock_guard<std::mutex> guard{w->mutex};
+      w->pools[name] = {handle, gate};
+      router = w->router;
+    }
+    if (router)
+      caf::anon_send(router, pool_up_atom::value, name, handle, gate);
+    return caf::actor_cast<caf::actor>(handle);
+  };
+  return spec;
+}
+
+child_spec router_spec(wiring_ptr w, namespace_routes routes,
+                       inspector* actors, uint32_t mailbox_limit) {
+  child_spec spec;
+  spec.name = "router";
+  spec.start = [w, routes, actors, mailbox_limit](caf::local_actor* parent) {
+    auto gate = std::make_shared<admission>(mailbox_limit);
+    // Under the lock: a pool restarting meanwhile either is seen here or
+    // sees this router and tells it.
+    std::lock_guard<std::mutex> guard{w->mutex};
+    auto current = routes;
+    for (auto& [ns, r] : current)
+      if (auto i = w->pools.find(r.backend); i != w->pools.end()) {
+        r.pool = i->second.handle;
+        r.pool_gate = i->second.gate;
+      }
+    auto handle = parent->spawn(router, std::move(current), actors, gate,
+                                static_cast<uint64_t>(parent->id()));
+    w->router = handle;
+    w->router_gate = gate;
+    w->publish_locked();
+    return caf::actor_cast<caf::actor>(handle);
+  };
+  return spec;
+}
+
+} // namespace
+
 gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
                  const drivers::driver_factory& factory,
                  std::shared_ptr<audit_sink> audit, inspector* actors)
-  : sys_(sys) {
-  // Stages: one actor per kind, shared by every namespace that names it.
+  : sys_(sys), wiring_(std::make_shared<wiring>()) {
+  auto w = wiring_;
   std::set<std::string> namespaces;
-  for (auto& [name, ns] : cfg.namespaces)
+  for (auto& [name, ns] : cfg.namespaces) {
     namespaces.insert(name);
-  std::map<std::string, admission_ptr> stage_gates;
-  auto add_stage = [&](const std::string& kind,
-                       std::unique_ptr<stage_logic> logic) {
-    auto gate = std::make_shared<admission>(cfg.server.stage_mailbox_limit);
-    stage_gates.emplace(kind, gate);
-    stage_by_kind_.emplace(kind, spawn_stage(sys, std::move(logic), actors,
-                                             std::move(gate)));
-  };
-  add_stage("metrics", make_metrics_stage(namespaces));
-  add_stage("audit", make_audit_stage(audit));
-  for (auto& [kind, actor] : stage_by_kind_)
-    stages_.push_back(actor);
+    w->chains.emplace(name, ns.middleware);
+  }
 
-  // Pools: one per backend that a keyvalue namespace uses.
-  std::map<std::string, admission_ptr> pool_gates;
+  // Middleware: one actor per stage kind, shared by every namespace that
+  // names it.
+  supervisor_spec middleware;
+  middleware.name = "middleware";
+  middleware.actors = actors;
+  middleware.children.push_back(stage_spec(
+    w, "metrics", [namespaces] { return make_metrics_stage(namespaces); },
+    actors, cfg.server.stage_mailbox_limit));
+  middleware.children.push_back(
+    stage_spec(w, "audit", [audit] { return make_audit_stage(audit); }, actors,
+               cfg.server.stage_mailbox_limit));
+
+  // Backends: one pool per backend that a keyvalue namespace uses. Their
+  // drivers are opened here, so a backend that cannot be reached fails the
+  // start of the gateway with its reason.
+  supervisor_spec backends;
+  backends.name = "backends";
+  backends.actors = actors;
   std::set<std::string> used;
   for (auto& [name, ns] : cfg.namespaces)
     if (ns.pattern == config::pattern::keyvalue)
       used.insert(ns.backend);
   for (auto& name : used) {
     auto& backend = cfg.backends.at(name);
-    auto opts = options_for(backend);
-    opts.actors = actors;
-    opts.gate = std::make_shared<admission>(backend.mailbox_limit);
-    pool_gates.emplace(name, opts.gate);
-    opts.reopen = [factory, backend](uint32_t index) {
-      return factory(backend, index);
-    };
-    pools_.emplace(name, sys.spawn(pool, std::move(opts),
-                                   open_drivers(backend, factory)));
+    backends.children.push_back(pool_spec(
+      w, backend, factory, open_drivers(backend, factory), actors));
   }
 
-  // Router and routes.
+  // The router, after the pools so that it finds their handles.
   namespace_routes routes;
   for (auto& [name, ns] : cfg.namespaces) {
     namespace_route r;
     r.pattern = ns.pattern;
     r.backend = ns.backend;
     r.max_value_bytes = ns.max_value_bytes;
-    if (auto i = pools_.find(ns.backend); i != pools_.end()) {
-      r.pool = i->second;
-      r.pool_gate = pool_gates.at(ns.backend);
-    }
     routes.emplace(name, std::move(r));
   }
-  auto router_gate
-    = std::make_shared<admission>(cfg.server.router_mailbox_limit);
-  router_ = sys.spawn(router, std::move(routes), actors, router_gate);
 
-  auto table = std::make_shared<route_table>();
-  auto make_route = [&](const std::vector<std::string>& kinds) {
-    auto r = std::make_shared<route>();
-    for (auto& kind : kinds) {
-      r->stages.push_back(stage_by_kind_.at(kind));
-      r->stage_gates.push_back(stage_gates.at(kind));
-      r->stage_kinds.push_back(kind);
+  supervisor_spec root;
+  root.name = "gateway";
+  root.actors = actors;
+  root.children.push_back(supervisor_child(std::move(middleware)));
+  root.children.push_back(supervisor_child(std::move(backends)));
+  root.children.push_back(
+    router_spec(w, std::move(routes), actors, cfg.server.router_mailbox_limit));
+  root_ = sys.spawn(supervisor, std::move(root));
+  root_->attach_functor([w](const caf::error& reason) {
+    if (is_normal_exit(reason))
+      return;
+    auto text = supervision_error_text(reason);
+    if (text.empty())
+      text = to_string(reason);
+    spdlog::critical("the gateway's root supervisor stopped: {}", text);
+    std::function<void(const std::string&)> fn;
+    {
+      std::lock_guard<std::mutex> guard{w->mutex};
+      fn = w->root_failed;
     }
-    r->router = router_;
-    r->router_gate = router_gate;
-    return r;
-  };
-  for (auto& [name, ns] : cfg.namespaces)
-    table->by_namespace.emplace(name, make_route(ns.middleware));
-  // Calls for unknown namespaces are still counted and audited.
-  table->fallback = make_route({"metrics", "audit"});
+    if (fn)
+      fn(text);
+  });
 
   session_options sopts;
   sopts.idle_timeout
@@ -156,24 +301,43 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   sopts.actors = actors;
   sopts.max_in_flight = cfg.server.session_max_in_flight;
   sopts.mailbox_limit = cfg.server.session_mailbox_limit;
-  sessions_ = std::make_shared<session_directory>(sys, sopts, table);
+  sessions_ = std::make_shared<session_directory>(sys, sopts, w->routes);
 }
 
 gateway::~gateway() {
   stop();
 }
 
+bool gateway::wait_started(std::chrono::milliseconds timeout) const {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  std::unique_lock<std::mutex> lock{wiring_->mutex};
+  return wiring_->published.wait_until(lock, until, [this] {
+    return wiring_->routes->version() > 0;
+  });
+}
+
+std::vector<stage_actor> gateway::stages() const {
+  std::vector<stage_actor> result;
+  std::lock_guard<std::mutex> guard{wiring_->mutex};
+  for (auto& [kind, e] : wiring_->stages)
+    result.push_back(e.handle);
+  return result;
+}
+
+void gateway::on_root_failure(std::function<void(const std::string&)> fn) {
+  std::lock_guard<std::mutex> guard{wiring_->mutex};
+  wiring_->root_failed = std::move(fn);
+}
+
 void gateway::stop() {
   if (stopped_)
     return;
   stopped_ = true;
+  on_root_failure(nullptr);
   sessions_->stop_all();
-  auto reason = caf::exit_reason::user_shutdown;
-  caf::anon_send_exit(router_, reason);
-  for (auto& [name, p] : pools_)
-    caf::anon_send_exit(p, reason);
-  for (auto& s : stages_)
-    caf::anon_send_exit(s, reason);
+  // The root stops its children last started first: router, backends
+  // (pools, then their connections), middleware.
+  caf::anon_send_exit(root_, caf::exit_reason::user_shutdown);
 }
 
 std::string collect_prometheus(caf::actor_system& sys,

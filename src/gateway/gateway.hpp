@@ -1,10 +1,22 @@
 #pragma once
 
-// Builds the actor tree of a gateway from its config: stages, router, one
-// pool per backend in use with its connection actors, and the session
-// directory the front end dispatches to. The serve path hands it real
-// drivers; tests and simulations hand it simulated ones.
+// Builds the actor tree of a gateway from its config and keeps it wired:
+//
+//   supervisor "gateway" (root)
+//   |-- supervisor "middleware": one stage actor per kind (metrics, audit)
+//   |-- supervisor "backends":   one pool per backend in use
+//   |     `-- pool -- supervisor "pool:<name>" -- its connection actors
+//   `-- router
+//
+// plus the session directory the front end dispatches to (sessions are
+// started per client connection and end with it; they are never restarted).
+// When a supervisor restarts a stage, the router or a pool, the new actor
+// gets a fresh mailbox gate and the gateway rewires it: a new route table for
+// the sessions, or the new pool handle for the router. The serve path hands
+// it real drivers; tests and simulations hand it simulated ones.
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -37,20 +49,32 @@ public:
 
   session_directory& sessions() { return *sessions_; }
 
-  /// The stage actors, for collecting their counters.
-  const std::vector<stage_actor>& stages() const { return stages_; }
+  /// The stage actors running now, for collecting their counters.
+  std::vector<stage_actor> stages() const;
+
+  /// Waits until every stage and the router run and the routes are
+  /// published (actors start asynchronously); false after `timeout`. Not
+  /// for use under the test coordinator, which starts them as it runs.
+  bool wait_started(std::chrono::milliseconds timeout) const;
+
+  /// The root supervisor.
+  const caf::actor& root() const { return root_; }
+
+  /// Called (from an actor thread) if the root supervisor fails: its
+  /// restart intensity was exceeded and the tree is gone.
+  void on_root_failure(std::function<void(const std::string&)> fn);
 
   /// Stops every actor of the tree; calls still inside complete with
   /// UNAVAILABLE.
   void stop();
 
+  struct wiring;
+
 private:
   caf::actor_system& sys_;
+  std::shared_ptr<wiring> wiring_;
   std::shared_ptr<session_directory> sessions_;
-  std::map<std::string, stage_actor> stage_by_kind_;
-  std::vector<stage_actor> stages_;
-  router_actor router_;
-  std::map<std::string, pool_actor> pools_;
+  caf::actor root_;
   bool stopped_ = false;
 };
 

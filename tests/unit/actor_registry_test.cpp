@@ -83,30 +83,45 @@ TEST_CASE("every actor of the pipeline registers with its kind and parent") {
   gateway gw{sys, two_connection_config(),
              drivers::make_real_driver_factory(drivers::system_wall_clock()),
              std::make_shared<null_audit>(), &actors};
+  REQUIRE(gw.wait_started(std::chrono::seconds(30)));
   REQUIRE(call(gw, sys, kv::set_op{"k", "v", 0, {}}).status.ok());
 
   auto list = actors.snapshot(sys.clock().now());
   std::map<std::string, int> kinds;
+  // Supervisors by name, and every actor's parent by "kind:name".
+  std::map<std::string, uint64_t> supervisors;
+  std::map<std::string, uint64_t> parent_of;
   uint64_t pool_id = 0;
-  uint64_t supervisor_id = 0;
   for (auto& a : list) {
     ++kinds[a.kind];
+    parent_of[a.kind + ":" + a.name] = a.parent;
     if (a.kind == "pool")
       pool_id = a.id;
     if (a.kind == "supervisor")
-      supervisor_id = a.id;
+      supervisors[a.name] = a.id;
   }
   CHECK(kinds["stage"] == 2);
   CHECK(kinds["router"] == 1);
   CHECK(kinds["pool"] == 1);
-  CHECK(kinds["supervisor"] == 1);
+  // gateway (root), middleware, backends, and the pool's own.
+  CHECK(kinds["supervisor"] == 4);
   CHECK(kinds["connection"] == 2);
   CHECK(kinds["session"] == 1);
+  REQUIRE(supervisors.count("gateway") == 1);
+  REQUIRE(supervisors.count("middleware") == 1);
+  REQUIRE(supervisors.count("backends") == 1);
+  REQUIRE(supervisors.count("pool:mem") == 1);
+  CHECK(parent_of["supervisor:gateway"] == 0);
+  CHECK(parent_of["supervisor:middleware"] == supervisors["gateway"]);
+  CHECK(parent_of["supervisor:backends"] == supervisors["gateway"]);
+  CHECK(parent_of["router:router"] == supervisors["gateway"]);
+  CHECK(parent_of["stage:metrics"] == supervisors["middleware"]);
+  CHECK(parent_of["stage:audit"] == supervisors["middleware"]);
+  CHECK(parent_of["pool:mem"] == supervisors["backends"]);
+  CHECK(parent_of["supervisor:pool:mem"] == pool_id);
   for (auto& a : list) {
-    if (a.kind == "supervisor")
-      CHECK(a.parent == pool_id);
     if (a.kind == "connection")
-      CHECK(a.parent == supervisor_id);
+      CHECK(a.parent == supervisors["pool:mem"]);
     if (a.kind == "session")
       CHECK(a.handled >= 2); // the request and its reply
   }
@@ -121,6 +136,7 @@ TEST_CASE("a killed connection is restarted by its pool's supervisor, and "
   gateway gw{sys, two_connection_config(),
              drivers::make_real_driver_factory(drivers::system_wall_clock()),
              std::make_shared<null_audit>(), &actors};
+  REQUIRE(gw.wait_started(std::chrono::seconds(30)));
   REQUIRE(call(gw, sys, kv::set_op{"k", "v", 0, {}}).status.ok());
   uint64_t victim = 0;
   for (auto& a : actors.snapshot(sys.clock().now()))

@@ -359,3 +359,39 @@ TEST_CASE("a backend call gets what is left of the client's deadline as its "
   REQUIRE(got.status.ok());
   CHECK_FALSE(std::get<kv::get_result>(got.value).found);
 }
+
+TEST_CASE("the root supervisor restarts a killed stage, router or pool, and "
+          "the gateway rewires it: calls flow again after the backoff") {
+  deterministic_gateway g{parse_config(two_connections)};
+  REQUIRE(g.call("kv", set("kept", "1")).status.ok());
+  int n = 0;
+  for (auto [kind, name] : {std::pair{"stage", "metrics"},
+                            std::pair{"router", "router"},
+                            std::pair{"pool", "mem"}}) {
+    INFO(kind << ":" << name);
+    auto before = find_actor(g, kind, name);
+    REQUIRE(before.id != 0);
+    REQUIRE(g.actors().kill(before.id, g.system()));
+    g.run();
+    CHECK(find_actor(g, kind, name).id == 0);
+    // Meanwhile a call is answered, never left hanging.
+    auto id = "during-" + std::to_string(n++);
+    g.submit(id, "kv", kv::get_op{"kept"});
+    g.run();
+    REQUIRE(g.answer_of(id));
+    auto code = g.answer_of(id)->status.code;
+    CHECK((code == status_code::unavailable || code == status_code::ok));
+    // Its supervisor starts a new one after the first backoff (100 ms).
+    g.advance_ms(100);
+    auto after = find_actor(g, kind, name);
+    REQUIRE(after.id != 0);
+    CHECK(after.id != before.id);
+    auto got = g.call("kv", kv::get_op{"kept"});
+    REQUIRE(got.status.ok());
+    CHECK(std::get<kv::get_result>(got.value).found);
+    CHECK(g.call("kv", set("k" + std::to_string(n), "v")).status.ok());
+  }
+  // The restarted pool opened fresh connections through its factory.
+  CHECK(find_actor(g, "connection", "mem#0").id != 0);
+  CHECK(find_actor(g, "connection", "mem#1").id != 0);
+}
