@@ -378,6 +378,16 @@ bool dechunk(const std::string& raw, std::string& body) {
 } // namespace
 
 http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
+  return http_request(port, "GET", path, "", timeout);
+}
+
+http_response http_post(uint16_t port, const std::string& path, const std::string& body,
+                        std::chrono::milliseconds timeout) {
+  return http_request(port, "POST", path, body, timeout);
+}
+
+http_response http_request(uint16_t port, const std::string& method, const std::string& path,
+                           const std::string& body, std::chrono::milliseconds timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     throw std::runtime_error("socket failed");
@@ -397,9 +407,12 @@ http_response http_get(uint16_t port, const std::string& path, std::chrono::mill
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     throw std::runtime_error("connect to admin port " + std::to_string(port) +
                              " failed: " + std::strerror(errno));
-  std::string request = "GET " + path +
+  std::string request = method + " " + path +
                         " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                        "Accept: */*\r\n\r\n";
+                        "Accept: */*\r\n";
+  if (method != "GET" || !body.empty())
+    request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "\r\n" + body;
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
     throw std::runtime_error("send to admin port failed");
 
@@ -429,12 +442,12 @@ http_response http_get(uint16_t port, const std::string& path, std::chrono::mill
   std::string headers = raw.substr(0, header_end);
   for (auto& c : headers)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string body = raw.substr(header_end + 4);
+  std::string content = raw.substr(header_end + 4);
   if (headers.find("transfer-encoding: chunked") != std::string::npos) {
-    if (!dechunk(body, response.body))
+    if (!dechunk(content, response.body))
       throw std::runtime_error("incomplete chunked HTTP body for " + path);
   } else {
-    response.body = std::move(body);
+    response.body = std::move(content);
   }
   return response;
 }

@@ -195,10 +195,20 @@ struct http_response {
   std::string body;
 };
 
-/// A plain HTTP/1.1 GET to 127.0.0.1:port; throws on connection failure or
-/// when no complete answer arrives within `timeout`.
+/// A plain HTTP/1.1 request to 127.0.0.1:port with `body` (sent with a
+/// Content-Length, also when empty); throws on connection failure or when no
+/// complete answer arrives within `timeout`.
+http_response http_request(uint16_t port, const std::string& method, const std::string& path,
+                           const std::string& body = "",
+                           std::chrono::milliseconds timeout = 5s);
+
+/// A plain HTTP/1.1 GET to 127.0.0.1:port; throws like http_request.
 http_response http_get(uint16_t port, const std::string& path,
                        std::chrono::milliseconds timeout = 5s);
+
+/// A plain HTTP/1.1 POST to 127.0.0.1:port; throws like http_request.
+http_response http_post(uint16_t port, const std::string& path, const std::string& body = "",
+                        std::chrono::milliseconds timeout = 5s);
 
 /// A context whose deadline is `timeout` from now.
 void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout = 10s);
