@@ -312,6 +312,9 @@ void on_connection_started(self_ptr self, const std::string& name,
     st.busy[i] = 0;
     auto restarts = st.starts[i]++;
     self->monitor(handle);
+    // The pool's record counts its connections' restarts.
+    if (restarts > 0 && st.registration)
+      st.registration->count_restart();
     if (restarts > 0)
       spdlog::info("backend \"{}\": connection #{} is back (restart {})",
                    st.options.backend, i, restarts);

@@ -60,10 +60,15 @@ inline kv::outcome overload_refusal(std::string message) {
 }
 
 /// What the owning actor does as it takes a message that held a slot: gives
-/// the slot back and mirrors the mailbox (depth, refusals since last time)
+/// the slot back and mirrors the mailbox (admitted, depth with this message
+/// still counted so the high-water mark sees it, refusals since last time)
 /// into its inspector record.
 inline void took_message(admission& gate, inspector_registration& record,
                          uint64_t& rejections_seen) noexcept {
+  if (record) {
+    record->count_admitted();
+    record->set_mailbox_depth(gate.queued());
+  }
   gate.release();
   if (!record)
     return;

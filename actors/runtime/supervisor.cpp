@@ -161,6 +161,9 @@ void handle_exit(self_ptr self, size_t i, const caf::error& reason) {
                std::chrono::duration_cast<std::chrono::milliseconds>(d.delay)
                  .count(),
                to_string(st.logic->options().strategy));
+  // A supervisor's record counts the restarts it carried out.
+  if (st.registration)
+    st.registration->count_restart();
   auto id = st.next_restart_id++;
   // Stop the siblings involved, last started first.
   for (auto it = d.affected.rbegin(); it != d.affected.rend(); ++it) {

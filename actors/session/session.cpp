@@ -48,8 +48,6 @@ void start_call(self_ptr self, call_ptr call) {
     self->send(self, reply_atom::value, std::move(call), std::move(outcome));
     return;
   }
-  if (st.registration)
-    st.registration->count_admitted();
   if (call->expired(now)) {
     fail_call(self, std::move(call), status_code::deadline_exceeded,
               "the request's deadline passed before the gateway started it");

@@ -106,6 +106,12 @@ TEST_CASE("a connection whose driver reports a broken connection fails; its "
   REQUIRE(pool.last_failure);
   CHECK_THAT(pool.last_failure->reason, Catch::Contains("mem#0"));
   CHECK(pool.state == "running");
+  // The pool and its supervisor count the restart; the pool shows what its
+  // mailbox admitted and how deep it got.
+  CHECK(pool.restarts == 1);
+  CHECK(find_actor(g, "supervisor", "pool:mem").restarts == 1);
+  CHECK(pool.admitted >= 6);
+  CHECK(pool.mailbox_high_water >= 1);
 }
 
 TEST_CASE("a connection actor that dies of an exception is restarted, and "
