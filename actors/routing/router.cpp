@@ -20,10 +20,18 @@ void route_call(self_ptr self, call_ptr call) {
     return;
   }
   auto& target = i->second;
-  if (target.pattern != config::pattern::keyvalue) {
+  bool pubsub_call = kv::is_pubsub(*call->operation);
+  if (target.pattern != config::pattern::keyvalue && !pubsub_call) {
     fail_call(self, std::move(call), status_code::failed_precondition,
               fmt::format("namespace \"{}\" is not a keyvalue namespace "
                           "(its pattern is pubsub); use the PubSub API",
+                          ns));
+    return;
+  }
+  if (target.pattern != config::pattern::pubsub && pubsub_call) {
+    fail_call(self, std::move(call), status_code::failed_precondition,
+              fmt::format("namespace \"{}\" is not a pubsub namespace "
+                          "(its pattern is keyvalue); use the KeyValue API",
                           ns));
     return;
   }
@@ -41,6 +49,29 @@ void route_call(self_ptr self, call_ptr call) {
     return;
   }
   call->backend = target.backend;
+  if (pubsub_call) {
+    if (!target.broker) {
+      auto o = kv::outcome::failure(
+        status_code::unavailable,
+        fmt::format("backend \"{}\" is starting (its topics are being "
+                    "started again); retry shortly",
+                    target.backend));
+      o.status.retry_after_ms = defaults::overload_retry_after_ms;
+      auto session = call->session;
+      self->send(session, reply_atom::value, std::move(call), std::move(o));
+      return;
+    }
+    if (target.broker_gate && !target.broker_gate->try_acquire()) {
+      auto session = call->session;
+      self->send(session, reply_atom::value, std::move(call),
+                 saturated("the topics of backend \"" + target.backend
+                             + "\"",
+                           target.broker_gate));
+      return;
+    }
+    self->send(target.broker, request_atom::value, std::move(call));
+    return;
+  }
   if (!target.pool) {
     auto o = kv::outcome::failure(
       status_code::unavailable,
@@ -91,6 +122,15 @@ router(router_actor::stateful_pointer<router_state> self,
         if (target.backend == backend) {
           target.pool = pool;
           target.pool_gate = gate;
+        }
+    },
+    [=](broker_up_atom, const std::string& backend, broker_actor& broker,
+        admission_ptr& gate) {
+      count_handled(self->state.registration);
+      for (auto& [ns, target] : self->state.routes)
+        if (target.backend == backend) {
+          target.broker = broker;
+          target.broker_gate = gate;
         }
     },
   };

@@ -21,6 +21,9 @@ struct namespace_route {
   pool_actor pool;
   /// Slots in the pool's mailbox, taken before a request is sent there.
   admission_ptr pool_gate;
+  /// For pubsub namespaces: the backend's topic broker and its gate.
+  broker_actor broker;
+  admission_ptr broker_gate;
   uint64_t max_value_bytes = defaults::max_value_bytes;
 };
 

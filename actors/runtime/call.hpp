@@ -8,6 +8,7 @@
 // UNAVAILABLE when its last reference goes, so no client is left waiting.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,21 @@ public:
   /// Called exactly once, from whichever thread finishes the call.
   virtual void complete(kv::outcome&& result) = 0;
 };
+
+/// Where a subscription writes its messages: the front end's stream, or a
+/// test's recorder. Thread-safe.
+class message_sink {
+public:
+  virtual ~message_sink() = default;
+  /// Writes one message; calls `done(true)` once it is written, or
+  /// `done(false)` when the stream is gone. One write at a time.
+  virtual void write(const kv::message& m, std::function<void(bool)> done) = 0;
+  /// Ends the stream with `st`; later calls are ignored.
+  virtual void finish(const status& st) = 0;
+  /// What to do when the client goes away; runs at once if it already has.
+  virtual void on_cancel(std::function<void()> fn) = 0;
+};
+using message_sink_ptr = std::shared_ptr<message_sink>;
 
 // --- the actor protocols ----------------------------------------------------
 
@@ -72,10 +88,35 @@ using pool_actor = caf::typed_actor<
   caf::reacts_to<conn_down_atom, std::string, std::string>,
   caf::reacts_to<probe_atom, uint64_t>>;
 
+/// A topic broker's answer to a subscription that it now delivers to.
+using attached_atom = caf::atom_constant<caf::atom("attached")>;
+/// A subscriber's credit: it can take this many more messages.
+using demand_atom = caf::atom_constant<caf::atom("demand")>;
+/// A message for a subscriber.
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+/// The stream finished writing a message (true) or is gone (false).
+using written_atom = caf::atom_constant<caf::atom("written")>;
+
+/// One subscriber stream: buffers what its broker delivers and writes it to
+/// the client one message at a time.
+using subscription_actor = caf::typed_actor<
+  caf::reacts_to<deliver_atom, kv::message>, caf::reacts_to<written_atom, bool>,
+  caf::reacts_to<attached_atom, caf::actor>, caf::reacts_to<stop_atom>>;
+
+/// A PubSub backend's topics: takes Publish and Subscribe calls.
+using broker_actor
+  = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
+                     caf::reacts_to<demand_atom, uint32_t>>;
+
+/// Tells the router that a PubSub backend's broker was (re)started.
+using broker_up_atom = caf::atom_constant<caf::atom("broker_up")>;
+
 /// Resolves a call's namespace to its backend pool.
 using router_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
                      caf::reacts_to<pool_up_atom, std::string, pool_actor,
+                                    admission_ptr>,
+                     caf::reacts_to<broker_up_atom, std::string, broker_actor,
                                     admission_ptr>>;
 
 /// One backend connection; owns a driver.
@@ -130,6 +171,11 @@ public:
   /// Set by the front end when the request is malformed: the session answers
   /// with it at once (after attaching the route, so stages still see it).
   status rejection;
+
+  /// Subscribe calls: the stream the front end opened, and the subscription
+  /// actor the session started for it.
+  message_sink_ptr sink;
+  caf::actor subscriber;
 
   // Filled in on the way.
   session_actor session;
@@ -213,3 +259,4 @@ void fail_call(Self* self, call_ptr call, status_code code,
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::call_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::admission_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::message)

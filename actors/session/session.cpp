@@ -1,7 +1,13 @@
 #include "session/session.hpp"
 
+#include <algorithm>
+
+#include <caf/exit_reason.hpp>
+#include <caf/system_messages.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "pubsub/subscription.hpp"
 
 namespace prism {
 
@@ -53,6 +59,22 @@ void start_call(self_ptr self, call_ptr call) {
               "the request's deadline passed before the gateway started it");
     return;
   }
+  if (auto* op = std::get_if<kv::subscribe_op>(call->operation.get());
+      op && call->sink) {
+    // The stream's subscription actor belongs to this session; the broker
+    // attaches it once the call gets there.
+    subscription_options o;
+    o.name = call->context.ns + "/" + op->topic
+             + (op->subscription.empty() ? "" : "/" + op->subscription);
+    o.named = !op->subscription.empty();
+    o.actors = st.actors;
+    o.parent = self->id();
+    auto sub = caf::actor_cast<caf::actor>(
+      self->spawn(subscription, call->sink, std::move(o)));
+    self->monitor(sub);
+    st.subscriptions->push_back(sub);
+    call->subscriber = sub;
+  }
   forward_call(self, std::move(call));
 }
 
@@ -61,6 +83,9 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
   --st.in_flight;
   call->completed_at = self->clock().now();
   auto code = result.status.code;
+  // A subscription whose call failed has no broker and no future.
+  if (code != status_code::ok && call->subscriber)
+    self->send_exit(call->subscriber, caf::exit_reason::user_shutdown);
   if (code == status_code::internal)
     spdlog::error("request_id={} {} on namespace \"{}\" failed: {}",
                   call->context.request_id,
@@ -81,7 +106,8 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
 
 void on_tick(self_ptr self) {
   auto& st = self->state;
-  bool idle = st.in_flight == 0 && st.started == st.started_at_last_tick;
+  bool idle = st.in_flight == 0 && st.started == st.started_at_last_tick
+              && st.subscriptions->empty();
   st.started_at_last_tick = st.started;
   if (idle && !st.stopping) {
     // Leave the directory first: after that no new call can arrive, and the
@@ -103,6 +129,20 @@ session(session_actor::stateful_pointer<session_state> self,
         live_routes_ptr routes, session_options options, admission_ptr gate) {
   auto& st = self->state;
   st.registration = enroll_if(options.actors, self, "session", client);
+  st.actors = options.actors;
+  // Streams end with their session.
+  self->attach_functor([subs = st.subscriptions](const caf::error&) {
+    for (auto& s : *subs)
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  });
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& subs = *self->state.subscriptions;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const caf::actor& a) {
+                                return a.address() == msg.source;
+                              }),
+               subs.end());
+  });
   st.gate = std::move(gate);
   if (st.registration)
     st.registration->set_mailbox_limit(st.gate->limit());

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
@@ -26,6 +27,11 @@ struct session_state {
   uint64_t started = 0;
   uint64_t started_at_last_tick = 0;
   bool stopping = false;
+  /// Subscriptions this client's streams have open; they end with the
+  /// session (the list is shared with the cleanup that stops them).
+  std::shared_ptr<std::vector<caf::actor>> subscriptions
+    = std::make_shared<std::vector<caf::actor>>();
+  inspector* actors = nullptr;
   inspector_registration registration;
 };
 

@@ -22,6 +22,16 @@ inline constexpr uint64_t request_id_bytes_max = 128;
 /// Room for keys and framing on top of the largest value a namespace accepts.
 inline constexpr uint64_t message_overhead_bytes = 1024 * 1024;
 
+// PubSub requests.
+inline constexpr uint64_t topic_name_max = 249;
+inline constexpr uint64_t metadata_entries_max = 64;
+inline constexpr uint64_t metadata_entry_bytes_max = 4096;
+/// Messages a memory backend keeps per topic, for EARLIEST and for named
+/// subscriptions to catch up from.
+inline constexpr uint32_t memory_topic_retained = 1000;
+/// Messages a subscription buffers while its stream is busy.
+inline constexpr uint32_t subscription_buffer = 256;
+
 // Backends.
 inline constexpr uint32_t memory_connections = 1;
 inline constexpr uint32_t sqlite_connections = 4;

@@ -11,6 +11,7 @@
 
 #include "middleware/metrics/metrics_stage.hpp"
 #include "pool/pool.hpp"
+#include "pubsub/broker.hpp"
 #include "routing/router.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/admission.hpp"
@@ -96,6 +97,11 @@ struct gateway::wiring {
   router_actor router;
   admission_ptr router_gate;
   std::map<std::string, pool_entry> pools;
+  struct broker_entry {
+    broker_actor handle;
+    admission_ptr gate;
+  };
+  std::map<std::string, broker_entry> brokers;
   /// Stage kinds per namespace, in order.
   std::map<std::string, std::vector<std::string>> chains;
   live_routes_ptr routes = std::make_shared<live_routes>(nullptr);
@@ -195,6 +201,34 @@ child_spec pool_spec(wiring_ptr w, const config::backend& backend,
   return spec;
 }
 
+child_spec broker_spec(wiring_ptr w, const config::backend& backend,
+                       std::shared_ptr<drivers::wall_clock> clock,
+                       inspector* actors) {
+  child_spec spec;
+  spec.name = "broker:" + backend.name;
+  spec.start = [w, clock, actors, name = backend.name,
+                limit = backend.mailbox_limit](caf::local_actor* parent) {
+    broker_options o;
+    o.backend = name;
+    o.clock = clock;
+    o.actors = actors;
+    o.parent = parent->id();
+    o.gate = std::make_shared<admission>(limit);
+    auto gate = o.gate;
+    auto handle = parent->spawn(broker, std::move(o));
+    router_actor router;
+    {
+      std::lock_guard<std::mutex> guard{w->mutex};
+      w->brokers[name] = {handle, gate};
+      router = w->router;
+    }
+    if (router)
+      caf::anon_send(router, broker_up_atom::value, name, handle, gate);
+    return caf::actor_cast<caf::actor>(handle);
+  };
+  return spec;
+}
+
 child_spec router_spec(wiring_ptr w, namespace_routes routes,
                        inspector* actors, uint32_t mailbox_limit) {
   child_spec spec;
@@ -210,6 +244,11 @@ child_spec router_spec(wiring_ptr w, namespace_routes routes,
         r.pool = i->second.handle;
         r.pool_gate = i->second.gate;
       }
+    for (auto& [ns, r] : current)
+      if (auto i = w->brokers.find(r.backend); i != w->brokers.end()) {
+        r.broker = i->second.handle;
+        r.broker_gate = i->second.gate;
+      }
     auto handle = parent->spawn(router, std::move(current), actors, gate,
                                 static_cast<uint64_t>(parent->id()));
     w->router = handle;
@@ -224,8 +263,11 @@ child_spec router_spec(wiring_ptr w, namespace_routes routes,
 
 gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
                  const drivers::driver_factory& factory,
-                 std::shared_ptr<audit_sink> audit, inspector* actors)
+                 std::shared_ptr<audit_sink> audit, inspector* actors,
+                 std::shared_ptr<drivers::wall_clock> clock)
   : sys_(sys), wiring_(std::make_shared<wiring>()) {
+  if (!clock)
+    clock = drivers::system_wall_clock();
   auto w = wiring_;
   std::set<std::string> namespaces;
   for (auto& [name, ns] : cfg.namespaces) {
@@ -260,6 +302,15 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     backends.children.push_back(pool_spec(
       w, backend, factory, open_drivers(backend, factory), actors));
   }
+  // PubSub: one topic broker per backend that a pubsub namespace uses (the
+  // config allows only memory backends there so far).
+  std::set<std::string> pubsub_used;
+  for (auto& [name, ns] : cfg.namespaces)
+    if (ns.pattern == config::pattern::pubsub)
+      pubsub_used.insert(ns.backend);
+  for (auto& name : pubsub_used)
+    backends.children.push_back(
+      broker_spec(w, cfg.backends.at(name), clock, actors));
 
   // The router, after the pools so that it finds their handles.
   namespace_routes routes;

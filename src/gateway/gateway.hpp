@@ -39,9 +39,11 @@ public:
   /// Spawns the actor tree. Throws std::runtime_error with a message for a
   /// person when a backend or the audit log cannot start.
   /// Every actor registers with `actors` when it is set.
+  /// `clock` stamps PubSub messages (null: the system clock).
   gateway(caf::actor_system& sys, const config::gateway_config& cfg,
           const drivers::driver_factory& factory,
-          std::shared_ptr<audit_sink> audit, inspector* actors = nullptr);
+          std::shared_ptr<audit_sink> audit, inspector* actors = nullptr,
+          std::shared_ptr<drivers::wall_clock> clock = nullptr);
   ~gateway();
 
   gateway(const gateway&) = delete;

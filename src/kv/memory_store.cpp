@@ -148,6 +148,10 @@ outcome memory_store::apply(const std::string& ns, const operation& op,
         return do_batch_set(ns, x, now_ms);
       } else if constexpr (std::is_same_v<T, batch_delete_op>) {
         return do_batch_delete(ns, x, now_ms);
+      } else if constexpr (std::is_same_v<T, publish_op>
+                           || std::is_same_v<T, subscribe_op>) {
+        return outcome::failure(status_code::internal,
+                                "a PubSub operation reached a KeyValue store");
       } else {
         auto i = spaces_.find(ns);
         const space* s = i == spaces_.end() ? nullptr : &i->second;

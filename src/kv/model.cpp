@@ -44,13 +44,19 @@ overloaded(Fs...) -> overloaded<Fs...>;
 
 std::string_view operation_name(const operation& op) noexcept {
   static constexpr std::string_view names[] = {
-    "Get", "Set", "Delete", "Exists", "BatchGet", "BatchSet", "BatchDelete",
-    "Scan"};
+    "Get",      "Set",  "Delete",  "Exists",   "BatchGet",
+    "BatchSet", "BatchDelete", "Scan", "Publish", "Subscribe"};
   return names[op.index()];
+}
+
+bool is_pubsub(const operation& op) noexcept {
+  return std::holds_alternative<publish_op>(op)
+         || std::holds_alternative<subscribe_op>(op);
 }
 
 bool is_write(const operation& op) noexcept {
   return std::holds_alternative<set_op>(op)
+         || std::holds_alternative<publish_op>(op)
          || std::holds_alternative<delete_op>(op)
          || std::holds_alternative<batch_set_op>(op)
          || std::holds_alternative<batch_delete_op>(op);
@@ -73,6 +79,8 @@ std::string_view primary_key(const operation& op) noexcept {
         return x.keys.empty() ? std::string_view{} : x.keys.front();
       },
       [](const scan_op& x) -> std::string_view { return x.prefix; },
+      [](const publish_op& x) -> std::string_view { return x.topic; },
+      [](const subscribe_op& x) -> std::string_view { return x.topic; },
     },
     op);
 }
@@ -80,6 +88,8 @@ std::string_view primary_key(const operation& op) noexcept {
 uint64_t largest_value_bytes(const operation& op) noexcept {
   if (auto* set = std::get_if<set_op>(&op))
     return set->value.size();
+  if (auto* pub = std::get_if<publish_op>(&op))
+    return pub->payload.size();
   if (auto* batch = std::get_if<batch_set_op>(&op)) {
     uint64_t largest = 0;
     for (auto& e : batch->entries)

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -60,9 +61,42 @@ struct scan_op {
   bool keys_only = false;
 };
 
+// --- PubSub: the same call path carries them to a topic broker ----------------
+
+using metadata = std::vector<std::pair<std::string, std::string>>;
+
+struct publish_op {
+  std::string topic;
+  std::string payload;
+  kv::metadata metadata;
+};
+
+enum class start_position { latest, earliest };
+
+/// Subscribes the calling stream to a topic. An empty `subscription` is an
+/// ephemeral subscriber; a named one is shared by every subscriber that
+/// names it (each message goes to one of them) and keeps its position.
+struct subscribe_op {
+  std::string topic;
+  std::string subscription;
+  start_position start = start_position::latest;
+};
+
+/// One message as a subscriber receives it.
+struct message {
+  std::string topic;
+  std::string payload;
+  kv::metadata metadata;
+  std::string id;
+  int64_t publish_time_ms = 0;
+};
+
 using operation = std::variant<get_op, set_op, delete_op, exists_op,
                                batch_get_op, batch_set_op, batch_delete_op,
-                               scan_op>;
+                               scan_op, publish_op, subscribe_op>;
+
+/// True for Publish and Subscribe.
+bool is_pubsub(const operation& op) noexcept;
 
 struct item {
   std::string key;
@@ -108,9 +142,17 @@ struct scan_result {
 
 /// Variant alternatives line up with `operation`, shifted by one for the
 /// empty state of a failed outcome.
+struct publish_result {
+  std::string message_id;
+};
+
+/// The subscription is in place; messages follow on the stream.
+struct subscribe_result {};
+
 using result = std::variant<std::monostate, get_result, set_result,
                             delete_result, exists_result, batch_get_result,
-                            batch_set_result, batch_delete_result, scan_result>;
+                            batch_set_result, batch_delete_result, scan_result,
+                            publish_result, subscribe_result>;
 
 /// What a driver answers: a status, and a result when the status is OK.
 struct outcome {

@@ -48,6 +48,43 @@ const std::string& same(const std::string& key) {
   return key;
 }
 
+/// Topic and subscription names: what every PubSub backend accepts (Kafka's
+/// rule, which NATS subjects also allow).
+status check_name(const std::string& name, const char* field) {
+  if (name.size() > defaults::topic_name_max)
+    return invalid(fmt::format("{} is {} bytes long; at most {} are allowed",
+                               field, name.size(), defaults::topic_name_max));
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok)
+      return invalid(fmt::format("{} \"{}\" has a character that is not "
+                                 "allowed; use letters, digits, '.', '_' and "
+                                 "'-'",
+                                 field, name));
+  }
+  if (name == "." || name == "..")
+    return invalid(fmt::format("{} may not be \"{}\"", field, name));
+  return {};
+}
+
+status check_metadata(const metadata& md) {
+  if (md.size() > defaults::metadata_entries_max)
+    return invalid(fmt::format("metadata has {} entries; at most {} are "
+                               "allowed",
+                               md.size(), defaults::metadata_entries_max));
+  for (auto& [key, value] : md) {
+    if (key.empty())
+      return invalid("metadata has an empty key");
+    if (key.size() + value.size() > defaults::metadata_entry_bytes_max)
+      return invalid(fmt::format("metadata entry \"{}\" is {} bytes; at "
+                                 "most {} per entry are allowed",
+                                 key.substr(0, 64), key.size() + value.size(),
+                                 defaults::metadata_entry_bytes_max));
+  }
+  return {};
+}
+
 } // namespace
 
 status validate_request(const std::string& ns, operation& op) {
@@ -70,6 +107,20 @@ status validate_request(const std::string& ns, operation& op) {
                       [](const entry& e) -> const std::string& {
                         return e.key;
                       });
+  if (auto* x = std::get_if<publish_op>(&op)) {
+    if (x->topic.empty())
+      return invalid("topic is empty; name the topic to publish to");
+    if (auto st = check_name(x->topic, "topic"); !st.ok())
+      return st;
+    return check_metadata(x->metadata);
+  }
+  if (auto* x = std::get_if<subscribe_op>(&op)) {
+    if (x->topic.empty())
+      return invalid("topic is empty; name the topic to subscribe to");
+    if (auto st = check_name(x->topic, "topic"); !st.ok())
+      return st;
+    return check_name(x->subscription, "subscription");
+  }
   if (auto* x = std::get_if<scan_op>(&op)) {
     if (x->limit == 0)
       x->limit = defaults::scan_limit_default;

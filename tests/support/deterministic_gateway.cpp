@@ -96,6 +96,42 @@ observed_sim_factory(std::shared_ptr<drivers::sim_backends> backends,
 
 } // namespace
 
+void recording_sink::write(const kv::message& m,
+                           std::function<void(bool)> done) {
+  received.push_back(m);
+  if (hold) {
+    pending_ = std::move(done);
+    return;
+  }
+  done(true);
+}
+
+void recording_sink::finish(const status& st) {
+  if (!finished)
+    finished = st;
+}
+
+void recording_sink::on_cancel(std::function<void()> fn) {
+  cancel_fn_ = std::move(fn);
+  if (cancelled_)
+    cancel_fn_();
+}
+
+void recording_sink::cancel() {
+  cancelled_ = true;
+  if (cancel_fn_)
+    cancel_fn_();
+}
+
+bool recording_sink::release_one() {
+  if (!pending_)
+    return false;
+  auto done = std::move(pending_);
+  pending_ = nullptr;
+  done(true);
+  return true;
+}
+
 config::gateway_config parse_config(const std::string& yaml) {
   auto result = config::parse(yaml, "test.yaml");
   if (!result.ok()) {
@@ -127,7 +163,7 @@ deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg,
   sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
   gateway_ = std::make_unique<gateway>(
     *sys_, cfg, observed_sim_factory(backends_, clock_, trace_), audit_,
-    actors_.get());
+    actors_.get(), clock_);
   run();
 }
 
@@ -163,6 +199,29 @@ void deterministic_gateway::submit(const std::string& request_id,
                                            virtual_ms_));
   call->rejection = std::move(rejection);
   gateway_->sessions().dispatch(client, std::move(call));
+}
+
+std::shared_ptr<recording_sink>
+deterministic_gateway::subscribe(const std::string& request_id,
+                                 const std::string& ns, kv::subscribe_op op,
+                                 const std::string& client) {
+  request_context rc;
+  rc.request_id = request_id;
+  rc.ns = ns;
+  rc.peer = client;
+  kv::operation operation{std::move(op)};
+  auto rejection = kv::validate_request(ns, operation);
+  trace_->push_back("subscribe " + request_id + " " + client + " " + ns + " "
+                    + describe_operation(operation));
+  auto call = make_call(
+    std::move(rc), std::move(operation),
+    std::make_unique<recording_completion>(answers_, trace_, request_id,
+                                           virtual_ms_));
+  call->rejection = std::move(rejection);
+  auto sink = std::make_shared<recording_sink>();
+  call->sink = sink;
+  gateway_->sessions().dispatch(client, std::move(call));
+  return sink;
 }
 
 size_t deterministic_gateway::run() {

@@ -43,6 +43,29 @@ public:
   std::vector<std::string> lines;
 };
 
+/// A subscriber stream kept in memory. Writes complete at once unless
+/// `hold` is set: then each write waits for `release_one` (a slow reader).
+class recording_sink final : public message_sink {
+public:
+  void write(const kv::message& m, std::function<void(bool)> done) override;
+  void finish(const status& st) override;
+  void on_cancel(std::function<void()> fn) override;
+
+  /// The client goes away.
+  void cancel();
+  /// Completes the write that waits, if any; true if there was one.
+  bool release_one();
+
+  bool hold = false;
+  std::vector<kv::message> received;
+  std::optional<status> finished;
+
+private:
+  std::function<void(bool)> pending_;
+  std::function<void()> cancel_fn_;
+  bool cancelled_ = false;
+};
+
 struct answer {
   std::string request_id;
   kv::outcome outcome;
@@ -66,6 +89,12 @@ public:
   void submit(const std::string& request_id, const std::string& ns,
               kv::operation op, std::optional<int64_t> deadline_ms = {},
               const std::string& client = "client-1");
+
+  /// Opens a subscriber stream as the front end would; the answer to the
+  /// Subscribe call arrives like any other (OK once it is in place).
+  std::shared_ptr<recording_sink>
+  subscribe(const std::string& request_id, const std::string& ns,
+            kv::subscribe_op op, const std::string& client = "client-1");
 
   /// Runs every ready job (in the seed's order, or FIFO); returns how many
   /// ran.
@@ -105,6 +134,8 @@ public:
   std::optional<uint64_t> seed() const { return seed_; }
   /// Virtual time since the start, in ms.
   int64_t now_ms() const { return *virtual_ms_; }
+  /// The wall clock the drivers and brokers read, in ms since the epoch.
+  int64_t backend_clock_ms() const { return clock_->now_ms(); }
 
   /// The most messages (of any kind) seen waiting in each actor's mailbox
   /// as it was about to run, by label: an independent check of the

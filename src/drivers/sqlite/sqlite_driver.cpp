@@ -397,6 +397,11 @@ kv::outcome sqlite_connection::execute(const std::string& ns,
           return do_delete(ns, x, now);
         else if constexpr (std::is_same_v<T, kv::batch_set_op>)
           return do_batch_set(ns, x, now);
+        else if constexpr (std::is_same_v<T, kv::publish_op>
+                           || std::is_same_v<T, kv::subscribe_op>)
+          return kv::outcome::failure(
+            status_code::internal,
+            "a PubSub operation reached a KeyValue backend");
         else
           return do_batch_delete(ns, x, now);
       },

@@ -1,0 +1,181 @@
+#include "pubsub/broker.hpp"
+
+#include <fmt/format.h>
+
+#include <caf/system_messages.hpp>
+
+namespace prism {
+
+namespace {
+
+using self_ptr = broker_actor::stateful_pointer<broker_state>;
+using topic = broker_state::topic;
+using group = broker_state::group;
+
+void send_to(self_ptr self, const caf::actor& subscriber,
+             const kv::message& m) {
+  self->send(caf::actor_cast<subscription_actor>(subscriber),
+             deliver_atom::value, m);
+}
+
+/// Hands the group the messages it has credit for, one member at a time.
+void pump(self_ptr self, topic& t, group& g) {
+  if (g.cursor < t.first) {
+    g.lost += t.first - g.cursor;
+    g.cursor = t.first;
+  }
+  while (g.cursor < t.end() && !g.members.empty()) {
+    size_t n = g.members.size();
+    size_t picked = n;
+    for (size_t step = 0; step < n; ++step) {
+      auto i = (g.next + step) % n;
+      if (g.members[i].credit > 0) {
+        picked = i;
+        break;
+      }
+    }
+    if (picked == n)
+      return;
+    auto& m = g.members[picked];
+    --m.credit;
+    send_to(self, m.subscriber, t.log[g.cursor - t.first]);
+    ++g.cursor;
+    g.next = (picked + 1) % n;
+  }
+}
+
+void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
+  auto& st = self->state;
+  auto& t = st.topics[call->context.ns][op.topic];
+  auto offset = t.end();
+  kv::message m;
+  m.topic = op.topic;
+  m.payload = op.payload;
+  m.metadata = op.metadata;
+  m.id = fmt::format("{}-{}-{}", st.epoch_ms, op.topic, offset);
+  m.publish_time_ms = st.options.clock ? st.options.clock->now_ms() : 0;
+  t.log.push_back(m);
+  while (t.log.size() > st.options.retained) {
+    t.log.pop_front();
+    ++t.first;
+  }
+  ++st.published;
+  for (auto& sub : t.ephemeral)
+    send_to(self, sub, m);
+  for (auto& [name, g] : t.groups)
+    pump(self, t, g);
+  auto session = call->session;
+  self->send(session, reply_atom::value, std::move(call),
+             kv::outcome::success(kv::publish_result{m.id}));
+}
+
+void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
+  auto& st = self->state;
+  auto sub = call->subscriber;
+  if (!sub) {
+    fail_call(self, std::move(call), status_code::internal,
+              "a subscribe call arrived without its subscription");
+    return;
+  }
+  auto& t = st.topics[call->context.ns][op.topic];
+  self->monitor(sub);
+  self->send(caf::actor_cast<subscription_actor>(sub), attached_atom::value,
+             caf::actor_cast<caf::actor>(self));
+  if (op.subscription.empty()) {
+    t.ephemeral.push_back(sub);
+    if (op.start == kv::start_position::earliest)
+      for (auto& m : t.log)
+        send_to(self, sub, m);
+  } else {
+    auto [i, created] = t.groups.try_emplace(op.subscription);
+    auto& g = i->second;
+    if (created)
+      g.cursor = op.start == kv::start_position::earliest ? t.first : t.end();
+    g.members.push_back({sub, 0});
+  }
+  auto session = call->session;
+  self->send(session, reply_atom::value, std::move(call),
+             kv::outcome::success(kv::subscribe_result{}));
+}
+
+void on_demand(self_ptr self, const caf::actor_addr& from, uint32_t n) {
+  for (auto& [ns, topics] : self->state.topics)
+    for (auto& [name, t] : topics)
+      for (auto& [gname, g] : t.groups)
+        for (auto& m : g.members)
+          if (m.subscriber.address() == from) {
+            m.credit += n;
+            pump(self, t, g);
+            return;
+          }
+}
+
+void forget(self_ptr self, const caf::actor_addr& who) {
+  for (auto& [ns, topics] : self->state.topics)
+    for (auto& [name, t] : topics) {
+      auto& e = t.ephemeral;
+      e.erase(std::remove_if(e.begin(), e.end(),
+                             [&](const caf::actor& a) {
+                               return a.address() == who;
+                             }),
+              e.end());
+      for (auto& [gname, g] : t.groups) {
+        auto& ms = g.members;
+        ms.erase(std::remove_if(ms.begin(), ms.end(),
+                                [&](const broker_state::member& m) {
+                                  return m.subscriber.address() == who;
+                                }),
+                 ms.end());
+        if (g.next >= ms.size())
+          g.next = 0;
+      }
+    }
+}
+
+} // namespace
+
+broker_actor::behavior_type
+broker(broker_actor::stateful_pointer<broker_state> self,
+       broker_options options) {
+  auto& st = self->state;
+  st.options = std::move(options);
+  st.epoch_ms = st.options.clock ? st.options.clock->now_ms() : 0;
+  st.registration = enroll_if(st.options.actors, self, "broker",
+                              st.options.backend, st.options.parent);
+  if (st.registration && st.options.gate)
+    st.registration->set_mailbox_limit(st.options.gate->limit());
+  self->set_down_handler(
+    [self](caf::down_msg& msg) { forget(self, msg.source); });
+  return {
+    [=](request_atom, call_ptr& call) {
+      auto& st = self->state;
+      count_handled(st.registration);
+      if (st.options.gate)
+        took_message(*st.options.gate, st.registration,
+                     st.gate_rejections_seen);
+      if (call->expired(self->clock().now())) {
+        fail_call(self, std::move(call), status_code::deadline_exceeded,
+                  "the request's deadline passed before its topic took it");
+        return;
+      }
+      auto op = call->operation;
+      if (auto* p = std::get_if<kv::publish_op>(op.get()))
+        publish(self, std::move(call), *p);
+      else if (auto* s = std::get_if<kv::subscribe_op>(op.get()))
+        subscribe(self, std::move(call), *s);
+      else
+        fail_call(self, std::move(call), status_code::internal,
+                  "a KeyValue operation reached a PubSub backend");
+    },
+    [=](demand_atom, uint32_t n) {
+      count_handled(self->state.registration);
+      on_demand(self, self->current_sender()
+                        ? caf::actor_cast<caf::actor_addr>(
+                          self->current_sender())
+                        : caf::actor_addr{},
+                n);
+    },
+  };
+}
+
+} // namespace prism

@@ -1,0 +1,78 @@
+#pragma once
+
+// The topics of an in-memory PubSub backend, in one actor. A Publish call
+// appends the message to its topic's log (the last `retained` messages are
+// kept) and delivers it: to every ephemeral subscriber of the topic, and to
+// one member of each named subscription (round robin among the members with
+// credit). It answers the publisher once the message is delivered to the
+// topic, with its id.
+//
+// A named subscription keeps its position in the topic's log while it has no
+// member (for as long as the process runs and the log still holds the
+// messages; what the log drops before the subscription reads it is counted
+// as lost). A subscriber asks for EARLIEST to start at the oldest retained
+// message, LATEST (the default) for only new ones; a named subscription that
+// already exists keeps its position whatever a new member asks.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "drivers/driver.hpp"
+#include "runtime/admission.hpp"
+#include "runtime/call.hpp"
+#include "runtime/inspector.hpp"
+
+namespace prism {
+
+struct broker_options {
+  std::string backend;
+  uint32_t retained = defaults::memory_topic_retained;
+  std::shared_ptr<drivers::wall_clock> clock;
+  inspector* actors = nullptr;
+  uint64_t parent = 0;
+  /// The slots the router takes before it enqueues a call here.
+  admission_ptr gate;
+};
+
+struct broker_state {
+  static inline const char* name = "broker";
+
+  struct member {
+    caf::actor subscriber;
+    uint32_t credit = 0;
+  };
+  struct group {
+    std::vector<member> members;
+    size_t next = 0;
+    /// Offset of the next message the group reads.
+    uint64_t cursor = 0;
+    uint64_t lost = 0;
+  };
+  struct topic {
+    /// Messages from `first` to `first + log.size()`.
+    std::deque<kv::message> log;
+    uint64_t first = 0;
+    std::vector<caf::actor> ephemeral;
+    std::map<std::string, group> groups;
+    uint64_t end() const { return first + log.size(); }
+  };
+
+  broker_options options;
+  /// By namespace, then topic.
+  std::map<std::string, std::map<std::string, topic>> topics;
+  /// Makes message ids unique across restarts of the broker.
+  int64_t epoch_ms = 0;
+  uint64_t published = 0;
+  uint64_t gate_rejections_seen = 0;
+  inspector_registration registration;
+};
+
+broker_actor::behavior_type
+broker(broker_actor::stateful_pointer<broker_state> self,
+       broker_options options);
+
+} // namespace prism

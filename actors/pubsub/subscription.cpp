@@ -1,0 +1,111 @@
+#include "pubsub/subscription.hpp"
+
+#include <caf/exit_reason.hpp>
+#include <caf/system_messages.hpp>
+
+namespace prism {
+
+namespace {
+
+using self_ptr = subscription_actor::stateful_pointer<subscription_state>;
+
+void pump(self_ptr self) {
+  auto& st = self->state;
+  if (st.writing || st.buffer.empty())
+    return;
+  st.writing = true;
+  auto m = std::move(st.buffer.front());
+  st.buffer.pop_front();
+  if (st.registration)
+    st.registration->set_mailbox_depth(st.buffer.size());
+  subscription_actor me = self;
+  st.sink->write(m, [me](bool ok) {
+    caf::anon_send(me, written_atom::value, ok);
+  });
+}
+
+void deliver(self_ptr self, kv::message& m) {
+  auto& st = self->state;
+  if (st.buffer.size() >= st.options.buffer) {
+    // Only an ephemeral subscription gets here (a named one has no credit
+    // left): the oldest waiting message goes.
+    st.buffer.pop_front();
+    ++st.dropped;
+    if (st.registration)
+      st.registration->count_rejected();
+  }
+  st.buffer.push_back(std::move(m));
+  if (st.registration) {
+    st.registration->count_admitted();
+    st.registration->set_mailbox_depth(st.buffer.size());
+  }
+  pump(self);
+}
+
+} // namespace
+
+subscription_actor::behavior_type
+subscription(subscription_actor::stateful_pointer<subscription_state> self,
+             message_sink_ptr sink, subscription_options options) {
+  auto& st = self->state;
+  st.sink = std::move(sink);
+  st.options = std::move(options);
+  st.registration = enroll_if(st.options.actors, self, "subscription",
+                              st.options.name, st.options.parent);
+  if (st.registration)
+    st.registration->set_mailbox_limit(st.options.buffer);
+  subscription_actor me = self;
+  st.sink->on_cancel([me] { caf::anon_send(me, stop_atom::value); });
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    if (st.broker && msg.source == st.broker.address()) {
+      st.sink->finish(status::failure(
+        status_code::unavailable,
+        "the topic's backend was restarted; subscribe again"));
+      self->quit(caf::exit_reason::normal);
+    }
+  });
+  // However it ends, the stream is finished (a no-op if it already was).
+  self->attach_functor([sink = st.sink](const caf::error&) {
+    sink->finish(status::failure(status_code::unavailable,
+                                 "the subscription ended in the gateway; "
+                                 "subscribe again"));
+  });
+  return {
+    [=](deliver_atom, kv::message& m) {
+      count_handled(self->state.registration);
+      ++self->state.delivered;
+      deliver(self, m);
+    },
+    [=](written_atom, bool ok) {
+      auto& st = self->state;
+      count_handled(st.registration);
+      st.writing = false;
+      if (!ok) {
+        self->quit(caf::exit_reason::normal);
+        return;
+      }
+      if (st.options.named && st.broker)
+        self->send(caf::actor_cast<broker_actor>(st.broker),
+                   demand_atom::value, uint32_t{1});
+      pump(self);
+    },
+    [=](attached_atom, const caf::actor& broker) {
+      auto& st = self->state;
+      count_handled(st.registration);
+      st.broker = broker;
+      self->monitor(broker);
+      if (st.options.named)
+        self->send(caf::actor_cast<broker_actor>(broker), demand_atom::value,
+                   st.options.buffer);
+    },
+    [=](stop_atom) {
+      count_handled(self->state.registration);
+      self->state.sink->finish(
+        status::failure(status_code::cancelled, "the client unsubscribed"));
+      self->quit(caf::exit_reason::normal);
+    },
+  };
+}
+
+} // namespace prism

@@ -1,0 +1,53 @@
+#pragma once
+
+// A subscription actor: one per subscriber stream, owned by the client's
+// session. Its broker delivers messages; it writes them to the stream one at
+// a time (the next only when the previous write completed) and buffers the
+// rest, at most `buffer` of them.
+//
+// - An ephemeral subscription (no name) is pushed every message. When its
+//   buffer is full it drops the oldest message and counts the drop (the
+//   inspector shows it as `rejected`): a slow reader never slows the broker
+//   or the other subscribers, and never grows memory.
+// - A named subscription pulls: it gives its broker credit for as many
+//   messages as its buffer holds and one more for each message written, so
+//   the broker keeps what it cannot take (nothing is dropped here).
+//
+// It ends when the client goes away (the sink's cancel), when the stream
+// breaks, or when its broker ends (the stream then ends UNAVAILABLE).
+
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include "config/defaults.hpp"
+#include "runtime/call.hpp"
+#include "runtime/inspector.hpp"
+
+namespace prism {
+
+struct subscription_options {
+  std::string name;
+  bool named = false;
+  uint32_t buffer = defaults::subscription_buffer;
+  inspector* actors = nullptr;
+  uint64_t parent = 0;
+};
+
+struct subscription_state {
+  static inline const char* name = "subscription";
+  subscription_options options;
+  message_sink_ptr sink;
+  std::deque<kv::message> buffer;
+  bool writing = false;
+  caf::actor broker;
+  uint64_t delivered = 0;
+  uint64_t dropped = 0;
+  inspector_registration registration;
+};
+
+subscription_actor::behavior_type
+subscription(subscription_actor::stateful_pointer<subscription_state> self,
+             message_sink_ptr sink, subscription_options options);
+
+} // namespace prism

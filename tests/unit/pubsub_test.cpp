@@ -1,0 +1,270 @@
+// PubSub on the memory backend through the whole actor tree, on CAF's test
+// coordinator: sessions start a subscription actor per stream, the topic
+// broker delivers, subscriptions write one message at a time.
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "deterministic_gateway.hpp"
+
+using namespace prism;
+using prism::testing::deterministic_gateway;
+using prism::testing::parse_config;
+using prism::testing::recording_sink;
+
+namespace {
+
+const char* pubsub_config = R"(
+server:
+  session_idle_timeout_ms: 1000
+backends:
+  mem: {type: memory}
+namespaces:
+  events: {backend: mem, pattern: pubsub}
+  cache: {backend: mem}
+)";
+
+kv::publish_op pub(std::string topic, std::string payload,
+                   kv::metadata md = {}) {
+  return kv::publish_op{std::move(topic), std::move(payload), std::move(md)};
+}
+
+kv::subscribe_op sub(std::string topic, std::string name = {},
+                     kv::start_position start = kv::start_position::latest) {
+  return kv::subscribe_op{std::move(topic), std::move(name), start};
+}
+
+std::vector<std::string> payloads(const recording_sink& s) {
+  std::vector<std::string> out;
+  for (auto& m : s.received)
+    out.push_back(m.payload);
+  return out;
+}
+
+std::vector<std::string> numbered(int from, int to) {
+  std::vector<std::string> out;
+  for (int i = from; i < to; ++i)
+    out.push_back("m" + std::to_string(i));
+  return out;
+}
+
+actor_info find_actor(deterministic_gateway& g, const std::string& kind,
+                      const std::string& name) {
+  for (auto& a : g.actors().snapshot(g.system().clock().now()))
+    if (a.kind == kind && a.name == name)
+      return a;
+  return {};
+}
+
+/// Publishes and checks the answer.
+std::string publish(deterministic_gateway& g, const std::string& topic,
+                    const std::string& payload, kv::metadata md = {}) {
+  auto out = g.call("events", pub(topic, payload, std::move(md)));
+  INFO(to_string(out.status.code) << ": " << out.status.message);
+  REQUIRE(out.status.ok());
+  return std::get<kv::publish_result>(out.value).message_id;
+}
+
+} // namespace
+
+TEST_CASE("pubsub: a subscriber gets what is published to its topic, with "
+          "id, metadata and time") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  auto s = g.subscribe("s1", "events", sub("orders"));
+  g.run();
+  REQUIRE(g.answer_of("s1"));
+  CHECK(g.answer_of("s1")->status.ok());
+  auto id = publish(g, "orders", std::string("\0\x01\xff", 3),
+                    {{"source", "test"}, {"k", "v"}});
+  publish(g, "other-topic", "not for s1");
+  g.run();
+  REQUIRE(s->received.size() == 1);
+  auto& m = s->received[0];
+  CHECK(m.topic == "orders");
+  CHECK(m.payload == std::string("\0\x01\xff", 3));
+  CHECK(m.metadata == kv::metadata{{"source", "test"}, {"k", "v"}});
+  CHECK(m.id == id);
+  CHECK_FALSE(id.empty());
+  CHECK(m.publish_time_ms == g.backend_clock_ms());
+  CHECK_FALSE(s->finished);
+}
+
+TEST_CASE("pubsub: many messages arrive in order; unsubscribing stops "
+          "delivery") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  auto s = g.subscribe("s1", "events", sub("t"));
+  g.run();
+  for (int i = 0; i < 50; ++i)
+    publish(g, "t", "m" + std::to_string(i));
+  g.run();
+  CHECK(payloads(*s) == numbered(0, 50));
+  s->cancel();
+  g.run();
+  REQUIRE(s->finished);
+  CHECK(s->finished->code == status_code::cancelled);
+  publish(g, "t", "after");
+  g.run();
+  CHECK(s->received.size() == 50);
+  CHECK(find_actor(g, "subscription", "events/t").id == 0);
+}
+
+TEST_CASE("pubsub: fan-out to five subscribers on different connections") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  std::vector<std::shared_ptr<recording_sink>> subs;
+  for (int i = 0; i < 5; ++i)
+    subs.push_back(g.subscribe("s" + std::to_string(i), "events", sub("t"),
+                               "client-" + std::to_string(i)));
+  g.run();
+  for (int i = 0; i < 10; ++i)
+    publish(g, "t", "m" + std::to_string(i));
+  g.run();
+  for (auto& s : subs)
+    CHECK(payloads(*s) == numbered(0, 10));
+}
+
+TEST_CASE("pubsub: a named subscription shares its messages among its "
+          "members, and resumes where it left off") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  auto a = g.subscribe("a", "events", sub("jobs", "workers"), "client-a");
+  auto b = g.subscribe("b", "events", sub("jobs", "workers"), "client-b");
+  g.run();
+  for (int i = 0; i < 20; ++i)
+    publish(g, "jobs", "m" + std::to_string(i));
+  g.run();
+  // Each message went to exactly one member, and both got work.
+  CHECK(a->received.size() + b->received.size() == 20);
+  CHECK(a->received.size() >= 5);
+  CHECK(b->received.size() >= 5);
+  std::set<std::string> all;
+  for (auto& s : {a, b})
+    for (auto& p : payloads(*s))
+      CHECK(all.insert(p).second);
+  CHECK(all.size() == 20);
+
+  // Everyone leaves; what is published meanwhile waits for the name.
+  a->cancel();
+  b->cancel();
+  g.run();
+  for (int i = 20; i < 30; ++i)
+    publish(g, "jobs", "m" + std::to_string(i));
+  auto c = g.subscribe("c", "events", sub("jobs", "workers"), "client-c");
+  g.run();
+  CHECK(payloads(*c) == numbered(20, 30));
+}
+
+TEST_CASE("pubsub: EARLIEST replays what the topic retains; LATEST only "
+          "new messages") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  for (int i = 0; i < 3; ++i)
+    publish(g, "t", "m" + std::to_string(i));
+  auto early
+    = g.subscribe("e", "events", sub("t", "", kv::start_position::earliest));
+  auto late = g.subscribe("l", "events", sub("t"), "client-2");
+  g.run();
+  publish(g, "t", "m3");
+  g.run();
+  CHECK(payloads(*early) == numbered(0, 4));
+  CHECK(payloads(*late) == numbered(3, 4));
+}
+
+TEST_CASE("pubsub: a slow ephemeral subscriber drops its oldest messages "
+          "and slows nobody; a slow named one holds the broker back and "
+          "loses nothing") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  auto fast = g.subscribe("fast", "events", sub("t"), "client-fast");
+  auto slow = g.subscribe("slow", "events", sub("t"), "client-slow");
+  auto durable = g.subscribe("durable", "events", sub("t", "keep"),
+                             "client-durable");
+  slow->hold = true;
+  durable->hold = true;
+  g.run();
+  const int n = 300;
+  for (int i = 0; i < n; ++i)
+    publish(g, "t", "m" + std::to_string(i));
+  g.run();
+  CHECK(payloads(*fast) == numbered(0, n));
+  // The slow one is writing m0 and buffers at most 256 more.
+  CHECK(slow->received.size() == 1);
+  while (slow->release_one())
+    g.run();
+  auto got = payloads(*slow);
+  REQUIRE(got.size() == 1 + defaults::subscription_buffer);
+  CHECK(got.front() == "m0");
+  // It kept the newest: the oldest waiting ones were dropped.
+  CHECK(got.back() == "m" + std::to_string(n - 1));
+  // The inspector shows the drops on the slow stream's subscription only
+  // (two ephemeral subscriptions share the name "events/t").
+  std::vector<uint64_t> drops;
+  for (auto& a : g.actors().snapshot(g.system().clock().now()))
+    if (a.kind == "subscription") {
+      CHECK(a.mailbox_high_water <= defaults::subscription_buffer);
+      if (a.name == "events/t")
+        drops.push_back(a.rejected);
+    }
+  std::sort(drops.begin(), drops.end());
+  CHECK(drops == std::vector<uint64_t>{
+                   0, static_cast<uint64_t>(n - 1
+                                            - defaults::subscription_buffer)});
+  // The named subscription pulled only what it could buffer; the rest
+  // waited in the topic and comes as it reads.
+  while (durable->release_one())
+    g.run();
+  CHECK(payloads(*durable) == numbered(0, n));
+}
+
+TEST_CASE("pubsub: wrong calls get clear answers") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  auto on_kv = g.call("cache", pub("t", "x"));
+  CHECK(on_kv.status.code == status_code::failed_precondition);
+  CHECK_THAT(on_kv.status.message, Catch::Contains("KeyValue API"));
+  auto kv_on_pubsub = g.call("events", kv::get_op{"k"});
+  CHECK(kv_on_pubsub.status.code == status_code::failed_precondition);
+  auto bad_topic = g.call("events", pub("a b", "x"));
+  CHECK(bad_topic.status.code == status_code::invalid_argument);
+  CHECK_THAT(bad_topic.status.message, Catch::Contains("topic"));
+  auto empty_topic = g.call("events", pub("", "x"));
+  CHECK(empty_topic.status.code == status_code::invalid_argument);
+  auto s = g.subscribe("nowhere", "missing", sub("t"));
+  g.run();
+  REQUIRE(g.answer_of("nowhere"));
+  CHECK(g.answer_of("nowhere")->status.code == status_code::not_found);
+  // The stream's subscription does not linger.
+  CHECK(find_actor(g, "subscription", "missing/t").id == 0);
+  REQUIRE(s->finished);
+}
+
+TEST_CASE("pubsub: when the broker is restarted its streams end UNAVAILABLE; "
+          "a new subscription works") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  auto s = g.subscribe("s", "events", sub("t"));
+  g.run();
+  auto broker = find_actor(g, "broker", "mem");
+  REQUIRE(broker.id != 0);
+  REQUIRE(g.actors().kill(broker.id, g.system()));
+  g.run();
+  REQUIRE(s->finished);
+  CHECK(s->finished->code == status_code::unavailable);
+  g.advance_ms(100);
+  REQUIRE(find_actor(g, "broker", "mem").id != 0);
+  auto again = g.subscribe("s2", "events", sub("t"));
+  g.run();
+  publish(g, "t", "hello");
+  g.run();
+  CHECK(payloads(*again) == std::vector<std::string>{"hello"});
+}
+
+TEST_CASE("pubsub: a session with an open stream is not closed as idle") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  auto s = g.subscribe("s", "events", sub("t"));
+  g.run();
+  g.advance_ms(1000);
+  g.advance_ms(1000);
+  g.advance_ms(1000);
+  publish(g, "t", "still here");
+  g.run();
+  CHECK(payloads(*s) == std::vector<std::string>{"still here"});
+  CHECK_FALSE(s->finished);
+}
