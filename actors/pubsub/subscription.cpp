@@ -95,6 +95,7 @@ subscription(subscription_actor::stateful_pointer<subscription_state> self,
       count_handled(st.registration);
       st.broker = broker;
       self->monitor(broker);
+      st.sink->subscribed();
       if (st.options.named)
         self->send(caf::actor_cast<broker_actor>(broker), demand_atom::value,
                    st.options.buffer);

@@ -53,6 +53,8 @@ public:
   virtual void finish(const status& st) = 0;
   /// What to do when the client goes away; runs at once if it already has.
   virtual void on_cancel(std::function<void()> fn) = 0;
+  /// The subscription is in place (called before the first write).
+  virtual void subscribed() {}
 };
 using message_sink_ptr = std::shared_ptr<message_sink>;
 

@@ -7,19 +7,24 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "frontend/keyvalue_service.hpp"
+#include "frontend/pubsub_service.hpp"
 
 namespace prism::frontend {
 
 namespace {
 
 constexpr const char* keyvalue_service_name = "prism.v1.KeyValue";
+constexpr const char* pubsub_service_name = "prism.v1.PubSub";
 
 } // namespace
 
 grpc_server::grpc_server(const std::string& listen, uint64_t max_request_bytes,
                          uint32_t max_streams, caf::actor_system& sys,
                          session_directory& sessions)
-  : service_(std::make_unique<keyvalue_service>(sys, sessions)) {
+  : service_(std::make_unique<keyvalue_service>(sys, sessions)),
+    pubsub_(std::make_unique<pubsub_service>(sys, sessions,
+                                             service_->draining(),
+                                             service_->in_flight_counter())) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -28,6 +33,7 @@ grpc_server::grpc_server(const std::string& listen, uint64_t max_request_bytes,
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(std::max<uint32_t>(max_streams, 1)));
   builder.RegisterService(service_.get());
+  builder.RegisterService(pubsub_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)
     throw std::runtime_error("cannot listen for gRPC on " + listen
@@ -45,6 +51,7 @@ void grpc_server::set_serving(bool serving) {
   if (auto* health = server_->GetHealthCheckService()) {
     health->SetServingStatus(serving);
     health->SetServingStatus(keyvalue_service_name, serving);
+    health->SetServingStatus(pubsub_service_name, serving);
   }
 }
 

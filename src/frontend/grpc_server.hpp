@@ -15,6 +15,7 @@ class Server;
 namespace prism::frontend {
 
 class keyvalue_service;
+class pubsub_service;
 
 /// The gRPC listener: the KeyValue service, gRPC health checking (per
 /// service) and server reflection.
@@ -48,6 +49,7 @@ public:
 
 private:
   std::unique_ptr<keyvalue_service> service_;
+  std::unique_ptr<pubsub_service> pubsub_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

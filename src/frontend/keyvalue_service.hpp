@@ -45,6 +45,13 @@ public:
   /// Calls started and not yet answered.
   int64_t in_flight() const noexcept;
 
+  /// The drain flag and in-flight counter, shared with the PubSub service so
+  /// one drain covers both APIs.
+  const std::atomic<bool>& draining() const noexcept { return draining_; }
+  const std::shared_ptr<std::atomic<int64_t>>& in_flight_counter() const {
+    return in_flight_;
+  }
+
 private:
   template <class Response>
   reactor* start(context* ctx, const std::string& ns, kv::operation op,

@@ -1,0 +1,31 @@
+#pragma once
+
+// What every gRPC handler of the gateway does with a call's metadata before
+// it becomes an actor message: the request id (the client's, or a new one,
+// echoed in the initial metadata), the W3C traceparent, the peer, and the
+// deadline moved onto the actor clock.
+
+#include <string>
+#include <string_view>
+
+#include <caf/actor_system.hpp>
+#include <grpcpp/server_context.h>
+
+#include "runtime/call.hpp"
+
+namespace prism::frontend {
+
+inline constexpr std::string_view request_id_header = "x-request-id";
+inline constexpr std::string_view traceparent_header = "traceparent";
+inline constexpr std::string_view retry_after_header = "x-prism-retry-after-ms";
+
+/// Fills a request context for namespace `ns` from `ctx` and adds the
+/// request id to the call's initial metadata.
+request_context make_request_context(grpc::CallbackServerContext& ctx,
+                                     const std::string& ns,
+                                     caf::actor_system& sys);
+
+/// The answer to a call that arrives while the gateway drains.
+kv::outcome shutting_down();
+
+} // namespace prism::frontend
