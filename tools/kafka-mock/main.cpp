@@ -501,7 +501,11 @@ struct cluster_deleter {
 
 int run(const options& opts) {
   // Block the stop signals before librdkafka starts its threads, so every
-  // thread inherits the mask and only the signalfd below sees them.
+  // thread inherits the mask and only the signalfd below sees them. A shell
+  // starts background jobs with SIGINT ignored, and an ignored signal never
+  // reaches a signalfd: take the default disposition back first.
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
