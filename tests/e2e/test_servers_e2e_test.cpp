@@ -247,8 +247,13 @@ public:
     REQUIRE(kafka_control("down " + std::to_string(id_)) == "ok");
   }
   ~broker_down() {
-    if (!up_)
+    if (up_)
+      return;
+    try {
       kafka_control("up " + std::to_string(id_));
+    } catch (...) {
+      // Already unwinding from a failure; this one is recorded too.
+    }
   }
   void up() {
     REQUIRE(kafka_control("up " + std::to_string(id_)) == "ok");
