@@ -41,6 +41,9 @@ driver_factory make_real_driver_factory(std::shared_ptr<wall_clock> clock) {
                                                stores->get(backend.name), clock);
       case config::backend_type::sqlite:
         return std::make_unique<sqlite_driver>(backend, index, clock);
+      case config::backend_type::postgres:
+        throw std::runtime_error("backend \"" + backend.name
+                                 + "\": this build has no postgres driver yet");
     }
     throw std::runtime_error("backend \"" + backend.name
                              + "\": unknown backend type");
