@@ -1523,9 +1523,10 @@ TEST_CASE("postgres: a connection the server ends answers connection_lost, "
     return message.find("administrator command") != std::string::npos
            || message.find("closed the connection") != std::string::npos;
   };
-  CHECK_THAT(out.status.message, Catch::Contains("broke"));
+  CHECK_THAT(out.status.message, Catch::Contains("lost the connection"));
   CHECK(ended(out.status.message));
-  CHECK_THAT(out.status.message, Catch::Contains("not applied"));
+  // Not applied: a lost outcome says so only when it cannot tell.
+  CHECK(out.status.message.find("may or may not") == std::string::npos);
   auto again = f.run(kv::get_op{"k"});
   CHECK(again.connection_lost);
   CHECK(ended(again.status.message));
@@ -1555,7 +1556,7 @@ TEST_CASE("postgres: a connection ended while its statement waits answers "
   auto out = write.get();
   INFO(out.status.message);
   CHECK(out.connection_lost);
-  CHECK_THAT(out.status.message, Catch::Contains("not applied"));
+  CHECK(out.status.message.find("may or may not") == std::string::npos);
   holder.abort();
   f.driver = f.factory(f.backend, 0);
   CHECK(f.get("k").value == "before");

@@ -1283,13 +1283,14 @@ void postgres_driver::run() {
         try {
           out = session->execute(j.ns, *j.op, clock_->now_ms(), j.deadline);
         } catch (const connection_broken& b) {
-          broken_ = "the connection to PostgreSQL at " + settings_.target
-                    + " broke: " + b.reason;
+          broken_ = "lost the connection to PostgreSQL at " + settings_.target
+                    + ": " + b.reason;
+          // outcome::lost means "not applied" unless it says otherwise.
           out = kv::outcome::lost(
-            broken_
-            + (b.in_doubt ? "; it broke while the request committed, which "
-                            "may or may not have been applied"
-                          : "; the request was not applied"));
+            b.in_doubt ? broken_
+                           + "; it broke while the request committed, which "
+                             "may or may not have been applied"
+                       : broken_);
         } catch (...) {
           out = kv::outcome::failure(status_code::internal,
                                      "unexpected failure in postgres driver");
@@ -1317,8 +1318,8 @@ void postgres_driver::run() {
         try {
           removed = session->reclaim_expired(clock_->now_ms(), j.max_keys);
         } catch (const connection_broken& b) {
-          broken_ = "the connection to PostgreSQL at " + settings_.target
-                    + " broke: " + b.reason;
+          broken_ = "lost the connection to PostgreSQL at " + settings_.target
+                    + ": " + b.reason;
         } catch (...) {
         }
         {
