@@ -45,10 +45,13 @@ void connection_broke(self_ptr self, call_ptr call, kv::outcome& result) {
   spdlog::warn("connection {} ({}) broke: {}", st.label,
                st.driver->describe(), reason);
   result.status.code = status_code::unavailable;
+  // A lost connection means "not applied" unless the driver says the
+  // request may have been (a break during COMMIT).
+  bool in_doubt = reason.find("may or may not") != std::string::npos;
   result.status.message = fmt::format(
-    "backend connection {} broke while it ran this request ({}); the request "
-    "was not applied; retry, another connection takes it",
-    st.label, reason);
+    "backend connection {} broke while it ran this request: {}{}; retry, "
+    "another connection takes it",
+    st.label, reason, in_doubt ? "" : "; the request was not applied");
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call), std::move(result));
   for (auto& [seq, other] : st.in_flight)

@@ -15,6 +15,8 @@
 
 #include <sys/stat.h>
 
+#include <libpq-fe.h>
+
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -560,13 +562,16 @@ const std::vector<std::string> audit_keys = {"path"};
 const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "mailbox_limit",
                                               "ttl_sweep_interval_ms", "supervision", "circuit"};
 const std::vector<std::string> sqlite_only_keys = {"path", "synchronous", "busy_timeout_ms"};
+const std::vector<std::string> postgres_only_keys = {"dsn",           "password_env",         "password_file",
+                                                     "connect_timeout_ms", "statement_timeout_ms", "idle_timeout_ms",
+                                                     "max_lifetime_ms"};
 const std::vector<std::string> supervision_keys = {"strategy", "max_restarts", "period_ms", "backoff",
                                                    "shutdown_timeout_ms"};
 const std::vector<std::string> backoff_keys = {"min_ms", "max_ms", "multiplier", "jitter", "reset_after_ms"};
 const std::vector<std::string> circuit_keys = {"probe_after_ms", "probe_max_ms"};
 const std::vector<std::string> supervision_strategies = {"one_for_one", "one_for_all", "rest_for_one"};
 const std::vector<std::string> namespace_keys = {"pattern", "backend", "max_value_bytes", "middleware"};
-const std::vector<std::string> backend_types = {"memory", "sqlite"};
+const std::vector<std::string> backend_types = {"memory", "sqlite", "postgres"};
 const std::vector<std::string> patterns = {"keyvalue", "pubsub"};
 const std::vector<std::string> synchronous_modes = {"normal", "full"};
 
@@ -769,6 +774,132 @@ void check_circuit(checker& c, const entry& e, const std::string& backend_field,
                 "the longest wait between probes cannot be shorter than the first");
 }
 
+/// The hint for a sqlite-only key found on a postgres backend.
+std::string postgres_hint_for_sqlite_key(const std::string& key) {
+  if (key == "path")
+    return "a postgres backend names its server with dsn:, e.g. dsn: \"host=127.0.0.1 port=5432 dbname=prism "
+           "user=prism\"; remove path";
+  if (key == "synchronous")
+    return "remove it: on postgres, durability is the server's synchronous_commit setting";
+  return "remove it: on postgres, lock waits end at statement_timeout_ms or at the request's deadline";
+}
+
+/// True when a libpq connection string or URI carries a password: a
+/// password= setting anywhere, or a URI's user:password@.
+bool dsn_has_password(const std::string& dsn) {
+  std::string text = lower(dsn);
+  for (size_t at = text.find("password"); at != std::string::npos; at = text.find("password", at + 1)) {
+    size_t i = at + 8;
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i])))
+      ++i;
+    if (i < text.size() && text[i] == '=')
+      return true;
+  }
+  for (const char* scheme : {"postgresql://", "postgres://"}) {
+    if (text.rfind(scheme, 0) != 0)
+      continue;
+    size_t start = std::strlen(scheme);
+    size_t end = text.find_first_of("/?", start);
+    std::string authority = text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    size_t user_end = authority.rfind('@');
+    if (user_end != std::string::npos && authority.substr(0, user_end).find(':') != std::string::npos)
+      return true;
+  }
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  bool found = false;
+  if (options != nullptr) {
+    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o)
+      if (std::strcmp(o->keyword, "password") == 0 && o->val != nullptr && o->val[0] != '\0')
+        found = true;
+    PQconninfoFree(options);
+  }
+  PQfreemem(error);
+  return found;
+}
+
+/// Why libpq cannot read a connection string, or "" when it can. Only called
+/// on strings without a password, so libpq's message may quote the string.
+std::string dsn_parse_error(const std::string& dsn) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  std::string why;
+  if (options == nullptr) {
+    why = error != nullptr ? error : "out of memory";
+    while (!why.empty() && std::isspace(static_cast<unsigned char>(why.back())))
+      why.pop_back();
+  }
+  PQconninfoFree(options);
+  PQfreemem(error);
+  return why;
+}
+
+bool valid_env_name(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])))
+    return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+/// Reads the keys of a postgres backend from its section.
+void check_postgres(checker& c, const section& s, bool known_type, postgres_options& out) {
+  const char* dsn_example = "e.g. dsn: \"host=127.0.0.1 port=5432 dbname=prism user=prism\" or "
+                            "dsn: postgresql://prism@127.0.0.1:5432/prism";
+  if (const entry* v = s.find("dsn")) {
+    std::string dsn;
+    if (c.text(*v, s.path("dsn"), dsn, std::string{"give a libpq connection string, "} + dsn_example)) {
+      if (dsn_has_password(dsn)) {
+        // The message does not repeat the string: it holds a secret.
+        c.report(c.at(v->value), s.path("dsn"), "the connection string holds a password",
+                 "remove the password from dsn and set password_env: (the name of an environment variable "
+                 "holding it) or password_file: (a file holding it), so it stays out of the config, the "
+                 "logs and error messages");
+      } else if (auto why = dsn_parse_error(dsn); !why.empty()) {
+        c.report(c.at(v->value), s.path("dsn"), "is not a valid libpq connection string: " + why,
+                 std::string{"write key=value pairs or a postgresql:// URI, "} + dsn_example);
+      } else {
+        out.dsn = std::move(dsn);
+      }
+    }
+  } else if (known_type) {
+    c.missing(s, "dsn", std::string{"add dsn: with a libpq connection string, "} + dsn_example);
+  }
+
+  const entry* env = s.find("password_env");
+  const entry* file = s.find("password_file");
+  if (env != nullptr && c.text(*env, s.path("password_env"), out.password_env,
+                               "give the name of an environment variable, e.g. PRISM_PG_PASSWORD")) {
+    if (!valid_env_name(out.password_env)) {
+      c.report(c.at(env->value), s.path("password_env"),
+               quote(out.password_env) + " is not an environment variable name",
+               "use letters, digits and '_', not starting with a digit, e.g. PRISM_PG_PASSWORD; give the "
+               "variable's name, not the password");
+      out.password_env.clear();
+    }
+  }
+  if (file != nullptr)
+    c.text(*file, s.path("password_file"), out.password_file,
+           "give the path of a file whose first line is the password, e.g. /run/secrets/prism-pg");
+  if (env != nullptr && file != nullptr) {
+    const entry& later = after(c.at(file->key), c.at(env->key)) ? *file : *env;
+    c.report(c.at(later.key), s.path(later.name), "password_env and password_file are both set",
+             "keep one of them: the password comes either from an environment variable or from a file");
+  }
+
+  if (const entry* v = s.find("connect_timeout_ms"))
+    c.number(*v, s.path(v->name), 1, 600000, out.connect_timeout_ms,
+             "use 1..600000 milliseconds (up to 10 minutes) for one connection attempt");
+  if (const entry* v = s.find("statement_timeout_ms"))
+    c.number(*v, s.path(v->name), 0, 86400000, out.statement_timeout_ms,
+             "use 0..86400000 milliseconds (up to 1 day; 0: no limit but the request's deadline)");
+  if (const entry* v = s.find("idle_timeout_ms"))
+    c.number(*v, s.path(v->name), 0, 86400000, out.idle_timeout_ms,
+             "use 0..86400000 milliseconds (up to 1 day; 0: never close an idle connection)");
+  if (const entry* v = s.find("max_lifetime_ms"))
+    c.number(*v, s.path(v->name), 0, 86400000, out.max_lifetime_ms,
+             "use 0..86400000 milliseconds (up to 1 day; 0: keep a connection as long as it works)");
+}
+
 /// Reads one backend. `known_type` says whether its type could be read.
 backend check_backend(checker& c, const entry& e, bool& known_type) {
   backend b;
@@ -788,23 +919,40 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
       known_type = true;
     }
   } else {
-    c.missing(s, "type", "add type: memory or type: sqlite");
+    c.missing(s, "type", "add type: memory, type: sqlite or type: postgres");
   }
-  b.connections = known_type && b.type == backend_type::sqlite ? defaults::sqlite_connections
-                                                                : defaults::memory_connections;
+  if (known_type && b.type == backend_type::sqlite)
+    b.connections = defaults::sqlite_connections;
+  else if (known_type && b.type == backend_type::postgres)
+    b.connections = defaults::postgres_connections;
+  else
+    b.connections = defaults::memory_connections;
 
+  // Keys of one backend type on another are reported as such; while the
+  // type is unknown (already reported), every type's keys are accepted.
   bool sqlite_keys_ok = !known_type || b.type == backend_type::sqlite;
+  bool postgres_keys_ok = !known_type || b.type == backend_type::postgres;
   std::vector<std::string> allowed = memory_keys;
   if (sqlite_keys_ok)
     allowed.insert(allowed.end(), sqlite_only_keys.begin(), sqlite_only_keys.end());
-  else
+  if (postgres_keys_ok)
+    allowed.insert(allowed.end(), postgres_only_keys.begin(), postgres_only_keys.end());
+  std::string kind = known_type ? std::string{to_string(b.type)} : std::string{};
+  if (!sqlite_keys_ok)
     for (const auto& k : sqlite_only_keys)
       if (const entry* v = s.find(k))
         c.report(c.at(v->key), s.path(k),
-                 quote(k) + " is only valid on sqlite backends, and " + quote(e.name) + " is a memory backend",
-                 "remove it, or set type: sqlite");
+                 quote(k) + " is only valid on sqlite backends, and " + quote(e.name) + " is a " + kind + " backend",
+                 b.type == backend_type::postgres ? postgres_hint_for_sqlite_key(k) : "remove it, or set type: sqlite");
+  if (!postgres_keys_ok)
+    for (const auto& k : postgres_only_keys)
+      if (const entry* v = s.find(k))
+        c.report(c.at(v->key), s.path(k),
+                 quote(k) + " is only valid on postgres backends, and " + quote(e.name) + " is a " + kind + " backend",
+                 "remove it, or set type: postgres");
   std::vector<std::string> recognised = memory_keys;
   recognised.insert(recognised.end(), sqlite_only_keys.begin(), sqlite_only_keys.end());
+  recognised.insert(recognised.end(), postgres_only_keys.begin(), postgres_only_keys.end());
   {
     section unknown_only = s;
     unknown_only.items.clear();
@@ -843,6 +991,8 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
       c.number(*v, s.path(v->name), 0, 600000, b.sqlite.busy_timeout_ms,
                "use 0..600000 milliseconds (0 fails at once when the database is locked)");
   }
+  if (postgres_keys_ok)
+    check_postgres(c, s, known_type, b.postgres);
   return b;
 }
 
@@ -886,10 +1036,10 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
                    names.empty() ? "define it under backends:"
                                  : "define it under backends: or use one of: " + join(names));
       } else if (pattern_ok && ns.pattern == pattern::pubsub && found->second.known_type
-                 && found->second.type == backend_type::sqlite) {
+                 && found->second.type != backend_type::memory) {
         c.report(c.at(pattern_entry->value), s.path("pattern"),
-                 "pattern pubsub needs a memory backend, but backend " + quote(ns.backend)
-                   + " is sqlite, which cannot serve pubsub",
+                 "pattern pubsub needs a memory backend, but backend " + quote(ns.backend) + " is "
+                   + std::string{to_string(found->second.type)} + ", which cannot serve pubsub",
                  "point backend: at a memory backend, or use pattern: keyvalue");
       }
     }
@@ -1129,7 +1279,14 @@ bool split_host_port(const std::string& text, std::string& host, uint16_t& port)
 }
 
 std::string_view to_string(backend_type type) noexcept {
-  return type == backend_type::sqlite ? "sqlite" : "memory";
+  switch (type) {
+    case backend_type::sqlite:
+      return "sqlite";
+    case backend_type::postgres:
+      return "postgres";
+    default:
+      return "memory";
+  }
 }
 
 std::string_view to_string(config::pattern p) noexcept { return p == pattern::pubsub ? "pubsub" : "keyvalue"; }

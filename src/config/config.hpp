@@ -21,7 +21,7 @@ struct location {
   int column = 0;
 };
 
-enum class backend_type { memory, sqlite };
+enum class backend_type { memory, sqlite, postgres };
 
 enum class sqlite_synchronous { normal, full };
 
@@ -30,6 +30,27 @@ struct sqlite_options {
   std::string path;
   sqlite_synchronous synchronous = sqlite_synchronous::full;
   uint32_t busy_timeout_ms = defaults::sqlite_busy_timeout_ms;
+};
+
+/// A PostgreSQL backend (`type: postgres`). Times in milliseconds.
+struct postgres_options {
+  /// libpq connection string or URI, without a password.
+  std::string dsn;
+  /// Where the password comes from: the name of an environment variable, or
+  /// a file whose first line is the password. At most one is set; neither
+  /// when the server needs no password (trust, peer, a client certificate,
+  /// or a ~/.pgpass entry).
+  std::string password_env;
+  std::string password_file;
+  uint32_t connect_timeout_ms = defaults::postgres_connect_timeout_ms;
+  /// The longest a statement may run; 0 for no limit other than the
+  /// request's deadline.
+  uint32_t statement_timeout_ms = defaults::postgres_statement_timeout_ms;
+  /// Close a connection idle this long (0: never); it reconnects on its
+  /// next request.
+  uint32_t idle_timeout_ms = defaults::postgres_idle_timeout_ms;
+  /// Reconnect, between requests, a connection older than this (0: never).
+  uint32_t max_lifetime_ms = defaults::postgres_max_lifetime_ms;
 };
 
 enum class supervision_strategy { one_for_one, one_for_all, rest_for_one };
@@ -72,6 +93,7 @@ struct backend {
   supervision_config supervision;
   circuit_config circuit;
   sqlite_options sqlite;
+  postgres_options postgres;
   location where;
 };
 

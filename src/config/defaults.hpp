@@ -37,6 +37,13 @@ inline constexpr uint32_t memory_connections = 1;
 inline constexpr uint32_t sqlite_connections = 4;
 inline constexpr uint32_t connections_max = 256;
 inline constexpr uint32_t sqlite_busy_timeout_ms = 5000;
+inline constexpr uint32_t postgres_connections = 4;
+/// PostgreSQL: the longest a connection attempt may take, a statement may
+/// run, a connection may stay idle (0: forever) and may live (0: forever).
+inline constexpr uint32_t postgres_connect_timeout_ms = 5000;
+inline constexpr uint32_t postgres_statement_timeout_ms = 30000;
+inline constexpr uint32_t postgres_idle_timeout_ms = 0;
+inline constexpr uint32_t postgres_max_lifetime_ms = 0;
 /// How often expired keys are reclaimed, and how many at most per round.
 inline constexpr uint32_t ttl_sweep_interval_ms = 1000;
 inline constexpr uint32_t ttl_sweep_batch_max = 1000;

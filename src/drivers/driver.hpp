@@ -66,7 +66,9 @@ public:
   /// returning or later from a thread the driver owns. Never blocks the caller
   /// on I/O. A driver that cannot finish within `timeout` gives up with
   /// DEADLINE_EXCEEDED, without applying the operation where it can (a
-  /// transaction rolled back); where it cannot tell, it says so.
+  /// transaction rolled back); where it cannot tell, it says so. An outcome
+  /// with `connection_lost` set means the operation was not applied, unless
+  /// its message says it "may or may not have been applied".
   virtual void execute(std::string ns, operation_ptr op, op_timeout timeout,
                        completion done)
     = 0;

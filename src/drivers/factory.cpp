@@ -7,6 +7,7 @@
 
 #include "config/config.hpp"
 #include "drivers/memory/memory_driver.hpp"
+#include "drivers/postgres/postgres_driver.hpp"
 #include "drivers/sqlite/sqlite_driver.hpp"
 
 namespace prism::drivers {
@@ -41,6 +42,8 @@ driver_factory make_real_driver_factory(std::shared_ptr<wall_clock> clock) {
                                                stores->get(backend.name), clock);
       case config::backend_type::sqlite:
         return std::make_unique<sqlite_driver>(backend, index, clock);
+      case config::backend_type::postgres:
+        return std::make_unique<postgres_driver>(backend, index, clock);
     }
     throw std::runtime_error("backend \"" + backend.name
                              + "\": unknown backend type");

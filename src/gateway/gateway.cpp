@@ -54,11 +54,13 @@ pool_options options_for(const config::backend& backend) {
   opts.max_pending = backend.max_pending;
   opts.sweep_interval
     = std::chrono::milliseconds(backend.ttl_sweep_interval_ms);
-  // A SQLite connection runs one statement at a time; queueing in the pool
-  // instead of behind a busy connection lets a free one take the next call.
-  opts.in_flight_per_connection = backend.type == config::backend_type::sqlite
-                                    ? 1
-                                    : defaults::connection_in_flight_max;
+  // A SQLite or PostgreSQL connection runs one statement at a time; queueing
+  // in the pool instead of behind a busy connection lets a free one take the
+  // next call, and a connection that breaks holds only the call it ran. The
+  // memory driver answers inline, so it may take many.
+  opts.in_flight_per_connection = backend.type == config::backend_type::memory
+                                    ? defaults::connection_in_flight_max
+                                    : 1;
   return opts;
 }
 

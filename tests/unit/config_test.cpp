@@ -403,7 +403,7 @@ TEST_CASE("unknown backend type", "[config]") {
 namespaces: {cache: {backend: mem}}
 )");
   expect_problem(r, "backends.mem.type", 3, "unknown backend type \"memroy\"");
-  CHECK(find(r, "backends.mem.type")->hint == "did you mean \"memory\"? use one of: memory, sqlite");
+  CHECK(find(r, "backends.mem.type")->hint == "did you mean \"memory\"? use one of: memory, sqlite, postgres");
   CHECK(r.problems.size() == 1);
 }
 
@@ -634,6 +634,7 @@ TEST_CASE("known stages and names of choices", "[config]") {
   CHECK(known_stages() == std::vector<std::string>{"metrics", "audit"});
   CHECK(to_string(backend_type::sqlite) == "sqlite");
   CHECK(to_string(backend_type::memory) == "memory");
+  CHECK(to_string(backend_type::postgres) == "postgres");
   CHECK(to_string(pattern::pubsub) == "pubsub");
   CHECK(to_string(sqlite_synchronous::normal) == "normal");
 }
@@ -1220,4 +1221,258 @@ namespaces:
   CHECK(summary(cfg)
         == "config OK: 2 namespaces (cache->mem memory, default->disk sqlite), 2 backends, "
            "listen 127.0.0.1:8980, admin 127.0.0.1:8981");
+}
+
+// --- postgres backends ------------------------------------------------------
+
+TEST_CASE("a postgres backend: defaults and every key", "[config][postgres]") {
+  auto r = check(R"(backends:
+  pg:
+    type: postgres
+    dsn: "host=127.0.0.1 port=5432 dbname=prism user=prism"
+namespaces:
+  default: {backend: pg}
+)");
+  INFO("problems:\n" << fields_of(r));
+  REQUIRE(r.ok());
+  const auto& pg = r.config->backends.at("pg");
+  CHECK(pg.type == backend_type::postgres);
+  CHECK(pg.connections == 4);
+  CHECK(pg.postgres.dsn == "host=127.0.0.1 port=5432 dbname=prism user=prism");
+  CHECK(pg.postgres.password_env.empty());
+  CHECK(pg.postgres.password_file.empty());
+  CHECK(pg.postgres.connect_timeout_ms == 5000);
+  CHECK(pg.postgres.statement_timeout_ms == 30000);
+  CHECK(pg.postgres.idle_timeout_ms == 0);
+  CHECK(pg.postgres.max_lifetime_ms == 0);
+  CHECK(summary(*r.config)
+        == "config OK: 1 namespace (default->pg postgres), 1 backend, listen 127.0.0.1:8980, admin "
+           "127.0.0.1:8981");
+
+  auto all = check(R"(backends:
+  pg:
+    type: postgres
+    dsn: postgresql://prism@db.internal:6432/prism?sslmode=require
+    password_env: PRISM_PG_PASSWORD
+    connections: 16
+    connect_timeout_ms: 2500
+    statement_timeout_ms: 0
+    idle_timeout_ms: 60000
+    max_lifetime_ms: 3600000
+    max_pending: 100
+    mailbox_limit: 200
+    ttl_sweep_interval_ms: 500
+    supervision: {max_restarts: 3}
+    circuit: {probe_after_ms: 2000}
+  other:
+    type: postgres
+    dsn: "dbname=prism"
+    password_file: /run/secrets/prism-pg
+namespaces:
+  default: {backend: pg}
+)");
+  INFO("problems:\n" << fields_of(all));
+  REQUIRE(all.ok());
+  const auto& p = all.config->backends.at("pg");
+  CHECK(p.postgres.dsn == "postgresql://prism@db.internal:6432/prism?sslmode=require");
+  CHECK(p.postgres.password_env == "PRISM_PG_PASSWORD");
+  CHECK(p.connections == 16);
+  CHECK(p.postgres.connect_timeout_ms == 2500);
+  CHECK(p.postgres.statement_timeout_ms == 0);
+  CHECK(p.postgres.idle_timeout_ms == 60000);
+  CHECK(p.postgres.max_lifetime_ms == 3600000);
+  CHECK(p.max_pending == 100);
+  CHECK(p.mailbox_limit == 200);
+  CHECK(p.ttl_sweep_interval_ms == 500);
+  CHECK(p.supervision.max_restarts == 3);
+  CHECK(p.circuit.probe_after_ms == 2000);
+  CHECK(all.config->backends.at("other").postgres.password_file == "/run/secrets/prism-pg");
+}
+
+TEST_CASE("a postgres backend without dsn", "[config][postgres]") {
+  auto r = check(R"(backends:
+  pg:
+    type: postgres
+    connections: 2
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(r, "backends.pg.dsn", 3, "missing required key \"dsn\"");
+  CHECK_THAT(find(r, "backends.pg.dsn")->hint, Catch::Contains("host=127.0.0.1"));
+  CHECK(r.problems.size() == 1);
+
+  auto empty = check(R"(backends:
+  pg: {type: postgres, dsn: ""}
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(empty, "backends.pg.dsn", 2, "must not be empty");
+}
+
+TEST_CASE("a postgres dsn holding a password is refused without repeating it", "[config][postgres]") {
+  for (const char* dsn : {"\"host=db password=hunter2x dbname=prism\"", "\"host=db PASSWORD = hunter2x\"",
+                          "postgresql://prism:hunter2x@db/prism", "postgres://prism:hunter2x@db:5432",
+                          "postgresql://prism@db/prism?password=hunter2x", "\"host=db password='hunter2x\""}) {
+    INFO(dsn);
+    auto r = check(std::string(R"(backends:
+  pg:
+    type: postgres
+    dsn: )") + dsn + R"(
+namespaces: {default: {backend: pg}}
+)");
+    expect_problem(r, "backends.pg.dsn", 4, "holds a password");
+    const problem* p = find(r, "backends.pg.dsn");
+    REQUIRE(p != nullptr);
+    CHECK_THAT(p->hint, Catch::Contains("password_env") && Catch::Contains("password_file"));
+    CHECK(format(*p).find("hunter2x") == std::string::npos);
+    CHECK(r.problems.size() == 1);
+  }
+  // A user name alone in a URI is no password.
+  CHECK(check(R"(backends:
+  pg: {type: postgres, dsn: "postgresql://prism@db/prism"}
+namespaces: {default: {backend: pg}}
+)")
+          .ok());
+}
+
+TEST_CASE("a postgres dsn libpq cannot read", "[config][postgres]") {
+  auto r = check(R"(backends:
+  pg:
+    type: postgres
+    dsn: "host=db dbname"
+  pg2:
+    type: postgres
+    dsn: "hots=db"
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(r, "backends.pg.dsn", 4, "is not a valid libpq connection string");
+  CHECK_THAT(find(r, "backends.pg.dsn")->hint, Catch::Contains("key=value"));
+  expect_problem(r, "backends.pg2.dsn", 7, "invalid connection option \"hots\"");
+  CHECK(r.problems.size() == 2);
+}
+
+TEST_CASE("password_env and password_file", "[config][postgres]") {
+  auto both = check(R"(backends:
+  pg:
+    type: postgres
+    dsn: "dbname=prism"
+    password_env: PGPASS
+    password_file: /run/secrets/pg
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(both, "backends.pg.password_file", 6, "password_env and password_file are both set");
+  CHECK_THAT(find(both, "backends.pg.password_file")->hint, Catch::Contains("keep one"));
+  CHECK(both.problems.size() == 1);
+
+  auto bad_name = check(R"(backends:
+  pg:
+    type: postgres
+    dsn: "dbname=prism"
+    password_env: "s3cret pass"
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(bad_name, "backends.pg.password_env", 5, "is not an environment variable name");
+  CHECK_THAT(find(bad_name, "backends.pg.password_env")->hint, Catch::Contains("not the password"));
+
+  auto empty = check(R"(backends:
+  pg:
+    type: postgres
+    dsn: "dbname=prism"
+    password_file:
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(empty, "backends.pg.password_file", 5, "must not be empty");
+}
+
+TEST_CASE("postgres numbers out of range or not numbers", "[config][postgres]") {
+  auto r = check(R"(backends:
+  pg:
+    type: postgres
+    dsn: "dbname=prism"
+    connections: 0
+    connect_timeout_ms: 0
+    statement_timeout_ms: 86400001
+    idle_timeout_ms: -5
+    max_lifetime_ms: 1h
+  pg2:
+    type: postgres
+    dsn: "dbname=prism"
+    connections: 257
+    connect_timeout_ms: "5000"
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(r, "backends.pg.connections", 5, "0 is out of range 1..256");
+  expect_problem(r, "backends.pg.connect_timeout_ms", 6, "0 is out of range 1..600000");
+  expect_problem(r, "backends.pg.statement_timeout_ms", 7, "86400001 is out of range 0..86400000");
+  expect_problem(r, "backends.pg.idle_timeout_ms", 8, "must not be negative");
+  expect_problem(r, "backends.pg.max_lifetime_ms", 9, "expected a whole number, got \"1h\"");
+  expect_problem(r, "backends.pg2.connections", 13, "257 is out of range 1..256");
+  expect_problem(r, "backends.pg2.connect_timeout_ms", 14, "quoted string");
+  CHECK(r.problems.size() == 7);
+}
+
+TEST_CASE("postgres keys on other backends and sqlite keys on postgres", "[config][postgres]") {
+  auto r = check(R"(backends:
+  mem:
+    type: memory
+    dsn: "dbname=prism"
+    statement_timeout_ms: 10
+  disk:
+    type: sqlite
+    path: ./data/p.db
+    password_env: PGPASS
+  pg:
+    type: postgres
+    dsn: "dbname=prism"
+    path: ./data/p.db
+    synchronous: full
+    busy_timeout_ms: 10
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(r, "backends.mem.dsn", 4, "\"dsn\" is only valid on postgres backends, and \"mem\" is a memory backend");
+  CHECK(find(r, "backends.mem.dsn")->hint == "remove it, or set type: postgres");
+  expect_problem(r, "backends.mem.statement_timeout_ms", 5, "only valid on postgres backends");
+  expect_problem(r, "backends.disk.password_env", 9,
+                 "\"password_env\" is only valid on postgres backends, and \"disk\" is a sqlite backend");
+  expect_problem(r, "backends.pg.path", 13, "\"path\" is only valid on sqlite backends, and \"pg\" is a postgres backend");
+  CHECK_THAT(find(r, "backends.pg.path")->hint, Catch::Contains("dsn:"));
+  expect_problem(r, "backends.pg.synchronous", 14, "only valid on sqlite backends");
+  CHECK_THAT(find(r, "backends.pg.synchronous")->hint, Catch::Contains("synchronous_commit"));
+  expect_problem(r, "backends.pg.busy_timeout_ms", 15, "only valid on sqlite backends");
+  CHECK_THAT(find(r, "backends.pg.busy_timeout_ms")->hint, Catch::Contains("statement_timeout_ms"));
+  CHECK(r.problems.size() == 6);
+
+  // A misspelt postgres key gets a guess; an unknown type accepts both
+  // kinds of key (the type is what is wrong).
+  auto typo = check(R"(backends:
+  pg: {type: postgres, dns: "dbname=prism", connect_timeout: 5000}
+  odd: {type: postgress, dsn: "dbname=prism", path: x.db}
+namespaces: {default: {backend: pg}}
+)");
+  expect_problem(typo, "backends.pg.dns", 2, "unknown key \"dns\"");
+  CHECK_THAT(find(typo, "backends.pg.dns")->hint, Catch::Contains("dsn"));
+  expect_problem(typo, "backends.pg.connect_timeout", 2, "unknown key \"connect_timeout\"");
+  CHECK(find(typo, "backends.pg.connect_timeout")->hint == "did you mean \"connect_timeout_ms\"?");
+  expect_problem(typo, "backends.odd.type", 3, "unknown backend type \"postgress\"");
+  CHECK(find(typo, "backends.pg.dsn") != nullptr); // and dsn is still missing
+  CHECK(typo.problems.size() == 4);
+}
+
+TEST_CASE("a pubsub namespace cannot use a postgres backend", "[config][postgres]") {
+  auto r = check(R"(backends:
+  pg: {type: postgres, dsn: "dbname=prism"}
+namespaces:
+  events:
+    backend: pg
+    pattern: pubsub
+)");
+  expect_problem(r, "namespaces.events.pattern", 6, "backend \"pg\" is postgres, which cannot serve pubsub");
+}
+
+TEST_CASE("the postgres example config is valid", "[config][postgres]") {
+  auto r = load_file(std::string{PRISM_SOURCE_DIR} + "/config/postgres.example.yaml");
+  INFO("problems:\n" << fields_of(r));
+  REQUIRE(r.ok());
+  bool has_postgres = false;
+  for (const auto& [name, b] : r.config->backends)
+    has_postgres = has_postgres || b.type == backend_type::postgres;
+  CHECK(has_postgres);
 }

@@ -1,11 +1,27 @@
-// The KeyValue driver contract: every case runs against the memory and the
-// SQLite driver, made through the real driver factory, with time moved by a
-// manual clock. SQLite-only cases follow (persistence, WAL, several
-// connections on one file, busy handling, open errors, shutdown).
+// The KeyValue driver contract: every case runs against the memory, the
+// SQLite and the PostgreSQL driver, made through the real driver factory,
+// with time moved by a manual clock. Cases for one driver follow: SQLite
+// (persistence, WAL, several connections on one file, busy handling, open
+// errors, shutdown) and PostgreSQL (schema, compare-and-set races across
+// connections, broken connections, lock waits against deadlines, passwords,
+// connecting, reconnecting).
+//
+// The PostgreSQL cases need a server: PRISM_TEST_PG_DSN names it, and
+// scripts/dev test starts a private one (scripts/test-postgres). Without it
+// they fail, saying so. Each case gets a schema of its own on that server
+// (the driver's connections select it with search_path), dropped at its end,
+// so cases running at once in several processes do not see each other.
 
+#include <arpa/inet.h>
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <pqxx/pqxx>
 
 #include <algorithm>
 #include <atomic>
@@ -23,11 +39,13 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.hpp"
 #include "drivers/driver.hpp"
 #include "drivers/factory.hpp"
+#include "drivers/postgres/postgres_driver.hpp"
 #include "kv/memory_store.hpp"
 
 namespace {
@@ -123,9 +141,113 @@ std::string binary_value(size_t size, unsigned seed) {
   return v;
 }
 
+// --- a PostgreSQL server for the tests ---------------------------------------
+
+/// The test server's connection settings, from PRISM_TEST_PG_DSN, to build
+/// connection strings with some of them changed.
+struct pg_server {
+  std::map<std::string, std::string> settings;
+
+  pg_server() {
+    const char* env = std::getenv("PRISM_TEST_PG_DSN");
+    if (env == nullptr || *env == '\0')
+      FAIL("PRISM_TEST_PG_DSN is not set, and the PostgreSQL tests need a "
+           "server: run them through scripts/dev test, which starts a "
+           "private one, or start one with scripts/test-postgres start and "
+           "export the PRISM_TEST_PG_DSN it prints");
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(env, &error);
+    if (options == nullptr) {
+      std::string why = error != nullptr ? error : "out of memory";
+      PQfreemem(error);
+      FAIL("PRISM_TEST_PG_DSN is not a libpq connection string: " << why);
+    }
+    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o)
+      if (o->val != nullptr && o->val[0] != '\0')
+        settings[o->keyword] = o->val;
+    PQconninfoFree(options);
+  }
+
+  /// A key='value' connection string; an empty value removes a setting.
+  std::string dsn(const std::map<std::string, std::string>& changes = {}) const {
+    auto all = settings;
+    for (const auto& [key, value] : changes) {
+      if (value.empty())
+        all.erase(key);
+      else
+        all[key] = value;
+    }
+    std::string out;
+    for (const auto& [key, value] : all) {
+      out += key + "='";
+      for (char c : value) {
+        if (c == '\'' || c == '\\')
+          out += '\\';
+        out += c;
+      }
+      out += "' ";
+    }
+    return out;
+  }
+};
+
+/// A connection of the test's own, beside the drivers'.
+struct pg_admin {
+  pqxx::connection conn;
+  explicit pg_admin(const std::string& dsn) : conn(dsn) {
+    exec("SET client_min_messages = warning");
+  }
+  pqxx::result exec(const std::string& sql) {
+    pqxx::nontransaction tx{conn};
+    return tx.exec(sql);
+  }
+  std::string quote(const std::string& text) { return conn.quote(text); }
+};
+
+/// A schema of its own for one test case, dropped with everything in it at
+/// the end. Its name also names the backend, and so the application_name of
+/// the driver's connections, which tells them apart in pg_stat_activity.
+struct pg_scope {
+  pg_server server;
+  std::string schema;
+
+  pg_scope() {
+    static std::atomic<int> counter{0};
+    schema = "t" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+    pg_admin admin{server.dsn()};
+    admin.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+    admin.exec("CREATE SCHEMA " + schema);
+  }
+  ~pg_scope() {
+    try {
+      pg_admin admin{server.dsn()};
+      admin.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+    } catch (...) {
+    }
+  }
+  pg_scope(const pg_scope&) = delete;
+  pg_scope& operator=(const pg_scope&) = delete;
+
+  /// The server with search_path set to this schema.
+  std::string dsn(std::map<std::string, std::string> changes = {}) const {
+    changes.emplace("options", "-csearch_path=" + schema);
+    return server.dsn(changes);
+  }
+  std::unique_ptr<pg_admin> admin() const {
+    return std::make_unique<pg_admin>(server.dsn());
+  }
+  std::string table(const std::string& name) const {
+    return schema + "." + name;
+  }
+};
+
+// --- the kinds of driver ----------------------------------------------------
+
 struct memory_kind {
   static constexpr bool is_sqlite = false;
-  static config::backend make(const fs::path&) {
+  static constexpr bool is_postgres = false;
+  struct scope {};
+  static config::backend make(const fs::path&, const scope&) {
     config::backend b;
     b.name = "mem";
     b.type = config::backend_type::memory;
@@ -135,7 +257,9 @@ struct memory_kind {
 
 struct sqlite_kind {
   static constexpr bool is_sqlite = true;
-  static config::backend make(const fs::path& dir) {
+  static constexpr bool is_postgres = false;
+  struct scope {};
+  static config::backend make(const fs::path& dir, const scope& = {}) {
     config::backend b;
     b.name = "db";
     b.type = config::backend_type::sqlite;
@@ -147,14 +271,31 @@ struct sqlite_kind {
   }
 };
 
+struct postgres_kind {
+  static constexpr bool is_sqlite = false;
+  static constexpr bool is_postgres = true;
+  using scope = pg_scope;
+  static config::backend make(const fs::path&, const scope& s) {
+    config::backend b;
+    b.name = s.schema;
+    b.type = config::backend_type::postgres;
+    b.connections = 4;
+    b.postgres.dsn = s.dsn();
+    b.postgres.connect_timeout_ms = 10000;
+    b.postgres.statement_timeout_ms = 30000;
+    return b;
+  }
+};
+
 /// One driver of a fresh backend, and helpers for the common operations.
 template <class Kind>
 struct fixture {
   temp_dir dir; // destroyed last: after every driver
+  typename Kind::scope scope; // likewise: outlives the drivers
   std::shared_ptr<drivers::manual_clock> clock =
     std::make_shared<drivers::manual_clock>();
   drivers::driver_factory factory = drivers::make_real_driver_factory(clock);
-  config::backend backend = Kind::make(dir.path);
+  config::backend backend = Kind::make(dir.path, scope);
   std::unique_ptr<drivers::kv_driver> driver = factory(backend, 0);
 
   kv::outcome run(kv::operation op, const std::string& ns = "ns") {
@@ -207,7 +348,8 @@ struct fixture {
 };
 
 #define CONTRACT_CASE(name, tags) \
-  TEMPLATE_TEST_CASE(name, "[driver]" tags, memory_kind, sqlite_kind)
+  TEMPLATE_TEST_CASE(name, "[driver]" tags, memory_kind, sqlite_kind, \
+                     postgres_kind)
 
 // --- the contract -----------------------------------------------------------
 
@@ -633,6 +775,17 @@ CONTRACT_CASE("drivers describe themselves", "[describe]") {
   if constexpr (TestType::is_sqlite) {
     auto d = f.factory(f.backend, 2);
     CHECK(d->describe() == "sqlite " + f.backend.sqlite.path + " #2");
+  } else if constexpr (TestType::is_postgres) {
+    auto d = f.factory(f.backend, 2);
+    const auto& s = f.scope.server.settings;
+    std::string target = s.at("host");
+    if (s.count("port"))
+      target += ":" + s.at("port");
+    if (s.count("user"))
+      target = s.at("user") + "@" + target;
+    if (s.count("dbname"))
+      target += "/" + s.at("dbname");
+    CHECK(d->describe() == "postgres " + target + " #2");
   } else {
     CHECK(f.driver->describe() == "memory mem");
   }
@@ -858,10 +1011,10 @@ struct collector {
   }
 };
 
-TEST_CASE("sqlite: concurrent writers on four connections all succeed with "
-          "unique versions",
-          "[driver][sqlite][concurrency]") {
-  fixture<sqlite_kind> f;
+TEMPLATE_TEST_CASE("concurrent writers on four connections all succeed with "
+                   "unique versions",
+                   "[driver][concurrency]", sqlite_kind, postgres_kind) {
+  fixture<TestType> f;
   std::vector<std::unique_ptr<drivers::kv_driver>> drivers;
   for (uint32_t i = 0; i < 4; ++i)
     drivers.push_back(f.factory(f.backend, i));
@@ -1004,9 +1157,9 @@ TEST_CASE("sqlite: a path that cannot be created fails with an error naming it",
   }
 }
 
-TEST_CASE("sqlite: destroying a driver completes every queued job once",
-          "[driver][sqlite]") {
-  fixture<sqlite_kind> f;
+TEMPLATE_TEST_CASE("destroying a driver completes every queued job once",
+                   "[driver]", sqlite_kind, postgres_kind) {
+  fixture<TestType> f;
   collector done;
   std::atomic<int> reclaims{0};
   constexpr int jobs = 300;
@@ -1025,7 +1178,10 @@ TEST_CASE("sqlite: destroying a driver completes every queued job once",
       ++succeeded;
     } else {
       CHECK(out.status.code == status_code::unavailable);
-      CHECK(out.status.message == "driver shutting down");
+      // PostgreSQL may cancel the statement running at that moment, and says
+      // so after this.
+      CHECK_THAT(out.status.message, Catch::StartsWith("driver shutting down"));
+      CHECK_FALSE(out.connection_lost);
     }
   }
   // Whatever succeeded is stored.
@@ -1070,9 +1226,9 @@ TEST_CASE("sqlite: a write that cannot get the lock before its timeout gives "
   CHECK(ok<kv::get_result>(f.run(kv::get_op{"k"})).value == "after");
 }
 
-TEST_CASE("sqlite: an operation whose time is already up is not started",
-          "[driver][sqlite]") {
-  fixture<sqlite_kind> f;
+TEMPLATE_TEST_CASE("an operation whose time is already up is not started",
+                   "[driver]", sqlite_kind, postgres_kind) {
+  fixture<TestType> f;
   auto out = run_within(*f.driver, set_op("k", "v"), 0ms);
   CHECK(out.status.code == status_code::deadline_exceeded);
   CHECK_FALSE(ok<kv::get_result>(f.run(kv::get_op{"k"})).found);
@@ -1100,6 +1256,625 @@ TEST_CASE("sqlite Set latency, synchronous FULL and NORMAL",
          << ": " << us / n
                         << " us per Set (" << n << " sequential Sets)");
   }
+}
+
+// --- PostgreSQL only --------------------------------------------------------
+
+using pg_fixture = fixture<postgres_kind>;
+
+/// Waits until `condition` holds, checking every few milliseconds; false when
+/// it still does not after `limit`.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = 20s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (condition())
+      return true;
+    if (std::chrono::steady_clock::now() >= end)
+      return false;
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+/// Server processes of a driver's connection, found by its application_name.
+std::vector<int> backend_pids(pg_admin& admin, const std::string& app) {
+  std::vector<int> pids;
+  for (const auto& row : admin.exec(
+         "SELECT pid FROM pg_stat_activity WHERE application_name = "
+         + admin.quote(app) + " ORDER BY pid"))
+    pids.push_back(row[0].as<int>());
+  return pids;
+}
+
+/// True once connection `app` waits for a lock.
+bool waits_for_lock(pg_admin& admin, const std::string& app) {
+  return !admin
+            .exec("SELECT 1 FROM pg_stat_activity WHERE application_name = "
+                  + admin.quote(app) + " AND wait_event_type = 'Lock'")
+            .empty();
+}
+
+/// A completion to wait for later.
+struct pending {
+  std::shared_ptr<std::promise<kv::outcome>> promise
+    = std::make_shared<std::promise<kv::outcome>>();
+  std::future<kv::outcome> future = promise->get_future();
+
+  drivers::kv_driver::completion callback() {
+    return [p = promise](kv::outcome out) { p->set_value(std::move(out)); };
+  }
+  kv::outcome get() {
+    REQUIRE(future.wait_for(deadline) == std::future_status::ready);
+    return future.get();
+  }
+};
+
+void start(drivers::kv_driver& d, pending& p, kv::operation op,
+           drivers::op_timeout timeout = drivers::no_timeout) {
+  d.execute("ns", std::make_shared<const kv::operation>(std::move(op)), timeout,
+            p.callback());
+}
+
+/// A TCP port on 127.0.0.1 that takes connections into its backlog and
+/// never answers them.
+struct silent_listener {
+  int fd = -1;
+  uint16_t port = 0;
+  silent_listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    port = ntohs(addr.sin_port);
+  }
+  ~silent_listener() { ::close(fd); }
+};
+
+/// A port on 127.0.0.1 that nothing listens on: bound, then let go.
+uint16_t closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string app_of(const config::backend& b, uint32_t index = 0) {
+  return drivers::postgres_driver::application_name(b.name, index);
+}
+
+TEST_CASE("postgres: one table keyed (ns, key) as bytea, an expiry index, a "
+          "version counter per namespace",
+          "[driver][postgres]") {
+  pg_fixture f;
+  f.set("k", "v");
+  f.set("k", "w", 0, "other");
+  f.set("k2", "w", 0, "other");
+  auto admin = f.scope.admin();
+  auto columns = admin->exec(
+    "SELECT column_name || ' ' || data_type FROM information_schema.columns "
+    "WHERE table_schema = " + admin->quote(f.scope.schema)
+    + " AND table_name = 'prism_kv' ORDER BY ordinal_position");
+  std::vector<std::string> got;
+  for (const auto& row : columns)
+    got.push_back(row[0].c_str());
+  CHECK(got == std::vector<std::string>{"ns text", "key bytea", "value bytea",
+                                        "version bigint", "expires_at bigint"});
+  CHECK(admin->exec("SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+                    "WHERE indrelid = '" + f.scope.table("prism_kv")
+                    + "'::regclass AND indisprimary")[0][0].as<std::string>()
+          .find("(ns, key)")
+        != std::string::npos);
+  CHECK(admin->exec("SELECT counter FROM " + f.scope.table("prism_kv_version")
+                    + " WHERE ns = 'other'")[0][0].as<int>() == 2);
+  // Reclaiming can walk the partial expiry index.
+  std::string plan;
+  {
+    pqxx::work tx{admin->conn};
+    tx.exec("SET LOCAL enable_seqscan = off");
+    for (const auto& row : tx.exec(
+           "EXPLAIN DELETE FROM " + f.scope.table("prism_kv")
+           + " WHERE (ns, key) IN (SELECT ns, key FROM "
+           + f.scope.table("prism_kv")
+           + " WHERE expires_at > 0 AND expires_at <= 5 ORDER BY expires_at "
+             "LIMIT 10 FOR UPDATE SKIP LOCKED)"))
+      plan += std::string(row[0].c_str()) + "\n";
+  }
+  INFO(plan);
+  CHECK(plan.find("prism_kv_expiry") != std::string::npos);
+  // bytea compares bytewise, unsigned, shorter first: the order Scan needs.
+  CHECK(admin->exec("SELECT '\\x7f'::bytea < '\\x80'::bytea AND "
+                    "'\\x00'::bytea < '\\x0000'::bytea AND "
+                    "'\\x61ff'::bytea < '\\x62'::bytea")[0][0].as<bool>());
+}
+
+TEST_CASE("postgres: data, expiry and version counters survive a new driver",
+          "[driver][postgres]") {
+  pg_fixture f;
+  f.set("a", "kept");
+  f.batch_set({{"t", "with ttl", 60000}});
+  const uint64_t last = f.set("gone", "x");
+  f.del("gone");
+  f.driver.reset();
+  f.driver = f.factory(f.backend, 3);
+  CHECK(f.get("a").value == "kept");
+  CHECK(f.get("t").found);
+  CHECK(f.set("new", "y") == last + 1);
+  f.clock->advance_ms(60000);
+  CHECK_FALSE(f.get("t").found);
+  CHECK(reclaim(*f.driver, 10) == 1);
+}
+
+TEST_CASE("postgres: compare-and-set races between eight connections have "
+          "exactly one winner per version",
+          "[driver][postgres][concurrency]") {
+  pg_fixture f;
+  constexpr int threads = 8;
+  constexpr int rounds = 25;
+  std::vector<std::unique_ptr<drivers::kv_driver>> drivers;
+  for (uint32_t i = 0; i < threads; ++i)
+    drivers.push_back(f.factory(f.backend, i));
+
+  struct win {
+    uint64_t from;
+    uint64_t to;
+    std::string value;
+  };
+  std::mutex mutex;
+  std::vector<win> wins;
+  std::vector<std::string> unexpected;
+  std::promise<void> go;
+  std::shared_future<void> started = go.get_future().share();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      auto& d = *drivers[t];
+      auto call = [&](kv::operation op) {
+        auto p = std::make_shared<std::promise<kv::outcome>>();
+        auto fut = p->get_future();
+        d.execute("ns", std::make_shared<const kv::operation>(std::move(op)),
+                  [p](kv::outcome out) { p->set_value(std::move(out)); });
+        if (fut.wait_for(deadline) != std::future_status::ready)
+          return kv::outcome::failure(status_code::deadline_exceeded,
+                                      "no answer within the test's deadline");
+        return fut.get();
+      };
+      auto record = [&](uint64_t from, const std::string& value,
+                        kv::outcome out) {
+        std::lock_guard<std::mutex> guard{mutex};
+        if (out.status.ok())
+          wins.push_back({from, std::get<kv::set_result>(out.value).version,
+                          value});
+        else if (out.status.code != status_code::failed_precondition)
+          unexpected.push_back(out.status.message);
+      };
+      started.wait();
+      // Everyone creates the key at once: one of them may.
+      const std::string first = "create by " + std::to_string(t);
+      record(0, first, call(set_op("race", first, 0, uint64_t{0})));
+      for (int r = 0; r < rounds; ++r) {
+        auto seen = call(kv::get_op{"race"});
+        if (!seen.status.ok()) {
+          std::lock_guard<std::mutex> guard{mutex};
+          unexpected.push_back(seen.status.message);
+          continue;
+        }
+        const uint64_t from = std::get<kv::get_result>(seen.value).version;
+        const std::string value = std::to_string(t) + "/" + std::to_string(r);
+        record(from, value, call(set_op("race", value, 0, from)));
+      }
+    });
+  }
+  go.set_value();
+  for (auto& w : workers)
+    w.join();
+  INFO("first unexpected failure: "
+       << (unexpected.empty() ? "none" : unexpected.front()));
+  CHECK(unexpected.empty());
+  REQUIRE(wins.size() >= 2);
+  std::sort(wins.begin(), wins.end(),
+            [](const win& a, const win& b) { return a.to < b.to; });
+  // Exactly one creation, and each later win replaced the version the one
+  // before it wrote: no version was won twice or skipped.
+  CHECK(wins[0].from == 0);
+  std::set<uint64_t> froms;
+  for (size_t i = 0; i < wins.size(); ++i) {
+    CHECK(froms.insert(wins[i].from).second);
+    if (i > 0)
+      CHECK(wins[i].from == wins[i - 1].to);
+  }
+  auto final = f.get("race");
+  CHECK(final.version == wins.back().to);
+  CHECK(final.value == wins.back().value);
+  // Failed attempts used up no versions.
+  CHECK(f.set("after", "x") == wins.back().to + 1);
+}
+
+TEST_CASE("postgres: a connection the server ends answers connection_lost, "
+          "and so does every job after it",
+          "[driver][postgres]") {
+  pg_fixture f;
+  f.set("k", "before");
+  auto admin = f.scope.admin();
+  const std::string app = app_of(f.backend);
+  REQUIRE(backend_pids(*admin, app).size() == 1);
+  CHECK(admin->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = " + admin->quote(app))
+          [0][0].as<bool>());
+  REQUIRE(eventually([&] { return backend_pids(*admin, app).empty(); }));
+
+  auto out = f.run(set_op("k", "after"));
+  INFO(out.status.message);
+  CHECK(out.connection_lost);
+  CHECK(out.status.code == status_code::unavailable);
+  // libpq reports the server's goodbye or, when it finds the socket closed
+  // first, just that.
+  auto ended = [](const std::string& message) {
+    return message.find("administrator command") != std::string::npos
+           || message.find("closed the connection") != std::string::npos;
+  };
+  CHECK_THAT(out.status.message, Catch::Contains("lost the connection"));
+  CHECK(ended(out.status.message));
+  // Not applied: a lost outcome says so only when it cannot tell.
+  CHECK(out.status.message.find("may or may not") == std::string::npos);
+  auto again = f.run(kv::get_op{"k"});
+  CHECK(again.connection_lost);
+  CHECK(ended(again.status.message));
+  CHECK(reclaim(*f.driver, 10) == 0);
+
+  // A new driver (what the supervisor makes) finds the data as it was.
+  f.driver = f.factory(f.backend, 0);
+  CHECK(f.get("k").value == "before");
+}
+
+TEST_CASE("postgres: a connection ended while its statement waits answers "
+          "connection_lost and applies nothing",
+          "[driver][postgres]") {
+  pg_fixture f;
+  const uint64_t before = f.set("k", "before");
+  auto admin = f.scope.admin();
+  const std::string app = app_of(f.backend);
+  pqxx::work holder{admin->conn};
+  holder.exec("SELECT 1 FROM " + f.scope.table("prism_kv")
+              + " WHERE key = 'k'::bytea FOR UPDATE");
+  pending write;
+  start(*f.driver, write, set_op("k", "blocked"));
+  auto other = f.scope.admin();
+  REQUIRE(eventually([&] { return waits_for_lock(*other, app); }));
+  other->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "WHERE application_name = " + other->quote(app));
+  auto out = write.get();
+  INFO(out.status.message);
+  CHECK(out.connection_lost);
+  CHECK(out.status.message.find("may or may not") == std::string::npos);
+  holder.abort();
+  f.driver = f.factory(f.backend, 0);
+  CHECK(f.get("k").value == "before");
+  CHECK(f.set("next", "x") == before + 1);
+}
+
+TEST_CASE("postgres: a write blocked by a row lock past its deadline answers "
+          "DEADLINE_EXCEEDED and is not applied",
+          "[driver][postgres]") {
+  pg_fixture f;
+  const uint64_t before = f.set("k", "before");
+  auto admin = f.scope.admin();
+  pqxx::work holder{admin->conn};
+  holder.exec("SELECT 1 FROM " + f.scope.table("prism_kv")
+              + " WHERE key = 'k'::bytea FOR UPDATE");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto out = run_within(*f.driver, set_op("k", "during"), 300ms);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  INFO(out.status.message);
+  CHECK(out.status.code == status_code::deadline_exceeded);
+  CHECK_FALSE(out.connection_lost);
+  CHECK_THAT(out.status.message, Catch::Contains("not applied"));
+  CHECK(took >= 250ms);
+  CHECK(took < 5s);
+  // Compare-and-set waits on the same lock, and gives up alike.
+  auto cas = run_within(*f.driver, set_op("k", "cas", 0, before), 300ms);
+  CHECK(cas.status.code == status_code::deadline_exceeded);
+  holder.abort();
+
+  CHECK(f.get("k").value == "before");
+  CHECK(f.get("k").version == before);
+  // The cancelled writes used up no versions; the connection works on.
+  CHECK(f.set("k", "after") == before + 1);
+}
+
+TEST_CASE("postgres: a read blocked by a table lock past its deadline answers "
+          "DEADLINE_EXCEEDED; statement_timeout_ms ends a wait without one",
+          "[driver][postgres]") {
+  pg_fixture f;
+  f.backend.postgres.statement_timeout_ms = 400;
+  f.driver = f.factory(f.backend, 0);
+  f.set("k", "v");
+  auto admin = f.scope.admin();
+  {
+    pqxx::work holder{admin->conn};
+    holder.exec("LOCK TABLE " + f.scope.table("prism_kv")
+                + " IN ACCESS EXCLUSIVE MODE");
+    auto read = run_within(*f.driver, kv::get_op{"k"}, 200ms);
+    INFO(read.status.message);
+    CHECK(read.status.code == status_code::deadline_exceeded);
+    auto scan = run_within(*f.driver, scan_op("", "", 10), 200ms);
+    CHECK(scan.status.code == status_code::deadline_exceeded);
+
+    // No deadline: the backend's statement_timeout_ms ends the wait.
+    auto slow = f.run(kv::get_op{"k"});
+    INFO(slow.status.message);
+    CHECK(slow.status.code == status_code::deadline_exceeded);
+    CHECK_THAT(slow.status.message,
+               Catch::Contains("statement_timeout_ms (400 ms)"));
+    holder.abort();
+  }
+  CHECK(f.get("k").value == "v");
+}
+
+TEST_CASE("postgres: a batch failing on a later entry is rolled back whole",
+          "[driver][postgres]") {
+  pg_fixture f;
+  const uint64_t before = f.set("keep", "old");
+  auto admin = f.scope.admin();
+  admin->exec("CREATE FUNCTION " + f.scope.table("reject_bad")
+              + "() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.key = 'bad'::bytea THEN "
+                "RAISE EXCEPTION 'rejected by test trigger'; END IF; "
+                "RETURN NEW; END $$");
+  admin->exec("CREATE TRIGGER reject_bad BEFORE INSERT OR UPDATE ON "
+              + f.scope.table("prism_kv") + " FOR EACH ROW EXECUTE FUNCTION "
+              + f.scope.table("reject_bad") + "()");
+  kv::batch_set_op op;
+  op.entries = {{"keep", "new", 0}, {"fresh", "1", 0}, {"bad", "2", 0}};
+  auto out = f.run(op);
+  INFO(out.status.message);
+  CHECK(out.status.code == status_code::internal);
+  CHECK_THAT(out.status.message, Catch::Contains("rejected by test trigger"));
+  CHECK_FALSE(out.connection_lost);
+  CHECK(f.get("keep").value == "old");
+  CHECK_FALSE(f.get("fresh").found);
+  CHECK(f.set("next", "x") == before + 1);
+}
+
+TEST_CASE("postgres: a driver that cannot connect answers connection_lost "
+          "with the reason, and its constructor does not wait",
+          "[driver][postgres]") {
+  pg_fixture f;
+  const uint16_t port = closed_port();
+  f.backend.postgres.dsn
+    = f.scope.dsn({{"host", "127.0.0.1"}, {"port", std::to_string(port)}});
+  f.driver = f.factory(f.backend, 0);
+  auto out = f.run(kv::get_op{"k"});
+  INFO(out.status.message);
+  CHECK(out.connection_lost);
+  CHECK(out.status.code == status_code::unavailable);
+  CHECK_THAT(out.status.message,
+             Catch::Contains("cannot connect to PostgreSQL at")
+               && Catch::Contains(std::to_string(port)));
+  CHECK(f.run(set_op("k", "v")).connection_lost);
+
+  // A server that takes the connection and never answers: the attempt ends
+  // at connect_timeout_ms; jobs queued meanwhile wait for it.
+  silent_listener silent;
+  f.backend.postgres.dsn = f.scope.dsn(
+    {{"host", "127.0.0.1"}, {"port", std::to_string(silent.port)}});
+  f.backend.postgres.connect_timeout_ms = 1000;
+  const auto t0 = std::chrono::steady_clock::now();
+  f.driver = f.factory(f.backend, 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 500ms);
+  pending first;
+  start(*f.driver, first, kv::get_op{"k"});
+  auto late = first.get();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  INFO(late.status.message);
+  CHECK(late.connection_lost);
+  CHECK_THAT(late.status.message,
+             Catch::Contains("no answer within connect_timeout_ms (1000 ms)"));
+  CHECK(took >= 900ms);
+  CHECK(took < 10s);
+
+  // Destroyed while connecting: it stops at once and fails what it held.
+  f.backend.postgres.connect_timeout_ms = 600000;
+  f.driver = f.factory(f.backend, 0);
+  pending queued;
+  start(*f.driver, queued, set_op("k", "v"));
+  const auto t1 = std::chrono::steady_clock::now();
+  f.driver.reset();
+  CHECK(std::chrono::steady_clock::now() - t1 < 5s);
+  auto stopped = queued.get();
+  CHECK(stopped.status.code == status_code::unavailable);
+  CHECK(stopped.status.message == "driver shutting down");
+  CHECK_FALSE(stopped.connection_lost);
+}
+
+TEST_CASE("postgres: destroying a driver cancels the statement it runs",
+          "[driver][postgres]") {
+  pg_fixture f;
+  f.set("k", "before");
+  auto admin = f.scope.admin();
+  pqxx::work holder{admin->conn};
+  holder.exec("SELECT 1 FROM " + f.scope.table("prism_kv")
+              + " WHERE key = 'k'::bytea FOR UPDATE");
+  pending write;
+  start(*f.driver, write, set_op("k", "blocked"));
+  auto other = f.scope.admin();
+  REQUIRE(eventually([&] { return waits_for_lock(*other, app_of(f.backend)); }));
+  const auto t0 = std::chrono::steady_clock::now();
+  f.driver.reset();
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  auto out = write.get();
+  INFO(out.status.message);
+  CHECK(out.status.code == status_code::unavailable);
+  CHECK_THAT(out.status.message, Catch::StartsWith("driver shutting down")
+                                   && Catch::Contains("not applied"));
+  holder.abort();
+  f.driver = f.factory(f.backend, 0);
+  CHECK(f.get("k").value == "before");
+}
+
+/// A role that must log in with a password, and may use the test's schema.
+struct pg_role {
+  pg_scope& scope;
+  std::string name;
+  std::string password;
+  pg_role(pg_scope& s, std::string secret)
+    : scope(s), name(s.schema + "_user"), password(std::move(secret)) {
+    auto admin = scope.admin();
+    admin->exec("DROP ROLE IF EXISTS " + name);
+    admin->exec("CREATE ROLE " + name + " LOGIN PASSWORD "
+                + admin->quote(password));
+    admin->exec("GRANT USAGE, CREATE ON SCHEMA " + scope.schema + " TO " + name);
+    admin->exec("GRANT ALL ON ALL TABLES IN SCHEMA " + scope.schema + " TO "
+                + name);
+  }
+  ~pg_role() {
+    try {
+      auto admin = scope.admin();
+      admin->exec("DROP OWNED BY " + name + " CASCADE");
+      admin->exec("DROP ROLE IF EXISTS " + name);
+    } catch (...) {
+    }
+  }
+};
+
+/// Sets an environment variable for the length of a scope.
+struct scoped_env {
+  std::string name;
+  scoped_env(std::string n, const std::string& value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  ~scoped_env() { ::unsetenv(name.c_str()); }
+};
+
+TEST_CASE("postgres: the password comes from password_env or password_file "
+          "and never shows in a message",
+          "[driver][postgres]") {
+  pg_fixture f;
+  // Quotes, a backslash and a space: the connection string must carry them.
+  const std::string password
+    = "pw ' \\ " + std::to_string(::getpid()) + "-S3cret-"
+      + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  // The tables exist (made by the fixture's driver as the superuser) before
+  // the role is let use them.
+  f.set("made", "by prism");
+  pg_role role{f.scope, password};
+  const std::string env_name = "PRISM_TEST_PG_PASSWORD_" + f.scope.schema;
+  scoped_env env{env_name, password};
+  auto backend = f.backend;
+  backend.postgres.dsn = f.scope.dsn({{"user", role.name}});
+  backend.postgres.password_env = env_name;
+
+  SECTION("from the environment") {
+    auto d = f.factory(backend, 0);
+    CHECK(ok<kv::set_result>(run(*d, "pw", set_op("k", "v"))).version == 1);
+    CHECK(ok<kv::get_result>(run(*d, "pw", kv::get_op{"k"})).value == "v");
+  }
+  SECTION("from a file, first line only") {
+    temp_dir dir;
+    const auto file = dir.path / "password";
+    { std::ofstream{file} << password << "\nignored second line\n"; }
+    backend.postgres.password_env.clear();
+    backend.postgres.password_file = file.string();
+    auto d = f.factory(backend, 0);
+    CHECK(ok<kv::set_result>(run(*d, "pw", set_op("k", "v"))).version == 1);
+  }
+  SECTION("a wrong password is refused without showing it") {
+    const std::string wrong = "wrong-" + password;
+    scoped_env bad{env_name, wrong};
+    auto d = f.factory(backend, 0);
+    auto out = run(*d, "ns", kv::get_op{"k"});
+    INFO(out.status.message);
+    CHECK(out.connection_lost);
+    CHECK_THAT(out.status.message, Catch::Contains("password authentication failed"));
+    CHECK(out.status.message.find("S3cret") == std::string::npos);
+  }
+  SECTION("a wrong port: the message names the server, not the password") {
+    backend.postgres.dsn = f.scope.dsn(
+      {{"user", role.name}, {"port", std::to_string(closed_port())}});
+    auto d = f.factory(backend, 0);
+    auto out = run(*d, "ns", kv::get_op{"k"});
+    INFO(out.status.message);
+    CHECK(out.connection_lost);
+    CHECK_THAT(out.status.message, Catch::Contains(role.name + "@"));
+    CHECK(out.status.message.find("S3cret") == std::string::npos);
+    CHECK(d->describe().find("S3cret") == std::string::npos);
+  }
+  SECTION("a password written into the dsn is masked too") {
+    backend.postgres.password_env.clear();
+    backend.postgres.dsn = f.scope.dsn(
+      {{"user", role.name}, {"password", password},
+       {"port", std::to_string(closed_port())}});
+    auto d = f.factory(backend, 0);
+    auto out = run(*d, "ns", kv::get_op{"k"});
+    INFO(out.status.message);
+    CHECK(out.connection_lost);
+    CHECK(out.status.message.find("S3cret") == std::string::npos);
+    CHECK(d->describe().find("S3cret") == std::string::npos);
+  }
+  SECTION("an unset variable or a missing file fails at once, naming it") {
+    backend.postgres.password_env = env_name + "_UNSET";
+    CHECK_THROWS_WITH(f.factory(backend, 0),
+                      Catch::Contains(env_name + "_UNSET")
+                        && Catch::Contains("is not set"));
+    backend.postgres.password_env.clear();
+    backend.postgres.password_file = "/nonexistent/prism-password";
+    CHECK_THROWS_WITH(f.factory(backend, 0),
+                      Catch::Contains("/nonexistent/prism-password"));
+  }
+}
+
+TEST_CASE("postgres: a connection past max_lifetime_ms is replaced between "
+          "jobs without a failure",
+          "[driver][postgres]") {
+  pg_fixture f;
+  f.backend.postgres.max_lifetime_ms = 200;
+  f.driver = f.factory(f.backend, 0);
+  f.set("k", "v");
+  auto admin = f.scope.admin();
+  const std::string app = app_of(f.backend);
+  const auto first = backend_pids(*admin, app);
+  REQUIRE(first.size() == 1);
+  int jobs = 0;
+  CHECK(eventually([&] {
+    ++jobs;
+    CHECK(f.get("k").value == "v");
+    auto now = backend_pids(*admin, app);
+    return now.size() == 1 && now[0] != first[0];
+  }));
+  INFO(jobs << " jobs");
+  CHECK(f.set("k", "w") == 2);
+}
+
+TEST_CASE("postgres: a connection idle for idle_timeout_ms is closed and the "
+          "next job connects again",
+          "[driver][postgres]") {
+  pg_fixture f;
+  f.backend.postgres.idle_timeout_ms = 200;
+  f.driver = f.factory(f.backend, 0);
+  f.set("k", "v");
+  auto admin = f.scope.admin();
+  const std::string app = app_of(f.backend);
+  const auto first = backend_pids(*admin, app);
+  REQUIRE(first.size() == 1);
+  // A reclaim round neither counts as use nor reconnects.
+  CHECK(eventually([&] {
+    reclaim(*f.driver, 10);
+    return backend_pids(*admin, app).empty();
+  }));
+  CHECK(f.get("k").value == "v");
+  const auto again = backend_pids(*admin, app);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0] != first[0]);
 }
 
 } // namespace
