@@ -15,4 +15,7 @@ void add_check_command(CLI::App& app);
 /// `prism kv ...`: a KeyValue client.
 void add_kv_command(CLI::App& app);
 
+/// `prism pubsub ...`: a PubSub client.
+void add_pubsub_command(CLI::App& app);
+
 } // namespace prism::cli

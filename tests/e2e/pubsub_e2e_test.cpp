@@ -276,3 +276,34 @@ TEST_CASE("PubSub: SIGTERM ends open streams with UNAVAILABLE and the "
   CHECK(ended.exited);
   CHECK(ended.code == 0);
 }
+
+TEST_CASE("prism pubsub: publish prints the id, subscribe prints JSON lines",
+          "[e2e][pubsub][cli]") {
+  gateway_process gw{pubsub_config};
+  gw.start();
+  auto target = "127.0.0.1:" + std::to_string(gw.grpc_port());
+  auto published = run_prism({"pubsub", "--target", target, "publish",
+                              "events", "greetings", "hello", "-m",
+                              "lang=en"});
+  INFO(published.err);
+  REQUIRE(published.status.exited);
+  REQUIRE(published.status.code == 0);
+  auto id = published.out.substr(0, published.out.find('\n'));
+  CHECK_FALSE(id.empty());
+  // The message is retained, so a subscriber from EARLIEST finds it.
+  auto got = run_prism({"pubsub", "--target", target, "subscribe", "events",
+                        "greetings", "--earliest", "-n", "1"});
+  INFO(got.err);
+  REQUIRE(got.status.code == 0);
+  CHECK_THAT(got.out, Catch::Contains("\"payload\":\"hello\""));
+  CHECK_THAT(got.out, Catch::Contains("\"lang\":\"en\""));
+  CHECK_THAT(got.out, Catch::Contains("\"message_id\":\"" + id + "\""));
+  auto wrong = run_prism({"pubsub", "--target", target, "publish", "cache",
+                          "t", "x"});
+  CHECK(wrong.status.code == 1);
+  CHECK_THAT(wrong.err, Catch::Contains("FAILED_PRECONDITION"));
+  auto bad = run_prism({"pubsub", "--target", target, "publish", "events",
+                        "t", "x", "-m", "nokey"});
+  CHECK(bad.status.code != 0);
+  CHECK_THAT(bad.err, Catch::Contains("--metadata"));
+}

@@ -1,0 +1,189 @@
+// `prism pubsub`: a small PubSub client for trying the gateway by hand and
+// for scripts. `publish` sends one message; `subscribe` prints messages as
+// they arrive, one JSON object per line, until it has --count of them, the
+// stream ends or it is interrupted.
+
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "config/config.hpp"
+#include "kv/status.hpp"
+#include "prism/v1/pubsub.grpc.pb.h"
+
+namespace prism::cli {
+
+namespace {
+
+struct pubsub_options {
+  std::string target = defaults::grpc_listen;
+  uint32_t timeout_ms = 5000;
+  std::string request_id;
+  std::string ns;
+  std::string topic;
+  std::string payload;
+  std::vector<std::string> metadata;
+  std::string subscription;
+  bool earliest = false;
+  uint64_t count = 0;
+};
+
+constexpr int exit_failed = 1;
+
+std::unique_ptr<v1::PubSub::Stub> connect(const pubsub_options& opts) {
+  std::string host;
+  uint16_t port = 0;
+  if (!config::split_host_port(opts.target, host, port) || port == 0)
+    throw CLI::ValidationError("--target",
+                               "\"" + opts.target + "\" is not HOST:PORT");
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  return v1::PubSub::NewStub(grpc::CreateCustomChannel(
+    opts.target, grpc::InsecureChannelCredentials(), args));
+}
+
+int report_failure(const grpc::ClientContext& ctx, const grpc::Status& st) {
+  std::string id = "?";
+  auto& md = ctx.GetServerInitialMetadata();
+  if (auto i = md.find("x-request-id"); i != md.end())
+    id.assign(i->second.data(), i->second.size());
+  std::cerr << to_string(static_cast<status_code>(st.error_code())) << ": "
+            << st.error_message() << " (request id " << id << ")\n";
+  return exit_failed;
+}
+
+int run_publish(const pubsub_options& opts) {
+  v1::PublishRequest req;
+  req.set_namespace_(opts.ns);
+  req.set_topic(opts.topic);
+  req.set_payload(opts.payload);
+  for (auto& kv : opts.metadata) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw CLI::ValidationError("--metadata",
+                                 "\"" + kv + "\" is not KEY=VALUE");
+    (*req.mutable_metadata())[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  auto stub = connect(opts);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now()
+                   + std::chrono::milliseconds(opts.timeout_ms));
+  if (!opts.request_id.empty())
+    ctx.AddMetadata("x-request-id", opts.request_id);
+  v1::PublishResponse resp;
+  auto st = stub->Publish(&ctx, req, &resp);
+  if (!st.ok())
+    return report_failure(ctx, st);
+  std::cout << resp.message_id() << "\n";
+  return 0;
+}
+
+grpc::ClientContext* active_subscription = nullptr;
+
+extern "C" void cancel_subscription(int) {
+  // TryCancel only flags the call; safe enough for a one-shot interrupt.
+  if (active_subscription)
+    active_subscription->TryCancel();
+}
+
+int run_subscribe(const pubsub_options& opts) {
+  v1::SubscribeRequest req;
+  req.set_namespace_(opts.ns);
+  req.set_topic(opts.topic);
+  req.set_subscription(opts.subscription);
+  req.set_start(opts.earliest ? v1::EARLIEST : v1::LATEST);
+  auto stub = connect(opts);
+  grpc::ClientContext ctx;
+  if (!opts.request_id.empty())
+    ctx.AddMetadata("x-request-id", opts.request_id);
+  auto reader = stub->Subscribe(&ctx, req);
+  active_subscription = &ctx;
+  std::signal(SIGINT, cancel_subscription);
+  std::signal(SIGTERM, cancel_subscription);
+  v1::Message m;
+  uint64_t n = 0;
+  while ((opts.count == 0 || n < opts.count) && reader->Read(&m)) {
+    nlohmann::json line;
+    line["topic"] = m.topic();
+    line["message_id"] = m.message_id();
+    line["publish_time_ms"] = m.publish_time_ms();
+    line["payload"] = m.payload();
+    auto& md = line["metadata"] = nlohmann::json::object();
+    for (auto& [k, v] : m.metadata())
+      md[k] = v;
+    // Payloads are bytes: invalid UTF-8 is replaced, not an error.
+    std::cout << line.dump(-1, ' ', false,
+                           nlohmann::json::error_handler_t::replace)
+              << std::endl;
+    ++n;
+  }
+  if (opts.count != 0 && n >= opts.count) {
+    ctx.TryCancel();
+    while (reader->Read(&m)) {
+    }
+    reader->Finish();
+    active_subscription = nullptr;
+    return 0;
+  }
+  auto st = reader->Finish();
+  active_subscription = nullptr;
+  if (st.error_code() == grpc::StatusCode::CANCELLED)
+    return 0;
+  return report_failure(ctx, st);
+}
+
+} // namespace
+
+void add_pubsub_command(CLI::App& app) {
+  auto opts = std::make_shared<pubsub_options>();
+  auto* ps = app.add_subcommand(
+    "pubsub", "Call the PubSub API of a running gateway (see README.md)");
+  ps->require_subcommand(1);
+  ps->add_option("--target", opts->target, "Gateway address HOST:PORT")
+    ->capture_default_str();
+  ps->add_option("--timeout-ms", opts->timeout_ms, "Deadline of a publish")
+    ->capture_default_str();
+  ps->add_option("--request-id", opts->request_id,
+                 "x-request-id to send (default: the gateway makes one)");
+
+  auto* pub = ps->add_subcommand("publish", "Publish one message; prints its id");
+  pub->add_option("namespace", opts->ns, "Namespace (pattern: pubsub)")
+    ->required();
+  pub->add_option("topic", opts->topic, "Topic")->required();
+  pub->add_option("payload", opts->payload, "Payload")->required();
+  pub->add_option("-m,--metadata", opts->metadata,
+                  "Metadata entry KEY=VALUE (repeatable)");
+  pub->callback([opts] {
+    int rc = run_publish(*opts);
+    if (rc != 0)
+      throw CLI::RuntimeError(rc);
+  });
+
+  auto* sub = ps->add_subcommand(
+    "subscribe", "Print a topic's messages as JSON lines until interrupted");
+  sub->add_option("namespace", opts->ns, "Namespace (pattern: pubsub)")
+    ->required();
+  sub->add_option("topic", opts->topic, "Topic")->required();
+  sub->add_option("-s,--subscription", opts->subscription,
+                  "Shared subscription name (default: ephemeral)");
+  sub->add_flag("--earliest", opts->earliest,
+                "Start at the oldest message the backend holds");
+  sub->add_option("-n,--count", opts->count,
+                  "Stop after this many messages (0 = until interrupted)")
+    ->capture_default_str();
+  sub->callback([opts] {
+    int rc = run_subscribe(*opts);
+    if (rc != 0)
+      throw CLI::RuntimeError(rc);
+  });
+}
+
+} // namespace prism::cli
