@@ -44,9 +44,36 @@ void pump(self_ptr self, topic& t, group& g) {
   }
 }
 
+/// The topic, made on first use; null (and the call answered) when the
+/// backend already holds as many topics as it may.
+topic* find_topic(self_ptr self, call_ptr& call, const std::string& name) {
+  auto& st = self->state;
+  auto& by_name = st.topics[call->context.ns];
+  auto i = by_name.find(name);
+  if (i != by_name.end())
+    return &i->second;
+  if (st.topic_count >= st.options.max_topics) {
+    if (st.registration)
+      st.registration->count_rejected();
+    auto session = call->session;
+    self->send(session, reply_atom::value, std::move(call),
+               kv::outcome::failure(
+                 status_code::resource_exhausted,
+                 fmt::format("backend \"{}\" already holds {} topics, the "
+                             "most it may; use fewer topic names",
+                             st.options.backend, st.options.max_topics)));
+    return nullptr;
+  }
+  ++st.topic_count;
+  return &by_name[name];
+}
+
 void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
   auto& st = self->state;
-  auto& t = st.topics[call->context.ns][op.topic];
+  auto* found = find_topic(self, call, op.topic);
+  if (!found)
+    return;
+  auto& t = *found;
   auto offset = t.end();
   kv::message m;
   m.topic = op.topic;
@@ -54,8 +81,14 @@ void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
   m.metadata = op.metadata;
   m.id = fmt::format("{}-{}-{}", st.epoch_ms, op.topic, offset);
   m.publish_time_ms = st.options.clock ? st.options.clock->now_ms() : 0;
+  t.bytes += m.payload.size();
   t.log.push_back(m);
-  while (t.log.size() > st.options.retained) {
+  // Keep the last `retained` messages within `retained_bytes` (the newest
+  // always stays, whatever its size).
+  while (t.log.size() > 1
+         && (t.log.size() > st.options.retained
+             || t.bytes > st.options.retained_bytes)) {
+    t.bytes -= t.log.front().payload.size();
     t.log.pop_front();
     ++t.first;
   }
@@ -70,14 +103,16 @@ void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
 }
 
 void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
-  auto& st = self->state;
   auto sub = call->subscriber;
   if (!sub) {
     fail_call(self, std::move(call), status_code::internal,
               "a subscribe call arrived without its subscription");
     return;
   }
-  auto& t = st.topics[call->context.ns][op.topic];
+  auto* found = find_topic(self, call, op.topic);
+  if (!found)
+    return;
+  auto& t = *found;
   self->monitor(sub);
   self->send(caf::actor_cast<subscription_actor>(sub), attached_atom::value,
              caf::actor_cast<caf::actor>(self));

@@ -31,6 +31,8 @@ namespace prism {
 struct broker_options {
   std::string backend;
   uint32_t retained = defaults::memory_topic_retained;
+  uint64_t retained_bytes = defaults::memory_topic_retained_bytes;
+  uint32_t max_topics = defaults::memory_topics_max;
   std::shared_ptr<drivers::wall_clock> clock;
   inspector* actors = nullptr;
   uint64_t parent = 0;
@@ -56,6 +58,8 @@ struct broker_state {
     /// Messages from `first` to `first + log.size()`.
     std::deque<kv::message> log;
     uint64_t first = 0;
+    /// Payload bytes in `log`.
+    uint64_t bytes = 0;
     std::vector<caf::actor> ephemeral;
     std::map<std::string, group> groups;
     uint64_t end() const { return first + log.size(); }
@@ -64,6 +68,7 @@ struct broker_state {
   broker_options options;
   /// By namespace, then topic.
   std::map<std::string, std::map<std::string, topic>> topics;
+  size_t topic_count = 0;
   /// Makes message ids unique across restarts of the broker.
   int64_t epoch_ms = 0;
   uint64_t published = 0;

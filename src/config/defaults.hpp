@@ -29,6 +29,11 @@ inline constexpr uint64_t metadata_entry_bytes_max = 4096;
 /// Messages a memory backend keeps per topic, for EARLIEST and for named
 /// subscriptions to catch up from.
 inline constexpr uint32_t memory_topic_retained = 1000;
+/// ... and at most this many payload bytes per topic.
+inline constexpr uint64_t memory_topic_retained_bytes = 16 * 1024 * 1024;
+/// Topics one memory backend holds (a publish or subscribe that would open
+/// one more is refused with RESOURCE_EXHAUSTED).
+inline constexpr uint32_t memory_topics_max = 10000;
 /// Messages a subscription buffers while its stream is busy.
 inline constexpr uint32_t subscription_buffer = 256;
 

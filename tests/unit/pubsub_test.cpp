@@ -268,3 +268,25 @@ TEST_CASE("pubsub: a session with an open stream is not closed as idle") {
   CHECK(payloads(*s) == std::vector<std::string>{"still here"});
   CHECK_FALSE(s->finished);
 }
+
+TEST_CASE("pubsub: a memory topic retains its last 1000 messages, and a "
+          "backend holds a bounded number of topics") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  const int n = static_cast<int>(defaults::memory_topic_retained) + 5;
+  for (int i = 0; i < n; ++i)
+    publish(g, "t", "m" + std::to_string(i));
+  // A named subscription from EARLIEST pulls everything retained.
+  auto s = g.subscribe(
+    "s", "events", sub("t", "reader", kv::start_position::earliest));
+  g.run();
+  CHECK(payloads(*s) == numbered(5, n));
+  // Topics: up to the limit, then refused (this one exists already).
+  for (uint32_t i = 1; i < defaults::memory_topics_max; ++i)
+    publish(g, "topic-" + std::to_string(i), "x");
+  auto refused = g.call("events", pub("one-too-many", "x"));
+  CHECK(refused.status.code == status_code::resource_exhausted);
+  CHECK_THAT(refused.status.message, Catch::Contains("topics"));
+  // Existing topics still work.
+  publish(g, "t", "still");
+  publish(g, "topic-1", "still");
+}
