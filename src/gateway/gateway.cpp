@@ -109,6 +109,23 @@ struct gateway::wiring {
   live_routes_ptr routes = std::make_shared<live_routes>(nullptr);
   std::function<void(const std::string&)> root_failed;
   std::condition_variable published;
+  /// The pools and brokers the config asks for: the gateway is started once
+  /// every one of them has registered (and the router knows it).
+  std::set<std::string> expected_pools;
+  std::set<std::string> expected_brokers;
+
+  /// Call with `mutex` held.
+  bool started_locked() const {
+    if (routes->version() == 0)
+      return false;
+    for (auto& name : expected_pools)
+      if (pools.count(name) == 0)
+        return false;
+    for (auto& name : expected_brokers)
+      if (brokers.count(name) == 0)
+        return false;
+    return true;
+  }
 
   /// Builds and publishes the route table; call with `mutex` held. Until
   /// every stage and the router run, the table stays empty (sessions answer
@@ -190,14 +207,15 @@ child_spec pool_spec(wiring_ptr w, const config::backend& backend,
     o.parent = parent->id();
     auto gate = o.gate;
     auto handle = parent->spawn(pool, std::move(o), std::move(drivers));
-    router_actor router;
     {
+      // Under the lock, so that the router has this pool in its mailbox
+      // before anyone sees the gateway as started.
       std::lock_guard<std::mutex> guard{w->mutex};
       w->pools[name] = {handle, gate};
-      router = w->router;
+      if (w->router)
+        caf::anon_send(w->router, pool_up_atom::value, name, handle, gate);
     }
-    if (router)
-      caf::anon_send(router, pool_up_atom::value, name, handle, gate);
+    w->published.notify_all();
     return caf::actor_cast<caf::actor>(handle);
   };
   return spec;
@@ -218,14 +236,13 @@ child_spec broker_spec(wiring_ptr w, const config::backend& backend,
     o.gate = std::make_shared<admission>(limit);
     auto gate = o.gate;
     auto handle = parent->spawn(broker, std::move(o));
-    router_actor router;
     {
       std::lock_guard<std::mutex> guard{w->mutex};
       w->brokers[name] = {handle, gate};
-      router = w->router;
+      if (w->router)
+        caf::anon_send(w->router, broker_up_atom::value, name, handle, gate);
     }
-    if (router)
-      caf::anon_send(router, broker_up_atom::value, name, handle, gate);
+    w->published.notify_all();
     return caf::actor_cast<caf::actor>(handle);
   };
   return spec;
@@ -299,6 +316,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   for (auto& [name, ns] : cfg.namespaces)
     if (ns.pattern == config::pattern::keyvalue)
       used.insert(ns.backend);
+  w->expected_pools = used;
   for (auto& name : used) {
     auto& backend = cfg.backends.at(name);
     backends.children.push_back(pool_spec(
@@ -310,6 +328,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   for (auto& [name, ns] : cfg.namespaces)
     if (ns.pattern == config::pattern::pubsub)
       pubsub_used.insert(ns.backend);
+  w->expected_brokers = pubsub_used;
   for (auto& name : pubsub_used)
     backends.children.push_back(
       broker_spec(w, cfg.backends.at(name), clock, actors));
@@ -364,9 +383,8 @@ gateway::~gateway() {
 bool gateway::wait_started(std::chrono::milliseconds timeout) const {
   auto until = std::chrono::steady_clock::now() + timeout;
   std::unique_lock<std::mutex> lock{wiring_->mutex};
-  return wiring_->published.wait_until(lock, until, [this] {
-    return wiring_->routes->version() > 0;
-  });
+  return wiring_->published.wait_until(
+    lock, until, [this] { return wiring_->started_locked(); });
 }
 
 std::vector<stage_actor> gateway::stages() const {

@@ -54,9 +54,10 @@ public:
   /// The stage actors running now, for collecting their counters.
   std::vector<stage_actor> stages() const;
 
-  /// Waits until every stage and the router run and the routes are
-  /// published (actors start asynchronously); false after `timeout`. Not
-  /// for use under the test coordinator, which starts them as it runs.
+  /// Waits until every stage, pool, broker and the router run, the routes
+  /// are published and the router knows every pool and broker (actors start
+  /// asynchronously); false after `timeout`. Not for use under the test
+  /// coordinator, which starts them as it runs.
   bool wait_started(std::chrono::milliseconds timeout) const;
 
   /// The root supervisor.

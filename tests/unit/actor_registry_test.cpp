@@ -167,3 +167,23 @@ TEST_CASE("a killed connection is restarted by its pool's supervisor, and "
   }));
   gw.stop();
 }
+
+TEST_CASE("once wait_started returns, the first call reaches its backend "
+          "(the router knows every pool)") {
+  // The pools start under a supervisor of their own, after the router may
+  // have: each start must be known to the router before the gateway counts
+  // as started. Repeated to give the race a chance.
+  for (int round = 0; round < 20; ++round) {
+    INFO("round " << round);
+    caf::actor_system_config cfg;
+    caf::actor_system sys{cfg};
+    gateway gw{sys, two_connection_config(),
+               drivers::make_real_driver_factory(drivers::system_wall_clock()),
+               std::make_shared<null_audit>()};
+    REQUIRE(gw.wait_started(std::chrono::seconds(30)));
+    auto out = call(gw, sys, kv::set_op{"k", "v", 0, {}});
+    INFO(to_string(out.status.code) << ": " << out.status.message);
+    CHECK(out.status.ok());
+    gw.stop();
+  }
+}
