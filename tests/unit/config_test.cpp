@@ -68,9 +68,13 @@ TEST_CASE("the default config file is valid", "[config]") {
 
   CHECK(cfg.server.listen == "127.0.0.1:8980");
   CHECK(cfg.server.admin == "127.0.0.1:8981");
-  REQUIRE(cfg.namespaces.size() == 2);
+  REQUIRE(cfg.namespaces.size() == 3);
   REQUIRE(cfg.namespaces.count("cache") == 1);
   REQUIRE(cfg.namespaces.count("default") == 1);
+  REQUIRE(cfg.namespaces.count("events") == 1);
+  const auto& events = cfg.namespaces.at("events");
+  CHECK(events.pattern == pattern::pubsub);
+  CHECK(cfg.backends.at(events.backend).type == backend_type::memory);
 
   const auto& cache = cfg.namespaces.at("cache");
   REQUIRE(cfg.backends.count(cache.backend) == 1);
@@ -85,8 +89,8 @@ TEST_CASE("the default config file is valid", "[config]") {
   CHECK(db.sqlite.path.rfind("./data/", 0) == 0);
 
   CHECK(summary(cfg)
-        == "config OK: 2 namespaces (cache->mem memory, default->local sqlite), 2 backends, "
-           "listen 127.0.0.1:8980, admin 127.0.0.1:8981");
+        == "config OK: 3 namespaces (cache->mem memory, default->local sqlite, "
+           "events->mem memory pubsub), 2 backends, listen 127.0.0.1:8980, admin 127.0.0.1:8981");
 }
 
 TEST_CASE("the example configs are valid", "[config]") {
