@@ -142,6 +142,8 @@ struct route {
   std::vector<std::string> stage_kinds;
   router_actor router;
   admission_ptr router_gate;
+  /// Pubsub namespaces: messages a subscriber stream buffers.
+  uint32_t subscription_buffer = 256;
 };
 using route_ptr = std::shared_ptr<const route>;
 

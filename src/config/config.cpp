@@ -562,6 +562,8 @@ const std::vector<std::string> audit_keys = {"path"};
 const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "mailbox_limit",
                                               "ttl_sweep_interval_ms", "supervision", "circuit"};
 const std::vector<std::string> sqlite_only_keys = {"path", "synchronous", "busy_timeout_ms"};
+const std::vector<std::string> memory_only_keys = {"topic_retained_messages", "topic_retained_bytes",
+                                                   "max_topics"};
 const std::vector<std::string> postgres_only_keys = {"dsn",           "password_env",         "password_file",
                                                      "connect_timeout_ms", "statement_timeout_ms", "idle_timeout_ms",
                                                      "max_lifetime_ms"};
@@ -570,7 +572,8 @@ const std::vector<std::string> supervision_keys = {"strategy", "max_restarts", "
 const std::vector<std::string> backoff_keys = {"min_ms", "max_ms", "multiplier", "jitter", "reset_after_ms"};
 const std::vector<std::string> circuit_keys = {"probe_after_ms", "probe_max_ms"};
 const std::vector<std::string> supervision_strategies = {"one_for_one", "one_for_all", "rest_for_one"};
-const std::vector<std::string> namespace_keys = {"pattern", "backend", "max_value_bytes", "middleware"};
+const std::vector<std::string> namespace_keys = {"pattern", "backend", "max_value_bytes", "middleware",
+                                                 "subscription_buffer"};
 const std::vector<std::string> backend_types = {"memory", "sqlite", "postgres"};
 const std::vector<std::string> patterns = {"keyvalue", "pubsub"};
 const std::vector<std::string> synchronous_modes = {"normal", "full"};
@@ -932,7 +935,10 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
   // type is unknown (already reported), every type's keys are accepted.
   bool sqlite_keys_ok = !known_type || b.type == backend_type::sqlite;
   bool postgres_keys_ok = !known_type || b.type == backend_type::postgres;
+  bool memory_keys_ok = !known_type || b.type == backend_type::memory;
   std::vector<std::string> allowed = memory_keys;
+  if (memory_keys_ok)
+    allowed.insert(allowed.end(), memory_only_keys.begin(), memory_only_keys.end());
   if (sqlite_keys_ok)
     allowed.insert(allowed.end(), sqlite_only_keys.begin(), sqlite_only_keys.end());
   if (postgres_keys_ok)
@@ -950,7 +956,15 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
         c.report(c.at(v->key), s.path(k),
                  quote(k) + " is only valid on postgres backends, and " + quote(e.name) + " is a " + kind + " backend",
                  "remove it, or set type: postgres");
+  if (!memory_keys_ok)
+    for (const auto& k : memory_only_keys)
+      if (const entry* v = s.find(k))
+        c.report(c.at(v->key), s.path(k),
+                 quote(k) + " is only valid on memory backends (it sizes their pubsub topics), and "
+                   + quote(e.name) + " is a " + kind + " backend",
+                 "remove it; only memory backends serve pubsub namespaces");
   std::vector<std::string> recognised = memory_keys;
+  recognised.insert(recognised.end(), memory_only_keys.begin(), memory_only_keys.end());
   recognised.insert(recognised.end(), sqlite_only_keys.begin(), sqlite_only_keys.end());
   recognised.insert(recognised.end(), postgres_only_keys.begin(), postgres_only_keys.end());
   {
@@ -971,6 +985,17 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
   if (const entry* v = s.find("ttl_sweep_interval_ms"))
     c.number(*v, s.path(v->name), 10, 3600000, b.ttl_sweep_interval_ms,
              "use 10..3600000 milliseconds (10 ms to 1 hour)");
+
+  if (memory_keys_ok) {
+    if (const entry* v = s.find("topic_retained_messages"))
+      c.number(*v, s.path(v->name), 1, 1000000, b.topic_retained_messages,
+               "use 1..1000000 messages per topic");
+    if (const entry* v = s.find("topic_retained_bytes"))
+      c.number(*v, s.path(v->name), 1, uint64_t{1} << 36, b.topic_retained_bytes,
+               "use 1..68719476736 bytes of payload per topic (up to 64 GiB)");
+    if (const entry* v = s.find("max_topics"))
+      c.number(*v, s.path(v->name), 1, 10000000, b.max_topics, "use 1..10000000 topics");
+  }
 
   if (const entry* v = s.find("supervision"))
     check_supervision(c, *v, field, b.supervision);
@@ -1050,6 +1075,15 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
   if (const entry* v = s.find("max_value_bytes"))
     c.number(*v, s.path(v->name), 1, defaults::max_value_bytes_limit, ns.max_value_bytes,
              "use 1.." + std::to_string(defaults::max_value_bytes_limit) + " bytes (at most 64 MiB)");
+
+  if (const entry* v = s.find("subscription_buffer")) {
+    if (pattern_ok && ns.pattern != pattern::pubsub)
+      c.report(c.at(v->key), s.path(v->name), "subscription_buffer applies only to pubsub namespaces",
+               "remove it, or set pattern: pubsub");
+    else
+      c.number(*v, s.path(v->name), 1, 65536, ns.subscription_buffer,
+               "use 1..65536 messages per subscriber stream");
+  }
 
   if (const entry* v = s.find("middleware")) {
     std::string mfield = s.path("middleware");

@@ -94,6 +94,11 @@ struct backend {
   circuit_config circuit;
   sqlite_options sqlite;
   postgres_options postgres;
+  /// Memory backends serving pubsub namespaces: what each topic retains and
+  /// how many topics there may be.
+  uint32_t topic_retained_messages = defaults::memory_topic_retained;
+  uint64_t topic_retained_bytes = defaults::memory_topic_retained_bytes;
+  uint32_t max_topics = defaults::memory_topics_max;
   location where;
 };
 
@@ -104,6 +109,8 @@ struct namespace_config {
   config::pattern pattern = pattern::keyvalue;
   std::string backend;
   uint64_t max_value_bytes = defaults::max_value_bytes;
+  /// Pubsub namespaces: messages a subscriber stream buffers while it writes.
+  uint32_t subscription_buffer = defaults::subscription_buffer;
   /// Middleware stage names in the order a request visits them.
   std::vector<std::string> middleware = {"metrics", "audit"};
   location where;

@@ -106,6 +106,8 @@ struct gateway::wiring {
   std::map<std::string, broker_entry> brokers;
   /// Stage kinds per namespace, in order.
   std::map<std::string, std::vector<std::string>> chains;
+  /// Subscriber stream buffers per pubsub namespace.
+  std::map<std::string, uint32_t> subscription_buffers;
   live_routes_ptr routes = std::make_shared<live_routes>(nullptr);
   std::function<void(const std::string&)> root_failed;
   std::condition_variable published;
@@ -150,8 +152,12 @@ struct gateway::wiring {
       r->router_gate = router_gate;
       return r;
     };
-    for (auto& [ns, kinds] : chains)
-      table->by_namespace.emplace(ns, make_route(kinds));
+    for (auto& [ns, kinds] : chains) {
+      auto r = make_route(kinds);
+      if (auto i = subscription_buffers.find(ns); i != subscription_buffers.end())
+        r->subscription_buffer = i->second;
+      table->by_namespace.emplace(ns, std::move(r));
+    }
     // Calls for unknown namespaces are still counted and audited.
     table->fallback = make_route({"metrics", "audit"});
     routes->store(std::move(table));
@@ -227,9 +233,15 @@ child_spec broker_spec(wiring_ptr w, const config::backend& backend,
   child_spec spec;
   spec.name = "broker:" + backend.name;
   spec.start = [w, clock, actors, name = backend.name,
-                limit = backend.mailbox_limit](caf::local_actor* parent) {
+                limit = backend.mailbox_limit,
+                retained = backend.topic_retained_messages,
+                retained_bytes = backend.topic_retained_bytes,
+                max_topics = backend.max_topics](caf::local_actor* parent) {
     broker_options o;
     o.backend = name;
+    o.retained = retained;
+    o.retained_bytes = retained_bytes;
+    o.max_topics = max_topics;
     o.clock = clock;
     o.actors = actors;
     o.parent = parent->id();
@@ -292,6 +304,8 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   for (auto& [name, ns] : cfg.namespaces) {
     namespaces.insert(name);
     w->chains.emplace(name, ns.middleware);
+    if (ns.pattern == config::pattern::pubsub)
+      w->subscription_buffers.emplace(name, ns.subscription_buffer);
   }
 
   // Middleware: one actor per stage kind, shared by every namespace that
