@@ -586,7 +586,7 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
                   << gw.log_tail());
   REQUIRE(recovered);
   CHECK(pool_state(gw, backend) == "running");
-  WARN("server down for "
+  INFO("server down for "
        << std::chrono::duration_cast<std::chrono::milliseconds>(resumed_at - stopped_at).count()
        << " ms; writes back "
        << std::chrono::duration_cast<std::chrono::milliseconds>(recovered_at - resumed_at).count()
