@@ -535,8 +535,6 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
     INFO("writers:" << fleet.progress() << "\ngateway log:\n" << gw.log_tail());
     REQUIRE(started);
   }
-  const uint64_t ok_before = fleet.min_ok();
-
   server.pause();
   const auto stopped_at = steady::now();
 
@@ -572,6 +570,9 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
   CHECK(eventually([&] { return fleet.hinted() >= clients; }));
   const uint64_t failed_while_down = fleet.failed();
 
+  // No write succeeds while the server is down, so every writer's next
+  // writes_per_phase OK writes happen after it is back.
+  const uint64_t ok_before = fleet.min_ok();
   server.resume();
   const auto resumed_at = steady::now();
 
@@ -604,8 +605,10 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
       CHECK(f.status.error_code() == StatusCode::UNAVAILABLE);
       slowest = std::max(slowest, f.took);
     }
-  INFO("slowest failed write: " << slowest.count() << " ms of a " << call_timeout.count()
-                                << " ms deadline");
+  INFO("slowest failed write: "
+       << slowest.count() << " ms of a "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(call_timeout).count()
+       << " ms deadline");
   CHECK(slowest < call_timeout / 2);
 
   // What was acknowledged before, during and after is there; the refused
