@@ -619,3 +619,58 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
   REQUIRE(never.ok());
   CHECK_FALSE(never.response.found());
 }
+
+// Hidden ("[.]"): it fails today. A postgres connection actor counts as
+// started as soon as its driver exists, before the driver has connected, so a
+// probe closes the circuit at once even while the server is down; the next
+// request fails the connection, the new supervisor gives up again, and the
+// circuit opens with the first probe delay again instead of a doubled one.
+// Run it with: build/postgres_e2e_test "[known-bug]"
+TEST_CASE("While PostgreSQL stays down, probes do not close the circuit and back off",
+          "[e2e][postgres][known-bug][.]") {
+  shared_server();
+  private_server server;
+  const std::string backend = "pg";
+  gateway_process gw{postgres_config(backend, server.dsn(), R"(    connections: 2
+    supervision:
+      max_restarts: 2
+      period_ms: 60000
+      backoff: {min_ms: 50, max_ms: 200, jitter: 0.0}
+    circuit:
+      probe_after_ms: 300
+      probe_max_ms: 1200
+)")};
+  gw.start();
+  writer_fleet fleet{gw, "default", 2, 2s};
+  REQUIRE(fleet.wait_for_ok(writes_per_phase));
+
+  server.pause();
+  REQUIRE(eventually([&] { return pool_state(gw, backend) == "failed"; }));
+  // Three seconds of probes (300, 600, 1200, 1200 ms apart when they back
+  // off) while the clients keep writing: the pool must not call itself
+  // running, and no write may succeed.
+  const uint64_t ok_down = fleet.min_ok();
+  std::map<std::string, int> seen;
+  auto until = steady::now() + 3s;
+  while (steady::now() < until) {
+    ++seen[pool_state(gw, backend)];
+    std::this_thread::sleep_for(10ms); // polling interval, not a race fix
+  }
+  const auto log = gw.log_tail(1 << 20);
+  size_t probes = 0;
+  for (size_t at = log.find("circuit half-open"); at != std::string::npos;
+       at = log.find("circuit half-open", at + 1))
+    ++probes;
+  const uint64_t ok_after = fleet.min_ok();
+  server.resume();
+  fleet.stop();
+  std::ostringstream states;
+  for (const auto& [state, n] : seen)
+    states << " " << state << " x" << n;
+  INFO("pool states seen while the server was down:" << states.str() << "; " << probes
+                                                      << " probes\ngateway log:\n"
+                                                      << gw.log_tail());
+  CHECK(ok_after == ok_down);
+  CHECK(seen.count("running") == 0);
+  CHECK(probes <= 4);
+}
