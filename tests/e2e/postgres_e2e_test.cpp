@@ -9,7 +9,8 @@
 // search_path) and gives its backend a name of its own, which names the
 // gateway's connections in pg_stat_activity. The second stops its server,
 // so it starts a private one with scripts/test-postgres and leaves the
-// shared one alone.
+// shared one alone. A third case, hidden, shows a known fault of the circuit
+// with this backend (see its comment).
 //
 // Nothing here sleeps to get past a race: every wait polls for a condition
 // (the admin API's view of the actors, pg_stat_activity, the writers'
@@ -28,7 +29,6 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
