@@ -1,0 +1,250 @@
+// prism-pg-direct: the PostgreSQL work of Prism's Get or Set without Prism.
+//
+// N threads, each with its own libpqxx connection, run the statements the
+// postgres driver (src/drivers/postgres/postgres_driver.cpp) runs for one
+// Get or one Set, in the same shape: a transaction opened together with the
+// deadline's statement_timeout in one round trip, the prepared statement,
+// COMMIT. `prism bench` gives every call a 10 s deadline, below the driver's
+// default statement_timeout (30 s), so the driver takes that path for Gets
+// too. Prints one JSON line: {"rpc", "connections", "requests", "seconds",
+// "rps", "p50_us", "p99_us"}.
+//
+// The statement texts below must stay those of the driver's "get" and "set".
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+const char* const get_sql = "SELECT value, version FROM prism_kv "
+                            "WHERE ns = $1 AND key = $2 AND "
+                            "(expires_at = 0 OR expires_at > $3)";
+const char* const set_sql =
+  "WITH v AS ("
+  " INSERT INTO prism_kv_version AS c (ns, counter) VALUES ($1, 1)"
+  " ON CONFLICT (ns) DO UPDATE SET counter = c.counter + 1"
+  " RETURNING counter) "
+  "INSERT INTO prism_kv AS t (ns, key, value, version, expires_at) "
+  "SELECT $1, $2, $3, v.counter, $4 FROM v "
+  "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
+  " version = excluded.version, expires_at = excluded.expires_at "
+  "RETURNING t.version";
+/// The driver's schema, for a database the gateway has not used yet.
+const char* const schema_sql =
+  "CREATE TABLE IF NOT EXISTS prism_kv (ns text NOT NULL, key bytea NOT NULL,"
+  " value bytea NOT NULL, version bigint NOT NULL,"
+  " expires_at bigint NOT NULL DEFAULT 0, PRIMARY KEY (ns, key));"
+  "CREATE INDEX IF NOT EXISTS prism_kv_expiry ON prism_kv (expires_at)"
+  " WHERE expires_at > 0;"
+  "CREATE TABLE IF NOT EXISTS prism_kv_version (ns text NOT NULL PRIMARY KEY,"
+  " counter bigint NOT NULL)";
+
+/// What `prism bench` allows each call; the driver turns what is left of it
+/// into the transaction's statement_timeout.
+constexpr int64_t call_deadline_ms = 10000;
+/// The driver's default statement_timeout for the session.
+constexpr int64_t session_statement_timeout_ms = 30000;
+
+struct options {
+  std::string dsn;
+  std::string rpc = "get";
+  std::string ns = "bench";
+  unsigned connections = 4;
+  double duration_s = 5;
+  double warmup_s = 1;
+  unsigned keys = 1000;
+  unsigned value_bytes = 100;
+};
+
+[[noreturn]] void usage(const std::string& problem) {
+  std::cerr << "prism-pg-direct: " << problem << "\n"
+            << "usage: prism-pg-direct --dsn DSN [--rpc get|set] [--namespace NS]\n"
+            << "         [--connections N] [--duration S] [--warmup S] [--keys N]\n"
+            << "         [--value-bytes B]\n";
+  std::exit(2);
+}
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (i + 1 >= argc)
+      usage(arg + " needs a value");
+    std::string value = argv[++i];
+    try {
+      if (arg == "--dsn")
+        o.dsn = value;
+      else if (arg == "--rpc")
+        o.rpc = value;
+      else if (arg == "--namespace")
+        o.ns = value;
+      else if (arg == "--connections")
+        o.connections = static_cast<unsigned>(std::stoul(value));
+      else if (arg == "--duration")
+        o.duration_s = std::stod(value);
+      else if (arg == "--warmup")
+        o.warmup_s = std::stod(value);
+      else if (arg == "--keys")
+        o.keys = static_cast<unsigned>(std::stoul(value));
+      else if (arg == "--value-bytes")
+        o.value_bytes = static_cast<unsigned>(std::stoul(value));
+      else
+        usage("unknown argument " + arg);
+    } catch (const std::logic_error&) {
+      usage("bad value for " + arg + ": " + value);
+    }
+  }
+  if (o.dsn.empty())
+    usage("--dsn is required");
+  if (o.rpc != "get" && o.rpc != "set")
+    usage("--rpc is get or set");
+  if (o.connections == 0 || o.keys == 0)
+    usage("--connections and --keys must be at least 1");
+  return o;
+}
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+/// One connection set up as the driver sets up its own.
+std::unique_ptr<pqxx::connection> connect(const options& o) {
+  auto conn = std::make_unique<pqxx::connection>(o.dsn);
+  pqxx::nontransaction tx{*conn};
+  tx.exec("SET client_min_messages = warning; SET statement_timeout = "
+          + std::to_string(session_statement_timeout_ms));
+  conn->prepare("get", get_sql);
+  conn->prepare("set", set_sql);
+  return conn;
+}
+
+/// One call as the driver makes it: BEGIN with the deadline's timeout, the
+/// statement, COMMIT.
+void one_call(pqxx::connection& conn, const options& o, const std::string& key,
+              const std::string& value) {
+  const auto deadline = steady::now() + std::chrono::milliseconds(call_deadline_ms);
+  pqxx::nontransaction tx{conn};
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - steady::now())
+                      .count();
+  tx.exec("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL statement_timeout = "
+          + std::to_string(left));
+  if (o.rpc == "get") {
+    auto rows = tx.exec_prepared("get", o.ns, pqxx::binarystring{key}, wall_ms());
+    if (rows.empty())
+      throw std::runtime_error("key " + key + " not found");
+  } else {
+    tx.exec_prepared("set", o.ns, pqxx::binarystring{key}, pqxx::binarystring{value},
+                     int64_t{0});
+  }
+  tx.exec("COMMIT");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse(argc, argv);
+  const std::string value(o.value_bytes, 'v');
+  try {
+    // The keyspace, written once so every Get finds its key.
+    auto setup = connect(o);
+    {
+      pqxx::nontransaction tx{*setup};
+      tx.exec(schema_sql);
+    }
+    // Gets need their keys; a keyspace written before (by an earlier run or
+    // by `prism bench`) is used as it is.
+    uint64_t present = 0;
+    {
+      pqxx::nontransaction tx{*setup};
+      present = tx.exec_params("SELECT count(*) FROM prism_kv WHERE ns = $1", o.ns)
+                  .at(0)
+                  .at(0)
+                  .as<uint64_t>();
+    }
+    options writer = o;
+    writer.rpc = "set";
+    if (o.rpc == "get" && present < o.keys)
+      for (unsigned k = 0; k < o.keys; ++k)
+        one_call(*setup, writer, "bench-" + std::to_string(k), value);
+  } catch (const std::exception& e) {
+    std::cerr << "prism-pg-direct: setup failed: " << e.what() << "\n";
+    return 1;
+  }
+
+  std::atomic<bool> measuring{false};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
+  std::vector<std::vector<uint32_t>> latencies(o.connections);
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < o.connections; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        auto conn = connect(o);
+        std::mt19937 random{t + 1};
+        std::uniform_int_distribution<unsigned> pick{0, o.keys - 1};
+        auto& mine = latencies[t];
+        mine.reserve(1 << 20);
+        while (!stop.load(std::memory_order_relaxed)) {
+          const auto key = "bench-" + std::to_string(pick(random));
+          const auto start = steady::now();
+          one_call(*conn, o, key, value);
+          const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+                              steady::now() - start)
+                              .count();
+          if (measuring.load(std::memory_order_relaxed))
+            mine.push_back(static_cast<uint32_t>(took));
+        }
+      } catch (const std::exception& e) {
+        std::cerr << "prism-pg-direct: connection " << t << ": " << e.what() << "\n";
+        failed.store(true);
+      }
+    });
+
+  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+  std::this_thread::sleep_for(ms(o.warmup_s)); // the warmup's length, by design
+  measuring.store(true);
+  const auto window_start = steady::now();
+  std::this_thread::sleep_for(ms(o.duration_s)); // the measured window
+  measuring.store(false);
+  const double seconds = std::chrono::duration<double>(steady::now() - window_start).count();
+  stop.store(true);
+  for (auto& th : threads)
+    th.join();
+  if (failed.load())
+    return 1;
+
+  std::vector<uint32_t> all;
+  for (const auto& l : latencies)
+    all.insert(all.end(), l.begin(), l.end());
+  if (all.empty()) {
+    std::cerr << "prism-pg-direct: no call completed in the window\n";
+    return 1;
+  }
+  std::sort(all.begin(), all.end());
+  auto quantile = [&](double q) {
+    auto i = static_cast<size_t>(q * static_cast<double>(all.size() - 1));
+    return all[i];
+  };
+  std::cout << "{\"rpc\":\"" << o.rpc << "\",\"connections\":" << o.connections
+            << ",\"requests\":" << all.size() << ",\"seconds\":" << seconds
+            << ",\"rps\":" << static_cast<double>(all.size()) / seconds
+            << ",\"p50_us\":" << quantile(0.5) << ",\"p99_us\":" << quantile(0.99) << "}"
+            << std::endl;
+  return 0;
+}
