@@ -103,6 +103,15 @@ void admit(self_ptr self, call_ptr call) {
               "connection");
     return;
   }
+  if (st.circuit == circuit_state::half_open && !st.trial_running) {
+    // One trial at a time, on a connection that is up.
+    auto index = pick_connection(st);
+    if (index >= 0) {
+      st.trial_running = true;
+      send_to(self, static_cast<uint32_t>(index), std::move(call));
+      return;
+    }
+  }
   if (st.circuit != circuit_state::closed) {
     ++st.rejected;
     if (st.registration)
@@ -154,10 +163,16 @@ void dispatch_pending(self_ptr self) {
   }
 }
 
+void close_circuit(self_ptr self);
+
 void release(self_ptr self, uint32_t index) {
   auto& st = self->state;
   if (index < st.busy.size() && st.busy[index] > 0)
     --st.busy[index];
+  // A connection releases a call it completed without losing its
+  // connection: while half open, that is the trial that closes the circuit.
+  if (st.circuit == circuit_state::half_open && st.trial_running)
+    close_circuit(self);
   dispatch_pending(self);
 }
 
@@ -256,6 +271,7 @@ void set_record_state(self_ptr self) {
 void open_circuit(self_ptr self, std::string reason) {
   auto& st = self->state;
   auto was = st.circuit;
+  st.trial_running = false;
   st.probe_delay = was == circuit_state::half_open
                      ? std::min(st.probe_delay * 2, st.options.probe_max)
                      : st.options.probe_after;
@@ -295,9 +311,10 @@ void probe(self_ptr self, uint64_t id) {
 void close_circuit(self_ptr self) {
   auto& st = self->state;
   st.circuit = circuit_state::closed;
+  st.trial_running = false;
   st.probe_delay = caf::timespan{0};
   set_record_state(self);
-  spdlog::info("backend \"{}\": circuit closed: a connection is up again",
+  spdlog::info("backend \"{}\": circuit closed: a trial request succeeded",
                st.options.backend);
 }
 
@@ -319,7 +336,9 @@ void on_connection_started(self_ptr self, const std::string& name,
       spdlog::info("backend \"{}\": connection #{} is back (restart {})",
                    st.options.backend, i, restarts);
     if (st.circuit == circuit_state::half_open)
-      close_circuit(self);
+      spdlog::info("backend \"{}\": connection #{} is up while half open; "
+                   "the next request is a trial",
+                   st.options.backend, i);
     dispatch_pending(self);
     return;
   }

@@ -16,13 +16,15 @@
 // gives up (too many restarts within its intensity period), the pool opens
 // its circuit: every request is answered UNAVAILABLE at once, with a retry
 // hint, and after `probe_after` the pool starts a fresh supervisor (half
-// open). The first connection that comes up closes the circuit; a failure
-// while half open opens it again, for twice as long (up to `probe_max`).
+// open). Once a connection is up, one request at a time goes through as a
+// trial (a connection actor may start before its driver has reached the
+// backend); the first that succeeds closes the circuit. A failure while half
+// open opens it again, for twice as long (up to `probe_max`).
 //
 //   closed --supervisor gives up--> open --probe timer--> half-open
 //     ^                                ^                      |
 //     |                                +---a connection fails-+
-//     +-------------a connection starts-----------------------+
+//     +-------------a trial request succeeds------------------+
 
 #include <cstdint>
 #include <deque>
@@ -75,6 +77,8 @@ struct pool_state {
   caf::actor_clock::time_point probe_at;
   /// Tells a stale probe timer from the current one.
   uint64_t probe_id = 0;
+  /// Half open: a trial request is running.
+  bool trial_running = false;
   /// Times the circuit opened, and why it last did.
   uint64_t opened = 0;
   std::string open_reason;

@@ -196,11 +196,14 @@ namespaces:
   CHECK(still.status.retry_after_ms > 1000);
   CHECK(still.status.retry_after_ms <= 2000);
 
-  // The backend comes back; the next probe closes the circuit.
+  // The backend comes back; the next probe starts a connection (half
+  // open), and the first request through it closes the circuit.
   mem.set_down(false);
   g.advance_ms(1999);
   CHECK(find_actor(g, "pool", "mem").state == "failed");
   g.advance_ms(1);
+  CHECK(find_actor(g, "pool", "mem").state == "restarting");
+  CHECK(submit("trial").status.ok());
   CHECK(find_actor(g, "pool", "mem").state == "running");
   CHECK(find_actor(g, "supervisor", "pool:mem").id != 0);
   auto conn = find_actor(g, "connection", "mem#0");
@@ -445,4 +448,43 @@ namespaces:
     }
   }
   CHECK(ok == 4);
+}
+
+TEST_CASE("half open: a connection that starts is not enough; a failed trial "
+          "request opens the circuit again for twice as long") {
+  auto cfg = parse_config(R"(
+backends:
+  mem: {type: memory, connections: 1}
+namespaces:
+  kv: {backend: mem}
+)");
+  auto& b = cfg.backends.at("mem");
+  b.supervision.max_restarts = 0;
+  b.supervision.backoff_jitter = 0;
+  b.circuit.probe_after_ms = 1000;
+  b.circuit.probe_max_ms = 8000;
+  deterministic_gateway g{cfg};
+  auto& mem = g.backend("mem");
+  // One broken connection is past an intensity of 0: the circuit opens.
+  mem.drop_next(1);
+  CHECK(g.call("kv", set("a", "1")).status.code == status_code::unavailable);
+  REQUIRE(find_actor(g, "pool", "mem").state == "failed");
+  // The probe's connection starts (connecting works), but the backend still
+  // breaks the first request: that trial fails and the circuit reopens.
+  mem.drop_next(1);
+  g.advance_ms(1000);
+  CHECK(find_actor(g, "pool", "mem").state == "restarting");
+  auto trial = g.call("kv", set("b", "1"));
+  CHECK(trial.status.code == status_code::unavailable);
+  CHECK(find_actor(g, "pool", "mem").state == "failed");
+  // Only one trial at a time, and none while open: refused at once, with the
+  // doubled wait as hint.
+  auto refused = g.call("kv", set("c", "1"));
+  CHECK(refused.status.code == status_code::unavailable);
+  CHECK(refused.status.retry_after_ms > 1000);
+  CHECK(refused.status.retry_after_ms <= 2000);
+  g.advance_ms(2000);
+  CHECK(g.call("kv", set("d", "1")).status.ok());
+  CHECK(find_actor(g, "pool", "mem").state == "running");
+  CHECK(mem.applied() == 1);
 }
