@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "cli/client.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "kv/status.hpp"
@@ -32,21 +33,12 @@ struct kv_options {
   bool keys_only = false;
 };
 
-/// Exit codes: 0 success, 1 the call failed, 3 the key was not found.
-constexpr int exit_failed = 1;
+/// Exit codes: 0 success, 1 the call failed (report_failure), 3 the key was
+/// not found.
 constexpr int exit_not_found = 3;
 
 std::unique_ptr<v1::KeyValue::Stub> connect(const kv_options& opts) {
-  std::string host;
-  uint16_t port = 0;
-  if (!config::split_host_port(opts.target, host, port) || port == 0)
-    throw CLI::ValidationError("--target",
-                               "\"" + opts.target + "\" is not HOST:PORT");
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  return v1::KeyValue::NewStub(grpc::CreateCustomChannel(
-    opts.target, grpc::InsecureChannelCredentials(), args));
+  return v1::KeyValue::NewStub(client_channel(opts.target));
 }
 
 void prepare(grpc::ClientContext& ctx, const kv_options& opts) {
@@ -54,17 +46,6 @@ void prepare(grpc::ClientContext& ctx, const kv_options& opts) {
                    + std::chrono::milliseconds(opts.timeout_ms));
   if (!opts.request_id.empty())
     ctx.AddMetadata("x-request-id", opts.request_id);
-}
-
-/// Prints a failed call and returns the exit code for it.
-int report_failure(const grpc::ClientContext& ctx, const grpc::Status& st) {
-  std::string id = "?";
-  auto& md = ctx.GetServerInitialMetadata();
-  if (auto i = md.find("x-request-id"); i != md.end())
-    id.assign(i->second.data(), i->second.size());
-  std::cerr << to_string(static_cast<status_code>(st.error_code())) << ": "
-            << st.error_message() << " (request id " << id << ")\n";
-  return exit_failed;
 }
 
 template <class Request, class Response, class Call>

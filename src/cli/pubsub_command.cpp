@@ -13,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/client.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "kv/status.hpp"
@@ -35,29 +36,8 @@ struct pubsub_options {
   uint64_t count = 0;
 };
 
-constexpr int exit_failed = 1;
-
 std::unique_ptr<v1::PubSub::Stub> connect(const pubsub_options& opts) {
-  std::string host;
-  uint16_t port = 0;
-  if (!config::split_host_port(opts.target, host, port) || port == 0)
-    throw CLI::ValidationError("--target",
-                               "\"" + opts.target + "\" is not HOST:PORT");
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  return v1::PubSub::NewStub(grpc::CreateCustomChannel(
-    opts.target, grpc::InsecureChannelCredentials(), args));
-}
-
-int report_failure(const grpc::ClientContext& ctx, const grpc::Status& st) {
-  std::string id = "?";
-  auto& md = ctx.GetServerInitialMetadata();
-  if (auto i = md.find("x-request-id"); i != md.end())
-    id.assign(i->second.data(), i->second.size());
-  std::cerr << to_string(static_cast<status_code>(st.error_code())) << ": "
-            << st.error_message() << " (request id " << id << ")\n";
-  return exit_failed;
+  return v1::PubSub::NewStub(client_channel(opts.target));
 }
 
 int run_publish(const pubsub_options& opts) {
