@@ -38,6 +38,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "admin_view.hpp"
 #include "gateway_process.hpp"
 
 using namespace prism::test;
@@ -50,20 +51,17 @@ namespace {
 
 /// How long any one condition may take to come true.
 constexpr auto condition_timeout = 15s;
+
+using prism::test::eventually;
+
+/// Waits for `probe` with this file's condition timeout.
+template <class Probe>
+bool eventually(Probe probe) {
+  return prism::test::eventually(probe, condition_timeout);
+}
 /// OK writes each client makes before a fault, and again after it.
 constexpr uint64_t writes_per_phase = 20;
 const std::string retry_hint = "x-prism-retry-after-ms";
-
-template <class Probe>
-bool eventually(Probe probe, std::chrono::milliseconds timeout = condition_timeout) {
-  auto deadline = steady::now() + timeout;
-  while (steady::now() < deadline) {
-    if (probe())
-      return true;
-    std::this_thread::sleep_for(10ms); // polling interval, not a race fix
-  }
-  return probe();
-}
 
 // --- PostgreSQL -------------------------------------------------------------------
 
@@ -228,28 +226,6 @@ std::vector<int> backend_pids(const std::string& dsn, const std::string& applica
 }
 
 // --- the admin API ------------------------------------------------------------
-
-json actor_list(gateway_process& gw) {
-  auto r = http_get(gw.admin_port(), "/debug/actors");
-  INFO("GET /debug/actors -> " << r.status << " " << r.body);
-  REQUIRE(r.status == 200);
-  auto parsed = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-  REQUIRE(parsed.is_object());
-  REQUIRE(parsed.contains("actors"));
-  return parsed["actors"];
-}
-
-json find_actor(const json& actors, const std::string& kind, const std::string& name) {
-  for (const auto& a : actors)
-    if (a["kind"] == kind && a["name"] == name)
-      return a;
-  return nullptr;
-}
-
-std::string pool_state(gateway_process& gw, const std::string& backend) {
-  auto pool = find_actor(actor_list(gw), "pool", backend);
-  return pool.is_null() ? "(not listed)" : pool["state"].get<std::string>();
-}
 
 // --- concurrent writers ---------------------------------------------------------
 

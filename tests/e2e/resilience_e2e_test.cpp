@@ -23,6 +23,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "admin_view.hpp"
 #include "gateway_process.hpp"
 
 using namespace prism::test;
@@ -38,46 +39,21 @@ constexpr uint64_t writes_per_phase = 20;
 /// How long any one condition may take to come true.
 constexpr auto condition_timeout = 10s;
 
+using prism::test::eventually;
+
+/// Waits for `probe` with this file's condition timeout.
+template <class Probe>
+bool eventually(Probe probe) {
+  return prism::test::eventually(probe, condition_timeout);
+}
+
 /// What the drain answers a request that arrives after SIGTERM
 /// (src/frontend/keyvalue_service.cpp).
 const std::string drain_refusal = "the gateway is shutting down and takes no new requests";
 /// What a call that an actor dropped unanswered is told (actors/runtime/call.cpp).
 const std::string dropped_call = "stopped working on this request";
 
-/// Polls `probe` until it holds or `timeout` passes.
-template <class Probe>
-bool eventually(Probe probe, std::chrono::milliseconds timeout = condition_timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (probe())
-      return true;
-    std::this_thread::sleep_for(5ms); // polling interval, not a race fix
-  }
-  return probe();
-}
-
 // --- the admin API ------------------------------------------------------------
-
-json admin_json(gateway_process& gw, const std::string& path) {
-  auto r = http_get(gw.admin_port(), path);
-  INFO("GET " << path << " -> " << r.status << " " << r.body);
-  REQUIRE(r.status == 200);
-  auto parsed = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-  REQUIRE(parsed.is_object());
-  REQUIRE(parsed.contains("actors"));
-  return parsed;
-}
-
-/// GET /debug/actors: the flat list.
-json actor_list(gateway_process& gw) { return admin_json(gw, "/debug/actors")["actors"]; }
-
-/// The actor of `kind` named `name` in a flat list, or null.
-json find_actor(const json& actors, const std::string& kind, const std::string& name) {
-  for (const auto& a : actors)
-    if (a["kind"] == kind && a["name"] == name)
-      return a;
-  return nullptr;
-}
 
 bool lists_id(const json& actors, uint64_t id) {
   for (const auto& a : actors)
@@ -149,11 +125,6 @@ json wait_for_incarnation(gateway_process& gw, const std::string& name, uint64_t
                      << gw.log_tail());
   REQUIRE(back);
   return seen;
-}
-
-std::string pool_state(gateway_process& gw, const std::string& backend) {
-  auto pool = find_actor(actor_list(gw), "pool", backend);
-  return pool.is_null() ? "(not listed)" : pool["state"].get<std::string>();
 }
 
 // --- concurrent writers -------------------------------------------------------------
