@@ -31,6 +31,14 @@ namespaces:
   kv: {backend: mem}
 )";
 
+/// One memory connection: a single failure takes the backend's only one.
+const char* one_connection = R"(
+backends:
+  mem: {type: memory, connections: 1}
+namespaces:
+  kv: {backend: mem}
+)";
+
 /// The inspector's view of one actor, by kind and name; id 0 when absent.
 actor_info find_actor(deterministic_gateway& g, const std::string& kind,
                       const std::string& name) {
@@ -138,12 +146,7 @@ TEST_CASE("a connection actor that dies of an exception is restarted, and "
 TEST_CASE("a restart storm past the intensity opens the circuit: the "
           "namespace answers UNAVAILABLE at once, probes back off, and it "
           "recovers when the backend comes back") {
-  auto cfg = parse_config(R"(
-backends:
-  mem: {type: memory, connections: 1}
-namespaces:
-  kv: {backend: mem}
-)");
+  auto cfg = parse_config(one_connection);
   auto& b = cfg.backends.at("mem");
   b.supervision.max_restarts = 2;
   b.supervision.period_ms = 10000;
@@ -452,12 +455,7 @@ namespaces:
 
 TEST_CASE("half open: a connection that starts is not enough; a failed trial "
           "request opens the circuit again for twice as long") {
-  auto cfg = parse_config(R"(
-backends:
-  mem: {type: memory, connections: 1}
-namespaces:
-  kv: {backend: mem}
-)");
+  auto cfg = parse_config(one_connection);
   auto& b = cfg.backends.at("mem");
   b.supervision.max_restarts = 0;
   b.supervision.backoff_jitter = 0;
