@@ -38,9 +38,12 @@ stub_ptr pubsub_stub(const gateway_process& gw) {
   return prism::v1::PubSub::NewStub(gw.channel());
 }
 
-std::string publish(prism::v1::PubSub::Stub& stub, const std::string& topic,
-                    const std::string& payload,
-                    std::map<std::string, std::string> md = {}) {
+/// One Publish call; uses no Catch2 macro, so any thread may call it (Catch2's
+/// assertion and message state is not thread-safe).
+grpc::Status try_publish(prism::v1::PubSub::Stub& stub, const std::string& topic,
+                         const std::string& payload,
+                         const std::map<std::string, std::string>& md,
+                         std::string& message_id) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 10s);
   prism::v1::PublishRequest req;
@@ -51,9 +54,19 @@ std::string publish(prism::v1::PubSub::Stub& stub, const std::string& topic,
     (*req.mutable_metadata())[k] = v;
   prism::v1::PublishResponse resp;
   auto st = stub.Publish(&ctx, req, &resp);
+  message_id = resp.message_id();
+  return st;
+}
+
+/// Publishes and requires success; only from the test's own thread.
+std::string publish(prism::v1::PubSub::Stub& stub, const std::string& topic,
+                    const std::string& payload,
+                    const std::map<std::string, std::string>& md = {}) {
+  std::string id;
+  auto st = try_publish(stub, topic, payload, md, id);
   INFO(st.error_code() << ": " << st.error_message());
   REQUIRE(st.ok());
-  return resp.message_id();
+  return id;
 }
 
 /// One open Subscribe stream; the constructor returns once the gateway says
@@ -173,14 +186,28 @@ TEST_CASE("PubSub: fan-out to five subscribers, ten concurrent publishers, "
   for (int i = 0; i < 5; ++i)
     subs.push_back(std::make_unique<subscriber>(gw, "fan"));
   std::vector<std::thread> publishers;
+  // One slot per publisher: the first failure it saw, checked after join.
+  std::vector<std::string> failures(10);
   for (int p = 0; p < 10; ++p)
-    publishers.emplace_back([&gw, p] {
+    publishers.emplace_back([&gw, &failures, p] {
       auto stub = pubsub_stub(gw);
-      for (int i = 0; i < 20; ++i)
-        publish(*stub, "fan", "p" + std::to_string(p) + "-" + std::to_string(i));
+      for (int i = 0; i < 20; ++i) {
+        std::string id;
+        auto st = try_publish(*stub, "fan",
+                              "p" + std::to_string(p) + "-" + std::to_string(i),
+                              {}, id);
+        if (!st.ok() || id.empty()) {
+          failures[p] = "publish " + std::to_string(i) + ": code " +
+                        std::to_string(st.error_code()) + " " +
+                        st.error_message();
+          return;
+        }
+      }
     });
   for (auto& t : publishers)
     t.join();
+  for (auto& f : failures)
+    REQUIRE(f.empty());
   for (auto& s : subs) {
     auto got = payloads(s->read(200));
     // Every message exactly once, and each publisher's in its order.
