@@ -1318,6 +1318,10 @@ std::string_view to_string(backend_type type) noexcept {
       return "sqlite";
     case backend_type::postgres:
       return "postgres";
+    case backend_type::kafka:
+      return "kafka";
+    case backend_type::nats:
+      return "nats";
     default:
       return "memory";
   }

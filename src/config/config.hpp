@@ -21,7 +21,7 @@ struct location {
   int column = 0;
 };
 
-enum class backend_type { memory, sqlite, postgres };
+enum class backend_type { memory, sqlite, postgres, kafka, nats };
 
 enum class sqlite_synchronous { normal, full };
 
@@ -51,6 +51,44 @@ struct postgres_options {
   uint32_t idle_timeout_ms = defaults::postgres_idle_timeout_ms;
   /// Reconnect, between requests, a connection older than this (0: never).
   uint32_t max_lifetime_ms = defaults::postgres_max_lifetime_ms;
+};
+
+/// A Kafka backend (`type: kafka`), for pubsub namespaces. The producer
+/// always uses acks=all with idempotence.
+struct kafka_options {
+  /// bootstrap.servers, e.g. "127.0.0.1:9092,127.0.0.1:9093".
+  std::string brokers;
+  /// The Kafka topic of (namespace, topic) is "<topic_prefix><namespace>.<topic>".
+  std::string topic_prefix = defaults::kafka_topic_prefix;
+  /// Topics the gateway creates (on first publish or subscribe, when
+  /// missing) get this many partitions; Kafka keeps order per partition.
+  uint32_t partitions = defaults::kafka_partitions;
+  /// ... and this replication factor (-1: the brokers' default).
+  int32_t replication_factor = -1;
+  /// Extra librdkafka properties for the producer and the consumers (e.g.
+  /// security.protocol); they cannot change acks or idempotence.
+  std::map<std::string, std::string> properties;
+};
+
+/// A NATS backend (`type: nats`), for pubsub namespaces.
+struct nats_options {
+  /// Server URL(s), comma-separated, e.g. "nats://127.0.0.1:4222".
+  std::string url;
+  /// true: publishes are stored by JetStream and named subscriptions are
+  /// durable JetStream consumers (at-least-once); ephemeral subscribers read
+  /// the subject with core NATS. false: core NATS only (at-most-once; named
+  /// subscriptions are queue groups, which keep no position).
+  bool jetstream = true;
+  /// The subject of (namespace, topic) is "<subject_prefix>.<namespace>.<topic>".
+  std::string subject_prefix = defaults::nats_subject_prefix;
+  /// JetStream: namespace ns is stored in the stream "<stream_prefix><ns>"
+  /// (characters a stream name cannot hold replaced by '_'), created when
+  /// missing.
+  std::string stream_prefix = defaults::nats_stream_prefix;
+  uint32_t connect_timeout_ms = defaults::nats_connect_timeout_ms;
+  /// Where the token comes from, if the server wants one: an environment
+  /// variable's name (never the token itself).
+  std::string token_env;
 };
 
 enum class supervision_strategy { one_for_one, one_for_all, rest_for_one };
@@ -94,6 +132,12 @@ struct backend {
   circuit_config circuit;
   sqlite_options sqlite;
   postgres_options postgres;
+  kafka_options kafka;
+  nats_options nats;
+  /// Kafka and NATS: how long the backend may stay unreachable before its
+  /// subscriber streams end UNAVAILABLE and publishes are refused at once
+  /// (until it is back).
+  uint32_t unavailable_after_ms = defaults::pubsub_unavailable_after_ms;
   /// Memory backends serving pubsub namespaces: what each topic retains and
   /// how many topics there may be.
   uint32_t topic_retained_messages = defaults::memory_topic_retained;

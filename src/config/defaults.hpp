@@ -37,6 +37,14 @@ inline constexpr uint32_t memory_topics_max = 10000;
 /// Messages a subscription buffers while its stream is busy.
 inline constexpr uint32_t subscription_buffer = 256;
 
+// Kafka and NATS pubsub backends.
+inline constexpr const char* kafka_topic_prefix = "prism.";
+inline constexpr uint32_t kafka_partitions = 1;
+inline constexpr const char* nats_subject_prefix = "prism";
+inline constexpr const char* nats_stream_prefix = "PRISM_";
+inline constexpr uint32_t nats_connect_timeout_ms = 2000;
+inline constexpr uint32_t pubsub_unavailable_after_ms = 10000;
+
 // Backends.
 inline constexpr uint32_t memory_connections = 1;
 inline constexpr uint32_t sqlite_connections = 4;

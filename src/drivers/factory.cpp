@@ -44,6 +44,12 @@ driver_factory make_real_driver_factory(std::shared_ptr<wall_clock> clock) {
         return std::make_unique<sqlite_driver>(backend, index, clock);
       case config::backend_type::postgres:
         return std::make_unique<postgres_driver>(backend, index, clock);
+      case config::backend_type::kafka:
+      case config::backend_type::nats:
+        throw std::invalid_argument(
+          "backend \"" + backend.name + "\" is a "
+          + std::string{config::to_string(backend.type)}
+          + " backend: it serves pubsub namespaces, not KeyValue");
     }
     throw std::runtime_error("backend \"" + backend.name
                              + "\": unknown backend type");

@@ -89,6 +89,9 @@ struct message {
   kv::metadata metadata;
   std::string id;
   int64_t publish_time_ms = 0;
+  /// The backend's handle for acknowledging it (named subscriptions on
+  /// Kafka and NATS); never sent to clients.
+  uint64_t tag = 0;
 };
 
 using operation = std::variant<get_op, set_op, delete_op, exists_op,
