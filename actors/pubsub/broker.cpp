@@ -202,7 +202,7 @@ broker(broker_actor::stateful_pointer<broker_state> self,
         fail_call(self, std::move(call), status_code::internal,
                   "a KeyValue operation reached a PubSub backend");
     },
-    [=](demand_atom, uint32_t n) {
+    [=](demand_atom, uint32_t n, uint64_t) {
       count_handled(self->state.registration);
       on_demand(self, self->current_sender()
                         ? caf::actor_cast<caf::actor_addr>(

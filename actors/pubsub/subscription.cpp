@@ -15,6 +15,7 @@ void pump(self_ptr self) {
     return;
   st.writing = true;
   auto m = std::move(st.buffer.front());
+  st.writing_tag = m.tag;
   st.buffer.pop_front();
   if (st.registration)
     st.registration->set_mailbox_depth(st.buffer.size());
@@ -26,6 +27,20 @@ void pump(self_ptr self) {
 
 void deliver(self_ptr self, kv::message& m) {
   auto& st = self->state;
+  if (st.buffer.size() >= st.options.buffer && st.options.disconnect_when_full
+      && !st.options.named) {
+    ++st.dropped;
+    if (st.registration)
+      st.registration->count_rejected();
+    st.sink->finish(status::failure(
+      status_code::resource_exhausted,
+      "the subscriber fell " + std::to_string(st.options.buffer)
+        + " messages behind and was disconnected (the namespace says "
+          "slow_subscriber: disconnect); read faster or use a named "
+          "subscription, which waits for the reader"));
+    self->quit(caf::exit_reason::normal);
+    return;
+  }
   if (st.buffer.size() >= st.options.buffer) {
     // Only an ephemeral subscription gets here (a named one has no credit
     // left): the oldest waiting message goes.
@@ -87,7 +102,7 @@ subscription(subscription_actor::stateful_pointer<subscription_state> self,
       }
       if (st.options.named && st.broker)
         self->send(caf::actor_cast<broker_actor>(st.broker),
-                   demand_atom::value, uint32_t{1});
+                   demand_atom::value, uint32_t{1}, st.writing_tag);
       pump(self);
     },
     [=](attached_atom, const caf::actor& broker) {
@@ -98,7 +113,12 @@ subscription(subscription_actor::stateful_pointer<subscription_state> self,
       st.sink->subscribed();
       if (st.options.named)
         self->send(caf::actor_cast<broker_actor>(broker), demand_atom::value,
-                   st.options.buffer);
+                   st.options.buffer, uint64_t{0});
+    },
+    [=](ended_atom, status& why) {
+      count_handled(self->state.registration);
+      self->state.sink->finish(why);
+      self->quit(caf::exit_reason::normal);
     },
     [=](stop_atom) {
       count_handled(self->state.registration);

@@ -7,14 +7,20 @@
 //
 // - An ephemeral subscription (no name) is pushed every message. When its
 //   buffer is full it drops the oldest message and counts the drop (the
-//   inspector shows it as `rejected`): a slow reader never slows the broker
-//   or the other subscribers, and never grows memory.
+//   inspector shows it as `rejected`), or, when its namespace says
+//   `slow_subscriber: disconnect`, ends the stream RESOURCE_EXHAUSTED: a
+//   slow reader never slows the broker or the other subscribers, and never
+//   grows memory.
 // - A named subscription pulls: it gives its broker credit for as many
 //   messages as its buffer holds and one more for each message written, so
-//   the broker keeps what it cannot take (nothing is dropped here).
+//   the broker keeps what it cannot take (nothing is dropped here). With
+//   that credit it hands back the tag of the message it wrote, which a
+//   backend with acknowledgements (Kafka, JetStream) acknowledges: a message
+//   counts as consumed only once it reached the client's stream.
 //
 // It ends when the client goes away (the sink's cancel), when the stream
-// breaks, or when its broker ends (the stream then ends UNAVAILABLE).
+// breaks, when its broker ends it (`ended`, e.g. its backend stayed down too
+// long), or when its broker ends (the stream then ends UNAVAILABLE).
 
 #include <cstdint>
 #include <deque>
@@ -30,6 +36,8 @@ struct subscription_options {
   std::string name;
   bool named = false;
   uint32_t buffer = defaults::subscription_buffer;
+  /// Ephemeral: end the stream instead of dropping when the buffer is full.
+  bool disconnect_when_full = false;
   inspector* actors = nullptr;
   uint64_t parent = 0;
 };
@@ -40,6 +48,8 @@ struct subscription_state {
   message_sink_ptr sink;
   std::deque<kv::message> buffer;
   bool writing = false;
+  /// The tag of the message being written.
+  uint64_t writing_tag = 0;
   caf::actor broker;
   uint64_t delivered = 0;
   uint64_t dropped = 0;

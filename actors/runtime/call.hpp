@@ -92,8 +92,12 @@ using pool_actor = caf::typed_actor<
 
 /// A topic broker's answer to a subscription that it now delivers to.
 using attached_atom = caf::atom_constant<caf::atom("attached")>;
-/// A subscriber's credit: it can take this many more messages.
+/// A subscriber's credit: it can take this many more messages; and the tag
+/// of the message it has just written to its client (0: none), which a
+/// backend with acknowledgements acknowledges.
 using demand_atom = caf::atom_constant<caf::atom("demand")>;
+/// The backend ended a subscription, with the status its stream ends with.
+using ended_atom = caf::atom_constant<caf::atom("ended")>;
 /// A message for a subscriber.
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 /// The stream finished writing a message (true) or is gone (false).
@@ -103,12 +107,31 @@ using written_atom = caf::atom_constant<caf::atom("written")>;
 /// the client one message at a time.
 using subscription_actor = caf::typed_actor<
   caf::reacts_to<deliver_atom, kv::message>, caf::reacts_to<written_atom, bool>,
-  caf::reacts_to<attached_atom, caf::actor>, caf::reacts_to<stop_atom>>;
+  caf::reacts_to<attached_atom, caf::actor>, caf::reacts_to<stop_atom>,
+  caf::reacts_to<ended_atom, status>>;
 
 /// A PubSub backend's topics: takes Publish and Subscribe calls.
 using broker_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
-                     caf::reacts_to<demand_atom, uint32_t>>;
+                     caf::reacts_to<demand_atom, uint32_t, uint64_t>>;
+
+/// A Kafka or NATS backend's client reports its connection: up or down, and
+/// why.
+using backend_state_atom = caf::atom_constant<caf::atom("bstate")>;
+/// A remote broker's timer: is the backend still down since this outage?
+using outage_atom = caf::atom_constant<caf::atom("outage")>;
+/// A publish finished in the backend's client.
+using published_atom = caf::atom_constant<caf::atom("published")>;
+/// A subscription's backend side ended: the subscriber and the reason.
+using sub_ended_atom = caf::atom_constant<caf::atom("subended")>;
+
+/// The broker of a Kafka or NATS backend: a broker that also hears from the
+/// client library's threads.
+using remote_broker_actor = broker_actor::extend<
+  caf::reacts_to<backend_state_atom, bool, std::string>,
+  caf::reacts_to<outage_atom, uint64_t>,
+  caf::reacts_to<published_atom, call_ptr, kv::outcome>,
+  caf::reacts_to<sub_ended_atom, caf::actor_addr, status>>;
 
 /// Tells the router that a PubSub backend's broker was (re)started.
 using broker_up_atom = caf::atom_constant<caf::atom("broker_up")>;
@@ -144,6 +167,9 @@ struct route {
   admission_ptr router_gate;
   /// Pubsub namespaces: messages a subscriber stream buffers.
   uint32_t subscription_buffer = 256;
+  /// ... and whether an ephemeral subscriber whose buffer is full is
+  /// disconnected rather than losing its oldest messages.
+  bool disconnect_slow_subscribers = false;
 };
 using route_ptr = std::shared_ptr<const route>;
 
@@ -264,3 +290,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::call_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::admission_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::status)

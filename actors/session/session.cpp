@@ -67,8 +67,10 @@ void start_call(self_ptr self, call_ptr call) {
     o.name = call->context.ns + "/" + op->topic
              + (op->subscription.empty() ? "" : "/" + op->subscription);
     o.named = !op->subscription.empty();
-    if (call->path)
+    if (call->path) {
       o.buffer = call->path->subscription_buffer;
+      o.disconnect_when_full = call->path->disconnect_slow_subscribers;
+    }
     o.actors = st.actors;
     o.parent = self->id();
     auto sub = caf::actor_cast<caf::actor>(

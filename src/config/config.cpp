@@ -38,6 +38,14 @@ std::string join(const std::vector<std::string>& words, const char* sep = ", ") 
   return out;
 }
 
+/// "a", "a or b", "a, b or c".
+std::string join_words(const std::vector<std::string>& words) {
+  if (words.size() < 2)
+    return join(words);
+  std::vector<std::string> head(words.begin(), words.end() - 1);
+  return join(head) + " or " + words.back();
+}
+
 std::string lower(std::string text) {
   for (auto& c : text)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -559,22 +567,60 @@ const std::vector<std::string> server_keys = {"listen",           "admin",
 const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
 const std::vector<std::string> audit_keys = {"path"};
 /// Keys every backend allows, whatever its type.
-const std::vector<std::string> memory_keys = {"type", "connections", "max_pending", "mailbox_limit",
-                                              "ttl_sweep_interval_ms", "supervision", "circuit"};
+const std::vector<std::string> common_backend_keys = {"type", "max_pending", "mailbox_limit", "supervision",
+                                                      "circuit"};
+/// Keys of the backends that hold KeyValue data through connection actors.
+const std::vector<std::string> connection_keys = {"connections", "ttl_sweep_interval_ms"};
 const std::vector<std::string> sqlite_only_keys = {"path", "synchronous", "busy_timeout_ms"};
 const std::vector<std::string> memory_only_keys = {"topic_retained_messages", "topic_retained_bytes",
                                                    "max_topics"};
 const std::vector<std::string> postgres_only_keys = {"dsn",           "password_env",         "password_file",
                                                      "connect_timeout_ms", "statement_timeout_ms", "idle_timeout_ms",
                                                      "max_lifetime_ms"};
+const std::vector<std::string> kafka_only_keys = {"brokers", "topic_prefix", "partitions", "replication_factor",
+                                                  "properties", "unavailable_after_ms"};
+const std::vector<std::string> nats_only_keys = {"url",         "jetstream", "subject_prefix",      "stream_prefix",
+                                                 "connect_timeout_ms", "token_env", "unavailable_after_ms"};
+
+/// The keys a backend of `type` allows.
+std::vector<std::string> backend_keys(backend_type type) {
+  std::vector<std::string> keys = common_backend_keys;
+  auto add = [&](const std::vector<std::string>& more) { keys.insert(keys.end(), more.begin(), more.end()); };
+  switch (type) {
+    case backend_type::memory:
+      add(connection_keys);
+      add(memory_only_keys);
+      break;
+    case backend_type::sqlite:
+      add(connection_keys);
+      add(sqlite_only_keys);
+      break;
+    case backend_type::postgres:
+      add(connection_keys);
+      add(postgres_only_keys);
+      break;
+    case backend_type::kafka:
+      add(kafka_only_keys);
+      break;
+    case backend_type::nats:
+      add(nats_only_keys);
+      break;
+  }
+  return keys;
+}
+
+constexpr backend_type all_backend_types[] = {backend_type::memory, backend_type::sqlite, backend_type::postgres,
+                                              backend_type::kafka, backend_type::nats};
+
 const std::vector<std::string> supervision_keys = {"strategy", "max_restarts", "period_ms", "backoff",
                                                    "shutdown_timeout_ms"};
 const std::vector<std::string> backoff_keys = {"min_ms", "max_ms", "multiplier", "jitter", "reset_after_ms"};
 const std::vector<std::string> circuit_keys = {"probe_after_ms", "probe_max_ms"};
 const std::vector<std::string> supervision_strategies = {"one_for_one", "one_for_all", "rest_for_one"};
 const std::vector<std::string> namespace_keys = {"pattern", "backend", "max_value_bytes", "middleware",
-                                                 "subscription_buffer"};
-const std::vector<std::string> backend_types = {"memory", "sqlite", "postgres"};
+                                                 "subscription_buffer", "slow_subscriber"};
+const std::vector<std::string> slow_subscriber_policies = {"drop_oldest", "disconnect"};
+const std::vector<std::string> backend_types = {"memory", "sqlite", "postgres", "kafka", "nats"};
 const std::vector<std::string> patterns = {"keyvalue", "pubsub"};
 const std::vector<std::string> synchronous_modes = {"normal", "full"};
 
@@ -903,6 +949,206 @@ void check_postgres(checker& c, const section& s, bool known_type, postgres_opti
              "use 0..86400000 milliseconds (up to 1 day; 0: keep a connection as long as it works)");
 }
 
+/// True when every character of `text` is a letter, a digit or one of `extra`.
+bool only_name_chars(const std::string& text, const char* extra) {
+  return std::all_of(text.begin(), text.end(), [&](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || std::strchr(extra, ch) != nullptr;
+  });
+}
+
+/// Settings Prism makes itself on its Kafka clients, which `properties`
+/// may not change, with the reason.
+const std::vector<std::pair<std::string, std::string>> kafka_fixed_properties = {
+  {"bootstrap.servers", "set brokers: instead"},
+  {"acks", "the producer always waits for all in-sync replicas (acks=all)"},
+  {"request.required.acks", "the producer always waits for all in-sync replicas (acks=all)"},
+  {"enable.idempotence", "the producer is always idempotent"},
+  {"group.id", "named subscriptions choose their consumer group"},
+  {"enable.auto.commit", "offsets are committed only for messages written to the subscriber"},
+  {"enable.auto.offset.store", "offsets are committed only for messages written to the subscriber"},
+  {"auto.offset.reset", "the subscriber's start position (LATEST or EARLIEST) decides"},
+};
+
+/// Reads the keys of a kafka backend from its section.
+void check_kafka(checker& c, const section& s, bool known_type, kafka_options& out) {
+  const char* brokers_hint = "give host:port of one or more brokers, e.g. brokers: 127.0.0.1:9092 or "
+                             "brokers: [kafka-1:9092, kafka-2:9092]";
+  if (const entry* v = s.find("brokers")) {
+    std::vector<std::pair<YAML::Node, std::string>> items;
+    if (v->value.IsSequence()) {
+      for (size_t i = 0; i < v->value.size(); ++i) {
+        YAML::Node item = v->value[i];
+        if (!item.IsScalar() || item.Scalar().empty())
+          c.report(c.at(item.IsNull() ? v->value : item), s.path("brokers") + "[" + std::to_string(i) + "]",
+                   "expected host:port, got " + describe(item), brokers_hint);
+        else
+          items.emplace_back(item, item.Scalar());
+      }
+      if (v->value.size() == 0)
+        c.report(c.at(v->value), s.path("brokers"), "lists no broker", brokers_hint);
+    } else {
+      std::string text;
+      if (c.text(*v, s.path("brokers"), text, brokers_hint)) {
+        size_t from = 0;
+        while (from <= text.size()) {
+          size_t comma = text.find(',', from);
+          std::string one = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+          while (!one.empty() && std::isspace(static_cast<unsigned char>(one.front())))
+            one.erase(0, 1);
+          while (!one.empty() && std::isspace(static_cast<unsigned char>(one.back())))
+            one.pop_back();
+          items.emplace_back(v->value, one);
+          if (comma == std::string::npos)
+            break;
+          from = comma + 1;
+        }
+      }
+    }
+    std::vector<std::string> good;
+    for (const auto& [node, one] : items) {
+      std::string host;
+      uint16_t port = 0;
+      if (one.find("://") != std::string::npos || !split_host_port(one, host, port) || port == 0)
+        c.report(c.at(node), s.path("brokers"), "broker address " + quote(one) + " is not host:port",
+                 brokers_hint);
+      else
+        good.push_back(one);
+    }
+    if (good.size() == items.size() && !good.empty())
+      out.brokers = join(good, ",");
+  } else if (known_type) {
+    c.missing(s, "brokers", std::string{"add brokers: with the bootstrap servers; "} + brokers_hint);
+  }
+
+  if (const entry* v = s.find("topic_prefix")) {
+    if (v->value.IsScalar() && v->value.Scalar().empty()) {
+      out.topic_prefix.clear();
+    } else if (std::string prefix; c.text(*v, s.path("topic_prefix"), prefix, "e.g. topic_prefix: prism.")) {
+      if (prefix.size() > 200 || !only_name_chars(prefix, "._-"))
+        c.report(c.at(v->value), s.path("topic_prefix"), "invalid topic prefix " + quote(prefix),
+                 "Kafka topic names use letters, digits, '.', '_' and '-'; keep the prefix under 200 characters, "
+                 "e.g. prism.");
+      else
+        out.topic_prefix = prefix;
+    }
+  }
+  if (const entry* v = s.find("partitions"))
+    c.number(*v, s.path(v->name), 1, 10000, out.partitions,
+             "use 1..10000 partitions for the topics Prism creates (order is kept per partition)");
+  if (const entry* v = s.find("replication_factor")) {
+    if (v->value.IsScalar() && v->value.Scalar() == "-1")
+      out.replication_factor = -1;
+    else
+      c.number(*v, s.path(v->name), 1, 32767, out.replication_factor,
+               "use 1..32767 replicas, or -1 for the brokers' default");
+  }
+  if (const entry* v = s.find("properties")) {
+    section ps = c.open(v->value, s.path("properties"), c.at(v->key),
+                        "a map from librdkafka property to value", "property");
+    for (const auto& p : ps.items) {
+      auto fixed = std::find_if(kafka_fixed_properties.begin(), kafka_fixed_properties.end(),
+                                [&](const auto& f) { return f.first == p.name; });
+      if (fixed != kafka_fixed_properties.end()) {
+        c.report(c.at(p.key), ps.path(p.name), quote(p.name) + " is set by Prism and cannot be changed",
+                 "remove it: " + fixed->second);
+        continue;
+      }
+      if (!p.value.IsScalar() || p.value.Scalar().empty()) {
+        c.report(c.at_value(p), ps.path(p.name), "expected a value, got " + describe(p.value),
+                 "librdkafka properties are strings, e.g. security.protocol: ssl");
+        continue;
+      }
+      out.properties[p.name] = p.value.Scalar();
+    }
+  }
+}
+
+/// Reads the keys of a nats backend from its section.
+void check_nats(checker& c, const section& s, bool known_type, nats_options& out) {
+  const char* url_hint = "give nats://host:port, several separated by commas, e.g. url: nats://127.0.0.1:4222";
+  if (const entry* v = s.find("url")) {
+    std::string text;
+    if (c.text(*v, s.path("url"), text, url_hint)) {
+      bool ok = true;
+      size_t from = 0;
+      while (ok && from <= text.size()) {
+        size_t comma = text.find(',', from);
+        std::string one = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+        std::string rest;
+        for (const char* scheme : {"nats://", "tls://"})
+          if (one.rfind(scheme, 0) == 0)
+            rest = one.substr(std::strlen(scheme));
+        std::string host;
+        uint16_t port = 0;
+        if (rest.find('@') != std::string::npos) {
+          // Not repeated: it holds a secret.
+          c.report(c.at(v->value), s.path("url"), "the url holds credentials",
+                   "remove user:password@ or token@ from url and set token_env: to the name of an environment "
+                   "variable holding the token, so it stays out of the config and the logs");
+          ok = false;
+        } else if (rest.empty() || !split_host_port(rest, host, port) || port == 0) {
+          c.report(c.at(v->value), s.path("url"), "server URL " + quote(one) + " is not nats://host:port",
+                   url_hint);
+          ok = false;
+        }
+        if (comma == std::string::npos)
+          break;
+        from = comma + 1;
+      }
+      if (ok)
+        out.url = text;
+    }
+  } else if (known_type) {
+    c.missing(s, "url", std::string{"add url: with the server's address; "} + url_hint);
+  }
+  if (const entry* v = s.find("jetstream")) {
+    const char* hint = "write jetstream: true (stored messages, durable named subscriptions) or jetstream: false "
+                       "(core NATS only, at most once)";
+    std::string text = v->value.IsScalar() ? v->value.Scalar() : std::string{};
+    if (v->value.IsScalar() && v->value.Tag() != "!" && (text == "true" || text == "false"))
+      out.jetstream = text == "true";
+    else
+      c.report(c.at_value(*v), s.path("jetstream"),
+               "expected true or false, got " + (v->value.IsScalar() ? quote(text) : describe(v->value)), hint);
+  }
+  if (const entry* v = s.find("subject_prefix")) {
+    std::string prefix;
+    if (c.text(*v, s.path("subject_prefix"), prefix, "e.g. subject_prefix: prism")) {
+      bool ok = only_name_chars(prefix, "._-") && prefix.front() != '.' && prefix.back() != '.'
+                && prefix.find("..") == std::string::npos;
+      if (!ok)
+        c.report(c.at(v->value), s.path("subject_prefix"), "invalid subject prefix " + quote(prefix),
+                 "use tokens of letters, digits, '_' and '-' separated by single dots, with no wildcards, "
+                 "e.g. prism or apps.prism");
+      else
+        out.subject_prefix = prefix;
+    }
+  }
+  if (const entry* v = s.find("stream_prefix")) {
+    std::string prefix;
+    if (c.text(*v, s.path("stream_prefix"), prefix, "e.g. stream_prefix: PRISM_")) {
+      if (prefix.size() > 32 || !only_name_chars(prefix, "_-"))
+        c.report(c.at(v->value), s.path("stream_prefix"), "invalid stream prefix " + quote(prefix),
+                 "JetStream stream names use letters, digits, '_' and '-'; at most 32 characters, e.g. PRISM_");
+      else
+        out.stream_prefix = prefix;
+    }
+  }
+  if (const entry* v = s.find("connect_timeout_ms"))
+    c.number(*v, s.path(v->name), 1, 600000, out.connect_timeout_ms,
+             "use 1..600000 milliseconds (up to 10 minutes) for one connection attempt");
+  if (const entry* v = s.find("token_env")) {
+    if (c.text(*v, s.path("token_env"), out.token_env,
+               "give the name of an environment variable, e.g. PRISM_NATS_TOKEN")
+        && !valid_env_name(out.token_env)) {
+      c.report(c.at(v->value), s.path("token_env"), quote(out.token_env) + " is not an environment variable name",
+               "use letters, digits and '_', not starting with a digit, e.g. PRISM_NATS_TOKEN; give the "
+               "variable's name, not the token");
+      out.token_env.clear();
+    }
+  }
+}
+
 /// Reads one backend. `known_type` says whether its type could be read.
 backend check_backend(checker& c, const entry& e, bool& known_type) {
   backend b;
@@ -922,7 +1168,7 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
       known_type = true;
     }
   } else {
-    c.missing(s, "type", "add type: memory, type: sqlite or type: postgres");
+    c.missing(s, "type", "add type: memory, sqlite or postgres (keyvalue), or memory, kafka or nats (pubsub)");
   }
   if (known_type && b.type == backend_type::sqlite)
     b.connections = defaults::sqlite_connections;
@@ -933,56 +1179,63 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
 
   // Keys of one backend type on another are reported as such; while the
   // type is unknown (already reported), every type's keys are accepted.
+  auto allows = [&](backend_type t, const std::string& key) {
+    auto keys = backend_keys(t);
+    return std::find(keys.begin(), keys.end(), key) != keys.end();
+  };
   bool sqlite_keys_ok = !known_type || b.type == backend_type::sqlite;
   bool postgres_keys_ok = !known_type || b.type == backend_type::postgres;
   bool memory_keys_ok = !known_type || b.type == backend_type::memory;
-  std::vector<std::string> allowed = memory_keys;
-  if (memory_keys_ok)
-    allowed.insert(allowed.end(), memory_only_keys.begin(), memory_only_keys.end());
-  if (sqlite_keys_ok)
-    allowed.insert(allowed.end(), sqlite_only_keys.begin(), sqlite_only_keys.end());
-  if (postgres_keys_ok)
-    allowed.insert(allowed.end(), postgres_only_keys.begin(), postgres_only_keys.end());
+  bool kafka_keys_ok = !known_type || b.type == backend_type::kafka;
+  bool nats_keys_ok = !known_type || b.type == backend_type::nats;
+  bool connection_keys_ok = memory_keys_ok || sqlite_keys_ok || postgres_keys_ok;
   std::string kind = known_type ? std::string{to_string(b.type)} : std::string{};
-  if (!sqlite_keys_ok)
-    for (const auto& k : sqlite_only_keys)
-      if (const entry* v = s.find(k))
-        c.report(c.at(v->key), s.path(k),
-                 quote(k) + " is only valid on sqlite backends, and " + quote(e.name) + " is a " + kind + " backend",
-                 b.type == backend_type::postgres ? postgres_hint_for_sqlite_key(k) : "remove it, or set type: sqlite");
-  if (!postgres_keys_ok)
-    for (const auto& k : postgres_only_keys)
-      if (const entry* v = s.find(k))
-        c.report(c.at(v->key), s.path(k),
-                 quote(k) + " is only valid on postgres backends, and " + quote(e.name) + " is a " + kind + " backend",
-                 "remove it, or set type: postgres");
-  if (!memory_keys_ok)
-    for (const auto& k : memory_only_keys)
-      if (const entry* v = s.find(k))
-        c.report(c.at(v->key), s.path(k),
-                 quote(k) + " is only valid on memory backends (it sizes their pubsub topics), and "
-                   + quote(e.name) + " is a " + kind + " backend",
-                 "remove it; only memory backends serve pubsub namespaces");
-  std::vector<std::string> recognised = memory_keys;
-  recognised.insert(recognised.end(), memory_only_keys.begin(), memory_only_keys.end());
-  recognised.insert(recognised.end(), sqlite_only_keys.begin(), sqlite_only_keys.end());
-  recognised.insert(recognised.end(), postgres_only_keys.begin(), postgres_only_keys.end());
-  {
-    section unknown_only = s;
-    unknown_only.items.clear();
-    for (const auto& item : s.items)
-      if (std::find(recognised.begin(), recognised.end(), item.name) == recognised.end())
-        unknown_only.items.push_back(item);
-    c.unknown_keys(unknown_only, allowed, misplaced_supervision_keys(field, field));
+  std::vector<std::string> recognised;
+  for (auto t : all_backend_types)
+    for (const auto& k : backend_keys(t))
+      if (std::find(recognised.begin(), recognised.end(), k) == recognised.end())
+        recognised.push_back(k);
+  section unknown_only = s;
+  unknown_only.items.clear();
+  for (const auto& item : s.items) {
+    const auto& k = item.name;
+    if (std::find(recognised.begin(), recognised.end(), k) == recognised.end()) {
+      unknown_only.items.push_back(item);
+      continue;
+    }
+    if (!known_type || allows(b.type, k))
+      continue;
+    std::vector<std::string> owners;
+    for (auto t : all_backend_types)
+      if (allows(t, k))
+        owners.emplace_back(to_string(t));
+    std::string message = quote(k) + " is only valid on " + join_words(owners) + " backends";
+    if (std::find(memory_only_keys.begin(), memory_only_keys.end(), k) != memory_only_keys.end())
+      message += " (it sizes their pubsub topics)";
+    message += ", and " + quote(e.name) + " is a " + kind + " backend";
+    std::string hint;
+    if (b.type == backend_type::postgres && std::find(sqlite_only_keys.begin(), sqlite_only_keys.end(), k)
+                                              != sqlite_only_keys.end())
+      hint = postgres_hint_for_sqlite_key(k);
+    else if (std::find(connection_keys.begin(), connection_keys.end(), k) != connection_keys.end())
+      hint = "remove it: a " + kind + " backend serves pubsub namespaces through one client, not a pool of "
+             "connections";
+    else if (std::find(memory_only_keys.begin(), memory_only_keys.end(), k) != memory_only_keys.end())
+      hint = "remove it: a " + kind + " backend keeps its topics on its own servers";
+    else
+      hint = "remove it, or set type: " + owners.front();
+    c.report(c.at(item.key), s.path(k), message, hint);
   }
+  c.unknown_keys(unknown_only, known_type ? backend_keys(b.type) : recognised,
+                 misplaced_supervision_keys(field, field));
 
-  if (const entry* v = s.find("connections"))
+  if (const entry* v = s.find("connections"); v && connection_keys_ok)
     c.number(*v, s.path(v->name), 1, defaults::connections_max, b.connections);
   if (const entry* v = s.find("max_pending"))
     c.number(*v, s.path(v->name), 0, 1000000, b.max_pending);
   if (const entry* v = s.find("mailbox_limit"))
     c.number(*v, s.path(v->name), 1, 1000000, b.mailbox_limit);
-  if (const entry* v = s.find("ttl_sweep_interval_ms"))
+  if (const entry* v = s.find("ttl_sweep_interval_ms"); v && connection_keys_ok)
     c.number(*v, s.path(v->name), 10, 3600000, b.ttl_sweep_interval_ms,
              "use 10..3600000 milliseconds (10 ms to 1 hour)");
 
@@ -1018,8 +1271,21 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
   }
   if (postgres_keys_ok)
     check_postgres(c, s, known_type, b.postgres);
+  if (kafka_keys_ok)
+    check_kafka(c, s, known_type, b.kafka);
+  if (nats_keys_ok)
+    check_nats(c, s, known_type, b.nats);
+  if (const entry* v = s.find("unavailable_after_ms"); v && (kafka_keys_ok || nats_keys_ok))
+    c.number(*v, s.path(v->name), 100, 86400000, b.unavailable_after_ms,
+             "use 100..86400000 milliseconds: how long the backend may be unreachable before subscriber "
+             "streams end UNAVAILABLE");
   return b;
 }
+
+bool serves_pubsub(backend_type t) {
+  return t == backend_type::memory || t == backend_type::kafka || t == backend_type::nats;
+}
+bool serves_keyvalue(backend_type t) { return t != backend_type::kafka && t != backend_type::nats; }
 
 struct backend_info {
   bool known_type = false;
@@ -1061,11 +1327,19 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
                    names.empty() ? "define it under backends:"
                                  : "define it under backends: or use one of: " + join(names));
       } else if (pattern_ok && ns.pattern == pattern::pubsub && found->second.known_type
-                 && found->second.type != backend_type::memory) {
+                 && !serves_pubsub(found->second.type)) {
         c.report(c.at(pattern_entry->value), s.path("pattern"),
-                 "pattern pubsub needs a memory backend, but backend " + quote(ns.backend) + " is "
+                 "pattern pubsub needs a memory, kafka or nats backend, but backend " + quote(ns.backend) + " is "
                    + std::string{to_string(found->second.type)} + ", which cannot serve pubsub",
-                 "point backend: at a memory backend, or use pattern: keyvalue");
+                 "point backend: at a memory, kafka or nats backend, or use pattern: keyvalue");
+      } else if (pattern_ok && ns.pattern == pattern::keyvalue && found->second.known_type
+                 && !serves_keyvalue(found->second.type)) {
+        c.report(pattern_entry ? c.at(pattern_entry->value) : c.at(v->value),
+                 s.path(pattern_entry ? "pattern" : "backend"),
+                 "backend " + quote(ns.backend) + " is " + std::string{to_string(found->second.type)}
+                   + ", which serves only pubsub namespaces, and this namespace is "
+                   + (pattern_entry ? "keyvalue" : "keyvalue (the default pattern)"),
+                 "add pattern: pubsub, or point backend: at a memory, sqlite or postgres backend");
       }
     }
   } else {
@@ -1083,6 +1357,17 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
     else
       c.number(*v, s.path(v->name), 1, 65536, ns.subscription_buffer,
                "use 1..65536 messages per subscriber stream");
+  }
+
+  if (const entry* v = s.find("slow_subscriber")) {
+    if (pattern_ok && ns.pattern != pattern::pubsub) {
+      c.report(c.at(v->key), s.path(v->name), "slow_subscriber applies only to pubsub namespaces",
+               "remove it, or set pattern: pubsub");
+    } else {
+      int index = c.choice(*v, s.path(v->name), "slow subscriber policy", slow_subscriber_policies);
+      if (index >= 0)
+        ns.disconnect_slow_subscribers = index == 1;
+    }
   }
 
   if (const entry* v = s.find("middleware")) {

@@ -155,6 +155,10 @@ struct namespace_config {
   uint64_t max_value_bytes = defaults::max_value_bytes;
   /// Pubsub namespaces: messages a subscriber stream buffers while it writes.
   uint32_t subscription_buffer = defaults::subscription_buffer;
+  /// Pubsub namespaces: an ephemeral subscriber whose buffer is full is
+  /// disconnected (RESOURCE_EXHAUSTED) instead of losing its oldest
+  /// messages (`slow_subscriber: disconnect` vs the default `drop_oldest`).
+  bool disconnect_slow_subscribers = false;
   /// Middleware stage names in the order a request visits them.
   std::vector<std::string> middleware = {"metrics", "audit"};
   location where;

@@ -107,6 +107,10 @@ public:
 
 using pubsub_driver_ptr = std::unique_ptr<pubsub_driver>;
 
+/// Makes the client of a pubsub backend (tests pass their own).
+using pubsub_driver_factory
+  = std::function<pubsub_driver_ptr(const config::backend& backend)>;
+
 /// Makes the client of a Kafka or NATS backend; throws std::invalid_argument
 /// for a backend of another type, std::runtime_error for a config the client
 /// library refuses (with its reason).

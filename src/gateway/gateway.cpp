@@ -12,6 +12,7 @@
 #include "middleware/metrics/metrics_stage.hpp"
 #include "pool/pool.hpp"
 #include "pubsub/broker.hpp"
+#include "pubsub/remote_broker.hpp"
 #include "routing/router.hpp"
 #include "runtime/supervisor.hpp"
 #include "runtime/admission.hpp"
@@ -106,8 +107,9 @@ struct gateway::wiring {
   std::map<std::string, broker_entry> brokers;
   /// Stage kinds per namespace, in order.
   std::map<std::string, std::vector<std::string>> chains;
-  /// Subscriber stream buffers per pubsub namespace.
-  std::map<std::string, uint32_t> subscription_buffers;
+  /// Subscriber stream buffers per pubsub namespace, and whether a full one
+  /// disconnects its subscriber.
+  std::map<std::string, std::pair<uint32_t, bool>> subscription_buffers;
   live_routes_ptr routes = std::make_shared<live_routes>(nullptr);
   std::function<void(const std::string&)> root_failed;
   std::condition_variable published;
@@ -154,8 +156,10 @@ struct gateway::wiring {
     };
     for (auto& [ns, kinds] : chains) {
       auto r = make_route(kinds);
-      if (auto i = subscription_buffers.find(ns); i != subscription_buffers.end())
-        r->subscription_buffer = i->second;
+      if (auto i = subscription_buffers.find(ns); i != subscription_buffers.end()) {
+        r->subscription_buffer = i->second.first;
+        r->disconnect_slow_subscribers = i->second.second;
+      }
       table->by_namespace.emplace(ns, std::move(r));
     }
     // Calls for unknown namespaces are still counted and audited.
@@ -260,6 +264,47 @@ child_spec broker_spec(wiring_ptr w, const config::backend& backend,
   return spec;
 }
 
+/// The broker of a Kafka or NATS backend. `first` holds the client made when
+/// the gateway started (so a config the client refuses stops the start);
+/// each restart makes a new one.
+child_spec remote_broker_spec(wiring_ptr w, const config::backend& backend,
+                              drivers::pubsub_driver_factory make,
+                              pubsub_driver_handoff first, inspector* actors) {
+  child_spec spec;
+  spec.name = "broker:" + backend.name;
+  remote_broker_options o;
+  o.backend = backend.name;
+  o.kind = std::string{config::to_string(backend.type)};
+  o.max_pending = backend.max_pending;
+  o.unavailable_after = std::chrono::milliseconds(backend.unavailable_after_ms);
+  o.retry_after = std::chrono::milliseconds(backend.circuit.probe_after_ms);
+  o.actors = actors;
+  spec.start = [w, backend, make, first, o,
+                limit = backend.mailbox_limit](caf::local_actor* parent) {
+    auto handoff = std::make_shared<std::unique_ptr<drivers::pubsub_driver>>();
+    if (first && *first)
+      *handoff = std::move(*first);
+    else
+      *handoff = make(backend);
+    auto options = o;
+    options.parent = parent->id();
+    options.gate = std::make_shared<admission>(limit);
+    auto gate = options.gate;
+    broker_actor handle
+      = parent->spawn(remote_broker, std::move(handoff), std::move(options));
+    {
+      std::lock_guard<std::mutex> guard{w->mutex};
+      w->brokers[backend.name] = {handle, gate};
+      if (w->router)
+        caf::anon_send(w->router, broker_up_atom::value, backend.name, handle,
+                       gate);
+    }
+    w->published.notify_all();
+    return caf::actor_cast<caf::actor>(handle);
+  };
+  return spec;
+}
+
 child_spec router_spec(wiring_ptr w, namespace_routes routes,
                        inspector* actors, uint32_t mailbox_limit) {
   child_spec spec;
@@ -295,17 +340,23 @@ child_spec router_spec(wiring_ptr w, namespace_routes routes,
 gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
                  const drivers::driver_factory& factory,
                  std::shared_ptr<audit_sink> audit, inspector* actors,
-                 std::shared_ptr<drivers::wall_clock> clock)
+                 std::shared_ptr<drivers::wall_clock> clock,
+                 drivers::pubsub_driver_factory pubsub)
   : sys_(sys), wiring_(std::make_shared<wiring>()) {
   if (!clock)
     clock = drivers::system_wall_clock();
+  if (!pubsub)
+    pubsub = [clock](const config::backend& b) {
+      return drivers::make_pubsub_driver(b, clock);
+    };
   auto w = wiring_;
   std::set<std::string> namespaces;
   for (auto& [name, ns] : cfg.namespaces) {
     namespaces.insert(name);
     w->chains.emplace(name, ns.middleware);
     if (ns.pattern == config::pattern::pubsub)
-      w->subscription_buffers.emplace(name, ns.subscription_buffer);
+      w->subscription_buffers.emplace(
+        name, std::make_pair(ns.subscription_buffer, ns.disconnect_slow_subscribers));
   }
 
   // Middleware: one actor per stage kind, shared by every namespace that
@@ -336,16 +387,31 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     backends.children.push_back(pool_spec(
       w, backend, factory, open_drivers(backend, factory), actors));
   }
-  // PubSub: one topic broker per backend that a pubsub namespace uses (the
-  // config allows only memory backends there so far).
+  // PubSub: one broker per backend that a pubsub namespace uses: the topics
+  // themselves for a memory backend, the client of a Kafka or NATS one (made
+  // here, so a config its library refuses stops the start with the reason).
   std::set<std::string> pubsub_used;
   for (auto& [name, ns] : cfg.namespaces)
     if (ns.pattern == config::pattern::pubsub)
       pubsub_used.insert(ns.backend);
   w->expected_brokers = pubsub_used;
-  for (auto& name : pubsub_used)
+  for (auto& name : pubsub_used) {
+    auto& backend = cfg.backends.at(name);
+    if (backend.type == config::backend_type::memory) {
+      backends.children.push_back(broker_spec(w, backend, clock, actors));
+      continue;
+    }
+    auto first = std::make_shared<std::unique_ptr<drivers::pubsub_driver>>();
+    try {
+      *first = pubsub(backend);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(
+        fmt::format("backend \"{}\" ({}): {}", name,
+                    config::to_string(backend.type), e.what()));
+    }
     backends.children.push_back(
-      broker_spec(w, cfg.backends.at(name), clock, actors));
+      remote_broker_spec(w, backend, pubsub, std::move(first), actors));
+  }
 
   // The router, after the pools so that it finds their handles.
   namespace_routes routes;

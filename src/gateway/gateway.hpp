@@ -27,6 +27,7 @@
 #include "config/config.hpp"
 #include "drivers/driver.hpp"
 #include "middleware/audit/audit_stage.hpp"
+#include "drivers/pubsub_driver.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/metric_report.hpp"
@@ -40,10 +41,13 @@ public:
   /// person when a backend or the audit log cannot start.
   /// Every actor registers with `actors` when it is set.
   /// `clock` stamps PubSub messages (null: the system clock).
+  /// `pubsub` makes the clients of Kafka and NATS backends (null: the real
+  /// ones, drivers::make_pubsub_driver).
   gateway(caf::actor_system& sys, const config::gateway_config& cfg,
           const drivers::driver_factory& factory,
           std::shared_ptr<audit_sink> audit, inspector* actors = nullptr,
-          std::shared_ptr<drivers::wall_clock> clock = nullptr);
+          std::shared_ptr<drivers::wall_clock> clock = nullptr,
+          drivers::pubsub_driver_factory pubsub = nullptr);
   ~gateway();
 
   gateway(const gateway&) = delete;

@@ -259,7 +259,7 @@ namespaces:
   CHECK(find(r, "backends.mem.conections")->hint == "did you mean \"connections\"?");
   expect_problem(r, "namespaces.cache.colour", 10, "unknown key \"colour\"");
   CHECK(find(r, "namespaces.cache.colour")->hint
-        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer");
+        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber");
   CHECK(r.problems.size() == 3);
 
   auto top = check(std::string{valid} + "threads: 4\n");
@@ -407,7 +407,7 @@ TEST_CASE("unknown backend type", "[config]") {
 namespaces: {cache: {backend: mem}}
 )");
   expect_problem(r, "backends.mem.type", 3, "unknown backend type \"memroy\"");
-  CHECK(find(r, "backends.mem.type")->hint == "did you mean \"memory\"? use one of: memory, sqlite, postgres");
+  CHECK(find(r, "backends.mem.type")->hint == "did you mean \"memory\"? use one of: memory, sqlite, postgres, kafka, nats");
   CHECK(r.problems.size() == 1);
 }
 
@@ -1479,4 +1479,136 @@ TEST_CASE("the postgres example config is valid", "[config][postgres]") {
   for (const auto& [name, b] : r.config->backends)
     has_postgres = has_postgres || b.type == backend_type::postgres;
   CHECK(has_postgres);
+}
+
+// --- Kafka and NATS pubsub backends -------------------------------------------
+
+TEST_CASE("kafka and nats backends are read with their defaults and settings", "[config][pubsub]") {
+  auto r = check(R"(backends:
+  k:
+    type: kafka
+    brokers: [127.0.0.1:9092, "kafka-2:9093"]
+    topic_prefix: apps.
+    partitions: 6
+    replication_factor: 3
+    unavailable_after_ms: 2500
+    properties: {security.protocol: plaintext, linger.ms: "5"}
+  n:
+    type: nats
+    url: nats://127.0.0.1:4222,nats://127.0.0.1:4223
+    jetstream: false
+    subject_prefix: apps.prism
+    stream_prefix: APPS_
+    connect_timeout_ms: 500
+    token_env: NATS_TOKEN
+  plain: {type: kafka, brokers: "a:1, b:2"}
+  core: {type: nats, url: "nats://[::1]:4222"}
+namespaces:
+  orders: {backend: k, pattern: pubsub}
+  events: {backend: n, pattern: pubsub, slow_subscriber: disconnect}
+  more: {backend: plain, pattern: pubsub}
+  jobs: {backend: core, pattern: pubsub}
+)");
+  INFO("problems:\n" << fields_of(r));
+  REQUIRE(r.ok());
+  const auto& k = r.config->backends.at("k");
+  CHECK(k.type == backend_type::kafka);
+  CHECK(k.kafka.brokers == "127.0.0.1:9092,kafka-2:9093");
+  CHECK(k.kafka.topic_prefix == "apps.");
+  CHECK(k.kafka.partitions == 6);
+  CHECK(k.kafka.replication_factor == 3);
+  CHECK(k.unavailable_after_ms == 2500);
+  CHECK(k.kafka.properties.at("linger.ms") == "5");
+  CHECK(k.kafka.properties.size() == 2);
+  const auto& plain = r.config->backends.at("plain");
+  CHECK(plain.kafka.brokers == "a:1,b:2");
+  CHECK(plain.kafka.topic_prefix == "prism.");
+  CHECK(plain.kafka.partitions == 1);
+  CHECK(plain.kafka.replication_factor == -1);
+  CHECK(plain.unavailable_after_ms == prism::defaults::pubsub_unavailable_after_ms);
+  const auto& n = r.config->backends.at("n");
+  CHECK(n.type == backend_type::nats);
+  CHECK(n.nats.url == "nats://127.0.0.1:4222,nats://127.0.0.1:4223");
+  CHECK_FALSE(n.nats.jetstream);
+  CHECK(n.nats.subject_prefix == "apps.prism");
+  CHECK(n.nats.stream_prefix == "APPS_");
+  CHECK(n.nats.connect_timeout_ms == 500);
+  CHECK(n.nats.token_env == "NATS_TOKEN");
+  CHECK(r.config->backends.at("core").nats.jetstream);
+  CHECK(r.config->namespaces.at("events").disconnect_slow_subscribers);
+  CHECK_FALSE(r.config->namespaces.at("orders").disconnect_slow_subscribers);
+}
+
+TEST_CASE("bad kafka and nats settings are reported with their place and a hint", "[config][pubsub]") {
+  auto r = check(R"(backends:
+  k:
+    type: kafka
+    brokers: "127.0.0.1:9092, kafka://x:1"
+    topic_prefix: "a b"
+    partitions: 0
+    replication_factor: -2
+    properties: {acks: "1", linger.ms: [1]}
+    connections: 4
+  nokafka: {type: kafka}
+  n:
+    type: nats
+    url: nats://user:secret@127.0.0.1:4222
+    jetstream: "yes"
+    subject_prefix: "a.*"
+    stream_prefix: "A.B"
+    token_env: "1TOKEN"
+    dsn: "dbname=x"
+  badurl: {type: nats, url: "127.0.0.1:4222"}
+namespaces:
+  a: {backend: k, pattern: pubsub}
+  b: {backend: n, pattern: pubsub}
+  c: {backend: badurl}
+)");
+  expect_problem(r, "backends.k.brokers", 4, "broker address \"kafka://x:1\" is not host:port");
+  expect_problem(r, "backends.k.topic_prefix", 5, "invalid topic prefix \"a b\"");
+  expect_problem(r, "backends.k.partitions", 6, "0 is out of range 1..10000");
+  expect_problem(r, "backends.k.replication_factor", 7, "must not be negative, got -2");
+  expect_problem(r, "backends.k.properties.acks", 8, "\"acks\" is set by Prism and cannot be changed");
+  CHECK_THAT(find(r, "backends.k.properties.acks")->hint, Catch::Contains("acks=all"));
+  expect_problem(r, "backends.k.properties.linger.ms", 8, "expected a value");
+  expect_problem(r, "backends.k.connections", 9,
+                 "\"connections\" is only valid on memory, sqlite or postgres backends, and \"k\" is a kafka backend");
+  CHECK_THAT(find(r, "backends.k.connections")->hint, Catch::Contains("one client"));
+  expect_problem(r, "backends.nokafka.brokers", 10, "missing required key \"brokers\"");
+  // The message does not repeat the URL: it holds a secret.
+  expect_problem(r, "backends.n.url", 13, "the url holds credentials");
+  CHECK(find(r, "backends.n.url")->message.find("secret") == std::string::npos);
+  CHECK_THAT(find(r, "backends.n.url")->hint, Catch::Contains("token_env"));
+  expect_problem(r, "backends.n.jetstream", 14, "expected true or false, got \"yes\"");
+  expect_problem(r, "backends.n.subject_prefix", 15, "invalid subject prefix \"a.*\"");
+  expect_problem(r, "backends.n.stream_prefix", 16, "invalid stream prefix \"A.B\"");
+  expect_problem(r, "backends.n.token_env", 17, "\"1TOKEN\" is not an environment variable name");
+  expect_problem(r, "backends.n.dsn", 18, "\"dsn\" is only valid on postgres backends, and \"n\" is a nats backend");
+  expect_problem(r, "backends.badurl.url", 19, "server URL \"127.0.0.1:4222\" is not nats://host:port");
+  // A namespace on a pubsub-only backend must say pattern: pubsub.
+  expect_problem(r, "namespaces.c.backend", 23,
+                 "backend \"badurl\" is nats, which serves only pubsub namespaces, and this namespace is "
+                 "keyvalue (the default pattern)");
+  CHECK_THAT(find(r, "namespaces.c.backend")->hint, Catch::Contains("pattern: pubsub"));
+  CHECK(r.problems.size() == 16);
+}
+
+TEST_CASE("pubsub-only keys are refused elsewhere", "[config][pubsub]") {
+  auto r = check(R"(backends:
+  mem: {type: memory, brokers: "a:1", unavailable_after_ms: 100}
+  k: {type: kafka, brokers: "a:1", url: "nats://a:1", topic_retained_messages: 5}
+namespaces:
+  cache: {backend: mem, slow_subscriber: disconnect}
+  events: {backend: k, pattern: pubsub, slow_subscriber: sometimes}
+)");
+  expect_problem(r, "backends.mem.brokers", 2,
+                 "\"brokers\" is only valid on kafka backends, and \"mem\" is a memory backend");
+  CHECK(find(r, "backends.mem.brokers")->hint == "remove it, or set type: kafka");
+  expect_problem(r, "backends.mem.unavailable_after_ms", 2, "only valid on kafka or nats backends");
+  expect_problem(r, "backends.k.url", 3, "\"url\" is only valid on nats backends");
+  expect_problem(r, "backends.k.topic_retained_messages", 3, "only valid on memory backends");
+  CHECK_THAT(find(r, "backends.k.topic_retained_messages")->hint, Catch::Contains("its own servers"));
+  expect_problem(r, "namespaces.cache.slow_subscriber", 5, "slow_subscriber applies only to pubsub namespaces");
+  expect_problem(r, "namespaces.events.slow_subscriber", 6, "unknown slow subscriber policy \"sometimes\"");
+  CHECK(r.problems.size() == 6);
 }
