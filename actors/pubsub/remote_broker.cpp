@@ -54,34 +54,31 @@ void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
     answer(self, std::move(call), outage_refusal(self));
     return;
   }
-  if (st.in_flight >= st.options.max_pending) {
+  auto waiting = st.in_flight->load(std::memory_order_relaxed);
+  if (waiting >= st.options.max_pending) {
     if (st.registration)
       st.registration->count_rejected();
     auto o = kv::outcome::failure(
       status_code::resource_exhausted,
       fmt::format("{} publishes to backend \"{}\" are already waiting for "
                   "the backend (max_pending); try again shortly",
-                  st.in_flight, st.options.backend));
+                  waiting, st.options.backend));
     o.status.retry_after_ms = defaults::overload_retry_after_ms;
     answer(self, std::move(call), std::move(o));
     return;
   }
-  ++st.in_flight;
+  st.in_flight->fetch_add(1, std::memory_order_relaxed);
   auto timeout = time_left(self, call);
   auto ns = call->context.ns;
-  auto me = caf::actor_cast<caf::actor_addr>(self);
+  // The answer goes straight to the caller's session, from the client's
+  // thread: a broker restarted meanwhile loses nothing.
   st.driver->publish(
-    ns, op, timeout, [me, call = std::move(call)](kv::outcome out) mutable {
-      // Back through the broker, which counts it; straight to the session
-      // when the broker is gone.
-      if (auto broker = caf::actor_cast<remote_broker_actor>(me)) {
-        caf::anon_send(broker, published_atom::value, std::move(call),
-                       std::move(out));
-      } else {
-        auto session = call->session;
-        caf::anon_send(session, reply_atom::value, std::move(call),
-                       std::move(out));
-      }
+    ns, op, timeout,
+    [in_flight = st.in_flight, call = std::move(call)](kv::outcome out) mutable {
+      in_flight->fetch_sub(1, std::memory_order_relaxed);
+      auto session = call->session;
+      caf::anon_send(session, reply_atom::value, std::move(call),
+                     std::move(out));
     });
 }
 
@@ -243,13 +240,6 @@ remote_broker(remote_broker_actor::stateful_pointer<remote_broker_state> self,
         i->second.handle->ack(acked);
       if (n > 0)
         i->second.handle->request(n);
-    },
-    [=](published_atom, call_ptr& call, kv::outcome& out) {
-      auto& st = self->state;
-      count_handled(st.registration);
-      if (st.in_flight > 0)
-        --st.in_flight;
-      answer(self, std::move(call), std::move(out));
     },
     [=](sub_ended_atom, const caf::actor_addr& who, status& why) {
       auto& st = self->state;

@@ -20,6 +20,7 @@
 // The backends supervisor restarts it when it fails (e.g. its client cannot
 // be made); its subscribers' streams then end UNAVAILABLE.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -64,8 +65,10 @@ struct remote_broker_state {
   std::unique_ptr<drivers::pubsub_driver> driver;
   /// By the subscription actor's address.
   std::map<caf::actor_addr, subscriber> subscribers;
-  /// Publishes in the client.
-  uint32_t in_flight = 0;
+  /// Publishes in the client (their completions count down from its
+  /// threads).
+  std::shared_ptr<std::atomic<uint32_t>> in_flight
+    = std::make_shared<std::atomic<uint32_t>>(0);
   /// Whether the client has the backend; unknown (treated as up) until its
   /// first report.
   bool up = true;

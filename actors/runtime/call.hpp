@@ -120,8 +120,6 @@ using broker_actor
 using backend_state_atom = caf::atom_constant<caf::atom("bstate")>;
 /// A remote broker's timer: is the backend still down since this outage?
 using outage_atom = caf::atom_constant<caf::atom("outage")>;
-/// A publish finished in the backend's client.
-using published_atom = caf::atom_constant<caf::atom("published")>;
 /// A subscription's backend side ended: the subscriber and the reason.
 using sub_ended_atom = caf::atom_constant<caf::atom("subended")>;
 
@@ -130,7 +128,6 @@ using sub_ended_atom = caf::atom_constant<caf::atom("subended")>;
 using remote_broker_actor = broker_actor::extend<
   caf::reacts_to<backend_state_atom, bool, std::string>,
   caf::reacts_to<outage_atom, uint64_t>,
-  caf::reacts_to<published_atom, call_ptr, kv::outcome>,
   caf::reacts_to<sub_ended_atom, caf::actor_addr, status>>;
 
 /// Tells the router that a PubSub backend's broker was (re)started.

@@ -144,7 +144,8 @@ config::gateway_config parse_config(const std::string& yaml) {
 }
 
 deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg,
-                                             std::optional<uint64_t> seed)
+                                             std::optional<uint64_t> seed,
+                                             drivers::pubsub_driver_factory pubsub)
   : clock_(std::make_shared<drivers::manual_clock>()),
     backends_(std::make_shared<drivers::sim_backends>()),
     audit_(std::make_shared<recording_audit_sink>()),
@@ -161,9 +162,14 @@ deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg,
   sys_cfg_.set("scheduler.policy", caf::atom("testing"));
   sys_ = std::make_unique<caf::actor_system>(sys_cfg_);
   sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  if (!pubsub)
+    pubsub = [](const config::backend& b) -> drivers::pubsub_driver_ptr {
+      throw std::runtime_error("backend \"" + b.name
+                               + "\" needs a pubsub client; pass a fake one");
+    };
   gateway_ = std::make_unique<gateway>(
     *sys_, cfg, observed_sim_factory(backends_, clock_, trace_), audit_,
-    actors_.get(), clock_);
+    actors_.get(), clock_, std::move(pubsub));
   run();
 }
 

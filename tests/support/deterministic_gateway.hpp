@@ -50,6 +50,7 @@ public:
   void write(const kv::message& m, std::function<void(bool)> done) override;
   void finish(const status& st) override;
   void on_cancel(std::function<void()> fn) override;
+  void subscribed() override { is_subscribed = true; }
 
   /// The client goes away.
   void cancel();
@@ -57,6 +58,8 @@ public:
   bool release_one();
 
   bool hold = false;
+  /// The gateway said the subscription is in place.
+  bool is_subscribed = false;
   std::vector<kv::message> received;
   std::optional<status> finished;
 
@@ -80,8 +83,11 @@ config::gateway_config parse_config(const std::string& yaml);
 class deterministic_gateway {
 public:
   /// `seed`: pick the next ready actor at random from it; none keeps FIFO.
+  /// `pubsub` makes the clients of Kafka and NATS backends (see
+  /// fake_pubsub.hpp); without it such a backend fails the start.
   explicit deterministic_gateway(const config::gateway_config& cfg,
-                                 std::optional<uint64_t> seed = {});
+                                 std::optional<uint64_t> seed = {},
+                                 drivers::pubsub_driver_factory pubsub = {});
   ~deterministic_gateway();
 
   /// Submits a call as the front end would (validation included). A
