@@ -15,7 +15,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "gateway_process.hpp"
-#include "prism/v1/pubsub.grpc.pb.h"
+#include "pubsub_client.hpp"
 
 using namespace prism::test;
 using namespace std::chrono_literals;
@@ -32,122 +32,8 @@ namespaces:
   cache: {backend: mem}
 )";
 
-using stub_ptr = std::unique_ptr<prism::v1::PubSub::Stub>;
-
-stub_ptr pubsub_stub(const gateway_process& gw) {
-  return prism::v1::PubSub::NewStub(gw.channel());
-}
-
-/// One Publish call; uses no Catch2 macro, so any thread may call it (Catch2's
-/// assertion and message state is not thread-safe).
-grpc::Status try_publish(prism::v1::PubSub::Stub& stub, const std::string& topic,
-                         const std::string& payload,
-                         const std::map<std::string, std::string>& md,
-                         std::string& message_id) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
-  prism::v1::PublishRequest req;
-  req.set_namespace_("events");
-  req.set_topic(topic);
-  req.set_payload(payload);
-  for (auto& [k, v] : md)
-    (*req.mutable_metadata())[k] = v;
-  prism::v1::PublishResponse resp;
-  auto st = stub.Publish(&ctx, req, &resp);
-  message_id = resp.message_id();
-  return st;
-}
-
-/// Publishes and requires success; only from the test's own thread.
-std::string publish(prism::v1::PubSub::Stub& stub, const std::string& topic,
-                    const std::string& payload,
-                    const std::map<std::string, std::string>& md = {}) {
-  std::string id;
-  auto st = try_publish(stub, topic, payload, md, id);
-  INFO(st.error_code() << ": " << st.error_message());
-  REQUIRE(st.ok());
-  return id;
-}
-
-/// One open Subscribe stream; the constructor returns once the gateway says
-/// the subscription is in place (its initial metadata arrived).
-class subscriber {
-public:
-  subscriber(const gateway_process& gw, const std::string& topic,
-             const std::string& name = {},
-             prism::v1::StartPosition start = prism::v1::LATEST)
-    : stub_(pubsub_stub(gw)) {
-    prism::v1::SubscribeRequest req;
-    req.set_namespace_("events");
-    req.set_topic(topic);
-    req.set_subscription(name);
-    req.set_start(start);
-    reader_ = stub_->Subscribe(&ctx_, req);
-    reader_->WaitForInitialMetadata();
-  }
-
-  ~subscriber() {
-    ctx_.TryCancel();
-    if (reader_) {
-      prism::v1::Message m;
-      while (reader_->Read(&m)) {
-      }
-      reader_->Finish();
-    }
-  }
-
-  /// Reads `n` messages (fails the test if the stream ends first).
-  std::vector<prism::v1::Message> read(size_t n) {
-    std::vector<prism::v1::Message> out;
-    prism::v1::Message m;
-    while (out.size() < n && reader_->Read(&m))
-      out.push_back(m);
-    REQUIRE(out.size() == n);
-    return out;
-  }
-
-  /// Cancels and returns how the stream ended.
-  grpc::Status cancel() {
-    ctx_.TryCancel();
-    prism::v1::Message m;
-    while (reader_->Read(&m)) {
-    }
-    auto st = reader_->Finish();
-    reader_.reset();
-    return st;
-  }
-
-  /// Reads until the stream ends; returns its status and what came.
-  grpc::Status drain(std::vector<prism::v1::Message>& got) {
-    prism::v1::Message m;
-    while (reader_->Read(&m))
-      got.push_back(m);
-    auto st = reader_->Finish();
-    reader_.reset();
-    return st;
-  }
-
-  grpc::ClientContext& context() { return ctx_; }
-
-private:
-  stub_ptr stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<prism::v1::Message>> reader_;
-};
-
-std::vector<std::string> payloads(const std::vector<prism::v1::Message>& ms) {
-  std::vector<std::string> out;
-  for (auto& m : ms)
-    out.push_back(m.payload());
-  return out;
-}
-
-std::vector<std::string> numbered(const std::string& prefix, int n) {
-  std::vector<std::string> out;
-  for (int i = 0; i < n; ++i)
-    out.push_back(prefix + std::to_string(i));
-  return out;
-}
+/// This file's namespace.
+const char* ns = "events";
 
 } // namespace
 
@@ -155,10 +41,10 @@ TEST_CASE("PubSub: publish and subscribe, with metadata, ids and binary "
           "payloads, in order", "[e2e][pubsub]") {
   gateway_process gw{pubsub_config};
   gw.start();
-  subscriber sub{gw, "orders"};
+  subscriber sub{gw, ns, "orders"};
   auto stub = pubsub_stub(gw);
   std::string binary("\0\x01\xfe\xff", 4);
-  auto id = publish(*stub, "orders", binary, {{"source", "e2e"}});
+  auto id = publish(*stub, ns, "orders", binary, {{"source", "e2e"}});
   CHECK_FALSE(id.empty());
   auto first = sub.read(1)[0];
   CHECK(first.topic() == "orders");
@@ -171,7 +57,7 @@ TEST_CASE("PubSub: publish and subscribe, with metadata, ids and binary "
   CHECK(first.publish_time_ms() > now_ms - 60000);
   CHECK(first.publish_time_ms() <= now_ms);
   for (int i = 0; i < 200; ++i)
-    publish(*stub, "orders", "m" + std::to_string(i));
+    publish(*stub, ns, "orders", "m" + std::to_string(i));
   CHECK(payloads(sub.read(200)) == numbered("m", 200));
   // Cancelling unsubscribes: the stream ends CANCELLED on the client side.
   auto st = sub.cancel();
@@ -184,7 +70,7 @@ TEST_CASE("PubSub: fan-out to five subscribers, ten concurrent publishers, "
   gw.start();
   std::vector<std::unique_ptr<subscriber>> subs;
   for (int i = 0; i < 5; ++i)
-    subs.push_back(std::make_unique<subscriber>(gw, "fan"));
+    subs.push_back(std::make_unique<subscriber>(gw, ns, "fan"));
   std::vector<std::thread> publishers;
   // One slot per publisher: the first failure it saw, checked after join.
   std::vector<std::string> failures(10);
@@ -193,7 +79,7 @@ TEST_CASE("PubSub: fan-out to five subscribers, ten concurrent publishers, "
       auto stub = pubsub_stub(gw);
       for (int i = 0; i < 20; ++i) {
         std::string id;
-        auto st = try_publish(*stub, "fan",
+        auto st = try_publish(*stub, ns, "fan",
                               "p" + std::to_string(p) + "-" + std::to_string(i),
                               {}, id);
         if (!st.ok() || id.empty()) {
@@ -231,10 +117,10 @@ TEST_CASE("PubSub: a shared subscription splits the messages; its name "
   gateway_process gw{pubsub_config};
   gw.start();
   auto stub = pubsub_stub(gw);
-  auto a = std::make_unique<subscriber>(gw, "jobs", "workers");
-  auto b = std::make_unique<subscriber>(gw, "jobs", "workers");
+  auto a = std::make_unique<subscriber>(gw, ns, "jobs", "workers");
+  auto b = std::make_unique<subscriber>(gw, ns, "jobs", "workers");
   for (int i = 0; i < 40; ++i)
-    publish(*stub, "jobs", "j" + std::to_string(i));
+    publish(*stub, ns, "jobs", "j" + std::to_string(i));
   // Round robin among members with room: 20 each.
   auto got_a = payloads(a->read(20));
   auto got_b = payloads(b->read(20));
@@ -246,8 +132,8 @@ TEST_CASE("PubSub: a shared subscription splits the messages; its name "
   a.reset();
   b.reset();
   for (int i = 40; i < 50; ++i)
-    publish(*stub, "jobs", "j" + std::to_string(i));
-  subscriber c{gw, "jobs", "workers"};
+    publish(*stub, ns, "jobs", "j" + std::to_string(i));
+  subscriber c{gw, ns, "jobs", "workers"};
   auto rest = payloads(c.read(10));
   std::vector<std::string> expected;
   for (int i = 40; i < 50; ++i)
@@ -290,9 +176,9 @@ TEST_CASE("PubSub: SIGTERM ends open streams with UNAVAILABLE and the "
           "gateway exits 0", "[e2e][pubsub]") {
   gateway_process gw{pubsub_config};
   gw.start();
-  subscriber sub{gw, "t"};
+  subscriber sub{gw, ns, "t"};
   auto stub = pubsub_stub(gw);
-  publish(*stub, "t", "before");
+  publish(*stub, ns, "t", "before");
   CHECK(payloads(sub.read(1)) == std::vector<std::string>{"before"});
   gw.signal(SIGTERM);
   std::vector<prism::v1::Message> rest;
