@@ -18,29 +18,53 @@ void send_to(self_ptr self, const caf::actor& subscriber,
              deliver_atom::value, m);
 }
 
-/// Hands the group the messages it has credit for, one member at a time.
+/// The member to send the next message to: the next with credit in round
+/// robin order, or the member count when none has credit.
+size_t next_member(group& g) {
+  size_t n = g.members.size();
+  for (size_t step = 0; step < n; ++step) {
+    auto i = (g.next + step) % n;
+    if (g.members[i].credit > 0)
+      return i;
+  }
+  return n;
+}
+
+/// Hands the group the messages it has credit for, one member at a time:
+/// first what a departed member left unwritten, then new ones. A message's
+/// tag is its offset + 1.
 void pump(self_ptr self, topic& t, group& g) {
   if (g.cursor < t.first) {
     g.lost += t.first - g.cursor;
     g.cursor = t.first;
   }
-  while (g.cursor < t.end() && !g.members.empty()) {
-    size_t n = g.members.size();
-    size_t picked = n;
-    for (size_t step = 0; step < n; ++step) {
-      auto i = (g.next + step) % n;
-      if (g.members[i].credit > 0) {
-        picked = i;
-        break;
-      }
+  while (!g.members.empty()) {
+    while (!g.redeliver.empty() && *g.redeliver.begin() < t.first) {
+      ++g.lost;
+      g.redeliver.erase(g.redeliver.begin());
     }
-    if (picked == n)
+    uint64_t offset;
+    bool again = !g.redeliver.empty();
+    if (again)
+      offset = *g.redeliver.begin();
+    else if (g.cursor < t.end())
+      offset = g.cursor;
+    else
+      return;
+    auto picked = next_member(g);
+    if (picked == g.members.size())
       return;
     auto& m = g.members[picked];
     --m.credit;
-    send_to(self, m.subscriber, t.log[g.cursor - t.first]);
-    ++g.cursor;
-    g.next = (picked + 1) % n;
+    m.unacked.insert(offset);
+    auto message = t.log[offset - t.first];
+    message.tag = offset + 1;
+    send_to(self, m.subscriber, message);
+    if (again)
+      g.redeliver.erase(g.redeliver.begin());
+    else
+      ++g.cursor;
+    g.next = (picked + 1) % g.members.size();
   }
 }
 
@@ -126,19 +150,22 @@ void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
     auto& g = i->second;
     if (created)
       g.cursor = op.start == kv::start_position::earliest ? t.first : t.end();
-    g.members.push_back({sub, 0});
+    g.members.push_back({sub, 0, {}});
   }
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call),
              kv::outcome::success(kv::subscribe_result{}));
 }
 
-void on_demand(self_ptr self, const caf::actor_addr& from, uint32_t n) {
+void on_demand(self_ptr self, const caf::actor_addr& from, uint32_t n,
+               uint64_t tag) {
   for (auto& [ns, topics] : self->state.topics)
     for (auto& [name, t] : topics)
       for (auto& [gname, g] : t.groups)
         for (auto& m : g.members)
           if (m.subscriber.address() == from) {
+            if (tag != 0)
+              m.unacked.erase(tag - 1);
             m.credit += n;
             pump(self, t, g);
             return;
@@ -156,13 +183,17 @@ void forget(self_ptr self, const caf::actor_addr& who) {
               e.end());
       for (auto& [gname, g] : t.groups) {
         auto& ms = g.members;
-        ms.erase(std::remove_if(ms.begin(), ms.end(),
-                                [&](const broker_state::member& m) {
-                                  return m.subscriber.address() == who;
-                                }),
-                 ms.end());
+        auto gone = std::find_if(ms.begin(), ms.end(),
+                                 [&](const broker_state::member& m) {
+                                   return m.subscriber.address() == who;
+                                 });
+        if (gone == ms.end())
+          continue;
+        g.redeliver.insert(gone->unacked.begin(), gone->unacked.end());
+        ms.erase(gone);
         if (g.next >= ms.size())
           g.next = 0;
+        pump(self, t, g);
       }
     }
 }
@@ -202,13 +233,13 @@ broker(broker_actor::stateful_pointer<broker_state> self,
         fail_call(self, std::move(call), status_code::internal,
                   "a KeyValue operation reached a PubSub backend");
     },
-    [=](demand_atom, uint32_t n, uint64_t) {
+    [=](demand_atom, uint32_t n, uint64_t tag) {
       count_handled(self->state.registration);
       on_demand(self, self->current_sender()
                         ? caf::actor_cast<caf::actor_addr>(
                           self->current_sender())
                         : caf::actor_addr{},
-                n);
+                n, tag);
     },
   };
 }

@@ -10,7 +10,9 @@
 // A named subscription keeps its position in the topic's log while it has no
 // member (for as long as the process runs and the log still holds the
 // messages; what the log drops before the subscription reads it is counted
-// as lost). A subscriber asks for EARLIEST to start at the oldest retained
+// as lost). A message counts as consumed once a member wrote it to its
+// client (the member's credit carries the message's tag back); what a member
+// was sent but had not written when it left goes to the group again. A subscriber asks for EARLIEST to start at the oldest retained
 // message, LATEST (the default) for only new ones; a named subscription that
 // already exists keeps its position whatever a new member asks.
 
@@ -18,6 +20,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,12 +49,17 @@ struct broker_state {
   struct member {
     caf::actor subscriber;
     uint32_t credit = 0;
+    /// Offsets sent to this member and not yet written to its client.
+    std::set<uint64_t> unacked;
   };
   struct group {
     std::vector<member> members;
     size_t next = 0;
     /// Offset of the next message the group reads.
     uint64_t cursor = 0;
+    /// Offsets a member was sent but left without writing: sent again
+    /// (to any member) before anything new.
+    std::set<uint64_t> redeliver;
     uint64_t lost = 0;
   };
   struct topic {

@@ -39,8 +39,10 @@ std::string publish(prism::v1::PubSub::Stub& stub, const std::string& ns,
 
 subscriber::subscriber(const gateway_process& gw, const std::string& ns,
                        const std::string& topic, const std::string& name,
-                       prism::v1::StartPosition start)
+                       prism::v1::StartPosition start,
+                       std::chrono::milliseconds lifetime)
   : stub_(pubsub_stub(gw)) {
+  ctx_.set_deadline(std::chrono::system_clock::now() + lifetime);
   prism::v1::SubscribeRequest req;
   req.set_namespace_(ns);
   req.set_topic(topic);
@@ -77,6 +79,12 @@ grpc::Status subscriber::cancel() {
   auto st = reader_->Finish();
   reader_.reset();
   return st;
+}
+
+void subscriber::drain_up_to(size_t n, std::vector<prism::v1::Message>& got) {
+  prism::v1::Message m;
+  while (got.size() < n && reader_->Read(&m))
+    got.push_back(m);
 }
 
 grpc::Status subscriber::drain(std::vector<prism::v1::Message>& got) {

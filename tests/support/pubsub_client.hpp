@@ -37,9 +37,12 @@ std::string publish(prism::v1::PubSub::Stub& stub, const std::string& ns,
 /// the subscription is in place (its initial metadata arrived).
 class subscriber {
 public:
+  /// The stream ends DEADLINE_EXCEEDED after `lifetime`, so a test that
+  /// waits for a message that never comes fails instead of hanging.
   subscriber(const gateway_process& gw, const std::string& ns,
              const std::string& topic, const std::string& name = {},
-             prism::v1::StartPosition start = prism::v1::LATEST);
+             prism::v1::StartPosition start = prism::v1::LATEST,
+             std::chrono::milliseconds lifetime = std::chrono::seconds(60));
   ~subscriber();
 
   subscriber(const subscriber&) = delete;
@@ -49,6 +52,9 @@ public:
   std::vector<prism::v1::Message> read(size_t n);
   /// Cancels and returns how the stream ended.
   grpc::Status cancel();
+  /// Reads until `n` messages came or the stream ended; no Catch2 macro, so
+  /// another thread may call it.
+  void drain_up_to(size_t n, std::vector<prism::v1::Message>& got);
   /// Reads until the stream ends; returns its status and what came.
   grpc::Status drain(std::vector<prism::v1::Message>& got);
 
