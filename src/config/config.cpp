@@ -567,10 +567,9 @@ const std::vector<std::string> server_keys = {"listen",           "admin",
 const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
 const std::vector<std::string> audit_keys = {"path"};
 /// Keys every backend allows, whatever its type.
-const std::vector<std::string> common_backend_keys = {"type", "max_pending", "mailbox_limit", "supervision",
-                                                      "circuit"};
+const std::vector<std::string> common_backend_keys = {"type", "max_pending", "mailbox_limit", "circuit"};
 /// Keys of the backends that hold KeyValue data through connection actors.
-const std::vector<std::string> connection_keys = {"connections", "ttl_sweep_interval_ms"};
+const std::vector<std::string> connection_keys = {"connections", "ttl_sweep_interval_ms", "supervision"};
 const std::vector<std::string> sqlite_only_keys = {"path", "synchronous", "busy_timeout_ms"};
 const std::vector<std::string> memory_only_keys = {"topic_retained_messages", "topic_retained_bytes",
                                                    "max_topics"};
@@ -1250,7 +1249,7 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
       c.number(*v, s.path(v->name), 1, 10000000, b.max_topics, "use 1..10000000 topics");
   }
 
-  if (const entry* v = s.find("supervision"))
+  if (const entry* v = s.find("supervision"); v && connection_keys_ok)
     check_supervision(c, *v, field, b.supervision);
   if (const entry* v = s.find("circuit"))
     check_circuit(c, *v, field, b.circuit);
