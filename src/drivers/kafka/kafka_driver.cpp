@@ -189,6 +189,7 @@ private:
   state_listener listener_;
   std::optional<bool> reported_up_;
   std::optional<std::string> brokers_down_; // set by the error callback
+  std::optional<std::string> fatal_;        // likewise, for good
   bool monitor_stopping_ = false;
 
   std::mutex consumers_mutex_;
@@ -515,9 +516,16 @@ void kafka_driver::error_trampoline(rd_kafka_t* rk, int err, const char* reason,
     return;
   }
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    // The idempotent producer cannot go on (librdkafka fails every publish
+    // from now on); the state stays down until the driver is replaced.
     char why[512];
     rd_kafka_fatal_error(rk, why, sizeof why);
     log_to_stderr(rk, 3, "FATAL", why);
+    {
+      std::lock_guard<std::mutex> lock(self->state_mutex_);
+      self->fatal_ = std::string("the Kafka producer failed for good: ") + why;
+    }
+    self->state_wake_.notify_all();
     return;
   }
   // Other errors (a broker's connection, a request's) are transient; the
@@ -527,6 +535,14 @@ void kafka_driver::error_trampoline(rd_kafka_t* rk, int err, const char* reason,
 void kafka_driver::monitor_loop() {
   std::unique_lock<std::mutex> lock(state_mutex_);
   while (!monitor_stopping_) {
+    if (fatal_) {
+      std::string why = *fatal_;
+      lock.unlock();
+      set_state(false, why);
+      lock.lock();
+      state_wake_.wait(lock, [this] { return monitor_stopping_; });
+      break;
+    }
     if (brokers_down_) {
       std::string why = std::move(*brokers_down_);
       brokers_down_.reset();
@@ -549,7 +565,7 @@ void kafka_driver::monitor_loop() {
     }
     auto interval = reported_up_.value_or(false) ? probe_interval_up : probe_interval_down;
     state_wake_.wait_for(lock, interval,
-                         [this] { return monitor_stopping_ || brokers_down_; });
+                         [this] { return monitor_stopping_ || brokers_down_ || fatal_; });
   }
 }
 

@@ -419,6 +419,13 @@ void group_consumer::on_assign(rd_kafka_topic_partition_list_t* parts) {
       auto& e = positions->elems[i];
       if (e.offset >= 0)
         continue;
+      if (e.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // Unknown is not "none": librdkafka looks the commit up itself
+        // rather than the group starting over at the end.
+        e.offset = RD_KAFKA_OFFSET_INVALID;
+        e.err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        continue;
+      }
       int64_t low = 0, high = 0;
       auto werr = rd_kafka_query_watermark_offsets(rk_.get(), e.topic, e.partition,
                                                    &low, &high, watermark_timeout_ms);
