@@ -28,6 +28,7 @@
 #include <catch2/catch.hpp>
 
 #include "config/config.hpp"
+#include "drivers/kafka/kafka_support.hpp"
 #include "drivers/pubsub_driver.hpp"
 
 namespace {
@@ -324,9 +325,36 @@ kv::subscribe_op named(const std::string& topic, const std::string& name,
 
 } // namespace
 
+// --- names and tags (no cluster needed) ---------------------------------------------
+
+TEST_CASE("kafka_driver: Kafka names and ack tags", "[kafka]") {
+  namespace k = drivers::kafka;
+  CHECK(k::topic_name("prism.", "shop", "orders") == "prism.shop.orders");
+  CHECK(k::group_id("prism.", "shop", "orders", "billing") == "prism.shop.orders.billing");
+  CHECK_FALSE(k::topic_name_problem(std::string(249, 'a')).has_value());
+  auto too_long = k::topic_name_problem(std::string(250, 'a'));
+  REQUIRE(too_long.has_value());
+  CHECK(too_long->find("249") != std::string::npos);
+  CHECK(k::topic_name_problem("prism.a b.c").has_value());
+  CHECK_FALSE(k::topic_name_problem("prism.A-z_0.9").has_value());
+
+  CHECK(k::message_id(3, 42) == "3-42");
+  for (auto [partition, offset] :
+       std::vector<std::pair<int32_t, int64_t>>{{0, 0}, {1, 7}, {65535, k::tag_offset_max}}) {
+    auto tag = k::make_tag(partition, offset);
+    CHECK(tag != 0); // 0 is the tag of ephemeral deliveries
+    auto back = k::split_tag(tag);
+    CHECK(back.partition == partition);
+    CHECK(back.offset == offset);
+  }
+  CHECK(k::split_tag(0).partition == -1);
+  CHECK_THROWS_AS(k::make_tag(65536, 0), std::out_of_range);
+  CHECK_THROWS_AS(k::make_tag(0, -1), std::out_of_range);
+}
+
 // --- publish and ephemeral subscribers ----------------------------------------------------
 
-TEST_CASE("Kafka: a message published after an ephemeral subscriber is ready reaches "
+TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is ready reaches "
           "it whole",
           "[kafka]") {
   auto driver = make_driver();
@@ -358,7 +386,7 @@ TEST_CASE("Kafka: a message published after an ephemeral subscriber is ready rea
   CHECK(late_callbacks == 0);
 }
 
-TEST_CASE("Kafka: an EARLIEST ephemeral subscriber sees messages published before it",
+TEST_CASE("kafka_driver: an EARLIEST ephemeral subscriber sees messages published before it",
           "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("early");
@@ -388,7 +416,7 @@ TEST_CASE("Kafka: an EARLIEST ephemeral subscriber sees messages published befor
   CHECK(payloads(late.messages()) == std::vector<std::string>{"after"});
 }
 
-TEST_CASE("Kafka: many messages from one publisher arrive in order (one partition)",
+TEST_CASE("kafka_driver: many messages from one publisher arrive in order (one partition)",
           "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("order");
@@ -414,7 +442,7 @@ TEST_CASE("Kafka: many messages from one publisher arrive in order (one partitio
   CHECK(payloads(r.messages()) == numbered("m", 0, count));
 }
 
-TEST_CASE("Kafka: a topic name longer than Kafka allows is INVALID_ARGUMENT", "[kafka]") {
+TEST_CASE("kafka_driver: a topic name longer than Kafka allows is INVALID_ARGUMENT", "[kafka]") {
   auto driver = make_driver();
   std::string topic(250, 't');
   publishes p;
@@ -443,7 +471,7 @@ TEST_CASE("Kafka: a topic name longer than Kafka allows is INVALID_ARGUMENT", "[
   CHECK(p.outcome(bad).status.code == status_code::invalid_argument);
 }
 
-TEST_CASE("Kafka: destroying a subscription stops its delivery at once", "[kafka]") {
+TEST_CASE("kafka_driver: destroying a subscription stops its delivery at once", "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("stop");
   recorder witness, stopped, stopped_named;
@@ -474,7 +502,7 @@ TEST_CASE("Kafka: destroying a subscription stops its delivery at once", "[kafka
 
 // --- named subscriptions ------------------------------------------------------------------
 
-TEST_CASE("Kafka: a named subscription delivers no more than its credit", "[kafka]") {
+TEST_CASE("kafka_driver: a named subscription delivers no more than its credit", "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("credit");
   recorder r;
@@ -510,7 +538,7 @@ TEST_CASE("Kafka: a named subscription delivers no more than its credit", "[kafk
   CHECK(tags.size() == 10);
 }
 
-TEST_CASE("Kafka: a named subscription resumes where it was acknowledged",
+TEST_CASE("kafka_driver: a named subscription resumes where it was acknowledged",
           "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("durable");
@@ -549,7 +577,7 @@ TEST_CASE("Kafka: a named subscription resumes where it was acknowledged",
   CHECK(late_callbacks == 0);
 }
 
-TEST_CASE("Kafka: two members of one name split the messages", "[kafka]") {
+TEST_CASE("kafka_driver: two members of one name split the messages", "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("split");
   recorder a, b;
@@ -588,7 +616,7 @@ TEST_CASE("Kafka: two members of one name split the messages", "[kafka]") {
   CHECK(all == std::multiset<std::string>(expected.begin(), expected.end()));
 }
 
-TEST_CASE("Kafka: a member that leaves hands its unacknowledged messages to the others",
+TEST_CASE("kafka_driver: a member that leaves hands its unacknowledged messages to the others",
           "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("handover");
@@ -622,42 +650,68 @@ TEST_CASE("Kafka: a member that leaves hands its unacknowledged messages to the 
 
 // --- faults -------------------------------------------------------------------------------
 
-TEST_CASE("Kafka: the state listener reports brokers down and back up", "[kafka]") {
+/// The connection states one driver reported, in order.
+class state_reports {
+public:
+  pubsub_driver::state_listener listener() {
+    return [this](bool up, const std::string& reason) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      reports_.emplace_back(up, reason);
+      changed_.notify_all();
+    };
+  }
+  bool wait(size_t count, steady::duration timeout = 15s) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return reports_.size() >= count; });
+  }
+  std::vector<std::pair<bool, std::string>> reports() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return reports_;
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::pair<bool, std::string>> reports_;
+};
+
+TEST_CASE("kafka_driver: the state listener reports brokers down and back up", "[kafka]") {
   brokers_up_at_exit restore;
-  auto driver = make_driver();
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::vector<std::pair<bool, std::string>> reports;
-  driver->start([&](bool up, const std::string& reason) {
-    std::lock_guard<std::mutex> lock(mutex);
-    reports.emplace_back(up, reason);
-    changed.notify_all();
-  });
-  auto wait_reports = [&](size_t n, steady::duration timeout) {
-    std::unique_lock<std::mutex> lock(mutex);
-    return changed.wait_for(lock, timeout, [&] { return reports.size() >= n; });
-  };
-  REQUIRE(wait_reports(1, 10s));
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    CHECK(reports[0].first);
-  }
+  auto running = make_driver();
+  state_reports running_states;
+  running->start(running_states.listener());
+  REQUIRE(running_states.wait(1));
+  CHECK(running_states.reports().at(0).first);
+
   require_control("down all");
-  REQUIRE(wait_reports(2, 15s));
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    CHECK_FALSE(reports[1].first);
-    CHECK_FALSE(reports[1].second.empty());
-    INFO("down because: " << reports[1].second);
-  }
+  REQUIRE(running_states.wait(2));
+  // A driver started during the outage first reports that it is down.
+  auto late = make_driver();
+  state_reports late_states;
+  late->start(late_states.listener());
+  REQUIRE(late_states.wait(1));
+
   require_control("up all");
-  REQUIRE(wait_reports(3, 15s));
-  std::lock_guard<std::mutex> lock(mutex);
-  CHECK(reports[2].first);
-  CHECK(reports.size() == 3);
+  REQUIRE(running_states.wait(3));
+  REQUIRE(late_states.wait(2));
+
+  auto running_seen = running_states.reports();
+  REQUIRE(running_seen.size() == 3);
+  CHECK_FALSE(running_seen[1].first);
+  CHECK_FALSE(running_seen[1].second.empty());
+  CHECK(running_seen[2].first);
+  auto late_seen = late_states.reports();
+  REQUIRE(late_seen.size() == 2);
+  CHECK_FALSE(late_seen[0].first);
+  CHECK_FALSE(late_seen[0].second.empty());
+  CHECK(late_seen[1].first);
+  INFO("down because: " << running_seen[1].second << " / " << late_seen[0].second);
+
+  // Reports come on changes only: a steady cluster adds none.
+  CHECK_FALSE(running_states.wait(4, 700ms));
 }
 
-TEST_CASE("Kafka: a publish with a short timeout while all brokers are down fails in "
+TEST_CASE("kafka_driver: a publish with a short timeout while all brokers are down fails in "
           "time",
           "[kafka]") {
   brokers_up_at_exit restore;
@@ -685,9 +739,15 @@ TEST_CASE("Kafka: a publish with a short timeout while all brokers are down fail
   }
   for (int calls : p.calls())
     CHECK(calls == 1);
+
+  // The cluster back, the same driver publishes again.
+  require_control("up all");
+  auto again = p.publish(*driver, ns, "t", "after");
+  REQUIRE(p.wait_all());
+  CHECK(p.outcome(again).status.ok());
 }
 
-TEST_CASE("Kafka: publishes across a leader move either succeed and are readable or "
+TEST_CASE("kafka_driver: publishes across a leader move either succeed and are readable or "
           "fail UNAVAILABLE",
           "[kafka]") {
   brokers_up_at_exit restore;
@@ -751,7 +811,7 @@ TEST_CASE("Kafka: publishes across a leader move either succeed and are readable
   if (getenv("DEBUG_KT")) fprintf(stderr, "failover: failed %d read %zu confirmed %zu\n", failed, r.messages().size(), confirmed.size());
 }
 
-TEST_CASE("Kafka: destroying the driver with publishes in flight and live "
+TEST_CASE("kafka_driver: destroying the driver with publishes in flight and live "
           "subscriptions answers every publish once",
           "[kafka]") {
   brokers_up_at_exit restore;
