@@ -96,7 +96,7 @@ struct brokers_up_at_exit {
   }
 };
 
-// --- the driver ---------------------------------------------------------------------
+// --- the driver ------------------------------------------------------------------------
 
 constexpr int64_t publish_clock_ms = 1'700'000'000'123;
 
@@ -325,12 +325,13 @@ kv::subscribe_op named(const std::string& topic, const std::string& name,
 
 } // namespace
 
-// --- names and tags (no cluster needed) ---------------------------------------------
+// --- names and tags (no cluster needed) ------------------------------------------------
 
 TEST_CASE("kafka_driver: Kafka names and ack tags", "[kafka]") {
   namespace k = drivers::kafka;
   CHECK(k::topic_name("prism.", "shop", "orders") == "prism.shop.orders");
-  CHECK(k::group_id("prism.", "shop", "orders", "billing") == "prism.shop.orders.billing");
+  CHECK(k::group_id("prism.", "shop", "orders", "billing")
+        == "prism.shop.orders.billing");
   CHECK_FALSE(k::topic_name_problem(std::string(249, 'a')).has_value());
   auto too_long = k::topic_name_problem(std::string(250, 'a'));
   REQUIRE(too_long.has_value());
@@ -339,8 +340,9 @@ TEST_CASE("kafka_driver: Kafka names and ack tags", "[kafka]") {
   CHECK_FALSE(k::topic_name_problem("prism.A-z_0.9").has_value());
 
   CHECK(k::message_id(3, 42) == "3-42");
-  for (auto [partition, offset] :
-       std::vector<std::pair<int32_t, int64_t>>{{0, 0}, {1, 7}, {65535, k::tag_offset_max}}) {
+  std::vector<std::pair<int32_t, int64_t>> positions = {
+    {0, 0}, {1, 7}, {k::tag_partition_max, k::tag_offset_max}};
+  for (auto [partition, offset] : positions) {
     auto tag = k::make_tag(partition, offset);
     CHECK(tag != 0); // 0 is the tag of ephemeral deliveries
     auto back = k::split_tag(tag);
@@ -352,10 +354,10 @@ TEST_CASE("kafka_driver: Kafka names and ack tags", "[kafka]") {
   CHECK_THROWS_AS(k::make_tag(0, -1), std::out_of_range);
 }
 
-// --- publish and ephemeral subscribers ----------------------------------------------------
+// --- publish and ephemeral subscribers -------------------------------------------------
 
-TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is ready reaches "
-          "it whole",
+TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is ready "
+          "reaches it whole",
           "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("rt");
@@ -364,7 +366,8 @@ TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is re
   REQUIRE(r.wait_ready());
 
   const std::string payload("bin\0ary\0\xff payload", 18);
-  kv::metadata metadata = {{"trace", "abc"}, {"empty", ""}, {"bin", std::string("\0x", 2)}};
+  kv::metadata metadata = {
+    {"trace", "abc"}, {"empty", ""}, {"bin", std::string("\0x", 2)}};
   publishes p;
   auto index = p.publish(*driver, ns, "orders", payload, metadata);
   REQUIRE(p.wait_all());
@@ -386,7 +389,8 @@ TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is re
   CHECK(late_callbacks == 0);
 }
 
-TEST_CASE("kafka_driver: an EARLIEST ephemeral subscriber sees messages published before it",
+TEST_CASE("kafka_driver: an EARLIEST ephemeral subscriber sees messages published "
+          "before it",
           "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("early");
@@ -416,7 +420,8 @@ TEST_CASE("kafka_driver: an EARLIEST ephemeral subscriber sees messages publishe
   CHECK(payloads(late.messages()) == std::vector<std::string>{"after"});
 }
 
-TEST_CASE("kafka_driver: many messages from one publisher arrive in order (one partition)",
+TEST_CASE("kafka_driver: many messages from one publisher arrive in order (one "
+          "partition)",
           "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("order");
@@ -442,7 +447,8 @@ TEST_CASE("kafka_driver: many messages from one publisher arrive in order (one p
   CHECK(payloads(r.messages()) == numbered("m", 0, count));
 }
 
-TEST_CASE("kafka_driver: a topic name longer than Kafka allows is INVALID_ARGUMENT", "[kafka]") {
+TEST_CASE("kafka_driver: a topic name longer than Kafka allows is INVALID_ARGUMENT",
+          "[kafka]") {
   auto driver = make_driver();
   std::string topic(250, 't');
   publishes p;
@@ -471,7 +477,8 @@ TEST_CASE("kafka_driver: a topic name longer than Kafka allows is INVALID_ARGUME
   CHECK(p.outcome(bad).status.code == status_code::invalid_argument);
 }
 
-TEST_CASE("kafka_driver: destroying a subscription stops its delivery at once", "[kafka]") {
+TEST_CASE("kafka_driver: destroying a subscription stops its delivery at once",
+          "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("stop");
   recorder witness, stopped, stopped_named;
@@ -500,9 +507,10 @@ TEST_CASE("kafka_driver: destroying a subscription stops its delivery at once", 
   CHECK(late_callbacks == 0);
 }
 
-// --- named subscriptions ------------------------------------------------------------------
+// --- named subscriptions ---------------------------------------------------------------
 
-TEST_CASE("kafka_driver: a named subscription delivers no more than its credit", "[kafka]") {
+TEST_CASE("kafka_driver: a named subscription delivers no more than its credit",
+          "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("credit");
   recorder r;
@@ -616,7 +624,8 @@ TEST_CASE("kafka_driver: two members of one name split the messages", "[kafka]")
   CHECK(all == std::multiset<std::string>(expected.begin(), expected.end()));
 }
 
-TEST_CASE("kafka_driver: a member that leaves hands its unacknowledged messages to the others",
+TEST_CASE("kafka_driver: a member that leaves hands its unacknowledged messages to the "
+          "others",
           "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("handover");
@@ -648,7 +657,7 @@ TEST_CASE("kafka_driver: a member that leaves hands its unacknowledged messages 
   CHECK(late_callbacks == 0);
 }
 
-// --- faults -------------------------------------------------------------------------------
+// --- faults ----------------------------------------------------------------------------
 
 /// The connection states one driver reported, in order.
 class state_reports {
@@ -675,7 +684,8 @@ private:
   std::vector<std::pair<bool, std::string>> reports_;
 };
 
-TEST_CASE("kafka_driver: the state listener reports brokers down and back up", "[kafka]") {
+TEST_CASE("kafka_driver: the state listener reports brokers down and back up",
+          "[kafka]") {
   brokers_up_at_exit restore;
   auto running = make_driver();
   state_reports running_states;
@@ -711,8 +721,8 @@ TEST_CASE("kafka_driver: the state listener reports brokers down and back up", "
   CHECK_FALSE(running_states.wait(4, 700ms));
 }
 
-TEST_CASE("kafka_driver: a publish with a short timeout while all brokers are down fails in "
-          "time",
+TEST_CASE("kafka_driver: a publish with a short timeout while all brokers are down "
+          "fails in time",
           "[kafka]") {
   brokers_up_at_exit restore;
   auto driver = make_driver();
@@ -747,8 +757,8 @@ TEST_CASE("kafka_driver: a publish with a short timeout while all brokers are do
   CHECK(p.outcome(again).status.ok());
 }
 
-TEST_CASE("kafka_driver: publishes across a leader move either succeed and are readable or "
-          "fail UNAVAILABLE",
+TEST_CASE("kafka_driver: publishes across a leader move either succeed and are readable "
+          "or fail UNAVAILABLE",
           "[kafka]") {
   brokers_up_at_exit restore;
   auto driver = make_driver();
@@ -793,6 +803,7 @@ TEST_CASE("kafka_driver: publishes across a leader move either succeed and are r
       ++failed;
     }
   }
+  INFO("failed publishes: " << failed);
   // Publishes after the move are delivered by the new leader.
   for (const auto& text : numbered("d", 0, per_phase))
     CHECK(confirmed.count(text) == 1);
@@ -802,13 +813,15 @@ TEST_CASE("kafka_driver: publishes across a leader move either succeed and are r
                                r.events());
   REQUIRE(r.wait_ready());
   REQUIRE(r.wait_messages(confirmed.size()));
-  std::set<std::string> read;
+  // A duplicate (or a failed publish that was stored after all) would come
+  // right behind; give it a moment.
+  r.wait_messages(confirmed.size() + 1, 300ms);
+  std::multiset<std::string> read;
   for (const auto& m : r.messages())
     read.insert(m.payload);
+  // Every confirmed publish is there; with the idempotent producer, once.
   for (const auto& text : confirmed)
     CHECK(read.count(text) == 1);
-  INFO("failed publishes: " << failed);
-  if (getenv("DEBUG_KT")) fprintf(stderr, "failover: failed %d read %zu confirmed %zu\n", failed, r.messages().size(), confirmed.size());
 }
 
 TEST_CASE("kafka_driver: destroying the driver with publishes in flight and live "
@@ -842,11 +855,8 @@ TEST_CASE("kafka_driver: destroying the driver with publishes in flight and live
   REQUIRE(p.wait_all(0s));
   for (int calls : p.calls())
     CHECK(calls == 1);
-  int ok = 0;
   for (size_t i = 0; i < p.size(); ++i) {
     auto o = p.outcome(i);
-    ok += o.status.ok();
-    if (getenv("DEBUG_KT")) fprintf(stderr, "teardown %zu: %s\n", i, o.status.message.c_str());
     if (!o.status.ok()) {
       INFO(o.status.message);
       CHECK(o.status.code == status_code::unavailable);
@@ -863,3 +873,4 @@ TEST_CASE("kafka_driver: destroying the driver with publishes in flight and live
   CHECK(named_r.count() == seen_named);
   CHECK(late_callbacks == 0);
 }
+

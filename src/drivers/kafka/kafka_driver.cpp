@@ -563,7 +563,8 @@ void kafka_driver::monitor_loop() {
       prune_consumers();
       lock.lock();
     }
-    auto interval = reported_up_.value_or(false) ? probe_interval_up : probe_interval_down;
+    auto interval =
+      reported_up_.value_or(false) ? probe_interval_up : probe_interval_down;
     state_wake_.wait_for(lock, interval,
                          [this] { return monitor_stopping_ || brokers_down_ || fatal_; });
   }
@@ -654,7 +655,8 @@ kafka_driver::subscribe(const std::string& ns, const kv::subscribe_op& op,
 pubsub_driver_ptr make_kafka_driver(const config::backend& backend,
                                     std::shared_ptr<wall_clock> clock) {
   if (backend.type != config::backend_type::kafka)
-    throw std::invalid_argument("backend \"" + backend.name + "\" is not a Kafka backend");
+    throw std::invalid_argument("backend \"" + backend.name
+                                + "\" is not a Kafka backend");
   return std::make_unique<kafka_driver>(backend, std::move(clock));
 }
 

@@ -333,7 +333,8 @@ void group_consumer::update_pause() {
   paused_ = !fetch;
   if (partitions_.empty())
     return;
-  partition_list list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
+  partition_list list(
+    rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
   for (const auto& [partition, state] : partitions_)
     rd_kafka_topic_partition_list_add(list.get(), kafka_topic_.c_str(), partition);
   if (paused_)
@@ -352,7 +353,8 @@ void group_consumer::commit(bool wait, const rd_kafka_topic_partition_list_t* on
   commit_due_ = false;
   if (!rk_)
     return;
-  partition_list list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
+  partition_list list(
+    rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
   for (auto& [partition, state] : partitions_) {
     if (only != nullptr
         && rd_kafka_topic_partition_list_find(only, kafka_topic_.c_str(), partition)
@@ -361,8 +363,9 @@ void group_consumer::commit(bool wait, const rd_kafka_topic_partition_list_t* on
     int64_t point = commit_point(state);
     if (point < 0 || point <= state.committed)
       continue;
-    rd_kafka_topic_partition_list_add(list.get(), kafka_topic_.c_str(), partition)->offset =
-      point;
+    auto* entry =
+      rd_kafka_topic_partition_list_add(list.get(), kafka_topic_.c_str(), partition);
+    entry->offset = point;
     state.committed = point;
   }
   if (list->cnt == 0)
@@ -447,7 +450,8 @@ void group_consumer::on_assign(rd_kafka_topic_partition_list_t* parts) {
   }
 
   if (cooperative(rk_.get())) {
-    if (rd_kafka_error_t* error = rd_kafka_incremental_assign(rk_.get(), positions.get())) {
+    rd_kafka_error_t* error = rd_kafka_incremental_assign(rk_.get(), positions.get());
+    if (error != nullptr) {
       log_line(rk_.get(), group_id_ + ": assign failed: " + rd_kafka_error_string(error));
       rd_kafka_error_destroy(error);
     }
@@ -517,7 +521,8 @@ void group_consumer::close_consumer(const prism::status* failure) {
     commit(true);
     queue_ptr events(rd_kafka_queue_new(rk_.get()));
     bool closed = false;
-    if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), events.get())) {
+    rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), events.get());
+    if (error != nullptr) {
       log_line(rk_.get(), group_id_ + ": close failed: " + rd_kafka_error_string(error));
       rd_kafka_error_destroy(error);
     } else {
