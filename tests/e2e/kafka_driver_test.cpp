@@ -507,6 +507,66 @@ TEST_CASE("kafka_driver: destroying a subscription stops its delivery at once",
   CHECK(late_callbacks == 0);
 }
 
+TEST_CASE("kafka_driver: a subscription may be destroyed from its own callback",
+          "[kafka]") {
+  auto driver = make_driver();
+  auto ns = unique_name("self");
+  // Each subscription destroys itself on its first message (a named one
+  // acknowledges it first); the handles are set before anything is published.
+  struct self_destroying {
+    std::mutex mutex;
+    std::unique_ptr<pubsub_driver::subscription> handle;
+    recorder seen;
+    std::atomic<int> calls{0};
+  };
+  self_destroying plain, group;
+  recorder witness;
+  auto wrap = [](self_destroying& s, bool ack) {
+    auto events = s.seen.events();
+    auto record = events.message;
+    events.message = [&s, record, ack](kv::message m) {
+      ++s.calls;
+      auto tag = m.tag;
+      record(std::move(m));
+      std::unique_ptr<pubsub_driver::subscription> mine;
+      {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        mine = std::move(s.handle);
+      }
+      if (mine && ack)
+        mine->ack(tag);
+      mine.reset(); // the subscription whose callback this is
+    };
+    return events;
+  };
+  auto keep = [](self_destroying& s, std::unique_ptr<pubsub_driver::subscription> h) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.handle = std::move(h);
+  };
+  keep(plain, driver->subscribe(ns, ephemeral("t"), wrap(plain, false)));
+  keep(group, driver->subscribe(ns, named("t", "g"), wrap(group, true)));
+  auto witness_sub = driver->subscribe(ns, ephemeral("t"), witness.events());
+  REQUIRE(plain.seen.wait_ready());
+  REQUIRE(group.seen.wait_ready());
+  REQUIRE(witness.wait_ready());
+  {
+    std::lock_guard<std::mutex> lock(group.mutex);
+    group.handle->request(100);
+  }
+
+  publishes p;
+  for (const auto& text : numbered("s", 0, 5))
+    p.publish(*driver, ns, "t", text);
+  REQUIRE(p.wait_all());
+  REQUIRE(witness.wait_messages(5));
+  REQUIRE(plain.seen.wait_messages(1));
+  REQUIRE(group.seen.wait_messages(1));
+  CHECK(stays_at(plain.seen, 1, 300ms));
+  CHECK(stays_at(group.seen, 1, 300ms));
+  CHECK(plain.calls == 1);
+  CHECK(group.calls == 1);
+}
+
 // --- named subscriptions ---------------------------------------------------------------
 
 TEST_CASE("kafka_driver: a named subscription delivers no more than its credit",
