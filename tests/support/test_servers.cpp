@@ -1,0 +1,50 @@
+#include "test_servers.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include <catch2/catch.hpp>
+
+namespace prism::test {
+
+std::string require_env(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0')
+    FAIL(name << " is not set: run through scripts/dev test or "
+                 "scripts/test-servers (eval \"$(scripts/test-servers start)\")");
+  return value;
+}
+
+std::string kafka_control(const std::string& command) {
+  auto address = require_env("PRISM_TEST_KAFKA_CONTROL");
+  auto colon = address.rfind(':');
+  REQUIRE(colon != std::string::npos);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  REQUIRE(::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    FAIL("cannot connect to the Kafka control port " << address);
+  auto line = command + "\n";
+  REQUIRE(::send(fd, line.data(), line.size(), MSG_NOSIGNAL)
+          == static_cast<ssize_t>(line.size()));
+  std::string reply;
+  char c = 0;
+  while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
+    reply += c;
+  INFO("control: " << command << " -> " << reply);
+  return reply;
+}
+
+} // namespace prism::test
