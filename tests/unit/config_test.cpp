@@ -1612,3 +1612,16 @@ namespaces:
   expect_problem(r, "namespaces.events.slow_subscriber", 6, "unknown slow subscriber policy \"sometimes\"");
   CHECK(r.problems.size() == 6);
 }
+
+TEST_CASE("the kafka and nats example configs are valid", "[config][pubsub]") {
+  for (auto [file, type] : {std::pair{"kafka.example.yaml", backend_type::kafka},
+                            std::pair{"nats.example.yaml", backend_type::nats}}) {
+    auto r = load_file(std::string{PRISM_SOURCE_DIR} + "/config/" + file);
+    INFO(file << " problems:\n" << fields_of(r));
+    REQUIRE(r.ok());
+    bool has_type = false;
+    for (const auto& [name, b] : r.config->backends)
+      has_type = has_type || b.type == type;
+    CHECK(has_type);
+  }
+}
