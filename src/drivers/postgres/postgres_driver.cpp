@@ -524,35 +524,39 @@ private:
   /// The statement_timeout the job's transaction set from its deadline, in
   /// ms; -1 while the connection's own statement_timeout applies.
   int64_t job_timeout_ms_ = -1;
+  /// The session's statement_timeout (SET outside a transaction), in ms:
+  /// statement_timeout_ms after connecting; reads in autocommit lower it to
+  /// fit their deadline and it stays until a read needs another value.
+  int64_t session_timeout_ms_ = 0;
   bool committing_ = false;
   /// libpq's message when the connection broke during the job.
   mutable std::string error_;
 };
 
-/// The statements of one job: in autocommit for a read that needs no
-/// tighter timeout, else in one READ COMMITTED transaction, rolled back
-/// unless committed. Writes always run in a transaction, so that a
-/// connection that breaks before COMMIT leaves nothing applied. Transactions
-/// are driven by hand on a nontransaction so that BEGIN and the deadline's
-/// statement_timeout travel in one round trip.
+/// The statements of one job. A read runs in autocommit, one round trip
+/// per statement: the session's statement_timeout bounds it by the job's
+/// deadline, and is SET again only when it does not fit (longer than the
+/// time left, or less than half of it), so a client with steady deadlines
+/// pays for the SET once. A write runs in one READ COMMITTED transaction,
+/// rolled back unless committed, so that a connection that breaks before
+/// COMMIT leaves nothing applied; transactions are driven by hand on a
+/// nontransaction so that BEGIN and the deadline's statement_timeout travel
+/// in one round trip.
 class statement_scope {
 public:
   statement_scope(postgres_session& s, bool write)
     : s_(s), tx_(*s.conn_), write_(write) {
-    int64_t limit = -1;
-    if (s.deadline_ != time_point::max()) {
-      const int64_t left = ms_left(s.deadline_, steady::now());
-      if (left <= 0)
-        throw deadline_passed{false};
-      const uint32_t own = s.settings_.statement_timeout_ms;
-      if (own == 0 || left < own)
-        limit = left;
-    }
-    if (limit < 0 && !write)
+    const int64_t limit = deadline_limit(false);
+    if (!write) {
+      fit_session_timeout(limit);
       return;
+    }
+    const uint32_t own = s.settings_.statement_timeout_ms;
     std::string sql = "BEGIN ISOLATION LEVEL READ COMMITTED";
     if (limit >= 0)
       sql += "; SET LOCAL statement_timeout = " + std::to_string(limit);
+    else if (s.session_timeout_ms_ != own)
+      sql += "; SET LOCAL statement_timeout = " + std::to_string(own);
     s.job_timeout_ms_ = limit;
     open_ = true;
     try {
@@ -571,8 +575,12 @@ public:
   template <class... Args>
   pqxx::result exec(const char* name, Args&&... args) {
     try {
-      if (statements_++ > 0)
-        tighten();
+      if (statements_++ > 0) {
+        if (open_)
+          tighten();
+        else
+          fit_session_timeout(deadline_limit(true));
+      }
       return tx_.exec_prepared(name, std::forward<Args>(args)...);
     } catch (const pqxx::failure&) {
       s_.remember_error();
@@ -611,6 +619,38 @@ private:
       tx_.exec("SET LOCAL statement_timeout = " + std::to_string(left));
       s_.job_timeout_ms_ = left;
     }
+  }
+
+  /// The timeout the job's deadline asks of its next statement, in ms; -1
+  /// when the backend's own statement_timeout_ms is shorter (or there is no
+  /// deadline). Throws deadline_passed when it has passed.
+  int64_t deadline_limit(bool after_first) const {
+    if (s_.deadline_ == time_point::max())
+      return -1;
+    const int64_t left = ms_left(s_.deadline_, steady::now());
+    if (left <= 0)
+      throw deadline_passed{after_first};
+    const uint32_t own = s_.settings_.statement_timeout_ms;
+    return own == 0 || left < own ? left : -1;
+  }
+
+  /// Outside a transaction: makes the session's statement_timeout end a
+  /// statement no later than `limit` ms from now (the backend's own
+  /// statement_timeout_ms when -1), without cutting it much shorter.
+  void fit_session_timeout(int64_t limit) {
+    const int64_t own = s_.settings_.statement_timeout_ms;
+    const int64_t current = s_.session_timeout_ms_;
+    bool fits = limit < 0 ? current == own
+                          : current > 0 && current <= limit && current * 2 >= limit;
+    if (fits) {
+      s_.job_timeout_ms_ = limit < 0 ? -1 : current;
+      return;
+    }
+    // Rounded down to 50 ms, so nearby deadlines share one value.
+    int64_t value = limit < 0 ? own : (limit > 100 ? limit - limit % 50 : limit);
+    tx_.exec("SET statement_timeout = " + std::to_string(value));
+    s_.session_timeout_ms_ = value;
+    s_.job_timeout_ms_ = limit < 0 ? -1 : value;
   }
 
   /// Ends an open transaction. Not on a broken connection: libpqxx would
@@ -692,6 +732,7 @@ void postgres_session::set_up() {
       throw;
     }
   }
+  session_timeout_ms_ = settings_.statement_timeout_ms;
   // libpqxx prepares each statement on the server at its first use.
   for (const auto& [name, sql] : statements())
     conn_->prepare(name, sql);
