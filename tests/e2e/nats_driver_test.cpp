@@ -27,9 +27,11 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <nats/nats.h>
 
 #include "config/config.hpp"
 #include "drivers/nats/nats_driver.hpp"
+#include "drivers/nats/nats_names.hpp"
 
 namespace {
 
@@ -150,6 +152,11 @@ public:
     return changed_.wait_for(lock, limit,
                              [&] { return ready_count_ > 0 || ended_; })
            && ready_count_ > 0;
+  }
+
+  bool wait_ended(std::chrono::milliseconds limit = 10s) {
+    std::unique_lock<std::mutex> lock{mutex_};
+    return changed_.wait_for(lock, limit, [&] { return ended_.has_value(); });
   }
 
   bool wait_count(size_t n, std::chrono::milliseconds limit = 10s) {
@@ -493,8 +500,11 @@ TEST_CASE("nats_driver (JetStream): a durable subscription resumes where it left
       sub->ack(got[i].tag);
   }
   publish_all(*d->driver, ns, "t", numbered("d", 11, 15));
+  // EARLIEST does not matter any more: the consumer exists and keeps its
+  // position.
   inbox second;
-  auto sub = d->driver->subscribe(ns, subscription_op("t", "keep"), second.events());
+  auto sub = d->driver->subscribe(
+    ns, subscription_op("t", "keep", kv::start_position::earliest), second.events());
   REQUIRE(second.wait_ready());
   sub->request(100);
   auto wanted = numbered("d", 6, 15);
@@ -616,6 +626,53 @@ TEST_CASE("nats_driver: a destroyed subscription delivers nothing more", "[nats]
   CHECK(ephemeral.late_callbacks == 0);
 }
 
+TEST_CASE("nats_driver (JetStream): a subscription whose consumer is deleted ends",
+          "[nats]") {
+  auto d = connected_driver(true);
+  auto ns = unique_name("deleted");
+  inbox box;
+  auto sub = d->driver->subscribe(ns, subscription_op("t", "doomed"), box.events());
+  REQUIRE(box.wait_ready());
+  sub->request(10);
+  publish_all(*d->driver, ns, "t", {"x1"});
+  REQUIRE(box.wait_count(1));
+
+  // Someone deletes the durable consumer on the server.
+  natsConnection* nc = nullptr;
+  REQUIRE(natsConnection_ConnectTo(&nc, nats_url().c_str()) == NATS_OK);
+  jsCtx* js = nullptr;
+  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  auto stream = prism::drivers::nats_names::stream_name("PRISMTEST_", ns);
+  auto durable = prism::drivers::nats_names::durable_name("t", "doomed");
+  jsErrCode code{};
+  natsStatus deleted = js_DeleteConsumer(js, stream.c_str(), durable.c_str(), nullptr, &code);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  REQUIRE(deleted == NATS_OK);
+
+  REQUIRE(box.wait_ended());
+  auto why = box.ended();
+  REQUIRE(why);
+  CHECK(why->code == status_code::unavailable);
+  CHECK(why->message.find(durable) != std::string::npos);
+}
+
+TEST_CASE("nats_driver: a topic NATS cannot name is refused", "[nats]") {
+  const bool jetstream = GENERATE(true, false);
+  INFO((jetstream ? "JetStream" : "core NATS"));
+  auto d = connected_driver(jetstream);
+  auto ns = unique_name("invalid");
+  auto o = publish_now(*d->driver, ns, message_op("a..b", "x"));
+  CHECK(o.status.code == status_code::invalid_argument);
+  for (const char* name : {"", "named"}) {
+    inbox box;
+    auto sub = d->driver->subscribe(ns, subscription_op("trailing.", name), box.events());
+    REQUIRE(box.wait_ended());
+    CHECK(box.ended()->code == status_code::invalid_argument);
+    CHECK(box.ready_count() == 0);
+  }
+}
+
 // --- core NATS ------------------------------------------------------------------------
 
 TEST_CASE("nats_driver (core): a message reaches a named and an ephemeral subscriber",
@@ -672,6 +729,58 @@ TEST_CASE("nats_driver (core): members of a queue group share the messages", "[n
   CHECK(a.messages().size() > 0);
   CHECK(b.messages().size() > 0);
   CHECK(prism::drivers::slow_consumer_drops(*d->driver) == 0);
+}
+
+TEST_CASE("nats_driver: destroying the driver answers every publish once, then "
+          "calls nothing",
+          "[nats]") {
+  const bool jetstream = GENERATE(true, false);
+  INFO((jetstream ? "JetStream" : "core NATS"));
+  auto d = connected_driver(jetstream);
+  auto ns = unique_name("teardown");
+  inbox box;
+  auto sub = d->driver->subscribe(ns, subscription_op("t", "s"), box.events());
+  REQUIRE(box.wait_ready());
+  sub->request(1000);
+
+  struct tally {
+    std::mutex mutex;
+    std::map<int, int> calls;
+    int ok = 0, unavailable = 0, other = 0;
+    std::atomic<bool> driver_gone{false};
+    std::atomic<int> late{0};
+  };
+  auto t = std::make_shared<tally>();
+  const int count = 2000;
+  for (int i = 0; i < count; ++i)
+    d->driver->publish(ns, message_op("t", "p" + std::to_string(i)), 10s,
+                       [t, i](kv::outcome o) {
+                         if (t->driver_gone.load())
+                           ++t->late;
+                         std::lock_guard<std::mutex> lock{t->mutex};
+                         ++t->calls[i];
+                         if (o.status.ok())
+                           ++t->ok;
+                         else if (o.status.code == status_code::unavailable)
+                           ++t->unavailable;
+                         else
+                           ++t->other;
+                       });
+  // Some are stored, some are on their way, some still queued.
+  d->driver.reset();
+  t->driver_gone = true;
+  box.destroyed = true;
+  sub.reset();
+
+  std::lock_guard<std::mutex> lock{t->mutex};
+  INFO("ok " << t->ok << ", unavailable " << t->unavailable);
+  CHECK(t->calls.size() == static_cast<size_t>(count));
+  for (auto& [i, n] : t->calls)
+    if (n != 1)
+      FAIL("publish " << i << " answered " << n << " times");
+  CHECK(t->other == 0);
+  CHECK(t->late == 0);
+  CHECK(box.late_callbacks == 0);
 }
 
 // --- no server ----------------------------------------------------------------------------

@@ -451,13 +451,15 @@ private:
         "no JetStream stream answered for the topic's subject (JetStream "
         "down, or the stream was deleted); the message was not stored");
     }
-    return kv::outcome::failure(
-      status_code::unavailable,
-      "JetStream refused the message: " + text
-        + (pae && pae->ErrCode
-             ? " (JetStream error " + std::to_string(pae->ErrCode) + ")"
-             : std::string{})
-        + "; it was not stored");
+    if (pae != nullptr && pae->ErrCode != 0)
+      return kv::outcome::failure(
+        status_code::unavailable,
+        "JetStream refused the message: " + text + " (JetStream error "
+          + std::to_string(pae->ErrCode) + "); it was not stored");
+    return kv::outcome::failure(status_code::unavailable,
+                                "no acknowledgment from JetStream: " + text
+                                  + "; the message may or may not have "
+                                    "been stored");
   }
 
   std::mutex state_mutex_;
@@ -689,8 +691,10 @@ public:
 
   virtual void request(uint32_t) {}
   virtual void ack(uint64_t) {}
-  /// Ends delivery, unsubscribes, and returns once no callback runs. Safe to
-  /// call more than once, and from inside a callback.
+  /// Ends delivery: once it returns, no callback of this subscription runs.
+  /// It unsubscribes (a JetStream member finishes that on its own thread,
+  /// see pull_member). Safe to call more than once, and from inside a
+  /// callback.
   virtual void shutdown() = 0;
   /// Messages NATS dropped because this subscriber fell behind.
   virtual uint64_t dropped() { return 0; }
@@ -799,7 +803,9 @@ public:
       int64_t n = 0;
       if (natsSubscription_GetDropped(s, &n) == NATS_OK && n > 0)
         core->dropped_by_closed_subs.fetch_add(static_cast<uint64_t>(n));
-      natsSubscription_Unsubscribe(s);
+      // Destroy unsubscribes. (Unsubscribe would also delete an ordered
+      // consumer, a JetStream request that can block; the server removes
+      // it by itself once nobody listens.)
       natsSubscription_Destroy(s);
     }
     closures<push_sub>::instance().remove(handle_);
@@ -823,7 +829,6 @@ private:
         return true;
       }
     }
-    natsSubscription_Unsubscribe(s);
     natsSubscription_Destroy(s);
     return false;
   }
@@ -1027,8 +1032,8 @@ private:
   int64_t progress_every_ms_ = ack_wait_ms / 3;
   time_point next_progress_ = time_point::max();
   int64_t backoff_ms_ = retry_min_ms;
-  /// Set when the member ended from the server's side.
-  bool ended_ = false;
+  /// Set once the member delivered `ended` (it then only finishes).
+  bool over_ = false;
 };
 
 step pull_member::setup() {
@@ -1127,7 +1132,7 @@ void pull_member::run() {
                          + std::to_string(core->settings.unavailable_after_ms)
                          + " ms: " + st.why.message;
       deliver_ended(st.why);
-      ended_ = true;
+      over_ = true;
       break;
     }
     pause(backoff_ms_);
@@ -1135,11 +1140,11 @@ void pull_member::run() {
   }
   failing_.reset();
   backoff_ms_ = retry_min_ms;
-  if (!ended_ && !stopped())
+  if (!over_ && !stopped())
     deliver_ready();
   next_progress_ = steady::now() + milliseconds(progress_every_ms_);
 
-  while (!ended_) {
+  while (!over_) {
     std::vector<uint64_t> acks;
     int batch = 0;
     {
@@ -1226,7 +1231,7 @@ void pull_member::on_fetch_error(natsStatus s, jsErrCode code) {
         "the JetStream consumer " + durable_ + " of stream " + stream_
           + " no longer exists (deleted on the server); subscribe again to "
             "create it"));
-      ended_ = true;
+      over_ = true;
       return;
     }
     if (failing_.failed_for(core->settings.unavailable_after_ms)) {
@@ -1235,7 +1240,7 @@ void pull_member::on_fetch_error(natsStatus s, jsErrCode code) {
         "fetching from the JetStream consumer " + durable_ + " failed for "
           + std::to_string(core->settings.unavailable_after_ms)
           + " ms: " + why));
-      ended_ = true;
+      over_ = true;
       return;
     }
   } else {
