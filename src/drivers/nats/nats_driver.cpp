@@ -1531,8 +1531,15 @@ void nats_driver::start(state_listener listener) {
 std::optional<int64_t> nats_driver::connect() {
   natsConnection* nc = nullptr;
   natsStatus s = natsConnection_Connect(&nc, options_);
-  std::string reason = "cannot connect to NATS at " + core_->settings.target
-                       + ": " + error_text(s);
+  std::string reason = "cannot connect to NATS at " + core_->settings.target;
+  std::string detail = s == NATS_NOT_YET_CONNECTED ? connection_error(nc)
+                                                   : std::string{};
+  if (!detail.empty())
+    reason += detail;
+  else if (s == NATS_NOT_YET_CONNECTED)
+    reason += ": no server available (retrying in the background)";
+  else
+    reason += ": " + error_text(s);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
     // Not even a connection object (e.g. a URL nats.c cannot parse): report
     // it, and try again now and then.

@@ -29,22 +29,31 @@
 //   its credit, so members of one name share the messages. A member keeps
 //   every message it delivered until ack(tag); while it holds one, it tells
 //   the server it is in progress (every third of the ack wait), so a slow
-//   client does not get it redelivered elsewhere. Destroying a member acks
-//   what was acknowledged and gives the rest back (NAK) for immediate
-//   redelivery. A gateway that dies holding messages: they come back after
-//   the ack wait.
+//   client does not get it redelivered elsewhere. Destroying a member stops
+//   its callbacks at once; its thread then lets its outstanding pull
+//   request run out (at most fetch_wait_ms: nats-server 2.9 mishandles a
+//   redelivery that meets only requests nobody listens to), acks what was
+//   acknowledged, gives the rest back (NAK) for immediate redelivery, and
+//   unsubscribes. A gateway that dies holding messages: they come back after
+//   the ack wait. Redelivered messages can come after newer ones.
 // - An ephemeral subscription starting at LATEST is a core NATS subscription
 //   on the subject (it sees every message published there; its ids are the
 //   publisher's "Prism-Id", see below, not "<stream>-<sequence>"). Starting
 //   at EARLIEST it is an ordered JetStream consumer (deliver all, no acks,
-//   memory state, removed by the server when it goes), so it replays the
-//   stream and then follows it, with "<stream>-<sequence>" ids.
+//   memory state; nats.c recreates it where it left off after a NATS
+//   restart; the server removes it a few seconds after the subscriber goes),
+//   so it replays the stream and then follows it, with "<stream>-<sequence>"
+//   ids.
+// - The connection lost, publishes waiting for their acknowledgment are
+//   answered UNAVAILABLE ("may or may not have been stored") at once.
 //
 // Core NATS (`jetstream: false`): at-most-once.
 // - Publish: OK once the message is written to the connection and a flush
 //   round trip confirmed the server has it (publishes waiting together share
-//   one flush). message_id "<driver start ms>-<counter>", publish time the
-//   wall clock's; both travel as headers.
+//   one flush); it went to the subscribers the server had then. Not
+//   connected: UNAVAILABLE at once. message_id "<driver start ms>-<counter>",
+//   publish time the wall clock's; both travel as headers. (A publish the
+//   server refuses for permissions is still OK: NATS does not answer it.)
 // - A named subscription is a queue subscription (group = subscription
 //   name): each message goes to one member; no position is kept, credit is
 //   ignored and ack does nothing. A member that falls behind by more than
@@ -58,9 +67,14 @@
 // consumer, fetches and acks), plus nats.c's own. publish(), subscribe(),
 // request() and ack() only enqueue. A publish is refused at once, on the
 // caller's thread, with RESOURCE_EXHAUSTED when max_pending publishes are
-// already queued or waiting for JetStream. A subscription whose setup keeps
-// failing while NATS is connected (e.g. JetStream not answering) ends
-// UNAVAILABLE after unavailable_after_ms; while NATS is down it waits.
+// already queued or waiting for JetStream; every other outcome comes from a
+// driver thread. A subscription whose setup keeps failing while NATS is
+// connected (e.g. JetStream not answering) ends UNAVAILABLE after
+// unavailable_after_ms; while NATS is down it waits (the broker decides,
+// from the state listener, when an outage has lasted too long). The
+// driver's destructor stops the threads (waiting up to about fetch_wait_ms
+// for JetStream members, and for a connect attempt in progress), answers
+// what is still pending UNAVAILABLE, flushes and closes the connection.
 
 #include <cstdint>
 #include <memory>
