@@ -828,6 +828,17 @@ TEST_CASE("nats_driver: an unreachable server is reported down and publishes fai
   }
 }
 
+TEST_CASE("nats_driver: of a list of servers, the one that answers is used", "[nats]") {
+  auto d = connected_driver(false, "nats://127.0.0.1:1, " + nats_url());
+  auto ns = unique_name("list");
+  inbox box;
+  auto sub = d->driver->subscribe(ns, subscription_op("t"), box.events());
+  REQUIRE(box.wait_ready());
+  auto o = publish_now(*d->driver, ns, message_op("t", "x"));
+  CHECK(o.status.ok());
+  CHECK(box.wait_count(1));
+}
+
 TEST_CASE("nats_driver: describe() names the server without credentials", "[nats]") {
   auto b = nats_backend("nats://s3cret-token@127.0.0.1:1", true);
   auto driver = prism::drivers::make_nats_driver(b, prism::drivers::system_wall_clock());

@@ -1440,8 +1440,28 @@ nats_driver::nats_driver(nats_settings settings,
   natsOptions* o = nullptr;
   check(natsOptions_Create(&o), st.backend, "to make connection options");
   options_ = o;
-  check(natsOptions_SetURL(o, st.url.c_str()), st.backend,
-        ("the url " + st.target).c_str());
+  // natsOptions_SetURL takes one URL; a comma-separated list is a server
+  // list.
+  std::vector<std::string> urls;
+  for (size_t start = 0; start <= st.url.size();) {
+    size_t end = std::min(st.url.find(',', start), st.url.size());
+    std::string url = st.url.substr(start, end - start);
+    url.erase(0, url.find_first_not_of(" \t"));
+    url.erase(url.find_last_not_of(" \t") + 1);
+    if (!url.empty())
+      urls.push_back(std::move(url));
+    start = end + 1;
+  }
+  if (urls.empty())
+    throw std::runtime_error("backend \"" + st.backend
+                             + "\": no NATS server URL in \"" + st.target
+                             + "\"");
+  std::vector<const char*> servers;
+  for (auto& u : urls)
+    servers.push_back(u.c_str());
+  check(natsOptions_SetServers(o, servers.data(),
+                               static_cast<int>(servers.size())),
+        st.backend, ("the url " + st.target).c_str());
   check(natsOptions_SetName(o, ("prism " + st.backend).c_str()), st.backend,
         "the connection name");
   check(natsOptions_SetTimeout(o, st.connect_timeout_ms), st.backend,
