@@ -657,13 +657,18 @@ TEST_CASE("nats_driver (JetStream): a subscription whose consumer is deleted end
   CHECK(why->message.find(durable) != std::string::npos);
 }
 
-TEST_CASE("nats_driver: a topic NATS cannot name is refused", "[nats]") {
+TEST_CASE("nats_driver: a topic NATS cannot name, or a message too large, is refused", "[nats]") {
   const bool jetstream = GENERATE(true, false);
   INFO((jetstream ? "JetStream" : "core NATS"));
   auto d = connected_driver(jetstream);
   auto ns = unique_name("invalid");
   auto o = publish_now(*d->driver, ns, message_op("a..b", "x"));
   CHECK(o.status.code == status_code::invalid_argument);
+  // Larger than nats-server's default max_payload (1 MiB).
+  o = publish_now(*d->driver, ns, message_op("t", std::string(2 << 20, 'x')));
+  CHECK(o.status.code == status_code::invalid_argument);
+  INFO(o.status.message);
+  CHECK(o.status.message.find("max_payload") != std::string::npos);
   for (const char* name : {"", "named"}) {
     inbox box;
     auto sub = d->driver->subscribe(ns, subscription_op("trailing.", name), box.events());

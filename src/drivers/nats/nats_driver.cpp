@@ -1648,6 +1648,20 @@ bool nats_driver::admissible(publish_job& job, const std::string& subject) {
   return true;
 }
 
+/// A publish nats.c would not send.
+kv::outcome send_failure(natsStatus s, natsConnection* nc,
+                         const std::string& fate) {
+  if (s == NATS_MAX_PAYLOAD)
+    return kv::outcome::failure(
+      status_code::invalid_argument,
+      "the message is larger than the NATS server accepts (max_payload "
+        + std::to_string(natsConnection_GetMaxPayload(nc))
+        + " bytes, headers included); it was not published");
+  return kv::outcome::failure(status_code::unavailable,
+                              "cannot publish to NATS: " + error_text(s)
+                                + "; " + fate);
+}
+
 void nats_driver::publish_batch(std::vector<publish_job>& batch) {
   const auto& st = core_->settings;
   natsConnection* nc = core_->nc.load();
@@ -1688,12 +1702,7 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
       s = natsConnection_PublishMsg(nc, msg);
       natsMsg_Destroy(msg);
       if (s != NATS_OK) {
-        auto code = s == NATS_MAX_PAYLOAD ? status_code::invalid_argument
-                                          : status_code::unavailable;
-        core_->answer(job.done,
-                      kv::outcome::failure(code, "cannot publish to NATS: "
-                                                   + error_text(s)
-                                                   + "; it was not published"));
+        core_->answer(job.done, send_failure(s, nc, "it was not published"));
         continue;
       }
       flushed.emplace_back(&job, std::move(id));
@@ -1712,14 +1721,9 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
     if (s != NATS_OK) {
       // nats.c did not take it: no acknowledgment will come.
       natsMsg_Destroy(msg);
-      if (auto a = core_->take_ack(key)) {
-        auto code = s == NATS_MAX_PAYLOAD ? status_code::invalid_argument
-                                          : status_code::unavailable;
-        core_->answer(a->done,
-                      kv::outcome::failure(
-                        code, "cannot publish to JetStream: " + error_text(s)
-                                + "; it may or may not have been stored"));
-      }
+      if (auto a = core_->take_ack(key))
+        core_->answer(a->done, send_failure(
+                                 s, nc, "it may or may not have been stored"));
     }
   }
   if (flushed.empty())
