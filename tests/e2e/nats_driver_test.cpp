@@ -976,6 +976,15 @@ TEST_CASE("nats_driver (JetStream, fault): a restarted server loses no acknowled
   box.sub = sub.get();
   REQUIRE(box.wait_ready());
   sub->request(20);
+  // Ephemeral subscribers ride the restart too: a core subscription (it
+  // misses what is published while NATS is down) and an ordered consumer
+  // from EARLIEST (it misses nothing stored).
+  inbox live, replay;
+  auto live_sub = d->driver->subscribe(ns, subscription_op("t"), live.events());
+  auto replay_sub = d->driver->subscribe(
+    ns, subscription_op("t", "", kv::start_position::earliest), replay.events());
+  REQUIRE(live.wait_ready());
+  REQUIRE(replay.wait_ready());
 
   // Publishes keep going, up to 16 in flight, while the server stops and
   // comes back.
@@ -1005,6 +1014,11 @@ TEST_CASE("nats_driver (JetStream, fault): a restarted server loses no acknowled
   REQUIRE(publisher.wait_until([](state& s) { return s.stored_since_restart >= 100; },
                                15s));
   CHECK(publisher.stop()); // every publish answered
+  // The core subscriber gets what is published after the restart.
+  size_t live_before = live.messages().size();
+  publish_all(*d->driver, ns, "t", {"after-restart"});
+  REQUIRE(live.wait_payloads({"after-restart"}, 10s));
+  CHECK(live.messages().size() > live_before);
 
   auto results = publisher.results();
   std::set<std::string> wanted;
@@ -1032,10 +1046,14 @@ TEST_CASE("nats_driver (JetStream, fault): a restarted server loses no acknowled
       list += m + " ";
     FAIL("acknowledged as stored but never received: " << list);
   }
+  if (!replay.wait_payloads(wanted, 25s))
+    FAIL("the ordered consumer from EARLIEST missed stored messages");
   auto events = d->states.events();
   REQUIRE(events.size() >= 3);
   CHECK(events[0].first);
   CHECK_FALSE(events[1].first);
   CHECK(events.back().first);
   CHECK_FALSE(box.ended());
+  CHECK_FALSE(live.ended());
+  CHECK_FALSE(replay.ended());
 }
