@@ -428,6 +428,8 @@ TEST_CASE("nats_driver (JetStream): a message reaches a named and an ephemeral "
 
   REQUIRE(named.wait_count(1));
   REQUIRE(ephemeral.wait_count(1));
+  // An idle named subscriber is not behind by a pull request's wait.
+  CHECK(wall_ms() - after < 500);
   for (auto* box : {&named, &ephemeral}) {
     auto m = box->messages().front();
     CHECK(m.topic == "orders.eu");

@@ -1000,7 +1000,8 @@ private:
   void run();
   step setup();
   void fetch(int batch);
-  void on_fetch_error(natsStatus s, jsErrCode code);
+  void take(natsMsgList& list);
+  void on_fetch_error(natsStatus s);
   void send_acks(const std::vector<uint64_t>& tags);
   void keep_in_progress();
   void finish();
@@ -1173,19 +1174,44 @@ void pull_member::run() {
 }
 
 void pull_member::fetch(int batch) {
+  // First whatever is there now (the server answers at once), and only when
+  // there was nothing, a long poll for one message, which returns as soon as
+  // it comes. (One long poll for the whole batch would return only when the
+  // batch is full or the poll expires.) The long poll asks for heartbeats:
+  // a pull request to a consumer that was deleted gets no answer at all,
+  // and missing heartbeats are how the member notices.
+  jsFetchRequest req;
+  jsFetchRequest_Init(&req);
+  req.Batch = batch;
+  req.NoWait = true;
+  req.Expires = fetch_wait_ms * 1000000;
   natsMsgList list{nullptr, 0};
-  jsErrCode code = jsErrCode{};
-  natsStatus s = natsSubscription_Fetch(&list, sub_, batch, fetch_wait_ms,
-                                        &code);
-  if (s != NATS_OK) {
-    if (s == NATS_TIMEOUT) {
-      failing_.reset();
-      backoff_ms_ = retry_min_ms;
-    } else if (!stopped()) {
-      on_fetch_error(s, code);
-    }
+  natsStatus s = natsSubscription_FetchRequest(&list, sub_, &req);
+  if (s == NATS_OK) {
+    take(list);
     return;
   }
+  if (s == NATS_NOT_FOUND && !stopped()) {
+    jsFetchRequest_Init(&req);
+    req.Batch = 1;
+    req.Expires = fetch_wait_ms * 1000000;
+    req.Heartbeat = fetch_heartbeat_ms * 1000000;
+    s = natsSubscription_FetchRequest(&list, sub_, &req);
+    if (s == NATS_OK) {
+      take(list);
+      return;
+    }
+  }
+  if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) {
+    // Nothing to fetch.
+    failing_.reset();
+    backoff_ms_ = retry_min_ms;
+  } else if (!stopped()) {
+    on_fetch_error(s);
+  }
+}
+
+void pull_member::take(natsMsgList& list) {
   failing_.reset();
   backoff_ms_ = retry_min_ms;
   auto now = steady::now();
@@ -1206,14 +1232,14 @@ void pull_member::fetch(int batch) {
   natsMsgList_Destroy(&list);
 }
 
-void pull_member::on_fetch_error(natsStatus s, jsErrCode code) {
+void pull_member::on_fetch_error(natsStatus s) {
   if (s == NATS_CONNECTION_CLOSED || s == NATS_INVALID_SUBSCRIPTION) {
     pause(connected_poll_ms);
     return;
   }
-  // No responders, "409 Consumer Deleted" and the like: is the consumer
-  // still there? Gone for good ends the subscription; anything else is
-  // retried (NATS restarting, JetStream not ready yet).
+  // Missed heartbeats, no responders, "409 Consumer Deleted" and the like:
+  // is the consumer still there? Gone for good ends the subscription;
+  // anything else is retried (NATS restarting, JetStream not ready yet).
   std::string why = error_text(s);
   if (core->connected.load()) {
     jsConsumerInfo* ci = nullptr;
@@ -1222,6 +1248,12 @@ void pull_member::on_fetch_error(natsStatus s, jsErrCode code) {
                                        durable_.c_str(), nullptr, &info_code);
     if (is == NATS_OK) {
       jsConsumerInfo_Destroy(ci);
+      // Late heartbeats of a busy server, or a pull request lost with a
+      // connection: the consumer is fine, so is fetching again.
+      if (s == NATS_MISSED_HEARTBEAT) {
+        failing_.reset();
+        return;
+      }
     } else if (info_code == JSConsumerNotFoundErr
                || info_code == JSStreamNotFoundErr) {
       if (info_code == JSStreamNotFoundErr)

@@ -105,8 +105,12 @@ inline constexpr int64_t ack_wait_ms = 10000;
 /// The longest a publish waits for JetStream's acknowledgment when the
 /// client set no earlier deadline.
 inline constexpr int64_t publish_ack_wait_max_ms = 10000;
-/// How long one pull request waits at the server for messages.
+/// How long one pull request waits at the server for messages (an idle
+/// member asks again this often; acks queued meanwhile wait for it).
 inline constexpr int64_t fetch_wait_ms = 1000;
+/// Heartbeats the server sends while a pull request waits; two missed ones
+/// make the member check its consumer still exists.
+inline constexpr int64_t fetch_heartbeat_ms = 250;
 /// The most messages one pull request asks for.
 inline constexpr int fetch_batch_max = 256;
 /// Retry delays of a setup or fetch that failed.
