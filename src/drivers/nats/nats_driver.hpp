@@ -26,7 +26,9 @@
 //   made explicitly (deliver policy from the first subscriber's start:
 //   LATEST -> new, EARLIEST -> all; an existing one keeps its position and
 //   settings), ack explicit, ack wait ack_wait_ms. Each member fetches at most
-//   its credit, so members of one name share the messages. A member keeps
+//   its credit, so members of one name share the messages: what is there at
+//   once, else a long poll (fetch_wait_ms, with server heartbeats, so a
+//   deleted consumer is noticed and ends the subscription). A member keeps
 //   every message it delivered until ack(tag); while it holds one, it tells
 //   the server it is in progress (every third of the ack wait), so a slow
 //   client does not get it redelivered elsewhere. Destroying a member stops
