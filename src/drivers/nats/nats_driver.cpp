@@ -33,8 +33,7 @@ using steady = std::chrono::steady_clock;
 using time_point = steady::time_point;
 using std::chrono::milliseconds;
 
-/// How often a thread waiting for the connection looks again (it is also
-/// woken by the connection's callbacks where it matters).
+/// How often a thread waiting for the connection looks again.
 constexpr int64_t connected_poll_ms = 100;
 /// Publishes the publisher thread takes from its queue at once (core NATS:
 /// they share one flush).
@@ -69,7 +68,7 @@ std::string error_text(natsStatus s) {
   return natsStatus_GetText(s);
 }
 
-// --- callback gate ------------------------------------------------------------
+// --- callback gate ---------------------------------------------------------
 
 /// Runs callbacks one at a time until closed. close() waits for the one
 /// running, unless it is called from inside it (a callback that destroys its
@@ -105,7 +104,7 @@ private:
   std::atomic<std::thread::id> runner_{};
 };
 
-// --- closures -------------------------------------------------------------------
+// --- closures --------------------------------------------------------------
 
 /// nats.c calls back with a void* closure, possibly after the object it
 /// meant is gone (a delivery thread finishing a callback, an acknowledgment
@@ -144,7 +143,7 @@ private:
   std::unordered_map<uint64_t, std::weak_ptr<T>> objects_;
 };
 
-// --- settings -------------------------------------------------------------------
+// --- settings --------------------------------------------------------------
 
 struct nats_settings {
   std::string backend;
@@ -211,7 +210,7 @@ private:
   std::optional<time_point> since_;
 };
 
-// --- the shared core --------------------------------------------------------------
+// --- the shared core -------------------------------------------------------
 
 struct publish_job {
   std::string ns;
@@ -548,7 +547,7 @@ step nats_core::ensure_stream(const std::string& ns, time_point deadline) {
                      + " keeps appearing and disappearing");
 }
 
-// --- nats.c callbacks for the connection --------------------------------------
+// --- nats.c callbacks for the connection -----------------------------------
 
 std::string connection_error(natsConnection* nc) {
   const char* text = nullptr;
@@ -594,7 +593,7 @@ void on_publish_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae,
   natsMsg_Destroy(msg);
 }
 
-// --- messages -----------------------------------------------------------------------
+// --- messages --------------------------------------------------------------
 
 /// A NATS message built from a publish, with metadata, id and time headers.
 natsMsg* make_message(const std::string& subject, const kv::publish_op& op,
@@ -676,7 +675,7 @@ kv::message to_message(natsMsg* m, const std::string& topic, bool jetstream,
   return out;
 }
 
-// --- subscriptions ------------------------------------------------------------------
+// --- subscriptions ---------------------------------------------------------
 
 /// One subscriber's subscription, whatever NATS object serves it.
 class sub_state : public std::enable_shared_from_this<sub_state> {
@@ -755,7 +754,7 @@ private:
   bool ended_ = false;
 };
 
-// --- push subscriptions: core NATS and ordered JetStream consumers ------------------
+// --- push subscriptions: core NATS and ordered JetStream consumers ---------
 
 void on_push_message(natsConnection*, natsSubscription*, natsMsg* msg,
                      void* closure);
@@ -945,7 +944,7 @@ void on_push_message(natsConnection*, natsSubscription*, natsMsg* msg,
   natsMsg_Destroy(msg);
 }
 
-// --- JetStream named members: durable pull consumers --------------------------------
+// --- JetStream named members: durable pull consumers -----------------------
 
 /// One member of a named subscription in JetStream mode. Its own thread sets
 /// up the durable consumer and binds to it, fetches what its credit allows,
@@ -1331,7 +1330,7 @@ void pull_member::finish() {
   core->thread_finished();
 }
 
-// --- the subscription handle --------------------------------------------------------
+// --- the subscription handle -----------------------------------------------
 
 class nats_subscription final : public pubsub_driver::subscription {
 public:
@@ -1346,7 +1345,7 @@ private:
   std::shared_ptr<sub_state> state_;
 };
 
-// --- worker threads -------------------------------------------------------------------
+// --- worker threads --------------------------------------------------------
 
 /// Runs jobs one at a time on its own thread; a job returns a delay after
 /// which it runs again, or nothing when it is done. stop() drops what is
@@ -1410,7 +1409,7 @@ private:
   std::thread thread_;
 };
 
-// --- the driver -------------------------------------------------------------------------
+// --- the driver ------------------------------------------------------------
 
 class nats_driver final : public pubsub_driver {
 public:
