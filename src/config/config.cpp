@@ -1331,6 +1331,17 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
                  "pattern pubsub needs a memory, kafka or nats backend, but backend " + quote(ns.backend) + " is "
                    + std::string{to_string(found->second.type)} + ", which cannot serve pubsub",
                  "point backend: at a memory, kafka or nats backend, or use pattern: keyvalue");
+      } else if (found->second.known_type
+                 && (found->second.type == backend_type::kafka || found->second.type == backend_type::nats)
+                 && e.name.find('.') != std::string::npos) {
+        std::string dashed = e.name;
+        std::replace(dashed.begin(), dashed.end(), '.', '-');
+        c.report(c.at(e.key), field,
+                 "namespace name " + quote(e.name) + " has a '.', which a "
+                   + std::string{to_string(found->second.type)}
+                   + " backend cannot keep apart from its topic names (namespace \"a\" with topic \"b.c\" "
+                     "and namespace \"a.b\" with topic \"c\" would share one)",
+                 "rename it without '.', e.g. " + quote(dashed));
       } else if (pattern_ok && ns.pattern == pattern::keyvalue && found->second.known_type
                  && !serves_keyvalue(found->second.type)) {
         c.report(pattern_entry ? c.at(pattern_entry->value) : c.at(v->value),

@@ -32,8 +32,11 @@
 #include "config/config.hpp"
 #include "drivers/nats/nats_driver.hpp"
 #include "drivers/nats/nats_names.hpp"
+#include "test_servers.hpp"
 
 namespace {
+
+using prism::test::private_nats;
 
 using namespace std::chrono_literals;
 using prism::status_code;
@@ -328,66 +331,6 @@ int64_t wall_ms() {
            std::chrono::system_clock::now().time_since_epoch())
     .count();
 }
-
-/// Runs a shell command; its output (stdout and stderr) and exit status.
-std::pair<int, std::string> shell(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr)
-    return {-1, "popen failed"};
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr)
-    out += buffer;
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-/// A nats-server of this test's own, through scripts/test-servers, stopped
-/// (and its directory removed) when the test ends however it ends.
-class private_nats {
-public:
-  private_nats() {
-    auto [rc, out] = shell("PRISM_TEST_SERVERS_PRIVATE=1 " + script()
-                           + " start nats");
-    INFO(out);
-    REQUIRE(rc == 0);
-    dir_ = value_of(out, "PRISM_TEST_SERVERS_DIR");
-    url_ = value_of(out, "PRISM_TEST_NATS_URL");
-    REQUIRE(!dir_.empty());
-    REQUIRE(!url_.empty());
-  }
-  ~private_nats() {
-    if (!dir_.empty())
-      shell(script() + " stop " + dir_);
-  }
-  const std::string& url() const { return url_; }
-
-  void stop_server() {
-    auto [rc, out] = shell(script() + " stop-server nats " + dir_);
-    INFO(out);
-    REQUIRE(rc == 0);
-  }
-  void start_server() {
-    auto [rc, out] = shell(script() + " start-server nats " + dir_);
-    INFO(out);
-    REQUIRE(rc == 0);
-    REQUIRE(value_of(out, "PRISM_TEST_NATS_URL") == url_);
-  }
-
-private:
-  static std::string script() { return PRISM_SOURCE_DIR "/scripts/test-servers"; }
-  static std::string value_of(const std::string& out, const std::string& name) {
-    auto key = "export " + name + "=";
-    auto at = out.find(key);
-    if (at == std::string::npos)
-      return {};
-    auto end = out.find('\n', at);
-    return out.substr(at + key.size(), end == std::string::npos ? end : end - at - key.size());
-  }
-
-  std::string dir_;
-  std::string url_;
-};
 
 kv::metadata sorted(kv::metadata m) {
   std::sort(m.begin(), m.end());

@@ -192,3 +192,38 @@ TEST_CASE("Kafka: a broker going down and leadership moving while clients "
   }
   expect_all_received(durable, pub.acknowledged());
 }
+
+TEST_CASE("NATS: the server stopping and coming back under a durable "
+          "subscription: publishes fail fast meanwhile, the stream resumes by "
+          "itself, and no acknowledged message is lost",
+          "[e2e][pubsub][nats][faults]") {
+  private_nats nats;
+  auto token = unique_token();
+  gateway_process gw{gateway_config(fmt::format(
+    "{{type: nats, url: \"{}\", subject_prefix: f{}, stream_prefix: F{}_, "
+    "unavailable_after_ms: 60000}}",
+    nats.url(), token, token))};
+  gw.start();
+  subscriber durable{gw, ns, "pay", "ledger", prism::v1::LATEST, 120s};
+
+  publisher pub{gw, "pay", 3s};
+  REQUIRE(acknowledged_beyond(pub, 0, 20, 30s));
+  nats.stop_server();
+  // While it is down, publishes are refused (and not hanging): wait for a
+  // few refusals.
+  CHECK(eventually([&] { return pub.failures().size() >= 3; }, 30s));
+  auto at_restart = pub.acknowledged_count();
+  nats.start_server();
+  REQUIRE(acknowledged_beyond(pub, at_restart, 20, 30s));
+  pub.stop();
+
+  for (auto& f : pub.failures()) {
+    INFO(static_cast<int>(f.code) << " after " << f.took.count()
+                                  << " ms: " << f.message);
+    CHECK((f.code == grpc::StatusCode::UNAVAILABLE
+           || f.code == grpc::StatusCode::DEADLINE_EXCEEDED));
+    CHECK(f.took < 4s);
+  }
+  // The same stream (not a new one) carries on with everything acknowledged.
+  expect_all_received(durable, pub.acknowledged());
+}

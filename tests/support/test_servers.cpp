@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
@@ -45,6 +48,66 @@ std::string kafka_control(const std::string& command) {
     reply += c;
   INFO("control: " << command << " -> " << reply);
   return reply;
+}
+
+std::pair<int, std::string> shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr)
+    return {-1, "popen failed"};
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr)
+    out += buffer;
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+namespace {
+
+std::string test_servers_script() {
+  return PRISM_SOURCE_DIR "/scripts/test-servers";
+}
+
+/// The value of `export NAME=value` in scripts/test-servers' output.
+std::string exported(const std::string& out, const std::string& name) {
+  auto key = "export " + name + "=";
+  auto at = out.find(key);
+  if (at == std::string::npos)
+    return {};
+  auto end = out.find('\n', at);
+  return out.substr(at + key.size(),
+                    end == std::string::npos ? end : end - at - key.size());
+}
+
+} // namespace
+
+private_nats::private_nats() {
+  auto [rc, out] = shell("PRISM_TEST_SERVERS_PRIVATE=1 " + test_servers_script()
+                         + " start nats");
+  INFO(out);
+  REQUIRE(rc == 0);
+  dir_ = exported(out, "PRISM_TEST_SERVERS_DIR");
+  url_ = exported(out, "PRISM_TEST_NATS_URL");
+  REQUIRE(!dir_.empty());
+  REQUIRE(!url_.empty());
+}
+
+private_nats::~private_nats() {
+  if (!dir_.empty())
+    shell(test_servers_script() + " stop " + dir_);
+}
+
+void private_nats::stop_server() {
+  auto [rc, out] = shell(test_servers_script() + " stop-server nats " + dir_);
+  INFO(out);
+  REQUIRE(rc == 0);
+}
+
+void private_nats::start_server() {
+  auto [rc, out] = shell(test_servers_script() + " start-server nats " + dir_);
+  INFO(out);
+  REQUIRE(rc == 0);
+  REQUIRE(exported(out, "PRISM_TEST_NATS_URL") == url_);
 }
 
 } // namespace prism::test

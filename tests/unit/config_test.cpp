@@ -1625,3 +1625,19 @@ TEST_CASE("the kafka and nats example configs are valid", "[config][pubsub]") {
     CHECK(has_type);
   }
 }
+
+TEST_CASE("a namespace on a kafka or nats backend has no '.' in its name", "[config][pubsub]") {
+  auto r = check(R"(backends:
+  k: {type: kafka, brokers: "a:1"}
+  n: {type: nats, url: "nats://a:1"}
+  mem: {type: memory}
+namespaces:
+  app.orders: {backend: k, pattern: pubsub}
+  app.events: {backend: n, pattern: pubsub}
+  app.cache: {backend: mem, pattern: pubsub}
+)");
+  expect_problem(r, "namespaces.app.orders", 6, "namespace name \"app.orders\" has a '.'");
+  CHECK(find(r, "namespaces.app.orders")->hint == "rename it without '.', e.g. \"app-orders\"");
+  expect_problem(r, "namespaces.app.events", 7, "which a nats backend cannot keep apart");
+  CHECK(r.problems.size() == 2);
+}

@@ -898,7 +898,9 @@ std::optional<int64_t> push_sub::setup_step() {
       jsSubOptions_Init(&so);
       so.Stream = stream.c_str();
       so.Ordered = true;
-      so.Config.DeliverPolicy = js_DeliverAll;
+      so.Config.DeliverPolicy = start == kv::start_position::earliest
+                                  ? js_DeliverAll
+                                  : js_DeliverNew;
       jsErrCode code = jsErrCode{};
       status = js_Subscribe(&s, core->js.load(), subject.c_str(),
                             on_push_message, handle_, nullptr, &so, &code);
@@ -1797,11 +1799,12 @@ nats_driver::subscribe(const std::string& ns, const kv::subscribe_op& op,
     member->launch();
     state = member;
   } else {
-    auto kind = named ? push_sub::kind::queue
-                : core_->settings.jetstream
-                    && op.start == kv::start_position::earliest
-                  ? push_sub::kind::ordered
-                  : push_sub::kind::plain;
+    // With JetStream every ephemeral subscriber reads the stream through an
+    // ordered consumer, so it sees exactly what was stored, with the ids
+    // Publish answered.
+    auto kind = named                        ? push_sub::kind::queue
+                : core_->settings.jetstream ? push_sub::kind::ordered
+                                             : push_sub::kind::plain;
     auto sub = std::make_shared<push_sub>(core_, ns, op, std::move(events),
                                           kind);
     sub->register_closure();

@@ -38,14 +38,11 @@
 //   acknowledged, gives the rest back (NAK) for immediate redelivery, and
 //   unsubscribes. A gateway that dies holding messages: they come back after
 //   the ack wait. Redelivered messages can come after newer ones.
-// - An ephemeral subscription starting at LATEST is a core NATS subscription
-//   on the subject (it sees every message published there; its ids are the
-//   publisher's "Prism-Id", see below, not "<stream>-<sequence>"). Starting
-//   at EARLIEST it is an ordered JetStream consumer (deliver all, no acks,
-//   memory state; nats.c recreates it where it left off after a NATS
-//   restart; the server removes it a few seconds after the subscriber goes),
-//   so it replays the stream and then follows it, with "<stream>-<sequence>"
-//   ids.
+// - An ephemeral subscription is an ordered JetStream consumer (deliver new
+//   for LATEST, all for EARLIEST; no acks, memory state; nats.c recreates it
+//   where it left off after a NATS restart; the server removes it a few
+//   seconds after the subscriber goes), so it sees exactly what was stored,
+//   with the "<stream>-<sequence>" ids Publish answered.
 // - The connection lost, publishes waiting for their acknowledgment are
 //   answered UNAVAILABLE ("may or may not have been stored") at once.
 //
