@@ -56,8 +56,11 @@ struct backend_under_test {
       bus = "{type: memory}";
     } else if (name == "kafka") {
       kafka_prefix = "e2e" + token + ".";
+      // The local Kafka waits session.timeout.ms - 1 s for the members of
+      // a rebalance, even after a clean leave (librdkafka's default is 45 s).
       bus = fmt::format("{{type: kafka, brokers: \"{}\", topic_prefix: "
-                        "\"{}\", unavailable_after_ms: 60000}}",
+                        "\"{}\", unavailable_after_ms: 60000, properties: "
+                        "{{session.timeout.ms: \"6000\"}}}}",
                         require_env("PRISM_TEST_KAFKA_BOOTSTRAP"),
                         kafka_prefix);
     } else {
