@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "pubsub/broker_intake.hpp"
+
 #include <caf/system_messages.hpp>
 
 namespace prism {
@@ -214,24 +216,7 @@ broker(broker_actor::stateful_pointer<broker_state> self,
     [self](caf::down_msg& msg) { forget(self, msg.source); });
   return {
     [=](request_atom, call_ptr& call) {
-      auto& st = self->state;
-      count_handled(st.registration);
-      if (st.options.gate)
-        took_message(*st.options.gate, st.registration,
-                     st.gate_rejections_seen);
-      if (call->expired(self->clock().now())) {
-        fail_call(self, std::move(call), status_code::deadline_exceeded,
-                  "the request's deadline passed before its topic took it");
-        return;
-      }
-      auto op = call->operation;
-      if (auto* p = std::get_if<kv::publish_op>(op.get()))
-        publish(self, std::move(call), *p);
-      else if (auto* s = std::get_if<kv::subscribe_op>(op.get()))
-        subscribe(self, std::move(call), *s);
-      else
-        fail_call(self, std::move(call), status_code::internal,
-                  "a KeyValue operation reached a PubSub backend");
+      take_pubsub_call(self, self->state, std::move(call), publish, subscribe);
     },
     [=](demand_atom, uint32_t n, uint64_t tag) {
       count_handled(self->state.registration);

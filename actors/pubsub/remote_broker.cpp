@@ -4,6 +4,8 @@
 
 #include <caf/system_messages.hpp>
 #include <fmt/format.h>
+
+#include "pubsub/broker_intake.hpp"
 #include <spdlog/spdlog.h>
 
 namespace prism {
@@ -209,25 +211,7 @@ remote_broker(remote_broker_actor::stateful_pointer<remote_broker_state> self,
   });
   return {
     [=](request_atom, call_ptr& call) {
-      auto& st = self->state;
-      count_handled(st.registration);
-      if (st.options.gate)
-        took_message(*st.options.gate, st.registration,
-                     st.gate_rejections_seen);
-      if (call->expired(self->clock().now())) {
-        fail_call(self, std::move(call), status_code::deadline_exceeded,
-                  "the request's deadline passed before its backend's "
-                  "client took it");
-        return;
-      }
-      auto op = call->operation;
-      if (auto* p = std::get_if<kv::publish_op>(op.get()))
-        publish(self, std::move(call), *p);
-      else if (auto* s = std::get_if<kv::subscribe_op>(op.get()))
-        subscribe(self, std::move(call), *s);
-      else
-        fail_call(self, std::move(call), status_code::internal,
-                  "a KeyValue operation reached a PubSub backend");
+      take_pubsub_call(self, self->state, std::move(call), publish, subscribe);
     },
     [=](demand_atom, uint32_t n, uint64_t acked) {
       auto& st = self->state;

@@ -30,6 +30,7 @@
 #include "config/config.hpp"
 #include "drivers/kafka/kafka_support.hpp"
 #include "drivers/pubsub_driver.hpp"
+#include "test_servers.hpp"
 
 namespace {
 
@@ -38,13 +39,7 @@ using namespace prism;
 using steady = std::chrono::steady_clock;
 using drivers::pubsub_driver;
 
-std::string require_env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || *value == '\0')
-    FAIL(name << " is not set: start the mock cluster first, e.g. "
-                 "eval \"$(BUILD_DIR=build scripts/test-servers start kafka)\"");
-  return value;
-}
+using prism::test::require_env;
 
 /// A name no other test (or run against the same cluster) uses.
 std::string unique_name(const std::string& prefix) {
@@ -58,29 +53,7 @@ std::string unique_name(const std::string& prefix) {
 
 /// Sends one command to the mock's control port; returns its answer line.
 std::string control(const std::string& command) {
-  auto address = require_env("PRISM_TEST_KAFKA_CONTROL");
-  auto colon = address.rfind(':');
-  REQUIRE(colon != std::string::npos);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  REQUIRE(::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });
-  timeval timeout{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    FAIL("cannot connect to the Kafka control port " << address);
-  auto line = command + "\n";
-  REQUIRE(::send(fd, line.data(), line.size(), MSG_NOSIGNAL)
-          == static_cast<ssize_t>(line.size()));
-  std::string reply;
-  char c = 0;
-  while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
-    reply += c;
-  return reply;
+  return prism::test::kafka_control(command);
 }
 
 void require_control(const std::string& command) {

@@ -1,6 +1,7 @@
-// The PubSub API against the real binary on the memory backend: publish and
-// subscribe, order, unsubscribe, fan-out, concurrent publishers, shared
-// subscriptions, binary payloads, errors, and the stream ending on SIGTERM.
+// The PubSub API against the real binary on the memory backend: a shared
+// subscription's name resuming, errors, the stream ending on SIGTERM, and
+// the CLI. The cases every backend shares are in
+// pubsub_backends_e2e_test.cpp.
 
 #include <atomic>
 #include <csignal>
@@ -36,81 +37,6 @@ namespaces:
 const char* ns = "events";
 
 } // namespace
-
-TEST_CASE("PubSub: publish and subscribe, with metadata, ids and binary "
-          "payloads, in order", "[e2e][pubsub]") {
-  gateway_process gw{pubsub_config};
-  gw.start();
-  subscriber sub{gw, ns, "orders"};
-  auto stub = pubsub_stub(gw);
-  std::string binary("\0\x01\xfe\xff", 4);
-  auto id = publish(*stub, ns, "orders", binary, {{"source", "e2e"}});
-  CHECK_FALSE(id.empty());
-  auto first = sub.read(1)[0];
-  CHECK(first.topic() == "orders");
-  CHECK(first.payload() == binary);
-  CHECK(first.metadata().at("source") == "e2e");
-  CHECK(first.message_id() == id);
-  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch())
-                  .count();
-  CHECK(first.publish_time_ms() > now_ms - 60000);
-  CHECK(first.publish_time_ms() <= now_ms);
-  for (int i = 0; i < 200; ++i)
-    publish(*stub, ns, "orders", "m" + std::to_string(i));
-  CHECK(payloads(sub.read(200)) == numbered("m", 200));
-  // Cancelling unsubscribes: the stream ends CANCELLED on the client side.
-  auto st = sub.cancel();
-  CHECK(st.error_code() == grpc::StatusCode::CANCELLED);
-}
-
-TEST_CASE("PubSub: fan-out to five subscribers, ten concurrent publishers, "
-          "nothing lost", "[e2e][pubsub]") {
-  gateway_process gw{pubsub_config};
-  gw.start();
-  std::vector<std::unique_ptr<subscriber>> subs;
-  for (int i = 0; i < 5; ++i)
-    subs.push_back(std::make_unique<subscriber>(gw, ns, "fan"));
-  std::vector<std::thread> publishers;
-  // One slot per publisher: the first failure it saw, checked after join.
-  std::vector<std::string> failures(10);
-  for (int p = 0; p < 10; ++p)
-    publishers.emplace_back([&gw, &failures, p] {
-      auto stub = pubsub_stub(gw);
-      for (int i = 0; i < 20; ++i) {
-        std::string id;
-        auto st = try_publish(*stub, ns, "fan",
-                              "p" + std::to_string(p) + "-" + std::to_string(i),
-                              {}, id);
-        if (!st.ok() || id.empty()) {
-          failures[p] = "publish " + std::to_string(i) + ": code " +
-                        std::to_string(st.error_code()) + " " +
-                        st.error_message();
-          return;
-        }
-      }
-    });
-  for (auto& t : publishers)
-    t.join();
-  for (auto& f : failures)
-    REQUIRE(f.empty());
-  for (auto& s : subs) {
-    auto got = payloads(s->read(200));
-    // Every message exactly once, and each publisher's in its order.
-    std::set<std::string> unique(got.begin(), got.end());
-    CHECK(unique.size() == 200);
-    std::map<std::string, int> last;
-    for (auto& p : got) {
-      auto dash = p.find('-');
-      auto who = p.substr(0, dash);
-      auto seq = std::stoi(p.substr(dash + 1));
-      auto it = last.find(who);
-      if (it != last.end())
-        CHECK(seq > it->second);
-      last[who] = seq;
-    }
-  }
-}
 
 TEST_CASE("PubSub: a shared subscription splits the messages; its name "
           "resumes where it left off", "[e2e][pubsub]") {

@@ -1,5 +1,8 @@
 #include "pubsub_client.hpp"
 
+#include <map>
+#include <set>
+
 #include <catch2/catch.hpp>
 
 namespace prism::test {
@@ -101,6 +104,23 @@ std::vector<std::string> payloads(const std::vector<prism::v1::Message>& ms) {
   for (auto& m : ms)
     out.push_back(m.payload());
   return out;
+}
+
+void check_complete_and_ordered(const std::vector<std::string>& got,
+                                size_t expected) {
+  std::set<std::string> unique(got.begin(), got.end());
+  CHECK(unique.size() == expected);
+  CHECK(got.size() == expected);
+  std::map<std::string, int> last;
+  for (auto& p : got) {
+    auto dash = p.find('-');
+    auto who = p.substr(0, dash);
+    auto seq = std::stoi(p.substr(dash + 1));
+    auto it = last.find(who);
+    if (it != last.end())
+      CHECK(seq > it->second);
+    last[who] = seq;
+  }
 }
 
 std::vector<std::string> numbered(const std::string& prefix, int n) {

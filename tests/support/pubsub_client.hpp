@@ -68,6 +68,11 @@ private:
 
 std::vector<std::string> payloads(const std::vector<prism::v1::Message>& ms);
 
+/// Checks that `got` holds each of `expected` messages "p<i>-<n>" (as
+/// concurrent publishers send them) exactly once, each publisher's in order.
+void check_complete_and_ordered(const std::vector<std::string>& got,
+                                size_t expected);
+
 /// prefix0, prefix1, ... prefix(n-1).
 std::vector<std::string> numbered(const std::string& prefix, int n);
 

@@ -7,6 +7,8 @@
 
 #include <sys/wait.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -21,6 +23,15 @@ std::string require_env(const char* name) {
     FAIL(name << " is not set: run through scripts/dev test or "
                  "scripts/test-servers (eval \"$(scripts/test-servers start)\")");
   return value;
+}
+
+std::string unique_token() {
+  static std::atomic<int> counter{0};
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+               .count();
+  return std::to_string(::getpid()) + "x" + std::to_string(now % 100000000) + "x"
+         + std::to_string(++counter);
 }
 
 std::string kafka_control(const std::string& command) {

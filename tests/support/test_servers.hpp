@@ -12,6 +12,10 @@ namespace prism::test {
 /// The value of environment variable `name`; fails the test when unset.
 std::string require_env(const char* name);
 
+/// A token no other test case or run against the same servers uses (process
+/// id, time and a counter), for topic, subject and stream names.
+std::string unique_token();
+
 /// Sends one command to PRISM_TEST_KAFKA_CONTROL (see docs/TEST-SERVERS.md)
 /// and returns its answer line, e.g. "ok".
 std::string kafka_control(const std::string& command);
