@@ -57,9 +57,12 @@ struct backend_under_test {
                         require_env("PRISM_TEST_KAFKA_BOOTSTRAP"),
                         kafka_prefix);
     } else {
+      // "nats": with JetStream; "nats-core": core NATS only.
       bus = fmt::format("{{type: nats, url: \"{}\", subject_prefix: e2e{}, "
-                        "stream_prefix: E2E{}_, unavailable_after_ms: 60000}}",
-                        require_env("PRISM_TEST_NATS_URL"), token, token);
+                        "stream_prefix: E2E{}_, unavailable_after_ms: 60000, "
+                        "jetstream: {}}}",
+                        require_env("PRISM_TEST_NATS_URL"), token, token,
+                        name == "nats" ? "true" : "false");
     }
     yaml = fmt::format(R"(
 audit:
@@ -360,3 +363,24 @@ PUBSUB_ON_EACH_BACKEND("members of a shared subscription split the messages",
 PUBSUB_ON_EACH_BACKEND("a slow subscriber does not slow the others and holds "
                        "at most its buffer",
                        slow_subscriber)
+
+// Core NATS keeps nothing: the cases without a durable subscription.
+TEST_CASE("PubSub on core NATS: publish and subscribe with metadata, ids and "
+          "binary payloads, in order; cancelling unsubscribes",
+          "[e2e][pubsub][nats]") {
+  round_trip("nats-core");
+}
+TEST_CASE("PubSub on core NATS: fan-out to five subscribers from ten "
+          "concurrent publishers",
+          "[e2e][pubsub][nats]") {
+  fan_out("nats-core");
+}
+TEST_CASE("PubSub on core NATS: members of a queue group split the messages",
+          "[e2e][pubsub][nats]") {
+  shared_subscription("nats-core");
+}
+TEST_CASE("PubSub on core NATS: a slow subscriber does not slow the others "
+          "and holds at most its buffer",
+          "[e2e][pubsub][nats]") {
+  slow_subscriber("nats-core");
+}
