@@ -331,9 +331,14 @@ void slow_subscriber(const std::string& backend) {
     CHECK(s["mailbox_high_water"].get<uint64_t>() <= 128);
   uint64_t dropped = subs[0]["rejected"].get<uint64_t>()
                      + subs[1]["rejected"].get<uint64_t>();
-  slow.cancel();
   INFO("dropped for the slow subscriber: " << dropped);
   CHECK(dropped > 0);
+  // /metrics says the same.
+  auto metrics = http_get(gw.admin_port(), "/metrics").body;
+  CHECK_THAT(metrics, Catch::Contains("prism_pubsub_streams{namespace=\"events\"} 2\n"));
+  CHECK_THAT(metrics, Catch::Contains("prism_pubsub_dropped{namespace=\"events\"} "
+                                      + std::to_string(dropped) + "\n"));
+  slow.cancel();
 }
 
 } // namespace

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/admin_server.hpp"
+#include "runtime/actor_metrics.hpp"
 #include "runtime/inspector.hpp"
 
 using namespace prism;
@@ -593,4 +594,42 @@ TEST_CASE("without an inspector the /debug endpoints answer 503") {
   auto health = http.Get("/healthz");
   REQUIRE(health);
   CHECK(health->status == 200);
+}
+
+TEST_CASE("the live actors as Prometheus gauges: per kind, per supervisor "
+          "and per pubsub namespace") {
+  auto info = [](std::string kind, std::string name, uint64_t depth,
+                 uint64_t high, uint64_t admitted, uint64_t rejected,
+                 uint64_t restarts) {
+    actor_info a;
+    a.kind = std::move(kind);
+    a.name = std::move(name);
+    a.mailbox_depth = depth;
+    a.mailbox_high_water = high;
+    a.admitted = admitted;
+    a.rejected = rejected;
+    a.restarts = restarts;
+    return a;
+  };
+  std::vector<actor_info> actors{
+    info("session", "a", 2, 5, 10, 1, 0),
+    info("session", "b", 1, 9, 20, 0, 0),
+    info("supervisor", "pool:disk", 0, 0, 0, 0, 3),
+    info("subscription", "events/orders", 4, 16, 100, 7, 0),
+    info("subscription", "events/orders/workers", 1, 8, 50, 0, 0),
+    info("subscription", "audit.log/x", 0, 1, 5, 0, 0),
+  };
+  auto text = render_prometheus(actor_metrics(actors));
+  CHECK_THAT(text, Catch::Contains("prism_actors{kind=\"session\"} 2\n"));
+  CHECK_THAT(text, Catch::Contains("prism_actor_mailbox_depth{kind=\"session\"} 3\n"));
+  CHECK_THAT(text, Catch::Contains("prism_actor_mailbox_high_water{kind=\"session\"} 9\n"));
+  CHECK_THAT(text, Catch::Contains("prism_actor_admitted{kind=\"session\"} 30\n"));
+  CHECK_THAT(text, Catch::Contains("prism_actor_rejected{kind=\"subscription\"} 7\n"));
+  CHECK_THAT(text, Catch::Contains("prism_supervisor_restarts{supervisor=\"pool:disk\"} 3\n"));
+  CHECK_THAT(text, Catch::Contains("prism_pubsub_streams{namespace=\"events\"} 2\n"));
+  CHECK_THAT(text, Catch::Contains("prism_pubsub_delivered{namespace=\"events\"} 150\n"));
+  CHECK_THAT(text, Catch::Contains("prism_pubsub_dropped{namespace=\"events\"} 7\n"));
+  CHECK_THAT(text, Catch::Contains("prism_pubsub_buffered{namespace=\"events\"} 5\n"));
+  CHECK_THAT(text, Catch::Contains("prism_pubsub_streams{namespace=\"audit.log\"} 1\n"));
+  CHECK_THAT(text, Catch::Contains("# TYPE prism_pubsub_dropped gauge\n"));
 }
