@@ -578,8 +578,9 @@ const std::vector<std::string> postgres_only_keys = {"dsn",           "password_
                                                      "max_lifetime_ms"};
 const std::vector<std::string> kafka_only_keys = {"brokers", "topic_prefix", "partitions", "replication_factor",
                                                   "properties", "unavailable_after_ms"};
-const std::vector<std::string> nats_only_keys = {"url",         "jetstream", "subject_prefix",      "stream_prefix",
-                                                 "connect_timeout_ms", "token_env", "unavailable_after_ms"};
+const std::vector<std::string> nats_only_keys = {"url",           "jetstream",          "subject_prefix",
+                                                 "stream_prefix", "stream_max_age_ms", "stream_max_bytes",
+                                                 "connect_timeout_ms", "token_env",  "unavailable_after_ms"};
 
 /// The keys a backend of `type` allows.
 std::vector<std::string> backend_keys(backend_type type) {
@@ -1133,6 +1134,12 @@ void check_nats(checker& c, const section& s, bool known_type, nats_options& out
         out.stream_prefix = prefix;
     }
   }
+  if (const entry* v = s.find("stream_max_age_ms"))
+    c.number(*v, s.path(v->name), 0, uint64_t{10} * 365 * 24 * 3600 * 1000, out.stream_max_age_ms,
+             "use 0..315360000000 milliseconds (up to 10 years; 0: keep messages forever)");
+  if (const entry* v = s.find("stream_max_bytes"))
+    c.number(*v, s.path(v->name), 0, uint64_t{1} << 50, out.stream_max_bytes,
+             "use 0..1125899906842624 bytes (0: no limit)");
   if (const entry* v = s.find("connect_timeout_ms"))
     c.number(*v, s.path(v->name), 1, 600000, out.connect_timeout_ms,
              "use 1..600000 milliseconds (up to 10 minutes) for one connection attempt");

@@ -85,6 +85,12 @@ struct nats_options {
   /// (characters a stream name cannot hold replaced by '_'), created when
   /// missing.
   std::string stream_prefix = defaults::nats_stream_prefix;
+  /// Limits of the streams the gateway creates (an existing stream keeps
+  /// its own): messages older than this are removed (0: kept forever) ...
+  uint64_t stream_max_age_ms = defaults::nats_stream_max_age_ms;
+  /// ... and the oldest go once the stream holds more than this many bytes
+  /// (0: no limit).
+  uint64_t stream_max_bytes = 0;
   uint32_t connect_timeout_ms = defaults::nats_connect_timeout_ms;
   /// Where the token comes from, if the server wants one: an environment
   /// variable's name (never the token itself).

@@ -42,6 +42,8 @@ inline constexpr const char* kafka_topic_prefix = "prism.";
 inline constexpr uint32_t kafka_partitions = 1;
 inline constexpr const char* nats_subject_prefix = "prism";
 inline constexpr const char* nats_stream_prefix = "PRISM_";
+/// Seven days, Kafka's default retention.
+inline constexpr uint64_t nats_stream_max_age_ms = 7ull * 24 * 3600 * 1000;
 inline constexpr uint32_t nats_connect_timeout_ms = 2000;
 inline constexpr uint32_t pubsub_unavailable_after_ms = 10000;
 

@@ -602,6 +602,38 @@ TEST_CASE("nats_driver (JetStream): a subscription whose consumer is deleted end
   CHECK(why->message.find(durable) != std::string::npos);
 }
 
+TEST_CASE("nats_driver (JetStream): a stream the driver creates gets the "
+          "configured age and size limits",
+          "[nats]") {
+  auto b = nats_backend(nats_url(), true);
+  b.nats.stream_max_age_ms = 3600000;
+  b.nats.stream_max_bytes = 1 << 20;
+  auto driver = prism::drivers::make_nats_driver(
+    b, prism::drivers::system_wall_clock());
+  state_log states;
+  driver->start(states.listener());
+  REQUIRE(states.wait_for(true, 10s));
+  auto ns = unique_name("limits");
+  REQUIRE(publish_now(*driver, ns, message_op("t", "x", {})).status.ok());
+
+  natsConnection* nc = nullptr;
+  REQUIRE(natsConnection_ConnectTo(&nc, nats_url().c_str()) == NATS_OK);
+  jsCtx* js = nullptr;
+  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  auto stream = prism::drivers::nats_names::stream_name("PRISMTEST_", ns);
+  jsStreamInfo* info = nullptr;
+  jsErrCode code{};
+  auto found = js_GetStreamInfo(&info, js, stream.c_str(), nullptr, &code);
+  int64_t max_age = info != nullptr ? info->Config->MaxAge : -2;
+  int64_t max_bytes = info != nullptr ? info->Config->MaxBytes : -2;
+  jsStreamInfo_Destroy(info);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+  REQUIRE(found == NATS_OK);
+  CHECK(max_age == int64_t{3600000} * 1000000);
+  CHECK(max_bytes == int64_t{1} << 20);
+}
+
 TEST_CASE("nats_driver: a topic NATS cannot name, or a message too large, is refused", "[nats]") {
   const bool jetstream = GENERATE(true, false);
   INFO((jetstream ? "JetStream" : "core NATS"));

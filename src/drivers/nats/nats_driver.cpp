@@ -153,6 +153,8 @@ struct nats_settings {
   bool jetstream = true;
   std::string subject_prefix;
   std::string stream_prefix;
+  uint64_t stream_max_age_ms = 0;
+  uint64_t stream_max_bytes = 0;
   uint32_t connect_timeout_ms = 0;
   std::string token;
   uint32_t max_pending = 0;
@@ -531,6 +533,12 @@ step nats_core::ensure_stream(const std::string& ns, time_point deadline) {
     cfg.Subjects = subject_list;
     cfg.SubjectsLen = 1;
     cfg.Storage = js_FileStorage;
+    // nats.c counts MaxAge in nanoseconds; 0 keeps messages forever, as -1
+    // (the server's "unlimited") puts no cap on the bytes.
+    cfg.MaxAge = static_cast<int64_t>(settings.stream_max_age_ms) * 1000000;
+    cfg.MaxBytes = settings.stream_max_bytes == 0
+                     ? -1
+                     : static_cast<int64_t>(settings.stream_max_bytes);
     code = jsErrCode{};
     s = js_AddStream(&si, j, &cfg, &wait, &code);
     if (s == NATS_OK) {
@@ -1824,6 +1832,8 @@ nats_settings settings_of(const config::backend& backend) {
   s.jetstream = n.jetstream;
   s.subject_prefix = n.subject_prefix;
   s.stream_prefix = n.stream_prefix;
+  s.stream_max_age_ms = n.stream_max_age_ms;
+  s.stream_max_bytes = n.stream_max_bytes;
   s.connect_timeout_ms = n.connect_timeout_ms;
   s.max_pending = backend.max_pending;
   s.unavailable_after_ms = backend.unavailable_after_ms;
