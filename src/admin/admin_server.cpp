@@ -146,6 +146,13 @@ const std::vector<endpoint>& endpoints() {
      [](const admin_hooks& hooks, const httplib::Request& req,
         httplib::Response& res) {
        uint64_t id = 0;
+       if (hooks.admin_allowed
+           && !hooks.admin_allowed(req.get_header_value("Authorization"))) {
+         send_error(res, 403, "forbidden",
+                    "this endpoint needs \"Authorization: Bearer <token>\" "
+                    "of a principal listed in auth.admins");
+         return;
+       }
        if (!have_inspector(hooks, res) || !parse_id(req, res, id))
          return;
        if (!hooks.system) {

@@ -35,6 +35,9 @@ struct admin_hooks {
   /// The actor system the inspected actors run in: its clock gives ages, and
   /// kills are sent in it. Must outlive the admin server.
   caf::actor_system* system = nullptr;
+  /// Whether a request's `authorization` header may use the mutating
+  /// endpoints (kill); unset allows everyone.
+  std::function<bool(const std::string& authorization)> admin_allowed;
 };
 
 class admin_server {

@@ -27,6 +27,15 @@ namespace prism::cli {
 
 namespace {
 
+/// Whether a listen address only takes connections from this machine.
+bool loopback_listen(const std::string& listen) {
+  std::string host;
+  uint16_t port = 0;
+  if (!config::split_host_port(listen, host, port))
+    return false;
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 /// Set when the root supervisor failed and the process stops because of it.
 std::atomic<bool> root_failure{false};
 
@@ -192,9 +201,16 @@ int serve(const serve_options& opts) {
       root_failure.store(true);
       ::kill(::getpid(), SIGTERM);
     });
+    auto auth = std::make_shared<const frontend::authenticator>(cfg.auth);
+    if (!auth->enabled() && !loopback_listen(cfg.server.listen))
+      spdlog::warn("AUTHENTICATION IS OFF on {}, which is not a loopback "
+                   "address: anyone who reaches it may read and write every "
+                   "namespace. Set auth: {{mode: token, ...}} (see "
+                   "docs/CONFIG.md)",
+                   cfg.server.listen);
     grpc = std::make_unique<frontend::grpc_server>(
       cfg.server.listen, cfg.max_request_bytes(),
-      cfg.server.max_concurrent_streams(), sys, gw->sessions());
+      cfg.server.max_concurrent_streams(), sys, gw->sessions(), auth);
     admin::admin_hooks hooks;
     hooks.metrics = [&sys, &gw, &grpc, &actors] {
       metric_report front{{"prism_requests_in_flight",
@@ -208,6 +224,10 @@ int serve(const serve_options& opts) {
                                 std::move(front));
     };
     hooks.ready = [&ready] { return ready.load(); };
+    if (auth->enabled())
+      hooks.admin_allowed = [auth](const std::string& authorization) {
+        return auth->admin(authorization);
+      };
     hooks.actors = &actors;
     hooks.system = &sys;
     admin = std::make_unique<admin::admin_server>(cfg.server.admin,

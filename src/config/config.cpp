@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -558,7 +559,10 @@ private:
   std::string file_;
 };
 
-const std::vector<std::string> root_keys = {"server", "audit", "backends", "namespaces"};
+const std::vector<std::string> root_keys = {"server", "audit", "auth", "backends", "namespaces"};
+const std::vector<std::string> auth_keys = {"mode", "tokens", "token_file", "groups", "admins"};
+const std::vector<std::string> auth_modes = {"none", "token"};
+const std::vector<std::string> access_keys = {"read", "write", "admin"};
 const std::vector<std::string> server_keys = {"listen",           "admin",
                                               "session_idle_timeout_ms", "session_max_in_flight",
                                               "session_mailbox_limit", "stage_mailbox_limit",
@@ -617,8 +621,10 @@ const std::vector<std::string> supervision_keys = {"strategy", "max_restarts", "
 const std::vector<std::string> backoff_keys = {"min_ms", "max_ms", "multiplier", "jitter", "reset_after_ms"};
 const std::vector<std::string> circuit_keys = {"probe_after_ms", "probe_max_ms"};
 const std::vector<std::string> supervision_strategies = {"one_for_one", "one_for_all", "rest_for_one"};
-const std::vector<std::string> namespace_keys = {"pattern", "backend", "max_value_bytes", "middleware",
-                                                 "subscription_buffer", "slow_subscriber"};
+const std::vector<std::string> namespace_keys = {"pattern",      "backend",
+                                                 "max_value_bytes", "middleware",
+                                                 "subscription_buffer", "slow_subscriber",
+                                                 "access"};
 const std::vector<std::string> slow_subscriber_policies = {"drop_oldest", "disconnect"};
 const std::vector<std::string> backend_types = {"memory", "sqlite", "postgres", "kafka", "nats"};
 const std::vector<std::string> patterns = {"keyvalue", "pubsub"};
@@ -692,6 +698,136 @@ void check_server(checker& c, const entry& e, server_options& out) {
       c.number(*t, sched.path(t->name), 0, 64, out.scheduler_threads,
                "use 0 (one thread per core) or a thread count from 1 to 64");
   }
+}
+
+bool sha256_hex(const std::string& text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char ch) {
+           return std::isdigit(static_cast<unsigned char>(ch)) || (ch >= 'a' && ch <= 'f');
+         });
+}
+
+const char* token_hash_hint = "give the SHA-256 of the token as 64 lowercase hex digits, never the token itself: "
+                              "printf %s \"$TOKEN\" | sha256sum";
+
+/// A list of names: principals or groups.
+std::vector<std::string> name_list(checker& c, const entry& e, const std::string& field, const char* what) {
+  std::vector<std::string> out;
+  if (!e.value.IsSequence()) {
+    c.report(c.at_value(e), field, std::string{"expected a list of "} + what + ", got " + describe(e.value),
+             "write a list, e.g. [alice, ops]");
+    return out;
+  }
+  for (size_t i = 0; i < e.value.size(); ++i) {
+    YAML::Node item = e.value[i];
+    if (!item.IsScalar() || item.Scalar().empty() || !valid_name(item.Scalar(), 128))
+      c.report(c.at(item.IsNull() ? e.value : item), field + "[" + std::to_string(i) + "]",
+               std::string{"expected a name of "} + what + ", got " + describe(item),
+               std::string{"a name "} + name_rule);
+    else
+      out.push_back(item.Scalar());
+  }
+  return out;
+}
+
+/// Reads `token_file`: lines "<principal> <sha256 hex>", '#' comments.
+void read_token_file(checker& c, const entry& e, const std::string& field, auth_options& out) {
+  std::ifstream in(out.token_file);
+  if (!in) {
+    c.report(c.at(e.value), field, "cannot read token file " + quote(out.token_file) + ": " + std::strerror(errno),
+             "give a readable file of lines \"<principal> <sha256 of its token>\"");
+    return;
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    auto hash = line.find('#');
+    if (hash != std::string::npos)
+      line.erase(hash);
+    std::istringstream words(line);
+    std::string principal, digest, extra;
+    if (!(words >> principal))
+      continue;
+    std::string where = out.token_file + " line " + std::to_string(number);
+    if (!(words >> digest) || (words >> extra)) {
+      c.report(c.at(e.value), field, where + ": expected \"<principal> <sha256>\"", token_hash_hint);
+    } else if (!valid_name(principal, 128)) {
+      c.report(c.at(e.value), field, where + ": invalid principal name " + quote(principal),
+               std::string{"a principal name "} + name_rule);
+    } else if (!sha256_hex(digest)) {
+      c.report(c.at(e.value), field, where + ": the token hash of " + quote(principal) + " is not a SHA-256",
+               token_hash_hint);
+    } else if (!out.token_hashes.emplace(principal, digest).second) {
+      c.report(c.at(e.value), field, where + ": principal " + quote(principal) + " has a token already",
+               "give each principal one token");
+    }
+  }
+}
+
+void check_auth(checker& c, const entry& e, auth_options& out) {
+  section s = c.open(e.value, "auth", c.at(e.key), "a map of authentication settings");
+  c.unknown_keys(s, auth_keys);
+  if (const entry* v = s.find("mode")) {
+    int index = c.choice(*v, s.path("mode"), "auth mode", auth_modes);
+    if (index >= 0)
+      out.mode = static_cast<auth_mode>(index);
+  }
+  // Principals named under tokens:, valid or not (a bad hash is reported
+  // once, not again where the name is used).
+  std::set<std::string> listed;
+  if (const entry* v = s.find("tokens")) {
+    section ts = c.open(v->value, s.path("tokens"), c.at(v->key), "a map from principal to the SHA-256 of its token",
+                        "principal");
+    for (const auto& t : ts.items) {
+      listed.insert(t.name);
+      if (!valid_name(t.name, 128)) {
+        c.report(c.at(t.key), ts.path(t.name), "invalid principal name " + quote(t.name),
+                 std::string{"a principal name "} + name_rule);
+        continue;
+      }
+      // The value is not repeated: it may be a token pasted by mistake.
+      if (!t.value.IsScalar() || !sha256_hex(t.value.Scalar())) {
+        c.report(c.at_value(t), ts.path(t.name), "is not the SHA-256 of a token", token_hash_hint);
+        continue;
+      }
+      out.token_hashes[t.name] = t.value.Scalar();
+    }
+  }
+  if (const entry* v = s.find("token_file"))
+    if (c.text(*v, s.path("token_file"), out.token_file, "give a file of lines \"<principal> <sha256>\""))
+      read_token_file(c, *v, s.path("token_file"), out);
+  if (const entry* v = s.find("groups")) {
+    section gs = c.open(v->value, s.path("groups"), c.at(v->key), "a map from group name to its principals", "group");
+    for (const auto& g : gs.items) {
+      if (!valid_name(g.name, 128)) {
+        c.report(c.at(g.key), gs.path(g.name), "invalid group name " + quote(g.name),
+                 std::string{"a group name "} + name_rule);
+        continue;
+      }
+      if (out.token_hashes.count(g.name)) {
+        c.report(c.at(g.key), gs.path(g.name), "group " + quote(g.name) + " has the name of a principal",
+                 "give groups and principals different names");
+        continue;
+      }
+      auto members = name_list(c, g, gs.path(g.name), "principals");
+      for (const auto& m : members)
+        if (!out.token_hashes.count(m) && !listed.count(m))
+          c.report(c.at(g.value), gs.path(g.name), "unknown principal " + quote(m),
+                   "list it under auth.tokens: or in auth.token_file");
+      out.groups[g.name] = std::move(members);
+    }
+  }
+  if (const entry* v = s.find("admins")) {
+    out.admins = name_list(c, *v, s.path("admins"), "principals or groups");
+    for (const auto& name : out.admins)
+      if (!out.token_hashes.count(name) && !out.groups.count(name))
+        c.report(c.at(v->value), s.path("admins"), "unknown principal or group " + quote(name),
+                 "define it under auth.tokens:, auth.token_file or auth.groups:");
+  }
+  if (out.mode == auth_mode::token && out.token_hashes.empty())
+    c.report(s.find("mode") ? c.at(s.find("mode")->value) : s.where, s.path("mode"),
+             "auth mode token, but no principal has a token",
+             "list principals under auth.tokens: or in auth.token_file");
 }
 
 void check_audit(checker& c, const entry& e, audit_options& out) {
@@ -1376,6 +1512,17 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
                "use 1..65536 messages per subscriber stream");
   }
 
+  if (const entry* v = s.find("access")) {
+    section as = c.open(v->value, s.path("access"), c.at(v->key), "a map of read, write and admin lists");
+    c.unknown_keys(as, access_keys);
+    if (const entry* r = as.find("read"))
+      ns.access.read = name_list(c, *r, as.path("read"), "principals or groups");
+    if (const entry* w = as.find("write"))
+      ns.access.write = name_list(c, *w, as.path("write"), "principals or groups");
+    if (const entry* a = as.find("admin"))
+      ns.access.admin = name_list(c, *a, as.path("admin"), "principals or groups");
+  }
+
   if (const entry* v = s.find("slow_subscriber")) {
     if (pattern_ok && ns.pattern != pattern::pubsub) {
       c.report(c.at(v->key), s.path(v->name), "slow_subscriber applies only to pubsub namespaces",
@@ -1429,6 +1576,31 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
   return ns;
 }
 
+/// Access lists name principals and groups that auth: defines, and only
+/// when auth is on.
+void check_access_names(checker& c, const section& namespaces, const gateway_config& cfg) {
+  const auto& auth = cfg.auth;
+  auto known = [&](const std::string& name) { return auth.token_hashes.count(name) || auth.groups.count(name); };
+  for (const auto& e : namespaces.items) {
+    auto found = cfg.namespaces.find(e.name);
+    if (found == cfg.namespaces.end() || !e.value.IsMap() || !e.value["access"])
+      continue;
+    const auto& access = found->second.access;
+    std::string field = "namespaces." + e.name + ".access";
+    if (auth.mode != auth_mode::token) {
+      c.report(c.at(e.value["access"]), field, "access rules apply only with auth.mode: token",
+               "set auth: {mode: token, tokens: ...}, or remove access:");
+      continue;
+    }
+    for (auto [list, kind] : {std::pair{&access.read, "read"}, std::pair{&access.write, "write"},
+                              std::pair{&access.admin, "admin"}})
+      for (const auto& name : *list)
+        if (!known(name))
+          c.report(c.at(e.value["access"]), field + "." + kind, "unknown principal or group " + quote(name),
+                   "define it under auth.tokens:, auth.token_file or auth.groups:");
+  }
+}
+
 void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
   location top = c.at(root);
   if (!root.IsMap()) {
@@ -1448,6 +1620,8 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
     check_server(c, *e, cfg.server);
   if (const entry* e = s.find("audit"))
     check_audit(c, *e, cfg.audit);
+  if (const entry* e = s.find("auth"))
+    check_auth(c, *e, cfg.auth);
 
   std::map<std::string, backend_info> infos;
   // False when backends: is missing or not a map: then a namespace's backend
@@ -1482,6 +1656,7 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
                "define at least one, e.g. default: {backend: mem}");
     for (const auto& e : ns.items)
       cfg.namespaces[e.name] = check_namespace(c, e, infos, backends_readable);
+    check_access_names(c, ns, cfg);
   }
 }
 

@@ -152,6 +152,33 @@ struct backend {
   location where;
 };
 
+enum class auth_mode { none, token };
+
+/// Who may call the gateway (`auth:`). With mode token, every call carries
+/// `authorization: Bearer <token>`; the principal is the name the token's
+/// SHA-256 is listed under.
+struct auth_options {
+  auth_mode mode = auth_mode::none;
+  /// Principal name -> SHA-256 of its token, 64 lowercase hex digits; from
+  /// `tokens:` and the lines "<principal> <sha256>" of `token_file`.
+  std::map<std::string, std::string> token_hashes;
+  std::string token_file;
+  /// Group name -> its principals.
+  std::map<std::string, std::vector<std::string>> groups;
+  /// Principals (or groups) that may use the admin listener's mutating
+  /// endpoints.
+  std::vector<std::string> admins;
+};
+
+/// Who may do what on a namespace (`namespaces.<name>.access`), by principal
+/// or group name. admin includes write and read; nothing is allowed to
+/// anyone not listed.
+struct access_rules {
+  std::vector<std::string> read;
+  std::vector<std::string> write;
+  std::vector<std::string> admin;
+};
+
 enum class pattern { keyvalue, pubsub };
 
 struct namespace_config {
@@ -165,6 +192,8 @@ struct namespace_config {
   /// disconnected (RESOURCE_EXHAUSTED) instead of losing its oldest
   /// messages (`slow_subscriber: disconnect` vs the default `drop_oldest`).
   bool disconnect_slow_subscribers = false;
+  /// With auth.mode token: who may read, write and administer it.
+  access_rules access;
   /// Middleware stage names in the order a request visits them.
   std::vector<std::string> middleware = {"metrics", "audit"};
   location where;
@@ -204,6 +233,7 @@ struct server_options {
 struct gateway_config {
   server_options server;
   audit_options audit;
+  auth_options auth;
   std::map<std::string, backend> backends;
   std::map<std::string, namespace_config> namespaces;
 

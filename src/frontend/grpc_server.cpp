@@ -20,11 +20,13 @@ constexpr const char* pubsub_service_name = "prism.v1.PubSub";
 
 grpc_server::grpc_server(const std::string& listen, uint64_t max_request_bytes,
                          uint32_t max_streams, caf::actor_system& sys,
-                         session_directory& sessions)
-  : service_(std::make_unique<keyvalue_service>(sys, sessions)),
+                         session_directory& sessions,
+                         std::shared_ptr<const authenticator> auth)
+  : service_(std::make_unique<keyvalue_service>(sys, sessions, auth)),
     pubsub_(std::make_unique<pubsub_service>(sys, sessions,
                                              service_->draining(),
-                                             service_->in_flight_counter())) {
+                                             service_->in_flight_counter(),
+                                             auth)) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -120,9 +120,11 @@ private:
 } // namespace
 
 keyvalue_service::keyvalue_service(caf::actor_system& sys,
-                                   session_directory& sessions)
+                                   session_directory& sessions,
+                                   std::shared_ptr<const authenticator> auth)
   : sys_(sys),
     sessions_(sessions),
+    auth_(std::move(auth)),
     in_flight_(std::make_shared<std::atomic<int64_t>>(0)) {
 }
 
@@ -150,12 +152,15 @@ keyvalue_service::start(context* ctx, const std::string& ns,
     completion->complete(shutting_down());
     return r;
   }
+  if (auto st = authenticate(*ctx, auth_.get(), rc); !st.ok()) {
+    completion->complete(kv::outcome{std::move(st), {}});
+    return r;
+  }
   auto rejection = kv::validate_request(ns, op);
   auto call = make_call(std::move(rc), std::move(op), std::move(completion));
   call->rejection = std::move(rejection);
-  // One session per client connection (and, once authentication exists,
-  // per principal on it).
-  auto client = call->context.peer;
+  // One session per client connection and principal.
+  auto client = session_key(call->context);
   sessions_.dispatch(client, std::move(call));
   return r;
 }

@@ -10,13 +10,16 @@
 #include <caf/actor_system.hpp>
 
 #include "prism/v1/keyvalue.grpc.pb.h"
+#include "frontend/authenticator.hpp"
 #include "session/session_directory.hpp"
 
 namespace prism::frontend {
 
 class keyvalue_service final : public prism::v1::KeyValue::CallbackService {
 public:
-  keyvalue_service(caf::actor_system& sys, session_directory& sessions);
+  /// `auth` (null: off) decides who is calling.
+  keyvalue_service(caf::actor_system& sys, session_directory& sessions,
+                   std::shared_ptr<const authenticator> auth = nullptr);
 
   using context = grpc::CallbackServerContext;
   using reactor = grpc::ServerUnaryReactor;
@@ -59,6 +62,7 @@ private:
 
   caf::actor_system& sys_;
   session_directory& sessions_;
+  std::shared_ptr<const authenticator> auth_;
   std::atomic<bool> draining_{false};
   std::shared_ptr<std::atomic<int64_t>> in_flight_;
 };

@@ -246,9 +246,11 @@ private:
 pubsub_service::pubsub_service(caf::actor_system& sys,
                                session_directory& sessions,
                                const std::atomic<bool>& draining,
-                               std::shared_ptr<std::atomic<int64_t>> in_flight)
+                               std::shared_ptr<std::atomic<int64_t>> in_flight,
+                               std::shared_ptr<const authenticator> auth)
   : sys_(sys),
     sessions_(sessions),
+    auth_(std::move(auth)),
     draining_(draining),
     in_flight_(std::move(in_flight)) {
 }
@@ -266,12 +268,16 @@ pubsub_service::Publish(grpc::CallbackServerContext* ctx,
     completion->complete(shutting_down());
     return r;
   }
+  if (auto st = authenticate(*ctx, auth_.get(), rc); !st.ok()) {
+    completion->complete(kv::outcome{std::move(st), {}});
+    return r;
+  }
   kv::operation op{kv::publish_op{request->topic(), request->payload(),
                                   from_proto(request->metadata())}};
   auto rejection = kv::validate_request(request->namespace_(), op);
   auto call = make_call(std::move(rc), std::move(op), std::move(completion));
   call->rejection = std::move(rejection);
-  auto client = call->context.peer;
+  auto client = session_key(call->context);
   sessions_.dispatch(client, std::move(call));
   return r;
 }
@@ -287,6 +293,10 @@ pubsub_service::Subscribe(grpc::CallbackServerContext* ctx,
     sink->finish(shutting_down().status);
     return reactor;
   }
+  if (auto st = authenticate(*ctx, auth_.get(), rc); !st.ok()) {
+    sink->finish(st);
+    return reactor;
+  }
   kv::operation op{kv::subscribe_op{
     request->topic(), request->subscription(),
     request->start() == v1::EARLIEST ? kv::start_position::earliest
@@ -298,7 +308,7 @@ pubsub_service::Subscribe(grpc::CallbackServerContext* ctx,
   call->sink = sink;
   // The stream's deadline (if any) bounds the stream, not the subscribing.
   call->context.deadline = caf::actor_clock::time_point::max();
-  auto client = call->context.peer;
+  auto client = session_key(call->context);
   sessions_.dispatch(client, std::move(call));
   return reactor;
 }

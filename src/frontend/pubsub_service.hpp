@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 
 #include "prism/v1/pubsub.grpc.pb.h"
+#include "frontend/authenticator.hpp"
 #include "session/session_directory.hpp"
 
 namespace prism::frontend {
@@ -23,7 +24,8 @@ public:
   /// its own; the gateway ends it when it stops).
   pubsub_service(caf::actor_system& sys, session_directory& sessions,
                  const std::atomic<bool>& draining,
-                 std::shared_ptr<std::atomic<int64_t>> in_flight);
+                 std::shared_ptr<std::atomic<int64_t>> in_flight,
+                 std::shared_ptr<const authenticator> auth = nullptr);
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx,
                                     const v1::PublishRequest* request,
@@ -36,6 +38,7 @@ public:
 private:
   caf::actor_system& sys_;
   session_directory& sessions_;
+  std::shared_ptr<const authenticator> auth_;
   const std::atomic<bool>& draining_;
   std::shared_ptr<std::atomic<int64_t>> in_flight_;
 };

@@ -11,6 +11,7 @@
 
 #include "middleware/metrics/metrics_stage.hpp"
 #include "pool/pool.hpp"
+#include "middleware/access/access_stage.hpp"
 #include "pubsub/broker.hpp"
 #include "pubsub/remote_broker.hpp"
 #include "routing/router.hpp"
@@ -351,9 +352,15 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     };
   auto w = wiring_;
   std::set<std::string> namespaces;
+  const bool access_checked = cfg.auth.mode == config::auth_mode::token;
   for (auto& [name, ns] : cfg.namespaces) {
     namespaces.insert(name);
-    w->chains.emplace(name, ns.middleware);
+    // With authentication on, every namespace's calls meet the access stage
+    // first, whatever its middleware list says.
+    auto chain = ns.middleware;
+    if (access_checked)
+      chain.insert(chain.begin(), "access");
+    w->chains.emplace(name, std::move(chain));
     if (ns.pattern == config::pattern::pubsub)
       w->subscription_buffers.emplace(
         name, std::make_pair(ns.subscription_buffer, ns.disconnect_slow_subscribers));
@@ -364,6 +371,10 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   supervisor_spec middleware;
   middleware.name = "middleware";
   middleware.actors = actors;
+  if (access_checked)
+    middleware.children.push_back(stage_spec(
+      w, "access", [cfg] { return make_access_stage(cfg); }, actors,
+      cfg.server.stage_mailbox_limit));
   middleware.children.push_back(stage_spec(
     w, "metrics", [namespaces] { return make_metrics_stage(namespaces); },
     actors, cfg.server.stage_mailbox_limit));

@@ -387,7 +387,8 @@ http_response http_post(uint16_t port, const std::string& path, const std::strin
 }
 
 http_response http_request(uint16_t port, const std::string& method, const std::string& path,
-                           const std::string& body, std::chrono::milliseconds timeout) {
+                           const std::string& body, std::chrono::milliseconds timeout,
+                           const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     throw std::runtime_error("socket failed");
@@ -410,6 +411,8 @@ http_response http_request(uint16_t port, const std::string& method, const std::
   std::string request = method + " " + path +
                         " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                         "Accept: */*\r\n";
+  for (const auto& [name, value] : extra_headers)
+    request += name + ": " + value + "\r\n";
   if (method != "GET" || !body.empty())
     request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   request += "\r\n" + body;
@@ -521,6 +524,8 @@ kv_client::kv_client(std::shared_ptr<grpc::Channel> channel, std::chrono::millis
 
 #define PRISM_KV_CALL(Method)                                                                      \
   [this](grpc::ClientContext* ctx, const auto& req, auto* resp) {                                  \
+    if (!token_.empty())                                                                           \
+      ctx->AddMetadata("authorization", "Bearer " + token_);                                       \
     return stub_->Method(ctx, req, resp);                                                          \
   }
 

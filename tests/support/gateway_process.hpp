@@ -172,10 +172,15 @@ public:
 
   prism::v1::KeyValue::Stub& stub() { return *stub_; }
 
+  /// Sends `authorization: Bearer <token>` with every call from now on
+  /// (empty: none).
+  void set_token(std::string token) { token_ = std::move(token); }
+
 private:
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<prism::v1::KeyValue::Stub> stub_;
   std::chrono::milliseconds call_timeout_;
+  std::string token_;
 };
 
 /// An Entry for BatchSet.
@@ -200,7 +205,8 @@ struct http_response {
 /// complete answer arrives within `timeout`.
 http_response http_request(uint16_t port, const std::string& method, const std::string& path,
                            const std::string& body = "",
-                           std::chrono::milliseconds timeout = 5s);
+                           std::chrono::milliseconds timeout = 5s,
+                           const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 /// A plain HTTP/1.1 GET to 127.0.0.1:port; throws like http_request.
 http_response http_get(uint16_t port, const std::string& path,

@@ -15,9 +15,12 @@ grpc::Status try_publish(prism::v1::PubSub::Stub& stub, const std::string& ns,
                          const std::string& topic, const std::string& payload,
                          const std::map<std::string, std::string>& md,
                          std::string& message_id,
-                         std::chrono::milliseconds timeout) {
+                         std::chrono::milliseconds timeout,
+                         const std::string& token) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  if (!token.empty())
+    ctx.AddMetadata("authorization", "Bearer " + token);
   prism::v1::PublishRequest req;
   req.set_namespace_(ns);
   req.set_topic(topic);
@@ -43,9 +46,12 @@ std::string publish(prism::v1::PubSub::Stub& stub, const std::string& ns,
 subscriber::subscriber(const gateway_process& gw, const std::string& ns,
                        const std::string& topic, const std::string& name,
                        prism::v1::StartPosition start,
-                       std::chrono::milliseconds lifetime)
+                       std::chrono::milliseconds lifetime,
+                       const std::string& token)
   : stub_(pubsub_stub(gw)) {
   ctx_.set_deadline(std::chrono::system_clock::now() + lifetime);
+  if (!token.empty())
+    ctx_.AddMetadata("authorization", "Bearer " + token);
   prism::v1::SubscribeRequest req;
   req.set_namespace_(ns);
   req.set_topic(topic);

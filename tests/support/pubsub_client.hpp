@@ -26,7 +26,8 @@ grpc::Status try_publish(prism::v1::PubSub::Stub& stub, const std::string& ns,
                          const std::string& topic, const std::string& payload,
                          const std::map<std::string, std::string>& md,
                          std::string& message_id,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                         const std::string& token = {});
 
 /// Publishes and requires success; only from the test's own thread.
 std::string publish(prism::v1::PubSub::Stub& stub, const std::string& ns,
@@ -42,7 +43,8 @@ public:
   subscriber(const gateway_process& gw, const std::string& ns,
              const std::string& topic, const std::string& name = {},
              prism::v1::StartPosition start = prism::v1::LATEST,
-             std::chrono::milliseconds lifetime = std::chrono::seconds(60));
+             std::chrono::milliseconds lifetime = std::chrono::seconds(60),
+             const std::string& token = {});
   ~subscriber();
 
   subscriber(const subscriber&) = delete;

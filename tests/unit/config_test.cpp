@@ -1,7 +1,10 @@
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "config/config.hpp"
@@ -259,7 +262,7 @@ namespaces:
   CHECK(find(r, "backends.mem.conections")->hint == "did you mean \"connections\"?");
   expect_problem(r, "namespaces.cache.colour", 10, "unknown key \"colour\"");
   CHECK(find(r, "namespaces.cache.colour")->hint
-        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber");
+        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber, access");
   CHECK(r.problems.size() == 3);
 
   auto top = check(std::string{valid} + "threads: 4\n");
@@ -1640,4 +1643,84 @@ namespaces:
   CHECK(find(r, "namespaces.app.orders")->hint == "rename it without '.', e.g. \"app-orders\"");
   expect_problem(r, "namespaces.app.events", 7, "which a nats backend cannot keep apart");
   CHECK(r.problems.size() == 2);
+}
+
+// --- authentication and access --------------------------------------------------
+
+TEST_CASE("auth and access rules are read, with tokens from the file too", "[config][auth]") {
+  auto dir = std::filesystem::temp_directory_path() / ("prism-auth-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto file = (dir / "tokens").string();
+  {
+    std::ofstream out(file);
+    out << "# principal and the SHA-256 of its token\n"
+        << "carol 2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824  # hello\n\n";
+  }
+  auto r = check(std::string{R"(auth:
+  mode: token
+  tokens:
+    alice: ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45
+  token_file: )"} + file + R"(
+  groups: {ops: [alice, carol]}
+  admins: [ops]
+backends: {mem: {type: memory}}
+namespaces:
+  cache: {backend: mem, access: {read: [carol], write: [ops], admin: [alice]}}
+)");
+  std::filesystem::remove_all(dir);
+  INFO("problems:\n" << fields_of(r));
+  REQUIRE(r.ok());
+  const auto& auth = r.config->auth;
+  CHECK(auth.mode == auth_mode::token);
+  CHECK(auth.token_hashes.at("carol") == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+  CHECK(auth.token_hashes.size() == 2);
+  CHECK(auth.groups.at("ops") == std::vector<std::string>{"alice", "carol"});
+  CHECK(auth.admins == std::vector<std::string>{"ops"});
+  const auto& access = r.config->namespaces.at("cache").access;
+  CHECK(access.read == std::vector<std::string>{"carol"});
+  CHECK(access.write == std::vector<std::string>{"ops"});
+  CHECK(access.admin == std::vector<std::string>{"alice"});
+}
+
+TEST_CASE("bad auth settings are reported without repeating what may be a token", "[config][auth]") {
+  auto r = check(R"(auth:
+  mode: tokens
+  tokens:
+    alice: my-secret-token
+    "bad name": ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45
+  token_file: /no/such/file
+  groups: {ops: [alice, nobody]}
+  admins: [ghost]
+backends: {mem: {type: memory}}
+namespaces:
+  cache: {backend: mem, access: {read: [stranger], writ: [ops]}}
+)");
+  expect_problem(r, "auth.mode", 2, "unknown auth mode \"tokens\"");
+  expect_problem(r, "auth.tokens.alice", 4, "is not the SHA-256 of a token");
+  CHECK(find(r, "auth.tokens.alice")->message.find("my-secret-token") == std::string::npos);
+  CHECK_THAT(find(r, "auth.tokens.alice")->hint, Catch::Contains("sha256sum"));
+  expect_problem(r, "auth.tokens.bad name", 5, "invalid principal name \"bad name\"");
+  expect_problem(r, "auth.token_file", 6, "cannot read token file \"/no/such/file\"");
+  expect_problem(r, "auth.groups.ops", 7, "unknown principal \"nobody\"");
+  expect_problem(r, "auth.admins", 8, "unknown principal or group \"ghost\"");
+  expect_problem(r, "namespaces.cache.access.writ", 11, "unknown key \"writ\"");
+  // The mode is unknown, so access rules are refused as if auth were off.
+  expect_problem(r, "namespaces.cache.access", 11, "access rules apply only with auth.mode: token");
+  CHECK(r.problems.size() == 8);
+
+  auto unknown = check(R"(auth:
+  mode: token
+  tokens: {alice: ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45}
+backends: {mem: {type: memory}}
+namespaces:
+  cache: {backend: mem, access: {read: [stranger]}}
+)");
+  expect_problem(unknown, "namespaces.cache.access.read", 6, "unknown principal or group \"stranger\"");
+  CHECK(unknown.problems.size() == 1);
+
+  auto empty = check(R"(auth: {mode: token}
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+  expect_problem(empty, "auth.mode", 1, "auth mode token, but no principal has a token");
 }

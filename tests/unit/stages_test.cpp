@@ -1,5 +1,5 @@
-// The stage kinds on their own: what metrics count, what audit writes, and
-// the audit file writer.
+// The stage kinds on their own: what access allows, what metrics count, what
+// audit writes, and the audit file writer.
 
 #include <filesystem>
 #include <fstream>
@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "middleware/access/access_stage.hpp"
 #include "middleware/audit/audit_stage.hpp"
 #include "middleware/metrics/metrics_stage.hpp"
 
@@ -154,4 +155,53 @@ TEST_CASE("an audit log that cannot be opened is refused with its path") {
   opts.path = "/proc/prism-cannot-write-here/audit.log";
   CHECK_THROWS_WITH(make_file_audit_sink(opts),
                     Catch::Contains("/proc/prism-cannot-write-here/audit.log"));
+}
+
+TEST_CASE("access: read, write and admin by principal and group; no rules "
+          "allows nothing; unknown namespaces pass") {
+  config::gateway_config cfg;
+  cfg.auth.mode = config::auth_mode::token;
+  cfg.auth.groups["ops"] = {"olga", "oscar"};
+  auto& cache = cfg.namespaces["cache"];
+  cache.access.read = {"rita"};
+  cache.access.write = {"ops"};
+  cache.access.admin = {"ada"};
+  cfg.namespaces["closed"];
+  access_logic access{cfg};
+  auto call_as = [](std::string principal, std::string ns, kv::operation op) {
+    request_context rc;
+    rc.ns = std::move(ns);
+    rc.principal = std::move(principal);
+    return make_call(std::move(rc), std::move(op), nullptr);
+  };
+  auto code = [&](std::string principal, std::string ns, kv::operation op) {
+    auto call = call_as(std::move(principal), std::move(ns), std::move(op));
+    auto st = access.on_request(*call);
+    call->complete(kv::outcome{st, {}});
+    return st.code;
+  };
+  const kv::operation get = kv::get_op{"k"};
+  const kv::operation set = kv::set_op{"k", "v", 0, {}};
+  const kv::operation publish = kv::publish_op{"t", "p", {}};
+  const kv::operation subscribe = kv::subscribe_op{"t", "", kv::start_position::latest};
+  CHECK(code("rita", "cache", get) == status_code::ok);
+  CHECK(code("rita", "cache", subscribe) == status_code::ok);
+  CHECK(code("rita", "cache", set) == status_code::permission_denied);
+  CHECK(code("rita", "cache", publish) == status_code::permission_denied);
+  CHECK(code("oscar", "cache", set) == status_code::ok);   // by group
+  CHECK(code("oscar", "cache", get) == status_code::ok);   // write reads
+  CHECK(code("ada", "cache", set) == status_code::ok);     // admin writes
+  CHECK(code("ada", "cache", get) == status_code::ok);
+  CHECK(code("mallory", "cache", get) == status_code::permission_denied);
+  CHECK(code("ada", "closed", get) == status_code::permission_denied);
+  CHECK(code("mallory", "nowhere", get) == status_code::ok);
+  auto denied = call_as("rita", "cache", kv::batch_delete_op{{"a"}});
+  auto st = access.on_request(*denied);
+  denied->complete(kv::outcome{st, {}});
+  CHECK(st.message == "principal \"rita\" may not write namespace \"cache\" (BatchDelete)");
+  metric_report report;
+  access.report(report);
+  REQUIRE(report.size() == 1);
+  CHECK_THAT(render_prometheus(report),
+             Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 4"));
 }

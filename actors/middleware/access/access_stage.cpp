@@ -1,0 +1,71 @@
+#include "middleware/access/access_stage.hpp"
+
+
+namespace prism {
+
+namespace {
+
+/// The principals a list of principal and group names stands for.
+std::set<std::string> expand(const config::auth_options& auth,
+                             const std::vector<std::string>& names) {
+  std::set<std::string> out;
+  for (const auto& name : names) {
+    if (auto g = auth.groups.find(name); g != auth.groups.end())
+      out.insert(g->second.begin(), g->second.end());
+    else
+      out.insert(name);
+  }
+  return out;
+}
+
+} // namespace
+
+access_logic::access_logic(const config::gateway_config& cfg) {
+  for (const auto& [name, ns] : cfg.namespaces) {
+    auto admins = expand(cfg.auth, ns.access.admin);
+    auto writers = expand(cfg.auth, ns.access.write);
+    writers.insert(admins.begin(), admins.end());
+    auto readers = expand(cfg.auth, ns.access.read);
+    readers.insert(writers.begin(), writers.end());
+    namespaces_[name] = rules{std::move(readers), std::move(writers)};
+  }
+}
+
+bool access_logic::allowed(const std::string& principal, const std::string& ns,
+                           bool write) const {
+  auto i = namespaces_.find(ns);
+  if (i == namespaces_.end())
+    return true;
+  const auto& who = write ? i->second.writers : i->second.readers;
+  return who.count(principal) > 0;
+}
+
+status access_logic::on_request(const kv_call& call) {
+  bool write = kv::is_write(*call.operation);
+  if (allowed(call.context.principal, call.context.ns, write))
+    return {};
+  ++denied_[call.context.ns];
+  return status::failure(
+    status_code::permission_denied,
+    "principal \"" + call.context.principal + "\" may not "
+      + (write ? "write" : "read") + " namespace \"" + call.context.ns
+      + "\" (" + std::string{kv::operation_name(*call.operation)} + ")");
+}
+
+void access_logic::report(metric_report& out) const {
+  metric_family denied{"prism_access_denied_total",
+                       "Calls refused PERMISSION_DENIED, by namespace.",
+                       "counter",
+                       {}};
+  for (const auto& [ns, n] : denied_)
+    denied.samples.push_back({"namespace=\"" + escape_label(ns) + "\"",
+                              static_cast<double>(n), ""});
+  out.push_back(std::move(denied));
+}
+
+std::unique_ptr<stage_logic>
+make_access_stage(const config::gateway_config& cfg) {
+  return std::make_unique<access_logic>(cfg);
+}
+
+} // namespace prism

@@ -1,0 +1,46 @@
+#pragma once
+
+// The access stage: with auth.mode token it is the first stage of every
+// namespace. It lets a call through when its principal may do the call's
+// kind of operation on the call's namespace (read: Get, Exists, BatchGet,
+// Scan, Subscribe; write: Set, Delete, BatchSet, BatchDelete, Publish; admin
+// includes both), and answers PERMISSION_DENIED otherwise, naming the
+// operation but not the rules. A namespace with no access rules allows
+// nothing. Calls for unknown namespaces pass (the router answers NOT_FOUND
+// to an authenticated caller).
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "config/config.hpp"
+#include "middleware/stage.hpp"
+
+namespace prism {
+
+class access_logic final : public stage_logic {
+public:
+  explicit access_logic(const config::gateway_config& cfg);
+
+  const char* kind() const noexcept override { return "access"; }
+  status on_request(const kv_call& call) override;
+  void report(metric_report& out) const override;
+
+  /// Whether `principal` may write (else read) namespace `ns`.
+  bool allowed(const std::string& principal, const std::string& ns,
+               bool write) const;
+
+private:
+  struct rules {
+    std::set<std::string> readers;
+    std::set<std::string> writers;
+  };
+  std::map<std::string, rules> namespaces_;
+  std::map<std::string, uint64_t> denied_;
+};
+
+std::unique_ptr<stage_logic>
+make_access_stage(const config::gateway_config& cfg);
+
+} // namespace prism
