@@ -1,5 +1,7 @@
 #include "cli/client.hpp"
 
+#include <cstdlib>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +24,12 @@ std::shared_ptr<grpc::Channel> client_channel(const std::string& target) {
   args.SetMaxSendMessageSize(-1);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
                                    args);
+}
+
+void add_credentials(grpc::ClientContext& ctx) {
+  const char* token = std::getenv(token_variable);
+  if (token != nullptr && *token != '\0')
+    ctx.AddMetadata("authorization", std::string{"Bearer "} + token);
 }
 
 int report_failure(const grpc::ClientContext& ctx, const grpc::Status& st) {

@@ -46,6 +46,7 @@ void prepare(grpc::ClientContext& ctx, const kv_options& opts) {
                    + std::chrono::milliseconds(opts.timeout_ms));
   if (!opts.request_id.empty())
     ctx.AddMetadata("x-request-id", opts.request_id);
+  add_credentials(ctx);
 }
 
 template <class Request, class Response, class Call>
@@ -167,6 +168,7 @@ void add_kv_command(CLI::App& app) {
   auto* kv = app.add_subcommand(
     "kv", "Call the KeyValue API of a running gateway (exit 0 ok, 1 failed, "
           "3 not found)");
+  kv->footer("With authentication on, set PRISM_TOKEN to the token to send.");
   kv->require_subcommand(1);
   kv->add_option("--target", opts->target, "Gateway address HOST:PORT")
     ->capture_default_str();

@@ -58,6 +58,7 @@ int run_publish(const pubsub_options& opts) {
                    + std::chrono::milliseconds(opts.timeout_ms));
   if (!opts.request_id.empty())
     ctx.AddMetadata("x-request-id", opts.request_id);
+  add_credentials(ctx);
   v1::PublishResponse resp;
   auto st = stub->Publish(&ctx, req, &resp);
   if (!st.ok())
@@ -84,6 +85,7 @@ int run_subscribe(const pubsub_options& opts) {
   grpc::ClientContext ctx;
   if (!opts.request_id.empty())
     ctx.AddMetadata("x-request-id", opts.request_id);
+  add_credentials(ctx);
   auto reader = stub->Subscribe(&ctx, req);
   active_subscription = &ctx;
   std::signal(SIGINT, cancel_subscription);
@@ -126,6 +128,7 @@ void add_pubsub_command(CLI::App& app) {
   auto opts = std::make_shared<pubsub_options>();
   auto* ps = app.add_subcommand(
     "pubsub", "Call the PubSub API of a running gateway (see README.md)");
+  ps->footer("With authentication on, set PRISM_TOKEN to the token to send.");
   ps->require_subcommand(1);
   ps->add_option("--target", opts->target, "Gateway address HOST:PORT")
     ->capture_default_str();

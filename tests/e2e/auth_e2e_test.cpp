@@ -4,6 +4,7 @@
 // rights apply, PubSub follows the same rules, audit lines carry the
 // principal, and the admin listener's kill needs an admin's token.
 
+#include <cstdlib>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -187,4 +188,38 @@ TEST_CASE("auth: killing an actor on the admin listener needs an admin's "
   CHECK(with(root_token) == 202);
   // Reading the inspector needs no token.
   CHECK(http_get(gw.admin_port(), "/debug/actors").status == 200);
+}
+
+TEST_CASE("auth: prism kv and prism pubsub send the token of PRISM_TOKEN",
+          "[e2e][auth][cli]") {
+  gateway_process gw{auth_config};
+  gw.start();
+  auto target = "127.0.0.1:" + std::to_string(gw.grpc_port());
+  struct token_env {
+    explicit token_env(const std::string& token) {
+      ::setenv("PRISM_TOKEN", token.c_str(), 1);
+    }
+    ~token_env() { ::unsetenv("PRISM_TOKEN"); }
+  };
+  {
+    auto none = run_prism({"kv", "--target", target, "get", "cache", "k"});
+    CHECK(none.status.code == 1);
+    CHECK_THAT(none.err, Catch::Contains("UNAUTHENTICATED"));
+  }
+  {
+    token_env writer{writer_token};
+    auto set = run_prism({"kv", "--target", target, "set", "cache", "k", "v"});
+    INFO(set.err);
+    CHECK(set.status.code == 0);
+    auto published = run_prism({"pubsub", "--target", target, "publish",
+                                "events", "t", "hello"});
+    INFO(published.err);
+    CHECK(published.status.code == 0);
+  }
+  {
+    token_env reader{reader_token};
+    auto set = run_prism({"kv", "--target", target, "set", "cache", "k", "x"});
+    CHECK(set.status.code == 1);
+    CHECK_THAT(set.err, Catch::Contains("PERMISSION_DENIED"));
+  }
 }

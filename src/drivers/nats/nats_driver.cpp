@@ -1200,6 +1200,12 @@ void pull_member::fetch(int batch) {
     take(list);
     return;
   }
+  // A live consumer answers a no-wait request at once (404 when it has
+  // nothing); no answer at all is what a deleted one gives.
+  if (s == NATS_TIMEOUT && !stopped()) {
+    on_fetch_error(s);
+    return;
+  }
   if (s == NATS_NOT_FOUND && !stopped()) {
     jsFetchRequest_Init(&req);
     req.Batch = 1;
@@ -1257,9 +1263,10 @@ void pull_member::on_fetch_error(natsStatus s) {
                                        durable_.c_str(), nullptr, &info_code);
     if (is == NATS_OK) {
       jsConsumerInfo_Destroy(ci);
-      // Late heartbeats of a busy server, or a pull request lost with a
-      // connection: the consumer is fine, so is fetching again.
-      if (s == NATS_MISSED_HEARTBEAT) {
+      // Late heartbeats or a late answer of a busy server, or a pull
+      // request lost with a connection: the consumer is fine, so is
+      // fetching again.
+      if (s == NATS_MISSED_HEARTBEAT || s == NATS_TIMEOUT) {
         failing_.reset();
         return;
       }
