@@ -32,8 +32,12 @@ stage(stage_actor::stateful_pointer<stage_state> self,
         forward_call(self, std::move(call));
       } else {
         ++st.rejected;
-        fail_call(self, std::move(call), verdict.code,
-                  std::move(verdict.message));
+        if (st.registration)
+          st.registration->count_rejected();
+        // The whole verdict goes back, retry hint included.
+        auto session = call->session;
+        self->send(session, reply_atom::value, std::move(call),
+                   kv::outcome{std::move(verdict), {}});
       }
     },
     [=](completed_atom, const call_ptr& call) {

@@ -624,7 +624,9 @@ const std::vector<std::string> supervision_strategies = {"one_for_one", "one_for
 const std::vector<std::string> namespace_keys = {"pattern",      "backend",
                                                  "max_value_bytes", "middleware",
                                                  "subscription_buffer", "slow_subscriber",
-                                                 "access"};
+                                                 "access", "rate_limit"};
+const std::vector<std::string> rate_limit_keys = {"rate", "burst", "per_principal"};
+const std::vector<std::string> bucket_keys = {"rate", "burst"};
 const std::vector<std::string> slow_subscriber_policies = {"drop_oldest", "disconnect"};
 const std::vector<std::string> backend_types = {"memory", "sqlite", "postgres", "kafka", "nats"};
 const std::vector<std::string> patterns = {"keyvalue", "pubsub"};
@@ -1521,6 +1523,33 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
       ns.access.write = name_list(c, *w, as.path("write"), "principals or groups");
     if (const entry* a = as.find("admin"))
       ns.access.admin = name_list(c, *a, as.path("admin"), "principals or groups");
+  }
+
+  if (const entry* v = s.find("rate_limit")) {
+    section rs = c.open(v->value, s.path("rate_limit"), c.at(v->key), "a map of rate, burst and per_principal");
+    c.unknown_keys(rs, rate_limit_keys);
+    auto bucket = [&](const section& b, rate_limit& out) {
+      const entry* rate = b.find("rate");
+      if (rate == nullptr) {
+        c.missing(b, "rate", "add rate: requests per second, e.g. rate: 100");
+        return;
+      }
+      if (!c.real(*rate, b.path("rate"), 0.001, 1000000, out.rate,
+                  "use 0.001..1000000 requests per second"))
+        return;
+      // Default burst: one second's worth, at least 1.
+      out.burst = static_cast<uint32_t>(std::max(1.0, std::ceil(out.rate)));
+      if (const entry* burst = b.find("burst"))
+        c.number(*burst, b.path("burst"), 1, 10000000, out.burst,
+                 "use 1..10000000 requests that may come at once");
+    };
+    if (rs.valid && (rs.find("rate") || rs.find("burst")))
+      bucket(rs, ns.namespace_rate);
+    if (const entry* p = rs.find("per_principal")) {
+      section ps = c.open(p->value, rs.path("per_principal"), c.at(p->key), "a map of rate and burst");
+      c.unknown_keys(ps, bucket_keys);
+      bucket(ps, ns.principal_rate);
+    }
   }
 
   if (const entry* v = s.find("slow_subscriber")) {

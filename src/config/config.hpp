@@ -170,6 +170,14 @@ struct auth_options {
   std::vector<std::string> admins;
 };
 
+/// A token bucket: `rate` requests per second on average, up to `burst` at
+/// once. A rate of 0 means no limit.
+struct rate_limit {
+  double rate = 0;
+  uint32_t burst = 0;
+  bool limited() const { return rate > 0; }
+};
+
 /// Who may do what on a namespace (`namespaces.<name>.access`), by principal
 /// or group name. admin includes write and read; nothing is allowed to
 /// anyone not listed.
@@ -194,6 +202,10 @@ struct namespace_config {
   bool disconnect_slow_subscribers = false;
   /// With auth.mode token: who may read, write and administer it.
   access_rules access;
+  /// Requests per second for the whole namespace, and for each principal
+  /// in it (`rate_limit: {rate, burst, per_principal: {rate, burst}}`).
+  rate_limit namespace_rate;
+  rate_limit principal_rate;
   /// Middleware stage names in the order a request visits them.
   std::vector<std::string> middleware = {"metrics", "audit"};
   location where;

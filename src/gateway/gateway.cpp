@@ -12,6 +12,7 @@
 #include "middleware/metrics/metrics_stage.hpp"
 #include "pool/pool.hpp"
 #include "middleware/access/access_stage.hpp"
+#include "middleware/rate_limit/rate_limit_stage.hpp"
 #include "pubsub/broker.hpp"
 #include "pubsub/remote_broker.hpp"
 #include "routing/router.hpp"
@@ -353,11 +354,15 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   auto w = wiring_;
   std::set<std::string> namespaces;
   const bool access_checked = cfg.auth.mode == config::auth_mode::token;
+  const bool rates_limited = rate_limited(cfg);
   for (auto& [name, ns] : cfg.namespaces) {
     namespaces.insert(name);
     // With authentication on, every namespace's calls meet the access stage
-    // first, whatever its middleware list says.
+    // first, whatever its middleware list says; then the rate limit of a
+    // namespace that has one (a refused call takes no token).
     auto chain = ns.middleware;
+    if (ns.namespace_rate.limited() || ns.principal_rate.limited())
+      chain.insert(chain.begin(), "rate_limit");
     if (access_checked)
       chain.insert(chain.begin(), "access");
     w->chains.emplace(name, std::move(chain));
@@ -374,6 +379,10 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   if (access_checked)
     middleware.children.push_back(stage_spec(
       w, "access", [cfg] { return make_access_stage(cfg); }, actors,
+      cfg.server.stage_mailbox_limit));
+  if (rates_limited)
+    middleware.children.push_back(stage_spec(
+      w, "rate_limit", [cfg] { return make_rate_limit_stage(cfg); }, actors,
       cfg.server.stage_mailbox_limit));
   middleware.children.push_back(stage_spec(
     w, "metrics", [namespaces] { return make_metrics_stage(namespaces); },

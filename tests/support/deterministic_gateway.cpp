@@ -189,11 +189,13 @@ deterministic_gateway::~deterministic_gateway() {
 void deterministic_gateway::submit(const std::string& request_id,
                                    const std::string& ns, kv::operation op,
                                    std::optional<int64_t> deadline_ms,
-                                   const std::string& client) {
+                                   const std::string& client,
+                                   const std::string& principal) {
   request_context rc;
   rc.request_id = request_id;
   rc.ns = ns;
   rc.peer = client;
+  rc.principal = principal;
   if (deadline_ms)
     rc.deadline = sys_->clock().now() + std::chrono::milliseconds(*deadline_ms);
   auto rejection = kv::validate_request(ns, op);

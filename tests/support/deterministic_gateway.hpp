@@ -94,7 +94,8 @@ public:
   /// `deadline_ms` is relative to the virtual now.
   void submit(const std::string& request_id, const std::string& ns,
               kv::operation op, std::optional<int64_t> deadline_ms = {},
-              const std::string& client = "client-1");
+              const std::string& client = "client-1",
+              const std::string& principal = {});
 
   /// Opens a subscriber stream as the front end would; the answer to the
   /// Subscribe call arrives like any other (OK once it is in place).

@@ -1724,3 +1724,35 @@ namespaces: {cache: {backend: mem}}
 )");
   expect_problem(empty, "auth.mode", 1, "auth mode token, but no principal has a token");
 }
+
+TEST_CASE("rate limits are read with a default burst, and bad ones reported", "[config][rate_limit]") {
+  auto r = check(R"(backends: {mem: {type: memory}}
+namespaces:
+  a: {backend: mem, rate_limit: {rate: 2.5}}
+  b: {backend: mem, rate_limit: {rate: 100, burst: 20, per_principal: {rate: 5, burst: 1}}}
+  c: {backend: mem, rate_limit: {per_principal: {rate: 1}}}
+)");
+  INFO("problems:\n" << fields_of(r));
+  REQUIRE(r.ok());
+  const auto& a = r.config->namespaces.at("a");
+  CHECK(a.namespace_rate.rate == 2.5);
+  CHECK(a.namespace_rate.burst == 3);
+  CHECK_FALSE(a.principal_rate.limited());
+  const auto& b = r.config->namespaces.at("b");
+  CHECK(b.namespace_rate.burst == 20);
+  CHECK(b.principal_rate.rate == 5);
+  CHECK(b.principal_rate.burst == 1);
+  CHECK_FALSE(r.config->namespaces.at("c").namespace_rate.limited());
+  CHECK(r.config->namespaces.at("c").principal_rate.limited());
+
+  auto bad = check(R"(backends: {mem: {type: memory}}
+namespaces:
+  a: {backend: mem, rate_limit: {rate: 0, burst: 0}}
+  b: {backend: mem, rate_limit: {burst: 5, per_principal: {rate: "fast"}, limit: 3}}
+)");
+  expect_problem(bad, "namespaces.a.rate_limit.rate", 3, "0 is out of range");
+  expect_problem(bad, "namespaces.b.rate_limit.rate", 4, "missing required key \"rate\"");
+  expect_problem(bad, "namespaces.b.rate_limit.per_principal.rate", 4, "expected a number");
+  expect_problem(bad, "namespaces.b.rate_limit.limit", 4, "unknown key \"limit\"");
+  CHECK(bad.problems.size() == 4);
+}

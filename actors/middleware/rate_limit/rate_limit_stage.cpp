@@ -1,0 +1,107 @@
+#include "middleware/rate_limit/rate_limit_stage.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace prism {
+
+double rate_limit_logic::bucket::refill(caf::actor_clock::time_point now) {
+  if (!started) {
+    started = true;
+    tokens = limit.burst;
+    last = now;
+  } else if (now > last) {
+    double seconds = std::chrono::duration<double>(now - last).count();
+    tokens = std::min<double>(limit.burst, tokens + seconds * limit.rate);
+    last = now;
+  }
+  return tokens;
+}
+
+rate_limit_logic::rate_limit_logic(const config::gateway_config& cfg) {
+  for (const auto& [name, ns] : cfg.namespaces)
+    if (ns.namespace_rate.limited() || ns.principal_rate.limited())
+      limits_[name] = {ns.namespace_rate, ns.principal_rate};
+}
+
+status rate_limit_logic::on_request(const kv_call& call) {
+  const auto& ns = call.context.ns;
+  auto found = limits_.find(ns);
+  if (found == limits_.end())
+    return {};
+  auto now = call.context.received_at;
+  bucket* whole = nullptr;
+  bucket* own = nullptr;
+  if (found->second.per_namespace.limited()) {
+    whole = &namespaces_[ns];
+    whole->limit = found->second.per_namespace;
+  }
+  if (found->second.per_principal.limited()) {
+    own = &principals_[{ns, call.context.principal}];
+    own->limit = found->second.per_principal;
+  }
+  // Both must have a token; take them only then.
+  double wait_s = 0;
+  const char* which = nullptr;
+  for (auto [b, name] : {std::pair{whole, "namespace"},
+                         std::pair{own, "principal"}}) {
+    if (b == nullptr)
+      continue;
+    double tokens = b->refill(now);
+    if (tokens < 1) {
+      double wait = (1 - tokens) / b->limit.rate;
+      if (wait > wait_s) {
+        wait_s = wait;
+        which = name;
+      }
+    }
+  }
+  if (which == nullptr) {
+    if (whole)
+      whole->tokens -= 1;
+    if (own)
+      own->tokens -= 1;
+    return {};
+  }
+  ++limited_[ns];
+  const auto& limit = std::string{which} == "namespace"
+                        ? found->second.per_namespace
+                        : found->second.per_principal;
+  auto retry_ms = static_cast<uint32_t>(std::max(1.0, std::ceil(wait_s * 1000)));
+  auto st = status::failure(
+    status_code::resource_exhausted,
+    fmt::format("rate limit of {} \"{}\" reached ({} requests/s, bursts of "
+                "{}); retry in {} ms",
+                std::string{which} == "namespace" ? "namespace" : "principal",
+                std::string{which} == "namespace" ? ns : call.context.principal,
+                limit.rate, limit.burst, retry_ms));
+  st.retry_after_ms = retry_ms;
+  return st;
+}
+
+void rate_limit_logic::report(metric_report& out) const {
+  metric_family limited{"prism_rate_limited_total",
+                        "Calls refused by a rate limit, by namespace.",
+                        "counter",
+                        {}};
+  for (const auto& [ns, n] : limited_)
+    limited.samples.push_back({"namespace=\"" + escape_label(ns) + "\"",
+                               static_cast<double>(n), ""});
+  out.push_back(std::move(limited));
+}
+
+bool rate_limited(const config::gateway_config& cfg) {
+  for (const auto& [name, ns] : cfg.namespaces)
+    if (ns.namespace_rate.limited() || ns.principal_rate.limited())
+      return true;
+  return false;
+}
+
+std::unique_ptr<stage_logic>
+make_rate_limit_stage(const config::gateway_config& cfg) {
+  return std::make_unique<rate_limit_logic>(cfg);
+}
+
+} // namespace prism

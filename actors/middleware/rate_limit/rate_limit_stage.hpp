@@ -1,0 +1,54 @@
+#pragma once
+
+// The rate-limit stage: token buckets per namespace and per principal within
+// a namespace (`namespaces.<n>.rate_limit`). A call takes one token from its
+// namespace's bucket and one from its principal's; with either empty it is
+// answered RESOURCE_EXHAUSTED with `x-prism-retry-after-ms` = when the next
+// token comes. Time is the call's arrival on the actor clock, so the stage
+// runs unchanged (and exactly) on virtual time; buckets live in the one
+// stage actor, so there is no lock.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "config/config.hpp"
+#include "middleware/stage.hpp"
+
+namespace prism {
+
+class rate_limit_logic final : public stage_logic {
+public:
+  explicit rate_limit_logic(const config::gateway_config& cfg);
+
+  const char* kind() const noexcept override { return "rate_limit"; }
+  status on_request(const kv_call& call) override;
+  void report(metric_report& out) const override;
+
+private:
+  struct bucket {
+    config::rate_limit limit;
+    double tokens = 0;
+    caf::actor_clock::time_point last{};
+    bool started = false;
+    /// Tops up for the time since `last`; returns the tokens there are.
+    double refill(caf::actor_clock::time_point now);
+  };
+  struct limits {
+    config::rate_limit per_namespace;
+    config::rate_limit per_principal;
+  };
+  std::map<std::string, limits> limits_;
+  std::map<std::string, bucket> namespaces_;
+  std::map<std::pair<std::string, std::string>, bucket> principals_;
+  std::map<std::string, uint64_t> limited_;
+};
+
+/// True when some namespace of `cfg` has a rate limit.
+bool rate_limited(const config::gateway_config& cfg);
+
+std::unique_ptr<stage_logic>
+make_rate_limit_stage(const config::gateway_config& cfg);
+
+} // namespace prism
