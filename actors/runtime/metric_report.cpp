@@ -49,4 +49,13 @@ std::string render_prometheus(const metric_report& report) {
   return out;
 }
 
+metric_family counter_by_namespace(std::string name, std::string help,
+                                   const std::map<std::string, uint64_t>& counts) {
+  metric_family family{std::move(name), std::move(help), "counter", {}};
+  for (const auto& [ns, n] : counts)
+    family.samples.push_back(
+      {"namespace=\"" + escape_label(ns) + "\"", static_cast<double>(n), ""});
+  return family;
+}
+
 } // namespace prism

@@ -3,6 +3,8 @@
 // Counters that actors report, rendered once in Prometheus text format by the
 // admin listener. Families with the same name from several actors merge.
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,10 @@ std::string render_prometheus(const metric_report& report);
 
 /// Escapes a label value (backslash, quote, newline).
 std::string escape_label(const std::string& value);
+
+/// A counter family with one sample per namespace.
+metric_family counter_by_namespace(std::string name, std::string help,
+                                   const std::map<std::string, uint64_t>& counts);
 
 } // namespace prism
 

@@ -262,7 +262,7 @@ namespaces:
   CHECK(find(r, "backends.mem.conections")->hint == "did you mean \"connections\"?");
   expect_problem(r, "namespaces.cache.colour", 10, "unknown key \"colour\"");
   CHECK(find(r, "namespaces.cache.colour")->hint
-        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber, access");
+        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber, access, rate_limit");
   CHECK(r.problems.size() == 3);
 
   auto top = check(std::string{valid} + "threads: 4\n");

@@ -53,14 +53,8 @@ status access_logic::on_request(const kv_call& call) {
 }
 
 void access_logic::report(metric_report& out) const {
-  metric_family denied{"prism_access_denied_total",
-                       "Calls refused PERMISSION_DENIED, by namespace.",
-                       "counter",
-                       {}};
-  for (const auto& [ns, n] : denied_)
-    denied.samples.push_back({"namespace=\"" + escape_label(ns) + "\"",
-                              static_cast<double>(n), ""});
-  out.push_back(std::move(denied));
+  out.push_back(counter_by_namespace("prism_access_denied_total",
+                                     "Calls refused PERMISSION_DENIED, by namespace.", denied_));
 }
 
 std::unique_ptr<stage_logic>

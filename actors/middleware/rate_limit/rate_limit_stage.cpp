@@ -42,23 +42,20 @@ status rate_limit_logic::on_request(const kv_call& call) {
     own = &principals_[{ns, call.context.principal}];
     own->limit = found->second.per_principal;
   }
-  // Both must have a token; take them only then.
+  // Both must have a token; take them only then. When one is empty, the
+  // refusal names the bucket whose next token comes last.
   double wait_s = 0;
-  const char* which = nullptr;
-  for (auto [b, name] : {std::pair{whole, "namespace"},
-                         std::pair{own, "principal"}}) {
-    if (b == nullptr)
+  bucket* empty = nullptr;
+  for (bucket* b : {whole, own}) {
+    if (b == nullptr || b->refill(now) >= 1)
       continue;
-    double tokens = b->refill(now);
-    if (tokens < 1) {
-      double wait = (1 - tokens) / b->limit.rate;
-      if (wait > wait_s) {
-        wait_s = wait;
-        which = name;
-      }
+    double wait = (1 - b->tokens) / b->limit.rate;
+    if (empty == nullptr || wait > wait_s) {
+      wait_s = wait;
+      empty = b;
     }
   }
-  if (which == nullptr) {
+  if (empty == nullptr) {
     if (whole)
       whole->tokens -= 1;
     if (own)
@@ -66,30 +63,22 @@ status rate_limit_logic::on_request(const kv_call& call) {
     return {};
   }
   ++limited_[ns];
-  const auto& limit = std::string{which} == "namespace"
-                        ? found->second.per_namespace
-                        : found->second.per_principal;
+  const bool whole_namespace = empty == whole;
   auto retry_ms = static_cast<uint32_t>(std::max(1.0, std::ceil(wait_s * 1000)));
   auto st = status::failure(
     status_code::resource_exhausted,
     fmt::format("rate limit of {} \"{}\" reached ({} requests/s, bursts of "
                 "{}); retry in {} ms",
-                std::string{which} == "namespace" ? "namespace" : "principal",
-                std::string{which} == "namespace" ? ns : call.context.principal,
-                limit.rate, limit.burst, retry_ms));
+                whole_namespace ? "namespace" : "principal",
+                whole_namespace ? ns : call.context.principal,
+                empty->limit.rate, empty->limit.burst, retry_ms));
   st.retry_after_ms = retry_ms;
   return st;
 }
 
 void rate_limit_logic::report(metric_report& out) const {
-  metric_family limited{"prism_rate_limited_total",
-                        "Calls refused by a rate limit, by namespace.",
-                        "counter",
-                        {}};
-  for (const auto& [ns, n] : limited_)
-    limited.samples.push_back({"namespace=\"" + escape_label(ns) + "\"",
-                               static_cast<double>(n), ""});
-  out.push_back(std::move(limited));
+  out.push_back(counter_by_namespace("prism_rate_limited_total",
+                                     "Calls refused by a rate limit, by namespace.", limited_));
 }
 
 bool rate_limited(const config::gateway_config& cfg) {
