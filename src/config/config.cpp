@@ -624,7 +624,7 @@ const std::vector<std::string> supervision_strategies = {"one_for_one", "one_for
 const std::vector<std::string> namespace_keys = {"pattern",      "backend",
                                                  "max_value_bytes", "middleware",
                                                  "subscription_buffer", "slow_subscriber",
-                                                 "access", "rate_limit"};
+                                                 "access", "rate_limit", "redact_keys"};
 const std::vector<std::string> rate_limit_keys = {"rate", "burst", "per_principal"};
 const std::vector<std::string> bucket_keys = {"rate", "burst"};
 const std::vector<std::string> slow_subscriber_policies = {"drop_oldest", "disconnect"};
@@ -1523,6 +1523,16 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
       ns.access.write = name_list(c, *w, as.path("write"), "principals or groups");
     if (const entry* a = as.find("admin"))
       ns.access.admin = name_list(c, *a, as.path("admin"), "principals or groups");
+  }
+
+  if (const entry* v = s.find("redact_keys")) {
+    std::string text = v->value.IsScalar() ? v->value.Scalar() : std::string{};
+    if (v->value.IsScalar() && v->value.Tag() != "!" && (text == "true" || text == "false"))
+      ns.redact_keys = text == "true";
+    else
+      c.report(c.at_value(*v), s.path("redact_keys"),
+               "expected true or false, got " + (v->value.IsScalar() ? quote(text) : describe(v->value)),
+               "write redact_keys: true to keep keys out of the audit log (their SHA-256 is written instead)");
   }
 
   if (const entry* v = s.find("rate_limit")) {

@@ -200,6 +200,8 @@ struct namespace_config {
   /// disconnected (RESOURCE_EXHAUSTED) instead of losing its oldest
   /// messages (`slow_subscriber: disconnect` vs the default `drop_oldest`).
   bool disconnect_slow_subscribers = false;
+  /// Audit lines show "sha256:<hex>" of the key instead of the key.
+  bool redact_keys = false;
   /// With auth.mode token: who may read, write and administer it.
   access_rules access;
   /// Requests per second for the whole namespace, and for each principal

@@ -1,22 +1,8 @@
 #include "frontend/authenticator.hpp"
 
-#include <openssl/sha.h>
+#include "kv/digest.hpp"
 
 namespace prism::frontend {
-
-std::string sha256_hex(std::string_view text) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(),
-         digest);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (unsigned char byte : digest) {
-    out += hex[byte >> 4];
-    out += hex[byte & 15];
-  }
-  return out;
-}
 
 authenticator::authenticator(const config::auth_options& options)
   : enabled_(options.mode == config::auth_mode::token) {
@@ -37,7 +23,7 @@ authenticator::principal_of(std::string_view authorization) const {
       || authorization.substr(0, scheme.size()) != scheme)
     return std::nullopt;
   auto token = authorization.substr(scheme.size());
-  auto i = principals_.find(sha256_hex(token));
+  auto i = principals_.find(kv::sha256_hex(token));
   if (i == principals_.end())
     return std::nullopt;
   return i->second;

@@ -40,9 +40,6 @@ private:
   std::set<std::string> admins_;
 };
 
-/// The lowercase hex SHA-256 of `text`.
-std::string sha256_hex(std::string_view text);
-
 /// Sets `rc.principal` from the call's metadata; UNAUTHENTICATED (saying
 /// only how to authenticate, nothing of namespaces) when authentication is
 /// on and the call does not carry a known token. A null `auth` is off.

@@ -355,11 +355,14 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   std::set<std::string> namespaces;
   const bool access_checked = cfg.auth.mode == config::auth_mode::token;
   const bool rates_limited = rate_limited(cfg);
+  std::set<std::string> redacted;
   for (auto& [name, ns] : cfg.namespaces) {
     namespaces.insert(name);
     // With authentication on, every namespace's calls meet the access stage
     // first, whatever its middleware list says; then the rate limit of a
     // namespace that has one (a refused call takes no token).
+    if (ns.redact_keys)
+      redacted.insert(name);
     auto chain = ns.middleware;
     if (ns.namespace_rate.limited() || ns.principal_rate.limited())
       chain.insert(chain.begin(), "rate_limit");
@@ -388,7 +391,9 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     w, "metrics", [namespaces] { return make_metrics_stage(namespaces); },
     actors, cfg.server.stage_mailbox_limit));
   middleware.children.push_back(
-    stage_spec(w, "audit", [audit] { return make_audit_stage(audit); }, actors,
+    stage_spec(w, "audit",
+               [audit, redacted] { return make_audit_stage(audit, redacted); },
+               actors,
                cfg.server.stage_mailbox_limit));
 
   // Backends: one pool per backend that a keyvalue namespace uses. Their

@@ -262,7 +262,7 @@ namespaces:
   CHECK(find(r, "backends.mem.conections")->hint == "did you mean \"connections\"?");
   expect_problem(r, "namespaces.cache.colour", 10, "unknown key \"colour\"");
   CHECK(find(r, "namespaces.cache.colour")->hint
-        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber, access, rate_limit");
+        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber, access, rate_limit, redact_keys");
   CHECK(r.problems.size() == 3);
 
   auto top = check(std::string{valid} + "threads: 4\n");
@@ -1755,4 +1755,23 @@ namespaces:
   expect_problem(bad, "namespaces.b.rate_limit.per_principal.rate", 4, "expected a number");
   expect_problem(bad, "namespaces.b.rate_limit.limit", 4, "unknown key \"limit\"");
   CHECK(bad.problems.size() == 4);
+}
+
+TEST_CASE("redact_keys is true or false", "[config]") {
+  auto r = check(R"(backends: {mem: {type: memory}}
+namespaces:
+  a: {backend: mem, redact_keys: true}
+  b: {backend: mem}
+  c: {backend: mem, redact_keys: "yes"}
+)");
+  expect_problem(r, "namespaces.c.redact_keys", 5, "expected true or false, got \"yes\"");
+  CHECK(r.problems.size() == 1);
+  auto ok = check(R"(backends: {mem: {type: memory}}
+namespaces:
+  a: {backend: mem, redact_keys: true}
+  b: {backend: mem}
+)");
+  REQUIRE(ok.ok());
+  CHECK(ok.config->namespaces.at("a").redact_keys);
+  CHECK_FALSE(ok.config->namespaces.at("b").redact_keys);
 }

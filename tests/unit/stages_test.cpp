@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "kv/digest.hpp"
 #include "middleware/access/access_stage.hpp"
 #include "middleware/audit/audit_stage.hpp"
 #include "middleware/metrics/metrics_stage.hpp"
@@ -87,6 +88,29 @@ TEST_CASE("an audit line names the request, its outcome and its latency") {
   CHECK(line["peer"] == "ipv4:127.0.0.1:5000");
   CHECK(line["traceparent"]
         == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+}
+
+TEST_CASE("a namespace with redact_keys has the SHA-256 of each key in its "
+          "audit lines, others the key") {
+  using namespace std::chrono_literals;
+  struct lines_sink final : audit_sink {
+    std::vector<std::string> lines;
+    void write(std::string line) override { lines.push_back(std::move(line)); }
+  };
+  auto sink = std::make_shared<lines_sink>();
+  audit_logic audit{sink, {"private"}};
+  audit.on_complete(*answered_call("private", kv::get_op{"user:42"},
+                                   status_code::ok, 10us));
+  audit.on_complete(*answered_call("cache", kv::get_op{"user:42"},
+                                   status_code::ok, 10us));
+  REQUIRE(sink->lines.size() == 2);
+  // printf %s user:42 | sha256sum
+  CHECK(nlohmann::json::parse(sink->lines[0])["key"]
+        == "sha256:" + kv::sha256_hex("user:42"));
+  CHECK(kv::sha256_hex("abc")
+        == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sink->lines[0].find("user:42") == std::string::npos);
+  CHECK(nlohmann::json::parse(sink->lines[1])["key"] == "user:42");
 }
 
 TEST_CASE("audit lines stay valid JSON whatever the key holds") {

@@ -12,6 +12,8 @@
 #include <ctime>
 
 #include <fmt/format.h>
+
+#include "kv/digest.hpp"
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -143,8 +145,9 @@ std::shared_ptr<audit_sink> make_file_audit_sink(file_audit_options options) {
   return std::make_shared<file_audit_sink>(std::move(options));
 }
 
-audit_logic::audit_logic(std::shared_ptr<audit_sink> sink)
-  : sink_(std::move(sink)) {
+audit_logic::audit_logic(std::shared_ptr<audit_sink> sink,
+                         std::set<std::string> redacted)
+  : sink_(std::move(sink)), redacted_(std::move(redacted)) {
 }
 
 namespace {
@@ -197,7 +200,7 @@ void append_json_string(std::string& out, std::string_view text) {
 
 } // namespace
 
-std::string audit_logic::format_line(const kv_call& call) {
+std::string audit_logic::format_line(const kv_call& call, bool redact_key) {
   auto& ctx = call.context;
   auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
     call.completed_at - ctx.received_at);
@@ -217,7 +220,10 @@ std::string audit_logic::format_line(const kv_call& call) {
   field("peer", ctx.peer);
   field("namespace", ctx.ns);
   field("operation", kv::operation_name(*call.operation));
-  field("key", kv::primary_key(*call.operation));
+  if (redact_key)
+    field("key", "sha256:" + kv::sha256_hex(kv::primary_key(*call.operation)));
+  else
+    field("key", kv::primary_key(*call.operation));
   field("code", to_string(call.final_code));
   line += fmt::format(",\"latency_us\":{}", latency.count());
   field("backend", call.backend);
@@ -226,7 +232,7 @@ std::string audit_logic::format_line(const kv_call& call) {
 }
 
 void audit_logic::on_complete(const kv_call& call) {
-  sink_->write(format_line(call));
+  sink_->write(format_line(call, redacted_.count(call.context.ns) > 0));
   ++written_;
 }
 
@@ -242,8 +248,9 @@ void audit_logic::report(metric_report& out) const {
                  {{"", static_cast<double>(sink_->dropped()), ""}}});
 }
 
-std::unique_ptr<stage_logic> make_audit_stage(std::shared_ptr<audit_sink> sink) {
-  return std::make_unique<audit_logic>(std::move(sink));
+std::unique_ptr<stage_logic> make_audit_stage(std::shared_ptr<audit_sink> sink,
+                                              std::set<std::string> redacted) {
+  return std::make_unique<audit_logic>(std::move(sink), std::move(redacted));
 }
 
 } // namespace prism

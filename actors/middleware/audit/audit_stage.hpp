@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "middleware/stage.hpp"
@@ -43,20 +44,24 @@ std::shared_ptr<audit_sink> make_file_audit_sink(file_audit_options options);
 
 class audit_logic final : public stage_logic {
 public:
-  explicit audit_logic(std::shared_ptr<audit_sink> sink);
+  /// Keys of the namespaces in `redacted` are written as "sha256:<hex>".
+  explicit audit_logic(std::shared_ptr<audit_sink> sink,
+                       std::set<std::string> redacted = {});
 
   const char* kind() const noexcept override { return "audit"; }
   void on_complete(const kv_call& call) override;
   void report(metric_report& out) const override;
 
   /// The JSON object (without time) for one answered call.
-  static std::string format_line(const kv_call& call);
+  static std::string format_line(const kv_call& call, bool redact_key = false);
 
 private:
   std::shared_ptr<audit_sink> sink_;
+  std::set<std::string> redacted_;
   uint64_t written_ = 0;
 };
 
-std::unique_ptr<stage_logic> make_audit_stage(std::shared_ptr<audit_sink> sink);
+std::unique_ptr<stage_logic> make_audit_stage(std::shared_ptr<audit_sink> sink,
+                                              std::set<std::string> redacted = {});
 
 } // namespace prism
