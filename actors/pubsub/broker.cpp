@@ -1,10 +1,9 @@
 #include "pubsub/broker.hpp"
 
+#include <caf/system_messages.hpp>
 #include <fmt/format.h>
 
 #include "pubsub/broker_intake.hpp"
-
-#include <caf/system_messages.hpp>
 
 namespace prism {
 

@@ -4,9 +4,9 @@
 
 #include <caf/system_messages.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "pubsub/broker_intake.hpp"
-#include <spdlog/spdlog.h>
 
 namespace prism {
 
