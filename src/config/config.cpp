@@ -522,6 +522,18 @@ public:
     return true;
   }
 
+  /// `true` or `false` (unquoted). Leaves `out` alone on a problem.
+  bool boolean(const entry& e, const std::string& field, bool& out, const std::string& hint) {
+    std::string text = e.value.IsScalar() ? e.value.Scalar() : std::string{};
+    if (e.value.IsScalar() && e.value.Tag() != "!" && (text == "true" || text == "false")) {
+      out = text == "true";
+      return true;
+    }
+    report(at_value(e), field, "expected true or false, got " + (e.value.IsScalar() ? quote(text) : describe(e.value)),
+           hint);
+    return false;
+  }
+
   /// One of `choices`; returns its index or -1 after reporting.
   int choice(const entry& e, const std::string& field, const std::string& noun,
              const std::vector<std::string>& choices) {
@@ -1239,16 +1251,10 @@ void check_nats(checker& c, const section& s, bool known_type, nats_options& out
   } else if (known_type) {
     c.missing(s, "url", std::string{"add url: with the server's address; "} + url_hint);
   }
-  if (const entry* v = s.find("jetstream")) {
-    const char* hint = "write jetstream: true (stored messages, durable named subscriptions) or jetstream: false "
-                       "(core NATS only, at most once)";
-    std::string text = v->value.IsScalar() ? v->value.Scalar() : std::string{};
-    if (v->value.IsScalar() && v->value.Tag() != "!" && (text == "true" || text == "false"))
-      out.jetstream = text == "true";
-    else
-      c.report(c.at_value(*v), s.path("jetstream"),
-               "expected true or false, got " + (v->value.IsScalar() ? quote(text) : describe(v->value)), hint);
-  }
+  if (const entry* v = s.find("jetstream"))
+    c.boolean(*v, s.path("jetstream"), out.jetstream,
+              "write jetstream: true (stored messages, durable named subscriptions) or jetstream: false "
+              "(core NATS only, at most once)");
   if (const entry* v = s.find("subject_prefix")) {
     std::string prefix;
     if (c.text(*v, s.path("subject_prefix"), prefix, "e.g. subject_prefix: prism")) {
@@ -1525,15 +1531,9 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
       ns.access.admin = name_list(c, *a, as.path("admin"), "principals or groups");
   }
 
-  if (const entry* v = s.find("redact_keys")) {
-    std::string text = v->value.IsScalar() ? v->value.Scalar() : std::string{};
-    if (v->value.IsScalar() && v->value.Tag() != "!" && (text == "true" || text == "false"))
-      ns.redact_keys = text == "true";
-    else
-      c.report(c.at_value(*v), s.path("redact_keys"),
-               "expected true or false, got " + (v->value.IsScalar() ? quote(text) : describe(v->value)),
-               "write redact_keys: true to keep keys out of the audit log (their SHA-256 is written instead)");
-  }
+  if (const entry* v = s.find("redact_keys"))
+    c.boolean(*v, s.path("redact_keys"), ns.redact_keys,
+              "write redact_keys: true to keep keys out of the audit log (their SHA-256 is written instead)");
 
   if (const entry* v = s.find("rate_limit")) {
     section rs = c.open(v->value, s.path("rate_limit"), c.at(v->key), "a map of rate, burst and per_principal");
