@@ -18,6 +18,7 @@
 #include "config/config.hpp"
 #include "drivers/factory.hpp"
 #include "frontend/grpc_server.hpp"
+#include "frontend/tls.hpp"
 #include "gateway/gateway.hpp"
 #include "runtime/actor_metrics.hpp"
 #include "logging/log.hpp"
@@ -208,8 +209,16 @@ int serve(const serve_options& opts) {
                    "namespace. Set auth: {{mode: token, ...}} (see "
                    "docs/CONFIG.md)",
                    cfg.server.listen);
+    if (cfg.auth.mode == config::auth_mode::token && !cfg.server.tls.enabled()
+        && !loopback_listen(cfg.server.listen))
+      spdlog::warn("tokens travel in clear text on {}: anyone on the path "
+                   "can read and reuse them. Set server.tls (see "
+                   "docs/CONFIG.md)",
+                   cfg.server.listen);
     grpc = std::make_unique<frontend::grpc_server>(
-      cfg.server.listen, cfg.max_request_bytes(),
+      cfg.server.listen,
+      frontend::listener_credentials(cfg.server.tls, cfg.auth.mode),
+      cfg.max_request_bytes(),
       cfg.server.max_concurrent_streams(), sys, gw->sessions(), auth);
     admin::admin_hooks hooks;
     hooks.metrics = [&sys, &gw, &grpc, &actors] {

@@ -353,7 +353,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     };
   auto w = wiring_;
   std::set<std::string> namespaces;
-  const bool access_checked = cfg.auth.mode == config::auth_mode::token;
+  const bool access_checked = cfg.auth.enabled();
   const bool rates_limited = rate_limited(cfg);
   std::set<std::string> redacted;
   for (auto& [name, ns] : cfg.namespaces) {

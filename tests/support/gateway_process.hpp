@@ -128,6 +128,10 @@ public:
   std::string grpc_target() const;
   /// A new channel with its own connection and 64 MiB message limits.
   std::shared_ptr<grpc::Channel> channel() const;
+  /// The same over `credentials` (e.g. TLS), checking the server's
+  /// certificate against "localhost".
+  std::shared_ptr<grpc::Channel> channel(
+    std::shared_ptr<grpc::ChannelCredentials> credentials) const;
   std::unique_ptr<prism::v1::KeyValue::Stub> stub() const;
 
 private:
