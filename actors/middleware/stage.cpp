@@ -44,6 +44,10 @@ stage(stage_actor::stateful_pointer<stage_state> self,
       count_handled(self->state.registration);
       self->state.logic->on_complete(*call);
     },
+    [=](reload_atom, const config_ptr& cfg) {
+      count_handled(self->state.registration);
+      self->state.logic->reconfigure(*cfg);
+    },
     [=](report_atom) -> metric_report {
       auto& st = self->state;
       metric_report out;

@@ -35,6 +35,10 @@ public:
 
   /// Adds this stage's counters to `out`.
   virtual void report(metric_report& out) const {}
+
+  /// Takes the settings of a reloaded config for the calls that arrive from
+  /// now on, keeping what it has counted.
+  virtual void reconfigure(const config::gateway_config& cfg) {}
 };
 
 struct stage_state {

@@ -1729,10 +1729,14 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
                   {"supervision", "it belongs under backends.<name>: (each backend has its own)"},
                   {"circuit", "it belongs under backends.<name>: (each backend has its own)"}});
 
-  if (const entry* e = s.find("server"))
+  if (const entry* e = s.find("server")) {
     check_server(c, *e, cfg.server);
-  if (const entry* e = s.find("audit"))
+    cfg.server_source = YAML::Dump(e->value);
+  }
+  if (const entry* e = s.find("audit")) {
     check_audit(c, *e, cfg.audit);
+    cfg.audit_source = YAML::Dump(e->value);
+  }
   if (const entry* e = s.find("auth"))
     check_auth(c, *e, cfg.auth);
   check_client_certificates(c, s, cfg);
@@ -1754,6 +1758,7 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
     for (const auto& e : bs.items) {
       bool known_type = false;
       backend b = check_backend(c, e, known_type);
+      b.source = YAML::Dump(e.value);
       infos[e.name] = {known_type, b.type};
       cfg.backends[e.name] = std::move(b);
     }

@@ -128,6 +128,9 @@ struct circuit_config {
 
 struct backend {
   std::string name;
+  /// The backend's settings as written (YAML, normalised): a reload compares
+  /// it to tell whether the backend changed.
+  std::string source;
   backend_type type = backend_type::memory;
   uint32_t connections = defaults::memory_connections;
   uint32_t max_pending = defaults::pool_max_pending;
@@ -268,6 +271,10 @@ struct gateway_config {
   auth_options auth;
   std::map<std::string, backend> backends;
   std::map<std::string, namespace_config> namespaces;
+  /// The server: and audit: sections as written (YAML, normalised), for a
+  /// reload to tell whether they changed.
+  std::string server_source;
+  std::string audit_source;
 
   /// The largest request message the gRPC listener must accept.
   uint64_t max_request_bytes() const;

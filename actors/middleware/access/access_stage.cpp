@@ -21,6 +21,11 @@ std::set<std::string> expand(const config::auth_options& auth,
 } // namespace
 
 access_logic::access_logic(const config::gateway_config& cfg) {
+  reconfigure(cfg);
+}
+
+void access_logic::reconfigure(const config::gateway_config& cfg) {
+  namespaces_.clear();
   for (const auto& [name, ns] : cfg.namespaces) {
     auto admins = expand(cfg.auth, ns.access.admin);
     auto writers = expand(cfg.auth, ns.access.write);

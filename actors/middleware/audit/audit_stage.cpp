@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "config/config.hpp"
+
 #include "kv/digest.hpp"
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
@@ -148,6 +150,13 @@ std::shared_ptr<audit_sink> make_file_audit_sink(file_audit_options options) {
 audit_logic::audit_logic(std::shared_ptr<audit_sink> sink,
                          std::set<std::string> redacted)
   : sink_(std::move(sink)), redacted_(std::move(redacted)) {
+}
+
+void audit_logic::reconfigure(const config::gateway_config& cfg) {
+  redacted_.clear();
+  for (const auto& [name, ns] : cfg.namespaces)
+    if (ns.redact_keys)
+      redacted_.insert(name);
 }
 
 namespace {

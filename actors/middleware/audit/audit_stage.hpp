@@ -51,6 +51,8 @@ public:
   const char* kind() const noexcept override { return "audit"; }
   void on_complete(const kv_call& call) override;
   void report(metric_report& out) const override;
+  /// Takes the namespaces with redact_keys from a reloaded config.
+  void reconfigure(const config::gateway_config& cfg) override;
 
   /// The JSON object (without time) for one answered call.
   static std::string format_line(const kv_call& call, bool redact_key = false);

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "config/config.hpp"
+
 namespace prism {
 
 namespace {
@@ -71,6 +73,12 @@ void metrics_logic::report(metric_report& out) const {
       {labels, static_cast<double>(h.count), "_count"});
   }
   out.push_back(std::move(latency));
+}
+
+void metrics_logic::reconfigure(const config::gateway_config& cfg) {
+  known_.clear();
+  for (const auto& [name, ns] : cfg.namespaces)
+    known_.insert(name);
 }
 
 std::unique_ptr<stage_logic> make_metrics_stage(std::set<std::string> known) {

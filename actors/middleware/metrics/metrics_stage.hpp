@@ -31,6 +31,10 @@ public:
   const char* kind() const noexcept override { return "metrics"; }
   void on_complete(const kv_call& call) override;
   void report(metric_report& out) const override;
+  /// Namespaces a reload added get their own series; removed ones keep the
+  /// series they have (counters never go back) and count new calls under
+  /// "_unknown".
+  void reconfigure(const config::gateway_config& cfg) override;
 
 private:
   struct histogram {
