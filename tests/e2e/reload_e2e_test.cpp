@@ -30,10 +30,10 @@ const char* writer_hash = "3590c0a59f72ce02700194a05f228a725c1f135a6dcb3ded9b2d8
 const char* victim_hash = "ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45";
 const char* root_hash = "10a4c7c9fc5206d6f36dc6944a81bb6f4a3cb0e25014ae3b12e6c3e52712292a";
 
-/// The config before the reload: `work` for the clients, `limited` with a
-/// loose rate limit, `retired` to be removed, and the principal `victim`
-/// to be revoked.
-std::string before(const std::string& dir) {
+/// A config whose auth knows `tokens` (YAML lines "name: hash") and whose
+/// namespaces are `namespaces` (YAML lines), on one memory backend.
+std::string config_with(const std::string& dir, const std::string& tokens,
+                        const std::string& namespaces) {
   return std::string{R"(
 server:
   listen: 127.0.0.1:0
@@ -43,41 +43,33 @@ audit:
 auth:
   mode: token
   tokens:
-    writer: )" + writer_hash + R"(
-    victim: )" + victim_hash + R"(
-    root: )" + root_hash + R"(
-  admins: [root]
+)" + tokens + R"(  admins: [root]
 backends:
   mem: {type: memory}
 namespaces:
-  work: {backend: mem, access: {write: [writer, victim]}}
-  limited: {backend: mem, access: {write: [writer]}, rate_limit: {rate: 10000, burst: 10000}}
-  retired: {backend: mem, access: {write: [writer]}}
-)";
+)" + namespaces;
 }
 
-/// After: `fresh` added, `retired` removed, `limited` down to one call per
-/// minute, `victim` gone.
+/// Before the reload: `work` for the clients, `limited` with a loose rate
+/// limit, `retired` to be removed, and the principal `victim` to be revoked.
+std::string before(const std::string& dir) {
+  return config_with(dir,
+                     std::string{"    writer: "} + writer_hash + "\n    victim: " + victim_hash
+                       + "\n    root: " + root_hash + "\n",
+                     R"(  work: {backend: mem, access: {write: [writer, victim]}}
+  limited: {backend: mem, access: {write: [writer]}, rate_limit: {rate: 10000, burst: 10000}}
+  retired: {backend: mem, access: {write: [writer]}}
+)");
+}
+
+/// After: `fresh` added, `retired` removed, `limited` down to about one call
+/// per minute, `victim` gone.
 std::string after(const std::string& dir) {
-  return std::string{R"(
-server:
-  listen: 127.0.0.1:0
-  admin: 127.0.0.1:0
-audit:
-  path: )"} + dir + R"(/audit.log
-auth:
-  mode: token
-  tokens:
-    writer: )" + writer_hash + R"(
-    root: )" + root_hash + R"(
-  admins: [root]
-backends:
-  mem: {type: memory}
-namespaces:
-  work: {backend: mem, access: {write: [writer]}}
+  return config_with(dir, std::string{"    writer: "} + writer_hash + "\n    root: " + root_hash + "\n",
+                     R"(  work: {backend: mem, access: {write: [writer]}}
   limited: {backend: mem, access: {write: [writer]}, rate_limit: {rate: 0.016, burst: 1}}
   fresh: {backend: mem, access: {write: [writer]}}
-)";
+)");
 }
 
 /// Eight clients writing and reading back `work` until stopped; every call

@@ -77,21 +77,6 @@ tls_credentials(const std::string& ca_file, const key_pair_files* client = nullp
   return grpc::SslCredentials(ssl);
 }
 
-/// Calls every KeyValue RPC on `ns` and returns their status codes.
-std::vector<grpc::StatusCode> every_rpc(kv_client& kv, const std::string& ns) {
-  prism::v1::ScanRequest scan;
-  scan.set_namespace_(ns);
-  return {
-    kv.get(ns, "k").status.error_code(),
-    kv.set(ns, "k", "v").status.error_code(),
-    kv.del(ns, "k").status.error_code(),
-    kv.exists(ns, "k").status.error_code(),
-    kv.batch_get(ns, {"k"}).status.error_code(),
-    kv.batch_set(ns, {make_entry("k", "v")}).status.error_code(),
-    kv.batch_delete(ns, {"k"}).status.error_code(),
-    kv.scan(scan).status.error_code(),
-  };
-}
 
 } // namespace
 
@@ -113,7 +98,7 @@ TEST_CASE("tls: with tokens over TLS, only clients that speak TLS to the "
   CHECK(got.response.value() == "over tls");
 
   good.set_token("wrong");
-  for (auto code : every_rpc(good, "cache"))
+  for (auto code : every_kv_rpc(good, "cache"))
     CHECK(code == grpc::StatusCode::UNAUTHENTICATED);
 
   // Plaintext, and TLS that does not trust the gateway's CA: the handshake
@@ -143,7 +128,7 @@ TEST_CASE("tls: with mtls the client certificate's common name is the "
   SECTION("every RPC without a client certificate is UNAUTHENTICATED") {
     kv_client anonymous{gw.channel(tls_credentials(pki.ca_cert())), 5s};
     for (const std::string ns : {"cache", "no-such-namespace"})
-      for (auto code : every_rpc(anonymous, ns)) {
+      for (auto code : every_kv_rpc(anonymous, ns)) {
         INFO(ns);
         CHECK(code == grpc::StatusCode::UNAUTHENTICATED);
       }

@@ -525,6 +525,21 @@ std::multimap<std::string, std::string> trailing_metadata_of(const grpc::ClientC
   return copy_metadata(ctx.GetServerTrailingMetadata());
 }
 
+std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv, const std::string& ns) {
+  prism::v1::ScanRequest scan;
+  scan.set_namespace_(ns);
+  return {
+    kv.get(ns, "k").status.error_code(),
+    kv.set(ns, "k", "v").status.error_code(),
+    kv.del(ns, "k").status.error_code(),
+    kv.exists(ns, "k").status.error_code(),
+    kv.batch_get(ns, {"k"}).status.error_code(),
+    kv.batch_set(ns, {make_entry("k", "v")}).status.error_code(),
+    kv.batch_delete(ns, {"k"}).status.error_code(),
+    kv.scan(scan).status.error_code(),
+  };
+}
+
 prism::v1::Entry make_entry(const std::string& key, const std::string& value, uint64_t ttl_ms) {
   prism::v1::Entry e;
   e.set_key(key);

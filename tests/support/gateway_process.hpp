@@ -187,6 +187,10 @@ private:
   std::string token_;
 };
 
+/// Calls each of the eight KeyValue RPCs once on `ns` (key "k") and returns
+/// their status codes, in the order of the service definition.
+std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv, const std::string& ns);
+
 /// An Entry for BatchSet.
 prism::v1::Entry make_entry(const std::string& key, const std::string& value, uint64_t ttl_ms = 0);
 
