@@ -17,6 +17,7 @@
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "drivers/factory.hpp"
+#include "frontend/cq_scheduler.hpp"
 #include "frontend/grpc_server.hpp"
 #include "gateway/gateway.hpp"
 #include "runtime/actor_metrics.hpp"
@@ -89,6 +90,8 @@ void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
 /// condition variable; on a small machine those sleeps add their length to
 /// every request that arrives from a gRPC thread and steal CPU from gRPC, so
 /// a worker spins briefly and then parks, and a new job wakes it at once.
+/// The workers also poll the KeyValue service's completion queues
+/// (frontend/cq_scheduler.hpp), where an idle one waits instead.
 void configure_scheduler(const config::server_options& server,
                          caf::actor_system_config& sys_cfg) {
   sys_cfg.set("scheduler.max-throughput",
@@ -98,6 +101,7 @@ void configure_scheduler(const config::server_options& server,
                 static_cast<size_t>(server.scheduler_threads));
   sys_cfg.set("work-stealing.aggressive-poll-attempts", size_t{100});
   sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  frontend::use_cq_scheduler(sys_cfg);
 }
 
 const char* signal_name(int sig) {

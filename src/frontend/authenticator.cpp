@@ -36,7 +36,7 @@ bool authenticator::admin(std::string_view authorization) const {
   return principal && admins_.count(*principal) > 0;
 }
 
-status authenticate(const grpc::CallbackServerContext& ctx,
+status authenticate(const grpc::ServerContextBase& ctx,
                     const authenticator* auth, request_context& rc) {
   if (auth == nullptr || !auth->enabled())
     return {};

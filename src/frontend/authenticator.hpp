@@ -43,7 +43,7 @@ private:
 /// Sets `rc.principal` from the call's metadata; UNAUTHENTICATED (saying
 /// only how to authenticate, nothing of namespaces) when authentication is
 /// on and the call does not carry a known token. A null `auth` is off.
-status authenticate(const grpc::CallbackServerContext& ctx,
+status authenticate(const grpc::ServerContextBase& ctx,
                     const authenticator* auth, request_context& rc);
 
 /// The key of the caller's session: its connection, and its principal when
