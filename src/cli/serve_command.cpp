@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -6,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
@@ -96,9 +98,12 @@ void configure_scheduler(const config::server_options& server,
                          caf::actor_system_config& sys_cfg) {
   sys_cfg.set("scheduler.max-throughput",
               static_cast<size_t>(server.scheduler_max_throughput));
-  if (server.scheduler_threads > 0)
-    sys_cfg.set("scheduler.max-threads",
-                static_cast<size_t>(server.scheduler_threads));
+  // CAF's own default is at least four threads; on a smaller machine the
+  // extra ones only take turns polling gRPC and waking each other.
+  auto threads = server.scheduler_threads > 0
+                   ? server.scheduler_threads
+                   : std::max(1u, std::thread::hardware_concurrency());
+  sys_cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   sys_cfg.set("work-stealing.aggressive-poll-attempts", size_t{100});
   sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   frontend::use_cq_scheduler(sys_cfg);
