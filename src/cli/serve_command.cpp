@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
@@ -20,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "drivers/factory.hpp"
+#include "frontend/cq_scheduler.hpp"
 #include "frontend/grpc_server.hpp"
 #include "frontend/tls.hpp"
 #include "gateway/gateway.hpp"
@@ -93,15 +96,21 @@ void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
 /// condition variable; on a small machine those sleeps add their length to
 /// every request that arrives from a gRPC thread and steal CPU from gRPC, so
 /// a worker spins briefly and then parks, and a new job wakes it at once.
+/// The workers also poll the KeyValue service's completion queues
+/// (frontend/cq_scheduler.hpp), where an idle one waits instead.
 void configure_scheduler(const config::server_options& server,
                          caf::actor_system_config& sys_cfg) {
   sys_cfg.set("scheduler.max-throughput",
               static_cast<size_t>(server.scheduler_max_throughput));
-  if (server.scheduler_threads > 0)
-    sys_cfg.set("scheduler.max-threads",
-                static_cast<size_t>(server.scheduler_threads));
+  // CAF's own default is at least four threads; on a smaller machine the
+  // extra ones only take turns polling gRPC and waking each other.
+  auto threads = server.scheduler_threads > 0
+                   ? server.scheduler_threads
+                   : std::max(1u, std::thread::hardware_concurrency());
+  sys_cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   sys_cfg.set("work-stealing.aggressive-poll-attempts", size_t{100});
   sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
+  frontend::use_cq_scheduler(sys_cfg);
 }
 
 const char* signal_name(int sig) {

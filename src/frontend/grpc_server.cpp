@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "frontend/cq_scheduler.hpp"
 #include "frontend/keyvalue_service.hpp"
 #include "frontend/pubsub_service.hpp"
 
@@ -24,11 +25,15 @@ grpc_server::grpc_server(const std::string& listen,
                          uint32_t max_streams, caf::actor_system& sys,
                          session_directory& sessions,
                          std::shared_ptr<const authenticator> auth)
-  : service_(std::make_unique<keyvalue_service>(sys, sessions, auth)),
+  : sys_(sys),
+    service_(std::make_unique<keyvalue_service>(sys, sessions, auth)),
     pubsub_(std::make_unique<pubsub_service>(sys, sessions,
                                              service_->draining(),
                                              service_->in_flight_counter(),
                                              auth)) {
+  if (!runs_cq_scheduler(sys))
+    throw std::logic_error("the gRPC server needs an actor system on "
+                           "cq_scheduler (use_cq_scheduler)");
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -36,13 +41,23 @@ grpc_server::grpc_server(const std::string& listen,
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_request_bytes));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(std::max<uint32_t>(max_streams, 1)));
-  builder.RegisterService(service_.get());
+  builder.RegisterService(service_->grpc_service());
   builder.RegisterService(pubsub_.get());
+  for (size_t i = 0; i < sys.scheduler().num_workers(); ++i)
+    queues_.push_back(builder.AddCompletionQueue());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)
     throw std::runtime_error("cannot listen for gRPC on " + listen
                              + ": the address is invalid, in use, or not "
                                "allowed (pick another with --listen)");
+  std::vector<grpc::ServerCompletionQueue*> cqs;
+  std::vector<grpc::CompletionQueue*> polled;
+  for (auto& cq : queues_) {
+    cqs.push_back(cq.get());
+    polled.push_back(cq.get());
+  }
+  service_->start(cqs);
+  attach_completion_queues(sys, polled);
   set_serving(true);
 }
 
@@ -72,9 +87,14 @@ void grpc_server::shutdown(std::chrono::milliseconds grace) {
   if (!server_)
     return;
   set_serving(false);
+  // The workers keep polling the queues while the server waits for the
+  // calls in flight; then the queues end, and the workers drain them.
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
+  service_->close();
+  detach_completion_queues(sys_);
   server_.reset();
+  queues_.clear();
 }
 
 } // namespace prism::frontend

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <grpcpp/security/server_credentials.h>
@@ -12,7 +13,8 @@
 
 namespace grpc {
 class Server;
-}
+class ServerCompletionQueue;
+} // namespace grpc
 
 namespace prism::frontend {
 
@@ -20,7 +22,9 @@ class keyvalue_service;
 class pubsub_service;
 
 /// The gRPC listener: the KeyValue service, gRPC health checking (per
-/// service) and server reflection.
+/// service) and server reflection. `sys` must run on cq_scheduler: its
+/// workers poll the KeyValue service's completion queues, one each, from
+/// construction until shutdown().
 class grpc_server {
 public:
   /// Starts listening on `listen` (host:port; port 0 picks one). Throws
@@ -51,12 +55,16 @@ public:
   /// Calls started and not yet answered.
   int64_t in_flight() const;
 
-  /// Stops accepting calls and waits up to `grace` for running ones.
+  /// Stops accepting calls, waits up to `grace` for running ones and
+  /// detaches the completion queues from the scheduler's workers; before
+  /// the actor system stops.
   void shutdown(std::chrono::milliseconds grace);
 
 private:
+  caf::actor_system& sys_;
   std::unique_ptr<keyvalue_service> service_;
   std::unique_ptr<pubsub_service> pubsub_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

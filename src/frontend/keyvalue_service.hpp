@@ -2,12 +2,19 @@
 
 // The gRPC adapter of the KeyValue API: translates each request into a call,
 // hands it to the client's session and finishes the RPC when the session
-// completes the call. It runs on gRPC's threads and holds no state of its own.
+// completes the call. It uses gRPC's asynchronous API on completion queues
+// that the CAF workers poll (frontend/cq_scheduler.hpp), so a request is
+// taken in, handed on and, when its actors run on the same worker, answered
+// on one thread. It holds no state of its own beyond the drain flag and the
+// calls in flight.
 
 #include <atomic>
 #include <memory>
+#include <vector>
 
 #include <caf/actor_system.hpp>
+#include <grpcpp/completion_queue.h>
+#include <grpcpp/server_context.h>
 
 #include "prism/v1/keyvalue.grpc.pb.h"
 #include "frontend/authenticator.hpp"
@@ -15,31 +22,29 @@
 
 namespace prism::frontend {
 
-class keyvalue_service final : public prism::v1::KeyValue::CallbackService {
+template <class Rpc>
+class keyvalue_call;
+
+class keyvalue_service {
 public:
   /// `auth` (null: off) decides who is calling.
   keyvalue_service(caf::actor_system& sys, session_directory& sessions,
                    std::shared_ptr<const authenticator> auth = nullptr);
 
-  using context = grpc::CallbackServerContext;
-  using reactor = grpc::ServerUnaryReactor;
+  keyvalue_service(const keyvalue_service&) = delete;
+  keyvalue_service& operator=(const keyvalue_service&) = delete;
 
-  reactor* Get(context* ctx, const v1::GetRequest* request,
-               v1::GetResponse* response) override;
-  reactor* Set(context* ctx, const v1::SetRequest* request,
-               v1::SetResponse* response) override;
-  reactor* Delete(context* ctx, const v1::DeleteRequest* request,
-                  v1::DeleteResponse* response) override;
-  reactor* Exists(context* ctx, const v1::ExistsRequest* request,
-                  v1::ExistsResponse* response) override;
-  reactor* BatchGet(context* ctx, const v1::BatchGetRequest* request,
-                    v1::BatchGetResponse* response) override;
-  reactor* BatchSet(context* ctx, const v1::BatchSetRequest* request,
-                    v1::BatchSetResponse* response) override;
-  reactor* BatchDelete(context* ctx, const v1::BatchDeleteRequest* request,
-                       v1::BatchDeleteResponse* response) override;
-  reactor* Scan(context* ctx, const v1::ScanRequest* request,
-                v1::ScanResponse* response) override;
+  /// What to register with the server builder.
+  grpc::Service* grpc_service() noexcept { return &async_; }
+
+  /// Starts taking calls on each of `cqs`, once the server is built.
+  void start(const std::vector<grpc::ServerCompletionQueue*>& cqs);
+
+  /// Starts no further operation on the completion queues and returns once
+  /// none is being started. Called after the server has shut down and before
+  /// the queues do (an operation on a queue that is shut down is fatal); a
+  /// call completed later is dropped, as its client is gone with the server.
+  void close() noexcept;
 
   /// From now on, new calls are answered UNAVAILABLE at once; calls already
   /// started go on.
@@ -56,15 +61,36 @@ public:
   }
 
 private:
-  template <class Response>
-  reactor* start(context* ctx, const std::string& ns, kv::operation op,
-                 Response* response);
+  template <class Rpc>
+  friend class keyvalue_call;
+
+  /// While it lives, the completion queues stay open; false when they are
+  /// closed, and then nothing may be started on them.
+  class queue_operation {
+  public:
+    explicit queue_operation(keyvalue_service& service) noexcept;
+    ~queue_operation();
+    explicit operator bool() const noexcept { return open_; }
+
+  private:
+    keyvalue_service& service_;
+    bool open_;
+  };
+
+  /// Turns a request into a call and hands it to the client's session;
+  /// `completion` answers it.
+  void dispatch(grpc::ServerContextBase& ctx, const std::string& ns,
+                kv::operation op, std::unique_ptr<call_completion> completion);
 
   caf::actor_system& sys_;
   session_directory& sessions_;
   std::shared_ptr<const authenticator> auth_;
+  v1::KeyValue::AsyncService async_;
   std::atomic<bool> draining_{false};
   std::shared_ptr<std::atomic<int64_t>> in_flight_;
+  std::atomic<bool> queues_open_{true};
+  /// Queue operations being started (see queue_operation).
+  std::atomic<int64_t> queue_operations_{0};
 };
 
 } // namespace prism::frontend

@@ -35,7 +35,7 @@ bool acceptable_request_id(grpc::string_ref id) {
   return true;
 }
 
-std::string header(const grpc::CallbackServerContext& ctx,
+std::string header(const grpc::ServerContextBase& ctx,
                    std::string_view name) {
   auto& md = ctx.client_metadata();
   auto i = md.find(grpc::string_ref(name.data(), name.size()));
@@ -46,7 +46,7 @@ std::string header(const grpc::CallbackServerContext& ctx,
 
 } // namespace
 
-request_context make_request_context(grpc::CallbackServerContext& ctx,
+request_context make_request_context(grpc::ServerContextBase& ctx,
                                      const std::string& ns,
                                      caf::actor_system& sys) {
   request_context rc;

@@ -21,7 +21,7 @@ inline constexpr std::string_view retry_after_header = "x-prism-retry-after-ms";
 
 /// Fills a request context for namespace `ns` from `ctx` and adds the
 /// request id to the call's initial metadata.
-request_context make_request_context(grpc::CallbackServerContext& ctx,
+request_context make_request_context(grpc::ServerContextBase& ctx,
                                      const std::string& ns,
                                      caf::actor_system& sys);
 

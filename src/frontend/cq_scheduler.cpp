@@ -1,0 +1,181 @@
+#include "frontend/cq_scheduler.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+#include <grpc/support/time.h>
+
+namespace prism::frontend {
+
+namespace {
+
+/// The tag of a worker's kick alarm: its worker data, which no cq_event
+/// ever is.
+void* kick_tag(cq_work_stealing::worker_data& data) {
+  return &data;
+}
+
+gpr_timespec deadline_in(caf::timespan span) {
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                      gpr_time_from_nanos(span.count(), GPR_TIMESPAN));
+}
+
+} // namespace
+
+thread_local void* cq_work_stealing::current_worker_ = nullptr;
+
+cq_work_stealing::worker_data::worker_data(
+  caf::scheduler::abstract_coordinator* p)
+  : super::worker_data(p) {
+}
+
+cq_work_stealing::worker_data::worker_data(const worker_data& other)
+  : super::worker_data(other) {
+}
+
+void cq_work_stealing::wake(worker_data& data) {
+  std::unique_lock<std::mutex> guard(data.waitdata.lock);
+  if (data.state == cq_state::attached) {
+    // The alarm is due at once: the queue gets its event right away, which
+    // makes AsyncNext return. One armed alarm wakes for every job behind it.
+    if (data.in_cq && !data.kick_armed) {
+      data.kick_armed = true;
+      data.kick->Set(data.cq.load(std::memory_order_relaxed),
+                     gpr_now(GPR_CLOCK_MONOTONIC), kick_tag(data));
+    }
+    return;
+  }
+  // A draining worker looks at its job queue once its completion queue has
+  // ended, without being told.
+  if (data.waitdata.sleeping)
+    data.waitdata.cv.notify_one();
+}
+
+void cq_work_stealing::poll(worker_data& data, grpc::CompletionQueue& cq) {
+  for (size_t i = 0; i < cq_events_per_poll_max; ++i) {
+    void* tag = nullptr;
+    bool ok = false;
+    auto st = cq.AsyncNext(&tag, &ok, gpr_time_0(GPR_CLOCK_MONOTONIC));
+    handle(data, st, tag, ok);
+    if (st != grpc::CompletionQueue::GOT_EVENT)
+      return;
+  }
+}
+
+void cq_work_stealing::wait_in_cq(worker_data& data,
+                                  grpc::CompletionQueue& cq) {
+  {
+    std::unique_lock<std::mutex> guard(data.waitdata.lock);
+    // Checked under the lock an enqueuer takes after its append: either the
+    // job is seen here or the enqueuer sees `in_cq` and kicks.
+    if (!data.queue.empty())
+      return;
+    data.in_cq = true;
+  }
+  void* tag = nullptr;
+  bool ok = false;
+  auto st = cq.AsyncNext(&tag, &ok,
+                         deadline_in(data.strategies[2].sleep_duration));
+  {
+    std::unique_lock<std::mutex> guard(data.waitdata.lock);
+    data.in_cq = false;
+  }
+  handle(data, st, tag, ok);
+}
+
+void cq_work_stealing::handle(worker_data& data,
+                              grpc::CompletionQueue::NextStatus st, void* tag,
+                              bool ok) {
+  switch (st) {
+    case grpc::CompletionQueue::GOT_EVENT:
+      if (tag == kick_tag(data)) {
+        std::unique_lock<std::mutex> guard(data.waitdata.lock);
+        data.kick_armed = false;
+        return;
+      }
+      static_cast<cq_event*>(tag)->proceed(ok);
+      return;
+    case grpc::CompletionQueue::TIMEOUT:
+      return;
+    case grpc::CompletionQueue::SHUTDOWN: {
+      std::unique_lock<std::mutex> guard(data.waitdata.lock);
+      data.cq.store(nullptr, std::memory_order_release);
+      data.kick.reset();
+      data.state = cq_state::none;
+      data.detached.notify_all();
+      return;
+    }
+  }
+}
+
+caf::resumable* cq_work_stealing::wait_on_condition(worker_data& data) {
+  std::unique_lock<std::mutex> guard(data.waitdata.lock);
+  data.waitdata.sleeping = true;
+  data.waitdata.cv.wait_for(guard, data.strategies[2].sleep_duration, [&] {
+    return !data.queue.empty() || data.state == cq_state::attached;
+  });
+  data.waitdata.sleeping = false;
+  return data.queue.take_head();
+}
+
+void use_cq_scheduler(caf::actor_system_config& cfg) {
+  cfg.load<cq_scheduler>();
+}
+
+bool runs_cq_scheduler(caf::actor_system& sys) {
+  return dynamic_cast<cq_scheduler*>(&sys.scheduler()) != nullptr;
+}
+
+namespace {
+
+cq_scheduler& scheduler_of(caf::actor_system& sys) {
+  auto* sched = dynamic_cast<cq_scheduler*>(&sys.scheduler());
+  if (sched == nullptr)
+    throw std::logic_error("the actor system does not run on cq_scheduler");
+  return *sched;
+}
+
+} // namespace
+
+void attach_completion_queues(caf::actor_system& sys,
+                              const std::vector<grpc::CompletionQueue*>& cqs) {
+  auto& sched = scheduler_of(sys);
+  if (cqs.size() != sched.num_workers())
+    throw std::logic_error("one completion queue per scheduler worker");
+  for (size_t i = 0; i < cqs.size(); ++i) {
+    auto& data = sched.worker_by_id(i)->data();
+    std::unique_lock<std::mutex> guard(data.waitdata.lock);
+    if (data.state != cq_work_stealing::cq_state::none)
+      throw std::logic_error("a completion queue is already attached");
+    data.kick = std::make_unique<grpc::Alarm>();
+    data.kick_armed = false;
+    data.cq.store(cqs[i], std::memory_order_release);
+    data.state = cq_work_stealing::cq_state::attached;
+    if (data.waitdata.sleeping)
+      data.waitdata.cv.notify_one();
+  }
+}
+
+void detach_completion_queues(caf::actor_system& sys) {
+  auto& sched = scheduler_of(sys);
+  std::vector<grpc::CompletionQueue*> draining;
+  for (size_t i = 0; i < sched.num_workers(); ++i) {
+    auto& data = sched.worker_by_id(i)->data();
+    std::unique_lock<std::mutex> guard(data.waitdata.lock);
+    if (data.state != cq_work_stealing::cq_state::attached)
+      continue;
+    // No kick is armed after this; one already armed is due and ends before
+    // the queue's shutdown does.
+    data.state = cq_work_stealing::cq_state::draining;
+    data.cq.load(std::memory_order_relaxed)->Shutdown();
+  }
+  for (size_t i = 0; i < sched.num_workers(); ++i) {
+    auto& data = sched.worker_by_id(i)->data();
+    std::unique_lock<std::mutex> guard(data.waitdata.lock);
+    data.detached.wait(guard, [&] {
+      return data.state == cq_work_stealing::cq_state::none;
+    });
+  }
+}
+
+} // namespace prism::frontend

@@ -1,0 +1,177 @@
+#pragma once
+
+// A CAF scheduler whose worker threads also drive gRPC completion queues, so
+// that a call runs on one thread from the gRPC event that brings it in to the
+// Finish that answers it.
+//
+// It is CAF's work stealing with three changes:
+// - An idle worker that has a completion queue attached waits in the queue
+//   (AsyncNext) instead of on its condition variable, and handles each gRPC
+//   event on the spot. A busy one looks at its queue every few jobs, so new
+//   calls are not held back by a long backlog.
+// - A job enqueued from one of the workers' own threads without an actor
+//   context (a gRPC event handler sending to an actor) goes to that worker's
+//   own queue, like a message one actor sends another: no wake-up.
+// - An enqueue from any other thread (CAF's clock, gRPC's callback threads,
+//   the main thread) wakes a worker blocked in its completion queue with an
+//   alarm due at once, set at most once at a time; a worker without a queue
+//   is woken through its condition variable as before.
+//
+// Queues are attached once the gRPC server is built (the actor system starts
+// first) and detached before the actor system stops: the server shuts down,
+// then each queue, and each worker drains its own to the end and goes back
+// to waiting on its condition variable.
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/policy/work_stealing.hpp>
+#include <caf/scheduler/coordinator.hpp>
+#include <grpcpp/alarm.h>
+#include <grpcpp/completion_queue.h>
+
+namespace prism::frontend {
+
+/// What every tag on an attached completion queue points to.
+class cq_event {
+public:
+  /// Handles the event; `ok` is the queue's success flag for it.
+  virtual void proceed(bool ok) = 0;
+
+protected:
+  ~cq_event() = default;
+};
+
+class cq_work_stealing : public caf::policy::work_stealing {
+public:
+  using super = caf::policy::work_stealing;
+
+  /// Jobs a busy worker runs between two looks at its completion queue.
+  static constexpr size_t jobs_between_cq_polls = 8;
+  /// Events a busy worker takes from its completion queue in one look.
+  static constexpr size_t cq_events_per_poll_max = 16;
+
+  enum class cq_state { none, attached, draining };
+
+  struct worker_data : super::worker_data {
+    explicit worker_data(caf::scheduler::abstract_coordinator* p);
+    worker_data(const worker_data& other);
+
+    /// The attached queue; written under `waitdata.lock`, read by the
+    /// worker without it.
+    std::atomic<grpc::CompletionQueue*> cq{nullptr};
+    // Guarded by `waitdata.lock`:
+    cq_state state = cq_state::none;
+    /// The worker is blocked in AsyncNext, or about to be.
+    bool in_cq = false;
+    /// `kick` is set and its event not yet taken.
+    bool kick_armed = false;
+    std::unique_ptr<grpc::Alarm> kick;
+    /// Notified when the worker has drained its queue to the end.
+    std::condition_variable detached;
+    // Only the worker touches these:
+    size_t jobs_since_poll = 0;
+  };
+
+  template <class Coordinator>
+  void central_enqueue(Coordinator* self, caf::resumable* job) {
+    // Without an actor context CAF hands a job to the coordinator; on one of
+    // our own workers (a gRPC event just handled), keep it there.
+    if (auto* w = current_worker<Coordinator>(); w && w->parent() == self) {
+      internal_enqueue(w, job);
+      return;
+    }
+    super::central_enqueue(self, job);
+  }
+
+  template <class Worker>
+  void external_enqueue(Worker* self, caf::resumable* job) {
+    auto& data = d(self);
+    data.queue.append(job);
+    wake(data);
+  }
+
+  template <class Worker>
+  caf::resumable* dequeue(Worker* self) {
+    current_worker_ = self;
+    auto& data = d(self);
+    for (;;) {
+      if (auto* cq = data.cq.load(std::memory_order_acquire)) {
+        if (++data.jobs_since_poll >= jobs_between_cq_polls) {
+          data.jobs_since_poll = 0;
+          poll(data, *cq);
+        }
+        if (auto* job = data.queue.take_head())
+          return job;
+        if (auto* job = try_steal(self))
+          return job;
+        wait_in_cq(data, *cq);
+        continue;
+      }
+      for (size_t i = 0; i < data.strategies[0].attempts; ++i) {
+        if (auto* job = data.queue.take_head())
+          return job;
+        if (i % data.strategies[0].steal_interval == 0)
+          if (auto* job = try_steal(self))
+            return job;
+      }
+      if (auto* job = wait_on_condition(data))
+        return job;
+      if (auto* job = try_steal(self))
+        return job;
+    }
+  }
+
+private:
+  template <class Coordinator>
+  static typename Coordinator::worker_type* current_worker() {
+    return static_cast<typename Coordinator::worker_type*>(current_worker_);
+  }
+
+  /// Makes the worker of `data` look at its job queue.
+  static void wake(worker_data& data);
+
+  /// Handles what is ready in `cq`, without blocking.
+  static void poll(worker_data& data, grpc::CompletionQueue& cq);
+
+  /// Blocks in `cq` until an event, a kick or the relaxed poll interval (to
+  /// steal from a busy sibling), unless a job is already waiting.
+  static void wait_in_cq(worker_data& data, grpc::CompletionQueue& cq);
+
+  /// Handles one result of AsyncNext.
+  static void handle(worker_data& data, grpc::CompletionQueue::NextStatus st,
+                     void* tag, bool ok);
+
+  /// Waits on the condition variable until a job arrives, a queue is
+  /// attached or the relaxed poll interval passes; returns the job if any.
+  static caf::resumable* wait_on_condition(worker_data& data);
+
+  /// The worker this thread runs, if it is one of any cq_work_stealing
+  /// coordinator's.
+  static thread_local void* current_worker_;
+};
+
+using cq_scheduler = caf::scheduler::coordinator<cq_work_stealing>;
+
+/// Makes `cfg`'s actor system run on cq_scheduler.
+void use_cq_scheduler(caf::actor_system_config& cfg);
+
+/// Whether `sys` runs on cq_scheduler (so completion queues can be attached).
+bool runs_cq_scheduler(caf::actor_system& sys);
+
+/// Attaches `cqs[i]` to worker i of `sys`'s cq_scheduler; there must be one
+/// queue per worker, each polled by no one else from now on.
+void attach_completion_queues(caf::actor_system& sys,
+                              const std::vector<grpc::CompletionQueue*>& cqs);
+
+/// Shuts down every attached queue and returns once each worker has drained
+/// its own to the end. The caller makes sure nothing starts new operations
+/// on them first (the gRPC server is shut down).
+void detach_completion_queues(caf::actor_system& sys);
+
+} // namespace prism::frontend
