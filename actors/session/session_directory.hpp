@@ -18,6 +18,7 @@
 #include "config/defaults.hpp"
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
+#include "runtime/rejections.hpp"
 
 namespace prism {
 
@@ -74,6 +75,8 @@ struct session_options {
   uint32_t mailbox_limit = defaults::session_mailbox_limit;
   /// Where sessions register; may be null.
   inspector* actors = nullptr;
+  /// Where refused calls are counted; may be null.
+  rejection_counters_ptr rejections;
 };
 
 class session_directory

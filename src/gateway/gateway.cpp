@@ -5,7 +5,6 @@
 #include <set>
 #include <stdexcept>
 
-#include <caf/scoped_actor.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -16,8 +15,9 @@
 #include "pubsub/broker.hpp"
 #include "pubsub/remote_broker.hpp"
 #include "routing/router.hpp"
-#include "runtime/supervisor.hpp"
+#include "runtime/actor_metrics.hpp"
 #include "runtime/admission.hpp"
+#include "runtime/supervisor.hpp"
 
 namespace prism {
 
@@ -177,15 +177,16 @@ using wiring_ptr = std::shared_ptr<gateway::wiring>;
 
 child_spec stage_spec(wiring_ptr w, std::string kind,
                       std::function<std::unique_ptr<stage_logic>()> make,
-                      inspector* actors, uint32_t mailbox_limit) {
+                      inspector* actors, uint32_t mailbox_limit,
+                      metrics_registry_ptr metrics) {
   child_spec spec;
   spec.name = "stage:" + kind;
-  spec.start = [w, kind, make, actors,
-                mailbox_limit](caf::local_actor* parent) {
+  spec.start = [w, kind, make, actors, mailbox_limit,
+                metrics](caf::local_actor* parent) {
     auto gate = std::make_shared<admission>(mailbox_limit);
     auto handle
       = parent->spawn(stage, std::shared_ptr<stage_logic>(make()), actors,
-                      gate, static_cast<uint64_t>(parent->id()));
+                      gate, static_cast<uint64_t>(parent->id()), metrics);
     std::lock_guard<std::mutex> guard{w->mutex};
     w->stages[kind] = {handle, gate};
     w->publish_locked();
@@ -196,9 +197,11 @@ child_spec stage_spec(wiring_ptr w, std::string kind,
 
 child_spec pool_spec(wiring_ptr w, const config::backend& backend,
                      const drivers::driver_factory& factory,
-                     std::vector<driver_handoff> opened, inspector* actors) {
+                     std::vector<driver_handoff> opened, inspector* actors,
+                     metrics_registry_ptr metrics) {
   auto opts = options_for(backend);
   opts.actors = actors;
+  opts.metrics = std::move(metrics);
   opts.reopen = [factory, backend](uint32_t index) {
     return factory(backend, index);
   };
@@ -344,7 +347,9 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
                  std::shared_ptr<audit_sink> audit, inspector* actors,
                  std::shared_ptr<drivers::wall_clock> clock,
                  drivers::pubsub_driver_factory pubsub)
-  : sys_(sys), wiring_(std::make_shared<wiring>()) {
+  : sys_(sys),
+    wiring_(std::make_shared<wiring>()),
+    metrics_(std::make_shared<metrics_registry>()) {
   if (!clock)
     clock = drivers::system_wall_clock();
   if (!pubsub)
@@ -355,14 +360,16 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   std::set<std::string> namespaces;
   const bool access_checked = cfg.auth.mode == config::auth_mode::token;
   const bool rates_limited = rate_limited(cfg);
-  std::set<std::string> redacted;
+  audit_namespaces audited;
   for (auto& [name, ns] : cfg.namespaces) {
     namespaces.insert(name);
     // With authentication on, every namespace's calls meet the access stage
     // first, whatever its middleware list says; then the rate limit of a
     // namespace that has one (a refused call takes no token).
     if (ns.redact_keys)
-      redacted.insert(name);
+      audited.redacted.insert(name);
+    if (ns.audit_required)
+      audited.required.insert(name);
     auto chain = ns.middleware;
     if (ns.namespace_rate.limited() || ns.principal_rate.limited())
       chain.insert(chain.begin(), "rate_limit");
@@ -379,22 +386,33 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   supervisor_spec middleware;
   middleware.name = "middleware";
   middleware.actors = actors;
+  auto metrics = metrics_;
   if (access_checked)
     middleware.children.push_back(stage_spec(
-      w, "access", [cfg] { return make_access_stage(cfg); }, actors,
-      cfg.server.stage_mailbox_limit));
+      w, "access", [cfg, metrics] { return make_access_stage(cfg, metrics); },
+      actors, cfg.server.stage_mailbox_limit, metrics));
   if (rates_limited)
     middleware.children.push_back(stage_spec(
-      w, "rate_limit", [cfg] { return make_rate_limit_stage(cfg); }, actors,
-      cfg.server.stage_mailbox_limit));
+      w, "rate_limit",
+      [cfg, metrics] { return make_rate_limit_stage(cfg, metrics); }, actors,
+      cfg.server.stage_mailbox_limit, metrics));
   middleware.children.push_back(stage_spec(
-    w, "metrics", [namespaces] { return make_metrics_stage(namespaces); },
-    actors, cfg.server.stage_mailbox_limit));
-  middleware.children.push_back(
-    stage_spec(w, "audit",
-               [audit, redacted] { return make_audit_stage(audit, redacted); },
-               actors,
-               cfg.server.stage_mailbox_limit));
+    w, "metrics",
+    [namespaces, metrics] { return make_metrics_stage(namespaces, metrics); },
+    actors, cfg.server.stage_mailbox_limit, metrics));
+  middleware.children.push_back(stage_spec(
+    w, "audit",
+    [audit, audited, metrics] {
+      return make_audit_stage(audit, audited, metrics);
+    },
+    actors, cfg.server.stage_mailbox_limit, metrics));
+  // Values the registry reads when it is scraped: the audit log's, and the
+  // live actors' from the inspector.
+  metrics->add_collector([audit] { return audit_sink_report(*audit); });
+  if (actors)
+    metrics->add_collector([actors, &sys] {
+      return actor_metrics(actors->snapshot(sys.clock().now()));
+    });
 
   // Backends: one pool per backend that a keyvalue namespace uses. Their
   // drivers are opened here, so a backend that cannot be reached fails the
@@ -409,8 +427,9 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   w->expected_pools = used;
   for (auto& name : used) {
     auto& backend = cfg.backends.at(name);
-    backends.children.push_back(pool_spec(
-      w, backend, factory, open_drivers(backend, factory), actors));
+    backends.children.push_back(pool_spec(w, backend, factory,
+                                          open_drivers(backend, factory),
+                                          actors, metrics));
   }
   // PubSub: one broker per backend that a pubsub namespace uses: the topics
   // themselves for a memory backend, the client of a Kafka or NATS one (made
@@ -478,6 +497,8 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   sopts.actors = actors;
   sopts.max_in_flight = cfg.server.session_max_in_flight;
   sopts.mailbox_limit = cfg.server.session_mailbox_limit;
+  sopts.rejections
+    = std::make_shared<const rejection_counters>(metrics, namespaces);
   sessions_ = std::make_shared<session_directory>(sys, sopts, w->routes);
 }
 
@@ -490,14 +511,6 @@ bool gateway::wait_started(std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock{wiring_->mutex};
   return wiring_->published.wait_until(
     lock, until, [this] { return wiring_->started_locked(); });
-}
-
-std::vector<stage_actor> gateway::stages() const {
-  std::vector<stage_actor> result;
-  std::lock_guard<std::mutex> guard{wiring_->mutex};
-  for (auto& [kind, e] : wiring_->stages)
-    result.push_back(e.handle);
-  return result;
 }
 
 void gateway::on_root_failure(std::function<void(const std::string&)> fn) {
@@ -514,26 +527,6 @@ void gateway::stop() {
   // The root stops its children last started first: router, backends
   // (pools, then their connections), middleware.
   caf::anon_send_exit(root_, caf::exit_reason::user_shutdown);
-}
-
-std::string collect_prometheus(caf::actor_system& sys,
-                               const std::vector<stage_actor>& stages,
-                               caf::timespan timeout,
-                               metric_report extra) {
-  metric_report report = std::move(extra);
-  caf::scoped_actor self{sys};
-  for (auto& stage : stages)
-    self->request(stage, timeout, report_atom::value)
-      .receive(
-        [&](metric_report& part) {
-          for (auto& family : part)
-            report.push_back(std::move(family));
-        },
-        [&](caf::error& err) {
-          spdlog::warn("a stage did not report its counters: {}",
-                       sys.render(err));
-        });
-  return render_prometheus(report);
 }
 
 } // namespace prism
