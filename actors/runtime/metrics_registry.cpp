@@ -1,5 +1,7 @@
 #include "runtime/metrics_registry.hpp"
 
+#include <algorithm>
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -85,6 +87,12 @@ void metrics_registry::add_collector(std::function<metric_report()> collect) {
 
 std::string metrics_registry::render() const {
   auto families = registry_->Collect();
+  // prometheus-cpp keeps a family's series in a hash map: sort them by
+  // labels so that people reading the text find a series where they expect.
+  for (auto& family : families)
+    std::sort(family.metric.begin(), family.metric.end(),
+              [](const prometheus::ClientMetric& a,
+                 const prometheus::ClientMetric& b) { return a.label < b.label; });
   std::vector<std::function<metric_report()>> collectors;
   {
     std::lock_guard<std::mutex> guard{collectors_mutex_};
