@@ -66,6 +66,10 @@ stage(stage_actor::stateful_pointer<stage_state> self,
       count_handled(self->state.registration);
       self->state.logic->on_complete(*call);
     },
+    [=](reload_atom, const config_ptr& cfg) {
+      count_handled(self->state.registration);
+      self->state.logic->reconfigure(*cfg);
+    },
   };
 }
 

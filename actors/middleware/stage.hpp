@@ -33,6 +33,10 @@ public:
   /// Sees every call that went through a route containing this stage, after
   /// its client has been answered.
   virtual void on_complete(const kv_call& call) {}
+
+  /// Takes the settings of a reloaded config for the calls that arrive from
+  /// now on, keeping what it has counted.
+  virtual void reconfigure(const config::gateway_config& cfg) {}
 };
 
 struct stage_state {

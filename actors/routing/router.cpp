@@ -11,7 +11,7 @@ using self_ptr = router_actor::stateful_pointer<router_state>;
 void route_call(self_ptr self, call_ptr call) {
   auto& ns = call->context.ns;
   auto i = self->state.routes.find(ns);
-  if (i == self->state.routes.end()) {
+  if (i == self->state.routes.end() || (call->path && !call->path->configured)) {
     fail_call(self, std::move(call), status_code::not_found,
               fmt::format("namespace \"{}\" is not configured on this "
                           "gateway; check the name or add it under "
@@ -96,7 +96,41 @@ void route_call(self_ptr self, call_ptr call) {
   self->send(target.pool, request_atom::value, std::move(call));
 }
 
+/// Takes the routes of a reloaded config; the pool and broker of each
+/// backend come from the routes the router has (a reload that needs a
+/// backend not running yet is refused before it gets here).
+void reload_routes(self_ptr self, const config::gateway_config& cfg) {
+  auto& routes = self->state.routes;
+  for (auto& [ns, fresh] : routes_of(cfg)) {
+    for (auto& [other, known] : routes) {
+      if (known.backend != fresh.backend)
+        continue;
+      if (known.pool && !fresh.pool) {
+        fresh.pool = known.pool;
+        fresh.pool_gate = known.pool_gate;
+      }
+      if (known.broker && !fresh.broker) {
+        fresh.broker = known.broker;
+        fresh.broker_gate = known.broker_gate;
+      }
+    }
+    routes[ns] = std::move(fresh);
+  }
+}
+
 } // namespace
+
+namespace_routes routes_of(const config::gateway_config& cfg) {
+  namespace_routes routes;
+  for (auto& [name, ns] : cfg.namespaces) {
+    namespace_route r;
+    r.pattern = ns.pattern;
+    r.backend = ns.backend;
+    r.max_value_bytes = ns.max_value_bytes;
+    routes.emplace(name, std::move(r));
+  }
+  return routes;
+}
 
 router_actor::behavior_type
 router(router_actor::stateful_pointer<router_state> self,
@@ -133,6 +167,10 @@ router(router_actor::stateful_pointer<router_state> self,
           target.broker = broker;
           target.broker_gate = gate;
         }
+    },
+    [=](reload_atom, const config_ptr& cfg) {
+      count_handled(self->state.registration);
+      reload_routes(self, *cfg);
     },
   };
 }

@@ -29,8 +29,15 @@ struct namespace_route {
 
 using namespace_routes = std::unordered_map<std::string, namespace_route>;
 
+/// The routes of `cfg`'s namespaces, without pool or broker handles.
+namespace_routes routes_of(const config::gateway_config& cfg);
+
 struct router_state {
   static inline const char* name = "router";
+  /// Every namespace the router was started with or given by a reload,
+  /// including those a later reload removed: sessions no longer send their
+  /// new calls here (see route::configured), and calls already on the way
+  /// still find their backend.
   namespace_routes routes;
   /// Slots of the mailbox; senders take one per request (forward_call).
   admission_ptr gate;

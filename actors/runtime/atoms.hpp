@@ -23,5 +23,7 @@ using swept_atom = caf::atom_constant<caf::atom("swept")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// Finish what is in flight, then stop.
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
+/// A reloaded config for a stage or the router to take for calls from now on.
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
 
 } // namespace prism

@@ -26,6 +26,10 @@
 #include "kv/model.hpp"
 #include "runtime/atoms.hpp"
 
+namespace prism::config {
+struct gateway_config;
+} // namespace prism::config
+
 namespace prism {
 
 class kv_call;
@@ -60,10 +64,14 @@ using message_sink_ptr = std::shared_ptr<message_sink>;
 
 // --- the actor protocols ----------------------------------------------------
 
+/// A config, as handed to actors on a reload (read-only, shared).
+using config_ptr = std::shared_ptr<const config::gateway_config>;
+
 /// A middleware stage: sees each call on its way in, and each outcome.
 using stage_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
-                     caf::reacts_to<completed_atom, call_ptr>>;
+                     caf::reacts_to<completed_atom, call_ptr>,
+                     caf::reacts_to<reload_atom, config_ptr>>;
 
 class admission;
 using admission_ptr = std::shared_ptr<admission>;
@@ -138,7 +146,8 @@ using router_actor
                      caf::reacts_to<pool_up_atom, std::string, pool_actor,
                                     admission_ptr>,
                      caf::reacts_to<broker_up_atom, std::string, broker_actor,
-                                    admission_ptr>>;
+                                    admission_ptr>,
+                     caf::reacts_to<reload_atom, config_ptr>>;
 
 /// One backend connection; owns a driver.
 using connection_actor = caf::typed_actor<
@@ -166,6 +175,11 @@ struct route {
   /// ... and whether an ephemeral subscriber whose buffer is full is
   /// disconnected rather than losing its oldest messages.
   bool disconnect_slow_subscribers = false;
+  /// False for the route of namespaces the config does not have (their
+  /// calls are counted and audited, then answered NOT_FOUND). The router
+  /// goes by this rather than by its own table, which keeps the namespaces
+  /// a reload removed so that their calls already on the way finish.
+  bool configured = true;
 };
 using route_ptr = std::shared_ptr<const route>;
 
@@ -290,3 +304,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::admission_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::config_ptr)

@@ -3,8 +3,10 @@
 // prism_rejections_total{namespace, reason}: calls the gateway refused
 // without running them, counted where every call ends (its session, or the
 // session directory for a session's full mailbox), whatever the namespace's
-// middleware. Every series is resolved when the gateway starts, for each
-// configured namespace and "_unknown", so counting takes no lock.
+// middleware. Every series is resolved when the gateway starts (and again on
+// a reload, which finds the series of the namespaces that stay), for each
+// configured namespace and "_unknown", so counting takes no lock. The
+// counters travel with the route table.
 
 #include <array>
 #include <memory>

@@ -88,8 +88,8 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
   --st.in_flight;
   call->completed_at = self->clock().now();
   auto code = result.status.code;
-  if (st.rejections)
-    st.rejections->count(call->context.ns, refusal_of(result.status));
+  if (st.table && st.table->rejections)
+    st.table->rejections->count(call->context.ns, refusal_of(result.status));
   // A subscription whose call failed has no broker and no future.
   if (code != status_code::ok && call->subscriber)
     self->send_exit(call->subscriber, caf::exit_reason::user_shutdown);
@@ -137,7 +137,6 @@ session(session_actor::stateful_pointer<session_state> self,
   auto& st = self->state;
   st.registration = enroll_if(options.actors, self, "session", client);
   st.actors = options.actors;
-  st.rejections = options.rejections;
   // Streams end with their session.
   self->attach_functor([subs = st.subscriptions](const caf::error&) {
     for (auto& s : *subs)

@@ -32,7 +32,6 @@ struct session_state {
   std::shared_ptr<std::vector<caf::actor>> subscriptions
     = std::make_shared<std::vector<caf::actor>>();
   inspector* actors = nullptr;
-  rejection_counters_ptr rejections;
   inspector_registration registration;
 };
 

@@ -27,8 +27,8 @@ void session_directory::refuse(call_ptr call) const {
     fmt::format("the gateway is overloaded: {} requests of this client "
                 "connection are already waiting to be taken; retry later",
                 options_.mailbox_limit));
-  if (options_.rejections)
-    options_.rejections->count(call->context.ns, refusal::mailbox_full);
+  if (auto table = routes_->load(); table && table->rejections)
+    table->rejections->count(call->context.ns, refusal::mailbox_full);
   call->complete(std::move(outcome));
 }
 

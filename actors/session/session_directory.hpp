@@ -27,6 +27,8 @@ namespace prism {
 struct route_table {
   std::unordered_map<std::string, route_ptr> by_namespace;
   route_ptr fallback;
+  /// Where refused calls are counted, for the namespaces of this table.
+  rejection_counters_ptr rejections;
 
   const route_ptr& find(const std::string& ns) const {
     auto i = by_namespace.find(ns);
@@ -75,8 +77,6 @@ struct session_options {
   uint32_t mailbox_limit = defaults::session_mailbox_limit;
   /// Where sessions register; may be null.
   inspector* actors = nullptr;
-  /// Where refused calls are counted; may be null.
-  rejection_counters_ptr rejections;
 };
 
 class session_directory

@@ -45,6 +45,18 @@ void send_error(httplib::Response& res, int status, const char* error,
   send_json(res, status, body);
 }
 
+/// Whether `req` may use a mutating endpoint; answers 403 when not.
+bool admin_request(const admin_hooks& hooks, const httplib::Request& req,
+                   httplib::Response& res) {
+  if (!hooks.admin_allowed
+      || hooks.admin_allowed(req.get_header_value("Authorization")))
+    return true;
+  send_error(res, 403, "forbidden",
+             "this endpoint needs \"Authorization: Bearer <token>\" of a "
+             "principal listed in auth.admins");
+  return false;
+}
+
 /// Wall-clock milliseconds since the Unix epoch (the admin listener is not
 /// an actor: it may read the wall clock).
 int64_t wall_ms() {
@@ -141,18 +153,36 @@ const std::vector<endpoint>& endpoints() {
        else
          send_unknown_actor(res, id);
      }},
+    {"POST", "/admin/reload",
+     "read the config file again and apply it; 200 when applied, 422 with "
+     "the problems when refused (the old config keeps serving)",
+     [](const admin_hooks& hooks, const httplib::Request& req,
+        httplib::Response& res) {
+       if (!admin_request(hooks, req, res))
+         return;
+       if (!hooks.reload) {
+         send_error(res, 503, "unavailable",
+                    "config reload is not wired to the admin listener");
+         return;
+       }
+       auto outcome = hooks.reload();
+       if (outcome.applied) {
+         send_json(res, 200, {{"reloaded", true}, {"config", outcome.summary}});
+         return;
+       }
+       send_error(res, 422, "refused",
+                  "the new config was not applied; the old one keeps serving",
+                  {{"reloaded", false},
+                   {"config", outcome.summary},
+                   {"problems", outcome.problems}});
+     }},
     {"POST", "/debug/actors/{id}/kill",
      "kill one actor (its supervisor may restart it); 202 with the actor",
      [](const admin_hooks& hooks, const httplib::Request& req,
         httplib::Response& res) {
        uint64_t id = 0;
-       if (hooks.admin_allowed
-           && !hooks.admin_allowed(req.get_header_value("Authorization"))) {
-         send_error(res, 403, "forbidden",
-                    "this endpoint needs \"Authorization: Bearer <token>\" "
-                    "of a principal listed in auth.admins");
+       if (!admin_request(hooks, req, res))
          return;
-       }
        if (!have_inspector(hooks, res) || !parse_id(req, res, id))
          return;
        if (!hooks.system) {

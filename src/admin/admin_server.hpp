@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace httplib {
 class Server;
@@ -24,6 +25,15 @@ class inspector;
 
 namespace prism::admin {
 
+/// What a config reload did: applied, or refused with the reasons (each a
+/// sentence a person can act on) and the old config still serving.
+struct reload_outcome {
+  bool applied = false;
+  /// One line describing the config now serving.
+  std::string summary;
+  std::vector<std::string> problems;
+};
+
 struct admin_hooks {
   /// Prometheus text of the gateway's counters.
   std::function<std::string()> metrics;
@@ -38,6 +48,8 @@ struct admin_hooks {
   /// Whether a request's `authorization` header may use the mutating
   /// endpoints (kill); unset allows everyone.
   std::function<bool(const std::string& authorization)> admin_allowed;
+  /// Reloads the config file (POST /admin/reload); unset answers 503.
+  std::function<reload_outcome()> reload;
 };
 
 class admin_server {

@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/create_channel.h>
@@ -13,7 +15,39 @@
 
 namespace prism::cli {
 
-std::shared_ptr<grpc::Channel> client_channel(const std::string& target) {
+namespace {
+
+std::string read_file(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in)
+    text << in.rdbuf();
+  if (!in || text.str().empty())
+    throw CLI::ValidationError(flag, "cannot read \"" + path + "\"");
+  return text.str();
+}
+
+} // namespace
+
+void add_tls_options(CLI::App& cmd, tls_client_options& tls) {
+  auto* ca = cmd.add_option("--tls-ca", tls.ca_file,
+                            "Connect with TLS, trusting the CA in this PEM "
+                            "file");
+  cmd.add_option("--tls-cert", tls.cert_file,
+                 "Client certificate (PEM) for a gateway with auth.mode "
+                 "mtls")
+    ->needs(ca);
+  cmd.add_option("--tls-key", tls.key_file,
+                 "Private key (PEM) of --tls-cert")
+    ->needs(ca);
+  cmd.add_option("--tls-server-name", tls.server_name,
+                 "Name to verify the gateway's certificate against (default: "
+                 "the host of --target)")
+    ->needs(ca);
+}
+
+std::shared_ptr<grpc::Channel> client_channel(const std::string& target,
+                                              const tls_client_options& tls) {
   std::string host;
   uint16_t port = 0;
   if (!config::split_host_port(target, host, port) || port == 0)
@@ -22,8 +56,22 @@ std::shared_ptr<grpc::Channel> client_channel(const std::string& target) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
-                                   args);
+  if (!tls.enabled())
+    return grpc::CreateCustomChannel(target,
+                                     grpc::InsecureChannelCredentials(), args);
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    throw CLI::ValidationError(tls.cert_file.empty() ? "--tls-cert"
+                                                     : "--tls-key",
+                               "give --tls-cert and --tls-key together");
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = read_file(tls.ca_file, "--tls-ca");
+  if (!tls.cert_file.empty()) {
+    ssl.pem_cert_chain = read_file(tls.cert_file, "--tls-cert");
+    ssl.pem_private_key = read_file(tls.key_file, "--tls-key");
+  }
+  if (!tls.server_name.empty())
+    args.SetSslTargetNameOverride(tls.server_name);
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
 }
 
 void add_credentials(grpc::ClientContext& ctx) {

@@ -10,11 +10,32 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
+namespace CLI {
+class App;
+} // namespace CLI
+
 namespace prism::cli {
 
-/// A channel to `target` (HOST:PORT) without message size limits; throws
-/// CLI::ValidationError naming --target when it is not HOST:PORT.
-std::shared_ptr<grpc::Channel> client_channel(const std::string& target);
+/// TLS towards a gateway with server.tls: the CA that signed its
+/// certificate, and for auth.mode mtls this client's certificate and key.
+struct tls_client_options {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  /// The name to verify the gateway's certificate against, when it is not
+  /// the host of --target.
+  std::string server_name;
+  bool enabled() const { return !ca_file.empty(); }
+};
+
+/// Adds --tls-ca, --tls-cert, --tls-key and --tls-server-name to `cmd`.
+void add_tls_options(CLI::App& cmd, tls_client_options& tls);
+
+/// A channel to `target` (HOST:PORT) without message size limits, over TLS
+/// when `tls` is enabled; throws CLI::ValidationError naming --target when it
+/// is not HOST:PORT, or the TLS flag whose file cannot be read.
+std::shared_ptr<grpc::Channel> client_channel(
+  const std::string& target, const tls_client_options& tls = {});
 
 /// The environment variable whose token the clients send as
 /// `authorization: Bearer <token>` (never a command-line flag, which other

@@ -20,6 +20,7 @@ namespace {
 
 struct kv_options {
   std::string target = defaults::grpc_listen;
+  tls_client_options tls;
   uint32_t timeout_ms = 5000;
   std::string request_id;
   std::string ns;
@@ -38,7 +39,7 @@ struct kv_options {
 constexpr int exit_not_found = 3;
 
 std::unique_ptr<v1::KeyValue::Stub> connect(const kv_options& opts) {
-  return v1::KeyValue::NewStub(client_channel(opts.target));
+  return v1::KeyValue::NewStub(client_channel(opts.target, opts.tls));
 }
 
 void prepare(grpc::ClientContext& ctx, const kv_options& opts) {
@@ -168,10 +169,12 @@ void add_kv_command(CLI::App& app) {
   auto* kv = app.add_subcommand(
     "kv", "Call the KeyValue API of a running gateway (exit 0 ok, 1 failed, "
           "3 not found)");
-  kv->footer("With authentication on, set PRISM_TOKEN to the token to send.");
+  kv->footer("With auth.mode token, set PRISM_TOKEN to the token to send; "
+             "with mtls, give --tls-cert and --tls-key.");
   kv->require_subcommand(1);
   kv->add_option("--target", opts->target, "Gateway address HOST:PORT")
     ->capture_default_str();
+  add_tls_options(*kv, opts->tls);
   kv->add_option("--timeout-ms", opts->timeout_ms, "Deadline of the call")
     ->check(CLI::Range(1u, 3600000u))
     ->capture_default_str();

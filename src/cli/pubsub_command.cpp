@@ -25,6 +25,7 @@ namespace {
 
 struct pubsub_options {
   std::string target = defaults::grpc_listen;
+  tls_client_options tls;
   uint32_t timeout_ms = 5000;
   std::string request_id;
   std::string ns;
@@ -37,7 +38,7 @@ struct pubsub_options {
 };
 
 std::unique_ptr<v1::PubSub::Stub> connect(const pubsub_options& opts) {
-  return v1::PubSub::NewStub(client_channel(opts.target));
+  return v1::PubSub::NewStub(client_channel(opts.target, opts.tls));
 }
 
 int run_publish(const pubsub_options& opts) {
@@ -128,10 +129,12 @@ void add_pubsub_command(CLI::App& app) {
   auto opts = std::make_shared<pubsub_options>();
   auto* ps = app.add_subcommand(
     "pubsub", "Call the PubSub API of a running gateway (see README.md)");
-  ps->footer("With authentication on, set PRISM_TOKEN to the token to send.");
+  ps->footer("With auth.mode token, set PRISM_TOKEN to the token to send; "
+             "with mtls, give --tls-cert and --tls-key.");
   ps->require_subcommand(1);
   ps->add_option("--target", opts->target, "Gateway address HOST:PORT")
     ->capture_default_str();
+  add_tls_options(*ps, opts->tls);
   ps->add_option("--timeout-ms", opts->timeout_ms, "Deadline of a publish")
     ->capture_default_str();
   ps->add_option("--request-id", opts->request_id,

@@ -2,14 +2,17 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include "config/config.hpp"
 #include "drivers/factory.hpp"
 #include "frontend/grpc_server.hpp"
+#include "frontend/tls.hpp"
 #include "gateway/gateway.hpp"
 #include "logging/log.hpp"
 #include "runtime/inspector.hpp"
@@ -119,6 +123,10 @@ bool drain(frontend::grpc_server& grpc, const sigset_t& signals,
     timespec ts{static_cast<time_t>(ns.count() / 1000000000),
                 static_cast<long>(ns.count() % 1000000000)};
     int sig = sigtimedwait(&signals, nullptr, &ts);
+    if (sig == SIGHUP) {
+      spdlog::warn("received SIGHUP while draining: not reloading the config");
+      continue;
+    }
     if (sig > 0) {
       spdlog::warn("received {} while draining: stopping now", signal_name(sig));
       return true;
@@ -127,12 +135,19 @@ bool drain(frontend::grpc_server& grpc, const sigset_t& signals,
   return false;
 }
 
-/// The signal that ended the wait (SIGINT or SIGTERM).
-int wait_for_stop_signal(const sigset_t& signals) {
-  int sig = 0;
-  sigwait(&signals, &sig);
-  return sig;
+/// Waits for SIGINT or SIGTERM and returns it; runs `reload` on each
+/// SIGHUP meanwhile.
+int wait_for_stop_signal(const sigset_t& signals,
+                         const std::function<void()>& reload) {
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP)
+      return sig;
+    reload();
+  }
 }
+
 
 void apply_overrides(const serve_options& opts, config::gateway_config& cfg) {
   std::string host;
@@ -150,6 +165,55 @@ void apply_overrides(const serve_options& opts, config::gateway_config& cfg) {
     cfg.server.admin = opts.admin;
   }
 }
+
+/// Reads the config file again and applies what may change while the
+/// gateway runs; one reload at a time (SIGHUP and the admin listener may
+/// ask at once). The file gets the same command-line overrides as at start.
+class config_reloader {
+public:
+  config_reloader(const serve_options& opts, gateway& gw,
+                  frontend::authenticator& auth)
+    : opts_(opts), gw_(gw), auth_(auth) {
+  }
+
+  admin::reload_outcome operator()() {
+    std::lock_guard<std::mutex> guard{mutex_};
+    admin::reload_outcome out;
+    auto loaded = config::load_file(opts_.config_path);
+    if (!loaded.ok()) {
+      for (auto& p : loaded.problems)
+        out.problems.push_back(config::format(p));
+      spdlog::error("config reload refused: {} has {} problem(s), the old "
+                    "config keeps serving:\n  {}",
+                    opts_.config_path, out.problems.size(),
+                    fmt::join(out.problems, "\n  "));
+      return out;
+    }
+    auto next = std::move(*loaded.config);
+    apply_overrides(opts_, next);
+    out.summary = config::summary(next);
+    out.problems = gw_.reload(next);
+    if (!out.problems.empty()) {
+      spdlog::error("config reload refused, the old config keeps serving:"
+                    "\n  {}",
+                    fmt::join(out.problems, "\n  "));
+      return out;
+    }
+    // After the stages: a principal added with its rules is never refused
+    // for want of them, and a revoked one's rules are already gone.
+    auth_.update(next.auth);
+    out.applied = true;
+    spdlog::info("config reloaded from {}: {}", opts_.config_path,
+                 out.summary);
+    return out;
+  }
+
+private:
+  const serve_options& opts_;
+  gateway& gw_;
+  frontend::authenticator& auth_;
+  std::mutex mutex_;
+};
 
 int serve(const serve_options& opts) {
   logging::format fmt;
@@ -174,6 +238,7 @@ int serve(const serve_options& opts) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   caf::actor_system_config sys_cfg;
@@ -186,6 +251,8 @@ int serve(const serve_options& opts) {
   std::unique_ptr<frontend::grpc_server> grpc;
   std::unique_ptr<admin::admin_server> admin;
   std::atomic<bool> ready{false};
+  std::shared_ptr<frontend::authenticator> auth;
+  std::unique_ptr<config_reloader> reloader;
   try {
     auto audit = make_file_audit_sink(file_audit_options{cfg.audit.path});
     gw = std::make_unique<gateway>(
@@ -200,15 +267,23 @@ int serve(const serve_options& opts) {
       root_failure.store(true);
       ::kill(::getpid(), SIGTERM);
     });
-    auto auth = std::make_shared<const frontend::authenticator>(cfg.auth);
+    auth = std::make_shared<frontend::authenticator>(cfg.auth);
     if (!auth->enabled() && !loopback_listen(cfg.server.listen))
       spdlog::warn("AUTHENTICATION IS OFF on {}, which is not a loopback "
                    "address: anyone who reaches it may read and write every "
                    "namespace. Set auth: {{mode: token, ...}} (see "
                    "docs/CONFIG.md)",
                    cfg.server.listen);
+    if (cfg.auth.mode == config::auth_mode::token && !cfg.server.tls.enabled()
+        && !loopback_listen(cfg.server.listen))
+      spdlog::warn("tokens travel in clear text on {}: anyone on the path "
+                   "can read and reuse them. Set server.tls (see "
+                   "docs/CONFIG.md)",
+                   cfg.server.listen);
     grpc = std::make_unique<frontend::grpc_server>(
-      cfg.server.listen, cfg.max_request_bytes(),
+      cfg.server.listen,
+      frontend::listener_credentials(cfg.server.tls, cfg.auth.mode),
+      cfg.max_request_bytes(),
       cfg.server.max_concurrent_streams(), sys, gw->sessions(), auth);
     admin::admin_hooks hooks;
     gw->metrics().add_collector([&grpc] {
@@ -226,6 +301,8 @@ int serve(const serve_options& opts) {
       };
     hooks.actors = &actors;
     hooks.system = &sys;
+    reloader = std::make_unique<config_reloader>(opts, *gw, *auth);
+    hooks.reload = [&reloader] { return (*reloader)(); };
     admin = std::make_unique<admin::admin_server>(cfg.server.admin,
                                                   std::move(hooks));
   } catch (const std::exception& e) {
@@ -245,7 +322,7 @@ int serve(const serve_options& opts) {
   if (!opts.ready_file.empty())
     write_ready_file(opts.ready_file, grpc->port(), admin->port());
 
-  int sig = wait_for_stop_signal(signals);
+  int sig = wait_for_stop_signal(signals, [&reloader] { (*reloader)(); });
   auto drain_ms = opts.drain_timeout_ms.value_or(cfg.server.drain_timeout_ms);
   spdlog::info("received {}: draining; new requests get UNAVAILABLE, {} in "
                "flight may finish within {} ms (send the signal again to stop "

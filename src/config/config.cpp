@@ -21,6 +21,8 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "config/tls_files.hpp"
+
 namespace prism::config {
 
 namespace {
@@ -572,14 +574,16 @@ private:
 };
 
 const std::vector<std::string> root_keys = {"server", "audit", "auth", "backends", "namespaces"};
-const std::vector<std::string> auth_keys = {"mode", "tokens", "token_file", "groups", "admins"};
-const std::vector<std::string> auth_modes = {"none", "token"};
+const std::vector<std::string> auth_keys = {"mode", "principal_from", "tokens", "token_file", "groups", "admins"};
+const std::vector<std::string> auth_modes = {"none", "token", "mtls"};
+const std::vector<std::string> principal_sources = {"cn", "san"};
+const std::vector<std::string> tls_keys = {"cert_file", "key_file", "client_ca_file"};
 const std::vector<std::string> access_keys = {"read", "write", "admin"};
 const std::vector<std::string> server_keys = {"listen",           "admin",
                                               "session_idle_timeout_ms", "session_max_in_flight",
                                               "session_mailbox_limit", "stage_mailbox_limit",
                                               "router_mailbox_limit",
-                                              "drain_timeout_ms", "scheduler"};
+                                              "drain_timeout_ms", "scheduler", "tls"};
 const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
 const std::vector<std::string> audit_keys = {"path"};
 /// Keys every backend allows, whatever its type.
@@ -647,6 +651,41 @@ const std::vector<std::string> synchronous_modes = {"normal", "full"};
 
 const char* name_rule = "starts with a letter or digit, then letters, digits, '_', '.' or '-'";
 
+/// server.tls: a certificate and its key, both or neither, and the CA that
+/// client certificates must chain to; each file is read and checked now so a
+/// problem is reported here rather than when the listener starts.
+void check_tls(checker& c, const entry& e, const std::string& field, tls_options& out) {
+  section s = c.open(e.value, field, c.at(e.key), "a map of TLS settings");
+  c.unknown_keys(s, tls_keys,
+                 {{"ca_file", "did you mean client_ca_file?"}, {"cert", "did you mean cert_file?"},
+                  {"key", "did you mean key_file?"}});
+  auto file = [&](const char* key, std::string& value, auto problem_of) {
+    const entry* v = s.find(key);
+    if (!v || !c.text(*v, s.path(key), value, "give the path of a PEM file"))
+      return false;
+    if (auto why = problem_of(value); !why.empty()) {
+      c.report(c.at(v->value), s.path(key), why, "give a readable PEM file (paths are relative to the working "
+                                                 "directory)");
+      return false;
+    }
+    return true;
+  };
+  bool cert_ok = file("cert_file", out.cert_file, certificate_file_problem);
+  bool key_ok = file("key_file", out.key_file, private_key_file_problem);
+  file("client_ca_file", out.client_ca_file, certificate_file_problem);
+  if (s.find("cert_file") && !s.find("key_file"))
+    c.missing(s, "key_file", "give the certificate's private key: key_file: server.key");
+  if (s.find("key_file") && !s.find("cert_file"))
+    c.missing(s, "cert_file", "give the server's certificate: cert_file: server.crt");
+  if (!s.find("cert_file") && !s.find("key_file") && s.valid)
+    c.report(s.where, field, "TLS needs the server's certificate and key",
+             "set cert_file: and key_file:, or remove tls:");
+  if (cert_ok && key_ok)
+    if (auto why = key_pair_problem(out.cert_file, out.key_file); !why.empty())
+      c.report(c.at(s.find("key_file")->value), s.path("key_file"), why,
+               "give the key the certificate was issued for");
+}
+
 void check_server(checker& c, const entry& e, server_options& out) {
   section s = c.open(e.value, "server", c.at(e.key), "a map of server settings");
   c.unknown_keys(s, server_keys,
@@ -703,6 +742,9 @@ void check_server(checker& c, const entry& e, server_options& out) {
   if (const entry* v = s.find("drain_timeout_ms"))
     c.number(*v, s.path(v->name), 0, 3600000, out.drain_timeout_ms,
              "use 0..3600000 milliseconds (up to 1 hour)");
+
+  if (const entry* v = s.find("tls"))
+    check_tls(c, *v, s.path("tls"), out.tls);
 
   if (const entry* v = s.find("scheduler")) {
     section sched = c.open(v->value, s.path("scheduler"), c.at(v->key), "a map of scheduler settings");
@@ -787,6 +829,17 @@ void check_auth(checker& c, const entry& e, auth_options& out) {
     if (index >= 0)
       out.mode = static_cast<auth_mode>(index);
   }
+  if (const entry* v = s.find("principal_from")) {
+    int index = c.choice(*v, s.path("principal_from"), "certificate field", principal_sources);
+    if (index >= 0)
+      out.principal_from = static_cast<principal_source>(index);
+    if (out.mode != auth_mode::mtls)
+      c.report(c.at(v->key), s.path("principal_from"), "principal_from applies only with auth.mode: mtls",
+               "remove it, or set mode: mtls");
+  }
+  // With mtls, principals are the names in client certificates: any name may
+  // appear in groups and access rules without a token.
+  const bool names_from_certificates = out.mode == auth_mode::mtls;
   // Principals named under tokens:, valid or not (a bad hash is reported
   // once, not again where the name is used).
   std::set<std::string> listed;
@@ -826,7 +879,7 @@ void check_auth(checker& c, const entry& e, auth_options& out) {
       }
       auto members = name_list(c, g, gs.path(g.name), "principals");
       for (const auto& m : members)
-        if (!out.token_hashes.count(m) && !listed.count(m))
+        if (!names_from_certificates && !out.token_hashes.count(m) && !listed.count(m))
           c.report(c.at(g.value), gs.path(g.name), "unknown principal " + quote(m),
                    "list it under auth.tokens: or in auth.token_file");
       out.groups[g.name] = std::move(members);
@@ -835,7 +888,7 @@ void check_auth(checker& c, const entry& e, auth_options& out) {
   if (const entry* v = s.find("admins")) {
     out.admins = name_list(c, *v, s.path("admins"), "principals or groups");
     for (const auto& name : out.admins)
-      if (!out.token_hashes.count(name) && !out.groups.count(name))
+      if (!names_from_certificates && !out.token_hashes.count(name) && !out.groups.count(name))
         c.report(c.at(v->value), s.path("admins"), "unknown principal or group " + quote(name),
                  "define it under auth.tokens:, auth.token_file or auth.groups:");
   }
@@ -1631,15 +1684,17 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
 /// when auth is on.
 void check_access_names(checker& c, const section& namespaces, const gateway_config& cfg) {
   const auto& auth = cfg.auth;
-  auto known = [&](const std::string& name) { return auth.token_hashes.count(name) || auth.groups.count(name); };
+  auto known = [&](const std::string& name) {
+    return auth.mode == auth_mode::mtls || auth.token_hashes.count(name) || auth.groups.count(name);
+  };
   for (const auto& e : namespaces.items) {
     auto found = cfg.namespaces.find(e.name);
     if (found == cfg.namespaces.end() || !e.value.IsMap() || !e.value["access"])
       continue;
     const auto& access = found->second.access;
     std::string field = "namespaces." + e.name + ".access";
-    if (auth.mode != auth_mode::token) {
-      c.report(c.at(e.value["access"]), field, "access rules apply only with auth.mode: token",
+    if (!auth.enabled()) {
+      c.report(c.at(e.value["access"]), field, "access rules apply only with auth.mode token or mtls",
                "set auth: {mode: token, tokens: ...}, or remove access:");
       continue;
     }
@@ -1649,6 +1704,25 @@ void check_access_names(checker& c, const section& namespaces, const gateway_con
         if (!known(name))
           c.report(c.at(e.value["access"]), field + "." + kind, "unknown principal or group " + quote(name),
                    "define it under auth.tokens:, auth.token_file or auth.groups:");
+  }
+}
+
+/// auth.mode mtls needs TLS with a client CA; a client CA without mtls would
+/// verify certificates that nothing then uses.
+void check_client_certificates(checker& c, const section& root, const gateway_config& cfg) {
+  const entry* auth = root.find("auth");
+  const entry* server = root.find("server");
+  const auto& tls = cfg.server.tls;
+  if (cfg.auth.mode == auth_mode::mtls && tls.client_ca_file.empty()) {
+    YAML::Node mode = auth && auth->value.IsMap() ? auth->value["mode"] : YAML::Node{};
+    c.report(mode ? c.at(mode) : root.where, "auth.mode",
+             "auth mode mtls needs TLS on the gRPC listener with a CA for client certificates",
+             "set server.tls: {cert_file: ..., key_file: ..., client_ca_file: ...}");
+  }
+  if (cfg.auth.mode != auth_mode::mtls && !tls.client_ca_file.empty() && server && server->value.IsMap()) {
+    YAML::Node ca = server->value["tls"]["client_ca_file"];
+    c.report(c.at(ca), "server.tls.client_ca_file", "client certificates are checked only with auth.mode: mtls",
+             "set auth: {mode: mtls}, or remove client_ca_file:");
   }
 }
 
@@ -1667,12 +1741,17 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
                   {"supervision", "it belongs under backends.<name>: (each backend has its own)"},
                   {"circuit", "it belongs under backends.<name>: (each backend has its own)"}});
 
-  if (const entry* e = s.find("server"))
+  if (const entry* e = s.find("server")) {
     check_server(c, *e, cfg.server);
-  if (const entry* e = s.find("audit"))
+    cfg.server_source = YAML::Dump(e->value);
+  }
+  if (const entry* e = s.find("audit")) {
     check_audit(c, *e, cfg.audit);
+    cfg.audit_source = YAML::Dump(e->value);
+  }
   if (const entry* e = s.find("auth"))
     check_auth(c, *e, cfg.auth);
+  check_client_certificates(c, s, cfg);
 
   std::map<std::string, backend_info> infos;
   // False when backends: is missing or not a map: then a namespace's backend
@@ -1691,6 +1770,7 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
     for (const auto& e : bs.items) {
       bool known_type = false;
       backend b = check_backend(c, e, known_type);
+      b.source = YAML::Dump(e.value);
       infos[e.name] = {known_type, b.type};
       cfg.backends[e.name] = std::move(b);
     }

@@ -128,6 +128,9 @@ struct circuit_config {
 
 struct backend {
   std::string name;
+  /// The backend's settings as written (YAML, normalised): a reload compares
+  /// it to tell whether the backend changed.
+  std::string source;
   backend_type type = backend_type::memory;
   uint32_t connections = defaults::memory_connections;
   uint32_t max_pending = defaults::pool_max_pending;
@@ -152,13 +155,20 @@ struct backend {
   location where;
 };
 
-enum class auth_mode { none, token };
+enum class auth_mode { none, token, mtls };
+
+/// Where mode mtls finds a client certificate's principal.
+enum class principal_source { common_name, san };
 
 /// Who may call the gateway (`auth:`). With mode token, every call carries
 /// `authorization: Bearer <token>`; the principal is the name the token's
-/// SHA-256 is listed under.
+/// SHA-256 is listed under. With mode mtls, the principal is the subject
+/// common name (or first subject alternative name) of the verified client
+/// certificate, and tokens identify only the admin listener's callers.
 struct auth_options {
   auth_mode mode = auth_mode::none;
+  principal_source principal_from = principal_source::common_name;
+  bool enabled() const { return mode != auth_mode::none; }
   /// Principal name -> SHA-256 of its token, 64 lowercase hex digits; from
   /// `tokens:` and the lines "<principal> <sha256>" of `token_file`.
   std::map<std::string, std::string> token_hashes;
@@ -221,8 +231,19 @@ struct audit_options {
   std::string path = defaults::audit_path;
 };
 
+/// TLS on the gRPC listener (`server.tls`): off when no certificate is set.
+/// The files are read when the gateway starts.
+struct tls_options {
+  std::string cert_file;
+  std::string key_file;
+  /// CA bundle that client certificates must chain to (auth.mode mtls).
+  std::string client_ca_file;
+  bool enabled() const { return !cert_file.empty(); }
+};
+
 struct server_options {
   std::string listen = defaults::grpc_listen;
+  tls_options tls;
   std::string admin = defaults::admin_listen;
   uint32_t session_idle_timeout_ms = defaults::session_idle_timeout_ms;
   /// Requests that may wait in a session's mailbox before it takes them.
@@ -254,6 +275,10 @@ struct gateway_config {
   auth_options auth;
   std::map<std::string, backend> backends;
   std::map<std::string, namespace_config> namespaces;
+  /// The server: and audit: sections as written (YAML, normalised), for a
+  /// reload to tell whether they changed.
+  std::string server_source;
+  std::string audit_source;
 
   /// The largest request message the gRPC listener must accept.
   uint64_t max_request_bytes() const;

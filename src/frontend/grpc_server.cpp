@@ -18,7 +18,9 @@ constexpr const char* pubsub_service_name = "prism.v1.PubSub";
 
 } // namespace
 
-grpc_server::grpc_server(const std::string& listen, uint64_t max_request_bytes,
+grpc_server::grpc_server(const std::string& listen,
+                         std::shared_ptr<grpc::ServerCredentials> credentials,
+                         uint64_t max_request_bytes,
                          uint32_t max_streams, caf::actor_system& sys,
                          session_directory& sessions,
                          std::shared_ptr<const authenticator> auth)
@@ -30,7 +32,7 @@ grpc_server::grpc_server(const std::string& listen, uint64_t max_request_bytes,
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(listen, std::move(credentials), &port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_request_bytes));
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(std::max<uint32_t>(max_streams, 1)));

@@ -5,6 +5,7 @@
 #include <string>
 
 #include <caf/actor_system.hpp>
+#include <grpcpp/security/server_credentials.h>
 
 #include "frontend/authenticator.hpp"
 #include "session/session_directory.hpp"
@@ -28,8 +29,11 @@ public:
   /// once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): past it, the client's
   /// own gRPC library holds further calls, so a flood cannot pile up in the
   /// gateway's memory before any actor sees it.
-  /// `auth` (null: off) decides who is calling.
-  grpc_server(const std::string& listen, uint64_t max_request_bytes,
+  /// `credentials` secure the listener (see listener_credentials); `auth`
+  /// (null: off) decides who is calling.
+  grpc_server(const std::string& listen,
+              std::shared_ptr<grpc::ServerCredentials> credentials,
+              uint64_t max_request_bytes,
               uint32_t max_streams, caf::actor_system& sys,
               session_directory& sessions,
               std::shared_ptr<const authenticator> auth = nullptr);

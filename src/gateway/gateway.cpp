@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "config/reload.hpp"
 #include "middleware/metrics/metrics_stage.hpp"
 #include "pool/pool.hpp"
 #include "middleware/access/access_stage.hpp"
@@ -119,6 +120,39 @@ struct gateway::wiring {
   /// every one of them has registered (and the router knows it).
   std::set<std::string> expected_pools;
   std::set<std::string> expected_brokers;
+  /// The config serving now: restarted stages and routers are built from it.
+  config_ptr config;
+  /// The gateway's series; prism_rejections_total of the namespaces of
+  /// `config`, published with the route table.
+  metrics_registry_ptr metrics;
+  rejection_counters_ptr rejections;
+
+  /// Takes the namespaces' stage chains and stream settings from `cfg`;
+  /// call with `mutex` held.
+  void set_namespaces_locked(const config::gateway_config& cfg) {
+    chains.clear();
+    subscription_buffers.clear();
+    std::set<std::string> names;
+    for (auto& [name, ns] : cfg.namespaces)
+      names.insert(name);
+    // Series of namespaces that stay are found again and keep counting.
+    rejections = std::make_shared<const rejection_counters>(metrics, names);
+    for (auto& [name, ns] : cfg.namespaces) {
+      // With authentication on, every namespace's calls meet the access
+      // stage first, whatever its middleware list says; then the rate limit
+      // of a namespace that has one (a refused call takes no token).
+      auto chain = ns.middleware;
+      if (ns.namespace_rate.limited() || ns.principal_rate.limited())
+        chain.insert(chain.begin(), "rate_limit");
+      if (cfg.auth.enabled())
+        chain.insert(chain.begin(), "access");
+      chains.emplace(name, std::move(chain));
+      if (ns.pattern == config::pattern::pubsub)
+        subscription_buffers.emplace(
+          name, std::make_pair(ns.subscription_buffer,
+                               ns.disconnect_slow_subscribers));
+    }
+  }
 
   /// Call with `mutex` held.
   bool started_locked() const {
@@ -165,7 +199,10 @@ struct gateway::wiring {
       table->by_namespace.emplace(ns, std::move(r));
     }
     // Calls for unknown namespaces are still counted and audited.
-    table->fallback = make_route({"metrics", "audit"});
+    auto fallback = make_route({"metrics", "audit"});
+    fallback->configured = false;
+    table->fallback = std::move(fallback);
+    table->rejections = rejections;
     routes->store(std::move(table));
     published.notify_all();
   }
@@ -175,18 +212,26 @@ namespace {
 
 using wiring_ptr = std::shared_ptr<gateway::wiring>;
 
-child_spec stage_spec(wiring_ptr w, std::string kind,
-                      std::function<std::unique_ptr<stage_logic>()> make,
-                      inspector* actors, uint32_t mailbox_limit,
-                      metrics_registry_ptr metrics) {
+using logic_maker
+  = std::function<std::unique_ptr<stage_logic>(const config::gateway_config&)>;
+
+/// A stage kind; each (re)start builds its logic from the config serving
+/// then.
+child_spec stage_spec(wiring_ptr w, std::string kind, logic_maker make,
+                      inspector* actors, uint32_t mailbox_limit) {
   child_spec spec;
   spec.name = "stage:" + kind;
-  spec.start = [w, kind, make, actors, mailbox_limit,
-                metrics](caf::local_actor* parent) {
+  spec.start = [w, kind, make, actors,
+                mailbox_limit](caf::local_actor* parent) {
+    config_ptr cfg;
+    {
+      std::lock_guard<std::mutex> guard{w->mutex};
+      cfg = w->config;
+    }
     auto gate = std::make_shared<admission>(mailbox_limit);
     auto handle
-      = parent->spawn(stage, std::shared_ptr<stage_logic>(make()), actors,
-                      gate, static_cast<uint64_t>(parent->id()), metrics);
+      = parent->spawn(stage, std::shared_ptr<stage_logic>(make(*cfg)), actors,
+                      gate, static_cast<uint64_t>(parent->id()), w->metrics);
     std::lock_guard<std::mutex> guard{w->mutex};
     w->stages[kind] = {handle, gate};
     w->publish_locked();
@@ -310,16 +355,16 @@ child_spec remote_broker_spec(wiring_ptr w, const config::backend& backend,
   return spec;
 }
 
-child_spec router_spec(wiring_ptr w, namespace_routes routes,
-                       inspector* actors, uint32_t mailbox_limit) {
+child_spec router_spec(wiring_ptr w, inspector* actors,
+                       uint32_t mailbox_limit) {
   child_spec spec;
   spec.name = "router";
-  spec.start = [w, routes, actors, mailbox_limit](caf::local_actor* parent) {
+  spec.start = [w, actors, mailbox_limit](caf::local_actor* parent) {
     auto gate = std::make_shared<admission>(mailbox_limit);
     // Under the lock: a pool restarting meanwhile either is seen here or
     // sees this router and tells it.
     std::lock_guard<std::mutex> guard{w->mutex};
-    auto current = routes;
+    auto current = routes_of(*w->config);
     for (auto& [ns, r] : current)
       if (auto i = w->pools.find(r.backend); i != w->pools.end()) {
         r.pool = i->second.handle;
@@ -357,55 +402,45 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
       return drivers::make_pubsub_driver(b, clock);
     };
   auto w = wiring_;
-  std::set<std::string> namespaces;
-  const bool access_checked = cfg.auth.mode == config::auth_mode::token;
-  const bool rates_limited = rate_limited(cfg);
-  audit_namespaces audited;
-  for (auto& [name, ns] : cfg.namespaces) {
-    namespaces.insert(name);
-    // With authentication on, every namespace's calls meet the access stage
-    // first, whatever its middleware list says; then the rate limit of a
-    // namespace that has one (a refused call takes no token).
-    if (ns.redact_keys)
-      audited.redacted.insert(name);
-    if (ns.audit_required)
-      audited.required.insert(name);
-    auto chain = ns.middleware;
-    if (ns.namespace_rate.limited() || ns.principal_rate.limited())
-      chain.insert(chain.begin(), "rate_limit");
-    if (access_checked)
-      chain.insert(chain.begin(), "access");
-    w->chains.emplace(name, std::move(chain));
-    if (ns.pattern == config::pattern::pubsub)
-      w->subscription_buffers.emplace(
-        name, std::make_pair(ns.subscription_buffer, ns.disconnect_slow_subscribers));
-  }
+  w->config = std::make_shared<const config::gateway_config>(cfg);
+  w->metrics = metrics_;
+  w->set_namespaces_locked(cfg); // no actor runs yet
 
   // Middleware: one actor per stage kind, shared by every namespace that
-  // names it.
+  // names it. The rate-limit stage runs even when no namespace has a limit,
+  // so that a reload can add one.
   supervisor_spec middleware;
   middleware.name = "middleware";
   middleware.actors = actors;
   auto metrics = metrics_;
-  if (access_checked)
+  if (cfg.auth.enabled())
     middleware.children.push_back(stage_spec(
-      w, "access", [cfg, metrics] { return make_access_stage(cfg, metrics); },
-      actors, cfg.server.stage_mailbox_limit, metrics));
-  if (rates_limited)
-    middleware.children.push_back(stage_spec(
-      w, "rate_limit",
-      [cfg, metrics] { return make_rate_limit_stage(cfg, metrics); }, actors,
-      cfg.server.stage_mailbox_limit, metrics));
+      w, "access",
+      [metrics](const config::gateway_config& c) {
+        return make_access_stage(c, metrics);
+      },
+      actors, cfg.server.stage_mailbox_limit));
+  middleware.children.push_back(stage_spec(
+    w, "rate_limit",
+    [metrics](const config::gateway_config& c) {
+      return make_rate_limit_stage(c, metrics);
+    },
+    actors, cfg.server.stage_mailbox_limit));
   middleware.children.push_back(stage_spec(
     w, "metrics",
-    [namespaces, metrics] { return make_metrics_stage(namespaces, metrics); },
-    actors, cfg.server.stage_mailbox_limit, metrics));
+    [metrics](const config::gateway_config& c) {
+      std::set<std::string> known;
+      for (auto& [name, ns] : c.namespaces)
+        known.insert(name);
+      return make_metrics_stage(std::move(known), metrics);
+    },
+    actors, cfg.server.stage_mailbox_limit));
   middleware.children.push_back(stage_spec(
     w, "audit",
-    [audit, audited, metrics] {
-      return make_audit_stage(audit, audited, metrics);
+    [audit, metrics](const config::gateway_config& c) {
+      return make_audit_stage(audit, audit_namespaces_of(c), metrics);
     },
-    actors, cfg.server.stage_mailbox_limit, metrics));
+    actors, cfg.server.stage_mailbox_limit));
   // Values the registry reads when it is scraped: the audit log's, and the
   // live actors' from the inspector.
   metrics->add_collector([audit] { return audit_sink_report(*audit); });
@@ -457,23 +492,14 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
       remote_broker_spec(w, backend, pubsub, std::move(first), actors));
   }
 
-  // The router, after the pools so that it finds their handles.
-  namespace_routes routes;
-  for (auto& [name, ns] : cfg.namespaces) {
-    namespace_route r;
-    r.pattern = ns.pattern;
-    r.backend = ns.backend;
-    r.max_value_bytes = ns.max_value_bytes;
-    routes.emplace(name, std::move(r));
-  }
-
   supervisor_spec root;
   root.name = "gateway";
   root.actors = actors;
   root.children.push_back(supervisor_child(std::move(middleware)));
   root.children.push_back(supervisor_child(std::move(backends)));
+  // The router, after the pools so that it finds their handles.
   root.children.push_back(
-    router_spec(w, std::move(routes), actors, cfg.server.router_mailbox_limit));
+    router_spec(w, actors, cfg.server.router_mailbox_limit));
   root_ = sys.spawn(supervisor, std::move(root));
   root_->attach_functor([w](const caf::error& reason) {
     if (is_normal_exit(reason))
@@ -497,8 +523,6 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   sopts.actors = actors;
   sopts.max_in_flight = cfg.server.session_max_in_flight;
   sopts.mailbox_limit = cfg.server.session_mailbox_limit;
-  sopts.rejections
-    = std::make_shared<const rejection_counters>(metrics, namespaces);
   sessions_ = std::make_shared<session_directory>(sys, sopts, w->routes);
 }
 
@@ -511,6 +535,26 @@ bool gateway::wait_started(std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock{wiring_->mutex};
   return wiring_->published.wait_until(
     lock, until, [this] { return wiring_->started_locked(); });
+}
+
+std::vector<std::string> gateway::reload(const config::gateway_config& next) {
+  auto& w = *wiring_;
+  std::lock_guard<std::mutex> guard{w.mutex};
+  auto blockers = config::restart_needed(*w.config, next, w.expected_pools,
+                                         w.expected_brokers);
+  if (!blockers.empty())
+    return blockers;
+  w.config = std::make_shared<const config::gateway_config>(next);
+  // The router and the stages have the new config in their mailboxes before
+  // the sessions can send them a call routed by the new table; calls routed
+  // by the old one finish with the settings they meet.
+  if (w.router)
+    caf::anon_send(w.router, reload_atom::value, w.config);
+  for (auto& [kind, e] : w.stages)
+    caf::anon_send(e.handle, reload_atom::value, w.config);
+  w.set_namespaces_locked(next);
+  w.publish_locked();
+  return {};
 }
 
 void gateway::on_root_failure(std::function<void(const std::string&)> fn) {

@@ -72,6 +72,13 @@ public:
   /// The root supervisor.
   const caf::actor& root() const { return root_; }
 
+  /// Applies a reloaded config to the calls that arrive from now on: new
+  /// namespaces are served, removed ones answer NOT_FOUND (calls already
+  /// inside finish), middleware, access rules, rate limits and redact_keys
+  /// change. Returns why it cannot (settings that need a restart, see
+  /// config::restart_needed) and then changes nothing. Thread-safe.
+  std::vector<std::string> reload(const config::gateway_config& next);
+
   /// Called (from an actor thread) if the root supervisor fails: its
   /// restart intensity was exceeded and the tree is gone.
   void on_root_failure(std::function<void(const std::string&)> fn);

@@ -46,21 +46,6 @@ namespaces:
   closed: {backend: mem}
 )";
 
-/// Calls every KeyValue RPC on `ns` and returns their status codes.
-std::vector<grpc::StatusCode> every_rpc(kv_client& kv, const std::string& ns) {
-  prism::v1::ScanRequest scan;
-  scan.set_namespace_(ns);
-  return {
-    kv.get(ns, "k").status.error_code(),
-    kv.set(ns, "k", "v").status.error_code(),
-    kv.del(ns, "k").status.error_code(),
-    kv.exists(ns, "k").status.error_code(),
-    kv.batch_get(ns, {"k"}).status.error_code(),
-    kv.batch_set(ns, {make_entry("k", "v")}).status.error_code(),
-    kv.batch_delete(ns, {"k"}).status.error_code(),
-    kv.scan(scan).status.error_code(),
-  };
-}
 
 } // namespace
 
@@ -73,7 +58,7 @@ TEST_CASE("auth: every call without a known token is UNAUTHENTICATED, and "
   for (const std::string token : {"", "not-a-token", "reader-token "}) {
     kv.set_token(token);
     for (const std::string ns : {"cache", "secret", "no-such-namespace"})
-      for (auto code : every_rpc(kv, ns)) {
+      for (auto code : every_kv_rpc(kv, ns)) {
         INFO("token \"" << token << "\" on " << ns);
         CHECK(code == grpc::StatusCode::UNAUTHENTICATED);
       }
@@ -110,7 +95,7 @@ TEST_CASE("auth: a reader reads but cannot write; a group's member writes; "
   auto got = reader.get("cache", "k");
   REQUIRE(got.ok());
   CHECK(got.response.value() == "v");
-  auto codes = every_rpc(reader, "cache");
+  auto codes = every_kv_rpc(reader, "cache");
   std::vector<grpc::StatusCode> expected{
     grpc::StatusCode::OK,                grpc::StatusCode::PERMISSION_DENIED,
     grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::OK,

@@ -339,13 +339,28 @@ std::string gateway_process::grpc_target() const {
   return "ipv4:127.0.0.1:" + std::to_string(grpc_port_);
 }
 
-std::shared_ptr<grpc::Channel> gateway_process::channel() const {
+namespace {
+
+grpc::ChannelArguments channel_arguments() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(client_message_bytes_max);
   args.SetMaxSendMessageSize(client_message_bytes_max);
   // Each channel gets its own connection instead of sharing one subchannel.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(grpc_target(), grpc::InsecureChannelCredentials(), args);
+  return args;
+}
+
+} // namespace
+
+std::shared_ptr<grpc::Channel> gateway_process::channel() const {
+  return grpc::CreateCustomChannel(grpc_target(), grpc::InsecureChannelCredentials(), channel_arguments());
+}
+
+std::shared_ptr<grpc::Channel>
+gateway_process::channel(std::shared_ptr<grpc::ChannelCredentials> credentials) const {
+  auto args = channel_arguments();
+  args.SetSslTargetNameOverride("localhost");
+  return grpc::CreateCustomChannel(grpc_target(), std::move(credentials), args);
 }
 
 std::unique_ptr<prism::v1::KeyValue::Stub> gateway_process::stub() const {
@@ -508,6 +523,21 @@ std::multimap<std::string, std::string> initial_metadata_of(const grpc::ClientCo
 
 std::multimap<std::string, std::string> trailing_metadata_of(const grpc::ClientContext& ctx) {
   return copy_metadata(ctx.GetServerTrailingMetadata());
+}
+
+std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv, const std::string& ns) {
+  prism::v1::ScanRequest scan;
+  scan.set_namespace_(ns);
+  return {
+    kv.get(ns, "k").status.error_code(),
+    kv.set(ns, "k", "v").status.error_code(),
+    kv.del(ns, "k").status.error_code(),
+    kv.exists(ns, "k").status.error_code(),
+    kv.batch_get(ns, {"k"}).status.error_code(),
+    kv.batch_set(ns, {make_entry("k", "v")}).status.error_code(),
+    kv.batch_delete(ns, {"k"}).status.error_code(),
+    kv.scan(scan).status.error_code(),
+  };
 }
 
 prism::v1::Entry make_entry(const std::string& key, const std::string& value, uint64_t ttl_ms) {

@@ -128,6 +128,10 @@ public:
   std::string grpc_target() const;
   /// A new channel with its own connection and 64 MiB message limits.
   std::shared_ptr<grpc::Channel> channel() const;
+  /// The same over `credentials` (e.g. TLS), checking the server's
+  /// certificate against "localhost".
+  std::shared_ptr<grpc::Channel> channel(
+    std::shared_ptr<grpc::ChannelCredentials> credentials) const;
   std::unique_ptr<prism::v1::KeyValue::Stub> stub() const;
 
 private:
@@ -187,6 +191,10 @@ private:
   std::string token_;
   std::string request_id_;
 };
+
+/// Calls each of the eight KeyValue RPCs once on `ns` (key "k") and returns
+/// their status codes, in the order of the service definition.
+std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv, const std::string& ns);
 
 /// An Entry for BatchSet.
 prism::v1::Entry make_entry(const std::string& key, const std::string& value, uint64_t ttl_ms = 0);

@@ -100,7 +100,9 @@ TEST_CASE("every actor of the pipeline registers with its kind and parent") {
     if (a.kind == "supervisor")
       supervisors[a.name] = a.id;
   }
-  CHECK(kinds["stage"] == 2);
+  // metrics, audit, and rate_limit (which runs so that a reload can add a
+  // limit).
+  CHECK(kinds["stage"] == 3);
   CHECK(kinds["router"] == 1);
   CHECK(kinds["pool"] == 1);
   // gateway (root), middleware, backends, and the pool's own.

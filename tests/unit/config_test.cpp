@@ -1705,7 +1705,7 @@ namespaces:
   expect_problem(r, "auth.admins", 8, "unknown principal or group \"ghost\"");
   expect_problem(r, "namespaces.cache.access.writ", 11, "unknown key \"writ\"");
   // The mode is unknown, so access rules are refused as if auth were off.
-  expect_problem(r, "namespaces.cache.access", 11, "access rules apply only with auth.mode: token");
+  expect_problem(r, "namespaces.cache.access", 11, "access rules apply only with auth.mode token or mtls");
   CHECK(r.problems.size() == 8);
 
   auto unknown = check(R"(auth:
@@ -1723,6 +1723,44 @@ backends: {mem: {type: memory}}
 namespaces: {cache: {backend: mem}}
 )");
   expect_problem(empty, "auth.mode", 1, "auth mode token, but no principal has a token");
+}
+
+TEST_CASE("auth mode mtls: principals come from certificates, so groups and access rules may name "
+          "anyone; it needs server.tls with a client CA",
+          "[config][auth][tls]") {
+  // No TLS section: the names are accepted, the missing CA is reported.
+  auto r = check(R"(auth:
+  mode: mtls
+  principal_from: san
+  groups: {ops: [alice.example.com]}
+  admins: [ops]
+backends: {mem: {type: memory}}
+namespaces:
+  cache: {backend: mem, access: {read: [bob], write: [ops]}}
+)");
+  expect_problem(r, "auth.mode", 2, "auth mode mtls needs TLS on the gRPC listener");
+  CHECK(r.problems.size() == 1);
+
+  auto misplaced = check(R"(auth: {mode: token, principal_from: cn,
+  tokens: {alice: ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45}}
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+  expect_problem(misplaced, "auth.principal_from", 1, "applies only with auth.mode: mtls");
+  CHECK(misplaced.problems.size() == 1);
+
+  auto bad = check(R"(server:
+  tls: {cert: a.pem, key_file: /no/such.key}
+auth: {mode: mtls, principal_from: subject}
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+  expect_problem(bad, "server.tls.cert", 2, "unknown key \"cert\"");
+  CHECK_THAT(find(bad, "server.tls.cert")->hint, Catch::Contains("cert_file"));
+  expect_problem(bad, "server.tls.key_file", 2, "cannot read /no/such.key");
+  expect_problem(bad, "server.tls.cert_file", 2, "missing required key \"cert_file\"");
+  expect_problem(bad, "auth.principal_from", 3, "unknown certificate field \"subject\"");
+  expect_problem(bad, "auth.mode", 3, "auth mode mtls needs TLS");
 }
 
 TEST_CASE("rate limits are read with a default burst, and bad ones reported", "[config][rate_limit]") {

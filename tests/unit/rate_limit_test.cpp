@@ -83,3 +83,31 @@ TEST_CASE("rate limit: each principal has its own bucket within the "
   CHECK_THAT(g.metrics_text(),
              Catch::Contains("prism_rate_limited_total{namespace=\"shared\"} 3"));
 }
+
+TEST_CASE("rate limit: a reload tightens a limit at once, loosens one without "
+          "a free burst, and adds and removes limits") {
+  deterministic_gateway g{parse_config(limited_config)};
+  CHECK(burst_of_gets(g, "cache", 2, 100) == 0); // 3 of the burst of 5 left
+  auto reloaded = parse_config(R"(
+backends:
+  mem: {type: memory}
+namespaces:
+  cache: {backend: mem, rate_limit: {rate: 1, burst: 1}}
+  shared: {backend: mem}
+  free: {backend: mem, rate_limit: {rate: 10, burst: 2}}
+)");
+  REQUIRE(g.gw().reload(reloaded).empty());
+  g.run();
+  // The bucket keeps its tokens up to the new burst: one call passes.
+  CHECK(burst_of_gets(g, "cache", 3, 1000) == 2);
+  // The limit that was removed no longer refuses; the one added does.
+  CHECK(burst_of_gets(g, "shared", 20, 0, "alice") == 0);
+  CHECK(burst_of_gets(g, "free", 3, 100) == 1);
+
+  // Loosened again: the empty bucket fills at the new rate, not at once.
+  REQUIRE(g.gw().reload(parse_config(limited_config)).empty());
+  g.run();
+  CHECK(burst_of_gets(g, "cache", 1, 100) == 1);
+  g.advance_ms(200);
+  CHECK(burst_of_gets(g, "cache", 3, 100) == 1);
+}

@@ -346,3 +346,34 @@ TEST_CASE("access: read, write and admin by principal and group; no rules "
   CHECK_THAT(registry->render(),
              Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 4"));
 }
+
+TEST_CASE("access: a reload's rules apply to the next call, and the refusals "
+          "counted so far stay") {
+  config::gateway_config cfg;
+  cfg.auth.mode = config::auth_mode::token;
+  cfg.namespaces["cache"].access.write = {"olga", "rita"};
+  auto registry = std::make_shared<metrics_registry>();
+  access_logic access{cfg, registry};
+  auto code = [&](std::string principal, std::string ns) {
+    request_context rc;
+    rc.ns = std::move(ns);
+    rc.principal = std::move(principal);
+    auto call = make_call(std::move(rc), kv::set_op{"k", "v", 0, {}}, nullptr);
+    auto st = access.on_request(*call);
+    call->complete(kv::outcome{st, {}});
+    return st.code;
+  };
+  CHECK(code("rita", "cache") == status_code::ok);
+  CHECK(code("mallory", "cache") == status_code::permission_denied);
+  // rita is revoked, a namespace is added for olga.
+  cfg.namespaces["cache"].access.write = {"olga"};
+  cfg.namespaces["fresh"].access.write = {"olga"};
+  access.reconfigure(cfg);
+  CHECK(code("rita", "cache") == status_code::permission_denied);
+  CHECK(code("olga", "cache") == status_code::ok);
+  CHECK(code("olga", "fresh") == status_code::ok);
+  CHECK(code("rita", "fresh") == status_code::permission_denied);
+  auto text = registry->render();
+  CHECK_THAT(text, Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 2"));
+  CHECK_THAT(text, Catch::Contains("prism_access_denied_total{namespace=\"fresh\"} 1"));
+}

@@ -24,6 +24,11 @@ std::set<std::string> expand(const config::auth_options& auth,
 access_logic::access_logic(const config::gateway_config& cfg,
                            metrics_registry_ptr metrics)
   : metrics_(std::move(metrics)) {
+  reconfigure(cfg);
+}
+
+void access_logic::reconfigure(const config::gateway_config& cfg) {
+  namespaces_.clear();
   for (const auto& [name, ns] : cfg.namespaces) {
     auto admins = expand(cfg.auth, ns.access.admin);
     auto writers = expand(cfg.auth, ns.access.write);

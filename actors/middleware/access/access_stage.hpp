@@ -28,6 +28,9 @@ public:
 
   const char* kind() const noexcept override { return "access"; }
   status on_request(kv_call& call) override;
+  /// New rules apply to the next call (a revoked principal's next call is
+  /// refused).
+  void reconfigure(const config::gateway_config& cfg) override;
 
   /// Whether `principal` may write (else read) namespace `ns`.
   bool allowed(const std::string& principal, const std::string& ns,

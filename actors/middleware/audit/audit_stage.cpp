@@ -11,6 +11,7 @@
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "config/config.hpp"
 #include "kv/digest.hpp"
 #include "middleware/audit/audit_queue.hpp"
 #include "runtime/admission.hpp"
@@ -163,17 +164,25 @@ void audit_slot::write(std::string json_line) {
 audit_logic::audit_logic(std::shared_ptr<audit_sink> sink,
                          audit_namespaces namespaces,
                          metrics_registry_ptr metrics)
-  : sink_(std::move(sink)),
-    metrics_(std::move(metrics)),
-    redacted_(std::move(namespaces.redacted)) {
+  : sink_(std::move(sink)), metrics_(std::move(metrics)) {
   lines_ = &metrics_->counter("prism_audit_lines_total",
-                             "Audit lines handed to the audit log writer.");
+                              "Audit lines handed to the audit log writer.");
+  take(std::move(namespaces));
+}
+
+void audit_logic::take(audit_namespaces namespaces) {
+  redacted_ = std::move(namespaces.redacted);
+  required_.clear();
   for (const auto& ns : namespaces.required)
     required_[ns] = &metrics_->counter(
       "prism_audit_refused_total",
       "Calls of namespaces with audit_required refused before they ran, "
       "because the audit log had no room for their line.",
       {{"namespace", ns}});
+}
+
+void audit_logic::reconfigure(const config::gateway_config& cfg) {
+  take(audit_namespaces_of(cfg));
 }
 
 namespace {
@@ -285,6 +294,17 @@ void audit_logic::on_complete(const kv_call& call) {
   else
     sink_->write(std::move(line));
   lines_->Increment();
+}
+
+audit_namespaces audit_namespaces_of(const config::gateway_config& cfg) {
+  audit_namespaces out;
+  for (const auto& [name, ns] : cfg.namespaces) {
+    if (ns.redact_keys)
+      out.redacted.insert(name);
+    if (ns.audit_required)
+      out.required.insert(name);
+  }
+  return out;
 }
 
 std::unique_ptr<stage_logic>

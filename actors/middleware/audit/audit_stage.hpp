@@ -93,6 +93,9 @@ struct audit_namespaces {
   std::set<std::string> required;
 };
 
+/// The namespaces of `cfg` with redact_keys and with audit_required.
+audit_namespaces audit_namespaces_of(const config::gateway_config& cfg);
+
 class audit_logic final : public stage_logic {
 public:
   /// Counts lines in prism_audit_lines_total and refusals in
@@ -103,11 +106,16 @@ public:
   const char* kind() const noexcept override { return "audit"; }
   status on_request(kv_call& call) override;
   void on_complete(const kv_call& call) override;
+  /// Takes the namespaces with redact_keys and audit_required from a
+  /// reloaded config.
+  void reconfigure(const config::gateway_config& cfg) override;
 
   /// The JSON object (without time) for one answered call.
   static std::string format_line(const kv_call& call, bool redact_key = false);
 
 private:
+  void take(audit_namespaces namespaces);
+
   std::shared_ptr<audit_sink> sink_;
   metrics_registry_ptr metrics_;
   std::set<std::string> redacted_;

@@ -6,6 +6,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
+#include "config/config.hpp"
 #include "runtime/rejections.hpp"
 
 namespace prism {
@@ -55,6 +56,18 @@ void metrics_logic::on_complete(const kv_call& call) {
       {bucket_bounds_s.begin(), bucket_bounds_s.end()});
   auto elapsed = call.completed_at - call.context.received_at;
   op.latency->Observe(std::chrono::duration<double>(elapsed).count());
+}
+
+void metrics_logic::reconfigure(const config::gateway_config& cfg) {
+  std::unordered_map<std::string, namespace_series> known;
+  for (const auto& [name, ns] : cfg.namespaces) {
+    auto kept = known_.find(name);
+    known[name] = kept != known_.end()
+                    ? std::move(kept->second)
+                    : namespace_series{name, std::vector<operation_series>(
+                                               operation_count)};
+  }
+  known_ = std::move(known);
 }
 
 std::unique_ptr<stage_logic> make_metrics_stage(std::set<std::string> known,

@@ -33,6 +33,10 @@ public:
 
   const char* kind() const noexcept override { return "metrics"; }
   void on_complete(const kv_call& call) override;
+  /// Namespaces a reload added get their own series; removed ones keep the
+  /// series they have (counters never go back) and count new calls under
+  /// "_unknown".
+  void reconfigure(const config::gateway_config& cfg) override;
 
 private:
   /// One namespace's series per operation (by its index in kv::operation),

@@ -24,13 +24,40 @@ double rate_limit_logic::bucket::refill(caf::actor_clock::time_point now) {
 rate_limit_logic::rate_limit_logic(const config::gateway_config& cfg,
                                    metrics_registry_ptr metrics)
   : metrics_(std::move(metrics)) {
+  reconfigure(cfg);
+}
+
+void rate_limit_logic::reconfigure(const config::gateway_config& cfg) {
+  limits_.clear();
   for (const auto& [name, ns] : cfg.namespaces)
     if (ns.namespace_rate.limited() || ns.principal_rate.limited())
       limits_[name] = {ns.namespace_rate, ns.principal_rate,
                        &metrics_->counter("prism_rate_limited_total",
-                                         "Calls refused by a rate limit, by "
-                                         "namespace.",
-                                         {{"namespace", name}})};
+                                          "Calls refused by a rate limit, by "
+                                          "namespace.",
+                                          {{"namespace", name}})};
+  auto keep = [](bucket& b, const config::rate_limit& limit) {
+    b.limit = limit;
+    b.tokens = std::min<double>(b.tokens, limit.burst);
+  };
+  for (auto i = namespaces_.begin(); i != namespaces_.end();) {
+    auto found = limits_.find(i->first);
+    if (found == limits_.end() || !found->second.per_namespace.limited()) {
+      i = namespaces_.erase(i);
+    } else {
+      keep(i->second, found->second.per_namespace);
+      ++i;
+    }
+  }
+  for (auto i = principals_.begin(); i != principals_.end();) {
+    auto found = limits_.find(i->first.first);
+    if (found == limits_.end() || !found->second.per_principal.limited()) {
+      i = principals_.erase(i);
+    } else {
+      keep(i->second, found->second.per_principal);
+      ++i;
+    }
+  }
 }
 
 status rate_limit_logic::on_request(kv_call& call) {

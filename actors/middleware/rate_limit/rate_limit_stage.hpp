@@ -27,6 +27,11 @@ public:
 
   const char* kind() const noexcept override { return "rate_limit"; }
   status on_request(kv_call& call) override;
+  /// New limits apply to the next call. A bucket whose limit stays keeps its
+  /// tokens; one whose limit changes keeps them up to its new burst (a
+  /// tightened limit bites at once, a loosened one does not hand out a free
+  /// burst); buckets of namespaces no longer limited are dropped.
+  void reconfigure(const config::gateway_config& cfg) override;
 
 private:
   struct bucket {

@@ -1,0 +1,110 @@
+// What a config reload may change while the gateway runs, and what it
+// refuses (config::restart_needed), on configs parsed from YAML.
+
+#include <set>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "config/reload.hpp"
+#include "deterministic_gateway.hpp"
+
+using prism::config::restart_needed;
+using prism::testing::parse_config;
+using namespace prism;
+using prism::testing::deterministic_gateway;
+
+namespace {
+
+const std::string base = R"(
+server: {session_max_in_flight: 64}
+audit: {path: /tmp/a.log}
+backends:
+  mem: {type: memory}
+  disk: {type: sqlite, path: /tmp/x.db}
+namespaces:
+  cache: {backend: mem}
+  events: {backend: mem, pattern: pubsub}
+)";
+
+const std::set<std::string> pools{"mem"};
+const std::set<std::string> brokers{"mem"};
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+} // namespace
+
+TEST_CASE("reload: namespaces, their middleware, limits and access may "
+          "change; an unchanged file changes nothing") {
+  auto running = parse_config(base);
+  CHECK(restart_needed(running, parse_config(base), pools, brokers).empty());
+  auto next = parse_config(base + R"(
+  more: {backend: mem, middleware: [audit], rate_limit: {rate: 5}, redact_keys: true}
+  more_events: {backend: mem, pattern: pubsub}
+)");
+  CHECK(restart_needed(running, next, pools, brokers).empty());
+  // Removing a namespace, even the last one on a backend, is fine.
+  auto fewer = parse_config(replaced(base, "  events: {backend: mem, pattern: pubsub}\n", ""));
+  CHECK(restart_needed(running, fewer, pools, brokers).empty());
+}
+
+TEST_CASE("reload: what the running gateway is built from needs a restart, "
+          "and each is named") {
+  auto running = parse_config(base);
+  auto problems = [&](const std::string& yaml) {
+    return restart_needed(running, parse_config(yaml), pools, brokers);
+  };
+  auto one = [&](const std::string& yaml, const std::string& expected) {
+    auto p = problems(yaml);
+    INFO(yaml);
+    REQUIRE(p.size() == 1);
+    CHECK_THAT(p[0], Catch::Contains(expected) && Catch::Contains("restart the gateway"));
+  };
+  one(replaced(base, "session_max_in_flight: 64", "session_max_in_flight: 65"), "server (its limits");
+  one(replaced(base, "server: {", "server: {listen: 127.0.0.1:9999, "), "server.listen changed");
+  one(replaced(base, "/tmp/a.log", "/tmp/b.log"), "audit changed");
+  one(replaced(base, "/tmp/x.db", "/tmp/y.db"), "backends.disk changed");
+  one(replaced(base, "mem: {type: memory}", "mem: {type: memory, max_pending: 3}"), "backends.mem changed");
+  // A keyvalue namespace on a backend without a running pool.
+  one(base + "  stored: {backend: disk}\n", "namespace \"stored\" needs backend \"disk\" to serve keyvalue");
+  // A pubsub namespace on a backend without a running broker.
+  one(replaced(base, "backends:\n", "backends:\n  spare: {type: memory}\n")
+        + "  spare_events: {backend: spare, pattern: pubsub}\n",
+      "namespace \"spare_events\" needs backend \"spare\" to serve pubsub");
+  auto auth = [](const std::string& mode) {
+    return base + "auth: {mode: " + mode
+           + ", tokens: {a: ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45}}\n";
+  };
+  CHECK_THAT(restart_needed(parse_config(auth("none")), parse_config(auth("token")), pools, brokers).at(0),
+             Catch::Contains("auth.mode changed"));
+  // New backends may be defined; only using one needs the restart.
+  CHECK(problems(base + "  # unused\n").empty());
+  CHECK(problems(replaced(base, "backends:\n", "backends:\n  spare: {type: memory}\n")).empty());
+}
+
+TEST_CASE("reload: a namespace it adds is counted under its own name, and "
+          "the counts of those that stay go on") {
+  deterministic_gateway g{parse_config(base)};
+  REQUIRE(g.call("cache", kv::get_op{"k"}).status.ok());
+  REQUIRE(g.gw()
+            .reload(parse_config(base + R"(
+  limited: {backend: mem, rate_limit: {rate: 0.001, burst: 1}, audit_required: true}
+)"))
+            .empty());
+  g.run();
+  REQUIRE(g.call("cache", kv::get_op{"k"}).status.ok());
+  REQUIRE(g.call("limited", kv::get_op{"k"}).status.ok());
+  auto refused = g.call("limited", kv::get_op{"k"});
+  CHECK(refused.status.code == status_code::resource_exhausted);
+  auto text = g.metrics_text();
+  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="limited",operation="Get"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_rejections_total{namespace="limited",reason="rate_limit"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_rate_limited_total{namespace="limited"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_audit_refused_total{namespace="limited"} 0)"));
+  CHECK_THAT(text, !Catch::Contains(R"(namespace="_unknown",operation=)"));
+}
