@@ -1,17 +1,39 @@
 #include "middleware/stage.hpp"
 
+#include <prometheus/counter.h>
+
 namespace prism {
+
+namespace {
+
+prometheus::Counter& stage_calls(metrics_registry& metrics,
+                                 const std::string& kind,
+                                 const char* verdict) {
+  return metrics.counter(
+    "prism_stage_calls_total",
+    "Calls a middleware stage let pass, answered itself (rejected), or found "
+    "past their deadline (expired).",
+    {{"stage", kind}, {"verdict", verdict}});
+}
+
+} // namespace
 
 stage_actor::behavior_type
 stage(stage_actor::stateful_pointer<stage_state> self,
       std::shared_ptr<stage_logic> logic, inspector* actors,
-      admission_ptr gate, uint64_t parent) {
-  self->state.logic = std::move(logic);
-  self->state.gate = std::move(gate);
-  self->state.registration
-    = enroll_if(actors, self, "stage", self->state.logic->kind(), parent);
-  if (self->state.registration && self->state.gate)
-    self->state.registration->set_mailbox_limit(self->state.gate->limit());
+      admission_ptr gate, uint64_t parent, metrics_registry_ptr metrics) {
+  auto& st = self->state;
+  st.logic = std::move(logic);
+  st.gate = std::move(gate);
+  st.metrics = metrics ? std::move(metrics)
+                       : std::make_shared<metrics_registry>();
+  std::string kind = st.logic->kind();
+  st.passed = &stage_calls(*st.metrics, kind, "passed");
+  st.rejected = &stage_calls(*st.metrics, kind, "rejected");
+  st.expired = &stage_calls(*st.metrics, kind, "expired");
+  st.registration = enroll_if(actors, self, "stage", kind, parent);
+  if (st.registration && st.gate)
+    st.registration->set_mailbox_limit(st.gate->limit());
   return {
     [=](request_atom, call_ptr& call) {
       auto& st = self->state;
@@ -19,7 +41,7 @@ stage(stage_actor::stateful_pointer<stage_state> self,
       if (st.gate)
         took_message(*st.gate, st.registration, st.gate_rejections_seen);
       if (call->expired(self->clock().now())) {
-        ++st.expired;
+        st.expired->Increment();
         fail_call(self, std::move(call), status_code::deadline_exceeded,
                   std::string("the request's deadline passed while it waited "
                               "for middleware stage \"")
@@ -28,10 +50,10 @@ stage(stage_actor::stateful_pointer<stage_state> self,
       }
       auto verdict = st.logic->on_request(*call);
       if (verdict.ok()) {
-        ++st.passed;
+        st.passed->Increment();
         forward_call(self, std::move(call));
       } else {
-        ++st.rejected;
+        st.rejected->Increment();
         if (st.registration)
           st.registration->count_rejected();
         // The whole verdict goes back, retry hint included.
@@ -48,23 +70,6 @@ stage(stage_actor::stateful_pointer<stage_state> self,
       count_handled(self->state.registration);
       self->state.logic->reconfigure(*cfg);
     },
-    [=](report_atom) -> metric_report {
-      auto& st = self->state;
-      metric_report out;
-      st.logic->report(out);
-      std::string kind = st.logic->kind();
-      out.push_back(metric_family{
-        "prism_stage_calls_total",
-        "Calls a middleware stage let pass or answered itself.",
-        "counter",
-        {{"stage=\"" + kind + "\",verdict=\"passed\"",
-          static_cast<double>(st.passed), ""},
-         {"stage=\"" + kind + "\",verdict=\"rejected\"",
-          static_cast<double>(st.rejected), ""},
-         {"stage=\"" + kind + "\",verdict=\"expired\"",
-          static_cast<double>(st.expired), ""}}});
-      return out;
-    },
   };
 }
 
@@ -72,7 +77,7 @@ stage_actor spawn_stage(caf::actor_system& sys,
                         std::unique_ptr<stage_logic> logic,
                         inspector* actors, admission_ptr gate) {
   return sys.spawn(stage, std::shared_ptr<stage_logic>(std::move(logic)),
-                   actors, std::move(gate), uint64_t{0});
+                   actors, std::move(gate), uint64_t{0}, nullptr);
 }
 
 } // namespace prism

@@ -14,7 +14,7 @@
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
-#include "runtime/metric_report.hpp"
+#include "runtime/metrics_registry.hpp"
 
 namespace prism {
 
@@ -26,15 +26,13 @@ public:
   virtual const char* kind() const noexcept = 0;
 
   /// Decides on a call on its way in: OK lets it pass, anything else answers
-  /// the client with that status.
-  virtual status on_request(const kv_call& call) { return {}; }
+  /// the client with that status. A stage may attach what it needs at
+  /// completion to the call (the audit stage's reserved line).
+  virtual status on_request(kv_call& call) { return {}; }
 
   /// Sees every call that went through a route containing this stage, after
   /// its client has been answered.
   virtual void on_complete(const kv_call& call) {}
-
-  /// Adds this stage's counters to `out`.
-  virtual void report(metric_report& out) const {}
 
   /// Takes the settings of a reloaded config for the calls that arrive from
   /// now on, keeping what it has counted.
@@ -45,19 +43,25 @@ struct stage_state {
   static inline const char* name = "stage";
   /// Touched only by the stage actor (shared_ptr only to carry it in).
   std::shared_ptr<stage_logic> logic;
-  uint64_t passed = 0;
-  uint64_t rejected = 0;
-  uint64_t expired = 0;
+  /// prism_stage_calls_total of this stage by verdict; they live in
+  /// `metrics`.
+  metrics_registry_ptr metrics;
+  prometheus::Counter* passed = nullptr;
+  prometheus::Counter* rejected = nullptr;
+  prometheus::Counter* expired = nullptr;
   /// Slots of the mailbox; senders take one per request (forward_call).
   admission_ptr gate;
   uint64_t gate_rejections_seen = 0;
   inspector_registration registration;
 };
 
+/// A stage actor around `logic`. Its calls are counted in `metrics` (a
+/// registry of its own when null).
 stage_actor::behavior_type
 stage(stage_actor::stateful_pointer<stage_state> self,
       std::shared_ptr<stage_logic> logic, inspector* actors,
-      admission_ptr gate, uint64_t parent = 0);
+      admission_ptr gate, uint64_t parent = 0,
+      metrics_registry_ptr metrics = nullptr);
 
 /// Spawns a stage actor around `logic`; it registers with `actors` if set.
 /// Requests reach it through `gate` (see forward_call); a null gate means an

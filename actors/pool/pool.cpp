@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 
 namespace prism {
@@ -92,6 +93,7 @@ kv::outcome circuit_refusal(self_ptr self) {
                   st.options.backend, st.open_reason));
     o.status.retry_after_ms = to_ms(st.options.probe_after);
   }
+  o.status.reason = refusal::circuit_open;
   return o;
 }
 
@@ -142,7 +144,7 @@ void admit(self_ptr self, call_ptr call) {
   if (st.registration)
     st.registration->count_rejected();
   answer(self, std::move(call),
-         overload_refusal(fmt::format(
+         overload_refusal(refusal::queue_full, fmt::format(
            "backend \"{}\" is saturated: all connections are busy and {} "
            "requests are waiting; retry later",
            st.options.backend, st.options.max_pending)));
@@ -247,6 +249,48 @@ void start_supervisor(self_ptr self, std::vector<driver_handoff> drivers) {
   st.supervisor = self->spawn(supervisor, std::move(spec));
   *st.current_supervisor = st.supervisor;
   self->monitor(st.supervisor);
+}
+
+void resolve_gauges(pool_state& st) {
+  if (!st.options.metrics)
+    return;
+  auto& m = *st.options.metrics;
+  metric_labels backend{{"backend", st.options.backend}};
+  st.connections_gauge = &m.gauge(
+    "prism_pool_connections", "Connections a backend's pool has.", backend);
+  st.active_gauge = &m.gauge("prism_pool_connections_active",
+                             "Connections of a backend's pool working on at "
+                             "least one request.",
+                             backend);
+  st.idle_gauge = &m.gauge("prism_pool_connections_idle",
+                           "Connections of a backend's pool that are up and "
+                           "working on nothing.",
+                           backend);
+  st.waiting_gauge = &m.gauge("prism_pool_requests_waiting",
+                              "Requests waiting in a backend's pool for a "
+                              "free connection (at most max_pending).",
+                              backend);
+}
+
+/// Shows the pool's current counts in its gauges: after every message, so
+/// a scrape reads them without asking the pool.
+void publish_gauges(pool_state& st) {
+  if (!st.connections_gauge)
+    return;
+  uint32_t active = 0;
+  uint32_t idle = 0;
+  for (size_t i = 0; i < st.connections.size(); ++i) {
+    if (!st.alive[i])
+      continue;
+    if (st.busy[i] > 0)
+      ++active;
+    else
+      ++idle;
+  }
+  st.connections_gauge->Set(static_cast<double>(st.connections.size()));
+  st.active_gauge->Set(active);
+  st.idle_gauge->Set(idle);
+  st.waiting_gauge->Set(static_cast<double>(st.pending.size()));
 }
 
 void set_record_state(self_ptr self) {
@@ -407,6 +451,8 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
   st.busy.assign(n, 0);
   st.alive.assign(n, false);
   st.starts.assign(n, 0);
+  resolve_gauges(st);
+  publish_gauges(st);
   // Connections run under a supervisor of their own, which restarts one that
   // fails (with backoff) and tells the pool about each new incarnation.
   start_supervisor(self, std::move(drivers));
@@ -417,7 +463,10 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
     if (*current)
       caf::anon_send_exit(*current, caf::exit_reason::user_shutdown);
   });
-  self->set_down_handler([=](caf::down_msg& msg) { on_down(self, msg); });
+  self->set_down_handler([=](caf::down_msg& msg) {
+    on_down(self, msg);
+    publish_gauges(self->state);
+  });
   self->delayed_send(self, st.options.sweep_interval, sweep_atom::value);
   return {
     [=](request_atom, call_ptr& call) {
@@ -425,10 +474,12 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
       auto& st = self->state;
       took_message(*st.options.gate, st.registration, st.gate_rejections_seen);
       admit(self, std::move(call));
+      publish_gauges(st);
     },
     [=](released_atom, uint32_t index) {
       count_handled(self->state.registration);
       release(self, index);
+      publish_gauges(self->state);
     },
     [=](sweep_atom) {
       count_handled(self->state.registration);
@@ -437,6 +488,7 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
     [=](conn_up_atom, const std::string& name, const caf::actor& handle) {
       count_handled(self->state.registration);
       on_connection_started(self, name, handle);
+      publish_gauges(self->state);
     },
     [=](conn_down_atom, const std::string& name, const std::string& reason) {
       count_handled(self->state.registration);
@@ -445,6 +497,7 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
     [=](probe_atom, uint64_t id) {
       count_handled(self->state.registration);
       probe(self, id);
+      publish_gauges(self->state);
     },
   };
 }

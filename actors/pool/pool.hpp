@@ -34,6 +34,7 @@
 #include "pool/connection.hpp"
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
+#include "runtime/metrics_registry.hpp"
 #include "runtime/supervision.hpp"
 
 namespace prism {
@@ -62,6 +63,8 @@ struct pool_options {
   caf::timespan probe_max = std::chrono::milliseconds(defaults::circuit_probe_max_ms);
   /// The slots the router takes before it enqueues a request here.
   admission_ptr gate = std::make_shared<admission>(defaults::pool_mailbox_limit);
+  /// Where the pool shows its connections and waiting calls; may be null.
+  metrics_registry_ptr metrics;
 };
 
 enum class circuit_state { closed, open, half_open };
@@ -97,6 +100,12 @@ struct pool_state {
   uint32_t cursor = 0;
   uint32_t sweep_cursor = 0;
   uint64_t rejected = 0;
+  /// prism_pool_connections, _connections_active, _connections_idle and
+  /// prism_pool_requests_waiting of this backend; null without a registry.
+  prometheus::Gauge* connections_gauge = nullptr;
+  prometheus::Gauge* active_gauge = nullptr;
+  prometheus::Gauge* idle_gauge = nullptr;
+  prometheus::Gauge* waiting_gauge = nullptr;
   inspector_registration registration;
 };
 

@@ -36,6 +36,7 @@ kv::outcome outage_refusal(self_ptr self) {
                 ms_between(st.down_since, self->clock().now()),
                 st.down_reason));
   o.status.retry_after_ms = static_cast<uint32_t>(st.options.retry_after.count());
+  o.status.reason = refusal::circuit_open;
   return o;
 }
 
@@ -66,6 +67,7 @@ void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
                   "the backend (max_pending); try again shortly",
                   waiting, st.options.backend));
     o.status.retry_after_ms = defaults::overload_retry_after_ms;
+    o.status.reason = refusal::queue_full;
     answer(self, std::move(call), std::move(o));
     return;
   }

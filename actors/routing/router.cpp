@@ -85,6 +85,7 @@ void route_call(self_ptr self, call_ptr call) {
   }
   if (target.pool_gate && !target.pool_gate->try_acquire()) {
     auto outcome = overload_refusal(
+      refusal::mailbox_full,
       fmt::format("the gateway is overloaded: backend \"{}\" has {} requests "
                     "waiting to be taken; retry later",
                     target.backend, target.pool_gate->limit()));

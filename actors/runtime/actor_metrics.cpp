@@ -25,11 +25,13 @@ struct stream_totals {
 };
 
 metric_family gauge(std::string name, std::string help) {
-  return metric_family{std::move(name), std::move(help), "gauge", {}};
+  return metric_family{std::move(name), std::move(help), metric_type::gauge,
+                       {}};
 }
 
-std::string label(const char* key, const std::string& value) {
-  return std::string{key} + "=\"" + escape_label(value) + "\"";
+void add(metric_family& family, const char* label, const std::string& value,
+         uint64_t n) {
+  family.samples.push_back({{{label, value}}, static_cast<double>(n)});
 }
 
 } // namespace
@@ -71,19 +73,17 @@ metric_report actor_metrics(const std::vector<actor_info>& actors) {
                         "mailbox, an open circuit, a dropped PubSub message) "
                         "since they started.");
   for (const auto& [kind, k] : kinds) {
-    auto l = label("kind", kind);
-    count.samples.push_back({l, static_cast<double>(k.count), ""});
-    depth.samples.push_back({l, static_cast<double>(k.depth), ""});
-    high.samples.push_back({l, static_cast<double>(k.high_water), ""});
-    admitted.samples.push_back({l, static_cast<double>(k.admitted), ""});
-    rejected.samples.push_back({l, static_cast<double>(k.rejected), ""});
+    add(count, "kind", kind, k.count);
+    add(depth, "kind", kind, k.depth);
+    add(high, "kind", kind, k.high_water);
+    add(admitted, "kind", kind, k.admitted);
+    add(rejected, "kind", kind, k.rejected);
   }
 
   auto restarted = gauge("prism_supervisor_restarts",
                          "Restarts a live supervisor has carried out.");
   for (const auto& [name, n] : restarts)
-    restarted.samples.push_back(
-      {label("supervisor", name), static_cast<double>(n), ""});
+    add(restarted, "supervisor", name, n);
 
   auto open = gauge("prism_pubsub_streams", "Open subscriber streams.");
   auto delivered = gauge("prism_pubsub_delivered",
@@ -96,21 +96,15 @@ metric_report actor_metrics(const std::vector<actor_info>& actors) {
                         "Messages waiting in the gateway for the open "
                         "subscriber streams of a namespace to take them.");
   for (const auto& [ns, s] : streams) {
-    auto l = label("namespace", ns);
-    open.samples.push_back({l, static_cast<double>(s.streams), ""});
-    delivered.samples.push_back({l, static_cast<double>(s.delivered), ""});
-    dropped.samples.push_back({l, static_cast<double>(s.dropped), ""});
-    buffered.samples.push_back({l, static_cast<double>(s.buffered), ""});
+    add(open, "namespace", ns, s.streams);
+    add(delivered, "namespace", ns, s.delivered);
+    add(dropped, "namespace", ns, s.dropped);
+    add(buffered, "namespace", ns, s.buffered);
   }
 
-  metric_report report{count, depth, high, admitted, rejected, restarted};
-  if (!streams.empty()) {
-    report.push_back(std::move(open));
-    report.push_back(std::move(delivered));
-    report.push_back(std::move(dropped));
-    report.push_back(std::move(buffered));
-  }
-  return report;
+  // Families without samples are left out when rendered.
+  return {count,     depth,     high,      admitted, rejected,
+          restarted, open,      delivered, dropped,  buffered};
 }
 
 } // namespace prism

@@ -51,11 +51,13 @@ private:
 using admission_ptr = std::shared_ptr<admission>;
 
 /// The answer to work refused for overload: RESOURCE_EXHAUSTED with the
-/// retry hint the front end sends as `x-prism-retry-after-ms`.
-inline kv::outcome overload_refusal(std::string message) {
+/// retry hint the front end sends as `x-prism-retry-after-ms`; `reason` says
+/// which limit was reached.
+inline kv::outcome overload_refusal(refusal reason, std::string message) {
   auto outcome = kv::outcome::failure(status_code::resource_exhausted,
                                       std::move(message));
   outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
+  outcome.status.reason = reason;
   return outcome;
 }
 

@@ -23,8 +23,6 @@ using swept_atom = caf::atom_constant<caf::atom("swept")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 /// Finish what is in flight, then stop.
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
-/// Ask a stage for its counters in Prometheus text format.
-using report_atom = caf::atom_constant<caf::atom("report")>;
 /// A reloaded config for a stage or the router to take for calls from now on.
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
 

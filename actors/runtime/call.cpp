@@ -48,7 +48,7 @@ bool admit_to(const admission_ptr& gate) noexcept {
 }
 
 kv::outcome saturated(const std::string& what, const admission_ptr& gate) {
-  return overload_refusal(fmt::format(
+  return overload_refusal(refusal::mailbox_full, fmt::format(
     "the gateway is overloaded: {} has {} requests waiting to be taken, its "
     "limit; retry later",
     what, gate ? gate->limit() : 0));

@@ -25,7 +25,6 @@
 #include "drivers/driver.hpp"
 #include "kv/model.hpp"
 #include "runtime/atoms.hpp"
-#include "runtime/metric_report.hpp"
 
 namespace prism::config {
 struct gateway_config;
@@ -35,6 +34,7 @@ namespace prism {
 
 class kv_call;
 using call_ptr = caf::intrusive_ptr<kv_call>;
+class audit_slot;
 
 /// Where a call goes to be answered; implemented by the gRPC front end and by
 /// test and simulation clients.
@@ -68,11 +68,10 @@ using message_sink_ptr = std::shared_ptr<message_sink>;
 using config_ptr = std::shared_ptr<const config::gateway_config>;
 
 /// A middleware stage: sees each call on its way in, and each outcome.
-using stage_actor = caf::typed_actor<
-  caf::reacts_to<request_atom, call_ptr>,
-  caf::reacts_to<completed_atom, call_ptr>,
-  caf::reacts_to<reload_atom, config_ptr>,
-  caf::replies_to<report_atom>::with<metric_report>>;
+using stage_actor
+  = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
+                     caf::reacts_to<completed_atom, call_ptr>,
+                     caf::reacts_to<reload_atom, config_ptr>>;
 
 class admission;
 using admission_ptr = std::shared_ptr<admission>;
@@ -223,6 +222,9 @@ public:
   route_ptr path;
   size_t next_stage = 0;
   std::string backend;
+  /// Room the audit stage reserved for the call's line (namespaces with
+  /// audit_required); given back if the call ends without its line.
+  std::shared_ptr<audit_slot> audit_reservation;
 
   // Filled in on completion, for stages that observe outcomes.
   status_code final_code = status_code::ok;

@@ -47,6 +47,7 @@ void start_call(self_ptr self, call_ptr call) {
     if (st.registration)
       st.registration->count_rejected();
     auto outcome = overload_refusal(
+      refusal::window_full,
       fmt::format("this client connection already has {} requests in flight, "
                     "the most one connection may have; wait for answers or "
                     "retry later",
@@ -87,6 +88,8 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
   --st.in_flight;
   call->completed_at = self->clock().now();
   auto code = result.status.code;
+  if (st.table && st.table->rejections)
+    st.table->rejections->count(call->context.ns, refusal_of(result.status));
   // A subscription whose call failed has no broker and no future.
   if (code != status_code::ok && call->subscriber)
     self->send_exit(call->subscriber, caf::exit_reason::user_shutdown);

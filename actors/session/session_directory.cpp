@@ -23,9 +23,12 @@ call_ptr session_directory::enqueue(const entry& e, call_ptr call) {
 
 void session_directory::refuse(call_ptr call) const {
   auto outcome = overload_refusal(
+    refusal::mailbox_full,
     fmt::format("the gateway is overloaded: {} requests of this client "
                 "connection are already waiting to be taken; retry later",
                 options_.mailbox_limit));
+  if (auto table = routes_->load(); table && table->rejections)
+    table->rejections->count(call->context.ns, refusal::mailbox_full);
   call->complete(std::move(outcome));
 }
 

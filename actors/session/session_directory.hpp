@@ -18,6 +18,7 @@
 #include "config/defaults.hpp"
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
+#include "runtime/rejections.hpp"
 
 namespace prism {
 
@@ -26,6 +27,8 @@ namespace prism {
 struct route_table {
   std::unordered_map<std::string, route_ptr> by_namespace;
   route_ptr fallback;
+  /// Where refused calls are counted, for the namespaces of this table.
+  rejection_counters_ptr rejections;
 
   const route_ptr& find(const std::string& ns) const {
     auto i = by_namespace.find(ns);

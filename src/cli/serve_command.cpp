@@ -26,7 +26,6 @@
 #include "frontend/grpc_server.hpp"
 #include "frontend/tls.hpp"
 #include "gateway/gateway.hpp"
-#include "runtime/actor_metrics.hpp"
 #include "logging/log.hpp"
 #include "runtime/inspector.hpp"
 
@@ -296,17 +295,14 @@ int serve(const serve_options& opts) {
       cfg.max_request_bytes(),
       cfg.server.max_concurrent_streams(), sys, gw->sessions(), auth);
     admin::admin_hooks hooks;
-    hooks.metrics = [&sys, &gw, &grpc, &actors] {
-      metric_report front{{"prism_requests_in_flight",
-                           "Requests the gRPC front end has started and not "
-                           "yet answered.",
-                           "gauge",
-                           {{"", static_cast<double>(grpc->in_flight()), ""}}}};
-      for (auto& family : actor_metrics(actors.snapshot(sys.clock().now())))
-        front.push_back(std::move(family));
-      return collect_prometheus(sys, gw->stages(), std::chrono::seconds(5),
-                                std::move(front));
-    };
+    gw->metrics().add_collector([&grpc] {
+      return metric_report{{"prism_requests_in_flight",
+                            "Requests the gRPC front end has started and not "
+                            "yet answered.",
+                            metric_type::gauge,
+                            {{{}, static_cast<double>(grpc->in_flight())}}}};
+    });
+    hooks.metrics = [&gw] { return gw->metrics().render(); };
     hooks.ready = [&ready] { return ready.load(); };
     if (auth->enabled())
       hooks.admin_allowed = [auth](const std::string& authorization) {

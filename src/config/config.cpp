@@ -640,7 +640,8 @@ const std::vector<std::string> supervision_strategies = {"one_for_one", "one_for
 const std::vector<std::string> namespace_keys = {"pattern",      "backend",
                                                  "max_value_bytes", "middleware",
                                                  "subscription_buffer", "slow_subscriber",
-                                                 "access", "rate_limit", "redact_keys"};
+                                                 "access", "rate_limit", "redact_keys",
+                                                 "audit_required"};
 const std::vector<std::string> rate_limit_keys = {"rate", "burst", "per_principal"};
 const std::vector<std::string> bucket_keys = {"rate", "burst"};
 const std::vector<std::string> slow_subscriber_policies = {"drop_oldest", "disconnect"};
@@ -1664,6 +1665,17 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
       if (ok)
         ns.middleware = std::move(list);
     }
+  }
+
+  // After middleware:, which decides whether there is an audit stage.
+  if (const entry* v = s.find("audit_required")) {
+    if (c.boolean(*v, s.path("audit_required"), ns.audit_required,
+                  "write audit_required: true to refuse requests the audit log has no room for")
+        && ns.audit_required
+        && std::find(ns.middleware.begin(), ns.middleware.end(), "audit") == ns.middleware.end())
+      c.report(c.at_value(*v), s.path("audit_required"),
+               "needs the audit stage, which this namespace's middleware does not list",
+               "add audit to middleware:, or remove audit_required");
   }
   return ns;
 }

@@ -212,6 +212,10 @@ struct namespace_config {
   bool disconnect_slow_subscribers = false;
   /// Audit lines show "sha256:<hex>" of the key instead of the key.
   bool redact_keys = false;
+  /// Every request must get its audit line: when the audit log has no room
+  /// for it, the request is refused UNAVAILABLE before it runs (instead of
+  /// its line being dropped). Needs the audit stage.
+  bool audit_required = false;
   /// With auth.mode token: who may read, write and administer it.
   access_rules access;
   /// Requests per second for the whole namespace, and for each principal

@@ -5,7 +5,6 @@
 #include <set>
 #include <stdexcept>
 
-#include <caf/scoped_actor.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -17,8 +16,9 @@
 #include "pubsub/broker.hpp"
 #include "pubsub/remote_broker.hpp"
 #include "routing/router.hpp"
-#include "runtime/supervisor.hpp"
+#include "runtime/actor_metrics.hpp"
 #include "runtime/admission.hpp"
+#include "runtime/supervisor.hpp"
 
 namespace prism {
 
@@ -122,12 +122,21 @@ struct gateway::wiring {
   std::set<std::string> expected_brokers;
   /// The config serving now: restarted stages and routers are built from it.
   config_ptr config;
+  /// The gateway's series; prism_rejections_total of the namespaces of
+  /// `config`, published with the route table.
+  metrics_registry_ptr metrics;
+  rejection_counters_ptr rejections;
 
   /// Takes the namespaces' stage chains and stream settings from `cfg`;
   /// call with `mutex` held.
   void set_namespaces_locked(const config::gateway_config& cfg) {
     chains.clear();
     subscription_buffers.clear();
+    std::set<std::string> names;
+    for (auto& [name, ns] : cfg.namespaces)
+      names.insert(name);
+    // Series of namespaces that stay are found again and keep counting.
+    rejections = std::make_shared<const rejection_counters>(metrics, names);
     for (auto& [name, ns] : cfg.namespaces) {
       // With authentication on, every namespace's calls meet the access
       // stage first, whatever its middleware list says; then the rate limit
@@ -193,6 +202,7 @@ struct gateway::wiring {
     auto fallback = make_route({"metrics", "audit"});
     fallback->configured = false;
     table->fallback = std::move(fallback);
+    table->rejections = rejections;
     routes->store(std::move(table));
     published.notify_all();
   }
@@ -221,7 +231,7 @@ child_spec stage_spec(wiring_ptr w, std::string kind, logic_maker make,
     auto gate = std::make_shared<admission>(mailbox_limit);
     auto handle
       = parent->spawn(stage, std::shared_ptr<stage_logic>(make(*cfg)), actors,
-                      gate, static_cast<uint64_t>(parent->id()));
+                      gate, static_cast<uint64_t>(parent->id()), w->metrics);
     std::lock_guard<std::mutex> guard{w->mutex};
     w->stages[kind] = {handle, gate};
     w->publish_locked();
@@ -232,9 +242,11 @@ child_spec stage_spec(wiring_ptr w, std::string kind, logic_maker make,
 
 child_spec pool_spec(wiring_ptr w, const config::backend& backend,
                      const drivers::driver_factory& factory,
-                     std::vector<driver_handoff> opened, inspector* actors) {
+                     std::vector<driver_handoff> opened, inspector* actors,
+                     metrics_registry_ptr metrics) {
   auto opts = options_for(backend);
   opts.actors = actors;
+  opts.metrics = std::move(metrics);
   opts.reopen = [factory, backend](uint32_t index) {
     return factory(backend, index);
   };
@@ -380,7 +392,9 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
                  std::shared_ptr<audit_sink> audit, inspector* actors,
                  std::shared_ptr<drivers::wall_clock> clock,
                  drivers::pubsub_driver_factory pubsub)
-  : sys_(sys), wiring_(std::make_shared<wiring>()) {
+  : sys_(sys),
+    wiring_(std::make_shared<wiring>()),
+    metrics_(std::make_shared<metrics_registry>()) {
   if (!clock)
     clock = drivers::system_wall_clock();
   if (!pubsub)
@@ -389,6 +403,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     };
   auto w = wiring_;
   w->config = std::make_shared<const config::gateway_config>(cfg);
+  w->metrics = metrics_;
   w->set_namespaces_locked(cfg); // no actor runs yet
 
   // Middleware: one actor per stage kind, shared by every namespace that
@@ -397,31 +412,42 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   supervisor_spec middleware;
   middleware.name = "middleware";
   middleware.actors = actors;
+  auto metrics = metrics_;
   if (cfg.auth.enabled())
     middleware.children.push_back(stage_spec(
-      w, "access", make_access_stage, actors, cfg.server.stage_mailbox_limit));
+      w, "access",
+      [metrics](const config::gateway_config& c) {
+        return make_access_stage(c, metrics);
+      },
+      actors, cfg.server.stage_mailbox_limit));
   middleware.children.push_back(stage_spec(
-    w, "rate_limit", make_rate_limit_stage, actors,
-    cfg.server.stage_mailbox_limit));
+    w, "rate_limit",
+    [metrics](const config::gateway_config& c) {
+      return make_rate_limit_stage(c, metrics);
+    },
+    actors, cfg.server.stage_mailbox_limit));
   middleware.children.push_back(stage_spec(
     w, "metrics",
-    [](const config::gateway_config& c) {
+    [metrics](const config::gateway_config& c) {
       std::set<std::string> known;
       for (auto& [name, ns] : c.namespaces)
         known.insert(name);
-      return make_metrics_stage(std::move(known));
+      return make_metrics_stage(std::move(known), metrics);
     },
     actors, cfg.server.stage_mailbox_limit));
   middleware.children.push_back(stage_spec(
     w, "audit",
-    [audit](const config::gateway_config& c) {
-      std::set<std::string> redacted;
-      for (auto& [name, ns] : c.namespaces)
-        if (ns.redact_keys)
-          redacted.insert(name);
-      return make_audit_stage(audit, std::move(redacted));
+    [audit, metrics](const config::gateway_config& c) {
+      return make_audit_stage(audit, audit_namespaces_of(c), metrics);
     },
     actors, cfg.server.stage_mailbox_limit));
+  // Values the registry reads when it is scraped: the audit log's, and the
+  // live actors' from the inspector.
+  metrics->add_collector([audit] { return audit_sink_report(*audit); });
+  if (actors)
+    metrics->add_collector([actors, &sys] {
+      return actor_metrics(actors->snapshot(sys.clock().now()));
+    });
 
   // Backends: one pool per backend that a keyvalue namespace uses. Their
   // drivers are opened here, so a backend that cannot be reached fails the
@@ -436,8 +462,9 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   w->expected_pools = used;
   for (auto& name : used) {
     auto& backend = cfg.backends.at(name);
-    backends.children.push_back(pool_spec(
-      w, backend, factory, open_drivers(backend, factory), actors));
+    backends.children.push_back(pool_spec(w, backend, factory,
+                                          open_drivers(backend, factory),
+                                          actors, metrics));
   }
   // PubSub: one broker per backend that a pubsub namespace uses: the topics
   // themselves for a memory backend, the client of a Kafka or NATS one (made
@@ -510,14 +537,6 @@ bool gateway::wait_started(std::chrono::milliseconds timeout) const {
     lock, until, [this] { return wiring_->started_locked(); });
 }
 
-std::vector<stage_actor> gateway::stages() const {
-  std::vector<stage_actor> result;
-  std::lock_guard<std::mutex> guard{wiring_->mutex};
-  for (auto& [kind, e] : wiring_->stages)
-    result.push_back(e.handle);
-  return result;
-}
-
 std::vector<std::string> gateway::reload(const config::gateway_config& next) {
   auto& w = *wiring_;
   std::lock_guard<std::mutex> guard{w.mutex};
@@ -552,26 +571,6 @@ void gateway::stop() {
   // The root stops its children last started first: router, backends
   // (pools, then their connections), middleware.
   caf::anon_send_exit(root_, caf::exit_reason::user_shutdown);
-}
-
-std::string collect_prometheus(caf::actor_system& sys,
-                               const std::vector<stage_actor>& stages,
-                               caf::timespan timeout,
-                               metric_report extra) {
-  metric_report report = std::move(extra);
-  caf::scoped_actor self{sys};
-  for (auto& stage : stages)
-    self->request(stage, timeout, report_atom::value)
-      .receive(
-        [&](metric_report& part) {
-          for (auto& family : part)
-            report.push_back(std::move(family));
-        },
-        [&](caf::error& err) {
-          spdlog::warn("a stage did not report its counters: {}",
-                       sys.render(err));
-        });
-  return render_prometheus(report);
 }
 
 } // namespace prism

@@ -14,6 +14,10 @@
 // gets a fresh mailbox gate and the gateway rewires it: a new route table for
 // the sessions, or the new pool handle for the router. The serve path hands
 // it real drivers; tests and simulations hand it simulated ones.
+//
+// Its metrics registry holds the series its actors update, and collects the
+// live actors' gauges (from the inspector) and the audit log's at scrape
+// time.
 
 #include <chrono>
 #include <functional>
@@ -30,7 +34,7 @@
 #include "drivers/pubsub_driver.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
-#include "runtime/metric_report.hpp"
+#include "runtime/metrics_registry.hpp"
 #include "session/session_directory.hpp"
 
 namespace prism {
@@ -55,8 +59,9 @@ public:
 
   session_directory& sessions() { return *sessions_; }
 
-  /// The stage actors running now, for collecting their counters.
-  std::vector<stage_actor> stages() const;
+  /// The gateway's series, for GET /metrics; add_collector adds values that
+  /// only the caller knows (the front end's requests in flight).
+  metrics_registry& metrics() { return *metrics_; }
 
   /// Waits until every stage, pool, broker and the router run, the routes
   /// are published and the router knows every pool and broker (actors start
@@ -87,16 +92,10 @@ public:
 private:
   caf::actor_system& sys_;
   std::shared_ptr<wiring> wiring_;
+  metrics_registry_ptr metrics_;
   std::shared_ptr<session_directory> sessions_;
   caf::actor root_;
   bool stopped_ = false;
 };
-
-/// Asks every stage for its counters and renders them with `extra`, waiting
-/// at most `timeout` (not for use under the test coordinator).
-std::string collect_prometheus(caf::actor_system& sys,
-                               const std::vector<stage_actor>& stages,
-                               caf::timespan timeout,
-                               metric_report extra = {});
 
 } // namespace prism

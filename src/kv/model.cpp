@@ -27,6 +27,20 @@ std::string_view to_string(status_code code) noexcept {
   return "UNKNOWN";
 }
 
+std::string_view to_string(refusal reason) noexcept {
+  switch (reason) {
+    case refusal::none: return "none";
+    case refusal::rate_limit: return "rate_limit";
+    case refusal::mailbox_full: return "mailbox_full";
+    case refusal::window_full: return "window_full";
+    case refusal::queue_full: return "queue_full";
+    case refusal::circuit_open: return "circuit_open";
+    case refusal::deadline: return "deadline";
+    case refusal::audit_backlog: return "audit_backlog";
+  }
+  return "none";
+}
+
 } // namespace prism
 
 namespace prism::kv {

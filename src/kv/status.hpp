@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -30,6 +32,33 @@ enum class status_code : int {
 /// The gRPC spelling of a code, e.g. "INVALID_ARGUMENT".
 std::string_view to_string(status_code code) noexcept;
 
+/// Why the gateway refused a call without running it, for
+/// prism_rejections_total. DEADLINE_EXCEEDED counts as `deadline` whatever
+/// set it.
+enum class refusal : uint8_t {
+  none,
+  /// A rate limit of the namespace or the principal.
+  rate_limit,
+  /// An actor's mailbox (a session, a stage, the router, a pool, a broker).
+  mailbox_full,
+  /// The client connection's in-flight window.
+  window_full,
+  /// A backend's wait queue (max_pending).
+  queue_full,
+  /// A backend whose circuit is open (or half open), or a Kafka or NATS
+  /// backend unreachable for longer than unavailable_after_ms.
+  circuit_open,
+  /// The call's deadline passed.
+  deadline,
+  /// The audit log has no room for the line of a namespace that requires
+  /// one (audit_required).
+  audit_backlog,
+};
+inline constexpr size_t refusal_count = 8;
+
+/// The label of a reason, e.g. "rate_limit".
+std::string_view to_string(refusal reason) noexcept;
+
 /// A code with a message a person can act on.
 struct status {
   status_code code = status_code::ok;
@@ -37,6 +66,8 @@ struct status {
   /// For RESOURCE_EXHAUSTED and UNAVAILABLE: when a retry makes sense, in ms
   /// (0: no hint). Sent as `x-prism-retry-after-ms` trailing metadata.
   uint32_t retry_after_ms = 0;
+  /// Set when the gateway refused the call before running it.
+  refusal reason = refusal::none;
 
   bool ok() const noexcept { return code == status_code::ok; }
 

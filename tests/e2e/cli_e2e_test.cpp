@@ -1,6 +1,7 @@
 // The binary from the outside: `prism check` and `prism serve` on good and
 // bad configs, the gRPC health and reflection services, the admin
-// listener's endpoints and its metrics after a known workload.
+// listener's endpoints, and its metrics and audit log after a known
+// workload.
 
 #include <chrono>
 #include <filesystem>
@@ -18,7 +19,9 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <nlohmann/json.hpp>
 
+#include "admin_view.hpp"
 #include "gateway_process.hpp"
+#include "kv/digest.hpp"
 
 using namespace prism::test;
 using namespace std::chrono_literals;
@@ -384,51 +387,179 @@ TEST_CASE("Admin endpoints answer", "[e2e][cli][admin]") {
   CHECK(missing.status == 404);
 }
 
-TEST_CASE("Metrics count the requests of a known workload", "[e2e][cli][admin][metrics]") {
-  gateway_process gateway;
+namespace {
+
+/// The standard namespaces plus one with a rate limit that refuses its third
+/// call, and one whose requests must be audited (with redacted keys).
+const char* const workload_config = R"(server:
+  session_idle_timeout_ms: 60000
+audit:
+  path: {dir}/audit.log
+backends:
+  mem: {type: memory}
+  local: {type: sqlite, path: {dir}/prism.db, connections: 4, synchronous: full}
+namespaces:
+  cache: {backend: mem}
+  default: {backend: local}
+  small: {backend: mem, max_value_bytes: 1024}
+  limited: {backend: mem, rate_limit: {rate: 0.001, burst: 2}}
+  strict: {backend: mem, audit_required: true, redact_keys: true}
+)";
+
+/// One request of the workload and what it got.
+struct made_request {
+  std::string id;
+  std::string ns;
+  std::string operation;
+  std::string key;
+  grpc::StatusCode code;
+};
+
+using label_set = std::map<std::string, std::string>;
+
+} // namespace
+
+TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][admin][metrics][audit]") {
+  gateway_process gateway(workload_config);
   gateway.start();
   kv_client kv(gateway.channel());
-  for (int i = 0; i < 3; ++i)
-    REQUIRE(kv.get("cache", "m/" + std::to_string(i)).ok());
-  for (int i = 0; i < 2; ++i)
-    REQUIRE(kv.set("cache", "m/" + std::to_string(i), "v").ok());
-  for (int i = 0; i < 4; ++i)
-    REQUIRE(kv.get("default", "m/" + std::to_string(i)).ok());
-  REQUIRE(kv.set("cache", "m/cas", "v", 0, 12345u).status.error_code() ==
-          grpc::StatusCode::FAILED_PRECONDITION);
-
-  const std::map<std::map<std::string, std::string>, double> expected = {
-      {{{"namespace", "cache"}, {"operation", "Get"}, {"code", "OK"}}, 3},
-      {{{"namespace", "cache"}, {"operation", "Set"}, {"code", "OK"}}, 2},
-      {{{"namespace", "default"}, {"operation", "Get"}, {"code", "OK"}}, 4},
-      {{{"namespace", "cache"}, {"operation", "Set"}, {"code", "FAILED_PRECONDITION"}}, 1},
+  std::vector<made_request> made;
+  auto get = [&](const std::string& ns, const std::string& key) {
+    std::string id = "wl-" + std::to_string(made.size());
+    kv.set_request_id(id);
+    made.push_back({id, ns, "Get", key, kv.get(ns, key).status.error_code()});
   };
-  // Counters may be updated just after the answer went out: poll briefly.
+  auto set = [&](const std::string& ns, const std::string& key, const std::string& value) {
+    std::string id = "wl-" + std::to_string(made.size());
+    kv.set_request_id(id);
+    made.push_back({id, ns, "Set", key, kv.set(ns, key, value).status.error_code()});
+  };
+  for (int i = 0; i < 5; ++i)
+    set("cache", "m/" + std::to_string(i), "v");
+  for (int i = 0; i < 3; ++i)
+    get("cache", "m/" + std::to_string(i));
+  for (int i = 0; i < 4; ++i)
+    get("default", "m/" + std::to_string(i));
+  get("nowhere", "m/0");                          // NOT_FOUND
+  get("nowhere", "m/1");
+  set("small", "big", std::string(2000, 'x'));    // INVALID_ARGUMENT (router)
+  set("cache", "", "v");                          // INVALID_ARGUMENT (front end)
+  for (int i = 0; i < 3; ++i)
+    get("limited", "m/" + std::to_string(i));     // the third is rate limited
+  set("strict", "secret/1", "v");
+  set("strict", "secret/2", "v");
+
+  using code = grpc::StatusCode;
+  for (const auto& r : made) {
+    INFO(r.id << " " << r.operation << " " << r.ns << "/" << r.key);
+    auto expected = r.ns == "nowhere" ? code::NOT_FOUND
+                    : r.ns == "small" || r.key.empty() ? code::INVALID_ARGUMENT
+                    : r.id == "wl-18" ? code::RESOURCE_EXHAUSTED
+                                      : code::OK;
+    REQUIRE(r.code == expected);
+  }
+
+  const std::map<std::pair<std::string, label_set>, double> expected = {
+      {{"prism_requests_total", {{"namespace", "cache"}, {"operation", "Set"}, {"code", "OK"}}}, 5},
+      {{"prism_requests_total", {{"namespace", "cache"}, {"operation", "Set"}, {"code", "INVALID_ARGUMENT"}}}, 1},
+      {{"prism_requests_total", {{"namespace", "cache"}, {"operation", "Get"}, {"code", "OK"}}}, 3},
+      {{"prism_requests_total", {{"namespace", "default"}, {"operation", "Get"}, {"code", "OK"}}}, 4},
+      {{"prism_requests_total", {{"namespace", "_unknown"}, {"operation", "Get"}, {"code", "NOT_FOUND"}}}, 2},
+      {{"prism_requests_total", {{"namespace", "small"}, {"operation", "Set"}, {"code", "INVALID_ARGUMENT"}}}, 1},
+      {{"prism_requests_total", {{"namespace", "limited"}, {"operation", "Get"}, {"code", "OK"}}}, 2},
+      {{"prism_requests_total", {{"namespace", "limited"}, {"operation", "Get"}, {"code", "RESOURCE_EXHAUSTED"}}}, 1},
+      {{"prism_requests_total", {{"namespace", "strict"}, {"operation", "Set"}, {"code", "OK"}}}, 2},
+      // Histograms: one observation per answered request, +Inf included.
+      {{"prism_request_duration_seconds_count", {{"namespace", "cache"}, {"operation", "Set"}}}, 6},
+      {{"prism_request_duration_seconds_bucket", {{"namespace", "cache"}, {"operation", "Set"}, {"le", "+Inf"}}}, 6},
+      {{"prism_request_duration_seconds_count", {{"namespace", "default"}, {"operation", "Get"}}}, 4},
+      {{"prism_request_duration_seconds_count", {{"namespace", "_unknown"}, {"operation", "Get"}}}, 2},
+      {{"prism_requests_in_flight", {}}, 0},
+      // Refusals by reason, whatever stage or actor refused.
+      {{"prism_rejections_total", {{"namespace", "limited"}, {"reason", "rate_limit"}}}, 1},
+      {{"prism_rejections_total", {{"namespace", "cache"}, {"reason", "mailbox_full"}}}, 0},
+      {{"prism_rejections_total", {{"namespace", "cache"}, {"reason", "circuit_open"}}}, 0},
+      {{"prism_rejections_total", {{"namespace", "cache"}, {"reason", "deadline"}}}, 0},
+      {{"prism_rejections_total", {{"namespace", "strict"}, {"reason", "audit_backlog"}}}, 0},
+      {{"prism_rate_limited_total", {{"namespace", "limited"}}}, 1},
+      {{"prism_stage_calls_total", {{"stage", "rate_limit"}, {"verdict", "rejected"}}}, 1},
+      // The memory pool: one connection, idle once everything is answered.
+      {{"prism_pool_connections", {{"backend", "mem"}}}, 1},
+      {{"prism_pool_connections_active", {{"backend", "mem"}}}, 0},
+      {{"prism_pool_connections_idle", {{"backend", "mem"}}}, 1},
+      {{"prism_pool_requests_waiting", {{"backend", "mem"}}}, 0},
+      {{"prism_pool_connections", {{"backend", "local"}}}, 4},
+      {{"prism_supervisor_restarts", {{"supervisor", "gateway"}}}, 0},
+      {{"prism_actors", {{"kind", "router"}}}, 1},
+      // Every request has its line; none was dropped or refused.
+      {{"prism_audit_lines_total", {}}, 21},
+      {{"prism_audit_lines_dropped_total", {}}, 0},
+      {{"prism_audit_refused_total", {{"namespace", "strict"}}}, 0},
+  };
+  REQUIRE(made.size() == 21);
+  // Counters are updated just after the answer went out: poll until they
+  // add up (or fail with what they say).
   std::string body;
   std::vector<sample> samples;
   auto all_match = [&] {
-    for (const auto& [labels, value] : expected)
-      if (metric_value(samples, "prism_requests_total", labels) != value)
-        return false;
-    return true;
-  };
-  auto deadline = steady::now() + 5s;
-  do {
     auto metrics = http_get(gateway.admin_port(), "/metrics");
     REQUIRE(metrics.status == 200);
     body = metrics.body;
     samples = parse_metrics(body);
-    if (all_match())
-      break;
-    std::this_thread::sleep_for(20ms);
-  } while (steady::now() < deadline);
-
+    for (const auto& [series, value] : expected)
+      if (metric_value(samples, series.first, series.second) != value)
+        return false;
+    return true;
+  };
+  bool matched = eventually(all_match, 5s);
   INFO("/metrics:\n" << body);
-  for (const auto& [labels, value] : expected) {
-    INFO("prism_requests_total{namespace=\"" << labels.at("namespace") << "\",operation=\""
-                                             << labels.at("operation") << "\",code=\""
-                                             << labels.at("code") << "\"}");
-    CHECK(metric_value(samples, "prism_requests_total", labels) == value);
+  if (!matched)
+    for (const auto& [series, value] : expected) {
+      std::ostringstream name;
+      name << series.first << "{";
+      for (const auto& [k, v] : series.second)
+        name << k << "=\"" << v << "\",";
+      name << "}";
+      INFO(name.str());
+      CHECK(metric_value(samples, series.first, series.second) == value);
+    }
+  CHECK(matched);
+  // The mailbox high-water marks saw the requests go through.
+  CHECK(metric_value(samples, "prism_actor_mailbox_high_water", {{"kind", "session"}}) >= 1);
+  CHECK(metric_value(samples, "prism_actor_mailbox_depth", {{"kind", "router"}}) == 0);
+
+  // The audit log, complete once the gateway has stopped: one line per
+  // request, matched by request id.
+  REQUIRE(gateway.stop().code == 0);
+  std::map<std::string, nlohmann::json> lines;
+  std::istringstream log(read_file(gateway.dir() + "/audit.log"));
+  for (std::string line; std::getline(log, line);) {
+    INFO("audit line: " << line);
+    auto parsed = nlohmann::json::parse(line, nullptr, false);
+    REQUIRE(parsed.is_object());
+    auto id = parsed.at("request_id").get<std::string>();
+    CHECK(lines.count(id) == 0);
+    lines[id] = parsed;
+  }
+  CHECK(lines.size() == made.size());
+  static const std::map<grpc::StatusCode, std::string> code_names = {
+      {code::OK, "OK"},
+      {code::NOT_FOUND, "NOT_FOUND"},
+      {code::INVALID_ARGUMENT, "INVALID_ARGUMENT"},
+      {code::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"}};
+  for (const auto& r : made) {
+    INFO("request " << r.id);
+    REQUIRE(lines.count(r.id) == 1);
+    const auto& line = lines.at(r.id);
+    CHECK(line.at("namespace") == r.ns);
+    CHECK(line.at("operation") == r.operation);
+    CHECK(line.at("code") == code_names.at(r.code));
+    CHECK(line.at("key") == (r.ns == "strict" ? "sha256:" + prism::kv::sha256_hex(r.key) : r.key));
+    CHECK(line.at("latency_us").get<int64_t>() >= 0);
+    CHECK(line.at("time").get<std::string>().size() == 27);
+    CHECK_FALSE(line.at("peer").get<std::string>().empty());
+    // Only calls the router sent on name their backend.
+    CHECK(line.at("backend") == (r.code != code::OK ? "" : r.ns == "default" ? "local" : "mem"));
   }
 }
 

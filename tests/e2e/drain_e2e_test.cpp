@@ -207,7 +207,8 @@ TEST_CASE("a request whose deadline passes while it waits for a connection "
   CHECK_FALSE(got.response.found());
   auto metrics = http_get(gw.admin_port(), "/metrics").body;
   CHECK_THAT(metrics, Catch::Contains(
-                        R"(prism_requests_total{namespace="default",operation="Set",code="DEADLINE_EXCEEDED"} 1)"));
+                        R"(prism_requests_total{code="DEADLINE_EXCEEDED",namespace="default",operation="Set"} 1)"));
+  CHECK_THAT(metrics, Catch::Contains(R"(prism_rejections_total{namespace="default",reason="deadline"} 1)"));
 }
 
 TEST_CASE("a client connection over its in-flight window is refused with a "
@@ -226,6 +227,9 @@ TEST_CASE("a client connection over its in-flight window is refused with a "
   auto hint = refused.trailing_metadata.find("x-prism-retry-after-ms");
   REQUIRE(hint != refused.trailing_metadata.end());
   CHECK(std::stoi(hint->second) > 0);
+  // Counted by its session before it answered.
+  CHECK_THAT(http_get(gw.admin_port(), "/metrics").body,
+             Catch::Contains(R"(prism_rejections_total{namespace="cache",reason="window_full"} 1)"));
   // Another connection is not affected.
   kv_client other{gw.channel()};
   CHECK(other.get("cache", "k").ok());

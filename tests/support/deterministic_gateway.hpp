@@ -120,7 +120,8 @@ public:
   /// Every answer in completion order.
   const std::vector<answer>& answers() const { return *answers_; }
 
-  /// Counters of every stage in Prometheus text.
+  /// The gateway's metrics in Prometheus text, once every message is
+  /// handled.
   std::string metrics_text();
 
   /// The event trace so far, one event per line, e.g.

@@ -556,6 +556,8 @@ kv_client::kv_client(std::shared_ptr<grpc::Channel> channel, std::chrono::millis
   [this](grpc::ClientContext* ctx, const auto& req, auto* resp) {                                  \
     if (!token_.empty())                                                                           \
       ctx->AddMetadata("authorization", "Bearer " + token_);                                       \
+    if (!request_id_.empty())                                                                      \
+      ctx->AddMetadata("x-request-id", request_id_);                                               \
     return stub_->Method(ctx, req, resp);                                                          \
   }
 

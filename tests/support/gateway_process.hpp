@@ -180,11 +180,16 @@ public:
   /// (empty: none).
   void set_token(std::string token) { token_ = std::move(token); }
 
+  /// Sends `x-request-id: <id>` with every call from now on (empty: none,
+  /// the gateway makes one).
+  void set_request_id(std::string id) { request_id_ = std::move(id); }
+
 private:
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<prism::v1::KeyValue::Stub> stub_;
   std::chrono::milliseconds call_timeout_;
   std::string token_;
+  std::string request_id_;
 };
 
 /// Calls each of the eight KeyValue RPCs once on `ns` (key "k") and returns

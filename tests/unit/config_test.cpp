@@ -262,7 +262,7 @@ namespaces:
   CHECK(find(r, "backends.mem.conections")->hint == "did you mean \"connections\"?");
   expect_problem(r, "namespaces.cache.colour", 10, "unknown key \"colour\"");
   CHECK(find(r, "namespaces.cache.colour")->hint
-        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber, access, rate_limit, redact_keys");
+        == "allowed keys here: pattern, backend, max_value_bytes, middleware, subscription_buffer, slow_subscriber, access, rate_limit, redact_keys, audit_required");
   CHECK(r.problems.size() == 3);
 
   auto top = check(std::string{valid} + "threads: 4\n");
@@ -1812,4 +1812,28 @@ namespaces:
   REQUIRE(ok.ok());
   CHECK(ok.config->namespaces.at("a").redact_keys);
   CHECK_FALSE(ok.config->namespaces.at("b").redact_keys);
+}
+
+TEST_CASE("audit_required is true or false, and needs the audit stage", "[config]") {
+  auto r = check(R"(backends: {mem: {type: memory}}
+namespaces:
+  a: {backend: mem, audit_required: true}
+  b: {backend: mem, audit_required: 1}
+  c: {backend: mem, middleware: [metrics], audit_required: true}
+  d: {backend: mem, middleware: [], audit_required: false}
+)");
+  expect_problem(r, "namespaces.b.audit_required", 4, "expected true or false, got \"1\"");
+  expect_problem(r, "namespaces.c.audit_required", 5, "needs the audit stage");
+  CHECK_THAT(find(r, "namespaces.c.audit_required")->hint, Catch::Contains("add audit to middleware:"));
+  CHECK(r.problems.size() == 2);
+  auto ok = check(R"(backends: {mem: {type: memory}}
+namespaces:
+  a: {backend: mem, audit_required: true}
+  b: {backend: mem, middleware: [audit], audit_required: true}
+  c: {backend: mem}
+)");
+  REQUIRE(ok.ok());
+  CHECK(ok.config->namespaces.at("a").audit_required);
+  CHECK(ok.config->namespaces.at("b").audit_required);
+  CHECK_FALSE(ok.config->namespaces.at("c").audit_required);
 }

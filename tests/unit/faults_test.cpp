@@ -68,6 +68,16 @@ bool trace_has(const deterministic_gateway& g, const std::string& text) {
   return false;
 }
 
+/// The value of the series `name{labels}` (labels as rendered, sorted by
+/// name) in the gateway's /metrics text, or -1 when it is not there.
+double metric(deterministic_gateway& g, const std::string& series) {
+  auto text = g.metrics_text();
+  auto at = text.find("\n" + series + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
 } // namespace
 
 TEST_CASE("a connection whose driver reports a broken connection fails; its "
@@ -198,6 +208,9 @@ TEST_CASE("a restart storm past the intensity opens the circuit: the "
   CHECK(still.status.code == status_code::unavailable);
   CHECK(still.status.retry_after_ms > 1000);
   CHECK(still.status.retry_after_ms <= 2000);
+  // Both refusals counted as such; the call its connection lost was not
+  // refused.
+  CHECK(metric(g, R"(prism_rejections_total{namespace="kv",reason="circuit_open"})") == 2);
 
   // The backend comes back; the next probe starts a connection (half
   // open), and the first request through it closes the circuit.
@@ -250,6 +263,12 @@ namespaces:
                  "client-" + std::to_string(client));
       }
     g.run();
+    if (tick == 0) {
+      // The pool's gauges under load: both connections busy, its queue full.
+      CHECK(metric(g, R"(prism_pool_connections_active{backend="slow"})") == 2);
+      CHECK(metric(g, R"(prism_pool_connections_idle{backend="slow"})") == 0);
+      CHECK(metric(g, R"(prism_pool_requests_waiting{backend="slow"})") == 4);
+    }
     g.advance_ms(10);
   }
   for (int i = 0; i < 10; ++i)
@@ -275,6 +294,15 @@ namespaces:
   CHECK(ok >= 190);
   CHECK(ok <= 210);
   CHECK(refused == submitted.size() - ok);
+  // Every refusal is counted under the limit that refused it.
+  double counted = 0;
+  for (auto reason : {"mailbox_full", "window_full", "queue_full"})
+    counted += metric(g, std::string(R"(prism_rejections_total{namespace="kv",reason=")")
+                           + reason + "\"}");
+  CHECK(counted == static_cast<double>(refused));
+  CHECK(metric(g, R"(prism_rejections_total{namespace="kv",reason="queue_full"})") > 0);
+  CHECK(metric(g, R"(prism_pool_connections_idle{backend="slow"})") == 2);
+  CHECK(metric(g, R"(prism_pool_requests_waiting{backend="slow"})") == 0);
   // An admitted call waits at most for the calls ahead of it in the pool
   // (max_pending 4 over 2 connections) plus its own 10 ms.
   CHECK(worst_ok_ms <= 40);
@@ -363,6 +391,7 @@ TEST_CASE("a backend call gets what is left of the client's deadline as its "
   CHECK(late.outcome.status.code == status_code::deadline_exceeded);
   CHECK_THAT(late.outcome.status.message, Catch::Contains("not applied"));
   CHECK(trace_has(g, "sim mem timed out Set late"));
+  CHECK(metric(g, R"(prism_rejections_total{namespace="kv",reason="deadline"})") == 1);
   g.advance_ms(20);
   REQUIRE(g.answer_of("fine"));
   CHECK(g.answer_of("fine")->status.ok());

@@ -23,6 +23,7 @@
 
 #include "admin/admin_server.hpp"
 #include "runtime/actor_metrics.hpp"
+#include "runtime/metrics_registry.hpp"
 #include "runtime/inspector.hpp"
 
 using namespace prism;

@@ -11,6 +11,8 @@
 
 using prism::config::restart_needed;
 using prism::testing::parse_config;
+using namespace prism;
+using prism::testing::deterministic_gateway;
 
 namespace {
 
@@ -82,4 +84,27 @@ TEST_CASE("reload: what the running gateway is built from needs a restart, "
   // New backends may be defined; only using one needs the restart.
   CHECK(problems(base + "  # unused\n").empty());
   CHECK(problems(replaced(base, "backends:\n", "backends:\n  spare: {type: memory}\n")).empty());
+}
+
+TEST_CASE("reload: a namespace it adds is counted under its own name, and "
+          "the counts of those that stay go on") {
+  deterministic_gateway g{parse_config(base)};
+  REQUIRE(g.call("cache", kv::get_op{"k"}).status.ok());
+  REQUIRE(g.gw()
+            .reload(parse_config(base + R"(
+  limited: {backend: mem, rate_limit: {rate: 0.001, burst: 1}, audit_required: true}
+)"))
+            .empty());
+  g.run();
+  REQUIRE(g.call("cache", kv::get_op{"k"}).status.ok());
+  REQUIRE(g.call("limited", kv::get_op{"k"}).status.ok());
+  auto refused = g.call("limited", kv::get_op{"k"});
+  CHECK(refused.status.code == status_code::resource_exhausted);
+  auto text = g.metrics_text();
+  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="limited",operation="Get"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_rejections_total{namespace="limited",reason="rate_limit"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_rate_limited_total{namespace="limited"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_audit_refused_total{namespace="limited"} 0)"));
+  CHECK_THAT(text, !Catch::Contains(R"(namespace="_unknown",operation=)"));
 }

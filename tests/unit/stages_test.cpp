@@ -1,14 +1,16 @@
 // The stage kinds on their own: what access allows, what metrics count, what
-// audit writes, and the audit file writer.
+// audit writes and reserves, and the audit file writer.
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "kv/digest.hpp"
 #include "middleware/access/access_stage.hpp"
+#include "middleware/audit/audit_queue.hpp"
 #include "middleware/audit/audit_stage.hpp"
 #include "middleware/metrics/metrics_stage.hpp"
 
@@ -51,7 +53,8 @@ std::vector<std::string> read_lines(const std::filesystem::path& file) {
 
 TEST_CASE("metrics count by namespace, operation and code, with latency "
           "buckets") {
-  metrics_logic metrics{{"cache"}};
+  auto registry = std::make_shared<metrics_registry>();
+  metrics_logic metrics{{"cache"}, registry};
   using namespace std::chrono_literals;
   metrics.on_complete(*answered_call("cache", kv::get_op{"k"},
                                      status_code::ok, 80us));
@@ -59,16 +62,15 @@ TEST_CASE("metrics count by namespace, operation and code, with latency "
                                      status_code::ok, 3ms));
   metrics.on_complete(*answered_call("other", kv::get_op{"k"},
                                      status_code::not_found, 10us));
-  metric_report report;
-  metrics.report(report);
-  auto text = render_prometheus(report);
-  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{namespace="cache",operation="Get",code="OK"} 2)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{namespace="_unknown",operation="Get",code="NOT_FOUND"} 1)"));
+  auto text = registry->render();
+  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="NOT_FOUND",namespace="_unknown",operation="Get"} 1)"));
   // 80 µs falls in the 100 µs bucket, 3 ms only from the 5 ms bucket on.
   CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="5e-05"} 0)"));
   CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.0001"} 1)"));
   CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.0025"} 1)"));
   CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.005"} 2)"));
+  CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="+Inf"} 2)"));
   CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_count{namespace="cache",operation="Get"} 2)"));
   CHECK_THAT(text, Catch::Contains("# TYPE prism_request_duration_seconds histogram"));
 }
@@ -98,7 +100,8 @@ TEST_CASE("a namespace with redact_keys has the SHA-256 of each key in its "
     void write(std::string line) override { lines.push_back(std::move(line)); }
   };
   auto sink = std::make_shared<lines_sink>();
-  audit_logic audit{sink, {"private"}};
+  audit_logic audit{sink, {{"private"}, {}},
+                    std::make_shared<metrics_registry>()};
   audit.on_complete(*answered_call("private", kv::get_op{"user:42"},
                                    status_code::ok, 10us));
   audit.on_complete(*answered_call("cache", kv::get_op{"user:42"},
@@ -158,6 +161,122 @@ TEST_CASE("a full audit queue drops and counts lines instead of waiting") {
   CHECK(read_lines(path).size() == 10);
 }
 
+namespace {
+
+/// A sink over an audit queue whose writer is the test: lines wait until
+/// write_out() takes them.
+struct held_sink final : audit_sink {
+  explicit held_sink(size_t lines_max) : queue(lines_max, 1000) {}
+  void write(std::string line) override { queue.push(std::move(line)); }
+  bool reserve() override { return queue.reserve(); }
+  void write_reserved(std::string line) override {
+    queue.push_reserved(std::move(line));
+  }
+  void abandon() override { queue.abandon(); }
+  uint64_t dropped() const override { return queue.dropped(); }
+  uint64_t backlog() const override { return queue.occupied(); }
+
+  /// Takes every waiting line and gives its room back, as the file writer
+  /// does once a batch is written.
+  std::vector<std::string> write_out() {
+    std::vector<std::string> lines;
+    queue.take(lines, std::chrono::milliseconds(0));
+    queue.written(lines.size());
+    return lines;
+  }
+
+  audit_queue queue;
+};
+
+call_ptr incoming_call(std::string ns, std::string request_id) {
+  request_context rc;
+  rc.request_id = std::move(request_id);
+  rc.ns = std::move(ns);
+  return make_call(std::move(rc), kv::get_op{"k"}, nullptr);
+}
+
+/// Completes `call` as its session would and shows it to the stage.
+void finish(audit_logic& audit, const call_ptr& call, status_code code) {
+  call->complete(kv::outcome::failure(code, "x"));
+  audit.on_complete(*call);
+}
+
+} // namespace
+
+TEST_CASE("audit_required: a full audit queue refuses the namespace's calls "
+          "before they run, drops and counts the lines of others, and takes "
+          "them again once lines are written") {
+  auto sink = std::make_shared<held_sink>(3);
+  auto registry = std::make_shared<metrics_registry>();
+  audit_logic audit{sink, {{}, {"strict"}}, registry};
+
+  // A call of the strict namespace holds room from the stage on.
+  auto a = incoming_call("strict", "a");
+  REQUIRE(audit.on_request(*a).ok());
+  CHECK(sink->backlog() == 1);
+
+  // Others' lines take the rest; past it they are dropped and counted.
+  for (auto id : {"l1", "l2", "l3"}) {
+    auto call = incoming_call("loose", id);
+    REQUIRE(audit.on_request(*call).ok());
+    finish(audit, call, status_code::ok);
+  }
+  CHECK(sink->backlog() == 3);
+  CHECK(sink->dropped() == 1);
+
+  // No room: the strict namespace's next call is refused, with the hint.
+  auto b = incoming_call("strict", "b");
+  auto refused = audit.on_request(*b);
+  CHECK(refused.code == status_code::unavailable);
+  CHECK(refused.reason == refusal::audit_backlog);
+  CHECK(refused.retry_after_ms > 0);
+  CHECK_THAT(refused.message, Catch::Contains("audit log's backlog is full"));
+  CHECK_THAT(refused.message, Catch::Contains("was not run"));
+  CHECK_FALSE(b->audit_reservation);
+  CHECK_THAT(registry->render(),
+             Catch::Contains(R"(prism_audit_refused_total{namespace="strict"} 1)"));
+
+  // The reserved line is written however full the queue is.
+  finish(audit, a, status_code::ok);
+  CHECK(sink->dropped() == 1);
+  auto lines = sink->write_out();
+  REQUIRE(lines.size() == 3);
+  CHECK(nlohmann::json::parse(lines[2])["request_id"] == "a");
+  CHECK(sink->backlog() == 0);
+
+  // Written lines free their room: the namespace is served again.
+  auto c = incoming_call("strict", "c");
+  CHECK(audit.on_request(*c).ok());
+  CHECK(sink->backlog() == 1);
+  // A call that ends without its line gives the room back; the line counts
+  // as dropped, since its request may have run.
+  c.reset();
+  CHECK(sink->backlog() == 0);
+  CHECK(sink->dropped() == 2);
+  CHECK_THAT(registry->render(),
+             Catch::Contains("prism_audit_lines_total 4"));
+}
+
+TEST_CASE("the audit file gives a line's room back once it is written") {
+  temp_dir dir;
+  file_audit_options opts;
+  opts.path = (dir.path / "audit.log").string();
+  opts.queue_lines_max = 1;
+  opts.batch_lines = 1;
+  auto sink = make_file_audit_sink(opts);
+  REQUIRE(sink->reserve());
+  CHECK_FALSE(sink->reserve());
+  sink->write_reserved(R"({"n":1})");
+  // The writer wakes for the line; its room comes back after the write.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool again = false;
+  while (!(again = sink->reserve()) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(again);
+  CHECK(read_lines(dir.path / "audit.log").size() == 1);
+  CHECK(sink->dropped() == 0);
+}
+
 TEST_CASE("the audit file rotates by size") {
   temp_dir dir;
   auto path = dir.path / "audit.log";
@@ -191,7 +310,8 @@ TEST_CASE("access: read, write and admin by principal and group; no rules "
   cache.access.write = {"ops"};
   cache.access.admin = {"ada"};
   cfg.namespaces["closed"];
-  access_logic access{cfg};
+  auto registry = std::make_shared<metrics_registry>();
+  access_logic access{cfg, registry};
   auto call_as = [](std::string principal, std::string ns, kv::operation op) {
     request_context rc;
     rc.ns = std::move(ns);
@@ -223,10 +343,7 @@ TEST_CASE("access: read, write and admin by principal and group; no rules "
   auto st = access.on_request(*denied);
   denied->complete(kv::outcome{st, {}});
   CHECK(st.message == "principal \"rita\" may not write namespace \"cache\" (BatchDelete)");
-  metric_report report;
-  access.report(report);
-  REQUIRE(report.size() == 1);
-  CHECK_THAT(render_prometheus(report),
+  CHECK_THAT(registry->render(),
              Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 4"));
 }
 
@@ -235,7 +352,8 @@ TEST_CASE("access: a reload's rules apply to the next call, and the refusals "
   config::gateway_config cfg;
   cfg.auth.mode = config::auth_mode::token;
   cfg.namespaces["cache"].access.write = {"olga", "rita"};
-  access_logic access{cfg};
+  auto registry = std::make_shared<metrics_registry>();
+  access_logic access{cfg, registry};
   auto code = [&](std::string principal, std::string ns) {
     request_context rc;
     rc.ns = std::move(ns);
@@ -255,8 +373,7 @@ TEST_CASE("access: a reload's rules apply to the next call, and the refusals "
   CHECK(code("olga", "cache") == status_code::ok);
   CHECK(code("olga", "fresh") == status_code::ok);
   CHECK(code("rita", "fresh") == status_code::permission_denied);
-  metric_report report;
-  access.report(report);
-  CHECK_THAT(render_prometheus(report),
-             Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 2"));
+  auto text = registry->render();
+  CHECK_THAT(text, Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 2"));
+  CHECK_THAT(text, Catch::Contains("prism_access_denied_total{namespace=\"fresh\"} 1"));
 }

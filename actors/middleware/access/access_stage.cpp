@@ -1,5 +1,6 @@
 #include "middleware/access/access_stage.hpp"
 
+#include <prometheus/counter.h>
 
 namespace prism {
 
@@ -20,7 +21,9 @@ std::set<std::string> expand(const config::auth_options& auth,
 
 } // namespace
 
-access_logic::access_logic(const config::gateway_config& cfg) {
+access_logic::access_logic(const config::gateway_config& cfg,
+                           metrics_registry_ptr metrics)
+  : metrics_(std::move(metrics)) {
   reconfigure(cfg);
 }
 
@@ -32,7 +35,10 @@ void access_logic::reconfigure(const config::gateway_config& cfg) {
     writers.insert(admins.begin(), admins.end());
     auto readers = expand(cfg.auth, ns.access.read);
     readers.insert(writers.begin(), writers.end());
-    namespaces_[name] = rules{std::move(readers), std::move(writers)};
+    auto& denied = metrics_->counter(
+      "prism_access_denied_total",
+      "Calls refused PERMISSION_DENIED, by namespace.", {{"namespace", name}});
+    namespaces_[name] = rules{std::move(readers), std::move(writers), &denied};
   }
 }
 
@@ -45,11 +51,12 @@ bool access_logic::allowed(const std::string& principal, const std::string& ns,
   return who.count(principal) > 0;
 }
 
-status access_logic::on_request(const kv_call& call) {
+status access_logic::on_request(kv_call& call) {
   bool write = kv::is_write(*call.operation);
   if (allowed(call.context.principal, call.context.ns, write))
     return {};
-  ++denied_[call.context.ns];
+  // Only configured namespaces deny.
+  namespaces_.at(call.context.ns).denied->Increment();
   return status::failure(
     status_code::permission_denied,
     "principal \"" + call.context.principal + "\" may not "
@@ -57,14 +64,10 @@ status access_logic::on_request(const kv_call& call) {
       + "\" (" + std::string{kv::operation_name(*call.operation)} + ")");
 }
 
-void access_logic::report(metric_report& out) const {
-  out.push_back(counter_by_namespace("prism_access_denied_total",
-                                     "Calls refused PERMISSION_DENIED, by namespace.", denied_));
-}
-
 std::unique_ptr<stage_logic>
-make_access_stage(const config::gateway_config& cfg) {
-  return std::make_unique<access_logic>(cfg);
+make_access_stage(const config::gateway_config& cfg,
+                  const metrics_registry_ptr& metrics) {
+  return std::make_unique<access_logic>(cfg, metrics);
 }
 
 } // namespace prism

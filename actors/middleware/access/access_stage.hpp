@@ -21,11 +21,13 @@ namespace prism {
 
 class access_logic final : public stage_logic {
 public:
-  explicit access_logic(const config::gateway_config& cfg);
+  /// Refusals are counted in prism_access_denied_total{namespace} of
+  /// `metrics`, which it keeps.
+  access_logic(const config::gateway_config& cfg,
+               metrics_registry_ptr metrics);
 
   const char* kind() const noexcept override { return "access"; }
-  status on_request(const kv_call& call) override;
-  void report(metric_report& out) const override;
+  status on_request(kv_call& call) override;
   /// New rules apply to the next call (a revoked principal's next call is
   /// refused).
   void reconfigure(const config::gateway_config& cfg) override;
@@ -38,12 +40,14 @@ private:
   struct rules {
     std::set<std::string> readers;
     std::set<std::string> writers;
+    prometheus::Counter* denied = nullptr;
   };
+  metrics_registry_ptr metrics_;
   std::map<std::string, rules> namespaces_;
-  std::map<std::string, uint64_t> denied_;
 };
 
 std::unique_ptr<stage_logic>
-make_access_stage(const config::gateway_config& cfg);
+make_access_stage(const config::gateway_config& cfg,
+                  const metrics_registry_ptr& metrics);
 
 } // namespace prism

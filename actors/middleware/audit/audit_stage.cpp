@@ -1,23 +1,20 @@
 #include "middleware/audit/audit_stage.hpp"
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
-
-#include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <vector>
 
-#include <ctime>
-
 #include <fmt/format.h>
-
-#include "config/config.hpp"
-
-#include "kv/digest.hpp"
+#include <prometheus/counter.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
+
+#include "config/config.hpp"
+#include "kv/digest.hpp"
+#include "middleware/audit/audit_queue.hpp"
+#include "runtime/admission.hpp"
 
 namespace prism {
 
@@ -38,13 +35,13 @@ std::string utc_now() {
                      tm.tm_min, tm.tm_sec, micros);
 }
 
-/// Batches lines from the audit stage and writes them from its own thread.
-/// The stage only takes a short lock to append; it wakes the writer only when
-/// a batch is full, not for every line.
+/// Queues lines from the audit stage (bounded, see audit_queue) and writes
+/// them in batches from a thread of its own.
 class file_audit_sink final : public audit_sink {
 public:
   explicit file_audit_sink(file_audit_options options)
-    : options_(std::move(options)) {
+    : options_(std::move(options)),
+      queue_(options_.queue_lines_max, options_.batch_lines) {
     std::error_code ec;
     auto parent = std::filesystem::path(options_.path).parent_path();
     if (!parent.empty())
@@ -61,62 +58,55 @@ public:
   }
 
   ~file_audit_sink() override {
-    {
-      std::lock_guard<std::mutex> guard{mutex_};
-      stopping_ = true;
-    }
-    wake_.notify_one();
+    queue_.stop();
     writer_.join();
   }
 
   void write(std::string json_line) override {
-    // The object arrives as "{...}"; prefix the time of the answer.
-    auto line = fmt::format("{{\"time\":\"{}\",{}", utc_now(),
-                            std::string_view(json_line).substr(1));
-    bool wake = false;
-    {
-      std::lock_guard<std::mutex> guard{mutex_};
-      if (pending_.size() >= options_.queue_lines_max) {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
-        return;
-      }
-      pending_.push_back(std::move(line));
-      wake = pending_.size() == options_.batch_lines;
-    }
-    if (wake)
-      wake_.notify_one();
+    queue_.push(timed(json_line));
   }
 
-  uint64_t dropped() const override {
-    return dropped_.load(std::memory_order_relaxed);
+  bool reserve() override { return queue_.reserve(); }
+
+  void write_reserved(std::string json_line) override {
+    queue_.push_reserved(timed(json_line));
   }
+
+  void abandon() override { queue_.abandon(); }
+
+  uint64_t dropped() const override { return queue_.dropped(); }
+
+  uint64_t backlog() const override { return queue_.occupied(); }
 
 private:
+  /// The object arrives as "{...}"; the time of the answer goes first.
+  static std::string timed(std::string_view json_line) {
+    return fmt::format("{{\"time\":\"{}\",{}", utc_now(),
+                       json_line.substr(1));
+  }
+
   void run() {
     std::vector<std::string> batch;
     for (;;) {
-      bool stopping = false;
-      {
-        std::unique_lock<std::mutex> guard{mutex_};
-        wake_.wait_for(guard, options_.flush_interval, [this] {
-          return stopping_ || pending_.size() >= options_.batch_lines;
-        });
-        batch.swap(pending_);
-        stopping = stopping_;
-      }
+      bool running = queue_.take(batch, options_.flush_interval);
+      size_t failed = 0;
       for (auto& line : batch) {
         spdlog::details::log_msg msg{"audit", spdlog::level::info, line};
         try {
           file_->log(msg);
         } catch (const spdlog::spdlog_ex& e) {
-          dropped_.fetch_add(1, std::memory_order_relaxed);
+          ++failed;
           report_write_error(e.what());
         }
       }
       if (!batch.empty())
         file_->flush();
+      // A line's room comes back only now that it is on its way to disk, so
+      // a slow disk fills the queue rather than memory.
+      queue_.count_dropped(failed);
+      queue_.written(batch.size());
       batch.clear();
-      if (stopping)
+      if (!running)
         return;
     }
   }
@@ -131,13 +121,9 @@ private:
   }
 
   file_audit_options options_;
+  audit_queue queue_;
   std::shared_ptr<spdlog::sinks::rotating_file_sink_st> file_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::vector<std::string> pending_;
-  bool stopping_ = false;
   bool write_failing_ = false;
-  std::atomic<uint64_t> dropped_{0};
   std::thread writer_;
 };
 
@@ -147,16 +133,56 @@ std::shared_ptr<audit_sink> make_file_audit_sink(file_audit_options options) {
   return std::make_shared<file_audit_sink>(std::move(options));
 }
 
+metric_report audit_sink_report(const audit_sink& sink) {
+  return {
+    {"prism_audit_lines_dropped_total",
+     "Audit lines dropped because the writer fell behind (its queue was "
+     "full) or the file could not be written.",
+     metric_type::counter,
+     {{{}, static_cast<double>(sink.dropped())}}},
+    {"prism_audit_backlog_lines",
+     "Audit lines queued or reserved and not written yet.",
+     metric_type::gauge,
+     {{{}, static_cast<double>(sink.backlog())}}},
+  };
+}
+
+audit_slot::audit_slot(std::shared_ptr<audit_sink> sink)
+  : sink_(std::move(sink)) {
+}
+
+audit_slot::~audit_slot() {
+  if (!written_)
+    sink_->abandon();
+}
+
+void audit_slot::write(std::string json_line) {
+  written_ = true;
+  sink_->write_reserved(std::move(json_line));
+}
+
 audit_logic::audit_logic(std::shared_ptr<audit_sink> sink,
-                         std::set<std::string> redacted)
-  : sink_(std::move(sink)), redacted_(std::move(redacted)) {
+                         audit_namespaces namespaces,
+                         metrics_registry_ptr metrics)
+  : sink_(std::move(sink)), metrics_(std::move(metrics)) {
+  lines_ = &metrics_->counter("prism_audit_lines_total",
+                              "Audit lines handed to the audit log writer.");
+  take(std::move(namespaces));
+}
+
+void audit_logic::take(audit_namespaces namespaces) {
+  redacted_ = std::move(namespaces.redacted);
+  required_.clear();
+  for (const auto& ns : namespaces.required)
+    required_[ns] = &metrics_->counter(
+      "prism_audit_refused_total",
+      "Calls of namespaces with audit_required refused before they ran, "
+      "because the audit log had no room for their line.",
+      {{"namespace", ns}});
 }
 
 void audit_logic::reconfigure(const config::gateway_config& cfg) {
-  redacted_.clear();
-  for (const auto& [name, ns] : cfg.namespaces)
-    if (ns.redact_keys)
-      redacted_.insert(name);
+  take(audit_namespaces_of(cfg));
 }
 
 namespace {
@@ -240,26 +266,52 @@ std::string audit_logic::format_line(const kv_call& call, bool redact_key) {
   return line;
 }
 
+status audit_logic::on_request(kv_call& call) {
+  auto required = required_.find(call.context.ns);
+  if (required == required_.end())
+    return {};
+  if (sink_->reserve()) {
+    call.audit_reservation = std::make_shared<audit_slot>(sink_);
+    return {};
+  }
+  required->second->Increment();
+  auto refused = status::failure(
+    status_code::unavailable,
+    fmt::format("namespace \"{}\" requires an audit line for every request "
+                "(audit_required) and the audit log's backlog is full ({} "
+                "lines not yet written); the request was not run, retry "
+                "later",
+                call.context.ns, sink_->backlog()));
+  refused.retry_after_ms = defaults::overload_retry_after_ms;
+  refused.reason = refusal::audit_backlog;
+  return refused;
+}
+
 void audit_logic::on_complete(const kv_call& call) {
-  sink_->write(format_line(call, redacted_.count(call.context.ns) > 0));
-  ++written_;
+  auto line = format_line(call, redacted_.count(call.context.ns) > 0);
+  if (call.audit_reservation)
+    call.audit_reservation->write(std::move(line));
+  else
+    sink_->write(std::move(line));
+  lines_->Increment();
 }
 
-void audit_logic::report(metric_report& out) const {
-  out.push_back({"prism_audit_lines_total",
-                 "Audit lines handed to the audit log writer.",
-                 "counter",
-                 {{"", static_cast<double>(written_), ""}}});
-  out.push_back({"prism_audit_lines_dropped_total",
-                 "Audit lines dropped because the writer fell behind or the "
-                 "file could not be written.",
-                 "counter",
-                 {{"", static_cast<double>(sink_->dropped()), ""}}});
+audit_namespaces audit_namespaces_of(const config::gateway_config& cfg) {
+  audit_namespaces out;
+  for (const auto& [name, ns] : cfg.namespaces) {
+    if (ns.redact_keys)
+      out.redacted.insert(name);
+    if (ns.audit_required)
+      out.required.insert(name);
+  }
+  return out;
 }
 
-std::unique_ptr<stage_logic> make_audit_stage(std::shared_ptr<audit_sink> sink,
-                                              std::set<std::string> redacted) {
-  return std::make_unique<audit_logic>(std::move(sink), std::move(redacted));
+std::unique_ptr<stage_logic>
+make_audit_stage(std::shared_ptr<audit_sink> sink, audit_namespaces namespaces,
+                 const metrics_registry_ptr& metrics) {
+  return std::make_unique<audit_logic>(std::move(sink), std::move(namespaces),
+                                       metrics);
 }
 
 } // namespace prism

@@ -1,88 +1,78 @@
 #include "middleware/metrics/metrics_stage.hpp"
 
 #include <chrono>
+#include <variant>
 
-#include <fmt/format.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
 
 #include "config/config.hpp"
+#include "runtime/rejections.hpp"
 
 namespace prism {
 
 namespace {
 
-const std::string unknown_namespace = "_unknown";
+constexpr size_t operation_count = std::variant_size_v<kv::operation>;
 
 } // namespace
 
-metrics_logic::metrics_logic(std::set<std::string> known)
-  : known_(std::move(known)) {
+metrics_logic::metrics_logic(std::set<std::string> known,
+                             metrics_registry_ptr metrics)
+  : metrics_(std::move(metrics)) {
+  for (auto& ns : known)
+    known_[ns] = namespace_series{ns, std::vector<operation_series>(operation_count)};
+  unknown_ = namespace_series{unknown_namespace_label,
+                              std::vector<operation_series>(operation_count)};
 }
 
-const std::string& metrics_logic::label_for(const std::string& ns) const {
+metrics_logic::namespace_series&
+metrics_logic::series_for(const std::string& ns) {
   auto i = known_.find(ns);
-  return i != known_.end() ? *i : unknown_namespace;
+  return i != known_.end() ? i->second : unknown_;
 }
 
 void metrics_logic::on_complete(const kv_call& call) {
-  const auto& ns = label_for(call.context.ns);
-  auto op = kv::operation_name(*call.operation);
-  ++requests_[code_key{ns, op, to_string(call.final_code)}];
+  auto& ns = series_for(call.context.ns);
+  auto& op = ns.operations.at(call.operation->index());
+  auto code = static_cast<size_t>(call.final_code);
+  if (code >= op.requests.size())
+    code = static_cast<size_t>(status_code::unknown);
+  if (op.requests[code] == nullptr)
+    op.requests[code] = &metrics_->counter(
+      "prism_requests_total",
+      "Requests answered, by namespace, operation and gRPC status code.",
+      {{"namespace", ns.label},
+       {"operation", std::string{kv::operation_name(*call.operation)}},
+       {"code", std::string{to_string(static_cast<status_code>(code))}}});
+  op.requests[code]->Increment();
+
+  if (op.latency == nullptr)
+    op.latency = &metrics_->histogram(
+      "prism_request_duration_seconds",
+      "Time from a session receiving a request to answering it.",
+      {{"namespace", ns.label},
+       {"operation", std::string{kv::operation_name(*call.operation)}}},
+      {bucket_bounds_s.begin(), bucket_bounds_s.end()});
   auto elapsed = call.completed_at - call.context.received_at;
-  double seconds = std::chrono::duration<double>(elapsed).count();
-  auto& h = latency_[op_key{ns, op}];
-  ++h.count;
-  h.sum_s += seconds;
-  for (size_t i = 0; i < bucket_bounds_s.size(); ++i)
-    if (seconds <= bucket_bounds_s[i])
-      ++h.buckets[i];
-}
-
-void metrics_logic::report(metric_report& out) const {
-  metric_family requests{"prism_requests_total",
-                         "Requests answered, by namespace, operation and gRPC "
-                         "status code.",
-                         "counter",
-                         {}};
-  for (auto& [key, count] : requests_) {
-    auto& [ns, op, code] = key;
-    requests.samples.push_back(
-      {fmt::format("namespace=\"{}\",operation=\"{}\",code=\"{}\"",
-                   escape_label(ns), op, code),
-       static_cast<double>(count), ""});
-  }
-  out.push_back(std::move(requests));
-
-  metric_family latency{"prism_request_duration_seconds",
-                         "Time from a session receiving a request to "
-                         "answering it.",
-                         "histogram",
-                         {}};
-  for (auto& [key, h] : latency_) {
-    auto labels = fmt::format("namespace=\"{}\",operation=\"{}\"",
-                              escape_label(key.first), key.second);
-    // Buckets are stored per interval-inclusive bound: each holds the count
-    // of observations at or below its bound, i.e. already cumulative.
-    for (size_t i = 0; i < bucket_bounds_s.size(); ++i)
-      latency.samples.push_back(
-        {fmt::format("{},le=\"{}\"", labels, bucket_bounds_s[i]),
-         static_cast<double>(h.buckets[i]), "_bucket"});
-    latency.samples.push_back({fmt::format("{},le=\"+Inf\"", labels),
-                               static_cast<double>(h.count), "_bucket"});
-    latency.samples.push_back({labels, h.sum_s, "_sum"});
-    latency.samples.push_back(
-      {labels, static_cast<double>(h.count), "_count"});
-  }
-  out.push_back(std::move(latency));
+  op.latency->Observe(std::chrono::duration<double>(elapsed).count());
 }
 
 void metrics_logic::reconfigure(const config::gateway_config& cfg) {
-  known_.clear();
-  for (const auto& [name, ns] : cfg.namespaces)
-    known_.insert(name);
+  std::unordered_map<std::string, namespace_series> known;
+  for (const auto& [name, ns] : cfg.namespaces) {
+    auto kept = known_.find(name);
+    known[name] = kept != known_.end()
+                    ? std::move(kept->second)
+                    : namespace_series{name, std::vector<operation_series>(
+                                               operation_count)};
+  }
+  known_ = std::move(known);
 }
 
-std::unique_ptr<stage_logic> make_metrics_stage(std::set<std::string> known) {
-  return std::make_unique<metrics_logic>(std::move(known));
+std::unique_ptr<stage_logic> make_metrics_stage(std::set<std::string> known,
+                                                metrics_registry_ptr metrics) {
+  return std::make_unique<metrics_logic>(std::move(known), std::move(metrics));
 }
 
 } // namespace prism

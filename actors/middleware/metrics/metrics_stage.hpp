@@ -4,14 +4,17 @@
 // and keeps latency histograms by namespace and operation. Latency runs from
 // the session receiving a call to the session answering it, on the actor
 // clock.
+//
+// Each series is resolved in the gateway's registry the first time the stage
+// meets its label set and kept in the stage's tables, so counting a request
+// takes one hash lookup of its namespace and no lock on the family.
 
 #include <array>
-#include <map>
 #include <memory>
 #include <set>
 #include <string>
-#include <string_view>
-#include <tuple>
+#include <unordered_map>
+#include <vector>
 
 #include "middleware/stage.hpp"
 
@@ -26,32 +29,36 @@ public:
 
   /// Namespaces outside `known` are counted under "_unknown", so clients
   /// cannot grow the series without bound.
-  explicit metrics_logic(std::set<std::string> known);
+  metrics_logic(std::set<std::string> known, metrics_registry_ptr metrics);
 
   const char* kind() const noexcept override { return "metrics"; }
   void on_complete(const kv_call& call) override;
-  void report(metric_report& out) const override;
   /// Namespaces a reload added get their own series; removed ones keep the
   /// series they have (counters never go back) and count new calls under
   /// "_unknown".
   void reconfigure(const config::gateway_config& cfg) override;
 
 private:
-  struct histogram {
-    std::array<uint64_t, bucket_bounds_s.size()> buckets{};
-    uint64_t count = 0;
-    double sum_s = 0;
+  /// One namespace's series per operation (by its index in kv::operation),
+  /// each made on first use.
+  struct operation_series {
+    prometheus::Histogram* latency = nullptr;
+    /// By status code (OK .. UNAUTHENTICATED).
+    std::array<prometheus::Counter*, 17> requests{};
   };
-  using op_key = std::pair<std::string, std::string_view>;
-  using code_key = std::tuple<std::string, std::string_view, std::string_view>;
+  struct namespace_series {
+    std::string label;
+    std::vector<operation_series> operations;
+  };
 
-  const std::string& label_for(const std::string& ns) const;
+  namespace_series& series_for(const std::string& ns);
 
-  std::set<std::string> known_;
-  std::map<code_key, uint64_t> requests_;
-  std::map<op_key, histogram> latency_;
+  metrics_registry_ptr metrics_;
+  std::unordered_map<std::string, namespace_series> known_;
+  namespace_series unknown_;
 };
 
-std::unique_ptr<stage_logic> make_metrics_stage(std::set<std::string> known);
+std::unique_ptr<stage_logic> make_metrics_stage(std::set<std::string> known,
+                                                metrics_registry_ptr metrics);
 
 } // namespace prism

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <prometheus/counter.h>
 
 namespace prism {
 
@@ -20,7 +21,9 @@ double rate_limit_logic::bucket::refill(caf::actor_clock::time_point now) {
   return tokens;
 }
 
-rate_limit_logic::rate_limit_logic(const config::gateway_config& cfg) {
+rate_limit_logic::rate_limit_logic(const config::gateway_config& cfg,
+                                   metrics_registry_ptr metrics)
+  : metrics_(std::move(metrics)) {
   reconfigure(cfg);
 }
 
@@ -28,7 +31,11 @@ void rate_limit_logic::reconfigure(const config::gateway_config& cfg) {
   limits_.clear();
   for (const auto& [name, ns] : cfg.namespaces)
     if (ns.namespace_rate.limited() || ns.principal_rate.limited())
-      limits_[name] = {ns.namespace_rate, ns.principal_rate};
+      limits_[name] = {ns.namespace_rate, ns.principal_rate,
+                       &metrics_->counter("prism_rate_limited_total",
+                                          "Calls refused by a rate limit, by "
+                                          "namespace.",
+                                          {{"namespace", name}})};
   auto keep = [](bucket& b, const config::rate_limit& limit) {
     b.limit = limit;
     b.tokens = std::min<double>(b.tokens, limit.burst);
@@ -53,7 +60,7 @@ void rate_limit_logic::reconfigure(const config::gateway_config& cfg) {
   }
 }
 
-status rate_limit_logic::on_request(const kv_call& call) {
+status rate_limit_logic::on_request(kv_call& call) {
   const auto& ns = call.context.ns;
   auto found = limits_.find(ns);
   if (found == limits_.end())
@@ -89,7 +96,7 @@ status rate_limit_logic::on_request(const kv_call& call) {
       own->tokens -= 1;
     return {};
   }
-  ++limited_[ns];
+  found->second.limited->Increment();
   const bool whole_namespace = empty == whole;
   auto retry_ms = static_cast<uint32_t>(std::max(1.0, std::ceil(wait_s * 1000)));
   auto st = status::failure(
@@ -100,12 +107,8 @@ status rate_limit_logic::on_request(const kv_call& call) {
                 whole_namespace ? ns : call.context.principal,
                 empty->limit.rate, empty->limit.burst, retry_ms));
   st.retry_after_ms = retry_ms;
+  st.reason = refusal::rate_limit;
   return st;
-}
-
-void rate_limit_logic::report(metric_report& out) const {
-  out.push_back(counter_by_namespace("prism_rate_limited_total",
-                                     "Calls refused by a rate limit, by namespace.", limited_));
 }
 
 bool rate_limited(const config::gateway_config& cfg) {
@@ -116,8 +119,9 @@ bool rate_limited(const config::gateway_config& cfg) {
 }
 
 std::unique_ptr<stage_logic>
-make_rate_limit_stage(const config::gateway_config& cfg) {
-  return std::make_unique<rate_limit_logic>(cfg);
+make_rate_limit_stage(const config::gateway_config& cfg,
+                      const metrics_registry_ptr& metrics) {
+  return std::make_unique<rate_limit_logic>(cfg, metrics);
 }
 
 } // namespace prism

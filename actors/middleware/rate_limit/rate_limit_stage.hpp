@@ -20,11 +20,13 @@ namespace prism {
 
 class rate_limit_logic final : public stage_logic {
 public:
-  explicit rate_limit_logic(const config::gateway_config& cfg);
+  /// Refusals are counted in prism_rate_limited_total{namespace} of
+  /// `metrics`, which it keeps.
+  rate_limit_logic(const config::gateway_config& cfg,
+                   metrics_registry_ptr metrics);
 
   const char* kind() const noexcept override { return "rate_limit"; }
-  status on_request(const kv_call& call) override;
-  void report(metric_report& out) const override;
+  status on_request(kv_call& call) override;
   /// New limits apply to the next call. A bucket whose limit stays keeps its
   /// tokens; one whose limit changes keeps them up to its new burst (a
   /// tightened limit bites at once, a loosened one does not hand out a free
@@ -43,17 +45,19 @@ private:
   struct limits {
     config::rate_limit per_namespace;
     config::rate_limit per_principal;
+    prometheus::Counter* limited = nullptr;
   };
+  metrics_registry_ptr metrics_;
   std::map<std::string, limits> limits_;
   std::map<std::string, bucket> namespaces_;
   std::map<std::pair<std::string, std::string>, bucket> principals_;
-  std::map<std::string, uint64_t> limited_;
 };
 
 /// True when some namespace of `cfg` has a rate limit.
 bool rate_limited(const config::gateway_config& cfg);
 
 std::unique_ptr<stage_logic>
-make_rate_limit_stage(const config::gateway_config& cfg);
+make_rate_limit_stage(const config::gateway_config& cfg,
+                      const metrics_registry_ptr& metrics);
 
 } // namespace prism
