@@ -205,7 +205,7 @@ void fan_out(const std::string& backend) {
     subs.push_back(std::make_unique<subscriber>(gw, ns, "fan"));
   auto failures = publish_concurrently(gw, "fan", 10, 20);
   for (auto& f : failures)
-    REQUIRE(f.empty());
+    REQUIRE(f == "");
   for (auto& s : subs)
     check_complete_and_ordered(payloads(s->read(200)), 200);
 }
@@ -218,7 +218,7 @@ void durable_concurrent(const std::string& backend) {
   subscriber durable{gw, ns, "ledger", "audit"};
   auto failures = publish_concurrently(gw, "ledger", 10, 20);
   for (auto& f : failures)
-    REQUIRE(f.empty());
+    REQUIRE(f == "");
   check_complete_and_ordered(payloads(durable.read(200)), 200);
 }
 
