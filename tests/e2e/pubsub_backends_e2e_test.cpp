@@ -139,7 +139,17 @@ std::vector<std::string> publish_concurrently(gateway_process& gw,
   std::vector<std::thread> threads;
   for (int p = 0; p < publishers; ++p)
     threads.emplace_back([&gw, &failures, &topic, p, per_publisher] {
-      auto stub = pubsub_stub(gw);
+      // Connected first: these cases are about delivery, and a new channel's
+      // first TCP connect can fail in the client when many start at once on
+      // a loaded machine (seen: connect() reporting ENOENT), which gRPC
+      // reports to a fail-fast call as UNAVAILABLE before the gateway ever
+      // sees the connection. The channel retries the connect by itself.
+      auto channel = gw.channel();
+      if (!channel->WaitForConnected(std::chrono::system_clock::now() + 10s)) {
+        failures[static_cast<size_t>(p)] = "the channel did not connect within 10 s";
+        return;
+      }
+      auto stub = prism::v1::PubSub::NewStub(channel);
       for (int i = 0; i < per_publisher; ++i) {
         std::string id;
         auto st = try_publish(*stub, ns, topic,
