@@ -391,20 +391,11 @@ namespace {
 
 /// The standard namespaces plus one with a rate limit that refuses its third
 /// call, and one whose requests must be audited (with redacted keys).
-const char* const workload_config = R"(server:
-  session_idle_timeout_ms: 60000
-audit:
-  path: {dir}/audit.log
-backends:
-  mem: {type: memory}
-  local: {type: sqlite, path: {dir}/prism.db, connections: 4, synchronous: full}
-namespaces:
-  cache: {backend: mem}
-  default: {backend: local}
-  small: {backend: mem, max_value_bytes: 1024}
-  limited: {backend: mem, rate_limit: {rate: 0.001, burst: 2}}
-  strict: {backend: mem, audit_required: true, redact_keys: true}
-)";
+std::string workload_config() {
+  return standard_config()
+         + "  limited: {backend: mem, rate_limit: {rate: 0.001, burst: 2}}\n"
+           "  strict: {backend: mem, audit_required: true, redact_keys: true}\n";
+}
 
 /// One request of the workload and what it got.
 struct made_request {
@@ -420,7 +411,7 @@ using label_set = std::map<std::string, std::string>;
 } // namespace
 
 TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][admin][metrics][audit]") {
-  gateway_process gateway(workload_config);
+  gateway_process gateway(workload_config());
   gateway.start();
   kv_client kv(gateway.channel());
   std::vector<made_request> made;
