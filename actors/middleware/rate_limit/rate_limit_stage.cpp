@@ -111,13 +111,6 @@ status rate_limit_logic::on_request(kv_call& call) {
   return st;
 }
 
-bool rate_limited(const config::gateway_config& cfg) {
-  for (const auto& [name, ns] : cfg.namespaces)
-    if (ns.namespace_rate.limited() || ns.principal_rate.limited())
-      return true;
-  return false;
-}
-
 std::unique_ptr<stage_logic>
 make_rate_limit_stage(const config::gateway_config& cfg,
                       const metrics_registry_ptr& metrics) {

@@ -53,9 +53,6 @@ private:
   std::map<std::pair<std::string, std::string>, bucket> principals_;
 };
 
-/// True when some namespace of `cfg` has a rate limit.
-bool rate_limited(const config::gateway_config& cfg);
-
 std::unique_ptr<stage_logic>
 make_rate_limit_stage(const config::gateway_config& cfg,
                       const metrics_registry_ptr& metrics);
