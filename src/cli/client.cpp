@@ -2,15 +2,14 @@
 
 #include <cstdlib>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
 #include "config/config.hpp"
+#include "config/tls_files.hpp"
 #include "kv/status.hpp"
 
 namespace prism::cli {
@@ -18,13 +17,10 @@ namespace prism::cli {
 namespace {
 
 std::string read_file(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in)
-    text << in.rdbuf();
-  if (!in || text.str().empty())
+  auto text = config::read_pem_file(path);
+  if (!text)
     throw CLI::ValidationError(flag, "cannot read \"" + path + "\"");
-  return text.str();
+  return std::move(*text);
 }
 
 } // namespace

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <sstream>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -70,6 +71,16 @@ pkey_ptr private_key(const std::string& path, std::string& why) {
 }
 
 } // namespace
+
+std::optional<std::string> read_pem_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in)
+    text << in.rdbuf();
+  if (!in || text.str().empty())
+    return std::nullopt;
+  return text.str();
+}
 
 std::string certificate_file_problem(const std::string& path) {
   std::string why;

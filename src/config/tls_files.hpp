@@ -5,9 +5,14 @@
 // reported by `prism check` with its field rather than by gRPC at start-up
 // as "failed to build the server".
 
+#include <optional>
 #include <string>
 
 namespace prism::config {
+
+/// The whole content of `path`; none when it cannot be read or is empty.
+/// For the gateway's and the clients' TLS files, which go to gRPC as text.
+std::optional<std::string> read_pem_file(const std::string& path);
 
 /// Why `path` does not hold at least one PEM certificate, or holds an
 /// expired one (empty when it is fine).

@@ -1,24 +1,21 @@
 #include "frontend/tls.hpp"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include <grpcpp/security/server_credentials.h>
+
+#include "config/tls_files.hpp"
 
 namespace prism::frontend {
 
 namespace {
 
 std::string read_pem(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (in)
-    text << in.rdbuf();
-  if (!in || text.str().empty())
+  auto text = config::read_pem_file(path);
+  if (!text)
     throw std::runtime_error(std::string{"cannot read "} + what + " "
                              + path);
-  return text.str();
+  return std::move(*text);
 }
 
 } // namespace
