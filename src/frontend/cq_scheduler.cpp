@@ -62,20 +62,23 @@ void cq_work_stealing::poll(worker_data& data, grpc::CompletionQueue& cq) {
   }
 }
 
-void cq_work_stealing::wait_in_cq(worker_data& data,
-                                  grpc::CompletionQueue& cq) {
+void cq_work_stealing::wait_in_cq(worker_data& data) {
+  grpc::CompletionQueue* cq = nullptr;
   {
     std::unique_lock<std::mutex> guard(data.waitdata.lock);
     // Checked under the lock an enqueuer takes after its append: either the
     // job is seen here or the enqueuer sees `in_cq` and kicks.
     if (!data.queue.empty())
       return;
+    cq = data.cq.load(std::memory_order_relaxed);
+    if (cq == nullptr)
+      return;
     data.in_cq = true;
   }
   void* tag = nullptr;
   bool ok = false;
-  auto st = cq.AsyncNext(&tag, &ok,
-                         deadline_in(data.strategies[2].sleep_duration));
+  auto st = cq->AsyncNext(&tag, &ok,
+                          deadline_in(data.strategies[2].sleep_duration));
   {
     std::unique_lock<std::mutex> guard(data.waitdata.lock);
     data.in_cq = false;

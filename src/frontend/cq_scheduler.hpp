@@ -110,7 +110,9 @@ public:
           return job;
         if (auto* job = try_steal(self))
           return job;
-        wait_in_cq(data, *cq);
+        // Not `cq`: poll() above may have taken its shutdown, after which
+        // its owner may already have destroyed it.
+        wait_in_cq(data);
         continue;
       }
       for (size_t i = 0; i < data.strategies[0].attempts; ++i) {
@@ -141,7 +143,8 @@ private:
 
   /// Blocks in `cq` until an event, a kick or the relaxed poll interval (to
   /// steal from a busy sibling), unless a job is already waiting.
-  static void wait_in_cq(worker_data& data, grpc::CompletionQueue& cq);
+  /// Returns at once when the queue has been detached meanwhile.
+  static void wait_in_cq(worker_data& data);
 
   /// Handles one result of AsyncNext.
   static void handle(worker_data& data, grpc::CompletionQueue::NextStatus st,
