@@ -1,5 +1,7 @@
 #include "pubsub/broker.hpp"
 
+#include <algorithm>
+
 #include <caf/system_messages.hpp>
 #include <fmt/format.h>
 
@@ -31,10 +33,22 @@ size_t next_member(group& g) {
   return n;
 }
 
+/// Puts the group's lag on the board: what it has not consumed.
+void measure(const topic& t, const group& g) {
+  if (!g.lag)
+    return;
+  uint64_t lag = g.redeliver.size();
+  if (g.cursor < t.end())
+    lag += t.end() - std::max(g.cursor, t.first);
+  for (const auto& m : g.members)
+    lag += m.unacked.size();
+  g.lag->set(lag);
+}
+
 /// Hands the group the messages it has credit for, one member at a time:
 /// first what a departed member left unwritten, then new ones. A message's
 /// tag is its offset + 1.
-void pump(self_ptr self, topic& t, group& g) {
+void hand_out(self_ptr self, topic& t, group& g) {
   if (g.cursor < t.first) {
     g.lost += t.first - g.cursor;
     g.cursor = t.first;
@@ -67,6 +81,11 @@ void pump(self_ptr self, topic& t, group& g) {
       ++g.cursor;
     g.next = (picked + 1) % g.members.size();
   }
+}
+
+void pump(self_ptr self, topic& t, group& g) {
+  hand_out(self, t, g);
+  measure(t, g);
 }
 
 /// The topic, made on first use; null (and the call answered) when the
@@ -149,9 +168,13 @@ void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
   } else {
     auto [i, created] = t.groups.try_emplace(op.subscription);
     auto& g = i->second;
-    if (created)
+    if (created) {
       g.cursor = op.start == kv::start_position::earliest ? t.first : t.end();
+      if (auto& board = self->state.options.lag_board)
+        g.lag = board->track(call->context.ns, op.topic, op.subscription);
+    }
     g.members.push_back({sub, 0, {}});
+    measure(t, g);
   }
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call),

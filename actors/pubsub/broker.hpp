@@ -12,9 +12,11 @@
 // messages; what the log drops before the subscription reads it is counted
 // as lost). A message counts as consumed once a member wrote it to its
 // client (the member's credit carries the message's tag back); what a member
-// was sent but had not written when it left goes to the group again. A subscriber asks for EARLIEST to start at the oldest retained
-// message, LATEST (the default) for only new ones; a named subscription that
-// already exists keeps its position whatever a new member asks.
+// was sent but had not written when it left goes to the group again. A
+// subscriber asks for EARLIEST to start at the oldest retained message, LATEST (the default) for only new ones; a named subscription that
+// already exists keeps its position whatever a new member asks. Its lag
+// (what it has not consumed) is on the lag board even while it has no
+// member.
 
 #include <cstdint>
 #include <deque>
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "drivers/driver.hpp"
+#include "pubsub/lag_board.hpp"
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
@@ -41,6 +44,8 @@ struct broker_options {
   uint64_t parent = 0;
   /// The slots the router takes before it enqueues a call here.
   admission_ptr gate;
+  /// Where each named subscription's lag is reported (none in some tests).
+  pubsub_lag_board_ptr lag_board;
 };
 
 struct broker_state {
@@ -61,6 +66,9 @@ struct broker_state {
     /// (to any member) before anything new.
     std::set<uint64_t> redeliver;
     uint64_t lost = 0;
+    /// Messages not consumed yet (published after the cursor, to be sent
+    /// again, or sent and not written), kept up to date on the board.
+    pubsub_lag_board::entry_ptr lag;
   };
   struct topic {
     /// Messages from `first` to `first + log.size()`.

@@ -116,8 +116,18 @@ void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
     if (auto broker = caf::actor_cast<remote_broker_actor>(me))
       caf::anon_send(broker, sub_ended_atom::value, addr, std::move(why));
   };
+  pubsub_lag_board::entry_ptr lag;
+  if (!op.subscription.empty() && st.options.lag_board) {
+    lag = st.options.lag_board->track(call->context.ns, op.topic,
+                                      op.subscription);
+    events.lag = [entry = std::weak_ptr<pubsub_lag_board::entry>(lag)](
+                   uint64_t n) {
+      if (auto e = entry.lock())
+        e->set(n);
+    };
+  }
   auto handle = st.driver->subscribe(call->context.ns, op, std::move(events));
-  st.subscribers[addr] = {sub, std::move(handle)};
+  st.subscribers[addr] = {sub, std::move(handle), std::move(lag)};
   answer(self, std::move(call),
          kv::outcome::success(kv::subscribe_result{}));
 }

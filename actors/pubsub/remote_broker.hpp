@@ -10,7 +10,8 @@
 //   RESOURCE_EXHAUSTED with a retry hint.
 // - Subscribe: one client subscription per subscriber stream. Its messages
 //   go straight to the subscription actor; the actor's credit and
-//   acknowledgements come back here and go to the client.
+//   acknowledgements come back here and go to the client. The lag the
+//   client measures for a named subscription goes straight to the lag board.
 // - Outages: the client reports when it loses the backend. While it is down
 //   publishes wait in the client (up to their deadline) and subscriptions
 //   stay; once it has been down for `unavailable_after`, every subscriber
@@ -29,6 +30,7 @@
 #include <string>
 
 #include "drivers/pubsub_driver.hpp"
+#include "pubsub/lag_board.hpp"
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
@@ -51,6 +53,9 @@ struct remote_broker_options {
   inspector* actors = nullptr;
   uint64_t parent = 0;
   admission_ptr gate;
+  /// Where the client's lag figures of named subscriptions go (none in
+  /// some tests).
+  pubsub_lag_board_ptr lag_board;
 };
 
 struct remote_broker_state {
@@ -59,6 +64,9 @@ struct remote_broker_state {
   struct subscriber {
     caf::actor actor;
     std::unique_ptr<drivers::pubsub_driver::subscription> handle;
+    /// Named subscriptions: the figure the client last measured; the series
+    /// goes with the stream.
+    pubsub_lag_board::entry_ptr lag;
   };
 
   remote_broker_options options;

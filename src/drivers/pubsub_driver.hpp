@@ -17,6 +17,7 @@
 // - After a subscription object is destroyed, or the driver is, none of its
 //   callbacks runs any more (the destructor waits for one that is running).
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,7 +55,18 @@ public:
     /// up, before any `ready`) and delivers nothing more; called at most
     /// once, never after the subscription object is destroyed.
     std::function<void(prism::status why)> ended;
+    /// Named subscriptions: how many messages published to the topic the
+    /// subscription has not consumed (acknowledged) yet, as the driver last
+    /// measured it. Kafka: end offset minus commit point, summed over the
+    /// partitions this client reads; JetStream: the durable consumer's
+    /// pending plus unacknowledged messages. Reported about every
+    /// `lag_report_interval` while the subscription runs and the backend is
+    /// reachable; never for ephemeral subscriptions or core NATS. Optional.
+    std::function<void(uint64_t lag)> lag;
   };
+
+  /// How often drivers measure a named subscription's lag.
+  static constexpr std::chrono::milliseconds lag_report_interval{1000};
 
   /// One subscriber's subscription. Destroying it unsubscribes (a durable
   /// subscription's position stays on the backend).

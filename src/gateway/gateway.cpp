@@ -126,6 +126,8 @@ struct gateway::wiring {
   /// `config`, published with the route table.
   metrics_registry_ptr metrics;
   rejection_counters_ptr rejections;
+  /// The named PubSub subscriptions' lag, read when /metrics is scraped.
+  pubsub_lag_board_ptr lag_board = std::make_shared<pubsub_lag_board>();
 
   /// Takes the namespaces' stage chains and stream settings from `cfg`;
   /// call with `mutex` held.
@@ -300,6 +302,7 @@ child_spec broker_spec(wiring_ptr w, const config::backend& backend,
     o.actors = actors;
     o.parent = parent->id();
     o.gate = std::make_shared<admission>(limit);
+    o.lag_board = w->lag_board;
     auto gate = o.gate;
     auto handle = parent->spawn(broker, std::move(o));
     {
@@ -329,6 +332,7 @@ child_spec remote_broker_spec(wiring_ptr w, const config::backend& backend,
   o.unavailable_after = std::chrono::milliseconds(backend.unavailable_after_ms);
   o.retry_after = std::chrono::milliseconds(backend.circuit.probe_after_ms);
   o.actors = actors;
+  o.lag_board = w->lag_board;
   spec.start = [w, backend, make, first, o,
                 limit = backend.mailbox_limit](caf::local_actor* parent) {
     auto handoff = std::make_shared<std::unique_ptr<drivers::pubsub_driver>>();
@@ -441,9 +445,10 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
       return make_audit_stage(audit, audit_namespaces_of(c), metrics);
     },
     actors, cfg.server.stage_mailbox_limit));
-  // Values the registry reads when it is scraped: the audit log's, and the
-  // live actors' from the inspector.
+  // Values the registry reads when it is scraped: the audit log's, the
+  // subscriptions' lag, and the live actors' from the inspector.
   metrics->add_collector([audit] { return audit_sink_report(*audit); });
+  metrics->add_collector([board = w->lag_board] { return board->report(); });
   if (actors)
     metrics->add_collector([actors, &sys] {
       return actor_metrics(actors->snapshot(sys.clock().now()));

@@ -186,57 +186,6 @@ std::vector<std::string> reflection_exchange(const std::shared_ptr<grpc::Channel
   return answers;
 }
 
-// --- Prometheus text ---------------------------------------------------------
-
-struct sample {
-  std::string name;
-  std::map<std::string, std::string> labels;
-  double value = 0;
-};
-
-std::vector<sample> parse_metrics(const std::string& text) {
-  static const std::regex line_re(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+\S+)?\s*$)");
-  static const std::regex label_re(R"re(([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)")re");
-  std::vector<sample> samples;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (line.empty() || line[0] == '#' || !std::regex_match(line, m, line_re))
-      continue;
-    sample s;
-    s.name = m[1];
-    std::string labels = m[3];
-    for (std::sregex_iterator it(labels.begin(), labels.end(), label_re), end; it != end; ++it)
-      s.labels[(*it)[1]] = (*it)[2];
-    try {
-      s.value = std::stod(m[4]);
-    } catch (...) {
-      continue;
-    }
-    samples.push_back(std::move(s));
-  }
-  return samples;
-}
-
-/// The value of the sample with `name` and exactly these labels among
-/// others, or -1 when there is none.
-double metric_value(const std::vector<sample>& samples, const std::string& name,
-                    const std::map<std::string, std::string>& labels) {
-  for (const auto& s : samples) {
-    if (s.name != name)
-      continue;
-    bool match = true;
-    for (const auto& [k, v] : labels) {
-      auto it = s.labels.find(k);
-      match = match && it != s.labels.end() && it->second == v;
-    }
-    if (match)
-      return s.value;
-  }
-  return -1;
-}
-
 std::string write_config(const temp_dir& dir, const std::string& name, const std::string& yaml) {
   std::string path = dir.path() + "/" + name;
   write_file(path, yaml);
@@ -491,7 +440,7 @@ TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][ad
   // Counters are updated just after the answer went out: poll until they
   // add up (or fail with what they say).
   std::string body;
-  std::vector<sample> samples;
+  std::vector<scraped_sample> samples;
   auto all_match = [&] {
     auto metrics = http_get(gateway.admin_port(), "/metrics");
     REQUIRE(metrics.status == 200);

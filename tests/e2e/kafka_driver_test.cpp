@@ -202,7 +202,18 @@ public:
       ended_.push_back(std::move(why));
       changed_.notify_all();
     };
+    e.lag = [this](uint64_t n) {
+      check_alive();
+      std::lock_guard<std::mutex> lock(mutex_);
+      lag_ = n;
+      changed_.notify_all();
+    };
     return e;
+  }
+
+  /// Waits until the last lag reported is `n`.
+  bool wait_lag(uint64_t n, steady::duration timeout = 15s) {
+    return wait([&] { return lag_ == n; }, timeout);
   }
 
   /// The subscription was destroyed: no callback may come any more.
@@ -258,6 +269,7 @@ private:
   int before_ready_ = 0;
   std::vector<kv::message> messages_;
   std::vector<prism::status> ended_;
+  std::optional<uint64_t> lag_;
 };
 
 /// Destroys a subscription and marks its recorder, so a late callback counts.
@@ -560,6 +572,37 @@ TEST_CASE("kafka_driver: a named subscription delivers no more than its credit",
   auto expected = numbered("j", 0, 10);
   CHECK(seen == std::set<std::string>(expected.begin(), expected.end()));
   CHECK(tags.size() == 10);
+}
+
+TEST_CASE("kafka_driver: a named subscription reports as its lag what it has not "
+          "acknowledged",
+          "[kafka]") {
+  auto driver = make_driver();
+  auto ns = unique_name("lag");
+  recorder r;
+  auto sub = driver->subscribe(ns, named("jobs", "workers"), r.events());
+  REQUIRE(r.wait_ready());
+  REQUIRE(r.wait_lag(0));
+
+  publishes p;
+  for (const auto& text : numbered("j", 0, 10))
+    p.publish(*driver, ns, "jobs", text);
+  REQUIRE(p.wait_all());
+  // No credit: all ten wait on the cluster.
+  REQUIRE(r.wait_lag(10));
+  sub->request(4);
+  REQUIRE(r.wait_messages(4));
+  // Delivered but not acknowledged still counts.
+  CHECK_FALSE(r.wait_lag(6, 2500ms));
+  for (const auto& m : r.messages())
+    sub->ack(m.tag);
+  REQUIRE(r.wait_lag(6));
+  sub->request(6);
+  REQUIRE(r.wait_messages(10));
+  auto messages = r.messages();
+  for (size_t i = 4; i < messages.size(); ++i)
+    sub->ack(messages[i].tag);
+  REQUIRE(r.wait_lag(0));
 }
 
 TEST_CASE("kafka_driver: a named subscription resumes where it was acknowledged",

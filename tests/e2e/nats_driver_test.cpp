@@ -147,7 +147,23 @@ public:
       ended_ = std::move(why);
       changed_.notify_all();
     };
+    ev.lag = [this](uint64_t n) {
+      check_alive();
+      std::lock_guard<std::mutex> lock{mutex_};
+      lag_ = n;
+      changed_.notify_all();
+    };
     return ev;
+  }
+
+  /// Waits until the last lag reported is `n`.
+  bool wait_lag(uint64_t n, std::chrono::milliseconds limit = 10s) {
+    std::unique_lock<std::mutex> lock{mutex_};
+    return changed_.wait_for(lock, limit, [&] { return lag_ == n; });
+  }
+  std::optional<uint64_t> lag() {
+    std::lock_guard<std::mutex> lock{mutex_};
+    return lag_;
   }
 
   bool wait_ready(std::chrono::milliseconds limit = 10s) {
@@ -203,6 +219,7 @@ public:
   }
 
 private:
+  std::optional<uint64_t> lag_;
   void check_alive() {
     if (destroyed.load())
       ++late_callbacks;
@@ -425,6 +442,33 @@ TEST_CASE("nats_driver (JetStream): a named subscription gets no more than its c
   sub->request(7);
   REQUIRE(box.wait_count(10));
   CHECK(box.payloads() == payloads);
+}
+
+TEST_CASE("nats_driver (JetStream): a named subscription reports as its lag what "
+          "it has not acknowledged",
+          "[nats]") {
+  auto d = connected_driver(true);
+  auto ns = unique_name("lag");
+  inbox box;
+  auto sub = d->driver->subscribe(ns, subscription_op("t", "slow"), box.events());
+  REQUIRE(box.wait_ready());
+  REQUIRE(box.wait_lag(0));
+  publish_all(*d->driver, ns, "t", numbered("l", 1, 10));
+  // Nothing fetched yet: all ten are pending on the consumer.
+  REQUIRE(box.wait_lag(10));
+  sub->request(4);
+  REQUIRE(box.wait_count(4));
+  // Delivered but not acknowledged still counts.
+  CHECK_FALSE(box.wait_lag(6, 2500ms));
+  for (auto& m : box.messages())
+    sub->ack(m.tag);
+  REQUIRE(box.wait_lag(6));
+  sub->request(6);
+  REQUIRE(box.wait_count(10));
+  auto got = box.messages();
+  for (size_t i = 4; i < got.size(); ++i)
+    sub->ack(got[i].tag);
+  REQUIRE(box.wait_lag(0));
 }
 
 TEST_CASE("nats_driver (JetStream): a durable subscription resumes where it left off",

@@ -4,8 +4,10 @@
 // they wait for a condition: poll it until it holds or a deadline passes.
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -40,5 +42,24 @@ nlohmann::json find_actor(const nlohmann::json& actors, const std::string& kind,
 
 /// The state of the backend's pool, or "(not listed)".
 std::string pool_state(gateway_process& gw, const std::string& backend);
+
+/// One sample line of Prometheus text.
+struct scraped_sample {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  double value = 0;
+};
+
+/// The sample lines of Prometheus text (comments and blank lines skipped).
+std::vector<scraped_sample> parse_metrics(const std::string& text);
+
+/// The value of the first sample named `name` that has these labels (among
+/// others), or -1 when there is none.
+double metric_value(const std::vector<scraped_sample>& samples,
+                    const std::string& name,
+                    const std::map<std::string, std::string>& labels);
+
+/// GET /metrics, parsed; fails the test unless it answers 200.
+std::vector<scraped_sample> scrape_metrics(gateway_process& gw);
 
 } // namespace prism::test

@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 
 #include "deterministic_gateway.hpp"
+#include "pubsub/lag_board.hpp"
+#include "runtime/metrics_registry.hpp"
 
 using namespace prism;
 using prism::testing::deterministic_gateway;
@@ -310,4 +312,87 @@ TEST_CASE("pubsub: what a departing member of a named subscription was sent "
   g.run();
   // m1 and m2 again (the first member never finished writing them), then m3.
   CHECK(payloads(*second) == numbered(1, 4));
+}
+
+namespace {
+
+/// The value of `prism_pubsub_lag` for (events, topic, subscription) in the
+/// gateway's /metrics, or -1 when it has no such series.
+double lag_of(deterministic_gateway& g, const std::string& topic,
+              const std::string& subscription) {
+  auto text = g.metrics_text();
+  auto series = "prism_pubsub_lag{namespace=\"events\",subscription=\""
+                + subscription + "\",topic=\"" + topic + "\"} ";
+  auto at = text.find(series);
+  if (at == std::string::npos)
+    return -1;
+  return std::stod(text.substr(at + series.size()));
+}
+
+} // namespace
+
+TEST_CASE("pubsub: a named subscription's lag on /metrics is what it has not "
+          "consumed, with or without members") {
+  deterministic_gateway g{parse_config(pubsub_config)};
+  auto reader = g.subscribe("s1", "events", sub("t", "keep"));
+  auto eph = g.subscribe("s2", "events", sub("t"));
+  g.run();
+  CHECK(lag_of(g, "t", "keep") == 0);
+  reader->hold = true;
+  for (int i = 0; i < 5; ++i)
+    publish(g, "t", "m" + std::to_string(i));
+  g.run();
+  // All five went to the member (its buffer has room); none is written.
+  CHECK(reader->received.size() == 1);
+  CHECK(lag_of(g, "t", "keep") == 5);
+  REQUIRE(reader->release_one());
+  g.run();
+  CHECK(lag_of(g, "t", "keep") == 4);
+  while (reader->release_one())
+    g.run();
+  CHECK(payloads(*reader) == numbered(0, 5));
+  CHECK(lag_of(g, "t", "keep") == 0);
+
+  // Without a member the topic keeps its place and the lag grows.
+  reader->cancel();
+  g.run();
+  for (int i = 5; i < 8; ++i)
+    publish(g, "t", "m" + std::to_string(i));
+  g.run();
+  CHECK(lag_of(g, "t", "keep") == 3);
+  auto again = g.subscribe("s3", "events", sub("t", "keep"));
+  g.run();
+  CHECK(payloads(*again) == numbered(5, 8));
+  CHECK(lag_of(g, "t", "keep") == 0);
+  // An ephemeral subscriber has no lag series; it shows in
+  // prism_pubsub_buffered instead.
+  CHECK(eph->received.size() == 8);
+  CHECK(g.metrics_text().find("prism_pubsub_lag{namespace=\"events\","
+                              "subscription=\"\"")
+        == std::string::npos);
+}
+
+TEST_CASE("pubsub: the lag board reports the largest figure of a "
+          "subscription's live entries, and forgets it with the last") {
+  pubsub_lag_board board;
+  auto render = [&] { return render_prometheus(board.report()); };
+  auto unset = board.track("ns", "t", "a");
+  CHECK(render().find("prism_pubsub_lag{") == std::string::npos);
+  auto first = board.track("ns", "t", "a");
+  auto second = board.track("ns", "t", "a");
+  auto other = board.track("ns", "u", "a");
+  first->set(3);
+  second->set(7);
+  other->set(0);
+  auto text = render();
+  CHECK_THAT(text, Catch::Contains("prism_pubsub_lag{namespace=\"ns\","
+                                   "subscription=\"a\",topic=\"t\"} 7\n"));
+  CHECK_THAT(text, Catch::Contains("prism_pubsub_lag{namespace=\"ns\","
+                                   "subscription=\"a\",topic=\"u\"} 0\n"));
+  second.reset();
+  CHECK_THAT(render(), Catch::Contains("topic=\"t\"} 3\n"));
+  first.reset();
+  unset.reset();
+  other.reset();
+  CHECK(render().find("prism_pubsub_lag{") == std::string::npos);
 }

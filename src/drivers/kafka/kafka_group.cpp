@@ -26,6 +26,8 @@ constexpr int committed_timeout_ms = 5000;
 constexpr int watermark_timeout_ms = 5000;
 constexpr int commit_wait_ms = 5000;
 constexpr int close_wait_ms = 5000;
+/// Reading a partition's end offset for the lag (skipped when it times out).
+constexpr int lag_query_timeout_ms = 500;
 constexpr auto predecessor_wait = std::chrono::milliseconds(15000);
 constexpr auto predecessor_slice = std::chrono::milliseconds(100);
 
@@ -253,6 +255,8 @@ void group_consumer::run() {
     update_pause();
     if (commit_due_)
       commit(false);
+    if (assigned_once_ && steady::now() >= next_lag_report_)
+      report_lag();
     rd_kafka_message_t* record = rd_kafka_consumer_poll(rk_.get(), poll_wait_ms);
     for (int taken = 0; record != nullptr;) {
       on_record(*record);
@@ -347,6 +351,28 @@ int64_t group_consumer::commit_point(partition_state& p) {
   while (!p.outstanding.empty() && p.outstanding.begin()->second)
     p.outstanding.erase(p.outstanding.begin());
   return p.outstanding.empty() ? p.next_offset : p.outstanding.begin()->first;
+}
+
+void group_consumer::report_lag() {
+  next_lag_report_ = steady::now() + pubsub_driver::lag_report_interval;
+  uint64_t lag = 0;
+  for (auto& [partition, state] : partitions_) {
+    int64_t point = commit_point(state);
+    if (point < 0)
+      point = state.committed;
+    if (point < 0)
+      continue; // its start is not resolved yet: nothing was read there
+    int64_t low = 0, high = 0;
+    auto err = rd_kafka_query_watermark_offsets(rk_.get(), kafka_topic_.c_str(),
+                                                partition, &low, &high,
+                                                lag_query_timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+      return; // a figure without this partition would be too low
+    if (high > point)
+      lag += static_cast<uint64_t>(high - point);
+  }
+  for (auto& m : members_)
+    m.target->lag(lag);
 }
 
 void group_consumer::commit(bool wait, const rd_kafka_topic_partition_list_t* only) {

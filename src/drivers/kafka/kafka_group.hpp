@@ -27,8 +27,14 @@
 // beginning, as the subscriber that made the consumer asked, resolved to an
 // absolute offset and committed at once, before `ready`: a message
 // published after `ready` is delivered, and the group keeps its place.
+//
+// Lag. About once a second the thread reads the end offset of each assigned
+// partition (a bounded request to its leader) and reports the sum of end
+// offset minus commit point to the members: what this gateway's share of the
+// group has not consumed, delivered-but-unacknowledged messages included.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -118,6 +124,10 @@ private:
   /// synchronous (bounded).
   void commit(bool wait, const rd_kafka_topic_partition_list_t* only = nullptr);
   static int64_t commit_point(partition_state& p);
+  /// Measures the lag of the partitions this consumer holds (end offset
+  /// minus commit point) and tells every member; skipped when an end offset
+  /// cannot be read.
+  void report_lag();
   void end_all(const prism::status& why);
   /// Commits what was acknowledged, leaves the group (bounded) and finishes;
   /// with a failure, every member ends with it first.
@@ -148,6 +158,7 @@ private:
   bool assigned_once_ = false;
   bool paused_ = false;
   bool commit_due_ = false;
+  std::chrono::steady_clock::time_point next_lag_report_{};
   /// Why the consumer stops by itself (a fatal client error), if it does.
   std::optional<prism::status> failure_;
 };

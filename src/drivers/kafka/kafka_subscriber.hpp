@@ -21,7 +21,7 @@ namespace prism::drivers::kafka {
 class topic_registry;
 
 /// One subscriber's callbacks. Only the consumer thread that serves the
-/// subscriber calls ready/deliver/end, so they never run concurrently;
+/// subscriber calls ready/deliver/lag/end, so they never run concurrently;
 /// detach() (from the subscription's destructor, on any thread) waits for a
 /// callback that is running and stops all that would follow.
 class subscriber {
@@ -46,6 +46,15 @@ public:
       return;
     if (events_.message)
       events_.message(std::move(m));
+  }
+
+  /// `lag`, unless the subscriber is detached or ended.
+  void lag(uint64_t n) {
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    if (!attached_ || ended_)
+      return;
+    if (events_.lag)
+      events_.lag(n);
   }
 
   /// `ended`, at most once.

@@ -740,6 +740,13 @@ protected:
     });
   }
 
+  void deliver_lag(uint64_t lag) {
+    gate_.run([&] {
+      if (!ended_ && events_.lag)
+        events_.lag(lag);
+    });
+  }
+
   void close_gate() { gate_.close(); }
 
   /// Setup failures while connected: the subscription ends UNAVAILABLE when
@@ -1013,6 +1020,7 @@ private:
   void on_fetch_error(natsStatus s);
   void send_acks(const std::vector<uint64_t>& tags);
   void keep_in_progress();
+  void report_lag();
   void finish();
 
   /// Waits up to `ms` or until stopped; true when stopped.
@@ -1041,6 +1049,7 @@ private:
   uint64_t next_tag_ = 0;
   int64_t progress_every_ms_ = ack_wait_ms / 3;
   time_point next_progress_ = time_point::max();
+  time_point next_lag_ = time_point::min();
   int64_t backoff_ms_ = retry_min_ms;
   /// Set once the member delivered `ended` (it then only finishes).
   bool over_ = false;
@@ -1159,7 +1168,7 @@ void pull_member::run() {
     int batch = 0;
     {
       std::unique_lock<std::mutex> lock{mutex_};
-      wake_.wait_until(lock, next_progress_, [this] {
+      wake_.wait_until(lock, std::min(next_progress_, next_lag_), [this] {
         return stop_ || credit_ > 0 || !to_ack_.empty();
       });
       if (stop_)
@@ -1169,8 +1178,11 @@ void pull_member::run() {
         std::min<uint64_t>(credit_, static_cast<uint64_t>(fetch_batch_max)));
     }
     send_acks(acks);
-    if (steady::now() >= next_progress_)
+    auto now = steady::now();
+    if (now >= next_progress_)
       keep_in_progress();
+    if (now >= next_lag_)
+      report_lag();
     if (batch == 0)
       continue;
     if (!core->connected.load()) {
@@ -1316,6 +1328,25 @@ void pull_member::keep_in_progress() {
     if (h.delivered_at <= older_than)
       natsMsg_InProgress(h.msg, nullptr);
   next_progress_ = now + milliseconds(progress_every_ms_);
+}
+
+void pull_member::report_lag() {
+  next_lag_ = steady::now() + pubsub_driver::lag_report_interval;
+  if (!core->connected.load())
+    return;
+  jsOptions wait;
+  jsOptions_Init(&wait);
+  wait.Wait = lag_query_wait_ms;
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode code = jsErrCode{};
+  natsStatus s = js_GetConsumerInfo(&ci, core->js.load(), stream_.c_str(),
+                                    durable_.c_str(), &wait, &code);
+  if (s != NATS_OK)
+    return; // fetching notices a consumer that is gone
+  uint64_t lag = ci->NumPending
+                 + static_cast<uint64_t>(std::max<int64_t>(ci->NumAckPending, 0));
+  jsConsumerInfo_Destroy(ci);
+  deliver_lag(lag);
 }
 
 void pull_member::finish() {

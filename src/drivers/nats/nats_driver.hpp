@@ -36,7 +36,9 @@
 //   request run out (at most fetch_wait_ms: nats-server 2.9 mishandles a
 //   redelivery that meets only requests nobody listens to), acks what was
 //   acknowledged, gives the rest back (NAK) for immediate redelivery, and
-//   unsubscribes. A gateway that dies holding messages: they come back after
+//   unsubscribes. About once a second a member reads
+//   its consumer's info and reports pending + unacknowledged as its lag.
+//   A gateway that dies holding messages: they come back after
 //   the ack wait. Redelivered messages can come after newer ones.
 // - An ephemeral subscription is an ordered JetStream consumer (deliver new
 //   for LATEST, all for EARLIEST; no acks, memory state; nats.c recreates it
@@ -115,6 +117,9 @@ inline constexpr int fetch_batch_max = 256;
 /// Retry delays of a setup or fetch that failed.
 inline constexpr int64_t retry_min_ms = 100;
 inline constexpr int64_t retry_max_ms = 2000;
+/// How long a member waits for its consumer's info when it measures its lag
+/// (skipped when it takes longer).
+inline constexpr int64_t lag_query_wait_ms = 1000;
 } // namespace nats_tuning
 
 /// Messages core NATS subscriptions of this driver dropped because their
