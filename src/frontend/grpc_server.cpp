@@ -7,6 +7,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "frontend/cq_scheduler.hpp"
+#include "frontend/frontend_core.hpp"
 #include "frontend/keyvalue_service.hpp"
 #include "frontend/pubsub_service.hpp"
 
@@ -26,11 +27,9 @@ grpc_server::grpc_server(const std::string& listen,
                          session_directory& sessions,
                          std::shared_ptr<const authenticator> auth)
   : sys_(sys),
-    service_(std::make_unique<keyvalue_service>(sys, sessions, auth)),
-    pubsub_(std::make_unique<pubsub_service>(sys, sessions,
-                                             service_->draining(),
-                                             service_->in_flight_counter(),
-                                             auth)) {
+    core_(std::make_shared<frontend_core>(sys, sessions, std::move(auth))),
+    service_(std::make_unique<keyvalue_service>(core_)),
+    pubsub_(std::make_unique<pubsub_service>(core_)) {
   if (!runs_cq_scheduler(sys))
     throw std::logic_error("the gRPC server needs an actor system on "
                            "cq_scheduler (use_cq_scheduler)");
@@ -42,7 +41,7 @@ grpc_server::grpc_server(const std::string& listen,
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(std::max<uint32_t>(max_streams, 1)));
   builder.RegisterService(service_->grpc_service());
-  builder.RegisterService(pubsub_.get());
+  builder.RegisterService(pubsub_->grpc_service());
   for (size_t i = 0; i < sys.scheduler().num_workers(); ++i)
     queues_.push_back(builder.AddCompletionQueue());
   server_ = builder.BuildAndStart();
@@ -57,6 +56,7 @@ grpc_server::grpc_server(const std::string& listen,
     polled.push_back(cq.get());
   }
   service_->start(cqs);
+  pubsub_->start(cqs);
   attach_completion_queues(sys, polled);
   set_serving(true);
 }
@@ -76,11 +76,11 @@ void grpc_server::set_serving(bool serving) {
 
 void grpc_server::begin_drain() {
   set_serving(false);
-  service_->begin_drain();
+  core_->begin_drain();
 }
 
 int64_t grpc_server::in_flight() const {
-  return service_->in_flight();
+  return core_->in_flight();
 }
 
 void grpc_server::shutdown(std::chrono::milliseconds grace) {
@@ -91,7 +91,7 @@ void grpc_server::shutdown(std::chrono::milliseconds grace) {
   // calls in flight; then the queues end, and the workers drain them.
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
-  service_->close();
+  core_->close();
   detach_completion_queues(sys_);
   server_.reset();
   queues_.clear();

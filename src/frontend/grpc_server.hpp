@@ -18,12 +18,13 @@ class ServerCompletionQueue;
 
 namespace prism::frontend {
 
+class frontend_core;
 class keyvalue_service;
 class pubsub_service;
 
-/// The gRPC listener: the KeyValue service, gRPC health checking (per
-/// service) and server reflection. `sys` must run on cq_scheduler: its
-/// workers poll the KeyValue service's completion queues, one each, from
+/// The gRPC listener: the KeyValue and PubSub services, gRPC health checking
+/// (per service) and server reflection. `sys` must run on cq_scheduler: its
+/// workers poll the services' completion queues, one each, from
 /// construction until shutdown().
 class grpc_server {
 public:
@@ -62,6 +63,7 @@ public:
 
 private:
   caf::actor_system& sys_;
+  std::shared_ptr<frontend_core> core_;
   std::unique_ptr<keyvalue_service> service_;
   std::unique_ptr<pubsub_service> pubsub_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;

@@ -1,13 +1,17 @@
 #include "frontend/pubsub_service.hpp"
 
 #include <mutex>
+#include <optional>
 
-#include "frontend/request_metadata.hpp"
-#include "kv/validate.hpp"
+#include <grpcpp/support/async_stream.h>
+
+#include "frontend/unary_call.hpp"
 
 namespace prism::frontend {
 
 namespace {
+
+using async_service = v1::PubSub::AsyncService;
 
 grpc::Status to_grpc(const status& st) {
   return grpc::Status(static_cast<grpc::StatusCode>(st.code), st.message);
@@ -21,214 +25,24 @@ kv::metadata from_proto(const google::protobuf::Map<std::string, std::string>& m
   return out;
 }
 
-// --- Publish ----------------------------------------------------------------
-
-class publish_completion final : public call_completion {
-public:
-  publish_completion(grpc::CallbackServerContext* ctx,
-                     grpc::ServerUnaryReactor* reactor,
-                     v1::PublishResponse* response,
-                     std::shared_ptr<std::atomic<int64_t>> in_flight)
-    : ctx_(ctx),
-      reactor_(reactor),
-      response_(response),
-      in_flight_(std::move(in_flight)) {
+struct publish_rpc {
+  using service = async_service;
+  using request = v1::PublishRequest;
+  using response = v1::PublishResponse;
+  static constexpr auto request_call = &async_service::RequestPublish;
+  static kv::operation operation(const request& r) {
+    return kv::publish_op{r.topic(), r.payload(), from_proto(r.metadata())};
   }
-
-  void complete(kv::outcome&& result) override {
-    in_flight_->fetch_sub(1, std::memory_order_acq_rel);
-    if (result.status.ok()) {
-      if (auto* r = std::get_if<kv::publish_result>(&result.value)) {
-        response_->set_message_id(std::move(r->message_id));
-        reactor_->Finish(grpc::Status::OK);
-      } else {
-        reactor_->Finish(grpc::Status(grpc::StatusCode::INTERNAL,
-                                      "the backend answered a Publish "
-                                      "without a message id"));
-      }
-      return;
-    }
-    if (result.status.retry_after_ms > 0)
-      ctx_->AddTrailingMetadata(std::string(retry_after_header),
-                                std::to_string(result.status.retry_after_ms));
-    reactor_->StartSendInitialMetadata();
-    reactor_->Finish(to_grpc(result.status));
+  static void fill(response& out, kv::result&& r) {
+    out.set_message_id(std::move(std::get<kv::publish_result>(r).message_id));
   }
-
-private:
-  grpc::CallbackServerContext* ctx_;
-  grpc::ServerUnaryReactor* reactor_;
-  v1::PublishResponse* response_;
-  std::shared_ptr<std::atomic<int64_t>> in_flight_;
 };
-
-// --- Subscribe --------------------------------------------------------------
-
-class subscribe_reactor;
-
-/// The stream as the subscription actor sees it. Outlives the reactor (the
-/// actor may still hold it); once the reactor is done, writes fail.
-///
-/// gRPC may run a reaction inline, so the reactor is called without the
-/// lock held. That is safe because the reactor cannot go away (OnDone) before
-/// Finish, and writes and Finish come one at a time: from the subscription
-/// actor, or (on a failed Subscribe call) from its completion, before any
-/// write.
-class stream_sink final : public message_sink {
-public:
-  explicit stream_sink(grpc::CallbackServerContext* ctx) : ctx_(ctx) {}
-
-  void attach(subscribe_reactor* r) {
-    std::lock_guard<std::mutex> guard{mutex_};
-    reactor_ = r;
-  }
-
-  void write(const kv::message& m, std::function<void(bool)> done) override;
-  void finish(const status& st) override;
-  void on_cancel(std::function<void()> fn) override;
-
-  /// The subscription is in place: send the initial metadata now, so the
-  /// client can tell. Called by the subscription actor before it writes.
-  void subscribed() override;
-
-  // From the reactor, on gRPC's threads.
-  void write_done(bool ok);
-  void cancelled();
-  void detach();
-
-private:
-  std::mutex mutex_;
-  grpc::CallbackServerContext* ctx_;
-  subscribe_reactor* reactor_ = nullptr;
-  bool finished_ = false;
-  bool cancelled_ = false;
-  v1::Message current_;
-  std::function<void(bool)> pending_;
-  std::function<void()> cancel_fn_;
-};
-
-class subscribe_reactor final : public grpc::ServerWriteReactor<v1::Message> {
-public:
-  explicit subscribe_reactor(std::shared_ptr<stream_sink> sink)
-    : sink_(std::move(sink)) {
-  }
-
-  void OnWriteDone(bool ok) override { sink_->write_done(ok); }
-  void OnCancel() override { sink_->cancelled(); }
-  void OnDone() override {
-    sink_->detach();
-    delete this;
-  }
-
-private:
-  std::shared_ptr<stream_sink> sink_;
-};
-
-void stream_sink::write(const kv::message& m, std::function<void(bool)> done) {
-  std::unique_lock<std::mutex> lock{mutex_};
-  if (!reactor_ || finished_) {
-    lock.unlock();
-    done(false);
-    return;
-  }
-  current_.Clear();
-  current_.set_topic(m.topic);
-  current_.set_payload(m.payload);
-  auto& md = *current_.mutable_metadata();
-  for (auto& [k, v] : m.metadata)
-    md[k] = v;
-  current_.set_message_id(m.id);
-  current_.set_publish_time_ms(m.publish_time_ms);
-  pending_ = std::move(done);
-  auto* r = reactor_;
-  lock.unlock();
-  r->StartWrite(&current_);
-}
-
-void stream_sink::write_done(bool ok) {
-  std::function<void(bool)> done;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    done = std::move(pending_);
-    pending_ = nullptr;
-  }
-  if (done)
-    done(ok);
-}
-
-void stream_sink::finish(const status& st) {
-  subscribe_reactor* r = nullptr;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (finished_ || !reactor_)
-      return;
-    finished_ = true;
-    r = reactor_;
-  }
-  if (st.retry_after_ms > 0)
-    ctx_->AddTrailingMetadata(std::string(retry_after_header),
-                              std::to_string(st.retry_after_ms));
-  r->Finish(to_grpc(st));
-}
-
-void stream_sink::subscribed() {
-  subscribe_reactor* r = nullptr;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (reactor_ && !finished_)
-      r = reactor_;
-  }
-  if (r)
-    r->StartSendInitialMetadata();
-}
-
-void stream_sink::on_cancel(std::function<void()> fn) {
-  bool now = false;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    cancel_fn_ = fn;
-    now = cancelled_;
-  }
-  if (now)
-    fn();
-}
-
-void stream_sink::cancelled() {
-  std::function<void()> fn;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    cancelled_ = true;
-    fn = cancel_fn_;
-  }
-  if (fn)
-    fn();
-}
-
-void stream_sink::detach() {
-  std::function<void(bool)> done;
-  std::function<void()> fn;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    reactor_ = nullptr;
-    done = std::move(pending_);
-    pending_ = nullptr;
-    // A stream that ends for any reason ends its subscription.
-    if (!cancelled_) {
-      cancelled_ = true;
-      fn = cancel_fn_;
-    }
-  }
-  if (done)
-    done(false);
-  if (fn)
-    fn();
-}
 
 /// Answers the Subscribe call: an error ends the stream; OK leaves it open
 /// to the subscription actor.
 class subscribe_completion final : public call_completion {
 public:
-  explicit subscribe_completion(std::shared_ptr<stream_sink> sink)
+  explicit subscribe_completion(message_sink_ptr sink)
     : sink_(std::move(sink)) {
   }
 
@@ -238,79 +52,274 @@ public:
   }
 
 private:
-  std::shared_ptr<stream_sink> sink_;
+  message_sink_ptr sink_;
+};
+
+/// One Subscribe stream, from asking gRPC for it until its last event. It is
+/// the stream's message_sink too: the subscription actor writes through it
+/// (from any thread), one message at a time.
+///
+/// Operations on the stream go one at a time (initial metadata, a write,
+/// the finish): what comes while one is out waits for it. gRPC returns
+/// every tag, so the stream keeps itself alive (`self_`) until the last of
+/// its tags came back and the call is over; the actor may hold it longer,
+/// and then writes fail.
+class subscribe_stream final
+  : public message_sink,
+    public std::enable_shared_from_this<subscribe_stream> {
+public:
+  /// Asks gRPC for the next Subscribe on `cq`, unless the queues are
+  /// closed.
+  static void request(frontend_core_ptr core, async_service& service,
+                      grpc::ServerCompletionQueue* cq) {
+    frontend_core::queue_operation op{*core};
+    if (!op)
+      return;
+    auto s = std::make_shared<subscribe_stream>(core, service, cq);
+    s->self_ = s;
+    // Only a call that starts (the request's tag comes back ok) delivers
+    // this tag.
+    s->ctx_.AsyncNotifyWhenDone(&s->done_event_);
+    service.RequestSubscribe(&s->ctx_, &s->request_, &s->writer_, cq, cq,
+                             &s->request_event_);
+  }
+
+  subscribe_stream(frontend_core_ptr core, async_service& service,
+                   grpc::ServerCompletionQueue* cq)
+    : core_(std::move(core)), service_(service), cq_(cq), writer_(&ctx_),
+      request_event_(this, &subscribe_stream::on_request),
+      op_event_(this, &subscribe_stream::on_operation),
+      done_event_(this, &subscribe_stream::on_done) {
+  }
+
+  void write(const kv::message& m, std::function<void(bool)> done) override {
+    std::unique_lock<std::mutex> lock{mutex_};
+    if (over_ || finish_.has_value() || pending_write_) {
+      lock.unlock();
+      done(false);
+      return;
+    }
+    auto& out = next_;
+    out.Clear();
+    out.set_topic(m.topic);
+    out.set_payload(m.payload);
+    auto& md = *out.mutable_metadata();
+    for (auto& [k, v] : m.metadata)
+      md[k] = v;
+    out.set_message_id(m.id);
+    out.set_publish_time_ms(m.publish_time_ms);
+    pending_write_ = std::move(done);
+    auto failed = start_next();
+    lock.unlock();
+    if (failed)
+      failed(false);
+  }
+
+  void finish(const status& st) override {
+    std::unique_lock<std::mutex> lock{mutex_};
+    if (over_ || finish_.has_value())
+      return;
+    if (st.retry_after_ms > 0)
+      ctx_.AddTrailingMetadata(std::string(retry_after_header),
+                               std::to_string(st.retry_after_ms));
+    finish_ = to_grpc(st);
+    auto failed = start_next();
+    lock.unlock();
+    if (failed)
+      failed(false);
+  }
+
+  void subscribed() override {
+    std::unique_lock<std::mutex> lock{mutex_};
+    if (over_ || finish_.has_value() || metadata_sent_)
+      return;
+    metadata_wanted_ = true;
+    auto failed = start_next();
+    lock.unlock();
+    if (failed)
+      failed(false);
+  }
+
+  void on_cancel(std::function<void()> fn) override {
+    bool now = false;
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      cancel_fn_ = fn;
+      now = cancelled_;
+    }
+    if (now)
+      fn();
+  }
+
+private:
+  enum class operation { none, metadata, write, finish };
+
+  /// A tag on the queue that calls back into the stream.
+  class event final : public cq_event {
+  public:
+    using handler = void (subscribe_stream::*)(bool);
+    event(subscribe_stream* s, handler h) : stream_(s), handler_(h) {}
+    void proceed(bool ok) override {
+      // The stream may let go of itself in the handler.
+      auto keep = stream_->shared_from_this();
+      (stream_->*handler_)(ok);
+    }
+
+  private:
+    subscribe_stream* stream_;
+    handler handler_;
+  };
+
+  void on_request(bool ok) {
+    if (!ok) {
+      // The server shut down before a client sent this call: nothing more
+      // comes for it.
+      self_.reset();
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      started_ = true;
+    }
+    request(core_, service_, cq_);
+    kv::operation op{kv::subscribe_op{
+      request_.topic(), request_.subscription(),
+      request_.start() == v1::EARLIEST ? kv::start_position::earliest
+                                       : kv::start_position::latest}};
+    auto me = shared_from_this();
+    core_->dispatch_stream(ctx_, request_.namespace_(), std::move(op), me,
+                           std::make_unique<subscribe_completion>(me));
+  }
+
+  void on_operation(bool ok) {
+    std::function<void(bool)> written;
+    std::function<void(bool)> failed;
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      auto done = current_;
+      current_ = operation::none;
+      if (done == operation::write)
+        written = std::move(writing_);
+      if (!ok)
+        broken_ = true; // the stream is gone; a write that waits fails
+      failed = start_next();
+      release_if_done();
+    }
+    if (written)
+      written(ok);
+    if (failed)
+      failed(false);
+  }
+
+  void on_done(bool) {
+    std::function<void()> fn;
+    std::function<void(bool)> failed;
+    {
+      std::lock_guard<std::mutex> guard{mutex_};
+      over_ = true;
+      // However the call ended (the client cancelled, the server finished
+      // it or shut down), its subscription ends.
+      if (!cancelled_) {
+        cancelled_ = true;
+        fn = cancel_fn_;
+      }
+      failed = start_next();
+      release_if_done();
+    }
+    if (failed)
+      failed(false);
+    if (fn)
+      fn();
+  }
+
+  /// Starts what waits when nothing is out; call with the lock held. A
+  /// write that can no longer go out is returned, for the caller to fail
+  /// once it has let go of the lock.
+  [[nodiscard]] std::function<void(bool)> start_next() {
+    if (current_ != operation::none || !started_)
+      return nullptr;
+    frontend_core::queue_operation op{*core_};
+    bool open = op && !over_;
+    if (pending_write_ && (!open || broken_)) {
+      auto failed = std::move(pending_write_);
+      pending_write_ = nullptr;
+      return failed;
+    }
+    if (!open)
+      return nullptr;
+    if (pending_write_) {
+      current_ = operation::write;
+      writing_ = std::move(pending_write_);
+      pending_write_ = nullptr;
+      std::swap(sending_, next_);
+      metadata_sent_ = true;
+      writer_.Write(sending_, &op_event_);
+    } else if (metadata_wanted_ && !metadata_sent_ && !finish_.has_value()
+               && !broken_) {
+      current_ = operation::metadata;
+      metadata_sent_ = true;
+      writer_.SendInitialMetadata(&op_event_);
+    } else if (finish_.has_value() && !finish_started_) {
+      current_ = operation::finish;
+      finish_started_ = true;
+      writer_.Finish(*finish_, &op_event_);
+    }
+    return nullptr;
+  }
+
+  /// Lets go of the stream's own reference once the call is over and no
+  /// tag is out (the request's came back ok, so the done tag came too).
+  void release_if_done() {
+    if (over_ && current_ == operation::none)
+      self_.reset();
+  }
+
+  frontend_core_ptr core_;
+  async_service& service_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext ctx_;
+  v1::SubscribeRequest request_;
+  grpc::ServerAsyncWriter<v1::Message> writer_;
+  event request_event_;
+  event op_event_;
+  event done_event_;
+  std::shared_ptr<subscribe_stream> self_;
+
+  std::mutex mutex_;
+  // Under mutex_:
+  bool started_ = false;
+  /// The call is over (its done tag came back).
+  bool over_ = false;
+  /// An operation failed: the stream cannot be written any more.
+  bool broken_ = false;
+  bool cancelled_ = false;
+  bool metadata_wanted_ = false;
+  bool metadata_sent_ = false;
+  bool finish_started_ = false;
+  operation current_ = operation::none;
+  std::optional<grpc::Status> finish_;
+  /// The message waiting to go out, and its callback.
+  v1::Message next_;
+  std::function<void(bool)> pending_write_;
+  /// The message being written, and its callback.
+  v1::Message sending_;
+  std::function<void(bool)> writing_;
+  std::function<void()> cancel_fn_;
 };
 
 } // namespace
 
-pubsub_service::pubsub_service(caf::actor_system& sys,
-                               session_directory& sessions,
-                               const std::atomic<bool>& draining,
-                               std::shared_ptr<std::atomic<int64_t>> in_flight,
-                               std::shared_ptr<const authenticator> auth)
-  : sys_(sys),
-    sessions_(sessions),
-    auth_(std::move(auth)),
-    draining_(draining),
-    in_flight_(std::move(in_flight)) {
+pubsub_service::pubsub_service(frontend_core_ptr core)
+  : core_(std::move(core)) {
 }
 
-grpc::ServerUnaryReactor*
-pubsub_service::Publish(grpc::CallbackServerContext* ctx,
-                        const v1::PublishRequest* request,
-                        v1::PublishResponse* response) {
-  auto* r = ctx->DefaultReactor();
-  auto rc = make_request_context(*ctx, request->namespace_(), sys_);
-  in_flight_->fetch_add(1, std::memory_order_seq_cst);
-  auto completion
-    = std::make_unique<publish_completion>(ctx, r, response, in_flight_);
-  if (draining_.load(std::memory_order_seq_cst)) {
-    completion->complete(shutting_down());
-    return r;
+void pubsub_service::start(
+  const std::vector<grpc::ServerCompletionQueue*>& cqs) {
+  for (auto* cq : cqs) {
+    request_unary_calls<publish_rpc>(core_, async_, cq);
+    for (int i = 0; i < waiting_calls_per_method; ++i)
+      subscribe_stream::request(core_, async_, cq);
   }
-  if (auto st = authenticate(*ctx, auth_.get(), rc); !st.ok()) {
-    completion->complete(kv::outcome{std::move(st), {}});
-    return r;
-  }
-  kv::operation op{kv::publish_op{request->topic(), request->payload(),
-                                  from_proto(request->metadata())}};
-  auto rejection = kv::validate_request(request->namespace_(), op);
-  auto call = make_call(std::move(rc), std::move(op), std::move(completion));
-  call->rejection = std::move(rejection);
-  auto client = session_key(call->context);
-  sessions_.dispatch(client, std::move(call));
-  return r;
-}
-
-grpc::ServerWriteReactor<v1::Message>*
-pubsub_service::Subscribe(grpc::CallbackServerContext* ctx,
-                          const v1::SubscribeRequest* request) {
-  auto sink = std::make_shared<stream_sink>(ctx);
-  auto* reactor = new subscribe_reactor(sink);
-  sink->attach(reactor);
-  auto rc = make_request_context(*ctx, request->namespace_(), sys_);
-  if (draining_.load(std::memory_order_seq_cst)) {
-    sink->finish(shutting_down().status);
-    return reactor;
-  }
-  if (auto st = authenticate(*ctx, auth_.get(), rc); !st.ok()) {
-    sink->finish(st);
-    return reactor;
-  }
-  kv::operation op{kv::subscribe_op{
-    request->topic(), request->subscription(),
-    request->start() == v1::EARLIEST ? kv::start_position::earliest
-                                     : kv::start_position::latest}};
-  auto rejection = kv::validate_request(request->namespace_(), op);
-  auto call = make_call(std::move(rc), std::move(op),
-                        std::make_unique<subscribe_completion>(sink));
-  call->rejection = std::move(rejection);
-  call->sink = sink;
-  // The stream's deadline (if any) bounds the stream, not the subscribing.
-  call->context.deadline = caf::actor_clock::time_point::max();
-  auto client = session_key(call->context);
-  sessions_.dispatch(client, std::move(call));
-  return reactor;
 }
 
 } // namespace prism::frontend

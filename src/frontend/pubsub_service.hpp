@@ -1,46 +1,39 @@
 #pragma once
 
-// The gRPC adapter of the PubSub API. Publish is a unary call like the
-// KeyValue ones. Subscribe opens a server stream: the call travels the
-// pipeline like any other (so stages see it), the client's session starts a
-// subscription actor that writes to the stream through a `message_sink`, and
-// the stream stays open until the client cancels or the gateway ends it.
+// The gRPC adapter of the PubSub API, on gRPC's asynchronous API and the
+// completion queues the CAF workers poll, like the KeyValue one. Publish is
+// a unary call (frontend/unary_call.hpp). Subscribe opens a server stream:
+// the call travels the pipeline like any other (so stages see it), the
+// client's session starts a subscription actor that writes to the stream
+// through a `message_sink`, and the stream stays open until the client
+// cancels or the gateway ends it.
 
-#include <atomic>
 #include <memory>
+#include <vector>
 
-#include <caf/actor_system.hpp>
+#include <grpcpp/completion_queue.h>
 
 #include "prism/v1/pubsub.grpc.pb.h"
-#include "frontend/authenticator.hpp"
-#include "session/session_directory.hpp"
+#include "frontend/frontend_core.hpp"
 
 namespace prism::frontend {
 
-class pubsub_service final : public prism::v1::PubSub::CallbackService {
+class pubsub_service {
 public:
-  /// `draining` and `in_flight` are the KeyValue service's, so that one drain
-  /// covers both APIs (a stream is not counted in flight: it has no end of
-  /// its own; the gateway ends it when it stops).
-  pubsub_service(caf::actor_system& sys, session_directory& sessions,
-                 const std::atomic<bool>& draining,
-                 std::shared_ptr<std::atomic<int64_t>> in_flight,
-                 std::shared_ptr<const authenticator> auth = nullptr);
+  explicit pubsub_service(std::shared_ptr<frontend_core> core);
 
-  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx,
-                                    const v1::PublishRequest* request,
-                                    v1::PublishResponse* response) override;
+  pubsub_service(const pubsub_service&) = delete;
+  pubsub_service& operator=(const pubsub_service&) = delete;
 
-  grpc::ServerWriteReactor<v1::Message>*
-  Subscribe(grpc::CallbackServerContext* ctx,
-            const v1::SubscribeRequest* request) override;
+  /// What to register with the server builder.
+  grpc::Service* grpc_service() noexcept { return &async_; }
+
+  /// Starts taking calls on each of `cqs`, once the server is built.
+  void start(const std::vector<grpc::ServerCompletionQueue*>& cqs);
 
 private:
-  caf::actor_system& sys_;
-  session_directory& sessions_;
-  std::shared_ptr<const authenticator> auth_;
-  const std::atomic<bool>& draining_;
-  std::shared_ptr<std::atomic<int64_t>> in_flight_;
+  std::shared_ptr<frontend_core> core_;
+  v1::PubSub::AsyncService async_;
 };
 
 } // namespace prism::frontend

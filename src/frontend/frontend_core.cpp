@@ -1,0 +1,87 @@
+#include "frontend/frontend_core.hpp"
+
+#include <thread>
+
+#include "frontend/request_metadata.hpp"
+#include "kv/validate.hpp"
+
+namespace prism::frontend {
+
+frontend_core::frontend_core(caf::actor_system& sys,
+                             session_directory& sessions,
+                             std::shared_ptr<const authenticator> auth)
+  : sys_(sys), sessions_(sessions), auth_(std::move(auth)) {
+}
+
+void frontend_core::begin_drain() noexcept {
+  draining_.store(true, std::memory_order_seq_cst);
+}
+
+int64_t frontend_core::in_flight() const noexcept {
+  return in_flight_.load(std::memory_order_acquire);
+}
+
+void frontend_core::close() noexcept {
+  queues_open_.store(false, std::memory_order_seq_cst);
+  // Operations that saw the queues open are being started; they take
+  // microseconds.
+  while (queue_operations_.load(std::memory_order_seq_cst) != 0)
+    std::this_thread::yield();
+}
+
+frontend_core::queue_operation::queue_operation(frontend_core& core) noexcept
+  : core_(core) {
+  // Count first, then look: close() either sees the count or is seen here.
+  core_.queue_operations_.fetch_add(1, std::memory_order_seq_cst);
+  open_ = core_.queues_open_.load(std::memory_order_seq_cst);
+}
+
+frontend_core::queue_operation::~queue_operation() {
+  core_.queue_operations_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void frontend_core::dispatch(grpc::ServerContextBase& ctx,
+                             const std::string& ns, kv::operation op,
+                             std::unique_ptr<call_completion> completion) {
+  auto rc = make_request_context(ctx, ns, sys_);
+  // Count the call before looking at the drain flag: a drain that starts
+  // after this point waits for it; one that started before is seen here.
+  in_flight_.fetch_add(1, std::memory_order_seq_cst);
+  if (draining_.load(std::memory_order_seq_cst)) {
+    completion->complete(shutting_down());
+    return;
+  }
+  if (auto st = authenticate(ctx, auth_.get(), rc); !st.ok()) {
+    completion->complete(kv::outcome{std::move(st), {}});
+    return;
+  }
+  auto rejection = kv::validate_request(ns, op);
+  auto call = make_call(std::move(rc), std::move(op), std::move(completion));
+  call->rejection = std::move(rejection);
+  // One session per client connection and principal.
+  auto client = session_key(call->context);
+  sessions_.dispatch(client, std::move(call));
+}
+
+void frontend_core::dispatch_stream(
+  grpc::ServerContextBase& ctx, const std::string& ns, kv::operation op,
+  message_sink_ptr sink, std::unique_ptr<call_completion> completion) {
+  auto rc = make_request_context(ctx, ns, sys_);
+  if (draining_.load(std::memory_order_seq_cst)) {
+    sink->finish(shutting_down().status);
+    return;
+  }
+  if (auto st = authenticate(ctx, auth_.get(), rc); !st.ok()) {
+    sink->finish(st);
+    return;
+  }
+  auto rejection = kv::validate_request(ns, op);
+  auto call = make_call(std::move(rc), std::move(op), std::move(completion));
+  call->rejection = std::move(rejection);
+  call->sink = std::move(sink);
+  call->context.deadline = caf::actor_clock::time_point::max();
+  auto client = session_key(call->context);
+  sessions_.dispatch(client, std::move(call));
+}
+
+} // namespace prism::frontend
