@@ -38,10 +38,14 @@ void cq_work_stealing::wake(worker_data& data) {
   if (data.state == cq_state::attached) {
     // The alarm is due at once: the queue gets its event right away, which
     // makes AsyncNext return. One armed alarm wakes for every job behind it.
+    // Its deadline is in the past, not "now": gRPC rounds a deadline up to
+    // the next millisecond, and one in the future goes through its timer
+    // thread (a second wake-up, and up to a millisecond late), while one
+    // already passed fires on this thread.
     if (data.in_cq && !data.kick_armed) {
       data.kick_armed = true;
       data.kick->Set(data.cq.load(std::memory_order_relaxed),
-                     gpr_now(GPR_CLOCK_MONOTONIC), kick_tag(data));
+                     gpr_inf_past(GPR_CLOCK_MONOTONIC), kick_tag(data));
     }
     return;
   }

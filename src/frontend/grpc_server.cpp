@@ -4,10 +4,10 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 
 #include "frontend/cq_scheduler.hpp"
 #include "frontend/frontend_core.hpp"
+#include "frontend/health_service.hpp"
 #include "frontend/keyvalue_service.hpp"
 #include "frontend/pubsub_service.hpp"
 
@@ -29,11 +29,11 @@ grpc_server::grpc_server(const std::string& listen,
   : sys_(sys),
     core_(std::make_shared<frontend_core>(sys, sessions, std::move(auth))),
     service_(std::make_unique<keyvalue_service>(core_)),
-    pubsub_(std::make_unique<pubsub_service>(core_)) {
+    pubsub_(std::make_unique<pubsub_service>(core_)),
+    health_(std::make_unique<health_service>()) {
   if (!runs_cq_scheduler(sys))
     throw std::logic_error("the gRPC server needs an actor system on "
                            "cq_scheduler (use_cq_scheduler)");
-  grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, std::move(credentials), &port_);
@@ -42,6 +42,7 @@ grpc_server::grpc_server(const std::string& listen,
                              static_cast<int>(std::max<uint32_t>(max_streams, 1)));
   builder.RegisterService(service_->grpc_service());
   builder.RegisterService(pubsub_->grpc_service());
+  builder.RegisterService(health_->grpc_service());
   for (size_t i = 0; i < sys.scheduler().num_workers(); ++i)
     queues_.push_back(builder.AddCompletionQueue());
   server_ = builder.BuildAndStart();
@@ -57,6 +58,7 @@ grpc_server::grpc_server(const std::string& listen,
   }
   service_->start(cqs);
   pubsub_->start(cqs);
+  health_->start(cqs);
   attach_completion_queues(sys, polled);
   set_serving(true);
 }
@@ -67,11 +69,9 @@ grpc_server::~grpc_server() {
 }
 
 void grpc_server::set_serving(bool serving) {
-  if (auto* health = server_->GetHealthCheckService()) {
-    health->SetServingStatus(serving);
-    health->SetServingStatus(keyvalue_service_name, serving);
-    health->SetServingStatus(pubsub_service_name, serving);
-  }
+  health_->set_serving("", serving);
+  health_->set_serving(keyvalue_service_name, serving);
+  health_->set_serving(pubsub_service_name, serving);
 }
 
 void grpc_server::begin_drain() {
@@ -86,12 +86,15 @@ int64_t grpc_server::in_flight() const {
 void grpc_server::shutdown(std::chrono::milliseconds grace) {
   if (!server_)
     return;
-  set_serving(false);
+  // Everything NOT_SERVING, and the Watch streams end, so that the server's
+  // Shutdown does not wait out the grace period for them.
+  health_->shutdown();
   // The workers keep polling the queues while the server waits for the
   // calls in flight; then the queues end, and the workers drain them.
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   core_->close();
+  health_->close();
   detach_completion_queues(sys_);
   server_.reset();
   queues_.clear();

@@ -21,6 +21,7 @@ namespace prism::frontend {
 class frontend_core;
 class keyvalue_service;
 class pubsub_service;
+class health_service;
 
 /// The gRPC listener: the KeyValue and PubSub services, gRPC health checking
 /// (per service) and server reflection. `sys` must run on cq_scheduler: its
@@ -66,6 +67,7 @@ private:
   std::shared_ptr<frontend_core> core_;
   std::unique_ptr<keyvalue_service> service_;
   std::unique_ptr<pubsub_service> pubsub_;
+  std::unique_ptr<health_service> health_;
   std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
