@@ -293,7 +293,8 @@ int serve(const serve_options& opts) {
       cfg.server.listen,
       frontend::listener_credentials(cfg.server.tls, cfg.auth.mode),
       cfg.max_request_bytes(),
-      cfg.server.max_concurrent_streams(), sys, gw->sessions(), auth);
+      cfg.server.max_concurrent_streams(), cfg.server.scheduler_pollers, sys,
+      gw->sessions(), auth);
     admin::admin_hooks hooks;
     gw->metrics().add_collector([&grpc] {
       return metric_report{{"prism_requests_in_flight",

@@ -584,7 +584,7 @@ const std::vector<std::string> server_keys = {"listen",           "admin",
                                               "session_mailbox_limit", "stage_mailbox_limit",
                                               "router_mailbox_limit",
                                               "drain_timeout_ms", "scheduler", "tls"};
-const std::vector<std::string> scheduler_keys = {"max_throughput", "threads"};
+const std::vector<std::string> scheduler_keys = {"max_throughput", "threads", "pollers"};
 const std::vector<std::string> audit_keys = {"path"};
 /// Keys every backend allows, whatever its type.
 const std::vector<std::string> common_backend_keys = {"type", "max_pending", "mailbox_limit", "circuit"};
@@ -754,6 +754,10 @@ void check_server(checker& c, const entry& e, server_options& out) {
     if (const entry* t = sched.find("threads"))
       c.number(*t, sched.path(t->name), 0, 64, out.scheduler_threads,
                "use 0 (one thread per core) or a thread count from 1 to 64");
+    if (const entry* t = sched.find("pollers"))
+      c.number(*t, sched.path(t->name), 0, 64, out.scheduler_pollers,
+               "use 0 (one per four threads, at least one) or a count from 1 "
+               "to 64 (more than `threads` counts as all of them)");
   }
 }
 

@@ -259,6 +259,9 @@ struct server_options {
   uint32_t scheduler_max_throughput = defaults::scheduler_max_throughput;
   /// 0 picks the number of cores.
   uint32_t scheduler_threads = 0;
+  /// Scheduler threads that also poll gRPC (each its own completion queue);
+  /// 0 picks one per four threads, at least one.
+  uint32_t scheduler_pollers = 0;
 
   /// Calls one client connection may have open at the gRPC layer: twice its
   /// in-flight window, so the window still refuses (with a retry hint) what

@@ -118,9 +118,11 @@ void cq_work_stealing::handle(worker_data& data,
 caf::resumable* cq_work_stealing::wait_on_condition(worker_data& data) {
   std::unique_lock<std::mutex> guard(data.waitdata.lock);
   data.waitdata.sleeping = true;
-  data.waitdata.cv.wait_for(guard, data.strategies[2].sleep_duration, [&] {
-    return !data.queue.empty() || data.state == cq_state::attached;
-  });
+  data.parked.store(true, std::memory_order_release);
+  // Woken for a job of its own, an attached queue, or a busy sibling's
+  // surplus (then the predicate is false, and the caller steals).
+  data.waitdata.cv.wait_for(guard, data.strategies[2].sleep_duration);
+  data.parked.store(false, std::memory_order_release);
   data.waitdata.sleeping = false;
   return data.queue.take_head();
 }
@@ -147,8 +149,8 @@ cq_scheduler& scheduler_of(caf::actor_system& sys) {
 void attach_completion_queues(caf::actor_system& sys,
                               const std::vector<grpc::CompletionQueue*>& cqs) {
   auto& sched = scheduler_of(sys);
-  if (cqs.size() != sched.num_workers())
-    throw std::logic_error("one completion queue per scheduler worker");
+  if (cqs.empty() || cqs.size() > sched.num_workers())
+    throw std::logic_error("one to num_workers completion queues");
   for (size_t i = 0; i < cqs.size(); ++i) {
     auto& data = sched.worker_by_id(i)->data();
     std::unique_lock<std::mutex> guard(data.waitdata.lock);

@@ -4,16 +4,19 @@
 // that a call runs on one thread from the gRPC event that brings it in to the
 // Finish that answers it.
 //
-// It is CAF's work stealing with three changes:
-// - An idle worker that has a completion queue attached waits in the queue
-//   (AsyncNext) instead of on its condition variable, and handles each gRPC
-//   event on the spot. A busy one looks at its queue every few jobs, so new
-//   calls are not held back by a long backlog.
+// It is CAF's work stealing with four changes:
+// - An idle worker that has a completion queue attached (a poller) waits in
+//   the queue (AsyncNext) instead of on its condition variable, and handles
+//   each gRPC event on the spot. A busy one looks at its queue every few
+//   jobs, so new calls are not held back by a long backlog.
+// - A poller that has run jobs without a break for `busy_before_sharing`
+//   while more wait wakes a parked worker without a queue, which steals;
+//   below that nobody is woken, so one call at a time stays on one thread.
 // - A job enqueued from one of the workers' own threads without an actor
 //   context (a gRPC event handler sending to an actor) goes to that worker's
 //   own queue, like a message one actor sends another: no wake-up.
-// - An enqueue from any other thread (CAF's clock, gRPC's callback threads,
-//   the main thread) wakes a worker blocked in its completion queue with an
+// - An enqueue from any other thread (CAF's clock, a driver's thread, the
+//   main thread) wakes a worker blocked in its completion queue with an
 //   alarm due at once, set at most once at a time; a worker without a queue
 //   is woken through its condition variable as before.
 //
@@ -23,6 +26,7 @@
 // to waiting on its condition variable.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -74,9 +78,23 @@ public:
     std::unique_ptr<grpc::Alarm> kick;
     /// Notified when the worker has drained its queue to the end.
     std::condition_variable detached;
+    /// A worker without a queue waits on its condition variable for work
+    /// (set just before, cleared just after): a busy worker with a queue
+    /// wakes one such sibling when it has more work than it can run.
+    std::atomic<bool> parked{false};
     // Only the worker touches these:
     size_t jobs_since_poll = 0;
+    /// When the worker last came out of waiting (zero while it waits), and
+    /// when it last woke a sibling.
+    std::chrono::steady_clock::time_point busy_since{};
+    std::chrono::steady_clock::time_point shared_at{};
   };
+
+  /// How long a worker with a queue runs jobs without a break before it
+  /// wakes a parked sibling to take some of its backlog. Below it (one call
+  /// at a time is a dozen short jobs) nobody is woken: a wake-up costs more
+  /// than the work it would move.
+  static constexpr std::chrono::microseconds busy_before_sharing{200};
 
   template <class Coordinator>
   void central_enqueue(Coordinator* self, caf::resumable* job) {
@@ -106,12 +124,16 @@ public:
           data.jobs_since_poll = 0;
           poll(data, *cq);
         }
-        if (auto* job = data.queue.take_head())
+        if (auto* job = data.queue.take_head()) {
+          if (!data.queue.empty())
+            share_backlog(self, data);
           return job;
+        }
         if (auto* job = try_steal(self))
           return job;
         // Not `cq`: poll() above may have taken its shutdown, after which
         // its owner may already have destroyed it.
+        data.busy_since = {};
         wait_in_cq(data);
         continue;
       }
@@ -137,6 +159,44 @@ private:
 
   /// Makes the worker of `data` look at its job queue.
   static void wake(worker_data& data);
+
+  /// The worker of `data` has more jobs waiting: once it has been busy for
+  /// `busy_before_sharing`, it wakes a parked sibling (at most once per that
+  /// interval), which steals.
+  template <class Worker>
+  static void share_backlog(Worker* self, worker_data& data) {
+    auto now = std::chrono::steady_clock::now();
+    if (data.busy_since == std::chrono::steady_clock::time_point{}) {
+      data.busy_since = now;
+      return;
+    }
+    if (now - data.busy_since < busy_before_sharing
+        || now - data.shared_at < busy_before_sharing)
+      return;
+    data.shared_at = now;
+    wake_parked_sibling(self);
+  }
+
+  /// Wakes one sibling of `self` that waits on its condition variable, if
+  /// any does.
+  template <class Worker>
+  static void wake_parked_sibling(Worker* self) {
+    auto* parent = self->parent();
+    auto n = parent->num_workers();
+    for (size_t i = 0; i < n; ++i) {
+      auto* w = parent->worker_by_id(i);
+      if (w == self)
+        continue;
+      auto& other = d(w);
+      if (!other.parked.load(std::memory_order_acquire))
+        continue;
+      std::unique_lock<std::mutex> guard(other.waitdata.lock);
+      if (other.waitdata.sleeping) {
+        other.waitdata.cv.notify_one();
+        return;
+      }
+    }
+  }
 
   /// Handles what is ready in `cq`, without blocking.
   static void poll(worker_data& data, grpc::CompletionQueue& cq);
@@ -167,8 +227,9 @@ void use_cq_scheduler(caf::actor_system_config& cfg);
 /// Whether `sys` runs on cq_scheduler (so completion queues can be attached).
 bool runs_cq_scheduler(caf::actor_system& sys);
 
-/// Attaches `cqs[i]` to worker i of `sys`'s cq_scheduler; there must be one
-/// queue per worker, each polled by no one else from now on.
+/// Attaches `cqs[i]` to worker i of `sys`'s cq_scheduler (at least one
+/// queue, at most one per worker), each polled by no one else from now on.
+/// Workers without a queue run actors and steal from the others.
 void attach_completion_queues(caf::actor_system& sys,
                               const std::vector<grpc::CompletionQueue*>& cqs);
 

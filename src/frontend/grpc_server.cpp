@@ -23,7 +23,8 @@ constexpr const char* pubsub_service_name = "prism.v1.PubSub";
 grpc_server::grpc_server(const std::string& listen,
                          std::shared_ptr<grpc::ServerCredentials> credentials,
                          uint64_t max_request_bytes,
-                         uint32_t max_streams, caf::actor_system& sys,
+                         uint32_t max_streams, size_t pollers,
+                         caf::actor_system& sys,
                          session_directory& sessions,
                          std::shared_ptr<const authenticator> auth)
   : sys_(sys),
@@ -43,7 +44,10 @@ grpc_server::grpc_server(const std::string& listen,
   builder.RegisterService(service_->grpc_service());
   builder.RegisterService(pubsub_->grpc_service());
   builder.RegisterService(health_->grpc_service());
-  for (size_t i = 0; i < sys.scheduler().num_workers(); ++i)
+  auto workers = sys.scheduler().num_workers();
+  pollers = pollers == 0 ? std::max<size_t>(1, workers / 4)
+                         : std::min(pollers, workers);
+  for (size_t i = 0; i < pollers; ++i)
     queues_.push_back(builder.AddCompletionQueue());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0)

@@ -24,9 +24,11 @@ class pubsub_service;
 class health_service;
 
 /// The gRPC listener: the KeyValue and PubSub services, gRPC health checking
-/// (per service) and server reflection. `sys` must run on cq_scheduler: its
-/// workers poll the services' completion queues, one each, from
-/// construction until shutdown().
+/// (per service) and server reflection. `sys` must run on cq_scheduler:
+/// `pollers` of its workers (0: one per four workers, at least one) poll the
+/// services' completion queues, one each, from construction until
+/// shutdown(); the other workers run actors and take work off the pollers
+/// when these have more than they can run.
 class grpc_server {
 public:
   /// Starts listening on `listen` (host:port; port 0 picks one). Throws
@@ -40,7 +42,7 @@ public:
   grpc_server(const std::string& listen,
               std::shared_ptr<grpc::ServerCredentials> credentials,
               uint64_t max_request_bytes,
-              uint32_t max_streams, caf::actor_system& sys,
+              uint32_t max_streams, size_t pollers, caf::actor_system& sys,
               session_directory& sessions,
               std::shared_ptr<const authenticator> auth = nullptr);
   ~grpc_server();

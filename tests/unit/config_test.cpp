@@ -125,6 +125,7 @@ namespaces:
   CHECK(cfg.server.session_idle_timeout_ms == 60000);
   CHECK(cfg.server.scheduler_max_throughput == 64);
   CHECK(cfg.server.scheduler_threads == 0);
+  CHECK(cfg.server.scheduler_pollers == 0);
   CHECK(cfg.audit.path == "./data/audit.log");
 
   const auto& mem = cfg.backends.at("mem");
@@ -153,7 +154,7 @@ TEST_CASE("explicit values are read", "[config]") {
   listen: "[::1]:0"
   admin: localhost:0
   session_idle_timeout_ms: 1000
-  scheduler: {max_throughput: 100000, threads: 64}
+  scheduler: {max_throughput: 100000, threads: 64, pollers: 3}
 audit:
   path: /var/log/prism/audit.log
 backends:
@@ -171,6 +172,7 @@ namespaces:
   CHECK(cfg.server.session_idle_timeout_ms == 1000);
   CHECK(cfg.server.scheduler_max_throughput == 100000);
   CHECK(cfg.server.scheduler_threads == 64);
+  CHECK(cfg.server.scheduler_pollers == 3);
   CHECK(cfg.audit.path == "/var/log/prism/audit.log");
   CHECK(cfg.backends.at("mem").connections == 256);
   CHECK(cfg.backends.at("mem").max_pending == 0);
@@ -355,7 +357,7 @@ namespaces: {cache: {backend: mem}}
 TEST_CASE("values out of range", "[config]") {
   auto r = check(R"(server:
   session_idle_timeout_ms: 999
-  scheduler: {max_throughput: 0, threads: 65}
+  scheduler: {max_throughput: 0, threads: 65, pollers: 65}
 backends:
   mem: {type: memory, connections: 0, max_pending: 1000001, ttl_sweep_interval_ms: 9}
   disk: {type: sqlite, path: x.db, busy_timeout_ms: 600001, connections: 257}
@@ -367,6 +369,7 @@ namespaces:
   expect_problem(r, "server.session_idle_timeout_ms", 2, "999 is out of range 1000..86400000");
   expect_problem(r, "server.scheduler.max_throughput", 3, "0 is out of range 1..100000");
   expect_problem(r, "server.scheduler.threads", 3, "65 is out of range 0..64");
+  expect_problem(r, "server.scheduler.pollers", 3, "65 is out of range 0..64");
   expect_problem(r, "backends.mem.connections", 5, "0 is out of range 1..256");
   expect_problem(r, "backends.mem.max_pending", 5, "1000001 is out of range 0..1000000");
   expect_problem(r, "backends.mem.ttl_sweep_interval_ms", 5, "9 is out of range 10..3600000");
@@ -375,7 +378,7 @@ namespaces:
   expect_problem(r, "namespaces.cache.max_value_bytes", 8, "67108865 is out of range 1..67108864");
   expect_problem(r, "namespaces.zero.max_value_bytes", 9, "0 is out of range");
   expect_problem(r, "namespaces.huge.max_value_bytes", 10, "out of range");
-  CHECK(r.problems.size() == 11);
+  CHECK(r.problems.size() == 12);
 }
 
 TEST_CASE("missing required keys point at their map", "[config]") {

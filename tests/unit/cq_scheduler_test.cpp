@@ -2,7 +2,7 @@
 // handled on the worker that polls the queue, and what they send runs there
 // too; a job from another thread reaches a worker blocked in its queue; a
 // detach drains every queue before it returns, and the workers go on
-// without one.
+// without one; a worker without a queue takes work off a busy one.
 //
 // The workers' relaxed poll interval is set far beyond every deadline here,
 // so a worker that waits is only ever woken by the mechanism under test, not
@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -106,12 +107,16 @@ struct scheduler_config : caf::actor_system_config {
   }
 };
 
-/// Completion queues attached to every worker of `sys` while it lives.
+/// Completion queues attached to the first workers of `sys` while it lives.
 class attached_queues {
 public:
-  explicit attached_queues(caf::actor_system& sys) : sys_(sys) {
+  /// `count` 0: one per worker.
+  explicit attached_queues(caf::actor_system& sys, size_t count = 0)
+    : sys_(sys) {
+    if (count == 0)
+      count = sys.scheduler().num_workers();
     std::vector<grpc::CompletionQueue*> raw;
-    for (size_t i = 0; i < sys.scheduler().num_workers(); ++i) {
+    for (size_t i = 0; i < count; ++i) {
       queues_.push_back(std::make_unique<grpc::CompletionQueue>());
       raw.push_back(queues_.back().get());
     }
@@ -209,6 +214,69 @@ TEST_CASE("Detaching drains every queue, and the workers go on without one",
   attached_queues again{sys};
   REQUIRE(round_trip(sys, echo_actor, 7));
   caf::anon_send_exit(echo_actor, caf::exit_reason::user_shutdown);
+}
+
+/// Spins for `length` on whichever worker runs it, then records the thread.
+caf::behavior slow_worker(caf::event_based_actor*, observations* seen,
+                          std::chrono::microseconds length) {
+  return {
+    [seen, length](uint64_t) {
+      auto until = std::chrono::steady_clock::now() + length;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      {
+        std::lock_guard<std::mutex> guard(seen->mutex);
+        ++seen->handled;
+        seen->handler_thread = this_thread_hash();
+      }
+      seen->changed.notify_all();
+    },
+  };
+}
+
+/// A gRPC event that sends one message to each of `targets`.
+class fan_out_event final : public cq_event {
+public:
+  explicit fan_out_event(std::vector<caf::actor> targets)
+    : targets_(std::move(targets)) {
+  }
+
+  void proceed(bool) override {
+    for (auto& t : targets_)
+      caf::anon_send(t, this_thread_hash());
+  }
+
+private:
+  std::vector<caf::actor> targets_;
+};
+
+TEST_CASE("A worker without a queue takes work off a polling worker that has "
+          "more than it can run",
+          "[cq_scheduler]") {
+  // Two workers, one polling. The relaxed poll interval is an hour, so the
+  // second worker, parked, runs something only when the busy one wakes it.
+  scheduler_config cfg{2};
+  caf::actor_system sys{cfg};
+  attached_queues queues{sys, 1};
+  constexpr int jobs = 40;
+  std::vector<observations> seen(jobs);
+  std::vector<caf::actor> targets;
+  for (int i = 0; i < jobs; ++i)
+    targets.push_back(sys.spawn(slow_worker, &seen[static_cast<size_t>(i)],
+                                std::chrono::microseconds{500}));
+  // All forty land in the polling worker's own queue: 20 ms of work, far
+  // past the 200 µs it runs before it shares.
+  fan_out_event event{targets};
+  grpc::Alarm alarm;
+  alarm.Set(queues[0], gpr_inf_past(GPR_CLOCK_MONOTONIC), &event);
+  std::set<uint64_t> threads;
+  for (auto& s : seen) {
+    REQUIRE(s.wait([&] { return s.handled == 1; }));
+    threads.insert(s.handler_thread);
+  }
+  CHECK(threads.size() == 2);
+  for (auto& t : targets)
+    caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("The gRPC server needs the scheduler that polls its queues",
