@@ -1,7 +1,5 @@
 #include "frontend/frontend_core.hpp"
 
-#include <thread>
-
 #include "frontend/request_metadata.hpp"
 #include "kv/validate.hpp"
 
@@ -22,22 +20,7 @@ int64_t frontend_core::in_flight() const noexcept {
 }
 
 void frontend_core::close() noexcept {
-  queues_open_.store(false, std::memory_order_seq_cst);
-  // Operations that saw the queues open are being started; they take
-  // microseconds.
-  while (queue_operations_.load(std::memory_order_seq_cst) != 0)
-    std::this_thread::yield();
-}
-
-frontend_core::queue_operation::queue_operation(frontend_core& core) noexcept
-  : core_(core) {
-  // Count first, then look: close() either sees the count or is seen here.
-  core_.queue_operations_.fetch_add(1, std::memory_order_seq_cst);
-  open_ = core_.queues_open_.load(std::memory_order_seq_cst);
-}
-
-frontend_core::queue_operation::~queue_operation() {
-  core_.queue_operations_.fetch_sub(1, std::memory_order_seq_cst);
+  queues_.close();
 }
 
 void frontend_core::dispatch(grpc::ServerContextBase& ctx,

@@ -19,6 +19,7 @@
 #include <grpcpp/server_context.h>
 
 #include "frontend/authenticator.hpp"
+#include "frontend/queue_guard.hpp"
 #include "session/session_directory.hpp"
 
 namespace prism::frontend {
@@ -32,19 +33,12 @@ public:
   frontend_core(const frontend_core&) = delete;
   frontend_core& operator=(const frontend_core&) = delete;
 
-  /// While it lives, the completion queues stay open; false when they are
-  /// closed, and then nothing may be started on them.
-  class queue_operation {
+  /// An operation on the completion queues (see queue_guard).
+  class queue_operation : public queue_guard::operation {
   public:
-    explicit queue_operation(frontend_core& core) noexcept;
-    ~queue_operation();
-    queue_operation(const queue_operation&) = delete;
-    queue_operation& operator=(const queue_operation&) = delete;
-    explicit operator bool() const noexcept { return open_; }
-
-  private:
-    frontend_core& core_;
-    bool open_;
+    explicit queue_operation(frontend_core& core) noexcept
+      : queue_guard::operation(core.queues_) {
+    }
   };
 
   /// Starts no further operation on the completion queues and returns once
@@ -86,9 +80,7 @@ private:
   std::shared_ptr<const authenticator> auth_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
-  std::atomic<bool> queues_open_{true};
-  /// Queue operations being started (see queue_operation).
-  std::atomic<int64_t> queue_operations_{0};
+  queue_guard queues_;
 };
 
 } // namespace prism::frontend

@@ -1,7 +1,5 @@
 #include "frontend/health_service.hpp"
 
-#include <thread>
-
 #include <grpc/support/time.h>
 #include <grpcpp/alarm.h>
 #include <grpcpp/server_context.h>
@@ -22,7 +20,7 @@ public:
   /// finds none until one is requested, and health checks are rare.
   static void request(health_service& service,
                       grpc::ServerCompletionQueue* cq) {
-    queue_operation op{service};
+    queue_operation op{service.queues_};
     if (!op)
       return;
     auto* call = new check_call(service, cq);
@@ -39,7 +37,7 @@ public:
     }
     request(service_, cq_);
     answered_ = true;
-    queue_operation op{service_};
+    queue_operation op{service_.queues_};
     if (!op) {
       delete this;
       return;
@@ -85,7 +83,7 @@ public:
   /// closed.
   static void request(health_service& service,
                       grpc::ServerCompletionQueue* cq) {
-    queue_operation op{service};
+    queue_operation op{service.queues_};
     if (!op)
       return;
     auto* call = new watch_call(service, cq);
@@ -105,7 +103,7 @@ public:
     // has yet to look.
     if (ended_ || writing_ || alarm_armed_)
       return;
-    queue_operation op{service_};
+    queue_operation op{service_.queues_};
     if (!op)
       return;
     alarm_armed_ = true;
@@ -194,7 +192,7 @@ private:
       return;
     // Closed: the server is gone, and its Shutdown cancelled this call,
     // whose done event is on its way.
-    queue_operation op{service_};
+    queue_operation op{service_.queues_};
     if (!op)
       return;
     ++pending_;
@@ -276,11 +274,7 @@ void health_service::shutdown() {
 }
 
 void health_service::close() noexcept {
-  queues_open_.store(false, std::memory_order_seq_cst);
-  // Operations that saw the queues open are being started; they take
-  // microseconds.
-  while (queue_operations_.load(std::memory_order_seq_cst) != 0)
-    std::this_thread::yield();
+  queues_.close();
 }
 
 health_service::serving_status
@@ -288,18 +282,6 @@ health_service::watched_status(const std::string& service) const {
   auto i = statuses_.find(service);
   return i == statuses_.end() ? HealthCheckResponse::SERVICE_UNKNOWN
                               : i->second;
-}
-
-health_service::queue_operation::queue_operation(
-  health_service& service) noexcept
-  : service_(service) {
-  // Count first, then look: close() either sees the count or is seen here.
-  service_.queue_operations_.fetch_add(1, std::memory_order_seq_cst);
-  open_ = service_.queues_open_.load(std::memory_order_seq_cst);
-}
-
-health_service::queue_operation::~queue_operation() {
-  service_.queue_operations_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 } // namespace prism::frontend

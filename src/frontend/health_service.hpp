@@ -27,6 +27,7 @@
 #include <grpcpp/completion_queue.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "frontend/queue_guard.hpp"
 
 namespace prism::frontend {
 
@@ -65,18 +66,7 @@ private:
   class watch_call;
   using serving_status = grpc::health::v1::HealthCheckResponse::ServingStatus;
 
-  /// While it lives, the completion queues stay open; false when they are
-  /// closed, and then nothing may be started on them.
-  class queue_operation {
-  public:
-    explicit queue_operation(health_service& service) noexcept;
-    ~queue_operation();
-    explicit operator bool() const noexcept { return open_; }
-
-  private:
-    health_service& service_;
-    bool open_;
-  };
+  using queue_operation = queue_guard::operation;
 
   /// The status a Watch on `service` reports now; under `mutex_`.
   serving_status watched_status(const std::string& service) const;
@@ -90,9 +80,7 @@ private:
   bool shut_down_ = false;
   /// The Watch streams started and not yet done.
   std::set<watch_call*> watches_;
-  std::atomic<bool> queues_open_{true};
-  /// Queue operations being started (see queue_operation).
-  std::atomic<int64_t> queue_operations_{0};
+  queue_guard queues_;
 };
 
 } // namespace prism::frontend
