@@ -23,10 +23,27 @@ void frontend_core::close() noexcept {
   queues_.close();
 }
 
+std::chrono::steady_clock::duration
+frontend_core::since_last_call() const noexcept {
+  auto last = std::chrono::steady_clock::duration{
+    last_call_.load(std::memory_order_relaxed)};
+  return std::chrono::steady_clock::now().time_since_epoch() - last;
+}
+
+namespace {
+
+void note_call(std::atomic<int64_t>& last) {
+  last.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+             std::memory_order_relaxed);
+}
+
+} // namespace
+
 void frontend_core::dispatch(grpc::ServerContextBase& ctx,
                              const std::string& ns, kv::operation op,
                              std::unique_ptr<call_completion> completion) {
   auto rc = make_request_context(ctx, ns, sys_);
+  note_call(last_call_);
   // Count the call before looking at the drain flag: a drain that starts
   // after this point waits for it; one that started before is seen here.
   in_flight_.fetch_add(1, std::memory_order_seq_cst);
@@ -50,6 +67,7 @@ void frontend_core::dispatch_stream(
   grpc::ServerContextBase& ctx, const std::string& ns, kv::operation op,
   message_sink_ptr sink, std::unique_ptr<call_completion> completion) {
   auto rc = make_request_context(ctx, ns, sys_);
+  note_call(last_call_);
   if (draining_.load(std::memory_order_seq_cst)) {
     sink->finish(shutting_down().status);
     return;

@@ -11,6 +11,7 @@
 // thread, and gRPC starts no poller threads of its own for them.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -51,6 +52,10 @@ public:
   /// started go on.
   void begin_drain() noexcept;
 
+  /// How long ago the last call (unary or stream) came in, on the steady
+  /// clock; a very long time before the first.
+  std::chrono::steady_clock::duration since_last_call() const noexcept;
+
   /// Unary calls started and not yet answered (a stream has no end of its
   /// own and is not counted; the gateway ends it when it stops).
   int64_t in_flight() const noexcept;
@@ -80,6 +85,8 @@ private:
   std::shared_ptr<const authenticator> auth_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
+  /// steady_clock ticks of the last dispatch.
+  std::atomic<int64_t> last_call_{0};
   queue_guard queues_;
 };
 

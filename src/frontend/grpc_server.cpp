@@ -1,6 +1,7 @@
 #include "frontend/grpc_server.hpp"
 
 #include <algorithm>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -17,6 +18,9 @@ namespace {
 
 constexpr const char* keyvalue_service_name = "prism.v1.KeyValue";
 constexpr const char* pubsub_service_name = "prism.v1.PubSub";
+
+/// How long no call may have come in before the server shuts down.
+constexpr auto quiet_before_shutdown = std::chrono::milliseconds(50);
 
 } // namespace
 
@@ -93,6 +97,16 @@ void grpc_server::shutdown(std::chrono::milliseconds grace) {
   // Everything NOT_SERVING, and the Watch streams end, so that the server's
   // Shutdown does not wait out the grace period for them.
   health_->shutdown();
+  // A call whose request reaches gRPC after its Shutdown began is not
+  // matched any more and ends CANCELLED, which clients do not retry. Calls
+  // already on their way in (sent before their clients saw a refusal) are
+  // let in first, and refused UNAVAILABLE while the gateway drains: the
+  // server shuts down once none came for `quiet_before_shutdown`, or when
+  // the grace period is over.
+  auto until = std::chrono::steady_clock::now() + grace;
+  while (core_->since_last_call() < quiet_before_shutdown
+         && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(quiet_before_shutdown / 10);
   // The workers keep polling the queues while the server waits for the
   // calls in flight; then the queues end, and the workers drain them.
   server_->Shutdown(std::chrono::system_clock::now() + grace);

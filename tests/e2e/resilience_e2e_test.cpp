@@ -206,8 +206,19 @@ public:
   std::string progress() const {
     std::ostringstream out;
     for (size_t c = 0; c < writers_.size(); ++c)
-      out << " w" << c << ": " << writers_[c].ok.load() << " ok"
-          << (writers_[c].finished.load() ? " (finished)" : "");
+    {
+      const auto& w = writers_[c];
+      out << " w" << c << ": " << w.ok.load() << " ok";
+      // A finished writer's thread no longer touches its failures.
+      if (w.finished.load()) {
+        out << " (finished";
+        if (!w.failures.empty())
+          out << " after " << describe(w.failures.front().status)
+              << (w.failures.front().from_gateway ? ", from the gateway"
+                                                  : ", from gRPC's transport");
+        out << ")";
+      }
+    }
     return out.str();
   }
 

@@ -353,7 +353,15 @@ grpc::ChannelArguments channel_arguments() {
 } // namespace
 
 std::shared_ptr<grpc::Channel> gateway_process::channel() const {
-  return grpc::CreateCustomChannel(grpc_target(), grpc::InsecureChannelCredentials(), channel_arguments());
+  auto made = grpc::CreateCustomChannel(grpc_target(), grpc::InsecureChannelCredentials(),
+                                        channel_arguments());
+  // Connected before the first call: when many clients start at once on a
+  // loaded machine, a new channel's first TCP connect can fail in the client
+  // (seen: connect() reporting ENOENT), which gRPC reports to a fail-fast
+  // call as UNAVAILABLE before the gateway ever sees the connection; the
+  // channel itself retries. Past the deadline the call finds out.
+  made->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return made;
 }
 
 std::shared_ptr<grpc::Channel>

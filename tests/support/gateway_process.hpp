@@ -126,7 +126,8 @@ public:
 
   /// "ipv4:127.0.0.1:PORT".
   std::string grpc_target() const;
-  /// A new channel with its own connection and 64 MiB message limits.
+  /// A new channel with its own connection and 64 MiB message limits,
+  /// connected (or given up on after 10 s) before it is returned.
   std::shared_ptr<grpc::Channel> channel() const;
   /// The same over `credentials` (e.g. TLS), checking the server's
   /// certificate against "localhost".

@@ -354,7 +354,12 @@ int64_t group_consumer::commit_point(partition_state& p) {
 }
 
 void group_consumer::report_lag() {
-  next_lag_report_ = steady::now() + pubsub_driver::lag_report_interval;
+  // The next round is an interval after this one ends: a leader that does
+  // not answer holds the thread at most lag_query_timeout_ms per round.
+  struct schedule_next {
+    steady::time_point& next;
+    ~schedule_next() { next = steady::now() + pubsub_driver::lag_report_interval; }
+  } later{next_lag_report_};
   uint64_t lag = 0;
   for (auto& [partition, state] : partitions_) {
     int64_t point = commit_point(state);
