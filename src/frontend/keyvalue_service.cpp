@@ -6,7 +6,7 @@ namespace prism::frontend {
 
 namespace {
 
-// --- results into responses ---------------------------------------------
+// --- an item of a batch or scan answer -------------------------------------
 
 void copy_item(v1::Item& out, kv::item&& in) {
   out.set_key(std::move(in.key));
@@ -15,53 +15,8 @@ void copy_item(v1::Item& out, kv::item&& in) {
   out.set_version(in.version);
 }
 
-void fill(v1::GetResponse& out, kv::result&& r) {
-  auto& x = std::get<kv::get_result>(r);
-  out.set_found(x.found);
-  out.set_value(std::move(x.value));
-  out.set_version(x.version);
-}
-
-void fill(v1::SetResponse& out, kv::result&& r) {
-  out.set_version(std::get<kv::set_result>(r).version);
-}
-
-void fill(v1::DeleteResponse& out, kv::result&& r) {
-  out.set_existed(std::get<kv::delete_result>(r).existed);
-}
-
-void fill(v1::ExistsResponse& out, kv::result&& r) {
-  out.set_exists(std::get<kv::exists_result>(r).exists);
-}
-
-void fill(v1::BatchGetResponse& out, kv::result&& r) {
-  auto& x = std::get<kv::batch_get_result>(r);
-  out.mutable_items()->Reserve(static_cast<int>(x.items.size()));
-  for (auto& item : x.items)
-    copy_item(*out.add_items(), std::move(item));
-}
-
-void fill(v1::BatchSetResponse& out, kv::result&& r) {
-  auto& x = std::get<kv::batch_set_result>(r);
-  out.mutable_versions()->Reserve(static_cast<int>(x.versions.size()));
-  for (auto v : x.versions)
-    out.add_versions(v);
-}
-
-void fill(v1::BatchDeleteResponse& out, kv::result&& r) {
-  out.set_deleted(std::get<kv::batch_delete_result>(r).deleted);
-}
-
-void fill(v1::ScanResponse& out, kv::result&& r) {
-  auto& x = std::get<kv::scan_result>(r);
-  out.mutable_items()->Reserve(static_cast<int>(x.items.size()));
-  for (auto& item : x.items)
-    copy_item(*out.add_items(), std::move(item));
-  out.set_next_start_after(std::move(x.next_start_after));
-}
-
 // --- the RPCs: request and response types, how gRPC is asked for one, and
-// the operation a request asks for ------------------------------------------
+// the operation a request asks for, the response a result fills -----------
 
 using async_service = v1::KeyValue::AsyncService;
 
@@ -74,7 +29,10 @@ struct get_rpc {
     return kv::get_op{r.key()};
   }
   static void fill(response& out, kv::result&& r) {
-    prism::frontend::fill(out, std::move(r));
+    auto& x = std::get<kv::get_result>(r);
+    out.set_found(x.found);
+    out.set_value(std::move(x.value));
+    out.set_version(x.version);
   }
 };
 
@@ -90,7 +48,7 @@ struct set_rpc {
     return op;
   }
   static void fill(response& out, kv::result&& r) {
-    prism::frontend::fill(out, std::move(r));
+    out.set_version(std::get<kv::set_result>(r).version);
   }
 };
 
@@ -103,7 +61,7 @@ struct delete_rpc {
     return kv::delete_op{r.key()};
   }
   static void fill(response& out, kv::result&& r) {
-    prism::frontend::fill(out, std::move(r));
+    out.set_existed(std::get<kv::delete_result>(r).existed);
   }
 };
 
@@ -116,7 +74,7 @@ struct exists_rpc {
     return kv::exists_op{r.key()};
   }
   static void fill(response& out, kv::result&& r) {
-    prism::frontend::fill(out, std::move(r));
+    out.set_exists(std::get<kv::exists_result>(r).exists);
   }
 };
 
@@ -131,7 +89,10 @@ struct batch_get_rpc {
     return op;
   }
   static void fill(response& out, kv::result&& r) {
-    prism::frontend::fill(out, std::move(r));
+    auto& x = std::get<kv::batch_get_result>(r);
+    out.mutable_items()->Reserve(static_cast<int>(x.items.size()));
+    for (auto& item : x.items)
+      copy_item(*out.add_items(), std::move(item));
   }
 };
 
@@ -148,7 +109,10 @@ struct batch_set_rpc {
     return op;
   }
   static void fill(response& out, kv::result&& r) {
-    prism::frontend::fill(out, std::move(r));
+    auto& x = std::get<kv::batch_set_result>(r);
+    out.mutable_versions()->Reserve(static_cast<int>(x.versions.size()));
+    for (auto v : x.versions)
+      out.add_versions(v);
   }
 };
 
@@ -163,7 +127,7 @@ struct batch_delete_rpc {
     return op;
   }
   static void fill(response& out, kv::result&& r) {
-    prism::frontend::fill(out, std::move(r));
+    out.set_deleted(std::get<kv::batch_delete_result>(r).deleted);
   }
 };
 
@@ -177,7 +141,11 @@ struct scan_rpc {
                        r.keys_only()};
   }
   static void fill(response& out, kv::result&& r) {
-    prism::frontend::fill(out, std::move(r));
+    auto& x = std::get<kv::scan_result>(r);
+    out.mutable_items()->Reserve(static_cast<int>(x.items.size()));
+    for (auto& item : x.items)
+      copy_item(*out.add_items(), std::move(item));
+    out.set_next_start_after(std::move(x.next_start_after));
   }
 };
 
