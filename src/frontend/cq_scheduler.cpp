@@ -119,8 +119,9 @@ caf::resumable* cq_work_stealing::wait_on_condition(worker_data& data) {
   std::unique_lock<std::mutex> guard(data.waitdata.lock);
   data.waitdata.sleeping = true;
   data.parked.store(true, std::memory_order_release);
-  // Woken for a job of its own, an attached queue, or a busy sibling's
-  // surplus (then the predicate is false, and the caller steals).
+  // Until notified (a job of its own, an attached queue, or a busy
+  // sibling's surplus, which the caller then steals) or the relaxed
+  // interval passes; a spurious wake-up only makes the caller look again.
   data.waitdata.cv.wait_for(guard, data.strategies[2].sleep_duration);
   data.parked.store(false, std::memory_order_release);
   data.waitdata.sleeping = false;

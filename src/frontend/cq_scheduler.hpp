@@ -84,8 +84,8 @@ public:
     std::atomic<bool> parked{false};
     // Only the worker touches these:
     size_t jobs_since_poll = 0;
-    /// When the worker last came out of waiting (zero while it waits), and
-    /// when it last woke a sibling.
+    /// Since when the worker has found more jobs waiting without going
+    /// back to wait (zero until then), and when it last woke a sibling.
     std::chrono::steady_clock::time_point busy_since{};
     std::chrono::steady_clock::time_point shared_at{};
   };
