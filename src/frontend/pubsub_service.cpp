@@ -13,10 +13,6 @@ namespace {
 
 using async_service = v1::PubSub::AsyncService;
 
-grpc::Status to_grpc(const status& st) {
-  return grpc::Status(static_cast<grpc::StatusCode>(st.code), st.message);
-}
-
 kv::metadata from_proto(const google::protobuf::Map<std::string, std::string>& md) {
   kv::metadata out;
   out.reserve(md.size());
@@ -119,10 +115,7 @@ public:
     std::unique_lock<std::mutex> lock{mutex_};
     if (over_ || finish_.has_value())
       return;
-    if (st.retry_after_ms > 0)
-      ctx_.AddTrailingMetadata(std::string(retry_after_header),
-                               std::to_string(st.retry_after_ms));
-    finish_ = to_grpc(st);
+    finish_ = finish_status(ctx_, st);
     auto failed = start_next();
     lock.unlock();
     if (failed)

@@ -80,4 +80,12 @@ kv::outcome shutting_down() {
     "another instance");
 }
 
+grpc::Status finish_status(grpc::ServerContextBase& ctx, status st) {
+  if (st.retry_after_ms > 0)
+    ctx.AddTrailingMetadata(std::string(retry_after_header),
+                            std::to_string(st.retry_after_ms));
+  return grpc::Status(static_cast<grpc::StatusCode>(st.code),
+                      std::move(st.message));
+}
+
 } // namespace prism::frontend

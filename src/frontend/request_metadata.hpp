@@ -28,4 +28,8 @@ request_context make_request_context(grpc::ServerContextBase& ctx,
 /// The answer to a call that arrives while the gateway drains.
 kv::outcome shutting_down();
 
+/// `st` as the gRPC status a call is finished with; a retry hint goes into
+/// `ctx`'s trailing metadata (x-prism-retry-after-ms) first.
+grpc::Status finish_status(grpc::ServerContextBase& ctx, status st);
+
 } // namespace prism::frontend

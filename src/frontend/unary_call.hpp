@@ -104,13 +104,8 @@ private:
       responder_.Finish(response_, grpc::Status::OK, this);
       return;
     }
-    if (result.status.retry_after_ms > 0)
-      ctx_.AddTrailingMetadata(std::string(retry_after_header),
-                               std::to_string(result.status.retry_after_ms));
     responder_.FinishWithError(
-      grpc::Status(static_cast<grpc::StatusCode>(result.status.code),
-                   std::move(result.status.message)),
-      this);
+      finish_status(ctx_, std::move(result.status)), this);
   }
 
   frontend_core_ptr core_;
