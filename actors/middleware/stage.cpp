@@ -62,9 +62,10 @@ stage(stage_actor::stateful_pointer<stage_state> self,
                    kv::outcome{std::move(verdict), {}});
       }
     },
-    [=](completed_atom, const call_ptr& call) {
+    [=](completed_atom, const call_batch& batch) {
       count_handled(self->state.registration);
-      self->state.logic->on_complete(*call);
+      for (const auto& call : batch.calls)
+        self->state.logic->on_complete(*call);
     },
     [=](reload_atom, const config_ptr& cfg) {
       count_handled(self->state.registration);

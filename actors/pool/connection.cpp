@@ -1,5 +1,7 @@
 #include "pool/connection.hpp"
 
+#include <optional>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -10,6 +12,35 @@ namespace prism {
 namespace {
 
 using self_ptr = connection_actor::stateful_pointer<connection_state>;
+
+/// An outcome that a driver hands over before `execute` returns (the memory
+/// driver always does), caught on the connection's own thread so that the
+/// connection finishes the call at once instead of sending itself a message.
+/// A driver thread answering later finds no catcher (or another one) and
+/// sends the message as before.
+struct inline_outcome {
+  const void* connection;
+  uint64_t seq;
+  std::optional<kv::outcome> result;
+};
+
+thread_local inline_outcome* catcher = nullptr;
+
+/// Sets the catcher for the duration of one `execute`, whatever it throws.
+class catching {
+public:
+  explicit catching(inline_outcome& target) : previous_(catcher) {
+    catcher = &target;
+  }
+  ~catching() { catcher = previous_; }
+  catching(const catching&) = delete;
+  catching& operator=(const catching&) = delete;
+
+private:
+  inline_outcome* previous_;
+};
+
+void finish_operation(self_ptr self, uint64_t seq, kv::outcome& result);
 
 void start_operation(self_ptr self, call_ptr call) {
   auto& st = self->state;
@@ -29,11 +60,24 @@ void start_operation(self_ptr self, call_ptr call) {
       call->context.deadline - self->clock().now());
   st.in_flight.emplace(seq, std::move(call));
   connection_actor me = self;
-  st.driver->execute(std::move(ns), std::move(op), timeout,
-                     [me, seq](kv::outcome result) {
-                       caf::anon_send(me, done_atom::value, seq,
-                                      std::move(result));
-                     });
+  const void* id = self;
+  inline_outcome here{id, seq, std::nullopt};
+  {
+    catching scope{here};
+    st.driver->execute(std::move(ns), std::move(op), timeout,
+                       [me, id, seq](kv::outcome result) {
+                         auto* c = catcher;
+                         if (c && c->connection == id && c->seq == seq
+                             && !c->result) {
+                           c->result.emplace(std::move(result));
+                           return;
+                         }
+                         caf::anon_send(me, done_atom::value, seq,
+                                        std::move(result));
+                       });
+  }
+  if (here.result)
+    finish_operation(self, seq, *here.result);
 }
 
 /// The driver says its connection broke: answer everything in hand and fail,

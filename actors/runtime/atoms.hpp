@@ -12,6 +12,8 @@ using request_atom = caf::atom_constant<caf::atom("request")>;
 using reply_atom = caf::atom_constant<caf::atom("reply")>;
 /// A call that its session has answered, for stages that observe outcomes.
 using completed_atom = caf::atom_constant<caf::atom("completed")>;
+/// A session's own reminder to tell its stages about the calls it answered.
+using report_atom = caf::atom_constant<caf::atom("report")>;
 /// A driver finished an operation.
 using done_atom = caf::atom_constant<caf::atom("done")>;
 /// A connection can take one more call.

@@ -67,10 +67,17 @@ using message_sink_ptr = std::shared_ptr<message_sink>;
 /// A config, as handed to actors on a reload (read-only, shared).
 using config_ptr = std::shared_ptr<const config::gateway_config>;
 
+/// Calls a session has answered, in the order it answered them, for a stage
+/// that observes outcomes: one message per stage for all the calls a session
+/// answered in one go, rather than one per call.
+struct call_batch {
+  std::vector<call_ptr> calls;
+};
+
 /// A middleware stage: sees each call on its way in, and each outcome.
 using stage_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
-                     caf::reacts_to<completed_atom, call_ptr>,
+                     caf::reacts_to<completed_atom, call_batch>,
                      caf::reacts_to<reload_atom, config_ptr>>;
 
 class admission;
@@ -159,6 +166,7 @@ using connection_actor = caf::typed_actor<
 using session_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
                      caf::reacts_to<reply_atom, call_ptr, kv::outcome>,
+                     caf::reacts_to<report_atom>,
                      caf::reacts_to<tick_atom>, caf::reacts_to<stop_atom>>;
 
 /// The stages a call visits, in order, and the router after them, each with
@@ -300,6 +308,7 @@ void fail_call(Self* self, call_ptr call, status_code code,
 } // namespace prism
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::call_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::call_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::admission_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::message)

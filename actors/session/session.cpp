@@ -1,6 +1,8 @@
 #include "session/session.hpp"
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 
 #include <caf/exit_reason.hpp>
 #include <caf/system_messages.hpp>
@@ -14,6 +16,26 @@ namespace prism {
 namespace {
 
 using self_ptr = session_actor::stateful_pointer<session_state>;
+
+/// Tells every stage of the calls in `calls` about them, one message per
+/// stage, in the order the calls were answered, and empties `calls`.
+void report(std::vector<call_ptr>& calls) {
+  std::vector<std::pair<stage_actor, call_batch>> batches;
+  for (auto& call : calls) {
+    for (auto& stage : call->path->stages) {
+      auto i = std::find_if(batches.begin(), batches.end(),
+                            [&](const auto& b) { return b.first == stage; });
+      if (i == batches.end()) {
+        batches.emplace_back(stage, call_batch{});
+        i = std::prev(batches.end());
+      }
+      i->second.calls.push_back(call);
+    }
+  }
+  calls.clear();
+  for (auto& [stage, batch] : batches)
+    caf::anon_send(stage, completed_atom::value, std::move(batch));
+}
 
 void start_call(self_ptr self, call_ptr call) {
   auto& st = self->state;
@@ -103,10 +125,13 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
                   "dropped",
                   call->context.request_id, to_string(code));
   // Stages that observe outcomes (metrics, audit) learn of it after the
-  // client has its answer, off the request path.
-  if (call->path)
-    for (auto& stage : call->path->stages)
-      self->send(stage, completed_atom::value, call);
+  // client has its answer, off the request path: together with the other
+  // calls answered before the session's mailbox runs dry.
+  if (call->path && !call->path->stages.empty()) {
+    if (st.unreported->empty())
+      self->send(self, report_atom::value);
+    st.unreported->push_back(std::move(call));
+  }
   if (st.stopping && st.in_flight == 0)
     self->quit();
 }
@@ -137,10 +162,12 @@ session(session_actor::stateful_pointer<session_state> self,
   auto& st = self->state;
   st.registration = enroll_if(options.actors, self, "session", client);
   st.actors = options.actors;
-  // Streams end with their session.
-  self->attach_functor([subs = st.subscriptions](const caf::error&) {
+  // Streams end with their session; stages hear of the last calls answered.
+  self->attach_functor([subs = st.subscriptions,
+                        unreported = st.unreported](const caf::error&) {
     for (auto& s : *subs)
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    report(*unreported);
   });
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = *self->state.subscriptions;
@@ -168,6 +195,10 @@ session(session_actor::stateful_pointer<session_state> self,
     [=](reply_atom, call_ptr& call, kv::outcome& result) {
       count_handled(self->state.registration);
       finish_call(self, std::move(call), std::move(result));
+    },
+    [=](report_atom) {
+      count_handled(self->state.registration);
+      report(*self->state.unreported);
     },
     [=](tick_atom) {
       count_handled(self->state.registration);

@@ -31,6 +31,11 @@ struct session_state {
   /// session (the list is shared with the cleanup that stops them).
   std::shared_ptr<std::vector<caf::actor>> subscriptions
     = std::make_shared<std::vector<caf::actor>>();
+  /// Calls answered whose stages have not heard of them yet: they hear once
+  /// the session has handled the messages already in its mailbox (a
+  /// `report` it sends itself), or as it ends (shared with that cleanup).
+  std::shared_ptr<std::vector<call_ptr>> unreported
+    = std::make_shared<std::vector<call_ptr>>();
   inspector* actors = nullptr;
   inspector_registration registration;
 };

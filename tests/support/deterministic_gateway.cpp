@@ -58,6 +58,13 @@ std::string describe_element(const caf::type_erased_tuple& content, size_t i) {
     auto& call = content.get_as<call_ptr>(i);
     return call ? call->context.request_id : "null-call";
   }
+  if (content.match_element<call_batch>(i)) {
+    std::string ids;
+    for (auto& call : content.get_as<call_batch>(i).calls)
+      ids += (ids.empty() ? "" : ",") + (call ? call->context.request_id
+                                             : std::string("null-call"));
+    return ids;
+  }
   if (content.match_element<kv::outcome>(i))
     return std::string(
       to_string(content.get_as<kv::outcome>(i).status.code));
@@ -234,38 +241,42 @@ deterministic_gateway::subscribe(const std::string& request_id,
 
 size_t deterministic_gateway::run() {
   size_t ran = 0;
-  auto& jobs = sched_->jobs;
-  while (!jobs.empty()) {
-    if (rng_ && jobs.size() > 1) {
-      // Move the chosen job to the front; the others keep their order.
-      auto pick = static_cast<std::ptrdiff_t>((*rng_)() % jobs.size());
-      std::rotate(jobs.begin(), jobs.begin() + pick, jobs.begin() + pick + 1);
-    }
-    auto* actor = dynamic_cast<caf::scheduled_actor*>(jobs.front());
-    if (actor == nullptr) {
-      trace_->push_back("run job");
-      sched_->run_once();
-      ++ran;
-      continue;
-    }
-    // Keeps the actor alive to look at it after it ran (it may end).
-    auto keep = caf::actor_cast<caf::strong_actor_ptr>(actor);
-    auto& deepest = max_depth_[actor->id()];
-    deepest = std::max(deepest, actor->mailbox().size());
-    // An actor registers during its first run, so a new actor's label is
-    // filled in afterwards; events during the run still follow its line.
-    auto what = describe_next(*actor);
-    auto line = trace_->size();
-    trace_->push_back({});
-    sched_->run_once();
+  while (run_one())
     ++ran;
-    auto& label = label_of(*actor);
-    (*trace_)[line] = "run " + label + " " + what;
-    if (actor->getf(caf::abstract_actor::is_terminated_flag))
-      trace_->push_back("exit " + label + " "
-                        + caf::to_string(actor->fail_state()));
-  }
   return ran;
+}
+
+bool deterministic_gateway::run_one() {
+  auto& jobs = sched_->jobs;
+  if (jobs.empty())
+    return false;
+  if (rng_ && jobs.size() > 1) {
+    // Move the chosen job to the front; the others keep their order.
+    auto pick = static_cast<std::ptrdiff_t>((*rng_)() % jobs.size());
+    std::rotate(jobs.begin(), jobs.begin() + pick, jobs.begin() + pick + 1);
+  }
+  auto* actor = dynamic_cast<caf::scheduled_actor*>(jobs.front());
+  if (actor == nullptr) {
+    trace_->push_back("run job");
+    sched_->run_once();
+    return true;
+  }
+  // Keeps the actor alive to look at it after it ran (it may end).
+  auto keep = caf::actor_cast<caf::strong_actor_ptr>(actor);
+  auto& deepest = max_depth_[actor->id()];
+  deepest = std::max(deepest, actor->mailbox().size());
+  // An actor registers during its first run, so a new actor's label is
+  // filled in afterwards; events during the run still follow its line.
+  auto what = describe_next(*actor);
+  auto line = trace_->size();
+  trace_->push_back({});
+  sched_->run_once();
+  auto& label = label_of(*actor);
+  (*trace_)[line] = "run " + label + " " + what;
+  if (actor->getf(caf::abstract_actor::is_terminated_flag))
+    trace_->push_back("exit " + label + " "
+                      + caf::to_string(actor->fail_state()));
+  return true;
 }
 
 const std::string& deterministic_gateway::label_of(caf::scheduled_actor& actor) {

@@ -106,6 +106,8 @@ public:
   /// Runs every ready job (in the seed's order, or FIFO); returns how many
   /// ran.
   size_t run();
+  /// Runs the next ready job (one message of one actor); false if none.
+  bool run_one();
 
   /// Moves virtual time (actor clock and the drivers' wall clock) forward and
   /// runs what became ready.

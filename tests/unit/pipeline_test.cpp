@@ -54,6 +54,11 @@ TEST_CASE("a call travels the pipeline to its backend and back") {
   auto other = result_of<kv::get_result>(g.call("durable", kv::get_op{"k"}));
   CHECK_FALSE(other.found);
   CHECK(g.backend("disk").applied() == 1);
+  // These simulated drivers answer before `execute` returns: the connection
+  // finishes the call there and then, without a `done` message to itself.
+  INFO(g.trace_text());
+  CHECK_THAT(g.trace_text(), Catch::Contains("run connection:mem#0 request"));
+  CHECK_THAT(g.trace_text(), !Catch::Contains(" done "));
 }
 
 TEST_CASE("stages observe every outcome: metrics count it, audit writes it") {
@@ -77,6 +82,47 @@ TEST_CASE("stages observe every outcome: metrics count it, audit writes it") {
   CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("key":"a")"));
   CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("backend":"mem")"));
   CHECK_THAT(g.audit().lines[2], Catch::Contains(R"("code":"NOT_FOUND")"));
+}
+
+TEST_CASE("a session tells each stage of the calls it answered together in "
+          "one message") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  for (auto id : {"q1", "q2", "q3"})
+    g.submit(id, "cache", kv::get_op{"k"});
+  g.submit("q4", "bare", kv::get_op{"k"});
+  g.run();
+  REQUIRE(g.answers().size() == 4);
+  std::vector<std::string> reports;
+  for (auto& line : g.trace())
+    if (line.rfind("run stage:", 0) == 0
+        && line.find(" completed ") != std::string::npos)
+      reports.push_back(line);
+  INFO(g.trace_text());
+  // The three answers reached the session before its reminder to report
+  // them; the call of the namespace without middleware is not reported.
+  CHECK(reports == std::vector<std::string>{
+                     "run stage:metrics completed q1,q2,q3",
+                     "run stage:audit completed q1,q2,q3"});
+  REQUIRE(g.audit().lines.size() == 3);
+  CHECK_THAT(g.metrics_text(),
+             Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 3)"));
+}
+
+TEST_CASE("stages hear of the last calls of a session that stops as soon as "
+          "they are answered") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  g.submit("q1", "cache", kv::get_op{"k"});
+  // Told to stop while q1 is in flight, the session ends with q1's answer,
+  // before the reminder to report q1 that it sent itself could run.
+  auto session = g.gw().sessions().find("client-1");
+  REQUIRE(session);
+  caf::anon_send(session, stop_atom::value);
+  g.run();
+  REQUIRE(g.answers().size() == 1);
+  INFO(g.trace_text());
+  CHECK_THAT(g.trace_text(), !Catch::Contains("run session:client-1 report"));
+  REQUIRE(g.audit().lines.size() == 1);
+  CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("request_id":"q1")"));
 }
 
 TEST_CASE("a namespace without middleware skips the stages") {

@@ -20,19 +20,32 @@ namespace prism {
 
 namespace {
 
-/// The current time as 2026-11-27T21:13:05.123456Z.
-std::string utc_now() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                  now.time_since_epoch())
-                  .count()
-                % 1000000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, micros);
+/// Appends the current time as 2026-11-27T21:13:05.123456Z. The part up to
+/// the second is formatted once per second (per thread): lines come in the
+/// thousands per second.
+void append_utc_now(std::string& out) {
+  auto micros_since_epoch = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  auto secs = static_cast<std::time_t>(micros_since_epoch / 1000000);
+  auto micros = static_cast<unsigned>(micros_since_epoch % 1000000);
+  constexpr size_t seconds_chars = 19; // 2026-11-27T21:13:05
+  thread_local std::time_t cached_secs = -1;
+  thread_local char cached[seconds_chars + 1] = {};
+  if (secs != cached_secs) {
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    fmt::format_to_n(cached, seconds_chars,
+                     "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec);
+    cached_secs = secs;
+  }
+  out.append(cached, seconds_chars);
+  char fraction[8] = {'.', '0', '0', '0', '0', '0', '0', 'Z'};
+  for (int i = 6; i >= 1; --i, micros /= 10)
+    fraction[i] = static_cast<char>('0' + micros % 10);
+  out.append(fraction, sizeof fraction);
 }
 
 /// Queues lines from the audit stage (bounded, see audit_queue) and writes
@@ -81,8 +94,13 @@ public:
 private:
   /// The object arrives as "{...}"; the time of the answer goes first.
   static std::string timed(std::string_view json_line) {
-    return fmt::format("{{\"time\":\"{}\",{}", utc_now(),
-                       json_line.substr(1));
+    std::string out;
+    out.reserve(json_line.size() + 40);
+    out += "{\"time\":\"";
+    append_utc_now(out);
+    out += "\",";
+    out.append(json_line.substr(1));
+    return out;
   }
 
   void run() {
@@ -260,7 +278,8 @@ std::string audit_logic::format_line(const kv_call& call, bool redact_key) {
   else
     field("key", kv::primary_key(*call.operation));
   field("code", to_string(call.final_code));
-  line += fmt::format(",\"latency_us\":{}", latency.count());
+  line += ",\"latency_us\":";
+  line += fmt::format_int(latency.count()).c_str();
   field("backend", call.backend);
   line += '}';
   return line;
