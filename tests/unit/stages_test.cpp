@@ -284,13 +284,29 @@ TEST_CASE("the audit file rotates by size") {
   opts.path = path.string();
   opts.file_bytes_max = 4096;
   opts.files_kept = 2;
+  // About 100 bytes a line: a batch of the writer holds far more than a
+  // file may.
+  const std::string pad(80, 'x');
   {
     auto sink = make_file_audit_sink(opts);
     for (int i = 0; i < 500; ++i)
-      sink->write(R"({"n":)" + std::to_string(i) + "}");
+      sink->write(R"({"n":)" + std::to_string(i) + R"(,"pad":")" + pad + "\"}");
   }
   CHECK(std::filesystem::exists(dir.path / "audit.1.log"));
   CHECK(std::filesystem::file_size(path) <= 4096);
+  CHECK(std::filesystem::file_size(dir.path / "audit.1.log") <= 4096);
+  // The newest two files hold the last lines, whole and in order.
+  auto older = read_lines(dir.path / "audit.1.log");
+  auto newest = read_lines(path);
+  std::vector<std::string> lines(older.begin(), older.end());
+  lines.insert(lines.end(), newest.begin(), newest.end());
+  REQUIRE(lines.size() > 10);
+  int expected = 500 - static_cast<int>(lines.size());
+  for (auto& line : lines) {
+    auto obj = nlohmann::json::parse(line);
+    CHECK(obj["n"].get<int>() == expected++);
+    CHECK(obj["pad"].get<std::string>() == pad);
+  }
 }
 
 TEST_CASE("an audit log that cannot be opened is refused with its path") {

@@ -1,5 +1,6 @@
 #include "middleware/audit/audit_stage.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
@@ -103,17 +104,38 @@ private:
     return out;
   }
 
+  /// Lines go to the file in chunks of whole lines, one write each, no
+  /// larger than this or a file's size limit (the file rotates between
+  /// chunks, so it stays within its limit).
+  static constexpr size_t chunk_bytes_max = 64 * 1024;
+
   void run() {
     std::vector<std::string> batch;
+    std::string chunk;
+    // With the newline the sink adds, a chunk fits in a file.
+    const size_t chunk_max = std::min(
+      chunk_bytes_max,
+      options_.file_bytes_max > 1 ? options_.file_bytes_max - 1 : size_t{1});
     for (;;) {
       bool running = queue_.take(batch, options_.flush_interval);
       size_t failed = 0;
-      for (auto& line : batch) {
-        spdlog::details::log_msg msg{"audit", spdlog::level::info, line};
+      size_t i = 0;
+      while (i < batch.size()) {
+        // The sink ends what it writes with a newline: the last line of a
+        // chunk goes without one.
+        chunk = std::move(batch[i++]);
+        size_t lines = 1;
+        while (i < batch.size()
+               && chunk.size() + 1 + batch[i].size() <= chunk_max) {
+          chunk += '\n';
+          chunk += batch[i++];
+          ++lines;
+        }
+        spdlog::details::log_msg msg{"audit", spdlog::level::info, chunk};
         try {
           file_->log(msg);
         } catch (const spdlog::spdlog_ex& e) {
-          ++failed;
+          failed += lines;
           report_write_error(e.what());
         }
       }
