@@ -189,3 +189,41 @@ void detach_completion_queues(caf::actor_system& sys) {
 }
 
 } // namespace prism::frontend
+
+namespace caf::scheduler {
+
+// CAF's worker loop tells its logger which actor runs before each job: a
+// dynamic_cast from the job to its actor base that walks the actor's class
+// hierarchy, about a thousand instructions per job whether anything logs or
+// not (CAF is built here with its logger quiet), and a busy poller runs some
+// ten jobs per call. This loop is CAF's without that bookkeeping.
+template <>
+void worker<prism::frontend::cq_work_stealing>::run() {
+  for (;;) {
+    resumable* job = policy_.dequeue(this);
+    policy_.before_resume(this, job);
+    auto result = job->resume(this, max_throughput_);
+    policy_.after_resume(this, job);
+    switch (result) {
+      case resumable::resume_later:
+        // It gave the thread up with more to do: it keeps its reference and
+        // goes to the back of this worker's queue.
+        policy_.resume_job_later(this, job);
+        break;
+      case resumable::done:
+        policy_.after_completion(this, job);
+        intrusive_ptr_release(job);
+        break;
+      case resumable::awaiting_message:
+        // Scheduled again (with a new reference) when a message arrives.
+        intrusive_ptr_release(job);
+        break;
+      case resumable::shutdown_execution_unit:
+        policy_.after_completion(this, job);
+        policy_.before_shutdown(this);
+        return;
+    }
+  }
+}
+
+} // namespace caf::scheduler

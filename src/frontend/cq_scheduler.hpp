@@ -233,6 +233,19 @@ private:
 
 using cq_scheduler = caf::scheduler::coordinator<cq_work_stealing>;
 
+} // namespace prism::frontend
+
+namespace caf::scheduler {
+
+/// The workers of cq_scheduler run jobs with a loop of their own (see
+/// cq_scheduler.cpp); declared before anything instantiates CAF's.
+template <>
+void worker<prism::frontend::cq_work_stealing>::run();
+
+} // namespace caf::scheduler
+
+namespace prism::frontend {
+
 /// Makes `cfg`'s actor system run on cq_scheduler.
 void use_cq_scheduler(caf::actor_system_config& cfg);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <thread>
@@ -227,28 +228,53 @@ void audit_logic::reconfigure(const config::gateway_config& cfg) {
 
 namespace {
 
-/// Appends `text` as a JSON string (with quotes). Bytes that do not form
-/// valid UTF-8 become U+FFFD, so a line always parses.
-void append_json_string(std::string& out, std::string_view text) {
+/// The most bytes `write_json_string` writes for `text`: quotes, and six
+/// for any byte (\u00XX, or \ufffd for a byte that is not valid UTF-8).
+constexpr size_t json_string_bytes_max(std::string_view text) {
+  return 2 + 6 * text.size();
+}
+
+/// Writes `text` as a JSON string (with quotes) at `p`, which has room for
+/// `json_string_bytes_max(text)` bytes, and returns the end. Bytes that do
+/// not form valid UTF-8 become U+FFFD, so a line always parses.
+char* write_json_string(char* p, std::string_view text) {
   static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
+  auto put = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  *p++ = '"';
   size_t i = 0;
   while (i < text.size()) {
+    // Printable ASCII other than the quote and the backslash goes as it is,
+    // a run at a time.
+    size_t run = i;
+    while (run < text.size()) {
+      auto r = static_cast<unsigned char>(text[run]);
+      if (r < 0x20 || r >= 0x7f || r == '"' || r == '\\')
+        break;
+      ++run;
+    }
+    if (run > i) {
+      put(text.substr(i, run - i));
+      i = run;
+      continue;
+    }
     auto c = static_cast<unsigned char>(text[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"': put("\\\""); break;
+        case '\\': put("\\\\"); break;
+        case '\n': put("\\n"); break;
+        case '\r': put("\\r"); break;
+        case '\t': put("\\t"); break;
         default:
           if (c < 0x20) {
-            out += "\\u00";
-            out += hex[c >> 4];
-            out += hex[c & 15];
+            put("\\u00");
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
           } else {
-            out += static_cast<char>(c);
+            *p++ = static_cast<char>(c);
           }
       }
       ++i;
@@ -263,14 +289,15 @@ void append_json_string(std::string& out, std::string_view text) {
     for (size_t k = 1; valid && k < len; ++k)
       valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
     if (valid) {
-      out.append(text.substr(i, len));
+      put(text.substr(i, len));
       i += len;
     } else {
-      out += "\\ufffd";
+      put("\\ufffd");
       ++i;
     }
   }
-  out += '"';
+  *p++ = '"';
+  return p;
 }
 
 } // namespace
@@ -279,31 +306,57 @@ std::string audit_logic::format_line(const kv_call& call, bool redact_key) {
   auto& ctx = call.context;
   auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
     call.completed_at - ctx.received_at);
-  std::string line;
-  line.reserve(256);
-  auto field = [&line](std::string_view name, std::string_view value) {
-    line += line.empty() ? '{' : ',';
-    line += '"';
-    line += name;
-    line += "\":";
-    append_json_string(line, value);
+  std::string digest;
+  std::string_view key = kv::primary_key(*call.operation);
+  if (redact_key) {
+    digest = "sha256:" + kv::sha256_hex(key);
+    key = digest;
+  }
+  struct text_field {
+    std::string_view name;
+    std::string_view value;
   };
-  field("request_id", ctx.request_id);
-  if (!ctx.traceparent.empty())
-    field("traceparent", ctx.traceparent);
-  field("principal", ctx.principal);
-  field("peer", ctx.peer);
-  field("namespace", ctx.ns);
-  field("operation", kv::operation_name(*call.operation));
-  if (redact_key)
-    field("key", "sha256:" + kv::sha256_hex(kv::primary_key(*call.operation)));
-  else
-    field("key", kv::primary_key(*call.operation));
-  field("code", to_string(call.final_code));
-  line += ",\"latency_us\":";
-  line += fmt::format_int(latency.count()).c_str();
-  field("backend", call.backend);
-  line += '}';
+  // In the order they appear; latency_us (a number) goes before backend.
+  const text_field before[] = {
+    {"request_id", ctx.request_id},
+    {"traceparent", ctx.traceparent},
+    {"principal", ctx.principal},
+    {"peer", ctx.peer},
+    {"namespace", ctx.ns},
+    {"operation", kv::operation_name(*call.operation)},
+    {"key", key},
+    {"code", to_string(call.final_code)},
+  };
+  const text_field backend{"backend", call.backend};
+  const fmt::format_int micros(latency.count());
+  constexpr std::string_view latency_name = ",\"latency_us\":";
+  // Sized for the worst case first, so every piece is a plain copy.
+  size_t bound = 2 + latency_name.size() + micros.size();
+  for (const auto& f : before)
+    bound += f.name.size() + 4 + json_string_bytes_max(f.value);
+  bound += backend.name.size() + 4 + json_string_bytes_max(backend.value);
+  std::string line(bound, '\0');
+  char* p = line.data();
+  auto field = [&p, first = true](const text_field& f) mutable {
+    *p++ = first ? '{' : ',';
+    first = false;
+    *p++ = '"';
+    std::memcpy(p, f.name.data(), f.name.size());
+    p += f.name.size();
+    *p++ = '"';
+    *p++ = ':';
+    p = write_json_string(p, f.value);
+  };
+  for (const auto& f : before)
+    if (f.name != "traceparent" || !f.value.empty())
+      field(f);
+  std::memcpy(p, latency_name.data(), latency_name.size());
+  p += latency_name.size();
+  std::memcpy(p, micros.data(), micros.size());
+  p += micros.size();
+  field(backend);
+  *p++ = '}';
+  line.resize(static_cast<size_t>(p - line.data()));
   return line;
 }
 
