@@ -167,7 +167,8 @@ using session_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
                      caf::reacts_to<reply_atom, call_ptr, kv::outcome>,
                      caf::reacts_to<report_atom>,
-                     caf::reacts_to<tick_atom>, caf::reacts_to<stop_atom>>;
+                     caf::reacts_to<tick_atom>, caf::reacts_to<stop_atom>,
+                     caf::reacts_to<reload_atom>>;
 
 /// The stages a call visits, in order, and the router after them, each with
 /// the admission gate of its mailbox (a null gate admits everything).

@@ -99,7 +99,7 @@ void start_call(self_ptr self, call_ptr call) {
     auto sub = caf::actor_cast<caf::actor>(
       self->spawn(subscription, call->sink, std::move(o)));
     self->monitor(sub);
-    st.subscriptions->push_back(sub);
+    st.subscriptions->push_back({sub, call->context.ns});
     call->subscriber = sub;
   }
   forward_call(self, std::move(call));
@@ -136,6 +136,25 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
     self->quit();
 }
 
+/// A reload published a new route table: streams of namespaces it no
+/// longer has end NOT_FOUND (their subscriptions leave their brokers as they
+/// end).
+void on_reload(self_ptr self) {
+  auto& st = self->state;
+  auto table = st.routes->load();
+  if (!table)
+    return;
+  for (auto& s : *st.subscriptions)
+    if (table->by_namespace.count(s.ns) == 0)
+      self->send(caf::actor_cast<subscription_actor>(s.subscription),
+                 ended_atom::value,
+                 status::failure(status_code::not_found,
+                                 "namespace \"" + s.ns
+                                   + "\" was removed from the gateway's "
+                                     "config by a reload; subscribe to a "
+                                     "configured namespace"));
+}
+
 void on_tick(self_ptr self) {
   auto& st = self->state;
   bool idle = st.in_flight == 0 && st.started == st.started_at_last_tick
@@ -166,14 +185,14 @@ session(session_actor::stateful_pointer<session_state> self,
   self->attach_functor([subs = st.subscriptions,
                         unreported = st.unreported](const caf::error&) {
     for (auto& s : *subs)
-      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(s.subscription, caf::exit_reason::user_shutdown);
     report(*unreported);
   });
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = *self->state.subscriptions;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
-                              [&](const caf::actor& a) {
-                                return a.address() == msg.source;
+                              [&](const session_state::open_stream& s) {
+                                return s.subscription.address() == msg.source;
                               }),
                subs.end());
   });
@@ -203,6 +222,10 @@ session(session_actor::stateful_pointer<session_state> self,
     [=](tick_atom) {
       count_handled(self->state.registration);
       on_tick(self);
+    },
+    [=](reload_atom) {
+      count_handled(self->state.registration);
+      on_reload(self);
     },
     [=](stop_atom) {
       count_handled(self->state.registration);

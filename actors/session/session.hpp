@@ -27,10 +27,16 @@ struct session_state {
   uint64_t started = 0;
   uint64_t started_at_last_tick = 0;
   bool stopping = false;
-  /// Subscriptions this client's streams have open; they end with the
-  /// session (the list is shared with the cleanup that stops them).
-  std::shared_ptr<std::vector<caf::actor>> subscriptions
-    = std::make_shared<std::vector<caf::actor>>();
+  /// A subscriber stream this client has open, and its namespace.
+  struct open_stream {
+    caf::actor subscription;
+    std::string ns;
+  };
+  /// The streams this client has open; they end with the session (the list
+  /// is shared with the cleanup that stops them), or when a reload removes
+  /// their namespace.
+  std::shared_ptr<std::vector<open_stream>> subscriptions
+    = std::make_shared<std::vector<open_stream>>();
   /// Calls answered whose stages have not heard of them yet: they hear once
   /// the session has handled the messages already in its mailbox (a
   /// `report` it sends itself), or as it ends (shared with that cleanup).

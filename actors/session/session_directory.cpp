@@ -91,6 +91,12 @@ session_actor session_directory::find(const std::string& client) const {
   return i != sessions_.end() ? i->second.handle : session_actor{};
 }
 
+void session_directory::announce_reload() const {
+  std::shared_lock<std::shared_mutex> guard{mutex_};
+  for (auto& [client, e] : sessions_)
+    caf::anon_send(e.handle, reload_atom::value);
+}
+
 size_t session_directory::size() const {
   std::shared_lock<std::shared_mutex> guard{mutex_};
   return sessions_.size();

@@ -99,6 +99,10 @@ public:
   /// The session of `client`, or an invalid handle.
   session_actor find(const std::string& client) const;
 
+  /// Tells every session that a reload published a new route table (each
+  /// ends the streams of namespaces the table no longer has).
+  void announce_reload() const;
+
 private:
   caf::actor_system& sys_;
   session_options options_;

@@ -559,6 +559,7 @@ std::vector<std::string> gateway::reload(const config::gateway_config& next) {
     caf::anon_send(e.handle, reload_atom::value, w.config);
   w.set_namespaces_locked(next);
   w.publish_locked();
+  sessions_->announce_reload();
   return {};
 }
 

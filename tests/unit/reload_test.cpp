@@ -108,3 +108,35 @@ TEST_CASE("reload: a namespace it adds is counted under its own name, and "
   CHECK_THAT(text, Catch::Contains(R"(prism_audit_refused_total{namespace="limited"} 0)"));
   CHECK_THAT(text, !Catch::Contains(R"(namespace="_unknown",operation=)"));
 }
+
+TEST_CASE("reload: streams of a namespace it removes end NOT_FOUND; streams "
+          "of the namespaces that stay go on") {
+  const std::string two_topics = base + R"(
+  alerts: {backend: mem, pattern: pubsub}
+)";
+  deterministic_gateway g{parse_config(two_topics)};
+  auto gone = g.subscribe("s1", "alerts", kv::subscribe_op{"t", "", {}});
+  auto stays = g.subscribe("s2", "events", kv::subscribe_op{"t", "", {}});
+  g.run();
+  REQUIRE(g.answer_of("s1"));
+  REQUIRE(g.answer_of("s1")->status.ok());
+  REQUIRE(g.answer_of("s2"));
+  REQUIRE(g.answer_of("s2")->status.ok());
+
+  REQUIRE(g.gw().reload(parse_config(base)).empty());
+  g.run();
+  REQUIRE(gone->finished);
+  CHECK(gone->finished->code == status_code::not_found);
+  CHECK_THAT(gone->finished->message, Catch::Contains("\"alerts\""));
+  CHECK_THAT(gone->finished->message, Catch::Contains("reload"));
+  CHECK_FALSE(stays->finished);
+
+  auto published = g.call("events", kv::publish_op{"t", "after", {}});
+  REQUIRE(published.status.ok());
+  g.run();
+  REQUIRE(stays->received.size() == 1);
+  CHECK(stays->received[0].payload == "after");
+  // The removed namespace is gone for new calls too.
+  CHECK(g.call("alerts", kv::publish_op{"t", "x", {}}).status.code
+        == status_code::not_found);
+}
