@@ -80,8 +80,8 @@ TEST_CASE("auth: every call without a known token is UNAUTHENTICATED, and "
         == grpc::StatusCode::UNAUTHENTICATED);
 }
 
-TEST_CASE("auth: a reader reads but cannot write; a group's member writes; "
-          "admin covers both; a namespace without rules is closed",
+TEST_CASE("auth: a reader reads but cannot write, a group's member writes, "
+          "admin covers both, a namespace without rules is closed",
           "[e2e][auth]") {
   gateway_process gw{auth_config};
   gw.start();

@@ -382,7 +382,7 @@ void slow_subscriber(const std::string& backend) {
   TEST_CASE("PubSub on NATS: " title, "[e2e][pubsub][nats]") { fn("nats"); }
 
 PUBSUB_ON_EACH_BACKEND("publish and subscribe with metadata, ids and binary "
-                       "payloads, in order; cancelling unsubscribes",
+                       "payloads, in order, cancelling unsubscribes",
                        round_trip)
 PUBSUB_ON_EACH_BACKEND("fan-out to five subscribers from ten concurrent "
                        "publishers",
@@ -400,7 +400,7 @@ PUBSUB_ON_EACH_BACKEND("a slow subscriber does not slow the others and holds "
 
 // Core NATS keeps nothing: the cases without a durable subscription.
 TEST_CASE("PubSub on core NATS: publish and subscribe with metadata, ids and "
-          "binary payloads, in order; cancelling unsubscribes",
+          "binary payloads, in order, cancelling unsubscribes",
           "[e2e][pubsub][nats]") {
   round_trip("nats-core");
 }

@@ -38,7 +38,7 @@ const char* ns = "events";
 
 } // namespace
 
-TEST_CASE("PubSub: a shared subscription splits the messages; its name "
+TEST_CASE("PubSub: a shared subscription splits the messages, its name "
           "resumes where it left off", "[e2e][pubsub]") {
   gateway_process gw{pubsub_config};
   gw.start();

@@ -1,6 +1,7 @@
 // Config reload against the real binary: SIGHUP and POST /admin/reload add a
-// namespace, remove one, tighten a rate limit and revoke a principal while
-// eight clients keep writing, and none of their calls fails; a config with
+// namespace, remove one (and a pubsub one with a stream open), tighten a
+// rate limit and revoke a principal while eight clients keep writing, and
+// none of their calls fails; a config with
 // problems, or one that changes what only a restart can change, is refused
 // with the reasons while the old one keeps serving.
 
@@ -16,6 +17,7 @@
 
 #include "admin_view.hpp"
 #include "gateway_process.hpp"
+#include "pubsub_client.hpp"
 
 using namespace prism::test;
 using namespace std::chrono_literals;
@@ -51,7 +53,8 @@ namespaces:
 }
 
 /// Before the reload: `work` for the clients, `limited` with a loose rate
-/// limit, `retired` to be removed, and the principal `victim` to be revoked.
+/// limit, `retired` and the pubsub `old-events` to be removed, `events` to
+/// stay, and the principal `victim` to be revoked.
 std::string before(const std::string& dir) {
   return config_with(dir,
                      std::string{"    writer: "} + writer_hash + "\n    victim: " + victim_hash
@@ -59,16 +62,19 @@ std::string before(const std::string& dir) {
                      R"(  work: {backend: mem, access: {write: [writer, victim]}}
   limited: {backend: mem, access: {write: [writer]}, rate_limit: {rate: 10000, burst: 10000}}
   retired: {backend: mem, access: {write: [writer]}}
+  events: {backend: mem, pattern: pubsub, access: {write: [writer]}}
+  old-events: {backend: mem, pattern: pubsub, access: {write: [writer]}}
 )");
 }
 
-/// After: `fresh` added, `retired` removed, `limited` down to about one call
-/// per minute, `victim` gone.
+/// After: `fresh` added, `retired` and `old-events` removed, `limited` down
+/// to about one call per minute, `victim` gone.
 std::string after(const std::string& dir) {
   return config_with(dir, std::string{"    writer: "} + writer_hash + "\n    root: " + root_hash + "\n",
                      R"(  work: {backend: mem, access: {write: [writer]}}
   limited: {backend: mem, access: {write: [writer]}, rate_limit: {rate: 0.016, burst: 1}}
   fresh: {backend: mem, access: {write: [writer]}}
+  events: {backend: mem, pattern: pubsub, access: {write: [writer]}}
 )");
 }
 
@@ -151,6 +157,12 @@ TEST_CASE("reload: a namespace added and one removed, a rate limit tightened "
   REQUIRE(writer.set("retired", "k", "1").ok());
   CHECK(writer.set("fresh", "k", "1").status.error_code() == grpc::StatusCode::NOT_FOUND);
 
+  // One stream on the pubsub namespace that goes, one on the one that stays.
+  subscriber leaving{gw, "old-events", "t", {}, prism::v1::LATEST, 60s,
+                     writer_token};
+  subscriber staying{gw, "events", "t", {}, prism::v1::LATEST, 60s,
+                     writer_token};
+
   client_fleet fleet{gw};
   REQUIRE(eventually([&] { return fleet.calls() > 200; }, 20s));
 
@@ -174,6 +186,21 @@ TEST_CASE("reload: a namespace added and one removed, a rate limit tightened "
   // The revoked principal is unknown now; the removed namespace is gone.
   CHECK(victim.get("work", "v").status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
   CHECK(writer.get("retired", "k").status.error_code() == grpc::StatusCode::NOT_FOUND);
+  // The stream of the removed pubsub namespace ended, saying why; the other
+  // one still delivers.
+  std::vector<prism::v1::Message> left;
+  auto ended = leaving.drain(left);
+  CHECK(ended.error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK_THAT(ended.error_message(), Catch::Contains("\"old-events\""));
+  CHECK(left.empty());
+  auto stub = pubsub_stub(gw);
+  std::string id;
+  auto published = try_publish(*stub, "events", "t", "after the reload", {},
+                               id, 10s, writer_token);
+  INFO(published.error_message());
+  REQUIRE(published.ok());
+  auto got = staying.read(1);
+  CHECK(got.at(0).payload() == "after the reload");
   // One call per minute now: of three calls in a row at most one passes,
   // and a refusal says when to come back.
   int refused = 0;

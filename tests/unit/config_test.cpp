@@ -1729,7 +1729,7 @@ namespaces: {cache: {backend: mem}}
 }
 
 TEST_CASE("auth mode mtls: principals come from certificates, so groups and access rules may name "
-          "anyone; it needs server.tls with a client CA",
+          "anyone, it needs server.tls with a client CA",
           "[config][auth][tls]") {
   // No TLS section: the names are accepted, the missing CA is reported.
   auto r = check(R"(auth:

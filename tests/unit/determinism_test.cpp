@@ -154,7 +154,7 @@ TEST_CASE("the same seed gives a byte-identical trace") {
   }
 }
 
-TEST_CASE("different seeds interleave differently; every call is still "
+TEST_CASE("different seeds interleave differently, every call is still "
           "answered once and the data is the same") {
   auto fifo = concurrent_writes(std::nullopt);
   std::set<std::string> traces;

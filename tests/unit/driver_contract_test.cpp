@@ -1593,7 +1593,7 @@ TEST_CASE("postgres: a write blocked by a row lock past its deadline answers "
 }
 
 TEST_CASE("postgres: a read blocked by a table lock past its deadline answers "
-          "DEADLINE_EXCEEDED; statement_timeout_ms ends a wait without one",
+          "DEADLINE_EXCEEDED, statement_timeout_ms ends a wait without one",
           "[driver][postgres]") {
   pg_fixture f;
   f.backend.postgres.statement_timeout_ms = 400;

@@ -80,7 +80,7 @@ double metric(deterministic_gateway& g, const std::string& series) {
 
 } // namespace
 
-TEST_CASE("a connection whose driver reports a broken connection fails; its "
+TEST_CASE("a connection whose driver reports a broken connection fails, its "
           "calls are answered UNAVAILABLE, a sibling serves, and the "
           "supervisor restarts it after its backoff") {
   deterministic_gateway g{parse_config(two_connections)};
@@ -372,7 +372,7 @@ TEST_CASE("random faults under many seeds: connections break and come back, "
 }
 
 TEST_CASE("a backend call gets what is left of the client's deadline as its "
-          "timeout; a call that runs past it is not applied") {
+          "timeout, a call that runs past it is not applied") {
   deterministic_gateway g{parse_config(two_connections)};
   auto& mem = g.backend("mem");
   mem.set_latency(50);
@@ -482,7 +482,7 @@ namespaces:
   CHECK(ok == 4);
 }
 
-TEST_CASE("half open: a connection that starts is not enough; a failed trial "
+TEST_CASE("half open: a connection that starts is not enough, a failed trial "
           "request opens the circuit again for twice as long") {
   auto cfg = parse_config(one_connection);
   auto& b = cfg.backends.at("mem");

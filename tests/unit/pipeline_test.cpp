@@ -253,7 +253,7 @@ TEST_CASE("TTL: a key expires at once on the virtual clock and is reclaimed "
   CHECK(g.backend("mem").store().size() == 1);
 }
 
-TEST_CASE("an idle session leaves the directory; the client's next call "
+TEST_CASE("an idle session leaves the directory, the client's next call "
           "starts a new one") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.call("cache", set("k", "v"));
@@ -268,7 +268,7 @@ TEST_CASE("an idle session leaves the directory; the client's next call "
   CHECK(g.gw().sessions().size() == 1);
 }
 
-TEST_CASE("a session that dies leaves the directory; the client's next call "
+TEST_CASE("a session that dies leaves the directory, the client's next call "
           "starts a new one") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.call("cache", set("k", "v"));
@@ -286,7 +286,7 @@ TEST_CASE("a session that dies leaves the directory; the client's next call "
 }
 
 TEST_CASE("a connection that dies is restarted by its pool's supervisor "
-          "after a backoff; the calls it held are answered UNAVAILABLE") {
+          "after a backoff, the calls it held are answered UNAVAILABLE") {
   deterministic_gateway g{parse_config(two_namespaces)};
   auto& disk = g.backend("disk");
   disk.set_holding(true);
@@ -331,7 +331,7 @@ TEST_CASE("a connection that dies is restarted by its pool's supervisor "
 }
 
 TEST_CASE("one client connection cannot have more than its window in "
-          "flight; others are not affected") {
+          "flight, others are not affected") {
   auto cfg = parse_config(two_namespaces);
   cfg.server.session_max_in_flight = 3;
   deterministic_gateway g{cfg};

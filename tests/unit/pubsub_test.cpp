@@ -94,7 +94,7 @@ TEST_CASE("pubsub: a subscriber gets what is published to its topic, with "
   CHECK_FALSE(s->finished);
 }
 
-TEST_CASE("pubsub: many messages arrive in order; unsubscribing stops "
+TEST_CASE("pubsub: many messages arrive in order, unsubscribing stops "
           "delivery") {
   deterministic_gateway g{parse_config(pubsub_config)};
   auto s = g.subscribe("s1", "events", sub("t"));
@@ -157,7 +157,7 @@ TEST_CASE("pubsub: a named subscription shares its messages among its "
   CHECK(payloads(*c) == numbered(20, 30));
 }
 
-TEST_CASE("pubsub: EARLIEST replays what the topic retains; LATEST only "
+TEST_CASE("pubsub: EARLIEST replays what the topic retains, LATEST only "
           "new messages") {
   deterministic_gateway g{parse_config(pubsub_config)};
   for (int i = 0; i < 3; ++i)
@@ -173,7 +173,7 @@ TEST_CASE("pubsub: EARLIEST replays what the topic retains; LATEST only "
 }
 
 TEST_CASE("pubsub: a slow ephemeral subscriber drops its oldest messages "
-          "and slows nobody; a slow named one holds the broker back and "
+          "and slows nobody, a slow named one holds the broker back and "
           "loses nothing") {
   deterministic_gateway g{parse_config(pubsub_config)};
   auto fast = g.subscribe("fast", "events", sub("t"), "client-fast");
@@ -238,7 +238,7 @@ TEST_CASE("pubsub: wrong calls get clear answers") {
   REQUIRE(s->finished);
 }
 
-TEST_CASE("pubsub: when the broker is restarted its streams end UNAVAILABLE; "
+TEST_CASE("pubsub: when the broker is restarted its streams end UNAVAILABLE, "
           "a new subscription works") {
   deterministic_gateway g{parse_config(pubsub_config)};
   auto s = g.subscribe("s", "events", sub("t"));

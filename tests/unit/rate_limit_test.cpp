@@ -53,7 +53,7 @@ int burst_of_gets(deterministic_gateway& g, const std::string& ns, int n,
 
 } // namespace
 
-TEST_CASE("rate limit: a namespace takes its burst at once, then its rate; "
+TEST_CASE("rate limit: a namespace takes its burst at once, then its rate, "
           "refusals say when the next token comes") {
   deterministic_gateway g{parse_config(limited_config)};
   CHECK(burst_of_gets(g, "cache", 8, 100) == 3); // burst 5; a token per 100 ms

@@ -39,7 +39,7 @@ std::string replaced(std::string text, const std::string& from, const std::strin
 } // namespace
 
 TEST_CASE("reload: namespaces, their middleware, limits and access may "
-          "change; an unchanged file changes nothing") {
+          "change, an unchanged file changes nothing") {
   auto running = parse_config(base);
   CHECK(restart_needed(running, parse_config(base), pools, brokers).empty());
   auto next = parse_config(base + R"(
@@ -109,7 +109,7 @@ TEST_CASE("reload: a namespace it adds is counted under its own name, and "
   CHECK_THAT(text, !Catch::Contains(R"(namespace="_unknown",operation=)"));
 }
 
-TEST_CASE("reload: streams of a namespace it removes end NOT_FOUND; streams "
+TEST_CASE("reload: streams of a namespace it removes end NOT_FOUND, streams "
           "of the namespaces that stay go on") {
   const std::string two_topics = base + R"(
   alerts: {backend: mem, pattern: pubsub}

@@ -114,7 +114,7 @@ TEST_CASE("remote broker: a publish reaches the client with the time left, "
   CHECK(f.g.answer_of("p2")->status.message == "the message was not stored");
 }
 
-TEST_CASE("remote broker: at most max_pending publishes wait in the client; "
+TEST_CASE("remote broker: at most max_pending publishes wait in the client, "
           "more are refused at once with a retry hint") {
   fixture f;
   f.g.submit("p1", "events", pub("orders", "1"));
@@ -136,7 +136,7 @@ TEST_CASE("remote broker: at most max_pending publishes wait in the client; "
 }
 
 TEST_CASE("remote broker: a stream is in place only once the backend says "
-          "so; a named one passes on credit and acknowledges only what its "
+          "so, a named one passes on credit and acknowledges only what its "
           "client was sent") {
   fixture f;
   auto s = f.g.subscribe("s1", "events", sub("orders", "workers"));
@@ -179,7 +179,7 @@ TEST_CASE("remote broker: a stream is in place only once the backend says "
 }
 
 TEST_CASE("remote broker: an ephemeral stream is pushed and acknowledges "
-          "nothing; cancelling it unsubscribes in the backend") {
+          "nothing, cancelling it unsubscribes in the backend") {
   fixture f;
   auto [s, rec] = f.ready_subscriber("s1");
   CHECK(rec->op.subscription.empty());
@@ -209,7 +209,7 @@ TEST_CASE("remote broker: a subscription the backend ends ends its stream "
   CHECK(rec->closed);
 }
 
-TEST_CASE("remote broker: a short outage ends nothing; one past "
+TEST_CASE("remote broker: a short outage ends nothing, one past "
           "unavailable_after_ms ends every stream and refuses at once until "
           "the backend is back") {
   fixture f;
@@ -305,7 +305,7 @@ TEST_CASE("remote broker: a restarted broker ends its streams, makes a new "
 }
 
 TEST_CASE("pubsub: slow_subscriber: disconnect ends a stream that falls a "
-          "whole buffer behind; the others keep everything") {
+          "whole buffer behind, the others keep everything") {
   deterministic_gateway g{parse_config(R"(
 backends:
   mem: {type: memory}

@@ -316,8 +316,8 @@ TEST_CASE("an audit log that cannot be opened is refused with its path") {
                     Catch::Contains("/proc/prism-cannot-write-here/audit.log"));
 }
 
-TEST_CASE("access: read, write and admin by principal and group; no rules "
-          "allows nothing; unknown namespaces pass") {
+TEST_CASE("access: read, write and admin by principal and group, no rules "
+          "allows nothing, unknown namespaces pass") {
   config::gateway_config cfg;
   cfg.auth.mode = config::auth_mode::token;
   cfg.auth.groups["ops"] = {"olga", "oscar"};

@@ -499,7 +499,7 @@ TEST_CASE("backoff grows exponentially, then resets after a quiet period") {
   CHECK(f.time_to_restart("a") == 200ms);
 }
 
-TEST_CASE("backoff jitter: same seed, same delays; another seed, others") {
+TEST_CASE("backoff jitter: same seed, same delays, another seed, others") {
   auto delays = [](uint64_t seed) {
     fixture f;
     auto o = quick_options();
