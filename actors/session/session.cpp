@@ -126,7 +126,7 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
                   call->context.request_id, to_string(code));
   // Stages that observe outcomes (metrics, audit) learn of it after the
   // client has its answer, off the request path: together with the other
-  // calls answered before the session's mailbox runs dry.
+  // calls answered before the session's reminder to report them comes up.
   if (call->path && !call->path->stages.empty()) {
     if (st.unreported->empty())
       self->send(self, report_atom::value);
