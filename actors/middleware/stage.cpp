@@ -11,8 +11,9 @@ prometheus::Counter& stage_calls(metrics_registry& metrics,
                                  const char* verdict) {
   return metrics.counter(
     "prism_stage_calls_total",
-    "Calls a middleware stage let pass, answered itself (rejected), or found "
-    "past their deadline (expired).",
+    "Calls a middleware stage let pass on their way in (passed), answered "
+    "itself (rejected) or found past their deadline (expired), and the "
+    "outcomes it was told of (observed).",
     {{"stage", kind}, {"verdict", verdict}});
 }
 
@@ -31,6 +32,7 @@ stage(stage_actor::stateful_pointer<stage_state> self,
   st.passed = &stage_calls(*st.metrics, kind, "passed");
   st.rejected = &stage_calls(*st.metrics, kind, "rejected");
   st.expired = &stage_calls(*st.metrics, kind, "expired");
+  st.observed = &stage_calls(*st.metrics, kind, "observed");
   st.registration = enroll_if(actors, self, "stage", kind, parent);
   if (st.registration && st.gate)
     st.registration->set_mailbox_limit(st.gate->limit());
@@ -63,9 +65,15 @@ stage(stage_actor::stateful_pointer<stage_state> self,
       }
     },
     [=](completed_atom, const call_batch& batch) {
-      count_handled(self->state.registration);
+      auto& st = self->state;
+      count_handled(st.registration);
+      // Sessions take a slot for each batch they send (forced past the
+      // limit: those calls are answered already).
+      if (st.gate)
+        took_message(*st.gate, st.registration, st.gate_rejections_seen);
+      st.observed->Increment(static_cast<double>(batch.calls.size()));
       for (const auto& call : batch.calls)
-        self->state.logic->on_complete(*call);
+        st.logic->on_complete(*call);
     },
     [=](reload_atom, const config_ptr& cfg) {
       count_handled(self->state.registration);

@@ -49,7 +49,9 @@ struct stage_state {
   prometheus::Counter* passed = nullptr;
   prometheus::Counter* rejected = nullptr;
   prometheus::Counter* expired = nullptr;
-  /// Slots of the mailbox; senders take one per request (forward_call).
+  prometheus::Counter* observed = nullptr;
+  /// Slots of the mailbox; senders take one per request (forward_call), and
+  /// sessions one per batch of outcomes (even past the limit).
   admission_ptr gate;
   uint64_t gate_rejections_seen = 0;
   inspector_registration registration;

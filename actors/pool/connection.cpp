@@ -1,5 +1,7 @@
 #include "pool/connection.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <optional>
 
 #include <fmt/format.h>
@@ -58,7 +60,7 @@ void start_operation(self_ptr self, call_ptr call) {
   if (call->context.deadline != caf::actor_clock::time_point::max())
     timeout = std::chrono::duration_cast<drivers::op_timeout>(
       call->context.deadline - self->clock().now());
-  st.in_flight.emplace(seq, std::move(call));
+  st.in_flight.emplace_back(seq, std::move(call));
   connection_actor me = self;
   const void* id = self;
   inline_outcome here{id, seq, std::nullopt};
@@ -112,11 +114,14 @@ void connection_broke(self_ptr self, call_ptr call, kv::outcome& result) {
 
 void finish_operation(self_ptr self, uint64_t seq, kv::outcome& result) {
   auto& st = self->state;
-  auto i = st.in_flight.find(seq);
+  auto i = std::find_if(st.in_flight.begin(), st.in_flight.end(),
+                        [seq](const auto& e) { return e.first == seq; });
   if (i == st.in_flight.end())
     return;
   auto call = std::move(i->second);
-  st.in_flight.erase(i);
+  if (std::next(i) != st.in_flight.end())
+    *i = std::move(st.in_flight.back());
+  st.in_flight.pop_back();
   if (result.connection_lost) {
     connection_broke(self, std::move(call), result);
     return;

@@ -34,6 +34,20 @@ public:
   /// Gives a slot back; the owning actor calls it as it handles a message.
   void release() noexcept { queued_.fetch_sub(1, std::memory_order_acq_rel); }
 
+  /// Takes a slot even past the limit, for a message that must not be
+  /// refused (the outcomes of calls already answered, for a stage that
+  /// observes them); `has_room` then holds back new work instead.
+  void take() noexcept { queued_.fetch_add(1, std::memory_order_acq_rel); }
+
+  /// Whether new work that will end up in this mailbox may start: false
+  /// (and counted as rejected) while the mailbox is full.
+  bool has_room() noexcept {
+    if (queued() < limit_)
+      return true;
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+
   uint32_t limit() const noexcept { return limit_; }
   uint32_t queued() const noexcept {
     return queued_.load(std::memory_order_acquire);

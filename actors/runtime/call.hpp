@@ -170,13 +170,22 @@ using session_actor
                      caf::reacts_to<tick_atom>, caf::reacts_to<stop_atom>,
                      caf::reacts_to<reload_atom>>;
 
-/// The stages a call visits, in order, and the router after them, each with
+/// The stages of a namespace's chain and the router after them, each with
 /// the admission gate of its mailbox (a null gate admits everything).
 struct route {
+  /// Every stage of the chain, in order; each hears of every call's outcome.
   std::vector<stage_actor> stages;
   std::vector<admission_ptr> stage_gates;
   /// The stages' kinds, to name a saturated one.
   std::vector<std::string> stage_kinds;
+  /// Which of `stages` (indexes, in order) a call visits on its way in: those
+  /// that may answer it themselves for this namespace. A stage that only
+  /// observes outcomes (metrics; audit unless audit_required) is not
+  /// visited, it only hears of the outcome...
+  std::vector<uint32_t> checkpoints;
+  /// ... and those are the rest: a call starts only while each of them has
+  /// room in its mailbox for outcomes (see admission::has_room).
+  std::vector<uint32_t> observers;
   router_actor router;
   admission_ptr router_gate;
   /// Pubsub namespaces: messages a subscriber stream buffers.
@@ -265,14 +274,14 @@ bool admit_to(const admission_ptr& gate) noexcept;
 /// The refusal for a full mailbox of the actor `what` names.
 kv::outcome saturated(const std::string& what, const admission_ptr& gate);
 
-/// Sends `call` to its next stage, or to the router after the last stage,
+/// Sends `call` to its next checkpoint stage, or to the router after the last,
 /// after taking a slot in that actor's mailbox; when there is none, the call
 /// is answered RESOURCE_EXHAUSTED with a retry hint instead.
 template <class Self>
 void forward_call(Self* self, call_ptr call) {
   const auto& path = *call->path;
-  if (call->next_stage < path.stages.size()) {
-    auto i = call->next_stage++;
+  if (call->next_stage < path.checkpoints.size()) {
+    auto i = path.checkpoints[call->next_stage++];
     if (i < path.stage_gates.size() && !admit_to(path.stage_gates[i])) {
       auto outcome = saturated("middleware stage \"" + path.stage_kinds[i]
                                  + "\"",

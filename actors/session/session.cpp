@@ -18,23 +18,50 @@ namespace {
 using self_ptr = session_actor::stateful_pointer<session_state>;
 
 /// Tells every stage of the calls in `calls` about them, one message per
-/// stage, in the order the calls were answered, and empties `calls`.
+/// stage, in the order the calls were answered, and empties `calls`. Each
+/// message holds a slot of the stage's mailbox even past its limit: the
+/// calls are answered, their outcomes must not be lost.
 void report(std::vector<call_ptr>& calls) {
-  std::vector<std::pair<stage_actor, call_batch>> batches;
+  struct batch {
+    stage_actor stage;
+    admission* gate;
+    call_batch calls;
+  };
+  std::vector<batch> batches;
+  if (!calls.empty())
+    batches.reserve(calls.front()->path->stages.size());
   for (auto& call : calls) {
-    for (auto& stage : call->path->stages) {
-      auto i = std::find_if(batches.begin(), batches.end(),
-                            [&](const auto& b) { return b.first == stage; });
+    const auto& path = *call->path;
+    for (size_t s = 0; s < path.stages.size(); ++s) {
+      auto i = std::find_if(batches.begin(), batches.end(), [&](const batch& b) {
+        return b.stage == path.stages[s];
+      });
       if (i == batches.end()) {
-        batches.emplace_back(stage, call_batch{});
+        auto* gate = s < path.stage_gates.size() ? path.stage_gates[s].get()
+                                                 : nullptr;
+        batches.push_back({path.stages[s], gate, call_batch{}});
         i = std::prev(batches.end());
+        i->calls.calls.reserve(calls.size());
       }
-      i->second.calls.push_back(call);
+      i->calls.calls.push_back(call);
     }
   }
   calls.clear();
-  for (auto& [stage, batch] : batches)
-    caf::anon_send(stage, completed_atom::value, std::move(batch));
+  for (auto& b : batches) {
+    if (b.gate)
+      b.gate->take();
+    caf::anon_send(b.stage, completed_atom::value, std::move(b.calls));
+  }
+}
+
+/// The first stage among those that only observe `path`'s outcomes whose
+/// mailbox is full, or -1.
+int observer_without_room(const route& path) {
+  for (auto i : path.observers)
+    if (i < path.stage_gates.size() && path.stage_gates[i]
+        && !path.stage_gates[i]->has_room())
+      return static_cast<int>(i);
+  return -1;
 }
 
 void start_call(self_ptr self, call_ptr call) {
@@ -80,6 +107,14 @@ void start_call(self_ptr self, call_ptr call) {
   if (call->expired(now)) {
     fail_call(self, std::move(call), status_code::deadline_exceeded,
               "the request's deadline passed before the gateway started it");
+    return;
+  }
+  if (auto full = call->path ? observer_without_room(*call->path) : -1;
+      full >= 0) {
+    auto outcome = saturated("middleware stage \""
+                               + call->path->stage_kinds[full] + "\"",
+                             call->path->stage_gates[full]);
+    self->send(self, reply_atom::value, std::move(call), std::move(outcome));
     return;
   }
   if (auto* op = std::get_if<kv::subscribe_op>(call->operation.get());

@@ -100,8 +100,14 @@ status authenticate(const grpc::ServerContextBase& ctx,
   return {};
 }
 
-std::string session_key(const request_context& rc) {
-  return rc.principal.empty() ? rc.peer : rc.peer + " as " + rc.principal;
+const std::string& session_key(const request_context& rc) {
+  // Built in a buffer of the thread's that keeps its capacity: one key per
+  // call, and no allocation once the thread has seen a key that long.
+  thread_local std::string key;
+  key.assign(rc.peer);
+  if (!rc.principal.empty())
+    key.append(" as ").append(rc.principal);
+  return key;
 }
 
 } // namespace prism::frontend

@@ -74,7 +74,7 @@ status authenticate(const grpc::ServerContextBase& ctx,
                     const authenticator* auth, request_context& rc);
 
 /// The key of the caller's session: its connection, and its principal when
-/// it has one.
-std::string session_key(const request_context& rc);
+/// it has one. Valid until the thread's next call of it.
+const std::string& session_key(const request_context& rc);
 
 } // namespace prism::frontend

@@ -59,7 +59,7 @@ void frontend_core::dispatch(grpc::ServerContextBase& ctx,
   auto call = make_call(std::move(rc), std::move(op), std::move(completion));
   call->rejection = std::move(rejection);
   // One session per client connection and principal.
-  auto client = session_key(call->context);
+  const auto& client = session_key(call->context);
   sessions_.dispatch(client, std::move(call));
 }
 
@@ -81,7 +81,7 @@ void frontend_core::dispatch_stream(
   call->rejection = std::move(rejection);
   call->sink = std::move(sink);
   call->context.deadline = caf::actor_clock::time_point::max();
-  auto client = session_key(call->context);
+  const auto& client = session_key(call->context);
   sessions_.dispatch(client, std::move(call));
 }
 

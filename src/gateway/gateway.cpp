@@ -108,8 +108,14 @@ struct gateway::wiring {
     admission_ptr gate;
   };
   std::map<std::string, broker_entry> brokers;
-  /// Stage kinds per namespace, in order.
-  std::map<std::string, std::vector<std::string>> chains;
+  /// A namespace's stage, and whether it may answer calls itself (is
+  /// visited on their way in) or only observes their outcomes.
+  struct chain_stage {
+    std::string kind;
+    bool decides = false;
+  };
+  /// Stages per namespace, in order.
+  std::map<std::string, std::vector<chain_stage>> chains;
   /// Subscriber stream buffers per pubsub namespace, and whether a full one
   /// disconnects its subscriber.
   std::map<std::string, std::pair<uint32_t, bool>> subscription_buffers;
@@ -143,11 +149,15 @@ struct gateway::wiring {
       // With authentication on, every namespace's calls meet the access
       // stage first, whatever its middleware list says; then the rate limit
       // of a namespace that has one (a refused call takes no token).
-      auto chain = ns.middleware;
-      if (ns.namespace_rate.limited() || ns.principal_rate.limited())
-        chain.insert(chain.begin(), "rate_limit");
+      // Metrics only counts outcomes; audit refuses calls only where a
+      // line is required for each.
+      std::vector<chain_stage> chain;
       if (cfg.auth.enabled())
-        chain.insert(chain.begin(), "access");
+        chain.push_back({"access", true});
+      if (ns.namespace_rate.limited() || ns.principal_rate.limited())
+        chain.push_back({"rate_limit", true});
+      for (auto& kind : ns.middleware)
+        chain.push_back({kind, kind == "audit" && ns.audit_required});
       chains.emplace(name, std::move(chain));
       if (ns.pattern == config::pattern::pubsub)
         subscription_buffers.emplace(
@@ -175,25 +185,27 @@ struct gateway::wiring {
   void publish_locked() {
     if (!router)
       return;
-    for (auto& [ns, kinds] : chains)
-      for (auto& kind : kinds)
-        if (stages.count(kind) == 0)
+    for (auto& [ns, chain] : chains)
+      for (auto& s : chain)
+        if (stages.count(s.kind) == 0)
           return;
     auto table = std::make_shared<route_table>();
-    auto make_route = [&](const std::vector<std::string>& kinds) {
+    auto make_route = [&](const std::vector<chain_stage>& chain) {
       auto r = std::make_shared<route>();
-      for (auto& kind : kinds) {
-        auto& e = stages.at(kind);
+      for (auto& s : chain) {
+        auto& e = stages.at(s.kind);
+        auto index = static_cast<uint32_t>(r->stages.size());
+        (s.decides ? r->checkpoints : r->observers).push_back(index);
         r->stages.push_back(e.handle);
         r->stage_gates.push_back(e.gate);
-        r->stage_kinds.push_back(kind);
+        r->stage_kinds.push_back(s.kind);
       }
       r->router = router;
       r->router_gate = router_gate;
       return r;
     };
-    for (auto& [ns, kinds] : chains) {
-      auto r = make_route(kinds);
+    for (auto& [ns, chain] : chains) {
+      auto r = make_route(chain);
       if (auto i = subscription_buffers.find(ns); i != subscription_buffers.end()) {
         r->subscription_buffer = i->second.first;
         r->disconnect_slow_subscribers = i->second.second;
@@ -201,7 +213,7 @@ struct gateway::wiring {
       table->by_namespace.emplace(ns, std::move(r));
     }
     // Calls for unknown namespaces are still counted and audited.
-    auto fallback = make_route({"metrics", "audit"});
+    auto fallback = make_route({{"metrics", false}, {"audit", false}});
     fallback->configured = false;
     table->fallback = std::move(fallback);
     table->rejections = rejections;

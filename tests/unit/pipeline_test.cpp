@@ -3,6 +3,7 @@
 // with virtual time.
 
 #include <algorithm>
+#include <set>
 
 #include <catch2/catch.hpp>
 
@@ -75,13 +76,65 @@ TEST_CASE("stages observe every outcome: metrics count it, audit writes it") {
   // Unknown namespaces share one label so clients cannot grow the series.
   CHECK_THAT(text, Catch::Contains(
                      R"(prism_requests_total{code="NOT_FOUND",namespace="_unknown",operation="Get"} 1)"));
+  // Neither stage may refuse these calls, so neither is visited on the way
+  // in: both are told of the three outcomes.
   CHECK_THAT(text, Catch::Contains(
-                     R"(prism_stage_calls_total{stage="metrics",verdict="passed"} 3)"));
+                     R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 3)"));
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_stage_calls_total{stage="audit",verdict="observed"} 3)"));
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_stage_calls_total{stage="metrics",verdict="passed"} 0)"));
+  for (auto& line : g.trace()) {
+    INFO(line);
+    CHECK_FALSE((line.rfind("run stage:", 0) == 0
+                 && line.find(" request ") != std::string::npos));
+  }
   REQUIRE(g.audit().lines.size() == 3);
   CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("operation":"Set")"));
   CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("key":"a")"));
   CHECK_THAT(g.audit().lines[0], Catch::Contains(R"("backend":"mem")"));
   CHECK_THAT(g.audit().lines[2], Catch::Contains(R"("code":"NOT_FOUND")"));
+}
+
+TEST_CASE("a call visits on its way in only the stages that may refuse it") {
+  deterministic_gateway g{parse_config(std::string(two_namespaces) + R"(
+  strict: {backend: mem, audit_required: true}
+  limited: {backend: mem, rate_limit: {rate: 1000, burst: 10}}
+)")};
+  auto visits = [&](const std::string& ns) {
+    g.note("-- " + ns);
+    auto id = "v-" + ns;
+    g.submit(id, ns, kv::get_op{"k"});
+    g.run();
+    REQUIRE(g.answer_of(id));
+    CHECK(g.answer_of(id)->status.ok());
+    std::vector<std::string> stages;
+    bool mine = false;
+    for (auto& line : g.trace()) {
+      if (line.rfind("-- ", 0) == 0)
+        mine = line == "-- " + ns;
+      else if (mine && line.rfind("run stage:", 0) == 0
+               && line.find(" request " + id) != std::string::npos)
+        stages.push_back(line.substr(10, line.find(' ', 10) - 10));
+    }
+    return stages;
+  };
+  using list = std::vector<std::string>;
+  // metrics and audit only count and write outcomes here.
+  CHECK(visits("cache") == list{});
+  // audit_required: audit may refuse (no room for the line).
+  CHECK(visits("strict") == list{"audit"});
+  CHECK(visits("limited") == list{"rate_limit"});
+  g.run();
+  // Every stage of each route heard of each outcome all the same.
+  auto text = g.metrics_text();
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 3)"));
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_stage_calls_total{stage="audit",verdict="passed"} 1)"));
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_stage_calls_total{stage="rate_limit",verdict="passed"} 1)"));
+  CHECK(g.audit().lines.size() == 3);
 }
 
 TEST_CASE("a session tells each stage of the calls it answered together in "
@@ -421,6 +474,64 @@ TEST_CASE("a full pool mailbox makes the router refuse at once") {
     }
   // Slots come back as the pool takes its requests.
   CHECK(g.call("durable", kv::get_op{"k"}).status.ok());
+}
+
+TEST_CASE("a stage that only observes holds back new calls while its "
+          "mailbox is full of outcomes, and loses none") {
+  auto cfg = parse_config(two_namespaces);
+  cfg.server.stage_mailbox_limit = 2;
+  deterministic_gateway g{cfg};
+  std::set<uint64_t> stages;
+  for (auto& a : g.actors().snapshot(g.system().clock().now()))
+    if (a.kind == "stage")
+      stages.insert(a.id);
+  REQUIRE(stages.size() == 3); // rate_limit, metrics, audit
+  // Runs every ready job except the stages', which stay queued.
+  auto run_all_but_stages = [&] {
+    for (;;) {
+      auto& jobs = g.scheduler().jobs;
+      auto i = std::find_if(jobs.begin(), jobs.end(), [&](caf::resumable* j) {
+        auto* a = dynamic_cast<caf::scheduled_actor*>(j);
+        return a == nullptr || stages.count(a->id()) == 0;
+      });
+      if (i == jobs.end())
+        return;
+      std::rotate(jobs.begin(), i, std::next(i));
+      g.run_one();
+    }
+  };
+  // Three clients, three sessions: each reports its answered call to
+  // metrics and audit, three reports for a mailbox of two.
+  for (auto id : {"a", "b", "c"})
+    g.submit(id, "cache", set(id, "1"), {}, std::string("client-") + id);
+  run_all_but_stages();
+  for (auto id : {"a", "b", "c"}) {
+    REQUIRE(g.answer_of(id));
+    CHECK(g.answer_of(id)->status.ok());
+  }
+  g.submit("d", "cache", kv::get_op{"a"}, {}, "client-d");
+  run_all_but_stages();
+  REQUIRE(g.answer_of("d"));
+  CHECK(g.answer_of("d")->status.code == status_code::resource_exhausted);
+  CHECK(g.answer_of("d")->status.retry_after_ms > 0);
+  CHECK_THAT(g.answer_of("d")->status.message,
+             Catch::Contains("middleware stage \"metrics\""));
+  CHECK(g.backend("mem").applied() == 3);
+  // Once the stages catch up, every outcome (the refusal's too) has been
+  // counted and audited, and calls start again.
+  g.run();
+  CHECK(g.audit().lines.size() == 4);
+  auto text = g.metrics_text();
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 4)"));
+  CHECK_THAT(text, Catch::Contains(
+                     R"(prism_rejections_total{namespace="cache",reason="mailbox_full"} 1)"));
+  CHECK(g.call("cache", kv::get_op{"a"}).status.ok());
+  for (auto& a : g.actors().snapshot(g.system().clock().now()))
+    if (a.kind == "stage" && a.name == "metrics") {
+      CHECK(a.mailbox_limit == 2);
+      CHECK(a.rejected == 1);
+    }
 }
 
 TEST_CASE("a session with calls in flight is not closed") {

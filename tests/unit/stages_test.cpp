@@ -124,6 +124,34 @@ TEST_CASE("audit lines stay valid JSON whatever the key holds") {
   CHECK(line["key"] == "q\"uote\\back\nline\x01ctl/日本語/\ufffd\ufffd-end");
 }
 
+TEST_CASE("audit lines escape a special byte wherever it falls in a long key") {
+  using namespace std::chrono_literals;
+  // Keys are scanned eight bytes at a time while no byte needs escaping; a
+  // special byte at every offset of a 24-byte key, after and before plain
+  // text, must come out the same as anywhere else.
+  struct special {
+    std::string raw;
+    std::string decoded;
+  };
+  const special specials[] = {
+    {"\"", "\""},         {"\\", "\\"},     {"\n", "\n"},
+    {std::string(1, '\0'), std::string(1, '\0')},
+    {"\x1f", "\x1f"},      {"\x7f", "\x7f"},   {"\x80", "\ufffd"},
+    {"\xc3\xa9", "\xc3\xa9"}, {" ", " "},        {"~", "~"},
+  };
+  for (const auto& sp : specials)
+    for (size_t at = 0; at <= 24; ++at) {
+      std::string plain = "abcdefghijklmnopqrstuvwx";
+      std::string key = plain.substr(0, at) + sp.raw + plain.substr(at);
+      std::string want = plain.substr(0, at) + sp.decoded + plain.substr(at);
+      auto call = answered_call("cache", kv::get_op{key}, status_code::ok, 1us);
+      auto text = audit_logic::format_line(*call);
+      INFO("byte " << static_cast<int>(static_cast<unsigned char>(sp.raw[0]))
+                   << " at " << at << ": " << text);
+      CHECK(nlohmann::json::parse(text)["key"] == want);
+    }
+}
+
 TEST_CASE("the audit file gets every line, each a JSON object with its time") {
   temp_dir dir;
   auto path = dir.path / "sub" / "audit.log";
