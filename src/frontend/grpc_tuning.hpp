@@ -16,6 +16,9 @@ namespace prism::frontend {
 /// spends in gRPC when a call is finished from a thread other than gRPC's
 /// own, which is how the gateway answers.
 ///
+/// These binaries allocate with jemalloc (CMake's PRISM_ALLOCATOR), which
+/// ignores the next setting; it matters to a build with glibc's malloc
+/// (PRISM_ALLOCATOR=system) and to the test programs:
 /// glibc gives each thread's heap back to the kernel (madvise) as soon as
 /// more than 128 KiB at its top are free. A server's memory use rises and
 /// falls by more than that from one batch of calls to the next, so under load
