@@ -307,11 +307,17 @@ namespaces:
   // (max_pending 4 over 2 connections) plus its own 10 ms.
   CHECK(worst_ok_ms <= 40);
 
-  // No request gate was ever over its limit...
+  // No request gate was ever over its limit, except that a stage that only
+  // observes takes batches of outcomes past it: once it is full, sessions
+  // start no new call whose outcome it would get, so at most the calls
+  // already in flight (10 sessions x 8) can add a batch each...
   for (auto& a : g.actors().snapshot(g.system().clock().now()))
     if (a.mailbox_limit > 0) {
-      INFO(a.kind << ":" << a.name);
-      CHECK(a.mailbox_high_water <= a.mailbox_limit);
+      INFO(a.kind << ":" << a.name << " held " << a.mailbox_high_water);
+      if (a.kind == "stage" && (a.name == "metrics" || a.name == "audit"))
+        CHECK(a.mailbox_high_water <= a.mailbox_limit + 10 * 8);
+      else
+        CHECK(a.mailbox_high_water <= a.mailbox_limit);
     }
   // ...and, counted independently from CAF's own mailboxes, every mailbox
   // stayed within its request limit plus the replies and notices the
