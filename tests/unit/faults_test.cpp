@@ -309,8 +309,9 @@ namespaces:
 
   // No request gate was ever over its limit, except that a stage that only
   // observes takes batches of outcomes past it: once it is full, sessions
-  // start no new call whose outcome it would get, so at most the calls
-  // already in flight (10 sessions x 8) can add a batch each...
+  // start no new call whose outcome it would get, and only the calls
+  // already in flight and the refusals add batches (here within the
+  // sessions' windows, 10 x 8)...
   for (auto& a : g.actors().snapshot(g.system().clock().now()))
     if (a.mailbox_limit > 0) {
       INFO(a.kind << ":" << a.name << " held " << a.mailbox_high_water);
