@@ -43,6 +43,17 @@ bool kv_call::complete(kv::outcome&& result) {
   return true;
 }
 
+bool kv_call::complete_soon(kv::outcome&& result) {
+  bool expected = false;
+  if (!completed_.compare_exchange_strong(expected, true,
+                                          std::memory_order_acq_rel))
+    return false;
+  final_code = result.status.code;
+  if (completion_)
+    completion_->complete_soon(std::move(result));
+  return true;
+}
+
 bool admit_to(const admission_ptr& gate) noexcept {
   return !gate || gate->try_acquire();
 }

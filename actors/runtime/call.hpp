@@ -41,8 +41,16 @@ class audit_slot;
 class call_completion {
 public:
   virtual ~call_completion() = default;
-  /// Called exactly once, from whichever thread finishes the call.
+  /// Called exactly once (this or `complete_soon`), from whichever thread
+  /// finishes the call.
   virtual void complete(kv::outcome&& result) = 0;
+  /// The same, from an actor that does nothing after it that could block
+  /// its thread: the answer may wait until the thread has run the jobs it
+  /// has in hand (the front end sends the answers of calls completed
+  /// together together). By default it goes at once.
+  virtual void complete_soon(kv::outcome&& result) {
+    complete(std::move(result));
+  }
 };
 
 /// Where a subscription writes its messages: the front end's stream, or a
@@ -255,6 +263,10 @@ public:
   /// Hands the outcome to the client. Later calls are ignored (and counted as
   /// a bug by returning false).
   bool complete(kv::outcome&& result);
+  /// The same, through call_completion::complete_soon: for the session's
+  /// answers, never from a path that may block afterwards (a destructor
+  /// that waits for a driver, the main thread).
+  bool complete_soon(kv::outcome&& result);
 
   bool completed() const noexcept {
     return completed_.load(std::memory_order_acquire);

@@ -155,7 +155,7 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
                   call->context.request_id,
                   kv::operation_name(*call->operation), call->context.ns,
                   result.status.message);
-  if (!call->complete(std::move(result)))
+  if (!call->complete_soon(std::move(result)))
     spdlog::error("request_id={} answered twice; the second answer ({}) was "
                   "dropped",
                   call->context.request_id, to_string(code));

@@ -23,6 +23,23 @@ gpr_timespec deadline_in(caf::timespan span) {
 } // namespace
 
 thread_local void* cq_work_stealing::current_worker_ = nullptr;
+thread_local bool cq_work_stealing::in_job_ = false;
+thread_local std::vector<deferred_work*> cq_work_stealing::deferred_;
+
+bool cq_work_stealing::defer(deferred_work& work) {
+  if (!in_job_)
+    return false;
+  deferred_.push_back(&work);
+  return true;
+}
+
+void cq_work_stealing::end_job() {
+  in_job_ = false;
+  // Outside a job, nothing is deferred: what these run goes at once.
+  for (auto* work : deferred_)
+    work->run();
+  deferred_.clear();
+}
 
 cq_work_stealing::worker_data::worker_data(
   caf::scheduler::abstract_coordinator* p)
@@ -202,7 +219,9 @@ void worker<prism::frontend::cq_work_stealing>::run() {
   for (;;) {
     resumable* job = policy_.dequeue(this);
     policy_.before_resume(this, job);
+    prism::frontend::cq_work_stealing::begin_job();
     auto result = job->resume(this, max_throughput_);
+    prism::frontend::cq_work_stealing::end_job();
     policy_.after_resume(this, job);
     switch (result) {
       case resumable::resume_later:

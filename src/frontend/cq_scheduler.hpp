@@ -19,6 +19,9 @@
 //   main thread) wakes a worker blocked in its completion queue with an
 //   alarm due at once, set at most once at a time; a worker without a queue
 //   is woken through its condition variable as before.
+// - Work a job defers (`defer`: the answers a session completes) runs as
+//   the job ends: the answers of calls completed together go out together,
+//   after the actor's work.
 //
 // Queues are attached once the gRPC server is built (the actor system starts
 // first) and detached before the actor system stops: the server shuts down,
@@ -41,6 +44,16 @@
 #include <grpcpp/completion_queue.h>
 
 namespace prism::frontend {
+
+/// Work a worker runs as the job that deferred it ends (see
+/// cq_work_stealing::defer).
+class deferred_work {
+public:
+  virtual void run() = 0;
+
+protected:
+  ~deferred_work() = default;
+};
 
 /// What every tag on an attached completion queue points to.
 class cq_event {
@@ -121,6 +134,14 @@ public:
     data.queue.append(job);
     wake(data);
   }
+
+  /// Runs `work` on this thread as the job that runs now ends; false, and
+  /// nothing done, when no job of a worker runs on this thread.
+  static bool defer(deferred_work& work);
+
+  /// Around each job the workers run: `end_job` runs what it deferred.
+  static void begin_job() noexcept { in_job_ = true; }
+  static void end_job();
 
   template <class Worker>
   caf::resumable* dequeue(Worker* self) {
@@ -229,6 +250,9 @@ private:
   /// The worker this thread runs, if it is one of any cq_work_stealing
   /// coordinator's.
   static thread_local void* current_worker_;
+  /// A worker's job runs on this thread, and what it deferred.
+  static thread_local bool in_job_;
+  static thread_local std::vector<deferred_work*> deferred_;
 };
 
 using cq_scheduler = caf::scheduler::coordinator<cq_work_stealing>;

@@ -18,6 +18,7 @@
 // event; the core it holds outlives it.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -34,7 +35,7 @@ namespace prism::frontend {
 using frontend_core_ptr = std::shared_ptr<frontend_core>;
 
 template <class Rpc>
-class unary_call final : public cq_event {
+class unary_call final : public cq_event, private deferred_work {
 public:
   using service_type = typename Rpc::service;
 
@@ -77,6 +78,17 @@ private:
       rpc_->finish(std::move(result));
     }
 
+    void complete_soon(kv::outcome&& result) override {
+      // On a worker, the answer goes out once the worker has run the jobs
+      // in hand, with the others completed meanwhile: answers written one
+      // after another, after the actors' work, took less CPU per call, and
+      // the client finds them together.
+      rpc_->core_->count_answered();
+      rpc_->pending_.emplace(std::move(result));
+      if (!cq_work_stealing::defer(*rpc_))
+        rpc_->run();
+    }
+
   private:
     unary_call* rpc_;
   };
@@ -84,6 +96,13 @@ private:
   unary_call(frontend_core_ptr core, service_type& service,
              grpc::ServerCompletionQueue* cq)
     : core_(std::move(core)), service_(service), cq_(cq), responder_(&ctx_) {
+  }
+
+  /// Finishes with the outcome completion() left.
+  void run() override {
+    auto result = std::move(*pending_);
+    pending_.reset();
+    finish(std::move(result));
   }
 
   void finish(kv::outcome&& result) {
@@ -117,6 +136,8 @@ private:
   grpc::ServerAsyncResponseWriter<typename Rpc::response> responder_;
   /// The call was handed on; its next event is the answer's.
   bool answered_ = false;
+  /// The outcome, from its completion until the answer is written.
+  std::optional<kv::outcome> pending_;
 };
 
 /// Calls of each method that wait on each completion queue for a client to

@@ -279,6 +279,63 @@ TEST_CASE("A worker without a queue takes work off a polling worker that has "
     caf::anon_send_exit(t, caf::exit_reason::user_shutdown);
 }
 
+namespace {
+
+/// Deferred work that records, when it runs, where and what it saw.
+struct recording_work final : prism::frontend::deferred_work {
+  observations* seen = nullptr;
+  const bool* handler_done = nullptr;
+  bool ran = false;
+  bool ran_after_handler = false;
+  uint64_t thread = 0;
+
+  void run() override {
+    std::lock_guard<std::mutex> guard(seen->mutex);
+    ran = true;
+    ran_after_handler = *handler_done;
+    thread = this_thread_hash();
+    seen->changed.notify_all();
+  }
+};
+
+} // namespace
+
+TEST_CASE("Work a job defers runs on its thread as the job ends, outside a "
+          "job nothing is deferred",
+          "[cq_scheduler]") {
+  scheduler_config cfg{2};
+  caf::actor_system sys{cfg};
+  observations seen;
+  recording_work first, second;
+  bool handler_done = false;
+  uint64_t handler_thread = 0;
+  for (auto* w : {&first, &second}) {
+    w->seen = &seen;
+    w->handler_done = &handler_done;
+  }
+  auto deferring = sys.spawn([&](caf::event_based_actor*) -> caf::behavior {
+    return {[&](int) {
+      // Both wait for the end of this handler: one message, one job.
+      bool a = prism::frontend::cq_work_stealing::defer(first);
+      bool b = prism::frontend::cq_work_stealing::defer(second);
+      std::lock_guard<std::mutex> guard(seen.mutex);
+      handler_thread = this_thread_hash();
+      handler_done = a && b;
+    }};
+  });
+  caf::anon_send(deferring, 1);
+  REQUIRE(seen.wait([&] { return first.ran && second.ran; }));
+  CHECK(first.ran_after_handler);
+  CHECK(second.ran_after_handler);
+  CHECK(first.thread == handler_thread);
+  CHECK(second.thread == handler_thread);
+  // The test's own thread runs no job of a worker.
+  recording_work outside;
+  CHECK_FALSE(prism::frontend::cq_work_stealing::defer(outside));
+  CHECK_FALSE(outside.ran);
+  caf::anon_send_exit(deferring, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE("The gRPC server needs the scheduler that polls its queues",
           "[cq_scheduler]") {
   caf::actor_system_config cfg;
