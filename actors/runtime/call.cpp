@@ -33,24 +33,25 @@ kv_call::~kv_call() {
 }
 
 bool kv_call::complete(kv::outcome&& result) {
-  bool expected = false;
-  if (!completed_.compare_exchange_strong(expected, true,
-                                          std::memory_order_acq_rel))
-    return false;
-  final_code = result.status.code;
-  if (completion_)
-    completion_->complete(std::move(result));
-  return true;
+  return deliver(std::move(result), false);
 }
 
 bool kv_call::complete_soon(kv::outcome&& result) {
+  return deliver(std::move(result), true);
+}
+
+bool kv_call::deliver(kv::outcome&& result, bool soon) {
   bool expected = false;
   if (!completed_.compare_exchange_strong(expected, true,
                                           std::memory_order_acq_rel))
     return false;
   final_code = result.status.code;
-  if (completion_)
+  if (!completion_)
+    return true;
+  if (soon)
     completion_->complete_soon(std::move(result));
+  else
+    completion_->complete(std::move(result));
   return true;
 }
 

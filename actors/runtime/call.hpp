@@ -273,6 +273,9 @@ public:
   }
 
 private:
+  /// The first call of complete or complete_soon hands `result` on.
+  bool deliver(kv::outcome&& result, bool soon);
+
   std::unique_ptr<call_completion> completion_;
   std::atomic<bool> completed_{false};
 };
