@@ -79,10 +79,10 @@ private:
     }
 
     void complete_soon(kv::outcome&& result) override {
-      // On a worker, the answer goes out once the worker has run the jobs
-      // in hand, with the others completed meanwhile: answers written one
-      // after another, after the actors' work, took less CPU per call, and
-      // the client finds them together.
+      // On a worker, the answer goes out as the session's job ends, with
+      // the others it completed in that run: answers written one after
+      // another, after the actor's work, took less CPU per call, and the
+      // client finds them together.
       rpc_->core_->count_answered();
       rpc_->pending_.emplace(std::move(result));
       if (!cq_work_stealing::defer(*rpc_))
@@ -98,7 +98,7 @@ private:
     : core_(std::move(core)), service_(service), cq_(cq), responder_(&ctx_) {
   }
 
-  /// Finishes with the outcome completion() left.
+  /// Finishes with the outcome complete_soon left.
   void run() override {
     auto result = std::move(*pending_);
     pending_.reset();
