@@ -1183,18 +1183,6 @@ std::string postgres_driver::mask(std::string text) const {
   return text;
 }
 
-void postgres_driver::fail(job& j) {
-  try {
-    if (j.done)
-      j.done(kv::outcome::failure(status_code::unavailable,
-                                  "driver shutting down"));
-    else if (j.reclaim_done)
-      j.reclaim_done(0);
-  } catch (...) {
-    // A completion must not throw; the driver keeps going if one does.
-  }
-}
-
 void postgres_driver::submit(job j) {
   {
     std::lock_guard<std::mutex> guard{mutex_};
@@ -1204,35 +1192,19 @@ void postgres_driver::submit(job j) {
       return;
     }
   }
-  fail(j);
+  j.fail();
 }
 
 void postgres_driver::execute(std::string ns, operation_ptr op,
                               op_timeout timeout, completion done) {
-  if (!op) {
-    done(kv::outcome::failure(status_code::internal, "no operation given"));
-    return;
-  }
-  job j;
-  j.ns = std::move(ns);
-  j.op = std::move(op);
-  j.done = std::move(done);
-  if (timeout != no_timeout) {
-    auto now = steady::now();
-    auto room = time_point::max() - now;
-    j.deadline = timeout >= room
-                   ? time_point::max()
-                   : now + std::chrono::duration_cast<steady::duration>(timeout);
-  }
-  submit(std::move(j));
+  if (auto j = job::operation(std::move(ns), std::move(op), timeout,
+                                std::move(done)))
+    submit(std::move(*j));
 }
 
 void postgres_driver::reclaim_expired(uint32_t max_keys,
                                       reclaim_completion done) {
-  job j;
-  j.max_keys = max_keys;
-  j.reclaim_done = std::move(done);
-  submit(std::move(j));
+  submit(job::reclaim(max_keys, std::move(done)));
 }
 
 std::string postgres_driver::describe() const {
@@ -1313,7 +1285,7 @@ void postgres_driver::run() {
     if (broken_.empty() && !session && j.done)
       open(session);
     if (shutting_down_.load()) {
-      fail(j);
+      j.fail();
       continue;
     }
 
@@ -1349,11 +1321,7 @@ void postgres_driver::run() {
           close(session);
       }
       out.status.message = mask(std::move(out.status.message));
-      try {
-        j.done(std::move(out));
-      } catch (...) {
-        // A completion must not throw; the worker keeps going if one does.
-      }
+      j.finish(std::move(out));
     } else if (j.reclaim_done) {
       uint64_t removed = 0;
       if (broken_.empty() && session) {
@@ -1375,10 +1343,7 @@ void postgres_driver::run() {
         if (!broken_.empty())
           close(session);
       }
-      try {
-        j.reclaim_done(removed);
-      } catch (...) {
-      }
+      j.finish_reclaim(removed);
     }
   }
   close(session);
@@ -1388,7 +1353,7 @@ void postgres_driver::run() {
     rest.swap(queue_);
   }
   for (auto& j : rest)
-    fail(j);
+    j.fail();
 }
 
 } // namespace prism::drivers

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "drivers/driver.hpp"
+#include "drivers/driver_job.hpp"
 
 namespace prism::config {
 struct backend;
@@ -104,19 +105,10 @@ public:
 private:
   using time_point = std::chrono::steady_clock::time_point;
 
-  struct job {
-    std::string ns;
-    operation_ptr op;
-    completion done;
-    /// When the client stops waiting (steady clock); max() for never.
-    time_point deadline = time_point::max();
-    uint32_t max_keys = 0;
-    reclaim_completion reclaim_done;
-  };
+  using job = driver_job;
 
   void run();
   void submit(job j);
-  static void fail(job& j);
   /// Connects; on failure leaves `session` empty and sets `broken_`.
   void open(std::unique_ptr<postgres_session>& session);
   void close(std::unique_ptr<postgres_session>& session);

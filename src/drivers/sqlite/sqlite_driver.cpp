@@ -651,18 +651,6 @@ sqlite_driver::~sqlite_driver() {
     worker_.join();
 }
 
-void sqlite_driver::fail(job& j) {
-  try {
-    if (j.done)
-      j.done(kv::outcome::failure(status_code::unavailable,
-                                  "driver shutting down"));
-    else if (j.reclaim_done)
-      j.reclaim_done(0);
-  } catch (...) {
-    // A completion must not throw; the driver keeps going if one does.
-  }
-}
-
 void sqlite_driver::submit(job j) {
   {
     std::lock_guard<std::mutex> guard{mutex_};
@@ -672,35 +660,18 @@ void sqlite_driver::submit(job j) {
       return;
     }
   }
-  fail(j);
+  j.fail();
 }
 
 void sqlite_driver::execute(std::string ns, operation_ptr op,
                             op_timeout timeout, completion done) {
-  if (!op) {
-    done(kv::outcome::failure(status_code::internal, "no operation given"));
-    return;
-  }
-  job j;
-  j.ns = std::move(ns);
-  j.op = std::move(op);
-  j.done = std::move(done);
-  if (timeout != no_timeout) {
-    auto now = std::chrono::steady_clock::now();
-    auto room = std::chrono::steady_clock::time_point::max() - now;
-    j.deadline = timeout >= room
-                   ? std::chrono::steady_clock::time_point::max()
-                   : now + std::chrono::duration_cast<
-                       std::chrono::steady_clock::duration>(timeout);
-  }
-  submit(std::move(j));
+  if (auto j = job::operation(std::move(ns), std::move(op), timeout,
+                                std::move(done)))
+    submit(std::move(*j));
 }
 
 void sqlite_driver::reclaim_expired(uint32_t max_keys, reclaim_completion done) {
-  job j;
-  j.max_keys = max_keys;
-  j.reclaim_done = std::move(done);
-  submit(std::move(j));
+  submit(job::reclaim(max_keys, std::move(done)));
 }
 
 std::string sqlite_driver::describe() const {
@@ -726,21 +697,14 @@ void sqlite_driver::run() {
         out = kv::outcome::failure(status_code::internal,
                                    "unexpected failure in sqlite driver");
       }
-      try {
-        j.done(std::move(out));
-      } catch (...) {
-        // A completion must not throw; the worker keeps going if one does.
-      }
+      j.finish(std::move(out));
     } else if (j.reclaim_done) {
       uint64_t removed = 0;
       try {
         removed = conn_->reclaim_expired(clock_->now_ms(), j.max_keys);
       } catch (...) {
       }
-      try {
-        j.reclaim_done(removed);
-      } catch (...) {
-      }
+      j.finish_reclaim(removed);
     }
   }
   std::deque<job> rest;
@@ -749,7 +713,7 @@ void sqlite_driver::run() {
     rest.swap(queue_);
   }
   for (auto& j : rest)
-    fail(j);
+    j.fail();
 }
 
 } // namespace prism::drivers

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "drivers/driver.hpp"
+#include "drivers/driver_job.hpp"
 
 namespace prism::config {
 struct backend;
@@ -48,20 +49,10 @@ public:
   std::string describe() const override;
 
 private:
-  struct job {
-    std::string ns;
-    operation_ptr op;
-    completion done;
-    /// When the client stops waiting (steady clock); max() for never.
-    std::chrono::steady_clock::time_point deadline
-      = std::chrono::steady_clock::time_point::max();
-    uint32_t max_keys = 0;
-    reclaim_completion reclaim_done;
-  };
+  using job = driver_job;
 
   void run();
   void submit(job j);
-  static void fail(job& j);
 
   std::string description_;
   std::shared_ptr<wall_clock> clock_;

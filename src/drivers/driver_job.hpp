@@ -1,0 +1,45 @@
+#pragma once
+
+// The unit of work of a driver that blocks (SQLite, PostgreSQL): one
+// KeyValue operation, or one round of reclaiming expired keys, queued by
+// execute() or reclaim_expired() for the driver's own worker thread.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "drivers/driver.hpp"
+
+namespace prism::drivers {
+
+struct driver_job {
+  std::string ns;
+  operation_ptr op;
+  kv_driver::completion done;
+  /// When the client stops waiting (steady clock); max() for never.
+  std::chrono::steady_clock::time_point deadline
+    = std::chrono::steady_clock::time_point::max();
+  uint32_t max_keys = 0;
+  kv_driver::reclaim_completion reclaim_done;
+
+  /// The job of execute(ns, op, timeout, done), its deadline `timeout` from
+  /// now; with no operation, `done` gets INTERNAL at once and there is no
+  /// job.
+  static std::optional<driver_job> operation(std::string ns, operation_ptr op,
+                                             op_timeout timeout,
+                                             kv_driver::completion done);
+  /// The job of reclaim_expired(max_keys, done).
+  static driver_job reclaim(uint32_t max_keys,
+                            kv_driver::reclaim_completion done);
+
+  /// Hands `out` to the operation's completion, or `removed` to the
+  /// reclaim's; a completion that throws does not stop the worker.
+  void finish(kv::outcome out) noexcept;
+  void finish_reclaim(uint64_t removed) noexcept;
+  /// Answers without running: UNAVAILABLE "driver shutting down", or nothing
+  /// reclaimed.
+  void fail() noexcept;
+};
+
+} // namespace prism::drivers
