@@ -1198,7 +1198,7 @@ void postgres_driver::submit(job j) {
 void postgres_driver::execute(std::string ns, operation_ptr op,
                               op_timeout timeout, completion done) {
   if (auto j = job::operation(std::move(ns), std::move(op), timeout,
-                                std::move(done)))
+                              std::move(done)))
     submit(std::move(*j));
 }
 

@@ -666,7 +666,7 @@ void sqlite_driver::submit(job j) {
 void sqlite_driver::execute(std::string ns, operation_ptr op,
                             op_timeout timeout, completion done) {
   if (auto j = job::operation(std::move(ns), std::move(op), timeout,
-                                std::move(done)))
+                              std::move(done)))
     submit(std::move(*j));
 }
 
