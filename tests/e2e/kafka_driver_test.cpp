@@ -339,6 +339,23 @@ TEST_CASE("kafka_driver: Kafka names and ack tags", "[kafka]") {
   CHECK_THROWS_AS(k::make_tag(0, -1), std::out_of_range);
 }
 
+TEST_CASE("kafka_driver: clients assume Kafka 0.11 when a broker does not say "
+          "its version, unless properties say otherwise",
+          "[kafka]") {
+  namespace k = drivers::kafka;
+  auto fallback_of = [](const k::properties& configured) {
+    rd_kafka_conf_t* conf = k::make_config({}, configured, {});
+    char value[64] = {};
+    size_t size = sizeof value;
+    auto res = rd_kafka_conf_get(conf, "broker.version.fallback", value, &size);
+    rd_kafka_conf_destroy(conf);
+    REQUIRE(res == RD_KAFKA_CONF_OK);
+    return std::string(value);
+  };
+  CHECK(fallback_of({}) == "0.11.0");
+  CHECK(fallback_of({{"broker.version.fallback", "2.8.0"}}) == "2.8.0");
+}
+
 // --- publish and ephemeral subscribers -------------------------------------------------
 
 TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is ready "

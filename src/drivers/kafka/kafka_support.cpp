@@ -61,9 +61,15 @@ void handle_deleter::operator()(rd_kafka_t* rk) const noexcept {
 rd_kafka_conf_t* make_config(const properties& defaults,
                              const properties& configured,
                              const properties& forced) {
+  // Prism needs Kafka 0.11 or newer (idempotent producer, record headers
+  // for metadata). A connection whose ApiVersion request fails (a timeout
+  // on a loaded host) runs on librdkafka's broker.version.fallback, 0.10.0
+  // by default, which has neither; assume the oldest version Prism works
+  // with instead. `properties` may still set it.
+  static const properties common{{"broker.version.fallback", "0.11.0"}};
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char error[512];
-  for (const auto* layer : {&defaults, &configured, &forced})
+  for (const auto* layer : {&common, &defaults, &configured, &forced})
     for (const auto& [key, value] : *layer)
       if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error)
           != RD_KAFKA_CONF_OK) {
