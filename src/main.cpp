@@ -8,9 +8,9 @@
 
 int main(int argc, char** argv) {
   prism::frontend::tune_grpc_runtime();
-  CLI::App app{"Prism: one gRPC API (KeyValue) served from the backend each "
-               "namespace's config names (memory, SQLite), through an actor "
-               "pipeline.",
+  CLI::App app{"Prism: one gRPC API (KeyValue, PubSub) served from the "
+               "backend each namespace's config names (memory, SQLite, "
+               "PostgreSQL, Kafka, NATS), through an actor pipeline.",
                "prism"};
   app.require_subcommand(1);
   prism::cli::add_serve_command(app);
