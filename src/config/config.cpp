@@ -1506,9 +1506,10 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
   ns.name = e.name;
   ns.where = c.at(e.key);
   std::string field = "namespaces." + e.name;
-  if (!valid_name(e.name, 128))
+  if (!valid_name(e.name, defaults::namespace_name_max))
     c.report(c.at(e.key), field, "invalid namespace name " + quote(e.name),
-             std::string{"a namespace name "} + name_rule + ", at most 128 characters");
+             std::string{"a namespace name "} + name_rule + ", at most "
+               + std::to_string(defaults::namespace_name_max) + " characters");
 
   section s = c.open(e.value, field, c.at(e.key), "a map of namespace settings");
   c.unknown_keys(s, namespace_keys,

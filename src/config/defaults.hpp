@@ -19,6 +19,8 @@ inline constexpr uint32_t scan_limit_default = 100;
 inline constexpr uint32_t scan_limit_max = 1000;
 inline constexpr uint32_t batch_keys_max = 1000;
 inline constexpr uint64_t request_id_bytes_max = 128;
+/// Namespace names (config and requests).
+inline constexpr uint64_t namespace_name_max = 128;
 /// Room for keys and framing on top of the largest value a namespace accepts.
 inline constexpr uint64_t message_overhead_bytes = 1024 * 1024;
 

@@ -1,5 +1,7 @@
 #include "config/reload.hpp"
 
+#include <algorithm>
+
 namespace prism::config {
 
 namespace {
@@ -11,7 +13,8 @@ const char* restart = "; restart the gateway to apply it";
 std::vector<std::string> restart_needed(const gateway_config& running,
                                         const gateway_config& next,
                                         const std::set<std::string>& pools,
-                                        const std::set<std::string>& brokers) {
+                                        const std::set<std::string>& brokers,
+                                        uint64_t request_bytes_limit) {
   std::vector<std::string> out;
   auto changed = [&](bool differs, const std::string& what) {
     if (differs)
@@ -47,6 +50,21 @@ std::vector<std::string> restart_needed(const gateway_config& running,
                     + " calls, which it has not done since the gateway "
                       "started (nothing of it is running)"
                     + restart);
+  }
+  if (request_bytes_limit == 0)
+    request_bytes_limit = running.max_request_bytes();
+  if (next.max_request_bytes() > request_bytes_limit) {
+    const auto& largest = *std::max_element(
+      next.namespaces.begin(), next.namespaces.end(),
+      [](const auto& a, const auto& b) {
+        return a.second.max_value_bytes < b.second.max_value_bytes;
+      });
+    out.push_back("namespaces." + largest.first + ".max_value_bytes "
+                  + std::to_string(largest.second.max_value_bytes)
+                  + " is more than the gRPC listener was started to take ("
+                  + std::to_string(request_bytes_limit
+                                   - defaults::message_overhead_bytes)
+                  + " bytes of value per request)" + restart);
   }
   return out;
 }

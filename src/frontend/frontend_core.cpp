@@ -7,8 +7,12 @@ namespace prism::frontend {
 
 frontend_core::frontend_core(caf::actor_system& sys,
                              session_directory& sessions,
-                             std::shared_ptr<const authenticator> auth)
-  : sys_(sys), sessions_(sessions), auth_(std::move(auth)) {
+                             std::shared_ptr<const authenticator> auth,
+                             uint64_t answer_bytes_max)
+  : sys_(sys),
+    sessions_(sessions),
+    auth_(std::move(auth)),
+    answer_bytes_max_(answer_bytes_max) {
 }
 
 void frontend_core::begin_drain() noexcept {
@@ -56,6 +60,7 @@ void frontend_core::dispatch(grpc::ServerContextBase& ctx,
     return;
   }
   auto rejection = kv::validate_request(ns, op);
+  kv::limit_answer(op, answer_bytes_max_);
   auto call = make_call(std::move(rc), std::move(op), std::move(completion));
   call->rejection = std::move(rejection);
   // One session per client connection and principal.

@@ -21,15 +21,19 @@
 
 #include "frontend/authenticator.hpp"
 #include "frontend/queue_guard.hpp"
+#include "kv/model.hpp"
 #include "session/session_directory.hpp"
 
 namespace prism::frontend {
 
 class frontend_core {
 public:
-  /// `auth` (null: off) decides who is calling.
+  /// `auth` (null: off) decides who is calling. A BatchGet or Scan answer
+  /// carries at most `answer_bytes_max` bytes of keys and values (the
+  /// largest request the server accepts).
   frontend_core(caf::actor_system& sys, session_directory& sessions,
-                std::shared_ptr<const authenticator> auth = nullptr);
+                std::shared_ptr<const authenticator> auth = nullptr,
+                uint64_t answer_bytes_max = kv::answer_bytes_default);
 
   frontend_core(const frontend_core&) = delete;
   frontend_core& operator=(const frontend_core&) = delete;
@@ -83,6 +87,7 @@ private:
   caf::actor_system& sys_;
   session_directory& sessions_;
   std::shared_ptr<const authenticator> auth_;
+  uint64_t answer_bytes_max_;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
   /// steady_clock ticks of the last dispatch.

@@ -32,7 +32,8 @@ grpc_server::grpc_server(const std::string& listen,
                          session_directory& sessions,
                          std::shared_ptr<const authenticator> auth)
   : sys_(sys),
-    core_(std::make_shared<frontend_core>(sys, sessions, std::move(auth))),
+    core_(std::make_shared<frontend_core>(sys, sessions, std::move(auth),
+                                          max_request_bytes)),
     service_(std::make_unique<keyvalue_service>(core_)),
     pubsub_(std::make_unique<pubsub_service>(core_)),
     health_(std::make_unique<health_service>()) {

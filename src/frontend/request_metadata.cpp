@@ -3,6 +3,7 @@
 #include <chrono>
 #include <random>
 
+#include <grpc/support/time.h>
 #include <spdlog/spdlog.h>
 
 #include "config/defaults.hpp"
@@ -62,15 +63,39 @@ request_context make_request_context(grpc::ServerContextBase& ctx,
   }
   ctx.AddInitialMetadata(std::string(request_id_header), rc.request_id);
   rc.traceparent = header(ctx, traceparent_header);
-  rc.ns = ns;
+  // A name too long for any namespace is refused (validate_request); what
+  // the logs and the audit line say of it is its beginning.
+  if (ns.size() <= defaults::namespace_name_max)
+    rc.ns = ns;
+  else
+    rc.ns = ns.substr(0, defaults::namespace_name_max) + "...";
   rc.peer = ctx.peer();
-  auto deadline = ctx.deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) {
-    auto remaining = deadline - std::chrono::system_clock::now();
-    rc.deadline = sys.clock().now()
-                  + std::chrono::duration_cast<caf::timespan>(remaining);
+  // gRPC's own deadline, not ctx.deadline(): that one is a system_clock
+  // time point, which wraps around into the past for a timeout more than
+  // some 292 years ahead (the largest a client can send is 99999999 hours).
+  const gpr_timespec deadline = ctx.raw_deadline();
+  if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0) {
+    const gpr_timespec left = gpr_time_sub(
+      gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC),
+      gpr_now(GPR_CLOCK_MONOTONIC));
+    // Past 200 years, the time span itself would not hold it.
+    constexpr int64_t no_deadline_after_s = 200ll * 366 * 24 * 3600;
+    rc.deadline =
+      left.tv_sec >= no_deadline_after_s
+        ? caf::actor_clock::time_point::max()
+        : actor_deadline(sys.clock().now(),
+                         std::chrono::seconds{left.tv_sec}
+                           + std::chrono::nanoseconds{left.tv_nsec});
   }
   return rc;
+}
+
+caf::actor_clock::time_point actor_deadline(caf::actor_clock::time_point now,
+                                            caf::timespan remaining) noexcept {
+  const auto latest = caf::actor_clock::time_point::max();
+  if (remaining >= caf::timespan::zero() && remaining >= latest - now)
+    return latest;
+  return now + remaining;
 }
 
 kv::outcome shutting_down() {

@@ -25,6 +25,12 @@ request_context make_request_context(grpc::ServerContextBase& ctx,
                                      const std::string& ns,
                                      caf::actor_system& sys);
 
+/// The deadline `remaining` from `now` on the actor clock; none (max) when
+/// that is past what the clock can hold (a client's "no deadline" sent as
+/// the largest timeout it can express, some 292 years).
+caf::actor_clock::time_point actor_deadline(caf::actor_clock::time_point now,
+                                            caf::timespan remaining) noexcept;
+
 /// The answer to a call that arrives while the gateway drains.
 kv::outcome shutting_down();
 

@@ -126,6 +126,8 @@ struct gateway::wiring {
   /// every one of them has registered (and the router knows it).
   std::set<std::string> expected_pools;
   std::set<std::string> expected_brokers;
+  /// The largest request the gRPC listener takes, fixed when it started.
+  uint64_t request_bytes_limit = 0;
   /// The config serving now: restarted stages and routers are built from it.
   config_ptr config;
   /// The gateway's series; prism_rejections_total of the namespaces of
@@ -419,6 +421,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     };
   auto w = wiring_;
   w->config = std::make_shared<const config::gateway_config>(cfg);
+  w->request_bytes_limit = cfg.max_request_bytes();
   w->metrics = metrics_;
   w->set_namespaces_locked(cfg); // no actor runs yet
 
@@ -558,7 +561,8 @@ std::vector<std::string> gateway::reload(const config::gateway_config& next) {
   auto& w = *wiring_;
   std::lock_guard<std::mutex> guard{w.mutex};
   auto blockers = config::restart_needed(*w.config, next, w.expected_pools,
-                                         w.expected_brokers);
+                                         w.expected_brokers,
+                                         w.request_bytes_limit);
   if (!blockers.empty())
     return blockers;
   w.config = std::make_shared<const config::gateway_config>(next);

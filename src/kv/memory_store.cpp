@@ -192,11 +192,15 @@ outcome memory_store::do_batch_get(const space* s, const batch_get_op& op,
                                    int64_t now_ms) const {
   batch_get_result r;
   r.items.reserve(op.keys.size());
+  uint64_t bytes = 0;
   for (const auto& key : op.keys) {
     item it;
     it.key = key;
     if (s != nullptr) {
       if (auto* e = find_live(*s, key, now_ms)) {
+        bytes += key.size() + e->value.size();
+        if (bytes > op.answer_bytes_max)
+          return batch_get_too_large(op);
         it.found = true;
         it.value = e->value;
         it.version = e->version;
@@ -213,6 +217,7 @@ outcome memory_store::do_scan(const space* s, const scan_op& op,
   if (s == nullptr)
     return outcome::success(std::move(r));
   const uint32_t limit = effective_scan_limit(op);
+  uint64_t bytes = 0;
   // Start at the first key >= prefix and > start_after.
   auto i = (!op.start_after.empty() && op.start_after.compare(op.prefix) >= 0)
              ? s->keys.upper_bound(op.start_after)
@@ -222,11 +227,15 @@ outcome memory_store::do_scan(const space* s, const scan_op& op,
       break;
     if (!is_live(i->second.expires_at, now_ms))
       continue;
-    if (r.items.size() == limit) {
+    const uint64_t adds =
+      i->first.size() + (op.keys_only ? 0 : i->second.value.size());
+    if (r.items.size() == limit
+        || (!r.items.empty() && bytes + adds > op.answer_bytes_max)) {
       // One more matching key exists: the caller needs another page.
       r.next_start_after = r.items.back().key;
       break;
     }
+    bytes += adds;
     item it;
     it.key = i->first;
     it.found = true;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 namespace prism {
 
 std::string_view to_string(status_code code) noexcept {
@@ -111,6 +113,23 @@ uint64_t largest_value_bytes(const operation& op) noexcept {
     return largest;
   }
   return 0;
+}
+
+outcome batch_get_too_large(const batch_get_op& op) {
+  return outcome::failure(
+    status_code::invalid_argument,
+    fmt::format("the found keys and values come to more than {} bytes, the "
+                "most one answer may carry (the largest max_value_bytes of "
+                "the gateway's namespaces plus 1 MiB); ask for fewer keys "
+                "per BatchGet",
+                op.answer_bytes_max));
+}
+
+void limit_answer(operation& op, uint64_t answer_bytes_max) noexcept {
+  if (auto* x = std::get_if<batch_get_op>(&op))
+    x->answer_bytes_max = answer_bytes_max;
+  else if (auto* y = std::get_if<scan_op>(&op))
+    y->answer_bytes_max = answer_bytes_max;
 }
 
 } // namespace prism::kv

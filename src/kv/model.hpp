@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "config/defaults.hpp"
 #include "kv/status.hpp"
 
 namespace prism::kv {
@@ -35,8 +36,19 @@ struct delete_op {
   std::string key;
 };
 
+/// The most bytes of keys and values one BatchGet or Scan answer may carry
+/// unless the front end says otherwise: the largest request a namespace
+/// with the default max_value_bytes accepts.
+inline constexpr uint64_t answer_bytes_default =
+  defaults::max_value_bytes + defaults::message_overhead_bytes;
+
 struct batch_get_op {
   std::vector<std::string> keys;
+  /// A BatchGet whose found keys and values come to more fails
+  /// (batch_get_too_large) before the rest is gathered: a small request
+  /// naming one large value many times cannot make the gateway build a
+  /// huge answer.
+  uint64_t answer_bytes_max = answer_bytes_default;
 };
 
 struct entry {
@@ -59,6 +71,10 @@ struct scan_op {
   /// Already resolved by the front end: 1..scan_limit_max.
   uint32_t limit = 100;
   bool keys_only = false;
+  /// A page ends early, with next_start_after set, before the item that
+  /// would take its keys and values past this (a page has at least one
+  /// item).
+  uint64_t answer_bytes_max = answer_bytes_default;
 };
 
 // --- PubSub: the same call path carries them to a topic broker ----------------
@@ -180,6 +196,13 @@ struct outcome {
     return outcome{prism::status{}, kv::result{std::forward<Result>(r)}};
   }
 };
+
+/// The INVALID_ARGUMENT a BatchGet answers when its answer would carry
+/// more than `op.answer_bytes_max` bytes of keys and values.
+outcome batch_get_too_large(const batch_get_op& op);
+
+/// Sets the answer limit of a BatchGet or a Scan (no effect on the others).
+void limit_answer(operation& op, uint64_t answer_bytes_max) noexcept;
 
 /// The RPC name of an operation, e.g. "Get" or "BatchSet".
 std::string_view operation_name(const operation& op) noexcept;

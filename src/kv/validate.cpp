@@ -90,6 +90,10 @@ status check_metadata(const metadata& md) {
 status validate_request(const std::string& ns, operation& op) {
   if (ns.empty())
     return invalid("namespace is empty; name the namespace to use");
+  if (ns.size() > defaults::namespace_name_max)
+    return invalid(fmt::format("namespace is {} bytes long; namespace names "
+                               "are at most {} bytes",
+                               ns.size(), defaults::namespace_name_max));
   if (auto* x = std::get_if<get_op>(&op))
     return check_key(x->key, "key");
   if (auto* x = std::get_if<set_op>(&op))

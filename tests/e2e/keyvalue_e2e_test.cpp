@@ -546,6 +546,20 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
     CHECK_CODE(kv.scan(scan_request("cache", "", "", 1001)), StatusCode::INVALID_ARGUMENT);
     CHECK_CODE(kv.scan(scan_request("default", "", "", 100000)), StatusCode::INVALID_ARGUMENT);
   }
+  SECTION("a namespace longer than any name is INVALID_ARGUMENT, and not "
+          "quoted back whole") {
+    std::string huge(9000, 'n');
+    for (auto r : {kv.get(huge, "k").status, kv.set(huge, "k", "v").status,
+                   kv.scan(scan_request(huge, "")).status}) {
+      INFO(describe(r));
+      CHECK(r.error_code() == StatusCode::INVALID_ARGUMENT);
+      CHECK(r.error_message()
+            == "namespace is 9000 bytes long; namespace names are at most "
+               "128 bytes");
+    }
+    std::string longest(128, 'n');
+    CHECK_CODE(kv.get(longest, "k"), StatusCode::NOT_FOUND);
+  }
   SECTION("unknown namespace is NOT_FOUND and named") {
     for (auto r : {kv.get("no-such-space", "k").status, kv.set("no-such-space", "k", "v").status,
                    kv.scan(scan_request("no-such-space", "")).status,
@@ -653,6 +667,46 @@ TEST_CASE_METHOD(gateway_fixture, "Values up to the 4 MiB default limit round-tr
   auto over = kv.get("cache", "large/over");
   REQUIRE_OK(over);
   CHECK_FALSE(over.response.found());
+}
+
+TEST_CASE_METHOD(gateway_fixture,
+                 "A BatchGet or Scan answer carries no more than the largest "
+                 "request the gateway takes",
+                 "[e2e][kv][large]") {
+  // This gateway's namespaces allow 4 MiB values at most, so it takes
+  // requests of up to 5 MiB, and answers no larger.
+  std::string three_mib = bytes_of_size(3 * 1024 * 1024, 3);
+  for (const auto& ns : data_namespaces) {
+    INFO("namespace " << ns);
+    REQUIRE_OK(kv.set(ns, "answer/a", three_mib));
+    REQUIRE_OK(kv.set(ns, "answer/b", three_mib));
+    auto twice = kv.batch_get(ns, {"answer/a", "answer/a"});
+    CHECK_CODE(twice, StatusCode::INVALID_ARGUMENT);
+    CHECK_THAT(twice.status.error_message(), Catch::Contains("ask for fewer keys"));
+    // A 20 KB request naming one 3 MiB value a thousand times gets the
+    // same short refusal, not a 3 GB answer.
+    auto many = kv.batch_get(ns, std::vector<std::string>(1000, "answer/a"));
+    CHECK_CODE(many, StatusCode::INVALID_ARGUMENT);
+    auto one = kv.batch_get(ns, {"answer/missing", "answer/b"});
+    REQUIRE_OK(one);
+    REQUIRE(one.response.items_size() == 2);
+    CHECK_FALSE(one.response.items(0).found());
+    CHECK(one.response.items(1).value() == three_mib);
+    // A scan page ends early and says where to go on.
+    auto first = kv.scan(scan_request(ns, "answer/"));
+    REQUIRE_OK(first);
+    CHECK(keys_of(first.response.items()) == std::vector<std::string>{"answer/a"});
+    CHECK(first.response.next_start_after() == "answer/a");
+    auto second = kv.scan(scan_request(ns, "answer/", "answer/a"));
+    REQUIRE_OK(second);
+    CHECK(keys_of(second.response.items()) == std::vector<std::string>{"answer/b"});
+    CHECK(second.response.items(0).value() == three_mib);
+    CHECK(second.response.next_start_after().empty());
+    // Keys only: both fit.
+    auto keys = kv.scan(scan_request(ns, "answer/", "", 0, true));
+    REQUIRE_OK(keys);
+    CHECK(keys.response.items_size() == 2);
+  }
 }
 
 TEST_CASE_METHOD(gateway_fixture, "Binary values and unusual keys round-trip",

@@ -806,6 +806,60 @@ CONTRACT_CASE("connections of one backend see the same data", "[connections]") {
 
 // --- memory only ------------------------------------------------------------
 
+CONTRACT_CASE("a BatchGet whose answer would pass its byte limit fails, a "
+              "Scan page ends before it",
+              "[batch][scan][limits]") {
+  fixture<TestType> f;
+  const std::string value(1000, 'v');
+  f.set("a", value);
+  f.set("b", value);
+  f.set("c", value);
+
+  // One large value named again and again: refused, whatever the count.
+  kv::batch_get_op many;
+  many.keys = {"a", "a", "a"};
+  many.answer_bytes_max = 2500;
+  auto refused = f.run(many);
+  CHECK(refused.status.code == status_code::invalid_argument);
+  CHECK_THAT(refused.status.message,
+             Catch::Contains("more than 2500 bytes")
+               && Catch::Contains("ask for fewer keys"));
+  // Exactly at the limit passes; a missing key costs nothing.
+  kv::batch_get_op fits;
+  fits.keys = {"a", "missing", "b"};
+  fits.answer_bytes_max = 2002;
+  auto items = ok<kv::batch_get_result>(f.run(fits)).items;
+  REQUIRE(items.size() == 3);
+  CHECK(items[0].value == value);
+  CHECK_FALSE(items[1].found);
+  CHECK(items[2].value == value);
+
+  kv::scan_op page_op;
+  page_op.limit = 10;
+  page_op.answer_bytes_max = 2500;
+  auto page = ok<kv::scan_result>(f.run(page_op));
+  REQUIRE(page.items.size() == 2);
+  CHECK(page.items[1].key == "b");
+  CHECK(page.next_start_after == "b");
+  page_op.start_after = page.next_start_after;
+  page = ok<kv::scan_result>(f.run(page_op));
+  REQUIRE(page.items.size() == 1);
+  CHECK(page.items[0].key == "c");
+  CHECK(page.next_start_after.empty());
+  // An item larger than the limit still comes, alone, so paging goes on.
+  page_op.start_after.clear();
+  page_op.answer_bytes_max = 10;
+  page = ok<kv::scan_result>(f.run(page_op));
+  REQUIRE(page.items.size() == 1);
+  CHECK(page.items[0].value == value);
+  CHECK(page.next_start_after == "a");
+  // Without values, only the keys count.
+  page_op.keys_only = true;
+  page = ok<kv::scan_result>(f.run(page_op));
+  CHECK(page.items.size() == 3);
+  CHECK(page.next_start_after.empty());
+}
+
 TEST_CASE("memory driver completes inline", "[driver][memory]") {
   fixture<memory_kind> f;
   bool called = false;

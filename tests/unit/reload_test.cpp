@@ -86,6 +86,38 @@ TEST_CASE("reload: what the running gateway is built from needs a restart, "
   CHECK(problems(replaced(base, "backends:\n", "backends:\n  spare: {type: memory}\n")).empty());
 }
 
+TEST_CASE("reload: a max_value_bytes larger than the listener was started "
+          "for needs a restart, a smaller one and a return to it do not") {
+  const auto sized = [](uint64_t bytes) {
+    return replaced(base, "cache: {backend: mem}",
+                    "cache: {backend: mem, max_value_bytes: "
+                      + std::to_string(bytes) + "}");
+  };
+  const uint64_t started = 8u << 20;
+  auto running = parse_config(sized(started));
+  const uint64_t limit = running.max_request_bytes();
+  auto p = restart_needed(running, parse_config(sized(started + 1)), pools,
+                          brokers, limit);
+  REQUIRE(p.size() == 1);
+  CHECK(p[0]
+        == "namespaces.cache.max_value_bytes 8388609 is more than the gRPC "
+           "listener was started to take (8388608 bytes of value per "
+           "request); restart the gateway to apply it");
+  CHECK(restart_needed(running, parse_config(sized(1024)), pools, brokers,
+                       limit)
+          .empty());
+  // After a reload that lowered it, going back up to what the listener
+  // takes is fine: the limit is the one it started with.
+  auto lowered = parse_config(sized(1024));
+  CHECK(restart_needed(lowered, parse_config(sized(started)), pools, brokers,
+                       limit)
+          .empty());
+  // Without the started limit, the running config's counts.
+  CHECK(restart_needed(lowered, parse_config(sized(started)), pools, brokers)
+          .size()
+        == 1);
+}
+
 TEST_CASE("reload: a namespace it adds is counted under its own name, and "
           "the counts of those that stay go on") {
   deterministic_gateway g{parse_config(base)};

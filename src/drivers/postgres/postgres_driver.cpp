@@ -951,11 +951,15 @@ kv::outcome postgres_session::do_batch_get(const std::string& ns,
   for (const auto& row : rows)
     found.emplace(bytes_of(row[0]),
                   std::make_pair(bytes_of(row[1]), row[2].as<uint64_t>()));
+  uint64_t bytes = 0;
   for (const auto& key : op.keys) {
     kv::item it;
     it.key = key;
     auto f = found.find(key);
     if (f != found.end()) {
+      bytes += key.size() + f->second.first.size();
+      if (bytes > op.answer_bytes_max)
+        return kv::batch_get_too_large(op);
       it.found = true;
       it.value = f->second.first;
       it.version = f->second.second;
@@ -983,17 +987,21 @@ kv::outcome postgres_session::do_scan(const std::string& ns,
   q.commit();
   kv::scan_result r;
   r.items.reserve(std::min<size_t>(rows.size(), limit));
+  uint64_t bytes = 0;
   for (const auto& row : rows) {
-    if (r.items.size() == limit) {
+    kv::item it;
+    it.key = bytes_of(row[0]);
+    if (!op.keys_only)
+      it.value = bytes_of(row[2]);
+    const uint64_t adds = it.key.size() + it.value.size();
+    if (r.items.size() == limit
+        || (!r.items.empty() && bytes + adds > op.answer_bytes_max)) {
       r.next_start_after = r.items.back().key;
       break;
     }
-    kv::item it;
-    it.key = bytes_of(row[0]);
+    bytes += adds;
     it.found = true;
     it.version = row[1].as<uint64_t>();
-    if (!op.keys_only)
-      it.value = bytes_of(row[2]);
     r.items.push_back(std::move(it));
   }
   return kv::outcome::success(std::move(r));

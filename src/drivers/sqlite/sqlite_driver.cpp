@@ -453,6 +453,7 @@ kv::outcome sqlite_connection::do_batch_get(const std::string& ns,
     + live_clause;
   kv::batch_get_result r;
   r.items.reserve(op.keys.size());
+  uint64_t bytes = 0;
   // One read transaction: every key is read from the same snapshot.
   transaction t{*this, false};
   for (const auto& key : op.keys) {
@@ -463,6 +464,9 @@ kv::outcome sqlite_connection::do_batch_get(const std::string& ns,
     if (s.step()) {
       it.found = true;
       it.value = s.column_bytes(0);
+      bytes += key.size() + it.value.size();
+      if (bytes > op.answer_bytes_max)
+        return kv::batch_get_too_large(op);
       it.version = static_cast<uint64_t>(s.column_int(1));
     }
     r.items.push_back(std::move(it));
@@ -496,17 +500,21 @@ kv::outcome sqlite_connection::do_scan(const std::string& ns,
   s.integer(4, static_cast<int64_t>(limit) + 1);
   if (upper)
     s.blob(5, *upper);
+  uint64_t bytes = 0;
   while (s.step()) {
-    if (r.items.size() == limit) {
+    kv::item it;
+    it.key = s.column_bytes(0);
+    if (!op.keys_only)
+      it.value = s.column_bytes(2);
+    const uint64_t adds = it.key.size() + it.value.size();
+    if (r.items.size() == limit
+        || (!r.items.empty() && bytes + adds > op.answer_bytes_max)) {
       r.next_start_after = r.items.back().key;
       break;
     }
-    kv::item it;
-    it.key = s.column_bytes(0);
+    bytes += adds;
     it.found = true;
     it.version = static_cast<uint64_t>(s.column_int(1));
-    if (!op.keys_only)
-      it.value = s.column_bytes(2);
     r.items.push_back(std::move(it));
   }
   return kv::outcome::success(std::move(r));
