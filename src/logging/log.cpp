@@ -1,7 +1,10 @@
 #include "logging/log.hpp"
 
+#include <chrono>
+#include <mutex>
 #include <stdexcept>
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -40,6 +43,38 @@ public:
   }
 };
 
+/// libprotobuf's messages, into the gateway's log. In a running gateway
+/// they come from requests gRPC could not parse (a `string` field with
+/// invalid UTF-8, say; the client gets INTERNAL "Unable to parse request"),
+/// so a client could write them at will: one warning a minute, saying how
+/// many were held back, the rest at debug level.
+void protobuf_log(google::protobuf::LogLevel level, const char* file,
+                  int line, const std::string& message) {
+  if (level == google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::critical("libprotobuf ({}:{}): {}", file, line, message);
+    return;
+  }
+  static std::mutex mutex;
+  static std::chrono::steady_clock::time_point last{};
+  static uint64_t held_back = 0;
+  constexpr auto interval = std::chrono::minutes{1};
+  const auto now = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> guard{mutex};
+  if (last == std::chrono::steady_clock::time_point{} || now - last >= interval) {
+    const auto held = held_back;
+    last = now;
+    held_back = 0;
+    guard.unlock();
+    spdlog::warn("libprotobuf: {} ({} more such messages in the minute "
+                 "before, at debug level)",
+                 message, held);
+    return;
+  }
+  ++held_back;
+  guard.unlock();
+  spdlog::debug("libprotobuf: {}", message);
+}
+
 } // namespace
 
 bool parse_format(const std::string& text, format& out) {
@@ -74,6 +109,7 @@ void setup(format fmt, const std::string& level) {
   logger->set_level(lvl);
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(std::move(logger));
+  google::protobuf::SetLogHandler(&protobuf_log);
 }
 
 } // namespace prism::logging
