@@ -252,6 +252,12 @@ admin_server::admin_server(const std::string& listen, admin_hooks hooks)
                                 + "\" is not HOST:PORT");
   if (host.size() > 2 && host.front() == '[')
     host = host.substr(1, host.size() - 2);
+  // A probe gets through while slow or idle clients hold connections: each
+  // holds a worker, there are enough of them, and one that sends nothing
+  // for a while is let go.
+  http_->new_task_queue = [] { return new httplib::ThreadPool(workers); };
+  http_->set_read_timeout(idle_timeout_s, 0);
+  http_->set_keep_alive_timeout(idle_timeout_s);
   for (auto& e : endpoints()) {
     auto pattern = route_pattern(e.path);
     if (std::string_view{e.method} == "POST")

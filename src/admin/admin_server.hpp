@@ -5,6 +5,7 @@
 // lists them. docs/ADMIN.md describes each endpoint and its JSON.
 
 #include <atomic>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,6 +55,11 @@ struct admin_hooks {
 
 class admin_server {
 public:
+  /// Connections served at once, each on a thread of its own.
+  static constexpr size_t workers = 32;
+  /// A connection that sends nothing for this long is closed.
+  static constexpr time_t idle_timeout_s = 2;
+
   /// Binds `listen` (host:port; port 0 picks one) and serves on a thread of
   /// its own. Throws std::runtime_error naming the address on failure.
   admin_server(const std::string& listen, admin_hooks hooks);

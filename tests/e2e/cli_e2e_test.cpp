@@ -13,6 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/unknown_field_set.h>
@@ -334,6 +339,35 @@ TEST_CASE("Admin endpoints answer", "[e2e][cli][admin]") {
   CHECK_FALSE(metrics.body.empty());
   auto missing = http_get(gateway.admin_port(), "/no-such-endpoint");
   CHECK(missing.status == 404);
+}
+
+TEST_CASE("Admin probes get through while idle clients hold connections",
+          "[e2e][cli][admin]") {
+  gateway_process gateway;
+  gateway.start();
+  // Connections that start a request and never finish it, more than a
+  // small pool of workers would have.
+  std::vector<int> idle;
+  for (int i = 0; i < 24; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    idle.push_back(fd);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(gateway.admin_port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    const std::string partial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    REQUIRE(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL)
+            == static_cast<ssize_t>(partial.size()));
+  }
+  // Each probe must be answered well before an idle connection is let go.
+  for (int i = 0; i < 3; ++i) {
+    auto healthz = http_get(gateway.admin_port(), "/healthz", 1500ms);
+    CHECK(healthz.status == 200);
+  }
+  for (int fd : idle)
+    ::close(fd);
 }
 
 namespace {
