@@ -20,8 +20,13 @@ int main(int argc, char** argv) {
   add_bench_command(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    // A command's own outcome (prism kv: 1 failed, 3 not found).
+    return e.get_exit_code();
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 numbers its errors (105 for a bad value, ...); a usage error is
+    // 2 everywhere, as in `prism bench`. Help and version are 0.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return 0;
 }

@@ -329,8 +329,21 @@ int serve(const serve_options& opts) {
                "debug/actors)",
                admin_host, admin->port());
   ready = true;
-  if (!opts.ready_file.empty())
-    write_ready_file(opts.ready_file, grpc->port(), admin->port());
+  if (!opts.ready_file.empty()) {
+    try {
+      write_ready_file(opts.ready_file, grpc->port(), admin->port());
+    } catch (const std::exception& e) {
+      // Checked when the flag was parsed; this is a directory that went
+      // away or a full disk since. Whoever waits for the file would wait
+      // forever: stop instead.
+      spdlog::error("cannot write the ready file: {}; stopping", e.what());
+      ready = false;
+      gw->stop();
+      grpc->shutdown(std::chrono::milliseconds(1000));
+      admin->stop();
+      return 1;
+    }
+  }
 
   int sig = wait_for_stop_signal(signals, [&reloader] { (*reloader)(); });
   auto drain_ms = opts.drain_timeout_ms.value_or(cfg.server.drain_timeout_ms);
@@ -382,7 +395,19 @@ void add_serve_command(CLI::App& app) {
     ->capture_default_str();
   cmd->add_option("--ready-file", opts->ready_file,
                   "once listening, write {\"grpc_port\",\"admin_port\",\"pid\"} "
-                  "as JSON to this file");
+                  "as JSON to this file")
+    ->check([](const std::string& path) -> std::string {
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      if (path.empty())
+        return "the path is empty";
+      if (fs::is_directory(path, ec))
+        return "\"" + path + "\" is a directory; name a file in it";
+      auto dir = fs::path(path).parent_path();
+      if (!dir.empty() && !fs::is_directory(dir, ec))
+        return "the directory \"" + dir.string() + "\" does not exist";
+      return {};
+    });
   cmd->add_option_function<std::string>(
        "--drain-timeout",
        [opts](const std::string& text) {

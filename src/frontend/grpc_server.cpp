@@ -44,6 +44,10 @@ grpc_server::grpc_server(const std::string& listen,
   grpc::ServerBuilder builder;
   builder.AddListeningPort(listen, std::move(credentials), &port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_request_bytes));
+  // gRPC binds with SO_REUSEPORT by default: a second gateway (or the admin
+  // listener) on the same address would share the port and take a part of
+  // the connections instead of failing to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              static_cast<int>(std::max<uint32_t>(max_streams, 1)));
   builder.RegisterService(service_->grpc_service());

@@ -269,6 +269,57 @@ TEST_CASE("prism serve refuses a bad config with exit code 1", "[e2e][cli]") {
   CHECK_FALSE(std::filesystem::exists(ready));
 }
 
+TEST_CASE("prism serve will not share an address: a second gateway, or an "
+          "admin listener on the gRPC one, fails to start",
+          "[e2e][cli]") {
+  gateway_process first;
+  first.start();
+  temp_dir dir;
+  std::string path = write_config(dir, "mem.yaml",
+                                  "backends:\n  mem: {type: memory}\n"
+                                  "namespaces:\n  cache: {backend: mem}\n");
+  const std::string taken = "127.0.0.1:" + std::to_string(first.grpc_port());
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--listen", taken, "--admin", "127.0.0.1:0"}, "cannot listen for gRPC on " + taken},
+      {{"--listen", "127.0.0.1:0", "--admin", taken}, "cannot listen for admin HTTP on " + taken},
+  };
+  for (const auto& [flags, expected] : cases) {
+    std::vector<std::string> args = {"serve", "--config", path};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto r = run_prism(args);
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.status.code == 1);
+    CHECK_THAT(r.err, Catch::Contains(expected) && Catch::Contains("in use"));
+  }
+  // The first one still has every connection.
+  kv_client kv(first.channel());
+  CHECK(kv.set("cache", "still/here", "v").ok());
+  CHECK(kv.get("cache", "still/here").response.found());
+}
+
+TEST_CASE("prism serve refuses a --ready-file it could not write, before it "
+          "starts",
+          "[e2e][cli]") {
+  temp_dir dir;
+  std::string path = write_config(dir, "mem.yaml",
+                                  "backends:\n  mem: {type: memory}\n"
+                                  "namespaces:\n  cache: {backend: mem}\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {dir.path() + "/no/such/dir/ready.json", "does not exist"},
+      {dir.path(), "is a directory"},
+  };
+  for (const auto& [ready, expected] : cases) {
+    auto r = run_prism({"serve", "--config", path, "--listen", "127.0.0.1:0", "--admin",
+                        "127.0.0.1:0", "--ready-file", ready});
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.status.exited);
+    CHECK(r.status.code == 2);
+    CHECK_THAT(r.err, Catch::Contains("--ready-file") && Catch::Contains(expected));
+  }
+}
+
 TEST_CASE("gRPC health reports SERVING", "[e2e][cli][health]") {
   gateway_process gateway;
   gateway.start();
