@@ -3,10 +3,14 @@
 // they arrive, one JSON object per line, until it has --count of them, the
 // stream ends or it is interrupted.
 
+#include <signal.h>
+
+#include <atomic>
 #include <csignal>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -68,13 +72,39 @@ int run_publish(const pubsub_options& opts) {
   return 0;
 }
 
-grpc::ClientContext* active_subscription = nullptr;
+/// Cancels a call when SIGINT or SIGTERM arrives. The signals are blocked
+/// in this thread before the channel starts gRPC's threads, which inherit
+/// the mask, and taken by a thread of the watch's own: cancelling a call is
+/// not something a signal handler may do.
+class interrupt_watch {
+public:
+  explicit interrupt_watch(grpc::ClientContext& ctx) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    thread_ = std::thread([this, &ctx] {
+      const timespec tick{0, 100'000'000};
+      while (!done_.load(std::memory_order_acquire)) {
+        if (sigtimedwait(&signals_, nullptr, &tick) > 0) {
+          ctx.TryCancel();
+          return;
+        }
+      }
+    });
+  }
+  ~interrupt_watch() {
+    done_.store(true, std::memory_order_release);
+    thread_.join();
+  }
+  interrupt_watch(const interrupt_watch&) = delete;
+  interrupt_watch& operator=(const interrupt_watch&) = delete;
 
-extern "C" void cancel_subscription(int) {
-  // TryCancel only flags the call; safe enough for a one-shot interrupt.
-  if (active_subscription)
-    active_subscription->TryCancel();
-}
+private:
+  sigset_t signals_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
 
 int run_subscribe(const pubsub_options& opts) {
   v1::SubscribeRequest req;
@@ -82,15 +112,13 @@ int run_subscribe(const pubsub_options& opts) {
   req.set_topic(opts.topic);
   req.set_subscription(opts.subscription);
   req.set_start(opts.earliest ? v1::EARLIEST : v1::LATEST);
-  auto stub = connect(opts);
   grpc::ClientContext ctx;
+  interrupt_watch interrupts{ctx};
+  auto stub = connect(opts);
   if (!opts.request_id.empty())
     ctx.AddMetadata("x-request-id", opts.request_id);
   add_credentials(ctx);
   auto reader = stub->Subscribe(&ctx, req);
-  active_subscription = &ctx;
-  std::signal(SIGINT, cancel_subscription);
-  std::signal(SIGTERM, cancel_subscription);
   v1::Message m;
   uint64_t n = 0;
   while ((opts.count == 0 || n < opts.count) && reader->Read(&m)) {
@@ -113,11 +141,9 @@ int run_subscribe(const pubsub_options& opts) {
     while (reader->Read(&m)) {
     }
     reader->Finish();
-    active_subscription = nullptr;
     return 0;
   }
   auto st = reader->Finish();
-  active_subscription = nullptr;
   if (st.error_code() == grpc::StatusCode::CANCELLED)
     return 0;
   return report_failure(ctx, st);

@@ -116,6 +116,34 @@ TEST_CASE("PubSub: SIGTERM ends open streams with UNAVAILABLE and the "
   CHECK(ended.code == 0);
 }
 
+TEST_CASE("prism pubsub subscribe ends with exit 0 on SIGINT and on SIGTERM",
+          "[e2e][pubsub][cli]") {
+  gateway_process gw{pubsub_config};
+  gw.start();
+  auto target = "127.0.0.1:" + std::to_string(gw.grpc_port());
+  auto published = run_prism({"pubsub", "--target", target, "publish",
+                              "events", "signals", "first"});
+  REQUIRE(published.status.code == 0);
+  for (int sig : {SIGINT, SIGTERM, SIGINT, SIGTERM}) {
+    INFO("signal " << sig);
+    prism_child sub({"pubsub", "--target", target, "subscribe", "events",
+                     "signals", "--earliest"});
+    // Subscribed once the retained message is printed.
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (sub.out().find("\"payload\":\"first\"") == std::string::npos) {
+      INFO("stderr: " << sub.err());
+      REQUIRE(std::chrono::steady_clock::now() < until);
+      std::this_thread::sleep_for(20ms);
+    }
+    sub.signal(sig);
+    exit_status ended;
+    INFO("stderr: " << sub.err());
+    REQUIRE(sub.wait(10s, ended));
+    CHECK(ended.exited);
+    CHECK(ended.code == 0);
+  }
+}
+
 TEST_CASE("prism pubsub: publish prints the id, subscribe prints JSON lines",
           "[e2e][pubsub][cli]") {
   gateway_process gw{pubsub_config};

@@ -207,6 +207,39 @@ command_result run_prism(const std::vector<std::string>& args, std::chrono::mill
   return result;
 }
 
+prism_child::prism_child(const std::vector<std::string>& args) {
+  int out_fd = open_for_append(dir_.path() + "/stdout");
+  int err_fd = open_for_append(dir_.path() + "/stderr");
+  pid_ = spawn(args, out_fd, err_fd);
+  ::close(out_fd);
+  ::close(err_fd);
+}
+
+prism_child::~prism_child() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    exit_status ignored;
+    wait_until(pid_, clock_type::now() + 10s, ignored);
+  }
+}
+
+std::string prism_child::out() const { return read_file(dir_.path() + "/stdout"); }
+std::string prism_child::err() const { return read_file(dir_.path() + "/stderr"); }
+
+void prism_child::signal(int sig) {
+  if (pid_ > 0)
+    ::kill(pid_, sig);
+}
+
+bool prism_child::wait(std::chrono::milliseconds timeout, exit_status& status) {
+  if (pid_ <= 0)
+    return true;
+  if (!wait_until(pid_, clock_type::now() + timeout, status))
+    return false;
+  pid_ = -1;
+  return true;
+}
+
 // --- the gateway ------------------------------------------------------------
 
 gateway_process::gateway_process(const std::string& config_yaml, std::vector<std::string> extra_args)

@@ -85,6 +85,26 @@ struct command_result {
 command_result run_prism(const std::vector<std::string>& args,
                          std::chrono::milliseconds timeout = 15s);
 
+/// A run of the binary in the background (a subscriber, say); killed when
+/// destroyed while it still runs.
+class prism_child {
+public:
+  explicit prism_child(const std::vector<std::string>& args);
+  ~prism_child();
+  prism_child(const prism_child&) = delete;
+  prism_child& operator=(const prism_child&) = delete;
+
+  std::string out() const;
+  std::string err() const;
+  void signal(int sig);
+  /// Waits up to `timeout` for it to end; false when it still runs.
+  bool wait(std::chrono::milliseconds timeout, exit_status& status);
+
+private:
+  temp_dir dir_;
+  pid_t pid_ = -1;
+};
+
 class gateway_process {
 public:
   /// Writes `config_yaml` (with "{dir}" replaced by the temporary
