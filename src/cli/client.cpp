@@ -1,6 +1,10 @@
 #include "cli/client.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cstdlib>
+#include <limits>
+#include <string_view>
 
 #include <iostream>
 
@@ -70,10 +74,55 @@ std::shared_ptr<grpc::Channel> client_channel(const std::string& target,
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
 }
 
+namespace {
+
+/// Printable ASCII and spaces: what a gRPC header value may hold.
+bool header_safe(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+} // namespace
+
 void add_credentials(grpc::ClientContext& ctx) {
   const char* token = std::getenv(token_variable);
-  if (token != nullptr && *token != '\0')
-    ctx.AddMetadata("authorization", std::string{"Bearer "} + token);
+  if (token == nullptr || *token == '\0')
+    return;
+  if (!header_safe(token))
+    throw CLI::ValidationError(
+      token_variable,
+      "the token holds a line break or another character a header cannot "
+      "carry (a file with Windows line endings leaves a \\r at its end); "
+      "set it to the token alone");
+  ctx.AddMetadata("authorization", std::string{"Bearer "} + token);
+}
+
+void check_unsigned(CLI::Option& opt) {
+  opt.check(CLI::Validator(
+    [](std::string& text) -> std::string {
+      uint64_t value = 0;
+      auto* end = text.data() + text.size();
+      auto [at, ec] = std::from_chars(text.data(), end, value);
+      if (text.empty() || ec != std::errc{} || at != end)
+        return "\"" + text + "\" is not a whole number from 0 to "
+               + std::to_string(std::numeric_limits<uint64_t>::max());
+      return {};
+    },
+    "UINT"));
+}
+
+void check_header_value(CLI::Option& opt, size_t max_bytes) {
+  opt.check(CLI::Validator(
+    [max_bytes](std::string& text) -> std::string {
+      if (text.size() > max_bytes)
+        return "is " + std::to_string(text.size()) + " bytes long; at most "
+               + std::to_string(max_bytes) + " are allowed";
+      if (!header_safe(text))
+        return "holds a character a header cannot carry; use printable "
+               "ASCII";
+      return {};
+    },
+    "TEXT"));
 }
 
 int report_failure(const grpc::ClientContext& ctx, const grpc::Status& st) {

@@ -12,6 +12,7 @@
 
 namespace CLI {
 class App;
+class Option;
 } // namespace CLI
 
 namespace prism::cli {
@@ -42,8 +43,17 @@ std::shared_ptr<grpc::Channel> client_channel(
 /// users could read in the process list).
 inline constexpr const char* token_variable = "PRISM_TOKEN";
 
-/// Adds the credentials of PRISM_TOKEN to `ctx`, when it is set.
+/// Adds the credentials of PRISM_TOKEN to `ctx`, when it is set; throws
+/// CLI::ValidationError when it holds a character a header cannot carry.
 void add_credentials(grpc::ClientContext& ctx);
+
+/// Makes `opt` (a uint64_t) refuse what is not a whole number from 0 to
+/// 2^64-1: CLI11 would take "-1" and wrap it around.
+void check_unsigned(CLI::Option& opt);
+
+/// Makes `opt` refuse a value a gRPC header cannot carry (control
+/// characters, line breaks, non-ASCII) or longer than `max_bytes`.
+void check_header_value(CLI::Option& opt, size_t max_bytes);
 
 /// Prints "CODE: message (request id ...)" on stderr; returns exit code 1.
 int report_failure(const grpc::ClientContext& ctx, const grpc::Status& st);

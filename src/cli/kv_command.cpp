@@ -178,18 +178,21 @@ void add_kv_command(CLI::App& app) {
   kv->add_option("--timeout-ms", opts->timeout_ms, "Deadline of the call")
     ->check(CLI::Range(1u, 3600000u))
     ->capture_default_str();
-  kv->add_option("--request-id", opts->request_id,
-                 "Send this x-request-id (the gateway makes one otherwise)");
+  check_header_value(
+    *kv->add_option("--request-id", opts->request_id,
+                    "Send this x-request-id (the gateway makes one otherwise)"),
+    defaults::request_id_bytes_max);
 
   add_rpc(*kv, "get", "Print a key's value (its version on stderr)", opts,
           run_get, true);
   auto* set = add_rpc(*kv, "set", "Write a key; prints its new version", opts,
                       run_set, true);
   set->add_option("value", opts->value, "Value")->required();
-  set->add_option("--ttl-ms", opts->ttl_ms, "Expire after this many ms");
-  set->add_option("--if-version", opts->if_version,
-                  "Write only if the current version is this (0: only if "
-                  "absent)");
+  check_unsigned(
+    *set->add_option("--ttl-ms", opts->ttl_ms, "Expire after this many ms"));
+  check_unsigned(*set->add_option(
+    "--if-version", opts->if_version,
+    "Write only if the current version is this (0: only if absent)"));
   add_rpc(*kv, "delete", "Remove a key", opts, run_delete, true);
   add_rpc(*kv, "exists", "Tell whether a key exists (exit 3 if not)", opts,
           run_exists, true);

@@ -163,8 +163,10 @@ void add_pubsub_command(CLI::App& app) {
   add_tls_options(*ps, opts->tls);
   ps->add_option("--timeout-ms", opts->timeout_ms, "Deadline of a publish")
     ->capture_default_str();
-  ps->add_option("--request-id", opts->request_id,
-                 "x-request-id to send (default: the gateway makes one)");
+  check_header_value(
+    *ps->add_option("--request-id", opts->request_id,
+                    "x-request-id to send (default: the gateway makes one)"),
+    defaults::request_id_bytes_max);
 
   auto* pub = ps->add_subcommand("publish", "Publish one message; prints its id");
   pub->add_option("namespace", opts->ns, "Namespace (pattern: pubsub)")
@@ -188,9 +190,10 @@ void add_pubsub_command(CLI::App& app) {
                   "Shared subscription name (default: ephemeral)");
   sub->add_flag("--earliest", opts->earliest,
                 "Start at the oldest message the backend holds");
-  sub->add_option("-n,--count", opts->count,
-                  "Stop after this many messages (0 = until interrupted)")
-    ->capture_default_str();
+  check_unsigned(*sub->add_option(
+                    "-n,--count", opts->count,
+                    "Stop after this many messages (0 = until interrupted)")
+                    ->capture_default_str());
   sub->callback([opts] {
     int rc = run_subscribe(*opts);
     if (rc != 0)

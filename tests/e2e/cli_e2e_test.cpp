@@ -627,6 +627,37 @@ TEST_CASE("With --log-format json every log line is one JSON object", "[e2e][cli
   CHECK(protobuf_lines == 1);
 }
 
+TEST_CASE("prism kv and pubsub refuse values they cannot send, naming them",
+          "[e2e][cli]") {
+  // Checked before anything connects: no server is needed.
+  const std::string target = "127.0.0.1:1";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"kv", "--target", target, "set", "cache", "k", "v", "--ttl-ms=-1"}, "--ttl-ms"},
+      {{"kv", "--target", target, "set", "cache", "k", "v", "--ttl-ms=18446744073709551616"},
+       "--ttl-ms"},
+      {{"kv", "--target", target, "set", "cache", "k", "v", "--if-version=-1"}, "--if-version"},
+      {{"kv", "--target", target, "--request-id", "two\nlines", "get", "cache", "k"},
+       "--request-id"},
+      {{"kv", "--target", target, "--request-id", std::string(129, 'r'), "get", "cache", "k"},
+       "--request-id"},
+      {{"pubsub", "--target", target, "subscribe", "events", "t", "-n", "-1"}, "--count"},
+  };
+  for (const auto& [args, flag] : bad) {
+    auto r = run_prism(args);
+    INFO(args.back() << "\nstderr:\n" << r.err);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.status.code == 2);
+    CHECK_THAT(r.err, Catch::Contains(flag));
+  }
+  ::setenv("PRISM_TOKEN", "secret\r", 1);
+  auto r = run_prism({"kv", "--target", target, "get", "cache", "k"});
+  ::unsetenv("PRISM_TOKEN");
+  INFO("stderr:\n" << r.err);
+  REQUIRE_FALSE(r.timed_out);
+  CHECK(r.status.code == 2);
+  CHECK_THAT(r.err, Catch::Contains("PRISM_TOKEN") && Catch::Contains("line break"));
+}
+
 TEST_CASE("prism bench refuses bad --rate and --max-outstanding values", "[e2e][cli][bench]") {
   // Checked before anything connects: no server is needed.
   const std::vector<std::pair<std::string, std::string>> bad = {
