@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -792,6 +793,12 @@ std::vector<std::string> name_list(checker& c, const entry& e, const std::string
 
 /// Reads `token_file`: lines "<principal> <sha256 hex>", '#' comments.
 void read_token_file(checker& c, const entry& e, const std::string& field, auth_options& out) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(out.token_file, ec)) {
+    c.report(c.at(e.value), field, "cannot read token file " + quote(out.token_file) + ": it is a directory",
+             "give a readable file of lines \"<principal> <sha256 of its token>\"");
+    return;
+  }
   std::ifstream in(out.token_file);
   if (!in) {
     c.report(c.at(e.value), field, "cannot read token file " + quote(out.token_file) + ": " + std::strerror(errno),
@@ -895,6 +902,19 @@ void check_auth(checker& c, const entry& e, auth_options& out) {
       if (!names_from_certificates && !out.token_hashes.count(name) && !out.groups.count(name))
         c.report(c.at(v->value), s.path("admins"), "unknown principal or group " + quote(name),
                  "define it under auth.tokens:, auth.token_file or auth.groups:");
+  }
+  // One token, two principals: the gateway could only ever pick one of them
+  // for it (access rules and audit lines would name the wrong one).
+  std::map<std::string, std::string> owner_of;
+  for (const auto& [principal, digest] : out.token_hashes) {
+    std::string key = digest;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    auto [at, fresh] = owner_of.emplace(key, principal);
+    if (!fresh)
+      c.report(c.at(e.key), "auth", "principals " + quote(at->second) + " and " + quote(principal)
+                                       + " have the same token (the same SHA-256)",
+               "give each principal a token of its own");
   }
   if (out.mode == auth_mode::token && out.token_hashes.empty())
     c.report(s.find("mode") ? c.at(s.find("mode")->value) : s.where, s.path("mode"),
@@ -1778,6 +1798,21 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
       b.source = YAML::Dump(e.value);
       infos[e.name] = {known_type, b.type};
       cfg.backends[e.name] = std::move(b);
+    }
+    // The audit log appends text to its file: to a SQLite database it
+    // would corrupt it.
+    std::error_code ec;
+    auto audit_file = std::filesystem::weakly_canonical(cfg.audit.path, ec);
+    for (const auto& [name, b] : cfg.backends) {
+      if (b.type != backend_type::sqlite || b.sqlite.path.empty())
+        continue;
+      std::error_code ec2;
+      auto db_file = std::filesystem::weakly_canonical(b.sqlite.path, ec2);
+      if (!ec && !ec2 && db_file == audit_file)
+        c.report(b.where, "backends." + name + ".path",
+                 "SQLite database " + quote(b.sqlite.path) + " is the audit log's file (audit.path "
+                   + quote(cfg.audit.path) + ")",
+                 "give the database and the audit log files of their own");
     }
   }
 

@@ -1728,6 +1728,53 @@ namespaces: {cache: {backend: mem}}
   expect_problem(empty, "auth.mode", 1, "auth mode token, but no principal has a token");
 }
 
+TEST_CASE("two principals with one token, a token_file that is a directory, and an audit log on "
+          "a SQLite database are refused",
+          "[config][auth]") {
+  const std::string hash = "ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45";
+  auto same = check(R"(auth:
+  mode: token
+  tokens: {alice: )" + hash + R"(, bob: )" + hash + R"(}
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+  expect_problem(same, "auth", 1, "principals \"alice\" and \"bob\" have the same token");
+  CHECK(same.problems.size() == 1);
+  // The same in capitals is the same hash.
+  std::string upper = hash;
+  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char ch) { return std::toupper(ch); });
+  auto cased = check(R"(auth:
+  mode: token
+  tokens: {alice: )" + hash + R"(, bob: )" + upper + R"(}
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+  CHECK(cased.problems.size() == 1);
+
+  const std::string dir = (std::filesystem::temp_directory_path()
+                           / ("prism-config-" + std::to_string(::getpid())))
+                            .string();
+  std::filesystem::create_directories(dir);
+  auto directory = check(R"(auth:
+  mode: token
+  tokens: {alice: )" + hash + R"(}
+  token_file: )" + dir + R"(
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+  expect_problem(directory, "auth.token_file", 4, "it is a directory");
+  CHECK(directory.problems.size() == 1);
+
+  auto shared = check(R"(audit: {path: )" + dir + R"(/same.db}
+backends:
+  disk: {type: sqlite, path: )" + dir + R"(/./same.db}
+namespaces: {cache: {backend: disk}}
+)");
+  expect_problem(shared, "backends.disk.path", 3, "is the audit log's file");
+  CHECK(shared.problems.size() == 1);
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("auth mode mtls: principals come from certificates, so groups and access rules may name "
           "anyone, it needs server.tls with a client CA",
           "[config][auth][tls]") {
