@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include <libpq-fe.h>
+#include <librdkafka/rdkafka.h>
 
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -1273,6 +1274,10 @@ void check_kafka(checker& c, const section& s, bool known_type, kafka_options& o
   if (const entry* v = s.find("properties")) {
     section ps = c.open(v->value, s.path("properties"), c.at(v->key),
                         "a map from librdkafka property to value", "property");
+    // librdkafka itself tells whether it knows a property and takes its
+    // value, as it will when the backend starts.
+    std::unique_ptr<rd_kafka_conf_t, void (*)(rd_kafka_conf_t*)> probe{rd_kafka_conf_new(),
+                                                                      &rd_kafka_conf_destroy};
     for (const auto& p : ps.items) {
       auto fixed = std::find_if(kafka_fixed_properties.begin(), kafka_fixed_properties.end(),
                                 [&](const auto& f) { return f.first == p.name; });
@@ -1284,6 +1289,13 @@ void check_kafka(checker& c, const section& s, bool known_type, kafka_options& o
       if (!p.value.IsScalar() || p.value.Scalar().empty()) {
         c.report(c.at_value(p), ps.path(p.name), "expected a value, got " + describe(p.value),
                  "librdkafka properties are strings, e.g. security.protocol: ssl");
+        continue;
+      }
+      char why[512] = "";
+      if (rd_kafka_conf_set(probe.get(), p.name.c_str(), p.value.Scalar().c_str(), why, sizeof why)
+          != RD_KAFKA_CONF_OK) {
+        c.report(c.at_value(p), ps.path(p.name), std::string{"librdkafka refuses it: "} + why,
+                 "see librdkafka's CONFIGURATION.md for its properties and their values");
         continue;
       }
       out.properties[p.name] = p.value.Scalar();

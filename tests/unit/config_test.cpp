@@ -1553,7 +1553,7 @@ TEST_CASE("bad kafka and nats settings are reported with their place and a hint"
     topic_prefix: "a b"
     partitions: 0
     replication_factor: -2
-    properties: {acks: "1", linger.ms: [1]}
+    properties: {acks: "1", linger.ms: [1], bogus.prop: x, socket.timeout.ms: abc, security.protocol: carrier-pigeon}
     connections: 4
   nokafka: {type: kafka}
   n:
@@ -1577,6 +1577,10 @@ namespaces:
   expect_problem(r, "backends.k.properties.acks", 8, "\"acks\" is set by Prism and cannot be changed");
   CHECK_THAT(find(r, "backends.k.properties.acks")->hint, Catch::Contains("acks=all"));
   expect_problem(r, "backends.k.properties.linger.ms", 8, "expected a value");
+  // What librdkafka itself refuses when the backend starts, checked here.
+  expect_problem(r, "backends.k.properties.bogus.prop", 8, "librdkafka refuses it: No such configuration property");
+  expect_problem(r, "backends.k.properties.socket.timeout.ms", 8, "librdkafka refuses it: ");
+  expect_problem(r, "backends.k.properties.security.protocol", 8, "librdkafka refuses it: ");
   expect_problem(r, "backends.k.connections", 9,
                  "\"connections\" is only valid on memory, sqlite or postgres backends, and \"k\" is a kafka backend");
   CHECK_THAT(find(r, "backends.k.connections")->hint, Catch::Contains("one client"));
@@ -1596,7 +1600,7 @@ namespaces:
                  "backend \"badurl\" is nats, which serves only pubsub namespaces, and this namespace is "
                  "keyvalue (the default pattern)");
   CHECK_THAT(find(r, "namespaces.c.backend")->hint, Catch::Contains("pattern: pubsub"));
-  CHECK(r.problems.size() == 16);
+  CHECK(r.problems.size() == 19);
 }
 
 TEST_CASE("pubsub-only keys are refused elsewhere", "[config][pubsub]") {
