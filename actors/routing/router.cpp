@@ -38,9 +38,10 @@ void route_call(self_ptr self, call_ptr call) {
   auto largest = kv::largest_value_bytes(*call->operation);
   if (largest > target.max_value_bytes) {
     fail_call(self, std::move(call), status_code::invalid_argument,
-              fmt::format("value of {} bytes exceeds the max_value_bytes of "
+              fmt::format("{} of {} bytes exceeds the max_value_bytes of "
                           "namespace \"{}\" ({} bytes)",
-                          largest, ns, target.max_value_bytes));
+                          pubsub_call ? "payload" : "value", largest, ns,
+                          target.max_value_bytes));
     return;
   }
   if (call->expired(self->clock().now())) {

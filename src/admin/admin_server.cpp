@@ -288,6 +288,7 @@ admin_server::admin_server(const std::string& listen, admin_hooks hooks)
     http_->Put(pattern, with_body_read(wrong));
     http_->Delete(pattern, with_body_read(wrong));
     http_->Patch(pattern, with_body_read(wrong));
+    http_->Options(pattern, wrong);
   }
   http_->Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(index_text(), "text/plain");

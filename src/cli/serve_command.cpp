@@ -347,10 +347,13 @@ int serve(const serve_options& opts) {
 
   int sig = wait_for_stop_signal(signals, [&reloader] { (*reloader)(); });
   auto drain_ms = opts.drain_timeout_ms.value_or(cfg.server.drain_timeout_ms);
-  spdlog::info("received {}: draining; new requests get UNAVAILABLE, {} in "
+  spdlog::info("{}: draining; new requests get UNAVAILABLE, {} in "
                "flight may finish within {} ms (send the signal again to stop "
                "at once)",
-               signal_name(sig), grpc->in_flight(), drain_ms);
+               root_failure.load()
+                 ? std::string{"the gateway's root supervisor failed"}
+                 : "received " + std::string{signal_name(sig)},
+               grpc->in_flight(), drain_ms);
   ready = false;
   grpc->begin_drain();
   bool forced = drain(*grpc, signals, std::chrono::milliseconds(drain_ms));

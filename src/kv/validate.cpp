@@ -32,12 +32,15 @@ status check_batch_size(size_t size, const char* field) {
   return {};
 }
 
+/// `suffix` names the key within an element (".key" for BatchSet's
+/// entries), empty when the elements are the keys.
 template <class Keys, class KeyOf>
-status check_keys(const Keys& keys, const char* field, KeyOf key_of) {
+status check_keys(const Keys& keys, const char* field, KeyOf key_of,
+                  const char* suffix = "") {
   if (auto st = check_batch_size(keys.size(), field); !st.ok())
     return st;
   for (size_t i = 0; i < keys.size(); ++i) {
-    auto name = fmt::format("{}[{}]", field, i);
+    auto name = fmt::format("{}[{}]{}", field, i, suffix);
     if (auto st = check_key(key_of(keys[i]), name.c_str()); !st.ok())
       return st;
   }
@@ -107,10 +110,9 @@ status validate_request(const std::string& ns, operation& op) {
   if (auto* x = std::get_if<batch_delete_op>(&op))
     return check_keys(x->keys, "keys", same);
   if (auto* x = std::get_if<batch_set_op>(&op))
-    return check_keys(x->entries, "entries",
-                      [](const entry& e) -> const std::string& {
-                        return e.key;
-                      });
+    return check_keys(
+      x->entries, "entries",
+      [](const entry& e) -> const std::string& { return e.key; }, ".key");
   if (auto* x = std::get_if<publish_op>(&op)) {
     if (x->topic.empty())
       return invalid("topic is empty; name the topic to publish to");

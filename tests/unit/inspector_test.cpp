@@ -579,6 +579,10 @@ TEST_CASE("the admin listener serves the inspector as JSON") {
     auto bare = raw_http(server.port(), "POST /debug/tree HTTP/1.1\r\nHost: "
                                         "test\r\nConnection: close\r\n\r\n");
     CHECK(bare.rfind("HTTP/1.1 405 ", 0) == 0);
+    auto options = raw_http(server.port(), "OPTIONS /debug/tree HTTP/1.1\r\nHost: "
+                                           "test\r\nConnection: close\r\n\r\n");
+    CHECK(options.rfind("HTTP/1.1 405 ", 0) == 0);
+    CHECK(options.find("Allow: GET") != std::string::npos);
   }
 }
 

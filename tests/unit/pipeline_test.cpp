@@ -203,7 +203,8 @@ TEST_CASE("the router answers what only the namespace config can decide") {
   SECTION("a value over the namespace's limit") {
     auto o = g.call("small", set("k", "123456789"));
     CHECK(o.status.code == status_code::invalid_argument);
-    CHECK_THAT(o.status.message, Catch::Contains("max_value_bytes"));
+    CHECK_THAT(o.status.message, Catch::StartsWith("value of 9 bytes")
+                                   && Catch::Contains("max_value_bytes"));
     auto batch = g.call("small", kv::batch_set_op{{{"a", "1", 0},
                                                    {"b", "123456789", 0}}});
     CHECK(batch.status.code == status_code::invalid_argument);
@@ -224,9 +225,12 @@ TEST_CASE("malformed requests are answered by the session, still observed") {
   CHECK_THAT(no_ns.status.message, Catch::Contains("namespace"));
   auto big_page = g.call("cache", kv::scan_op{"", "", 1001, false});
   CHECK(big_page.status.code == status_code::invalid_argument);
+  auto empty_entry = g.call("cache", kv::batch_set_op{{{"a", "1", 0}, {"", "2", 0}}});
+  CHECK(empty_entry.status.code == status_code::invalid_argument);
+  CHECK_THAT(empty_entry.status.message, Catch::StartsWith("entries[1].key is empty"));
   CHECK(g.backend("mem").applied() == 0);
   g.run();
-  CHECK(g.audit().lines.size() == 4);
+  CHECK(g.audit().lines.size() == 5);
 }
 
 TEST_CASE("an expired deadline is answered without touching the backend") {

@@ -229,6 +229,9 @@ TEST_CASE("pubsub: wrong calls get clear answers") {
   CHECK_THAT(bad_topic.status.message, Catch::Contains("topic"));
   auto empty_topic = g.call("events", pub("", "x"));
   CHECK(empty_topic.status.code == status_code::invalid_argument);
+  auto too_large = g.call("events", pub("t", std::string(4 * 1024 * 1024 + 1, 'p')));
+  CHECK(too_large.status.code == status_code::invalid_argument);
+  CHECK_THAT(too_large.status.message, Catch::StartsWith("payload of 4194305 bytes exceeds"));
   auto s = g.subscribe("nowhere", "missing", sub("t"));
   g.run();
   REQUIRE(g.answer_of("nowhere"));
