@@ -231,8 +231,13 @@ int serve(const serve_options& opts) {
 
   auto loaded = config::load_file(opts.config_path);
   if (!loaded.ok()) {
-    for (auto& p : loaded.problems)
-      std::cerr << config::format(p) << '\n';
+    // As `prism check` prints them; in the JSON log format, as log lines.
+    for (auto& p : loaded.problems) {
+      if (fmt == logging::format::json)
+        spdlog::error("{}", config::format(p));
+      else
+        std::cerr << config::format(p) << '\n';
+    }
     spdlog::error("refusing to start: {} has {} problem(s); `prism check {}` "
                   "lists them",
                   opts.config_path, loaded.problems.size(), opts.config_path);

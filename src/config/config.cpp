@@ -15,6 +15,7 @@
 #include <tuple>
 #include <utility>
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <libpq-fe.h>
@@ -156,8 +157,15 @@ std::string host_port_error(const std::string& text, std::string& host, uint16_t
     bool ok = std::all_of(host.begin(), host.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
     });
-    if (!ok)
+    if (!ok || host.front() == '-' || host.front() == '.')
       return "has an invalid host " + quote(host);
+    // All digits and dots: an IPv4 address, four numbers of 0..255.
+    bool numeric = std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+    });
+    in_addr ipv4{};
+    if (numeric && ::inet_pton(AF_INET, host.c_str(), &ipv4) != 1)
+      return "has an invalid IPv4 address " + quote(host) + " (four numbers of 0..255)";
   }
   if (port_text.empty())
     return "has an empty port";
@@ -715,10 +723,12 @@ void check_server(checker& c, const entry& e, server_options& out) {
     const entry* where = s.find("admin") ? s.find("admin") : s.find("listen");
     std::string other = where->name == "admin" ? "listen" : "admin";
     std::string next = listen_port < 65535 ? std::to_string(listen_port + 1) : std::to_string(listen_port - 1);
+    std::string host = where->name == "admin" ? admin_host : listen_host;
+    if (host.find(':') != std::string::npos)
+      host = "[" + host + "]";
     c.report(c.at_value(*where), s.path(where->name),
              "admin listener " + out.admin + " collides with the gRPC listener " + out.listen,
-             "give " + where->name + " a different port than " + other + ", e.g. "
-               + (where->name == "admin" ? admin_host : listen_host) + ":" + next);
+             "give " + where->name + " a different port than " + other + ", e.g. " + host + ":" + next);
   }
 
   if (const entry* v = s.find("session_idle_timeout_ms"))
@@ -1898,6 +1908,9 @@ load_result parse(const std::string& yaml_text, const std::string& file) {
   return result;
 }
 
+/// Larger is not a config (a device, a log, a database given by mistake).
+constexpr size_t config_bytes_max = 64u << 20;
+
 load_result load_file(const std::string& path) {
   auto unreadable = [&](const std::string& reason) {
     problem p;
@@ -1919,8 +1932,14 @@ load_result load_file(const std::string& path) {
   std::string text;
   char buffer[65536];
   size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0)
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) {
     text.append(buffer, n);
+    if (text.size() > config_bytes_max) {
+      std::fclose(f);
+      return unreadable("it holds more than " + std::to_string(config_bytes_max >> 20)
+                        + " MiB (is it a config file?)");
+    }
+  }
   bool failed = std::ferror(f) != 0;
   int error = errno;
   std::fclose(f);

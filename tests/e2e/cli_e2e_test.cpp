@@ -267,6 +267,21 @@ TEST_CASE("prism serve refuses a bad config with exit code 1", "[e2e][cli]") {
   CHECK(r.status.code == 1);
   CHECK_THAT(r.err, Catch::Contains(path + ":4:") && Catch::Contains("namespaces.cache.backend"));
   CHECK_FALSE(std::filesystem::exists(ready));
+
+  // In the JSON log format the problems are log lines too.
+  auto json = run_prism({"serve", "--config", path, "--log-format", "json", "--listen",
+                         "127.0.0.1:0", "--admin", "127.0.0.1:0"});
+  INFO("stderr (json):\n" << json.err);
+  CHECK(json.status.code == 1);
+  std::istringstream lines(json.err);
+  bool named = false;
+  for (std::string line; std::getline(lines, line);) {
+    auto parsed = nlohmann::json::parse(line, nullptr, false);
+    CHECK(parsed.is_object());
+    if (parsed.is_object() && parsed.value("msg", "").find("namespaces.cache.backend") != std::string::npos)
+      named = true;
+  }
+  CHECK(named);
 }
 
 TEST_CASE("prism serve will not share an address: a second gateway, or an "

@@ -462,6 +462,18 @@ namespaces: {cache: {backend: mem}}
 
   auto empty_host = check("server: {listen: \":80\"}\nbackends: {mem: {type: memory}}\nnamespaces: {c: {backend: mem}}\n");
   expect_problem(empty_host, "server.listen", 1, "empty host");
+
+  for (std::string bad : {"999.1.1.1", "1.2.3", "256.0.0.1", "1.2.3.4.5"}) {
+    auto ipv4 = check("server: {listen: \"" + bad + ":80\"}\nbackends: {mem: {type: memory}}\n"
+                      "namespaces: {c: {backend: mem}}\n");
+    INFO(bad);
+    expect_problem(ipv4, "server.listen", 1, "invalid IPv4 address \"" + bad + "\"");
+  }
+  auto dash = check("server: {listen: \"-host:80\"}\nbackends: {mem: {type: memory}}\nnamespaces: {c: {backend: mem}}\n");
+  expect_problem(dash, "server.listen", 1, "invalid host \"-host\"");
+  CHECK(check("server: {listen: \"my-host.local:80\"}\nbackends: {mem: {type: memory}}\n"
+              "namespaces: {c: {backend: mem}}\n")
+          .ok());
 }
 
 TEST_CASE("listen and admin on the same address", "[config]") {
@@ -484,6 +496,12 @@ namespaces: {cache: {backend: mem}}
 
   auto default_admin = check("server: {listen: 127.0.0.1:8981}\nbackends: {mem: {type: memory}}\nnamespaces: {c: {backend: mem}}\n");
   expect_problem(default_admin, "server.listen", 1, "collides");
+
+  // The hint's address is one the check takes.
+  auto ipv6 = check("server: {listen: \"[::1]:9000\", admin: \"[::1]:9000\"}\n"
+                    "backends: {mem: {type: memory}}\nnamespaces: {c: {backend: mem}}\n");
+  expect_problem(ipv6, "server.admin", 1, "collides");
+  CHECK_THAT(find(ipv6, "server.admin")->hint, Catch::Contains("e.g. [::1]:9001"));
 
   CHECK(check("server: {listen: 127.0.0.1:0, admin: 127.0.0.1:0}\nbackends: {mem: {type: memory}}\n"
               "namespaces: {c: {backend: mem}}\n")
@@ -611,6 +629,11 @@ TEST_CASE("an unreadable file is one problem naming the path and the error", "[c
   auto dir = load_file(PRISM_SOURCE_DIR);
   REQUIRE(dir.problems.size() == 1);
   CHECK_THAT(dir.problems[0].message, Catch::Contains("Is a directory"));
+
+  // A file without end is refused once it is larger than any config.
+  auto endless = load_file("/dev/zero");
+  REQUIRE(endless.problems.size() == 1);
+  CHECK_THAT(endless.problems[0].message, Catch::Contains("more than 64 MiB"));
 }
 
 TEST_CASE("split_host_port", "[config]") {
