@@ -175,10 +175,10 @@ private:
       started_ = true;
     }
     request(core_, service_, cq_);
-    kv::operation op{kv::subscribe_op{
-      request_.topic(), request_.subscription(),
-      request_.start() == v1::EARLIEST ? kv::start_position::earliest
-                                       : kv::start_position::latest}};
+    const auto start = request_.start() == v1::EARLIEST ? kv::start_position::earliest
+                       : request_.start() == v1::LATEST ? kv::start_position::latest
+                                                        : kv::start_position::unknown;
+    kv::operation op{kv::subscribe_op{request_.topic(), request_.subscription(), start}};
     auto me = shared_from_this();
     core_->dispatch_stream(ctx_, request_.namespace_(), std::move(op), me,
                            std::make_unique<subscribe_completion>(me));

@@ -87,7 +87,8 @@ struct publish_op {
   kv::metadata metadata;
 };
 
-enum class start_position { latest, earliest };
+/// `unknown`: a value the API does not define, refused by validate_request.
+enum class start_position { latest, earliest, unknown };
 
 /// Subscribes the calling stream to a topic. An empty `subscription` is an
 /// ephemeral subscriber; a named one is shared by every subscriber that

@@ -125,6 +125,8 @@ status validate_request(const std::string& ns, operation& op) {
       return invalid("topic is empty; name the topic to subscribe to");
     if (auto st = check_name(x->topic, "topic"); !st.ok())
       return st;
+    if (x->start == start_position::unknown)
+      return invalid("start is neither LATEST (0) nor EARLIEST (1)");
     return check_name(x->subscription, "subscription");
   }
   if (auto* x = std::get_if<scan_op>(&op)) {

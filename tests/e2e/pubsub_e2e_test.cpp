@@ -96,6 +96,18 @@ TEST_CASE("PubSub: wrong requests get clear errors", "[e2e][pubsub]") {
   CHECK_FALSE(reader->Read(&m));
   auto st = reader->Finish();
   CHECK(st.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  // A start position the API does not define is refused, not read as LATEST.
+  grpc::ClientContext odd_ctx;
+  odd_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  prism::v1::SubscribeRequest odd;
+  odd.set_namespace_("events");
+  odd.set_topic("t");
+  odd.set_start(static_cast<prism::v1::StartPosition>(7));
+  auto odd_reader = stub->Subscribe(&odd_ctx, odd);
+  CHECK_FALSE(odd_reader->Read(&m));
+  auto odd_status = odd_reader->Finish();
+  CHECK(odd_status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(odd_status.error_message() == "start is neither LATEST (0) nor EARLIEST (1)");
 }
 
 TEST_CASE("PubSub: SIGTERM ends open streams with UNAVAILABLE and the "

@@ -232,8 +232,13 @@ TEST_CASE("pubsub: wrong calls get clear answers") {
   auto too_large = g.call("events", pub("t", std::string(4 * 1024 * 1024 + 1, 'p')));
   CHECK(too_large.status.code == status_code::invalid_argument);
   CHECK_THAT(too_large.status.message, Catch::StartsWith("payload of 4194305 bytes exceeds"));
+  auto odd = g.subscribe("odd", "events", sub("t", {}, kv::start_position::unknown));
   auto s = g.subscribe("nowhere", "missing", sub("t"));
   g.run();
+  REQUIRE(g.answer_of("odd"));
+  CHECK(g.answer_of("odd")->status.code == status_code::invalid_argument);
+  CHECK(g.answer_of("odd")->status.message == "start is neither LATEST (0) nor EARLIEST (1)");
+  CHECK(odd->received.empty());
   REQUIRE(g.answer_of("nowhere"));
   CHECK(g.answer_of("nowhere")->status.code == status_code::not_found);
   // The stream's subscription does not linger.
