@@ -198,6 +198,9 @@ std::string write_config(const temp_dir& dir, const std::string& name, const std
 }
 
 /// An unknown backend on line 4.
+/// One memory namespace and nothing else.
+const char* const memory_config = "backends:\n  mem: {type: memory}\nnamespaces:\n  cache: {backend: mem}\n";
+
 const char* const bad_backend_config = R"(backends:
   mem: {type: memory}
 namespaces:
@@ -290,9 +293,7 @@ TEST_CASE("prism serve will not share an address: a second gateway, or an "
   gateway_process first;
   first.start();
   temp_dir dir;
-  std::string path = write_config(dir, "mem.yaml",
-                                  "backends:\n  mem: {type: memory}\n"
-                                  "namespaces:\n  cache: {backend: mem}\n");
+  std::string path = write_config(dir, "mem.yaml", memory_config);
   const std::string taken = "127.0.0.1:" + std::to_string(first.grpc_port());
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--listen", taken, "--admin", "127.0.0.1:0"}, "cannot listen for gRPC on " + taken},
@@ -317,9 +318,7 @@ TEST_CASE("prism serve refuses a --ready-file it could not write, before it "
           "starts",
           "[e2e][cli]") {
   temp_dir dir;
-  std::string path = write_config(dir, "mem.yaml",
-                                  "backends:\n  mem: {type: memory}\n"
-                                  "namespaces:\n  cache: {backend: mem}\n");
+  std::string path = write_config(dir, "mem.yaml", memory_config);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {dir.path() + "/no/such/dir/ready.json", "does not exist"},
       {dir.path(), "is a directory"},
