@@ -333,6 +333,13 @@ int serve(const serve_options& opts) {
   spdlog::info("admin endpoints on http://{}:{}/ (healthz, readyz, metrics, "
                "debug/actors)",
                admin_host, admin->port());
+  // Stopping the actors answers every call they still hold UNAVAILABLE;
+  // gRPC then gets a moment to send those answers.
+  auto stop_serving = [&] {
+    gw->stop();
+    grpc->shutdown(std::chrono::milliseconds(1000));
+    admin->stop();
+  };
   ready = true;
   if (!opts.ready_file.empty()) {
     try {
@@ -343,9 +350,7 @@ int serve(const serve_options& opts) {
       // forever: stop instead.
       spdlog::error("cannot write the ready file: {}; stopping", e.what());
       ready = false;
-      gw->stop();
-      grpc->shutdown(std::chrono::milliseconds(1000));
-      admin->stop();
+      stop_serving();
       return 1;
     }
   }
@@ -365,11 +370,7 @@ int serve(const serve_options& opts) {
   if (auto left = grpc->in_flight(); left > 0)
     spdlog::warn("{} requests still in flight {}; answering them UNAVAILABLE",
                  left, forced ? "at the second signal" : "after the drain timeout");
-  // Stopping the actors answers every call they still hold UNAVAILABLE;
-  // gRPC then gets a moment to send those answers.
-  gw->stop();
-  grpc->shutdown(std::chrono::milliseconds(1000));
-  admin->stop();
+  stop_serving();
   spdlog::info("stopped{}", forced ? " (forced)" : "");
   if (root_failure.load()) {
     spdlog::error("stopped because the gateway's root supervisor failed");
