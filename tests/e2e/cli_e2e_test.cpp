@@ -641,6 +641,25 @@ TEST_CASE("With --log-format json every log line is one JSON object", "[e2e][cli
   CHECK(protobuf_lines == 1);
 }
 
+TEST_CASE("an unknown command is named with the choices", "[e2e][cli]") {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"foo"}, "unknown command \"foo\" for `prism`; use one of: serve, check, kv, pubsub, bench"},
+      {{"kv", "--target", "127.0.0.1:1", "frob"},
+       "unknown command \"frob\" for `prism kv`; use one of: get, set"},
+  };
+  for (const auto& [args, expected] : cases) {
+    auto r = run_prism(args);
+    INFO("stderr:\n" << r.err);
+    REQUIRE_FALSE(r.timed_out);
+    CHECK(r.status.code == 2);
+    CHECK_THAT(r.err, Catch::Contains(expected));
+  }
+  // Without any word, CLI11's own message stays.
+  auto none = run_prism({"kv"});
+  CHECK(none.status.code == 2);
+  CHECK_THAT(none.err, Catch::Contains("A subcommand is required"));
+}
+
 TEST_CASE("prism kv and pubsub refuse values they cannot send, naming them",
           "[e2e][cli]") {
   // Checked before anything connects: no server is needed.
