@@ -824,6 +824,11 @@ CONTRACT_CASE("a BatchGet whose answer would pass its byte limit fails, a "
   CHECK_THAT(refused.status.message,
              Catch::Contains("more than 2500 bytes")
                && Catch::Contains("ask for fewer keys"));
+  // So are three different keys, each within the limit.
+  kv::batch_get_op distinct;
+  distinct.keys = {"a", "b", "c"};
+  distinct.answer_bytes_max = 2500;
+  CHECK(f.run(distinct).status.code == status_code::invalid_argument);
   // Exactly at the limit passes; a missing key costs nothing.
   kv::batch_get_op fits;
   fits.keys = {"a", "missing", "b"};

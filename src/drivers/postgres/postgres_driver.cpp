@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include <algorithm>
+#include <limits>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -85,8 +86,14 @@ const std::map<std::string, std::string>& statements() {
                "WHERE ns = $1 AND key = $2 AND " PRISM_LIVE;
     s["exists"] = "SELECT 1 FROM prism_kv "
                   "WHERE ns = $1 AND key = $2 AND " PRISM_LIVE;
-    s["batch_get"] = "SELECT key, value, version FROM prism_kv "
-                     "WHERE ns = $1 AND key = ANY ($2::bytea[]) AND " PRISM_LIVE;
+    // The values only when all of them, with their keys, come to at most
+    // $4 bytes (the answer's limit): past it the server sends none.
+    s["batch_get"] =
+      "SELECT key, CASE WHEN total <= $4 THEN value END, version, total FROM ("
+      " SELECT key, value, version,"
+      " sum(octet_length(key) + octet_length(value)) OVER () AS total"
+      " FROM prism_kv WHERE ns = $1 AND key = ANY ($2::bytea[]) AND " PRISM_LIVE
+      ") AS found";
     // A plain Set in one statement: take the next version (locking the
     // namespace's counter row until commit), then write the key.
     s["set"] =
@@ -942,10 +949,15 @@ kv::outcome postgres_session::do_batch_get(const std::string& ns,
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   // One statement: every key is read from the same snapshot.
   statement_scope q{*this, false};
+  const auto limit = static_cast<int64_t>(
+    std::min<uint64_t>(op.answer_bytes_max, std::numeric_limits<int64_t>::max()));
   auto rows = q.exec("batch_get", ns,
                      bytea_array(keys, [](std::string_view k) { return k; }),
-                     now);
+                     now, limit);
   q.commit();
+  // Each key once is already too much: so is the answer.
+  if (!rows.empty() && rows[0][3].as<int64_t>() > limit)
+    return kv::batch_get_too_large(op);
   std::map<std::string, std::pair<std::string, uint64_t>, kv::bytewise_less>
     found;
   for (const auto& row : rows)
