@@ -256,6 +256,13 @@ admin_server::admin_server(const std::string& listen, admin_hooks hooks)
   // holds a worker, there are enough of them, and one that sends nothing
   // for a while is let go.
   http_->new_task_queue = [] { return new httplib::ThreadPool(workers); };
+  // httplib binds with SO_REUSEPORT, so a second gateway given the same
+  // admin address would share the port (and its probes and reloads) instead
+  // of failing to start. SO_REUSEADDR alone lets a restart bind at once.
+  http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   http_->set_read_timeout(idle_timeout_s, 0);
   http_->set_keep_alive_timeout(idle_timeout_s);
   for (auto& e : endpoints()) {

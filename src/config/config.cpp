@@ -159,12 +159,14 @@ std::string host_port_error(const std::string& text, std::string& host, uint16_t
     });
     if (!ok || host.front() == '-' || host.front() == '.')
       return "has an invalid host " + quote(host);
-    // All digits and dots: an IPv4 address, four numbers of 0..255.
+    // Digits and dots: an IPv4 address in one of the forms the resolver
+    // takes (127.0.0.1, 127.1, 010.0.0.1), so not 999.1.1.1. Digits alone
+    // may also be a host name.
     bool numeric = std::all_of(host.begin(), host.end(), [](char c) {
       return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
     });
     in_addr ipv4{};
-    if (numeric && ::inet_pton(AF_INET, host.c_str(), &ipv4) != 1)
+    if (numeric && host.find('.') != std::string::npos && ::inet_aton(host.c_str(), &ipv4) == 0)
       return "has an invalid IPv4 address " + quote(host) + " (four numbers of 0..255)";
   }
   if (port_text.empty())

@@ -295,9 +295,12 @@ TEST_CASE("prism serve will not share an address: a second gateway, or an "
   temp_dir dir;
   std::string path = write_config(dir, "mem.yaml", memory_config);
   const std::string taken = "127.0.0.1:" + std::to_string(first.grpc_port());
+  const std::string admin_taken = "127.0.0.1:" + std::to_string(first.admin_port());
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--listen", taken, "--admin", "127.0.0.1:0"}, "cannot listen for gRPC on " + taken},
       {{"--listen", "127.0.0.1:0", "--admin", taken}, "cannot listen for admin HTTP on " + taken},
+      {{"--listen", "127.0.0.1:0", "--admin", admin_taken},
+       "cannot listen for admin HTTP on " + admin_taken},
   };
   for (const auto& [flags, expected] : cases) {
     std::vector<std::string> args = {"serve", "--config", path};
