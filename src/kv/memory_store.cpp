@@ -193,14 +193,16 @@ outcome memory_store::do_batch_get(const space* s, const batch_get_op& op,
   batch_get_result r;
   r.items.reserve(op.keys.size());
   uint64_t bytes = 0;
+  bool found_one = false;
   for (const auto& key : op.keys) {
     item it;
     it.key = key;
     if (s != nullptr) {
       if (auto* e = find_live(*s, key, now_ms)) {
         bytes += key.size() + e->value.size();
-        if (bytes > op.answer_bytes_max)
+        if (found_one && bytes > op.answer_bytes_max)
           return batch_get_too_large(op);
+        found_one = true;
         it.found = true;
         it.value = e->value;
         it.version = e->version;

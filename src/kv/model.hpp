@@ -47,7 +47,7 @@ struct batch_get_op {
   /// A BatchGet whose found keys and values come to more fails
   /// (batch_get_too_large) before the rest is gathered: a small request
   /// naming one large value many times cannot make the gateway build a
-  /// huge answer.
+  /// huge answer. One found key always passes, as a Get would.
   uint64_t answer_bytes_max = answer_bytes_default;
 };
 

@@ -829,6 +829,15 @@ CONTRACT_CASE("a BatchGet whose answer would pass its byte limit fails, a "
   distinct.keys = {"a", "b", "c"};
   distinct.answer_bytes_max = 2500;
   CHECK(f.run(distinct).status.code == status_code::invalid_argument);
+  // One found key always comes, however large (as a Get would give it).
+  kv::batch_get_op single;
+  single.keys = {"missing", "b"};
+  single.answer_bytes_max = 10;
+  auto alone = ok<kv::batch_get_result>(f.run(single)).items;
+  REQUIRE(alone.size() == 2);
+  CHECK(alone[1].value == value);
+  single.keys = {"b", "b"};
+  CHECK(f.run(single).status.code == status_code::invalid_argument);
   // Exactly at the limit passes; a missing key costs nothing.
   kv::batch_get_op fits;
   fits.keys = {"a", "missing", "b"};

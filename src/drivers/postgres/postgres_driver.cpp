@@ -87,11 +87,14 @@ const std::map<std::string, std::string>& statements() {
     s["exists"] = "SELECT 1 FROM prism_kv "
                   "WHERE ns = $1 AND key = $2 AND " PRISM_LIVE;
     // The values only when all of them, with their keys, come to at most
-    // $4 bytes (the answer's limit): past it the server sends none.
+    // $4 bytes (the answer's limit), or there is one: past it the server
+    // sends none.
     s["batch_get"] =
-      "SELECT key, CASE WHEN total <= $4 THEN value END, version, total FROM ("
+      "SELECT key, CASE WHEN total <= $4 OR found = 1 THEN value END, version,"
+      " total, found FROM ("
       " SELECT key, value, version,"
-      " sum(octet_length(key) + octet_length(value)) OVER () AS total"
+      " sum(octet_length(key) + octet_length(value)) OVER () AS total,"
+      " count(*) OVER () AS found"
       " FROM prism_kv WHERE ns = $1 AND key = ANY ($2::bytea[]) AND " PRISM_LIVE
       ") AS found";
     // A plain Set in one statement: take the next version (locking the
@@ -956,7 +959,7 @@ kv::outcome postgres_session::do_batch_get(const std::string& ns,
                      now, limit);
   q.commit();
   // Each key once is already too much: so is the answer.
-  if (!rows.empty() && rows[0][3].as<int64_t>() > limit)
+  if (rows.size() > 1 && rows[0][3].as<int64_t>() > limit)
     return kv::batch_get_too_large(op);
   std::map<std::string, std::pair<std::string, uint64_t>, kv::bytewise_less>
     found;
@@ -964,14 +967,16 @@ kv::outcome postgres_session::do_batch_get(const std::string& ns,
     found.emplace(bytes_of(row[0]),
                   std::make_pair(bytes_of(row[1]), row[2].as<uint64_t>()));
   uint64_t bytes = 0;
+  bool found_one = false;
   for (const auto& key : op.keys) {
     kv::item it;
     it.key = key;
     auto f = found.find(key);
     if (f != found.end()) {
       bytes += key.size() + f->second.first.size();
-      if (bytes > op.answer_bytes_max)
+      if (found_one && bytes > op.answer_bytes_max)
         return kv::batch_get_too_large(op);
+      found_one = true;
       it.found = true;
       it.value = f->second.first;
       it.version = f->second.second;

@@ -454,6 +454,7 @@ kv::outcome sqlite_connection::do_batch_get(const std::string& ns,
   kv::batch_get_result r;
   r.items.reserve(op.keys.size());
   uint64_t bytes = 0;
+  bool found_one = false;
   // One read transaction: every key is read from the same snapshot.
   transaction t{*this, false};
   for (const auto& key : op.keys) {
@@ -465,8 +466,9 @@ kv::outcome sqlite_connection::do_batch_get(const std::string& ns,
       it.found = true;
       it.value = s.column_bytes(0);
       bytes += key.size() + it.value.size();
-      if (bytes > op.answer_bytes_max)
+      if (found_one && bytes > op.answer_bytes_max)
         return kv::batch_get_too_large(op);
+      found_one = true;
       it.version = static_cast<uint64_t>(s.column_int(1));
     }
     r.items.push_back(std::move(it));
