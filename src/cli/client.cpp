@@ -76,10 +76,12 @@ std::shared_ptr<grpc::Channel> client_channel(const std::string& target,
 
 namespace {
 
-/// Printable ASCII and spaces: what a gRPC header value may hold.
-bool header_safe(std::string_view text) {
+/// Printable ASCII, and spaces when `spaces`: what a gRPC header value may
+/// hold (the gateway keeps a request id only without spaces).
+bool header_safe(std::string_view text, bool spaces = true) {
+  const char lowest = spaces ? 0x20 : 0x21;
   return std::all_of(text.begin(), text.end(),
-                     [](char c) { return c >= 0x20 && c <= 0x7e; });
+                     [lowest](char c) { return c >= lowest && c <= 0x7e; });
 }
 
 } // namespace
@@ -111,15 +113,15 @@ void check_unsigned(CLI::Option& opt) {
     "UINT"));
 }
 
-void check_header_value(CLI::Option& opt, size_t max_bytes) {
+void check_request_id(CLI::Option& opt, size_t max_bytes) {
   opt.check(CLI::Validator(
     [max_bytes](std::string& text) -> std::string {
       if (text.size() > max_bytes)
         return "is " + std::to_string(text.size()) + " bytes long; at most "
                + std::to_string(max_bytes) + " are allowed";
-      if (!header_safe(text))
-        return "holds a character a header cannot carry; use printable "
-               "ASCII";
+      if (!header_safe(text, false))
+        return "holds a space or a character a header cannot carry; use "
+               "printable ASCII without spaces";
       return {};
     },
     "TEXT"));

@@ -51,9 +51,10 @@ void add_credentials(grpc::ClientContext& ctx);
 /// 2^64-1: CLI11 would take "-1" and wrap it around.
 void check_unsigned(CLI::Option& opt);
 
-/// Makes `opt` refuse a value a gRPC header cannot carry (control
-/// characters, line breaks, non-ASCII) or longer than `max_bytes`.
-void check_header_value(CLI::Option& opt, size_t max_bytes);
+/// Makes `opt` refuse a request id the gateway would not keep: longer than
+/// `max_bytes`, or with a space or a character a header cannot carry
+/// (control characters, line breaks, non-ASCII).
+void check_request_id(CLI::Option& opt, size_t max_bytes);
 
 /// Prints "CODE: message (request id ...)" on stderr; returns exit code 1.
 int report_failure(const grpc::ClientContext& ctx, const grpc::Status& st);

@@ -178,7 +178,7 @@ void add_kv_command(CLI::App& app) {
   kv->add_option("--timeout-ms", opts->timeout_ms, "Deadline of the call")
     ->check(CLI::Range(1u, 3600000u))
     ->capture_default_str();
-  check_header_value(
+  check_request_id(
     *kv->add_option("--request-id", opts->request_id,
                     "Send this x-request-id (the gateway makes one otherwise)"),
     defaults::request_id_bytes_max);

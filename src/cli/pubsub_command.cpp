@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -75,7 +76,8 @@ int run_publish(const pubsub_options& opts) {
 /// Cancels a call when SIGINT or SIGTERM arrives. The signals are blocked
 /// in this thread before the channel starts gRPC's threads, which inherit
 /// the mask, and taken by a thread of the watch's own: cancelling a call is
-/// not something a signal handler may do.
+/// not something a signal handler may do. A second signal ends the process
+/// at once (exit 1), should the cancelled call not end.
 class interrupt_watch {
 public:
   explicit interrupt_watch(grpc::ClientContext& ctx) {
@@ -85,11 +87,14 @@ public:
     pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
     thread_ = std::thread([this, &ctx] {
       const timespec tick{0, 100'000'000};
+      bool cancelled = false;
       while (!done_.load(std::memory_order_acquire)) {
-        if (sigtimedwait(&signals_, nullptr, &tick) > 0) {
-          ctx.TryCancel();
-          return;
-        }
+        if (sigtimedwait(&signals_, nullptr, &tick) <= 0)
+          continue;
+        if (cancelled)
+          std::_Exit(1);
+        ctx.TryCancel();
+        cancelled = true;
       }
     });
   }
@@ -163,7 +168,7 @@ void add_pubsub_command(CLI::App& app) {
   add_tls_options(*ps, opts->tls);
   ps->add_option("--timeout-ms", opts->timeout_ms, "Deadline of a publish")
     ->capture_default_str();
-  check_header_value(
+  check_request_id(
     *ps->add_option("--request-id", opts->request_id,
                     "x-request-id to send (default: the gateway makes one)"),
     defaults::request_id_bytes_max);

@@ -82,10 +82,20 @@ void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
     std::ofstream out(tmp, std::ios::trunc);
     out << "{\"grpc_port\": " << grpc_port << ", \"admin_port\": "
         << admin_port << ", \"pid\": " << ::getpid() << "}\n";
-    if (!out)
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
       throw std::runtime_error("cannot write the ready file \"" + tmp + "\"");
+    }
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw std::runtime_error("cannot move \"" + tmp + "\" to the ready file \"" + path
+                             + "\": " + ec.message());
+  }
 }
 
 /// Scheduler settings. A finite max-throughput keeps one busy actor (a stage
