@@ -144,18 +144,29 @@ const std::map<std::string, std::string>& statements() {
       "AND expires_at > 0 AND expires_at <= $1";
     // Scans: keys from the greater of (>= prefix) and (> start_after),
     // below the prefix's successor when it has one, in key order; one row
-    // more than the page tells whether another page follows.
+    // more than the page tells whether another page follows. With values,
+    // each row carries the bytes of keys and values up to it, and the
+    // server sends a value only while they are within the answer's limit
+    // (the last parameter), or for the first row.
     for (int after = 0; after < 2; ++after)
       for (int upper = 0; upper < 2; ++upper)
         for (int keys_only = 0; keys_only < 2; ++keys_only) {
           std::string sql = keys_only ? "SELECT key, version FROM prism_kv"
-                                      : "SELECT key, version, value FROM prism_kv";
+                                      : "SELECT key, version, value,"
+                                        " sum(octet_length(key) + octet_length(value))"
+                                        " OVER (ORDER BY key) AS running,"
+                                        " row_number() OVER (ORDER BY key) AS n"
+                                        " FROM prism_kv";
           sql += " WHERE ns = $1 AND key ";
           sql += after ? "> $2" : ">= $2";
           sql += " AND " PRISM_LIVE;
           if (upper)
             sql += " AND key < $5";
           sql += " ORDER BY key LIMIT $4";
+          if (!keys_only)
+            sql = std::string{"SELECT key, version, CASE WHEN running <= "}
+                  + (upper ? "$6" : "$5") + " OR n = 1 THEN value END, running FROM ("
+                  + sql + ") AS page ORDER BY key";
           s["scan_" + std::to_string(after) + std::to_string(upper)
             + std::to_string(keys_only)]
             = sql;
@@ -996,11 +1007,18 @@ kv::outcome postgres_session::do_scan(const std::string& ns,
                            + (upper ? "1" : "0") + (op.keys_only ? "1" : "0");
   pqxx::binarystring lower{after ? op.start_after : op.prefix};
   const int64_t rows_wanted = static_cast<int64_t>(limit) + 1;
+  const auto answer_max = static_cast<int64_t>(
+    std::min<uint64_t>(op.answer_bytes_max, std::numeric_limits<int64_t>::max()));
   statement_scope q{*this, false};
-  pqxx::result rows
-    = upper ? q.exec(name.c_str(), ns, lower, now, rows_wanted,
-                     pqxx::binarystring{*upper})
-            : q.exec(name.c_str(), ns, lower, now, rows_wanted);
+  pqxx::result rows;
+  if (op.keys_only)
+    rows = upper ? q.exec(name.c_str(), ns, lower, now, rows_wanted,
+                          pqxx::binarystring{*upper})
+                 : q.exec(name.c_str(), ns, lower, now, rows_wanted);
+  else
+    rows = upper ? q.exec(name.c_str(), ns, lower, now, rows_wanted,
+                          pqxx::binarystring{*upper}, answer_max)
+                 : q.exec(name.c_str(), ns, lower, now, rows_wanted, answer_max);
   q.commit();
   kv::scan_result r;
   r.items.reserve(std::min<size_t>(rows.size(), limit));
@@ -1008,15 +1026,18 @@ kv::outcome postgres_session::do_scan(const std::string& ns,
   for (const auto& row : rows) {
     kv::item it;
     it.key = bytes_of(row[0]);
-    if (!op.keys_only)
-      it.value = bytes_of(row[2]);
-    const uint64_t adds = it.key.size() + it.value.size();
+    // With values, the server's running count decides (and sent no value
+    // past the limit); keys only, the keys count.
+    const uint64_t through = op.keys_only ? bytes + it.key.size()
+                                          : row[3].as<uint64_t>();
     if (r.items.size() == limit
-        || (!r.items.empty() && bytes + adds > op.answer_bytes_max)) {
+        || (!r.items.empty() && through > op.answer_bytes_max)) {
       r.next_start_after = r.items.back().key;
       break;
     }
-    bytes += adds;
+    bytes = through;
+    if (!op.keys_only)
+      it.value = bytes_of(row[2]);
     it.found = true;
     it.version = row[1].as<uint64_t>();
     r.items.push_back(std::move(it));
