@@ -1799,8 +1799,20 @@ backends:
   disk: {type: sqlite, path: )" + dir + R"(/./same.db}
 namespaces: {cache: {backend: disk}}
 )");
-  expect_problem(shared, "backends.disk.path", 3, "is the audit log's file");
+  expect_problem(shared, "backends.disk.path", 3, "shares the audit log's file");
   CHECK(shared.problems.size() == 1);
+  auto wal = check(R"(audit: {path: )" + dir + R"(/same.db-wal}
+backends:
+  disk: {type: sqlite, path: )" + dir + R"(/same.db}
+namespaces: {cache: {backend: disk}}
+)");
+  expect_problem(wal, "backends.disk.path", 3, "(its wal file) shares the audit log's file");
+  CHECK(wal.problems.size() == 1);
+  CHECK(check(R"(audit: {path: )" + dir + R"(/same.db-log}
+backends:
+  disk: {type: sqlite, path: )" + dir + R"(/same.db}
+namespaces: {cache: {backend: disk}}
+)").ok());
   std::filesystem::remove_all(dir);
 }
 
