@@ -192,17 +192,14 @@ outcome memory_store::do_batch_get(const space* s, const batch_get_op& op,
                                    int64_t now_ms) const {
   batch_get_result r;
   r.items.reserve(op.keys.size());
-  uint64_t bytes = 0;
-  bool found_one = false;
+  answer_budget budget{op.answer_bytes_max};
   for (const auto& key : op.keys) {
     item it;
     it.key = key;
     if (s != nullptr) {
       if (auto* e = find_live(*s, key, now_ms)) {
-        bytes += key.size() + e->value.size();
-        if (found_one && bytes > op.answer_bytes_max)
+        if (!budget.take(key.size() + e->value.size()))
           return batch_get_too_large(op);
-        found_one = true;
         it.found = true;
         it.value = e->value;
         it.version = e->version;
@@ -219,7 +216,7 @@ outcome memory_store::do_scan(const space* s, const scan_op& op,
   if (s == nullptr)
     return outcome::success(std::move(r));
   const uint32_t limit = effective_scan_limit(op);
-  uint64_t bytes = 0;
+  answer_budget budget{op.answer_bytes_max};
   // Start at the first key >= prefix and > start_after.
   auto i = (!op.start_after.empty() && op.start_after.compare(op.prefix) >= 0)
              ? s->keys.upper_bound(op.start_after)
@@ -229,15 +226,13 @@ outcome memory_store::do_scan(const space* s, const scan_op& op,
       break;
     if (!is_live(i->second.expires_at, now_ms))
       continue;
-    const uint64_t adds =
-      i->first.size() + (op.keys_only ? 0 : i->second.value.size());
     if (r.items.size() == limit
-        || (!r.items.empty() && bytes + adds > op.answer_bytes_max)) {
+        || !budget.take(i->first.size()
+                        + (op.keys_only ? 0 : i->second.value.size()))) {
       // One more matching key exists: the caller needs another page.
       r.next_start_after = r.items.back().key;
       break;
     }
-    bytes += adds;
     item it;
     it.key = i->first;
     it.found = true;

@@ -198,6 +198,28 @@ struct outcome {
   }
 };
 
+/// Counts the bytes of keys and values a BatchGet or Scan answer carries
+/// against its limit (`answer_bytes_max`): the first item always fits, as
+/// a Get would give it; later ones only while the total stays within it.
+class answer_budget {
+public:
+  explicit answer_budget(uint64_t max) noexcept : max_(max) {}
+  /// Counts an item of `bytes`; false, and nothing counted, when it does
+  /// not fit.
+  bool take(uint64_t bytes) noexcept {
+    if (any_ && used_ + bytes > max_)
+      return false;
+    used_ += bytes;
+    any_ = true;
+    return true;
+  }
+
+private:
+  uint64_t max_;
+  uint64_t used_ = 0;
+  bool any_ = false;
+};
+
 /// The INVALID_ARGUMENT a BatchGet answers when its answer would carry
 /// more than `op.answer_bytes_max` bytes of keys and values.
 outcome batch_get_too_large(const batch_get_op& op);

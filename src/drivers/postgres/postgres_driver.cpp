@@ -256,6 +256,12 @@ std::string bytes_of(const pqxx::field& f) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
+/// A byte count as a bigint parameter (a limit past its range is none).
+int64_t as_bigint(uint64_t bytes) {
+  return static_cast<int64_t>(
+    std::min<uint64_t>(bytes, std::numeric_limits<int64_t>::max()));
+}
+
 int64_t ms_left(time_point deadline, time_point now) {
   return std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
 }
@@ -963,8 +969,7 @@ kv::outcome postgres_session::do_batch_get(const std::string& ns,
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   // One statement: every key is read from the same snapshot.
   statement_scope q{*this, false};
-  const auto limit = static_cast<int64_t>(
-    std::min<uint64_t>(op.answer_bytes_max, std::numeric_limits<int64_t>::max()));
+  const int64_t limit = as_bigint(op.answer_bytes_max);
   auto rows = q.exec("batch_get", ns,
                      bytea_array(keys, [](std::string_view k) { return k; }),
                      now, limit);
@@ -977,17 +982,14 @@ kv::outcome postgres_session::do_batch_get(const std::string& ns,
   for (const auto& row : rows)
     found.emplace(bytes_of(row[0]),
                   std::make_pair(bytes_of(row[1]), row[2].as<uint64_t>()));
-  uint64_t bytes = 0;
-  bool found_one = false;
+  kv::answer_budget budget{op.answer_bytes_max};
   for (const auto& key : op.keys) {
     kv::item it;
     it.key = key;
     auto f = found.find(key);
     if (f != found.end()) {
-      bytes += key.size() + f->second.first.size();
-      if (found_one && bytes > op.answer_bytes_max)
+      if (!budget.take(key.size() + f->second.first.size()))
         return kv::batch_get_too_large(op);
-      found_one = true;
       it.found = true;
       it.value = f->second.first;
       it.version = f->second.second;
@@ -1007,8 +1009,7 @@ kv::outcome postgres_session::do_scan(const std::string& ns,
                            + (upper ? "1" : "0") + (op.keys_only ? "1" : "0");
   pqxx::binarystring lower{after ? op.start_after : op.prefix};
   const int64_t rows_wanted = static_cast<int64_t>(limit) + 1;
-  const auto answer_max = static_cast<int64_t>(
-    std::min<uint64_t>(op.answer_bytes_max, std::numeric_limits<int64_t>::max()));
+  const int64_t answer_max = as_bigint(op.answer_bytes_max);
   statement_scope q{*this, false};
   pqxx::result rows;
   if (op.keys_only)

@@ -453,8 +453,7 @@ kv::outcome sqlite_connection::do_batch_get(const std::string& ns,
     + live_clause;
   kv::batch_get_result r;
   r.items.reserve(op.keys.size());
-  uint64_t bytes = 0;
-  bool found_one = false;
+  kv::answer_budget budget{op.answer_bytes_max};
   // One read transaction: every key is read from the same snapshot.
   transaction t{*this, false};
   for (const auto& key : op.keys) {
@@ -465,10 +464,8 @@ kv::outcome sqlite_connection::do_batch_get(const std::string& ns,
     if (s.step()) {
       it.found = true;
       it.value = s.column_bytes(0);
-      bytes += key.size() + it.value.size();
-      if (found_one && bytes > op.answer_bytes_max)
+      if (!budget.take(key.size() + it.value.size()))
         return kv::batch_get_too_large(op);
-      found_one = true;
       it.version = static_cast<uint64_t>(s.column_int(1));
     }
     r.items.push_back(std::move(it));
@@ -502,19 +499,17 @@ kv::outcome sqlite_connection::do_scan(const std::string& ns,
   s.integer(4, static_cast<int64_t>(limit) + 1);
   if (upper)
     s.blob(5, *upper);
-  uint64_t bytes = 0;
+  kv::answer_budget budget{op.answer_bytes_max};
   while (s.step()) {
     kv::item it;
     it.key = s.column_bytes(0);
     if (!op.keys_only)
       it.value = s.column_bytes(2);
-    const uint64_t adds = it.key.size() + it.value.size();
     if (r.items.size() == limit
-        || (!r.items.empty() && bytes + adds > op.answer_bytes_max)) {
+        || !budget.take(it.key.size() + it.value.size())) {
       r.next_start_after = r.items.back().key;
       break;
     }
-    bytes += adds;
     it.found = true;
     it.version = static_cast<uint64_t>(s.column_int(1));
     r.items.push_back(std::move(it));
