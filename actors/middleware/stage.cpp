@@ -61,7 +61,7 @@ stage(stage_actor::stateful_pointer<stage_state> self,
         // The whole verdict goes back, retry hint included.
         auto session = call->session;
         self->send(session, reply_atom::value, std::move(call),
-                   kv::outcome{std::move(verdict), {}});
+                   model::outcome{std::move(verdict), {}});
       }
     },
     [=](completed_atom, const call_batch& batch) {

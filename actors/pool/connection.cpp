@@ -23,7 +23,7 @@ using self_ptr = connection_actor::stateful_pointer<connection_state>;
 struct inline_outcome {
   const void* connection;
   uint64_t seq;
-  std::optional<kv::outcome> result;
+  std::optional<model::outcome> result;
 };
 
 thread_local inline_outcome* catcher = nullptr;
@@ -42,7 +42,7 @@ private:
   inline_outcome* previous_;
 };
 
-void finish_operation(self_ptr self, uint64_t seq, kv::outcome& result);
+void finish_operation(self_ptr self, uint64_t seq, model::outcome& result);
 
 void start_operation(self_ptr self, call_ptr call) {
   auto& st = self->state;
@@ -67,7 +67,7 @@ void start_operation(self_ptr self, call_ptr call) {
   {
     catching scope{here};
     st.driver->execute(std::move(ns), std::move(op), timeout,
-                       [me, id, seq](kv::outcome result) {
+                       [me, id, seq](model::outcome result) {
                          auto* c = catcher;
                          if (c && c->connection == id && c->seq == seq
                              && !c->result) {
@@ -85,7 +85,7 @@ void start_operation(self_ptr self, call_ptr call) {
 /// The driver says its connection broke: answer everything in hand and fail,
 /// so the supervisor starts a fresh connection (the pool sends nothing more
 /// here meanwhile: it learns of the end from its monitor).
-void connection_broke(self_ptr self, call_ptr call, kv::outcome& result) {
+void connection_broke(self_ptr self, call_ptr call, model::outcome& result) {
   auto& st = self->state;
   auto reason = result.status.message;
   spdlog::warn("connection {} ({}) broke: {}", st.label,
@@ -112,7 +112,7 @@ void connection_broke(self_ptr self, call_ptr call, kv::outcome& result) {
     fmt::format("connection {} broke: {}", st.label, reason)));
 }
 
-void finish_operation(self_ptr self, uint64_t seq, kv::outcome& result) {
+void finish_operation(self_ptr self, uint64_t seq, model::outcome& result) {
   auto& st = self->state;
   auto i = std::find_if(st.in_flight.begin(), st.in_flight.end(),
                         [seq](const auto& e) { return e.first == seq; });
@@ -168,7 +168,7 @@ connection(connection_actor::stateful_pointer<connection_state> self,
       count_handled(self->state.registration);
       start_operation(self, std::move(call));
     },
-    [=](done_atom, uint64_t seq, kv::outcome& result) {
+    [=](done_atom, uint64_t seq, model::outcome& result) {
       count_handled(self->state.registration);
       finish_operation(self, seq, result);
     },

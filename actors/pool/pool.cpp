@@ -67,18 +67,18 @@ void send_to(self_ptr self, uint32_t index, call_ptr call) {
              std::move(call));
 }
 
-void answer(self_ptr self, call_ptr call, kv::outcome outcome) {
+void answer(self_ptr self, call_ptr call, model::outcome outcome) {
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call), std::move(outcome));
 }
 
 /// The answer while the circuit is not closed.
-kv::outcome circuit_refusal(self_ptr self) {
+model::outcome circuit_refusal(self_ptr self) {
   auto& st = self->state;
-  kv::outcome o;
+  model::outcome o;
   if (st.circuit == circuit_state::open) {
     auto left = st.probe_at - self->clock().now();
-    o = kv::outcome::failure(
+    o = model::outcome::failure(
       status_code::unavailable,
       fmt::format("backend \"{}\" is unavailable: its circuit is open after "
                   "repeated connection failures ({}); the gateway probes it "
@@ -86,7 +86,7 @@ kv::outcome circuit_refusal(self_ptr self) {
                   st.options.backend, st.open_reason, to_ms(left)));
     o.status.retry_after_ms = to_ms(left);
   } else {
-    o = kv::outcome::failure(
+    o = model::outcome::failure(
       status_code::unavailable,
       fmt::format("backend \"{}\" is unavailable: the gateway is probing it "
                   "after repeated connection failures ({}); retry shortly",
@@ -122,7 +122,7 @@ void admit(self_ptr self, call_ptr call) {
     return;
   }
   if (!any_alive(st) && !starting(st)) {
-    auto o = kv::outcome::failure(
+    auto o = model::outcome::failure(
       status_code::unavailable,
       fmt::format("backend \"{}\" has no working connection at the moment "
                   "(its connections are restarting); retry shortly",

@@ -16,7 +16,7 @@ using topic = broker_state::topic;
 using group = broker_state::group;
 
 void send_to(self_ptr self, const caf::actor& subscriber,
-             const kv::message& m) {
+             const model::message& m) {
   self->send(caf::actor_cast<subscription_actor>(subscriber),
              deliver_atom::value, m);
 }
@@ -101,7 +101,7 @@ topic* find_topic(self_ptr self, call_ptr& call, const std::string& name) {
       st.registration->count_rejected();
     auto session = call->session;
     self->send(session, reply_atom::value, std::move(call),
-               kv::outcome::failure(
+               model::outcome::failure(
                  status_code::resource_exhausted,
                  fmt::format("backend \"{}\" already holds {} topics, the "
                              "most it may; use fewer topic names",
@@ -112,14 +112,14 @@ topic* find_topic(self_ptr self, call_ptr& call, const std::string& name) {
   return &by_name[name];
 }
 
-void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
+void publish(self_ptr self, call_ptr call, const model::publish_op& op) {
   auto& st = self->state;
   auto* found = find_topic(self, call, op.topic);
   if (!found)
     return;
   auto& t = *found;
   auto offset = t.end();
-  kv::message m;
+  model::message m;
   m.topic = op.topic;
   m.payload = op.payload;
   m.metadata = op.metadata;
@@ -143,10 +143,10 @@ void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
     pump(self, t, g);
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call),
-             kv::outcome::success(kv::publish_result{m.id}));
+             model::outcome::success(model::publish_result{m.id}));
 }
 
-void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
+void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
   auto sub = call->subscriber;
   if (!sub) {
     fail_call(self, std::move(call), status_code::internal,
@@ -162,14 +162,14 @@ void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
              caf::actor_cast<caf::actor>(self));
   if (op.subscription.empty()) {
     t.ephemeral.push_back(sub);
-    if (op.start == kv::start_position::earliest)
+    if (op.start == model::start_position::earliest)
       for (auto& m : t.log)
         send_to(self, sub, m);
   } else {
     auto [i, created] = t.groups.try_emplace(op.subscription);
     auto& g = i->second;
     if (created) {
-      g.cursor = op.start == kv::start_position::earliest ? t.first : t.end();
+      g.cursor = op.start == model::start_position::earliest ? t.first : t.end();
       if (auto& board = self->state.options.lag_board)
         g.lag = board->track(call->context.ns, op.topic, op.subscription);
     }
@@ -178,7 +178,7 @@ void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
   }
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call),
-             kv::outcome::success(kv::subscribe_result{}));
+             model::outcome::success(model::subscribe_result{}));
 }
 
 void on_demand(self_ptr self, const caf::actor_addr& from, uint32_t n,

@@ -72,7 +72,7 @@ struct broker_state {
   };
   struct topic {
     /// Messages from `first` to `first + log.size()`.
-    std::deque<kv::message> log;
+    std::deque<model::message> log;
     uint64_t first = 0;
     /// Payload bytes in `log`.
     uint64_t bytes = 0;

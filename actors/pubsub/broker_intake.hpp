@@ -25,9 +25,9 @@ void take_pubsub_call(Self* self, State& st, call_ptr call, Publish publish,
     return;
   }
   auto op = call->operation;
-  if (auto* p = std::get_if<kv::publish_op>(op.get()))
+  if (auto* p = std::get_if<model::publish_op>(op.get()))
     publish(self, std::move(call), *p);
-  else if (auto* s = std::get_if<kv::subscribe_op>(op.get()))
+  else if (auto* s = std::get_if<model::subscribe_op>(op.get()))
     subscribe(self, std::move(call), *s);
   else
     fail_call(self, std::move(call), status_code::internal,

@@ -20,15 +20,15 @@ int64_t ms_between(caf::actor_clock::time_point from,
     .count();
 }
 
-void answer(self_ptr self, call_ptr call, kv::outcome outcome) {
+void answer(self_ptr self, call_ptr call, model::outcome outcome) {
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call), std::move(outcome));
 }
 
 /// The refusal while the backend has been down too long.
-kv::outcome outage_refusal(self_ptr self) {
+model::outcome outage_refusal(self_ptr self) {
   auto& st = self->state;
-  auto o = kv::outcome::failure(
+  auto o = model::outcome::failure(
     status_code::unavailable,
     fmt::format("{} backend \"{}\" has been unreachable for {} ms ({}); try "
                 "again later",
@@ -49,7 +49,7 @@ drivers::op_timeout time_left(self_ptr self, const call_ptr& call) {
                   std::chrono::duration_cast<drivers::op_timeout>(left));
 }
 
-void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
+void publish(self_ptr self, call_ptr call, const model::publish_op& op) {
   auto& st = self->state;
   if (st.unavailable) {
     if (st.registration)
@@ -61,7 +61,7 @@ void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
   if (waiting >= st.options.max_pending) {
     if (st.registration)
       st.registration->count_rejected();
-    auto o = kv::outcome::failure(
+    auto o = model::outcome::failure(
       status_code::resource_exhausted,
       fmt::format("{} publishes to backend \"{}\" are already waiting for "
                   "the backend (max_pending); try again shortly",
@@ -78,7 +78,7 @@ void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
   // thread: a broker restarted meanwhile loses nothing.
   st.driver->publish(
     ns, op, timeout,
-    [in_flight = st.in_flight, call = std::move(call)](kv::outcome out) mutable {
+    [in_flight = st.in_flight, call = std::move(call)](model::outcome out) mutable {
       in_flight->fetch_sub(1, std::memory_order_relaxed);
       auto session = call->session;
       caf::anon_send(session, reply_atom::value, std::move(call),
@@ -86,7 +86,7 @@ void publish(self_ptr self, call_ptr call, const kv::publish_op& op) {
     });
 }
 
-void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
+void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
   auto& st = self->state;
   auto sub = call->subscriber;
   if (!sub) {
@@ -109,7 +109,7 @@ void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
     if (auto broker = caf::actor_cast<caf::actor>(me))
       caf::anon_send(target, attached_atom::value, broker);
   };
-  events.message = [target](kv::message m) {
+  events.message = [target](model::message m) {
     caf::anon_send(target, deliver_atom::value, std::move(m));
   };
   events.ended = [me, addr](status why) {
@@ -129,7 +129,7 @@ void subscribe(self_ptr self, call_ptr call, const kv::subscribe_op& op) {
   auto handle = st.driver->subscribe(call->context.ns, op, std::move(events));
   st.subscribers[addr] = {sub, std::move(handle), std::move(lag)};
   answer(self, std::move(call),
-         kv::outcome::success(kv::subscribe_result{}));
+         model::outcome::success(model::subscribe_result{}));
 }
 
 /// Ends every subscriber stream with `why` and lets go of their

@@ -25,7 +25,7 @@ void pump(self_ptr self) {
   });
 }
 
-void deliver(self_ptr self, kv::message& m) {
+void deliver(self_ptr self, model::message& m) {
   auto& st = self->state;
   if (st.buffer.size() >= st.options.buffer && st.options.disconnect_when_full
       && !st.options.named) {
@@ -87,7 +87,7 @@ subscription(subscription_actor::stateful_pointer<subscription_state> self,
                                  "subscribe again"));
   });
   return {
-    [=](deliver_atom, kv::message& m) {
+    [=](deliver_atom, model::message& m) {
       count_handled(self->state.registration);
       ++self->state.delivered;
       deliver(self, m);

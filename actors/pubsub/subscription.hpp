@@ -46,7 +46,7 @@ struct subscription_state {
   static inline const char* name = "subscription";
   subscription_options options;
   message_sink_ptr sink;
-  std::deque<kv::message> buffer;
+  std::deque<model::message> buffer;
   bool writing = false;
   /// The tag of the message being written.
   uint64_t writing_tag = 0;

@@ -20,7 +20,7 @@ void route_call(self_ptr self, call_ptr call) {
     return;
   }
   auto& target = i->second;
-  bool pubsub_call = kv::is_pubsub(*call->operation);
+  bool pubsub_call = model::is_pubsub(*call->operation);
   if (target.pattern != config::pattern::keyvalue && !pubsub_call) {
     fail_call(self, std::move(call), status_code::failed_precondition,
               fmt::format("namespace \"{}\" is not a keyvalue namespace "
@@ -35,7 +35,7 @@ void route_call(self_ptr self, call_ptr call) {
                           ns));
     return;
   }
-  auto largest = kv::largest_value_bytes(*call->operation);
+  auto largest = model::largest_value_bytes(*call->operation);
   if (largest > target.max_value_bytes) {
     fail_call(self, std::move(call), status_code::invalid_argument,
               fmt::format("{} of {} bytes exceeds the max_value_bytes of "
@@ -52,7 +52,7 @@ void route_call(self_ptr self, call_ptr call) {
   call->backend = target.backend;
   if (pubsub_call) {
     if (!target.broker) {
-      auto o = kv::outcome::failure(
+      auto o = model::outcome::failure(
         status_code::unavailable,
         fmt::format("backend \"{}\" is starting (its topics are being "
                     "started again); retry shortly",
@@ -74,7 +74,7 @@ void route_call(self_ptr self, call_ptr call) {
     return;
   }
   if (!target.pool) {
-    auto o = kv::outcome::failure(
+    auto o = model::outcome::failure(
       status_code::unavailable,
       fmt::format("backend \"{}\" is starting (its pool is being started "
                   "again); retry shortly",

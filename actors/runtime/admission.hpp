@@ -11,7 +11,7 @@
 #include <string>
 
 #include "config/defaults.hpp"
-#include "kv/model.hpp"
+#include "model/operation.hpp"
 #include "runtime/inspector.hpp"
 
 namespace prism {
@@ -67,8 +67,8 @@ using admission_ptr = std::shared_ptr<admission>;
 /// The answer to work refused for overload: RESOURCE_EXHAUSTED with the
 /// retry hint the front end sends as `x-prism-retry-after-ms`; `reason` says
 /// which limit was reached.
-inline kv::outcome overload_refusal(refusal reason, std::string message) {
-  auto outcome = kv::outcome::failure(status_code::resource_exhausted,
+inline model::outcome overload_refusal(refusal reason, std::string message) {
+  auto outcome = model::outcome::failure(status_code::resource_exhausted,
                                       std::move(message));
   outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
   outcome.status.reason = reason;

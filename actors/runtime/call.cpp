@@ -7,10 +7,10 @@
 
 namespace prism {
 
-kv_call::kv_call(request_context ctx, kv::operation op,
+kv_call::kv_call(request_context ctx, model::operation op,
                  std::unique_ptr<call_completion> completion)
   : context(std::move(ctx)),
-    operation(std::make_shared<const kv::operation>(std::move(op))),
+    operation(std::make_shared<const model::operation>(std::move(op))),
     completion_(std::move(completion)) {
 }
 
@@ -20,9 +20,9 @@ kv_call::~kv_call() {
     // an actor that died with work in hand. The client still gets an answer.
     spdlog::warn("request_id={} {} on namespace \"{}\" was dropped before "
                  "completion; answering UNAVAILABLE",
-                 context.request_id, kv::operation_name(*operation),
+                 context.request_id, model::operation_name(*operation),
                  context.ns);
-    complete(kv::outcome::failure(
+    complete(model::outcome::failure(
       status_code::unavailable,
       "the gateway stopped working on this request before it completed "
       "(request id "
@@ -32,15 +32,15 @@ kv_call::~kv_call() {
   }
 }
 
-bool kv_call::complete(kv::outcome&& result) {
+bool kv_call::complete(model::outcome&& result) {
   return deliver(std::move(result), false);
 }
 
-bool kv_call::complete_soon(kv::outcome&& result) {
+bool kv_call::complete_soon(model::outcome&& result) {
   return deliver(std::move(result), true);
 }
 
-bool kv_call::deliver(kv::outcome&& result, bool soon) {
+bool kv_call::deliver(model::outcome&& result, bool soon) {
   bool expected = false;
   if (!completed_.compare_exchange_strong(expected, true,
                                           std::memory_order_acq_rel))
@@ -59,14 +59,14 @@ bool admit_to(const admission_ptr& gate) noexcept {
   return !gate || gate->try_acquire();
 }
 
-kv::outcome saturated(const std::string& what, const admission_ptr& gate) {
+model::outcome saturated(const std::string& what, const admission_ptr& gate) {
   return overload_refusal(refusal::mailbox_full, fmt::format(
     "the gateway is overloaded: {} has {} requests waiting to be taken, its "
     "limit; retry later",
     what, gate ? gate->limit() : 0));
 }
 
-call_ptr make_call(request_context context, kv::operation op,
+call_ptr make_call(request_context context, model::operation op,
                    std::unique_ptr<call_completion> completion) {
   return call_ptr{
     new kv_call(std::move(context), std::move(op), std::move(completion)),

@@ -23,7 +23,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "drivers/driver.hpp"
-#include "kv/model.hpp"
+#include "model/operation.hpp"
 #include "runtime/atoms.hpp"
 
 namespace prism::config {
@@ -43,12 +43,12 @@ public:
   virtual ~call_completion() = default;
   /// Called exactly once (this or `complete_soon`), from whichever thread
   /// finishes the call.
-  virtual void complete(kv::outcome&& result) = 0;
+  virtual void complete(model::outcome&& result) = 0;
   /// The same, from an actor that does nothing after it that could block
   /// its thread: the answer may wait until the thread has run the jobs it
   /// has in hand (the front end sends the answers of calls completed
   /// together together). By default it goes at once.
-  virtual void complete_soon(kv::outcome&& result) {
+  virtual void complete_soon(model::outcome&& result) {
     complete(std::move(result));
   }
 };
@@ -60,7 +60,7 @@ public:
   virtual ~message_sink() = default;
   /// Writes one message; calls `done(true)` once it is written, or
   /// `done(false)` when the stream is gone. One write at a time.
-  virtual void write(const kv::message& m, std::function<void(bool)> done) = 0;
+  virtual void write(const model::message& m, std::function<void(bool)> done) = 0;
   /// Ends the stream with `st`; later calls are ignored.
   virtual void finish(const status& st) = 0;
   /// What to do when the client goes away; runs at once if it already has.
@@ -128,7 +128,7 @@ using written_atom = caf::atom_constant<caf::atom("written")>;
 /// One subscriber stream: buffers what its broker delivers and writes it to
 /// the client one message at a time.
 using subscription_actor = caf::typed_actor<
-  caf::reacts_to<deliver_atom, kv::message>, caf::reacts_to<written_atom, bool>,
+  caf::reacts_to<deliver_atom, model::message>, caf::reacts_to<written_atom, bool>,
   caf::reacts_to<attached_atom, caf::actor>, caf::reacts_to<stop_atom>,
   caf::reacts_to<ended_atom, status>>;
 
@@ -167,13 +167,13 @@ using router_actor
 /// One backend connection; owns a driver.
 using connection_actor = caf::typed_actor<
   caf::reacts_to<request_atom, call_ptr>,
-  caf::reacts_to<done_atom, uint64_t, kv::outcome>,
+  caf::reacts_to<done_atom, uint64_t, model::outcome>,
   caf::reacts_to<sweep_atom>, caf::reacts_to<swept_atom, uint64_t>>;
 
 /// A client's session: starts calls and completes them.
 using session_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
-                     caf::reacts_to<reply_atom, call_ptr, kv::outcome>,
+                     caf::reacts_to<reply_atom, call_ptr, model::outcome>,
                      caf::reacts_to<report_atom>,
                      caf::reacts_to<tick_atom>, caf::reacts_to<stop_atom>,
                      caf::reacts_to<reload_atom>>;
@@ -224,7 +224,7 @@ struct request_context {
 
 class kv_call final : public caf::ref_counted {
 public:
-  kv_call(request_context context, kv::operation op,
+  kv_call(request_context context, model::operation op,
           std::unique_ptr<call_completion> completion);
   ~kv_call() override;
 
@@ -262,11 +262,11 @@ public:
 
   /// Hands the outcome to the client. Later calls are ignored (and counted as
   /// a bug by returning false).
-  bool complete(kv::outcome&& result);
+  bool complete(model::outcome&& result);
   /// The same, through call_completion::complete_soon: for the session's
   /// answers, never from a path that may block afterwards (a destructor
   /// that waits for a driver, the main thread).
-  bool complete_soon(kv::outcome&& result);
+  bool complete_soon(model::outcome&& result);
 
   bool completed() const noexcept {
     return completed_.load(std::memory_order_acquire);
@@ -274,20 +274,20 @@ public:
 
 private:
   /// The first call of complete or complete_soon hands `result` on.
-  bool deliver(kv::outcome&& result, bool soon);
+  bool deliver(model::outcome&& result, bool soon);
 
   std::unique_ptr<call_completion> completion_;
   std::atomic<bool> completed_{false};
 };
 
-call_ptr make_call(request_context context, kv::operation op,
+call_ptr make_call(request_context context, model::operation op,
                    std::unique_ptr<call_completion> completion);
 
 /// Takes a slot of `gate` (null admits); false when the mailbox is full.
 bool admit_to(const admission_ptr& gate) noexcept;
 
 /// The refusal for a full mailbox of the actor `what` names.
-kv::outcome saturated(const std::string& what, const admission_ptr& gate);
+model::outcome saturated(const std::string& what, const admission_ptr& gate);
 
 /// Sends `call` to its next checkpoint stage, or to the router after the last,
 /// after taking a slot in that actor's mailbox; when there is none, the call
@@ -327,15 +327,15 @@ void fail_call(Self* self, call_ptr call, status_code code,
                std::string message) {
   auto session = call->session;
   self->send(session, reply_atom::value, std::move(call),
-             kv::outcome::failure(code, std::move(message)));
+             model::outcome::failure(code, std::move(message)));
 }
 
 } // namespace prism
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::call_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::call_batch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::model::outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::admission_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::kv::message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::model::message)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(prism::config_ptr)

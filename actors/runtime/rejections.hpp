@@ -14,7 +14,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "kv/status.hpp"
+#include "model/status.hpp"
 #include "runtime/metrics_registry.hpp"
 
 namespace prism {

@@ -78,7 +78,7 @@ void start_call(self_ptr self, call_ptr call) {
     st.table = st.routes->load();
   }
   if (!st.table) {
-    auto o = kv::outcome::failure(status_code::unavailable,
+    auto o = model::outcome::failure(status_code::unavailable,
                                   "the gateway is still starting its actors; "
                                   "retry shortly");
     o.status.retry_after_ms = defaults::overload_retry_after_ms;
@@ -117,7 +117,7 @@ void start_call(self_ptr self, call_ptr call) {
     self->send(self, reply_atom::value, std::move(call), std::move(outcome));
     return;
   }
-  if (auto* op = std::get_if<kv::subscribe_op>(call->operation.get());
+  if (auto* op = std::get_if<model::subscribe_op>(call->operation.get());
       op && call->sink) {
     // The stream's subscription actor belongs to this session; the broker
     // attaches it once the call gets there.
@@ -140,7 +140,7 @@ void start_call(self_ptr self, call_ptr call) {
   forward_call(self, std::move(call));
 }
 
-void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
+void finish_call(self_ptr self, call_ptr call, model::outcome result) {
   auto& st = self->state;
   --st.in_flight;
   call->completed_at = self->clock().now();
@@ -153,7 +153,7 @@ void finish_call(self_ptr self, call_ptr call, kv::outcome result) {
   if (code == status_code::internal)
     spdlog::error("request_id={} {} on namespace \"{}\" failed: {}",
                   call->context.request_id,
-                  kv::operation_name(*call->operation), call->context.ns,
+                  model::operation_name(*call->operation), call->context.ns,
                   result.status.message);
   if (!call->complete_soon(std::move(result)))
     spdlog::error("request_id={} answered twice; the second answer ({}) was "
@@ -246,7 +246,7 @@ session(session_actor::stateful_pointer<session_state> self,
       count_handled(self->state.registration);
       start_call(self, std::move(call));
     },
-    [=](reply_atom, call_ptr& call, kv::outcome& result) {
+    [=](reply_atom, call_ptr& call, model::outcome& result) {
       count_handled(self->state.registration);
       finish_call(self, std::move(call), std::move(result));
     },

@@ -14,7 +14,7 @@
 
 #include "config/config.hpp"
 #include "config/tls_files.hpp"
-#include "kv/status.hpp"
+#include "model/status.hpp"
 
 namespace prism::cli {
 

@@ -21,7 +21,7 @@
 #include "cli/client.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
-#include "kv/status.hpp"
+#include "model/status.hpp"
 #include "prism/v1/pubsub.grpc.pb.h"
 
 namespace prism::cli {

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "kv/model.hpp"
+#include "model/operation.hpp"
 
 namespace prism::config {
 struct backend;
@@ -48,7 +48,7 @@ private:
   std::atomic<int64_t> now_;
 };
 
-using operation_ptr = std::shared_ptr<const kv::operation>;
+using operation_ptr = std::shared_ptr<const model::operation>;
 
 /// How long an operation may take from the moment `execute` is called: the
 /// time left until the client's deadline. `no_timeout` when it set none.
@@ -57,7 +57,7 @@ inline constexpr op_timeout no_timeout = op_timeout::max();
 
 class kv_driver {
 public:
-  using completion = std::function<void(kv::outcome)>;
+  using completion = std::function<void(model::outcome)>;
   using reclaim_completion = std::function<void(uint64_t reclaimed)>;
 
   virtual ~kv_driver() = default;

@@ -7,7 +7,7 @@ std::optional<driver_job> driver_job::operation(std::string ns,
                                                 op_timeout timeout,
                                                 kv_driver::completion done) {
   if (!op) {
-    done(kv::outcome::failure(status_code::internal, "no operation given"));
+    done(model::outcome::failure(status_code::internal, "no operation given"));
     return std::nullopt;
   }
   driver_job j;
@@ -34,7 +34,7 @@ driver_job driver_job::reclaim(uint32_t max_keys,
   return j;
 }
 
-void driver_job::finish(kv::outcome out) noexcept {
+void driver_job::finish(model::outcome out) noexcept {
   try {
     if (done)
       done(std::move(out));
@@ -53,7 +53,7 @@ void driver_job::finish_reclaim(uint64_t removed) noexcept {
 
 void driver_job::fail() noexcept {
   if (done)
-    finish(kv::outcome::failure(status_code::unavailable,
+    finish(model::outcome::failure(status_code::unavailable,
                                 "driver shutting down"));
   else
     finish_reclaim(0);

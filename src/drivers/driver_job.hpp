@@ -35,7 +35,7 @@ struct driver_job {
 
   /// Hands `out` to the operation's completion, or `removed` to the
   /// reclaim's; a completion that throws does not stop the worker.
-  void finish(kv::outcome out) noexcept;
+  void finish(model::outcome out) noexcept;
   void finish_reclaim(uint64_t removed) noexcept;
   /// Answers without running: UNAVAILABLE "driver shutting down", or nothing
   /// reclaimed.

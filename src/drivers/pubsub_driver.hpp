@@ -24,7 +24,7 @@
 #include <string>
 
 #include "drivers/driver.hpp"
-#include "kv/model.hpp"
+#include "model/operation.hpp"
 
 namespace prism::config {
 struct backend;
@@ -34,8 +34,8 @@ namespace prism::drivers {
 
 class pubsub_driver {
 public:
-  /// Receives the outcome of a publish: a kv::publish_result, or a failure.
-  using completion = std::function<void(kv::outcome)>;
+  /// Receives the outcome of a publish: a model::publish_result, or a failure.
+  using completion = std::function<void(model::outcome)>;
 
   /// How the backend's connection is doing: `up` false with the reason when
   /// the client lost it (or never got it), true when it has it again.
@@ -50,7 +50,7 @@ public:
     std::function<void()> ready;
     /// One message. For a named subscription `message.tag` identifies it for
     /// ack(); ephemeral ones get tag 0.
-    std::function<void(kv::message message)> message;
+    std::function<void(model::message message)> message;
     /// The subscription ended from the backend's side (or could not be set
     /// up, before any `ready`) and delivers nothing more; called at most
     /// once, never after the subscription object is destroyed.
@@ -100,7 +100,7 @@ public:
   /// message says whether it may still have been); DEADLINE_EXCEEDED when
   /// `timeout` ran out first; INVALID_ARGUMENT for a topic the backend cannot
   /// name.
-  virtual void publish(const std::string& ns, const kv::publish_op& op,
+  virtual void publish(const std::string& ns, const model::publish_op& op,
                        op_timeout timeout, completion done)
     = 0;
 
@@ -109,7 +109,7 @@ public:
   /// durable where the backend can be. Never null; failures are reported
   /// through `events.ended`.
   virtual std::unique_ptr<subscription>
-  subscribe(const std::string& ns, const kv::subscribe_op& op,
+  subscribe(const std::string& ns, const model::subscribe_op& op,
             subscriber_events events)
     = 0;
 

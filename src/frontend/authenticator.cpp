@@ -5,7 +5,7 @@
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/auth_context.h>
 
-#include "kv/digest.hpp"
+#include "model/digest.hpp"
 
 namespace prism::frontend {
 
@@ -45,7 +45,7 @@ authenticator::principal_of(std::string_view authorization) const {
     return std::nullopt;
   auto token = authorization.substr(scheme.size());
   auto t = current();
-  auto i = t->principals.find(kv::sha256_hex(token));
+  auto i = t->principals.find(model::sha256_hex(token));
   if (i == t->principals.end())
     return std::nullopt;
   return i->second;

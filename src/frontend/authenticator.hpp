@@ -20,7 +20,7 @@
 #include <grpcpp/server_context.h>
 
 #include "config/config.hpp"
-#include "kv/status.hpp"
+#include "model/status.hpp"
 #include "runtime/call.hpp"
 
 namespace prism::frontend {

@@ -1,7 +1,7 @@
 #include "frontend/frontend_core.hpp"
 
 #include "frontend/request_metadata.hpp"
-#include "kv/validate.hpp"
+#include "model/validate.hpp"
 
 namespace prism::frontend {
 
@@ -44,7 +44,7 @@ void note_call(std::atomic<int64_t>& last) {
 } // namespace
 
 void frontend_core::dispatch(grpc::ServerContextBase& ctx,
-                             const std::string& ns, kv::operation op,
+                             const std::string& ns, model::operation op,
                              std::unique_ptr<call_completion> completion) {
   auto rc = make_request_context(ctx, ns, sys_);
   note_call(last_call_);
@@ -56,11 +56,11 @@ void frontend_core::dispatch(grpc::ServerContextBase& ctx,
     return;
   }
   if (auto st = authenticate(ctx, auth_.get(), rc); !st.ok()) {
-    completion->complete(kv::outcome{std::move(st), {}});
+    completion->complete(model::outcome{std::move(st), {}});
     return;
   }
-  auto rejection = kv::validate_request(ns, op);
-  kv::limit_answer(op, answer_bytes_max_);
+  auto rejection = model::validate_request(ns, op);
+  model::limit_answer(op, answer_bytes_max_);
   auto call = make_call(std::move(rc), std::move(op), std::move(completion));
   call->rejection = std::move(rejection);
   // One session per client connection and principal.
@@ -69,7 +69,7 @@ void frontend_core::dispatch(grpc::ServerContextBase& ctx,
 }
 
 void frontend_core::dispatch_stream(
-  grpc::ServerContextBase& ctx, const std::string& ns, kv::operation op,
+  grpc::ServerContextBase& ctx, const std::string& ns, model::operation op,
   message_sink_ptr sink, std::unique_ptr<call_completion> completion) {
   auto rc = make_request_context(ctx, ns, sys_);
   note_call(last_call_);
@@ -81,7 +81,7 @@ void frontend_core::dispatch_stream(
     sink->finish(st);
     return;
   }
-  auto rejection = kv::validate_request(ns, op);
+  auto rejection = model::validate_request(ns, op);
   auto call = make_call(std::move(rc), std::move(op), std::move(completion));
   call->rejection = std::move(rejection);
   call->sink = std::move(sink);

@@ -21,7 +21,7 @@
 
 #include "frontend/authenticator.hpp"
 #include "frontend/queue_guard.hpp"
-#include "kv/model.hpp"
+#include "model/operation.hpp"
 #include "session/session_directory.hpp"
 
 namespace prism::frontend {
@@ -33,7 +33,7 @@ public:
   /// largest request the server accepts).
   frontend_core(caf::actor_system& sys, session_directory& sessions,
                 std::shared_ptr<const authenticator> auth = nullptr,
-                uint64_t answer_bytes_max = kv::answer_bytes_default);
+                uint64_t answer_bytes_max = model::answer_bytes_default);
 
   frontend_core(const frontend_core&) = delete;
   frontend_core& operator=(const frontend_core&) = delete;
@@ -74,13 +74,13 @@ public:
   /// session; `completion` answers it (at once when the gateway drains or
   /// the caller is not authenticated). Counts it in flight.
   void dispatch(grpc::ServerContextBase& ctx, const std::string& ns,
-                kv::operation op, std::unique_ptr<call_completion> completion);
+                model::operation op, std::unique_ptr<call_completion> completion);
 
   /// The same for a Subscribe: the call carries `sink`, has no deadline of
   /// its own (the stream's bounds the stream) and is not counted; when it is
   /// refused, `sink` is finished with the reason.
   void dispatch_stream(grpc::ServerContextBase& ctx, const std::string& ns,
-                       kv::operation op, message_sink_ptr sink,
+                       model::operation op, message_sink_ptr sink,
                        std::unique_ptr<call_completion> completion);
 
 private:

@@ -8,7 +8,7 @@ namespace {
 
 // --- an item of a batch or scan answer -------------------------------------
 
-void copy_item(v1::Item& out, kv::item&& in) {
+void copy_item(v1::Item& out, model::item&& in) {
   out.set_key(std::move(in.key));
   out.set_found(in.found);
   out.set_value(std::move(in.value));
@@ -25,11 +25,11 @@ struct get_rpc {
   using request = v1::GetRequest;
   using response = v1::GetResponse;
   static constexpr auto request_call = &async_service::RequestGet;
-  static kv::operation operation(const request& r) {
-    return kv::get_op{r.key()};
+  static model::operation operation(const request& r) {
+    return model::get_op{r.key()};
   }
-  static void fill(response& out, kv::result&& r) {
-    auto& x = std::get<kv::get_result>(r);
+  static void fill(response& out, model::result&& r) {
+    auto& x = std::get<model::get_result>(r);
     out.set_found(x.found);
     out.set_value(std::move(x.value));
     out.set_version(x.version);
@@ -41,14 +41,14 @@ struct set_rpc {
   using request = v1::SetRequest;
   using response = v1::SetResponse;
   static constexpr auto request_call = &async_service::RequestSet;
-  static kv::operation operation(const request& r) {
-    kv::set_op op{r.key(), r.value(), r.ttl_ms(), {}};
+  static model::operation operation(const request& r) {
+    model::set_op op{r.key(), r.value(), r.ttl_ms(), {}};
     if (r.has_if_version())
       op.if_version = r.if_version();
     return op;
   }
-  static void fill(response& out, kv::result&& r) {
-    out.set_version(std::get<kv::set_result>(r).version);
+  static void fill(response& out, model::result&& r) {
+    out.set_version(std::get<model::set_result>(r).version);
   }
 };
 
@@ -57,11 +57,11 @@ struct delete_rpc {
   using request = v1::DeleteRequest;
   using response = v1::DeleteResponse;
   static constexpr auto request_call = &async_service::RequestDelete;
-  static kv::operation operation(const request& r) {
-    return kv::delete_op{r.key()};
+  static model::operation operation(const request& r) {
+    return model::delete_op{r.key()};
   }
-  static void fill(response& out, kv::result&& r) {
-    out.set_existed(std::get<kv::delete_result>(r).existed);
+  static void fill(response& out, model::result&& r) {
+    out.set_existed(std::get<model::delete_result>(r).existed);
   }
 };
 
@@ -70,11 +70,11 @@ struct exists_rpc {
   using request = v1::ExistsRequest;
   using response = v1::ExistsResponse;
   static constexpr auto request_call = &async_service::RequestExists;
-  static kv::operation operation(const request& r) {
-    return kv::exists_op{r.key()};
+  static model::operation operation(const request& r) {
+    return model::exists_op{r.key()};
   }
-  static void fill(response& out, kv::result&& r) {
-    out.set_exists(std::get<kv::exists_result>(r).exists);
+  static void fill(response& out, model::result&& r) {
+    out.set_exists(std::get<model::exists_result>(r).exists);
   }
 };
 
@@ -83,13 +83,13 @@ struct batch_get_rpc {
   using request = v1::BatchGetRequest;
   using response = v1::BatchGetResponse;
   static constexpr auto request_call = &async_service::RequestBatchGet;
-  static kv::operation operation(const request& r) {
-    kv::batch_get_op op;
+  static model::operation operation(const request& r) {
+    model::batch_get_op op;
     op.keys.assign(r.keys().begin(), r.keys().end());
     return op;
   }
-  static void fill(response& out, kv::result&& r) {
-    auto& x = std::get<kv::batch_get_result>(r);
+  static void fill(response& out, model::result&& r) {
+    auto& x = std::get<model::batch_get_result>(r);
     out.mutable_items()->Reserve(static_cast<int>(x.items.size()));
     for (auto& item : x.items)
       copy_item(*out.add_items(), std::move(item));
@@ -101,15 +101,15 @@ struct batch_set_rpc {
   using request = v1::BatchSetRequest;
   using response = v1::BatchSetResponse;
   static constexpr auto request_call = &async_service::RequestBatchSet;
-  static kv::operation operation(const request& r) {
-    kv::batch_set_op op;
+  static model::operation operation(const request& r) {
+    model::batch_set_op op;
     op.entries.reserve(static_cast<size_t>(r.entries_size()));
     for (auto& e : r.entries())
-      op.entries.push_back(kv::entry{e.key(), e.value(), e.ttl_ms()});
+      op.entries.push_back(model::entry{e.key(), e.value(), e.ttl_ms()});
     return op;
   }
-  static void fill(response& out, kv::result&& r) {
-    auto& x = std::get<kv::batch_set_result>(r);
+  static void fill(response& out, model::result&& r) {
+    auto& x = std::get<model::batch_set_result>(r);
     out.mutable_versions()->Reserve(static_cast<int>(x.versions.size()));
     for (auto v : x.versions)
       out.add_versions(v);
@@ -121,13 +121,13 @@ struct batch_delete_rpc {
   using request = v1::BatchDeleteRequest;
   using response = v1::BatchDeleteResponse;
   static constexpr auto request_call = &async_service::RequestBatchDelete;
-  static kv::operation operation(const request& r) {
-    kv::batch_delete_op op;
+  static model::operation operation(const request& r) {
+    model::batch_delete_op op;
     op.keys.assign(r.keys().begin(), r.keys().end());
     return op;
   }
-  static void fill(response& out, kv::result&& r) {
-    out.set_deleted(std::get<kv::batch_delete_result>(r).deleted);
+  static void fill(response& out, model::result&& r) {
+    out.set_deleted(std::get<model::batch_delete_result>(r).deleted);
   }
 };
 
@@ -136,12 +136,12 @@ struct scan_rpc {
   using request = v1::ScanRequest;
   using response = v1::ScanResponse;
   static constexpr auto request_call = &async_service::RequestScan;
-  static kv::operation operation(const request& r) {
-    return kv::scan_op{r.prefix(), r.start_after(), r.limit(),
+  static model::operation operation(const request& r) {
+    return model::scan_op{r.prefix(), r.start_after(), r.limit(),
                        r.keys_only()};
   }
-  static void fill(response& out, kv::result&& r) {
-    auto& x = std::get<kv::scan_result>(r);
+  static void fill(response& out, model::result&& r) {
+    auto& x = std::get<model::scan_result>(r);
     out.mutable_items()->Reserve(static_cast<int>(x.items.size()));
     for (auto& item : x.items)
       copy_item(*out.add_items(), std::move(item));

@@ -13,8 +13,8 @@ namespace {
 
 using async_service = v1::PubSub::AsyncService;
 
-kv::metadata from_proto(const google::protobuf::Map<std::string, std::string>& md) {
-  kv::metadata out;
+model::metadata from_proto(const google::protobuf::Map<std::string, std::string>& md) {
+  model::metadata out;
   out.reserve(md.size());
   for (auto& [k, v] : md)
     out.emplace_back(k, v);
@@ -26,11 +26,11 @@ struct publish_rpc {
   using request = v1::PublishRequest;
   using response = v1::PublishResponse;
   static constexpr auto request_call = &async_service::RequestPublish;
-  static kv::operation operation(const request& r) {
-    return kv::publish_op{r.topic(), r.payload(), from_proto(r.metadata())};
+  static model::operation operation(const request& r) {
+    return model::publish_op{r.topic(), r.payload(), from_proto(r.metadata())};
   }
-  static void fill(response& out, kv::result&& r) {
-    out.set_message_id(std::move(std::get<kv::publish_result>(r).message_id));
+  static void fill(response& out, model::result&& r) {
+    out.set_message_id(std::move(std::get<model::publish_result>(r).message_id));
   }
 };
 
@@ -42,7 +42,7 @@ public:
     : sink_(std::move(sink)) {
   }
 
-  void complete(kv::outcome&& result) override {
+  void complete(model::outcome&& result) override {
     if (!result.status.ok())
       sink_->finish(result.status);
   }
@@ -88,7 +88,7 @@ public:
       done_event_(this, &subscribe_stream::on_done) {
   }
 
-  void write(const kv::message& m, std::function<void(bool)> done) override {
+  void write(const model::message& m, std::function<void(bool)> done) override {
     std::unique_lock<std::mutex> lock{mutex_};
     if (over_ || finish_.has_value() || pending_write_) {
       lock.unlock();
@@ -175,10 +175,10 @@ private:
       started_ = true;
     }
     request(core_, service_, cq_);
-    const auto start = request_.start() == v1::EARLIEST ? kv::start_position::earliest
-                       : request_.start() == v1::LATEST ? kv::start_position::latest
-                                                        : kv::start_position::unknown;
-    kv::operation op{kv::subscribe_op{request_.topic(), request_.subscription(), start}};
+    const auto start = request_.start() == v1::EARLIEST ? model::start_position::earliest
+                       : request_.start() == v1::LATEST ? model::start_position::latest
+                                                        : model::start_position::unknown;
+    model::operation op{model::subscribe_op{request_.topic(), request_.subscription(), start}};
     auto me = shared_from_this();
     core_->dispatch_stream(ctx_, request_.namespace_(), std::move(op), me,
                            std::make_unique<subscribe_completion>(me));

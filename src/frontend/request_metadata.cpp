@@ -98,8 +98,8 @@ caf::actor_clock::time_point actor_deadline(caf::actor_clock::time_point now,
   return now + remaining;
 }
 
-kv::outcome shutting_down() {
-  return kv::outcome::failure(
+model::outcome shutting_down() {
+  return model::outcome::failure(
     status_code::unavailable,
     "the gateway is shutting down and takes no new requests; retry against "
     "another instance");

@@ -32,7 +32,7 @@ caf::actor_clock::time_point actor_deadline(caf::actor_clock::time_point now,
                                             caf::timespan remaining) noexcept;
 
 /// The answer to a call that arrives while the gateway drains.
-kv::outcome shutting_down();
+model::outcome shutting_down();
 
 /// `st` as the gRPC status a call is finished with; a retry hint goes into
 /// `ctx`'s trailing metadata (x-prism-retry-after-ms) first.

@@ -8,8 +8,8 @@
 //     using request = v1::GetRequest;
 //     using response = v1::GetResponse;
 //     static constexpr auto request_call = &service::RequestGet;
-//     static kv::operation operation(const request& r);
-//     static void fill(response& out, kv::result&& r);
+//     static model::operation operation(const request& r);
+//     static void fill(response& out, model::result&& r);
 //   };
 //
 // A call object asks for the next call of its method on its queue when its
@@ -70,7 +70,7 @@ private:
   public:
     explicit completion(unary_call* rpc) : rpc_(rpc) {}
 
-    void complete(kv::outcome&& result) override {
+    void complete(model::outcome&& result) override {
       // Uncount first: once the client has its answer, the call must no
       // longer show as in flight. A drain that sees zero still lets this
       // Finish go out (the gRPC server's shutdown waits for it).
@@ -78,7 +78,7 @@ private:
       rpc_->finish(std::move(result));
     }
 
-    void complete_soon(kv::outcome&& result) override {
+    void complete_soon(model::outcome&& result) override {
       // On a worker, the answer goes out as the session's job ends, with
       // the others it completed in that run: answers written one after
       // another, after the actor's work, took less CPU per call, and the
@@ -105,7 +105,7 @@ private:
     finish(std::move(result));
   }
 
-  void finish(kv::outcome&& result) {
+  void finish(model::outcome&& result) {
     frontend_core::queue_operation op{*core_};
     if (!op) {
       delete this;
@@ -137,7 +137,7 @@ private:
   /// The call was handed on; its next event is the answer's.
   bool answered_ = false;
   /// The outcome, from its completion until the answer is written.
-  std::optional<kv::outcome> pending_;
+  std::optional<model::outcome> pending_;
 };
 
 /// Calls of each method that wait on each completion queue for a client to

@@ -26,7 +26,7 @@
 
 #include "admin_view.hpp"
 #include "gateway_process.hpp"
-#include "kv/digest.hpp"
+#include "model/digest.hpp"
 
 using namespace prism::test;
 using namespace std::chrono_literals;
@@ -596,7 +596,7 @@ TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][ad
     CHECK(line.at("namespace") == r.ns);
     CHECK(line.at("operation") == r.operation);
     CHECK(line.at("code") == code_names.at(r.code));
-    CHECK(line.at("key") == (r.ns == "strict" ? "sha256:" + prism::kv::sha256_hex(r.key) : r.key));
+    CHECK(line.at("key") == (r.ns == "strict" ? "sha256:" + prism::model::sha256_hex(r.key) : r.key));
     CHECK(line.at("latency_us").get<int64_t>() >= 0);
     CHECK(line.at("time").get<std::string>().size() == 27);
     CHECK_FALSE(line.at("peer").get<std::string>().empty());

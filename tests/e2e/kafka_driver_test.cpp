@@ -110,7 +110,7 @@ std::string kafka_topic(const std::string& ns, const std::string& topic) {
 class publishes {
 public:
   /// Publishes and returns its index in outcomes().
-  size_t publish(pubsub_driver& driver, const std::string& ns, kv::publish_op op,
+  size_t publish(pubsub_driver& driver, const std::string& ns, model::publish_op op,
                  drivers::op_timeout timeout = 10s) {
     size_t index = 0;
     {
@@ -119,7 +119,7 @@ public:
       outcomes_.emplace_back();
       calls_.push_back(0);
     }
-    driver.publish(ns, op, timeout, [this, index](kv::outcome o) {
+    driver.publish(ns, op, timeout, [this, index](model::outcome o) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (++calls_[index] == 1)
         outcomes_[index] = std::move(o);
@@ -129,9 +129,9 @@ public:
   }
 
   size_t publish(pubsub_driver& driver, const std::string& ns, const std::string& topic,
-                 const std::string& payload, kv::metadata metadata = {},
+                 const std::string& payload, model::metadata metadata = {},
                  drivers::op_timeout timeout = 10s) {
-    return publish(driver, ns, kv::publish_op{topic, payload, std::move(metadata)},
+    return publish(driver, ns, model::publish_op{topic, payload, std::move(metadata)},
                    timeout);
   }
 
@@ -144,7 +144,7 @@ public:
     });
   }
 
-  kv::outcome outcome(size_t index) {
+  model::outcome outcome(size_t index) {
     std::lock_guard<std::mutex> lock(mutex_);
     REQUIRE(outcomes_.at(index).has_value());
     return *outcomes_[index];
@@ -164,14 +164,14 @@ public:
 private:
   std::mutex mutex_;
   std::condition_variable done_;
-  std::vector<std::optional<kv::outcome>> outcomes_;
+  std::vector<std::optional<model::outcome>> outcomes_;
   std::vector<int> calls_;
 };
 
-std::string id_of(const kv::outcome& o) {
+std::string id_of(const model::outcome& o) {
   REQUIRE(o.status.ok());
-  REQUIRE(std::holds_alternative<kv::publish_result>(o.value));
-  return std::get<kv::publish_result>(o.value).message_id;
+  REQUIRE(std::holds_alternative<model::publish_result>(o.value));
+  return std::get<model::publish_result>(o.value).message_id;
 }
 
 /// Callbacks that run after their subscription was destroyed, across the run.
@@ -188,7 +188,7 @@ public:
       ++ready_calls_;
       changed_.notify_all();
     };
-    e.message = [this](kv::message m) {
+    e.message = [this](model::message m) {
       check_alive();
       std::lock_guard<std::mutex> lock(mutex_);
       if (ready_calls_ == 0)
@@ -230,7 +230,7 @@ public:
     return wait([this] { return !ended_.empty(); }, timeout);
   }
 
-  std::vector<kv::message> messages() {
+  std::vector<model::message> messages() {
     std::lock_guard<std::mutex> lock(mutex_);
     return messages_;
   }
@@ -267,7 +267,7 @@ private:
   std::atomic<bool> gone_{false};
   int ready_calls_ = 0;
   int before_ready_ = 0;
-  std::vector<kv::message> messages_;
+  std::vector<model::message> messages_;
   std::vector<prism::status> ended_;
   std::optional<uint64_t> lag_;
 };
@@ -278,7 +278,7 @@ void unsubscribe(std::unique_ptr<pubsub_driver::subscription>& s, recorder& r) {
   r.subscription_gone();
 }
 
-std::vector<std::string> payloads(const std::vector<kv::message>& messages) {
+std::vector<std::string> payloads(const std::vector<model::message>& messages) {
   std::vector<std::string> out;
   for (const auto& m : messages)
     out.push_back(m.payload);
@@ -298,14 +298,14 @@ bool stays_at(recorder& r, size_t count, steady::duration window = 700ms) {
   return !r.wait_messages(count + 1, window);
 }
 
-kv::subscribe_op ephemeral(const std::string& topic,
-                           kv::start_position start = kv::start_position::latest) {
-  return kv::subscribe_op{topic, "", start};
+model::subscribe_op ephemeral(const std::string& topic,
+                           model::start_position start = model::start_position::latest) {
+  return model::subscribe_op{topic, "", start};
 }
 
-kv::subscribe_op named(const std::string& topic, const std::string& name,
-                       kv::start_position start = kv::start_position::earliest) {
-  return kv::subscribe_op{topic, name, start};
+model::subscribe_op named(const std::string& topic, const std::string& name,
+                       model::start_position start = model::start_position::earliest) {
+  return model::subscribe_op{topic, name, start};
 }
 
 } // namespace
@@ -368,7 +368,7 @@ TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is re
   REQUIRE(r.wait_ready());
 
   const std::string payload("bin\0ary\0\xff payload", 18);
-  kv::metadata metadata = {
+  model::metadata metadata = {
     {"trace", "abc"}, {"empty", ""}, {"bin", std::string("\0x", 2)}};
   publishes p;
   auto index = p.publish(*driver, ns, "orders", payload, metadata);
@@ -405,7 +405,7 @@ TEST_CASE("kafka_driver: an EARLIEST ephemeral subscriber sees messages publishe
 
   recorder r;
   auto sub =
-    driver->subscribe(ns, ephemeral("log", kv::start_position::earliest), r.events());
+    driver->subscribe(ns, ephemeral("log", model::start_position::earliest), r.events());
   REQUIRE(r.wait_ready());
   REQUIRE(r.wait_messages(3));
   auto seen = payloads(r.messages());
@@ -462,8 +462,8 @@ TEST_CASE("kafka_driver: a topic name longer than Kafka allows is INVALID_ARGUME
 
   for (const auto& name : {std::string(), std::string("group")}) {
     recorder r;
-    auto sub = driver->subscribe("ns", kv::subscribe_op{topic, name,
-                                                       kv::start_position::latest},
+    auto sub = driver->subscribe("ns", model::subscribe_op{topic, name,
+                                                       model::start_position::latest},
                                  r.events());
     REQUIRE(r.wait_ended(5s));
     auto ended = r.ended();
@@ -489,7 +489,7 @@ struct self_destroying {
 
   pubsub_driver::subscriber_events events(bool ack) {
     auto e = seen.events();
-    e.message = [this, record = e.message, ack](kv::message m) {
+    e.message = [this, record = e.message, ack](model::message m) {
       ++calls;
       auto tag = m.tag;
       record(std::move(m));
@@ -651,7 +651,7 @@ TEST_CASE("kafka_driver: a named subscription resumes where it was acknowledged"
 
   // Resubscribing with LATEST does not matter: the group has a position.
   recorder second;
-  auto sub = driver->subscribe(ns, named("events", "audit", kv::start_position::latest),
+  auto sub = driver->subscribe(ns, named("events", "audit", model::start_position::latest),
                                second.events());
   REQUIRE(second.wait_ready());
   sub->request(100);
@@ -672,7 +672,7 @@ TEST_CASE("kafka_driver: two members of one name split the messages", "[kafka]")
   REQUIRE(p.wait_all());
 
   recorder a, b;
-  const auto latest = kv::start_position::latest;
+  const auto latest = model::start_position::latest;
   auto sub_a = driver->subscribe(ns, named("work", "pool", latest), a.events());
   auto sub_b = driver->subscribe(ns, named("work", "pool", latest), b.events());
   REQUIRE(a.wait_ready());
@@ -892,7 +892,7 @@ TEST_CASE("kafka_driver: publishes across a leader move either succeed and are r
     CHECK(confirmed.count(text) == 1);
 
   recorder r;
-  auto sub = driver->subscribe(ns, ephemeral("t", kv::start_position::earliest),
+  auto sub = driver->subscribe(ns, ephemeral("t", model::start_position::earliest),
                                r.events());
   REQUIRE(r.wait_ready());
   REQUIRE(r.wait_messages(confirmed.size()));

@@ -42,7 +42,7 @@ using namespace std::chrono_literals;
 using prism::status_code;
 using prism::drivers::pubsub_driver;
 using steady = std::chrono::steady_clock;
-namespace kv = prism::kv;
+namespace model = prism::model;
 
 std::string nats_url() {
   const char* value = std::getenv("PRISM_TEST_NATS_URL");
@@ -128,7 +128,7 @@ public:
       ++ready_count_;
       changed_.notify_all();
     };
-    ev.message = [this](kv::message m) {
+    ev.message = [this](model::message m) {
       check_alive();
       if (auto_ack)
         if (auto* s = sub.load()) {
@@ -195,7 +195,7 @@ public:
     });
   }
 
-  std::vector<kv::message> messages() {
+  std::vector<model::message> messages() {
     std::lock_guard<std::mutex> lock{mutex_};
     return messages_;
   }
@@ -229,7 +229,7 @@ private:
   std::condition_variable changed_;
   int ready_count_ = 0;
   int message_before_ready_ = 0;
-  std::vector<kv::message> messages_;
+  std::vector<model::message> messages_;
   std::optional<prism::status> ended_;
 };
 
@@ -238,14 +238,14 @@ class answer {
 public:
   pubsub_driver::completion callback() {
     auto self = this;
-    return [self](kv::outcome o) {
+    return [self](model::outcome o) {
       std::lock_guard<std::mutex> lock{self->mutex_};
       ++self->calls_;
       self->outcome_ = std::move(o);
       self->changed_.notify_all();
     };
   }
-  std::optional<kv::outcome> wait(std::chrono::milliseconds limit) {
+  std::optional<model::outcome> wait(std::chrono::milliseconds limit) {
     std::unique_lock<std::mutex> lock{mutex_};
     changed_.wait_for(lock, limit, [&] { return outcome_.has_value(); });
     return outcome_;
@@ -258,28 +258,28 @@ public:
 private:
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::optional<kv::outcome> outcome_;
+  std::optional<model::outcome> outcome_;
   int calls_ = 0;
 };
 
-kv::publish_op message_op(const std::string& topic, std::string payload,
-                          kv::metadata metadata = {}) {
-  kv::publish_op op;
+model::publish_op message_op(const std::string& topic, std::string payload,
+                          model::metadata metadata = {}) {
+  model::publish_op op;
   op.topic = topic;
   op.payload = std::move(payload);
   op.metadata = std::move(metadata);
   return op;
 }
 
-std::string message_id(const kv::outcome& o) {
+std::string message_id(const model::outcome& o) {
   if (!o.status.ok())
     return {};
-  return std::get<kv::publish_result>(o.value).message_id;
+  return std::get<model::publish_result>(o.value).message_id;
 }
 
 /// Publishes and waits for the outcome (failing the test if none comes).
-kv::outcome publish_now(pubsub_driver& driver, const std::string& ns,
-                        kv::publish_op op,
+model::outcome publish_now(pubsub_driver& driver, const std::string& ns,
+                        model::publish_op op,
                         prism::drivers::op_timeout timeout = 5s) {
   answer a;
   driver.publish(ns, op, timeout, a.callback());
@@ -333,10 +333,10 @@ std::unique_ptr<started_driver> connected_driver(bool jetstream,
   return d;
 }
 
-kv::subscribe_op subscription_op(const std::string& topic,
+model::subscribe_op subscription_op(const std::string& topic,
                                  const std::string& name = {},
-                                 kv::start_position start = kv::start_position::latest) {
-  kv::subscribe_op op;
+                                 model::start_position start = model::start_position::latest) {
+  model::subscribe_op op;
   op.topic = topic;
   op.subscription = name;
   op.start = start;
@@ -349,7 +349,7 @@ int64_t wall_ms() {
     .count();
 }
 
-kv::metadata sorted(kv::metadata m) {
+model::metadata sorted(model::metadata m) {
   std::sort(m.begin(), m.end());
   return m;
 }
@@ -373,7 +373,7 @@ TEST_CASE("nats_driver (JetStream): a message reaches a named and an ephemeral "
   named_sub->request(10);
 
   const std::string payload("bin\0ary\0\xff\x01", 11);
-  kv::metadata metadata = {{"trace-id", "abc123"},
+  model::metadata metadata = {{"trace-id", "abc123"},
                            {"empty", ""},
                            {"multi line", "a\r\nb: 100% done "},
                            {"Nats-Expected-Stream", "not-a-control-header"},
@@ -493,7 +493,7 @@ TEST_CASE("nats_driver (JetStream): a durable subscription resumes where it left
   // position.
   inbox second;
   auto sub = d->driver->subscribe(
-    ns, subscription_op("t", "keep", kv::start_position::earliest), second.events());
+    ns, subscription_op("t", "keep", model::start_position::earliest), second.events());
   REQUIRE(second.wait_ready());
   sub->request(100);
   auto wanted = numbered("d", 6, 15);
@@ -549,9 +549,9 @@ TEST_CASE("nats_driver (JetStream): subscribers from EARLIEST replay the stream"
   auto ids = publish_all(*d->driver, ns, "t", numbered("e", 1, 3));
   inbox ephemeral, named;
   auto ephemeral_sub = d->driver->subscribe(
-    ns, subscription_op("t", "", kv::start_position::earliest), ephemeral.events());
+    ns, subscription_op("t", "", model::start_position::earliest), ephemeral.events());
   auto named_sub = d->driver->subscribe(
-    ns, subscription_op("t", "from-start", kv::start_position::earliest), named.events());
+    ns, subscription_op("t", "from-start", model::start_position::earliest), named.events());
   REQUIRE(ephemeral.wait_ready());
   REQUIRE(named.wait_ready());
   named_sub->request(100);
@@ -711,7 +711,7 @@ TEST_CASE("nats_driver (core): a message reaches a named and an ephemeral subscr
   REQUIRE(named.wait_ready());
   REQUIRE(ephemeral.wait_ready());
   const std::string payload("core\0bytes", 10);
-  kv::metadata metadata = {{"k", "v"}, {"empty", ""}};
+  model::metadata metadata = {{"k", "v"}, {"empty", ""}};
   auto before = wall_ms();
   auto o = publish_now(*d->driver, ns, message_op("a.b", payload, metadata));
   auto after = wall_ms();
@@ -780,7 +780,7 @@ TEST_CASE("nats_driver: destroying the driver answers every publish once, then "
   const int count = 2000;
   for (int i = 0; i < count; ++i)
     d->driver->publish(ns, message_op("t", "p" + std::to_string(i)), 10s,
-                       [t, i](kv::outcome o) {
+                       [t, i](model::outcome o) {
                          if (t->driver_gone.load())
                            ++t->late;
                          std::lock_guard<std::mutex> lock{t->mutex};
@@ -951,7 +951,7 @@ private:
       auto sent = steady::now();
       lock.unlock();
       driver_.publish(ns_, message_op(topic_, payload), 2s,
-                      [st, payload, sent](kv::outcome o) {
+                      [st, payload, sent](model::outcome o) {
                         std::lock_guard<std::mutex> l{st->mutex};
                         --st->outstanding;
                         if (!st->answered.insert(payload).second)
@@ -1003,7 +1003,7 @@ TEST_CASE("nats_driver (JetStream, fault): a restarted server loses no acknowled
   inbox live, replay;
   auto live_sub = d->driver->subscribe(ns, subscription_op("t"), live.events());
   auto replay_sub = d->driver->subscribe(
-    ns, subscription_op("t", "", kv::start_position::earliest), replay.events());
+    ns, subscription_op("t", "", model::start_position::earliest), replay.events());
   REQUIRE(live.wait_ready());
   REQUIRE(replay.wait_ready());
 

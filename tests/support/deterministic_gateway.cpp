@@ -8,7 +8,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/type_nr.hpp>
 
-#include "kv/validate.hpp"
+#include "model/validate.hpp"
 
 namespace prism::testing {
 
@@ -26,7 +26,7 @@ public:
       submitted_ms_(*now_) {
   }
 
-  void complete(kv::outcome&& result) override {
+  void complete(model::outcome&& result) override {
     trace_->push_back("answer " + request_id_ + " "
                       + std::string(to_string(result.status.code)));
     answers_->push_back(
@@ -41,9 +41,9 @@ private:
   int64_t submitted_ms_;
 };
 
-std::string describe_operation(const kv::operation& op) {
-  std::string text{kv::operation_name(op)};
-  auto key = kv::primary_key(op);
+std::string describe_operation(const model::operation& op) {
+  std::string text{model::operation_name(op)};
+  auto key = model::primary_key(op);
   if (!key.empty())
     text.append(" ").append(key);
   return text;
@@ -65,9 +65,9 @@ std::string describe_element(const caf::type_erased_tuple& content, size_t i) {
                                              : std::string("null-call"));
     return ids;
   }
-  if (content.match_element<kv::outcome>(i))
+  if (content.match_element<model::outcome>(i))
     return std::string(
-      to_string(content.get_as<kv::outcome>(i).status.code));
+      to_string(content.get_as<model::outcome>(i).status.code));
   if (content.match_element<uint64_t>(i))
     return std::to_string(content.get_as<uint64_t>(i));
   if (content.match_element<uint32_t>(i))
@@ -103,7 +103,7 @@ observed_sim_factory(std::shared_ptr<drivers::sim_backends> backends,
 
 } // namespace
 
-void recording_sink::write(const kv::message& m,
+void recording_sink::write(const model::message& m,
                            std::function<void(bool)> done) {
   received.push_back(m);
   if (hold) {
@@ -194,7 +194,7 @@ deterministic_gateway::~deterministic_gateway() {
 }
 
 void deterministic_gateway::submit(const std::string& request_id,
-                                   const std::string& ns, kv::operation op,
+                                   const std::string& ns, model::operation op,
                                    std::optional<int64_t> deadline_ms,
                                    const std::string& client,
                                    const std::string& principal) {
@@ -205,7 +205,7 @@ void deterministic_gateway::submit(const std::string& request_id,
   rc.principal = principal;
   if (deadline_ms)
     rc.deadline = sys_->clock().now() + std::chrono::milliseconds(*deadline_ms);
-  auto rejection = kv::validate_request(ns, op);
+  auto rejection = model::validate_request(ns, op);
   trace_->push_back("submit " + request_id + " " + client + " " + ns + " "
                     + describe_operation(op));
   auto call = make_call(
@@ -218,14 +218,14 @@ void deterministic_gateway::submit(const std::string& request_id,
 
 std::shared_ptr<recording_sink>
 deterministic_gateway::subscribe(const std::string& request_id,
-                                 const std::string& ns, kv::subscribe_op op,
+                                 const std::string& ns, model::subscribe_op op,
                                  const std::string& client) {
   request_context rc;
   rc.request_id = request_id;
   rc.ns = ns;
   rc.peer = client;
-  kv::operation operation{std::move(op)};
-  auto rejection = kv::validate_request(ns, operation);
+  model::operation operation{std::move(op)};
+  auto rejection = model::validate_request(ns, operation);
   trace_->push_back("subscribe " + request_id + " " + client + " " + ns + " "
                     + describe_operation(operation));
   auto call = make_call(
@@ -342,8 +342,8 @@ std::string deterministic_gateway::trace_text() const {
   return text;
 }
 
-kv::outcome deterministic_gateway::call(const std::string& ns,
-                                        kv::operation op) {
+model::outcome deterministic_gateway::call(const std::string& ns,
+                                        model::operation op) {
   auto id = "auto-" + std::to_string(next_id_++);
   submit(id, ns, std::move(op));
   run();
@@ -353,7 +353,7 @@ kv::outcome deterministic_gateway::call(const std::string& ns,
   return *result;
 }
 
-const kv::outcome*
+const model::outcome*
 deterministic_gateway::answer_of(const std::string& request_id) const {
   for (auto& a : *answers_)
     if (a.request_id == request_id)

@@ -47,7 +47,7 @@ public:
 /// `hold` is set: then each write waits for `release_one` (a slow reader).
 class recording_sink final : public message_sink {
 public:
-  void write(const kv::message& m, std::function<void(bool)> done) override;
+  void write(const model::message& m, std::function<void(bool)> done) override;
   void finish(const status& st) override;
   void on_cancel(std::function<void()> fn) override;
   void subscribed() override { is_subscribed = true; }
@@ -60,7 +60,7 @@ public:
   bool hold = false;
   /// The gateway said the subscription is in place.
   bool is_subscribed = false;
-  std::vector<kv::message> received;
+  std::vector<model::message> received;
   std::optional<status> finished;
 
 private:
@@ -71,7 +71,7 @@ private:
 
 struct answer {
   std::string request_id;
-  kv::outcome outcome;
+  model::outcome outcome;
   /// Virtual time of the submission and of the answer, in ms.
   int64_t submitted_ms = 0;
   int64_t answered_ms = 0;
@@ -93,7 +93,7 @@ public:
   /// Submits a call as the front end would (validation included). A
   /// `deadline_ms` is relative to the virtual now.
   void submit(const std::string& request_id, const std::string& ns,
-              kv::operation op, std::optional<int64_t> deadline_ms = {},
+              model::operation op, std::optional<int64_t> deadline_ms = {},
               const std::string& client = "client-1",
               const std::string& principal = {});
 
@@ -101,7 +101,7 @@ public:
   /// Subscribe call arrives like any other (OK once it is in place).
   std::shared_ptr<recording_sink>
   subscribe(const std::string& request_id, const std::string& ns,
-            kv::subscribe_op op, const std::string& client = "client-1");
+            model::subscribe_op op, const std::string& client = "client-1");
 
   /// Runs every ready job (in the seed's order, or FIFO); returns how many
   /// ran.
@@ -114,10 +114,10 @@ public:
   void advance_ms(int64_t ms);
 
   /// Submits, runs, and returns the answer (fails if there is none).
-  kv::outcome call(const std::string& ns, kv::operation op);
+  model::outcome call(const std::string& ns, model::operation op);
 
   /// The answer of `request_id`, if it has one.
-  const kv::outcome* answer_of(const std::string& request_id) const;
+  const model::outcome* answer_of(const std::string& request_id) const;
 
   /// Every answer in completion order.
   const std::vector<answer>& answers() const { return *answers_; }

@@ -34,13 +34,13 @@ public:
     backend_->listener = std::move(listener);
   }
 
-  void publish(const std::string& ns, const kv::publish_op& op,
+  void publish(const std::string& ns, const model::publish_op& op,
                drivers::op_timeout timeout, completion done) override {
     backend_->publishes.push_back({ns, op, timeout, std::move(done)});
   }
 
   std::unique_ptr<subscription> subscribe(const std::string& ns,
-                                          const kv::subscribe_op& op,
+                                          const model::subscribe_op& op,
                                           subscriber_events events) override {
     auto record = std::make_shared<fake_pubsub_backend::subscription_record>();
     record->ns = ns;
@@ -58,7 +58,7 @@ private:
 
 } // namespace
 
-void fake_pubsub_backend::answer_publish(kv::outcome outcome) {
+void fake_pubsub_backend::answer_publish(model::outcome outcome) {
   if (publishes.empty())
     throw std::logic_error("no publish is waiting for an answer");
   auto done = std::move(publishes.front().done);

@@ -18,14 +18,14 @@ class fake_pubsub_backend {
 public:
   struct publish_record {
     std::string ns;
-    kv::publish_op op;
+    model::publish_op op;
     drivers::op_timeout timeout{};
     drivers::pubsub_driver::completion done;
   };
 
   struct subscription_record {
     std::string ns;
-    kv::subscribe_op op;
+    model::subscribe_op op;
     drivers::pubsub_driver::subscriber_events events;
     /// Credit granted so far, and the tags acknowledged, in order.
     uint64_t credit = 0;
@@ -44,7 +44,7 @@ public:
   int clients_destroyed = 0;
 
   /// Answers the oldest waiting publish.
-  void answer_publish(kv::outcome outcome);
+  void answer_publish(model::outcome outcome);
   /// The current client reports its connection.
   void report(bool up, const std::string& reason = {});
   /// Subscriptions not closed.

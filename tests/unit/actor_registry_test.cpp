@@ -29,15 +29,15 @@ public:
 
 class promised final : public call_completion {
 public:
-  explicit promised(std::promise<kv::outcome>& p) : p_(p) {}
-  void complete(kv::outcome&& o) override { p_.set_value(std::move(o)); }
+  explicit promised(std::promise<model::outcome>& p) : p_(p) {}
+  void complete(model::outcome&& o) override { p_.set_value(std::move(o)); }
 
 private:
-  std::promise<kv::outcome>& p_;
+  std::promise<model::outcome>& p_;
 };
 
-kv::outcome call(gateway& gw, caf::actor_system& sys, kv::operation op) {
-  std::promise<kv::outcome> p;
+model::outcome call(gateway& gw, caf::actor_system& sys, model::operation op) {
+  std::promise<model::outcome> p;
   auto f = p.get_future();
   request_context rc;
   rc.request_id = "r";
@@ -85,7 +85,7 @@ TEST_CASE("every actor of the pipeline registers with its kind and parent") {
              drivers::make_real_driver_factory(drivers::system_wall_clock()),
              std::make_shared<null_audit>(), &actors};
   REQUIRE(gw.wait_started(std::chrono::seconds(30)));
-  REQUIRE(call(gw, sys, kv::set_op{"k", "v", 0, {}}).status.ok());
+  REQUIRE(call(gw, sys, model::set_op{"k", "v", 0, {}}).status.ok());
 
   // An actor registers when it first runs; the rate-limit stage, which no
   // call visits here, may not have run yet on a busy machine.
@@ -151,7 +151,7 @@ TEST_CASE("a killed connection is restarted by its pool's supervisor, and "
              drivers::make_real_driver_factory(drivers::system_wall_clock()),
              std::make_shared<null_audit>(), &actors};
   REQUIRE(gw.wait_started(std::chrono::seconds(30)));
-  REQUIRE(call(gw, sys, kv::set_op{"k", "v", 0, {}}).status.ok());
+  REQUIRE(call(gw, sys, model::set_op{"k", "v", 0, {}}).status.ok());
   uint64_t victim = 0;
   for (auto& a : actors.snapshot(sys.clock().now()))
     if (a.kind == "connection" && a.name == "mem#0")
@@ -168,9 +168,9 @@ TEST_CASE("a killed connection is restarted by its pool's supervisor, and "
     return false;
   }));
   for (int i = 0; i < 10; ++i) {
-    auto got = call(gw, sys, kv::get_op{"k"});
+    auto got = call(gw, sys, model::get_op{"k"});
     REQUIRE(got.status.ok());
-    CHECK(std::get<kv::get_result>(got.value).value == "v");
+    CHECK(std::get<model::get_result>(got.value).value == "v");
   }
   // After the backoff (100 ms by default) a new incarnation registers.
   REQUIRE(eventually(actors, sys, [&](const auto& list) {
@@ -195,7 +195,7 @@ TEST_CASE("once wait_started returns, the first call reaches its backend "
                drivers::make_real_driver_factory(drivers::system_wall_clock()),
                std::make_shared<null_audit>()};
     REQUIRE(gw.wait_started(std::chrono::seconds(30)));
-    auto out = call(gw, sys, kv::set_op{"k", "v", 0, {}});
+    auto out = call(gw, sys, model::set_op{"k", "v", 0, {}});
     INFO(to_string(out.status.code) << ": " << out.status.message);
     CHECK(out.status.ok());
     gw.stop();

@@ -33,8 +33,8 @@ namespaces:
   durable: {backend: disk}
 )";
 
-kv::set_op set(std::string key, std::string value) {
-  return kv::set_op{std::move(key), std::move(value), 0, {}};
+model::set_op set(std::string key, std::string value) {
+  return model::set_op{std::move(key), std::move(value), 0, {}};
 }
 
 struct run_result {
@@ -57,9 +57,9 @@ run_result finish(deterministic_gateway& g,
     r.codes[a.request_id] = std::string(to_string(a.outcome.status.code));
   }
   for (auto& [ns, key] : keys_to_read) {
-    auto got = g.call(ns, kv::get_op{key});
+    auto got = g.call(ns, model::get_op{key});
     REQUIRE(got.status.ok());
-    auto& result = std::get<kv::get_result>(got.value);
+    auto& result = std::get<model::get_result>(got.value);
     r.values[ns + "/" + key] = result.found ? result.value : "<missing>";
   }
   r.trace = g.trace();
@@ -236,7 +236,7 @@ std::vector<std::string> killed_session_run(uint64_t seed) {
   g.note("-- kill the session");
   caf::anon_send_exit(first, caf::exit_reason::kill);
   g.run();
-  auto got = g.call("cache", kv::get_op{"k"});
+  auto got = g.call("cache", model::get_op{"k"});
   CHECK(got.status.ok());
   return g.trace();
 }

@@ -46,7 +46,7 @@
 #include "drivers/driver.hpp"
 #include "drivers/factory.hpp"
 #include "drivers/postgres/postgres_driver.hpp"
-#include "kv/memory_store.hpp"
+#include "drivers/memory/memory_store.hpp"
 
 namespace {
 
@@ -76,18 +76,18 @@ struct temp_dir {
 };
 
 template <class T>
-T ok(kv::outcome out) {
+T ok(model::outcome out) {
   INFO("status " << to_string(out.status.code) << ": " << out.status.message);
   REQUIRE(out.status.ok());
   REQUIRE(std::holds_alternative<T>(out.value));
   return std::get<T>(std::move(out.value));
 }
 
-kv::outcome run(drivers::kv_driver& d, const std::string& ns, kv::operation op) {
-  auto promise = std::make_shared<std::promise<kv::outcome>>();
+model::outcome run(drivers::kv_driver& d, const std::string& ns, model::operation op) {
+  auto promise = std::make_shared<std::promise<model::outcome>>();
   auto future = promise->get_future();
-  d.execute(ns, std::make_shared<const kv::operation>(std::move(op)),
-            [promise](kv::outcome out) { promise->set_value(std::move(out)); });
+  d.execute(ns, std::make_shared<const model::operation>(std::move(op)),
+            [promise](model::outcome out) { promise->set_value(std::move(out)); });
   REQUIRE(future.wait_for(deadline) == std::future_status::ready);
   return future.get();
 }
@@ -100,9 +100,9 @@ uint64_t reclaim(drivers::kv_driver& d, uint32_t max_keys) {
   return future.get();
 }
 
-kv::operation set_op(std::string key, std::string value, uint64_t ttl_ms = 0,
+model::operation set_op(std::string key, std::string value, uint64_t ttl_ms = 0,
                      std::optional<uint64_t> if_version = std::nullopt) {
-  kv::set_op op;
+  model::set_op op;
   op.key = std::move(key);
   op.value = std::move(value);
   op.ttl_ms = ttl_ms;
@@ -110,9 +110,9 @@ kv::operation set_op(std::string key, std::string value, uint64_t ttl_ms = 0,
   return op;
 }
 
-kv::operation scan_op(std::string prefix, std::string start_after,
+model::operation scan_op(std::string prefix, std::string start_after,
                       uint32_t limit, bool keys_only = false) {
-  kv::scan_op op;
+  model::scan_op op;
   op.prefix = std::move(prefix);
   op.start_after = std::move(start_after);
   op.limit = limit;
@@ -120,7 +120,7 @@ kv::operation scan_op(std::string prefix, std::string start_after,
   return op;
 }
 
-std::vector<std::string> keys_of(const std::vector<kv::item>& items) {
+std::vector<std::string> keys_of(const std::vector<model::item>& items) {
   std::vector<std::string> out;
   for (const auto& it : items)
     out.push_back(it.key);
@@ -298,32 +298,32 @@ struct fixture {
   config::backend backend = Kind::make(dir.path, scope);
   std::unique_ptr<drivers::kv_driver> driver = factory(backend, 0);
 
-  kv::outcome run(kv::operation op, const std::string& ns = "ns") {
+  model::outcome run(model::operation op, const std::string& ns = "ns") {
     return ::run(*driver, ns, std::move(op));
   }
-  kv::get_result get(const std::string& key, const std::string& ns = "ns") {
-    return ok<kv::get_result>(run(kv::get_op{key}, ns));
+  model::get_result get(const std::string& key, const std::string& ns = "ns") {
+    return ok<model::get_result>(run(model::get_op{key}, ns));
   }
   bool exists(const std::string& key, const std::string& ns = "ns") {
-    return ok<kv::exists_result>(run(kv::exists_op{key}, ns)).exists;
+    return ok<model::exists_result>(run(model::exists_op{key}, ns)).exists;
   }
   uint64_t set(const std::string& key, const std::string& value,
                uint64_t ttl_ms = 0, const std::string& ns = "ns") {
-    return ok<kv::set_result>(run(set_op(key, value, ttl_ms), ns)).version;
+    return ok<model::set_result>(run(set_op(key, value, ttl_ms), ns)).version;
   }
   bool del(const std::string& key, const std::string& ns = "ns") {
-    return ok<kv::delete_result>(run(kv::delete_op{key}, ns)).existed;
+    return ok<model::delete_result>(run(model::delete_op{key}, ns)).existed;
   }
-  std::vector<uint64_t> batch_set(std::vector<kv::entry> entries,
+  std::vector<uint64_t> batch_set(std::vector<model::entry> entries,
                                   const std::string& ns = "ns") {
-    kv::batch_set_op op;
+    model::batch_set_op op;
     op.entries = std::move(entries);
-    return ok<kv::batch_set_result>(run(op, ns)).versions;
+    return ok<model::batch_set_result>(run(op, ns)).versions;
   }
-  kv::scan_result scan(const std::string& prefix, const std::string& start_after,
+  model::scan_result scan(const std::string& prefix, const std::string& start_after,
                        uint32_t limit, bool keys_only = false,
                        const std::string& ns = "ns") {
-    return ok<kv::scan_result>(
+    return ok<model::scan_result>(
       run(scan_op(prefix, start_after, limit, keys_only), ns));
   }
   /// Every key of a scan, paging with `limit`.
@@ -402,7 +402,7 @@ CONTRACT_CASE("compare-and-set succeeds on a match and changes nothing on a "
   fixture<TestType> f;
   const uint64_t v1 = f.set("k", "one");
   const uint64_t v2 =
-    ok<kv::set_result>(f.run(set_op("k", "two", 0, v1))).version;
+    ok<model::set_result>(f.run(set_op("k", "two", 0, v1))).version;
   CHECK(v2 > v1);
 
   auto stale = f.run(set_op("k", "three", 0, v1));
@@ -428,7 +428,7 @@ CONTRACT_CASE("compare-and-set succeeds on a match and changes nothing on a "
 
 CONTRACT_CASE("if_version=0 writes only when the key is absent", "[set][cas]") {
   fixture<TestType> f;
-  const uint64_t v = ok<kv::set_result>(f.run(set_op("k", "first", 0, 0)))
+  const uint64_t v = ok<model::set_result>(f.run(set_op("k", "first", 0, 0)))
                        .version;
   CHECK(f.get("k").value == "first");
 
@@ -476,9 +476,9 @@ CONTRACT_CASE("an expired key is absent to every operation at once, and "
   CHECK(keys_of(f.scan("", "", 100).items)
         == std::vector<std::string>{"forever", "long", "over"});
   {
-    kv::batch_get_op op;
+    model::batch_get_op op;
     op.keys = {"e1", "long", "e2"};
-    auto items = ok<kv::batch_get_result>(f.run(op)).items;
+    auto items = ok<model::batch_get_result>(f.run(op)).items;
     REQUIRE(items.size() == 3);
     CHECK_FALSE(items[0].found);
     CHECK(items[1].found);
@@ -486,9 +486,9 @@ CONTRACT_CASE("an expired key is absent to every operation at once, and "
   }
   CHECK_FALSE(f.del("e3"));
   {
-    kv::batch_delete_op op;
+    model::batch_delete_op op;
     op.keys = {"e4", "forever"};
-    CHECK(ok<kv::batch_delete_result>(f.run(op)).deleted == 1);
+    CHECK(ok<model::batch_delete_result>(f.run(op)).deleted == 1);
   }
   {
     auto stale = f.run(set_op("e5", "again", 0, e5_version));
@@ -496,7 +496,7 @@ CONTRACT_CASE("an expired key is absent to every operation at once, and "
     CHECK(stale.status.message
           == "version mismatch on key \"e5\": expected "
                + std::to_string(e5_version) + ", current: absent");
-    auto fresh = ok<kv::set_result>(f.run(set_op("e5", "again", 0, 0)));
+    auto fresh = ok<model::set_result>(f.run(set_op("e5", "again", 0, 0)));
     CHECK(fresh.version > e5_version);
     CHECK(f.get("e5").value == "again");
   }
@@ -542,9 +542,9 @@ CONTRACT_CASE("batch get answers one item per key in request order",
   fixture<TestType> f;
   const uint64_t va = f.set("a", "A");
   const uint64_t vb = f.set("b", "B");
-  kv::batch_get_op op;
+  model::batch_get_op op;
   op.keys = {"b", "missing", "a", "b", ""};
-  auto items = ok<kv::batch_get_result>(f.run(op)).items;
+  auto items = ok<model::batch_get_result>(f.run(op)).items;
   REQUIRE(items.size() == 5);
   CHECK(keys_of(items) == op.keys);
   CHECK(items[0].found);
@@ -562,7 +562,7 @@ CONTRACT_CASE("batch get answers one item per key in request order",
   CHECK_FALSE(items[4].found);
 
   op.keys.clear();
-  CHECK(ok<kv::batch_get_result>(f.run(op)).items.empty());
+  CHECK(ok<model::batch_get_result>(f.run(op)).items.empty());
 }
 
 CONTRACT_CASE("batch set writes every entry with versions in entry order",
@@ -595,15 +595,15 @@ CONTRACT_CASE("batch delete counts the keys that existed, each once",
   f.set("a", "1");
   f.set("b", "2");
   f.set("c", "3");
-  kv::batch_delete_op op;
+  model::batch_delete_op op;
   op.keys = {"a", "a", "missing", "b"};
-  CHECK(ok<kv::batch_delete_result>(f.run(op)).deleted == 2);
+  CHECK(ok<model::batch_delete_result>(f.run(op)).deleted == 2);
   CHECK_FALSE(f.get("a").found);
   CHECK_FALSE(f.get("b").found);
   CHECK(f.get("c").found);
-  CHECK(ok<kv::batch_delete_result>(f.run(op)).deleted == 0);
+  CHECK(ok<model::batch_delete_result>(f.run(op)).deleted == 0);
   op.keys.clear();
-  CHECK(ok<kv::batch_delete_result>(f.run(op)).deleted == 0);
+  CHECK(ok<model::batch_delete_result>(f.run(op)).deleted == 0);
 }
 
 CONTRACT_CASE("scan returns keys in bytewise order, zero and high bytes "
@@ -673,7 +673,7 @@ CONTRACT_CASE("scan pages through more than 1,000 keys, each exactly once",
   fixture<TestType> f;
   std::vector<std::string> expected;
   for (int batch = 0; batch < 3; ++batch) {
-    std::vector<kv::entry> entries;
+    std::vector<model::entry> entries;
     for (int i = 0; i < 500; ++i) {
       const int n = batch * 500 + i;
       // Varied lengths and bytes, including zero and high bytes.
@@ -738,9 +738,9 @@ CONTRACT_CASE("namespaces are separate key spaces with their own versions",
   CHECK(keys_of(f.scan("", "", 10, true, "two").items)
         == std::vector<std::string>{"k"});
   CHECK(f.scan("", "", 10, true, "three").items.empty());
-  kv::batch_delete_op op;
+  model::batch_delete_op op;
   op.keys = {"k", "k2"};
-  CHECK(ok<kv::batch_delete_result>(f.run(op, "three")).deleted == 0);
+  CHECK(ok<model::batch_delete_result>(f.run(op, "three")).deleted == 0);
   CHECK(f.get("k2", "one").found);
 }
 
@@ -758,9 +758,9 @@ CONTRACT_CASE("1 MiB binary values round trip", "[values]") {
 
   const std::string big2 = binary_value((1 << 20) + 3, 7);
   f.batch_set({{"b1", big2, 0}, {"b2", big, 0}});
-  kv::batch_get_op op;
+  model::batch_get_op op;
   op.keys = {"b2", "b1", key};
-  auto items = ok<kv::batch_get_result>(f.run(op)).items;
+  auto items = ok<model::batch_get_result>(f.run(op)).items;
   REQUIRE(items.size() == 3);
   CHECK(items[0].value == big);
   CHECK(items[1].value == big2);
@@ -795,11 +795,11 @@ CONTRACT_CASE("connections of one backend see the same data", "[connections]") {
   fixture<TestType> f;
   auto second = f.factory(f.backend, 1);
   const uint64_t v = f.set("shared", "from the first");
-  auto r = ok<kv::get_result>(run(*second, "ns", kv::get_op{"shared"}));
+  auto r = ok<model::get_result>(run(*second, "ns", model::get_op{"shared"}));
   CHECK(r.found);
   CHECK(r.value == "from the first");
   CHECK(r.version == v);
-  auto w = ok<kv::set_result>(run(*second, "ns", set_op("shared", "second")));
+  auto w = ok<model::set_result>(run(*second, "ns", set_op("shared", "second")));
   CHECK(w.version == v + 1);
   CHECK(f.get("shared").value == "second");
 }
@@ -816,7 +816,7 @@ CONTRACT_CASE("a BatchGet whose answer would pass its byte limit fails, a "
   f.set("c", value);
 
   // One large value named again and again: refused, whatever the count.
-  kv::batch_get_op many;
+  model::batch_get_op many;
   many.keys = {"a", "a", "a"};
   many.answer_bytes_max = 2500;
   auto refused = f.run(many);
@@ -825,51 +825,51 @@ CONTRACT_CASE("a BatchGet whose answer would pass its byte limit fails, a "
              Catch::Contains("more than 2500 bytes")
                && Catch::Contains("ask for fewer keys"));
   // So are three different keys, each within the limit.
-  kv::batch_get_op distinct;
+  model::batch_get_op distinct;
   distinct.keys = {"a", "b", "c"};
   distinct.answer_bytes_max = 2500;
   CHECK(f.run(distinct).status.code == status_code::invalid_argument);
   // One found key always comes, however large (as a Get would give it).
-  kv::batch_get_op single;
+  model::batch_get_op single;
   single.keys = {"missing", "b"};
   single.answer_bytes_max = 10;
-  auto alone = ok<kv::batch_get_result>(f.run(single)).items;
+  auto alone = ok<model::batch_get_result>(f.run(single)).items;
   REQUIRE(alone.size() == 2);
   CHECK(alone[1].value == value);
   single.keys = {"b", "b"};
   CHECK(f.run(single).status.code == status_code::invalid_argument);
   // Exactly at the limit passes; a missing key costs nothing.
-  kv::batch_get_op fits;
+  model::batch_get_op fits;
   fits.keys = {"a", "missing", "b"};
   fits.answer_bytes_max = 2002;
-  auto items = ok<kv::batch_get_result>(f.run(fits)).items;
+  auto items = ok<model::batch_get_result>(f.run(fits)).items;
   REQUIRE(items.size() == 3);
   CHECK(items[0].value == value);
   CHECK_FALSE(items[1].found);
   CHECK(items[2].value == value);
 
-  kv::scan_op page_op;
+  model::scan_op page_op;
   page_op.limit = 10;
   page_op.answer_bytes_max = 2500;
-  auto page = ok<kv::scan_result>(f.run(page_op));
+  auto page = ok<model::scan_result>(f.run(page_op));
   REQUIRE(page.items.size() == 2);
   CHECK(page.items[1].key == "b");
   CHECK(page.next_start_after == "b");
   page_op.start_after = page.next_start_after;
-  page = ok<kv::scan_result>(f.run(page_op));
+  page = ok<model::scan_result>(f.run(page_op));
   REQUIRE(page.items.size() == 1);
   CHECK(page.items[0].key == "c");
   CHECK(page.next_start_after.empty());
   // An item larger than the limit still comes, alone, so paging goes on.
   page_op.start_after.clear();
   page_op.answer_bytes_max = 10;
-  page = ok<kv::scan_result>(f.run(page_op));
+  page = ok<model::scan_result>(f.run(page_op));
   REQUIRE(page.items.size() == 1);
   CHECK(page.items[0].value == value);
   CHECK(page.next_start_after == "a");
   // Without values, only the keys count.
   page_op.keys_only = true;
-  page = ok<kv::scan_result>(f.run(page_op));
+  page = ok<model::scan_result>(f.run(page_op));
   CHECK(page.items.size() == 3);
   CHECK(page.next_start_after.empty());
 }
@@ -878,8 +878,8 @@ TEST_CASE("memory driver completes inline", "[driver][memory]") {
   fixture<memory_kind> f;
   bool called = false;
   f.driver->execute(
-    "ns", std::make_shared<const kv::operation>(kv::get_op{"k"}),
-    [&](kv::outcome out) {
+    "ns", std::make_shared<const model::operation>(model::get_op{"k"}),
+    [&](model::outcome out) {
       called = true;
       CHECK(out.status.ok());
     });
@@ -896,21 +896,21 @@ TEST_CASE("memory backends with different names are separate",
   other_backend.name = "mem2";
   auto other = f.factory(other_backend, 0);
   f.set("k", "v");
-  CHECK_FALSE(ok<kv::get_result>(run(*other, "ns", kv::get_op{"k"})).found);
+  CHECK_FALSE(ok<model::get_result>(run(*other, "ns", model::get_op{"k"})).found);
   // A new factory starts empty.
   auto fresh = drivers::make_real_driver_factory(f.clock)(f.backend, 0);
-  CHECK_FALSE(ok<kv::get_result>(run(*fresh, "ns", kv::get_op{"k"})).found);
+  CHECK_FALSE(ok<model::get_result>(run(*fresh, "ns", model::get_op{"k"})).found);
 }
 
 TEST_CASE("memory store is deterministic and counts unreclaimed entries",
           "[memory_store]") {
-  auto script = [](kv::memory_store& s) {
+  auto script = [](drivers::memory_store& s) {
     std::vector<std::string> trace;
     int64_t now = 1000;
     for (int i = 0; i < 200; ++i) {
       const std::string key = "k" + std::to_string(i * 37 % 50);
       auto out = s.apply("n" + std::to_string(i % 3),
-                         i % 5 == 0 ? kv::operation{kv::delete_op{key}}
+                         i % 5 == 0 ? model::operation{model::delete_op{key}}
                                     : set_op(key, "v", i % 4 == 0 ? 10 : 0),
                          now);
       trace.push_back(std::to_string(out.status.ok()) + ":"
@@ -920,22 +920,22 @@ TEST_CASE("memory store is deterministic and counts unreclaimed entries",
         trace.push_back("r" + std::to_string(s.reclaim_expired(now, 2)));
     }
     auto page = s.apply("n1", scan_op("", "", 1000), now);
-    for (const auto& it : std::get<kv::scan_result>(page.value).items)
+    for (const auto& it : std::get<model::scan_result>(page.value).items)
       trace.push_back(it.key + "@" + std::to_string(it.version));
     trace.push_back("size " + std::to_string(s.size()));
     return trace;
   };
-  kv::memory_store a, b;
+  drivers::memory_store a, b;
   CHECK(script(a) == script(b));
 
-  kv::memory_store s;
+  drivers::memory_store s;
   CHECK(s.size() == 0);
   s.apply("n", set_op("x", "1", 10), 0);
   s.apply("n", set_op("y", "1", 10), 0);
   s.apply("m", set_op("x", "1"), 0);
   CHECK(s.size() == 3);
   // Expired but not reclaimed: still held, not visible.
-  CHECK_FALSE(std::get<kv::get_result>(s.apply("n", kv::get_op{"x"}, 10).value)
+  CHECK_FALSE(std::get<model::get_result>(s.apply("n", model::get_op{"x"}, 10).value)
                 .found);
   CHECK(s.size() == 3);
   CHECK(s.reclaim_expired(10, 1) == 1);
@@ -946,15 +946,15 @@ TEST_CASE("memory store is deterministic and counts unreclaimed entries",
 }
 
 TEST_CASE("prefix successor and expiry helpers", "[memory_store]") {
-  CHECK(kv::prefix_successor("") == std::nullopt);
-  CHECK(kv::prefix_successor("\xff\xff"s) == std::nullopt);
-  CHECK(kv::prefix_successor("a") == "b"s);
-  CHECK(kv::prefix_successor("a\xff"s) == "b"s);
-  CHECK(kv::prefix_successor("a\0"s) == "a\x01"s);
-  CHECK(kv::prefix_successor("\x7f"s) == "\x80"s);
-  CHECK(kv::expiry_for(100, 0) == 0);
-  CHECK(kv::expiry_for(100, 5) == 105);
-  CHECK(kv::expiry_for(100, ~uint64_t{0}) == std::numeric_limits<int64_t>::max());
+  CHECK(model::prefix_successor("") == std::nullopt);
+  CHECK(model::prefix_successor("\xff\xff"s) == std::nullopt);
+  CHECK(model::prefix_successor("a") == "b"s);
+  CHECK(model::prefix_successor("a\xff"s) == "b"s);
+  CHECK(model::prefix_successor("a\0"s) == "a\x01"s);
+  CHECK(model::prefix_successor("\x7f"s) == "\x80"s);
+  CHECK(model::expiry_for(100, 0) == 0);
+  CHECK(model::expiry_for(100, 5) == 105);
+  CHECK(model::expiry_for(100, ~uint64_t{0}) == std::numeric_limits<int64_t>::max());
 }
 
 // --- SQLite only ------------------------------------------------------------
@@ -1062,11 +1062,11 @@ TEST_CASE("sqlite opens and writes with either synchronous setting",
 struct collector {
   std::mutex mutex;
   std::condition_variable cv;
-  std::vector<kv::outcome> outcomes;
+  std::vector<model::outcome> outcomes;
   size_t calls = 0;
 
   drivers::kv_driver::completion callback() {
-    return [this](kv::outcome out) {
+    return [this](model::outcome out) {
       std::lock_guard<std::mutex> guard{mutex};
       outcomes.push_back(std::move(out));
       ++calls;
@@ -1095,17 +1095,17 @@ TEMPLATE_TEST_CASE("concurrent writers on four connections all succeed with "
       // Own keys, shared keys, and batches.
       const std::string own = "d" + std::to_string(d) + "/" + std::to_string(n);
       drivers[d]->execute(
-        "ns", std::make_shared<const kv::operation>(set_op(own, "v")),
+        "ns", std::make_shared<const model::operation>(set_op(own, "v")),
         writes.callback());
       if (n % 10 == 0) {
-        kv::batch_set_op batch;
+        model::batch_set_op batch;
         batch.entries = {{"shared/a", own, 0}, {"shared/b", own, 0}};
-        drivers[d]->execute("ns", std::make_shared<const kv::operation>(batch),
+        drivers[d]->execute("ns", std::make_shared<const model::operation>(batch),
                             writes.callback());
       }
       // Every connection races to create the same keys: one wins each.
       drivers[d]->execute("ns",
-                          std::make_shared<const kv::operation>(set_op(
+                          std::make_shared<const model::operation>(set_op(
                             "claim/" + std::to_string(n % 50), own, 0, 0)),
                           claims.callback());
     }
@@ -1119,11 +1119,11 @@ TEMPLATE_TEST_CASE("concurrent writers on four connections all succeed with "
   for (auto& out : writes.outcomes) {
     INFO(out.status.message);
     REQUIRE(out.status.ok());
-    if (auto* s = std::get_if<kv::set_result>(&out.value)) {
+    if (auto* s = std::get_if<model::set_result>(&out.value)) {
       versions.insert(s->version);
       ++count;
     } else {
-      for (auto v : std::get<kv::batch_set_result>(out.value).versions) {
+      for (auto v : std::get<model::batch_set_result>(out.value).versions) {
         versions.insert(v);
         ++count;
       }
@@ -1133,7 +1133,7 @@ TEMPLATE_TEST_CASE("concurrent writers on four connections all succeed with "
   for (auto& out : claims.outcomes) {
     if (out.status.ok()) {
       ++won;
-      versions.insert(std::get<kv::set_result>(out.value).version);
+      versions.insert(std::get<model::set_result>(out.value).version);
       ++count;
     } else {
       INFO(out.status.message);
@@ -1156,7 +1156,7 @@ TEST_CASE("sqlite: a busy database fails the whole batch and writes nothing",
   {
     raw_db raw{f.backend.sqlite.path};
     raw.exec("BEGIN IMMEDIATE");
-    kv::batch_set_op op;
+    model::batch_set_op op;
     op.entries = {{"a", "1", 0}, {"b", "2", 0}};
     auto out = f.run(op);
     CHECK(out.status.code == status_code::unavailable);
@@ -1183,7 +1183,7 @@ TEST_CASE("sqlite: a batch failing on a later entry is rolled back",
              "WHEN NEW.key = CAST('bad' AS BLOB) "
              "BEGIN SELECT RAISE(ABORT, 'rejected by test trigger'); END");
   }
-  kv::batch_set_op op;
+  model::batch_set_op op;
   op.entries = {{"keep", "new", 0}, {"fresh", "1", 0}, {"bad", "2", 0}};
   auto out = f.run(op);
   CHECK(out.status.code == status_code::internal);
@@ -1234,7 +1234,7 @@ TEMPLATE_TEST_CASE("destroying a driver completes every queued job once",
   for (int i = 0; i < jobs; ++i)
     f.driver->execute(
       "ns",
-      std::make_shared<const kv::operation>(set_op("k" + std::to_string(i), "v")),
+      std::make_shared<const model::operation>(set_op("k" + std::to_string(i), "v")),
       done.callback());
   f.driver->reclaim_expired(10, [&](uint64_t) { ++reclaims; });
   f.driver.reset();
@@ -1257,13 +1257,13 @@ TEMPLATE_TEST_CASE("destroying a driver completes every queued job once",
   CHECK(f.scan_all("k", 1000).size() == succeeded);
 }
 
-kv::outcome run_within(drivers::kv_driver& d, kv::operation op,
+model::outcome run_within(drivers::kv_driver& d, model::operation op,
                        drivers::op_timeout timeout) {
-  auto promise = std::make_shared<std::promise<kv::outcome>>();
+  auto promise = std::make_shared<std::promise<model::outcome>>();
   auto future = promise->get_future();
-  d.execute("ns", std::make_shared<const kv::operation>(std::move(op)),
+  d.execute("ns", std::make_shared<const model::operation>(std::move(op)),
             timeout,
-            [promise](kv::outcome out) { promise->set_value(std::move(out)); });
+            [promise](model::outcome out) { promise->set_value(std::move(out)); });
   REQUIRE(future.wait_for(deadline) == std::future_status::ready);
   return future.get();
 }
@@ -1287,11 +1287,11 @@ TEST_CASE("sqlite: a write that cannot get the lock before its timeout gives "
   INFO(out.status.message);
   CHECK(out.status.code == status_code::deadline_exceeded);
   CHECK_THAT(out.status.message, Catch::Contains("not applied"));
-  auto got = ok<kv::get_result>(f.run(kv::get_op{"k"}));
+  auto got = ok<model::get_result>(f.run(model::get_op{"k"}));
   CHECK(got.value == "before");
   // The connection is usable again, with its own busy timeout back.
   f.set("k", "after");
-  CHECK(ok<kv::get_result>(f.run(kv::get_op{"k"})).value == "after");
+  CHECK(ok<model::get_result>(f.run(model::get_op{"k"})).value == "after");
 }
 
 TEMPLATE_TEST_CASE("an operation whose time is already up is not started",
@@ -1299,7 +1299,7 @@ TEMPLATE_TEST_CASE("an operation whose time is already up is not started",
   fixture<TestType> f;
   auto out = run_within(*f.driver, set_op("k", "v"), 0ms);
   CHECK(out.status.code == status_code::deadline_exceeded);
-  CHECK_FALSE(ok<kv::get_result>(f.run(kv::get_op{"k"})).found);
+  CHECK_FALSE(ok<model::get_result>(f.run(model::get_op{"k"})).found);
   // A generous timeout changes nothing.
   CHECK(run_within(*f.driver, set_op("k", "v"), 60s).status.ok());
 }
@@ -1364,22 +1364,22 @@ bool waits_for_lock(pg_admin& admin, const std::string& app) {
 
 /// A completion to wait for later.
 struct pending {
-  std::shared_ptr<std::promise<kv::outcome>> promise
-    = std::make_shared<std::promise<kv::outcome>>();
-  std::future<kv::outcome> future = promise->get_future();
+  std::shared_ptr<std::promise<model::outcome>> promise
+    = std::make_shared<std::promise<model::outcome>>();
+  std::future<model::outcome> future = promise->get_future();
 
   drivers::kv_driver::completion callback() {
-    return [p = promise](kv::outcome out) { p->set_value(std::move(out)); };
+    return [p = promise](model::outcome out) { p->set_value(std::move(out)); };
   }
-  kv::outcome get() {
+  model::outcome get() {
     REQUIRE(future.wait_for(deadline) == std::future_status::ready);
     return future.get();
   }
 };
 
-void start(drivers::kv_driver& d, pending& p, kv::operation op,
+void start(drivers::kv_driver& d, pending& p, model::operation op,
            drivers::op_timeout timeout = drivers::no_timeout) {
-  d.execute("ns", std::make_shared<const kv::operation>(std::move(op)), timeout,
+  d.execute("ns", std::make_shared<const model::operation>(std::move(op)), timeout,
             p.callback());
 }
 
@@ -1507,21 +1507,21 @@ TEST_CASE("postgres: compare-and-set races between eight connections have "
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       auto& d = *drivers[t];
-      auto call = [&](kv::operation op) {
-        auto p = std::make_shared<std::promise<kv::outcome>>();
+      auto call = [&](model::operation op) {
+        auto p = std::make_shared<std::promise<model::outcome>>();
         auto fut = p->get_future();
-        d.execute("ns", std::make_shared<const kv::operation>(std::move(op)),
-                  [p](kv::outcome out) { p->set_value(std::move(out)); });
+        d.execute("ns", std::make_shared<const model::operation>(std::move(op)),
+                  [p](model::outcome out) { p->set_value(std::move(out)); });
         if (fut.wait_for(deadline) != std::future_status::ready)
-          return kv::outcome::failure(status_code::deadline_exceeded,
+          return model::outcome::failure(status_code::deadline_exceeded,
                                       "no answer within the test's deadline");
         return fut.get();
       };
       auto record = [&](uint64_t from, const std::string& value,
-                        kv::outcome out) {
+                        model::outcome out) {
         std::lock_guard<std::mutex> guard{mutex};
         if (out.status.ok())
-          wins.push_back({from, std::get<kv::set_result>(out.value).version,
+          wins.push_back({from, std::get<model::set_result>(out.value).version,
                           value});
         else if (out.status.code != status_code::failed_precondition)
           unexpected.push_back(out.status.message);
@@ -1531,13 +1531,13 @@ TEST_CASE("postgres: compare-and-set races between eight connections have "
       const std::string first = "create by " + std::to_string(t);
       record(0, first, call(set_op("race", first, 0, uint64_t{0})));
       for (int r = 0; r < rounds; ++r) {
-        auto seen = call(kv::get_op{"race"});
+        auto seen = call(model::get_op{"race"});
         if (!seen.status.ok()) {
           std::lock_guard<std::mutex> guard{mutex};
           unexpected.push_back(seen.status.message);
           continue;
         }
-        const uint64_t from = std::get<kv::get_result>(seen.value).version;
+        const uint64_t from = std::get<model::get_result>(seen.value).version;
         const std::string value = std::to_string(t) + "/" + std::to_string(r);
         record(from, value, call(set_op("race", value, 0, from)));
       }
@@ -1595,7 +1595,7 @@ TEST_CASE("postgres: a connection the server ends answers connection_lost, "
   CHECK(ended(out.status.message));
   // Not applied: a lost outcome says so only when it cannot tell.
   CHECK(out.status.message.find("may or may not") == std::string::npos);
-  auto again = f.run(kv::get_op{"k"});
+  auto again = f.run(model::get_op{"k"});
   CHECK(again.connection_lost);
   CHECK(ended(again.status.message));
   CHECK(reclaim(*f.driver, 10) == 0);
@@ -1672,14 +1672,14 @@ TEST_CASE("postgres: a read blocked by a table lock past its deadline answers "
     pqxx::work holder{admin->conn};
     holder.exec("LOCK TABLE " + f.scope.table("prism_kv")
                 + " IN ACCESS EXCLUSIVE MODE");
-    auto read = run_within(*f.driver, kv::get_op{"k"}, 200ms);
+    auto read = run_within(*f.driver, model::get_op{"k"}, 200ms);
     INFO(read.status.message);
     CHECK(read.status.code == status_code::deadline_exceeded);
     auto scan = run_within(*f.driver, scan_op("", "", 10), 200ms);
     CHECK(scan.status.code == status_code::deadline_exceeded);
 
     // No deadline: the backend's statement_timeout_ms ends the wait.
-    auto slow = f.run(kv::get_op{"k"});
+    auto slow = f.run(model::get_op{"k"});
     INFO(slow.status.message);
     CHECK(slow.status.code == status_code::deadline_exceeded);
     CHECK_THAT(slow.status.message,
@@ -1702,7 +1702,7 @@ TEST_CASE("postgres: a batch failing on a later entry is rolled back whole",
   admin->exec("CREATE TRIGGER reject_bad BEFORE INSERT OR UPDATE ON "
               + f.scope.table("prism_kv") + " FOR EACH ROW EXECUTE FUNCTION "
               + f.scope.table("reject_bad") + "()");
-  kv::batch_set_op op;
+  model::batch_set_op op;
   op.entries = {{"keep", "new", 0}, {"fresh", "1", 0}, {"bad", "2", 0}};
   auto out = f.run(op);
   INFO(out.status.message);
@@ -1722,7 +1722,7 @@ TEST_CASE("postgres: a driver that cannot connect answers connection_lost "
   f.backend.postgres.dsn
     = f.scope.dsn({{"host", "127.0.0.1"}, {"port", std::to_string(port)}});
   f.driver = f.factory(f.backend, 0);
-  auto out = f.run(kv::get_op{"k"});
+  auto out = f.run(model::get_op{"k"});
   INFO(out.status.message);
   CHECK(out.connection_lost);
   CHECK(out.status.code == status_code::unavailable);
@@ -1741,7 +1741,7 @@ TEST_CASE("postgres: a driver that cannot connect answers connection_lost "
   f.driver = f.factory(f.backend, 0);
   CHECK(std::chrono::steady_clock::now() - t0 < 500ms);
   pending first;
-  start(*f.driver, first, kv::get_op{"k"});
+  start(*f.driver, first, model::get_op{"k"});
   auto late = first.get();
   const auto took = std::chrono::steady_clock::now() - t0;
   INFO(late.status.message);
@@ -1844,8 +1844,8 @@ TEST_CASE("postgres: the password comes from password_env or password_file "
 
   SECTION("from the environment") {
     auto d = f.factory(backend, 0);
-    CHECK(ok<kv::set_result>(run(*d, "pw", set_op("k", "v"))).version == 1);
-    CHECK(ok<kv::get_result>(run(*d, "pw", kv::get_op{"k"})).value == "v");
+    CHECK(ok<model::set_result>(run(*d, "pw", set_op("k", "v"))).version == 1);
+    CHECK(ok<model::get_result>(run(*d, "pw", model::get_op{"k"})).value == "v");
   }
   SECTION("from a file, first line only") {
     temp_dir dir;
@@ -1854,13 +1854,13 @@ TEST_CASE("postgres: the password comes from password_env or password_file "
     backend.postgres.password_env.clear();
     backend.postgres.password_file = file.string();
     auto d = f.factory(backend, 0);
-    CHECK(ok<kv::set_result>(run(*d, "pw", set_op("k", "v"))).version == 1);
+    CHECK(ok<model::set_result>(run(*d, "pw", set_op("k", "v"))).version == 1);
   }
   SECTION("a wrong password is refused without showing it") {
     const std::string wrong = "wrong-" + password;
     scoped_env bad{env_name, wrong};
     auto d = f.factory(backend, 0);
-    auto out = run(*d, "ns", kv::get_op{"k"});
+    auto out = run(*d, "ns", model::get_op{"k"});
     INFO(out.status.message);
     CHECK(out.connection_lost);
     CHECK_THAT(out.status.message, Catch::Contains("password authentication failed"));
@@ -1870,7 +1870,7 @@ TEST_CASE("postgres: the password comes from password_env or password_file "
     backend.postgres.dsn = f.scope.dsn(
       {{"user", role.name}, {"port", std::to_string(closed_port())}});
     auto d = f.factory(backend, 0);
-    auto out = run(*d, "ns", kv::get_op{"k"});
+    auto out = run(*d, "ns", model::get_op{"k"});
     INFO(out.status.message);
     CHECK(out.connection_lost);
     CHECK_THAT(out.status.message, Catch::Contains(role.name + "@"));
@@ -1883,7 +1883,7 @@ TEST_CASE("postgres: the password comes from password_env or password_file "
       {{"user", role.name}, {"password", password},
        {"port", std::to_string(closed_port())}});
     auto d = f.factory(backend, 0);
-    auto out = run(*d, "ns", kv::get_op{"k"});
+    auto out = run(*d, "ns", model::get_op{"k"});
     INFO(out.status.message);
     CHECK(out.connection_lost);
     CHECK(out.status.message.find("S3cret") == std::string::npos);

@@ -18,8 +18,8 @@ using prism::testing::parse_config;
 
 namespace {
 
-kv::set_op set(std::string key, std::string value) {
-  return kv::set_op{std::move(key), std::move(value), 0, {}};
+model::set_op set(std::string key, std::string value) {
+  return model::set_op{std::move(key), std::move(value), 0, {}};
 }
 
 const char* two_connections = R"(
@@ -227,9 +227,9 @@ TEST_CASE("a restart storm past the intensity opens the circuit: the "
   // Failed attempts start nothing: this is its first incarnation since.
   CHECK(conn.restarts == 1);
   CHECK(submit("after").status.ok());
-  auto read = g.call("kv", kv::get_op{"before"});
+  auto read = g.call("kv", model::get_op{"before"});
   REQUIRE(read.status.ok());
-  CHECK(std::get<kv::get_result>(read.value).found);
+  CHECK(std::get<model::get_result>(read.value).found);
   submitted.insert("auto-0");
   require_one_answer_each(g, submitted);
 }
@@ -403,9 +403,9 @@ TEST_CASE("a backend call gets what is left of the client's deadline as its "
   REQUIRE(g.answer_of("fine"));
   CHECK(g.answer_of("fine")->status.ok());
   mem.set_latency(0);
-  auto got = g.call("kv", kv::get_op{"late"});
+  auto got = g.call("kv", model::get_op{"late"});
   REQUIRE(got.status.ok());
-  CHECK_FALSE(std::get<kv::get_result>(got.value).found);
+  CHECK_FALSE(std::get<model::get_result>(got.value).found);
 }
 
 TEST_CASE("the root supervisor restarts a killed stage, router or pool, and "
@@ -424,7 +424,7 @@ TEST_CASE("the root supervisor restarts a killed stage, router or pool, and "
     CHECK(find_actor(g, kind, name).id == 0);
     // Meanwhile a call is answered, never left hanging.
     auto id = "during-" + std::to_string(n++);
-    g.submit(id, "kv", kv::get_op{"kept"});
+    g.submit(id, "kv", model::get_op{"kept"});
     g.run();
     REQUIRE(g.answer_of(id));
     auto code = g.answer_of(id)->status.code;
@@ -434,9 +434,9 @@ TEST_CASE("the root supervisor restarts a killed stage, router or pool, and "
     auto after = find_actor(g, kind, name);
     REQUIRE(after.id != 0);
     CHECK(after.id != before.id);
-    auto got = g.call("kv", kv::get_op{"kept"});
+    auto got = g.call("kv", model::get_op{"kept"});
     REQUIRE(got.status.ok());
-    CHECK(std::get<kv::get_result>(got.value).found);
+    CHECK(std::get<model::get_result>(got.value).found);
     CHECK(g.call("kv", set("k" + std::to_string(n), "v")).status.ok());
   }
   // The restarted pool opened fresh connections through its factory.

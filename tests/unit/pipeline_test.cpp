@@ -30,12 +30,12 @@ namespaces:
   bare: {backend: mem, middleware: []}
 )";
 
-kv::set_op set(std::string key, std::string value, uint64_t ttl_ms = 0) {
-  return kv::set_op{std::move(key), std::move(value), ttl_ms, {}};
+model::set_op set(std::string key, std::string value, uint64_t ttl_ms = 0) {
+  return model::set_op{std::move(key), std::move(value), ttl_ms, {}};
 }
 
 template <class Result>
-const Result& result_of(const kv::outcome& o) {
+const Result& result_of(const model::outcome& o) {
   INFO("status " << to_string(o.status.code) << ": " << o.status.message);
   REQUIRE(o.status.ok());
   return std::get<Result>(o.value);
@@ -45,14 +45,14 @@ const Result& result_of(const kv::outcome& o) {
 
 TEST_CASE("a call travels the pipeline to its backend and back") {
   deterministic_gateway g{parse_config(two_namespaces)};
-  auto v1 = result_of<kv::set_result>(g.call("cache", set("k", "v1"))).version;
-  auto got = result_of<kv::get_result>(g.call("cache", kv::get_op{"k"}));
+  auto v1 = result_of<model::set_result>(g.call("cache", set("k", "v1"))).version;
+  auto got = result_of<model::get_result>(g.call("cache", model::get_op{"k"}));
   CHECK(got.found);
   CHECK(got.value == "v1");
   CHECK(got.version == v1);
   CHECK(g.backend("mem").applied() == 2);
   // Namespaces on different backends do not share data.
-  auto other = result_of<kv::get_result>(g.call("durable", kv::get_op{"k"}));
+  auto other = result_of<model::get_result>(g.call("durable", model::get_op{"k"}));
   CHECK_FALSE(other.found);
   CHECK(g.backend("disk").applied() == 1);
   // These simulated drivers answer before `execute` returns: the connection
@@ -65,8 +65,8 @@ TEST_CASE("a call travels the pipeline to its backend and back") {
 TEST_CASE("stages observe every outcome: metrics count it, audit writes it") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.call("cache", set("a", "1"));
-  g.call("cache", kv::get_op{"a"});
-  g.call("nowhere", kv::get_op{"a"});
+  g.call("cache", model::get_op{"a"});
+  g.call("nowhere", model::get_op{"a"});
   g.run();
   auto text = g.metrics_text();
   CHECK_THAT(text, Catch::Contains(
@@ -104,7 +104,7 @@ TEST_CASE("a call visits on its way in only the stages that may refuse it") {
   auto visits = [&](const std::string& ns) {
     g.note("-- " + ns);
     auto id = "v-" + ns;
-    g.submit(id, ns, kv::get_op{"k"});
+    g.submit(id, ns, model::get_op{"k"});
     g.run();
     REQUIRE(g.answer_of(id));
     CHECK(g.answer_of(id)->status.ok());
@@ -141,8 +141,8 @@ TEST_CASE("a session tells each stage of the calls it answered together in "
           "one message") {
   deterministic_gateway g{parse_config(two_namespaces)};
   for (auto id : {"q1", "q2", "q3"})
-    g.submit(id, "cache", kv::get_op{"k"});
-  g.submit("q4", "bare", kv::get_op{"k"});
+    g.submit(id, "cache", model::get_op{"k"});
+  g.submit("q4", "bare", model::get_op{"k"});
   g.run();
   REQUIRE(g.answers().size() == 4);
   std::vector<std::string> reports;
@@ -164,7 +164,7 @@ TEST_CASE("a session tells each stage of the calls it answered together in "
 TEST_CASE("stages hear of the last calls of a session that stops as soon as "
           "they are answered") {
   deterministic_gateway g{parse_config(two_namespaces)};
-  g.submit("q1", "cache", kv::get_op{"k"});
+  g.submit("q1", "cache", model::get_op{"k"});
   // Told to stop while q1 is in flight, the session ends with q1's answer,
   // before the reminder to report q1 that it sent itself could run.
   auto session = g.gw().sessions().find("client-1");
@@ -180,7 +180,7 @@ TEST_CASE("stages hear of the last calls of a session that stops as soon as "
 
 TEST_CASE("a namespace without middleware skips the stages") {
   deterministic_gateway g{parse_config(two_namespaces)};
-  result_of<kv::set_result>(g.call("bare", set("k", "v")));
+  result_of<model::set_result>(g.call("bare", set("k", "v")));
   g.run();
   CHECK(g.audit().lines.empty());
   // Its refusals are counted (by its session), its requests are not.
@@ -191,12 +191,12 @@ TEST_CASE("a namespace without middleware skips the stages") {
 TEST_CASE("the router answers what only the namespace config can decide") {
   deterministic_gateway g{parse_config(two_namespaces)};
   SECTION("unknown namespace") {
-    auto o = g.call("nowhere", kv::get_op{"k"});
+    auto o = g.call("nowhere", model::get_op{"k"});
     CHECK(o.status.code == status_code::not_found);
     CHECK_THAT(o.status.message, Catch::Contains("\"nowhere\""));
   }
   SECTION("a pubsub namespace refuses KeyValue calls") {
-    auto o = g.call("events", kv::get_op{"k"});
+    auto o = g.call("events", model::get_op{"k"});
     CHECK(o.status.code == status_code::failed_precondition);
     CHECK_THAT(o.status.message, Catch::Contains("pubsub"));
   }
@@ -205,27 +205,27 @@ TEST_CASE("the router answers what only the namespace config can decide") {
     CHECK(o.status.code == status_code::invalid_argument);
     CHECK_THAT(o.status.message, Catch::StartsWith("value of 9 bytes")
                                    && Catch::Contains("max_value_bytes"));
-    auto batch = g.call("small", kv::batch_set_op{{{"a", "1", 0},
+    auto batch = g.call("small", model::batch_set_op{{{"a", "1", 0},
                                                    {"b", "123456789", 0}}});
     CHECK(batch.status.code == status_code::invalid_argument);
-    CHECK_FALSE(result_of<kv::exists_result>(g.call("small", kv::exists_op{"a"})).exists);
+    CHECK_FALSE(result_of<model::exists_result>(g.call("small", model::exists_op{"a"})).exists);
   }
   CHECK(g.backend("mem").failed() == 0);
 }
 
 TEST_CASE("malformed requests are answered by the session, still observed") {
   deterministic_gateway g{parse_config(two_namespaces)};
-  auto empty_key = g.call("cache", kv::get_op{""});
+  auto empty_key = g.call("cache", model::get_op{""});
   CHECK(empty_key.status.code == status_code::invalid_argument);
-  auto long_key = g.call("cache", kv::get_op{std::string(4097, 'k')});
+  auto long_key = g.call("cache", model::get_op{std::string(4097, 'k')});
   CHECK(long_key.status.code == status_code::invalid_argument);
   CHECK_THAT(long_key.status.message, Catch::Contains("4096"));
-  auto no_ns = g.call("", kv::get_op{"k"});
+  auto no_ns = g.call("", model::get_op{"k"});
   CHECK(no_ns.status.code == status_code::invalid_argument);
   CHECK_THAT(no_ns.status.message, Catch::Contains("namespace"));
-  auto big_page = g.call("cache", kv::scan_op{"", "", 1001, false});
+  auto big_page = g.call("cache", model::scan_op{"", "", 1001, false});
   CHECK(big_page.status.code == status_code::invalid_argument);
-  auto empty_entry = g.call("cache", kv::batch_set_op{{{"a", "1", 0}, {"", "2", 0}}});
+  auto empty_entry = g.call("cache", model::batch_set_op{{{"a", "1", 0}, {"", "2", 0}}});
   CHECK(empty_entry.status.code == status_code::invalid_argument);
   CHECK_THAT(empty_entry.status.message, Catch::StartsWith("entries[1].key is empty"));
   CHECK(g.backend("mem").applied() == 0);
@@ -270,7 +270,7 @@ TEST_CASE("a saturated pool rejects at once instead of queueing") {
   disk.set_holding(true);
   // 2 connections x 1 in flight + max_pending 2 = 4 admitted.
   for (int i = 0; i < 6; ++i)
-    g.submit("r" + std::to_string(i), "durable", kv::get_op{"k"});
+    g.submit("r" + std::to_string(i), "durable", model::get_op{"k"});
   g.run();
   REQUIRE(g.answers().size() == 2);
   for (auto& a : g.answers()) {
@@ -296,13 +296,13 @@ TEST_CASE("a backend failure reaches the client with its code") {
 TEST_CASE("TTL: a key expires at once on the virtual clock and is reclaimed "
           "in the background") {
   deterministic_gateway g{parse_config(two_namespaces)};
-  result_of<kv::set_result>(g.call("cache", set("t", "v", 500)));
-  result_of<kv::set_result>(g.call("cache", set("p", "v")));
-  CHECK(result_of<kv::get_result>(g.call("cache", kv::get_op{"t"})).found);
+  result_of<model::set_result>(g.call("cache", set("t", "v", 500)));
+  result_of<model::set_result>(g.call("cache", set("p", "v")));
+  CHECK(result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
   g.advance_ms(499);
-  CHECK(result_of<kv::get_result>(g.call("cache", kv::get_op{"t"})).found);
+  CHECK(result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
   g.advance_ms(1);
-  CHECK_FALSE(result_of<kv::get_result>(g.call("cache", kv::get_op{"t"})).found);
+  CHECK_FALSE(result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
   // The sweep timer (1 s by default) reclaims its storage.
   CHECK(g.backend("mem").store().size() == 2);
   g.advance_ms(1000);
@@ -320,7 +320,7 @@ TEST_CASE("an idle session leaves the directory, the client's next call "
   CHECK(g.gw().sessions().size() == 1);
   g.advance_ms(1000);
   CHECK(g.gw().sessions().size() == 0);
-  auto got = result_of<kv::get_result>(g.call("cache", kv::get_op{"k"}));
+  auto got = result_of<model::get_result>(g.call("cache", model::get_op{"k"}));
   CHECK(got.value == "v");
   CHECK(g.gw().sessions().size() == 1);
 }
@@ -335,7 +335,7 @@ TEST_CASE("a session that dies leaves the directory, the client's next call "
   caf::anon_send_exit(first, caf::exit_reason::kill);
   g.run();
   CHECK(g.gw().sessions().size() == 0);
-  auto got = result_of<kv::get_result>(g.call("cache", kv::get_op{"k"}));
+  auto got = result_of<model::get_result>(g.call("cache", model::get_op{"k"}));
   CHECK(got.value == "v");
   auto second = g.gw().sessions().find("client-1");
   REQUIRE(second);
@@ -375,7 +375,7 @@ TEST_CASE("a connection that dies is restarted by its pool's supervisor "
   REQUIRE(g.answers().size() == 2);
   CHECK(g.answers()[1].outcome.status.ok());
   // While one connection is down, the pool serves from the other.
-  CHECK(g.call("durable", kv::get_op{"b"}).status.ok());
+  CHECK(g.call("durable", model::get_op{"b"}).status.ok());
   // The supervisor's first backoff is 100 ms of virtual time.
   g.advance_ms(99);
   CHECK(find_connection("disk#0") == 0);
@@ -394,7 +394,7 @@ TEST_CASE("one client connection cannot have more than its window in "
   deterministic_gateway g{cfg};
   g.backend("disk").set_holding(true);
   for (int i = 0; i < 4; ++i)
-    g.submit("w" + std::to_string(i), "durable", kv::get_op{"k"}, {}, "greedy");
+    g.submit("w" + std::to_string(i), "durable", model::get_op{"k"}, {}, "greedy");
   g.run();
   REQUIRE(g.answers().size() == 1);
   auto& refused = g.answers()[0];
@@ -403,7 +403,7 @@ TEST_CASE("one client connection cannot have more than its window in "
   CHECK(refused.outcome.status.retry_after_ms > 0);
   CHECK_THAT(refused.outcome.status.message, Catch::Contains("in flight"));
   // Another client is served while the first one's window is full.
-  g.submit("other", "cache", kv::get_op{"k"}, {}, "polite");
+  g.submit("other", "cache", model::get_op{"k"}, {}, "polite");
   g.run();
   REQUIRE(g.answer_of("other"));
   CHECK(g.answer_of("other")->status.ok());
@@ -411,7 +411,7 @@ TEST_CASE("one client connection cannot have more than its window in "
   g.backend("disk").set_holding(false);
   g.backend("disk").release_held();
   g.run();
-  g.submit("w4", "durable", kv::get_op{"k"}, {}, "greedy");
+  g.submit("w4", "durable", model::get_op{"k"}, {}, "greedy");
   g.run();
   REQUIRE(g.answer_of("w4"));
   CHECK(g.answer_of("w4")->status.ok());
@@ -436,8 +436,8 @@ TEST_CASE("a full session mailbox refuses at once instead of queueing") {
   CHECK(g.answer_of("m1")->status.ok());
   CHECK(g.backend("mem").applied() == 2);
   // Taken requests free their slots: the next ones are admitted again.
-  g.submit("m5", "cache", kv::get_op{"k"}, {}, "flood");
-  g.submit("m6", "cache", kv::get_op{"k"}, {}, "flood");
+  g.submit("m5", "cache", model::get_op{"k"}, {}, "flood");
+  g.submit("m6", "cache", model::get_op{"k"}, {}, "flood");
   g.run();
   CHECK(g.answer_of("m5")->status.ok());
   CHECK(g.answer_of("m6")->status.ok());
@@ -455,7 +455,7 @@ TEST_CASE("a full pool mailbox makes the router refuse at once") {
   cfg.backends.at("disk").mailbox_limit = 2;
   deterministic_gateway g{cfg};
   for (int i = 0; i < 5; ++i)
-    g.submit("p" + std::to_string(i), "durable", kv::get_op{"k"}, {},
+    g.submit("p" + std::to_string(i), "durable", model::get_op{"k"}, {},
              "client-" + std::to_string(i));
   g.run();
   REQUIRE(g.answers().size() == 5);
@@ -477,7 +477,7 @@ TEST_CASE("a full pool mailbox makes the router refuse at once") {
       CHECK(a.rejected == 3);
     }
   // Slots come back as the pool takes its requests.
-  CHECK(g.call("durable", kv::get_op{"k"}).status.ok());
+  CHECK(g.call("durable", model::get_op{"k"}).status.ok());
 }
 
 TEST_CASE("a stage that only observes holds back new calls while its "
@@ -513,7 +513,7 @@ TEST_CASE("a stage that only observes holds back new calls while its "
     REQUIRE(g.answer_of(id));
     CHECK(g.answer_of(id)->status.ok());
   }
-  g.submit("d", "cache", kv::get_op{"a"}, {}, "client-d");
+  g.submit("d", "cache", model::get_op{"a"}, {}, "client-d");
   run_all_but_stages();
   REQUIRE(g.answer_of("d"));
   CHECK(g.answer_of("d")->status.code == status_code::resource_exhausted);
@@ -530,7 +530,7 @@ TEST_CASE("a stage that only observes holds back new calls while its "
                      R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 4)"));
   CHECK_THAT(text, Catch::Contains(
                      R"(prism_rejections_total{namespace="cache",reason="mailbox_full"} 1)"));
-  CHECK(g.call("cache", kv::get_op{"a"}).status.ok());
+  CHECK(g.call("cache", model::get_op{"a"}).status.ok());
   for (auto& a : g.actors().snapshot(g.system().clock().now()))
     if (a.kind == "stage" && a.name == "metrics") {
       CHECK(a.mailbox_limit == 2);
@@ -541,7 +541,7 @@ TEST_CASE("a stage that only observes holds back new calls while its "
 TEST_CASE("a session with calls in flight is not closed") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.backend("disk").set_holding(true);
-  g.submit("held", "durable", kv::get_op{"k"});
+  g.submit("held", "durable", model::get_op{"k"});
   g.run();
   g.advance_ms(5000);
   CHECK(g.gw().sessions().size() == 1);
@@ -558,7 +558,7 @@ TEST_CASE("every call is answered exactly once, even when the gateway stops "
     deterministic_gateway g{parse_config(two_namespaces)};
     g.backend("disk").set_holding(true);
     for (int i = 0; i < 4; ++i)
-      g.submit("s" + std::to_string(i), "durable", kv::get_op{"k"});
+      g.submit("s" + std::to_string(i), "durable", model::get_op{"k"});
     g.run();
     g.gw().stop();
     g.run();
@@ -588,7 +588,7 @@ TEST_CASE("the same inputs give the same run") {
     for (auto& a : g.answers()) {
       auto line = a.request_id + ":" + std::string(to_string(a.outcome.status.code));
       if (a.outcome.status.ok())
-        line += ":" + std::to_string(std::get<kv::set_result>(a.outcome.value).version);
+        line += ":" + std::to_string(std::get<model::set_result>(a.outcome.value).version);
       trace.push_back(line);
     }
     return trace;

@@ -29,14 +29,14 @@ namespaces:
   cache: {backend: mem}
 )";
 
-kv::publish_op pub(std::string topic, std::string payload,
-                   kv::metadata md = {}) {
-  return kv::publish_op{std::move(topic), std::move(payload), std::move(md)};
+model::publish_op pub(std::string topic, std::string payload,
+                   model::metadata md = {}) {
+  return model::publish_op{std::move(topic), std::move(payload), std::move(md)};
 }
 
-kv::subscribe_op sub(std::string topic, std::string name = {},
-                     kv::start_position start = kv::start_position::latest) {
-  return kv::subscribe_op{std::move(topic), std::move(name), start};
+model::subscribe_op sub(std::string topic, std::string name = {},
+                     model::start_position start = model::start_position::latest) {
+  return model::subscribe_op{std::move(topic), std::move(name), start};
 }
 
 std::vector<std::string> payloads(const recording_sink& s) {
@@ -63,11 +63,11 @@ actor_info find_actor(deterministic_gateway& g, const std::string& kind,
 
 /// Publishes and checks the answer.
 std::string publish(deterministic_gateway& g, const std::string& topic,
-                    const std::string& payload, kv::metadata md = {}) {
+                    const std::string& payload, model::metadata md = {}) {
   auto out = g.call("events", pub(topic, payload, std::move(md)));
   INFO(to_string(out.status.code) << ": " << out.status.message);
   REQUIRE(out.status.ok());
-  return std::get<kv::publish_result>(out.value).message_id;
+  return std::get<model::publish_result>(out.value).message_id;
 }
 
 } // namespace
@@ -87,7 +87,7 @@ TEST_CASE("pubsub: a subscriber gets what is published to its topic, with "
   auto& m = s->received[0];
   CHECK(m.topic == "orders");
   CHECK(m.payload == std::string("\0\x01\xff", 3));
-  CHECK(m.metadata == kv::metadata{{"source", "test"}, {"k", "v"}});
+  CHECK(m.metadata == model::metadata{{"source", "test"}, {"k", "v"}});
   CHECK(m.id == id);
   CHECK_FALSE(id.empty());
   CHECK(m.publish_time_ms == g.backend_clock_ms());
@@ -163,7 +163,7 @@ TEST_CASE("pubsub: EARLIEST replays what the topic retains, LATEST only "
   for (int i = 0; i < 3; ++i)
     publish(g, "t", "m" + std::to_string(i));
   auto early
-    = g.subscribe("e", "events", sub("t", "", kv::start_position::earliest));
+    = g.subscribe("e", "events", sub("t", "", model::start_position::earliest));
   auto late = g.subscribe("l", "events", sub("t"), "client-2");
   g.run();
   publish(g, "t", "m3");
@@ -222,7 +222,7 @@ TEST_CASE("pubsub: wrong calls get clear answers") {
   auto on_kv = g.call("cache", pub("t", "x"));
   CHECK(on_kv.status.code == status_code::failed_precondition);
   CHECK_THAT(on_kv.status.message, Catch::Contains("KeyValue API"));
-  auto kv_on_pubsub = g.call("events", kv::get_op{"k"});
+  auto kv_on_pubsub = g.call("events", model::get_op{"k"});
   CHECK(kv_on_pubsub.status.code == status_code::failed_precondition);
   auto bad_topic = g.call("events", pub("a b", "x"));
   CHECK(bad_topic.status.code == status_code::invalid_argument);
@@ -232,7 +232,7 @@ TEST_CASE("pubsub: wrong calls get clear answers") {
   auto too_large = g.call("events", pub("t", std::string(4 * 1024 * 1024 + 1, 'p')));
   CHECK(too_large.status.code == status_code::invalid_argument);
   CHECK_THAT(too_large.status.message, Catch::StartsWith("payload of 4194305 bytes exceeds"));
-  auto odd = g.subscribe("odd", "events", sub("t", {}, kv::start_position::unknown));
+  auto odd = g.subscribe("odd", "events", sub("t", {}, model::start_position::unknown));
   auto s = g.subscribe("nowhere", "missing", sub("t"));
   g.run();
   REQUIRE(g.answer_of("odd"));
@@ -287,7 +287,7 @@ TEST_CASE("pubsub: a memory topic retains its last 1000 messages, and a "
     publish(g, "t", "m" + std::to_string(i));
   // A named subscription from EARLIEST pulls everything retained.
   auto s = g.subscribe(
-    "s", "events", sub("t", "reader", kv::start_position::earliest));
+    "s", "events", sub("t", "reader", model::start_position::earliest));
   g.run();
   CHECK(payloads(*s) == numbered(5, n));
   // Topics: up to the limit, then refused (this one exists already).

@@ -33,7 +33,7 @@ int burst_of_gets(deterministic_gateway& g, const std::string& ns, int n,
   std::vector<std::string> ids;
   for (int i = 0; i < n; ++i) {
     ids.push_back("q" + std::to_string(++next));
-    g.submit(ids.back(), ns, kv::get_op{"k"}, {}, "client-1", principal);
+    g.submit(ids.back(), ns, model::get_op{"k"}, {}, "client-1", principal);
   }
   g.run();
   int refused = 0;

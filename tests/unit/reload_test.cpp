@@ -121,16 +121,16 @@ TEST_CASE("reload: a max_value_bytes larger than the listener was started "
 TEST_CASE("reload: a namespace it adds is counted under its own name, and "
           "the counts of those that stay go on") {
   deterministic_gateway g{parse_config(base)};
-  REQUIRE(g.call("cache", kv::get_op{"k"}).status.ok());
+  REQUIRE(g.call("cache", model::get_op{"k"}).status.ok());
   REQUIRE(g.gw()
             .reload(parse_config(base + R"(
   limited: {backend: mem, rate_limit: {rate: 0.001, burst: 1}, audit_required: true}
 )"))
             .empty());
   g.run();
-  REQUIRE(g.call("cache", kv::get_op{"k"}).status.ok());
-  REQUIRE(g.call("limited", kv::get_op{"k"}).status.ok());
-  auto refused = g.call("limited", kv::get_op{"k"});
+  REQUIRE(g.call("cache", model::get_op{"k"}).status.ok());
+  REQUIRE(g.call("limited", model::get_op{"k"}).status.ok());
+  auto refused = g.call("limited", model::get_op{"k"});
   CHECK(refused.status.code == status_code::resource_exhausted);
   auto text = g.metrics_text();
   CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
@@ -147,8 +147,8 @@ TEST_CASE("reload: streams of a namespace it removes end NOT_FOUND, streams "
   alerts: {backend: mem, pattern: pubsub}
 )";
   deterministic_gateway g{parse_config(two_topics)};
-  auto gone = g.subscribe("s1", "alerts", kv::subscribe_op{"t", "", {}});
-  auto stays = g.subscribe("s2", "events", kv::subscribe_op{"t", "", {}});
+  auto gone = g.subscribe("s1", "alerts", model::subscribe_op{"t", "", {}});
+  auto stays = g.subscribe("s2", "events", model::subscribe_op{"t", "", {}});
   g.run();
   REQUIRE(g.answer_of("s1"));
   REQUIRE(g.answer_of("s1")->status.ok());
@@ -163,12 +163,12 @@ TEST_CASE("reload: streams of a namespace it removes end NOT_FOUND, streams "
   CHECK_THAT(gone->finished->message, Catch::Contains("reload"));
   CHECK_FALSE(stays->finished);
 
-  auto published = g.call("events", kv::publish_op{"t", "after", {}});
+  auto published = g.call("events", model::publish_op{"t", "after", {}});
   REQUIRE(published.status.ok());
   g.run();
   REQUIRE(stays->received.size() == 1);
   CHECK(stays->received[0].payload == "after");
   // The removed namespace is gone for new calls too.
-  CHECK(g.call("alerts", kv::publish_op{"t", "x", {}}).status.code
+  CHECK(g.call("alerts", model::publish_op{"t", "x", {}}).status.code
         == status_code::not_found);
 }

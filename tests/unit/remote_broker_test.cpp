@@ -37,18 +37,18 @@ namespaces:
   events: {backend: bus, pattern: pubsub, subscription_buffer: 4}
 )";
 
-kv::publish_op pub(std::string topic, std::string payload,
-                   kv::metadata md = {}) {
-  return kv::publish_op{std::move(topic), std::move(payload), std::move(md)};
+model::publish_op pub(std::string topic, std::string payload,
+                   model::metadata md = {}) {
+  return model::publish_op{std::move(topic), std::move(payload), std::move(md)};
 }
 
-kv::subscribe_op sub(std::string topic, std::string name = {}) {
-  return kv::subscribe_op{std::move(topic), std::move(name),
-                          kv::start_position::latest};
+model::subscribe_op sub(std::string topic, std::string name = {}) {
+  return model::subscribe_op{std::move(topic), std::move(name),
+                          model::start_position::latest};
 }
 
-kv::message msg(const std::string& payload, uint64_t tag) {
-  kv::message m;
+model::message msg(const std::string& payload, uint64_t tag) {
+  model::message m;
   m.topic = "orders";
   m.payload = payload;
   m.id = "0-" + std::to_string(tag);
@@ -91,14 +91,14 @@ TEST_CASE("remote broker: a publish reaches the client with the time left, "
   CHECK(p.ns == "events");
   CHECK(p.op.topic == "orders");
   CHECK(p.op.payload == "x");
-  CHECK(p.op.metadata == kv::metadata{{"k", "v"}});
+  CHECK(p.op.metadata == model::metadata{{"k", "v"}});
   CHECK(p.timeout == std::chrono::milliseconds(2000));
   CHECK_FALSE(f.g.answer_of("p1")); // not before the backend answers
-  f.bus->answer_publish(kv::outcome::success(kv::publish_result{"0-7"}));
+  f.bus->answer_publish(model::outcome::success(model::publish_result{"0-7"}));
   f.g.run();
   REQUIRE(f.g.answer_of("p1"));
   REQUIRE(f.g.answer_of("p1")->status.ok());
-  CHECK(std::get<kv::publish_result>(f.g.answer_of("p1")->value).message_id
+  CHECK(std::get<model::publish_result>(f.g.answer_of("p1")->value).message_id
         == "0-7");
 
   // A publish without a deadline gets no timeout; a refusal passes through.
@@ -106,7 +106,7 @@ TEST_CASE("remote broker: a publish reaches the client with the time left, "
   f.g.run();
   REQUIRE(f.bus->publishes.size() == 1);
   CHECK(f.bus->publishes.front().timeout == drivers::no_timeout);
-  f.bus->answer_publish(kv::outcome::failure(status_code::unavailable,
+  f.bus->answer_publish(model::outcome::failure(status_code::unavailable,
                                              "the message was not stored"));
   f.g.run();
   REQUIRE(f.g.answer_of("p2"));
@@ -127,7 +127,7 @@ TEST_CASE("remote broker: at most max_pending publishes wait in the client, "
   CHECK(f.g.answer_of("p3")->status.retry_after_ms > 0);
   CHECK_THAT(f.g.answer_of("p3")->status.message,
              Catch::Contains("max_pending"));
-  f.bus->answer_publish(kv::outcome::success(kv::publish_result{"a"}));
+  f.bus->answer_publish(model::outcome::success(model::publish_result{"a"}));
   f.g.run();
   f.g.submit("p4", "events", pub("orders", "4"));
   f.g.run();
@@ -260,7 +260,7 @@ TEST_CASE("remote broker: a short outage ends nothing, one past "
   f.g.submit("p3", "events", pub("orders", "after"));
   f.g.run();
   CHECK(f.bus->publishes.size() == 2);
-  f.bus->answer_publish(kv::outcome::success(kv::publish_result{"0-1"}));
+  f.bus->answer_publish(model::outcome::success(model::publish_result{"0-1"}));
   f.g.run();
   REQUIRE(f.g.answer_of("p1"));
   CHECK(f.g.answer_of("p1")->status.ok());
@@ -292,7 +292,7 @@ TEST_CASE("remote broker: a restarted broker ends its streams, makes a new "
   CHECK(f.bus->clients_destroyed == 1);
 
   // The old client answers late: the caller still gets it.
-  old_publish.done(kv::outcome::success(kv::publish_result{"0-9"}));
+  old_publish.done(model::outcome::success(model::publish_result{"0-9"}));
   f.g.run();
   REQUIRE(f.g.answer_of("p1"));
   CHECK(f.g.answer_of("p1")->status.ok());

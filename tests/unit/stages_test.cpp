@@ -8,7 +8,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "kv/digest.hpp"
+#include "model/digest.hpp"
 #include "middleware/access/access_stage.hpp"
 #include "middleware/audit/audit_queue.hpp"
 #include "middleware/audit/audit_stage.hpp"
@@ -18,7 +18,7 @@ using namespace prism;
 
 namespace {
 
-call_ptr answered_call(std::string ns, kv::operation op, status_code code,
+call_ptr answered_call(std::string ns, model::operation op, status_code code,
                        std::chrono::microseconds latency) {
   request_context rc;
   rc.request_id = "req-1";
@@ -28,7 +28,7 @@ call_ptr answered_call(std::string ns, kv::operation op, status_code code,
   auto call = make_call(std::move(rc), std::move(op), nullptr);
   call->completed_at = call->context.received_at + latency;
   call->backend = "mem";
-  call->complete(kv::outcome::failure(code, "x"));
+  call->complete(model::outcome::failure(code, "x"));
   return call;
 }
 
@@ -56,11 +56,11 @@ TEST_CASE("metrics count by namespace, operation and code, with latency "
   auto registry = std::make_shared<metrics_registry>();
   metrics_logic metrics{{"cache"}, registry};
   using namespace std::chrono_literals;
-  metrics.on_complete(*answered_call("cache", kv::get_op{"k"},
+  metrics.on_complete(*answered_call("cache", model::get_op{"k"},
                                      status_code::ok, 80us));
-  metrics.on_complete(*answered_call("cache", kv::get_op{"k"},
+  metrics.on_complete(*answered_call("cache", model::get_op{"k"},
                                      status_code::ok, 3ms));
-  metrics.on_complete(*answered_call("other", kv::get_op{"k"},
+  metrics.on_complete(*answered_call("other", model::get_op{"k"},
                                      status_code::not_found, 10us));
   auto text = registry->render();
   CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
@@ -77,7 +77,7 @@ TEST_CASE("metrics count by namespace, operation and code, with latency "
 
 TEST_CASE("an audit line names the request, its outcome and its latency") {
   using namespace std::chrono_literals;
-  auto call = answered_call("cache", kv::set_op{"user:42", "v", 0, {}},
+  auto call = answered_call("cache", model::set_op{"user:42", "v", 0, {}},
                             status_code::failed_precondition, 1500us);
   auto line = nlohmann::json::parse(audit_logic::format_line(*call));
   CHECK(line["request_id"] == "req-1");
@@ -102,15 +102,15 @@ TEST_CASE("a namespace with redact_keys has the SHA-256 of each key in its "
   auto sink = std::make_shared<lines_sink>();
   audit_logic audit{sink, {{"private"}, {}},
                     std::make_shared<metrics_registry>()};
-  audit.on_complete(*answered_call("private", kv::get_op{"user:42"},
+  audit.on_complete(*answered_call("private", model::get_op{"user:42"},
                                    status_code::ok, 10us));
-  audit.on_complete(*answered_call("cache", kv::get_op{"user:42"},
+  audit.on_complete(*answered_call("cache", model::get_op{"user:42"},
                                    status_code::ok, 10us));
   REQUIRE(sink->lines.size() == 2);
   // printf %s user:42 | sha256sum
   CHECK(nlohmann::json::parse(sink->lines[0])["key"]
-        == "sha256:" + kv::sha256_hex("user:42"));
-  CHECK(kv::sha256_hex("abc")
+        == "sha256:" + model::sha256_hex("user:42"));
+  CHECK(model::sha256_hex("abc")
         == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   CHECK(sink->lines[0].find("user:42") == std::string::npos);
   CHECK(nlohmann::json::parse(sink->lines[1])["key"] == "user:42");
@@ -119,7 +119,7 @@ TEST_CASE("a namespace with redact_keys has the SHA-256 of each key in its "
 TEST_CASE("audit lines stay valid JSON whatever the key holds") {
   using namespace std::chrono_literals;
   std::string key = "q\"uote\\back\nline\x01ctl/日本語/\xff\xfe-end";
-  auto call = answered_call("cache", kv::get_op{key}, status_code::ok, 1us);
+  auto call = answered_call("cache", model::get_op{key}, status_code::ok, 1us);
   auto line = nlohmann::json::parse(audit_logic::format_line(*call));
   CHECK(line["key"] == "q\"uote\\back\nline\x01ctl/日本語/\ufffd\ufffd-end");
 }
@@ -144,7 +144,7 @@ TEST_CASE("audit lines escape a special byte wherever it falls in a long key") {
       std::string plain = "abcdefghijklmnopqrstuvwx";
       std::string key = plain.substr(0, at) + sp.raw + plain.substr(at);
       std::string want = plain.substr(0, at) + sp.decoded + plain.substr(at);
-      auto call = answered_call("cache", kv::get_op{key}, status_code::ok, 1us);
+      auto call = answered_call("cache", model::get_op{key}, status_code::ok, 1us);
       auto text = audit_logic::format_line(*call);
       INFO("byte " << static_cast<int>(static_cast<unsigned char>(sp.raw[0]))
                    << " at " << at << ": " << text);
@@ -220,12 +220,12 @@ call_ptr incoming_call(std::string ns, std::string request_id) {
   request_context rc;
   rc.request_id = std::move(request_id);
   rc.ns = std::move(ns);
-  return make_call(std::move(rc), kv::get_op{"k"}, nullptr);
+  return make_call(std::move(rc), model::get_op{"k"}, nullptr);
 }
 
 /// Completes `call` as its session would and shows it to the stage.
 void finish(audit_logic& audit, const call_ptr& call, status_code code) {
-  call->complete(kv::outcome::failure(code, "x"));
+  call->complete(model::outcome::failure(code, "x"));
   audit.on_complete(*call);
 }
 
@@ -356,22 +356,22 @@ TEST_CASE("access: read, write and admin by principal and group, no rules "
   cfg.namespaces["closed"];
   auto registry = std::make_shared<metrics_registry>();
   access_logic access{cfg, registry};
-  auto call_as = [](std::string principal, std::string ns, kv::operation op) {
+  auto call_as = [](std::string principal, std::string ns, model::operation op) {
     request_context rc;
     rc.ns = std::move(ns);
     rc.principal = std::move(principal);
     return make_call(std::move(rc), std::move(op), nullptr);
   };
-  auto code = [&](std::string principal, std::string ns, kv::operation op) {
+  auto code = [&](std::string principal, std::string ns, model::operation op) {
     auto call = call_as(std::move(principal), std::move(ns), std::move(op));
     auto st = access.on_request(*call);
-    call->complete(kv::outcome{st, {}});
+    call->complete(model::outcome{st, {}});
     return st.code;
   };
-  const kv::operation get = kv::get_op{"k"};
-  const kv::operation set = kv::set_op{"k", "v", 0, {}};
-  const kv::operation publish = kv::publish_op{"t", "p", {}};
-  const kv::operation subscribe = kv::subscribe_op{"t", "", kv::start_position::latest};
+  const model::operation get = model::get_op{"k"};
+  const model::operation set = model::set_op{"k", "v", 0, {}};
+  const model::operation publish = model::publish_op{"t", "p", {}};
+  const model::operation subscribe = model::subscribe_op{"t", "", model::start_position::latest};
   CHECK(code("rita", "cache", get) == status_code::ok);
   CHECK(code("rita", "cache", subscribe) == status_code::ok);
   CHECK(code("rita", "cache", set) == status_code::permission_denied);
@@ -383,9 +383,9 @@ TEST_CASE("access: read, write and admin by principal and group, no rules "
   CHECK(code("mallory", "cache", get) == status_code::permission_denied);
   CHECK(code("ada", "closed", get) == status_code::permission_denied);
   CHECK(code("mallory", "nowhere", get) == status_code::ok);
-  auto denied = call_as("rita", "cache", kv::batch_delete_op{{"a"}});
+  auto denied = call_as("rita", "cache", model::batch_delete_op{{"a"}});
   auto st = access.on_request(*denied);
-  denied->complete(kv::outcome{st, {}});
+  denied->complete(model::outcome{st, {}});
   CHECK(st.message == "principal \"rita\" may not write namespace \"cache\" (BatchDelete)");
   CHECK_THAT(registry->render(),
              Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 4"));
@@ -402,9 +402,9 @@ TEST_CASE("access: a reload's rules apply to the next call, and the refusals "
     request_context rc;
     rc.ns = std::move(ns);
     rc.principal = std::move(principal);
-    auto call = make_call(std::move(rc), kv::set_op{"k", "v", 0, {}}, nullptr);
+    auto call = make_call(std::move(rc), model::set_op{"k", "v", 0, {}}, nullptr);
     auto st = access.on_request(*call);
-    call->complete(kv::outcome{st, {}});
+    call->complete(model::outcome{st, {}});
     return st.code;
   };
   CHECK(code("rita", "cache") == status_code::ok);

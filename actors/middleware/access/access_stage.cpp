@@ -52,7 +52,7 @@ bool access_logic::allowed(const std::string& principal, const std::string& ns,
 }
 
 status access_logic::on_request(kv_call& call) {
-  bool write = kv::is_write(*call.operation);
+  bool write = model::is_write(*call.operation);
   if (allowed(call.context.principal, call.context.ns, write))
     return {};
   // Only configured namespaces deny.
@@ -61,7 +61,7 @@ status access_logic::on_request(kv_call& call) {
     status_code::permission_denied,
     "principal \"" + call.context.principal + "\" may not "
       + (write ? "write" : "read") + " namespace \"" + call.context.ns
-      + "\" (" + std::string{kv::operation_name(*call.operation)} + ")");
+      + "\" (" + std::string{model::operation_name(*call.operation)} + ")");
 }
 
 std::unique_ptr<stage_logic>

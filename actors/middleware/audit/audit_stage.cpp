@@ -15,7 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.hpp"
-#include "kv/digest.hpp"
+#include "model/digest.hpp"
 #include "middleware/audit/audit_queue.hpp"
 #include "runtime/admission.hpp"
 
@@ -329,9 +329,9 @@ std::string audit_logic::format_line(const kv_call& call, bool redact_key) {
   auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
     call.completed_at - ctx.received_at);
   std::string digest;
-  std::string_view key = kv::primary_key(*call.operation);
+  std::string_view key = model::primary_key(*call.operation);
   if (redact_key) {
-    digest = "sha256:" + kv::sha256_hex(key);
+    digest = "sha256:" + model::sha256_hex(key);
     key = digest;
   }
   struct text_field {
@@ -345,7 +345,7 @@ std::string audit_logic::format_line(const kv_call& call, bool redact_key) {
     {"principal", ctx.principal},
     {"peer", ctx.peer},
     {"namespace", ctx.ns},
-    {"operation", kv::operation_name(*call.operation)},
+    {"operation", model::operation_name(*call.operation)},
     {"key", key},
     {"code", to_string(call.final_code)},
   };

@@ -13,7 +13,7 @@ namespace prism {
 
 namespace {
 
-constexpr size_t operation_count = std::variant_size_v<kv::operation>;
+constexpr size_t operation_count = std::variant_size_v<model::operation>;
 
 } // namespace
 
@@ -43,7 +43,7 @@ void metrics_logic::on_complete(const kv_call& call) {
       "prism_requests_total",
       "Requests answered, by namespace, operation and gRPC status code.",
       {{"namespace", ns.label},
-       {"operation", std::string{kv::operation_name(*call.operation)}},
+       {"operation", std::string{model::operation_name(*call.operation)}},
        {"code", std::string{to_string(static_cast<status_code>(code))}}});
   op.requests[code]->Increment();
 
@@ -52,7 +52,7 @@ void metrics_logic::on_complete(const kv_call& call) {
       "prism_request_duration_seconds",
       "Time from a session receiving a request to answering it.",
       {{"namespace", ns.label},
-       {"operation", std::string{kv::operation_name(*call.operation)}}},
+       {"operation", std::string{model::operation_name(*call.operation)}}},
       {bucket_bounds_s.begin(), bucket_bounds_s.end()});
   auto elapsed = call.completed_at - call.context.received_at;
   op.latency->Observe(std::chrono::duration<double>(elapsed).count());

@@ -39,7 +39,7 @@ public:
   void reconfigure(const config::gateway_config& cfg) override;
 
 private:
-  /// One namespace's series per operation (by its index in kv::operation),
+  /// One namespace's series per operation (by its index in model::operation),
   /// each made on first use.
   struct operation_series {
     prometheus::Histogram* latency = nullptr;

@@ -123,10 +123,10 @@ public:
   kafka_driver& operator=(const kafka_driver&) = delete;
 
   void start(state_listener listener) override;
-  void publish(const std::string& ns, const kv::publish_op& op, op_timeout timeout,
+  void publish(const std::string& ns, const model::publish_op& op, op_timeout timeout,
                completion done) override;
   std::unique_ptr<subscription> subscribe(const std::string& ns,
-                                          const kv::subscribe_op& op,
+                                          const model::subscribe_op& op,
                                           subscriber_events events) override;
   std::string describe() const override { return "kafka " + options_.brokers; }
 
@@ -139,7 +139,7 @@ private:
     // Until it is sent:
     std::string kafka_topic;
     std::string payload;
-    kv::metadata metadata;
+    model::metadata metadata;
     int64_t timestamp_ms = 0;
   };
   using deadline_entry = std::pair<steady::time_point, uint64_t>;
@@ -147,7 +147,7 @@ private:
   // Publishing.
   void send(uint64_t id, const topic_registry::result& topic);
   /// Erases the publish and answers it (on the poll thread, or posted there).
-  void answer(uint64_t id, kv::outcome outcome, bool on_poll_thread);
+  void answer(uint64_t id, model::outcome outcome, bool on_poll_thread);
   void on_delivery(const rd_kafka_message_t& report);
   static void delivery_trampoline(rd_kafka_t*, const rd_kafka_message_t* report,
                                   void* opaque);
@@ -274,12 +274,12 @@ void kafka_driver::start(state_listener listener) {
 
 // --- publishing ---------------------------------------------------------------------
 
-void kafka_driver::publish(const std::string& ns, const kv::publish_op& op,
+void kafka_driver::publish(const std::string& ns, const model::publish_op& op,
                            op_timeout timeout, completion done) {
   std::string kafka_topic = topic_name(options_.topic_prefix, ns, op.topic);
   if (auto problem = topic_name_problem(kafka_topic)) {
     post([done = std::move(done), why = *problem] {
-      done(kv::outcome::failure(status_code::invalid_argument, why));
+      done(model::outcome::failure(status_code::invalid_argument, why));
     });
     return;
   }
@@ -301,7 +301,7 @@ void kafka_driver::publish(const std::string& ns, const kv::publish_op& op,
       auto code = poll_stopping_ ? status_code::unavailable
                                  : status_code::resource_exhausted;
       posted_.push_back([done = std::move(done), code, why] {
-        done(kv::outcome::failure(code, why));
+        done(model::outcome::failure(code, why));
       });
       lock.unlock();
       rd_kafka_queue_yield(producer_queue_);
@@ -329,13 +329,13 @@ void kafka_driver::publish(const std::string& ns, const kv::publish_op& op,
 void kafka_driver::send(uint64_t id, const topic_registry::result& topic) {
   if (!topic.status.ok()) {
     answer(id,
-           kv::outcome::failure(status_code::unavailable,
+           model::outcome::failure(status_code::unavailable,
                                 topic.status.message + "; " + maybe_stored(false)),
            false);
     return;
   }
   std::string kafka_topic, payload;
-  kv::metadata metadata;
+  model::metadata metadata;
   int64_t timestamp_ms = 0;
   {
     std::lock_guard<std::mutex> lock(pending_mutex_);
@@ -363,14 +363,14 @@ void kafka_driver::send(uint64_t id, const topic_registry::result& topic) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_headers_destroy(headers); // not taken on failure
     answer(id,
-           kv::outcome::failure(status_code::unavailable,
+           model::outcome::failure(status_code::unavailable,
                                 std::string("the Kafka producer refused the message: ")
                                   + rd_kafka_err2str(err) + "; " + maybe_stored(false)),
            false);
   }
 }
 
-void kafka_driver::answer(uint64_t id, kv::outcome outcome, bool on_poll_thread) {
+void kafka_driver::answer(uint64_t id, model::outcome outcome, bool on_poll_thread) {
   completion done;
   {
     std::lock_guard<std::mutex> lock(pending_mutex_);
@@ -400,14 +400,14 @@ void kafka_driver::on_delivery(const rd_kafka_message_t& report) {
   auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(report._private));
   if (report.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     answer(id,
-           kv::outcome::success(kv::publish_result{message_id(report.partition,
+           model::outcome::success(model::publish_result{message_id(report.partition,
                                                               report.offset)}),
            true);
     return;
   }
   bool maybe = rd_kafka_message_status(&report) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
   answer(id,
-         kv::outcome::failure(status_code::unavailable,
+         model::outcome::failure(status_code::unavailable,
                               std::string("Kafka did not confirm the message: ")
                                 + rd_kafka_err2str(report.err) + "; "
                                 + maybe_stored(maybe)),
@@ -429,7 +429,7 @@ void kafka_driver::expire_deadlines() {
     }
   }
   for (auto& [done, sent] : expired)
-    done(kv::outcome::failure(status_code::deadline_exceeded,
+    done(model::outcome::failure(status_code::deadline_exceeded,
                               "the publish timed out before Kafka confirmed it; "
                                 + maybe_stored(sent)));
 }
@@ -494,7 +494,7 @@ void kafka_driver::finish_publishes() {
     pending_.clear();
   }
   for (auto& [done, sent] : left)
-    done(kv::outcome::failure(status_code::unavailable,
+    done(model::outcome::failure(status_code::unavailable,
                               "the Kafka driver shut down before Kafka confirmed the "
                               "publish; "
                                 + maybe_stored(sent)));
@@ -606,7 +606,7 @@ void kafka_driver::prune_consumers() {
 }
 
 std::unique_ptr<pubsub_driver::subscription>
-kafka_driver::subscribe(const std::string& ns, const kv::subscribe_op& op,
+kafka_driver::subscribe(const std::string& ns, const model::subscribe_op& op,
                         subscriber_events events) {
   auto target = std::make_shared<subscriber>(std::move(events));
   std::string kafka_topic = topic_name(options_.topic_prefix, ns, op.topic);

@@ -26,7 +26,7 @@ struct topic_deleter {
 
 ephemeral_consumer::ephemeral_consumer(consumer_settings settings,
                                        std::string kafka_topic, std::string topic,
-                                       kv::start_position start,
+                                       model::start_position start,
                                        std::shared_ptr<subscriber> target)
   : settings_(std::move(settings)),
     kafka_topic_(std::move(kafka_topic)),
@@ -124,7 +124,7 @@ bool ephemeral_consumer::position(rd_kafka_t* rk, rd_kafka_queue_t* queue,
   // end-offset lookup that happens after it.
   std::vector<int64_t> offsets(static_cast<size_t>(partitions),
                                RD_KAFKA_OFFSET_BEGINNING);
-  if (start_ == kv::start_position::latest) {
+  if (start_ == model::start_position::latest) {
     auto deadline = steady::now() + std::chrono::milliseconds(watermark_total_ms);
     for (int32_t p = 0; p < partitions; ++p) {
       int64_t low = 0, high = 0;

@@ -18,7 +18,7 @@ class ephemeral_consumer final : public consumer_thread,
                                  public std::enable_shared_from_this<ephemeral_consumer> {
 public:
   ephemeral_consumer(consumer_settings settings, std::string kafka_topic,
-                     std::string topic, kv::start_position start,
+                     std::string topic, model::start_position start,
                      std::shared_ptr<subscriber> target);
   ~ephemeral_consumer() override;
 
@@ -37,7 +37,7 @@ private:
   consumer_settings settings_;
   const std::string kafka_topic_;
   const std::string topic_;
-  const kv::start_position start_;
+  const model::start_position start_;
   std::shared_ptr<subscriber> target_;
 
   std::atomic<bool> stop_{false};

@@ -44,7 +44,7 @@ void log_line(rd_kafka_t* rk, const std::string& text) {
 
 group_consumer::group_consumer(consumer_settings settings, std::string kafka_topic,
                                std::string topic, std::string group_id,
-                               kv::start_position start,
+                               model::start_position start,
                                std::shared_ptr<consumer_thread> predecessor)
   : settings_(std::move(settings)),
     kafka_topic_(std::move(kafka_topic)),
@@ -209,7 +209,7 @@ void group_consumer::run() {
        {"enable.partition.eof", "false"},
        {"allow.auto.create.topics", "false"},
        {"auto.offset.reset",
-        start_ == kv::start_position::earliest ? "earliest" : "latest"}});
+        start_ == model::start_position::earliest ? "earliest" : "latest"}});
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_trampoline);
     rd_kafka_conf_set_offset_commit_cb(
@@ -467,7 +467,7 @@ void group_consumer::on_assign(rd_kafka_topic_partition_list_t* parts) {
         e.offset = RD_KAFKA_OFFSET_INVALID; // auto.offset.reset applies
         continue;
       }
-      e.offset = start_ == kv::start_position::earliest ? low : high;
+      e.offset = start_ == model::start_position::earliest ? low : high;
       rd_kafka_topic_partition_list_add(initial.get(), e.topic, e.partition)->offset =
         e.offset;
     }

@@ -54,7 +54,7 @@ public:
   /// this one joins the group only after it finished, so that it reads what
   /// that one committed (and the group never waits for a member that left).
   group_consumer(consumer_settings settings, std::string kafka_topic,
-                 std::string topic, std::string group_id, kv::start_position start,
+                 std::string topic, std::string group_id, model::start_position start,
                  std::shared_ptr<consumer_thread> predecessor);
   ~group_consumer() override;
 
@@ -83,7 +83,7 @@ private:
     uint64_t credit = 0;
     /// Delivered and not acknowledged, by tag (so in (partition, offset)
     /// order), kept to hand to another member if this one leaves.
-    std::map<uint64_t, kv::message> unacked;
+    std::map<uint64_t, model::message> unacked;
   };
 
   struct partition_state {
@@ -99,7 +99,7 @@ private:
   struct waiting_message {
     int32_t partition;
     int64_t offset;
-    kv::message message;
+    model::message message;
   };
 
   void post(command c);
@@ -138,7 +138,7 @@ private:
   const std::string kafka_topic_;
   const std::string topic_;
   const std::string group_id_;
-  const kv::start_position start_;
+  const model::start_position start_;
   std::shared_ptr<consumer_thread> predecessor_;
 
   std::atomic<bool> stop_{false};

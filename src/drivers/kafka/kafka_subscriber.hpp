@@ -40,7 +40,7 @@ public:
   }
 
   /// `message`, unless the subscriber is detached or ended.
-  void deliver(kv::message m) {
+  void deliver(model::message m) {
     std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (!attached_ || ended_)
       return;

@@ -102,9 +102,9 @@ void log_to_stderr(const rd_kafka_t* rk, int level, const char* facility,
                text);
 }
 
-kv::message to_message(const rd_kafka_message_t& record, const std::string& topic,
+model::message to_message(const rd_kafka_message_t& record, const std::string& topic,
                        uint64_t tag) {
-  kv::message m;
+  model::message m;
   m.topic = topic;
   if (record.payload != nullptr)
     m.payload.assign(static_cast<const char*>(record.payload), record.len);

@@ -3,7 +3,7 @@
 // Small pieces the Kafka driver's parts share: how (namespace, topic,
 // subscription) become Kafka names, how a delivered message is tagged for
 // ack(), how librdkafka handles are configured and owned, and how a fetched
-// record becomes a kv::message.
+// record becomes a model::message.
 
 #include <cstdint>
 #include <map>
@@ -14,7 +14,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "kv/model.hpp"
+#include "model/operation.hpp"
 
 namespace prism::drivers::kafka {
 
@@ -94,7 +94,7 @@ void log_to_stderr(const rd_kafka_t* rk, int level, const char* facility,
 
 /// A fetched record as a subscriber receives it: `topic` is the client's
 /// topic name (not the Kafka one), the publish time the record's timestamp.
-kv::message to_message(const rd_kafka_message_t& record, const std::string& topic,
+model::message to_message(const rd_kafka_message_t& record, const std::string& topic,
                        uint64_t tag);
 
 } // namespace prism::drivers::kafka

@@ -21,7 +21,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "kv/status.hpp"
+#include "model/status.hpp"
 
 namespace prism::drivers::kafka {
 

@@ -19,19 +19,19 @@ memory_driver::memory_driver(std::string backend_name,
 // short (the connection actor already refused work whose deadline passed).
 void memory_driver::execute(std::string ns, operation_ptr op, op_timeout,
                             completion done) {
-  kv::outcome out;
+  model::outcome out;
   if (!op) {
-    out = kv::outcome::failure(status_code::internal, "no operation given");
+    out = model::outcome::failure(status_code::internal, "no operation given");
   } else {
     try {
       std::lock_guard<std::mutex> guard{shared_->mutex};
       out = shared_->store.apply(ns, *op, clock_->now_ms());
     } catch (const std::bad_alloc&) {
-      out = kv::outcome::failure(status_code::resource_exhausted,
+      out = model::outcome::failure(status_code::resource_exhausted,
                                  "memory backend \"" + backend_name_
                                    + "\" is out of memory");
     } catch (const std::exception& e) {
-      out = kv::outcome::failure(status_code::internal, e.what());
+      out = model::outcome::failure(status_code::internal, e.what());
     }
   }
   done(std::move(out));

@@ -9,14 +9,14 @@
 #include <string>
 
 #include "drivers/driver.hpp"
-#include "kv/memory_store.hpp"
+#include "drivers/memory/memory_store.hpp"
 
 namespace prism::drivers {
 
 /// The data of one memory backend, shared by its connections.
 struct shared_memory_store {
   std::mutex mutex;
-  kv::memory_store store;
+  memory_store store;
 };
 
 class memory_driver final : public kv_driver {

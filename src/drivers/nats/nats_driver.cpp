@@ -216,7 +216,7 @@ private:
 
 struct publish_job {
   std::string ns;
-  kv::publish_op op;
+  model::publish_op op;
   time_point deadline = time_point::max();
   pubsub_driver::completion done;
 };
@@ -316,7 +316,7 @@ public:
   // --- publishes ---
 
   /// Answers a publish (through the gate) and counts it done.
-  void answer(pubsub_driver::completion& done, kv::outcome o) {
+  void answer(pubsub_driver::completion& done, model::outcome o) {
     gate.run([&] { done(std::move(o)); });
     in_flight.fetch_sub(1);
   }
@@ -355,7 +355,7 @@ public:
       auto a = take_ack(msg);
       if (!a)
         return;
-      kv::outcome o = ack_outcome(*a, pa, pae);
+      model::outcome o = ack_outcome(*a, pa, pae);
       a->done(std::move(o));
       in_flight.fetch_sub(1);
     });
@@ -366,7 +366,7 @@ public:
   void fail_awaiting(const std::string& why) {
     gate.run([&] {
       for (auto& a : take_all_acks()) {
-        a.done(kv::outcome::failure(status_code::unavailable, why));
+        a.done(model::outcome::failure(status_code::unavailable, why));
         in_flight.fetch_sub(1);
       }
     });
@@ -423,23 +423,23 @@ public:
   std::atomic<uint64_t> dropped_by_closed_subs{0};
 
 private:
-  kv::outcome ack_outcome(const awaiting_ack& a, jsPubAck* pa,
+  model::outcome ack_outcome(const awaiting_ack& a, jsPubAck* pa,
                           jsPubAckErr* pae) {
     if (pa != nullptr && pae == nullptr) {
-      kv::publish_result r;
+      model::publish_result r;
       r.message_id = std::string(pa->Stream ? pa->Stream : "") + "-"
                      + std::to_string(pa->Sequence);
-      return kv::outcome::success(std::move(r));
+      return model::outcome::success(std::move(r));
     }
     natsStatus err = pae ? pae->Err : NATS_ERR;
     std::string text = pae && pae->ErrText ? pae->ErrText : "";
     if (err == NATS_TIMEOUT) {
       if (steady::now() >= a.deadline)
-        return kv::outcome::failure(
+        return model::outcome::failure(
           status_code::deadline_exceeded,
           "the deadline passed before JetStream acknowledged the message; it "
           "may or may not have been stored");
-      return kv::outcome::failure(
+      return model::outcome::failure(
         status_code::unavailable,
         "JetStream did not acknowledge the message within "
           + std::to_string(a.max_wait_ms)
@@ -447,17 +447,17 @@ private:
     }
     if (err == NATS_NO_RESPONDERS) {
       forget_stream(a.ns);
-      return kv::outcome::failure(
+      return model::outcome::failure(
         status_code::unavailable,
         "no JetStream stream answered for the topic's subject (JetStream "
         "down, or the stream was deleted); the message was not stored");
     }
     if (pae != nullptr && pae->ErrCode != 0)
-      return kv::outcome::failure(
+      return model::outcome::failure(
         status_code::unavailable,
         "JetStream refused the message: " + text + " (JetStream error "
           + std::to_string(pae->ErrCode) + "); it was not stored");
-    return kv::outcome::failure(status_code::unavailable,
+    return model::outcome::failure(status_code::unavailable,
                                 "no acknowledgment from JetStream: " + text
                                   + "; the message may or may not have "
                                     "been stored");
@@ -604,7 +604,7 @@ void on_publish_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae,
 // --- messages --------------------------------------------------------------
 
 /// A NATS message built from a publish, with metadata, id and time headers.
-natsMsg* make_message(const std::string& subject, const kv::publish_op& op,
+natsMsg* make_message(const std::string& subject, const model::publish_op& op,
                       const std::string& id, int64_t now_ms,
                       natsStatus& s) {
   natsMsg* msg = nullptr;
@@ -630,9 +630,9 @@ natsMsg* make_message(const std::string& subject, const kv::publish_op& op,
 /// The message as a subscriber receives it. JetStream deliveries take id
 /// and time from their metadata; core ones from the publisher's headers,
 /// else (another client published it) a fresh id and the time now.
-kv::message to_message(natsMsg* m, const std::string& topic, bool jetstream,
+model::message to_message(natsMsg* m, const std::string& topic, bool jetstream,
                        nats_core& core) {
-  kv::message out;
+  model::message out;
   out.topic = topic;
   const char* data = natsMsg_GetData(m);
   int length = natsMsg_GetDataLength(m);
@@ -689,7 +689,7 @@ kv::message to_message(natsMsg* m, const std::string& topic, bool jetstream,
 class sub_state : public std::enable_shared_from_this<sub_state> {
 public:
   sub_state(std::shared_ptr<nats_core> c, std::string n,
-            const kv::subscribe_op& op, pubsub_driver::subscriber_events ev)
+            const model::subscribe_op& op, pubsub_driver::subscriber_events ev)
     : core(std::move(c)), ns(std::move(n)), topic(op.topic),
       name(op.subscription), start(op.start), events_(std::move(ev)) {
     subject = nats_names::subject(core->settings.subject_prefix, ns, topic);
@@ -710,7 +710,7 @@ public:
   const std::string ns;
   const std::string topic;
   const std::string name;
-  const kv::start_position start;
+  const model::start_position start;
   std::string subject;
 
 protected:
@@ -719,7 +719,7 @@ protected:
   }
 
   /// False once the subscription is closing.
-  bool deliver(kv::message m) {
+  bool deliver(model::message m) {
     return gate_.run([&] {
       if (ended_)
         return;
@@ -782,7 +782,7 @@ public:
   enum class kind { plain, queue, ordered };
 
   push_sub(std::shared_ptr<nats_core> c, std::string n,
-           const kv::subscribe_op& op, pubsub_driver::subscriber_events ev,
+           const model::subscribe_op& op, pubsub_driver::subscriber_events ev,
            kind k)
     : sub_state(std::move(c), std::move(n), op, std::move(ev)), kind_(k) {}
 
@@ -796,7 +796,7 @@ public:
   std::optional<int64_t> setup_step();
 
   void on_message(natsMsg* m) {
-    kv::message out = to_message(m, topic, kind_ == kind::ordered, *core);
+    model::message out = to_message(m, topic, kind_ == kind::ordered, *core);
     if (kind_ == kind::queue)
       out.tag = ++next_tag_;
     deliver(std::move(out));
@@ -913,7 +913,7 @@ std::optional<int64_t> push_sub::setup_step() {
       jsSubOptions_Init(&so);
       so.Stream = stream.c_str();
       so.Ordered = true;
-      so.Config.DeliverPolicy = start == kv::start_position::earliest
+      so.Config.DeliverPolicy = start == model::start_position::earliest
                                   ? js_DeliverAll
                                   : js_DeliverNew;
       jsErrCode code = jsErrCode{};
@@ -1081,7 +1081,7 @@ step pull_member::setup() {
     cc.FilterSubject = subject.c_str();
     cc.AckPolicy = js_AckExplicit;
     cc.AckWait = ack_wait_ms * 1000000;
-    cc.DeliverPolicy = start == kv::start_position::earliest ? js_DeliverAll
+    cc.DeliverPolicy = start == model::start_position::earliest ? js_DeliverAll
                                                               : js_DeliverNew;
     code = jsErrCode{};
     s = js_AddConsumer(&ci, js, stream_.c_str(), &cc, nullptr, &code);
@@ -1247,7 +1247,7 @@ void pull_member::take(natsMsgList& list) {
     list.Msgs[i] = nullptr; // kept until acked, not freed with the list
     uint64_t tag = ++next_tag_;
     held_[tag] = held{m, now};
-    kv::message out = to_message(m, topic, true, *core);
+    model::message out = to_message(m, topic, true, *core);
     out.tag = tag;
     {
       std::lock_guard<std::mutex> lock{mutex_};
@@ -1468,10 +1468,10 @@ public:
   nats_driver& operator=(const nats_driver&) = delete;
 
   void start(state_listener listener) override;
-  void publish(const std::string& ns, const kv::publish_op& op,
+  void publish(const std::string& ns, const model::publish_op& op,
                op_timeout timeout, completion done) override;
   std::unique_ptr<subscription> subscribe(const std::string& ns,
-                                          const kv::subscribe_op& op,
+                                          const model::subscribe_op& op,
                                           subscriber_events events) override;
   std::string describe() const override {
     return "nats " + core_->settings.target;
@@ -1594,12 +1594,12 @@ nats_driver::~nats_driver() {
   // answered here.
   core_->gate.close();
   for (auto& job : publish_queue_)
-    job.done(kv::outcome::failure(status_code::unavailable,
+    job.done(model::outcome::failure(status_code::unavailable,
                                   "the NATS driver is shutting down; the "
                                   "message was not published"));
   publish_queue_.clear();
   for (auto& a : core_->take_all_acks())
-    a.done(kv::outcome::failure(status_code::unavailable,
+    a.done(model::outcome::failure(status_code::unavailable,
                                 "the NATS driver is shutting down before "
                                 "JetStream acknowledged the message; it may "
                                 "or may not have been stored"));
@@ -1660,12 +1660,12 @@ std::optional<int64_t> nats_driver::connect() {
   return std::nullopt;
 }
 
-void nats_driver::publish(const std::string& ns, const kv::publish_op& op,
+void nats_driver::publish(const std::string& ns, const model::publish_op& op,
                           op_timeout timeout, completion done) {
   uint32_t limit = std::max<uint32_t>(core_->settings.max_pending, 1);
   if (core_->in_flight.fetch_add(1) >= limit) {
     core_->in_flight.fetch_sub(1);
-    auto o = kv::outcome::failure(
+    auto o = model::outcome::failure(
       status_code::resource_exhausted,
       std::to_string(limit) + " publishes to NATS are already in flight "
         + "(max_pending of backend " + core_->settings.backend + ")");
@@ -1702,21 +1702,21 @@ void nats_driver::run_publisher() {
 bool nats_driver::admissible(publish_job& job, const std::string& subject) {
   if (subject.empty()) {
     core_->answer(job.done,
-                  kv::outcome::failure(
+                  model::outcome::failure(
                     status_code::invalid_argument,
                     "topic \"" + job.op.topic + "\" of namespace \"" + job.ns
                       + "\" cannot be a NATS subject (empty token)"));
     return false;
   }
   if (steady::now() >= job.deadline) {
-    core_->answer(job.done, kv::outcome::failure(
+    core_->answer(job.done, model::outcome::failure(
                               status_code::deadline_exceeded,
                               "the deadline passed before the message was "
                               "sent to NATS; it was not published"));
     return false;
   }
   if (!core_->connected.load() || core_->nc.load() == nullptr) {
-    auto o = kv::outcome::failure(status_code::unavailable,
+    auto o = model::outcome::failure(status_code::unavailable,
                                   "not connected to NATS at "
                                     + core_->settings.target
                                     + "; the message was not published");
@@ -1728,15 +1728,15 @@ bool nats_driver::admissible(publish_job& job, const std::string& subject) {
 }
 
 /// A publish nats.c would not send.
-kv::outcome send_failure(natsStatus s, natsConnection* nc,
+model::outcome send_failure(natsStatus s, natsConnection* nc,
                          const std::string& fate) {
   if (s == NATS_MAX_PAYLOAD)
-    return kv::outcome::failure(
+    return model::outcome::failure(
       status_code::invalid_argument,
       "the message is larger than the NATS server accepts (max_payload "
         + std::to_string(natsConnection_GetMaxPayload(nc))
         + " bytes, headers included); it was not published");
-  return kv::outcome::failure(status_code::unavailable,
+  return model::outcome::failure(status_code::unavailable,
                               "cannot publish to NATS: " + error_text(s)
                                 + "; " + fate);
 }
@@ -1752,7 +1752,7 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
     if (!admissible(job, subject))
       continue;
     if (job.op.payload.size() > static_cast<size_t>(INT32_MAX)) {
-      core_->answer(job.done, kv::outcome::failure(
+      core_->answer(job.done, model::outcome::failure(
                                 status_code::invalid_argument,
                                 "the payload is too large for NATS"));
       continue;
@@ -1763,7 +1763,7 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
         auto why = ready.why;
         why.message = core_->mask(why.message) + "; the message was not "
                                                  "published";
-        core_->answer(job.done, kv::outcome{why, {}});
+        core_->answer(job.done, model::outcome{why, {}});
         continue;
       }
     }
@@ -1771,7 +1771,7 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
     std::string id = core_->next_message_id();
     natsMsg* msg = make_message(subject, job.op, id, core_->clock->now_ms(), s);
     if (msg == nullptr) {
-      core_->answer(job.done, kv::outcome::failure(
+      core_->answer(job.done, model::outcome::failure(
                                 status_code::invalid_argument,
                                 "cannot make a NATS message of it: "
                                   + error_text(s)));
@@ -1814,18 +1814,18 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
   natsStatus s = natsConnection_FlushTimeout(nc, wait);
   for (auto& [job, id] : flushed) {
     if (s == NATS_OK) {
-      kv::publish_result r;
+      model::publish_result r;
       r.message_id = id;
-      core_->answer(job->done, kv::outcome::success(std::move(r)));
+      core_->answer(job->done, model::outcome::success(std::move(r)));
     } else if (steady::now() >= job->deadline) {
       core_->answer(job->done,
-                    kv::outcome::failure(
+                    model::outcome::failure(
                       status_code::deadline_exceeded,
                       "the deadline passed before NATS confirmed the "
                       "message; it may or may not have reached the server"));
     } else {
       core_->answer(job->done,
-                    kv::outcome::failure(
+                    model::outcome::failure(
                       status_code::unavailable,
                       "NATS did not confirm the message: " + error_text(s)
                         + "; it may or may not have reached the server"));
@@ -1834,7 +1834,7 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
 }
 
 std::unique_ptr<pubsub_driver::subscription>
-nats_driver::subscribe(const std::string& ns, const kv::subscribe_op& op,
+nats_driver::subscribe(const std::string& ns, const model::subscribe_op& op,
                        subscriber_events events) {
   const bool named = !op.subscription.empty();
   std::shared_ptr<sub_state> state;

@@ -22,7 +22,7 @@
 #include <utility>
 
 #include "config/config.hpp"
-#include "kv/memory_store.hpp"
+#include "model/keys.hpp"
 
 namespace prism::drivers {
 
@@ -497,7 +497,7 @@ public:
   postgres_session& operator=(const postgres_session&) = delete;
 
   /// Runs `op`; a broken connection throws connection_broken.
-  kv::outcome execute(const std::string& ns, const kv::operation& op,
+  model::outcome execute(const std::string& ns, const model::operation& op,
                       int64_t now_ms, time_point deadline);
   /// Deletes up to `max_keys` expired rows; a broken connection throws
   /// connection_broken, other failures reclaim nothing this round.
@@ -515,20 +515,20 @@ private:
   friend class statement_scope;
 
   void set_up();
-  kv::outcome run(const std::string& ns, const kv::operation& op, int64_t now);
-  kv::outcome do_get(const std::string& ns, const kv::get_op& op, int64_t now);
-  kv::outcome do_exists(const std::string& ns, const kv::exists_op& op,
+  model::outcome run(const std::string& ns, const model::operation& op, int64_t now);
+  model::outcome do_get(const std::string& ns, const model::get_op& op, int64_t now);
+  model::outcome do_exists(const std::string& ns, const model::exists_op& op,
                         int64_t now);
-  kv::outcome do_batch_get(const std::string& ns, const kv::batch_get_op& op,
+  model::outcome do_batch_get(const std::string& ns, const model::batch_get_op& op,
                            int64_t now);
-  kv::outcome do_scan(const std::string& ns, const kv::scan_op& op, int64_t now);
-  kv::outcome do_set(const std::string& ns, const kv::set_op& op, int64_t now);
-  kv::outcome do_delete(const std::string& ns, const kv::delete_op& op,
+  model::outcome do_scan(const std::string& ns, const model::scan_op& op, int64_t now);
+  model::outcome do_set(const std::string& ns, const model::set_op& op, int64_t now);
+  model::outcome do_delete(const std::string& ns, const model::delete_op& op,
                         int64_t now);
-  kv::outcome do_batch_set(const std::string& ns, const kv::batch_set_op& op,
+  model::outcome do_batch_set(const std::string& ns, const model::batch_set_op& op,
                            int64_t now);
-  kv::outcome do_batch_delete(const std::string& ns,
-                              const kv::batch_delete_op& op, int64_t now);
+  model::outcome do_batch_delete(const std::string& ns,
+                              const model::batch_delete_op& op, int64_t now);
 
   /// Why the connection is broken, from libpq's own message when it has one.
   std::string broken_reason(const std::exception& e) const;
@@ -836,8 +836,8 @@ prism::status postgres_session::to_status(const pqxx::sql_error& e) const {
                            + (state.empty() ? "" : " (SQLSTATE " + state + ")"));
 }
 
-kv::outcome postgres_session::execute(const std::string& ns,
-                                      const kv::operation& op, int64_t now,
+model::outcome postgres_session::execute(const std::string& ns,
+                                      const model::operation& op, int64_t now,
                                       time_point deadline) {
   deadline_ = deadline;
   struct done_guard {
@@ -857,7 +857,7 @@ kv::outcome postgres_session::execute(const std::string& ns,
     try {
       return run(ns, op, now);
     } catch (const deadline_passed& d) {
-      return kv::outcome::failure(
+      return model::outcome::failure(
         status_code::deadline_exceeded,
         d.started ? "the request's deadline passed while PostgreSQL ran it; "
                     "it was rolled back (not applied)"
@@ -868,7 +868,7 @@ kv::outcome postgres_session::execute(const std::string& ns,
     } catch (const pqxx::statement_completion_unknown& e) {
       if (!is_open())
         throw connection_broken{broken_reason(e), true};
-      return kv::outcome::failure(status_code::unavailable,
+      return model::outcome::failure(status_code::unavailable,
                                   "PostgreSQL cannot tell whether the request "
                                   "was applied: "
                                     + one_line(e.what()));
@@ -879,7 +879,7 @@ kv::outcome postgres_session::execute(const std::string& ns,
                              || steady::now() < deadline_;
       if (attempt < attempts && time_left)
         continue;
-      return kv::outcome::failure(
+      return model::outcome::failure(
         status_code::aborted,
         "PostgreSQL rolled the request back " + std::to_string(attempt)
           + " times (" + one_line(e.what())
@@ -887,83 +887,81 @@ kv::outcome postgres_session::execute(const std::string& ns,
     } catch (const pqxx::sql_error& e) {
       if (!is_open())
         throw connection_broken{broken_reason(e), committing_};
-      return kv::outcome{to_status(e), {}};
+      return model::outcome{to_status(e), {}};
     } catch (const pqxx::in_doubt_error& e) {
       throw connection_broken{broken_reason(e), true};
     } catch (const std::bad_alloc&) {
-      return kv::outcome::failure(status_code::resource_exhausted,
+      return model::outcome::failure(status_code::resource_exhausted,
                                   "out of memory on postgres backend \""
                                     + settings_.backend + "\"");
     } catch (const std::exception& e) {
       if (!is_open())
         throw connection_broken{broken_reason(e), committing_};
-      return kv::outcome::failure(status_code::internal,
+      return model::outcome::failure(status_code::internal,
                                   "postgres driver: " + one_line(e.what()));
     }
   }
 }
 
-kv::outcome postgres_session::run(const std::string& ns,
-                                  const kv::operation& op, int64_t now) {
-  return std::visit(
-    [&](const auto& x) -> kv::outcome {
-      using T = std::decay_t<decltype(x)>;
-      if constexpr (std::is_same_v<T, kv::get_op>)
-        return do_get(ns, x, now);
-      else if constexpr (std::is_same_v<T, kv::exists_op>)
-        return do_exists(ns, x, now);
-      else if constexpr (std::is_same_v<T, kv::batch_get_op>)
-        return do_batch_get(ns, x, now);
-      else if constexpr (std::is_same_v<T, kv::scan_op>)
-        return do_scan(ns, x, now);
-      else if constexpr (std::is_same_v<T, kv::set_op>)
-        return do_set(ns, x, now);
-      else if constexpr (std::is_same_v<T, kv::delete_op>)
-        return do_delete(ns, x, now);
-      else if constexpr (std::is_same_v<T, kv::batch_set_op>)
-        return do_batch_set(ns, x, now);
-      else if constexpr (std::is_same_v<T, kv::publish_op>
-                         || std::is_same_v<T, kv::subscribe_op>)
-        return kv::outcome::failure(
-          status_code::internal,
-          "a PubSub operation reached a KeyValue backend");
-      else
-        return do_batch_delete(ns, x, now);
-    },
-    op);
+model::outcome postgres_session::run(const std::string& ns,
+                                  const model::operation& op, int64_t now) {
+  struct runner {
+    postgres_session& c;
+    const std::string& ns;
+    int64_t now;
+    model::outcome run(const model::get_op& x) { return c.do_get(ns, x, now); }
+    model::outcome run(const model::exists_op& x) {
+      return c.do_exists(ns, x, now);
+    }
+    model::outcome run(const model::batch_get_op& x) {
+      return c.do_batch_get(ns, x, now);
+    }
+    model::outcome run(const model::scan_op& x) { return c.do_scan(ns, x, now); }
+    model::outcome run(const model::set_op& x) { return c.do_set(ns, x, now); }
+    model::outcome run(const model::delete_op& x) {
+      return c.do_delete(ns, x, now);
+    }
+    model::outcome run(const model::batch_set_op& x) {
+      return c.do_batch_set(ns, x, now);
+    }
+    model::outcome run(const model::batch_delete_op& x) {
+      return c.do_batch_delete(ns, x, now);
+    }
+  };
+  return model::visit_keyvalue(runner{*this, ns, now}, op);
 }
 
-kv::outcome postgres_session::do_get(const std::string& ns,
-                                     const kv::get_op& op, int64_t now) {
+model::outcome postgres_session::do_get(const std::string& ns,
+                                     const model::get_op& op, int64_t now) {
   statement_scope q{*this, false};
   auto rows = q.exec("get", ns, pqxx::binarystring{op.key}, now);
   q.commit();
-  kv::get_result r;
+  model::get_result r;
   if (!rows.empty()) {
     r.found = true;
     r.value = bytes_of(rows[0][0]);
     r.version = rows[0][1].as<uint64_t>();
   }
-  return kv::outcome::success(std::move(r));
+  return model::outcome::success(std::move(r));
 }
 
-kv::outcome postgres_session::do_exists(const std::string& ns,
-                                        const kv::exists_op& op, int64_t now) {
+model::outcome postgres_session::do_exists(const std::string& ns,
+                                        const model::exists_op& op, int64_t now) {
   statement_scope q{*this, false};
   auto rows = q.exec("exists", ns, pqxx::binarystring{op.key}, now);
   q.commit();
-  kv::exists_result r;
+  model::exists_result r;
   r.exists = !rows.empty();
-  return kv::outcome::success(r);
+  return model::outcome::success(r);
 }
 
-kv::outcome postgres_session::do_batch_get(const std::string& ns,
-                                           const kv::batch_get_op& op,
+model::outcome postgres_session::do_batch_get(const std::string& ns,
+                                           const model::batch_get_op& op,
                                            int64_t now) {
-  kv::batch_get_result r;
+  model::batch_get_result r;
   r.items.reserve(op.keys.size());
   if (op.keys.empty())
-    return kv::outcome::success(std::move(r));
+    return model::outcome::success(std::move(r));
   std::vector<std::string_view> keys(op.keys.begin(), op.keys.end());
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -976,35 +974,35 @@ kv::outcome postgres_session::do_batch_get(const std::string& ns,
   q.commit();
   // Each key once is already too much: so is the answer.
   if (rows.size() > 1 && rows[0][3].as<int64_t>() > limit)
-    return kv::batch_get_too_large(op);
-  std::map<std::string, std::pair<std::string, uint64_t>, kv::bytewise_less>
+    return model::batch_get_too_large(op);
+  std::map<std::string, std::pair<std::string, uint64_t>, model::bytewise_less>
     found;
   for (const auto& row : rows)
     found.emplace(bytes_of(row[0]),
                   std::make_pair(bytes_of(row[1]), row[2].as<uint64_t>()));
-  kv::answer_budget budget{op.answer_bytes_max};
+  model::answer_budget budget{op.answer_bytes_max};
   for (const auto& key : op.keys) {
-    kv::item it;
+    model::item it;
     it.key = key;
     auto f = found.find(key);
     if (f != found.end()) {
       if (!budget.take(key.size() + f->second.first.size()))
-        return kv::batch_get_too_large(op);
+        return model::batch_get_too_large(op);
       it.found = true;
       it.value = f->second.first;
       it.version = f->second.second;
     }
     r.items.push_back(std::move(it));
   }
-  return kv::outcome::success(std::move(r));
+  return model::outcome::success(std::move(r));
 }
 
-kv::outcome postgres_session::do_scan(const std::string& ns,
-                                      const kv::scan_op& op, int64_t now) {
-  const uint32_t limit = kv::effective_scan_limit(op);
+model::outcome postgres_session::do_scan(const std::string& ns,
+                                      const model::scan_op& op, int64_t now) {
+  const uint32_t limit = model::effective_scan_limit(op);
   const bool after = !op.start_after.empty()
                      && op.start_after.compare(op.prefix) >= 0;
-  const auto upper = kv::prefix_successor(op.prefix);
+  const auto upper = model::prefix_successor(op.prefix);
   const std::string name = std::string("scan_") + (after ? "1" : "0")
                            + (upper ? "1" : "0") + (op.keys_only ? "1" : "0");
   pqxx::binarystring lower{after ? op.start_after : op.prefix};
@@ -1021,11 +1019,11 @@ kv::outcome postgres_session::do_scan(const std::string& ns,
                           pqxx::binarystring{*upper}, answer_max)
                  : q.exec(name.c_str(), ns, lower, now, rows_wanted, answer_max);
   q.commit();
-  kv::scan_result r;
+  model::scan_result r;
   r.items.reserve(std::min<size_t>(rows.size(), limit));
   uint64_t bytes = 0;
   for (const auto& row : rows) {
-    kv::item it;
+    model::item it;
     it.key = bytes_of(row[0]);
     // With values, the server's running count decides (and sent no value
     // past the limit); keys only, the keys count.
@@ -1043,20 +1041,20 @@ kv::outcome postgres_session::do_scan(const std::string& ns,
     it.version = row[1].as<uint64_t>();
     r.items.push_back(std::move(it));
   }
-  return kv::outcome::success(std::move(r));
+  return model::outcome::success(std::move(r));
 }
 
-kv::outcome postgres_session::do_set(const std::string& ns,
-                                     const kv::set_op& op, int64_t now) {
-  const int64_t expires_at = kv::expiry_for(now, op.ttl_ms);
+model::outcome postgres_session::do_set(const std::string& ns,
+                                     const model::set_op& op, int64_t now) {
+  const int64_t expires_at = model::expiry_for(now, op.ttl_ms);
   statement_scope q{*this, true};
-  kv::set_result r;
+  model::set_result r;
   if (!op.if_version) {
     auto rows = q.exec("set", ns, pqxx::binarystring{op.key},
                        pqxx::binarystring{op.value}, expires_at);
     r.version = rows.at(0).at(0).as<uint64_t>();
     q.commit();
-    return kv::outcome::success(r);
+    return model::outcome::success(r);
   }
   // Compare-and-set: take the namespace's next version first, which locks
   // its counter row, so no other write of the namespace runs between the
@@ -1069,43 +1067,43 @@ kv::outcome postgres_session::do_set(const std::string& ns,
   std::optional<uint64_t> current;
   {
     auto rows = q.exec("current", ns, pqxx::binarystring{op.key});
-    if (!rows.empty() && kv::is_live(rows[0][1].as<int64_t>(), now))
+    if (!rows.empty() && model::is_live(rows[0][1].as<int64_t>(), now))
       current = rows[0][0].as<uint64_t>();
   }
   const bool match = *op.if_version == 0 ? !current.has_value()
                                          : current == *op.if_version;
   if (!match)
-    return kv::outcome::failure(
+    return model::outcome::failure(
       status_code::failed_precondition,
-      kv::version_mismatch_message(op.key, *op.if_version, current));
+      model::version_mismatch_message(op.key, *op.if_version, current));
   q.exec("put", ns, pqxx::binarystring{op.key}, pqxx::binarystring{op.value},
          static_cast<int64_t>(version), expires_at);
   q.commit();
   r.version = version;
-  return kv::outcome::success(r);
+  return model::outcome::success(r);
 }
 
-kv::outcome postgres_session::do_delete(const std::string& ns,
-                                        const kv::delete_op& op, int64_t now) {
+model::outcome postgres_session::do_delete(const std::string& ns,
+                                        const model::delete_op& op, int64_t now) {
   statement_scope q{*this, true};
   auto rows = q.exec("delete", ns, pqxx::binarystring{op.key});
   q.commit();
-  kv::delete_result r;
+  model::delete_result r;
   for (const auto& row : rows)
-    r.existed = r.existed || kv::is_live(row[0].as<int64_t>(), now);
-  return kv::outcome::success(r);
+    r.existed = r.existed || model::is_live(row[0].as<int64_t>(), now);
+  return model::outcome::success(r);
 }
 
-kv::outcome postgres_session::do_batch_set(const std::string& ns,
-                                           const kv::batch_set_op& op,
+model::outcome postgres_session::do_batch_set(const std::string& ns,
+                                           const model::batch_set_op& op,
                                            int64_t now) {
-  kv::batch_set_result r;
+  model::batch_set_result r;
   if (op.entries.empty())
-    return kv::outcome::success(std::move(r));
+    return model::outcome::success(std::move(r));
   const uint64_t n = op.entries.size();
   // The last entry for a key wins; rows are written in key order, so two
   // batches lock shared keys in the same order and cannot deadlock.
-  std::map<std::string_view, size_t, kv::bytewise_less> last;
+  std::map<std::string_view, size_t, model::bytewise_less> last;
   for (size_t i = 0; i < op.entries.size(); ++i)
     last[op.entries[i].key] = i;
   statement_scope q{*this, true};
@@ -1114,20 +1112,20 @@ kv::outcome postgres_session::do_batch_set(const std::string& ns,
                          .at(0)
                          .as<uint64_t>();
   const uint64_t first = top - n + 1;
-  std::vector<const kv::entry*> rows;
+  std::vector<const model::entry*> rows;
   std::vector<int64_t> versions;
   std::vector<int64_t> expiries;
   rows.reserve(last.size());
   for (const auto& [key, i] : last) {
     rows.push_back(&op.entries[i]);
     versions.push_back(static_cast<int64_t>(first + i));
-    expiries.push_back(kv::expiry_for(now, op.entries[i].ttl_ms));
+    expiries.push_back(model::expiry_for(now, op.entries[i].ttl_ms));
   }
   q.exec("put_many", ns,
-         bytea_array(rows, [](const kv::entry* e) -> std::string_view {
+         bytea_array(rows, [](const model::entry* e) -> std::string_view {
            return e->key;
          }),
-         bytea_array(rows, [](const kv::entry* e) -> std::string_view {
+         bytea_array(rows, [](const model::entry* e) -> std::string_view {
            return e->value;
          }),
          bigint_array(versions), bigint_array(expiries));
@@ -1135,15 +1133,15 @@ kv::outcome postgres_session::do_batch_set(const std::string& ns,
   r.versions.reserve(n);
   for (uint64_t i = 0; i < n; ++i)
     r.versions.push_back(first + i);
-  return kv::outcome::success(std::move(r));
+  return model::outcome::success(std::move(r));
 }
 
-kv::outcome postgres_session::do_batch_delete(const std::string& ns,
-                                              const kv::batch_delete_op& op,
+model::outcome postgres_session::do_batch_delete(const std::string& ns,
+                                              const model::batch_delete_op& op,
                                               int64_t now) {
-  kv::batch_delete_result r;
+  model::batch_delete_result r;
   if (op.keys.empty())
-    return kv::outcome::success(r);
+    return model::outcome::success(r);
   std::vector<std::string_view> keys(op.keys.begin(), op.keys.end());
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
@@ -1152,9 +1150,9 @@ kv::outcome postgres_session::do_batch_delete(const std::string& ns,
                      bytea_array(keys, [](std::string_view k) { return k; }));
   q.commit();
   for (const auto& row : rows)
-    if (kv::is_live(row[0].as<int64_t>(), now))
+    if (model::is_live(row[0].as<int64_t>(), now))
       ++r.deleted;
-  return kv::outcome::success(r);
+  return model::outcome::success(r);
 }
 
 uint64_t postgres_session::reclaim_expired(int64_t now_ms, uint32_t max_keys) {
@@ -1337,9 +1335,9 @@ void postgres_driver::run() {
     }
 
     if (j.done) {
-      kv::outcome out;
+      model::outcome out;
       if (!broken_.empty()) {
-        out = kv::outcome::lost(broken_);
+        out = model::outcome::lost(broken_);
       } else {
         {
           std::lock_guard<std::mutex> guard{mutex_};
@@ -1351,13 +1349,13 @@ void postgres_driver::run() {
           broken_ = "lost the connection to PostgreSQL at " + settings_.target
                     + ": " + b.reason;
           // outcome::lost means "not applied" unless it says otherwise.
-          out = kv::outcome::lost(
+          out = model::outcome::lost(
             b.in_doubt ? broken_
                            + "; it broke while the request committed, which "
                              "may or may not have been applied"
                        : broken_);
         } catch (...) {
-          out = kv::outcome::failure(status_code::internal,
+          out = model::outcome::failure(status_code::internal,
                                      "unexpected failure in postgres driver");
         }
         {

@@ -8,7 +8,7 @@
 // Lifecycle. The constructor starts the worker, which connects at once; jobs
 // queued meanwhile wait for it. A connection that cannot be made, or that
 // breaks (the server closed it, a network error), is not made again: every
-// job from then on answers kv::outcome::lost with the reason, so the
+// job from then on answers model::outcome::lost with the reason, so the
 // connection actor fails and its supervisor starts a fresh driver (with its
 // backoff, and the circuit past its intensity). Between jobs the worker
 // closes a connection idle for idle_timeout_ms and replaces one older than

@@ -13,9 +13,9 @@ sim_backend::sim_backend(std::shared_ptr<manual_clock> clock)
 
 namespace {
 
-std::string describe(const kv::operation& op) {
-  std::string text{kv::operation_name(op)};
-  auto key = kv::primary_key(op);
+std::string describe(const model::operation& op) {
+  std::string text{model::operation_name(op)};
+  auto key = model::primary_key(op);
   if (!key.empty())
     text.append(" ").append(key);
   return text;
@@ -82,7 +82,7 @@ size_t sim_backend::release_due() {
     if (work.times_out) {
       ++failed_;
       notify("timed out " + describe(*work.op));
-      work.done(kv::outcome::failure(
+      work.done(model::outcome::failure(
         status_code::deadline_exceeded,
         "the request's deadline passed while the backend ran it; it was not "
         "applied"));
@@ -153,7 +153,7 @@ void sim_backend::apply(held_operation& work) {
   if (drop) {
     ++failed_;
     notify("dropped " + describe(*work.op));
-    work.done(kv::outcome::lost(down_ ? "connection refused (simulated "
+    work.done(model::outcome::lost(down_ ? "connection refused (simulated "
                                         "backend is down)"
                                       : "connection reset by peer (injected)"));
     return;
@@ -161,7 +161,7 @@ void sim_backend::apply(held_operation& work) {
   if (fail) {
     ++failed_;
     notify("failed " + describe(*work.op) + " UNAVAILABLE (random)");
-    work.done(kv::outcome::failure(status_code::unavailable,
+    work.done(model::outcome::failure(status_code::unavailable,
                                    "simulated backend failure (random)"));
     return;
   }
@@ -171,7 +171,7 @@ void sim_backend::apply(held_operation& work) {
     if (observer_)
       notify("failed " + describe(*work.op) + " "
              + std::string(to_string(fail_code_)));
-    work.done(kv::outcome::failure(fail_code_,
+    work.done(model::outcome::failure(fail_code_,
                                    "simulated backend failure (injected)"));
     return;
   }

@@ -29,7 +29,7 @@
 #include <string>
 
 #include "drivers/driver.hpp"
-#include "kv/memory_store.hpp"
+#include "drivers/memory/memory_store.hpp"
 
 namespace prism::drivers {
 
@@ -88,7 +88,7 @@ public:
   uint64_t applied() const { return applied_; }
   uint64_t failed() const { return failed_; }
   uint64_t reclaimed() const { return reclaimed_; }
-  const kv::memory_store& store() const { return store_; }
+  const memory_store& store() const { return store_; }
   manual_clock& clock() { return *clock_; }
 
   /// An operation that would take longer than `timeout` (a latency is set)
@@ -116,7 +116,7 @@ private:
   }
 
   std::shared_ptr<manual_clock> clock_;
-  kv::memory_store store_;
+  memory_store store_;
   std::deque<held_operation> held_;
   std::deque<held_operation> delayed_;
   bool holding_ = false;

@@ -12,7 +12,7 @@
 #include <utility>
 
 #include "config/config.hpp"
-#include "kv/memory_store.hpp"
+#include "model/keys.hpp"
 
 namespace prism::drivers {
 
@@ -57,7 +57,7 @@ public:
 
   /// Runs `op`, giving up at `deadline` (steady clock): the statement is
   /// interrupted and its transaction rolled back.
-  kv::outcome execute(const std::string& ns, const kv::operation& op,
+  model::outcome execute(const std::string& ns, const model::operation& op,
                       int64_t now_ms,
                       std::chrono::steady_clock::time_point deadline);
   uint64_t reclaim_expired(int64_t now_ms, uint32_t max_keys);
@@ -77,19 +77,19 @@ public:
   void exec(const char* sql);
 
 private:
-  kv::outcome do_get(const std::string& ns, const kv::get_op& op, int64_t now);
-  kv::outcome do_exists(const std::string& ns, const kv::exists_op& op,
+  model::outcome do_get(const std::string& ns, const model::get_op& op, int64_t now);
+  model::outcome do_exists(const std::string& ns, const model::exists_op& op,
                         int64_t now);
-  kv::outcome do_batch_get(const std::string& ns, const kv::batch_get_op& op,
+  model::outcome do_batch_get(const std::string& ns, const model::batch_get_op& op,
                            int64_t now);
-  kv::outcome do_scan(const std::string& ns, const kv::scan_op& op, int64_t now);
-  kv::outcome do_set(const std::string& ns, const kv::set_op& op, int64_t now);
-  kv::outcome do_delete(const std::string& ns, const kv::delete_op& op,
+  model::outcome do_scan(const std::string& ns, const model::scan_op& op, int64_t now);
+  model::outcome do_set(const std::string& ns, const model::set_op& op, int64_t now);
+  model::outcome do_delete(const std::string& ns, const model::delete_op& op,
                         int64_t now);
-  kv::outcome do_batch_set(const std::string& ns, const kv::batch_set_op& op,
+  model::outcome do_batch_set(const std::string& ns, const model::batch_set_op& op,
                            int64_t now);
-  kv::outcome do_batch_delete(const std::string& ns,
-                              const kv::batch_delete_op& op, int64_t now);
+  model::outcome do_batch_delete(const std::string& ns,
+                              const model::batch_delete_op& op, int64_t now);
 
   /// Reserves `n` versions of `ns` and answers the last one.
   uint64_t reserve_versions(const std::string& ns, uint64_t n);
@@ -351,14 +351,14 @@ prism::status sqlite_connection::to_status(const sqlite_failure& f) const {
   }
 }
 
-kv::outcome sqlite_connection::execute(const std::string& ns,
-                                       const kv::operation& op, int64_t now,
+model::outcome sqlite_connection::execute(const std::string& ns,
+                                       const model::operation& op, int64_t now,
                                        time_point deadline) {
   deadline_ = deadline;
   if (deadline != time_point::max()) {
     auto left = deadline - std::chrono::steady_clock::now();
     if (left <= left.zero())
-      return kv::outcome::failure(status_code::deadline_exceeded,
+      return model::outcome::failure(status_code::deadline_exceeded,
                                   "the request's deadline passed before the "
                                   "database started it; it was not applied");
     // Wait for the lock no longer than the client waits, and stop a
@@ -380,49 +380,47 @@ kv::outcome sqlite_connection::execute(const std::string& ns,
     }
   } guard{*this};
   try {
-    return std::visit(
-      [&](const auto& x) -> kv::outcome {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, kv::get_op>)
-          return do_get(ns, x, now);
-        else if constexpr (std::is_same_v<T, kv::exists_op>)
-          return do_exists(ns, x, now);
-        else if constexpr (std::is_same_v<T, kv::batch_get_op>)
-          return do_batch_get(ns, x, now);
-        else if constexpr (std::is_same_v<T, kv::scan_op>)
-          return do_scan(ns, x, now);
-        else if constexpr (std::is_same_v<T, kv::set_op>)
-          return do_set(ns, x, now);
-        else if constexpr (std::is_same_v<T, kv::delete_op>)
-          return do_delete(ns, x, now);
-        else if constexpr (std::is_same_v<T, kv::batch_set_op>)
-          return do_batch_set(ns, x, now);
-        else if constexpr (std::is_same_v<T, kv::publish_op>
-                           || std::is_same_v<T, kv::subscribe_op>)
-          return kv::outcome::failure(
-            status_code::internal,
-            "a PubSub operation reached a KeyValue backend");
-        else
-          return do_batch_delete(ns, x, now);
-      },
-      op);
+    struct runner {
+      sqlite_connection& c;
+      const std::string& ns;
+      int64_t now;
+      model::outcome run(const model::get_op& x) { return c.do_get(ns, x, now); }
+      model::outcome run(const model::exists_op& x) {
+        return c.do_exists(ns, x, now);
+      }
+      model::outcome run(const model::batch_get_op& x) {
+        return c.do_batch_get(ns, x, now);
+      }
+      model::outcome run(const model::scan_op& x) { return c.do_scan(ns, x, now); }
+      model::outcome run(const model::set_op& x) { return c.do_set(ns, x, now); }
+      model::outcome run(const model::delete_op& x) {
+        return c.do_delete(ns, x, now);
+      }
+      model::outcome run(const model::batch_set_op& x) {
+        return c.do_batch_set(ns, x, now);
+      }
+      model::outcome run(const model::batch_delete_op& x) {
+        return c.do_batch_delete(ns, x, now);
+      }
+    };
+    return model::visit_keyvalue(runner{*this, ns, now}, op);
   } catch (const sqlite_failure& f) {
-    return kv::outcome{to_status(f), {}};
+    return model::outcome{to_status(f), {}};
   } catch (const std::bad_alloc&) {
-    return kv::outcome::failure(status_code::resource_exhausted,
+    return model::outcome::failure(status_code::resource_exhausted,
                                 "out of memory on sqlite backend \""
                                   + backend_name_ + "\"");
   } catch (const std::exception& e) {
-    return kv::outcome::failure(status_code::internal, e.what());
+    return model::outcome::failure(status_code::internal, e.what());
   }
 }
 
-kv::outcome sqlite_connection::do_get(const std::string& ns,
-                                      const kv::get_op& op, int64_t now) {
+model::outcome sqlite_connection::do_get(const std::string& ns,
+                                      const model::get_op& op, int64_t now) {
   static const std::string sql =
     std::string("SELECT value, version FROM kv WHERE ns = ?1 AND key = ?2 AND ")
     + live_clause;
-  kv::get_result r;
+  model::get_result r;
   stmt s{*this, sql};
   s.text(1, ns).blob(2, op.key).integer(3, now);
   if (s.step()) {
@@ -430,34 +428,34 @@ kv::outcome sqlite_connection::do_get(const std::string& ns,
     r.value = s.column_bytes(0);
     r.version = static_cast<uint64_t>(s.column_int(1));
   }
-  return kv::outcome::success(std::move(r));
+  return model::outcome::success(std::move(r));
 }
 
-kv::outcome sqlite_connection::do_exists(const std::string& ns,
-                                         const kv::exists_op& op, int64_t now) {
+model::outcome sqlite_connection::do_exists(const std::string& ns,
+                                         const model::exists_op& op, int64_t now) {
   static const std::string sql =
     std::string("SELECT 1 FROM kv WHERE ns = ?1 AND key = ?2 AND ")
     + live_clause;
-  kv::exists_result r;
+  model::exists_result r;
   stmt s{*this, sql};
   s.text(1, ns).blob(2, op.key).integer(3, now);
   r.exists = s.step();
-  return kv::outcome::success(r);
+  return model::outcome::success(r);
 }
 
-kv::outcome sqlite_connection::do_batch_get(const std::string& ns,
-                                            const kv::batch_get_op& op,
+model::outcome sqlite_connection::do_batch_get(const std::string& ns,
+                                            const model::batch_get_op& op,
                                             int64_t now) {
   static const std::string sql =
     std::string("SELECT value, version FROM kv WHERE ns = ?1 AND key = ?2 AND ")
     + live_clause;
-  kv::batch_get_result r;
+  model::batch_get_result r;
   r.items.reserve(op.keys.size());
-  kv::answer_budget budget{op.answer_bytes_max};
+  model::answer_budget budget{op.answer_bytes_max};
   // One read transaction: every key is read from the same snapshot.
   transaction t{*this, false};
   for (const auto& key : op.keys) {
-    kv::item it;
+    model::item it;
     it.key = key;
     stmt s{*this, sql};
     s.text(1, ns).blob(2, key).integer(3, now);
@@ -465,23 +463,23 @@ kv::outcome sqlite_connection::do_batch_get(const std::string& ns,
       it.found = true;
       it.value = s.column_bytes(0);
       if (!budget.take(key.size() + it.value.size()))
-        return kv::batch_get_too_large(op);
+        return model::batch_get_too_large(op);
       it.version = static_cast<uint64_t>(s.column_int(1));
     }
     r.items.push_back(std::move(it));
   }
   t.commit();
-  return kv::outcome::success(std::move(r));
+  return model::outcome::success(std::move(r));
 }
 
-kv::outcome sqlite_connection::do_scan(const std::string& ns,
-                                       const kv::scan_op& op, int64_t now) {
-  const uint32_t limit = kv::effective_scan_limit(op);
+model::outcome sqlite_connection::do_scan(const std::string& ns,
+                                       const model::scan_op& op, int64_t now) {
+  const uint32_t limit = model::effective_scan_limit(op);
   // Keys from the greater of (>= prefix) and (> start_after), below the
   // prefix's successor when it has one.
   const bool after = !op.start_after.empty()
                      && op.start_after.compare(op.prefix) >= 0;
-  const auto upper = kv::prefix_successor(op.prefix);
+  const auto upper = model::prefix_successor(op.prefix);
   std::string sql = op.keys_only ? "SELECT key, version FROM kv"
                                  : "SELECT key, version, value FROM kv";
   sql += " WHERE ns = ?1 AND key ";
@@ -492,16 +490,16 @@ kv::outcome sqlite_connection::do_scan(const std::string& ns,
     sql += " AND key < ?5";
   sql += " ORDER BY key LIMIT ?4";
 
-  kv::scan_result r;
+  model::scan_result r;
   stmt s{*this, sql};
   s.text(1, ns).blob(2, after ? op.start_after : op.prefix).integer(3, now);
   // One row more than the page tells whether another page exists.
   s.integer(4, static_cast<int64_t>(limit) + 1);
   if (upper)
     s.blob(5, *upper);
-  kv::answer_budget budget{op.answer_bytes_max};
+  model::answer_budget budget{op.answer_bytes_max};
   while (s.step()) {
-    kv::item it;
+    model::item it;
     it.key = s.column_bytes(0);
     if (!op.keys_only)
       it.value = s.column_bytes(2);
@@ -514,7 +512,7 @@ kv::outcome sqlite_connection::do_scan(const std::string& ns,
     it.version = static_cast<uint64_t>(s.column_int(1));
     r.items.push_back(std::move(it));
   }
-  return kv::outcome::success(std::move(r));
+  return model::outcome::success(std::move(r));
 }
 
 uint64_t sqlite_connection::reserve_versions(const std::string& ns, uint64_t n) {
@@ -547,48 +545,48 @@ bool sqlite_connection::remove(const std::string& ns, const std::string& key,
   s.text(1, ns).blob(2, key);
   bool live = false;
   while (s.step())
-    live = kv::is_live(s.column_int(0), now);
+    live = model::is_live(s.column_int(0), now);
   return live;
 }
 
-kv::outcome sqlite_connection::do_set(const std::string& ns,
-                                      const kv::set_op& op, int64_t now) {
+model::outcome sqlite_connection::do_set(const std::string& ns,
+                                      const model::set_op& op, int64_t now) {
   transaction t{*this, true};
   if (op.if_version) {
     std::optional<uint64_t> current;
     {
       stmt s{*this, "SELECT version, expires_at FROM kv WHERE ns = ?1 AND key = ?2"};
       s.text(1, ns).blob(2, op.key);
-      if (s.step() && kv::is_live(s.column_int(1), now))
+      if (s.step() && model::is_live(s.column_int(1), now))
         current = static_cast<uint64_t>(s.column_int(0));
     }
     const bool match = *op.if_version == 0 ? !current.has_value()
                                            : current == *op.if_version;
     if (!match)
-      return kv::outcome::failure(
+      return model::outcome::failure(
         status_code::failed_precondition,
-        kv::version_mismatch_message(op.key, *op.if_version, current));
+        model::version_mismatch_message(op.key, *op.if_version, current));
   }
-  kv::set_result r;
+  model::set_result r;
   r.version = reserve_versions(ns, 1);
-  upsert(ns, op.key, op.value, r.version, kv::expiry_for(now, op.ttl_ms));
+  upsert(ns, op.key, op.value, r.version, model::expiry_for(now, op.ttl_ms));
   t.commit();
-  return kv::outcome::success(r);
+  return model::outcome::success(r);
 }
 
-kv::outcome sqlite_connection::do_delete(const std::string& ns,
-                                         const kv::delete_op& op, int64_t now) {
-  kv::delete_result r;
+model::outcome sqlite_connection::do_delete(const std::string& ns,
+                                         const model::delete_op& op, int64_t now) {
+  model::delete_result r;
   r.existed = remove(ns, op.key, now);
-  return kv::outcome::success(r);
+  return model::outcome::success(r);
 }
 
-kv::outcome sqlite_connection::do_batch_set(const std::string& ns,
-                                            const kv::batch_set_op& op,
+model::outcome sqlite_connection::do_batch_set(const std::string& ns,
+                                            const model::batch_set_op& op,
                                             int64_t now) {
-  kv::batch_set_result r;
+  model::batch_set_result r;
   if (op.entries.empty())
-    return kv::outcome::success(std::move(r));
+    return model::outcome::success(std::move(r));
   r.versions.reserve(op.entries.size());
   transaction t{*this, true};
   const uint64_t n = op.entries.size();
@@ -596,26 +594,26 @@ kv::outcome sqlite_connection::do_batch_set(const std::string& ns,
   uint64_t version = last - n;
   for (const auto& e : op.entries) {
     ++version;
-    upsert(ns, e.key, e.value, version, kv::expiry_for(now, e.ttl_ms));
+    upsert(ns, e.key, e.value, version, model::expiry_for(now, e.ttl_ms));
     r.versions.push_back(version);
   }
   t.commit();
-  return kv::outcome::success(std::move(r));
+  return model::outcome::success(std::move(r));
 }
 
-kv::outcome sqlite_connection::do_batch_delete(const std::string& ns,
-                                               const kv::batch_delete_op& op,
+model::outcome sqlite_connection::do_batch_delete(const std::string& ns,
+                                               const model::batch_delete_op& op,
                                                int64_t now) {
-  kv::batch_delete_result r;
+  model::batch_delete_result r;
   if (op.keys.empty())
-    return kv::outcome::success(r);
+    return model::outcome::success(r);
   transaction t{*this, true};
   // A key listed twice is gone after its first mention, so counts once.
   for (const auto& key : op.keys)
     if (remove(ns, key, now))
       ++r.deleted;
   t.commit();
-  return kv::outcome::success(r);
+  return model::outcome::success(r);
 }
 
 uint64_t sqlite_connection::reclaim_expired(int64_t now_ms, uint32_t max_keys) {
@@ -695,11 +693,11 @@ void sqlite_driver::run() {
       queue_.pop_front();
     }
     if (j.done) {
-      kv::outcome out;
+      model::outcome out;
       try {
         out = conn_->execute(j.ns, *j.op, clock_->now_ms(), j.deadline);
       } catch (...) {
-        out = kv::outcome::failure(status_code::internal,
+        out = model::outcome::failure(status_code::internal,
                                    "unexpected failure in sqlite driver");
       }
       j.finish(std::move(out));

@@ -1,51 +1,12 @@
-#include "kv/model.hpp"
+#include "model/operation.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include <fmt/format.h>
 
-namespace prism {
 
-std::string_view to_string(status_code code) noexcept {
-  switch (code) {
-    case status_code::ok: return "OK";
-    case status_code::cancelled: return "CANCELLED";
-    case status_code::unknown: return "UNKNOWN";
-    case status_code::invalid_argument: return "INVALID_ARGUMENT";
-    case status_code::deadline_exceeded: return "DEADLINE_EXCEEDED";
-    case status_code::not_found: return "NOT_FOUND";
-    case status_code::already_exists: return "ALREADY_EXISTS";
-    case status_code::permission_denied: return "PERMISSION_DENIED";
-    case status_code::resource_exhausted: return "RESOURCE_EXHAUSTED";
-    case status_code::failed_precondition: return "FAILED_PRECONDITION";
-    case status_code::aborted: return "ABORTED";
-    case status_code::out_of_range: return "OUT_OF_RANGE";
-    case status_code::unimplemented: return "UNIMPLEMENTED";
-    case status_code::internal: return "INTERNAL";
-    case status_code::unavailable: return "UNAVAILABLE";
-    case status_code::data_loss: return "DATA_LOSS";
-    case status_code::unauthenticated: return "UNAUTHENTICATED";
-  }
-  return "UNKNOWN";
-}
-
-std::string_view to_string(refusal reason) noexcept {
-  switch (reason) {
-    case refusal::none: return "none";
-    case refusal::rate_limit: return "rate_limit";
-    case refusal::mailbox_full: return "mailbox_full";
-    case refusal::window_full: return "window_full";
-    case refusal::queue_full: return "queue_full";
-    case refusal::circuit_open: return "circuit_open";
-    case refusal::deadline: return "deadline";
-    case refusal::audit_backlog: return "audit_backlog";
-  }
-  return "none";
-}
-
-} // namespace prism
-
-namespace prism::kv {
+namespace prism::model {
 
 namespace {
 
@@ -62,12 +23,22 @@ std::string_view operation_name(const operation& op) noexcept {
   static constexpr std::string_view names[] = {
     "Get",      "Set",  "Delete",  "Exists",   "BatchGet",
     "BatchSet", "BatchDelete", "Scan", "Publish", "Subscribe"};
+  static_assert(std::size(names) == std::variant_size_v<operation>,
+                "every operation has a name");
   return names[op.index()];
 }
 
 bool is_pubsub(const operation& op) noexcept {
-  return std::holds_alternative<publish_op>(op)
-         || std::holds_alternative<subscribe_op>(op);
+  return std::visit(
+    [](const auto& x) {
+      return is_pubsub_operation_v<std::decay_t<decltype(x)>>;
+    },
+    op);
+}
+
+outcome pubsub_on_keyvalue_backend() {
+  return outcome::failure(status_code::internal,
+                          "a PubSub operation reached a KeyValue backend");
 }
 
 bool is_write(const operation& op) noexcept {
@@ -132,4 +103,4 @@ void limit_answer(operation& op, uint64_t answer_bytes_max) noexcept {
     y->answer_bytes_max = answer_bytes_max;
 }
 
-} // namespace prism::kv
+} // namespace prism::model

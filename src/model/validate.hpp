@@ -2,9 +2,9 @@
 
 #include <string>
 
-#include "kv/model.hpp"
+#include "model/operation.hpp"
 
-namespace prism::kv {
+namespace prism::model {
 
 /// Checks what can be decided without the namespace's config: a namespace is
 /// named, keys are non-empty and at most defaults::key_bytes_max bytes,
@@ -13,4 +13,4 @@ namespace prism::kv {
 /// first problem as INVALID_ARGUMENT, naming the field.
 status validate_request(const std::string& ns, operation& op);
 
-} // namespace prism::kv
+} // namespace prism::model

@@ -13,46 +13,17 @@
 #include <string>
 #include <string_view>
 
-#include "kv/model.hpp"
+#include "model/keys.hpp"
+#include "model/operation.hpp"
 
-namespace prism::kv {
+namespace prism::drivers {
 
-/// Bytewise order of keys (unsigned bytes, like memcmp, shorter first on a
-/// common prefix). std::string's own order is the same; this names it.
-struct bytewise_less {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const noexcept {
-    return a.compare(b) < 0;
-  }
-};
 
-/// The absolute expiry of a key written at `now_ms` with `ttl_ms`; 0 (never)
-/// when ttl_ms is 0. Saturates instead of overflowing.
-int64_t expiry_for(int64_t now_ms, uint64_t ttl_ms) noexcept;
-
-/// True when a key with this expiry is still present at `now_ms`.
-inline bool is_live(int64_t expires_at, int64_t now_ms) noexcept {
-  return expires_at == 0 || expires_at > now_ms;
-}
-
-/// The message of a failed compare-and-set, e.g.
-/// `version mismatch on key "k": expected 3, current 5` or
-/// `version mismatch on key "k": expected 3, current: absent`.
-/// Bytes that are not printable ASCII appear as \xNN; long keys are cut.
-std::string version_mismatch_message(std::string_view key, uint64_t expected,
-                                     std::optional<uint64_t> current);
-
-/// The smallest string greater than every string starting with `prefix`, or
-/// nullopt when there is none (empty prefix, or only 0xFF bytes).
-std::optional<std::string> prefix_successor(std::string_view prefix);
-
-/// Limit of a scan: the operation's own, or the default when it is 0.
-uint32_t effective_scan_limit(const scan_op& op) noexcept;
 
 class memory_store {
 public:
   /// Runs one operation on namespace `ns` at time `now_ms`.
-  outcome apply(const std::string& ns, const operation& op, int64_t now_ms);
+  model::outcome apply(const std::string& ns, const model::operation& op, int64_t now_ms);
 
   /// Removes up to `max_keys` entries whose expiry is <= now_ms, earliest
   /// expiry first, and answers how many it removed.
@@ -67,7 +38,7 @@ private:
     uint64_t version = 0;
     int64_t expires_at = 0;
   };
-  using key_map = std::map<std::string, value_entry, bytewise_less>;
+  using key_map = std::map<std::string, value_entry, model::bytewise_less>;
   struct space {
     key_map keys;
     /// The last version handed out in this namespace.
@@ -113,21 +84,24 @@ private:
   bool erase(const std::string& ns, space& s, const std::string& key,
              int64_t now_ms);
 
-  outcome do_get(const space* s, const get_op& op, int64_t now_ms) const;
-  outcome do_exists(const space* s, const exists_op& op, int64_t now_ms) const;
-  outcome do_batch_get(const space* s, const batch_get_op& op,
+  /// The namespace `ns`, or nullptr when nothing was ever written to it.
+  const space* find_space(const std::string& ns) const;
+
+  model::outcome do_get(const space* s, const model::get_op& op, int64_t now_ms) const;
+  model::outcome do_exists(const space* s, const model::exists_op& op, int64_t now_ms) const;
+  model::outcome do_batch_get(const space* s, const model::batch_get_op& op,
                        int64_t now_ms) const;
-  outcome do_scan(const space* s, const scan_op& op, int64_t now_ms) const;
-  outcome do_set(const std::string& ns, const set_op& op, int64_t now_ms);
-  outcome do_delete(const std::string& ns, const delete_op& op, int64_t now_ms);
-  outcome do_batch_set(const std::string& ns, const batch_set_op& op,
+  model::outcome do_scan(const space* s, const model::scan_op& op, int64_t now_ms) const;
+  model::outcome do_set(const std::string& ns, const model::set_op& op, int64_t now_ms);
+  model::outcome do_delete(const std::string& ns, const model::delete_op& op, int64_t now_ms);
+  model::outcome do_batch_set(const std::string& ns, const model::batch_set_op& op,
                        int64_t now_ms);
-  outcome do_batch_delete(const std::string& ns, const batch_delete_op& op,
+  model::outcome do_batch_delete(const std::string& ns, const model::batch_delete_op& op,
                           int64_t now_ms);
 
-  std::map<std::string, space, bytewise_less> spaces_;
+  std::map<std::string, space, model::bytewise_less> spaces_;
   expiry_index expiry_;
   size_t entries_ = 0;
 };
 
-} // namespace prism::kv
+} // namespace prism::drivers

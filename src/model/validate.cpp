@@ -1,10 +1,10 @@
-#include "kv/validate.hpp"
+#include "model/validate.hpp"
 
 #include <fmt/format.h>
 
 #include "config/defaults.hpp"
 
-namespace prism::kv {
+namespace prism::model {
 
 namespace {
 
@@ -146,4 +146,4 @@ status validate_request(const std::string& ns, operation& op) {
   return {};
 }
 
-} // namespace prism::kv
+} // namespace prism::model

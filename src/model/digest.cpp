@@ -1,8 +1,8 @@
-#include "kv/digest.hpp"
+#include "model/digest.hpp"
 
 #include <openssl/sha.h>
 
-namespace prism::kv {
+namespace prism::model {
 
 std::string sha256_hex(std::string_view text) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -18,4 +18,4 @@ std::string sha256_hex(std::string_view text) {
   return out;
 }
 
-} // namespace prism::kv
+} // namespace prism::model

@@ -1,69 +1,14 @@
-#include "kv/memory_store.hpp"
+#include "drivers/memory/memory_store.hpp"
 
 #include <limits>
-#include <type_traits>
 #include <tuple>
 
 #include "config/defaults.hpp"
 
-namespace prism::kv {
+namespace prism::drivers {
 
-int64_t expiry_for(int64_t now_ms, uint64_t ttl_ms) noexcept {
-  if (ttl_ms == 0)
-    return 0;
-  constexpr int64_t max = std::numeric_limits<int64_t>::max();
-  if (now_ms < 0)
-    now_ms = 0;
-  if (ttl_ms >= static_cast<uint64_t>(max - now_ms))
-    return max;
-  return now_ms + static_cast<int64_t>(ttl_ms);
-}
+using namespace prism::model;
 
-std::string version_mismatch_message(std::string_view key, uint64_t expected,
-                                     std::optional<uint64_t> current) {
-  static constexpr size_t max_shown = 128;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "version mismatch on key \"";
-  size_t shown = 0;
-  for (unsigned char c : key) {
-    if (shown == max_shown) {
-      out += "...";
-      break;
-    }
-    ++shown;
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    }
-  }
-  out += "\": expected ";
-  out += std::to_string(expected);
-  if (current)
-    out += ", current " + std::to_string(*current);
-  else
-    out += ", current: absent";
-  return out;
-}
-
-std::optional<std::string> prefix_successor(std::string_view prefix) {
-  std::string s{prefix};
-  while (!s.empty() && static_cast<unsigned char>(s.back()) == 0xff)
-    s.pop_back();
-  if (s.empty())
-    return std::nullopt;
-  s.back() = static_cast<char>(static_cast<unsigned char>(s.back()) + 1);
-  return s;
-}
-
-uint32_t effective_scan_limit(const scan_op& op) noexcept {
-  return op.limit == 0 ? defaults::scan_limit_default : op.limit;
-}
 
 namespace {
 
@@ -135,37 +80,39 @@ bool memory_store::erase(const std::string& ns, space& s, const std::string& key
   return live;
 }
 
+const memory_store::space* memory_store::find_space(const std::string& ns) const {
+  auto i = spaces_.find(ns);
+  return i == spaces_.end() ? nullptr : &i->second;
+}
+
 outcome memory_store::apply(const std::string& ns, const operation& op,
                             int64_t now_ms) {
-  return std::visit(
-    [&](const auto& x) -> outcome {
-      using T = std::decay_t<decltype(x)>;
-      if constexpr (std::is_same_v<T, set_op>) {
-        return do_set(ns, x, now_ms);
-      } else if constexpr (std::is_same_v<T, delete_op>) {
-        return do_delete(ns, x, now_ms);
-      } else if constexpr (std::is_same_v<T, batch_set_op>) {
-        return do_batch_set(ns, x, now_ms);
-      } else if constexpr (std::is_same_v<T, batch_delete_op>) {
-        return do_batch_delete(ns, x, now_ms);
-      } else if constexpr (std::is_same_v<T, publish_op>
-                           || std::is_same_v<T, subscribe_op>) {
-        return outcome::failure(status_code::internal,
-                                "a PubSub operation reached a KeyValue store");
-      } else {
-        auto i = spaces_.find(ns);
-        const space* s = i == spaces_.end() ? nullptr : &i->second;
-        if constexpr (std::is_same_v<T, get_op>)
-          return do_get(s, x, now_ms);
-        else if constexpr (std::is_same_v<T, exists_op>)
-          return do_exists(s, x, now_ms);
-        else if constexpr (std::is_same_v<T, batch_get_op>)
-          return do_batch_get(s, x, now_ms);
-        else
-          return do_scan(s, x, now_ms);
-      }
-    },
-    op);
+  struct runner {
+    memory_store& store;
+    const std::string& ns;
+    int64_t now_ms;
+    outcome run(const get_op& x) {
+      return store.do_get(store.find_space(ns), x, now_ms);
+    }
+    outcome run(const exists_op& x) {
+      return store.do_exists(store.find_space(ns), x, now_ms);
+    }
+    outcome run(const batch_get_op& x) {
+      return store.do_batch_get(store.find_space(ns), x, now_ms);
+    }
+    outcome run(const scan_op& x) {
+      return store.do_scan(store.find_space(ns), x, now_ms);
+    }
+    outcome run(const set_op& x) { return store.do_set(ns, x, now_ms); }
+    outcome run(const delete_op& x) { return store.do_delete(ns, x, now_ms); }
+    outcome run(const batch_set_op& x) {
+      return store.do_batch_set(ns, x, now_ms);
+    }
+    outcome run(const batch_delete_op& x) {
+      return store.do_batch_delete(ns, x, now_ms);
+    }
+  };
+  return visit_keyvalue(runner{*this, ns, now_ms}, op);
 }
 
 outcome memory_store::do_get(const space* s, const get_op& op,
@@ -318,4 +265,4 @@ uint64_t memory_store::reclaim_expired(int64_t now_ms, uint32_t max_keys) {
   return removed;
 }
 
-} // namespace prism::kv
+} // namespace prism::drivers

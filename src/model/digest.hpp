@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-namespace prism::kv {
+namespace prism::model {
 
 /// The lowercase hex SHA-256 of `text`.
 std::string sha256_hex(std::string_view text);
 
-} // namespace prism::kv
+} // namespace prism::model
