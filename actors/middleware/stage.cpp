@@ -59,9 +59,7 @@ stage(stage_actor::stateful_pointer<stage_state> self,
         if (st.registration)
           st.registration->count_rejected();
         // The whole verdict goes back, retry hint included.
-        auto session = call->session;
-        self->send(session, reply_atom::value, std::move(call),
-                   model::outcome{std::move(verdict), {}});
+        reply(self, std::move(call), model::outcome{std::move(verdict), {}});
       }
     },
     [=](completed_atom, const call_batch& batch) {

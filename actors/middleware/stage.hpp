@@ -12,7 +12,7 @@
 #include <caf/actor_system.hpp>
 
 #include "runtime/admission.hpp"
-#include "runtime/call.hpp"
+#include "runtime/forward.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/metrics_registry.hpp"
 

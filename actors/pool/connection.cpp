@@ -7,13 +7,14 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "runtime/forward.hpp"
 #include "runtime/supervision.hpp"
 
 namespace prism {
 
 namespace {
 
-using self_ptr = connection_actor::stateful_pointer<connection_state>;
+using self_ptr = connection_impl::stateful_pointer<connection_state>;
 
 /// An outcome that a driver hands over before `execute` returns (the memory
 /// driver always does), caught on the connection's own thread so that the
@@ -61,7 +62,7 @@ void start_operation(self_ptr self, call_ptr call) {
     timeout = std::chrono::duration_cast<drivers::op_timeout>(
       call->context.deadline - self->clock().now());
   st.in_flight.emplace_back(seq, std::move(call));
-  connection_actor me = self;
+  connection_impl me = self;
   const void* id = self;
   inline_outcome here{id, seq, std::nullopt};
   {
@@ -98,8 +99,7 @@ void connection_broke(self_ptr self, call_ptr call, model::outcome& result) {
     "backend connection {} broke while it ran this request: {}{}; retry, "
     "another connection takes it",
     st.label, reason, in_doubt ? "" : "; the request was not applied");
-  auto session = call->session;
-  self->send(session, reply_atom::value, std::move(call), std::move(result));
+  reply(self, std::move(call), std::move(result));
   for (auto& [seq, other] : st.in_flight)
     fail_call(self, std::move(other), status_code::unavailable,
               fmt::format("backend connection {} broke while this request was "
@@ -126,15 +126,14 @@ void finish_operation(self_ptr self, uint64_t seq, model::outcome& result) {
     connection_broke(self, std::move(call), result);
     return;
   }
-  auto session = call->session;
-  self->send(session, reply_atom::value, std::move(call), std::move(result));
+  reply(self, std::move(call), std::move(result));
   self->send(st.pool, released_atom::value, st.index);
 }
 
 } // namespace
 
-connection_actor::behavior_type
-connection(connection_actor::stateful_pointer<connection_state> self,
+connection_impl::behavior_type
+connection(connection_impl::stateful_pointer<connection_state> self,
            pool_actor pool, uint32_t index, driver_handoff driver,
            inspector* actors, std::string name, uint64_t parent,
            uint32_t restarts) {
@@ -174,7 +173,7 @@ connection(connection_actor::stateful_pointer<connection_state> self,
     },
     [=](sweep_atom) {
       count_handled(self->state.registration);
-      connection_actor me = self;
+      connection_impl me = self;
       self->state.driver->reclaim_expired(
         self->state.sweep_batch_max, [me](uint64_t reclaimed) {
           caf::anon_send(me, swept_atom::value, reclaimed);

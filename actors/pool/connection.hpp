@@ -42,8 +42,18 @@ struct connection_state {
 /// arguments must be copyable, and the actor must be the driver's only owner.
 using driver_handoff = std::shared_ptr<std::unique_ptr<drivers::kv_driver>>;
 
-connection_actor::behavior_type
-connection(connection_actor::stateful_pointer<connection_state> self,
+/// What a connection's driver posts back to it: an operation finished (its
+/// sequence number and outcome); reclamation finished (keys reclaimed).
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using swept_atom = caf::atom_constant<caf::atom("swept")>;
+/// What a connection handles: its public interface and its driver's
+/// answers.
+using connection_impl = connection_actor::extend<
+  caf::reacts_to<done_atom, uint64_t, model::outcome>,
+  caf::reacts_to<swept_atom, uint64_t>>;
+
+connection_impl::behavior_type
+connection(connection_impl::stateful_pointer<connection_state> self,
            pool_actor pool, uint32_t index, driver_handoff driver,
            inspector* actors = nullptr, std::string name = {},
            uint64_t parent = 0, uint32_t restarts = 0);

@@ -1,5 +1,6 @@
 #include "pool/pool.hpp"
 
+#include "runtime/forward.hpp"
 #include "runtime/supervisor.hpp"
 
 #include <algorithm>
@@ -23,7 +24,7 @@ const char* to_string(circuit_state s) noexcept {
 
 namespace {
 
-using self_ptr = pool_actor::stateful_pointer<pool_state>;
+using self_ptr = pool_impl::stateful_pointer<pool_state>;
 
 uint32_t to_ms(caf::timespan t) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t).count();
@@ -65,11 +66,6 @@ void send_to(self_ptr self, uint32_t index, call_ptr call) {
   ++self->state.busy[index];
   self->send(self->state.connections[index], request_atom::value,
              std::move(call));
-}
-
-void answer(self_ptr self, call_ptr call, model::outcome outcome) {
-  auto session = call->session;
-  self->send(session, reply_atom::value, std::move(call), std::move(outcome));
 }
 
 /// The answer while the circuit is not closed.
@@ -118,7 +114,7 @@ void admit(self_ptr self, call_ptr call) {
     ++st.rejected;
     if (st.registration)
       st.registration->count_rejected();
-    answer(self, std::move(call), circuit_refusal(self));
+    reply(self, std::move(call), circuit_refusal(self));
     return;
   }
   if (!any_alive(st) && !starting(st)) {
@@ -128,7 +124,7 @@ void admit(self_ptr self, call_ptr call) {
                   "(its connections are restarting); retry shortly",
                   st.options.backend));
     o.status.retry_after_ms = to_ms(st.options.supervision.backoff.min);
-    answer(self, std::move(call), std::move(o));
+    reply(self, std::move(call), std::move(o));
     return;
   }
   auto index = pick_connection(st);
@@ -143,7 +139,7 @@ void admit(self_ptr self, call_ptr call) {
   ++st.rejected;
   if (st.registration)
     st.registration->count_rejected();
-  answer(self, std::move(call),
+  reply(self, std::move(call),
          overload_refusal(refusal::queue_full, fmt::format(
            "backend \"{}\" is saturated: all connections are busy and {} "
            "requests are waiting; retry later",
@@ -437,7 +433,7 @@ void on_down(self_ptr self, const caf::down_msg& msg) {
 
 } // namespace
 
-pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
+pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
                                pool_options options,
                                std::vector<driver_handoff> drivers) {
   auto& st = self->state;
@@ -485,12 +481,12 @@ pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
       count_handled(self->state.registration);
       sweep(self);
     },
-    [=](conn_up_atom, const std::string& name, const caf::actor& handle) {
+    [=](child_started_atom, const std::string& name, const caf::actor& handle) {
       count_handled(self->state.registration);
       on_connection_started(self, name, handle);
       publish_gauges(self->state);
     },
-    [=](conn_down_atom, const std::string& name, const std::string& reason) {
+    [=](child_failed_atom, const std::string& name, const std::string& reason) {
       count_handled(self->state.registration);
       on_connection_failed(self, name, reason);
     },

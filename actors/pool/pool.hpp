@@ -109,8 +109,15 @@ struct pool_state {
   inspector_registration registration;
 };
 
-pool_actor::behavior_type pool(pool_actor::stateful_pointer<pool_state> self,
-                               pool_options options,
-                               std::vector<driver_handoff> drivers);
+/// The pool's own timers: probe the backend of an open circuit (the
+/// probe's id), and pace TTL reclamation.
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
+/// What a pool handles: its public interface and its own timers.
+using pool_impl = pool_actor::extend<caf::reacts_to<probe_atom, uint64_t>,
+                                     caf::reacts_to<sweep_atom>>;
+
+pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
+                              pool_options options,
+                              std::vector<driver_handoff> drivers);
 
 } // namespace prism

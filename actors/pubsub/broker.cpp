@@ -15,10 +15,9 @@ using self_ptr = broker_actor::stateful_pointer<broker_state>;
 using topic = broker_state::topic;
 using group = broker_state::group;
 
-void send_to(self_ptr self, const caf::actor& subscriber,
+void send_to(self_ptr self, const subscription_actor& subscriber,
              const model::message& m) {
-  self->send(caf::actor_cast<subscription_actor>(subscriber),
-             deliver_atom::value, m);
+  self->send(subscriber, deliver_atom::value, m);
 }
 
 /// The member to send the next message to: the next with credit in round
@@ -99,13 +98,7 @@ topic* find_topic(self_ptr self, call_ptr& call, const std::string& name) {
   if (st.topic_count >= st.options.max_topics) {
     if (st.registration)
       st.registration->count_rejected();
-    auto session = call->session;
-    self->send(session, reply_atom::value, std::move(call),
-               model::outcome::failure(
-                 status_code::resource_exhausted,
-                 fmt::format("backend \"{}\" already holds {} topics, the "
-                             "most it may; use fewer topic names",
-                             st.options.backend, st.options.max_topics)));
+    reply(self, std::move(call), model::outcome::failure( status_code::resource_exhausted, fmt::format("backend \"{}\" already holds {} topics, the " "most it may; use fewer topic names", st.options.backend, st.options.max_topics)));
     return nullptr;
   }
   ++st.topic_count;
@@ -141,9 +134,7 @@ void publish(self_ptr self, call_ptr call, const model::publish_op& op) {
     send_to(self, sub, m);
   for (auto& [name, g] : t.groups)
     pump(self, t, g);
-  auto session = call->session;
-  self->send(session, reply_atom::value, std::move(call),
-             model::outcome::success(model::publish_result{m.id}));
+  reply(self, std::move(call), model::outcome::success(model::publish_result{m.id}));
 }
 
 void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
@@ -158,8 +149,7 @@ void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
     return;
   auto& t = *found;
   self->monitor(sub);
-  self->send(caf::actor_cast<subscription_actor>(sub), attached_atom::value,
-             caf::actor_cast<caf::actor>(self));
+  self->send(sub, attached_atom::value, broker_actor{self});
   if (op.subscription.empty()) {
     t.ephemeral.push_back(sub);
     if (op.start == model::start_position::earliest)
@@ -176,9 +166,7 @@ void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
     g.members.push_back({sub, 0, {}});
     measure(t, g);
   }
-  auto session = call->session;
-  self->send(session, reply_atom::value, std::move(call),
-             model::outcome::success(model::subscribe_result{}));
+  reply(self, std::move(call), model::outcome::success(model::subscribe_result{}));
 }
 
 void on_demand(self_ptr self, const caf::actor_addr& from, uint32_t n,
@@ -201,7 +189,7 @@ void forget(self_ptr self, const caf::actor_addr& who) {
     for (auto& [name, t] : topics) {
       auto& e = t.ephemeral;
       e.erase(std::remove_if(e.begin(), e.end(),
-                             [&](const caf::actor& a) {
+                             [&](const subscription_actor& a) {
                                return a.address() == who;
                              }),
               e.end());

@@ -52,7 +52,7 @@ struct broker_state {
   static inline const char* name = "broker";
 
   struct member {
-    caf::actor subscriber;
+    subscription_actor subscriber;
     uint32_t credit = 0;
     /// Offsets sent to this member and not yet written to its client.
     std::set<uint64_t> unacked;
@@ -76,7 +76,7 @@ struct broker_state {
     uint64_t first = 0;
     /// Payload bytes in `log`.
     uint64_t bytes = 0;
-    std::vector<caf::actor> ephemeral;
+    std::vector<subscription_actor> ephemeral;
     std::map<std::string, group> groups;
     uint64_t end() const { return first + log.size(); }
   };

@@ -7,7 +7,7 @@
 #include <variant>
 
 #include "runtime/admission.hpp"
-#include "runtime/call.hpp"
+#include "runtime/forward.hpp"
 #include "runtime/inspector.hpp"
 
 namespace prism {

@@ -7,22 +7,18 @@
 #include <spdlog/spdlog.h>
 
 #include "pubsub/broker_intake.hpp"
+#include "runtime/forward.hpp"
 
 namespace prism {
 
 namespace {
 
-using self_ptr = remote_broker_actor::stateful_pointer<remote_broker_state>;
+using self_ptr = remote_broker_impl::stateful_pointer<remote_broker_state>;
 
 int64_t ms_between(caf::actor_clock::time_point from,
                    caf::actor_clock::time_point to) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(to - from)
     .count();
-}
-
-void answer(self_ptr self, call_ptr call, model::outcome outcome) {
-  auto session = call->session;
-  self->send(session, reply_atom::value, std::move(call), std::move(outcome));
 }
 
 /// The refusal while the backend has been down too long.
@@ -54,7 +50,7 @@ void publish(self_ptr self, call_ptr call, const model::publish_op& op) {
   if (st.unavailable) {
     if (st.registration)
       st.registration->count_rejected();
-    answer(self, std::move(call), outage_refusal(self));
+    reply(self, std::move(call), outage_refusal(self));
     return;
   }
   auto waiting = st.in_flight->load(std::memory_order_relaxed);
@@ -68,7 +64,7 @@ void publish(self_ptr self, call_ptr call, const model::publish_op& op) {
                   waiting, st.options.backend));
     o.status.retry_after_ms = defaults::overload_retry_after_ms;
     o.status.reason = refusal::queue_full;
-    answer(self, std::move(call), std::move(o));
+    reply(self, std::move(call), std::move(o));
     return;
   }
   st.in_flight->fetch_add(1, std::memory_order_relaxed);
@@ -97,23 +93,23 @@ void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
   if (st.unavailable) {
     if (st.registration)
       st.registration->count_rejected();
-    answer(self, std::move(call), outage_refusal(self));
+    reply(self, std::move(call), outage_refusal(self));
     return;
   }
   self->monitor(sub);
   auto me = caf::actor_cast<caf::actor_addr>(self);
-  auto target = caf::actor_cast<subscription_actor>(sub);
+  subscription_actor target = sub;
   auto addr = sub.address();
   drivers::pubsub_driver::subscriber_events events;
   events.ready = [target, me] {
-    if (auto broker = caf::actor_cast<caf::actor>(me))
+    if (auto broker = caf::actor_cast<broker_actor>(me))
       caf::anon_send(target, attached_atom::value, broker);
   };
   events.message = [target](model::message m) {
     caf::anon_send(target, deliver_atom::value, std::move(m));
   };
   events.ended = [me, addr](status why) {
-    if (auto broker = caf::actor_cast<remote_broker_actor>(me))
+    if (auto broker = caf::actor_cast<remote_broker_impl>(me))
       caf::anon_send(broker, sub_ended_atom::value, addr, std::move(why));
   };
   pubsub_lag_board::entry_ptr lag;
@@ -128,7 +124,7 @@ void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
   }
   auto handle = st.driver->subscribe(call->context.ns, op, std::move(events));
   st.subscribers[addr] = {sub, std::move(handle), std::move(lag)};
-  answer(self, std::move(call),
+  reply(self, std::move(call),
          model::outcome::success(model::subscribe_result{}));
 }
 
@@ -137,8 +133,7 @@ void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
 void end_all(self_ptr self, const status& why) {
   auto& st = self->state;
   for (auto& [addr, s] : st.subscribers)
-    self->send(caf::actor_cast<subscription_actor>(s.actor), ended_atom::value,
-               why);
+    self->send(s.actor, ended_atom::value, why);
   st.subscribers.clear();
 }
 
@@ -194,8 +189,7 @@ remote_broker_state::~remote_broker_state() {
   // Subscriber streams that are still open end now (their actors may not
   // know this broker yet, if their subscription was not ready).
   for (auto& [addr, s] : subscribers)
-    caf::anon_send(caf::actor_cast<subscription_actor>(s.actor),
-                   ended_atom::value,
+    caf::anon_send(s.actor, ended_atom::value,
                    status::failure(status_code::unavailable,
                                    "the topic's backend client stopped; "
                                    "subscribe again"));
@@ -203,8 +197,8 @@ remote_broker_state::~remote_broker_state() {
   driver.reset();
 }
 
-remote_broker_actor::behavior_type
-remote_broker(remote_broker_actor::stateful_pointer<remote_broker_state> self,
+remote_broker_impl::behavior_type
+remote_broker(remote_broker_impl::stateful_pointer<remote_broker_state> self,
               pubsub_driver_handoff handoff, remote_broker_options options) {
   auto& st = self->state;
   st.options = std::move(options);
@@ -218,7 +212,7 @@ remote_broker(remote_broker_actor::stateful_pointer<remote_broker_state> self,
   });
   auto me = caf::actor_cast<caf::actor_addr>(self);
   st.driver->start([me](bool up, const std::string& reason) {
-    if (auto broker = caf::actor_cast<remote_broker_actor>(me))
+    if (auto broker = caf::actor_cast<remote_broker_impl>(me))
       caf::anon_send(broker, backend_state_atom::value, up, reason);
   });
   return {
@@ -243,8 +237,7 @@ remote_broker(remote_broker_actor::stateful_pointer<remote_broker_state> self,
       auto i = st.subscribers.find(who);
       if (i == st.subscribers.end())
         return;
-      self->send(caf::actor_cast<subscription_actor>(i->second.actor),
-                 ended_atom::value, std::move(why));
+      self->send(i->second.actor, ended_atom::value, std::move(why));
       st.subscribers.erase(i);
     },
     [=](backend_state_atom, bool up, const std::string& reason) {

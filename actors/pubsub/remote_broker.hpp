@@ -62,7 +62,7 @@ struct remote_broker_state {
   static inline const char* name = "remote_broker";
 
   struct subscriber {
-    caf::actor actor;
+    subscription_actor actor;
     std::unique_ptr<drivers::pubsub_driver::subscription> handle;
     /// Named subscriptions: the figure the client last measured; the series
     /// goes with the stream.
@@ -92,8 +92,22 @@ struct remote_broker_state {
   ~remote_broker_state();
 };
 
-remote_broker_actor::behavior_type
-remote_broker(remote_broker_actor::stateful_pointer<remote_broker_state> self,
+/// What the client library's threads post back to the broker: its
+/// connection is up or down, and why; a subscription's backend side ended
+/// (the subscriber and the reason). And the broker's own timer: is the
+/// backend still down since this outage?
+using backend_state_atom = caf::atom_constant<caf::atom("bstate")>;
+using sub_ended_atom = caf::atom_constant<caf::atom("subended")>;
+using outage_atom = caf::atom_constant<caf::atom("outage")>;
+/// What the broker of a Kafka or NATS backend handles: a broker's public
+/// interface, and what it hears from its client and itself.
+using remote_broker_impl = broker_actor::extend<
+  caf::reacts_to<backend_state_atom, bool, std::string>,
+  caf::reacts_to<outage_atom, uint64_t>,
+  caf::reacts_to<sub_ended_atom, caf::actor_addr, status>>;
+
+remote_broker_impl::behavior_type
+remote_broker(remote_broker_impl::stateful_pointer<remote_broker_state> self,
               pubsub_driver_handoff driver, remote_broker_options options);
 
 } // namespace prism

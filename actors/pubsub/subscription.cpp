@@ -7,7 +7,7 @@ namespace prism {
 
 namespace {
 
-using self_ptr = subscription_actor::stateful_pointer<subscription_state>;
+using self_ptr = subscription_impl::stateful_pointer<subscription_state>;
 
 void pump(self_ptr self) {
   auto& st = self->state;
@@ -19,7 +19,7 @@ void pump(self_ptr self) {
   st.buffer.pop_front();
   if (st.registration)
     st.registration->set_mailbox_depth(st.buffer.size());
-  subscription_actor me = self;
+  subscription_impl me = self;
   st.sink->write(m, [me](bool ok) {
     caf::anon_send(me, written_atom::value, ok);
   });
@@ -59,8 +59,8 @@ void deliver(self_ptr self, model::message& m) {
 
 } // namespace
 
-subscription_actor::behavior_type
-subscription(subscription_actor::stateful_pointer<subscription_state> self,
+subscription_impl::behavior_type
+subscription(subscription_impl::stateful_pointer<subscription_state> self,
              message_sink_ptr sink, subscription_options options) {
   auto& st = self->state;
   st.sink = std::move(sink);
@@ -101,19 +101,19 @@ subscription(subscription_actor::stateful_pointer<subscription_state> self,
         return;
       }
       if (st.options.named && st.broker)
-        self->send(caf::actor_cast<broker_actor>(st.broker),
-                   demand_atom::value, uint32_t{1}, st.writing_tag);
+        self->send(st.broker, demand_atom::value, uint32_t{1},
+                   st.writing_tag);
       pump(self);
     },
-    [=](attached_atom, const caf::actor& broker) {
+    [=](attached_atom, const broker_actor& broker) {
       auto& st = self->state;
       count_handled(st.registration);
       st.broker = broker;
       self->monitor(broker);
       st.sink->subscribed();
       if (st.options.named)
-        self->send(caf::actor_cast<broker_actor>(broker), demand_atom::value,
-                   st.options.buffer, uint64_t{0});
+        self->send(broker, demand_atom::value, st.options.buffer,
+                   uint64_t{0});
     },
     [=](ended_atom, status& why) {
       count_handled(self->state.registration);

@@ -50,14 +50,22 @@ struct subscription_state {
   bool writing = false;
   /// The tag of the message being written.
   uint64_t writing_tag = 0;
-  caf::actor broker;
+  broker_actor broker;
   uint64_t delivered = 0;
   uint64_t dropped = 0;
   inspector_registration registration;
 };
 
-subscription_actor::behavior_type
-subscription(subscription_actor::stateful_pointer<subscription_state> self,
+/// The stream finished writing a message (true) or is gone (false): the
+/// sink's answer to the subscription's own write.
+using written_atom = caf::atom_constant<caf::atom("written")>;
+/// What a subscription handles: its public interface and its stream's
+/// answers.
+using subscription_impl
+  = subscription_actor::extend<caf::reacts_to<written_atom, bool>>;
+
+subscription_impl::behavior_type
+subscription(subscription_impl::stateful_pointer<subscription_state> self,
              message_sink_ptr sink, subscription_options options);
 
 } // namespace prism

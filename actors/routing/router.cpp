@@ -58,16 +58,11 @@ void route_call(self_ptr self, call_ptr call) {
                     "started again); retry shortly",
                     target.backend));
       o.status.retry_after_ms = defaults::overload_retry_after_ms;
-      auto session = call->session;
-      self->send(session, reply_atom::value, std::move(call), std::move(o));
+      reply(self, std::move(call), std::move(o));
       return;
     }
     if (target.broker_gate && !target.broker_gate->try_acquire()) {
-      auto session = call->session;
-      self->send(session, reply_atom::value, std::move(call),
-                 saturated("the topics of backend \"" + target.backend
-                             + "\"",
-                           target.broker_gate));
+      reply(self, std::move(call), saturated("the topics of backend \"" + target.backend + "\"", target.broker_gate));
       return;
     }
     self->send(target.broker, request_atom::value, std::move(call));
@@ -80,8 +75,7 @@ void route_call(self_ptr self, call_ptr call) {
                   "again); retry shortly",
                   target.backend));
     o.status.retry_after_ms = defaults::overload_retry_after_ms;
-    auto session = call->session;
-    self->send(session, reply_atom::value, std::move(call), std::move(o));
+    reply(self, std::move(call), std::move(o));
     return;
   }
   if (target.pool_gate && !target.pool_gate->try_acquire()) {
@@ -90,8 +84,7 @@ void route_call(self_ptr self, call_ptr call) {
       fmt::format("the gateway is overloaded: backend \"{}\" has {} requests "
                     "waiting to be taken; retry later",
                     target.backend, target.pool_gate->limit()));
-    auto session = call->session;
-    self->send(session, reply_atom::value, std::move(call), std::move(outcome));
+    reply(self, std::move(call), std::move(outcome));
     return;
   }
   self->send(target.pool, request_atom::value, std::move(call));

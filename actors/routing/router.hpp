@@ -10,7 +10,7 @@
 
 #include "config/config.hpp"
 #include "runtime/admission.hpp"
-#include "runtime/call.hpp"
+#include "runtime/forward.hpp"
 #include "runtime/inspector.hpp"
 
 namespace prism {

@@ -1,4 +1,5 @@
 #include "runtime/call.hpp"
+#include "runtime/forward.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -11,6 +11,11 @@
 
 namespace prism {
 
+// The supervisor's timers, sent to itself: a child's restart delay passed;
+// a child that was asked to stop has had its shutdown timeout.
+using sv_restart_atom = caf::atom_constant<caf::atom("sv_restart")>;
+using sv_kill_atom = caf::atom_constant<caf::atom("sv_kill")>;
+
 const char* supervisor_state::name = "prism.supervisor";
 
 namespace {

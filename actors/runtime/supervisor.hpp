@@ -12,7 +12,8 @@
 // - Each (re)start is announced to the optional observer as
 //   (child_started_atom, name, handle), so e.g. a pool routes to the new
 //   handle; each abnormal exit or failed start as (child_failed_atom, name,
-//   reason).
+//   reason) (both in runtime/protocols.hpp, with supervisor_stats_atom, the
+//   one query it answers).
 // - Past the restart intensity the supervisor stops all children, then quits
 //   with a supervision_errc::intensity_exceeded error whose text names the
 //   supervisor and the child; its parent (monitoring it) decides.
@@ -40,20 +41,10 @@
 #include <caf/stateful_actor.hpp>
 
 #include "runtime/inspector.hpp"
+#include "runtime/protocols.hpp"
 #include "runtime/supervision.hpp"
 
 namespace prism {
-
-/// To the observer: (child_started_atom, std::string name, caf::actor handle).
-using child_started_atom = caf::atom_constant<caf::atom("childstart")>;
-/// To the observer: (child_failed_atom, std::string name, std::string reason)
-/// whenever a child ends abnormally or fails to start.
-using child_failed_atom = caf::atom_constant<caf::atom("childfail")>;
-/// Ask a supervisor for its counters; it replies a supervisor_snapshot.
-using supervisor_stats_atom = caf::atom_constant<caf::atom("sv_stats")>;
-// Timers of the supervisor, sent to itself.
-using sv_restart_atom = caf::atom_constant<caf::atom("sv_restart")>;
-using sv_kill_atom = caf::atom_constant<caf::atom("sv_kill")>;
 
 struct child_spec {
   std::string name;

@@ -10,12 +10,13 @@
 #include <spdlog/spdlog.h>
 
 #include "pubsub/subscription.hpp"
+#include "runtime/forward.hpp"
 
 namespace prism {
 
 namespace {
 
-using self_ptr = session_actor::stateful_pointer<session_state>;
+using self_ptr = session_impl::stateful_pointer<session_state>;
 
 /// Tells every stage of the calls in `calls` about them, one message per
 /// stage, in the order the calls were answered, and empties `calls`. Each
@@ -82,7 +83,7 @@ void start_call(self_ptr self, call_ptr call) {
                                   "the gateway is still starting its actors; "
                                   "retry shortly");
     o.status.retry_after_ms = defaults::overload_retry_after_ms;
-    self->send(self, reply_atom::value, std::move(call), std::move(o));
+    reply(self, std::move(call), std::move(o));
     return;
   }
   call->path = st.table->find(call->context.ns);
@@ -101,7 +102,7 @@ void start_call(self_ptr self, call_ptr call) {
                     "the most one connection may have; wait for answers or "
                     "retry later",
                     st.max_in_flight));
-    self->send(self, reply_atom::value, std::move(call), std::move(outcome));
+    reply(self, std::move(call), std::move(outcome));
     return;
   }
   if (call->expired(now)) {
@@ -114,7 +115,7 @@ void start_call(self_ptr self, call_ptr call) {
     auto outcome = saturated("middleware stage \""
                                + call->path->stage_kinds[full] + "\"",
                              call->path->stage_gates[full]);
-    self->send(self, reply_atom::value, std::move(call), std::move(outcome));
+    reply(self, std::move(call), std::move(outcome));
     return;
   }
   if (auto* op = std::get_if<model::subscribe_op>(call->operation.get());
@@ -131,8 +132,8 @@ void start_call(self_ptr self, call_ptr call) {
     }
     o.actors = st.actors;
     o.parent = self->id();
-    auto sub = caf::actor_cast<caf::actor>(
-      self->spawn(subscription, call->sink, std::move(o)));
+    subscription_actor sub
+      = self->spawn(subscription, call->sink, std::move(o));
     self->monitor(sub);
     st.subscriptions->push_back({sub, call->context.ns});
     call->subscriber = sub;
@@ -181,8 +182,7 @@ void on_reload(self_ptr self) {
     return;
   for (auto& s : *st.subscriptions)
     if (table->by_namespace.count(s.ns) == 0)
-      self->send(caf::actor_cast<subscription_actor>(s.subscription),
-                 ended_atom::value,
+      self->send(s.subscription, ended_atom::value,
                  status::failure(status_code::not_found,
                                  "namespace \"" + s.ns
                                    + "\" was removed from the gateway's "
@@ -209,8 +209,8 @@ void on_tick(self_ptr self) {
 
 } // namespace
 
-session_actor::behavior_type
-session(session_actor::stateful_pointer<session_state> self,
+session_impl::behavior_type
+session(session_impl::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
         live_routes_ptr routes, session_options options, admission_ptr gate) {
   auto& st = self->state;

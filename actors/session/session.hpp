@@ -29,7 +29,7 @@ struct session_state {
   bool stopping = false;
   /// A subscriber stream this client has open, and its namespace.
   struct open_stream {
-    caf::actor subscription;
+    subscription_actor subscription;
     std::string ns;
   };
   /// The streams this client has open; they end with the session (the list
@@ -46,9 +46,17 @@ struct session_state {
   inspector_registration registration;
 };
 
+/// A session's own reminders: tell the stages about the calls it answered;
+/// end the session if it stayed idle.
+using report_atom = caf::atom_constant<caf::atom("report")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// What a session handles: its public interface and its own reminders.
+using session_impl = session_actor::extend<caf::reacts_to<report_atom>,
+                                           caf::reacts_to<tick_atom>>;
+
 /// Starts the session of one client (peer address plus principal).
-session_actor::behavior_type
-session(session_actor::stateful_pointer<session_state> self,
+session_impl::behavior_type
+session(session_impl::stateful_pointer<session_state> self,
         std::string client, std::weak_ptr<session_directory> directory,
         live_routes_ptr routes, session_options options, admission_ptr gate);
 

@@ -282,7 +282,7 @@ child_spec pool_spec(wiring_ptr w, const config::backend& backend,
     o.gate = std::make_shared<admission>(limit);
     o.parent = parent->id();
     auto gate = o.gate;
-    auto handle = parent->spawn(pool, std::move(o), std::move(drivers));
+    pool_actor handle = parent->spawn(pool, std::move(o), std::move(drivers));
     {
       // Under the lock, so that the router has this pool in its mailbox
       // before anyone sees the gateway as started.
