@@ -97,6 +97,8 @@ void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
     return;
   }
   self->monitor(sub);
+  // The client's threads hold the broker by its address only, so a
+  // subscription that outlives the broker does not keep it alive.
   auto me = caf::actor_cast<caf::actor_addr>(self);
   subscription_actor target = sub;
   auto addr = sub.address();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "admin/actor_json.hpp"
 #include "runtime/inspector.hpp"
 
 namespace prism::admin {

@@ -24,6 +24,7 @@
 #include "admin/admin_server.hpp"
 #include "runtime/actor_metrics.hpp"
 #include "runtime/metrics_registry.hpp"
+#include "admin/actor_json.hpp"
 #include "runtime/inspector.hpp"
 
 using namespace prism;
