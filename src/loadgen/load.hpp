@@ -2,8 +2,8 @@
 
 // A load generator for the prism.v1.KeyValue API: keeps a fixed number of
 // calls outstanding against one server for a fixed time and measures each
-// call's latency. `prism bench`, scripts/bench and scripts/bench-overload
-// drive it.
+// call's latency. `prism bench` drives it, and through it the benchmark
+// scripts (scripts/bench*).
 //
 // It uses gRPC's callback client API. In the closed loop (the default) every
 // outstanding call ("slot") issues its next call from the completion of the
@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-namespace prism::bench {
+namespace prism::loadgen {
 
 enum class rpc_kind {
   get,   ///< only Get
@@ -171,4 +171,4 @@ private:
   std::vector<uint64_t> buckets_;
 };
 
-} // namespace prism::bench
+} // namespace prism::loadgen
