@@ -22,18 +22,18 @@ namespace {
 /// The flags as typed; converted and checked when the subcommand runs, so
 /// that every bad value gets the same kind of message and exit status 2.
 struct bench_flags {
-  std::string target = "127.0.0.1:8980";
+  std::string target = defaults::grpc_listen;
   std::string rpc = "get";
   std::string ns = "bench";
   std::string concurrency = "1";
   std::string channels = "1";
   std::string duration = "5";
   std::string warmup = "1";
-  std::string value_bytes = "100";
-  std::string keys = "1000";
+  std::string value_bytes = std::to_string(defaults::bench_value_bytes);
+  std::string keys = std::to_string(defaults::bench_keys);
   std::string set_ratio = "0.1";
   std::string rate = "0";
-  std::string max_outstanding = "20000";
+  std::string max_outstanding = std::to_string(defaults::bench_max_outstanding);
   bool json = false;
 };
 
