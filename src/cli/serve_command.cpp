@@ -119,8 +119,8 @@ void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
 /// condition variable; on a small machine those sleeps add their length to
 /// every request that arrives from a gRPC thread and steal CPU from gRPC, so
 /// a worker spins briefly and then parks, and a new job wakes it at once.
-/// The workers also poll the KeyValue service's completion queues
-/// (frontend/cq_scheduler.hpp), where an idle one waits instead.
+/// The pollers among the workers also drive the gRPC services' completion
+/// queues (frontend/cq_scheduler.hpp), where an idle one waits instead.
 void configure_scheduler(const config::server_options& server,
                          caf::actor_system_config& sys_cfg) {
   sys_cfg.set("scheduler.max-throughput",
