@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench/load.hpp"
+#include "loadgen/load.hpp"
 
 namespace prism::cli {
 
@@ -22,18 +22,18 @@ namespace {
 /// The flags as typed; converted and checked when the subcommand runs, so
 /// that every bad value gets the same kind of message and exit status 2.
 struct bench_flags {
-  std::string target = "127.0.0.1:8980";
+  std::string target = defaults::grpc_listen;
   std::string rpc = "get";
   std::string ns = "bench";
   std::string concurrency = "1";
   std::string channels = "1";
   std::string duration = "5";
   std::string warmup = "1";
-  std::string value_bytes = "100";
-  std::string keys = "1000";
+  std::string value_bytes = std::to_string(defaults::bench_value_bytes);
+  std::string keys = std::to_string(defaults::bench_keys);
   std::string set_ratio = "0.1";
   std::string rate = "0";
-  std::string max_outstanding = "20000";
+  std::string max_outstanding = std::to_string(defaults::bench_max_outstanding);
   bool json = false;
 };
 
@@ -61,10 +61,10 @@ double to_number(const std::string& flag, const std::string& text) {
   return x;
 }
 
-bench::options to_options(const bench_flags& f) {
-  bench::options opt;
+loadgen::options to_options(const bench_flags& f) {
+  loadgen::options opt;
   opt.target = f.target;
-  auto kind = bench::parse_rpc_kind(f.rpc);
+  auto kind = loadgen::parse_rpc_kind(f.rpc);
   if (!kind)
     bad_value("--rpc: expected get, set or mixed, got '" + f.rpc + "'");
   opt.rpc = *kind;
@@ -78,18 +78,18 @@ bench::options to_options(const bench_flags& f) {
   opt.set_ratio = to_number("--set-ratio", f.set_ratio);
   opt.rate = to_number("--rate", f.rate);
   opt.max_outstanding = to_count("--max-outstanding", f.max_outstanding);
-  if (auto problem = bench::validate(opt); !problem.empty())
+  if (auto problem = loadgen::validate(opt); !problem.empty())
     bad_value(problem);
   return opt;
 }
 
-nlohmann::json to_json(const bench::options& opt, const bench::report& r) {
+nlohmann::json to_json(const loadgen::options& opt, const loadgen::report& r) {
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [code, count] : r.errors)
     errors[code] = count;
   nlohmann::json out = {
     {"target", opt.target},
-    {"rpc", bench::to_string(opt.rpc)},
+    {"rpc", loadgen::to_string(opt.rpc)},
     {"namespace", opt.ns},
     {"concurrency", opt.concurrency},
     {"channels", opt.channels},
@@ -97,9 +97,9 @@ nlohmann::json to_json(const bench::options& opt, const bench::report& r) {
     {"warmup_s", opt.warmup_s},
     {"value_bytes", opt.value_bytes},
     {"keys", opt.keys},
-    {"set_ratio", opt.rpc == bench::rpc_kind::mixed ? opt.set_ratio
-                  : opt.rpc == bench::rpc_kind::set ? 1.0
-                                                    : 0.0},
+    {"set_ratio", opt.rpc == loadgen::rpc_kind::mixed ? opt.set_ratio
+                  : opt.rpc == loadgen::rpc_kind::set ? 1.0
+                                                      : 0.0},
     {"requests", r.requests},
     {"errors", errors},
     {"error_count", r.error_count()},
@@ -142,11 +142,11 @@ std::string fixed(double x, int decimals) {
   return buf;
 }
 
-void print_text(const bench::options& opt, const bench::report& r) {
+void print_text(const loadgen::options& opt, const loadgen::report& r) {
   std::ostringstream out;
   out << "target       " << opt.target << ", namespace '" << opt.ns << "'\n"
-      << "load         " << bench::to_string(opt.rpc);
-  if (opt.rpc == bench::rpc_kind::mixed)
+      << "load         " << loadgen::to_string(opt.rpc);
+  if (opt.rpc == loadgen::rpc_kind::mixed)
     out << " (" << fixed(opt.set_ratio * 100, 1) << " % Set)";
   out << ", " << opt.concurrency << " outstanding over " << opt.channels
       << (opt.channels == 1 ? " channel" : " channels") << ", "
@@ -178,11 +178,12 @@ void print_text(const bench::options& opt, const bench::report& r) {
   std::cout << out.str() << std::flush;
 }
 
-void print_open_loop_text(const bench::options& opt, const bench::report& r) {
+void print_open_loop_text(const loadgen::options& opt,
+                          const loadgen::report& r) {
   std::ostringstream out;
   out << "target       " << opt.target << ", namespace '" << opt.ns << "'\n"
-      << "load         " << bench::to_string(opt.rpc);
-  if (opt.rpc == bench::rpc_kind::mixed)
+      << "load         " << loadgen::to_string(opt.rpc);
+  if (opt.rpc == loadgen::rpc_kind::mixed)
     out << " (" << fixed(opt.set_ratio * 100, 1) << " % Set)";
   out << ", open loop at " << fixed(opt.rate, 0) << " calls/s over "
       << opt.channels << (opt.channels == 1 ? " channel" : " channels")
@@ -231,7 +232,7 @@ void print_open_loop_text(const bench::options& opt, const bench::report& r) {
 }
 
 /// The open loop expects refusals: it fails only on other errors.
-void check_open_loop(const bench::report& r) {
+void check_open_loop(const loadgen::report& r) {
   if (r.other_error_count() > 0 || r.misses > 0) {
     std::cerr << "prism bench: " << r.other_error_count()
               << " calls failed with a status other than RESOURCE_EXHAUSTED";
@@ -250,9 +251,9 @@ void check_open_loop(const bench::report& r) {
 
 void run_bench(const bench_flags& flags) {
   auto opt = to_options(flags);
-  bench::report r;
+  loadgen::report r;
   try {
-    r = bench::run(opt);
+    r = loadgen::run(opt);
   } catch (const std::exception& e) {
     std::cerr << "prism bench: " << e.what() << "\n";
     throw CLI::RuntimeError(1);
@@ -323,7 +324,7 @@ void add_bench_command(CLI::App& app) {
     ->capture_default_str();
   cmd->add_option("--concurrency", flags->concurrency,
                   "Calls outstanding at once, in total over all channels "
-                  "(1.." + std::to_string(bench::concurrency_max) + ")")
+                  "(1.." + std::to_string(loadgen::concurrency_max) + ")")
     ->type_name("N")
     ->capture_default_str();
   cmd->add_option("--channels", flags->channels,
@@ -341,7 +342,7 @@ void add_bench_command(CLI::App& app) {
     ->capture_default_str();
   cmd->add_option("--value-bytes", flags->value_bytes,
                   "Size of each value written, in bytes (0.."
-                    + std::to_string(bench::value_bytes_max) + ")")
+                    + std::to_string(loadgen::value_bytes_max) + ")")
     ->type_name("BYTES")
     ->capture_default_str();
   cmd->add_option("--keys", flags->keys,
@@ -362,7 +363,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--max-outstanding", flags->max_outstanding,
                   "Open loop: most calls in flight at once; calls due beyond "
                   "it are not sent and counted as client_dropped (1.."
-                    + std::to_string(bench::max_outstanding_max) + ")")
+                    + std::to_string(loadgen::max_outstanding_max) + ")")
     ->type_name("N")
     ->capture_default_str();
   cmd->add_flag("--json", flags->json,

@@ -1,7 +1,7 @@
 #pragma once
 
 // `prism bench`: drives load against a KeyValue server and reports throughput
-// and latency (see src/bench/load.hpp and bench/README.md).
+// and latency (see src/loadgen/load.hpp and bench/README.md).
 
 #include <CLI/CLI.hpp>
 

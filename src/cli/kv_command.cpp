@@ -21,7 +21,7 @@ namespace {
 struct kv_options {
   std::string target = defaults::grpc_listen;
   tls_client_options tls;
-  uint32_t timeout_ms = 5000;
+  uint32_t timeout_ms = defaults::cli_call_timeout_ms;
   std::string request_id;
   std::string ns;
   std::string key;
@@ -176,7 +176,7 @@ void add_kv_command(CLI::App& app) {
     ->capture_default_str();
   add_tls_options(*kv, opts->tls);
   kv->add_option("--timeout-ms", opts->timeout_ms, "Deadline of the call")
-    ->check(CLI::Range(1u, 3600000u))
+    ->check(CLI::Range(1u, defaults::cli_duration_max_ms))
     ->capture_default_str();
   check_request_id(
     *kv->add_option("--request-id", opts->request_id,
@@ -202,7 +202,9 @@ void add_kv_command(CLI::App& app) {
   scan->add_option("--prefix", opts->prefix, "Only keys with this prefix");
   scan->add_option("--start-after", opts->start_after,
                    "Only keys after this one (a previous page's last key)");
-  scan->add_option("--limit", opts->limit, "Page size (0 = 100, max 1000)");
+  scan->add_option("--limit", opts->limit,
+                   "Page size (0 = " + std::to_string(defaults::scan_limit_default)
+                     + ", max " + std::to_string(defaults::scan_limit_max) + ")");
   scan->add_flag("--keys-only", opts->keys_only, "Leave values out");
 }
 

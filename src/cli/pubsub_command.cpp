@@ -31,7 +31,7 @@ namespace {
 struct pubsub_options {
   std::string target = defaults::grpc_listen;
   tls_client_options tls;
-  uint32_t timeout_ms = 5000;
+  uint32_t timeout_ms = defaults::cli_call_timeout_ms;
   std::string request_id;
   std::string ns;
   std::string topic;
@@ -86,7 +86,9 @@ public:
     sigaddset(&signals_, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
     thread_ = std::thread([this, &ctx] {
-      const timespec tick{0, 100'000'000};
+      constexpr auto poll = std::chrono::nanoseconds(
+        std::chrono::milliseconds(defaults::cli_signal_poll_ms));
+      const timespec tick{0, static_cast<long>(poll.count())};
       bool cancelled = false;
       while (!done_.load(std::memory_order_acquire)) {
         if (sigtimedwait(&signals_, nullptr, &tick) <= 0)

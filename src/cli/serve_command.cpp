@@ -56,6 +56,13 @@ struct serve_options {
   std::optional<uint32_t> drain_timeout_ms;
 };
 
+/// `ms` milliseconds as whole seconds, for messages and help texts.
+std::string whole_seconds(uint32_t ms) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::milliseconds(ms))
+                          .count());
+}
+
 /// Parses a duration like "30s", "1500ms", "2m" or a plain number of
 /// seconds into milliseconds; false when it is none of these.
 bool parse_duration_ms(const std::string& text, uint32_t& out) {
@@ -67,8 +74,15 @@ bool parse_duration_ms(const std::string& text, uint32_t& out) {
     return false;
   }
   auto unit = text.substr(used);
-  double scale = unit.empty() || unit == "s" ? 1000 : unit == "ms" ? 1 : unit == "m" ? 60000 : -1;
-  if (scale < 0 || value < 0 || value * scale > 3600000)
+  constexpr double ms_per_second =
+    std::chrono::milliseconds(std::chrono::seconds(1)).count();
+  constexpr double ms_per_minute =
+    std::chrono::milliseconds(std::chrono::minutes(1)).count();
+  double scale = unit.empty() || unit == "s" ? ms_per_second
+                 : unit == "ms"              ? 1
+                 : unit == "m"               ? ms_per_minute
+                                             : -1;
+  if (scale < 0 || value < 0 || value * scale > defaults::cli_duration_max_ms)
     return false;
   out = static_cast<uint32_t>(value * scale);
   return true;
@@ -105,8 +119,8 @@ void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
 /// condition variable; on a small machine those sleeps add their length to
 /// every request that arrives from a gRPC thread and steal CPU from gRPC, so
 /// a worker spins briefly and then parks, and a new job wakes it at once.
-/// The workers also poll the KeyValue service's completion queues
-/// (frontend/cq_scheduler.hpp), where an idle one waits instead.
+/// The pollers among the workers also drive the gRPC services' completion
+/// queues (frontend/cq_scheduler.hpp), where an idle one waits instead.
 void configure_scheduler(const config::server_options& server,
                          caf::actor_system_config& sys_cfg) {
   sys_cfg.set("scheduler.max-throughput",
@@ -117,7 +131,8 @@ void configure_scheduler(const config::server_options& server,
                    ? server.scheduler_threads
                    : std::max(1u, std::thread::hardware_concurrency());
   sys_cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
-  sys_cfg.set("work-stealing.aggressive-poll-attempts", size_t{100});
+  sys_cfg.set("work-stealing.aggressive-poll-attempts",
+              size_t{defaults::scheduler_aggressive_poll_attempts});
   sys_cfg.set("work-stealing.moderate-poll-attempts", size_t{0});
   frontend::use_cq_scheduler(sys_cfg);
 }
@@ -138,9 +153,9 @@ bool drain(frontend::grpc_server& grpc, const sigset_t& signals,
     if (left <= clock::duration::zero())
       return false;
     auto wait = std::min<clock::duration>(left, poll_interval);
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait);
-    timespec ts{static_cast<time_t>(ns.count() / 1000000000),
-                static_cast<long>(ns.count() % 1000000000)};
+    auto s = std::chrono::duration_cast<std::chrono::seconds>(wait);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait - s);
+    timespec ts{static_cast<time_t>(s.count()), static_cast<long>(ns.count())};
     int sig = sigtimedwait(&signals, nullptr, &ts);
     if (sig == SIGHUP) {
       spdlog::warn("received SIGHUP while draining: not reloading the config");
@@ -282,9 +297,11 @@ int serve(const serve_options& opts) {
     gw = std::make_unique<gateway>(
       sys, cfg, drivers::make_real_driver_factory(drivers::system_wall_clock()),
       audit, &actors);
-    if (!gw->wait_started(std::chrono::seconds(30)))
-      throw std::runtime_error("the gateway's actors did not start within "
-                               "30 s");
+    if (!gw->wait_started(
+          std::chrono::milliseconds(defaults::actors_start_timeout_ms)))
+      throw std::runtime_error(
+        "the gateway's actors did not start within "
+        + whole_seconds(defaults::actors_start_timeout_ms) + " s");
     gw->on_root_failure([](const std::string&) {
       // The tree is gone: stop the process (through the drain path, which
       // answers what is left); the exit code says it failed.
@@ -347,7 +364,7 @@ int serve(const serve_options& opts) {
   // gRPC then gets a moment to send those answers.
   auto stop_serving = [&] {
     gw->stop();
-    grpc->shutdown(std::chrono::milliseconds(1000));
+    grpc->shutdown(std::chrono::milliseconds(defaults::grpc_shutdown_grace_ms));
     admin->stop();
   };
   ready = true;
@@ -400,10 +417,12 @@ void add_serve_command(CLI::App& app) {
     ->capture_default_str();
   cmd->add_option("--listen", opts->listen,
                   "gRPC listen address HOST:PORT, overrides server.listen "
-                  "(default 127.0.0.1:8980; port 0 picks a free port)");
+                  "(default " + std::string{defaults::grpc_listen}
+                    + "; port 0 picks a free port)");
   cmd->add_option("--admin", opts->admin,
                   "admin HTTP address HOST:PORT, overrides server.admin "
-                  "(default 127.0.0.1:8981; port 0 picks a free port)");
+                  "(default " + std::string{defaults::admin_listen}
+                    + "; port 0 picks a free port)");
   cmd->add_option("--log-format", opts->log_format,
                   "log format on stderr: text or json")
     ->check(CLI::IsMember({"text", "json"}))
@@ -440,7 +459,9 @@ void add_serve_command(CLI::App& app) {
        },
        "on SIGTERM/SIGINT, how long requests in flight may take to finish "
        "before they are answered UNAVAILABLE, e.g. 30s or 1500ms; overrides "
-       "server.drain_timeout_ms (default 30s). A second signal stops at once")
+       "server.drain_timeout_ms (default "
+         + whole_seconds(defaults::drain_timeout_ms)
+         + "s). A second signal stops at once")
     ->type_name("DURATION");
   cmd->callback([opts] {
     int rc = serve(*opts);

@@ -107,5 +107,30 @@ inline constexpr const char* audit_path = "./data/audit.log";
 
 // Actor scheduler: messages an actor may handle before yielding its thread.
 inline constexpr uint32_t scheduler_max_throughput = 64;
+/// Times an idle worker polls its queue before it parks (CAF's
+/// work-stealing.aggressive-poll-attempts).
+inline constexpr uint32_t scheduler_aggressive_poll_attempts = 100;
+
+// `prism serve`.
+/// The longest `prism serve` waits for the gateway's actors to start.
+inline constexpr uint32_t actors_start_timeout_ms = 30000;
+/// Time gRPC gets to send the answers of the stopped actors before it closes.
+inline constexpr uint32_t grpc_shutdown_grace_ms = 1000;
+
+// Command-line clients (`prism kv`, `prism pubsub`).
+/// Deadline of a `prism kv` call and of a `prism pubsub publish`.
+inline constexpr uint32_t cli_call_timeout_ms = 5000;
+/// The longest --timeout-ms and --drain-timeout the command line takes: 1 hour.
+inline constexpr uint32_t cli_duration_max_ms = 3600000;
+/// How often `prism pubsub subscribe` looks for SIGINT and SIGTERM.
+inline constexpr uint32_t cli_signal_poll_ms = 100;
+
+// `prism bench` (src/loadgen).
+/// Size of every value it writes.
+inline constexpr uint32_t bench_value_bytes = 100;
+/// Size of its keyspace (keys bench-0, bench-1, ...).
+inline constexpr uint32_t bench_keys = 1000;
+/// Open loop: the most calls it keeps in flight at once.
+inline constexpr uint32_t bench_max_outstanding = 20000;
 
 } // namespace prism::defaults

@@ -4,7 +4,7 @@
 // that a call runs on one thread from the gRPC event that brings it in to the
 // Finish that answers it.
 //
-// It is CAF's work stealing with four changes:
+// It is CAF's work stealing, except that:
 // - An idle worker that has a completion queue attached (a poller) waits in
 //   the queue (AsyncNext) instead of on its condition variable, and handles
 //   each gRPC event on the spot. A busy one looks at its queue every few
@@ -18,7 +18,7 @@
 // - An enqueue from any other thread (CAF's clock, a driver's thread, the
 //   main thread) wakes a worker blocked in its completion queue with an
 //   alarm due at once, set at most once at a time; a worker without a queue
-//   is woken through its condition variable as before.
+//   is woken through its condition variable, as in CAF.
 // - Work a job defers (`defer`: the answers a session completes) runs as
 //   the job ends: the answers of calls completed together go out together,
 //   after the actor's work.

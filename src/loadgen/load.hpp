@@ -2,8 +2,8 @@
 
 // A load generator for the prism.v1.KeyValue API: keeps a fixed number of
 // calls outstanding against one server for a fixed time and measures each
-// call's latency. `prism bench`, scripts/bench and scripts/bench-overload
-// drive it.
+// call's latency. `prism bench` drives it, and through it the benchmark
+// scripts (scripts/bench*).
 //
 // It uses gRPC's callback client API. In the closed loop (the default) every
 // outstanding call ("slot") issues its next call from the completion of the
@@ -20,7 +20,9 @@
 #include <string>
 #include <vector>
 
-namespace prism::bench {
+#include "config/defaults.hpp"
+
+namespace prism::loadgen {
 
 enum class rpc_kind {
   get,   ///< only Get
@@ -34,7 +36,7 @@ const char* to_string(rpc_kind kind) noexcept;
 
 struct options {
   /// host:port of the server.
-  std::string target = "127.0.0.1:8980";
+  std::string target = defaults::grpc_listen;
   rpc_kind rpc = rpc_kind::get;
   /// Share of Sets in a mixed run, 0..1.
   double set_ratio = 0.1;
@@ -49,22 +51,24 @@ struct options {
   /// Time under load before measuring starts; calls finishing then are not counted.
   double warmup_s = 1.0;
   /// Size of every value written.
-  uint32_t value_bytes = 100;
+  uint32_t value_bytes = defaults::bench_value_bytes;
   /// Size of the keyspace: keys are "bench-0" .. "bench-<keys-1>".
-  uint32_t keys = 1000;
+  uint32_t keys = defaults::bench_keys;
   /// Open loop: calls per second in total over all channels, issued on a
   /// fixed timetable whatever the answers. 0: the closed loop (`concurrency`
   /// calls outstanding).
   double rate = 0;
   /// Open loop: most calls outstanding at once; a call due while this many
   /// are outstanding is not sent and counted as `client_dropped`.
-  uint32_t max_outstanding = 20000;
+  uint32_t max_outstanding = defaults::bench_max_outstanding;
 };
 
 /// Limits `validate` enforces.
 inline constexpr uint32_t concurrency_max = 10000;
 inline constexpr uint32_t channels_max = 256;
-inline constexpr uint32_t value_bytes_max = 4 * 1024 * 1024;
+/// The gateway's default value limit.
+inline constexpr uint32_t value_bytes_max =
+  static_cast<uint32_t>(defaults::max_value_bytes);
 inline constexpr uint32_t keys_max = 10'000'000;
 inline constexpr double duration_max_s = 3600.0;
 inline constexpr double rate_max = 1'000'000.0;
@@ -171,4 +175,4 @@ private:
   std::vector<uint64_t> buckets_;
 };
 
-} // namespace prism::bench
+} // namespace prism::loadgen

@@ -1,4 +1,4 @@
-#include "bench/load.hpp"
+#include "loadgen/load.hpp"
 
 #include <grpcpp/grpcpp.h>
 
@@ -16,7 +16,7 @@
 
 #include "prism/v1/keyvalue.grpc.pb.h"
 
-namespace prism::bench {
+namespace prism::loadgen {
 
 namespace {
 
@@ -850,4 +850,4 @@ uint64_t histogram::quantile(double q) const noexcept {
   return max_;
 }
 
-} // namespace prism::bench
+} // namespace prism::loadgen
