@@ -28,7 +28,7 @@ stage(stage_actor::stateful_pointer<stage_state> self,
   st.gate = std::move(gate);
   st.metrics = metrics ? std::move(metrics)
                        : std::make_shared<metrics_registry>();
-  std::string kind = st.logic->kind();
+  std::string kind{config::to_string(st.logic->kind())};
   st.passed = &stage_calls(*st.metrics, kind, "passed");
   st.rejected = &stage_calls(*st.metrics, kind, "rejected");
   st.expired = &stage_calls(*st.metrics, kind, "expired");
@@ -47,7 +47,8 @@ stage(stage_actor::stateful_pointer<stage_state> self,
         fail_call(self, std::move(call), status_code::deadline_exceeded,
                   std::string("the request's deadline passed while it waited "
                               "for middleware stage \"")
-                    + st.logic->kind() + "\"");
+                    + std::string{config::to_string(st.logic->kind())}
+                    + "\"");
         return;
       }
       auto verdict = st.logic->on_request(*call);

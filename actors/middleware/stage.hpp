@@ -12,6 +12,7 @@
 #include <caf/actor_system.hpp>
 
 #include "runtime/admission.hpp"
+#include "config/stage_kinds.hpp"
 #include "runtime/forward.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/metrics_registry.hpp"
@@ -22,8 +23,8 @@ class stage_logic {
 public:
   virtual ~stage_logic() = default;
 
-  /// The stage kind as named in the config, e.g. "metrics".
-  virtual const char* kind() const noexcept = 0;
+  /// The stage's kind (config/stage_kinds.hpp names it).
+  virtual config::stage_kind kind() const noexcept = 0;
 
   /// Decides on a call on its way in: OK lets it pass, anything else answers
   /// the client with that status. A stage may attach what it needs at

@@ -26,7 +26,9 @@ public:
   access_logic(const config::gateway_config& cfg,
                metrics_registry_ptr metrics);
 
-  const char* kind() const noexcept override { return "access"; }
+  config::stage_kind kind() const noexcept override {
+    return config::stage_kind::access;
+  }
   status on_request(kv_call& call) override;
   /// New rules apply to the next call (a revoked principal's next call is
   /// refused).

@@ -103,7 +103,9 @@ public:
   audit_logic(std::shared_ptr<audit_sink> sink, audit_namespaces namespaces,
               metrics_registry_ptr metrics);
 
-  const char* kind() const noexcept override { return "audit"; }
+  config::stage_kind kind() const noexcept override {
+    return config::stage_kind::audit;
+  }
   status on_request(kv_call& call) override;
   void on_complete(const kv_call& call) override;
   /// Takes the namespaces with redact_keys and audit_required from a

@@ -31,7 +31,9 @@ public:
   /// cannot grow the series without bound.
   metrics_logic(std::set<std::string> known, metrics_registry_ptr metrics);
 
-  const char* kind() const noexcept override { return "metrics"; }
+  config::stage_kind kind() const noexcept override {
+    return config::stage_kind::metrics;
+  }
   void on_complete(const kv_call& call) override;
   /// Namespaces a reload added get their own series; removed ones keep the
   /// series they have (counters never go back) and count new calls under

@@ -25,7 +25,9 @@ public:
   rate_limit_logic(const config::gateway_config& cfg,
                    metrics_registry_ptr metrics);
 
-  const char* kind() const noexcept override { return "rate_limit"; }
+  config::stage_kind kind() const noexcept override {
+    return config::stage_kind::rate_limit;
+  }
   status on_request(kv_call& call) override;
   /// New limits apply to the next call. A bucket whose limit stays keeps its
   /// tokens; one whose limit changes keeps them up to its new burst (a

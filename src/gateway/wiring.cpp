@@ -1,0 +1,93 @@
+#include "gateway/wiring.hpp"
+
+#include "routing/router.hpp"
+
+namespace prism {
+
+void gateway::wiring::set_namespaces_locked(
+  const config::gateway_config& cfg) {
+  chains.clear();
+  subscription_buffers.clear();
+  std::set<std::string> names;
+  for (auto& [name, ns] : cfg.namespaces)
+    names.insert(name);
+  // Series of namespaces that stay are found again and keep counting.
+  rejections = std::make_shared<const rejection_counters>(metrics, names);
+  for (auto& [name, ns] : cfg.namespaces) {
+    // With authentication on, every namespace's calls meet the access
+    // stage first, whatever its middleware list says; then the rate limit
+    // of a namespace that has one (a refused call takes no token).
+    // Metrics only counts outcomes; audit refuses calls only where a
+    // line is required for each.
+    std::vector<chain_stage> chain;
+    auto add = [&](config::stage_kind kind) {
+      chain.push_back({kind, config::refuses_calls(kind, ns.audit_required)});
+    };
+    if (cfg.auth.enabled())
+      add(config::stage_kind::access);
+    if (ns.namespace_rate.limited() || ns.principal_rate.limited())
+      add(config::stage_kind::rate_limit);
+    for (auto& listed : ns.middleware)
+      if (auto kind = config::stage_kind_named(listed))
+        add(*kind);
+    chains.emplace(name, std::move(chain));
+    if (ns.pattern == config::pattern::pubsub)
+      subscription_buffers.emplace(
+        name, std::make_pair(ns.subscription_buffer,
+                             ns.disconnect_slow_subscribers));
+  }
+}
+
+bool gateway::wiring::started_locked() const {
+  if (routes->version() == 0)
+    return false;
+  for (auto& name : expected_pools)
+    if (pools.count(name) == 0)
+      return false;
+  for (auto& name : expected_brokers)
+    if (brokers.count(name) == 0)
+      return false;
+  return true;
+}
+
+void gateway::wiring::publish_locked() {
+  if (!router)
+    return;
+  for (auto& [ns, chain] : chains)
+    for (auto& s : chain)
+      if (stages.count(s.kind) == 0)
+        return;
+  auto table = std::make_shared<route_table>();
+  auto make_route = [&](const std::vector<chain_stage>& chain) {
+    auto r = std::make_shared<route>();
+    for (auto& s : chain) {
+      auto& e = stages.at(s.kind);
+      auto index = static_cast<uint32_t>(r->stages.size());
+      (s.decides ? r->checkpoints : r->observers).push_back(index);
+      r->stages.push_back(e.handle);
+      r->stage_gates.push_back(e.gate);
+      r->stage_kinds.emplace_back(config::to_string(s.kind));
+    }
+    r->router = router;
+    r->router_gate = router_gate;
+    return r;
+  };
+  for (auto& [ns, chain] : chains) {
+    auto r = make_route(chain);
+    if (auto i = subscription_buffers.find(ns); i != subscription_buffers.end()) {
+      r->subscription_buffer = i->second.first;
+      r->disconnect_slow_subscribers = i->second.second;
+    }
+    table->by_namespace.emplace(ns, std::move(r));
+  }
+  // Calls for unknown namespaces are still counted and audited.
+  auto fallback = make_route({{config::stage_kind::metrics, false},
+                              {config::stage_kind::audit, false}});
+  fallback->configured = false;
+  table->fallback = std::move(fallback);
+  table->rejections = rejections;
+  routes->store(std::move(table));
+  published.notify_all();
+}
+
+} // namespace prism
