@@ -10,11 +10,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "deterministic_gateway.hpp"
+#include "simulation/deterministic_gateway.hpp"
 
 using namespace prism;
-using prism::testing::deterministic_gateway;
-using prism::testing::parse_config;
+using prism::simulation::deterministic_gateway;
+using prism::simulation::parse_config;
 
 namespace {
 

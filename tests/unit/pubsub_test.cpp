@@ -8,14 +8,14 @@
 
 #include <catch2/catch.hpp>
 
-#include "deterministic_gateway.hpp"
+#include "simulation/deterministic_gateway.hpp"
 #include "pubsub/lag_board.hpp"
 #include "runtime/metrics_registry.hpp"
 
 using namespace prism;
-using prism::testing::deterministic_gateway;
-using prism::testing::parse_config;
-using prism::testing::recording_sink;
+using prism::simulation::deterministic_gateway;
+using prism::simulation::parse_config;
+using prism::simulation::recording_sink;
 
 namespace {
 

@@ -7,12 +7,12 @@
 #include <catch2/catch.hpp>
 
 #include "config/reload.hpp"
-#include "deterministic_gateway.hpp"
+#include "simulation/deterministic_gateway.hpp"
 
 using prism::config::restart_needed;
-using prism::testing::parse_config;
+using prism::simulation::parse_config;
 using namespace prism;
-using prism::testing::deterministic_gateway;
+using prism::simulation::deterministic_gateway;
 
 namespace {
 

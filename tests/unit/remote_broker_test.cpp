@@ -11,15 +11,15 @@
 
 #include <catch2/catch.hpp>
 
-#include "deterministic_gateway.hpp"
+#include "simulation/deterministic_gateway.hpp"
 #include "fake_pubsub.hpp"
 
 using namespace prism;
-using prism::testing::deterministic_gateway;
+using prism::simulation::deterministic_gateway;
 using prism::testing::fake_pubsub_backend;
 using prism::testing::fake_pubsub_factory;
-using prism::testing::parse_config;
-using prism::testing::recording_sink;
+using prism::simulation::parse_config;
+using prism::simulation::recording_sink;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "deterministic_gateway.hpp"
+#include "simulation/deterministic_gateway.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -10,7 +10,7 @@
 
 #include "model/validate.hpp"
 
-namespace prism::testing {
+namespace prism::simulation {
 
 namespace {
 
@@ -85,10 +85,10 @@ std::string describe_element(const caf::type_erased_tuple& content, size_t i) {
 }
 
 drivers::driver_factory
-observed_sim_factory(std::shared_ptr<drivers::sim_backends> backends,
+observed_sim_factory(std::shared_ptr<simulation::sim_backends> backends,
                      std::shared_ptr<drivers::manual_clock> clock,
                      std::shared_ptr<std::vector<std::string>> trace) {
-  auto make = drivers::make_sim_driver_factory(backends, std::move(clock));
+  auto make = simulation::make_sim_driver_factory(backends, std::move(clock));
   return [make, backends, trace](const config::backend& cfg, uint32_t index) {
     auto driver = make(cfg, index);
     auto& backend = *(*backends)[cfg.name];
@@ -154,7 +154,7 @@ deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg,
                                              std::optional<uint64_t> seed,
                                              drivers::pubsub_driver_factory pubsub)
   : clock_(std::make_shared<drivers::manual_clock>()),
-    backends_(std::make_shared<drivers::sim_backends>()),
+    backends_(std::make_shared<simulation::sim_backends>()),
     audit_(std::make_shared<recording_audit_sink>()),
     answers_(std::make_shared<std::vector<answer>>()),
     actors_(std::make_unique<inspector>()),
@@ -367,11 +367,11 @@ std::string deterministic_gateway::metrics_text() {
   return gateway_->metrics().render();
 }
 
-drivers::sim_backend& deterministic_gateway::backend(const std::string& name) {
+simulation::sim_backend& deterministic_gateway::backend(const std::string& name) {
   auto i = backends_->find(name);
   if (i == backends_->end())
     throw std::runtime_error("no simulated backend named " + name);
   return *i->second;
 }
 
-} // namespace prism::testing
+} // namespace prism::simulation

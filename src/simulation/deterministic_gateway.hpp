@@ -28,11 +28,11 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include "config/config.hpp"
-#include "drivers/sim/sim_driver.hpp"
+#include "simulation/sim_driver.hpp"
 #include "gateway/gateway.hpp"
 #include "runtime/inspector.hpp"
 
-namespace prism::testing {
+namespace prism::simulation {
 
 /// Audit lines kept in memory.
 class recording_audit_sink final : public audit_sink {
@@ -152,7 +152,7 @@ public:
   /// admission limits.
   std::map<std::string, size_t> max_mailbox_depths() const;
 
-  drivers::sim_backend& backend(const std::string& name);
+  simulation::sim_backend& backend(const std::string& name);
   gateway& gw() { return *gateway_; }
   caf::actor_system& system() { return *sys_; }
   caf::scheduler::test_coordinator& scheduler() { return *sched_; }
@@ -165,7 +165,7 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::shared_ptr<drivers::manual_clock> clock_;
-  std::shared_ptr<drivers::sim_backends> backends_;
+  std::shared_ptr<simulation::sim_backends> backends_;
   std::shared_ptr<recording_audit_sink> audit_;
   std::shared_ptr<std::vector<answer>> answers_;
   std::unique_ptr<inspector> actors_;
@@ -187,4 +187,4 @@ private:
   std::shared_ptr<int64_t> virtual_ms_ = std::make_shared<int64_t>(0);
 };
 
-} // namespace prism::testing
+} // namespace prism::simulation

@@ -31,7 +31,13 @@
 #include "drivers/driver.hpp"
 #include "drivers/memory/memory_store.hpp"
 
-namespace prism::drivers {
+namespace prism::simulation {
+
+using drivers::driver_factory;
+using drivers::kv_driver;
+using drivers::manual_clock;
+using drivers::op_timeout;
+using drivers::operation_ptr;
 
 class sim_backend {
 public:
@@ -88,7 +94,7 @@ public:
   uint64_t applied() const { return applied_; }
   uint64_t failed() const { return failed_; }
   uint64_t reclaimed() const { return reclaimed_; }
-  const memory_store& store() const { return store_; }
+  const drivers::memory_store& store() const { return store_; }
   manual_clock& clock() { return *clock_; }
 
   /// An operation that would take longer than `timeout` (a latency is set)
@@ -116,7 +122,7 @@ private:
   }
 
   std::shared_ptr<manual_clock> clock_;
-  memory_store store_;
+  drivers::memory_store store_;
   std::deque<held_operation> held_;
   std::deque<held_operation> delayed_;
   bool holding_ = false;
@@ -160,4 +166,4 @@ using sim_backends = std::map<std::string, std::shared_ptr<sim_backend>>;
 driver_factory make_sim_driver_factory(std::shared_ptr<sim_backends> backends,
                                        std::shared_ptr<manual_clock> clock);
 
-} // namespace prism::drivers
+} // namespace prism::simulation

@@ -1,11 +1,11 @@
-#include "drivers/sim/sim_driver.hpp"
+#include "simulation/sim_driver.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
 #include "config/config.hpp"
 
-namespace prism::drivers {
+namespace prism::simulation {
 
 sim_backend::sim_backend(std::shared_ptr<manual_clock> clock)
   : clock_(std::move(clock)) {
@@ -119,7 +119,7 @@ void sim_backend::execute(std::string ns, operation_ptr op,
   }
   if (latency_ms_ > 0) {
     auto wait_ms = latency_ms_;
-    if (timeout != no_timeout) {
+    if (timeout != drivers::no_timeout) {
       auto limit
         = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
       if (limit < latency_ms_) {
@@ -229,4 +229,4 @@ driver_factory make_sim_driver_factory(std::shared_ptr<sim_backends> backends,
   };
 }
 
-} // namespace prism::drivers
+} // namespace prism::simulation
