@@ -20,7 +20,7 @@ using self_ptr = connection_impl::stateful_pointer<connection_state>;
 /// driver always does), caught on the connection's own thread so that the
 /// connection finishes the call at once instead of sending itself a message.
 /// A driver thread answering later finds no catcher (or another one) and
-/// sends the message as before.
+/// posts the outcome to the connection as a `done` message.
 struct inline_outcome {
   const void* connection;
   uint64_t seq;
