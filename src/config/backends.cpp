@@ -61,9 +61,88 @@ constexpr backend_type all_backend_types[] = {backend_type::memory, backend_type
 const std::vector<std::string> backend_types = {"memory", "sqlite", "postgres", "kafka", "nats"};
 const std::vector<std::string> synchronous_modes = {"normal", "full"};
 
+/// True when a backend of type `t` allows `key`.
+bool allows(backend_type t, const std::string& key) {
+  auto keys = backend_keys(t);
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+/// Reports the keys in `s` that only backends of another type take, and
+/// keys no backend takes. Keys of one backend type on another are reported
+/// as such; while the type is unknown (already reported), every type's keys
+/// are accepted.
+void check_key_types(checker& c, const entry& e, const section& s, bool known_type, backend_type type) {
+  std::string kind = known_type ? std::string{to_string(type)} : std::string{};
+  std::vector<std::string> recognised;
+  for (auto t : all_backend_types)
+    for (const auto& k : backend_keys(t))
+      if (std::find(recognised.begin(), recognised.end(), k) == recognised.end())
+        recognised.push_back(k);
+  section unknown_only = s;
+  unknown_only.items.clear();
+  for (const auto& item : s.items) {
+    const auto& k = item.name;
+    if (std::find(recognised.begin(), recognised.end(), k) == recognised.end()) {
+      unknown_only.items.push_back(item);
+      continue;
+    }
+    if (!known_type || allows(type, k))
+      continue;
+    std::vector<std::string> owners;
+    for (auto t : all_backend_types)
+      if (allows(t, k))
+        owners.emplace_back(to_string(t));
+    std::string message = quote(k) + " is only valid on " + join_words(owners) + " backends";
+    if (std::find(memory_only_keys.begin(), memory_only_keys.end(), k) != memory_only_keys.end())
+      message += " (it sizes their pubsub topics)";
+    message += ", and " + quote(e.name) + " is a " + kind + " backend";
+    std::string hint;
+    if (type == backend_type::postgres
+        && std::find(sqlite_only_keys.begin(), sqlite_only_keys.end(), k) != sqlite_only_keys.end())
+      hint = postgres_hint_for_sqlite_key(k);
+    else if (std::find(connection_keys.begin(), connection_keys.end(), k) != connection_keys.end())
+      hint = "remove it: a " + kind + " backend serves pubsub namespaces through one client, not a pool of "
+             "connections";
+    else if (std::find(memory_only_keys.begin(), memory_only_keys.end(), k) != memory_only_keys.end())
+      hint = "remove it: a " + kind + " backend keeps its topics on its own servers";
+    else
+      hint = "remove it, or set type: " + owners.front();
+    c.report(c.at(item.key), s.path(k), message, hint);
+  }
+  c.unknown_keys(unknown_only, known_type ? backend_keys(type) : recognised,
+                 misplaced_supervision_keys(s.field, s.field));
+}
+
+/// Reads the keys that size the pubsub topics of a memory backend.
+void check_memory(checker& c, const section& s, backend& out) {
+  if (const entry* v = s.find("topic_retained_messages"))
+    c.number(*v, s.path(v->name), 1, 1000000, out.topic_retained_messages,
+             "use 1..1000000 messages per topic");
+  if (const entry* v = s.find("topic_retained_bytes"))
+    c.number(*v, s.path(v->name), 1, uint64_t{1} << 36, out.topic_retained_bytes,
+             "use 1..68719476736 bytes of payload per topic (up to 64 GiB)");
+  if (const entry* v = s.find("max_topics"))
+    c.number(*v, s.path(v->name), 1, 10000000, out.max_topics, "use 1..10000000 topics");
+}
+
+/// Reads the keys of a sqlite backend from its section.
+void check_sqlite(checker& c, const section& s, bool known_type, sqlite_options& out) {
+  if (const entry* v = s.find("path"))
+    c.text(*v, s.path("path"), out.path, "give the database file, e.g. ./data/prism.db");
+  else if (known_type)
+    c.missing(s, "path", "add path: with the database file, e.g. path: ./data/prism.db");
+  if (const entry* v = s.find("synchronous")) {
+    int index = c.choice(*v, s.path("synchronous"), "synchronous mode", synchronous_modes);
+    if (index >= 0)
+      out.synchronous = static_cast<sqlite_synchronous>(index);
+  }
+  if (const entry* v = s.find("busy_timeout_ms"))
+    c.number(*v, s.path(v->name), 0, 600000, out.busy_timeout_ms,
+             "use 0..600000 milliseconds (0 fails at once when the database is locked)");
+}
+
 } // namespace
 
-/// Reads one backend. `known_type` says whether its type could be read.
 backend check_backend(checker& c, const entry& e, bool& known_type) {
   backend b;
   b.name = e.name;
@@ -91,57 +170,14 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
   else
     b.connections = defaults::memory_connections;
 
-  // Keys of one backend type on another are reported as such; while the
-  // type is unknown (already reported), every type's keys are accepted.
-  auto allows = [&](backend_type t, const std::string& key) {
-    auto keys = backend_keys(t);
-    return std::find(keys.begin(), keys.end(), key) != keys.end();
-  };
   bool sqlite_keys_ok = !known_type || b.type == backend_type::sqlite;
   bool postgres_keys_ok = !known_type || b.type == backend_type::postgres;
   bool memory_keys_ok = !known_type || b.type == backend_type::memory;
   bool kafka_keys_ok = !known_type || b.type == backend_type::kafka;
   bool nats_keys_ok = !known_type || b.type == backend_type::nats;
   bool connection_keys_ok = memory_keys_ok || sqlite_keys_ok || postgres_keys_ok;
-  std::string kind = known_type ? std::string{to_string(b.type)} : std::string{};
-  std::vector<std::string> recognised;
-  for (auto t : all_backend_types)
-    for (const auto& k : backend_keys(t))
-      if (std::find(recognised.begin(), recognised.end(), k) == recognised.end())
-        recognised.push_back(k);
-  section unknown_only = s;
-  unknown_only.items.clear();
-  for (const auto& item : s.items) {
-    const auto& k = item.name;
-    if (std::find(recognised.begin(), recognised.end(), k) == recognised.end()) {
-      unknown_only.items.push_back(item);
-      continue;
-    }
-    if (!known_type || allows(b.type, k))
-      continue;
-    std::vector<std::string> owners;
-    for (auto t : all_backend_types)
-      if (allows(t, k))
-        owners.emplace_back(to_string(t));
-    std::string message = quote(k) + " is only valid on " + join_words(owners) + " backends";
-    if (std::find(memory_only_keys.begin(), memory_only_keys.end(), k) != memory_only_keys.end())
-      message += " (it sizes their pubsub topics)";
-    message += ", and " + quote(e.name) + " is a " + kind + " backend";
-    std::string hint;
-    if (b.type == backend_type::postgres && std::find(sqlite_only_keys.begin(), sqlite_only_keys.end(), k)
-                                              != sqlite_only_keys.end())
-      hint = postgres_hint_for_sqlite_key(k);
-    else if (std::find(connection_keys.begin(), connection_keys.end(), k) != connection_keys.end())
-      hint = "remove it: a " + kind + " backend serves pubsub namespaces through one client, not a pool of "
-             "connections";
-    else if (std::find(memory_only_keys.begin(), memory_only_keys.end(), k) != memory_only_keys.end())
-      hint = "remove it: a " + kind + " backend keeps its topics on its own servers";
-    else
-      hint = "remove it, or set type: " + owners.front();
-    c.report(c.at(item.key), s.path(k), message, hint);
-  }
-  c.unknown_keys(unknown_only, known_type ? backend_keys(b.type) : recognised,
-                 misplaced_supervision_keys(field, field));
+
+  check_key_types(c, e, s, known_type, b.type);
 
   if (const entry* v = s.find("connections"); v && connection_keys_ok)
     c.number(*v, s.path(v->name), 1, defaults::connections_max, b.connections);
@@ -153,36 +189,16 @@ backend check_backend(checker& c, const entry& e, bool& known_type) {
     c.number(*v, s.path(v->name), 10, 3600000, b.ttl_sweep_interval_ms,
              "use 10..3600000 milliseconds (10 ms to 1 hour)");
 
-  if (memory_keys_ok) {
-    if (const entry* v = s.find("topic_retained_messages"))
-      c.number(*v, s.path(v->name), 1, 1000000, b.topic_retained_messages,
-               "use 1..1000000 messages per topic");
-    if (const entry* v = s.find("topic_retained_bytes"))
-      c.number(*v, s.path(v->name), 1, uint64_t{1} << 36, b.topic_retained_bytes,
-               "use 1..68719476736 bytes of payload per topic (up to 64 GiB)");
-    if (const entry* v = s.find("max_topics"))
-      c.number(*v, s.path(v->name), 1, 10000000, b.max_topics, "use 1..10000000 topics");
-  }
+  if (memory_keys_ok)
+    check_memory(c, s, b);
 
   if (const entry* v = s.find("supervision"); v && connection_keys_ok)
     check_supervision(c, *v, field, b.supervision);
   if (const entry* v = s.find("circuit"))
     check_circuit(c, *v, field, b.circuit);
 
-  if (sqlite_keys_ok) {
-    if (const entry* v = s.find("path"))
-      c.text(*v, s.path("path"), b.sqlite.path, "give the database file, e.g. ./data/prism.db");
-    else if (known_type)
-      c.missing(s, "path", "add path: with the database file, e.g. path: ./data/prism.db");
-    if (const entry* v = s.find("synchronous")) {
-      int index = c.choice(*v, s.path("synchronous"), "synchronous mode", synchronous_modes);
-      if (index >= 0)
-        b.sqlite.synchronous = static_cast<sqlite_synchronous>(index);
-    }
-    if (const entry* v = s.find("busy_timeout_ms"))
-      c.number(*v, s.path(v->name), 0, 600000, b.sqlite.busy_timeout_ms,
-               "use 0..600000 milliseconds (0 fails at once when the database is locked)");
-  }
+  if (sqlite_keys_ok)
+    check_sqlite(c, s, known_type, b.sqlite);
   if (postgres_keys_ok)
     check_postgres(c, s, known_type, b.postgres);
   if (kafka_keys_ok)
