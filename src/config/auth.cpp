@@ -74,6 +74,72 @@ void read_token_file(checker& c, const entry& e, const std::string& field, auth_
   }
 }
 
+/// Reads tokens: (entry `v`), a map from principal to the SHA-256 of its
+/// token, into `out`. Returns every principal named there, valid or not.
+std::set<std::string> check_tokens(checker& c, const section& s, const entry& v, auth_options& out) {
+  std::set<std::string> listed;
+  section ts = c.open(v.value, s.path("tokens"), c.at(v.key), "a map from principal to the SHA-256 of its token",
+                      "principal");
+  for (const auto& t : ts.items) {
+    listed.insert(t.name);
+    if (!valid_name(t.name, 128)) {
+      c.report(c.at(t.key), ts.path(t.name), "invalid principal name " + quote(t.name),
+               std::string{"a principal name "} + name_rule);
+      continue;
+    }
+    // The value is not repeated: it may be a token pasted by mistake.
+    if (!t.value.IsScalar() || !sha256_hex(t.value.Scalar())) {
+      c.report(c.at_value(t), ts.path(t.name), "is not the SHA-256 of a token", token_hash_hint);
+      continue;
+    }
+    out.token_hashes[t.name] = t.value.Scalar();
+  }
+  return listed;
+}
+
+/// Reads groups: (entry `v`), a map from group name to its principals.
+/// A member must have a token, or be `listed` under tokens:, unless
+/// `names_from_certificates`.
+void check_groups(checker& c, const section& s, const entry& v, bool names_from_certificates,
+                  const std::set<std::string>& listed, auth_options& out) {
+  section gs = c.open(v.value, s.path("groups"), c.at(v.key), "a map from group name to its principals", "group");
+  for (const auto& g : gs.items) {
+    if (!valid_name(g.name, 128)) {
+      c.report(c.at(g.key), gs.path(g.name), "invalid group name " + quote(g.name),
+               std::string{"a group name "} + name_rule);
+      continue;
+    }
+    if (out.token_hashes.count(g.name)) {
+      c.report(c.at(g.key), gs.path(g.name), "group " + quote(g.name) + " has the name of a principal",
+               "give groups and principals different names");
+      continue;
+    }
+    auto members = name_list(c, g, gs.path(g.name), "principals");
+    for (const auto& m : members)
+      if (!names_from_certificates && !out.token_hashes.count(m) && !listed.count(m))
+        c.report(c.at(g.value), gs.path(g.name), "unknown principal " + quote(m),
+                 "list it under auth.tokens: or in auth.token_file");
+    out.groups[g.name] = std::move(members);
+  }
+}
+
+/// Reports two principals with the same token: the gateway could only ever
+/// pick one of them for it (access rules and audit lines would name the
+/// wrong one).
+void check_shared_tokens(checker& c, const entry& e, const auth_options& out) {
+  std::map<std::string, std::string> owner_of;
+  for (const auto& [principal, digest] : out.token_hashes) {
+    std::string key = digest;
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    auto [at, fresh] = owner_of.emplace(key, principal);
+    if (!fresh)
+      c.report(c.at(e.key), "auth", "principals " + quote(at->second) + " and " + quote(principal)
+                                       + " have the same token (the same SHA-256)",
+               "give each principal a token of its own");
+  }
+}
+
 } // namespace
 
 void check_auth(checker& c, const entry& e, auth_options& out) {
@@ -98,48 +164,13 @@ void check_auth(checker& c, const entry& e, auth_options& out) {
   // Principals named under tokens:, valid or not (a bad hash is reported
   // once, not again where the name is used).
   std::set<std::string> listed;
-  if (const entry* v = s.find("tokens")) {
-    section ts = c.open(v->value, s.path("tokens"), c.at(v->key), "a map from principal to the SHA-256 of its token",
-                        "principal");
-    for (const auto& t : ts.items) {
-      listed.insert(t.name);
-      if (!valid_name(t.name, 128)) {
-        c.report(c.at(t.key), ts.path(t.name), "invalid principal name " + quote(t.name),
-                 std::string{"a principal name "} + name_rule);
-        continue;
-      }
-      // The value is not repeated: it may be a token pasted by mistake.
-      if (!t.value.IsScalar() || !sha256_hex(t.value.Scalar())) {
-        c.report(c.at_value(t), ts.path(t.name), "is not the SHA-256 of a token", token_hash_hint);
-        continue;
-      }
-      out.token_hashes[t.name] = t.value.Scalar();
-    }
-  }
+  if (const entry* v = s.find("tokens"))
+    listed = check_tokens(c, s, *v, out);
   if (const entry* v = s.find("token_file"))
     if (c.text(*v, s.path("token_file"), out.token_file, "give a file of lines \"<principal> <sha256>\""))
       read_token_file(c, *v, s.path("token_file"), out);
-  if (const entry* v = s.find("groups")) {
-    section gs = c.open(v->value, s.path("groups"), c.at(v->key), "a map from group name to its principals", "group");
-    for (const auto& g : gs.items) {
-      if (!valid_name(g.name, 128)) {
-        c.report(c.at(g.key), gs.path(g.name), "invalid group name " + quote(g.name),
-                 std::string{"a group name "} + name_rule);
-        continue;
-      }
-      if (out.token_hashes.count(g.name)) {
-        c.report(c.at(g.key), gs.path(g.name), "group " + quote(g.name) + " has the name of a principal",
-                 "give groups and principals different names");
-        continue;
-      }
-      auto members = name_list(c, g, gs.path(g.name), "principals");
-      for (const auto& m : members)
-        if (!names_from_certificates && !out.token_hashes.count(m) && !listed.count(m))
-          c.report(c.at(g.value), gs.path(g.name), "unknown principal " + quote(m),
-                   "list it under auth.tokens: or in auth.token_file");
-      out.groups[g.name] = std::move(members);
-    }
-  }
+  if (const entry* v = s.find("groups"))
+    check_groups(c, s, *v, names_from_certificates, listed, out);
   if (const entry* v = s.find("admins")) {
     out.admins = name_list(c, *v, s.path("admins"), "principals or groups");
     for (const auto& name : out.admins)
@@ -147,19 +178,7 @@ void check_auth(checker& c, const entry& e, auth_options& out) {
         c.report(c.at(v->value), s.path("admins"), "unknown principal or group " + quote(name),
                  "define it under auth.tokens:, auth.token_file or auth.groups:");
   }
-  // One token, two principals: the gateway could only ever pick one of them
-  // for it (access rules and audit lines would name the wrong one).
-  std::map<std::string, std::string> owner_of;
-  for (const auto& [principal, digest] : out.token_hashes) {
-    std::string key = digest;
-    std::transform(key.begin(), key.end(), key.begin(),
-                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-    auto [at, fresh] = owner_of.emplace(key, principal);
-    if (!fresh)
-      c.report(c.at(e.key), "auth", "principals " + quote(at->second) + " and " + quote(principal)
-                                       + " have the same token (the same SHA-256)",
-               "give each principal a token of its own");
-  }
+  check_shared_tokens(c, e, out);
   if (out.mode == auth_mode::token && out.token_hashes.empty())
     c.report(s.find("mode") ? c.at(s.find("mode")->value) : s.where, s.path("mode"),
              "auth mode token, but no principal has a token",
@@ -171,6 +190,28 @@ void check_audit(checker& c, const entry& e, audit_options& out) {
   c.unknown_keys(s, audit_keys);
   if (const entry* v = s.find("path"))
     c.text(*v, s.path("path"), out.path, "give the audit log file, e.g. ./data/audit.log");
+}
+
+void check_audit_file(checker& c, const gateway_config& cfg) {
+  std::error_code ec;
+  auto audit_file = std::filesystem::weakly_canonical(cfg.audit.path, ec);
+  for (const auto& [name, b] : cfg.backends) {
+    if (ec || b.type != backend_type::sqlite || b.sqlite.path.empty())
+      continue;
+    std::error_code ec2;
+    auto db_file = std::filesystem::weakly_canonical(b.sqlite.path, ec2).string();
+    if (ec2)
+      continue;
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"})
+      if (audit_file == db_file + suffix) {
+        std::string which = *suffix ? " (its " + std::string{suffix + 1} + " file)" : "";
+        c.report(b.where, "backends." + name + ".path",
+                 "SQLite database " + quote(b.sqlite.path) + which + " shares the audit log's file (audit.path "
+                   + quote(cfg.audit.path) + ")",
+                 "give the database and the audit log files of their own");
+        break;
+      }
+  }
 }
 
 void check_client_certificates(checker& c, const section& root, const gateway_config& cfg) {

@@ -9,7 +9,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <sstream>
 #include <tuple>
 #include <utility>
@@ -79,27 +78,7 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
       infos[e.name] = {known_type, b.type};
       cfg.backends[e.name] = std::move(b);
     }
-    // The audit log appends text to its file: to a SQLite database, or to
-    // the journal files SQLite keeps beside it, it would corrupt it.
-    std::error_code ec;
-    auto audit_file = std::filesystem::weakly_canonical(cfg.audit.path, ec);
-    for (const auto& [name, b] : cfg.backends) {
-      if (ec || b.type != backend_type::sqlite || b.sqlite.path.empty())
-        continue;
-      std::error_code ec2;
-      auto db_file = std::filesystem::weakly_canonical(b.sqlite.path, ec2).string();
-      if (ec2)
-        continue;
-      for (const char* suffix : {"", "-wal", "-shm", "-journal"})
-        if (audit_file == db_file + suffix) {
-          std::string which = *suffix ? " (its " + std::string{suffix + 1} + " file)" : "";
-          c.report(b.where, "backends." + name + ".path",
-                   "SQLite database " + quote(b.sqlite.path) + which + " shares the audit log's file (audit.path "
-                     + quote(cfg.audit.path) + ")",
-                   "give the database and the audit log files of their own");
-          break;
-        }
-    }
+    check_audit_file(c, cfg);
   }
 
   const entry* namespaces_entry = s.find("namespaces");

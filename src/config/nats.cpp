@@ -9,43 +9,54 @@
 
 namespace prism::config::detail {
 
-void check_nats(checker& c, const section& s, bool known_type, nats_options& out) {
-  const char* url_hint = "give nats://host:port, several separated by commas, e.g. url: nats://127.0.0.1:4222";
-  if (const entry* v = s.find("url")) {
-    std::string text;
-    if (c.text(*v, s.path("url"), text, url_hint)) {
-      bool ok = true;
-      size_t from = 0;
-      while (ok && from <= text.size()) {
-        size_t comma = text.find(',', from);
-        std::string one = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
-        std::string rest;
-        for (const char* scheme : {"nats://", "tls://"})
-          if (one.rfind(scheme, 0) == 0)
-            rest = one.substr(std::strlen(scheme));
-        std::string host;
-        uint16_t port = 0;
-        if (rest.find('@') != std::string::npos) {
-          // Not repeated: it holds a secret.
-          c.report(c.at(v->value), s.path("url"), "the url holds credentials",
-                   "remove user:password@ or token@ from url and set token_env: to the name of an environment "
-                   "variable holding the token, so it stays out of the config and the logs");
-          ok = false;
-        } else if (rest.empty() || !split_host_port(rest, host, port) || port == 0) {
-          c.report(c.at(v->value), s.path("url"), "server URL " + quote(one) + " is not nats://host:port",
-                   url_hint);
-          ok = false;
-        }
-        if (comma == std::string::npos)
-          break;
-        from = comma + 1;
+namespace {
+
+/// How to write url:, for hints.
+constexpr const char* url_hint = "give nats://host:port, several separated by commas, e.g. url: nats://127.0.0.1:4222";
+
+/// Reads url: (entry `v`), one or more nats:// or tls:// server URLs
+/// separated by commas, without credentials. Leaves `out` alone on a problem.
+void check_url(checker& c, const section& s, const entry& v, nats_options& out) {
+  std::string text;
+  if (c.text(v, s.path("url"), text, url_hint)) {
+    bool ok = true;
+    size_t from = 0;
+    while (ok && from <= text.size()) {
+      size_t comma = text.find(',', from);
+      std::string one = text.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+      std::string rest;
+      for (const char* scheme : {"nats://", "tls://"})
+        if (one.rfind(scheme, 0) == 0)
+          rest = one.substr(std::strlen(scheme));
+      std::string host;
+      uint16_t port = 0;
+      if (rest.find('@') != std::string::npos) {
+        // Not repeated: it holds a secret.
+        c.report(c.at(v.value), s.path("url"), "the url holds credentials",
+                 "remove user:password@ or token@ from url and set token_env: to the name of an environment "
+                 "variable holding the token, so it stays out of the config and the logs");
+        ok = false;
+      } else if (rest.empty() || !split_host_port(rest, host, port) || port == 0) {
+        c.report(c.at(v.value), s.path("url"), "server URL " + quote(one) + " is not nats://host:port",
+                 url_hint);
+        ok = false;
       }
-      if (ok)
-        out.url = text;
+      if (comma == std::string::npos)
+        break;
+      from = comma + 1;
     }
-  } else if (known_type) {
-    c.missing(s, "url", std::string{"add url: with the server's address; "} + url_hint);
+    if (ok)
+      out.url = text;
   }
+}
+
+} // namespace
+
+void check_nats(checker& c, const section& s, bool known_type, nats_options& out) {
+  if (const entry* v = s.find("url"))
+    check_url(c, s, *v, out);
+  else if (known_type)
+    c.missing(s, "url", std::string{"add url: with the server's address; "} + url_hint);
   if (const entry* v = s.find("jetstream"))
     c.boolean(*v, s.path("jetstream"), out.jetstream,
               "write jetstream: true (stored messages, durable named subscriptions) or jetstream: false "

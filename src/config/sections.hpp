@@ -27,6 +27,11 @@ void check_auth(checker& c, const entry& e, auth_options& out);
 
 void check_audit(checker& c, const entry& e, audit_options& out);
 
+/// Reports a SQLite backend whose database, or a journal file SQLite keeps
+/// beside it, is the audit log's file: the audit log appends text to its
+/// file and would corrupt the database.
+void check_audit_file(checker& c, const gateway_config& cfg);
+
 /// auth.mode mtls needs TLS with a client CA; a client CA without mtls would
 /// verify certificates that nothing then uses.
 void check_client_certificates(checker& c, const section& root, const gateway_config& cfg);
