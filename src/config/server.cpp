@@ -53,18 +53,9 @@ void check_tls(checker& c, const entry& e, const std::string& field, tls_options
                "give the key the certificate was issued for");
 }
 
-} // namespace
-
-void check_server(checker& c, const entry& e, server_options& out) {
-  section s = c.open(e.value, "server", c.at(e.key), "a map of server settings");
-  c.unknown_keys(s, server_keys,
-                 {{"max_throughput", "it belongs under server.scheduler:"},
-                  {"threads", "it belongs under server.scheduler:"},
-                  {"mailbox_limit", "a pool's mailbox_limit belongs under backends.<name>:; here use "
-                                    "session_mailbox_limit, stage_mailbox_limit or router_mailbox_limit"},
-                  {"supervision", "it belongs under backends.<name>: (each backend has its own)"},
-                  {"circuit", "it belongs under backends.<name>: (each backend has its own)"}});
-
+/// Reads listen: and admin:, and reports an admin listener on the gRPC
+/// listener's address and port.
+void check_listeners(checker& c, const section& s, server_options& out) {
   std::string listen_host, admin_host;
   uint16_t listen_port = 0, admin_port = 0;
   bool listen_ok = false, admin_ok = false;
@@ -89,6 +80,36 @@ void check_server(checker& c, const entry& e, server_options& out) {
              "admin listener " + out.admin + " collides with the gRPC listener " + out.listen,
              "give " + where->name + " a different port than " + other + ", e.g. " + host + ":" + next);
   }
+}
+
+/// Reads scheduler: (entry `v`), the actor scheduler's throughput and threads.
+void check_scheduler(checker& c, const section& s, const entry& v, server_options& out) {
+  section sched = c.open(v.value, s.path("scheduler"), c.at(v.key), "a map of scheduler settings");
+  c.unknown_keys(sched, scheduler_keys);
+  if (const entry* t = sched.find("max_throughput"))
+    c.number(*t, sched.path(t->name), 1, 100000, out.scheduler_max_throughput);
+  if (const entry* t = sched.find("threads"))
+    c.number(*t, sched.path(t->name), 0, 64, out.scheduler_threads,
+             "use 0 (one thread per core) or a thread count from 1 to 64");
+  if (const entry* t = sched.find("pollers"))
+    c.number(*t, sched.path(t->name), 0, 64, out.scheduler_pollers,
+             "use 0 (one per four threads, at least one) or a count from 1 "
+             "to 64 (more than `threads` counts as all of them)");
+}
+
+} // namespace
+
+void check_server(checker& c, const entry& e, server_options& out) {
+  section s = c.open(e.value, "server", c.at(e.key), "a map of server settings");
+  c.unknown_keys(s, server_keys,
+                 {{"max_throughput", "it belongs under server.scheduler:"},
+                  {"threads", "it belongs under server.scheduler:"},
+                  {"mailbox_limit", "a pool's mailbox_limit belongs under backends.<name>:; here use "
+                                    "session_mailbox_limit, stage_mailbox_limit or router_mailbox_limit"},
+                  {"supervision", "it belongs under backends.<name>: (each backend has its own)"},
+                  {"circuit", "it belongs under backends.<name>: (each backend has its own)"}});
+
+  check_listeners(c, s, out);
 
   if (const entry* v = s.find("session_idle_timeout_ms"))
     c.number(*v, s.path(v->name), 1000, 86400000, out.session_idle_timeout_ms,
@@ -117,19 +138,8 @@ void check_server(checker& c, const entry& e, server_options& out) {
   if (const entry* v = s.find("tls"))
     check_tls(c, *v, s.path("tls"), out.tls);
 
-  if (const entry* v = s.find("scheduler")) {
-    section sched = c.open(v->value, s.path("scheduler"), c.at(v->key), "a map of scheduler settings");
-    c.unknown_keys(sched, scheduler_keys);
-    if (const entry* t = sched.find("max_throughput"))
-      c.number(*t, sched.path(t->name), 1, 100000, out.scheduler_max_throughput);
-    if (const entry* t = sched.find("threads"))
-      c.number(*t, sched.path(t->name), 0, 64, out.scheduler_threads,
-               "use 0 (one thread per core) or a thread count from 1 to 64");
-    if (const entry* t = sched.find("pollers"))
-      c.number(*t, sched.path(t->name), 0, 64, out.scheduler_pollers,
-               "use 0 (one per four threads, at least one) or a count from 1 "
-               "to 64 (more than `threads` counts as all of them)");
-  }
+  if (const entry* v = s.find("scheduler"))
+    check_scheduler(c, s, *v, out);
 }
 
 } // namespace prism::config::detail
