@@ -4,6 +4,7 @@
 // summary line and the YAML spelling of its choices.
 
 #include "config/config.hpp"
+#include "config/stage_kinds.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -106,7 +107,13 @@ uint64_t gateway_config::max_request_bytes() const {
 }
 
 const std::vector<std::string>& known_stages() {
-  static const std::vector<std::string> stages = {"metrics", "audit"};
+  static const std::vector<std::string> stages = [] {
+    std::vector<std::string> names;
+    for (const auto& row : stage_kinds)
+      if (row.listed_in_middleware)
+        names.emplace_back(row.name);
+    return names;
+  }();
   return stages;
 }
 

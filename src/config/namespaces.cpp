@@ -7,6 +7,7 @@
 
 #include "config/checker.hpp"
 #include "config/sections.hpp"
+#include "config/stage_kinds.hpp"
 #include "config/text.hpp"
 
 namespace prism::config::detail {
@@ -178,7 +179,8 @@ void check_audit_required(checker& c, const section& s, const entry& v, namespac
   if (c.boolean(v, s.path("audit_required"), ns.audit_required,
                 "write audit_required: true to refuse requests the audit log has no room for")
       && ns.audit_required
-      && std::find(ns.middleware.begin(), ns.middleware.end(), "audit") == ns.middleware.end())
+      && std::find(ns.middleware.begin(), ns.middleware.end(), to_string(stage_kind::audit))
+           == ns.middleware.end())
     c.report(c.at_value(v), s.path("audit_required"),
              "needs the audit stage, which this namespace's middleware does not list",
              "add audit to middleware:, or remove audit_required");
