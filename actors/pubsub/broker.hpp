@@ -36,7 +36,7 @@ namespace prism {
 
 struct broker_options {
   std::string backend;
-  uint32_t retained = defaults::memory_topic_retained;
+  uint32_t retained = defaults::memory_topic_retained_messages;
   uint64_t retained_bytes = defaults::memory_topic_retained_bytes;
   uint32_t max_topics = defaults::memory_topics_max;
   std::shared_ptr<drivers::wall_clock> clock;

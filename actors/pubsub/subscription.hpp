@@ -35,7 +35,7 @@ namespace prism {
 struct subscription_options {
   std::string name;
   bool named = false;
-  uint32_t buffer = defaults::subscription_buffer;
+  uint32_t buffer = defaults::subscription_buffer_messages;
   /// Ephemeral: end the stream instead of dropping when the buffer is full.
   bool disconnect_when_full = false;
   inspector* actors = nullptr;

@@ -24,7 +24,7 @@ struct namespace_route {
   /// For pubsub namespaces: the backend's topic broker and its gate.
   broker_actor broker;
   admission_ptr broker_gate;
-  uint64_t max_value_bytes = defaults::max_value_bytes;
+  uint64_t max_value_bytes = defaults::value_bytes_max;
 };
 
 using namespace_routes = std::unordered_map<std::string, namespace_route>;

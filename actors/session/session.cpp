@@ -127,7 +127,7 @@ void start_call(self_ptr self, call_ptr call) {
              + (op->subscription.empty() ? "" : "/" + op->subscription);
     o.named = !op->subscription.empty();
     if (call->path) {
-      o.buffer = call->path->subscription_buffer;
+      o.buffer = call->path->subscription_buffer_messages;
       o.disconnect_when_full = call->path->disconnect_slow_subscribers;
     }
     o.actors = st.actors;

@@ -149,7 +149,7 @@ struct backend {
   uint32_t unavailable_after_ms = defaults::pubsub_unavailable_after_ms;
   /// Memory backends serving pubsub namespaces: what each topic retains and
   /// how many topics there may be.
-  uint32_t topic_retained_messages = defaults::memory_topic_retained;
+  uint32_t topic_retained_messages = defaults::memory_topic_retained_messages;
   uint64_t topic_retained_bytes = defaults::memory_topic_retained_bytes;
   uint32_t max_topics = defaults::memory_topics_max;
   location where;
@@ -203,9 +203,9 @@ struct namespace_config {
   std::string name;
   config::pattern pattern = pattern::keyvalue;
   std::string backend;
-  uint64_t max_value_bytes = defaults::max_value_bytes;
+  uint64_t max_value_bytes = defaults::value_bytes_max;
   /// Pubsub namespaces: messages a subscriber stream buffers while it writes.
-  uint32_t subscription_buffer = defaults::subscription_buffer;
+  uint32_t subscription_buffer = defaults::subscription_buffer_messages;
   /// Pubsub namespaces: an ephemeral subscriber whose buffer is full is
   /// disconnected (RESOURCE_EXHAUSTED) instead of losing its oldest
   /// messages (`slow_subscriber: disconnect` vs the default `drop_oldest`).

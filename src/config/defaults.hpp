@@ -2,6 +2,12 @@
 
 // Every limit and default of the gateway in one place, each with its unit.
 // The configuration schema (docs/CONFIG.md) refers to these names.
+//
+// Names: what is limited, then its unit, then the qualifier
+// (`key_bytes_max`, `nats_connect_timeout_ms`); a count of things needs no
+// unit (`batch_keys_max`). The default of a setting whose config key reads
+// otherwise (`max_pending`, `mailbox_limit`) keeps the key's words after
+// the owner's name (`pool_max_pending`), so it is found by the key.
 
 #include <cstdint>
 
@@ -13,31 +19,33 @@ inline constexpr const char* admin_listen = "127.0.0.1:8981";
 
 // Request limits checked by the front end.
 inline constexpr uint64_t key_bytes_max = 4096;
-inline constexpr uint64_t max_value_bytes = 4 * 1024 * 1024;
-inline constexpr uint64_t max_value_bytes_limit = 64 * 1024 * 1024;
+/// The largest value a namespace accepts unless it sets max_value_bytes;
+/// and the most max_value_bytes may be set to.
+inline constexpr uint64_t value_bytes_max = 4 * 1024 * 1024;
+inline constexpr uint64_t value_bytes_max_ceiling = 64 * 1024 * 1024;
 inline constexpr uint32_t scan_limit_default = 100;
 inline constexpr uint32_t scan_limit_max = 1000;
 inline constexpr uint32_t batch_keys_max = 1000;
 inline constexpr uint64_t request_id_bytes_max = 128;
 /// Namespace names (config and requests).
-inline constexpr uint64_t namespace_name_max = 128;
+inline constexpr uint64_t namespace_name_bytes_max = 128;
 /// Room for keys and framing on top of the largest value a namespace accepts.
 inline constexpr uint64_t message_overhead_bytes = 1024 * 1024;
 
 // PubSub requests.
-inline constexpr uint64_t topic_name_max = 249;
+inline constexpr uint64_t topic_name_bytes_max = 249;
 inline constexpr uint64_t metadata_entries_max = 64;
 inline constexpr uint64_t metadata_entry_bytes_max = 4096;
 /// Messages a memory backend keeps per topic, for EARLIEST and for named
 /// subscriptions to catch up from.
-inline constexpr uint32_t memory_topic_retained = 1000;
+inline constexpr uint32_t memory_topic_retained_messages = 1000;
 /// ... and at most this many payload bytes per topic.
 inline constexpr uint64_t memory_topic_retained_bytes = 16 * 1024 * 1024;
 /// Topics one memory backend holds (a publish or subscribe that would open
 /// one more is refused with RESOURCE_EXHAUSTED).
 inline constexpr uint32_t memory_topics_max = 10000;
 /// Messages a subscription buffers while its stream is busy.
-inline constexpr uint32_t subscription_buffer = 256;
+inline constexpr uint32_t subscription_buffer_messages = 256;
 
 // Kafka and NATS pubsub backends.
 inline constexpr const char* kafka_topic_prefix = "prism.";

@@ -194,10 +194,10 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
   ns.name = e.name;
   ns.where = c.at(e.key);
   std::string field = "namespaces." + e.name;
-  if (!valid_name(e.name, defaults::namespace_name_max))
+  if (!valid_name(e.name, defaults::namespace_name_bytes_max))
     c.report(c.at(e.key), field, "invalid namespace name " + quote(e.name),
              std::string{"a namespace name "} + name_rule + ", at most "
-               + std::to_string(defaults::namespace_name_max) + " characters");
+               + std::to_string(defaults::namespace_name_bytes_max) + " characters");
 
   section s = c.open(e.value, field, c.at(e.key), "a map of namespace settings");
   c.unknown_keys(s, namespace_keys,
@@ -212,8 +212,8 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
     c.missing(s, "backend", "add backend: with the name of a backend defined under backends:");
 
   if (const entry* v = s.find("max_value_bytes"))
-    c.number(*v, s.path(v->name), 1, defaults::max_value_bytes_limit, ns.max_value_bytes,
-             "use 1.." + std::to_string(defaults::max_value_bytes_limit) + " bytes (at most 64 MiB)");
+    c.number(*v, s.path(v->name), 1, defaults::value_bytes_max_ceiling, ns.max_value_bytes,
+             "use 1.." + std::to_string(defaults::value_bytes_max_ceiling) + " bytes (at most 64 MiB)");
 
   if (const entry* v = s.find("subscription_buffer")) {
     if (pattern_ok && ns.pattern != pattern::pubsub)

@@ -65,10 +65,10 @@ request_context make_request_context(grpc::ServerContextBase& ctx,
   rc.traceparent = header(ctx, traceparent_header);
   // A name too long for any namespace is refused (validate_request); what
   // the logs and the audit line say of it is its beginning.
-  if (ns.size() <= defaults::namespace_name_max)
+  if (ns.size() <= defaults::namespace_name_bytes_max)
     rc.ns = ns;
   else
-    rc.ns = ns.substr(0, defaults::namespace_name_max) + "...";
+    rc.ns = ns.substr(0, defaults::namespace_name_bytes_max) + "...";
   rc.peer = ctx.peer();
   // gRPC's own deadline, not ctx.deadline(): that one is a system_clock
   // time point, which wraps around into the past for a timeout more than

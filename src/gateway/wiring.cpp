@@ -75,7 +75,7 @@ void gateway::wiring::publish_locked() {
   for (auto& [ns, chain] : chains) {
     auto r = make_route(chain);
     if (auto i = subscription_buffers.find(ns); i != subscription_buffers.end()) {
-      r->subscription_buffer = i->second.first;
+      r->subscription_buffer_messages = i->second.first;
       r->disconnect_slow_subscribers = i->second.second;
     }
     table->by_namespace.emplace(ns, std::move(r));

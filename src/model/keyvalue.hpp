@@ -36,7 +36,7 @@ struct delete_op {
 /// unless the front end says otherwise: the largest request a namespace
 /// with the default max_value_bytes accepts.
 inline constexpr uint64_t answer_bytes_default =
-  defaults::max_value_bytes + defaults::message_overhead_bytes;
+  defaults::value_bytes_max + defaults::message_overhead_bytes;
 
 struct batch_get_op {
   std::vector<std::string> keys;

@@ -54,9 +54,9 @@ const std::string& same(const std::string& key) {
 /// Topic and subscription names: what every PubSub backend accepts (Kafka's
 /// rule, which NATS subjects also allow).
 status check_name(const std::string& name, const char* field) {
-  if (name.size() > defaults::topic_name_max)
+  if (name.size() > defaults::topic_name_bytes_max)
     return invalid(fmt::format("{} is {} bytes long; at most {} are allowed",
-                               field, name.size(), defaults::topic_name_max));
+                               field, name.size(), defaults::topic_name_bytes_max));
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
               || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
@@ -93,10 +93,10 @@ status check_metadata(const metadata& md) {
 status validate_request(const std::string& ns, operation& op) {
   if (ns.empty())
     return invalid("namespace is empty; name the namespace to use");
-  if (ns.size() > defaults::namespace_name_max)
+  if (ns.size() > defaults::namespace_name_bytes_max)
     return invalid(fmt::format("namespace is {} bytes long; namespace names "
                                "are at most {} bytes",
-                               ns.size(), defaults::namespace_name_max));
+                               ns.size(), defaults::namespace_name_bytes_max));
   if (auto* x = std::get_if<get_op>(&op))
     return check_key(x->key, "key");
   if (auto* x = std::get_if<set_op>(&op))

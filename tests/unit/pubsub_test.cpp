@@ -193,7 +193,7 @@ TEST_CASE("pubsub: a slow ephemeral subscriber drops its oldest messages "
   while (slow->release_one())
     g.run();
   auto got = payloads(*slow);
-  REQUIRE(got.size() == 1 + defaults::subscription_buffer);
+  REQUIRE(got.size() == 1 + defaults::subscription_buffer_messages);
   CHECK(got.front() == "m0");
   // It kept the newest: the oldest waiting ones were dropped.
   CHECK(got.back() == "m" + std::to_string(n - 1));
@@ -202,14 +202,14 @@ TEST_CASE("pubsub: a slow ephemeral subscriber drops its oldest messages "
   std::vector<uint64_t> drops;
   for (auto& a : g.actors().snapshot(g.system().clock().now()))
     if (a.kind == "subscription") {
-      CHECK(a.mailbox_high_water <= defaults::subscription_buffer);
+      CHECK(a.mailbox_high_water <= defaults::subscription_buffer_messages);
       if (a.name == "events/t")
         drops.push_back(a.rejected);
     }
   std::sort(drops.begin(), drops.end());
   CHECK(drops == std::vector<uint64_t>{
                    0, static_cast<uint64_t>(n - 1
-                                            - defaults::subscription_buffer)});
+                                            - defaults::subscription_buffer_messages)});
   // The named subscription pulled only what it could buffer; the rest
   // waited in the topic and comes as it reads.
   while (durable->release_one())
@@ -282,7 +282,7 @@ TEST_CASE("pubsub: a session with an open stream is not closed as idle") {
 TEST_CASE("pubsub: a memory topic retains its last 1000 messages, and a "
           "backend holds a bounded number of topics") {
   deterministic_gateway g{parse_config(pubsub_config)};
-  const int n = static_cast<int>(defaults::memory_topic_retained) + 5;
+  const int n = static_cast<int>(defaults::memory_topic_retained_messages) + 5;
   for (int i = 0; i < n; ++i)
     publish(g, "t", "m" + std::to_string(i));
   // A named subscription from EARLIEST pulls everything retained.
