@@ -16,7 +16,7 @@
 //
 // Data. All namespaces share one table, prism_kv (ns, key, value, version,
 // expires_at) with primary key (ns, key), plus prism_kv_version (ns, counter)
-// for each namespace's version counter; see postgres_driver.cpp and
+// for each namespace's version counter; see postgres_schema.cpp and
 // docs/CONFIG.md for why.
 
 #include <atomic>
