@@ -14,14 +14,11 @@
 #include <stdexcept>
 
 #include "config/config.hpp"
+#include "drivers/driver_job.hpp"
 
 namespace prism::drivers {
 
 namespace postgres_detail {
-
-int64_t ms_left(time_point deadline, time_point now) {
-  return std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-}
 
 std::string one_line(std::string text) {
   for (const char* prefix : {"ERROR:  ", "FATAL:  "})
@@ -105,7 +102,7 @@ connect_policy::handle connect_policy::do_startconnect(handle orig) {
         count = 2;
       }
       if (context_->deadline != time_point::max()) {
-        const int64_t left = ms_left(context_->deadline, steady::now());
+        const int64_t left = deadline_ms_left(context_->deadline, steady::now());
         if (left <= 0)
           give_up("no answer within connect_timeout_ms ("
                   + std::to_string(context_->timeout_ms) + " ms)");

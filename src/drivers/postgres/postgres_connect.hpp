@@ -22,9 +22,6 @@ namespace prism::drivers::postgres_detail {
 using steady = std::chrono::steady_clock;
 using time_point = steady::time_point;
 
-/// Whole milliseconds from `now` until `deadline`, rounded up.
-int64_t ms_left(time_point deadline, time_point now);
-
 /// A message from libpq or the server on one line, without the severity
 /// prefix and trailing newline.
 std::string one_line(std::string text);

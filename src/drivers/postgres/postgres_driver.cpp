@@ -36,14 +36,18 @@ postgres_driver::postgres_driver(const config::backend& backend,
     throw std::runtime_error("postgres backend \"" + backend.name
                              + "\": cannot make an eventfd: "
                              + std::strerror(errno));
-  worker_ = std::thread([this] { run(); });
+  worker_.start();
 }
 
 postgres_driver::~postgres_driver() {
+  worker_.stop();
+  ::close(wake_fd_);
+}
+
+void postgres_driver::stopping() {
+  shutting_down_.store(true);
   {
-    std::lock_guard<std::mutex> guard{mutex_};
-    stopping_ = true;
-    shutting_down_.store(true);
+    std::lock_guard<std::mutex> guard{cancel_mutex_};
     if (running_ && cancel_ != nullptr) {
       char error[256];
       PQcancel(cancel_, error, sizeof error);
@@ -51,10 +55,6 @@ postgres_driver::~postgres_driver() {
   }
   const uint64_t one = 1;
   [[maybe_unused]] auto written = ::write(wake_fd_, &one, sizeof one);
-  wake_.notify_all();
-  if (worker_.joinable())
-    worker_.join();
-  ::close(wake_fd_);
 }
 
 std::string postgres_driver::mask(std::string text) const {
@@ -68,35 +68,21 @@ std::string postgres_driver::mask(std::string text) const {
   return text;
 }
 
-void postgres_driver::submit(job j) {
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (!stopping_) {
-      queue_.push_back(std::move(j));
-      wake_.notify_one();
-      return;
-    }
-  }
-  j.fail();
-}
-
 void postgres_driver::execute(std::string ns, operation_ptr op,
                               op_timeout timeout, completion done) {
-  if (auto j = job::operation(std::move(ns), std::move(op), timeout,
-                              std::move(done)))
-    submit(std::move(*j));
+  worker_.execute(std::move(ns), std::move(op), timeout, std::move(done));
 }
 
 void postgres_driver::reclaim_expired(uint32_t max_keys,
                                       reclaim_completion done) {
-  submit(job::reclaim(max_keys, std::move(done)));
+  worker_.reclaim_expired(max_keys, std::move(done));
 }
 
 std::string postgres_driver::describe() const {
   return description_;
 }
 
-void postgres_driver::open(std::unique_ptr<postgres_session>& session) {
+void postgres_driver::open() {
   const std::string where = "cannot connect to PostgreSQL at "
                             + settings_.target + " as "
                             + settings_.application_name + ": ";
@@ -106,139 +92,114 @@ void postgres_driver::open(std::unique_ptr<postgres_session>& session) {
         && std::find(secrets_.begin(), secrets_.end(), password)
              == secrets_.end())
       secrets_.push_back(password);
-    session = std::make_unique<postgres_session>(settings_, password, wake_fd_,
-                                                 shutting_down_);
-    PGcancel* cancel = session->make_cancel();
-    std::lock_guard<std::mutex> guard{mutex_};
+    session_ = std::make_unique<postgres_session>(settings_, password,
+                                                  wake_fd_, shutting_down_);
+    PGcancel* cancel = session_->make_cancel();
+    std::lock_guard<std::mutex> guard{cancel_mutex_};
     cancel_ = cancel;
   } catch (const connect_interrupted&) {
-    session.reset();
+    session_.reset();
     broken_ = "driver shutting down";
     return;
   } catch (const std::exception& e) {
-    session.reset();
+    session_.reset();
     broken_ = mask(where + one_line(e.what()));
   }
 }
 
-void postgres_driver::close(std::unique_ptr<postgres_session>& session) {
+void postgres_driver::close() {
   {
-    std::lock_guard<std::mutex> guard{mutex_};
+    std::lock_guard<std::mutex> guard{cancel_mutex_};
     if (cancel_ != nullptr)
       PQfreeCancel(cancel_);
     cancel_ = nullptr;
   }
-  session.reset();
+  session_.reset();
 }
 
-void postgres_driver::run() {
-  std::unique_ptr<postgres_session> session;
-  open(session);
-  for (;;) {
-    job j;
-    bool idle = false;
-    {
-      std::unique_lock<std::mutex> lock{mutex_};
-      auto ready = [this] { return stopping_ || !queue_.empty(); };
-      if (session && settings_.idle_timeout_ms > 0)
-        idle = !wake_.wait_until(
-          lock,
-          session->last_used()
-            + std::chrono::milliseconds(settings_.idle_timeout_ms),
-          ready);
-      else
-        wake_.wait(lock, ready);
-      if (stopping_)
-        break;
-      if (!idle) {
-        j = std::move(queue_.front());
-        queue_.pop_front();
-      }
-    }
-    if (idle) {
-      // Idle too long: give the server its connection back; the next job
-      // connects again.
-      close(session);
-      continue;
-    }
-    if (broken_.empty() && session && settings_.max_lifetime_ms > 0
-        && steady::now() - session->opened_at()
-             >= std::chrono::milliseconds(settings_.max_lifetime_ms))
-      close(session);
-    // A request (re)connects; a reclaim round does not: it waits for the
-    // next connection rather than keep one open for itself.
-    if (broken_.empty() && !session && j.done)
-      open(session);
-    if (shutting_down_.load()) {
-      j.fail();
-      continue;
-    }
+void postgres_driver::set_running(bool running) {
+  std::lock_guard<std::mutex> guard{cancel_mutex_};
+  running_ = running;
+}
 
-    if (j.done) {
-      model::outcome out;
-      if (!broken_.empty()) {
-        out = model::outcome::lost(broken_);
-      } else {
-        {
-          std::lock_guard<std::mutex> guard{mutex_};
-          running_ = true;
-        }
-        try {
-          out = session->execute(j.ns, *j.op, clock_->now_ms(), j.deadline);
-        } catch (const connection_broken& b) {
-          broken_ = "lost the connection to PostgreSQL at " + settings_.target
-                    + ": " + b.reason;
-          // outcome::lost means "not applied" unless it says otherwise.
-          out = model::outcome::lost(
-            b.in_doubt ? broken_
-                           + "; it broke while the request committed, which "
-                             "may or may not have been applied"
-                       : broken_);
-        } catch (...) {
-          out = model::outcome::failure(status_code::internal,
-                                     "unexpected failure in postgres driver");
-        }
-        {
-          std::lock_guard<std::mutex> guard{mutex_};
-          running_ = false;
-        }
-        if (!broken_.empty())
-          close(session);
-      }
-      out.status.message = mask(std::move(out.status.message));
-      j.finish(std::move(out));
-    } else if (j.reclaim_done) {
-      uint64_t removed = 0;
-      if (broken_.empty() && session) {
-        {
-          std::lock_guard<std::mutex> guard{mutex_};
-          running_ = true;
-        }
-        try {
-          removed = session->reclaim_expired(clock_->now_ms(), j.max_keys);
-        } catch (const connection_broken& b) {
-          broken_ = "lost the connection to PostgreSQL at " + settings_.target
-                    + ": " + b.reason;
-        } catch (...) {
-        }
-        {
-          std::lock_guard<std::mutex> guard{mutex_};
-          running_ = false;
-        }
-        if (!broken_.empty())
-          close(session);
-      }
-      j.finish_reclaim(removed);
+void postgres_driver::started() {
+  open();
+}
+
+postgres_driver::time_point postgres_driver::idle_until() {
+  if (session_ && settings_.idle_timeout_ms > 0)
+    return session_->last_used()
+           + std::chrono::milliseconds(settings_.idle_timeout_ms);
+  return time_point::max();
+}
+
+void postgres_driver::idle() {
+  // Idle too long: give the server its connection back; the next job
+  // connects again.
+  close();
+}
+
+bool postgres_driver::admit(const driver_job& j) {
+  if (broken_.empty() && session_ && settings_.max_lifetime_ms > 0
+      && steady::now() - session_->opened_at()
+           >= std::chrono::milliseconds(settings_.max_lifetime_ms))
+    close();
+  // A request (re)connects; a reclaim round does not: it waits for the
+  // next connection rather than keep one open for itself.
+  if (broken_.empty() && !session_ && j.done)
+    open();
+  return !shutting_down_.load();
+}
+
+model::outcome postgres_driver::run(const driver_job& j) {
+  model::outcome out;
+  if (!broken_.empty()) {
+    out = model::outcome::lost(broken_);
+  } else {
+    set_running(true);
+    try {
+      out = session_->execute(j.ns, *j.op, clock_->now_ms(), j.deadline);
+    } catch (const connection_broken& b) {
+      broken_ = "lost the connection to PostgreSQL at " + settings_.target
+                + ": " + b.reason;
+      // outcome::lost means "not applied" unless it says otherwise.
+      out = model::outcome::lost(
+        b.in_doubt ? broken_
+                       + "; it broke while the request committed, which "
+                         "may or may not have been applied"
+                   : broken_);
+    } catch (...) {
+      out = model::outcome::failure(status_code::internal,
+                                    "unexpected failure in postgres driver");
     }
+    set_running(false);
+    if (!broken_.empty())
+      close();
   }
-  close(session);
-  std::deque<job> rest;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    rest.swap(queue_);
+  out.status.message = mask(std::move(out.status.message));
+  return out;
+}
+
+uint64_t postgres_driver::reclaim(const driver_job& j) {
+  uint64_t removed = 0;
+  if (broken_.empty() && session_) {
+    set_running(true);
+    try {
+      removed = session_->reclaim_expired(clock_->now_ms(), j.max_keys);
+    } catch (const connection_broken& b) {
+      broken_ = "lost the connection to PostgreSQL at " + settings_.target
+                + ": " + b.reason;
+    } catch (...) {
+    }
+    set_running(false);
+    if (!broken_.empty())
+      close();
   }
-  for (auto& j : rest)
-    j.fail();
+  return removed;
+}
+
+void postgres_driver::stopped() {
+  close();
 }
 
 } // namespace prism::drivers

@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "drivers/driver_job.hpp"
 #include "drivers/postgres/postgres_schema.hpp"
 
 namespace prism::drivers {
@@ -51,7 +52,7 @@ void statement_scope::commit() {
 void statement_scope::tighten() {
   if (s_.deadline_ == time_point::max() || !open_)
     return;
-  const int64_t left = ms_left(s_.deadline_, steady::now());
+  const int64_t left = deadline_ms_left(s_.deadline_, steady::now());
   if (left <= 0)
     throw deadline_passed{true};
   const uint32_t own = s_.settings_.statement_timeout_ms;
@@ -65,7 +66,7 @@ void statement_scope::tighten() {
 int64_t statement_scope::deadline_limit(bool after_first) const {
   if (s_.deadline_ == time_point::max())
     return -1;
-  const int64_t left = ms_left(s_.deadline_, steady::now());
+  const int64_t left = deadline_ms_left(s_.deadline_, steady::now());
   if (left <= 0)
     throw deadline_passed{after_first};
   const uint32_t own = s_.settings_.statement_timeout_ms;
@@ -254,12 +255,12 @@ model::outcome postgres_session::execute(const std::string& ns,
     try {
       return run(ns, op, now);
     } catch (const deadline_passed& d) {
+      if (!d.started)
+        return deadline_passed_before_start("PostgreSQL");
       return model::outcome::failure(
         status_code::deadline_exceeded,
-        d.started ? "the request's deadline passed while PostgreSQL ran it; "
-                    "it was rolled back (not applied)"
-                  : "the request's deadline passed before PostgreSQL "
-                    "started it; it was not applied");
+        "the request's deadline passed while PostgreSQL ran it; it was "
+        "rolled back (not applied)");
     } catch (const pqxx::broken_connection& e) {
       throw connection_broken{broken_reason(e), committing_};
     } catch (const pqxx::statement_completion_unknown& e) {
