@@ -205,7 +205,8 @@ step nats_core::ensure_stream(const std::string& ns, time_point deadline) {
   const std::string name = nats_names::stream_name(settings.stream_prefix, ns);
   const std::string subjects
     = nats_names::stream_subjects(settings.subject_prefix, ns);
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  for (uint32_t attempt = 0;
+       attempt < defaults::nats_stream_setup_attempts_count; ++attempt) {
     jsStreamInfo* si = nullptr;
     jsErrCode code = jsErrCode{};
     natsStatus s = js_GetStreamInfo(&si, j, name.c_str(), &wait, &code);

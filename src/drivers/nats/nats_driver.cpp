@@ -255,7 +255,7 @@ nats_driver::~nats_driver() {
   jsCtx* js = core_->js.exchange(nullptr);
   if (nc != nullptr) {
     if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED)
-      natsConnection_FlushTimeout(nc, 1000);
+      natsConnection_FlushTimeout(nc, defaults::nats_close_flush_wait_ms);
     natsConnection_Close(nc);
   }
   if (js != nullptr)
@@ -315,7 +315,7 @@ void nats_driver::publish(const std::string& ns, const model::publish_op& op,
       status_code::resource_exhausted,
       std::to_string(limit) + " publishes to NATS are already in flight "
         + "(max_pending of backend " + core_->settings.backend + ")");
-    o.status.retry_after_ms = 100;
+    o.status.retry_after_ms = defaults::nats_publish_retry_after_ms;
     done(std::move(o));
     return;
   }
@@ -335,7 +335,8 @@ void nats_driver::run_publisher() {
       });
       if (publisher_stop_)
         return;
-      while (!publish_queue_.empty() && batch.size() < publish_batch_max) {
+      while (!publish_queue_.empty()
+             && batch.size() < defaults::nats_publish_batch_max_count) {
         batch.push_back(std::move(publish_queue_.front()));
         publish_queue_.pop_front();
       }

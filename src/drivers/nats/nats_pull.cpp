@@ -96,7 +96,7 @@ void pull_member::run() {
   while (!stopped()) {
     if (!core->connected.load()) {
       failing_.reset();
-      pause(connected_poll_ms);
+      pause(defaults::nats_connected_poll_ms);
       continue;
     }
     step st = setup();
@@ -146,7 +146,7 @@ void pull_member::run() {
     if (batch == 0)
       continue;
     if (!core->connected.load()) {
-      pause(connected_poll_ms);
+      pause(defaults::nats_connected_poll_ms);
       continue;
     }
     fetch(batch);
@@ -221,7 +221,7 @@ void pull_member::take(natsMsgList& list) {
 
 void pull_member::on_fetch_error(natsStatus s) {
   if (s == NATS_CONNECTION_CLOSED || s == NATS_INVALID_SUBSCRIPTION) {
-    pause(connected_poll_ms);
+    pause(defaults::nats_connected_poll_ms);
     return;
   }
   // Missed heartbeats, no responders, "409 Consumer Deleted" and the like:
@@ -318,11 +318,11 @@ void pull_member::finish() {
   send_acks(acks);
   // What was delivered but not acknowledged goes back for redelivery now,
   // rather than after the ack wait. The last one waits for the server's
-  // answer (no longer than nak_confirm_wait_ms), so the consumer has taken
+  // answer (no longer than nats_nak_confirm_wait_ms), so the consumer has taken
   // them all back when the member is gone.
   jsOptions wait;
   jsOptions_Init(&wait);
-  wait.Wait = nak_confirm_wait_ms;
+  wait.Wait = defaults::nats_nak_confirm_wait_ms;
   size_t left = held_.size();
   for (auto& [tag, h] : held_) {
     bool last = --left == 0 && core->connected.load();

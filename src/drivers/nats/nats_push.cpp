@@ -85,7 +85,7 @@ std::optional<int64_t> push_sub::retry_or_end(const step& st) {
   }
   if (!core->connected.load()) {
     failing_.reset();
-    return connected_poll_ms;
+    return defaults::nats_connected_poll_ms;
   }
   if (failing_.failed_for(core->settings.unavailable_after_ms)) {
     deliver_ended(prism::status::failure(
@@ -95,7 +95,7 @@ std::optional<int64_t> push_sub::retry_or_end(const step& st) {
         + " ms: " + st.why.message));
     return std::nullopt;
   }
-  return retry_min_ms * 5;
+  return defaults::nats_subscribe_retry_ms;
 }
 
 std::optional<int64_t> push_sub::setup_step() {
@@ -110,7 +110,7 @@ std::optional<int64_t> push_sub::setup_step() {
   }
   natsConnection* nc = core->nc.load();
   if (nc == nullptr)
-    return connected_poll_ms;
+    return defaults::nats_connected_poll_ms;
 
   if (!subscribed_) {
     natsSubscription* s = nullptr;

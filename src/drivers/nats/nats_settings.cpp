@@ -17,7 +17,8 @@ int64_t ms_until(time_point t) {
 
 time_point deadline_after(op_timeout timeout) {
   auto now = steady::now();
-  if (timeout == no_timeout || timeout > std::chrono::hours(24 * 365))
+  if (timeout == no_timeout
+      || timeout > milliseconds(defaults::nats_publish_timeout_max_ms))
     return time_point::max();
   if (timeout < op_timeout::zero())
     return now;

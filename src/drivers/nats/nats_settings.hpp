@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "config/defaults.hpp"
 #include "drivers/nats/nats_driver.hpp"
 
 namespace prism::drivers::nats_detail {
@@ -18,17 +19,6 @@ namespace prism::drivers::nats_detail {
 using steady = std::chrono::steady_clock;
 using time_point = steady::time_point;
 using std::chrono::milliseconds;
-
-/// How often a thread waiting for the connection looks again.
-constexpr int64_t connected_poll_ms = 100;
-/// Publishes the publisher thread takes from its queue at once (core NATS:
-/// they share one flush).
-constexpr size_t publish_batch_max = 256;
-/// Credit a member may hold; more is clamped (it only bounds a counter).
-constexpr uint64_t credit_max = uint64_t{1} << 32;
-/// How long a member going away waits for the server to confirm it took
-/// back the messages it held.
-constexpr int64_t nak_confirm_wait_ms = 1000;
 
 /// Milliseconds from now until `t`; the largest int64_t for max().
 int64_t ms_until(time_point t);

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "config/config.hpp"
+#include "config/defaults.hpp"
 #include "drivers/driver_job.hpp"
 
 namespace prism::drivers {
@@ -102,11 +103,13 @@ connect_policy::handle connect_policy::do_startconnect(handle orig) {
         count = 2;
       }
       if (context_->deadline != time_point::max()) {
-        const int64_t left = deadline_ms_left(context_->deadline, steady::now());
+        const int64_t left
+          = deadline_ms_left(context_->deadline, steady::now());
         if (left <= 0)
           give_up("no answer within connect_timeout_ms ("
                   + std::to_string(context_->timeout_ms) + " ms)");
-        wait_ms = static_cast<int>(std::min<int64_t>(left, 1 << 30));
+        wait_ms = static_cast<int>(
+          std::min<int64_t>(left, defaults::postgres_connect_poll_max_ms));
       }
     }
     const int rc = ::poll(fds, count, wait_ms);

@@ -2,6 +2,7 @@
 
 #include <new>
 
+#include "config/defaults.hpp"
 #include "drivers/driver_job.hpp"
 #include "drivers/postgres/postgres_schema.hpp"
 
@@ -57,7 +58,8 @@ void statement_scope::tighten() {
     throw deadline_passed{true};
   const uint32_t own = s_.settings_.statement_timeout_ms;
   const int64_t current = s_.job_timeout_ms_ >= 0 ? s_.job_timeout_ms_ : own;
-  if ((current == 0 || current - left > 20) && (own == 0 || left < own)) {
+  if ((current == 0 || current - left > defaults::postgres_timeout_slack_ms)
+      && (own == 0 || left < own)) {
     tx_.exec("SET LOCAL statement_timeout = " + std::to_string(left));
     s_.job_timeout_ms_ = left;
   }
@@ -82,8 +84,11 @@ void statement_scope::fit_session_timeout(int64_t limit) {
     s_.job_timeout_ms_ = limit < 0 ? -1 : current;
     return;
   }
-  // Rounded down to 50 ms, so nearby deadlines share one value.
-  int64_t value = limit < 0 ? own : (limit > 100 ? limit - limit % 50 : limit);
+  // Rounded down to a step, so nearby deadlines share one value.
+  int64_t value = limit < 0 ? own
+                  : limit > defaults::postgres_timeout_exact_max_ms
+                    ? limit - limit % defaults::postgres_timeout_step_ms
+                    : limit;
   tx_.exec("SET statement_timeout = " + std::to_string(value));
   s_.session_timeout_ms_ = value;
   s_.job_timeout_ms_ = limit < 0 ? -1 : value;
@@ -247,7 +252,7 @@ model::outcome postgres_session::execute(const std::string& ns,
   } guard{*this};
   // Serialisation failures and deadlocks roll the transaction back; it is
   // tried again a few times while the deadline allows.
-  constexpr int attempts = 3;
+  constexpr int attempts = defaults::postgres_rollback_attempts_count;
   for (int attempt = 1;; ++attempt) {
     job_timeout_ms_ = -1;
     committing_ = false;

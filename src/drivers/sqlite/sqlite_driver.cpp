@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "config/config.hpp"
+#include "config/defaults.hpp"
 #include "model/keys.hpp"
 
 namespace prism::drivers {
@@ -364,7 +365,9 @@ model::outcome sqlite_connection::execute(const std::string& ns,
     // statement that runs past the deadline.
     sqlite3_busy_timeout(
       db_, static_cast<int>(std::min<int64_t>(busy_timeout_ms_, left_ms)));
-    sqlite3_progress_handler(db_, 1000, &sqlite_connection::on_progress, this);
+    sqlite3_progress_handler(
+      db_, static_cast<int>(defaults::sqlite_progress_interval_count),
+      &sqlite_connection::on_progress, this);
   }
   struct restore {
     sqlite_connection& c;
