@@ -318,8 +318,8 @@ void pull_member::finish() {
   send_acks(acks);
   // What was delivered but not acknowledged goes back for redelivery now,
   // rather than after the ack wait. The last one waits for the server's
-  // answer (no longer than nats_nak_confirm_wait_ms), so the consumer has taken
-  // them all back when the member is gone.
+  // answer (no longer than nats_nak_confirm_wait_ms), so the consumer has
+  // taken them all back when the member is gone.
   jsOptions wait;
   jsOptions_Init(&wait);
   wait.Wait = defaults::nats_nak_confirm_wait_ms;
