@@ -1,7 +1,7 @@
 // prism-pg-direct: the PostgreSQL work of Prism's Get or Set without Prism.
 //
 // N threads, each with its own libpqxx connection, run the statements the
-// postgres driver (src/drivers/postgres/postgres_driver.cpp) runs for one
+// postgres driver (src/drivers/postgres/) runs for one
 // Get or one Set, in the same shape. A Get is the prepared statement alone,
 // in autocommit: the driver fits the session's statement_timeout to the
 // call's deadline and sets it again only when it no longer fits, so with

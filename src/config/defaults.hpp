@@ -57,6 +57,28 @@ inline constexpr uint64_t nats_stream_max_age_ms = 7ull * 24 * 3600 * 1000;
 inline constexpr uint32_t nats_connect_timeout_ms = 2000;
 inline constexpr uint32_t pubsub_unavailable_after_ms = 10000;
 
+// The NATS driver's own limits (not in the config schema; see also
+// nats_tuning in drivers/nats/nats_driver.hpp).
+/// How often a driver thread waiting for the NATS connection looks again.
+inline constexpr uint32_t nats_connected_poll_ms = 100;
+/// Publishes the publisher thread sends at once (core NATS: one flush).
+inline constexpr uint32_t nats_publish_batch_max_count = 256;
+/// Credit one member of a JetStream named subscription holds at most.
+inline constexpr uint64_t nats_member_credit_max_count = uint64_t{1} << 32;
+/// How long a departing member waits for the server to take back its NAKs.
+inline constexpr uint32_t nats_nak_confirm_wait_ms = 1000;
+/// The wait before a push subscription retries its setup while connected.
+inline constexpr uint32_t nats_subscribe_retry_ms = 500;
+/// Rounds of looking up a namespace's stream and creating it when missing.
+inline constexpr uint32_t nats_stream_setup_attempts_count = 2;
+/// A publish timeout longer than this (a year) counts as none.
+inline constexpr uint64_t nats_publish_timeout_max_ms
+  = 365ull * 24 * 3600 * 1000;
+/// The retry hint of a publish refused because max_pending are in flight.
+inline constexpr uint32_t nats_publish_retry_after_ms = 100;
+/// How long closing the connection waits for buffered acks and naks to go.
+inline constexpr uint32_t nats_close_flush_wait_ms = 1000;
+
 // Backends.
 inline constexpr uint32_t memory_connections = 1;
 inline constexpr uint32_t sqlite_connections = 4;
@@ -69,6 +91,18 @@ inline constexpr uint32_t postgres_connect_timeout_ms = 5000;
 inline constexpr uint32_t postgres_statement_timeout_ms = 30000;
 inline constexpr uint32_t postgres_idle_timeout_ms = 0;
 inline constexpr uint32_t postgres_max_lifetime_ms = 0;
+/// PostgreSQL: tries of a request rolled back for a deadlock or serialisation.
+inline constexpr uint32_t postgres_rollback_attempts_count = 3;
+/// PostgreSQL: the longest one poll() of a connection attempt waits (an int).
+inline constexpr uint32_t postgres_connect_poll_max_ms = 1u << 30;
+/// PostgreSQL: how far a job's statement_timeout may exceed the time left.
+inline constexpr uint32_t postgres_timeout_slack_ms = 20;
+/// PostgreSQL: the longest session statement_timeout set exactly, not rounded.
+inline constexpr uint32_t postgres_timeout_exact_max_ms = 100;
+/// PostgreSQL: longer session statement_timeouts are rounded down to this step.
+inline constexpr uint32_t postgres_timeout_step_ms = 50;
+/// SQLite: VM instructions between two checks of a statement's deadline.
+inline constexpr uint32_t sqlite_progress_interval_count = 1000;
 /// How often expired keys are reclaimed, and how many at most per round.
 inline constexpr uint32_t ttl_sweep_interval_ms = 1000;
 inline constexpr uint32_t ttl_sweep_batch_max = 1000;

@@ -59,4 +59,16 @@ void driver_job::fail() noexcept {
     finish_reclaim(0);
 }
 
+int64_t deadline_ms_left(std::chrono::steady_clock::time_point deadline,
+                         std::chrono::steady_clock::time_point now) {
+  return std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+}
+
+model::outcome deadline_passed_before_start(std::string_view server) {
+  return model::outcome::failure(
+    status_code::deadline_exceeded,
+    "the request's deadline passed before " + std::string{server}
+      + " started it; it was not applied");
+}
+
 } // namespace prism::drivers

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "drivers/driver.hpp"
 
@@ -41,5 +42,14 @@ struct driver_job {
   /// reclaimed.
   void fail() noexcept;
 };
+
+/// Whole milliseconds from `now` until `deadline`, rounded up: 0 or less once
+/// it has passed.
+int64_t deadline_ms_left(std::chrono::steady_clock::time_point deadline,
+                         std::chrono::steady_clock::time_point now);
+
+/// DEADLINE_EXCEEDED for an operation whose deadline passed before `server`
+/// ("the database", "PostgreSQL") started it, so nothing was applied.
+model::outcome deadline_passed_before_start(std::string_view server);
 
 } // namespace prism::drivers

@@ -16,22 +16,18 @@
 //
 // Data. All namespaces share one table, prism_kv (ns, key, value, version,
 // expires_at) with primary key (ns, key), plus prism_kv_version (ns, counter)
-// for each namespace's version counter; see postgres_driver.cpp and
+// for each namespace's version counter; see postgres_schema.cpp and
 // docs/CONFIG.md for why.
 
 #include <atomic>
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "drivers/driver.hpp"
-#include "drivers/driver_job.hpp"
+#include "drivers/sql_worker.hpp"
 
 namespace prism::config {
 struct backend;
@@ -71,7 +67,7 @@ struct postgres_settings {
   std::string password() const;
 };
 
-class postgres_driver final : public kv_driver {
+class postgres_driver final : public kv_driver, private sql_worker::hooks {
 public:
   /// Checks the settings and the password source (throws std::runtime_error
   /// naming the backend and the problem: an unreadable dsn, an unset
@@ -103,15 +99,31 @@ public:
                                       uint32_t index);
 
 private:
-  using time_point = std::chrono::steady_clock::time_point;
+  using time_point = sql_worker::time_point;
 
-  using job = driver_job;
+  // On the worker thread, except stopping(), which runs on the thread that
+  // destroys the driver.
+  /// Connects at once.
+  void started() override;
+  /// When the open connection has been idle for idle_timeout_ms.
+  time_point idle_until() override;
+  /// Closes the idle connection; the next job connects again.
+  void idle() override;
+  /// Replaces a connection past max_lifetime_ms, connects for a request
+  /// when none is open, and refuses every job once the driver stops.
+  bool admit(const driver_job& j) override;
+  model::outcome run(const driver_job& j) override;
+  uint64_t reclaim(const driver_job& j) override;
+  /// Cancels the running statement and interrupts a connection attempt.
+  void stopping() override;
+  /// Closes the connection.
+  void stopped() override;
 
-  void run();
-  void submit(job j);
-  /// Connects; on failure leaves `session` empty and sets `broken_`.
-  void open(std::unique_ptr<postgres_session>& session);
-  void close(std::unique_ptr<postgres_session>& session);
+  /// Connects; on failure leaves `session_` empty and sets `broken_`.
+  void open();
+  void close();
+  /// Notes whether a job runs on the open connection.
+  void set_running(bool running);
   /// Replaces every known password in `text` by "***".
   std::string mask(std::string text) const;
 
@@ -119,26 +131,25 @@ private:
   std::string description_;
   std::shared_ptr<wall_clock> clock_;
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<job> queue_;
-  bool stopping_ = false;
+  /// Guards running_ and cancel_.
+  std::mutex cancel_mutex_;
   /// A job is running on the connection `cancel_` belongs to.
   bool running_ = false;
   /// Cancels the running statement of the open connection (null when none
-  /// is open). Guarded by mutex_.
+  /// is open).
   pg_cancel* cancel_ = nullptr;
   std::atomic<bool> shutting_down_{false};
   /// Interrupts a connection attempt (an eventfd).
   int wake_fd_ = -1;
 
   // Worker only.
+  std::unique_ptr<postgres_session> session_;
   /// Why the connection is gone for good ("" while it is usable).
   std::string broken_;
   /// Passwords used so far, to mask in messages.
   std::vector<std::string> secrets_;
 
-  std::thread worker_;
+  sql_worker worker_{*this, "postgres"};
 };
 
 } // namespace prism::drivers

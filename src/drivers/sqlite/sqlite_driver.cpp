@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "config/config.hpp"
+#include "config/defaults.hpp"
 #include "model/keys.hpp"
 
 namespace prism::drivers {
@@ -356,18 +357,17 @@ model::outcome sqlite_connection::execute(const std::string& ns,
                                        time_point deadline) {
   deadline_ = deadline;
   if (deadline != time_point::max()) {
-    auto left = deadline - std::chrono::steady_clock::now();
-    if (left <= left.zero())
-      return model::outcome::failure(status_code::deadline_exceeded,
-                                  "the request's deadline passed before the "
-                                  "database started it; it was not applied");
+    const int64_t left_ms
+      = deadline_ms_left(deadline, std::chrono::steady_clock::now());
+    if (left_ms <= 0)
+      return deadline_passed_before_start("the database");
     // Wait for the lock no longer than the client waits, and stop a
     // statement that runs past the deadline.
-    auto left_ms
-      = std::chrono::ceil<std::chrono::milliseconds>(left).count();
     sqlite3_busy_timeout(
       db_, static_cast<int>(std::min<int64_t>(busy_timeout_ms_, left_ms)));
-    sqlite3_progress_handler(db_, 1000, &sqlite_connection::on_progress, this);
+    sqlite3_progress_handler(
+      db_, static_cast<int>(defaults::sqlite_progress_interval_count),
+      &sqlite_connection::on_progress, this);
   }
   struct restore {
     sqlite_connection& c;
@@ -641,82 +641,32 @@ sqlite_driver::sqlite_driver(const config::backend& backend, uint32_t index,
   if (!clock_)
     throw std::invalid_argument("sqlite_driver needs a clock");
   conn_ = std::make_unique<sqlite_connection>(backend);
-  worker_ = std::thread([this] { run(); });
+  worker_.start();
 }
 
 sqlite_driver::~sqlite_driver() {
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (worker_.joinable())
-    worker_.join();
-}
-
-void sqlite_driver::submit(job j) {
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    if (!stopping_) {
-      queue_.push_back(std::move(j));
-      wake_.notify_one();
-      return;
-    }
-  }
-  j.fail();
+  worker_.stop();
 }
 
 void sqlite_driver::execute(std::string ns, operation_ptr op,
                             op_timeout timeout, completion done) {
-  if (auto j = job::operation(std::move(ns), std::move(op), timeout,
-                              std::move(done)))
-    submit(std::move(*j));
+  worker_.execute(std::move(ns), std::move(op), timeout, std::move(done));
 }
 
 void sqlite_driver::reclaim_expired(uint32_t max_keys, reclaim_completion done) {
-  submit(job::reclaim(max_keys, std::move(done)));
+  worker_.reclaim_expired(max_keys, std::move(done));
 }
 
 std::string sqlite_driver::describe() const {
   return description_;
 }
 
-void sqlite_driver::run() {
-  for (;;) {
-    job j;
-    {
-      std::unique_lock<std::mutex> lock{mutex_};
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_)
-        break;
-      j = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    if (j.done) {
-      model::outcome out;
-      try {
-        out = conn_->execute(j.ns, *j.op, clock_->now_ms(), j.deadline);
-      } catch (...) {
-        out = model::outcome::failure(status_code::internal,
-                                   "unexpected failure in sqlite driver");
-      }
-      j.finish(std::move(out));
-    } else if (j.reclaim_done) {
-      uint64_t removed = 0;
-      try {
-        removed = conn_->reclaim_expired(clock_->now_ms(), j.max_keys);
-      } catch (...) {
-      }
-      j.finish_reclaim(removed);
-    }
-  }
-  std::deque<job> rest;
-  {
-    std::lock_guard<std::mutex> guard{mutex_};
-    rest.swap(queue_);
-  }
-  for (auto& j : rest)
-    j.fail();
+model::outcome sqlite_driver::run(const driver_job& j) {
+  return conn_->execute(j.ns, *j.op, clock_->now_ms(), j.deadline);
+}
+
+uint64_t sqlite_driver::reclaim(const driver_job& j) {
+  return conn_->reclaim_expired(clock_->now_ms(), j.max_keys);
 }
 
 } // namespace prism::drivers

@@ -7,17 +7,12 @@
 // write lock up front (BEGIN IMMEDIATE), so compare-and-set is atomic across
 // connections.
 
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "drivers/driver.hpp"
-#include "drivers/driver_job.hpp"
+#include "drivers/sql_worker.hpp"
 
 namespace prism::config {
 struct backend;
@@ -27,7 +22,7 @@ namespace prism::drivers {
 
 class sqlite_connection;
 
-class sqlite_driver final : public kv_driver {
+class sqlite_driver final : public kv_driver, private sql_worker::hooks {
 public:
   /// Opens (and if needed creates) `backend.sqlite.path` and its parent
   /// directory. Throws std::runtime_error naming the path and the reason when
@@ -49,19 +44,14 @@ public:
   std::string describe() const override;
 
 private:
-  using job = driver_job;
-
-  void run();
-  void submit(job j);
+  // On the worker thread.
+  model::outcome run(const driver_job& j) override;
+  uint64_t reclaim(const driver_job& j) override;
 
   std::string description_;
   std::shared_ptr<wall_clock> clock_;
   std::unique_ptr<sqlite_connection> conn_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<job> queue_;
-  bool stopping_ = false;
-  std::thread worker_;
+  sql_worker worker_{*this, "sqlite"};
 };
 
 } // namespace prism::drivers
