@@ -160,9 +160,9 @@ public:
     return finish(ctx, batch_set(*req, *resp));
   }
 
-  grpc::ServerUnaryReactor* BatchDelete(grpc::CallbackServerContext* ctx,
-                                        const pb::BatchDeleteRequest* req,
-                                        pb::BatchDeleteResponse* resp) override {
+  grpc::ServerUnaryReactor* BatchDelete(
+    grpc::CallbackServerContext* ctx, const pb::BatchDeleteRequest* req,
+    pb::BatchDeleteResponse* resp) override {
     return finish(ctx, batch_delete(*req, *resp));
   }
 
@@ -214,8 +214,8 @@ private:
       if (current != req.if_version())
         return {grpc::StatusCode::FAILED_PRECONDITION,
                 present ? "key '" + req.key() + "' is at version "
-                            + std::to_string(current) + ", not "
-                            + std::to_string(req.if_version())
+                    + std::to_string(current) + ", not "
+                    + std::to_string(req.if_version())
                         : "key '" + req.key() + "' is absent"};
     }
     if (i == ks.entries.end())
@@ -395,17 +395,18 @@ bool write_ready_file(const std::string& path, int port) {
 }
 
 void usage(std::ostream& out) {
-  out << "Usage: prism-baseline [--listen HOST:PORT] [--ready-file PATH]\n"
-         "\n"
-         "The prism.v1.KeyValue service over an in-memory map, without the\n"
-         "gateway: the reference the benchmark measures the gateway against.\n"
-         "\n"
-         "  --listen HOST:PORT   address to serve gRPC on; port 0 picks a free\n"
-         "                       port (default 127.0.0.1:0)\n"
-         "  --ready-file PATH    once listening, write {\"grpc_port\": N} there\n"
-         "  -h, --help           print this help\n"
-         "\n"
-         "SIGTERM or SIGINT stop it with exit status 0.\n";
+  out
+    << "Usage: prism-baseline [--listen HOST:PORT] [--ready-file PATH]\n"
+       "\n"
+       "The prism.v1.KeyValue service over an in-memory map, without the\n"
+       "gateway: the reference the benchmark measures the gateway against.\n"
+       "\n"
+       "  --listen HOST:PORT   address to serve gRPC on; port 0 picks a free\n"
+       "                       port (default 127.0.0.1:0)\n"
+       "  --ready-file PATH    once listening, write {\"grpc_port\": N} there\n"
+       "  -h, --help           print this help\n"
+       "\n"
+       "SIGTERM or SIGINT stop it with exit status 0.\n";
 }
 
 } // namespace
@@ -476,7 +477,8 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  std::cerr << "prism-baseline: " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
+  std::cerr << "prism-baseline: "
+            << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
             << ", stopping\n";
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds{2});
   server->Wait();

@@ -34,25 +34,25 @@ using steady = std::chrono::steady_clock;
 const char* const get_sql = "SELECT value, version FROM prism_kv "
                             "WHERE ns = $1 AND key = $2 AND "
                             "(expires_at = 0 OR expires_at > $3)";
-const char* const set_sql =
-  "WITH v AS ("
-  " INSERT INTO prism_kv_version AS c (ns, counter) VALUES ($1, 1)"
-  " ON CONFLICT (ns) DO UPDATE SET counter = c.counter + 1"
-  " RETURNING counter) "
-  "INSERT INTO prism_kv AS t (ns, key, value, version, expires_at) "
-  "SELECT $1, $2, $3, v.counter, $4 FROM v "
-  "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
-  " version = excluded.version, expires_at = excluded.expires_at "
-  "RETURNING t.version";
+const char* const set_sql
+  = "WITH v AS ("
+    " INSERT INTO prism_kv_version AS c (ns, counter) VALUES ($1, 1)"
+    " ON CONFLICT (ns) DO UPDATE SET counter = c.counter + 1"
+    " RETURNING counter) "
+    "INSERT INTO prism_kv AS t (ns, key, value, version, expires_at) "
+    "SELECT $1, $2, $3, v.counter, $4 FROM v "
+    "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
+    " version = excluded.version, expires_at = excluded.expires_at "
+    "RETURNING t.version";
 /// The driver's schema, for a database the gateway has not used yet.
-const char* const schema_sql =
-  "CREATE TABLE IF NOT EXISTS prism_kv (ns text NOT NULL, key bytea NOT NULL,"
-  " value bytea NOT NULL, version bigint NOT NULL,"
-  " expires_at bigint NOT NULL DEFAULT 0, PRIMARY KEY (ns, key));"
-  "CREATE INDEX IF NOT EXISTS prism_kv_expiry ON prism_kv (expires_at)"
-  " WHERE expires_at > 0;"
-  "CREATE TABLE IF NOT EXISTS prism_kv_version (ns text NOT NULL PRIMARY KEY,"
-  " counter bigint NOT NULL)";
+const char* const schema_sql
+  = "CREATE TABLE IF NOT EXISTS prism_kv (ns text NOT NULL, key bytea NOT NULL,"
+    " value bytea NOT NULL, version bigint NOT NULL,"
+    " expires_at bigint NOT NULL DEFAULT 0, PRIMARY KEY (ns, key));"
+    "CREATE INDEX IF NOT EXISTS prism_kv_expiry ON prism_kv (expires_at)"
+    " WHERE expires_at > 0;"
+    "CREATE TABLE IF NOT EXISTS prism_kv_version (ns text NOT NULL PRIMARY KEY,"
+    " counter bigint NOT NULL)";
 
 /// What `prism bench` allows each call; the driver turns what is left of it
 /// into the transaction's statement_timeout.
@@ -73,10 +73,11 @@ struct options {
 };
 
 [[noreturn]] void usage(const std::string& problem) {
-  std::cerr << "prism-pg-direct: " << problem << "\n"
-            << "usage: prism-pg-direct --dsn DSN [--rpc get|set] [--namespace NS]\n"
-            << "         [--connections N] [--duration S] [--warmup S] [--keys N]\n"
-            << "         [--value-bytes B]\n";
+  std::cerr
+    << "prism-pg-direct: " << problem << "\n"
+    << "usage: prism-pg-direct --dsn DSN [--rpc get|set] [--namespace NS]\n"
+    << "         [--connections N] [--duration S] [--warmup S] [--keys N]\n"
+    << "         [--value-bytes B]\n";
   std::exit(2);
 }
 
@@ -143,19 +144,21 @@ void one_call(pqxx::connection& conn, const options& o, const std::string& key,
               const std::string& value) {
   pqxx::nontransaction tx{conn};
   if (o.rpc == "get") {
-    auto rows = tx.exec_prepared("get", o.ns, pqxx::binarystring{key}, wall_ms());
+    auto rows
+      = tx.exec_prepared("get", o.ns, pqxx::binarystring{key}, wall_ms());
     if (rows.empty())
       throw std::runtime_error("key " + key + " not found");
     return;
   }
-  const auto deadline = steady::now() + std::chrono::milliseconds(call_deadline_ms);
+  const auto deadline
+    = steady::now() + std::chrono::milliseconds(call_deadline_ms);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                       deadline - steady::now())
                       .count();
   tx.exec("BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL statement_timeout = "
           + std::to_string(left));
-  tx.exec_prepared("set", o.ns, pqxx::binarystring{key}, pqxx::binarystring{value},
-                   int64_t{0});
+  tx.exec_prepared("set", o.ns, pqxx::binarystring{key},
+                   pqxx::binarystring{value}, int64_t{0});
   tx.exec("COMMIT");
 }
 
@@ -176,10 +179,11 @@ int main(int argc, char** argv) {
     uint64_t present = 0;
     {
       pqxx::nontransaction tx{*setup};
-      present = tx.exec_params("SELECT count(*) FROM prism_kv WHERE ns = $1", o.ns)
-                  .at(0)
-                  .at(0)
-                  .as<uint64_t>();
+      present
+        = tx.exec_params("SELECT count(*) FROM prism_kv WHERE ns = $1", o.ns)
+            .at(0)
+            .at(0)
+            .as<uint64_t>();
     }
     options writer = o;
     writer.rpc = "set";
@@ -208,25 +212,30 @@ int main(int argc, char** argv) {
           const auto key = "bench-" + std::to_string(pick(random));
           const auto start = steady::now();
           one_call(*conn, o, key, value);
-          const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
-                              steady::now() - start)
-                              .count();
+          const auto took
+            = std::chrono::duration_cast<std::chrono::microseconds>(
+                steady::now() - start)
+                .count();
           if (measuring.load(std::memory_order_relaxed))
             mine.push_back(static_cast<uint32_t>(took));
         }
       } catch (const std::exception& e) {
-        std::cerr << "prism-pg-direct: connection " << t << ": " << e.what() << "\n";
+        std::cerr << "prism-pg-direct: connection " << t << ": " << e.what()
+                  << "\n";
         failed.store(true);
       }
     });
 
-  auto ms = [](double s) { return std::chrono::milliseconds(static_cast<int64_t>(s * 1000)); };
+  auto ms = [](double s) {
+    return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+  };
   std::this_thread::sleep_for(ms(o.warmup_s)); // the warmup's length, by design
   measuring.store(true);
   const auto window_start = steady::now();
   std::this_thread::sleep_for(ms(o.duration_s)); // the measured window
   measuring.store(false);
-  const double seconds = std::chrono::duration<double>(steady::now() - window_start).count();
+  const double seconds
+    = std::chrono::duration<double>(steady::now() - window_start).count();
   stop.store(true);
   for (auto& th : threads)
     th.join();
@@ -248,7 +257,7 @@ int main(int argc, char** argv) {
   std::cout << "{\"rpc\":\"" << o.rpc << "\",\"connections\":" << o.connections
             << ",\"requests\":" << all.size() << ",\"seconds\":" << seconds
             << ",\"rps\":" << static_cast<double>(all.size()) / seconds
-            << ",\"p50_us\":" << quantile(0.5) << ",\"p99_us\":" << quantile(0.99) << "}"
-            << std::endl;
+            << ",\"p50_us\":" << quantile(0.5)
+            << ",\"p99_us\":" << quantile(0.99) << "}" << std::endl;
   return 0;
 }

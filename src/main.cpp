@@ -34,7 +34,8 @@ bool explain_unknown_subcommand(const CLI::App& app) {
   if (choices.empty())
     return false;
   std::string path = deepest->get_name();
-  for (const auto* up = deepest->get_parent(); up != nullptr; up = up->get_parent())
+  for (const auto* up = deepest->get_parent(); up != nullptr;
+       up = up->get_parent())
     path = up->get_name() + " " + path;
   std::cerr << "unknown command \"" << left.front() << "\" for `" << path
             << "`; use one of: " << choices

@@ -7,8 +7,7 @@ namespace prism {
 namespace {
 
 prometheus::Counter& stage_calls(metrics_registry& metrics,
-                                 const std::string& kind,
-                                 const char* verdict) {
+                                 const std::string& kind, const char* verdict) {
   return metrics.counter(
     "prism_stage_calls_total",
     "Calls a middleware stage let pass on their way in (passed), answered "
@@ -19,10 +18,10 @@ prometheus::Counter& stage_calls(metrics_registry& metrics,
 
 } // namespace
 
-stage_actor::behavior_type
-stage(stage_actor::stateful_pointer<stage_state> self,
-      std::shared_ptr<stage_logic> logic, inspector* actors,
-      admission_ptr gate, uint64_t parent, metrics_registry_ptr metrics) {
+stage_actor::behavior_type stage(
+  stage_actor::stateful_pointer<stage_state> self,
+  std::shared_ptr<stage_logic> logic, inspector* actors, admission_ptr gate,
+  uint64_t parent, metrics_registry_ptr metrics) {
   auto& st = self->state;
   st.logic = std::move(logic);
   st.gate = std::move(gate);
@@ -47,8 +46,7 @@ stage(stage_actor::stateful_pointer<stage_state> self,
         fail_call(self, std::move(call), status_code::deadline_exceeded,
                   std::string("the request's deadline passed while it waited "
                               "for middleware stage \"")
-                    + std::string{config::to_string(st.logic->kind())}
-                    + "\"");
+                    + std::string{config::to_string(st.logic->kind())} + "\"");
         return;
       }
       auto verdict = st.logic->on_request(*call);
@@ -82,8 +80,8 @@ stage(stage_actor::stateful_pointer<stage_state> self,
 }
 
 stage_actor spawn_stage(caf::actor_system& sys,
-                        std::unique_ptr<stage_logic> logic,
-                        inspector* actors, admission_ptr gate) {
+                        std::unique_ptr<stage_logic> logic, inspector* actors,
+                        admission_ptr gate) {
   return sys.spawn(stage, std::shared_ptr<stage_logic>(std::move(logic)),
                    actors, std::move(gate), uint64_t{0}, nullptr);
 }

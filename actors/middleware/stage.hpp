@@ -11,8 +11,8 @@
 
 #include <caf/actor_system.hpp>
 
-#include "runtime/admission.hpp"
 #include "config/stage_kinds.hpp"
+#include "runtime/admission.hpp"
 #include "runtime/forward.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/metrics_registry.hpp"
@@ -60,11 +60,10 @@ struct stage_state {
 
 /// A stage actor around `logic`. Its calls are counted in `metrics` (a
 /// registry of its own when null).
-stage_actor::behavior_type
-stage(stage_actor::stateful_pointer<stage_state> self,
-      std::shared_ptr<stage_logic> logic, inspector* actors,
-      admission_ptr gate, uint64_t parent = 0,
-      metrics_registry_ptr metrics = nullptr);
+stage_actor::behavior_type stage(
+  stage_actor::stateful_pointer<stage_state> self,
+  std::shared_ptr<stage_logic> logic, inspector* actors, admission_ptr gate,
+  uint64_t parent = 0, metrics_registry_ptr metrics = nullptr);
 
 /// Spawns a stage actor around `logic`; it registers with `actors` if set.
 /// Requests reach it through `gate` (see forward_call); a null gate means an

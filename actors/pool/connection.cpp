@@ -67,17 +67,16 @@ void start_operation(self_ptr self, call_ptr call) {
   inline_outcome here{id, seq, std::nullopt};
   {
     catching scope{here};
-    st.driver->execute(std::move(ns), std::move(op), timeout,
-                       [me, id, seq](model::outcome result) {
-                         auto* c = catcher;
-                         if (c && c->connection == id && c->seq == seq
-                             && !c->result) {
-                           c->result.emplace(std::move(result));
-                           return;
-                         }
-                         caf::anon_send(me, done_atom::value, seq,
-                                        std::move(result));
-                       });
+    st.driver->execute(
+      std::move(ns), std::move(op), timeout,
+      [me, id, seq](model::outcome result) {
+        auto* c = catcher;
+        if (c && c->connection == id && c->seq == seq && !c->result) {
+          c->result.emplace(std::move(result));
+          return;
+        }
+        caf::anon_send(me, done_atom::value, seq, std::move(result));
+      });
   }
   if (here.result)
     finish_operation(self, seq, *here.result);
@@ -89,8 +88,8 @@ void start_operation(self_ptr self, call_ptr call) {
 void connection_broke(self_ptr self, call_ptr call, model::outcome& result) {
   auto& st = self->state;
   auto reason = result.status.message;
-  spdlog::warn("connection {} ({}) broke: {}", st.label,
-               st.driver->describe(), reason);
+  spdlog::warn("connection {} ({}) broke: {}", st.label, st.driver->describe(),
+               reason);
   result.status.code = status_code::unavailable;
   // A lost connection means "not applied" unless the driver says the
   // request may have been (a break during COMMIT).
@@ -132,11 +131,10 @@ void finish_operation(self_ptr self, uint64_t seq, model::outcome& result) {
 
 } // namespace
 
-connection_impl::behavior_type
-connection(connection_impl::stateful_pointer<connection_state> self,
-           pool_actor pool, uint32_t index, driver_handoff driver,
-           inspector* actors, std::string name, uint64_t parent,
-           uint32_t restarts) {
+connection_impl::behavior_type connection(
+  connection_impl::stateful_pointer<connection_state> self, pool_actor pool,
+  uint32_t index, driver_handoff driver, inspector* actors, std::string name,
+  uint64_t parent, uint32_t restarts) {
   auto& st = self->state;
   st.pool = std::move(pool);
   st.index = index;

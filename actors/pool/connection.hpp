@@ -52,10 +52,9 @@ using connection_impl = connection_actor::extend<
   caf::reacts_to<done_atom, uint64_t, model::outcome>,
   caf::reacts_to<swept_atom, uint64_t>>;
 
-connection_impl::behavior_type
-connection(connection_impl::stateful_pointer<connection_state> self,
-           pool_actor pool, uint32_t index, driver_handoff driver,
-           inspector* actors = nullptr, std::string name = {},
-           uint64_t parent = 0, uint32_t restarts = 0);
+connection_impl::behavior_type connection(
+  connection_impl::stateful_pointer<connection_state> self, pool_actor pool,
+  uint32_t index, driver_handoff driver, inspector* actors = nullptr,
+  std::string name = {}, uint64_t parent = 0, uint32_t restarts = 0);
 
 } // namespace prism

@@ -13,12 +13,9 @@ namespace prism {
 
 const char* to_string(circuit_state s) noexcept {
   switch (s) {
-    case circuit_state::open:
-      return "open";
-    case circuit_state::half_open:
-      return "half-open";
-    default:
-      return "closed";
+    case circuit_state::open: return "open";
+    case circuit_state::half_open: return "half-open";
+    default: return "closed";
   }
 }
 
@@ -140,10 +137,12 @@ void admit(self_ptr self, call_ptr call) {
   if (st.registration)
     st.registration->count_rejected();
   reply(self, std::move(call),
-         overload_refusal(refusal::queue_full, fmt::format(
-           "backend \"{}\" is saturated: all connections are busy and {} "
-           "requests are waiting; retry later",
-           st.options.backend, st.options.max_pending)));
+        overload_refusal(
+          refusal::queue_full,
+          fmt::format(
+            "backend \"{}\" is saturated: all connections are busy and {} "
+            "requests are waiting; retry later",
+            st.options.backend, st.options.max_pending)));
 }
 
 /// Hands waiting calls to connections with room; with no connection left
@@ -151,7 +150,7 @@ void admit(self_ptr self, call_ptr call) {
 void dispatch_pending(self_ptr self) {
   auto& st = self->state;
   bool drain = st.circuit != circuit_state::closed
-               || (!any_alive(st) && !starting(st));
+    || (!any_alive(st) && !starting(st));
   while (!st.pending.empty()) {
     if (!drain && pick_connection(st) < 0)
       return;
@@ -205,23 +204,23 @@ child_spec connection_spec(self_ptr self, uint32_t index, driver_handoff first,
   child_spec spec;
   spec.name = connection_name(opts, index);
   spec.restart = restart_type::permanent;
-  spec.start = [opts, me, index, first_driver,
-                starts](caf::local_actor* parent) {
-    driver_handoff driver;
-    if (*first_driver) {
-      driver = std::move(*first_driver);
-      first_driver->reset();
-    } else {
-      if (!opts.reopen)
-        return caf::actor{};
-      driver = std::make_shared<std::unique_ptr<drivers::kv_driver>>(
-        opts.reopen(index));
-    }
-    auto restarts = (*starts)++;
-    return caf::actor_cast<caf::actor>(
-      parent->spawn(connection, me, index, driver, opts.actors,
-                    connection_name(opts, index), parent->id(), restarts));
-  };
+  spec.start
+    = [opts, me, index, first_driver, starts](caf::local_actor* parent) {
+        driver_handoff driver;
+        if (*first_driver) {
+          driver = std::move(*first_driver);
+          first_driver->reset();
+        } else {
+          if (!opts.reopen)
+            return caf::actor{};
+          driver = std::make_shared<std::unique_ptr<drivers::kv_driver>>(
+            opts.reopen(index));
+        }
+        auto restarts = (*starts)++;
+        return caf::actor_cast<caf::actor>(
+          parent->spawn(connection, me, index, driver, opts.actors,
+                        connection_name(opts, index), parent->id(), restarts));
+      };
   return spec;
 }
 
@@ -252,8 +251,8 @@ void resolve_gauges(pool_state& st) {
     return;
   auto& m = *st.options.metrics;
   metric_labels backend{{"backend", st.options.backend}};
-  st.connections_gauge = &m.gauge(
-    "prism_pool_connections", "Connections a backend's pool has.", backend);
+  st.connections_gauge = &m.gauge("prism_pool_connections",
+                                  "Connections a backend's pool has.", backend);
   st.active_gauge = &m.gauge("prism_pool_connections_active",
                              "Connections of a backend's pool working on at "
                              "least one request.",
@@ -313,8 +312,8 @@ void open_circuit(self_ptr self, std::string reason) {
   auto was = st.circuit;
   st.trial_running = false;
   st.probe_delay = was == circuit_state::half_open
-                     ? std::min(st.probe_delay * 2, st.options.probe_max)
-                     : st.options.probe_after;
+    ? std::min(st.probe_delay * 2, st.options.probe_max)
+    : st.options.probe_after;
   st.circuit = circuit_state::open;
   st.open_reason = std::move(reason);
   ++st.opened;
@@ -409,9 +408,9 @@ void on_down(self_ptr self, const caf::down_msg& msg) {
                  st.options.backend, reason);
     st.supervisor = nullptr;
     *st.current_supervisor = nullptr;
-    open_circuit(self, st.circuit == circuit_state::half_open
-                         ? st.open_reason
-                         : std::move(reason));
+    open_circuit(self,
+                 st.circuit == circuit_state::half_open ? st.open_reason
+                                                        : std::move(reason));
     return;
   }
   for (size_t i = 0; i < st.connections.size(); ++i)
@@ -434,8 +433,8 @@ void on_down(self_ptr self, const caf::down_msg& msg) {
 } // namespace
 
 pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
-                               pool_options options,
-                               std::vector<driver_handoff> drivers) {
+                              pool_options options,
+                              std::vector<driver_handoff> drivers) {
   auto& st = self->state;
   st.options = std::move(options);
   st.registration = enroll_if(st.options.actors, self, "pool",

@@ -59,10 +59,13 @@ struct pool_options {
   /// Seeds the restart backoff jitter.
   uint64_t seed = 0;
   /// How long an open circuit waits before its first probe, and at most.
-  caf::timespan probe_after = std::chrono::milliseconds(defaults::circuit_probe_after_ms);
-  caf::timespan probe_max = std::chrono::milliseconds(defaults::circuit_probe_max_ms);
+  caf::timespan probe_after
+    = std::chrono::milliseconds(defaults::circuit_probe_after_ms);
+  caf::timespan probe_max
+    = std::chrono::milliseconds(defaults::circuit_probe_max_ms);
   /// The slots the router takes before it enqueues a request here.
-  admission_ptr gate = std::make_shared<admission>(defaults::pool_mailbox_limit);
+  admission_ptr gate
+    = std::make_shared<admission>(defaults::pool_mailbox_limit);
   /// Where the pool shows its connections and waiting calls; may be null.
   metrics_registry_ptr metrics;
 };

@@ -98,7 +98,12 @@ topic* find_topic(self_ptr self, call_ptr& call, const std::string& name) {
   if (st.topic_count >= st.options.max_topics) {
     if (st.registration)
       st.registration->count_rejected();
-    reply(self, std::move(call), model::outcome::failure( status_code::resource_exhausted, fmt::format("backend \"{}\" already holds {} topics, the " "most it may; use fewer topic names", st.options.backend, st.options.max_topics)));
+    reply(self, std::move(call),
+          model::outcome::failure(
+            status_code::resource_exhausted,
+            fmt::format("backend \"{}\" already holds {} topics, the "
+                        "most it may; use fewer topic names",
+                        st.options.backend, st.options.max_topics)));
     return nullptr;
   }
   ++st.topic_count;
@@ -134,7 +139,8 @@ void publish(self_ptr self, call_ptr call, const model::publish_op& op) {
     send_to(self, sub, m);
   for (auto& [name, g] : t.groups)
     pump(self, t, g);
-  reply(self, std::move(call), model::outcome::success(model::publish_result{m.id}));
+  reply(self, std::move(call),
+        model::outcome::success(model::publish_result{m.id}));
 }
 
 void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
@@ -159,14 +165,16 @@ void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
     auto [i, created] = t.groups.try_emplace(op.subscription);
     auto& g = i->second;
     if (created) {
-      g.cursor = op.start == model::start_position::earliest ? t.first : t.end();
+      g.cursor = op.start == model::start_position::earliest ? t.first
+                                                             : t.end();
       if (auto& board = self->state.options.lag_board)
         g.lag = board->track(call->context.ns, op.topic, op.subscription);
     }
     g.members.push_back({sub, 0, {}});
     measure(t, g);
   }
-  reply(self, std::move(call), model::outcome::success(model::subscribe_result{}));
+  reply(self, std::move(call),
+        model::outcome::success(model::subscribe_result{}));
 }
 
 void on_demand(self_ptr self, const caf::actor_addr& from, uint32_t n,
@@ -212,9 +220,8 @@ void forget(self_ptr self, const caf::actor_addr& who) {
 
 } // namespace
 
-broker_actor::behavior_type
-broker(broker_actor::stateful_pointer<broker_state> self,
-       broker_options options) {
+broker_actor::behavior_type broker(
+  broker_actor::stateful_pointer<broker_state> self, broker_options options) {
   auto& st = self->state;
   st.options = std::move(options);
   st.epoch_ms = st.options.clock ? st.options.clock->now_ms() : 0;
@@ -230,10 +237,10 @@ broker(broker_actor::stateful_pointer<broker_state> self,
     },
     [=](demand_atom, uint32_t n, uint64_t tag) {
       count_handled(self->state.registration);
-      on_demand(self, self->current_sender()
-                        ? caf::actor_cast<caf::actor_addr>(
-                          self->current_sender())
-                        : caf::actor_addr{},
+      on_demand(self,
+                self->current_sender()
+                  ? caf::actor_cast<caf::actor_addr>(self->current_sender())
+                  : caf::actor_addr{},
                 n, tag);
     },
   };

@@ -92,8 +92,7 @@ struct broker_state {
   inspector_registration registration;
 };
 
-broker_actor::behavior_type
-broker(broker_actor::stateful_pointer<broker_state> self,
-       broker_options options);
+broker_actor::behavior_type broker(
+  broker_actor::stateful_pointer<broker_state> self, broker_options options);
 
 } // namespace prism

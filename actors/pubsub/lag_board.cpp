@@ -4,9 +4,9 @@
 
 namespace prism {
 
-pubsub_lag_board::entry_ptr
-pubsub_lag_board::track(const std::string& ns, const std::string& topic,
-                        const std::string& subscription) {
+pubsub_lag_board::entry_ptr pubsub_lag_board::track(
+  const std::string& ns, const std::string& topic,
+  const std::string& subscription) {
   auto made = std::make_shared<entry>();
   key k{ns, topic, subscription};
   std::lock_guard<std::mutex> lock{mutex_};

@@ -31,7 +31,8 @@ model::outcome outage_refusal(self_ptr self) {
                 st.options.kind, st.options.backend,
                 ms_between(st.down_since, self->clock().now()),
                 st.down_reason));
-  o.status.retry_after_ms = static_cast<uint32_t>(st.options.retry_after.count());
+  o.status.retry_after_ms
+    = static_cast<uint32_t>(st.options.retry_after.count());
   o.status.reason = refusal::circuit_open;
   return o;
 }
@@ -72,14 +73,14 @@ void publish(self_ptr self, call_ptr call, const model::publish_op& op) {
   auto ns = call->context.ns;
   // The answer goes straight to the caller's session, from the client's
   // thread: a broker restarted meanwhile loses nothing.
-  st.driver->publish(
-    ns, op, timeout,
-    [in_flight = st.in_flight, call = std::move(call)](model::outcome out) mutable {
-      in_flight->fetch_sub(1, std::memory_order_relaxed);
-      auto session = call->session;
-      caf::anon_send(session, reply_atom::value, std::move(call),
-                     std::move(out));
-    });
+  st.driver->publish(ns, op, timeout,
+                     [in_flight = st.in_flight,
+                      call = std::move(call)](model::outcome out) mutable {
+                       in_flight->fetch_sub(1, std::memory_order_relaxed);
+                       auto session = call->session;
+                       caf::anon_send(session, reply_atom::value,
+                                      std::move(call), std::move(out));
+                     });
 }
 
 void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
@@ -118,16 +119,16 @@ void subscribe(self_ptr self, call_ptr call, const model::subscribe_op& op) {
   if (!op.subscription.empty() && st.options.lag_board) {
     lag = st.options.lag_board->track(call->context.ns, op.topic,
                                       op.subscription);
-    events.lag = [entry = std::weak_ptr<pubsub_lag_board::entry>(lag)](
-                   uint64_t n) {
-      if (auto e = entry.lock())
-        e->set(n);
-    };
+    events.lag
+      = [entry = std::weak_ptr<pubsub_lag_board::entry>(lag)](uint64_t n) {
+          if (auto e = entry.lock())
+            e->set(n);
+        };
   }
   auto handle = st.driver->subscribe(call->context.ns, op, std::move(events));
   st.subscribers[addr] = {sub, std::move(handle), std::move(lag)};
   reply(self, std::move(call),
-         model::outcome::success(model::subscribe_result{}));
+        model::outcome::success(model::subscribe_result{}));
 }
 
 /// Ends every subscriber stream with `why` and lets go of their
@@ -180,8 +181,8 @@ void on_outage_timer(self_ptr self, uint64_t outage) {
     "once it is back",
     st.options.kind, st.options.backend,
     ms_between(st.down_since, self->clock().now()), st.down_reason);
-  spdlog::error("{}: ending {} subscriber streams and refusing publishes",
-                text, st.subscribers.size());
+  spdlog::error("{}: ending {} subscriber streams and refusing publishes", text,
+                st.subscribers.size());
   end_all(self, status::failure(status_code::unavailable, text));
 }
 
@@ -199,9 +200,9 @@ remote_broker_state::~remote_broker_state() {
   driver.reset();
 }
 
-remote_broker_impl::behavior_type
-remote_broker(remote_broker_impl::stateful_pointer<remote_broker_state> self,
-              pubsub_driver_handoff handoff, remote_broker_options options) {
+remote_broker_impl::behavior_type remote_broker(
+  remote_broker_impl::stateful_pointer<remote_broker_state> self,
+  pubsub_driver_handoff handoff, remote_broker_options options) {
   auto& st = self->state;
   st.options = std::move(options);
   st.driver = std::move(*handoff);
@@ -209,9 +210,8 @@ remote_broker(remote_broker_impl::stateful_pointer<remote_broker_state> self,
                               st.options.backend, st.options.parent);
   if (st.registration && st.options.gate)
     st.registration->set_mailbox_limit(st.options.gate->limit());
-  self->set_down_handler([self](caf::down_msg& msg) {
-    self->state.subscribers.erase(msg.source);
-  });
+  self->set_down_handler(
+    [self](caf::down_msg& msg) { self->state.subscribers.erase(msg.source); });
   auto me = caf::actor_cast<caf::actor_addr>(self);
   st.driver->start([me](bool up, const std::string& reason) {
     if (auto broker = caf::actor_cast<remote_broker_impl>(me))

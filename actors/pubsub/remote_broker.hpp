@@ -106,8 +106,8 @@ using remote_broker_impl = broker_actor::extend<
   caf::reacts_to<outage_atom, uint64_t>,
   caf::reacts_to<sub_ended_atom, caf::actor_addr, status>>;
 
-remote_broker_impl::behavior_type
-remote_broker(remote_broker_impl::stateful_pointer<remote_broker_state> self,
-              pubsub_driver_handoff driver, remote_broker_options options);
+remote_broker_impl::behavior_type remote_broker(
+  remote_broker_impl::stateful_pointer<remote_broker_state> self,
+  pubsub_driver_handoff driver, remote_broker_options options);
 
 } // namespace prism

@@ -20,9 +20,8 @@ void pump(self_ptr self) {
   if (st.registration)
     st.registration->set_mailbox_depth(st.buffer.size());
   subscription_impl me = self;
-  st.sink->write(m, [me](bool ok) {
-    caf::anon_send(me, written_atom::value, ok);
-  });
+  st.sink->write(
+    m, [me](bool ok) { caf::anon_send(me, written_atom::value, ok); });
 }
 
 void deliver(self_ptr self, model::message& m) {
@@ -59,9 +58,9 @@ void deliver(self_ptr self, model::message& m) {
 
 } // namespace
 
-subscription_impl::behavior_type
-subscription(subscription_impl::stateful_pointer<subscription_state> self,
-             message_sink_ptr sink, subscription_options options) {
+subscription_impl::behavior_type subscription(
+  subscription_impl::stateful_pointer<subscription_state> self,
+  message_sink_ptr sink, subscription_options options) {
   auto& st = self->state;
   st.sink = std::move(sink);
   st.options = std::move(options);
@@ -74,9 +73,9 @@ subscription(subscription_impl::stateful_pointer<subscription_state> self,
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     if (st.broker && msg.source == st.broker.address()) {
-      st.sink->finish(status::failure(
-        status_code::unavailable,
-        "the topic's backend was restarted; subscribe again"));
+      st.sink->finish(
+        status::failure(status_code::unavailable,
+                        "the topic's backend was restarted; subscribe again"));
       self->quit(caf::exit_reason::normal);
     }
   });
@@ -101,8 +100,7 @@ subscription(subscription_impl::stateful_pointer<subscription_state> self,
         return;
       }
       if (st.options.named && st.broker)
-        self->send(st.broker, demand_atom::value, uint32_t{1},
-                   st.writing_tag);
+        self->send(st.broker, demand_atom::value, uint32_t{1}, st.writing_tag);
       pump(self);
     },
     [=](attached_atom, const broker_actor& broker) {
@@ -112,8 +110,7 @@ subscription(subscription_impl::stateful_pointer<subscription_state> self,
       self->monitor(broker);
       st.sink->subscribed();
       if (st.options.named)
-        self->send(broker, demand_atom::value, st.options.buffer,
-                   uint64_t{0});
+        self->send(broker, demand_atom::value, st.options.buffer, uint64_t{0});
     },
     [=](ended_atom, status& why) {
       count_handled(self->state.registration);

@@ -64,8 +64,8 @@ using written_atom = caf::atom_constant<caf::atom("written")>;
 using subscription_impl
   = subscription_actor::extend<caf::reacts_to<written_atom, bool>>;
 
-subscription_impl::behavior_type
-subscription(subscription_impl::stateful_pointer<subscription_state> self,
-             message_sink_ptr sink, subscription_options options);
+subscription_impl::behavior_type subscription(
+  subscription_impl::stateful_pointer<subscription_state> self,
+  message_sink_ptr sink, subscription_options options);
 
 } // namespace prism

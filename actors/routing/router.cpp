@@ -11,7 +11,8 @@ using self_ptr = router_actor::stateful_pointer<router_state>;
 void route_call(self_ptr self, call_ptr call) {
   auto& ns = call->context.ns;
   auto i = self->state.routes.find(ns);
-  if (i == self->state.routes.end() || (call->path && !call->path->configured)) {
+  if (i == self->state.routes.end()
+      || (call->path && !call->path->configured)) {
     fail_call(self, std::move(call), status_code::not_found,
               fmt::format("namespace \"{}\" is not configured on this "
                           "gateway; check the name or add it under "
@@ -62,7 +63,9 @@ void route_call(self_ptr self, call_ptr call) {
       return;
     }
     if (target.broker_gate && !target.broker_gate->try_acquire()) {
-      reply(self, std::move(call), saturated("the topics of backend \"" + target.backend + "\"", target.broker_gate));
+      reply(self, std::move(call),
+            saturated("the topics of backend \"" + target.backend + "\"",
+                      target.broker_gate));
       return;
     }
     self->send(target.broker, request_atom::value, std::move(call));
@@ -82,8 +85,8 @@ void route_call(self_ptr self, call_ptr call) {
     auto outcome = overload_refusal(
       refusal::mailbox_full,
       fmt::format("the gateway is overloaded: backend \"{}\" has {} requests "
-                    "waiting to be taken; retry later",
-                    target.backend, target.pool_gate->limit()));
+                  "waiting to be taken; retry later",
+                  target.backend, target.pool_gate->limit()));
     reply(self, std::move(call), std::move(outcome));
     return;
   }
@@ -126,10 +129,9 @@ namespace_routes routes_of(const config::gateway_config& cfg) {
   return routes;
 }
 
-router_actor::behavior_type
-router(router_actor::stateful_pointer<router_state> self,
-       namespace_routes routes, inspector* actors, admission_ptr gate,
-       uint64_t parent) {
+router_actor::behavior_type router(
+  router_actor::stateful_pointer<router_state> self, namespace_routes routes,
+  inspector* actors, admission_ptr gate, uint64_t parent) {
   self->state.routes = std::move(routes);
   self->state.gate = std::move(gate);
   self->state.registration

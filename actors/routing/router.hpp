@@ -46,9 +46,9 @@ struct router_state {
 };
 
 /// A null `gate` means an unbounded mailbox.
-router_actor::behavior_type
-router(router_actor::stateful_pointer<router_state> self,
-       namespace_routes routes, inspector* actors = nullptr,
-       admission_ptr gate = nullptr, uint64_t parent = 0);
+router_actor::behavior_type router(
+  router_actor::stateful_pointer<router_state> self, namespace_routes routes,
+  inspector* actors = nullptr, admission_ptr gate = nullptr,
+  uint64_t parent = 0);
 
 } // namespace prism

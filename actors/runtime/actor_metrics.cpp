@@ -25,8 +25,8 @@ struct stream_totals {
 };
 
 metric_family gauge(std::string name, std::string help) {
-  return metric_family{std::move(name), std::move(help), metric_type::gauge,
-                       {}};
+  return metric_family{
+    std::move(name), std::move(help), metric_type::gauge, {}};
 }
 
 void add(metric_family& family, const char* label, const std::string& value,
@@ -103,8 +103,8 @@ metric_report actor_metrics(const std::vector<actor_info>& actors) {
   }
 
   // Families without samples are left out when rendered.
-  return {count,     depth,     high,      admitted, rejected,
-          restarted, open,      delivered, dropped,  buffered};
+  return {count,     depth, high,      admitted, rejected,
+          restarted, open,  delivered, dropped,  buffered};
 }
 
 } // namespace prism

@@ -4,18 +4,12 @@ namespace prism {
 
 std::string_view to_string(actor_state state) noexcept {
   switch (state) {
-    case actor_state::starting:
-      return "starting";
-    case actor_state::running:
-      return "running";
-    case actor_state::draining:
-      return "draining";
-    case actor_state::restarting:
-      return "restarting";
-    case actor_state::stopping:
-      return "stopping";
-    case actor_state::failed:
-      return "failed";
+    case actor_state::starting: return "starting";
+    case actor_state::running: return "running";
+    case actor_state::draining: return "draining";
+    case actor_state::restarting: return "restarting";
+    case actor_state::stopping: return "stopping";
+    case actor_state::failed: return "failed";
   }
   return "unknown";
 }
@@ -25,12 +19,8 @@ std::string_view to_string(actor_state state) noexcept {
 actor_record::actor_record(uint64_t id, std::string kind, std::string name,
                            uint64_t parent, time_point started_at,
                            caf::actor_addr addr, actor_state state)
-  : id_(id),
-    kind_(std::move(kind)),
-    name_(std::move(name)),
-    parent_(parent),
-    started_at_(started_at),
-    addr_(std::move(addr)),
+  : id_(id), kind_(std::move(kind)), name_(std::move(name)), parent_(parent),
+    started_at_(started_at), addr_(std::move(addr)),
     state_(static_cast<uint8_t>(state)) {
   // nop
 }
@@ -40,8 +30,8 @@ void actor_record::dequeued(uint64_t n) noexcept {
   uint64_t next;
   do {
     next = depth > n ? depth - n : 0;
-  } while (!depth_.compare_exchange_weak(depth, next,
-                                         std::memory_order_relaxed));
+  } while (
+    !depth_.compare_exchange_weak(depth, next, std::memory_order_relaxed));
 }
 
 void actor_record::record_failure(std::string reason, time_point at) {

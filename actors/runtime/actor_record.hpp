@@ -40,9 +40,8 @@ class actor_record {
 public:
   using time_point = caf::actor_clock::time_point;
 
-  actor_record(uint64_t id, std::string kind, std::string name,
-               uint64_t parent, time_point started_at, caf::actor_addr addr,
-               actor_state state);
+  actor_record(uint64_t id, std::string kind, std::string name, uint64_t parent,
+               time_point started_at, caf::actor_addr addr, actor_state state);
 
   actor_record(const actor_record&) = delete;
   actor_record& operator=(const actor_record&) = delete;

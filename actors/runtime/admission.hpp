@@ -69,7 +69,7 @@ using admission_ptr = std::shared_ptr<admission>;
 /// which limit was reached.
 inline model::outcome overload_refusal(refusal reason, std::string message) {
   auto outcome = model::outcome::failure(status_code::resource_exhausted,
-                                      std::move(message));
+                                         std::move(message));
   outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
   outcome.status.reason = reason;
   return outcome;

@@ -12,8 +12,7 @@ kv_call::kv_call(request_context ctx, model::operation op,
                  std::unique_ptr<call_completion> completion)
   : context(std::move(ctx)),
     operation(std::make_shared<const model::operation>(std::move(op))),
-    completion_(std::move(completion)) {
-}
+    completion_(std::move(completion)) {}
 
 kv_call::~kv_call() {
   if (!completed()) {
@@ -61,10 +60,12 @@ bool admit_to(const admission_ptr& gate) noexcept {
 }
 
 model::outcome saturated(const std::string& what, const admission_ptr& gate) {
-  return overload_refusal(refusal::mailbox_full, fmt::format(
-    "the gateway is overloaded: {} has {} requests waiting to be taken, its "
-    "limit; retry later",
-    what, gate ? gate->limit() : 0));
+  return overload_refusal(
+    refusal::mailbox_full,
+    fmt::format(
+      "the gateway is overloaded: {} has {} requests waiting to be taken, its "
+      "limit; retry later",
+      what, gate ? gate->limit() : 0));
 }
 
 call_ptr make_call(request_context context, model::operation op,

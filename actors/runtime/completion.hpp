@@ -35,7 +35,8 @@ public:
   virtual ~message_sink() = default;
   /// Writes one message; calls `done(true)` once it is written, or
   /// `done(false)` when the stream is gone. One write at a time.
-  virtual void write(const model::message& m, std::function<void(bool)> done) = 0;
+  virtual void write(const model::message& m, std::function<void(bool)> done)
+    = 0;
   /// Ends the stream with `st`; later calls are ignored.
   virtual void finish(const status& st) = 0;
   /// What to do when the client goes away; runs at once if it already has.

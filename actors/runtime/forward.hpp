@@ -41,9 +41,9 @@ void forward_call(Self* self, call_ptr call) {
   if (call->next_stage < path.checkpoints.size()) {
     auto i = path.checkpoints[call->next_stage++];
     if (i < path.stage_gates.size() && !admit_to(path.stage_gates[i])) {
-      auto outcome = saturated("middleware stage \"" + path.stage_kinds[i]
-                                 + "\"",
-                               path.stage_gates[i]);
+      auto outcome
+        = saturated("middleware stage \"" + path.stage_kinds[i] + "\"",
+                    path.stage_gates[i]);
       reply(self, std::move(call), std::move(outcome));
       return;
     }

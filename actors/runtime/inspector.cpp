@@ -40,7 +40,6 @@ int64_t millis_between(caf::actor_clock::time_point from,
 
 } // namespace
 
-
 // --- inspector_registration ---------------------------------------------------
 
 inspector_registration::inspector_registration(
@@ -55,8 +54,8 @@ inspector_registration::inspector_registration(
   other.record_ = nullptr;
 }
 
-inspector_registration&
-inspector_registration::operator=(inspector_registration&& other) noexcept {
+inspector_registration& inspector_registration::operator=(
+  inspector_registration&& other) noexcept {
   if (this != &other) {
     reset();
     core_ = std::move(other.core_);
@@ -92,10 +91,9 @@ actor_record_ptr inspector::register_actor(uint64_t id, std::string kind,
                                            time_point started_at,
                                            caf::actor_addr addr,
                                            actor_state state) {
-  auto record = std::make_shared<actor_record>(id, std::move(kind),
-                                               std::move(name), parent,
-                                               started_at, std::move(addr),
-                                               state);
+  auto record = std::make_shared<actor_record>(
+    id, std::move(kind), std::move(name), parent, started_at, std::move(addr),
+    state);
   std::lock_guard<std::mutex> guard{core_->mtx};
   core_->records[id] = record;
   return record;
@@ -144,8 +142,9 @@ std::vector<actor_info> inspector::snapshot(time_point now) const {
   result.reserve(records.size());
   for (auto& record : records)
     result.push_back(snapshot_of(*record, now));
-  std::sort(result.begin(), result.end(),
-            [](const actor_info& a, const actor_info& b) { return a.id < b.id; });
+  std::sort(
+    result.begin(), result.end(),
+    [](const actor_info& a, const actor_info& b) { return a.id < b.id; });
   return result;
 }
 
@@ -161,7 +160,7 @@ bool inspector::kill(uint64_t id, caf::actor_system&) {
 }
 
 actor_info snapshot_of(const actor_record& record,
-                    caf::actor_clock::time_point now) {
+                       caf::actor_clock::time_point now) {
   actor_info info;
   info.id = record.id();
   info.kind = record.kind();

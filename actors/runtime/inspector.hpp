@@ -28,7 +28,6 @@
 
 namespace prism {
 
-
 namespace detail {
 struct inspector_core;
 } // namespace detail
@@ -81,9 +80,8 @@ public:
                                   actor_state state = actor_state::running);
 
   /// Registers an actor and returns the RAII handle that deregisters it.
-  inspector_registration enroll(uint64_t id, std::string kind,
-                                std::string name, uint64_t parent,
-                                time_point started_at,
+  inspector_registration enroll(uint64_t id, std::string kind, std::string name,
+                                uint64_t parent, time_point started_at,
                                 caf::actor_addr addr = {},
                                 actor_state state = actor_state::running);
 
@@ -124,7 +122,7 @@ private:
 
 /// Plain data of one record against `now`.
 actor_info snapshot_of(const actor_record& record,
-                    caf::actor_clock::time_point now);
+                       caf::actor_clock::time_point now);
 
 /// Registers `self` when `actors` is set (tests may run without an
 /// inspector) and returns the handle its state keeps.

@@ -18,8 +18,8 @@ prometheus::MetricFamily to_prometheus(const metric_family& family) {
   out.name = family.name;
   out.help = family.help;
   out.type = family.type == metric_type::counter
-               ? prometheus::MetricType::Counter
-               : prometheus::MetricType::Gauge;
+    ? prometheus::MetricType::Counter
+    : prometheus::MetricType::Gauge;
   for (const auto& sample : family.samples) {
     prometheus::ClientMetric metric;
     for (const auto& [name, value] : sample.labels)
@@ -43,8 +43,7 @@ void append(std::vector<prometheus::MetricFamily>& out,
 } // namespace
 
 metrics_registry::metrics_registry()
-  : registry_(std::make_shared<prometheus::Registry>()) {
-}
+  : registry_(std::make_shared<prometheus::Registry>()) {}
 
 metrics_registry::~metrics_registry() = default;
 
@@ -69,10 +68,9 @@ prometheus::Gauge& metrics_registry::gauge(const std::string& name,
     .Add(labels);
 }
 
-prometheus::Histogram&
-metrics_registry::histogram(const std::string& name, const std::string& help,
-                            const metric_labels& labels,
-                            const std::vector<double>& bounds_s) {
+prometheus::Histogram& metrics_registry::histogram(
+  const std::string& name, const std::string& help, const metric_labels& labels,
+  const std::vector<double>& bounds_s) {
   return prometheus::BuildHistogram()
     .Name(name)
     .Help(help)
@@ -90,9 +88,11 @@ std::string metrics_registry::render() const {
   // prometheus-cpp keeps a family's series in a hash map: sort them by
   // labels so that people reading the text find a series where they expect.
   for (auto& family : families)
-    std::sort(family.metric.begin(), family.metric.end(),
-              [](const prometheus::ClientMetric& a,
-                 const prometheus::ClientMetric& b) { return a.label < b.label; });
+    std::sort(
+      family.metric.begin(), family.metric.end(),
+      [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) {
+        return a.label < b.label;
+      });
   std::vector<std::function<metric_report()>> collectors;
   {
     std::lock_guard<std::mutex> guard{collectors_mutex_};

@@ -48,8 +48,7 @@ public:
 
   /// The series of counter family `name` with `labels`, made on first use.
   /// Takes the family's lock: resolve once, keep the reference.
-  prometheus::Counter& counter(const std::string& name,
-                               const std::string& help,
+  prometheus::Counter& counter(const std::string& name, const std::string& help,
                                const metric_labels& labels = {});
   prometheus::Gauge& gauge(const std::string& name, const std::string& help,
                            const metric_labels& labels = {});

@@ -90,10 +90,9 @@ using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 // --- typed interfaces ---------------------------------------------------------
 
 /// A middleware stage: sees each call on its way in, and each outcome.
-using stage_actor
-  = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
-                     caf::reacts_to<completed_atom, call_batch>,
-                     caf::reacts_to<reload_atom, config_ptr>>;
+using stage_actor = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
+                                     caf::reacts_to<completed_atom, call_batch>,
+                                     caf::reacts_to<reload_atom, config_ptr>>;
 
 /// A KeyValue backend's pool of connections. Its connections' supervisor
 /// reports to it (child_started, child_failed) with the connections'
@@ -124,13 +123,11 @@ using subscription_actor
                      caf::reacts_to<ended_atom, status>>;
 
 /// Resolves a call's namespace to its backend pool or broker.
-using router_actor
-  = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
-                     caf::reacts_to<pool_up_atom, std::string, pool_actor,
-                                    admission_ptr>,
-                     caf::reacts_to<broker_up_atom, std::string, broker_actor,
-                                    admission_ptr>,
-                     caf::reacts_to<reload_atom, config_ptr>>;
+using router_actor = caf::typed_actor<
+  caf::reacts_to<request_atom, call_ptr>,
+  caf::reacts_to<pool_up_atom, std::string, pool_actor, admission_ptr>,
+  caf::reacts_to<broker_up_atom, std::string, broker_actor, admission_ptr>,
+  caf::reacts_to<reload_atom, config_ptr>>;
 
 /// A client's session: starts calls and completes them.
 using session_actor

@@ -33,7 +33,8 @@ struct route {
   router_actor router;
   admission_ptr router_gate;
   /// Pubsub namespaces: messages a subscriber stream buffers.
-  uint32_t subscription_buffer_messages = defaults::subscription_buffer_messages;
+  uint32_t subscription_buffer_messages
+    = defaults::subscription_buffer_messages;
   /// ... and whether an ephemeral subscriber whose buffer is full is
   /// disconnected rather than losing its oldest messages.
   bool disconnect_slow_subscribers = false;

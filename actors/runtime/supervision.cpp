@@ -12,41 +12,32 @@ namespace prism {
 
 const char* to_string(restart_type x) noexcept {
   switch (x) {
-    case restart_type::permanent:
-      return "permanent";
-    case restart_type::transient:
-      return "transient";
-    case restart_type::temporary:
-      return "temporary";
+    case restart_type::permanent: return "permanent";
+    case restart_type::transient: return "transient";
+    case restart_type::temporary: return "temporary";
   }
   return "?";
 }
 
 const char* to_string(strategy x) noexcept {
   switch (x) {
-    case strategy::one_for_one:
-      return "one_for_one";
-    case strategy::one_for_all:
-      return "one_for_all";
-    case strategy::rest_for_one:
-      return "rest_for_one";
+    case strategy::one_for_one: return "one_for_one";
+    case strategy::one_for_all: return "one_for_all";
+    case strategy::rest_for_one: return "rest_for_one";
   }
   return "?";
 }
 
 bool is_normal_exit(const caf::error& reason) noexcept {
   return !reason || reason == caf::exit_reason::normal
-         || reason == caf::exit_reason::user_shutdown;
+    || reason == caf::exit_reason::user_shutdown;
 }
 
 bool should_restart(restart_type type, const caf::error& reason) noexcept {
   switch (type) {
-    case restart_type::permanent:
-      return true;
-    case restart_type::transient:
-      return !is_normal_exit(reason);
-    case restart_type::temporary:
-      return false;
+    case restart_type::permanent: return true;
+    case restart_type::transient: return !is_normal_exit(reason);
+    case restart_type::temporary: return false;
   }
   return false;
 }
@@ -56,9 +47,7 @@ std::vector<size_t> affected_children(strategy s, size_t failed, size_t count) {
   if (failed >= count)
     return result;
   switch (s) {
-    case strategy::one_for_one:
-      result.push_back(failed);
-      break;
+    case strategy::one_for_one: result.push_back(failed); break;
     case strategy::one_for_all:
       for (size_t i = 0; i < count; ++i)
         result.push_back(i);
@@ -78,8 +67,8 @@ caf::timespan backoff_delay(const backoff_options& opts, uint32_t exponent,
   double unit = static_cast<double>(rng() >> 11) * 0x1.0p-53;
   auto lo = static_cast<double>(opts.min.count());
   auto hi = static_cast<double>(std::max(opts.max, opts.min).count());
-  double base = lo * std::pow(std::max(opts.multiplier, 1.0),
-                              static_cast<double>(exponent));
+  double base = lo
+    * std::pow(std::max(opts.multiplier, 1.0), static_cast<double>(exponent));
   if (!(base <= hi)) // also catches overflow to infinity
     base = hi;
   double jitter = std::clamp(opts.jitter, 0.0, 1.0);
@@ -92,8 +81,7 @@ caf::timespan backoff_delay(const backoff_options& opts, uint32_t exponent,
 
 restart_intensity::restart_intensity(uint32_t max_restarts,
                                      caf::timespan period)
-  : max_restarts_(max_restarts), period_(period) {
-}
+  : max_restarts_(max_restarts), period_(period) {}
 
 void restart_intensity::expire(clock_time now) {
   while (!restarts_.empty() && now - restarts_.front() >= period_)
@@ -117,8 +105,7 @@ size_t restart_intensity::recent(clock_time now) const {
 supervision_logic::supervision_logic(std::string supervisor_name,
                                      supervisor_options options,
                                      std::vector<child_info> children)
-  : name_(std::move(supervisor_name)),
-    options_(options),
+  : name_(std::move(supervisor_name)), options_(options),
     intensity_(options.intensity_max_restarts, options.intensity_period) {
   children_.reserve(children.size());
   for (auto& c : children) {

@@ -169,13 +169,9 @@ public:
     return children_;
   }
 
-  const supervisor_options& options() const noexcept {
-    return options_;
-  }
+  const supervisor_options& options() const noexcept { return options_; }
 
-  const std::string& name() const noexcept {
-    return name_;
-  }
+  const std::string& name() const noexcept { return name_; }
 
   size_t recent_restarts(clock_time now) const {
     return intensity_.recent(now);

@@ -72,10 +72,10 @@ void start_child(self_ptr self, size_t i) {
   try {
     handle = c.spec.start(self);
     if (!handle)
-      failure = make_supervision_error(
-        supervision_errc::start_failed,
-        "the start function of child \"" + c.spec.name
-          + "\" returned no actor");
+      failure
+        = make_supervision_error(supervision_errc::start_failed,
+                                 "the start function of child \"" + c.spec.name
+                                   + "\" returned no actor");
   } catch (const std::exception& e) {
     failure = make_supervision_error(supervision_errc::start_failed,
                                      "starting child \"" + c.spec.name
@@ -157,15 +157,14 @@ void handle_exit(self_ptr self, size_t i, const caf::error& reason) {
                      make_supervision_error(
                        supervision_errc::intensity_exceeded, d.explanation));
       return;
-    case decision::action::restart:
-      break;
+    case decision::action::restart: break;
   }
-  spdlog::warn("supervisor \"{}\": child \"{}\" stopped: {}; restarting {} "
-               "child(ren) in {} ms ({})",
-               name_of(self), c.spec.name, text, d.restart.size(),
-               std::chrono::duration_cast<std::chrono::milliseconds>(d.delay)
-                 .count(),
-               to_string(st.logic->options().strategy));
+  spdlog::warn(
+    "supervisor \"{}\": child \"{}\" stopped: {}; restarting {} "
+    "child(ren) in {} ms ({})",
+    name_of(self), c.spec.name, text, d.restart.size(),
+    std::chrono::duration_cast<std::chrono::milliseconds>(d.delay).count(),
+    to_string(st.logic->options().strategy));
   // A supervisor's record counts the restarts it carried out.
   if (st.registration)
     st.registration->count_restart();
@@ -266,8 +265,8 @@ caf::behavior supervisor(supervisor_actor_ptr self, supervisor_spec spec) {
   self->set_exit_handler([self, track](caf::exit_msg& msg) {
     if (!msg.reason)
       return;
-    spdlog::info("supervisor \"{}\": stopping its children: {}",
-                 name_of(self), render(self, msg.reason));
+    spdlog::info("supervisor \"{}\": stopping its children: {}", name_of(self),
+                 render(self, msg.reason));
     begin_shutdown(self, msg.reason);
     track();
   });

@@ -34,9 +34,10 @@ void report(std::vector<call_ptr>& calls) {
   for (auto& call : calls) {
     const auto& path = *call->path;
     for (size_t s = 0; s < path.stages.size(); ++s) {
-      auto i = std::find_if(batches.begin(), batches.end(), [&](const batch& b) {
-        return b.stage == path.stages[s];
-      });
+      auto i
+        = std::find_if(batches.begin(), batches.end(), [&](const batch& b) {
+            return b.stage == path.stages[s];
+          });
       if (i == batches.end()) {
         auto* gate = s < path.stage_gates.size() ? path.stage_gates[s].get()
                                                  : nullptr;
@@ -79,9 +80,10 @@ void start_call(self_ptr self, call_ptr call) {
     st.table = st.routes->load();
   }
   if (!st.table) {
-    auto o = model::outcome::failure(status_code::unavailable,
-                                  "the gateway is still starting its actors; "
-                                  "retry shortly");
+    auto o
+      = model::outcome::failure(status_code::unavailable,
+                                "the gateway is still starting its actors; "
+                                "retry shortly");
     o.status.retry_after_ms = defaults::overload_retry_after_ms;
     reply(self, std::move(call), std::move(o));
     return;
@@ -99,9 +101,9 @@ void start_call(self_ptr self, call_ptr call) {
     auto outcome = overload_refusal(
       refusal::window_full,
       fmt::format("this client connection already has {} requests in flight, "
-                    "the most one connection may have; wait for answers or "
-                    "retry later",
-                    st.max_in_flight));
+                  "the most one connection may have; wait for answers or "
+                  "retry later",
+                  st.max_in_flight));
     reply(self, std::move(call), std::move(outcome));
     return;
   }
@@ -112,9 +114,9 @@ void start_call(self_ptr self, call_ptr call) {
   }
   if (auto full = call->path ? observer_without_room(*call->path) : -1;
       full >= 0) {
-    auto outcome = saturated("middleware stage \""
-                               + call->path->stage_kinds[full] + "\"",
-                             call->path->stage_gates[full]);
+    auto outcome
+      = saturated("middleware stage \"" + call->path->stage_kinds[full] + "\"",
+                  call->path->stage_gates[full]);
     reply(self, std::move(call), std::move(outcome));
     return;
   }
@@ -124,7 +126,7 @@ void start_call(self_ptr self, call_ptr call) {
     // attaches it once the call gets there.
     subscription_options o;
     o.name = call->context.ns + "/" + op->topic
-             + (op->subscription.empty() ? "" : "/" + op->subscription);
+      + (op->subscription.empty() ? "" : "/" + op->subscription);
     o.named = !op->subscription.empty();
     if (call->path) {
       o.buffer = call->path->subscription_buffer_messages;
@@ -193,7 +195,7 @@ void on_reload(self_ptr self) {
 void on_tick(self_ptr self) {
   auto& st = self->state;
   bool idle = st.in_flight == 0 && st.started == st.started_at_last_tick
-              && st.subscriptions->empty();
+    && st.subscriptions->empty();
   st.started_at_last_tick = st.started;
   if (idle && !st.stopping) {
     // Leave the directory first: after that no new call can arrive, and the
@@ -209,20 +211,20 @@ void on_tick(self_ptr self) {
 
 } // namespace
 
-session_impl::behavior_type
-session(session_impl::stateful_pointer<session_state> self,
-        std::string client, std::weak_ptr<session_directory> directory,
-        live_routes_ptr routes, session_options options, admission_ptr gate) {
+session_impl::behavior_type session(
+  session_impl::stateful_pointer<session_state> self, std::string client,
+  std::weak_ptr<session_directory> directory, live_routes_ptr routes,
+  session_options options, admission_ptr gate) {
   auto& st = self->state;
   st.registration = enroll_if(options.actors, self, "session", client);
   st.actors = options.actors;
   // Streams end with their session; stages hear of the last calls answered.
-  self->attach_functor([subs = st.subscriptions,
-                        unreported = st.unreported](const caf::error&) {
-    for (auto& s : *subs)
-      caf::anon_send_exit(s.subscription, caf::exit_reason::user_shutdown);
-    report(*unreported);
-  });
+  self->attach_functor(
+    [subs = st.subscriptions, unreported = st.unreported](const caf::error&) {
+      for (auto& s : *subs)
+        caf::anon_send_exit(s.subscription, caf::exit_reason::user_shutdown);
+      report(*unreported);
+    });
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = *self->state.subscriptions;
     subs.erase(std::remove_if(subs.begin(), subs.end(),

@@ -55,9 +55,9 @@ using session_impl = session_actor::extend<caf::reacts_to<report_atom>,
                                            caf::reacts_to<tick_atom>>;
 
 /// Starts the session of one client (peer address plus principal).
-session_impl::behavior_type
-session(session_impl::stateful_pointer<session_state> self,
-        std::string client, std::weak_ptr<session_directory> directory,
-        live_routes_ptr routes, session_options options, admission_ptr gate);
+session_impl::behavior_type session(
+  session_impl::stateful_pointer<session_state> self, std::string client,
+  std::weak_ptr<session_directory> directory, live_routes_ptr routes,
+  session_options options, admission_ptr gate);
 
 } // namespace prism

@@ -11,8 +11,7 @@ namespace prism {
 session_directory::session_directory(caf::actor_system& sys,
                                      session_options options,
                                      live_routes_ptr routes)
-  : sys_(sys), options_(options), routes_(std::move(routes)) {
-}
+  : sys_(sys), options_(options), routes_(std::move(routes)) {}
 
 call_ptr session_directory::enqueue(const entry& e, call_ptr call) {
   if (!e.gate->try_acquire())

@@ -5,8 +5,8 @@
 // A call is enqueued while the directory's lock is held, so once a session has
 // removed itself no new call can reach it: it only drains what it has.
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>

@@ -75,9 +75,11 @@ nlohmann::json to_json_tree(const std::vector<actor_info>& actors,
                             int64_t generated_at_ms) {
   // Order by id whatever the input order, so the output is stable.
   std::vector<actor_info> sorted = actors;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const actor_info& a, const actor_info& b) { return a.id < b.id; });
-  tree_builder tree{sorted, generated_at_ms, {}, std::vector<bool>(sorted.size())};
+  std::sort(
+    sorted.begin(), sorted.end(),
+    [](const actor_info& a, const actor_info& b) { return a.id < b.id; });
+  tree_builder tree{
+    sorted, generated_at_ms, {}, std::vector<bool>(sorted.size())};
   std::unordered_set<uint64_t> known;
   for (auto& actor : sorted)
     known.insert(actor.id);

@@ -28,8 +28,7 @@ nlohmann::json to_json_tree(const std::vector<actor_info>& actors,
 /// {"generated_at_ms", "actor": actor with "children": [id...]}, or nullopt
 /// when `id` is not in `actors`.
 std::optional<nlohmann::json> to_json_one(const std::vector<actor_info>& actors,
-                                          uint64_t id,
-                                          int64_t generated_at_ms);
+                                          uint64_t id, int64_t generated_at_ms);
 
 /// One actor as a JSON object (the element of every list above).
 nlohmann::json to_json(const actor_info& actor, int64_t generated_at_ms);

@@ -10,8 +10,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "config/config.hpp"
 #include "admin/actor_json.hpp"
+#include "config/config.hpp"
 #include "runtime/inspector.hpp"
 
 namespace prism::admin {
@@ -223,8 +223,8 @@ std::string route_pattern(const std::string& path) {
 /// httplib answers 400 to a POST without Content-Length (`curl -X POST`)
 /// before routing it, unless the handler reads the body itself: so these
 /// handlers read (and ignore) a body only when the request announces one.
-httplib::Server::HandlerWithContentReader
-with_body_read(httplib::Server::Handler handler) {
+httplib::Server::HandlerWithContentReader with_body_read(
+  httplib::Server::Handler handler) {
   return [handler = std::move(handler)](
            const httplib::Request& req, httplib::Response& res,
            const httplib::ContentReader& read_body) {
@@ -256,7 +256,9 @@ admin_server::admin_server(const std::string& listen, admin_hooks hooks)
   // A probe gets through while slow or idle clients hold connections: each
   // holds a worker, there are enough of them, and one that sends nothing
   // for a while is let go.
-  http_->new_task_queue = [] { return new httplib::ThreadPool(workers); };
+  http_->new_task_queue = [] {
+    return new httplib::ThreadPool(workers);
+  };
   // httplib binds with SO_REUSEPORT, so a second gateway given the same
   // admin address would share the port (and its probes and reloads) instead
   // of failing to start. SO_REUSEADDR alone lets a restart bind at once.
@@ -269,15 +271,17 @@ admin_server::admin_server(const std::string& listen, admin_hooks hooks)
   for (auto& e : endpoints()) {
     auto pattern = route_pattern(e.path);
     if (std::string_view{e.method} == "POST")
-      http_->Post(pattern, with_body_read([this, &e](const httplib::Request& req,
-                                                     httplib::Response& res) {
+      http_->Post(pattern,
+                  with_body_read([this, &e](const httplib::Request& req,
+                                            httplib::Response& res) {
                     e.handle(hooks_, req, res);
                   }));
     else
-      http_->Get(pattern, [this, &e](const httplib::Request& req,
-                                     httplib::Response& res) {
-        e.handle(hooks_, req, res);
-      });
+      http_->Get(
+        pattern,
+        [this, &e](const httplib::Request& req, httplib::Response& res) {
+          e.handle(hooks_, req, res);
+        });
   }
   // Any other method on a known path: 405 naming the one to use.
   for (auto& e : endpoints()) {

@@ -97,9 +97,10 @@ nlohmann::json to_json(const loadgen::options& opt, const loadgen::report& r) {
     {"warmup_s", opt.warmup_s},
     {"value_bytes", opt.value_bytes},
     {"keys", opt.keys},
-    {"set_ratio", opt.rpc == loadgen::rpc_kind::mixed ? opt.set_ratio
-                  : opt.rpc == loadgen::rpc_kind::set ? 1.0
-                                                      : 0.0},
+    {"set_ratio",
+     opt.rpc == loadgen::rpc_kind::mixed   ? opt.set_ratio
+       : opt.rpc == loadgen::rpc_kind::set ? 1.0
+                                           : 0.0},
     {"requests", r.requests},
     {"errors", errors},
     {"error_count", r.error_count()},
@@ -192,11 +193,11 @@ void print_open_loop_text(const loadgen::options& opt,
       << "time         " << fixed(r.seconds, 1) << " s measured after "
       << fixed(opt.warmup_s, 1) << " s warmup\n"
       << "offered      " << r.offered << " calls, " << fixed(r.offered_rps, 0)
-      << " calls/s (sent " << r.sent << ", client_dropped "
-      << r.client_dropped << ", client_behind " << r.client_behind << ")\n"
+      << " calls/s (sent " << r.sent << ", client_dropped " << r.client_dropped
+      << ", client_behind " << r.client_behind << ")\n"
       << "send lag µs  p50 " << fixed(r.send_lag_p50_us, 1) << "  p99 "
-      << fixed(r.send_lag_p99_us, 1) << "  max "
-      << fixed(r.send_lag_max_us, 1) << "\n"
+      << fixed(r.send_lag_p99_us, 1) << "  max " << fixed(r.send_lag_max_us, 1)
+      << "\n"
       << "requests     " << r.requests << " OK, " << fixed(r.rps, 0)
       << " req/s\n"
       << "latency µs   p50 " << fixed(r.p50_us, 1) << "  p90 "
@@ -206,8 +207,8 @@ void print_open_loop_text(const loadgen::options& opt,
       << fixed(r.rejected_rps, 0) << " req/s, " << r.retry_hints
       << " with x-prism-retry-after-ms\n"
       << "rejected µs  p50 " << fixed(r.rejected_p50_us, 1) << "  p99 "
-      << fixed(r.rejected_p99_us, 1) << "  max "
-      << fixed(r.rejected_max_us, 1) << "\n"
+      << fixed(r.rejected_p99_us, 1) << "  max " << fixed(r.rejected_max_us, 1)
+      << "\n"
       << "errors       ";
   if (r.other_error_count() == 0) {
     out << "none";
@@ -244,7 +245,8 @@ void check_open_loop(const loadgen::report& r) {
     throw CLI::RuntimeError(1);
   }
   if (r.requests == 0) {
-    std::cerr << "prism bench: no call due in the measured window completed OK\n";
+    std::cerr
+      << "prism bench: no call due in the measured window completed OK\n";
     throw CLI::RuntimeError(1);
   }
 }
@@ -309,61 +311,70 @@ void add_bench_command(CLI::App& app) {
     "only sets the preload's parallelism. Refusals are expected: the open "
     "loop exits 1 only when a call failed with another status, a Get missed "
     "or no call completed OK.");
-  cmd->add_option("--target", flags->target,
-                  "Server to load, HOST:PORT")
+  cmd->add_option("--target", flags->target, "Server to load, HOST:PORT")
     ->type_name("HOST:PORT")
     ->capture_default_str();
-  cmd->add_option("--rpc", flags->rpc,
-                  "What to call: get, set, or mixed (Set with probability "
-                  "--set-ratio, Get otherwise)")
+  cmd
+    ->add_option("--rpc", flags->rpc,
+                 "What to call: get, set, or mixed (Set with probability "
+                 "--set-ratio, Get otherwise)")
     ->type_name("get|set|mixed")
     ->capture_default_str();
-  cmd->add_option("--namespace", flags->ns,
-                  "Namespace every request addresses")
+  cmd->add_option("--namespace", flags->ns, "Namespace every request addresses")
     ->type_name("NAME")
     ->capture_default_str();
-  cmd->add_option("--concurrency", flags->concurrency,
-                  "Calls outstanding at once, in total over all channels "
-                  "(1.." + std::to_string(loadgen::concurrency_max) + ")")
+  cmd
+    ->add_option("--concurrency", flags->concurrency,
+                 "Calls outstanding at once, in total over all channels "
+                 "(1.."
+                   + std::to_string(loadgen::concurrency_max) + ")")
     ->type_name("N")
     ->capture_default_str();
-  cmd->add_option("--channels", flags->channels,
-                  "Separate TCP connections; the outstanding calls are split "
-                  "evenly across them (1..--concurrency in the closed loop)")
+  cmd
+    ->add_option("--channels", flags->channels,
+                 "Separate TCP connections; the outstanding calls are split "
+                 "evenly across them (1..--concurrency in the closed loop)")
     ->type_name("N")
     ->capture_default_str();
-  cmd->add_option("--duration", flags->duration,
-                  "Seconds to measure, after the warmup")
+  cmd
+    ->add_option("--duration", flags->duration,
+                 "Seconds to measure, after the warmup")
     ->type_name("SECONDS")
     ->capture_default_str();
-  cmd->add_option("--warmup", flags->warmup,
-                  "Seconds under load before measuring starts")
+  cmd
+    ->add_option("--warmup", flags->warmup,
+                 "Seconds under load before measuring starts")
     ->type_name("SECONDS")
     ->capture_default_str();
-  cmd->add_option("--value-bytes", flags->value_bytes,
-                  "Size of each value written, in bytes (0.."
-                    + std::to_string(loadgen::value_bytes_max) + ")")
+  cmd
+    ->add_option("--value-bytes", flags->value_bytes,
+                 "Size of each value written, in bytes (0.."
+                   + std::to_string(loadgen::value_bytes_max) + ")")
     ->type_name("BYTES")
     ->capture_default_str();
-  cmd->add_option("--keys", flags->keys,
-                  "Size of the keyspace; keys are bench-0 .. bench-<N-1>, "
-                  "each call picks one at random")
+  cmd
+    ->add_option("--keys", flags->keys,
+                 "Size of the keyspace; keys are bench-0 .. bench-<N-1>, "
+                 "each call picks one at random")
     ->type_name("N")
     ->capture_default_str();
-  cmd->add_option("--set-ratio", flags->set_ratio,
-                  "Share of Sets in a mixed run, 0..1")
+  cmd
+    ->add_option("--set-ratio", flags->set_ratio,
+                 "Share of Sets in a mixed run, 0..1")
     ->type_name("RATIO")
     ->capture_default_str();
-  cmd->add_option("--rate", flags->rate,
-                  "Open loop: calls per second in total over all channels, "
-                  "sent on a fixed timetable whatever the answers; 0 keeps "
-                  "--concurrency calls outstanding instead (closed loop)")
+  cmd
+    ->add_option("--rate", flags->rate,
+                 "Open loop: calls per second in total over all channels, "
+                 "sent on a fixed timetable whatever the answers; 0 keeps "
+                 "--concurrency calls outstanding instead (closed loop)")
     ->type_name("CALLS/S")
     ->capture_default_str();
-  cmd->add_option("--max-outstanding", flags->max_outstanding,
-                  "Open loop: most calls in flight at once; calls due beyond "
-                  "it are not sent and counted as client_dropped (1.."
-                    + std::to_string(loadgen::max_outstanding_max) + ")")
+  cmd
+    ->add_option("--max-outstanding", flags->max_outstanding,
+                 "Open loop: most calls in flight at once; calls due beyond "
+                 "it are not sent and counted as client_dropped (1.."
+                   + std::to_string(loadgen::max_outstanding_max) + ")")
     ->type_name("N")
     ->capture_default_str();
   cmd->add_flag("--json", flags->json,

@@ -11,10 +11,10 @@ namespace prism::cli {
 void add_check_command(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto* cmd = app.add_subcommand(
-    "check", "Validate a config file: print every problem with its file, "
-             "line, field and a hint (exit 1), or a one-line summary (exit 0)");
-  cmd->add_option("file", *path, "The YAML config file to check")
-    ->required();
+    "check",
+    "Validate a config file: print every problem with its file, "
+    "line, field and a hint (exit 1), or a one-line summary (exit 0)");
+  cmd->add_option("file", *path, "The YAML config file to check")->required();
   cmd->callback([path] {
     auto result = config::load_file(*path);
     if (!result.ok()) {

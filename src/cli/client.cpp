@@ -33,16 +33,17 @@ void add_tls_options(CLI::App& cmd, tls_client_options& tls) {
   auto* ca = cmd.add_option("--tls-ca", tls.ca_file,
                             "Connect with TLS, trusting the CA in this PEM "
                             "file");
-  cmd.add_option("--tls-cert", tls.cert_file,
-                 "Client certificate (PEM) for a gateway with auth.mode "
-                 "mtls")
+  cmd
+    .add_option("--tls-cert", tls.cert_file,
+                "Client certificate (PEM) for a gateway with auth.mode "
+                "mtls")
     ->needs(ca);
-  cmd.add_option("--tls-key", tls.key_file,
-                 "Private key (PEM) of --tls-cert")
+  cmd.add_option("--tls-key", tls.key_file, "Private key (PEM) of --tls-cert")
     ->needs(ca);
-  cmd.add_option("--tls-server-name", tls.server_name,
-                 "Name to verify the gateway's certificate against (default: "
-                 "the host of --target)")
+  cmd
+    .add_option("--tls-server-name", tls.server_name,
+                "Name to verify the gateway's certificate against (default: "
+                "the host of --target)")
     ->needs(ca);
 }
 
@@ -57,8 +58,8 @@ std::shared_ptr<grpc::Channel> client_channel(const std::string& target,
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
   if (!tls.enabled())
-    return grpc::CreateCustomChannel(target,
-                                     grpc::InsecureChannelCredentials(), args);
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                     args);
   if (tls.cert_file.empty() != tls.key_file.empty())
     throw CLI::ValidationError(tls.cert_file.empty() ? "--tls-cert"
                                                      : "--tls-key",
@@ -107,7 +108,7 @@ void check_unsigned(CLI::Option& opt) {
       auto [at, ec] = std::from_chars(text.data(), end, value);
       if (text.empty() || ec != std::errc{} || at != end)
         return "\"" + text + "\" is not a whole number from 0 to "
-               + std::to_string(std::numeric_limits<uint64_t>::max());
+          + std::to_string(std::numeric_limits<uint64_t>::max());
       return {};
     },
     "UINT"));
@@ -118,7 +119,7 @@ void check_request_id(CLI::Option& opt, size_t max_bytes) {
     [max_bytes](std::string& text) -> std::string {
       if (text.size() > max_bytes)
         return "is " + std::to_string(text.size()) + " bytes long; at most "
-               + std::to_string(max_bytes) + " are allowed";
+          + std::to_string(max_bytes) + " are allowed";
       if (!header_safe(text, false))
         return "holds a space or a character a header cannot carry; use "
                "printable ASCII without spaces";

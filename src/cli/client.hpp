@@ -35,8 +35,9 @@ void add_tls_options(CLI::App& cmd, tls_client_options& tls);
 /// A channel to `target` (HOST:PORT) without message size limits, over TLS
 /// when `tls` is enabled; throws CLI::ValidationError naming --target when it
 /// is not HOST:PORT, or the TLS flag whose file cannot be read.
-std::shared_ptr<grpc::Channel> client_channel(
-  const std::string& target, const tls_client_options& tls = {});
+std::shared_ptr<grpc::Channel> client_channel(const std::string& target,
+                                              const tls_client_options& tls
+                                              = {});
 
 /// The environment variable whose token the clients send as
 /// `authorization: Bearer <token>` (never a command-line flag, which other

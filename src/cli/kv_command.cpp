@@ -148,8 +148,8 @@ int run_scan(const kv_options& opts) {
 }
 
 CLI::App* add_rpc(CLI::App& kv, const char* name, const char* help,
-                  std::shared_ptr<kv_options> opts, int (*run)(const kv_options&),
-                  bool with_key) {
+                  std::shared_ptr<kv_options> opts,
+                  int (*run)(const kv_options&), bool with_key) {
   auto* cmd = kv.add_subcommand(name, help);
   cmd->add_option("namespace", opts->ns, "Namespace")->required();
   if (with_key)
@@ -167,8 +167,9 @@ CLI::App* add_rpc(CLI::App& kv, const char* name, const char* help,
 void add_kv_command(CLI::App& app) {
   auto opts = std::make_shared<kv_options>();
   auto* kv = app.add_subcommand(
-    "kv", "Call the KeyValue API of a running gateway (exit 0 ok, 1 failed, "
-          "3 not found)");
+    "kv",
+    "Call the KeyValue API of a running gateway (exit 0 ok, 1 failed, "
+    "3 not found)");
   kv->footer("With auth.mode token, set PRISM_TOKEN to the token to send; "
              "with mtls, give --tls-cert and --tls-key.");
   kv->require_subcommand(1);
@@ -203,8 +204,9 @@ void add_kv_command(CLI::App& app) {
   scan->add_option("--start-after", opts->start_after,
                    "Only keys after this one (a previous page's last key)");
   scan->add_option("--limit", opts->limit,
-                   "Page size (0 = " + std::to_string(defaults::scan_limit_default)
-                     + ", max " + std::to_string(defaults::scan_limit_max) + ")");
+                   "Page size (0 = "
+                     + std::to_string(defaults::scan_limit_default) + ", max "
+                     + std::to_string(defaults::scan_limit_max) + ")");
   scan->add_flag("--keys-only", opts->keys_only, "Leave values out");
 }
 

@@ -175,7 +175,8 @@ void add_pubsub_command(CLI::App& app) {
                     "x-request-id to send (default: the gateway makes one)"),
     defaults::request_id_bytes_max);
 
-  auto* pub = ps->add_subcommand("publish", "Publish one message; prints its id");
+  auto* pub
+    = ps->add_subcommand("publish", "Publish one message; prints its id");
   pub->add_option("namespace", opts->ns, "Namespace (pattern: pubsub)")
     ->required();
   pub->add_option("topic", opts->topic, "Topic")->required();
@@ -197,10 +198,11 @@ void add_pubsub_command(CLI::App& app) {
                   "Shared subscription name (default: ephemeral)");
   sub->add_flag("--earliest", opts->earliest,
                 "Start at the oldest message the backend holds");
-  check_unsigned(*sub->add_option(
-                    "-n,--count", opts->count,
+  check_unsigned(
+    *sub
+       ->add_option("-n,--count", opts->count,
                     "Stop after this many messages (0 = until interrupted)")
-                    ->capture_default_str());
+       ->capture_default_str());
   sub->callback([opts] {
     int rc = run_subscribe(*opts);
     if (rc != 0)

@@ -3,8 +3,8 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -74,13 +74,13 @@ bool parse_duration_ms(const std::string& text, uint32_t& out) {
     return false;
   }
   auto unit = text.substr(used);
-  constexpr double ms_per_second =
-    std::chrono::milliseconds(std::chrono::seconds(1)).count();
-  constexpr double ms_per_minute =
-    std::chrono::milliseconds(std::chrono::minutes(1)).count();
+  constexpr double ms_per_second
+    = std::chrono::milliseconds(std::chrono::seconds(1)).count();
+  constexpr double ms_per_minute
+    = std::chrono::milliseconds(std::chrono::minutes(1)).count();
   double scale = unit.empty() || unit == "s" ? ms_per_second
-                 : unit == "ms"              ? 1
-                 : unit == "m"               ? ms_per_minute
+    : unit == "ms"                           ? 1
+    : unit == "m"                            ? ms_per_minute
                                              : -1;
   if (scale < 0 || value < 0 || value * scale > defaults::cli_duration_max_ms)
     return false;
@@ -94,8 +94,8 @@ void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
   auto tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << "{\"grpc_port\": " << grpc_port << ", \"admin_port\": "
-        << admin_port << ", \"pid\": " << ::getpid() << "}\n";
+    out << "{\"grpc_port\": " << grpc_port << ", \"admin_port\": " << admin_port
+        << ", \"pid\": " << ::getpid() << "}\n";
     if (!out) {
       std::error_code ignored;
       std::filesystem::remove(tmp, ignored);
@@ -107,8 +107,8 @@ void write_ready_file(const std::string& path, int grpc_port, int admin_port) {
   if (ec) {
     std::error_code ignored;
     std::filesystem::remove(tmp, ignored);
-    throw std::runtime_error("cannot move \"" + tmp + "\" to the ready file \"" + path
-                             + "\": " + ec.message());
+    throw std::runtime_error("cannot move \"" + tmp + "\" to the ready file \""
+                             + path + "\": " + ec.message());
   }
 }
 
@@ -128,8 +128,8 @@ void configure_scheduler(const config::server_options& server,
   // CAF's own default is at least four threads; on a smaller machine the
   // extra ones only take turns polling gRPC and waking each other.
   auto threads = server.scheduler_threads > 0
-                   ? server.scheduler_threads
-                   : std::max(1u, std::thread::hardware_concurrency());
+    ? server.scheduler_threads
+    : std::max(1u, std::thread::hardware_concurrency());
   sys_cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   sys_cfg.set("work-stealing.aggressive-poll-attempts",
               size_t{defaults::scheduler_aggressive_poll_attempts});
@@ -162,7 +162,8 @@ bool drain(frontend::grpc_server& grpc, const sigset_t& signals,
       continue;
     }
     if (sig > 0) {
-      spdlog::warn("received {} while draining: stopping now", signal_name(sig));
+      spdlog::warn("received {} while draining: stopping now",
+                   signal_name(sig));
       return true;
     }
   }
@@ -182,20 +183,19 @@ int wait_for_stop_signal(const sigset_t& signals,
   }
 }
 
-
 void apply_overrides(const serve_options& opts, config::gateway_config& cfg) {
   std::string host;
   uint16_t port = 0;
   if (!opts.listen.empty()) {
     if (!config::split_host_port(opts.listen, host, port))
-      throw CLI::ValidationError("--listen", "\"" + opts.listen
-                                               + "\" is not HOST:PORT");
+      throw CLI::ValidationError("--listen",
+                                 "\"" + opts.listen + "\" is not HOST:PORT");
     cfg.server.listen = opts.listen;
   }
   if (!opts.admin.empty()) {
     if (!config::split_host_port(opts.admin, host, port))
-      throw CLI::ValidationError("--admin", "\"" + opts.admin
-                                              + "\" is not HOST:PORT");
+      throw CLI::ValidationError("--admin",
+                                 "\"" + opts.admin + "\" is not HOST:PORT");
     cfg.server.admin = opts.admin;
   }
 }
@@ -207,8 +207,7 @@ class config_reloader {
 public:
   config_reloader(const serve_options& opts, gateway& gw,
                   frontend::authenticator& auth)
-    : opts_(opts), gw_(gw), auth_(auth) {
-  }
+    : opts_(opts), gw_(gw), auth_(auth) {}
 
   admin::reload_outcome operator()() {
     std::lock_guard<std::mutex> guard{mutex_};
@@ -237,8 +236,7 @@ public:
     // for want of them, and a revoked one's rules are already gone.
     auth_.update(next.auth);
     out.applied = true;
-    spdlog::info("config reloaded from {}: {}", opts_.config_path,
-                 out.summary);
+    spdlog::info("config reloaded from {}: {}", opts_.config_path, out.summary);
     return out;
   }
 
@@ -324,9 +322,8 @@ int serve(const serve_options& opts) {
     grpc = std::make_unique<frontend::grpc_server>(
       cfg.server.listen,
       frontend::listener_credentials(cfg.server.tls, cfg.auth.mode),
-      cfg.max_request_bytes(),
-      cfg.server.max_concurrent_streams(), cfg.server.scheduler_pollers, sys,
-      gw->sessions(), auth);
+      cfg.max_request_bytes(), cfg.server.max_concurrent_streams(),
+      cfg.server.scheduler_pollers, sys, gw->sessions(), auth);
     admin::admin_hooks hooks;
     gw->metrics().add_collector([&grpc] {
       return metric_report{{"prism_requests_in_flight",
@@ -335,8 +332,12 @@ int serve(const serve_options& opts) {
                             metric_type::gauge,
                             {{{}, static_cast<double>(grpc->in_flight())}}}};
     });
-    hooks.metrics = [&gw] { return gw->metrics().render(); };
-    hooks.ready = [&ready] { return ready.load(); };
+    hooks.metrics = [&gw] {
+      return gw->metrics().render();
+    };
+    hooks.ready = [&ready] {
+      return ready.load();
+    };
     if (auth->enabled())
       hooks.admin_allowed = [auth](const std::string& authorization) {
         return auth->admin(authorization);
@@ -344,7 +345,9 @@ int serve(const serve_options& opts) {
     hooks.actors = &actors;
     hooks.system = &sys;
     reloader = std::make_unique<config_reloader>(opts, *gw, *auth);
-    hooks.reload = [&reloader] { return (*reloader)(); };
+    hooks.reload = [&reloader] {
+      return (*reloader)();
+    };
     admin = std::make_unique<admin::admin_server>(cfg.server.admin,
                                                   std::move(hooks));
   } catch (const std::exception& e) {
@@ -396,7 +399,8 @@ int serve(const serve_options& opts) {
   bool forced = drain(*grpc, signals, std::chrono::milliseconds(drain_ms));
   if (auto left = grpc->in_flight(); left > 0)
     spdlog::warn("{} requests still in flight {}; answering them UNAVAILABLE",
-                 left, forced ? "at the second signal" : "after the drain timeout");
+                 left,
+                 forced ? "at the second signal" : "after the drain timeout");
   stop_serving();
   spdlog::info("stopped{}", forced ? " (forced)" : "");
   if (root_failure.load()) {
@@ -412,28 +416,34 @@ void add_serve_command(CLI::App& app) {
   auto opts = std::make_shared<serve_options>();
   auto* cmd = app.add_subcommand(
     "serve", "Run the gateway in the foreground until SIGINT or SIGTERM");
-  cmd->add_option("-c,--config", opts->config_path,
-                  "YAML config file (see docs/CONFIG.md)")
+  cmd
+    ->add_option("-c,--config", opts->config_path,
+                 "YAML config file (see docs/CONFIG.md)")
     ->capture_default_str();
   cmd->add_option("--listen", opts->listen,
                   "gRPC listen address HOST:PORT, overrides server.listen "
-                  "(default " + std::string{defaults::grpc_listen}
+                  "(default "
+                    + std::string{defaults::grpc_listen}
                     + "; port 0 picks a free port)");
   cmd->add_option("--admin", opts->admin,
                   "admin HTTP address HOST:PORT, overrides server.admin "
-                  "(default " + std::string{defaults::admin_listen}
+                  "(default "
+                    + std::string{defaults::admin_listen}
                     + "; port 0 picks a free port)");
-  cmd->add_option("--log-format", opts->log_format,
-                  "log format on stderr: text or json")
+  cmd
+    ->add_option("--log-format", opts->log_format,
+                 "log format on stderr: text or json")
     ->check(CLI::IsMember({"text", "json"}))
     ->capture_default_str();
-  cmd->add_option("--log-level", opts->log_level,
-                  "trace, debug, info, warn, error or off")
+  cmd
+    ->add_option("--log-level", opts->log_level,
+                 "trace, debug, info, warn, error or off")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
     ->capture_default_str();
-  cmd->add_option("--ready-file", opts->ready_file,
-                  "once listening, write {\"grpc_port\",\"admin_port\",\"pid\"} "
-                  "as JSON to this file")
+  cmd
+    ->add_option("--ready-file", opts->ready_file,
+                 "once listening, write {\"grpc_port\",\"admin_port\",\"pid\"} "
+                 "as JSON to this file")
     ->check([](const std::string& path) -> std::string {
       namespace fs = std::filesystem;
       std::error_code ec;
@@ -446,22 +456,24 @@ void add_serve_command(CLI::App& app) {
         return "the directory \"" + dir.string() + "\" does not exist";
       return {};
     });
-  cmd->add_option_function<std::string>(
-       "--drain-timeout",
-       [opts](const std::string& text) {
-         uint32_t ms = 0;
-         if (!parse_duration_ms(text, ms))
-           throw CLI::ValidationError(
-             "--drain-timeout", "\"" + text
-                                  + "\" is not a duration of at most 1 hour "
-                                    "(e.g. 30s, 1500ms, 2m)");
-         opts->drain_timeout_ms = ms;
-       },
-       "on SIGTERM/SIGINT, how long requests in flight may take to finish "
-       "before they are answered UNAVAILABLE, e.g. 30s or 1500ms; overrides "
-       "server.drain_timeout_ms (default "
-         + whole_seconds(defaults::drain_timeout_ms)
-         + "s). A second signal stops at once")
+  cmd
+    ->add_option_function<std::string>(
+      "--drain-timeout",
+      [opts](const std::string& text) {
+        uint32_t ms = 0;
+        if (!parse_duration_ms(text, ms))
+          throw CLI::ValidationError(
+            "--drain-timeout",
+            "\"" + text
+              + "\" is not a duration of at most 1 hour "
+                "(e.g. 30s, 1500ms, 2m)");
+        opts->drain_timeout_ms = ms;
+      },
+      "on SIGTERM/SIGINT, how long requests in flight may take to finish "
+      "before they are answered UNAVAILABLE, e.g. 30s or 1500ms; overrides "
+      "server.drain_timeout_ms (default "
+        + whole_seconds(defaults::drain_timeout_ms)
+        + "s). A second signal stops at once")
     ->type_name("DURATION");
   cmd->callback([opts] {
     int rc = serve(*opts);

@@ -29,22 +29,27 @@ using namespace detail;
 
 namespace {
 
-const std::vector<std::string> root_keys = {"server", "audit", "auth", "backends", "namespaces"};
+const std::vector<std::string> root_keys
+  = {"server", "audit", "auth", "backends", "namespaces"};
 
 void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
   location top = c.at(root);
   if (!root.IsMap()) {
-    c.report(top, "", "the config must be a map of sections, got " + describe(root),
+    c.report(top, "",
+             "the config must be a map of sections, got " + describe(root),
              "start with top-level keys: " + join(root_keys));
     return;
   }
   section s = c.open(root, "", top, "a map of sections");
-  c.unknown_keys(s, root_keys,
-                 {{"listen", "it belongs under server:"},
-                  {"admin", "it belongs under server:"},
-                  {"scheduler", "it belongs under server:"},
-                  {"supervision", "it belongs under backends.<name>: (each backend has its own)"},
-                  {"circuit", "it belongs under backends.<name>: (each backend has its own)"}});
+  c.unknown_keys(
+    s, root_keys,
+    {{"listen", "it belongs under server:"},
+     {"admin", "it belongs under server:"},
+     {"scheduler", "it belongs under server:"},
+     {"supervision",
+      "it belongs under backends.<name>: (each backend has its own)"},
+     {"circuit",
+      "it belongs under backends.<name>: (each backend has its own)"}});
 
   if (const entry* e = s.find("server")) {
     check_server(c, *e, cfg.server);
@@ -64,9 +69,11 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
   bool backends_readable = false;
   const entry* backends_entry = s.find("backends");
   if (!backends_entry) {
-    c.missing(s, "backends", "add a backends: map, e.g. backends: {mem: {type: memory}}");
+    c.missing(s, "backends",
+              "add a backends: map, e.g. backends: {mem: {type: memory}}");
   } else {
-    section bs = c.open(backends_entry->value, "backends", c.at(backends_entry->key),
+    section bs = c.open(backends_entry->value, "backends",
+                        c.at(backends_entry->key),
                         "a map from backend name to its settings", "backend");
     backends_readable = bs.valid;
     if (bs.valid && bs.items.empty())
@@ -84,12 +91,16 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
 
   const entry* namespaces_entry = s.find("namespaces");
   if (!namespaces_entry) {
-    c.missing(s, "namespaces", "add a namespaces: map, e.g. namespaces: {default: {backend: mem}}");
+    c.missing(
+      s, "namespaces",
+      "add a namespaces: map, e.g. namespaces: {default: {backend: mem}}");
   } else {
-    section ns = c.open(namespaces_entry->value, "namespaces", c.at(namespaces_entry->key),
-                        "a map from namespace name to its settings", "namespace");
+    section ns = c.open(
+      namespaces_entry->value, "namespaces", c.at(namespaces_entry->key),
+      "a map from namespace name to its settings", "namespace");
     if (ns.valid && ns.items.empty())
-      c.report(c.at_value(*namespaces_entry), "namespaces", "no namespaces defined",
+      c.report(c.at_value(*namespaces_entry), "namespaces",
+               "no namespaces defined",
                "define at least one, e.g. default: {backend: mem}");
     for (const auto& e : ns.items)
       cfg.namespaces[e.name] = check_namespace(c, e, infos, backends_readable);
@@ -128,15 +139,19 @@ load_result parse(const std::string& yaml_text, const std::string& file) {
       second = second_document(yaml_text);
     } catch (const YAML::ParserException& e) {
       int line = e.mark.is_null() || e.mark.line < 0 ? 1 : e.mark.line + 1;
-      int column = e.mark.is_null() || e.mark.column < 0 ? 1 : e.mark.column + 1;
-      c.report({file, line, column}, "", "YAML syntax error: " + e.msg,
-               "check indentation (spaces, not tabs), ':' after keys, and closing quotes and brackets");
+      int column = e.mark.is_null() || e.mark.column < 0 ? 1
+                                                         : e.mark.column + 1;
+      c.report(
+        {file, line, column}, "", "YAML syntax error: " + e.msg,
+        "check indentation (spaces, not tabs), ':' after keys, and closing quotes and brackets");
       result.problems = std::move(c.problems);
       return result;
     }
     if (second)
-      c.report({file, second->line + 1, second->column + 1}, "", "the file holds more than one YAML document",
-               "keep one document: remove the '---' separator and what follows it");
+      c.report(
+        {file, second->line + 1, second->column + 1}, "",
+        "the file holds more than one YAML document",
+        "keep one document: remove the '---' separator and what follows it");
     if (root.IsNull()) {
       c.report({file, 1, 1}, "", "the config is empty",
                "define at least backends: and namespaces:, see docs/CONFIG.md");
@@ -147,12 +162,15 @@ load_result parse(const std::string& yaml_text, const std::string& file) {
         result.config = std::move(cfg);
     }
   } catch (const std::exception& e) {
-    c.report({file, 1, 1}, "", std::string{"cannot read the config: "} + e.what(), "");
+    c.report({file, 1, 1}, "",
+             std::string{"cannot read the config: "} + e.what(), "");
   }
   result.problems = std::move(c.problems);
-  std::stable_sort(result.problems.begin(), result.problems.end(), [](const problem& a, const problem& b) {
-    return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
-  });
+  std::stable_sort(result.problems.begin(), result.problems.end(),
+                   [](const problem& a, const problem& b) {
+                     return std::tie(a.where.line, a.where.column)
+                       < std::tie(b.where.line, b.where.column);
+                   });
   if (!result.problems.empty())
     result.config.reset();
   return result;
@@ -186,7 +204,8 @@ load_result load_file(const std::string& path) {
     text.append(buffer, n);
     if (text.size() > config_bytes_max) {
       std::fclose(f);
-      return unreadable("it holds more than " + std::to_string(config_bytes_max >> 20)
+      return unreadable("it holds more than "
+                        + std::to_string(config_bytes_max >> 20)
                         + " MiB (is it a config file?)");
     }
   }
@@ -201,7 +220,8 @@ load_result load_file(const std::string& path) {
 std::string format(const problem& p) {
   std::string out = p.where.file;
   if (p.where.line > 0)
-    out += ":" + std::to_string(p.where.line) + ":" + std::to_string(p.where.column);
+    out += ":" + std::to_string(p.where.line) + ":"
+      + std::to_string(p.where.column);
   out += ": ";
   if (!p.field.empty())
     out += p.field + ": ";
@@ -213,7 +233,8 @@ std::string format(const problem& p) {
 
 std::string summary(const gateway_config& cfg) {
   std::ostringstream out;
-  out << "config OK: " << cfg.namespaces.size() << (cfg.namespaces.size() == 1 ? " namespace (" : " namespaces (");
+  out << "config OK: " << cfg.namespaces.size()
+      << (cfg.namespaces.size() == 1 ? " namespace (" : " namespaces (");
   bool first = true;
   for (const auto& [name, ns] : cfg.namespaces) {
     if (!first)
@@ -226,12 +247,14 @@ std::string summary(const gateway_config& cfg) {
     if (ns.pattern == pattern::pubsub)
       out << " pubsub";
   }
-  out << "), " << cfg.backends.size() << (cfg.backends.size() == 1 ? " backend" : " backends") << ", listen "
+  out << "), " << cfg.backends.size()
+      << (cfg.backends.size() == 1 ? " backend" : " backends") << ", listen "
       << cfg.server.listen << ", admin " << cfg.server.admin;
   return out.str();
 }
 
-bool split_host_port(const std::string& text, std::string& host, uint16_t& port) {
+bool split_host_port(const std::string& text, std::string& host,
+                     uint16_t& port) {
   std::string h;
   uint16_t p = 0;
   if (!host_port_error(text, h, p).empty())
@@ -243,20 +266,17 @@ bool split_host_port(const std::string& text, std::string& host, uint16_t& port)
 
 std::string_view to_string(backend_type type) noexcept {
   switch (type) {
-    case backend_type::sqlite:
-      return "sqlite";
-    case backend_type::postgres:
-      return "postgres";
-    case backend_type::kafka:
-      return "kafka";
-    case backend_type::nats:
-      return "nats";
-    default:
-      return "memory";
+    case backend_type::sqlite: return "sqlite";
+    case backend_type::postgres: return "postgres";
+    case backend_type::kafka: return "kafka";
+    case backend_type::nats: return "nats";
+    default: return "memory";
   }
 }
 
-std::string_view to_string(config::pattern p) noexcept { return p == pattern::pubsub ? "pubsub" : "keyvalue"; }
+std::string_view to_string(config::pattern p) noexcept {
+  return p == pattern::pubsub ? "pubsub" : "keyvalue";
+}
 
 std::string_view to_string(sqlite_synchronous mode) noexcept {
   return mode == sqlite_synchronous::normal ? "normal" : "full";
@@ -264,12 +284,9 @@ std::string_view to_string(sqlite_synchronous mode) noexcept {
 
 std::string_view to_string(supervision_strategy s) noexcept {
   switch (s) {
-    case supervision_strategy::one_for_all:
-      return "one_for_all";
-    case supervision_strategy::rest_for_one:
-      return "rest_for_one";
-    default:
-      return "one_for_one";
+    case supervision_strategy::one_for_all: return "one_for_all";
+    case supervision_strategy::rest_for_one: return "rest_for_one";
+    default: return "one_for_one";
   }
 }
 

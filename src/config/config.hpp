@@ -322,7 +322,8 @@ std::string summary(const gateway_config& cfg);
 
 /// Splits "host:port"; false when it is not a valid listen address. An IPv6
 /// host is written in brackets, "[::1]:8980", and returned without them.
-bool split_host_port(const std::string& text, std::string& host, uint16_t& port);
+bool split_host_port(const std::string& text, std::string& host,
+                     uint16_t& port);
 
 /// The YAML spelling of each choice, e.g. "sqlite", "pubsub", "full".
 std::string_view to_string(backend_type type) noexcept;

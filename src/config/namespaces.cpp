@@ -15,20 +15,30 @@ namespace prism::config::detail {
 namespace {
 
 const std::vector<std::string> access_keys = {"read", "write", "admin"};
-const std::vector<std::string> namespace_keys = {"pattern",      "backend",
-                                                 "max_value_bytes", "middleware",
-                                                 "subscription_buffer", "slow_subscriber",
-                                                 "access", "rate_limit", "redact_keys",
+const std::vector<std::string> namespace_keys = {"pattern",
+                                                 "backend",
+                                                 "max_value_bytes",
+                                                 "middleware",
+                                                 "subscription_buffer",
+                                                 "slow_subscriber",
+                                                 "access",
+                                                 "rate_limit",
+                                                 "redact_keys",
                                                  "audit_required"};
-const std::vector<std::string> rate_limit_keys = {"rate", "burst", "per_principal"};
+const std::vector<std::string> rate_limit_keys
+  = {"rate", "burst", "per_principal"};
 const std::vector<std::string> bucket_keys = {"rate", "burst"};
-const std::vector<std::string> slow_subscriber_policies = {"drop_oldest", "disconnect"};
+const std::vector<std::string> slow_subscriber_policies
+  = {"drop_oldest", "disconnect"};
 const std::vector<std::string> patterns = {"keyvalue", "pubsub"};
 
 bool serves_pubsub(backend_type t) {
-  return t == backend_type::memory || t == backend_type::kafka || t == backend_type::nats;
+  return t == backend_type::memory || t == backend_type::kafka
+    || t == backend_type::nats;
 }
-bool serves_keyvalue(backend_type t) { return t != backend_type::kafka && t != backend_type::nats; }
+bool serves_keyvalue(backend_type t) {
+  return t != backend_type::kafka && t != backend_type::nats;
+}
 
 /// Reads pattern: (entry `v`). Leaves `out` alone and returns false on a
 /// problem.
@@ -45,10 +55,11 @@ bool check_pattern(checker& c, const section& s, const entry& v, pattern& out) {
 /// pattern, or whose topic names cannot hold the namespace's name.
 /// `pattern_entry` is pattern: when it is set; `pattern_ok` is false when
 /// it could not be read.
-void check_namespace_backend(checker& c, const entry& e, const section& s, const entry& v,
-                             const entry* pattern_entry, bool pattern_ok,
-                             const std::map<std::string, backend_info>& backends, bool backends_readable,
-                             namespace_config& ns) {
+void check_namespace_backend(
+  checker& c, const entry& e, const section& s, const entry& v,
+  const entry* pattern_entry, bool pattern_ok,
+  const std::map<std::string, backend_info>& backends, bool backends_readable,
+  namespace_config& ns) {
   std::vector<std::string> names;
   for (const auto& [name, info] : backends)
     names.push_back(name);
@@ -56,41 +67,54 @@ void check_namespace_backend(checker& c, const entry& e, const section& s, const
     auto found = backends.find(ns.backend);
     if (found == backends.end()) {
       if (backends_readable)
-        c.report(c.at(v.value), s.path("backend"), "unknown backend " + quote(ns.backend),
-                 names.empty() ? "define it under backends:"
-                               : "define it under backends: or use one of: " + join(names));
-    } else if (pattern_ok && ns.pattern == pattern::pubsub && found->second.known_type
+        c.report(c.at(v.value), s.path("backend"),
+                 "unknown backend " + quote(ns.backend),
+                 names.empty()
+                   ? "define it under backends:"
+                   : "define it under backends: or use one of: " + join(names));
+    } else if (pattern_ok && ns.pattern == pattern::pubsub
+               && found->second.known_type
                && !serves_pubsub(found->second.type)) {
-      c.report(c.at(pattern_entry->value), s.path("pattern"),
-               "pattern pubsub needs a memory, kafka or nats backend, but backend " + quote(ns.backend) + " is "
-                 + std::string{to_string(found->second.type)} + ", which cannot serve pubsub",
-               "point backend: at a memory, kafka or nats backend, or use pattern: keyvalue");
+      c.report(
+        c.at(pattern_entry->value), s.path("pattern"),
+        "pattern pubsub needs a memory, kafka or nats backend, but backend "
+          + quote(ns.backend) + " is "
+          + std::string{to_string(found->second.type)}
+          + ", which cannot serve pubsub",
+        "point backend: at a memory, kafka or nats backend, or use pattern: keyvalue");
     } else if (found->second.known_type
-               && (found->second.type == backend_type::kafka || found->second.type == backend_type::nats)
+               && (found->second.type == backend_type::kafka
+                   || found->second.type == backend_type::nats)
                && e.name.find('.') != std::string::npos) {
       std::string dashed = e.name;
       std::replace(dashed.begin(), dashed.end(), '.', '-');
-      c.report(c.at(e.key), s.field,
-               "namespace name " + quote(e.name) + " has a '.', which a "
-                 + std::string{to_string(found->second.type)}
-                 + " backend cannot keep apart from its topic names (namespace \"a\" with topic \"b.c\" "
-                   "and namespace \"a.b\" with topic \"c\" would share one)",
-               "rename it without '.', e.g. " + quote(dashed));
-    } else if (pattern_ok && ns.pattern == pattern::keyvalue && found->second.known_type
+      c.report(
+        c.at(e.key), s.field,
+        "namespace name " + quote(e.name) + " has a '.', which a "
+          + std::string{to_string(found->second.type)}
+          + " backend cannot keep apart from its topic names (namespace \"a\" with topic \"b.c\" "
+            "and namespace \"a.b\" with topic \"c\" would share one)",
+        "rename it without '.', e.g. " + quote(dashed));
+    } else if (pattern_ok && ns.pattern == pattern::keyvalue
+               && found->second.known_type
                && !serves_keyvalue(found->second.type)) {
-      c.report(pattern_entry ? c.at(pattern_entry->value) : c.at(v.value),
-               s.path(pattern_entry ? "pattern" : "backend"),
-               "backend " + quote(ns.backend) + " is " + std::string{to_string(found->second.type)}
-                 + ", which serves only pubsub namespaces, and this namespace is "
-                 + (pattern_entry ? "keyvalue" : "keyvalue (the default pattern)"),
-               "add pattern: pubsub, or point backend: at a memory, sqlite or postgres backend");
+      c.report(
+        pattern_entry ? c.at(pattern_entry->value) : c.at(v.value),
+        s.path(pattern_entry ? "pattern" : "backend"),
+        "backend " + quote(ns.backend) + " is "
+          + std::string{to_string(found->second.type)}
+          + ", which serves only pubsub namespaces, and this namespace is "
+          + (pattern_entry ? "keyvalue" : "keyvalue (the default pattern)"),
+        "add pattern: pubsub, or point backend: at a memory, sqlite or postgres backend");
     }
   }
 }
 
 /// Reads access: (entry `v`), the read, write and admin lists.
-void check_access(checker& c, const section& s, const entry& v, access_rules& out) {
-  section as = c.open(v.value, s.path("access"), c.at(v.key), "a map of read, write and admin lists");
+void check_access(checker& c, const section& s, const entry& v,
+                  access_rules& out) {
+  section as = c.open(v.value, s.path("access"), c.at(v.key),
+                      "a map of read, write and admin lists");
   c.unknown_keys(as, access_keys);
   if (const entry* r = as.find("read"))
     out.read = name_list(c, *r, as.path("read"), "principals or groups");
@@ -119,13 +143,16 @@ void check_bucket(checker& c, const section& b, rate_limit& out) {
 
 /// Reads rate_limit: (entry `v`): the namespace's bucket and each
 /// principal's.
-void check_rate_limit(checker& c, const section& s, const entry& v, namespace_config& ns) {
-  section rs = c.open(v.value, s.path("rate_limit"), c.at(v.key), "a map of rate, burst and per_principal");
+void check_rate_limit(checker& c, const section& s, const entry& v,
+                      namespace_config& ns) {
+  section rs = c.open(v.value, s.path("rate_limit"), c.at(v.key),
+                      "a map of rate, burst and per_principal");
   c.unknown_keys(rs, rate_limit_keys);
   if (rs.valid && (rs.find("rate") || rs.find("burst")))
     check_bucket(c, rs, ns.namespace_rate);
   if (const entry* p = rs.find("per_principal")) {
-    section ps = c.open(p->value, rs.path("per_principal"), c.at(p->key), "a map of rate and burst");
+    section ps = c.open(p->value, rs.path("per_principal"), c.at(p->key),
+                        "a map of rate and burst");
     c.unknown_keys(ps, bucket_keys);
     check_bucket(c, ps, ns.principal_rate);
   }
@@ -133,14 +160,17 @@ void check_rate_limit(checker& c, const section& s, const entry& v, namespace_co
 
 /// Reads middleware: (entry `v`), a list of known stages, each listed once.
 /// Leaves `out` alone on a problem.
-void check_middleware(checker& c, const section& s, const entry& v, std::vector<std::string>& out) {
+void check_middleware(checker& c, const section& s, const entry& v,
+                      std::vector<std::string>& out) {
   std::string mfield = s.path("middleware");
   std::string stages = "known stages: " + join(known_stages());
   if (v.value.IsNull()) {
-    c.report(c.at_value(v), mfield, "has no value; expected a list of stages",
-             "write middleware: [] to run no stages, or leave the key out for [metrics, audit]");
+    c.report(
+      c.at_value(v), mfield, "has no value; expected a list of stages",
+      "write middleware: [] to run no stages, or leave the key out for [metrics, audit]");
   } else if (!v.value.IsSequence()) {
-    c.report(c.at(v.value), mfield, "expected a list of stages, got " + describe(v.value),
+    c.report(c.at(v.value), mfield,
+             "expected a list of stages, got " + describe(v.value),
              "write a list, e.g. middleware: [metrics, audit]");
   } else {
     std::vector<std::string> list;
@@ -161,8 +191,10 @@ void check_middleware(checker& c, const section& s, const entry& v, std::vector<
                  did_you_mean(stage, known) + stages);
         ok = false;
       } else if (std::find(list.begin(), list.end(), stage) != list.end()) {
-        c.report(c.at(item), ifield, "middleware stage " + quote(stage) + " is listed twice",
-                 "a stage runs once per request; remove the second " + quote(stage));
+        c.report(c.at(item), ifield,
+                 "middleware stage " + quote(stage) + " is listed twice",
+                 "a stage runs once per request; remove the second "
+                   + quote(stage));
         ok = false;
       } else {
         list.push_back(stage);
@@ -175,21 +207,27 @@ void check_middleware(checker& c, const section& s, const entry& v, std::vector<
 
 /// Reads audit_required: (entry `v`), which needs the audit stage in the
 /// namespace's middleware.
-void check_audit_required(checker& c, const section& s, const entry& v, namespace_config& ns) {
-  if (c.boolean(v, s.path("audit_required"), ns.audit_required,
-                "write audit_required: true to refuse requests the audit log has no room for")
-      && ns.audit_required
-      && std::find(ns.middleware.begin(), ns.middleware.end(), to_string(stage_kind::audit))
-           == ns.middleware.end())
-    c.report(c.at_value(v), s.path("audit_required"),
-             "needs the audit stage, which this namespace's middleware does not list",
-             "add audit to middleware:, or remove audit_required");
+void check_audit_required(checker& c, const section& s, const entry& v,
+                          namespace_config& ns) {
+  if (
+    c.boolean(
+      v, s.path("audit_required"), ns.audit_required,
+      "write audit_required: true to refuse requests the audit log has no room for")
+    && ns.audit_required
+    && std::find(ns.middleware.begin(), ns.middleware.end(),
+                 to_string(stage_kind::audit))
+      == ns.middleware.end())
+    c.report(
+      c.at_value(v), s.path("audit_required"),
+      "needs the audit stage, which this namespace's middleware does not list",
+      "add audit to middleware:, or remove audit_required");
 }
 
 } // namespace
 
-namespace_config check_namespace(checker& c, const entry& e, const std::map<std::string, backend_info>& backends,
-                                 bool backends_readable) {
+namespace_config check_namespace(
+  checker& c, const entry& e,
+  const std::map<std::string, backend_info>& backends, bool backends_readable) {
   namespace_config ns;
   ns.name = e.name;
   ns.where = c.at(e.key);
@@ -197,27 +235,38 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
   if (!valid_name(e.name, defaults::namespace_name_bytes_max))
     c.report(c.at(e.key), field, "invalid namespace name " + quote(e.name),
              std::string{"a namespace name "} + name_rule + ", at most "
-               + std::to_string(defaults::namespace_name_bytes_max) + " characters");
+               + std::to_string(defaults::namespace_name_bytes_max)
+               + " characters");
 
-  section s = c.open(e.value, field, c.at(e.key), "a map of namespace settings");
-  c.unknown_keys(s, namespace_keys,
-                 {{"type", "a namespace has no type: set backend: to a backend, whose type applies"}});
+  section s
+    = c.open(e.value, field, c.at(e.key), "a map of namespace settings");
+  c.unknown_keys(
+    s, namespace_keys,
+    {{"type",
+      "a namespace has no type: set backend: to a backend, whose type applies"}});
 
   const entry* pattern_entry = s.find("pattern");
-  bool pattern_ok = pattern_entry == nullptr || check_pattern(c, s, *pattern_entry, ns.pattern);
+  bool pattern_ok = pattern_entry == nullptr
+    || check_pattern(c, s, *pattern_entry, ns.pattern);
 
   if (const entry* v = s.find("backend"))
-    check_namespace_backend(c, e, s, *v, pattern_entry, pattern_ok, backends, backends_readable, ns);
+    check_namespace_backend(c, e, s, *v, pattern_entry, pattern_ok, backends,
+                            backends_readable, ns);
   else
-    c.missing(s, "backend", "add backend: with the name of a backend defined under backends:");
+    c.missing(
+      s, "backend",
+      "add backend: with the name of a backend defined under backends:");
 
   if (const entry* v = s.find("max_value_bytes"))
-    c.number(*v, s.path(v->name), 1, defaults::value_bytes_max_ceiling, ns.max_value_bytes,
-             "use 1.." + std::to_string(defaults::value_bytes_max_ceiling) + " bytes (at most 64 MiB)");
+    c.number(*v, s.path(v->name), 1, defaults::value_bytes_max_ceiling,
+             ns.max_value_bytes,
+             "use 1.." + std::to_string(defaults::value_bytes_max_ceiling)
+               + " bytes (at most 64 MiB)");
 
   if (const entry* v = s.find("subscription_buffer")) {
     if (pattern_ok && ns.pattern != pattern::pubsub)
-      c.report(c.at(v->key), s.path(v->name), "subscription_buffer applies only to pubsub namespaces",
+      c.report(c.at(v->key), s.path(v->name),
+               "subscription_buffer applies only to pubsub namespaces",
                "remove it, or set pattern: pubsub");
     else
       c.number(*v, s.path(v->name), 1, 65536, ns.subscription_buffer,
@@ -228,18 +277,21 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
     check_access(c, s, *v, ns.access);
 
   if (const entry* v = s.find("redact_keys"))
-    c.boolean(*v, s.path("redact_keys"), ns.redact_keys,
-              "write redact_keys: true to keep keys out of the audit log (their SHA-256 is written instead)");
+    c.boolean(
+      *v, s.path("redact_keys"), ns.redact_keys,
+      "write redact_keys: true to keep keys out of the audit log (their SHA-256 is written instead)");
 
   if (const entry* v = s.find("rate_limit"))
     check_rate_limit(c, s, *v, ns);
 
   if (const entry* v = s.find("slow_subscriber")) {
     if (pattern_ok && ns.pattern != pattern::pubsub) {
-      c.report(c.at(v->key), s.path(v->name), "slow_subscriber applies only to pubsub namespaces",
+      c.report(c.at(v->key), s.path(v->name),
+               "slow_subscriber applies only to pubsub namespaces",
                "remove it, or set pattern: pubsub");
     } else {
-      int index = c.choice(*v, s.path(v->name), "slow subscriber policy", slow_subscriber_policies);
+      int index = c.choice(*v, s.path(v->name), "slow subscriber policy",
+                           slow_subscriber_policies);
       if (index >= 0)
         ns.disconnect_slow_subscribers = index == 1;
     }
@@ -254,10 +306,12 @@ namespace_config check_namespace(checker& c, const entry& e, const std::map<std:
   return ns;
 }
 
-void check_access_names(checker& c, const section& namespaces, const gateway_config& cfg) {
+void check_access_names(checker& c, const section& namespaces,
+                        const gateway_config& cfg) {
   const auto& auth = cfg.auth;
   auto known = [&](const std::string& name) {
-    return auth.mode == auth_mode::mtls || auth.token_hashes.count(name) || auth.groups.count(name);
+    return auth.mode == auth_mode::mtls || auth.token_hashes.count(name)
+      || auth.groups.count(name);
   };
   for (const auto& e : namespaces.items) {
     auto found = cfg.namespaces.find(e.name);
@@ -266,16 +320,20 @@ void check_access_names(checker& c, const section& namespaces, const gateway_con
     const auto& access = found->second.access;
     std::string field = "namespaces." + e.name + ".access";
     if (!auth.enabled()) {
-      c.report(c.at(e.value["access"]), field, "access rules apply only with auth.mode token or mtls",
+      c.report(c.at(e.value["access"]), field,
+               "access rules apply only with auth.mode token or mtls",
                "set auth: {mode: token, tokens: ...}, or remove access:");
       continue;
     }
-    for (auto [list, kind] : {std::pair{&access.read, "read"}, std::pair{&access.write, "write"},
-                              std::pair{&access.admin, "admin"}})
+    for (auto [list, kind] :
+         {std::pair{&access.read, "read"}, std::pair{&access.write, "write"},
+          std::pair{&access.admin, "admin"}})
       for (const auto& name : *list)
         if (!known(name))
-          c.report(c.at(e.value["access"]), field + "." + kind, "unknown principal or group " + quote(name),
-                   "define it under auth.tokens:, auth.token_file or auth.groups:");
+          c.report(
+            c.at(e.value["access"]), field + "." + kind,
+            "unknown principal or group " + quote(name),
+            "define it under auth.tokens:, auth.token_file or auth.groups:");
   }
 }
 

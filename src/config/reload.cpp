@@ -59,12 +59,12 @@ std::vector<std::string> restart_needed(const gateway_config& running,
       [](const auto& a, const auto& b) {
         return a.second.max_value_bytes < b.second.max_value_bytes;
       });
-    out.push_back("namespaces." + largest.first + ".max_value_bytes "
-                  + std::to_string(largest.second.max_value_bytes)
-                  + " is more than the gRPC listener was started to take ("
-                  + std::to_string(request_bytes_limit
-                                   - defaults::message_overhead_bytes)
-                  + " bytes of value per request)" + restart);
+    out.push_back(
+      "namespaces." + largest.first + ".max_value_bytes "
+      + std::to_string(largest.second.max_value_bytes)
+      + " is more than the gRPC listener was started to take ("
+      + std::to_string(request_bytes_limit - defaults::message_overhead_bytes)
+      + " bytes of value per request)" + restart);
   }
   return out;
 }

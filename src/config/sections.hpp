@@ -34,18 +34,23 @@ void check_audit_file(checker& c, const gateway_config& cfg);
 
 /// auth.mode mtls needs TLS with a client CA; a client CA without mtls would
 /// verify certificates that nothing then uses.
-void check_client_certificates(checker& c, const section& root, const gateway_config& cfg);
+void check_client_certificates(checker& c, const section& root,
+                               const gateway_config& cfg);
 
 // --- supervision.cpp: how a backend's connection actors are restarted
 
 /// Hints for supervision and circuit keys written in the wrong map of a
 /// backend. `backend_field` is "backends.<name>"; `here` is the dotted path
 /// of the map being read, whose own keys are left out.
-std::vector<misplaced> misplaced_supervision_keys(const std::string& backend_field, const std::string& here);
+std::vector<misplaced> misplaced_supervision_keys(
+  const std::string& backend_field, const std::string& here);
 
-void check_supervision(checker& c, const entry& e, const std::string& backend_field, supervision_config& out);
+void check_supervision(checker& c, const entry& e,
+                       const std::string& backend_field,
+                       supervision_config& out);
 
-void check_circuit(checker& c, const entry& e, const std::string& backend_field, circuit_config& out);
+void check_circuit(checker& c, const entry& e, const std::string& backend_field,
+                   circuit_config& out);
 
 // --- backends.cpp, with the keys of each kind in postgres.cpp, kafka.cpp
 // and nats.cpp
@@ -57,13 +62,16 @@ backend check_backend(checker& c, const entry& e, bool& known_type);
 std::string postgres_hint_for_sqlite_key(const std::string& key);
 
 /// Reads the keys of a postgres backend from its section.
-void check_postgres(checker& c, const section& s, bool known_type, postgres_options& out);
+void check_postgres(checker& c, const section& s, bool known_type,
+                    postgres_options& out);
 
 /// Reads the keys of a kafka backend from its section.
-void check_kafka(checker& c, const section& s, bool known_type, kafka_options& out);
+void check_kafka(checker& c, const section& s, bool known_type,
+                 kafka_options& out);
 
 /// Reads the keys of a nats backend from its section.
-void check_nats(checker& c, const section& s, bool known_type, nats_options& out);
+void check_nats(checker& c, const section& s, bool known_type,
+                nats_options& out);
 
 // --- namespaces.cpp
 
@@ -75,11 +83,13 @@ struct backend_info {
 
 /// Reads one namespace. `backends_readable` is false when backends: could
 /// not be read, and an unknown backend name is then not reported.
-namespace_config check_namespace(checker& c, const entry& e, const std::map<std::string, backend_info>& backends,
-                                 bool backends_readable);
+namespace_config check_namespace(
+  checker& c, const entry& e,
+  const std::map<std::string, backend_info>& backends, bool backends_readable);
 
 /// Access lists name principals and groups that auth: defines, and only
 /// when auth is on.
-void check_access_names(checker& c, const section& namespaces, const gateway_config& cfg);
+void check_access_names(checker& c, const section& namespaces,
+                        const gateway_config& cfg);
 
 } // namespace prism::config::detail

@@ -35,7 +35,9 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 } // namespace
 
-std::string quote(const std::string& text) { return "\"" + text + "\""; }
+std::string quote(const std::string& text) {
+  return "\"" + text + "\"";
+}
 
 std::string join(const std::vector<std::string>& words, const char* sep) {
   std::string out;
@@ -60,14 +62,16 @@ std::string lower(std::string text) {
   return text;
 }
 
-std::string closest(const std::string& word, const std::vector<std::string>& choices) {
+std::string closest(const std::string& word,
+                    const std::vector<std::string>& choices) {
   std::string best;
   size_t best_distance = std::numeric_limits<size_t>::max();
   for (const auto& choice : choices) {
     size_t d = edit_distance(word, choice);
-    size_t allowed = std::max<size_t>(1, std::min<size_t>(3, choice.size() / 3));
+    size_t allowed
+      = std::max<size_t>(1, std::min<size_t>(3, choice.size() / 3));
     bool prefix = word.size() >= 4 && word.size() < choice.size()
-                  && lower(choice).compare(0, word.size(), lower(word)) == 0;
+      && lower(choice).compare(0, word.size(), lower(word)) == 0;
     if ((d <= allowed || prefix) && d < best_distance) {
       best = choice;
       best_distance = d;
@@ -76,35 +80,36 @@ std::string closest(const std::string& word, const std::vector<std::string>& cho
   return best;
 }
 
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& choices) {
+std::string did_you_mean(const std::string& word,
+                         const std::vector<std::string>& choices) {
   auto guess = closest(word, choices);
   return guess.empty() ? std::string{} : "did you mean " + quote(guess) + "? ";
 }
 
 std::string describe(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar:
-      return "the value " + quote(node.Scalar());
-    default:
-      return "nothing";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "the value " + quote(node.Scalar());
+    default: return "nothing";
   }
 }
 
 bool valid_name(const std::string& name, size_t max_length) {
   if (name.empty() || name.size() > max_length)
     return false;
-  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  auto alnum = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0;
+  };
   if (!alnum(name[0]))
     return false;
-  return std::all_of(name.begin(), name.end(),
-                     [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
+  return std::all_of(name.begin(), name.end(), [&](char c) {
+    return alnum(c) || c == '_' || c == '.' || c == '-';
+  });
 }
 
-std::string host_port_error(const std::string& text, std::string& host, uint16_t& port) {
+std::string host_port_error(const std::string& text, std::string& host,
+                            uint16_t& port) {
   if (text.empty())
     return "is empty";
   std::string port_text;
@@ -119,7 +124,8 @@ std::string host_port_error(const std::string& text, std::string& host, uint16_t
     if (host.empty())
       return "has an empty host";
     bool ok = std::all_of(host.begin(), host.end(), [](char c) {
-      return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.' || c == '%';
+      return std::isxdigit(static_cast<unsigned char>(c)) || c == ':'
+        || c == '.' || c == '%';
     });
     if (!ok || host.find(':') == std::string::npos)
       return "has an invalid IPv6 host " + quote(host);
@@ -134,7 +140,8 @@ std::string host_port_error(const std::string& text, std::string& host, uint16_t
     if (host.find(':') != std::string::npos)
       return "has an IPv6 host without brackets";
     bool ok = std::all_of(host.begin(), host.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-'
+        || c == '_';
     });
     if (!ok || host.front() == '-' || host.front() == '.')
       return "has an invalid host " + quote(host);
@@ -145,16 +152,20 @@ std::string host_port_error(const std::string& text, std::string& host, uint16_t
       return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
     });
     in_addr ipv4{};
-    if (numeric && host.find('.') != std::string::npos && ::inet_aton(host.c_str(), &ipv4) == 0)
-      return "has an invalid IPv4 address " + quote(host) + " (four numbers of 0..255)";
+    if (numeric && host.find('.') != std::string::npos
+        && ::inet_aton(host.c_str(), &ipv4) == 0)
+      return "has an invalid IPv4 address " + quote(host)
+        + " (four numbers of 0..255)";
   }
   if (port_text.empty())
     return "has an empty port";
   if (port_text.size() > 5
-      || !std::all_of(port_text.begin(), port_text.end(),
-                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-    bool digits = std::all_of(port_text.begin(), port_text.end(),
-                              [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      || !std::all_of(port_text.begin(), port_text.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c));
+         })) {
+    bool digits = std::all_of(port_text.begin(), port_text.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
     if (digits)
       return "has port " + port_text + ", above 65535";
     return "has port " + quote(port_text) + ", which is not a number";
@@ -197,8 +208,9 @@ bool exponent_form(const std::string& text) {
   std::string rest = text.substr(e + 1);
   if (!rest.empty() && (rest[0] == '+' || rest[0] == '-'))
     rest.erase(0, 1);
-  return !rest.empty() && std::all_of(rest.begin(), rest.end(),
-                                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  return !rest.empty() && std::all_of(rest.begin(), rest.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
 }
 
 bool wildcard_host(const std::string& host) {
@@ -208,13 +220,15 @@ bool wildcard_host(const std::string& host) {
 bool valid_env_name(const std::string& name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])))
     return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 bool only_name_chars(const std::string& text, const char* extra) {
   return std::all_of(text.begin(), text.end(), [&](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || std::strchr(extra, ch) != nullptr;
+    return std::isalnum(static_cast<unsigned char>(ch))
+      || std::strchr(extra, ch) != nullptr;
   });
 }
 

@@ -28,10 +28,12 @@ std::string join_words(const std::vector<std::string>& words);
 std::string lower(std::string text);
 
 /// The choice `word` was most likely meant to be, or "" when none is close.
-std::string closest(const std::string& word, const std::vector<std::string>& choices);
+std::string closest(const std::string& word,
+                    const std::vector<std::string>& choices);
 
 /// "did you mean "x"? " when a choice is close, else "".
-std::string did_you_mean(const std::string& word, const std::vector<std::string>& choices);
+std::string did_you_mean(const std::string& word,
+                         const std::vector<std::string>& choices);
 
 /// How a node looks to a person: "a map", "a list", "the value "abc"".
 std::string describe(const YAML::Node& node);
@@ -41,7 +43,8 @@ std::string describe(const YAML::Node& node);
 bool valid_name(const std::string& name, size_t max_length);
 
 /// Why `text` is not a valid "host:port", or "" when it is.
-std::string host_port_error(const std::string& text, std::string& host, uint16_t& port);
+std::string host_port_error(const std::string& text, std::string& host,
+                            uint16_t& port);
 
 /// A real number for messages, always with a decimal point: "1.0", "0.25".
 std::string real_text(double value);

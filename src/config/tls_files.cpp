@@ -61,9 +61,8 @@ pkey_ptr private_key(const std::string& path, std::string& why) {
     return nullptr;
   // No passphrase callback: a key protected by a passphrase cannot be used
   // by an unattended server and is reported as unreadable.
-  pkey_ptr key(PEM_read_bio_PrivateKey(bio.get(), nullptr,
-                                       [](char*, int, int, void*) { return 0; },
-                                       nullptr));
+  pkey_ptr key(PEM_read_bio_PrivateKey(
+    bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr));
   ERR_clear_error();
   if (!key)
     why = path + " holds no unencrypted PEM private key";
@@ -88,12 +87,12 @@ std::string certificate_file_problem(const std::string& path) {
   if (!bio)
     return why;
   int count = 0;
-  while (x509_ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr,
-                                         nullptr)}) {
+  while (
+    x509_ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
     ++count;
     if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0)
       return "certificate " + std::to_string(count) + " in " + path
-             + " has expired";
+        + " has expired";
   }
   ERR_clear_error();
   if (count == 0)
@@ -120,7 +119,7 @@ std::string key_pair_problem(const std::string& cert_file,
   ERR_clear_error();
   if (ok != 1)
     return "the key in " + key_file + " is not the key of the certificate in "
-           + cert_file;
+      + cert_file;
   return {};
 }
 

@@ -18,10 +18,9 @@ std::optional<driver_job> driver_job::operation(std::string ns,
     using steady = std::chrono::steady_clock;
     auto now = steady::now();
     auto room = steady::time_point::max() - now;
-    j.deadline
-      = timeout >= room
-          ? steady::time_point::max()
-          : now + std::chrono::duration_cast<steady::duration>(timeout);
+    j.deadline = timeout >= room
+      ? steady::time_point::max()
+      : now + std::chrono::duration_cast<steady::duration>(timeout);
   }
   return j;
 }
@@ -54,7 +53,7 @@ void driver_job::finish_reclaim(uint64_t removed) noexcept {
 void driver_job::fail() noexcept {
   if (done)
     finish(model::outcome::failure(status_code::unavailable,
-                                "driver shutting down"));
+                                   "driver shutting down"));
   else
     finish_reclaim(0);
 }
@@ -65,10 +64,10 @@ int64_t deadline_ms_left(std::chrono::steady_clock::time_point deadline,
 }
 
 model::outcome deadline_passed_before_start(std::string_view server) {
-  return model::outcome::failure(
-    status_code::deadline_exceeded,
-    "the request's deadline passed before " + std::string{server}
-      + " started it; it was not applied");
+  return model::outcome::failure(status_code::deadline_exceeded,
+                                 "the request's deadline passed before "
+                                   + std::string{server}
+                                   + " started it; it was not applied");
 }
 
 } // namespace prism::drivers

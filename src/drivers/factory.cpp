@@ -38,8 +38,8 @@ driver_factory make_real_driver_factory(std::shared_ptr<wall_clock> clock) {
            uint32_t index) -> std::unique_ptr<kv_driver> {
     switch (backend.type) {
       case config::backend_type::memory:
-        return std::make_unique<memory_driver>(backend.name,
-                                               stores->get(backend.name), clock);
+        return std::make_unique<memory_driver>(
+          backend.name, stores->get(backend.name), clock);
       case config::backend_type::sqlite:
         return std::make_unique<sqlite_driver>(backend, index, clock);
       case config::backend_type::postgres:

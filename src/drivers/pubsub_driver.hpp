@@ -41,7 +41,8 @@ public:
   /// the client lost it (or never got it), true when it has it again.
   /// Reported on changes only; the first report comes once the first
   /// connection attempt succeeded or failed.
-  using state_listener = std::function<void(bool up, const std::string& reason)>;
+  using state_listener
+    = std::function<void(bool up, const std::string& reason)>;
 
   /// What one subscription receives, all on driver threads.
   struct subscriber_events {
@@ -108,9 +109,9 @@ public:
   /// op.subscription is empty, else a member of that named subscription,
   /// durable where the backend can be. Never null; failures are reported
   /// through `events.ended`.
-  virtual std::unique_ptr<subscription>
-  subscribe(const std::string& ns, const model::subscribe_op& op,
-            subscriber_events events)
+  virtual std::unique_ptr<subscription> subscribe(const std::string& ns,
+                                                  const model::subscribe_op& op,
+                                                  subscriber_events events)
     = 0;
 
   /// For logs and the inspector, e.g. "kafka 127.0.0.1:9092".

@@ -60,7 +60,9 @@ void sql_worker::run() {
     bool idle = false;
     {
       std::unique_lock<std::mutex> lock{mutex_};
-      auto ready = [this] { return stopping_ || !queue_.empty(); };
+      auto ready = [this] {
+        return stopping_ || !queue_.empty();
+      };
       const time_point until = hooks_.idle_until();
       if (until != time_point::max())
         idle = !wake_.wait_until(lock, until, ready);
@@ -86,9 +88,8 @@ void sql_worker::run() {
       try {
         out = hooks_.run(j);
       } catch (...) {
-        out = model::outcome::failure(status_code::internal,
-                                      "unexpected failure in " + kind_
-                                        + " driver");
+        out = model::outcome::failure(
+          status_code::internal, "unexpected failure in " + kind_ + " driver");
       }
       j.finish(std::move(out));
     } else if (j.reclaim_done) {

@@ -74,8 +74,7 @@ public:
   /// The jobs of kv_driver::execute and kv_driver::reclaim_expired.
   void execute(std::string ns, operation_ptr op, op_timeout timeout,
                kv_driver::completion done);
-  void reclaim_expired(uint32_t max_keys,
-                       kv_driver::reclaim_completion done);
+  void reclaim_expired(uint32_t max_keys, kv_driver::reclaim_completion done);
 
 private:
   void submit(driver_job j);

@@ -10,13 +10,11 @@
 namespace prism::frontend {
 
 authenticator::authenticator(const config::auth_options& options)
-  : mode_(options.mode),
-    principal_from_(options.principal_from),
-    tables_(make_tables(options)) {
-}
+  : mode_(options.mode), principal_from_(options.principal_from),
+    tables_(make_tables(options)) {}
 
-std::shared_ptr<const authenticator::tables>
-authenticator::make_tables(const config::auth_options& options) {
+std::shared_ptr<const authenticator::tables> authenticator::make_tables(
+  const config::auth_options& options) {
   auto t = std::make_shared<tables>();
   for (const auto& [principal, digest] : options.token_hashes)
     t->principals[digest] = principal;
@@ -37,8 +35,8 @@ void authenticator::update(const config::auth_options& options) {
   std::atomic_store(&tables_, make_tables(options));
 }
 
-std::optional<std::string>
-authenticator::principal_of(std::string_view authorization) const {
+std::optional<std::string> authenticator::principal_of(
+  std::string_view authorization) const {
   constexpr std::string_view scheme = "Bearer ";
   if (authorization.size() <= scheme.size()
       || authorization.substr(0, scheme.size()) != scheme)
@@ -51,14 +49,14 @@ authenticator::principal_of(std::string_view authorization) const {
   return i->second;
 }
 
-std::optional<std::string>
-authenticator::principal_of(const grpc::AuthContext& peer) const {
+std::optional<std::string> authenticator::principal_of(
+  const grpc::AuthContext& peer) const {
   // Without a verified certificate gRPC reports no peer identity at all.
   if (!peer.IsPeerAuthenticated())
     return std::nullopt;
   const char* property = principal_from_ == config::principal_source::san
-                           ? GRPC_X509_SAN_PROPERTY_NAME
-                           : GRPC_X509_CN_PROPERTY_NAME;
+    ? GRPC_X509_SAN_PROPERTY_NAME
+    : GRPC_X509_CN_PROPERTY_NAME;
   for (const auto& value : peer.FindPropertyValues(property))
     if (!value.empty())
       return std::string(value.data(), value.size());

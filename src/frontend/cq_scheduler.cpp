@@ -43,12 +43,10 @@ void cq_work_stealing::end_job() {
 
 cq_work_stealing::worker_data::worker_data(
   caf::scheduler::abstract_coordinator* p)
-  : super::worker_data(p) {
-}
+  : super::worker_data(p) {}
 
 cq_work_stealing::worker_data::worker_data(const worker_data& other)
-  : super::worker_data(other) {
-}
+  : super::worker_data(other) {}
 
 void cq_work_stealing::wake(worker_data& data) {
   std::unique_lock<std::mutex> guard(data.waitdata.lock);
@@ -98,8 +96,8 @@ void cq_work_stealing::wait_in_cq(worker_data& data) {
   }
   void* tag = nullptr;
   bool ok = false;
-  auto st = cq->AsyncNext(&tag, &ok,
-                          deadline_in(data.strategies[2].sleep_duration));
+  auto st
+    = cq->AsyncNext(&tag, &ok, deadline_in(data.strategies[2].sleep_duration));
   {
     std::unique_lock<std::mutex> guard(data.waitdata.lock);
     data.in_cq = false;
@@ -119,8 +117,7 @@ void cq_work_stealing::handle(worker_data& data,
       }
       static_cast<cq_event*>(tag)->proceed(ok);
       return;
-    case grpc::CompletionQueue::TIMEOUT:
-      return;
+    case grpc::CompletionQueue::TIMEOUT: return;
     case grpc::CompletionQueue::SHUTDOWN: {
       std::unique_lock<std::mutex> guard(data.waitdata.lock);
       data.cq.store(nullptr, std::memory_order_release);
@@ -199,9 +196,8 @@ void detach_completion_queues(caf::actor_system& sys) {
   for (size_t i = 0; i < sched.num_workers(); ++i) {
     auto& data = sched.worker_by_id(i)->data();
     std::unique_lock<std::mutex> guard(data.waitdata.lock);
-    data.detached.wait(guard, [&] {
-      return data.state == cq_work_stealing::cq_state::none;
-    });
+    data.detached.wait(
+      guard, [&] { return data.state == cq_work_stealing::cq_state::none; });
   }
 }
 

@@ -9,11 +9,8 @@ frontend_core::frontend_core(caf::actor_system& sys,
                              session_directory& sessions,
                              std::shared_ptr<const authenticator> auth,
                              uint64_t answer_bytes_max)
-  : sys_(sys),
-    sessions_(sessions),
-    auth_(std::move(auth)),
-    answer_bytes_max_(answer_bytes_max) {
-}
+  : sys_(sys), sessions_(sessions), auth_(std::move(auth)),
+    answer_bytes_max_(answer_bytes_max) {}
 
 void frontend_core::begin_drain() noexcept {
   draining_.store(true, std::memory_order_seq_cst);
@@ -27,8 +24,8 @@ void frontend_core::close() noexcept {
   queues_.close();
 }
 
-std::chrono::steady_clock::duration
-frontend_core::since_last_call() const noexcept {
+std::chrono::steady_clock::duration frontend_core::since_last_call()
+  const noexcept {
   auto last = std::chrono::steady_clock::duration{
     last_call_.load(std::memory_order_relaxed)};
   return std::chrono::steady_clock::now().time_since_epoch() - last;

@@ -42,8 +42,7 @@ public:
   class queue_operation : public queue_guard::operation {
   public:
     explicit queue_operation(frontend_core& core) noexcept
-      : queue_guard::operation(core.queues_) {
-    }
+      : queue_guard::operation(core.queues_) {}
   };
 
   /// Starts no further operation on the completion queues and returns once
@@ -74,7 +73,8 @@ public:
   /// session; `completion` answers it (at once when the gateway drains or
   /// the caller is not authenticated). Counts it in flight.
   void dispatch(grpc::ServerContextBase& ctx, const std::string& ns,
-                model::operation op, std::unique_ptr<call_completion> completion);
+                model::operation op,
+                std::unique_ptr<call_completion> completion);
 
   /// The same for a Subscribe: the call carries `sink`, has no deadline of
   /// its own (the stream's bounds the stream) and is not counted; when it is

@@ -26,14 +26,12 @@ constexpr auto quiet_before_shutdown = std::chrono::milliseconds(50);
 
 grpc_server::grpc_server(const std::string& listen,
                          std::shared_ptr<grpc::ServerCredentials> credentials,
-                         uint64_t max_request_bytes,
-                         uint32_t max_streams, size_t pollers,
-                         caf::actor_system& sys,
+                         uint64_t max_request_bytes, uint32_t max_streams,
+                         size_t pollers, caf::actor_system& sys,
                          session_directory& sessions,
                          std::shared_ptr<const authenticator> auth)
-  : sys_(sys),
-    core_(std::make_shared<frontend_core>(sys, sessions, std::move(auth),
-                                          max_request_bytes)),
+  : sys_(sys), core_(std::make_shared<frontend_core>(
+                 sys, sessions, std::move(auth), max_request_bytes)),
     service_(std::make_unique<keyvalue_service>(core_)),
     pubsub_(std::make_unique<pubsub_service>(core_)),
     health_(std::make_unique<health_service>()) {
@@ -48,8 +46,9 @@ grpc_server::grpc_server(const std::string& listen,
   // listener) on the same address would share the port and take a part of
   // the connections instead of failing to start.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
-                             static_cast<int>(std::max<uint32_t>(max_streams, 1)));
+  builder.AddChannelArgument(
+    GRPC_ARG_MAX_CONCURRENT_STREAMS,
+    static_cast<int>(std::max<uint32_t>(max_streams, 1)));
   builder.RegisterService(service_->grpc_service());
   builder.RegisterService(pubsub_->grpc_service());
   builder.RegisterService(health_->grpc_service());

@@ -41,9 +41,8 @@ public:
   /// (null: off) decides who is calling.
   grpc_server(const std::string& listen,
               std::shared_ptr<grpc::ServerCredentials> credentials,
-              uint64_t max_request_bytes,
-              uint32_t max_streams, size_t pollers, caf::actor_system& sys,
-              session_directory& sessions,
+              uint64_t max_request_bytes, uint32_t max_streams, size_t pollers,
+              caf::actor_system& sys, session_directory& sessions,
               std::shared_ptr<const authenticator> auth = nullptr);
   ~grpc_server();
 

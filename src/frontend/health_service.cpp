@@ -24,8 +24,8 @@ public:
     if (!op)
       return;
     auto* call = new check_call(service, cq);
-    service.async_.RequestCheck(&call->ctx_, &call->request_,
-                                &call->responder_, cq, cq, call);
+    service.async_.RequestCheck(&call->ctx_, &call->request_, &call->responder_,
+                                cq, cq, call);
   }
 
   void proceed(bool ok) override {
@@ -57,8 +57,7 @@ public:
 
 private:
   check_call(health_service& service, grpc::ServerCompletionQueue* cq)
-    : service_(service), cq_(cq), responder_(&ctx_) {
-  }
+    : service_(service), cq_(cq), responder_(&ctx_) {}
 
   health_service& service_;
   grpc::ServerCompletionQueue* cq_;
@@ -90,8 +89,8 @@ public:
     // Before the request, as gRPC requires. gRPC delivers this event only
     // for a call that arrives.
     call->ctx_.AsyncNotifyWhenDone(&call->done_);
-    service.async_.RequestWatch(&call->ctx_, &call->request_,
-                                &call->writer_, cq, cq, &call->started_);
+    service.async_.RequestWatch(&call->ctx_, &call->request_, &call->writer_,
+                                cq, cq, &call->started_);
   }
 
   const std::string& service_name() const { return request_.service(); }
@@ -117,8 +116,7 @@ private:
   public:
     using handler = void (watch_call::*)(bool);
 
-    event(watch_call* call, handler on) : call_(call), on_(on) {
-    }
+    event(watch_call* call, handler on) : call_(call), on_(on) {}
 
     void proceed(bool ok) override { call_->handle(on_, ok); }
 
@@ -128,8 +126,7 @@ private:
   };
 
   watch_call(health_service& service, grpc::ServerCompletionQueue* cq)
-    : service_(service), cq_(cq), writer_(&ctx_) {
-  }
+    : service_(service), cq_(cq), writer_(&ctx_) {}
 
   void handle(event::handler on, bool ok) {
     bool last = false;
@@ -178,8 +175,7 @@ private:
     send_latest();
   }
 
-  void on_finished(bool) {
-  }
+  void on_finished(bool) {}
 
   /// Writes the service's status if it is not the one last written; after
   /// shutdown(), finishes the stream once it has.
@@ -204,9 +200,9 @@ private:
       return;
     }
     ended_ = true;
-    writer_.Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                                "the server is shutting down"),
-                   &finished_);
+    writer_.Finish(
+      grpc::Status(grpc::StatusCode::CANCELLED, "the server is shutting down"),
+      &finished_);
   }
 
   health_service& service_;
@@ -246,8 +242,8 @@ void health_service::start(
 }
 
 void health_service::set_serving(const std::string& service, bool serving) {
-  auto status =
-    serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+  auto status = serving ? HealthCheckResponse::SERVING
+                        : HealthCheckResponse::NOT_SERVING;
   std::lock_guard<std::mutex> guard(mutex_);
   if (shut_down_)
     return;
@@ -277,8 +273,8 @@ void health_service::close() noexcept {
   queues_.close();
 }
 
-health_service::serving_status
-health_service::watched_status(const std::string& service) const {
+health_service::serving_status health_service::watched_status(
+  const std::string& service) const {
   auto i = statuses_.find(service);
   return i == statuses_.end() ? HealthCheckResponse::SERVICE_UNKNOWN
                               : i->second;

@@ -26,8 +26,8 @@
 
 #include <grpcpp/completion_queue.h>
 
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "frontend/queue_guard.hpp"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace prism::frontend {
 

@@ -138,7 +138,7 @@ struct scan_rpc {
   static constexpr auto request_call = &async_service::RequestScan;
   static model::operation operation(const request& r) {
     return model::scan_op{r.prefix(), r.start_after(), r.limit(),
-                       r.keys_only()};
+                          r.keys_only()};
   }
   static void fill(response& out, model::result&& r) {
     auto& x = std::get<model::scan_result>(r);
@@ -152,15 +152,14 @@ struct scan_rpc {
 } // namespace
 
 keyvalue_service::keyvalue_service(frontend_core_ptr core)
-  : core_(std::move(core)) {
-}
+  : core_(std::move(core)) {}
 
 void keyvalue_service::start(
   const std::vector<grpc::ServerCompletionQueue*>& cqs) {
   for (auto* cq : cqs)
-    request_unary_calls<get_rpc, set_rpc, delete_rpc, exists_rpc,
-                        batch_get_rpc, batch_set_rpc, batch_delete_rpc,
-                        scan_rpc>(core_, async_, cq);
+    request_unary_calls<get_rpc, set_rpc, delete_rpc, exists_rpc, batch_get_rpc,
+                        batch_set_rpc, batch_delete_rpc, scan_rpc>(core_,
+                                                                   async_, cq);
 }
 
 } // namespace prism::frontend

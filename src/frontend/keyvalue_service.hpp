@@ -9,8 +9,8 @@
 
 #include <grpcpp/completion_queue.h>
 
-#include "prism/v1/keyvalue.grpc.pb.h"
 #include "frontend/frontend_core.hpp"
+#include "prism/v1/keyvalue.grpc.pb.h"
 
 namespace prism::frontend {
 

@@ -13,7 +13,8 @@ namespace {
 
 using async_service = v1::PubSub::AsyncService;
 
-model::metadata from_proto(const google::protobuf::Map<std::string, std::string>& md) {
+model::metadata from_proto(
+  const google::protobuf::Map<std::string, std::string>& md) {
   model::metadata out;
   out.reserve(md.size());
   for (auto& [k, v] : md)
@@ -30,7 +31,8 @@ struct publish_rpc {
     return model::publish_op{r.topic(), r.payload(), from_proto(r.metadata())};
   }
   static void fill(response& out, model::result&& r) {
-    out.set_message_id(std::move(std::get<model::publish_result>(r).message_id));
+    out.set_message_id(
+      std::move(std::get<model::publish_result>(r).message_id));
   }
 };
 
@@ -39,8 +41,7 @@ struct publish_rpc {
 class subscribe_completion final : public call_completion {
 public:
   explicit subscribe_completion(message_sink_ptr sink)
-    : sink_(std::move(sink)) {
-  }
+    : sink_(std::move(sink)) {}
 
   void complete(model::outcome&& result) override {
     if (!result.status.ok())
@@ -85,8 +86,7 @@ public:
     : core_(std::move(core)), service_(service), cq_(cq), writer_(&ctx_),
       request_event_(this, &subscribe_stream::on_request),
       op_event_(this, &subscribe_stream::on_operation),
-      done_event_(this, &subscribe_stream::on_done) {
-  }
+      done_event_(this, &subscribe_stream::on_done) {}
 
   void write(const model::message& m, std::function<void(bool)> done) override {
     std::unique_lock<std::mutex> lock{mutex_};
@@ -175,10 +175,12 @@ private:
       started_ = true;
     }
     request(core_, service_, cq_);
-    const auto start = request_.start() == v1::EARLIEST ? model::start_position::earliest
-                       : request_.start() == v1::LATEST ? model::start_position::latest
-                                                        : model::start_position::unknown;
-    model::operation op{model::subscribe_op{request_.topic(), request_.subscription(), start}};
+    const auto start = request_.start() == v1::EARLIEST
+      ? model::start_position::earliest
+      : request_.start() == v1::LATEST ? model::start_position::latest
+                                       : model::start_position::unknown;
+    model::operation op{
+      model::subscribe_op{request_.topic(), request_.subscription(), start}};
     auto me = shared_from_this();
     core_->dispatch_stream(ctx_, request_.namespace_(), std::move(op), me,
                            std::make_unique<subscribe_completion>(me));
@@ -303,8 +305,7 @@ private:
 } // namespace
 
 pubsub_service::pubsub_service(frontend_core_ptr core)
-  : core_(std::move(core)) {
-}
+  : core_(std::move(core)) {}
 
 void pubsub_service::start(
   const std::vector<grpc::ServerCompletionQueue*>& cqs) {

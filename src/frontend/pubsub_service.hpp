@@ -13,8 +13,8 @@
 
 #include <grpcpp/completion_queue.h>
 
-#include "prism/v1/pubsub.grpc.pb.h"
 #include "frontend/frontend_core.hpp"
+#include "prism/v1/pubsub.grpc.pb.h"
 
 namespace prism::frontend {
 

@@ -25,9 +25,7 @@ public:
       guard_.operations_.fetch_add(1, std::memory_order_seq_cst);
       open_ = guard_.open_.load(std::memory_order_seq_cst);
     }
-    ~operation() {
-      guard_.operations_.fetch_sub(1, std::memory_order_seq_cst);
-    }
+    ~operation() { guard_.operations_.fetch_sub(1, std::memory_order_seq_cst); }
     operation(const operation&) = delete;
     operation& operator=(const operation&) = delete;
     explicit operator bool() const noexcept { return open_; }

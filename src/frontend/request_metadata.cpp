@@ -36,8 +36,7 @@ bool acceptable_request_id(grpc::string_ref id) {
   return true;
 }
 
-std::string header(const grpc::ServerContextBase& ctx,
-                   std::string_view name) {
+std::string header(const grpc::ServerContextBase& ctx, std::string_view name) {
   auto& md = ctx.client_metadata();
   auto i = md.find(grpc::string_ref(name.data(), name.size()));
   if (i == md.end())
@@ -75,17 +74,16 @@ request_context make_request_context(grpc::ServerContextBase& ctx,
   // some 292 years ahead (the largest a client can send is 99999999 hours).
   const gpr_timespec deadline = ctx.raw_deadline();
   if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0) {
-    const gpr_timespec left = gpr_time_sub(
-      gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC),
-      gpr_now(GPR_CLOCK_MONOTONIC));
+    const gpr_timespec left
+      = gpr_time_sub(gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC),
+                     gpr_now(GPR_CLOCK_MONOTONIC));
     // Past 200 years, the time span itself would not hold it.
     constexpr int64_t no_deadline_after_s = 200ll * 366 * 24 * 3600;
-    rc.deadline =
-      left.tv_sec >= no_deadline_after_s
-        ? caf::actor_clock::time_point::max()
-        : actor_deadline(sys.clock().now(),
-                         std::chrono::seconds{left.tv_sec}
-                           + std::chrono::nanoseconds{left.tv_nsec});
+    rc.deadline = left.tv_sec >= no_deadline_after_s
+      ? caf::actor_clock::time_point::max()
+      : actor_deadline(sys.clock().now(),
+                       std::chrono::seconds{left.tv_sec}
+                         + std::chrono::nanoseconds{left.tv_nsec});
   }
   return rc;
 }

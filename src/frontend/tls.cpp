@@ -13,15 +13,14 @@ namespace {
 std::string read_pem(const std::string& path, const char* what) {
   auto text = config::read_pem_file(path);
   if (!text)
-    throw std::runtime_error(std::string{"cannot read "} + what + " "
-                             + path);
+    throw std::runtime_error(std::string{"cannot read "} + what + " " + path);
   return std::move(*text);
 }
 
 } // namespace
 
-std::shared_ptr<grpc::ServerCredentials>
-listener_credentials(const config::tls_options& tls, config::auth_mode mode) {
+std::shared_ptr<grpc::ServerCredentials> listener_credentials(
+  const config::tls_options& tls, config::auth_mode mode) {
   if (!tls.enabled())
     return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions options;

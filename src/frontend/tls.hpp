@@ -16,7 +16,7 @@ namespace prism::frontend {
 /// the handshake; a client that sends none still connects, so its calls can
 /// be answered UNAUTHENTICATED instead of failing as a broken connection.
 /// Throws std::runtime_error naming a file that cannot be read.
-std::shared_ptr<grpc::ServerCredentials>
-listener_credentials(const config::tls_options& tls, config::auth_mode mode);
+std::shared_ptr<grpc::ServerCredentials> listener_credentials(
+  const config::tls_options& tls, config::auth_mode mode);
 
 } // namespace prism::frontend

@@ -95,8 +95,7 @@ private:
 
   unary_call(frontend_core_ptr core, service_type& service,
              grpc::ServerCompletionQueue* cq)
-    : core_(std::move(core)), service_(service), cq_(cq), responder_(&ctx_) {
-  }
+    : core_(std::move(core)), service_(service), cq_(cq), responder_(&ctx_) {}
 
   /// Finishes with the outcome complete_soon left.
   void run() override {
@@ -123,8 +122,8 @@ private:
       responder_.Finish(response_, grpc::Status::OK, this);
       return;
     }
-    responder_.FinishWithError(
-      finish_status(ctx_, std::move(result.status)), this);
+    responder_.FinishWithError(finish_status(ctx_, std::move(result.status)),
+                               this);
   }
 
   frontend_core_ptr core_;

@@ -18,7 +18,9 @@ namespace prism {
 
 namespace {
 
-caf::timespan ms(uint32_t n) { return std::chrono::milliseconds(n); }
+caf::timespan ms(uint32_t n) {
+  return std::chrono::milliseconds(n);
+}
 
 supervisor_options supervision_for(const config::supervision_config& c) {
   supervisor_options o;
@@ -29,8 +31,7 @@ supervisor_options supervision_for(const config::supervision_config& c) {
     case config::supervision_strategy::rest_for_one:
       o.strategy = strategy::rest_for_one;
       break;
-    default:
-      o.strategy = strategy::one_for_one;
+    default: o.strategy = strategy::one_for_one;
   }
   o.intensity_max_restarts = c.max_restarts;
   o.intensity_period = ms(c.period_ms);
@@ -57,8 +58,8 @@ pool_options options_for(const config::backend& backend) {
   // next call, and a connection that breaks holds only the call it ran. The
   // memory driver answers inline, so it may take many.
   opts.in_flight_per_connection = backend.type == config::backend_type::memory
-                                    ? defaults::connection_in_flight_max
-                                    : 1;
+    ? defaults::connection_in_flight_max
+    : 1;
   return opts;
 }
 
@@ -271,12 +272,12 @@ std::vector<driver_handoff> open_drivers(const config::backend& backend,
   std::vector<driver_handoff> result;
   for (uint32_t i = 0; i < backend.connections; ++i) {
     try {
-      result.push_back(
-        std::make_shared<std::unique_ptr<drivers::kv_driver>>(make(backend, i)));
+      result.push_back(std::make_shared<std::unique_ptr<drivers::kv_driver>>(
+        make(backend, i)));
     } catch (const std::exception& e) {
       throw std::runtime_error(fmt::format(
-        "backend \"{}\" ({}:{}): cannot open connection #{}: {}",
-        backend.name, backend.where.file, backend.where.line, i, e.what()));
+        "backend \"{}\" ({}:{}): cannot open connection #{}: {}", backend.name,
+        backend.where.file, backend.where.line, i, e.what()));
     }
   }
   return result;

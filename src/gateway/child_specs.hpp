@@ -47,8 +47,7 @@ child_spec remote_broker_spec(wiring_ptr w, const config::backend& backend,
                               drivers::pubsub_driver_factory make,
                               pubsub_driver_handoff first, inspector* actors);
 
-child_spec router_spec(wiring_ptr w, inspector* actors,
-                       uint32_t mailbox_limit);
+child_spec router_spec(wiring_ptr w, inspector* actors, uint32_t mailbox_limit);
 
 /// Opens every connection's driver of `backend`; throws, naming the backend
 /// and its place in the config, when one cannot be opened.

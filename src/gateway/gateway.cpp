@@ -19,8 +19,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
                  std::shared_ptr<audit_sink> audit, inspector* actors,
                  std::shared_ptr<drivers::wall_clock> clock,
                  drivers::pubsub_driver_factory pubsub)
-  : sys_(sys),
-    wiring_(std::make_shared<wiring>()),
+  : sys_(sys), wiring_(std::make_shared<wiring>()),
     metrics_(std::make_shared<metrics_registry>()) {
   if (!clock)
     clock = drivers::system_wall_clock();
@@ -45,8 +44,8 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   for (const auto& row : config::stage_kinds) {
     if (row.kind == config::stage_kind::access && !cfg.auth.enabled())
       continue;
-    middleware.children.push_back(stage_spec(
-      w, row.kind, audit, actors, cfg.server.stage_mailbox_limit));
+    middleware.children.push_back(
+      stage_spec(w, row.kind, audit, actors, cfg.server.stage_mailbox_limit));
   }
   // Values the registry reads when it is scraped: the audit log's, the
   // subscriptions' lag, and the live actors' from the inspector.
@@ -70,9 +69,8 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   w->expected_pools = used;
   for (auto& name : used) {
     auto& backend = cfg.backends.at(name);
-    backends.children.push_back(pool_spec(w, backend, factory,
-                                          open_drivers(backend, factory),
-                                          actors, metrics));
+    backends.children.push_back(pool_spec(
+      w, backend, factory, open_drivers(backend, factory), actors, metrics));
   }
   // PubSub: one broker per backend that a pubsub namespace uses: the topics
   // themselves for a memory backend, the client of a Kafka or NATS one (made
@@ -92,9 +90,9 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     try {
       *first = pubsub(backend);
     } catch (const std::exception& e) {
-      throw std::runtime_error(
-        fmt::format("backend \"{}\" ({}): {}", name,
-                    config::to_string(backend.type), e.what()));
+      throw std::runtime_error(fmt::format("backend \"{}\" ({}): {}", name,
+                                           config::to_string(backend.type),
+                                           e.what()));
     }
     backends.children.push_back(
       remote_broker_spec(w, backend, pubsub, std::move(first), actors));

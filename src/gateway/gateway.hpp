@@ -30,8 +30,8 @@
 
 #include "config/config.hpp"
 #include "drivers/driver.hpp"
-#include "middleware/audit/audit_stage.hpp"
 #include "drivers/pubsub_driver.hpp"
+#include "middleware/audit/audit_stage.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/metrics_registry.hpp"

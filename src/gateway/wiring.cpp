@@ -4,8 +4,7 @@
 
 namespace prism {
 
-void gateway::wiring::set_namespaces_locked(
-  const config::gateway_config& cfg) {
+void gateway::wiring::set_namespaces_locked(const config::gateway_config& cfg) {
   chains.clear();
   subscription_buffers.clear();
   std::set<std::string> names;
@@ -33,8 +32,8 @@ void gateway::wiring::set_namespaces_locked(
     chains.emplace(name, std::move(chain));
     if (ns.pattern == config::pattern::pubsub)
       subscription_buffers.emplace(
-        name, std::make_pair(ns.subscription_buffer,
-                             ns.disconnect_slow_subscribers));
+        name,
+        std::make_pair(ns.subscription_buffer, ns.disconnect_slow_subscribers));
   }
 }
 
@@ -74,15 +73,16 @@ void gateway::wiring::publish_locked() {
   };
   for (auto& [ns, chain] : chains) {
     auto r = make_route(chain);
-    if (auto i = subscription_buffers.find(ns); i != subscription_buffers.end()) {
+    if (auto i = subscription_buffers.find(ns);
+        i != subscription_buffers.end()) {
       r->subscription_buffer_messages = i->second.first;
       r->disconnect_slow_subscribers = i->second.second;
     }
     table->by_namespace.emplace(ns, std::move(r));
   }
   // Calls for unknown namespaces are still counted and audited.
-  auto fallback = make_route({{config::stage_kind::metrics, false},
-                              {config::stage_kind::audit, false}});
+  auto fallback = make_route(
+    {{config::stage_kind::metrics, false}, {config::stage_kind::audit, false}});
   fallback->configured = false;
   table->fallback = std::move(fallback);
   table->rejections = rejections;

@@ -64,7 +64,7 @@ std::string describe(const grpc::Status& status) {
 void make_key(uint64_t n, std::string& out) {
   char buf[32] = "bench-";
   auto [end, ec] = std::to_chars(buf + 6, buf + sizeof(buf), n);
-  (void) ec;
+  (void)ec;
   out.assign(buf, end);
 }
 
@@ -175,7 +175,7 @@ private:
         case rpc_kind::set: write = true; break;
         default:
           write = static_cast<double>(next_random() >> 11) * 0x1.0p-53
-                  < opt.set_ratio;
+            < opt.set_ratio;
       }
     }
     ctx_ = std::make_unique<grpc::ClientContext>();
@@ -225,8 +225,8 @@ private:
       } else {
         if (first_error.empty()) {
           first_error = std::string{write_ ? "Set " : "Get "}
-                        + (write_ ? set_req_.key() : get_req_.key()) + ": "
-                        + describe(status);
+            + (write_ ? set_req_.key() : get_req_.key()) + ": "
+            + describe(status);
           first_error_at = now;
         }
         if (counted)
@@ -272,9 +272,8 @@ void drive(run_state& state, std::vector<std::unique_ptr<slot>>& slots) {
       state.slot_done();
   std::unique_lock<std::mutex> lock{state.mutex};
   for (;;) {
-    state.changed.wait(lock, [&] {
-      return state.active == 0 || !state.deferred.empty();
-    });
+    state.changed.wait(
+      lock, [&] { return state.active == 0 || !state.deferred.empty(); });
     if (state.active == 0)
       return;
     auto ready = std::move(state.deferred);
@@ -421,8 +420,8 @@ void complete(open_call* call, const grpc::Status& status) {
     auto& first_at = refused ? s.first_refusal_at : s.first_error_at;
     if (first.empty()) {
       first = std::string{call->write ? "Set " : "Get "}
-              + (call->write ? call->set_req.key() : call->get_req.key())
-              + ": " + describe(status);
+        + (call->write ? call->set_req.key() : call->get_req.key()) + ": "
+        + describe(status);
       first_at = now;
     }
     if (call->counted) {
@@ -431,7 +430,8 @@ void complete(open_call* call, const grpc::Status& status) {
       if (refused) {
         s.rejected_latency.record(nanos(now - call->sent_at));
         const auto& trailers = call->ctx.GetServerTrailingMetadata();
-        if (trailers.find(grpc::string_ref{retry_after_header}) != trailers.end())
+        if (trailers.find(grpc::string_ref{retry_after_header})
+            != trailers.end())
           ++s.retry_hints;
       }
     } else if (!refused) {
@@ -463,9 +463,10 @@ void schedule(open_run& run, pb::KeyValue::Stub* stub, uint32_t index,
   const double phase = static_cast<double>(index) / opt.channels;
   const double span = opt.warmup_s + opt.duration_s;
   auto due_at = [&](uint64_t k) {
-    return run.start + std::chrono::duration_cast<clock_type::duration>(
-                         std::chrono::duration<double>{
-                           (static_cast<double>(k) + phase) * interval});
+    return run.start
+      + std::chrono::duration_cast<clock_type::duration>(
+             std::chrono::duration<double>{(static_cast<double>(k) + phase)
+                                           * interval});
   };
   uint64_t rng = seed | 1;
   auto next_random = [&rng] {
@@ -500,7 +501,8 @@ void schedule(open_run& run, pb::KeyValue::Stub* stub, uint32_t index,
     bool counted = due >= run.window_start;
     if (counted)
       ++out.offered;
-    if (run.outstanding.load(std::memory_order_relaxed) >= opt.max_outstanding) {
+    if (run.outstanding.load(std::memory_order_relaxed)
+        >= opt.max_outstanding) {
       if (counted)
         ++out.dropped;
       continue;
@@ -517,7 +519,7 @@ void schedule(open_run& run, pb::KeyValue::Stub* stub, uint32_t index,
       case rpc_kind::set: write = true; break;
       default:
         write = static_cast<double>(next_random() >> 11) * 0x1.0p-53
-                < opt.set_ratio;
+          < opt.set_ratio;
     }
     auto* call = new open_call{run};
     call->counted = counted;
@@ -539,9 +541,10 @@ void schedule(open_run& run, pb::KeyValue::Stub* stub, uint32_t index,
   }
 }
 
-report run_open_loop(const options& opt,
-                     const std::vector<std::unique_ptr<pb::KeyValue::Stub>>& stubs,
-                     const std::string& value) {
+report run_open_loop(
+  const options& opt,
+  const std::vector<std::unique_ptr<pb::KeyValue::Stub>>& stubs,
+  const std::string& value) {
   open_run run;
   run.opt = &opt;
   run.value = &value;
@@ -558,7 +561,8 @@ report run_open_loop(const options& opt,
   std::vector<std::thread> threads;
   for (uint32_t i = 0; i < stubs.size(); ++i)
     threads.emplace_back(schedule, std::ref(run), stubs[i].get(), i,
-                         0x5851f42d4c957f2dull * (i + 1) + 0x14057b7ef767814full,
+                         0x5851f42d4c957f2dull * (i + 1)
+                           + 0x14057b7ef767814full,
                          std::ref(results[i]));
   for (auto& t : threads)
     t.join();
@@ -606,17 +610,20 @@ report run_open_loop(const options& opt,
   for (int c = 0; c < status_codes; ++c)
     if (by_code[c] > 0)
       out.errors[status_name(static_cast<grpc::StatusCode>(c))] += by_code[c];
-  out.rejected = by_code[static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED)];
+  out.rejected
+    = by_code[static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED)];
 
-  out.seconds = std::chrono::duration<double>(run.window_end
-                                              - run.window_start).count();
+  out.seconds
+    = std::chrono::duration<double>(run.window_end - run.window_start).count();
   auto per_second = [&](uint64_t n) {
     return out.seconds > 0 ? static_cast<double>(n) / out.seconds : 0.0;
   };
   out.rps = per_second(out.requests);
   out.offered_rps = per_second(out.offered);
   out.rejected_rps = per_second(out.rejected);
-  auto us = [](uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  auto us = [](uint64_t ns) {
+    return static_cast<double>(ns) / 1000.0;
+  };
   out.p50_us = us(ok_latency.quantile(0.50));
   out.p90_us = us(ok_latency.quantile(0.90));
   out.p99_us = us(ok_latency.quantile(0.99));
@@ -673,25 +680,25 @@ std::string validate(const options& opt) {
     return "--channels: must be 1.." + std::to_string(channels_max);
   if (opt.rate == 0 && opt.channels > opt.concurrency)
     return "--channels: more channels (" + std::to_string(opt.channels)
-           + ") than outstanding calls (--concurrency "
-           + std::to_string(opt.concurrency) + ") would leave some idle";
+      + ") than outstanding calls (--concurrency "
+      + std::to_string(opt.concurrency) + ") would leave some idle";
   if (!(opt.duration_s > 0.0 && opt.duration_s <= duration_max_s))
     return "--duration: must be more than 0 and at most "
-           + std::to_string(static_cast<int>(duration_max_s)) + " seconds";
+      + std::to_string(static_cast<int>(duration_max_s)) + " seconds";
   if (!(opt.warmup_s >= 0.0 && opt.warmup_s <= duration_max_s))
-    return "--warmup: must be 0.." + std::to_string(static_cast<int>(duration_max_s))
-           + " seconds";
+    return "--warmup: must be 0.."
+      + std::to_string(static_cast<int>(duration_max_s)) + " seconds";
   if (opt.value_bytes > value_bytes_max)
     return "--value-bytes: must be at most " + std::to_string(value_bytes_max)
-           + " (the gateway's default value limit)";
+      + " (the gateway's default value limit)";
   if (opt.keys < 1 || opt.keys > keys_max)
     return "--keys: must be 1.." + std::to_string(keys_max);
   if (!(opt.rate >= 0.0 && opt.rate <= rate_max))
     return "--rate: must be 0 (closed loop) or calls per second up to "
-           + std::to_string(static_cast<uint64_t>(rate_max));
+      + std::to_string(static_cast<uint64_t>(rate_max));
   if (opt.max_outstanding < 1 || opt.max_outstanding > max_outstanding_max)
     return "--max-outstanding: must be 1.."
-           + std::to_string(max_outstanding_max);
+      + std::to_string(max_outstanding_max);
   return {};
 }
 
@@ -731,8 +738,8 @@ report run(const options& opt) {
       opt.keys, std::max(opt.concurrency, preload_concurrency_min));
     std::vector<std::unique_ptr<slot>> slots;
     for (uint32_t i = 0; i < n; ++i)
-      slots.push_back(std::make_unique<slot>(stubs[i % stubs.size()].get(),
-                                             state, i + 1));
+      slots.push_back(
+        std::make_unique<slot>(stubs[i % stubs.size()].get(), state, i + 1));
     drive(state, slots);
     for (auto& s : slots)
       if (!s->first_error.empty())
@@ -750,9 +757,9 @@ report run(const options& opt) {
   state.value = &value;
   std::vector<std::unique_ptr<slot>> slots;
   for (uint32_t i = 0; i < opt.concurrency; ++i)
-    slots.push_back(std::make_unique<slot>(
-      stubs[i % stubs.size()].get(), state,
-      0x5851f42d4c957f2dull * (i + 1) + 0x14057b7ef767814full));
+    slots.push_back(std::make_unique<slot>(stubs[i % stubs.size()].get(), state,
+                                           0x5851f42d4c957f2dull * (i + 1)
+                                             + 0x14057b7ef767814full));
   auto start = clock_type::now();
   auto to_clock = [](double s) {
     return std::chrono::duration_cast<clock_type::duration>(
@@ -777,9 +784,11 @@ report run(const options& opt) {
       out.first_error = s->first_error;
     }
   }
-  out.seconds = std::chrono::duration<double>(state.window_end
-                                              - state.window_start).count();
-  out.rps = out.seconds > 0 ? static_cast<double>(out.requests) / out.seconds : 0;
+  out.seconds
+    = std::chrono::duration<double>(state.window_end - state.window_start)
+        .count();
+  out.rps = out.seconds > 0 ? static_cast<double>(out.requests) / out.seconds
+                            : 0;
   out.p50_us = static_cast<double>(all.quantile(0.50)) / 1000.0;
   out.p90_us = static_cast<double>(all.quantile(0.90)) / 1000.0;
   out.p99_us = static_cast<double>(all.quantile(0.99)) / 1000.0;
@@ -805,7 +814,7 @@ std::size_t histogram::index_of(uint64_t ns) noexcept {
   // (msb - sub_bits) rows of `sub` buckets lie before this row, plus the exact
   // row; the mantissa (ns >> shift) is in [sub, 2 sub).
   return (static_cast<std::size_t>(shift) << sub_bits)
-         + static_cast<std::size_t>(ns >> shift);
+    + static_cast<std::size_t>(ns >> shift);
 }
 
 uint64_t histogram::value_of(std::size_t index) noexcept {

@@ -25,8 +25,8 @@
 namespace prism::loadgen {
 
 enum class rpc_kind {
-  get,   ///< only Get
-  set,   ///< only Set
+  get, ///< only Get
+  set, ///< only Set
   mixed, ///< Set with probability set_ratio, Get otherwise
 };
 
@@ -67,8 +67,8 @@ struct options {
 inline constexpr uint32_t concurrency_max = 10000;
 inline constexpr uint32_t channels_max = 256;
 /// The gateway's default value limit.
-inline constexpr uint32_t value_bytes_max =
-  static_cast<uint32_t>(defaults::value_bytes_max);
+inline constexpr uint32_t value_bytes_max
+  = static_cast<uint32_t>(defaults::value_bytes_max);
 inline constexpr uint32_t keys_max = 10'000'000;
 inline constexpr double duration_max_s = 3600.0;
 inline constexpr double rate_max = 1'000'000.0;

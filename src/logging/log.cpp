@@ -19,8 +19,8 @@ public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
     static constexpr char hex[] = "0123456789abcdef";
-    for (unsigned char c : std::string_view(msg.payload.data(),
-                                            msg.payload.size())) {
+    for (unsigned char c :
+         std::string_view(msg.payload.data(), msg.payload.size())) {
       switch (c) {
         case '"': dest.append(std::string_view("\\\"")); break;
         case '\\': dest.append(std::string_view("\\\\")); break;
@@ -48,8 +48,8 @@ public:
 /// invalid UTF-8, say; the client gets INTERNAL "Unable to parse request"),
 /// so a client could write them at will: one warning a minute, saying how
 /// many were held back, the rest at debug level.
-void protobuf_log(google::protobuf::LogLevel level, const char* file,
-                  int line, const std::string& message) {
+void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
+                  const std::string& message) {
   if (level == google::protobuf::LOGLEVEL_FATAL) {
     spdlog::critical("libprotobuf ({}:{}): {}", file, line, message);
     return;
@@ -60,7 +60,8 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file,
   constexpr auto interval = std::chrono::minutes{1};
   const auto now = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> guard{mutex};
-  if (last == std::chrono::steady_clock::time_point{} || now - last >= interval) {
+  if (last == std::chrono::steady_clock::time_point{}
+      || now - last >= interval) {
     const auto held = held_back;
     last = now;
     held_back = 0;

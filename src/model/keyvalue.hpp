@@ -35,8 +35,8 @@ struct delete_op {
 /// The most bytes of keys and values one BatchGet or Scan answer may carry
 /// unless the front end says otherwise: the largest request a namespace
 /// with the default max_value_bytes accepts.
-inline constexpr uint64_t answer_bytes_default =
-  defaults::value_bytes_max + defaults::message_overhead_bytes;
+inline constexpr uint64_t answer_bytes_default
+  = defaults::value_bytes_max + defaults::message_overhead_bytes;
 
 struct batch_get_op {
   std::vector<std::string> keys;

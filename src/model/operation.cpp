@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-
 namespace prism::model {
 
 namespace {
@@ -20,9 +19,9 @@ overloaded(Fs...) -> overloaded<Fs...>;
 } // namespace
 
 std::string_view operation_name(const operation& op) noexcept {
-  static constexpr std::string_view names[] = {
-    "Get",      "Set",  "Delete",  "Exists",   "BatchGet",
-    "BatchSet", "BatchDelete", "Scan", "Publish", "Subscribe"};
+  static constexpr std::string_view names[]
+    = {"Get",      "Set",         "Delete", "Exists",  "BatchGet",
+       "BatchSet", "BatchDelete", "Scan",   "Publish", "Subscribe"};
   static_assert(std::size(names) == std::variant_size_v<operation>,
                 "every operation has a name");
   return names[op.index()];
@@ -43,10 +42,10 @@ outcome pubsub_on_keyvalue_backend() {
 
 bool is_write(const operation& op) noexcept {
   return std::holds_alternative<set_op>(op)
-         || std::holds_alternative<publish_op>(op)
-         || std::holds_alternative<delete_op>(op)
-         || std::holds_alternative<batch_set_op>(op)
-         || std::holds_alternative<batch_delete_op>(op);
+    || std::holds_alternative<publish_op>(op)
+    || std::holds_alternative<delete_op>(op)
+    || std::holds_alternative<batch_set_op>(op)
+    || std::holds_alternative<batch_delete_op>(op);
 }
 
 std::string_view primary_key(const operation& op) noexcept {

@@ -56,10 +56,11 @@ const std::string& same(const std::string& key) {
 status check_name(const std::string& name, const char* field) {
   if (name.size() > defaults::topic_name_bytes_max)
     return invalid(fmt::format("{} is {} bytes long; at most {} are allowed",
-                               field, name.size(), defaults::topic_name_bytes_max));
+                               field, name.size(),
+                               defaults::topic_name_bytes_max));
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+      || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok)
       return invalid(fmt::format("{} \"{}\" has a character that is not "
                                  "allowed; use letters, digits, '.', '_' and "

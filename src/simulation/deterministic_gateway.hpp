@@ -28,9 +28,9 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include "config/config.hpp"
-#include "simulation/sim_driver.hpp"
 #include "gateway/gateway.hpp"
 #include "runtime/inspector.hpp"
+#include "simulation/sim_driver.hpp"
 
 namespace prism::simulation {
 
@@ -99,9 +99,11 @@ public:
 
   /// Opens a subscriber stream as the front end would; the answer to the
   /// Subscribe call arrives like any other (OK once it is in place).
-  std::shared_ptr<recording_sink>
-  subscribe(const std::string& request_id, const std::string& ns,
-            model::subscribe_op op, const std::string& client = "client-1");
+  std::shared_ptr<recording_sink> subscribe(const std::string& request_id,
+                                            const std::string& ns,
+                                            model::subscribe_op op,
+                                            const std::string& client
+                                            = "client-1");
 
   /// Runs every ready job (in the seed's order, or FIFO); returns how many
   /// ran.

@@ -8,8 +8,7 @@
 namespace prism::simulation {
 
 sim_backend::sim_backend(std::shared_ptr<manual_clock> clock)
-  : clock_(std::move(clock)) {
-}
+  : clock_(std::move(clock)) {}
 
 namespace {
 
@@ -101,16 +100,15 @@ void sim_backend::set_holding(bool holding) {
     notify(holding ? "holding on" : "holding off");
 }
 
-void sim_backend::execute(std::string ns, operation_ptr op,
-                          op_timeout timeout, kv_driver::completion done) {
+void sim_backend::execute(std::string ns, operation_ptr op, op_timeout timeout,
+                          kv_driver::completion done) {
   if (throw_next_ > 0) {
     --throw_next_;
     ++failed_;
     notify("threw " + describe(*op));
     throw std::runtime_error("simulated driver exception (injected)");
   }
-  held_operation work{std::move(ns), std::move(op), std::move(done), 0,
-                      false};
+  held_operation work{std::move(ns), std::move(op), std::move(done), 0, false};
   if (holding_) {
     if (observer_)
       notify("held " + describe(*work.op));
@@ -121,7 +119,8 @@ void sim_backend::execute(std::string ns, operation_ptr op,
     auto wait_ms = latency_ms_;
     if (timeout != drivers::no_timeout) {
       auto limit
-        = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+        = std::chrono::duration_cast<std::chrono::milliseconds>(timeout)
+            .count();
       if (limit < latency_ms_) {
         wait_ms = std::max<int64_t>(limit, 0);
         work.times_out = true;
@@ -153,16 +152,17 @@ void sim_backend::apply(held_operation& work) {
   if (drop) {
     ++failed_;
     notify("dropped " + describe(*work.op));
-    work.done(model::outcome::lost(down_ ? "connection refused (simulated "
-                                        "backend is down)"
-                                      : "connection reset by peer (injected)"));
+    work.done(model::outcome::lost(down_
+                                     ? "connection refused (simulated "
+                                       "backend is down)"
+                                     : "connection reset by peer (injected)"));
     return;
   }
   if (fail) {
     ++failed_;
     notify("failed " + describe(*work.op) + " UNAVAILABLE (random)");
     work.done(model::outcome::failure(status_code::unavailable,
-                                   "simulated backend failure (random)"));
+                                      "simulated backend failure (random)"));
     return;
   }
   if (fail_next_ > 0) {
@@ -172,7 +172,7 @@ void sim_backend::apply(held_operation& work) {
       notify("failed " + describe(*work.op) + " "
              + std::string(to_string(fail_code_)));
     work.done(model::outcome::failure(fail_code_,
-                                   "simulated backend failure (injected)"));
+                                      "simulated backend failure (injected)"));
     return;
   }
   ++applied_;
@@ -201,8 +201,7 @@ void sim_backend::reclaim_expired(uint32_t max_keys,
 
 sim_driver::sim_driver(std::shared_ptr<sim_backend> backend, std::string name,
                        uint32_t index)
-  : backend_(std::move(backend)), name_(std::move(name)), index_(index) {
-}
+  : backend_(std::move(backend)), name_(std::move(name)), index_(index) {}
 
 void sim_driver::execute(std::string ns, operation_ptr op, op_timeout timeout,
                          completion done) {

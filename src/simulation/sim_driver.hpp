@@ -101,8 +101,7 @@ public:
   /// gives up when the timeout passes, not applied, with DEADLINE_EXCEEDED.
   void execute(std::string ns, operation_ptr op, op_timeout timeout,
                kv_driver::completion done);
-  void reclaim_expired(uint32_t max_keys,
-                       kv_driver::reclaim_completion done);
+  void reclaim_expired(uint32_t max_keys, kv_driver::reclaim_completion done);
 
 private:
   struct held_operation {

@@ -4,8 +4,8 @@
 // rights apply, PubSub follows the same rules, audit lines carry the
 // principal, and the admin listener's kill needs an admin's token.
 
-#include <cstdlib>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -46,7 +46,6 @@ namespaces:
   closed: {backend: mem}
 )";
 
-
 } // namespace
 
 TEST_CASE("auth: every call without a known token is UNAUTHENTICATED, and "
@@ -65,8 +64,7 @@ TEST_CASE("auth: every call without a known token is UNAUTHENTICATED, and "
   }
   kv.set_token("");
   auto denied = kv.get("no-such-namespace", "k");
-  CHECK(denied.status.error_message().find("namespace")
-        == std::string::npos);
+  CHECK(denied.status.error_message().find("namespace") == std::string::npos);
   CHECK_THAT(denied.status.error_message(), Catch::Contains("Bearer"));
 
   // PubSub too.
@@ -76,8 +74,7 @@ TEST_CASE("auth: every call without a known token is UNAUTHENTICATED, and "
         == grpc::StatusCode::UNAUTHENTICATED);
   subscriber anonymous{gw, "events", "t"};
   std::vector<prism::v1::Message> got;
-  CHECK(anonymous.drain(got).error_code()
-        == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(anonymous.drain(got).error_code() == grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST_CASE("auth: a reader reads but cannot write, a group's member writes, "
@@ -96,11 +93,14 @@ TEST_CASE("auth: a reader reads but cannot write, a group's member writes, "
   REQUIRE(got.ok());
   CHECK(got.response.value() == "v");
   auto codes = every_kv_rpc(reader, "cache");
-  std::vector<grpc::StatusCode> expected{
-    grpc::StatusCode::OK,                grpc::StatusCode::PERMISSION_DENIED,
-    grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::OK,
-    grpc::StatusCode::OK,                grpc::StatusCode::PERMISSION_DENIED,
-    grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::OK};
+  std::vector<grpc::StatusCode> expected{grpc::StatusCode::OK,
+                                         grpc::StatusCode::PERMISSION_DENIED,
+                                         grpc::StatusCode::PERMISSION_DENIED,
+                                         grpc::StatusCode::OK,
+                                         grpc::StatusCode::OK,
+                                         grpc::StatusCode::PERMISSION_DENIED,
+                                         grpc::StatusCode::PERMISSION_DENIED,
+                                         grpc::StatusCode::OK};
   CHECK(codes == expected);
   auto refused = reader.set("cache", "k", "x");
   CHECK(refused.status.error_message()
@@ -127,7 +127,7 @@ TEST_CASE("auth: a reader reads but cannot write, a group's member writes, "
     [&] {
       auto audit = read_file(gw.dir() + "/audit.log");
       return audit.find("\"principal\":\"reader\"") != std::string::npos
-             && audit.find("\"principal\":\"writer\"") != std::string::npos;
+        && audit.find("\"principal\":\"writer\"") != std::string::npos;
     },
     10s));
 }
@@ -138,17 +138,17 @@ TEST_CASE("auth: PubSub follows the namespace's rules", "[e2e][auth]") {
   subscriber sub{gw, "events", "t", {}, prism::v1::LATEST, 60s, reader_token};
   auto stub = pubsub_stub(gw);
   std::string id;
-  CHECK(try_publish(*stub, "events", "t", "from reader", {}, id, 10s,
-                    reader_token)
-          .error_code()
-        == grpc::StatusCode::PERMISSION_DENIED);
-  REQUIRE(try_publish(*stub, "events", "t", "from writer", {}, id, 10s,
-                      writer_token)
-            .ok());
+  CHECK(
+    try_publish(*stub, "events", "t", "from reader", {}, id, 10s, reader_token)
+      .error_code()
+    == grpc::StatusCode::PERMISSION_DENIED);
+  REQUIRE(
+    try_publish(*stub, "events", "t", "from writer", {}, id, 10s, writer_token)
+      .ok());
   CHECK(payloads(sub.read(1)) == std::vector<std::string>{"from writer"});
   // root has no rights on events (its admin rights are on secret).
-  subscriber outsider{gw, "events", "t", {}, prism::v1::LATEST, 60s,
-                      root_token};
+  subscriber outsider{gw,  "events",  "t", {}, prism::v1::LATEST,
+                      60s, root_token};
   std::vector<prism::v1::Message> none;
   CHECK(outsider.drain(none).error_code()
         == grpc::StatusCode::PERMISSION_DENIED);
@@ -161,8 +161,8 @@ TEST_CASE("auth: killing an actor on the admin listener needs an admin's "
   gw.start();
   auto router = find_actor(actor_list(gw), "router", "router");
   REQUIRE_FALSE(router.is_null());
-  auto path = "/debug/actors/" + std::to_string(router["id"].get<uint64_t>())
-              + "/kill";
+  auto path
+    = "/debug/actors/" + std::to_string(router["id"].get<uint64_t>()) + "/kill";
   CHECK(http_post(gw.admin_port(), path).status == 403);
   auto with = [&](const std::string& token) {
     return http_request(gw.admin_port(), "POST", path, "", 5s,
@@ -196,8 +196,8 @@ TEST_CASE("auth: prism kv and prism pubsub send the token of PRISM_TOKEN",
     auto set = run_prism({"kv", "--target", target, "set", "cache", "k", "v"});
     INFO(set.err);
     CHECK(set.status.code == 0);
-    auto published = run_prism({"pubsub", "--target", target, "publish",
-                                "events", "t", "hello"});
+    auto published = run_prism(
+      {"pubsub", "--target", target, "publish", "events", "t", "hello"});
     INFO(published.err);
     CHECK(published.status.code == 0);
   }

@@ -49,7 +49,8 @@ std::string varint(uint64_t v) {
 
 /// One length-delimited field.
 std::string string_field(int number, const std::string& value) {
-  return varint(static_cast<uint64_t>(number) << 3 | 2) + varint(value.size()) + value;
+  return varint(static_cast<uint64_t>(number) << 3 | 2) + varint(value.size())
+    + value;
 }
 
 /// One field of a message: a varint or length-delimited bytes.
@@ -79,7 +80,8 @@ std::vector<wire_field> parse_fields(const std::string& bytes) {
   return fields;
 }
 
-std::vector<std::string> length_delimited(const std::vector<wire_field>& fields, int number) {
+std::vector<std::string> length_delimited(const std::vector<wire_field>& fields,
+                                          int number) {
   std::vector<std::string> values;
   for (const auto& f : fields)
     if (f.number == number && f.length_delimited)
@@ -116,8 +118,8 @@ struct raw_reply {
   std::string bytes;
 };
 
-raw_reply unary_call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                     const std::string& request) {
+raw_reply unary_call(const std::shared_ptr<grpc::Channel>& channel,
+                     const std::string& method, const std::string& request) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
@@ -141,10 +143,11 @@ raw_reply unary_call(const std::shared_ptr<grpc::Channel>& channel, const std::s
 
 /// grpc.health.v1.Health/Check for `service`: the status enum, or -1 with
 /// the call's failure in `failure`.
-int health_status(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
-                  grpc::Status& failure) {
-  auto reply = unary_call(channel, "/grpc.health.v1.Health/Check",
-                          service.empty() ? std::string() : string_field(1, service));
+int health_status(const std::shared_ptr<grpc::Channel>& channel,
+                  const std::string& service, grpc::Status& failure) {
+  auto reply
+    = unary_call(channel, "/grpc.health.v1.Health/Check",
+                 service.empty() ? std::string() : string_field(1, service));
   failure = reply.status;
   if (!reply.status.ok())
     return -1;
@@ -156,14 +159,16 @@ int health_status(const std::shared_ptr<grpc::Channel>& channel, const std::stri
 
 /// Sends each request on one ServerReflectionInfo stream and collects the
 /// answers.
-std::vector<std::string> reflection_exchange(const std::shared_ptr<grpc::Channel>& channel,
-                                             const std::vector<std::string>& requests) {
+std::vector<std::string> reflection_exchange(
+  const std::shared_ptr<grpc::Channel>& channel,
+  const std::vector<std::string>& requests) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
   set_deadline(ctx);
-  auto call =
-      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call = stub.PrepareCall(
+    &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+    &cq);
   int start_tag = 0, write_tag = 0, read_tag = 0, done_tag = 0, finish_tag = 0;
   call->StartCall(&start_tag);
   REQUIRE(await(cq, &start_tag));
@@ -191,7 +196,8 @@ std::vector<std::string> reflection_exchange(const std::shared_ptr<grpc::Channel
   return answers;
 }
 
-std::string write_config(const temp_dir& dir, const std::string& name, const std::string& yaml) {
+std::string write_config(const temp_dir& dir, const std::string& name,
+                         const std::string& yaml) {
   std::string path = dir.path() + "/" + name;
   write_file(path, yaml);
   return path;
@@ -199,7 +205,8 @@ std::string write_config(const temp_dir& dir, const std::string& name, const std
 
 /// An unknown backend on line 4.
 /// One memory namespace and nothing else.
-const char* const memory_config = "backends:\n  mem: {type: memory}\nnamespaces:\n  cache: {backend: mem}\n";
+const char* const memory_config
+  = "backends:\n  mem: {type: memory}\nnamespaces:\n  cache: {backend: mem}\n";
 
 const char* const bad_backend_config = R"(backends:
   mem: {type: memory}
@@ -219,7 +226,8 @@ TEST_CASE("prism check accepts the shipped config", "[e2e][cli]") {
   CHECK(r.status.code == 0);
 }
 
-TEST_CASE("prism check rejects a bad config and names the file and field", "[e2e][cli]") {
+TEST_CASE("prism check rejects a bad config and names the file and field",
+          "[e2e][cli]") {
   temp_dir dir;
   SECTION("a namespace on an unknown backend") {
     std::string path = write_config(dir, "bad.yaml", bad_backend_config);
@@ -227,8 +235,9 @@ TEST_CASE("prism check rejects a bad config and names the file and field", "[e2e
     INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
     CHECK(r.status.exited);
     CHECK(r.status.code == 1);
-    std::regex place(std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                     R"(:4:\d+: namespaces\.cache\.backend: )");
+    std::regex place(
+      std::regex_replace(path, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)")
+      + R"(:4:\d+: namespaces\.cache\.backend: )");
     CHECK(std::regex_search(r.out + r.err, place));
   }
   SECTION("an unknown backend type") {
@@ -240,10 +249,13 @@ namespaces:
     auto r = run_prism({"check", path});
     INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
     CHECK(r.status.code == 1);
-    CHECK_THAT(r.out + r.err, Catch::Contains(path + ":2:") && Catch::Contains("backends.mem.type"));
+    CHECK_THAT(r.out + r.err,
+               Catch::Contains(path + ":2:")
+                 && Catch::Contains("backends.mem.type"));
   }
   SECTION("YAML that does not parse") {
-    std::string path = write_config(dir, "broken.yaml", "namespaces: [unclosed\n  cache: {\n");
+    std::string path
+      = write_config(dir, "broken.yaml", "namespaces: [unclosed\n  cache: {\n");
     auto r = run_prism({"check", path});
     INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
     CHECK(r.status.code == 1);
@@ -262,18 +274,20 @@ TEST_CASE("prism serve refuses a bad config with exit code 1", "[e2e][cli]") {
   temp_dir dir;
   std::string path = write_config(dir, "bad.yaml", bad_backend_config);
   std::string ready = dir.path() + "/ready.json";
-  auto r = run_prism({"serve", "--config", path, "--listen", "127.0.0.1:0", "--admin",
-                      "127.0.0.1:0", "--ready-file", ready});
+  auto r = run_prism({"serve", "--config", path, "--listen", "127.0.0.1:0",
+                      "--admin", "127.0.0.1:0", "--ready-file", ready});
   INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
   REQUIRE_FALSE(r.timed_out);
   CHECK(r.status.exited);
   CHECK(r.status.code == 1);
-  CHECK_THAT(r.err, Catch::Contains(path + ":4:") && Catch::Contains("namespaces.cache.backend"));
+  CHECK_THAT(r.err,
+             Catch::Contains(path + ":4:")
+               && Catch::Contains("namespaces.cache.backend"));
   CHECK_FALSE(std::filesystem::exists(ready));
 
   // In the JSON log format the problems are log lines too.
-  auto json = run_prism({"serve", "--config", path, "--log-format", "json", "--listen",
-                         "127.0.0.1:0", "--admin", "127.0.0.1:0"});
+  auto json = run_prism({"serve", "--config", path, "--log-format", "json",
+                         "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"});
   INFO("stderr (json):\n" << json.err);
   CHECK(json.status.code == 1);
   std::istringstream lines(json.err);
@@ -281,7 +295,9 @@ TEST_CASE("prism serve refuses a bad config with exit code 1", "[e2e][cli]") {
   for (std::string line; std::getline(lines, line);) {
     auto parsed = nlohmann::json::parse(line, nullptr, false);
     CHECK(parsed.is_object());
-    if (parsed.is_object() && parsed.value("msg", "").find("namespaces.cache.backend") != std::string::npos)
+    if (parsed.is_object()
+        && parsed.value("msg", "").find("namespaces.cache.backend")
+          != std::string::npos)
       named = true;
   }
   CHECK(named);
@@ -295,12 +311,15 @@ TEST_CASE("prism serve will not share an address: a second gateway, or an "
   temp_dir dir;
   std::string path = write_config(dir, "mem.yaml", memory_config);
   const std::string taken = "127.0.0.1:" + std::to_string(first.grpc_port());
-  const std::string admin_taken = "127.0.0.1:" + std::to_string(first.admin_port());
+  const std::string admin_taken
+    = "127.0.0.1:" + std::to_string(first.admin_port());
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"--listen", taken, "--admin", "127.0.0.1:0"}, "cannot listen for gRPC on " + taken},
-      {{"--listen", "127.0.0.1:0", "--admin", taken}, "cannot listen for admin HTTP on " + taken},
-      {{"--listen", "127.0.0.1:0", "--admin", admin_taken},
-       "cannot listen for admin HTTP on " + admin_taken},
+    {{"--listen", taken, "--admin", "127.0.0.1:0"},
+     "cannot listen for gRPC on " + taken},
+    {{"--listen", "127.0.0.1:0", "--admin", taken},
+     "cannot listen for admin HTTP on " + taken},
+    {{"--listen", "127.0.0.1:0", "--admin", admin_taken},
+     "cannot listen for admin HTTP on " + admin_taken},
   };
   for (const auto& [flags, expected] : cases) {
     std::vector<std::string> args = {"serve", "--config", path};
@@ -323,17 +342,18 @@ TEST_CASE("prism serve refuses a --ready-file it could not write, before it "
   temp_dir dir;
   std::string path = write_config(dir, "mem.yaml", memory_config);
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {dir.path() + "/no/such/dir/ready.json", "does not exist"},
-      {dir.path(), "is a directory"},
+    {dir.path() + "/no/such/dir/ready.json", "does not exist"},
+    {dir.path(), "is a directory"},
   };
   for (const auto& [ready, expected] : cases) {
-    auto r = run_prism({"serve", "--config", path, "--listen", "127.0.0.1:0", "--admin",
-                        "127.0.0.1:0", "--ready-file", ready});
+    auto r = run_prism({"serve", "--config", path, "--listen", "127.0.0.1:0",
+                        "--admin", "127.0.0.1:0", "--ready-file", ready});
     INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
     REQUIRE_FALSE(r.timed_out);
     CHECK(r.status.exited);
     CHECK(r.status.code == 2);
-    CHECK_THAT(r.err, Catch::Contains("--ready-file") && Catch::Contains(expected));
+    CHECK_THAT(r.err,
+               Catch::Contains("--ready-file") && Catch::Contains(expected));
   }
 }
 
@@ -354,12 +374,14 @@ TEST_CASE("gRPC health reports SERVING", "[e2e][cli][health]") {
   CHECK(failure.error_code() == grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_CASE("Server reflection lists and describes prism.v1.KeyValue", "[e2e][cli][reflection]") {
+TEST_CASE("Server reflection lists and describes prism.v1.KeyValue",
+          "[e2e][cli][reflection]") {
   gateway_process gateway;
   gateway.start();
   // ServerReflectionRequest: list_services = 7, file_containing_symbol = 4.
-  auto answers = reflection_exchange(gateway.channel(), {string_field(7, "*"),
-                                                         string_field(4, "prism.v1.KeyValue")});
+  auto answers = reflection_exchange(
+    gateway.channel(),
+    {string_field(7, "*"), string_field(4, "prism.v1.KeyValue")});
   REQUIRE(answers.size() == 2);
 
   // ServerReflectionResponse.list_services_response = 6 -> service = 1 -> name = 1.
@@ -388,8 +410,10 @@ TEST_CASE("Server reflection lists and describes prism.v1.KeyValue", "[e2e][cli]
       std::set<std::string> methods;
       for (const auto& m : service.method())
         methods.insert(m.name());
-      CHECK(methods == std::set<std::string>{"Get", "Set", "Delete", "Exists", "BatchGet",
-                                             "BatchSet", "BatchDelete", "Scan"});
+      CHECK(methods
+            == std::set<std::string>{"Get", "Set", "Delete", "Exists",
+                                     "BatchGet", "BatchSet", "BatchDelete",
+                                     "Scan"});
     }
   }
   CHECK(found);
@@ -424,7 +448,8 @@ TEST_CASE("Admin probes get through while idle clients hold connections",
     addr.sin_family = AF_INET;
     addr.sin_port = htons(gateway.admin_port());
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr)
+            == 0);
     const std::string partial = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n";
     REQUIRE(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL)
             == static_cast<ssize_t>(partial.size()));
@@ -444,8 +469,8 @@ namespace {
 /// call, and one whose requests must be audited (with redacted keys).
 std::string workload_config() {
   return standard_config()
-         + "  limited: {backend: mem, rate_limit: {rate: 0.001, burst: 2}}\n"
-           "  strict: {backend: mem, audit_required: true, redact_keys: true}\n";
+    + "  limited: {backend: mem, rate_limit: {rate: 0.001, burst: 2}}\n"
+      "  strict: {backend: mem, audit_required: true, redact_keys: true}\n";
 }
 
 /// One request of the workload and what it got.
@@ -461,7 +486,8 @@ using label_set = std::map<std::string, std::string>;
 
 } // namespace
 
-TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][admin][metrics][audit]") {
+TEST_CASE("Metrics and audit lines account for a known workload",
+          "[e2e][cli][admin][metrics][audit]") {
   gateway_process gateway(workload_config());
   gateway.start();
   kv_client kv(gateway.channel());
@@ -471,10 +497,12 @@ TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][ad
     kv.set_request_id(id);
     made.push_back({id, ns, "Get", key, kv.get(ns, key).status.error_code()});
   };
-  auto set = [&](const std::string& ns, const std::string& key, const std::string& value) {
+  auto set = [&](const std::string& ns, const std::string& key,
+                 const std::string& value) {
     std::string id = "wl-" + std::to_string(made.size());
     kv.set_request_id(id);
-    made.push_back({id, ns, "Set", key, kv.set(ns, key, value).status.error_code()});
+    made.push_back(
+      {id, ns, "Set", key, kv.set(ns, key, value).status.error_code()});
   };
   for (int i = 0; i < 5; ++i)
     set("cache", "m/" + std::to_string(i), "v");
@@ -482,61 +510,105 @@ TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][ad
     get("cache", "m/" + std::to_string(i));
   for (int i = 0; i < 4; ++i)
     get("default", "m/" + std::to_string(i));
-  get("nowhere", "m/0");                          // NOT_FOUND
+  get("nowhere", "m/0"); // NOT_FOUND
   get("nowhere", "m/1");
-  set("small", "big", std::string(2000, 'x'));    // INVALID_ARGUMENT (router)
-  set("cache", "", "v");                          // INVALID_ARGUMENT (front end)
+  set("small", "big", std::string(2000, 'x')); // INVALID_ARGUMENT (router)
+  set("cache", "", "v"); // INVALID_ARGUMENT (front end)
   for (int i = 0; i < 3; ++i)
-    get("limited", "m/" + std::to_string(i));     // the third is rate limited
+    get("limited", "m/" + std::to_string(i)); // the third is rate limited
   set("strict", "secret/1", "v");
   set("strict", "secret/2", "v");
 
   using code = grpc::StatusCode;
   for (const auto& r : made) {
     INFO(r.id << " " << r.operation << " " << r.ns << "/" << r.key);
-    auto expected = r.ns == "nowhere" ? code::NOT_FOUND
-                    : r.ns == "small" || r.key.empty() ? code::INVALID_ARGUMENT
-                    : r.id == "wl-18" ? code::RESOURCE_EXHAUSTED
-                                      : code::OK;
+    auto expected = r.ns == "nowhere"    ? code::NOT_FOUND
+      : r.ns == "small" || r.key.empty() ? code::INVALID_ARGUMENT
+      : r.id == "wl-18"                  ? code::RESOURCE_EXHAUSTED
+                                         : code::OK;
     REQUIRE(r.code == expected);
   }
 
   const std::map<std::pair<std::string, label_set>, double> expected = {
-      {{"prism_requests_total", {{"namespace", "cache"}, {"operation", "Set"}, {"code", "OK"}}}, 5},
-      {{"prism_requests_total", {{"namespace", "cache"}, {"operation", "Set"}, {"code", "INVALID_ARGUMENT"}}}, 1},
-      {{"prism_requests_total", {{"namespace", "cache"}, {"operation", "Get"}, {"code", "OK"}}}, 3},
-      {{"prism_requests_total", {{"namespace", "default"}, {"operation", "Get"}, {"code", "OK"}}}, 4},
-      {{"prism_requests_total", {{"namespace", "_unknown"}, {"operation", "Get"}, {"code", "NOT_FOUND"}}}, 2},
-      {{"prism_requests_total", {{"namespace", "small"}, {"operation", "Set"}, {"code", "INVALID_ARGUMENT"}}}, 1},
-      {{"prism_requests_total", {{"namespace", "limited"}, {"operation", "Get"}, {"code", "OK"}}}, 2},
-      {{"prism_requests_total", {{"namespace", "limited"}, {"operation", "Get"}, {"code", "RESOURCE_EXHAUSTED"}}}, 1},
-      {{"prism_requests_total", {{"namespace", "strict"}, {"operation", "Set"}, {"code", "OK"}}}, 2},
-      // Histograms: one observation per answered request, +Inf included.
-      {{"prism_request_duration_seconds_count", {{"namespace", "cache"}, {"operation", "Set"}}}, 6},
-      {{"prism_request_duration_seconds_bucket", {{"namespace", "cache"}, {"operation", "Set"}, {"le", "+Inf"}}}, 6},
-      {{"prism_request_duration_seconds_count", {{"namespace", "default"}, {"operation", "Get"}}}, 4},
-      {{"prism_request_duration_seconds_count", {{"namespace", "_unknown"}, {"operation", "Get"}}}, 2},
-      {{"prism_requests_in_flight", {}}, 0},
-      // Refusals by reason, whatever stage or actor refused.
-      {{"prism_rejections_total", {{"namespace", "limited"}, {"reason", "rate_limit"}}}, 1},
-      {{"prism_rejections_total", {{"namespace", "cache"}, {"reason", "mailbox_full"}}}, 0},
-      {{"prism_rejections_total", {{"namespace", "cache"}, {"reason", "circuit_open"}}}, 0},
-      {{"prism_rejections_total", {{"namespace", "cache"}, {"reason", "deadline"}}}, 0},
-      {{"prism_rejections_total", {{"namespace", "strict"}, {"reason", "audit_backlog"}}}, 0},
-      {{"prism_rate_limited_total", {{"namespace", "limited"}}}, 1},
-      {{"prism_stage_calls_total", {{"stage", "rate_limit"}, {"verdict", "rejected"}}}, 1},
-      // The memory pool: one connection, idle once everything is answered.
-      {{"prism_pool_connections", {{"backend", "mem"}}}, 1},
-      {{"prism_pool_connections_active", {{"backend", "mem"}}}, 0},
-      {{"prism_pool_connections_idle", {{"backend", "mem"}}}, 1},
-      {{"prism_pool_requests_waiting", {{"backend", "mem"}}}, 0},
-      {{"prism_pool_connections", {{"backend", "local"}}}, 4},
-      {{"prism_supervisor_restarts", {{"supervisor", "gateway"}}}, 0},
-      {{"prism_actors", {{"kind", "router"}}}, 1},
-      // Every request has its line; none was dropped or refused.
-      {{"prism_audit_lines_total", {}}, 21},
-      {{"prism_audit_lines_dropped_total", {}}, 0},
-      {{"prism_audit_refused_total", {{"namespace", "strict"}}}, 0},
+    {{"prism_requests_total",
+      {{"namespace", "cache"}, {"operation", "Set"}, {"code", "OK"}}},
+     5},
+    {{"prism_requests_total",
+      {{"namespace", "cache"},
+       {"operation", "Set"},
+       {"code", "INVALID_ARGUMENT"}}},
+     1},
+    {{"prism_requests_total",
+      {{"namespace", "cache"}, {"operation", "Get"}, {"code", "OK"}}},
+     3},
+    {{"prism_requests_total",
+      {{"namespace", "default"}, {"operation", "Get"}, {"code", "OK"}}},
+     4},
+    {{"prism_requests_total",
+      {{"namespace", "_unknown"}, {"operation", "Get"}, {"code", "NOT_FOUND"}}},
+     2},
+    {{"prism_requests_total",
+      {{"namespace", "small"},
+       {"operation", "Set"},
+       {"code", "INVALID_ARGUMENT"}}},
+     1},
+    {{"prism_requests_total",
+      {{"namespace", "limited"}, {"operation", "Get"}, {"code", "OK"}}},
+     2},
+    {{"prism_requests_total",
+      {{"namespace", "limited"},
+       {"operation", "Get"},
+       {"code", "RESOURCE_EXHAUSTED"}}},
+     1},
+    {{"prism_requests_total",
+      {{"namespace", "strict"}, {"operation", "Set"}, {"code", "OK"}}},
+     2},
+    // Histograms: one observation per answered request, +Inf included.
+    {{"prism_request_duration_seconds_count",
+      {{"namespace", "cache"}, {"operation", "Set"}}},
+     6},
+    {{"prism_request_duration_seconds_bucket",
+      {{"namespace", "cache"}, {"operation", "Set"}, {"le", "+Inf"}}},
+     6},
+    {{"prism_request_duration_seconds_count",
+      {{"namespace", "default"}, {"operation", "Get"}}},
+     4},
+    {{"prism_request_duration_seconds_count",
+      {{"namespace", "_unknown"}, {"operation", "Get"}}},
+     2},
+    {{"prism_requests_in_flight", {}}, 0},
+    // Refusals by reason, whatever stage or actor refused.
+    {{"prism_rejections_total",
+      {{"namespace", "limited"}, {"reason", "rate_limit"}}},
+     1},
+    {{"prism_rejections_total",
+      {{"namespace", "cache"}, {"reason", "mailbox_full"}}},
+     0},
+    {{"prism_rejections_total",
+      {{"namespace", "cache"}, {"reason", "circuit_open"}}},
+     0},
+    {{"prism_rejections_total",
+      {{"namespace", "cache"}, {"reason", "deadline"}}},
+     0},
+    {{"prism_rejections_total",
+      {{"namespace", "strict"}, {"reason", "audit_backlog"}}},
+     0},
+    {{"prism_rate_limited_total", {{"namespace", "limited"}}}, 1},
+    {{"prism_stage_calls_total",
+      {{"stage", "rate_limit"}, {"verdict", "rejected"}}},
+     1},
+    // The memory pool: one connection, idle once everything is answered.
+    {{"prism_pool_connections", {{"backend", "mem"}}}, 1},
+    {{"prism_pool_connections_active", {{"backend", "mem"}}}, 0},
+    {{"prism_pool_connections_idle", {{"backend", "mem"}}}, 1},
+    {{"prism_pool_requests_waiting", {{"backend", "mem"}}}, 0},
+    {{"prism_pool_connections", {{"backend", "local"}}}, 4},
+    {{"prism_supervisor_restarts", {{"supervisor", "gateway"}}}, 0},
+    {{"prism_actors", {{"kind", "router"}}}, 1},
+    // Every request has its line; none was dropped or refused.
+    {{"prism_audit_lines_total", {}}, 21},
+    {{"prism_audit_lines_dropped_total", {}}, 0},
+    {{"prism_audit_refused_total", {{"namespace", "strict"}}}, 0},
   };
   REQUIRE(made.size() == 21);
   // Counters are updated just after the answer went out: poll until they
@@ -567,8 +639,11 @@ TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][ad
     }
   CHECK(matched);
   // The mailbox high-water marks saw the requests go through.
-  CHECK(metric_value(samples, "prism_actor_mailbox_high_water", {{"kind", "session"}}) >= 1);
-  CHECK(metric_value(samples, "prism_actor_mailbox_depth", {{"kind", "router"}}) == 0);
+  CHECK(metric_value(samples, "prism_actor_mailbox_high_water",
+                     {{"kind", "session"}})
+        >= 1);
+  CHECK(metric_value(samples, "prism_actor_mailbox_depth", {{"kind", "router"}})
+        == 0);
 
   // The audit log, complete once the gateway has stopped: one line per
   // request, matched by request id.
@@ -584,11 +659,11 @@ TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][ad
     lines[id] = parsed;
   }
   CHECK(lines.size() == made.size());
-  static const std::map<grpc::StatusCode, std::string> code_names = {
-      {code::OK, "OK"},
-      {code::NOT_FOUND, "NOT_FOUND"},
-      {code::INVALID_ARGUMENT, "INVALID_ARGUMENT"},
-      {code::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"}};
+  static const std::map<grpc::StatusCode, std::string> code_names
+    = {{code::OK, "OK"},
+       {code::NOT_FOUND, "NOT_FOUND"},
+       {code::INVALID_ARGUMENT, "INVALID_ARGUMENT"},
+       {code::RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"}};
   for (const auto& r : made) {
     INFO("request " << r.id);
     REQUIRE(lines.count(r.id) == 1);
@@ -596,16 +671,22 @@ TEST_CASE("Metrics and audit lines account for a known workload", "[e2e][cli][ad
     CHECK(line.at("namespace") == r.ns);
     CHECK(line.at("operation") == r.operation);
     CHECK(line.at("code") == code_names.at(r.code));
-    CHECK(line.at("key") == (r.ns == "strict" ? "sha256:" + prism::model::sha256_hex(r.key) : r.key));
+    CHECK(line.at("key")
+          == (r.ns == "strict" ? "sha256:" + prism::model::sha256_hex(r.key)
+                               : r.key));
     CHECK(line.at("latency_us").get<int64_t>() >= 0);
     CHECK(line.at("time").get<std::string>().size() == 27);
     CHECK_FALSE(line.at("peer").get<std::string>().empty());
     // Only calls the router sent on name their backend.
-    CHECK(line.at("backend") == (r.code != code::OK ? "" : r.ns == "default" ? "local" : "mem"));
+    CHECK(line.at("backend")
+          == (r.code != code::OK    ? ""
+                : r.ns == "default" ? "local"
+                                    : "mem"));
   }
 }
 
-TEST_CASE("With --log-format json every log line is one JSON object", "[e2e][cli]") {
+TEST_CASE("With --log-format json every log line is one JSON object",
+          "[e2e][cli]") {
   gateway_process gateway(standard_config(), {"--log-format", "json"});
   gateway.start();
   {
@@ -646,9 +727,10 @@ TEST_CASE("With --log-format json every log line is one JSON object", "[e2e][cli
 
 TEST_CASE("an unknown command is named with the choices", "[e2e][cli]") {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"foo"}, "unknown command \"foo\" for `prism`; use one of: serve, check, kv, pubsub, bench"},
-      {{"kv", "--target", "127.0.0.1:1", "frob"},
-       "unknown command \"frob\" for `prism kv`; use one of: get, set"},
+    {{"foo"},
+     "unknown command \"foo\" for `prism`; use one of: serve, check, kv, pubsub, bench"},
+    {{"kv", "--target", "127.0.0.1:1", "frob"},
+     "unknown command \"frob\" for `prism kv`; use one of: get, set"},
   };
   for (const auto& [args, expected] : cases) {
     auto r = run_prism(args);
@@ -668,16 +750,23 @@ TEST_CASE("prism kv and pubsub refuse values they cannot send, naming them",
   // Checked before anything connects: no server is needed.
   const std::string target = "127.0.0.1:1";
   const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
-      {{"kv", "--target", target, "set", "cache", "k", "v", "--ttl-ms=-1"}, "--ttl-ms"},
-      {{"kv", "--target", target, "set", "cache", "k", "v", "--ttl-ms=18446744073709551616"},
-       "--ttl-ms"},
-      {{"kv", "--target", target, "set", "cache", "k", "v", "--if-version=-1"}, "--if-version"},
-      {{"kv", "--target", target, "--request-id", "two\nlines", "get", "cache", "k"},
-       "--request-id"},
-      {{"kv", "--target", target, "--request-id", "a b", "get", "cache", "k"}, "--request-id"},
-      {{"kv", "--target", target, "--request-id", std::string(129, 'r'), "get", "cache", "k"},
-       "--request-id"},
-      {{"pubsub", "--target", target, "subscribe", "events", "t", "-n", "-1"}, "--count"},
+    {{"kv", "--target", target, "set", "cache", "k", "v", "--ttl-ms=-1"},
+     "--ttl-ms"},
+    {{"kv", "--target", target, "set", "cache", "k", "v",
+      "--ttl-ms=18446744073709551616"},
+     "--ttl-ms"},
+    {{"kv", "--target", target, "set", "cache", "k", "v", "--if-version=-1"},
+     "--if-version"},
+    {{"kv", "--target", target, "--request-id", "two\nlines", "get", "cache",
+      "k"},
+     "--request-id"},
+    {{"kv", "--target", target, "--request-id", "a b", "get", "cache", "k"},
+     "--request-id"},
+    {{"kv", "--target", target, "--request-id", std::string(129, 'r'), "get",
+      "cache", "k"},
+     "--request-id"},
+    {{"pubsub", "--target", target, "subscribe", "events", "t", "-n", "-1"},
+     "--count"},
   };
   for (const auto& [args, flag] : bad) {
     auto r = run_prism(args);
@@ -692,22 +781,33 @@ TEST_CASE("prism kv and pubsub refuse values they cannot send, naming them",
   INFO("stderr:\n" << r.err);
   REQUIRE_FALSE(r.timed_out);
   CHECK(r.status.code == 2);
-  CHECK_THAT(r.err, Catch::Contains("PRISM_TOKEN") && Catch::Contains("line break"));
+  CHECK_THAT(r.err,
+             Catch::Contains("PRISM_TOKEN") && Catch::Contains("line break"));
 }
 
-TEST_CASE("prism bench refuses bad --rate and --max-outstanding values", "[e2e][cli][bench]") {
+TEST_CASE("prism bench refuses bad --rate and --max-outstanding values",
+          "[e2e][cli][bench]") {
   // Checked before anything connects: no server is needed.
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"--rate", "-1"},           {"--rate", "abc"},
-      {"--rate", "12x"},          {"--rate", "1e9"},
-      {"--rate", "nan"},          {"--rate", "inf"},
-      {"--rate", "2000000"},      {"--max-outstanding", "0"},
-      {"--max-outstanding", "-5"}, {"--max-outstanding", "1.5"},
-      {"--max-outstanding", "many"}, {"--max-outstanding", "2000000"},
+    {"--rate", "-1"},
+    {"--rate", "abc"},
+    {"--rate", "12x"},
+    {"--rate", "1e9"},
+    {"--rate", "nan"},
+    {"--rate", "inf"},
+    {"--rate", "2000000"},
+    {"--max-outstanding", "0"},
+    {"--max-outstanding", "-5"},
+    {"--max-outstanding", "1.5"},
+    {"--max-outstanding", "many"},
+    {"--max-outstanding", "2000000"},
   };
   for (const auto& [flag, value] : bad) {
-    auto r = run_prism({"bench", "--target", "127.0.0.1:1", flag + "=" + value});
-    INFO(flag << "=" << value << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);
+    auto r
+      = run_prism({"bench", "--target", "127.0.0.1:1", flag + "=" + value});
+    INFO(flag << "=" << value << "\nstdout:\n"
+              << r.out << "\nstderr:\n"
+              << r.err);
     REQUIRE_FALSE(r.timed_out);
     CHECK(r.status.exited);
     CHECK(r.status.code == 2);
@@ -715,16 +815,21 @@ TEST_CASE("prism bench refuses bad --rate and --max-outstanding values", "[e2e][
   }
 }
 
-TEST_CASE("prism bench --rate runs an open loop whose counts add up", "[e2e][cli][bench]") {
+TEST_CASE("prism bench --rate runs an open loop whose counts add up",
+          "[e2e][cli][bench]") {
   gateway_process gateway;
   gateway.start();
   // Two channels with --concurrency left at 1: the closed loop's rule (no
   // more channels than outstanding calls) does not apply to the open loop.
-  auto r = run_prism({"bench", "--target", "127.0.0.1:" + std::to_string(gateway.grpc_port()),
-                      "--namespace", "cache", "--rpc", "set", "--rate", "200", "--channels", "2",
-                      "--duration", "1", "--warmup", "0.2", "--json"},
-                     60s);
-  INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err << "\ngateway log:\n" << gateway.log_tail());
+  auto r = run_prism(
+    {"bench", "--target", "127.0.0.1:" + std::to_string(gateway.grpc_port()),
+     "--namespace", "cache", "--rpc", "set", "--rate", "200", "--channels", "2",
+     "--duration", "1", "--warmup", "0.2", "--json"},
+    60s);
+  INFO("stdout:\n"
+       << r.out << "\nstderr:\n"
+       << r.err << "\ngateway log:\n"
+       << gateway.log_tail());
   REQUIRE_FALSE(r.timed_out);
   CHECK(r.status.exited);
   CHECK(r.status.code == 0);
@@ -734,9 +839,10 @@ TEST_CASE("prism bench --rate runs an open loop whose counts add up", "[e2e][cli
   CHECK(report.at("mode") == "open");
   CHECK(report.at("rate").get<double>() == 200.0);
   CHECK(report.at("channels").get<int>() == 2);
-  for (const char* field : {"offered", "offered_rps", "sent", "client_dropped", "client_behind",
-                            "rejected", "rejected_rps", "retry_hints", "other_error_count",
-                            "rejected_p50_us", "rejected_p99_us", "send_lag_p99_us"})
+  for (const char* field :
+       {"offered", "offered_rps", "sent", "client_dropped", "client_behind",
+        "rejected", "rejected_rps", "retry_hints", "other_error_count",
+        "rejected_p50_us", "rejected_p99_us", "send_lag_p99_us"})
     CHECK(report.contains(field));
 
   // Every call due in the window was sent or dropped by the client, and

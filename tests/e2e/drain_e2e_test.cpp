@@ -24,8 +24,10 @@ std::string drain_config(const std::string& drain_timeout_ms,
                          const std::string& session_max_in_flight = "1024") {
   return R"(
 server:
-  session_max_in_flight: )" + session_max_in_flight + R"(
-  drain_timeout_ms: )" + drain_timeout_ms + R"(
+  session_max_in_flight: )"
+    + session_max_in_flight + R"(
+  drain_timeout_ms: )"
+    + drain_timeout_ms + R"(
 audit:
   path: {dir}/audit.log
 backends:
@@ -73,12 +75,12 @@ bool eventually(Probe probe, std::chrono::milliseconds timeout = 10s) {
 bool in_flight_is(gateway_process& gw, int n) {
   auto metrics = http_get(gw.admin_port(), "/metrics").body;
   return metrics.find("\nprism_requests_in_flight " + std::to_string(n) + "\n")
-         != std::string::npos;
+    != std::string::npos;
 }
 
 /// Starts a Set on the SQLite namespace that waits behind `lock`.
-std::future<reply<prism::v1::SetResponse>>
-held_write(gateway_process& gw, std::shared_ptr<grpc::Channel> channel = {}) {
+std::future<reply<prism::v1::SetResponse>> held_write(
+  gateway_process& gw, std::shared_ptr<grpc::Channel> channel = {}) {
   if (!channel)
     channel = gw.channel();
   return std::async(std::launch::async, [channel] {
@@ -119,9 +121,8 @@ TEST_CASE("SIGTERM lets requests in flight finish and refuses new ones",
   auto& lock = *h.lock;
 
   gw.signal(SIGTERM);
-  REQUIRE(eventually([&] {
-    return http_get(gw.admin_port(), "/readyz").status == 503;
-  }));
+  REQUIRE(eventually(
+    [&] { return http_get(gw.admin_port(), "/readyz").status == 503; }));
   auto refused = client.get("cache", "k");
   CHECK(refused.status.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK_THAT(refused.status.error_message(), Catch::Contains("shutting down"));
@@ -129,7 +130,8 @@ TEST_CASE("SIGTERM lets requests in flight finish and refuses new ones",
     auto early = held.get();
     FAIL("the held write was answered before the lock was released: "
          << early.status.error_code() << " " << early.status.error_message()
-         << "\ngateway log:\n" << gw.log_tail());
+         << "\ngateway log:\n"
+         << gw.log_tail());
   }
 
   lock.release();
@@ -142,7 +144,8 @@ TEST_CASE("SIGTERM lets requests in flight finish and refuses new ones",
 }
 
 TEST_CASE("past the drain timeout, requests still in flight are answered "
-          "UNAVAILABLE", "[e2e][drain]") {
+          "UNAVAILABLE",
+          "[e2e][drain]") {
   held_gateway h{"300"};
   auto& gw = h.gw;
   auto& held = h.held;
@@ -170,9 +173,8 @@ TEST_CASE("a second signal stops the drain at once", "[e2e][drain]") {
   auto& lock = *h.lock;
 
   gw.signal(SIGTERM);
-  REQUIRE(eventually([&] {
-    return http_get(gw.admin_port(), "/readyz").status == 503;
-  }));
+  REQUIRE(eventually(
+    [&] { return http_get(gw.admin_port(), "/readyz").status == 503; }));
   gw.signal(SIGINT);
   REQUIRE(held.wait_for(10s) == std::future_status::ready);
   CHECK(held.get().status.error_code() == grpc::StatusCode::UNAVAILABLE);
@@ -183,7 +185,8 @@ TEST_CASE("a second signal stops the drain at once", "[e2e][drain]") {
 }
 
 TEST_CASE("a request whose deadline passes while it waits for a connection "
-          "is not executed", "[e2e][deadline]") {
+          "is not executed",
+          "[e2e][deadline]") {
   // The only connection waits on the lock with the held write...
   held_gateway h{"20000"};
   auto& gw = h.gw;
@@ -206,13 +209,19 @@ TEST_CASE("a request whose deadline passes while it waits for a connection "
   REQUIRE(got.ok());
   CHECK_FALSE(got.response.found());
   auto metrics = http_get(gw.admin_port(), "/metrics").body;
-  CHECK_THAT(metrics, Catch::Contains(
-                        R"(prism_requests_total{code="DEADLINE_EXCEEDED",namespace="default",operation="Set"} 1)"));
-  CHECK_THAT(metrics, Catch::Contains(R"(prism_rejections_total{namespace="default",reason="deadline"} 1)"));
+  CHECK_THAT(
+    metrics,
+    Catch::Contains(
+      R"(prism_requests_total{code="DEADLINE_EXCEEDED",namespace="default",operation="Set"} 1)"));
+  CHECK_THAT(
+    metrics,
+    Catch::Contains(
+      R"(prism_rejections_total{namespace="default",reason="deadline"} 1)"));
 }
 
 TEST_CASE("a client connection over its in-flight window is refused with a "
-          "retry hint", "[e2e][overload]") {
+          "retry hint",
+          "[e2e][overload]") {
   gateway_process gw{drain_config("20000", "1")};
   gw.start();
   auto channel = gw.channel();
@@ -228,8 +237,10 @@ TEST_CASE("a client connection over its in-flight window is refused with a "
   REQUIRE(hint != refused.trailing_metadata.end());
   CHECK(std::stoi(hint->second) > 0);
   // Counted by its session before it answered.
-  CHECK_THAT(http_get(gw.admin_port(), "/metrics").body,
-             Catch::Contains(R"(prism_rejections_total{namespace="cache",reason="window_full"} 1)"));
+  CHECK_THAT(
+    http_get(gw.admin_port(), "/metrics").body,
+    Catch::Contains(
+      R"(prism_rejections_total{namespace="cache",reason="window_full"} 1)"));
   // Another connection is not affected.
   kv_client other{gw.channel()};
   CHECK(other.get("cache", "k").ok());

@@ -33,20 +33,21 @@ void check_survivors(kv_client& kv, const std::string& ns,
     keys.push_back(key);
   size_t lost = 0;
   for (size_t from = 0; from < keys.size(); from += 500) {
-    std::vector<std::string> chunk(keys.begin() + from,
-                                   keys.begin() + std::min(keys.size(), from + 500));
+    std::vector<std::string> chunk(
+      keys.begin() + from, keys.begin() + std::min(keys.size(), from + 500));
     auto read = kv.batch_get(ns, chunk);
     INFO("BatchGet -> " << describe(read.status));
     REQUIRE(read.ok());
     REQUIRE(read.response.items_size() == static_cast<int>(chunk.size()));
     for (const auto& item : read.response.items()) {
       const auto& ack = written.at(item.key());
-      if (!item.found() || item.value() != ack.value || item.version() != ack.version) {
+      if (!item.found() || item.value() != ack.value
+          || item.version() != ack.version) {
         if (++lost <= 5)
-          FAIL_CHECK(item.key() << " after restart: found=" << item.found() << " value='"
-                                << item.value() << "' version=" << item.version()
-                                << "; acknowledged '" << ack.value << "' version "
-                                << ack.version);
+          FAIL_CHECK(item.key() << " after restart: found=" << item.found()
+                                << " value='" << item.value() << "' version="
+                                << item.version() << "; acknowledged '"
+                                << ack.value << "' version " << ack.version);
       }
     }
   }
@@ -63,7 +64,8 @@ void check_survivors(kv_client& kv, const std::string& ns,
 
 } // namespace
 
-TEST_CASE("Acknowledged writes to SQLite survive kill -9", "[e2e][durability]") {
+TEST_CASE("Acknowledged writes to SQLite survive kill -9",
+          "[e2e][durability]") {
   gateway_process gateway;
   gateway.start();
   std::map<std::string, acknowledged> written;
@@ -72,7 +74,8 @@ TEST_CASE("Acknowledged writes to SQLite survive kill -9", "[e2e][durability]") 
     kv_client kv(gateway.channel());
     for (int i = 0; i < 300; ++i) {
       std::string key = "durable/" + std::to_string(i);
-      std::string value = "value " + std::to_string(i) + std::string(static_cast<size_t>(i % 7) * 100, 'x');
+      std::string value = "value " + std::to_string(i)
+        + std::string(static_cast<size_t>(i % 7) * 100, 'x');
       auto r = kv.set("default", key, value);
       INFO(key << " -> " << describe(r.status));
       REQUIRE(r.ok());
@@ -95,16 +98,19 @@ TEST_CASE("Acknowledged writes to SQLite survive kill -9", "[e2e][durability]") 
     }
     std::vector<prism::v1::Entry> entries;
     for (int i = 0; i < 50; ++i)
-      entries.push_back(make_entry("durable/batch/" + std::to_string(i), "batch " + std::to_string(i)));
+      entries.push_back(make_entry("durable/batch/" + std::to_string(i),
+                                   "batch " + std::to_string(i)));
     auto batch = kv.batch_set("default", entries);
     REQUIRE(batch.ok());
     REQUIRE(batch.response.versions_size() == 50);
     for (int i = 0; i < 50; ++i)
-      written["durable/batch/" + std::to_string(i)] = {"batch " + std::to_string(i),
-                                                       batch.response.versions(i)};
-    auto last = kv.set("default", "durable/last", "the last acknowledged write");
+      written["durable/batch/" + std::to_string(i)]
+        = {"batch " + std::to_string(i), batch.response.versions(i)};
+    auto last
+      = kv.set("default", "durable/last", "the last acknowledged write");
     REQUIRE(last.ok());
-    written["durable/last"] = {"the last acknowledged write", last.response.version()};
+    written["durable/last"]
+      = {"the last acknowledged write", last.response.version()};
   }
   auto ended = gateway.kill9();
   REQUIRE(ended.signal == SIGKILL);
@@ -119,7 +125,8 @@ TEST_CASE("Acknowledged writes to SQLite survive kill -9", "[e2e][durability]") 
   CHECK(next.response.version() > written["durable/last"].version);
 }
 
-TEST_CASE("Writes acknowledged while kill -9 hits a busy gateway survive", "[e2e][durability]") {
+TEST_CASE("Writes acknowledged while kill -9 hits a busy gateway survive",
+          "[e2e][durability]") {
   constexpr int writer_count = 4;
   constexpr int writes_before_kill = 400;
   constexpr int writes_per_writer_max = 5000;
@@ -136,7 +143,8 @@ TEST_CASE("Writes acknowledged while kill -9 hits a busy gateway survive", "[e2e
       kv_client kv(gateway.channel(), 5s);
       for (int i = 0; i < writes_per_writer_max && !killed.load(); ++i) {
         std::string key = "busy/" + std::to_string(w) + "/" + std::to_string(i);
-        std::string value = "writer " + std::to_string(w) + " value " + std::to_string(i);
+        std::string value
+          = "writer " + std::to_string(w) + " value " + std::to_string(i);
         auto r = kv.set("default", key, value);
         if (!r.ok())
           break; // the gateway is gone; what it acknowledged is recorded
@@ -148,7 +156,8 @@ TEST_CASE("Writes acknowledged while kill -9 hits a busy gateway survive", "[e2e
 
   // Kill while the writers are still sending.
   auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (acknowledged_count.load() < writes_before_kill && std::chrono::steady_clock::now() < deadline)
+  while (acknowledged_count.load() < writes_before_kill
+         && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(2ms);
   REQUIRE(acknowledged_count.load() >= writes_before_kill);
   auto ended = gateway.kill9();
@@ -167,7 +176,8 @@ TEST_CASE("Writes acknowledged while kill -9 hits a busy gateway survive", "[e2e
   check_survivors(kv, "default", written, {});
 }
 
-TEST_CASE("SIGTERM stops the gateway with exit code 0 and keeps the data", "[e2e][durability]") {
+TEST_CASE("SIGTERM stops the gateway with exit code 0 and keeps the data",
+          "[e2e][durability]") {
   gateway_process gateway;
   gateway.start();
   uint64_t version = 0;

@@ -47,8 +47,8 @@ std::string unique_name(const std::string& prefix) {
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
                .count();
-  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(now) + "-"
-         + std::to_string(++counter);
+  return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(now)
+    + "-" + std::to_string(++counter);
 }
 
 /// Sends one command to the mock's control port; returns its answer line.
@@ -94,8 +94,8 @@ config::backend kafka_backend() {
   return b;
 }
 
-std::unique_ptr<pubsub_driver> make_driver(std::shared_ptr<drivers::wall_clock> clock
-                                           = nullptr) {
+std::unique_ptr<pubsub_driver> make_driver(
+  std::shared_ptr<drivers::wall_clock> clock = nullptr) {
   if (!clock)
     clock = std::make_shared<drivers::manual_clock>(publish_clock_ms);
   return drivers::make_pubsub_driver(kafka_backend(), clock);
@@ -110,8 +110,8 @@ std::string kafka_topic(const std::string& ns, const std::string& topic) {
 class publishes {
 public:
   /// Publishes and returns its index in outcomes().
-  size_t publish(pubsub_driver& driver, const std::string& ns, model::publish_op op,
-                 drivers::op_timeout timeout = 10s) {
+  size_t publish(pubsub_driver& driver, const std::string& ns,
+                 model::publish_op op, drivers::op_timeout timeout = 10s) {
     size_t index = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -128,10 +128,12 @@ public:
     return index;
   }
 
-  size_t publish(pubsub_driver& driver, const std::string& ns, const std::string& topic,
-                 const std::string& payload, model::metadata metadata = {},
+  size_t publish(pubsub_driver& driver, const std::string& ns,
+                 const std::string& topic, const std::string& payload,
+                 model::metadata metadata = {},
                  drivers::op_timeout timeout = 10s) {
-    return publish(driver, ns, model::publish_op{topic, payload, std::move(metadata)},
+    return publish(driver, ns,
+                   model::publish_op{topic, payload, std::move(metadata)},
                    timeout);
   }
 
@@ -221,7 +223,7 @@ public:
 
   bool wait_ready(steady::duration timeout = 20s) {
     return wait([this] { return ready_calls_ > 0 || !ended_.empty(); }, timeout)
-           && ready_calls_ > 0;
+      && ready_calls_ > 0;
   }
   bool wait_messages(size_t count, steady::duration timeout = 15s) {
     return wait([&] { return messages_.size() >= count; }, timeout);
@@ -299,12 +301,14 @@ bool stays_at(recorder& r, size_t count, steady::duration window = 700ms) {
 }
 
 model::subscribe_op ephemeral(const std::string& topic,
-                           model::start_position start = model::start_position::latest) {
+                              model::start_position start
+                              = model::start_position::latest) {
   return model::subscribe_op{topic, "", start};
 }
 
 model::subscribe_op named(const std::string& topic, const std::string& name,
-                       model::start_position start = model::start_position::earliest) {
+                          model::start_position start
+                          = model::start_position::earliest) {
   return model::subscribe_op{topic, name, start};
 }
 
@@ -325,8 +329,8 @@ TEST_CASE("kafka_driver: Kafka names and ack tags", "[kafka]") {
   CHECK_FALSE(k::topic_name_problem("prism.A-z_0.9").has_value());
 
   CHECK(k::message_id(3, 42) == "3-42");
-  std::vector<std::pair<int32_t, int64_t>> positions = {
-    {0, 0}, {1, 7}, {k::tag_partition_max, k::tag_offset_max}};
+  std::vector<std::pair<int32_t, int64_t>> positions
+    = {{0, 0}, {1, 7}, {k::tag_partition_max, k::tag_offset_max}};
   for (auto [partition, offset] : positions) {
     auto tag = k::make_tag(partition, offset);
     CHECK(tag != 0); // 0 is the tag of ephemeral deliveries
@@ -358,9 +362,10 @@ TEST_CASE("kafka_driver: clients assume Kafka 0.11 when a broker does not say "
 
 // --- publish and ephemeral subscribers -------------------------------------------------
 
-TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is ready "
-          "reaches it whole",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: a message published after an ephemeral subscriber is ready "
+  "reaches it whole",
+  "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("rt");
   recorder r;
@@ -368,8 +373,8 @@ TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is re
   REQUIRE(r.wait_ready());
 
   const std::string payload("bin\0ary\0\xff payload", 18);
-  model::metadata metadata = {
-    {"trace", "abc"}, {"empty", ""}, {"bin", std::string("\0x", 2)}};
+  model::metadata metadata
+    = {{"trace", "abc"}, {"empty", ""}, {"bin", std::string("\0x", 2)}};
   publishes p;
   auto index = p.publish(*driver, ns, "orders", payload, metadata);
   REQUIRE(p.wait_all());
@@ -391,9 +396,10 @@ TEST_CASE("kafka_driver: a message published after an ephemeral subscriber is re
   CHECK(late_callbacks == 0);
 }
 
-TEST_CASE("kafka_driver: an EARLIEST ephemeral subscriber sees messages published "
-          "before it",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: an EARLIEST ephemeral subscriber sees messages published "
+  "before it",
+  "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("early");
   publishes p;
@@ -404,8 +410,8 @@ TEST_CASE("kafka_driver: an EARLIEST ephemeral subscriber sees messages publishe
     REQUIRE(p.outcome(i).status.ok());
 
   recorder r;
-  auto sub =
-    driver->subscribe(ns, ephemeral("log", model::start_position::earliest), r.events());
+  auto sub = driver->subscribe(
+    ns, ephemeral("log", model::start_position::earliest), r.events());
   REQUIRE(r.wait_ready());
   REQUIRE(r.wait_messages(3));
   auto seen = payloads(r.messages());
@@ -449,8 +455,9 @@ TEST_CASE("kafka_driver: many messages from one publisher arrive in order (one "
   CHECK(payloads(r.messages()) == numbered("m", 0, count));
 }
 
-TEST_CASE("kafka_driver: a topic name longer than Kafka allows is INVALID_ARGUMENT",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: a topic name longer than Kafka allows is INVALID_ARGUMENT",
+  "[kafka]") {
   auto driver = make_driver();
   std::string topic(250, 't');
   publishes p;
@@ -462,9 +469,9 @@ TEST_CASE("kafka_driver: a topic name longer than Kafka allows is INVALID_ARGUME
 
   for (const auto& name : {std::string(), std::string("group")}) {
     recorder r;
-    auto sub = driver->subscribe("ns", model::subscribe_op{topic, name,
-                                                       model::start_position::latest},
-                                 r.events());
+    auto sub = driver->subscribe(
+      "ns", model::subscribe_op{topic, name, model::start_position::latest},
+      r.events());
     REQUIRE(r.wait_ended(5s));
     auto ended = r.ended();
     REQUIRE(ended.size() == 1);
@@ -523,7 +530,8 @@ TEST_CASE("kafka_driver: destroying a subscription, from any thread or its own "
   self_destroying plain, group;
   auto witness_sub = driver->subscribe(ns, ephemeral("t"), witness.events());
   auto sub = driver->subscribe(ns, ephemeral("t"), stopped.events());
-  auto named_sub = driver->subscribe(ns, named("t", "n"), stopped_named.events());
+  auto named_sub
+    = driver->subscribe(ns, named("t", "n"), stopped_named.events());
   plain.keep(driver->subscribe(ns, ephemeral("t"), plain.events(false)));
   group.keep(driver->subscribe(ns, named("t", "g"), group.events(true)));
   for (auto* r : {&witness, &stopped, &stopped_named, &plain.seen, &group.seen})
@@ -591,9 +599,10 @@ TEST_CASE("kafka_driver: a named subscription delivers no more than its credit",
   CHECK(tags.size() == 10);
 }
 
-TEST_CASE("kafka_driver: a named subscription reports as its lag what it has not "
-          "acknowledged",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: a named subscription reports as its lag what it has not "
+  "acknowledged",
+  "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("lag");
   recorder r;
@@ -622,8 +631,9 @@ TEST_CASE("kafka_driver: a named subscription reports as its lag what it has not
   REQUIRE(r.wait_lag(0));
 }
 
-TEST_CASE("kafka_driver: a named subscription resumes where it was acknowledged",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: a named subscription resumes where it was acknowledged",
+  "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("durable");
   require_control("topic " + kafka_topic(ns, "events") + " 1");
@@ -651,8 +661,9 @@ TEST_CASE("kafka_driver: a named subscription resumes where it was acknowledged"
 
   // Resubscribing with LATEST does not matter: the group has a position.
   recorder second;
-  auto sub = driver->subscribe(ns, named("events", "audit", model::start_position::latest),
-                               second.events());
+  auto sub = driver->subscribe(
+    ns, named("events", "audit", model::start_position::latest),
+    second.events());
   REQUIRE(second.wait_ready());
   sub->request(100);
   REQUIRE(second.wait_messages(7));
@@ -661,7 +672,8 @@ TEST_CASE("kafka_driver: a named subscription resumes where it was acknowledged"
   CHECK(late_callbacks == 0);
 }
 
-TEST_CASE("kafka_driver: two members of one name split the messages", "[kafka]") {
+TEST_CASE("kafka_driver: two members of one name split the messages",
+          "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("split");
   // Published before the group exists: a new group that starts at LATEST
@@ -707,9 +719,10 @@ TEST_CASE("kafka_driver: two members of one name split the messages", "[kafka]")
   CHECK(all == std::multiset<std::string>(expected.begin(), expected.end()));
 }
 
-TEST_CASE("kafka_driver: a member that leaves hands its unacknowledged messages to the "
-          "others",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: a member that leaves hands its unacknowledged messages to the "
+  "others",
+  "[kafka]") {
   auto driver = make_driver();
   auto ns = unique_name("handover");
   recorder a, b;
@@ -754,7 +767,8 @@ public:
   }
   bool wait(size_t count, steady::duration timeout = 15s) {
     std::unique_lock<std::mutex> lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] { return reports_.size() >= count; });
+    return changed_.wait_for(lock, timeout,
+                             [&] { return reports_.size() >= count; });
   }
   std::vector<std::pair<bool, std::string>> reports() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -798,15 +812,17 @@ TEST_CASE("kafka_driver: the state listener reports brokers down and back up",
   CHECK_FALSE(late_seen[0].first);
   CHECK_FALSE(late_seen[0].second.empty());
   CHECK(late_seen[1].first);
-  INFO("down because: " << running_seen[1].second << " / " << late_seen[0].second);
+  INFO("down because: " << running_seen[1].second << " / "
+                        << late_seen[0].second);
 
   // Reports come on changes only: a steady cluster adds none.
   CHECK_FALSE(running_states.wait(4, 700ms));
 }
 
-TEST_CASE("kafka_driver: a publish with a short timeout while all brokers are down "
-          "fails in time",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: a publish with a short timeout while all brokers are down "
+  "fails in time",
+  "[kafka]") {
   brokers_up_at_exit restore;
   auto driver = make_driver();
   auto ns = unique_name("down");
@@ -840,9 +856,10 @@ TEST_CASE("kafka_driver: a publish with a short timeout while all brokers are do
   CHECK(p.outcome(again).status.ok());
 }
 
-TEST_CASE("kafka_driver: publishes across a leader move either succeed and are readable "
-          "or fail UNAVAILABLE",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: publishes across a leader move either succeed and are readable "
+  "or fail UNAVAILABLE",
+  "[kafka]") {
   brokers_up_at_exit restore;
   auto driver = make_driver();
   auto ns = unique_name("failover");
@@ -892,8 +909,8 @@ TEST_CASE("kafka_driver: publishes across a leader move either succeed and are r
     CHECK(confirmed.count(text) == 1);
 
   recorder r;
-  auto sub = driver->subscribe(ns, ephemeral("t", model::start_position::earliest),
-                               r.events());
+  auto sub = driver->subscribe(
+    ns, ephemeral("t", model::start_position::earliest), r.events());
   REQUIRE(r.wait_ready());
   REQUIRE(r.wait_messages(confirmed.size()));
   // A duplicate (or a failed publish that was stored after all) would come
@@ -907,9 +924,10 @@ TEST_CASE("kafka_driver: publishes across a leader move either succeed and are r
     CHECK(read.count(text) == 1);
 }
 
-TEST_CASE("kafka_driver: destroying the driver with publishes in flight and live "
-          "subscriptions answers every publish once",
-          "[kafka]") {
+TEST_CASE(
+  "kafka_driver: destroying the driver with publishes in flight and live "
+  "subscriptions answers every publish once",
+  "[kafka]") {
   brokers_up_at_exit restore;
   auto ns = unique_name("teardown");
   publishes p;
@@ -956,4 +974,3 @@ TEST_CASE("kafka_driver: destroying the driver with publishes in flight and live
   CHECK(named_r.count() == seen_named);
   CHECK(late_callbacks == 0);
 }
-

@@ -38,18 +38,18 @@ struct gateway_fixture {
   }
 };
 
-#define REQUIRE_OK(call)                                                                           \
-  do {                                                                                             \
-    const auto& reply_ = (call);                                                                   \
-    INFO(#call " -> " << describe(reply_.status));                                                 \
-    REQUIRE(reply_.status.ok());                                                                   \
+#define REQUIRE_OK(call)                                                       \
+  do {                                                                         \
+    const auto& reply_ = (call);                                               \
+    INFO(#call " -> " << describe(reply_.status));                             \
+    REQUIRE(reply_.status.ok());                                               \
   } while (false)
 
-#define CHECK_CODE(call, expected)                                                                 \
-  do {                                                                                             \
-    const auto& reply_ = (call);                                                                   \
-    INFO(#call " -> " << describe(reply_.status));                                                 \
-    CHECK(reply_.status.error_code() == (expected));                                               \
+#define CHECK_CODE(call, expected)                                             \
+  do {                                                                         \
+    const auto& reply_ = (call);                                               \
+    INFO(#call " -> " << describe(reply_.status));                             \
+    CHECK(reply_.status.error_code() == (expected));                           \
   } while (false)
 
 std::string bytes_of_size(size_t size, uint32_t seed) {
@@ -60,15 +60,18 @@ std::string bytes_of_size(size_t size, uint32_t seed) {
   return value;
 }
 
-std::vector<std::string> keys_of(const google::protobuf::RepeatedPtrField<prism::v1::Item>& items) {
+std::vector<std::string> keys_of(
+  const google::protobuf::RepeatedPtrField<prism::v1::Item>& items) {
   std::vector<std::string> keys;
   for (const auto& item : items)
     keys.push_back(item.key());
   return keys;
 }
 
-prism::v1::ScanRequest scan_request(const std::string& ns, const std::string& prefix,
-                                    const std::string& start_after = "", uint32_t limit = 0,
+prism::v1::ScanRequest scan_request(const std::string& ns,
+                                    const std::string& prefix,
+                                    const std::string& start_after = "",
+                                    uint32_t limit = 0,
                                     bool keys_only = false) {
   prism::v1::ScanRequest req;
   req.set_namespace_(ns);
@@ -80,14 +83,16 @@ prism::v1::ScanRequest scan_request(const std::string& ns, const std::string& pr
 }
 
 /// Scans a whole prefix page by page; returns the keys, counts the pages.
-std::vector<std::string> scan_all(kv_client& kv, const std::string& ns, const std::string& prefix,
-                                  uint32_t limit, std::vector<size_t>& page_sizes,
+std::vector<std::string> scan_all(kv_client& kv, const std::string& ns,
+                                  const std::string& prefix, uint32_t limit,
+                                  std::vector<size_t>& page_sizes,
                                   size_t max_pages = 100) {
   std::vector<std::string> keys;
   std::string start_after;
   for (size_t page = 0; page < max_pages; ++page) {
     auto r = kv.scan(scan_request(ns, prefix, start_after, limit, true));
-    INFO("scan page " << page << " after '" << start_after << "' -> " << describe(r.status));
+    INFO("scan page " << page << " after '" << start_after << "' -> "
+                      << describe(r.status));
     REQUIRE(r.ok());
     page_sizes.push_back(static_cast<size_t>(r.response.items_size()));
     for (const auto& item : r.response.items())
@@ -96,18 +101,21 @@ std::vector<std::string> scan_all(kv_client& kv, const std::string& ns, const st
       return keys;
     start_after = r.response.next_start_after();
   }
-  FAIL("scan of '" << prefix << "' did not complete within " << max_pages << " pages");
+  FAIL("scan of '" << prefix << "' did not complete within " << max_pages
+                   << " pages");
   return keys;
 }
 
-std::string metadata_value(const std::multimap<std::string, std::string>& md, const std::string& key) {
+std::string metadata_value(const std::multimap<std::string, std::string>& md,
+                           const std::string& key) {
   auto it = md.find(key);
   return it == md.end() ? std::string() : it->second;
 }
 
 } // namespace
 
-TEST_CASE_METHOD(gateway_fixture, "Get, Set, Exists and Delete on one key", "[e2e][kv]") {
+TEST_CASE_METHOD(gateway_fixture, "Get, Set, Exists and Delete on one key",
+                 "[e2e][kv]") {
   for (const auto& ns : data_namespaces) {
     INFO("namespace " << ns);
     auto missing = kv.get(ns, "one/missing");
@@ -166,7 +174,8 @@ TEST_CASE_METHOD(gateway_fixture, "Get, Set, Exists and Delete on one key", "[e2
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "Set with if_version is a compare-and-set", "[e2e][kv]") {
+TEST_CASE_METHOD(gateway_fixture, "Set with if_version is a compare-and-set",
+                 "[e2e][kv]") {
   for (const auto& ns : data_namespaces) {
     INFO("namespace " << ns);
     auto created = kv.set(ns, "cas/key", "v1", 0, 0u);
@@ -182,9 +191,11 @@ TEST_CASE_METHOD(gateway_fixture, "Set with if_version is a compare-and-set", "[
     };
 
     // 0 means "only if absent": the key is present now.
-    CHECK_CODE(kv.set(ns, "cas/key", "lost", 0, 0u), StatusCode::FAILED_PRECONDITION);
+    CHECK_CODE(kv.set(ns, "cas/key", "lost", 0, 0u),
+               StatusCode::FAILED_PRECONDITION);
     expect_unchanged("v1", v1);
-    CHECK_CODE(kv.set(ns, "cas/key", "lost", 0, v1 + 100), StatusCode::FAILED_PRECONDITION);
+    CHECK_CODE(kv.set(ns, "cas/key", "lost", 0, v1 + 100),
+               StatusCode::FAILED_PRECONDITION);
     expect_unchanged("v1", v1);
 
     auto updated = kv.set(ns, "cas/key", "v2", 0, v1);
@@ -194,11 +205,13 @@ TEST_CASE_METHOD(gateway_fixture, "Set with if_version is a compare-and-set", "[
     expect_unchanged("v2", v2);
 
     // A stale version no longer matches.
-    CHECK_CODE(kv.set(ns, "cas/key", "lost", 0, v1), StatusCode::FAILED_PRECONDITION);
+    CHECK_CODE(kv.set(ns, "cas/key", "lost", 0, v1),
+               StatusCode::FAILED_PRECONDITION);
     expect_unchanged("v2", v2);
 
     // A missing key matches only 0.
-    CHECK_CODE(kv.set(ns, "cas/absent", "lost", 0, 5u), StatusCode::FAILED_PRECONDITION);
+    CHECK_CODE(kv.set(ns, "cas/absent", "lost", 0, 5u),
+               StatusCode::FAILED_PRECONDITION);
     auto absent = kv.get(ns, "cas/absent");
     REQUIRE_OK(absent);
     CHECK_FALSE(absent.response.found());
@@ -213,7 +226,8 @@ TEST_CASE_METHOD(gateway_fixture, "Set with if_version is a compare-and-set", "[
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "BatchSet, BatchGet and BatchDelete", "[e2e][kv]") {
+TEST_CASE_METHOD(gateway_fixture, "BatchSet, BatchGet and BatchDelete",
+                 "[e2e][kv]") {
   for (const auto& ns : data_namespaces) {
     INFO("namespace " << ns);
     std::vector<std::string> keys = {"b/3", "b/1", "b/5", "b/2", "b/4"};
@@ -231,11 +245,13 @@ TEST_CASE_METHOD(gateway_fixture, "BatchSet, BatchGet and BatchDelete", "[e2e][k
       CHECK(got.response.found());
       CHECK(got.response.value() == "value of " + keys[i]);
       // Versions come back in entry order.
-      CHECK(got.response.version() == written.response.versions(static_cast<int>(i)));
+      CHECK(got.response.version()
+            == written.response.versions(static_cast<int>(i)));
       version_of[keys[i]] = written.response.versions(static_cast<int>(i));
     }
 
-    std::vector<std::string> wanted = {"b/4", "b/missing", "b/1", "b/5", "b/2", "b/3"};
+    std::vector<std::string> wanted
+      = {"b/4", "b/missing", "b/1", "b/5", "b/2", "b/3"};
     auto read = kv.batch_get(ns, wanted);
     REQUIRE_OK(read);
     REQUIRE(read.response.items_size() == static_cast<int>(wanted.size()));
@@ -264,7 +280,8 @@ TEST_CASE_METHOD(gateway_fixture, "BatchSet, BatchGet and BatchDelete", "[e2e][k
     CHECK(read.response.items(2).found());
 
     // Overwriting through BatchSet moves the versions on.
-    auto overwritten = kv.batch_set(ns, {make_entry("b/3", "new"), make_entry("b/1", "again")});
+    auto overwritten = kv.batch_set(
+      ns, {make_entry("b/3", "new"), make_entry("b/1", "again")});
     REQUIRE_OK(overwritten);
     REQUIRE(overwritten.response.versions_size() == 2);
     CHECK(overwritten.response.versions(0) > version_of["b/3"]);
@@ -275,30 +292,36 @@ TEST_CASE_METHOD(gateway_fixture, "BatchSet, BatchGet and BatchDelete", "[e2e][k
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "BatchSet writes all entries or none", "[e2e][kv]") {
-  auto check_none_written = [&](const std::string& ns, const std::vector<std::string>& keys) {
-    auto read = kv.batch_get(ns, keys);
-    REQUIRE_OK(read);
-    REQUIRE(read.response.items_size() == static_cast<int>(keys.size()));
-    for (const auto& item : read.response.items()) {
-      INFO("key " << item.key());
-      CHECK_FALSE(item.found());
-    }
-  };
+TEST_CASE_METHOD(gateway_fixture, "BatchSet writes all entries or none",
+                 "[e2e][kv]") {
+  auto check_none_written
+    = [&](const std::string& ns, const std::vector<std::string>& keys) {
+        auto read = kv.batch_get(ns, keys);
+        REQUIRE_OK(read);
+        REQUIRE(read.response.items_size() == static_cast<int>(keys.size()));
+        for (const auto& item : read.response.items()) {
+          INFO("key " << item.key());
+          CHECK_FALSE(item.found());
+        }
+      };
 
   for (const auto& ns : data_namespaces) {
     INFO("namespace " << ns);
     auto before = kv.set(ns, "all/kept", "old");
     REQUIRE_OK(before);
 
-    CHECK_CODE(kv.batch_set(ns, {make_entry("all/a", "1"), make_entry("", "2"),
-                                 make_entry("all/kept", "new"), make_entry("all/b", "3")}),
-               StatusCode::INVALID_ARGUMENT);
+    CHECK_CODE(
+      kv.batch_set(ns,
+                   {make_entry("all/a", "1"), make_entry("", "2"),
+                    make_entry("all/kept", "new"), make_entry("all/b", "3")}),
+      StatusCode::INVALID_ARGUMENT);
     check_none_written(ns, {"all/a", "all/b"});
 
-    CHECK_CODE(kv.batch_set(ns, {make_entry("all/a", "1"), make_entry("all/kept", "new"),
-                                 make_entry("all/" + std::string(4096, 'k'), "2")}),
-               StatusCode::INVALID_ARGUMENT);
+    CHECK_CODE(
+      kv.batch_set(ns,
+                   {make_entry("all/a", "1"), make_entry("all/kept", "new"),
+                    make_entry("all/" + std::string(4096, 'k'), "2")}),
+      StatusCode::INVALID_ARGUMENT);
     check_none_written(ns, {"all/a"});
 
     auto kept = kv.get(ns, "all/kept");
@@ -309,25 +332,29 @@ TEST_CASE_METHOD(gateway_fixture, "BatchSet writes all entries or none", "[e2e][
 
   INFO("namespace small (max_value_bytes 1024)");
   REQUIRE_OK(kv.set("small", "all/kept", "old"));
-  CHECK_CODE(kv.batch_set("small", {make_entry("all/a", std::string(10, 'a')),
-                                    make_entry("all/kept", std::string(1024, 'n')),
-                                    make_entry("all/b", std::string(1025, 'b')),
-                                    make_entry("all/c", "c")}),
+  CHECK_CODE(kv.batch_set("small",
+                          {make_entry("all/a", std::string(10, 'a')),
+                           make_entry("all/kept", std::string(1024, 'n')),
+                           make_entry("all/b", std::string(1025, 'b')),
+                           make_entry("all/c", "c")}),
              StatusCode::INVALID_ARGUMENT);
   check_none_written("small", {"all/a", "all/b", "all/c"});
   auto kept = kv.get("small", "all/kept");
   REQUIRE_OK(kept);
   CHECK(kept.response.value() == "old");
 
-  auto at_limit = kv.batch_set("small", {make_entry("all/a", std::string(1024, 'a'))});
+  auto at_limit
+    = kv.batch_set("small", {make_entry("all/a", std::string(1024, 'a'))});
   REQUIRE_OK(at_limit);
   REQUIRE(at_limit.response.versions_size() == 1);
 }
 
-TEST_CASE_METHOD(gateway_fixture, "Scan lists keys in bytewise order", "[e2e][kv][scan]") {
+TEST_CASE_METHOD(gateway_fixture, "Scan lists keys in bytewise order",
+                 "[e2e][kv][scan]") {
   for (const auto& ns : data_namespaces) {
     INFO("namespace " << ns);
-    std::vector<std::string> inside = {"scan/d", "scan/b", "scan/c/1", "scan/a", "scan/c/0"};
+    std::vector<std::string> inside
+      = {"scan/d", "scan/b", "scan/c/1", "scan/a", "scan/c/0"};
     std::vector<std::string> outside = {"scam/x", "scao", "sca", "Scan/a"};
     std::map<std::string, uint64_t> version_of;
     for (const auto& key : inside) {
@@ -359,12 +386,12 @@ TEST_CASE_METHOD(gateway_fixture, "Scan lists keys in bytewise order", "[e2e][kv
 
     auto after_b = kv.scan(scan_request(ns, "scan/", "scan/b"));
     REQUIRE_OK(after_b);
-    CHECK(keys_of(after_b.response.items()) ==
-          std::vector<std::string>{"scan/c/0", "scan/c/1", "scan/d"});
+    CHECK(keys_of(after_b.response.items())
+          == std::vector<std::string>{"scan/c/0", "scan/c/1", "scan/d"});
     auto after_gap = kv.scan(scan_request(ns, "scan/", "scan/bb"));
     REQUIRE_OK(after_gap);
-    CHECK(keys_of(after_gap.response.items()) ==
-          std::vector<std::string>{"scan/c/0", "scan/c/1", "scan/d"});
+    CHECK(keys_of(after_gap.response.items())
+          == std::vector<std::string>{"scan/c/0", "scan/c/1", "scan/d"});
     auto after_last = kv.scan(scan_request(ns, "scan/", "scan/d"));
     REQUIRE_OK(after_last);
     CHECK(after_last.response.items_size() == 0);
@@ -389,17 +416,21 @@ TEST_CASE_METHOD(gateway_fixture, "Scan lists keys in bytewise order", "[e2e][kv
     CHECK(nothing.response.next_start_after().empty());
 
     REQUIRE_OK(kv.scan(scan_request(ns, "scan/", "", 1000)));
-    CHECK_CODE(kv.scan(scan_request(ns, "scan/", "", 1001)), StatusCode::INVALID_ARGUMENT);
+    CHECK_CODE(kv.scan(scan_request(ns, "scan/", "", 1001)),
+               StatusCode::INVALID_ARGUMENT);
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "Scan pages through 1,234 keys exactly once in order",
+TEST_CASE_METHOD(gateway_fixture,
+                 "Scan pages through 1,234 keys exactly once in order",
                  "[e2e][kv][scan]") {
   constexpr int key_count = 1234;
   constexpr int batch_size = 250;
   std::vector<std::string> keys;
   for (int i = 0; i < key_count; ++i)
-    keys.push_back("page/" + std::to_string(i)); // not zero-padded: bytewise != numeric order
+    keys.push_back(
+      "page/"
+      + std::to_string(i)); // not zero-padded: bytewise != numeric order
   std::vector<std::string> sorted = keys;
   std::sort(sorted.begin(), sorted.end());
 
@@ -437,7 +468,8 @@ TEST_CASE_METHOD(gateway_fixture, "Scan pages through 1,234 keys exactly once in
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "A key with a TTL disappears after it", "[e2e][kv][ttl]") {
+TEST_CASE_METHOD(gateway_fixture, "A key with a TTL disappears after it",
+                 "[e2e][kv][ttl]") {
   constexpr uint64_t ttl_ms = 1500;
   // Expiry is measured by the gateway's clock from when it took the write;
   // this much slack covers clock granularity only.
@@ -448,8 +480,9 @@ TEST_CASE_METHOD(gateway_fixture, "A key with a TTL disappears after it", "[e2e]
   for (const auto& ns : data_namespaces) {
     INFO("namespace " << ns);
     REQUIRE_OK(kv.set(ns, "ttl/short", "short-lived", ttl_ms));
-    REQUIRE_OK(kv.batch_set(ns, {make_entry("ttl/batch", "short-lived too", ttl_ms),
-                                 make_entry("ttl/batch-long", "stays")}));
+    REQUIRE_OK(kv.batch_set(ns,
+                            {make_entry("ttl/batch", "short-lived too", ttl_ms),
+                             make_entry("ttl/batch-long", "stays")}));
     REQUIRE_OK(kv.set(ns, "ttl/long", "stays"));
   }
   for (const auto& ns : data_namespaces) {
@@ -475,7 +508,8 @@ TEST_CASE_METHOD(gateway_fixture, "A key with a TTL disappears after it", "[e2e]
         REQUIRE_OK(got);
         if (!got.response.found()) {
           gone = true;
-          CHECK(steady::now() >= written_at + std::chrono::milliseconds(ttl_ms) - early_slack);
+          CHECK(steady::now() >= written_at + std::chrono::milliseconds(ttl_ms)
+                  - early_slack);
         } else {
           std::this_thread::sleep_for(20ms);
         }
@@ -486,7 +520,8 @@ TEST_CASE_METHOD(gateway_fixture, "A key with a TTL disappears after it", "[e2e]
       CHECK_FALSE(ex.response.exists());
     }
 
-    auto read = kv.batch_get(ns, {"ttl/short", "ttl/long", "ttl/batch", "ttl/batch-long"});
+    auto read = kv.batch_get(
+      ns, {"ttl/short", "ttl/long", "ttl/batch", "ttl/batch-long"});
     REQUIRE_OK(read);
     REQUIRE(read.response.items_size() == 4);
     CHECK_FALSE(read.response.items(0).found());
@@ -496,8 +531,8 @@ TEST_CASE_METHOD(gateway_fixture, "A key with a TTL disappears after it", "[e2e]
 
     auto listed = kv.scan(scan_request(ns, "ttl/"));
     REQUIRE_OK(listed);
-    CHECK(keys_of(listed.response.items()) ==
-          std::vector<std::string>{"ttl/batch-long", "ttl/long"});
+    CHECK(keys_of(listed.response.items())
+          == std::vector<std::string>{"ttl/batch-long", "ttl/long"});
 
     // An expired key counts as absent for compare-and-set.
     REQUIRE_OK(kv.set(ns, "ttl/short", "reborn", 0, 0u));
@@ -507,7 +542,8 @@ TEST_CASE_METHOD(gateway_fixture, "A key with a TTL disappears after it", "[e2e]
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right codes",
+TEST_CASE_METHOD(gateway_fixture,
+                 "Invalid requests are answered with the right codes",
                  "[e2e][kv][errors]") {
   SECTION("empty namespace or key") {
     CHECK_CODE(kv.get("", "k"), StatusCode::INVALID_ARGUMENT);
@@ -517,7 +553,8 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
     CHECK_CODE(kv.del("cache", ""), StatusCode::INVALID_ARGUMENT);
     CHECK_CODE(kv.exists("default", ""), StatusCode::INVALID_ARGUMENT);
     CHECK_CODE(kv.batch_get("cache", {"a", ""}), StatusCode::INVALID_ARGUMENT);
-    CHECK_CODE(kv.batch_delete("cache", {"", "a"}), StatusCode::INVALID_ARGUMENT);
+    CHECK_CODE(kv.batch_delete("cache", {"", "a"}),
+               StatusCode::INVALID_ARGUMENT);
   }
   SECTION("key length: 4096 bytes is the most") {
     for (const auto& ns : data_namespaces) {
@@ -535,7 +572,8 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
   }
   SECTION("value over the namespace's max_value_bytes") {
     REQUIRE_OK(kv.set("small", "v", std::string(1024, 'a')));
-    CHECK_CODE(kv.set("small", "v", std::string(1025, 'b')), StatusCode::INVALID_ARGUMENT);
+    CHECK_CODE(kv.set("small", "v", std::string(1025, 'b')),
+               StatusCode::INVALID_ARGUMENT);
     auto got = kv.get("small", "v");
     REQUIRE_OK(got);
     CHECK(got.response.value() == std::string(1024, 'a'));
@@ -543,8 +581,10 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
     REQUIRE_OK(kv.set("cache", "v", std::string(1025, 'b')));
   }
   SECTION("scan limit over 1000") {
-    CHECK_CODE(kv.scan(scan_request("cache", "", "", 1001)), StatusCode::INVALID_ARGUMENT);
-    CHECK_CODE(kv.scan(scan_request("default", "", "", 100000)), StatusCode::INVALID_ARGUMENT);
+    CHECK_CODE(kv.scan(scan_request("cache", "", "", 1001)),
+               StatusCode::INVALID_ARGUMENT);
+    CHECK_CODE(kv.scan(scan_request("default", "", "", 100000)),
+               StatusCode::INVALID_ARGUMENT);
   }
   SECTION("a namespace longer than any name is INVALID_ARGUMENT, and not "
           "quoted back whole") {
@@ -561,7 +601,8 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
     CHECK_CODE(kv.get(longest, "k"), StatusCode::NOT_FOUND);
   }
   SECTION("unknown namespace is NOT_FOUND and named") {
-    for (auto r : {kv.get("no-such-space", "k").status, kv.set("no-such-space", "k", "v").status,
+    for (auto r : {kv.get("no-such-space", "k").status,
+                   kv.set("no-such-space", "k", "v").status,
                    kv.scan(scan_request("no-such-space", "")).status,
                    kv.batch_get("no-such-space", {"k"}).status}) {
       INFO(describe(r));
@@ -573,8 +614,10 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
     CHECK_CODE(kv.get("events", "k"), StatusCode::FAILED_PRECONDITION);
     CHECK_CODE(kv.set("events", "k", "v"), StatusCode::FAILED_PRECONDITION);
     CHECK_CODE(kv.del("events", "k"), StatusCode::FAILED_PRECONDITION);
-    CHECK_CODE(kv.scan(scan_request("events", "")), StatusCode::FAILED_PRECONDITION);
-    CHECK_CODE(kv.batch_set("events", {make_entry("k", "v")}), StatusCode::FAILED_PRECONDITION);
+    CHECK_CODE(kv.scan(scan_request("events", "")),
+               StatusCode::FAILED_PRECONDITION);
+    CHECK_CODE(kv.batch_set("events", {make_entry("k", "v")}),
+               StatusCode::FAILED_PRECONDITION);
   }
   SECTION("an already expired deadline") {
     // With a 1 µs budget the client's own deadline fires first, unless the
@@ -584,7 +627,8 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
     // deadline has surely passed.
     for (int i = 0; i < 5; ++i) {
       grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::microseconds(1));
+      ctx.set_deadline(std::chrono::system_clock::now()
+                       + std::chrono::microseconds(1));
       prism::v1::SetRequest req;
       req.set_namespace_("cache");
       req.set_key("deadline/k");
@@ -592,14 +636,15 @@ TEST_CASE_METHOD(gateway_fixture, "Invalid requests are answered with the right 
       prism::v1::SetResponse resp;
       auto status = kv.stub().Set(&ctx, req, &resp);
       INFO(describe(status));
-      CHECK((status.error_code() == StatusCode::DEADLINE_EXCEEDED
-             || status.ok()));
+      CHECK(
+        (status.error_code() == StatusCode::DEADLINE_EXCEEDED || status.ok()));
     }
     REQUIRE_OK(kv.get("cache", "deadline/k"));
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "Every answer carries x-request-id", "[e2e][kv][metadata]") {
+TEST_CASE_METHOD(gateway_fixture, "Every answer carries x-request-id",
+                 "[e2e][kv][metadata]") {
   SECTION("the client's id is echoed") {
     grpc::ClientContext ctx;
     set_deadline(ctx);
@@ -637,11 +682,13 @@ TEST_CASE_METHOD(gateway_fixture, "Every answer carries x-request-id", "[e2e][kv
     REQUIRE(status.error_code() == StatusCode::NOT_FOUND);
     // The gateway sends the headers before the status, so the id is in the
     // initial metadata even for a failed call.
-    CHECK(metadata_value(initial_metadata_of(ctx), "x-request-id") == "e2e-failing-7");
+    CHECK(metadata_value(initial_metadata_of(ctx), "x-request-id")
+          == "e2e-failing-7");
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "Values up to the 4 MiB default limit round-trip",
+TEST_CASE_METHOD(gateway_fixture,
+                 "Values up to the 4 MiB default limit round-trip",
                  "[e2e][kv][large]") {
   std::string one_mib = bytes_of_size(1024 * 1024, 1);
   for (const auto& ns : data_namespaces) {
@@ -663,7 +710,8 @@ TEST_CASE_METHOD(gateway_fixture, "Values up to the 4 MiB default limit round-tr
   REQUIRE_OK(got);
   CHECK(got.response.value() == four_mib);
 
-  CHECK_CODE(kv.set("cache", "large/over", four_mib + "x"), StatusCode::INVALID_ARGUMENT);
+  CHECK_CODE(kv.set("cache", "large/over", four_mib + "x"),
+             StatusCode::INVALID_ARGUMENT);
   auto over = kv.get("cache", "large/over");
   REQUIRE_OK(over);
   CHECK_FALSE(over.response.found());
@@ -682,7 +730,8 @@ TEST_CASE_METHOD(gateway_fixture,
     REQUIRE_OK(kv.set(ns, "answer/b", three_mib));
     auto twice = kv.batch_get(ns, {"answer/a", "answer/a"});
     CHECK_CODE(twice, StatusCode::INVALID_ARGUMENT);
-    CHECK_THAT(twice.status.error_message(), Catch::Contains("ask for fewer keys"));
+    CHECK_THAT(twice.status.error_message(),
+               Catch::Contains("ask for fewer keys"));
     // A 20 KB request naming one 3 MiB value a thousand times gets the
     // same short refusal, not a 3 GB answer.
     auto many = kv.batch_get(ns, std::vector<std::string>(1000, "answer/a"));
@@ -695,11 +744,13 @@ TEST_CASE_METHOD(gateway_fixture,
     // A scan page ends early and says where to go on.
     auto first = kv.scan(scan_request(ns, "answer/"));
     REQUIRE_OK(first);
-    CHECK(keys_of(first.response.items()) == std::vector<std::string>{"answer/a"});
+    CHECK(keys_of(first.response.items())
+          == std::vector<std::string>{"answer/a"});
     CHECK(first.response.next_start_after() == "answer/a");
     auto second = kv.scan(scan_request(ns, "answer/", "answer/a"));
     REQUIRE_OK(second);
-    CHECK(keys_of(second.response.items()) == std::vector<std::string>{"answer/b"});
+    CHECK(keys_of(second.response.items())
+          == std::vector<std::string>{"answer/b"});
     CHECK(second.response.items(0).value() == three_mib);
     CHECK(second.response.next_start_after().empty());
     // Keys only: both fit.
@@ -718,16 +769,29 @@ TEST_CASE_METHOD(gateway_fixture, "Binary values and unusual keys round-trip",
   std::string zeros(17, '\0');
   std::string zero_inside = std::string("a\0b\0\0c", 6);
 
-  std::vector<std::string> keys = {"u/user:42/é-ü_x.y", "u/日本語", "u/a:b",  "u/a-b",
-                                   "u/a_b",             "u/a.b",   "u/a/b",  "u/Zeta",
-                                   "u/zeta",            "u/ä",     "u/z",    "u/ключ"};
+  std::vector<std::string> keys = {"u/user:42/é-ü_x.y",
+                                   "u/日本語",
+                                   "u/a:b",
+                                   "u/a-b",
+                                   "u/a_b",
+                                   "u/a.b",
+                                   "u/a/b",
+                                   "u/Zeta",
+                                   "u/zeta",
+                                   "u/ä",
+                                   "u/z",
+                                   "u/ключ"};
   std::vector<std::string> sorted = keys;
-  std::sort(sorted.begin(), sorted.end()); // std::string compares bytes as unsigned char
+  std::sort(sorted.begin(),
+            sorted.end()); // std::string compares bytes as unsigned char
 
   for (const auto& ns : data_namespaces) {
     INFO("namespace " << ns);
-    for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
-             {"bin/every-byte", every_byte}, {"bin/zeros", zeros}, {"bin/zero-inside", zero_inside}}) {
+    for (const auto& [key, value] :
+         std::vector<std::pair<std::string, std::string>>{
+           {"bin/every-byte", every_byte},
+           {"bin/zeros", zeros},
+           {"bin/zero-inside", zero_inside}}) {
       INFO("key " << key);
       REQUIRE_OK(kv.set(ns, key, value));
       auto got = kv.get(ns, key);
@@ -767,11 +831,13 @@ TEST_CASE_METHOD(gateway_fixture, "Binary values and unusual keys round-trip",
     CHECK(keys_of(listed.response.items()) == sorted);
     auto utf8_prefix = kv.scan(scan_request(ns, "u/日"));
     REQUIRE_OK(utf8_prefix);
-    CHECK(keys_of(utf8_prefix.response.items()) == std::vector<std::string>{"u/日本語"});
+    CHECK(keys_of(utf8_prefix.response.items())
+          == std::vector<std::string>{"u/日本語"});
   }
 }
 
-TEST_CASE_METHOD(gateway_fixture, "16 clients writing at once lose no acknowledged write",
+TEST_CASE_METHOD(gateway_fixture,
+                 "16 clients writing at once lose no acknowledged write",
                  "[e2e][kv][concurrency]") {
   constexpr int client_count = 16;
   constexpr int keys_per_client = 200;
@@ -792,7 +858,8 @@ TEST_CASE_METHOD(gateway_fixture, "16 clients writing at once lose no acknowledg
     clients.emplace_back([&, c] {
       kv_client own(gateway.channel());
       auto& log = logs[c];
-      auto write = [&](const std::string& ns, const std::string& key, const std::string& value) {
+      auto write = [&](const std::string& ns, const std::string& key,
+                       const std::string& value) {
         auto r = own.set(ns, key, value);
         if (r.ok())
           log.acks[ns].push_back({key, value, r.response.version()});
@@ -801,7 +868,8 @@ TEST_CASE_METHOD(gateway_fixture, "16 clients writing at once lose no acknowledg
       };
       for (int i = 0; i < keys_per_client && log.errors.size() < 10; ++i) {
         std::string key = "conc/" + std::to_string(c) + "/" + std::to_string(i);
-        std::string value = "client " + std::to_string(c) + " write " + std::to_string(i);
+        std::string value
+          = "client " + std::to_string(c) + " write " + std::to_string(i);
         for (const auto& ns : data_namespaces) {
           write(ns, key, value);
           if (i % hot_every == 0)
@@ -832,24 +900,27 @@ TEST_CASE_METHOD(gateway_fixture, "16 clients writing at once lose no acknowledg
           expected[a.key] = a;
       }
     }
-    CHECK(expected.size() == static_cast<size_t>(client_count * keys_per_client));
+    CHECK(expected.size()
+          == static_cast<size_t>(client_count * keys_per_client));
 
     std::vector<std::string> keys;
     for (const auto& [key, a] : expected)
       keys.push_back(key);
     size_t mismatches = 0;
     for (size_t from = 0; from < keys.size(); from += 500) {
-      std::vector<std::string> chunk(keys.begin() + from,
-                                     keys.begin() + std::min(keys.size(), from + 500));
+      std::vector<std::string> chunk(
+        keys.begin() + from, keys.begin() + std::min(keys.size(), from + 500));
       auto read = kv.batch_get(ns, chunk);
       REQUIRE_OK(read);
       REQUIRE(read.response.items_size() == static_cast<int>(chunk.size()));
       for (const auto& item : read.response.items()) {
         const auto& a = expected[item.key()];
-        if (!item.found() || item.value() != a.value || item.version() != a.version) {
+        if (!item.found() || item.value() != a.value
+            || item.version() != a.version) {
           if (++mismatches <= 5)
-            FAIL_CHECK(item.key() << ": found=" << item.found() << " value='" << item.value()
-                                  << "' version=" << item.version() << ", acknowledged '"
+            FAIL_CHECK(item.key() << ": found=" << item.found() << " value='"
+                                  << item.value() << "' version="
+                                  << item.version() << ", acknowledged '"
                                   << a.value << "' version " << a.version);
         }
       }

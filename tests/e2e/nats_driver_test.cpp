@@ -58,8 +58,9 @@ std::string unique_name(const std::string& what) {
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
                .count();
-  return "t" + std::to_string(::getpid()) + "-" + std::to_string(now % 100000000)
-         + "-" + what + "-" + std::to_string(++counter);
+  return "t" + std::to_string(::getpid()) + "-"
+    + std::to_string(now % 100000000) + "-" + what + "-"
+    + std::to_string(++counter);
 }
 
 prism::config::backend nats_backend(const std::string& url, bool jetstream) {
@@ -168,9 +169,9 @@ public:
 
   bool wait_ready(std::chrono::milliseconds limit = 10s) {
     std::unique_lock<std::mutex> lock{mutex_};
-    return changed_.wait_for(lock, limit,
-                             [&] { return ready_count_ > 0 || ended_; })
-           && ready_count_ > 0;
+    return changed_.wait_for(lock, limit, [&] {
+      return ready_count_ > 0 || ended_;
+    }) && ready_count_ > 0;
   }
 
   bool wait_ended(std::chrono::milliseconds limit = 10s) {
@@ -180,7 +181,8 @@ public:
 
   bool wait_count(size_t n, std::chrono::milliseconds limit = 10s) {
     std::unique_lock<std::mutex> lock{mutex_};
-    return changed_.wait_for(lock, limit, [&] { return messages_.size() >= n; });
+    return changed_.wait_for(lock, limit,
+                             [&] { return messages_.size() >= n; });
   }
 
   /// Waits until every payload in `wanted` has arrived.
@@ -191,7 +193,8 @@ public:
       std::set<std::string> have;
       for (auto& m : messages_)
         have.insert(m.payload);
-      return std::includes(have.begin(), have.end(), wanted.begin(), wanted.end());
+      return std::includes(have.begin(), have.end(), wanted.begin(),
+                           wanted.end());
     });
   }
 
@@ -263,7 +266,7 @@ private:
 };
 
 model::publish_op message_op(const std::string& topic, std::string payload,
-                          model::metadata metadata = {}) {
+                             model::metadata metadata = {}) {
   model::publish_op op;
   op.topic = topic;
   op.payload = std::move(payload);
@@ -279,8 +282,8 @@ std::string message_id(const model::outcome& o) {
 
 /// Publishes and waits for the outcome (failing the test if none comes).
 model::outcome publish_now(pubsub_driver& driver, const std::string& ns,
-                        model::publish_op op,
-                        prism::drivers::op_timeout timeout = 5s) {
+                           model::publish_op op,
+                           prism::drivers::op_timeout timeout = 5s) {
   answer a;
   driver.publish(ns, op, timeout, a.callback());
   auto o = a.wait(15s);
@@ -291,7 +294,8 @@ model::outcome publish_now(pubsub_driver& driver, const std::string& ns,
 
 /// Publishes `payloads` back to back and checks every one was stored;
 /// returns their ids in order.
-std::vector<std::string> publish_all(pubsub_driver& driver, const std::string& ns,
+std::vector<std::string> publish_all(pubsub_driver& driver,
+                                     const std::string& ns,
                                      const std::string& topic,
                                      const std::vector<std::string>& payloads) {
   std::vector<std::unique_ptr<answer>> answers;
@@ -334,8 +338,9 @@ std::unique_ptr<started_driver> connected_driver(bool jetstream,
 }
 
 model::subscribe_op subscription_op(const std::string& topic,
-                                 const std::string& name = {},
-                                 model::start_position start = model::start_position::latest) {
+                                    const std::string& name = {},
+                                    model::start_position start
+                                    = model::start_position::latest) {
   model::subscribe_op op;
   op.topic = topic;
   op.subscription = name;
@@ -364,8 +369,8 @@ TEST_CASE("nats_driver (JetStream): a message reaches a named and an ephemeral "
   auto d = connected_driver(true);
   auto ns = unique_name("rt");
   inbox named, ephemeral;
-  auto named_sub = d->driver->subscribe(ns, subscription_op("orders.eu", "billing"),
-                                        named.events());
+  auto named_sub = d->driver->subscribe(
+    ns, subscription_op("orders.eu", "billing"), named.events());
   auto ephemeral_sub = d->driver->subscribe(ns, subscription_op("orders.eu"),
                                             ephemeral.events());
   REQUIRE(named.wait_ready());
@@ -374,12 +379,13 @@ TEST_CASE("nats_driver (JetStream): a message reaches a named and an ephemeral "
 
   const std::string payload("bin\0ary\0\xff\x01", 11);
   model::metadata metadata = {{"trace-id", "abc123"},
-                           {"empty", ""},
-                           {"multi line", "a\r\nb: 100% done "},
-                           {"Nats-Expected-Stream", "not-a-control-header"},
-                           {"caf\xc3\xa9", "\xc3\xa9t\xc3\xa9"}};
+                              {"empty", ""},
+                              {"multi line", "a\r\nb: 100% done "},
+                              {"Nats-Expected-Stream", "not-a-control-header"},
+                              {"caf\xc3\xa9", "\xc3\xa9t\xc3\xa9"}};
   auto before = wall_ms();
-  auto o = publish_now(*d->driver, ns, message_op("orders.eu", payload, metadata));
+  auto o
+    = publish_now(*d->driver, ns, message_op("orders.eu", payload, metadata));
   auto after = wall_ms();
   INFO(o.status.message);
   REQUIRE(o.status.ok());
@@ -407,8 +413,9 @@ TEST_CASE("nats_driver (JetStream): a message reaches a named and an ephemeral "
   named_sub->ack(m.tag);
 }
 
-TEST_CASE("nats_driver (JetStream): many messages from one publisher arrive in order",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver (JetStream): many messages from one publisher arrive in order",
+  "[nats]") {
   auto d = connected_driver(true);
   auto ns = unique_name("order");
   inbox box;
@@ -425,12 +432,14 @@ TEST_CASE("nats_driver (JetStream): many messages from one publisher arrive in o
   CHECK(received_ids == ids);
 }
 
-TEST_CASE("nats_driver (JetStream): a named subscription gets no more than its credit",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver (JetStream): a named subscription gets no more than its credit",
+  "[nats]") {
   auto d = connected_driver(true);
   auto ns = unique_name("credit");
   inbox box;
-  auto sub = d->driver->subscribe(ns, subscription_op("t", "slow"), box.events());
+  auto sub
+    = d->driver->subscribe(ns, subscription_op("t", "slow"), box.events());
   REQUIRE(box.wait_ready());
   sub->request(3);
   auto payloads = numbered("c", 1, 10);
@@ -444,13 +453,15 @@ TEST_CASE("nats_driver (JetStream): a named subscription gets no more than its c
   CHECK(box.payloads() == payloads);
 }
 
-TEST_CASE("nats_driver (JetStream): a named subscription reports as its lag what "
-          "it has not acknowledged",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver (JetStream): a named subscription reports as its lag what "
+  "it has not acknowledged",
+  "[nats]") {
   auto d = connected_driver(true);
   auto ns = unique_name("lag");
   inbox box;
-  auto sub = d->driver->subscribe(ns, subscription_op("t", "slow"), box.events());
+  auto sub
+    = d->driver->subscribe(ns, subscription_op("t", "slow"), box.events());
   REQUIRE(box.wait_ready());
   REQUIRE(box.wait_lag(0));
   publish_all(*d->driver, ns, "t", numbered("l", 1, 10));
@@ -471,13 +482,15 @@ TEST_CASE("nats_driver (JetStream): a named subscription reports as its lag what
   REQUIRE(box.wait_lag(0));
 }
 
-TEST_CASE("nats_driver (JetStream): a durable subscription resumes where it left off",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver (JetStream): a durable subscription resumes where it left off",
+  "[nats]") {
   auto d = connected_driver(true);
   auto ns = unique_name("durable");
   {
     inbox first;
-    auto sub = d->driver->subscribe(ns, subscription_op("t", "keep"), first.events());
+    auto sub
+      = d->driver->subscribe(ns, subscription_op("t", "keep"), first.events());
     REQUIRE(first.wait_ready());
     sub->request(100);
     publish_all(*d->driver, ns, "t", numbered("d", 1, 10));
@@ -493,7 +506,8 @@ TEST_CASE("nats_driver (JetStream): a durable subscription resumes where it left
   // position.
   inbox second;
   auto sub = d->driver->subscribe(
-    ns, subscription_op("t", "keep", model::start_position::earliest), second.events());
+    ns, subscription_op("t", "keep", model::start_position::earliest),
+    second.events());
   REQUIRE(second.wait_ready());
   sub->request(100);
   auto wanted = numbered("d", 6, 15);
@@ -509,15 +523,18 @@ TEST_CASE("nats_driver (JetStream): a durable subscription resumes where it left
   CHECK(got.size() == wanted.size());
 }
 
-TEST_CASE("nats_driver (JetStream): two members of one subscription share the messages",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver (JetStream): two members of one subscription share the messages",
+  "[nats]") {
   auto d = connected_driver(true);
   auto ns = unique_name("share");
   inbox a, b;
   a.auto_ack = b.auto_ack = true;
-  auto sub_a = d->driver->subscribe(ns, subscription_op("t", "workers"), a.events());
+  auto sub_a
+    = d->driver->subscribe(ns, subscription_op("t", "workers"), a.events());
   a.sub = sub_a.get();
-  auto sub_b = d->driver->subscribe(ns, subscription_op("t", "workers"), b.events());
+  auto sub_b
+    = d->driver->subscribe(ns, subscription_op("t", "workers"), b.events());
   b.sub = sub_b.get();
   REQUIRE(a.wait_ready());
   REQUIRE(b.wait_ready());
@@ -542,16 +559,19 @@ TEST_CASE("nats_driver (JetStream): two members of one subscription share the me
   CHECK(b.messages().size() > 0);
 }
 
-TEST_CASE("nats_driver (JetStream): subscribers from EARLIEST replay the stream",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver (JetStream): subscribers from EARLIEST replay the stream",
+  "[nats]") {
   auto d = connected_driver(true);
   auto ns = unique_name("earliest");
   auto ids = publish_all(*d->driver, ns, "t", numbered("e", 1, 3));
   inbox ephemeral, named;
   auto ephemeral_sub = d->driver->subscribe(
-    ns, subscription_op("t", "", model::start_position::earliest), ephemeral.events());
+    ns, subscription_op("t", "", model::start_position::earliest),
+    ephemeral.events());
   auto named_sub = d->driver->subscribe(
-    ns, subscription_op("t", "from-start", model::start_position::earliest), named.events());
+    ns, subscription_op("t", "from-start", model::start_position::earliest),
+    named.events());
   REQUIRE(ephemeral.wait_ready());
   REQUIRE(named.wait_ready());
   named_sub->request(100);
@@ -571,14 +591,17 @@ TEST_CASE("nats_driver (JetStream): subscribers from EARLIEST replay the stream"
   CHECK(named.payloads().back() == "e4");
 }
 
-TEST_CASE("nats_driver: a destroyed subscription delivers nothing more", "[nats]") {
+TEST_CASE("nats_driver: a destroyed subscription delivers nothing more",
+          "[nats]") {
   const bool jetstream = GENERATE(true, false);
   INFO((jetstream ? "JetStream" : "core NATS"));
   auto d = connected_driver(jetstream);
   auto ns = unique_name("stop");
   inbox named, ephemeral;
-  auto named_sub = d->driver->subscribe(ns, subscription_op("t", "gone"), named.events());
-  auto ephemeral_sub = d->driver->subscribe(ns, subscription_op("t"), ephemeral.events());
+  auto named_sub
+    = d->driver->subscribe(ns, subscription_op("t", "gone"), named.events());
+  auto ephemeral_sub
+    = d->driver->subscribe(ns, subscription_op("t"), ephemeral.events());
   REQUIRE(named.wait_ready());
   REQUIRE(ephemeral.wait_ready());
   named_sub->request(100);
@@ -592,7 +615,8 @@ TEST_CASE("nats_driver: a destroyed subscription delivers nothing more", "[nats]
   ephemeral.destroyed = true;
 
   inbox observer;
-  auto observer_sub = d->driver->subscribe(ns, subscription_op("t"), observer.events());
+  auto observer_sub
+    = d->driver->subscribe(ns, subscription_op("t"), observer.events());
   REQUIRE(observer.wait_ready());
   publish_all(*d->driver, ns, "t", numbered("s", 2, 5));
   REQUIRE(observer.wait_count(4));
@@ -600,7 +624,8 @@ TEST_CASE("nats_driver: a destroyed subscription delivers nothing more", "[nats]
     // The subscription's name kept them, and s1, which was delivered but
     // never acknowledged: its next member gets them all.
     inbox next;
-    auto next_sub = d->driver->subscribe(ns, subscription_op("t", "gone"), next.events());
+    auto next_sub
+      = d->driver->subscribe(ns, subscription_op("t", "gone"), next.events());
     REQUIRE(next.wait_ready());
     next_sub->request(100);
     REQUIRE(next.wait_count(5));
@@ -615,12 +640,14 @@ TEST_CASE("nats_driver: a destroyed subscription delivers nothing more", "[nats]
   CHECK(ephemeral.late_callbacks == 0);
 }
 
-TEST_CASE("nats_driver (JetStream): a subscription whose consumer is deleted ends",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver (JetStream): a subscription whose consumer is deleted ends",
+  "[nats]") {
   auto d = connected_driver(true);
   auto ns = unique_name("deleted");
   inbox box;
-  auto sub = d->driver->subscribe(ns, subscription_op("t", "doomed"), box.events());
+  auto sub
+    = d->driver->subscribe(ns, subscription_op("t", "doomed"), box.events());
   REQUIRE(box.wait_ready());
   sub->request(10);
   publish_all(*d->driver, ns, "t", {"x1"});
@@ -634,7 +661,8 @@ TEST_CASE("nats_driver (JetStream): a subscription whose consumer is deleted end
   auto stream = prism::drivers::nats_names::stream_name("PRISMTEST_", ns);
   auto durable = prism::drivers::nats_names::durable_name("t", "doomed");
   jsErrCode code{};
-  natsStatus deleted = js_DeleteConsumer(js, stream.c_str(), durable.c_str(), nullptr, &code);
+  natsStatus deleted
+    = js_DeleteConsumer(js, stream.c_str(), durable.c_str(), nullptr, &code);
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
   REQUIRE(deleted == NATS_OK);
@@ -652,8 +680,8 @@ TEST_CASE("nats_driver (JetStream): a stream the driver creates gets the "
   auto b = nats_backend(nats_url(), true);
   b.nats.stream_max_age_ms = 3600000;
   b.nats.stream_max_bytes = 1 << 20;
-  auto driver = prism::drivers::make_nats_driver(
-    b, prism::drivers::system_wall_clock());
+  auto driver
+    = prism::drivers::make_nats_driver(b, prism::drivers::system_wall_clock());
   state_log states;
   driver->start(states.listener());
   REQUIRE(states.wait_for(true, 10s));
@@ -678,7 +706,9 @@ TEST_CASE("nats_driver (JetStream): a stream the driver creates gets the "
   CHECK(max_bytes == int64_t{1} << 20);
 }
 
-TEST_CASE("nats_driver: a topic NATS cannot name, or a message too large, is refused", "[nats]") {
+TEST_CASE(
+  "nats_driver: a topic NATS cannot name, or a message too large, is refused",
+  "[nats]") {
   const bool jetstream = GENERATE(true, false);
   INFO((jetstream ? "JetStream" : "core NATS"));
   auto d = connected_driver(jetstream);
@@ -692,7 +722,8 @@ TEST_CASE("nats_driver: a topic NATS cannot name, or a message too large, is ref
   CHECK(o.status.message.find("max_payload") != std::string::npos);
   for (const char* name : {"", "named"}) {
     inbox box;
-    auto sub = d->driver->subscribe(ns, subscription_op("trailing.", name), box.events());
+    auto sub = d->driver->subscribe(ns, subscription_op("trailing.", name),
+                                    box.events());
     REQUIRE(box.wait_ended());
     CHECK(box.ended()->code == status_code::invalid_argument);
     CHECK(box.ready_count() == 0);
@@ -701,13 +732,16 @@ TEST_CASE("nats_driver: a topic NATS cannot name, or a message too large, is ref
 
 // --- core NATS ------------------------------------------------------------------------
 
-TEST_CASE("nats_driver (core): a message reaches a named and an ephemeral subscriber",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver (core): a message reaches a named and an ephemeral subscriber",
+  "[nats]") {
   auto d = connected_driver(false);
   auto ns = unique_name("core");
   inbox named, ephemeral;
-  auto named_sub = d->driver->subscribe(ns, subscription_op("a.b", "q"), named.events());
-  auto ephemeral_sub = d->driver->subscribe(ns, subscription_op("a.b"), ephemeral.events());
+  auto named_sub
+    = d->driver->subscribe(ns, subscription_op("a.b", "q"), named.events());
+  auto ephemeral_sub
+    = d->driver->subscribe(ns, subscription_op("a.b"), ephemeral.events());
   REQUIRE(named.wait_ready());
   REQUIRE(ephemeral.wait_ready());
   const std::string payload("core\0bytes", 10);
@@ -730,12 +764,15 @@ TEST_CASE("nats_driver (core): a message reaches a named and an ephemeral subscr
   }
 }
 
-TEST_CASE("nats_driver (core): members of a queue group share the messages", "[nats]") {
+TEST_CASE("nats_driver (core): members of a queue group share the messages",
+          "[nats]") {
   auto d = connected_driver(false);
   auto ns = unique_name("queue");
   inbox a, b;
-  auto sub_a = d->driver->subscribe(ns, subscription_op("t", "group"), a.events());
-  auto sub_b = d->driver->subscribe(ns, subscription_op("t", "group"), b.events());
+  auto sub_a
+    = d->driver->subscribe(ns, subscription_op("t", "group"), a.events());
+  auto sub_b
+    = d->driver->subscribe(ns, subscription_op("t", "group"), b.events());
   REQUIRE(a.wait_ready());
   REQUIRE(b.wait_ready());
   auto payloads = numbered("q", 1, 60);
@@ -811,8 +848,9 @@ TEST_CASE("nats_driver: destroying the driver answers every publish once, then "
 
 // --- no server ----------------------------------------------------------------------------
 
-TEST_CASE("nats_driver: an unreachable server is reported down and publishes fail fast",
-          "[nats]") {
+TEST_CASE(
+  "nats_driver: an unreachable server is reported down and publishes fail fast",
+  "[nats]") {
   // A loopback port nothing listens on.
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
@@ -827,12 +865,13 @@ TEST_CASE("nats_driver: an unreachable server is reported down and publishes fai
 
   for (bool jetstream : {true, false}) {
     INFO((jetstream ? "JetStream" : "core NATS"));
-    auto driver = prism::drivers::make_nats_driver(nats_backend(url, jetstream),
-                                                   prism::drivers::system_wall_clock());
+    auto driver = prism::drivers::make_nats_driver(
+      nats_backend(url, jetstream), prism::drivers::system_wall_clock());
     state_log states;
     driver->start(states.listener());
     REQUIRE(states.wait_for(false, 10s));
-    CHECK(states.events().front().second.find("127.0.0.1") != std::string::npos);
+    CHECK(states.events().front().second.find("127.0.0.1")
+          != std::string::npos);
 
     inbox box;
     auto sub = driver->subscribe("ns", subscription_op("t", "s"), box.events());
@@ -854,7 +893,8 @@ TEST_CASE("nats_driver: an unreachable server is reported down and publishes fai
   }
 }
 
-TEST_CASE("nats_driver: of a list of servers, the one that answers is used", "[nats]") {
+TEST_CASE("nats_driver: of a list of servers, the one that answers is used",
+          "[nats]") {
   auto d = connected_driver(false, "nats://127.0.0.1:1, " + nats_url());
   auto ns = unique_name("list");
   inbox box;
@@ -865,13 +905,16 @@ TEST_CASE("nats_driver: of a list of servers, the one that answers is used", "[n
   CHECK(box.wait_count(1));
 }
 
-TEST_CASE("nats_driver: describe() names the server without credentials", "[nats]") {
+TEST_CASE("nats_driver: describe() names the server without credentials",
+          "[nats]") {
   auto b = nats_backend("nats://s3cret-token@127.0.0.1:1", true);
-  auto driver = prism::drivers::make_nats_driver(b, prism::drivers::system_wall_clock());
+  auto driver
+    = prism::drivers::make_nats_driver(b, prism::drivers::system_wall_clock());
   CHECK(driver->describe() == "nats nats://127.0.0.1:1");
   b.nats.token_env = "PRISM_TEST_NATS_TOKEN_THAT_IS_NOT_SET";
-  CHECK_THROWS_AS(prism::drivers::make_nats_driver(b, prism::drivers::system_wall_clock()),
-                  std::runtime_error);
+  CHECK_THROWS_AS(
+    prism::drivers::make_nats_driver(b, prism::drivers::system_wall_clock()),
+    std::runtime_error);
 }
 
 // --- faults -------------------------------------------------------------------------------
@@ -909,7 +952,8 @@ public:
   template <class P>
   bool wait_until(P predicate, std::chrono::milliseconds limit) {
     std::unique_lock<std::mutex> lock{state_->mutex};
-    return state_->changed.wait_for(lock, limit, [&] { return predicate(*state_); });
+    return state_->changed.wait_for(lock, limit,
+                                    [&] { return predicate(*state_); });
   }
 
   void mark_restarted() {
@@ -943,36 +987,37 @@ private:
         failures_seen = st->failed;
         st->changed.wait_for(lock, 20ms, [&] { return st->stop; });
       }
-      st->changed.wait(lock, [&] { return st->stop || st->outstanding < window_; });
+      st->changed.wait(lock,
+                       [&] { return st->stop || st->outstanding < window_; });
       if (st->stop)
         break;
       ++st->outstanding;
       auto payload = "f" + std::to_string(i);
       auto sent = steady::now();
       lock.unlock();
-      driver_.publish(ns_, message_op(topic_, payload), 2s,
-                      [st, payload, sent](model::outcome o) {
-                        std::lock_guard<std::mutex> l{st->mutex};
-                        --st->outstanding;
-                        if (!st->answered.insert(payload).second)
-                          ++st->answered_twice;
-                        if (steady::now() - sent > 3s) {
-                          ++st->answered_late;
-                          st->late_answers += o.status.message + "; ";
-                        }
-                        if (o.status.ok()) {
-                          st->stored.push_back(payload);
-                          if (st->restarted)
-                            ++st->stored_since_restart;
-                        } else {
-                          ++st->failed;
-                          if (st->restarted)
-                            ++st->failed_since_restart;
-                          ++st->failure_codes[std::string(
-                            prism::to_string(o.status.code))];
-                        }
-                        st->changed.notify_all();
-                      });
+      driver_.publish(
+        ns_, message_op(topic_, payload), 2s,
+        [st, payload, sent](model::outcome o) {
+          std::lock_guard<std::mutex> l{st->mutex};
+          --st->outstanding;
+          if (!st->answered.insert(payload).second)
+            ++st->answered_twice;
+          if (steady::now() - sent > 3s) {
+            ++st->answered_late;
+            st->late_answers += o.status.message + "; ";
+          }
+          if (o.status.ok()) {
+            st->stored.push_back(payload);
+            if (st->restarted)
+              ++st->stored_since_restart;
+          } else {
+            ++st->failed;
+            if (st->restarted)
+              ++st->failed_since_restart;
+            ++st->failure_codes[std::string(prism::to_string(o.status.code))];
+          }
+          st->changed.notify_all();
+        });
       lock.lock();
     }
   }
@@ -985,15 +1030,17 @@ private:
   std::thread thread_;
 };
 
-TEST_CASE("nats_driver (JetStream, fault): a restarted server loses no acknowledged "
-          "message",
-          "[nats][fault]") {
+TEST_CASE(
+  "nats_driver (JetStream, fault): a restarted server loses no acknowledged "
+  "message",
+  "[nats][fault]") {
   private_nats server;
   auto d = connected_driver(true, server.url());
   auto ns = unique_name("fault");
   inbox box;
   box.auto_ack = true;
-  auto sub = d->driver->subscribe(ns, subscription_op("t", "durable"), box.events());
+  auto sub
+    = d->driver->subscribe(ns, subscription_op("t", "durable"), box.events());
   box.sub = sub.get();
   REQUIRE(box.wait_ready());
   sub->request(20);
@@ -1003,7 +1050,8 @@ TEST_CASE("nats_driver (JetStream, fault): a restarted server loses no acknowled
   inbox live, replay;
   auto live_sub = d->driver->subscribe(ns, subscription_op("t"), live.events());
   auto replay_sub = d->driver->subscribe(
-    ns, subscription_op("t", "", model::start_position::earliest), replay.events());
+    ns, subscription_op("t", "", model::start_position::earliest),
+    replay.events());
   REQUIRE(live.wait_ready());
   REQUIRE(replay.wait_ready());
 
@@ -1011,7 +1059,8 @@ TEST_CASE("nats_driver (JetStream, fault): a restarted server loses no acknowled
   // comes back.
   using state = steady_publisher::state;
   steady_publisher publisher(*d->driver, ns, "t", 16);
-  REQUIRE(publisher.wait_until([](state& s) { return s.stored.size() >= 100; }, 10s));
+  REQUIRE(
+    publisher.wait_until([](state& s) { return s.stored.size() >= 100; }, 10s));
 
   server.stop_server();
   REQUIRE(d->states.wait_for(false, 10s));
@@ -1032,8 +1081,8 @@ TEST_CASE("nats_driver (JetStream, fault): a restarted server loses no acknowled
   server.start_server();
   publisher.mark_restarted();
   REQUIRE(d->states.wait_for(true, 15s, reports_before_restart));
-  REQUIRE(publisher.wait_until([](state& s) { return s.stored_since_restart >= 100; },
-                               15s));
+  REQUIRE(publisher.wait_until(
+    [](state& s) { return s.stored_since_restart >= 100; }, 15s));
   CHECK(publisher.stop()); // every publish answered
   // The core subscriber gets what is published after the restart.
   size_t live_before = live.messages().size();

@@ -86,7 +86,8 @@ struct pg_settings {
   }
 
   /// key='value' pairs; `changes` override (an empty value drops a key).
-  std::string dsn(const std::map<std::string, std::string>& changes = {}) const {
+  std::string dsn(const std::map<std::string, std::string>& changes
+                  = {}) const {
     auto all = values;
     for (const auto& [key, value] : changes) {
       if (value.empty())
@@ -112,9 +113,10 @@ struct pg_settings {
 pg_settings shared_server() {
   const char* env = std::getenv("PRISM_TEST_PG_DSN");
   if (env == nullptr || *env == '\0')
-    FAIL("PRISM_TEST_PG_DSN is not set: these tests need a PostgreSQL server. Run them "
-         "through scripts/dev test, which starts one, or eval \"$(scripts/test-postgres "
-         "start)\" and export PRISM_TEST_PG_DSN");
+    FAIL(
+      "PRISM_TEST_PG_DSN is not set: these tests need a PostgreSQL server. Run them "
+      "through scripts/dev test, which starts one, or eval \"$(scripts/test-postgres "
+      "start)\" and export PRISM_TEST_PG_DSN");
   return pg_settings::parse(env);
 }
 
@@ -135,7 +137,9 @@ std::string unique_name(const std::string& prefix) {
 class pg_schema {
 public:
   pg_schema() : server_(shared_server()), name_(unique_name("e2e")) {
-    pg_exec(server_.dsn(), "DROP SCHEMA IF EXISTS " + name_ + " CASCADE; CREATE SCHEMA " + name_);
+    pg_exec(server_.dsn(),
+            "DROP SCHEMA IF EXISTS " + name_ + " CASCADE; CREATE SCHEMA "
+              + name_);
   }
   ~pg_schema() {
     try {
@@ -173,7 +177,8 @@ std::string shell(const std::string& command) {
   return out;
 }
 
-const std::string test_postgres = std::string{PRISM_SOURCE_DIR} + "/scripts/test-postgres";
+const std::string test_postgres
+  = std::string{PRISM_SOURCE_DIR} + "/scripts/test-postgres";
 
 /// A PostgreSQL server of this test's own (scripts/test-postgres), which the
 /// test may stop and start again on the same port; removed at the end.
@@ -199,7 +204,8 @@ public:
   }
   ~private_server() {
     if (!dir_.empty())
-      std::system((test_postgres + " stop '" + dir_ + "' >/dev/null 2>&1").c_str());
+      std::system(
+        (test_postgres + " stop '" + dir_ + "' >/dev/null 2>&1").c_str());
   }
   private_server(const private_server&) = delete;
   private_server& operator=(const private_server&) = delete;
@@ -216,10 +222,13 @@ private:
 };
 
 /// Backend pids of the connections named `application_name`.
-std::vector<int> backend_pids(const std::string& dsn, const std::string& application_name) {
+std::vector<int> backend_pids(const std::string& dsn,
+                              const std::string& application_name) {
   std::vector<int> pids;
-  auto rows = pg_exec(dsn, "SELECT pid FROM pg_stat_activity WHERE application_name = '"
-                             + application_name + "' ORDER BY pid");
+  auto rows
+    = pg_exec(dsn,
+              "SELECT pid FROM pg_stat_activity WHERE application_name = '"
+                + application_name + "' ORDER BY pid");
   for (const auto& row : rows)
     pids.push_back(row[0].as<int>());
   return pids;
@@ -259,15 +268,17 @@ public:
     : writers_(static_cast<size_t>(clients)) {
     for (int c = 0; c < clients; ++c) {
       auto& w = writers_[static_cast<size_t>(c)];
-      w.thread = std::thread([this, &w, c, channel = gw.channel(), ns, call_timeout,
-                              began = steady::now()] {
+      w.thread = std::thread([this, &w, c, channel = gw.channel(), ns,
+                              call_timeout, began = steady::now()] {
         kv_client kv{channel, call_timeout};
         for (uint64_t n = 0; !stop_.load(); ++n) {
           auto key = "w" + std::to_string(c) + "-" + std::to_string(n);
-          auto value = "value " + std::to_string(n) + " of client " + std::to_string(c);
+          auto value
+            = "value " + std::to_string(n) + " of client " + std::to_string(c);
           auto start = steady::now();
           auto r = kv.set(ns, key, value);
-          auto took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - start);
+          auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+            steady::now() - start);
           if (r.ok()) {
             w.acknowledged.emplace_back(std::move(key), std::move(value));
             w.ok.fetch_add(1);
@@ -275,8 +286,10 @@ public:
           }
           bool hinted = r.trailing_metadata.count(retry_hint) > 0;
           w.failures.push_back(
-            {r.status, took, hinted, r.initial_metadata.count("x-request-id") > 0,
-             std::chrono::duration_cast<std::chrono::milliseconds>(start - began)});
+            {r.status, took, hinted,
+             r.initial_metadata.count("x-request-id") > 0,
+             std::chrono::duration_cast<std::chrono::milliseconds>(start
+                                                                   - began)});
           if (hinted)
             w.hinted.fetch_add(1);
           w.failed.fetch_add(1);
@@ -315,7 +328,8 @@ public:
     return total([](const writer& w) { return w.hinted.load(); });
   }
   /// Waits until every writer has made `n` OK writes in all.
-  bool wait_for_ok(uint64_t n, std::chrono::milliseconds timeout = condition_timeout) {
+  bool wait_for_ok(uint64_t n,
+                   std::chrono::milliseconds timeout = condition_timeout) {
     return eventually([&] { return min_ok() >= n; }, timeout);
   }
   void stop() {
@@ -340,8 +354,8 @@ private:
 };
 
 /// Reads every acknowledged key back and compares its value.
-void check_acknowledged(kv_client& kv, const std::string& ns, const writer_fleet& fleet,
-                        size_t at_least) {
+void check_acknowledged(kv_client& kv, const std::string& ns,
+                        const writer_fleet& fleet, size_t at_least) {
   size_t checked = 0;
   size_t lost = 0;
   for (const auto& w : fleet.writers())
@@ -350,9 +364,10 @@ void check_acknowledged(kv_client& kv, const std::string& ns, const writer_fleet
       ++checked;
       if (!r.ok() || !r.response.found() || r.response.value() != value) {
         if (++lost <= 5)
-          FAIL_CHECK("acknowledged " << key << " reads back as " << describe(r.status)
-                                     << " found=" << r.response.found() << " value='"
-                                     << r.response.value() << "'");
+          FAIL_CHECK("acknowledged "
+                     << key << " reads back as " << describe(r.status)
+                     << " found=" << r.response.found() << " value='"
+                     << r.response.value() << "'");
       }
     }
   INFO(lost << " of " << checked << " acknowledged writes lost");
@@ -367,25 +382,30 @@ std::string postgres_config(const std::string& backend, const std::string& dsn,
 audit:
   path: {dir}/audit.log
 backends:
-  )" + backend + R"(:
+  )" + backend
+    + R"(:
     type: postgres
-    dsn: ")" + dsn + R"("
+    dsn: ")"
+    + dsn + R"("
     connect_timeout_ms: 2000
 )" + backend_extra
-         + R"(namespaces:
-  default: {backend: )" + backend + R"(}
+    + R"(namespaces:
+  default: {backend: )"
+    + backend + R"(}
 )";
 }
 
 } // namespace
 
-TEST_CASE("pg_terminate_backend on one pooled connection: that connection actor is "
-          "restarted, clients see at most that one request fail",
-          "[e2e][postgres]") {
+TEST_CASE(
+  "pg_terminate_backend on one pooled connection: that connection actor is "
+  "restarted, clients see at most that one request fail",
+  "[e2e][postgres]") {
   constexpr int clients = 8;
   pg_schema schema;
   const auto backend = unique_name("pg");
-  gateway_process gw{postgres_config(backend, schema.gateway_dsn(), R"(    connections: 3
+  gateway_process gw{
+    postgres_config(backend, schema.gateway_dsn(), R"(    connections: 3
     supervision:
       max_restarts: 5
       period_ms: 60000
@@ -394,11 +414,14 @@ TEST_CASE("pg_terminate_backend on one pooled connection: that connection actor 
   gw.start();
 
   // The three connections are up, as actors and in pg_stat_activity.
-  const auto app = [&](int i) { return "prism:" + backend + "#" + std::to_string(i); };
+  const auto app = [&](int i) {
+    return "prism:" + backend + "#" + std::to_string(i);
+  };
   REQUIRE(eventually([&] {
     auto actors = actor_list(gw);
     for (int i = 0; i < 3; ++i)
-      if (find_actor(actors, "connection", backend + "#" + std::to_string(i)).is_null())
+      if (find_actor(actors, "connection", backend + "#" + std::to_string(i))
+            .is_null())
         return false;
     return true;
   }));
@@ -422,10 +445,12 @@ TEST_CASE("pg_terminate_backend on one pooled connection: that connection actor 
   const auto supervisor_id = victim["parent"].get<uint64_t>();
 
   auto terminated = pg_exec(schema.admin_dsn(),
-                            "SELECT pg_terminate_backend(" + std::to_string(victim_pids[0]) + ")");
+                            "SELECT pg_terminate_backend("
+                              + std::to_string(victim_pids[0]) + ")");
   REQUIRE(terminated[0][0].as<bool>());
-  const auto terminated_after = std::chrono::duration_cast<std::chrono::milliseconds>(
-    steady::now() - fleet_started);
+  const auto terminated_after
+    = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now()
+                                                            - fleet_started);
 
   // The driver finds the connection gone at its next request, the actor
   // fails and its supervisor starts it again, with a new server session.
@@ -433,14 +458,14 @@ TEST_CASE("pg_terminate_backend on one pooled connection: that connection actor 
   bool restarted = eventually([&] {
     back = find_actor(actor_list(gw), "connection", backend + "#1");
     return !back.is_null() && back["id"].get<uint64_t>() != victim_id
-           && back["restarts"].get<uint64_t>() == victim_restarts + 1
-           && back["state"] == "running";
+      && back["restarts"].get<uint64_t>() == victim_restarts + 1
+      && back["state"] == "running";
   });
   {
-    INFO("connection #1 (was actor " << victim_id << ") last seen as " << back.dump()
-                                     << "\nwriters:" << fleet.progress()
-                                     << "\ngateway log:\n"
-                                     << gw.log_tail());
+    INFO("connection #1 (was actor "
+         << victim_id << ") last seen as " << back.dump()
+         << "\nwriters:" << fleet.progress() << "\ngateway log:\n"
+         << gw.log_tail());
     REQUIRE(restarted);
   }
   CHECK(back["parent"].get<uint64_t>() == supervisor_id);
@@ -450,8 +475,8 @@ TEST_CASE("pg_terminate_backend on one pooled connection: that connection actor 
       now = backend_pids(schema.admin_dsn(), app(1));
       return now.size() == 1 && now[0] != victim_pids[0];
     });
-    INFO("backend pids of " << app(1) << ": " << (now.empty() ? -1 : now[0]) << ", was "
-                            << victim_pids[0]);
+    INFO("backend pids of " << app(1) << ": " << (now.empty() ? -1 : now[0])
+                            << ", was " << victim_pids[0]);
     CHECK(reconnected);
   }
 
@@ -461,7 +486,9 @@ TEST_CASE("pg_terminate_backend on one pooled connection: that connection actor 
   INFO("writers:" << fleet.progress() << "\ngateway log:\n" << gw.log_tail());
   REQUIRE(went_on);
   CHECK(pool_state(gw, backend) == "running");
-  CHECK(find_actor(actor_list(gw), "connection", backend + "#1")["handled"].get<uint64_t>() > 0);
+  CHECK(find_actor(actor_list(gw), "connection", backend + "#1")["handled"]
+          .get<uint64_t>()
+        > 0);
 
   // A postgres connection runs one call at a time (the pool gives a
   // non-memory connection one call until it is released), and the connection
@@ -472,9 +499,11 @@ TEST_CASE("pg_terminate_backend on one pooled connection: that connection actor 
                                      << " ms after the writers started");
   for (const auto& w : fleet.writers())
     for (const auto& f : w.failures) {
-      INFO("a write sent " << f.at.count() << " ms after the writers started failed with "
+      INFO("a write sent " << f.at.count()
+                           << " ms after the writers started failed with "
                            << describe(f.status)
-                           << (f.from_gateway ? " (from the gateway)" : " (from gRPC's transport)"));
+                           << (f.from_gateway ? " (from the gateway)"
+                                              : " (from gRPC's transport)"));
       CHECK(f.status.error_code() == StatusCode::UNAVAILABLE);
       CHECK_THAT(f.status.error_message(), Catch::Contains("broke"));
       if (f.status.error_code() == StatusCode::UNAVAILABLE)
@@ -486,15 +515,17 @@ TEST_CASE("pg_terminate_backend on one pooled connection: that connection actor 
   check_acknowledged(kv, "default", fleet, clients * 2 * writes_per_phase);
 }
 
-TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, the "
-          "circuit opens, and when it comes back the pool reconnects by itself",
-          "[e2e][postgres]") {
+TEST_CASE(
+  "Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, the "
+  "circuit opens, and when it comes back the pool reconnects by itself",
+  "[e2e][postgres]") {
   constexpr int clients = 4;
   constexpr auto call_timeout = 2s;
   shared_server(); // fails with the hint when there is no test server at all
   private_server server;
   const std::string backend = "pg";
-  gateway_process gw{postgres_config(backend, server.dsn(), R"(    connections: 2
+  gateway_process gw{
+    postgres_config(backend, server.dsn(), R"(    connections: 2
     supervision:
       max_restarts: 2
       period_ms: 60000
@@ -532,14 +563,14 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
   bool hinted = eventually([&] {
     refused = kv.set("default", "while-down", "not applied");
     return refused.status.error_code() == StatusCode::UNAVAILABLE
-           && refused.trailing_metadata.count(retry_hint) > 0;
+      && refused.trailing_metadata.count(retry_hint) > 0;
   });
   {
-    INFO("last answer while the server is down: " << describe(refused.status)
-                                                  << "\ngateway log:\n"
-                                                  << gw.log_tail());
+    INFO("last answer while the server is down: " << describe(
+           refused.status) << "\ngateway log:\n" << gw.log_tail());
     REQUIRE(hinted);
-    auto retry_after = std::stoull(refused.trailing_metadata.find(retry_hint)->second);
+    auto retry_after
+      = std::stoull(refused.trailing_metadata.find(retry_hint)->second);
     CHECK(retry_after > 0);
     CHECK(retry_after <= 2000);
   }
@@ -554,7 +585,8 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
 
   // The pool probes, reconnects and serves again with no one's help.
   bool recovered = eventually([&] {
-    return pool_state(gw, backend) == "running" && fleet.min_ok() >= ok_before + writes_per_phase;
+    return pool_state(gw, backend) == "running"
+      && fleet.min_ok() >= ok_before + writes_per_phase;
   });
   const auto recovered_at = steady::now();
   fleet.stop();
@@ -563,27 +595,36 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
                   << gw.log_tail());
   REQUIRE(recovered);
   CHECK(pool_state(gw, backend) == "running");
-  INFO("server down for "
-       << std::chrono::duration_cast<std::chrono::milliseconds>(resumed_at - stopped_at).count()
-       << " ms; writes back "
-       << std::chrono::duration_cast<std::chrono::milliseconds>(recovered_at - resumed_at).count()
-       << " ms after it started again; " << failed_while_down << " writes refused meanwhile, "
-       << fleet.hinted() << " with a retry hint");
+  INFO(
+    "server down for " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                            resumed_at - stopped_at)
+                            .count()
+                       << " ms; writes back "
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(
+                            recovered_at - resumed_at)
+                            .count()
+                       << " ms after it started again; " << failed_while_down
+                       << " writes refused meanwhile, " << fleet.hinted()
+                       << " with a retry hint");
 
   // Every failure was a fast UNAVAILABLE, never a call left to its deadline.
   CHECK(failed_while_down > 0);
   std::chrono::milliseconds slowest{0};
   for (const auto& w : fleet.writers())
     for (const auto& f : w.failures) {
-      INFO("a write sent " << f.at.count() << " ms after the writers started failed after "
-                           << f.took.count() << " ms with " << describe(f.status)
-                           << (f.from_gateway ? " (from the gateway)" : " (from gRPC's transport)"));
+      INFO("a write sent " << f.at.count()
+                           << " ms after the writers started failed after "
+                           << f.took.count() << " ms with "
+                           << describe(f.status)
+                           << (f.from_gateway ? " (from the gateway)"
+                                              : " (from gRPC's transport)"));
       CHECK(f.status.error_code() == StatusCode::UNAVAILABLE);
       slowest = std::max(slowest, f.took);
     }
   INFO("slowest failed write: "
        << slowest.count() << " ms of a "
-       << std::chrono::duration_cast<std::chrono::milliseconds>(call_timeout).count()
+       << std::chrono::duration_cast<std::chrono::milliseconds>(call_timeout)
+            .count()
        << " ms deadline");
   CHECK(slowest < call_timeout / 2);
 
@@ -600,12 +641,14 @@ TEST_CASE("Stopping PostgreSQL under load: requests fail fast with UNAVAILABLE, 
 // server, so a started connection must not close the circuit: only a trial
 // request that succeeds does. While the server is down, probes fail and the
 // wait between them grows.
-TEST_CASE("While PostgreSQL stays down, probes do not close the circuit and back off",
-          "[e2e][postgres][circuit]") {
+TEST_CASE(
+  "While PostgreSQL stays down, probes do not close the circuit and back off",
+  "[e2e][postgres][circuit]") {
   shared_server();
   private_server server;
   const std::string backend = "pg";
-  gateway_process gw{postgres_config(backend, server.dsn(), R"(    connections: 2
+  gateway_process gw{
+    postgres_config(backend, server.dsn(), R"(    connections: 2
     supervision:
       max_restarts: 2
       period_ms: 60000
@@ -641,9 +684,9 @@ TEST_CASE("While PostgreSQL stays down, probes do not close the circuit and back
   std::ostringstream states;
   for (const auto& [state, n] : seen)
     states << " " << state << " x" << n;
-  INFO("pool states seen while the server was down:" << states.str() << "; " << probes
-                                                      << " probes\ngateway log:\n"
-                                                      << gw.log_tail());
+  INFO("pool states seen while the server was down:"
+       << states.str() << "; " << probes << " probes\ngateway log:\n"
+       << gw.log_tail());
   CHECK(ok_after == ok_down);
   CHECK(seen.count("running") == 0);
   CHECK(probes <= 4);

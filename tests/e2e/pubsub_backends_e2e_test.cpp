@@ -146,7 +146,8 @@ std::vector<std::string> publish_concurrently(gateway_process& gw,
       // sees the connection. The channel retries the connect by itself.
       auto channel = gw.channel();
       if (!channel->WaitForConnected(std::chrono::system_clock::now() + 10s)) {
-        failures[static_cast<size_t>(p)] = "the channel did not connect within 10 s";
+        failures[static_cast<size_t>(p)]
+          = "the channel did not connect within 10 s";
         return;
       }
       auto stub = prism::v1::PubSub::NewStub(channel);
@@ -156,9 +157,9 @@ std::vector<std::string> publish_concurrently(gateway_process& gw,
                               "p" + std::to_string(p) + "-" + std::to_string(i),
                               {}, id);
         if (!st.ok() || id.empty()) {
-          failures[static_cast<size_t>(p)]
-            = fmt::format("publish {}: code {} {}", i,
-                          static_cast<int>(st.error_code()), st.error_message());
+          failures[static_cast<size_t>(p)] = fmt::format(
+            "publish {}: code {} {}", i, static_cast<int>(st.error_code()),
+            st.error_message());
           return;
         }
       }
@@ -235,9 +236,9 @@ void durable_concurrent(const std::string& backend) {
 /// prism_pubsub_lag of subscription "resume" to topic "jobs", or -1 when
 /// /metrics has no such series.
 double resume_lag(gateway_process& gw) {
-  return metric_value(scrape_metrics(gw), "prism_pubsub_lag",
-                      {{"namespace", ns}, {"subscription", "resume"},
-                       {"topic", "jobs"}});
+  return metric_value(
+    scrape_metrics(gw), "prism_pubsub_lag",
+    {{"namespace", ns}, {"subscription", "resume"}, {"topic", "jobs"}});
 }
 
 void durable_resume(const std::string& backend) {
@@ -297,7 +298,9 @@ void shared_subscription(const std::string& backend) {
   // Read by one member or the other, each exactly once. Stop the readers
   // once the two clients hold as many messages as were published (what a
   // subscription actor has taken may still be on its way to the client).
-  CHECK(eventually([&] { return a->received() + b->received() >= static_cast<size_t>(n); }, 30s));
+  CHECK(eventually(
+    [&] { return a->received() + b->received() >= static_cast<size_t>(n); },
+    30s));
   got_a = a->stop();
   got_b = b->stop();
   INFO("a got " << got_a.size() << ", b got " << got_b.size());
@@ -348,38 +351,42 @@ void slow_subscriber(const std::string& backend) {
         if (actor["kind"] == "subscription" && actor["name"] == "events/feed")
           subs.push_back(actor);
       return subs.size() == 2
-             && std::all_of(subs.begin(), subs.end(), [&](auto& s) {
-                  return s["admitted"].template get<uint64_t>()
-                         == static_cast<uint64_t>(n);
-                });
+        && std::all_of(subs.begin(), subs.end(), [&](auto& s) {
+               return s["admitted"].template get<uint64_t>()
+                 == static_cast<uint64_t>(n);
+             });
     },
     30s);
   CHECK(all_handed);
   REQUIRE(subs.size() == 2);
   for (auto& s : subs)
     CHECK(s["mailbox_high_water"].get<uint64_t>() <= 128);
-  uint64_t dropped = subs[0]["rejected"].get<uint64_t>()
-                     + subs[1]["rejected"].get<uint64_t>();
+  uint64_t dropped
+    = subs[0]["rejected"].get<uint64_t>() + subs[1]["rejected"].get<uint64_t>();
   INFO("dropped for the slow subscriber: " << dropped);
   CHECK(dropped > 0);
   // /metrics says the same.
   auto metrics = http_get(gw.admin_port(), "/metrics").body;
-  CHECK_THAT(metrics, Catch::Contains("prism_pubsub_streams{namespace=\"events\"} 2\n"));
-  CHECK_THAT(metrics, Catch::Contains("prism_pubsub_dropped{namespace=\"events\"} "
-                                      + std::to_string(dropped) + "\n"));
+  CHECK_THAT(metrics,
+             Catch::Contains("prism_pubsub_streams{namespace=\"events\"} 2\n"));
+  CHECK_THAT(metrics,
+             Catch::Contains("prism_pubsub_dropped{namespace=\"events\"} "
+                             + std::to_string(dropped) + "\n"));
   slow.cancel();
 }
 
 } // namespace
 
 #define PUBSUB_ON_EACH_BACKEND(title, fn)                                      \
-  TEST_CASE("PubSub on memory: " title, "[e2e][pubsub][memory]") {            \
+  TEST_CASE("PubSub on memory: " title, "[e2e][pubsub][memory]") {             \
     fn("memory");                                                              \
   }                                                                            \
-  TEST_CASE("PubSub on Kafka: " title, "[e2e][pubsub][kafka]") {              \
+  TEST_CASE("PubSub on Kafka: " title, "[e2e][pubsub][kafka]") {               \
     fn("kafka");                                                               \
   }                                                                            \
-  TEST_CASE("PubSub on NATS: " title, "[e2e][pubsub][nats]") { fn("nats"); }
+  TEST_CASE("PubSub on NATS: " title, "[e2e][pubsub][nats]") {                 \
+    fn("nats");                                                                \
+  }
 
 PUBSUB_ON_EACH_BACKEND("publish and subscribe with metadata, ids and binary "
                        "payloads, in order, cancelling unsubscribes",

@@ -4,8 +4,8 @@
 // pubsub_backends_e2e_test.cpp.
 
 #include <atomic>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <set>
 #include <string>
@@ -39,7 +39,8 @@ const char* ns = "events";
 } // namespace
 
 TEST_CASE("PubSub: a shared subscription splits the messages, its name "
-          "resumes where it left off", "[e2e][pubsub]") {
+          "resumes where it left off",
+          "[e2e][pubsub]") {
   gateway_process gw{pubsub_config};
   gw.start();
   auto stub = pubsub_stub(gw);
@@ -98,7 +99,8 @@ TEST_CASE("PubSub: wrong requests get clear errors", "[e2e][pubsub]") {
   CHECK(st.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
   // A start position the API does not define is refused, not read as LATEST.
   grpc::ClientContext odd_ctx;
-  odd_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  odd_ctx.set_deadline(std::chrono::system_clock::now()
+                       + std::chrono::seconds(10));
   prism::v1::SubscribeRequest odd;
   odd.set_namespace_("events");
   odd.set_topic("t");
@@ -107,11 +109,13 @@ TEST_CASE("PubSub: wrong requests get clear errors", "[e2e][pubsub]") {
   CHECK_FALSE(odd_reader->Read(&m));
   auto odd_status = odd_reader->Finish();
   CHECK(odd_status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-  CHECK(odd_status.error_message() == "start is neither LATEST (0) nor EARLIEST (1)");
+  CHECK(odd_status.error_message()
+        == "start is neither LATEST (0) nor EARLIEST (1)");
 }
 
 TEST_CASE("PubSub: SIGTERM ends open streams with UNAVAILABLE and the "
-          "gateway exits 0", "[e2e][pubsub]") {
+          "gateway exits 0",
+          "[e2e][pubsub]") {
   gateway_process gw{pubsub_config};
   gw.start();
   subscriber sub{gw, ns, "t"};
@@ -133,8 +137,8 @@ TEST_CASE("prism pubsub subscribe ends with exit 0 on SIGINT and on SIGTERM",
   gateway_process gw{pubsub_config};
   gw.start();
   auto target = "127.0.0.1:" + std::to_string(gw.grpc_port());
-  auto published = run_prism({"pubsub", "--target", target, "publish",
-                              "events", "signals", "first"});
+  auto published = run_prism(
+    {"pubsub", "--target", target, "publish", "events", "signals", "first"});
   REQUIRE(published.status.code == 0);
   for (int sig : {SIGINT, SIGTERM, SIGINT, SIGTERM}) {
     INFO("signal " << sig);
@@ -161,9 +165,8 @@ TEST_CASE("prism pubsub: publish prints the id, subscribe prints JSON lines",
   gateway_process gw{pubsub_config};
   gw.start();
   auto target = "127.0.0.1:" + std::to_string(gw.grpc_port());
-  auto published = run_prism({"pubsub", "--target", target, "publish",
-                              "events", "greetings", "hello", "-m",
-                              "lang=en"});
+  auto published = run_prism({"pubsub", "--target", target, "publish", "events",
+                              "greetings", "hello", "-m", "lang=en"});
   INFO(published.err);
   REQUIRE(published.status.exited);
   REQUIRE(published.status.code == 0);
@@ -177,12 +180,12 @@ TEST_CASE("prism pubsub: publish prints the id, subscribe prints JSON lines",
   CHECK_THAT(got.out, Catch::Contains("\"payload\":\"hello\""));
   CHECK_THAT(got.out, Catch::Contains("\"lang\":\"en\""));
   CHECK_THAT(got.out, Catch::Contains("\"message_id\":\"" + id + "\""));
-  auto wrong = run_prism({"pubsub", "--target", target, "publish", "cache",
-                          "t", "x"});
+  auto wrong
+    = run_prism({"pubsub", "--target", target, "publish", "cache", "t", "x"});
   CHECK(wrong.status.code == 1);
   CHECK_THAT(wrong.err, Catch::Contains("FAILED_PRECONDITION"));
-  auto bad = run_prism({"pubsub", "--target", target, "publish", "events",
-                        "t", "x", "-m", "nokey"});
+  auto bad = run_prism({"pubsub", "--target", target, "publish", "events", "t",
+                        "x", "-m", "nokey"});
   CHECK(bad.status.code != 0);
   CHECK_THAT(bad.err, Catch::Contains("--metadata"));
 }

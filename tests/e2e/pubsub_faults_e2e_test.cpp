@@ -30,7 +30,6 @@ namespace {
 
 const char* ns = "events";
 
-
 std::string gateway_config(const std::string& bus) {
   return fmt::format(R"(
 audit:
@@ -118,8 +117,8 @@ bool acknowledged_beyond(publisher& pub, size_t from, size_t more,
 /// its own deadline (3 s) and some scheduling slack: none hung.
 void expect_fast_failures(publisher& pub) {
   for (auto& f : pub.failures()) {
-    INFO(static_cast<int>(f.code) << " after " << f.took.count()
-                                  << " ms: " << f.message);
+    INFO(static_cast<int>(f.code)
+         << " after " << f.took.count() << " ms: " << f.message);
     CHECK((f.code == grpc::StatusCode::UNAVAILABLE
            || f.code == grpc::StatusCode::DEADLINE_EXCEEDED));
     CHECK(f.took < 4s);
@@ -155,10 +154,10 @@ TEST_CASE("Kafka: a broker going down and leadership moving while clients "
           "publish loses no acknowledged message, and failures are fast",
           "[e2e][pubsub][kafka][faults]") {
   auto prefix = "e2e" + unique_token() + ".";
-  gateway_process gw{gateway_config(fmt::format(
-    "{{type: kafka, brokers: \"{}\", topic_prefix: \"{}\", "
-    "unavailable_after_ms: 60000}}",
-    require_env("PRISM_TEST_KAFKA_BOOTSTRAP"), prefix))};
+  gateway_process gw{gateway_config(
+    fmt::format("{{type: kafka, brokers: \"{}\", topic_prefix: \"{}\", "
+                "unavailable_after_ms: 60000}}",
+                require_env("PRISM_TEST_KAFKA_BOOTSTRAP"), prefix))};
   gw.start();
   auto topic = prefix + ns + ".pay";
   REQUIRE(kafka_control("topic " + topic + " 1") == "ok");

@@ -28,9 +28,12 @@ namespace {
 const std::string writer_token = "writer-token";
 const std::string victim_token = "reader-token";
 const std::string root_token = "admin-token";
-const char* writer_hash = "3590c0a59f72ce02700194a05f228a725c1f135a6dcb3ded9b2d86ab6a6f52cb";
-const char* victim_hash = "ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45";
-const char* root_hash = "10a4c7c9fc5206d6f36dc6944a81bb6f4a3cb0e25014ae3b12e6c3e52712292a";
+const char* writer_hash
+  = "3590c0a59f72ce02700194a05f228a725c1f135a6dcb3ded9b2d86ab6a6f52cb";
+const char* victim_hash
+  = "ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45";
+const char* root_hash
+  = "10a4c7c9fc5206d6f36dc6944a81bb6f4a3cb0e25014ae3b12e6c3e52712292a";
 
 /// A config whose auth knows `tokens` (YAML lines "name: hash") and whose
 /// namespaces are `namespaces` (YAML lines), on one memory backend.
@@ -41,11 +44,13 @@ server:
   listen: 127.0.0.1:0
   admin: 127.0.0.1:0
 audit:
-  path: )"} + dir + R"(/audit.log
+  path: )"}
+  + dir + R"(/audit.log
 auth:
   mode: token
   tokens:
-)" + tokens + R"(  admins: [root]
+)" + tokens
+    + R"(  admins: [root]
 backends:
   mem: {type: memory}
 namespaces:
@@ -56,10 +61,11 @@ namespaces:
 /// limit, `retired` and the pubsub `old-events` to be removed, `events` to
 /// stay, and the principal `victim` to be revoked.
 std::string before(const std::string& dir) {
-  return config_with(dir,
-                     std::string{"    writer: "} + writer_hash + "\n    victim: " + victim_hash
-                       + "\n    root: " + root_hash + "\n",
-                     R"(  work: {backend: mem, access: {write: [writer, victim]}}
+  return config_with(
+    dir,
+    std::string{"    writer: "} + writer_hash + "\n    victim: " + victim_hash
+      + "\n    root: " + root_hash + "\n",
+    R"(  work: {backend: mem, access: {write: [writer, victim]}}
   limited: {backend: mem, access: {write: [writer]}, rate_limit: {rate: 10000, burst: 10000}}
   retired: {backend: mem, access: {write: [writer]}}
   events: {backend: mem, pattern: pubsub, access: {write: [writer]}}
@@ -70,7 +76,9 @@ std::string before(const std::string& dir) {
 /// After: `fresh` added, `retired` and `old-events` removed, `limited` down
 /// to about one call per minute, `victim` gone.
 std::string after(const std::string& dir) {
-  return config_with(dir, std::string{"    writer: "} + writer_hash + "\n    root: " + root_hash + "\n",
+  return config_with(dir,
+                     std::string{"    writer: "} + writer_hash
+                       + "\n    root: " + root_hash + "\n",
                      R"(  work: {backend: mem, access: {write: [writer]}}
   limited: {backend: mem, access: {write: [writer]}, rate_limit: {rate: 0.016, burst: 1}}
   fresh: {backend: mem, access: {write: [writer]}}
@@ -113,7 +121,8 @@ private:
       auto got = kv.get("work", key);
       note(got.status, "Get " + key);
       if (got.ok() && got.response.value() != std::to_string(n))
-        note(grpc::Status(grpc::StatusCode::DATA_LOSS, "read back " + got.response.value()),
+        note(grpc::Status(grpc::StatusCode::DATA_LOSS,
+                          "read back " + got.response.value()),
              "Get " + key);
     }
   }
@@ -124,7 +133,8 @@ private:
       return;
     if (failures_++ == 0) {
       std::lock_guard<std::mutex> guard{mutex_};
-      first_failure_ = what + ": " + std::to_string(st.error_code()) + " " + st.error_message();
+      first_failure_ = what + ": " + std::to_string(st.error_code()) + " "
+        + st.error_message();
     }
   }
 
@@ -155,13 +165,14 @@ TEST_CASE("reload: a namespace added and one removed, a rate limit tightened "
   victim.set_token(victim_token);
   REQUIRE(victim.set("work", "v", "1").ok());
   REQUIRE(writer.set("retired", "k", "1").ok());
-  CHECK(writer.set("fresh", "k", "1").status.error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(writer.set("fresh", "k", "1").status.error_code()
+        == grpc::StatusCode::NOT_FOUND);
 
   // One stream on the pubsub namespace that goes, one on the one that stays.
-  subscriber leaving{gw, "old-events", "t", {}, prism::v1::LATEST, 60s,
-                     writer_token};
-  subscriber staying{gw, "events", "t", {}, prism::v1::LATEST, 60s,
-                     writer_token};
+  subscriber leaving{gw,  "old-events", "t", {}, prism::v1::LATEST,
+                     60s, writer_token};
+  subscriber staying{gw,  "events",    "t", {}, prism::v1::LATEST,
+                     60s, writer_token};
 
   client_fleet fleet{gw};
   REQUIRE(eventually([&] { return fleet.calls() > 200; }, 20s));
@@ -170,7 +181,8 @@ TEST_CASE("reload: a namespace added and one removed, a rate limit tightened "
     write_file(gw.config_path(), after(gw.dir()));
     gw.signal(SIGHUP);
     // The signal is handled on the gateway's own time: wait for its effect.
-    REQUIRE(eventually([&] { return writer.set("fresh", "k", "1").ok(); }, 10s));
+    REQUIRE(
+      eventually([&] { return writer.set("fresh", "k", "1").ok(); }, 10s));
   }
   SECTION("by POST /admin/reload, with an admin's token") {
     write_file(gw.config_path(), after(gw.dir()));
@@ -184,8 +196,10 @@ TEST_CASE("reload: a namespace added and one removed, a rate limit tightened "
   }
 
   // The revoked principal is unknown now; the removed namespace is gone.
-  CHECK(victim.get("work", "v").status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
-  CHECK(writer.get("retired", "k").status.error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(victim.get("work", "v").status.error_code()
+        == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(writer.get("retired", "k").status.error_code()
+        == grpc::StatusCode::NOT_FOUND);
   // The stream of the removed pubsub namespace ended, saying why; the other
   // one still delivers.
   std::vector<prism::v1::Message> left;
@@ -195,8 +209,8 @@ TEST_CASE("reload: a namespace added and one removed, a rate limit tightened "
   CHECK(left.empty());
   auto stub = pubsub_stub(gw);
   std::string id;
-  auto published = try_publish(*stub, "events", "t", "after the reload", {},
-                               id, 10s, writer_token);
+  auto published = try_publish(*stub, "events", "t", "after the reload", {}, id,
+                               10s, writer_token);
   INFO(published.error_message());
   REQUIRE(published.ok());
   auto got = staying.read(1);
@@ -232,7 +246,8 @@ TEST_CASE("reload: a config with problems, or one that needs a restart, is "
   REQUIRE(writer.set("work", "k", "1").ok());
 
   SECTION("problems are those of prism check, with their lines") {
-    write_file(gw.config_path(), before(gw.dir()) + "  broken: {backend: nowhere}\n");
+    write_file(gw.config_path(),
+               before(gw.dir()) + "  broken: {backend: nowhere}\n");
     auto answer = reload(gw, root_token);
     INFO(answer.body);
     REQUIRE(answer.status == 422);
@@ -240,29 +255,40 @@ TEST_CASE("reload: a config with problems, or one that needs a restart, is "
     CHECK(body.at("reloaded") == false);
     REQUIRE(body.at("problems").size() == 1);
     CHECK_THAT(body.at("problems")[0].get<std::string>(),
-               Catch::Contains("namespaces.broken.backend") && Catch::Contains("nowhere")
+               Catch::Contains("namespaces.broken.backend")
+                 && Catch::Contains("nowhere")
                  && Catch::Contains("prism.yaml:"));
     // The same by SIGHUP: logged, nothing changes.
     gw.signal(SIGHUP);
-    REQUIRE(eventually([&] { return gw.log_tail(20000).find("config reload refused") != std::string::npos; },
-                       10s));
+    REQUIRE(eventually(
+      [&] {
+        return gw.log_tail(20000).find("config reload refused")
+          != std::string::npos;
+      },
+      10s));
   }
   SECTION("settings built into the running gateway need a restart") {
     std::string yaml = before(gw.dir());
-    yaml.replace(yaml.find("mem: {type: memory}"), 19, "mem: {type: memory, max_pending: 7}\n  disk: {type: sqlite, path: "
-                                                         + gw.dir() + "/x.db}");
+    yaml.replace(
+      yaml.find("mem: {type: memory}"), 19,
+      "mem: {type: memory, max_pending: 7}\n  disk: {type: sqlite, path: "
+        + gw.dir() + "/x.db}");
     yaml += "  ondisk: {backend: disk, access: {write: [writer]}}\n";
     write_file(gw.config_path(), yaml);
     auto answer = reload(gw, root_token);
     INFO(answer.body);
     REQUIRE(answer.status == 422);
     auto problems = nlohmann::json::parse(answer.body).at("problems").dump();
-    CHECK_THAT(problems, Catch::Contains("backends.mem changed; restart the gateway"));
-    CHECK_THAT(problems, Catch::Contains("namespace \\\"ondisk\\\" needs backend \\\"disk\\\""));
+    CHECK_THAT(problems,
+               Catch::Contains("backends.mem changed; restart the gateway"));
+    CHECK_THAT(
+      problems,
+      Catch::Contains("namespace \\\"ondisk\\\" needs backend \\\"disk\\\""));
   }
   // Nothing of the refused configs applies.
   CHECK(writer.set("work", "k", "2").ok());
-  CHECK(writer.set("ondisk", "k", "1").status.error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(writer.set("ondisk", "k", "1").status.error_code()
+        == grpc::StatusCode::NOT_FOUND);
   kv_client victim{gw.channel()};
   victim.set_token(victim_token);
   CHECK(victim.set("work", "v", "1").ok());

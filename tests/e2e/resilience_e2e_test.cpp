@@ -49,7 +49,8 @@ bool eventually(Probe probe) {
 
 /// What the drain answers a request that arrives after SIGTERM
 /// (src/frontend/keyvalue_service.cpp).
-const std::string drain_refusal = "the gateway is shutting down and takes no new requests";
+const std::string drain_refusal
+  = "the gateway is shutting down and takes no new requests";
 /// What a call that an actor dropped unanswered is told (actors/runtime/call.cpp).
 const std::string dropped_call = "stopped working on this request";
 
@@ -110,18 +111,18 @@ void kill_actor(gateway_process& gw, uint64_t id) {
 
 /// Waits until the connection `name` runs as an actor other than `old_id`
 /// with `restarts` restarts, and `old_id` is gone; returns its entry.
-json wait_for_incarnation(gateway_process& gw, const std::string& name, uint64_t old_id,
-                          uint64_t restarts) {
+json wait_for_incarnation(gateway_process& gw, const std::string& name,
+                          uint64_t old_id, uint64_t restarts) {
   json seen;
   bool back = eventually([&] {
     auto actors = actor_list(gw);
     seen = find_actor(actors, "connection", name);
     return !seen.is_null() && seen["id"].get<uint64_t>() != old_id
-           && seen["restarts"].get<uint64_t>() == restarts && seen["state"] == "running"
-           && !lists_id(actors, old_id);
+      && seen["restarts"].get<uint64_t>() == restarts
+      && seen["state"] == "running" && !lists_id(actors, old_id);
   });
-  INFO("connection " << name << " (was actor " << old_id << ") last seen as " << seen.dump()
-                     << "\ngateway log:\n"
+  INFO("connection " << name << " (was actor " << old_id << ") last seen as "
+                     << seen.dump() << "\ngateway log:\n"
                      << gw.log_tail());
   REQUIRE(back);
   return seen;
@@ -154,7 +155,8 @@ public:
     : writers_(client_count) {
     for (int c = 0; c < client_count; ++c) {
       auto& w = writers_[static_cast<size_t>(c)];
-      w.thread = std::thread([this, &w, c, channel = gw.channel(), ns, stop_at_failure] {
+      w.thread = std::thread([this, &w, c, channel = gw.channel(), ns,
+                              stop_at_failure] {
         kv_client kv{channel, 10s};
         for (uint64_t n = 0; !stop_.load(); ++n) {
           auto key = "w" + std::to_string(c) + "-" + std::to_string(n);
@@ -205,8 +207,7 @@ public:
 
   std::string progress() const {
     std::ostringstream out;
-    for (size_t c = 0; c < writers_.size(); ++c)
-    {
+    for (size_t c = 0; c < writers_.size(); ++c) {
       const auto& w = writers_[c];
       out << " w" << c << ": " << w.ok.load() << " ok";
       // A finished writer's thread no longer touches its failures.
@@ -228,7 +229,8 @@ private:
 };
 
 /// Reads every acknowledged key back with Get and compares its value.
-void check_acknowledged(kv_client& kv, const std::string& ns, const writer_fleet& fleet) {
+void check_acknowledged(kv_client& kv, const std::string& ns,
+                        const writer_fleet& fleet) {
   size_t checked = 0;
   size_t lost = 0;
   for (const auto& w : fleet.writers()) {
@@ -237,9 +239,10 @@ void check_acknowledged(kv_client& kv, const std::string& ns, const writer_fleet
       ++checked;
       if (!r.ok() || !r.response.found() || r.response.value() != value) {
         if (++lost <= 5)
-          FAIL_CHECK("acknowledged " << key << " reads back as " << describe(r.status)
-                                     << " found=" << r.response.found() << " value='"
-                                     << r.response.value() << "'");
+          FAIL_CHECK("acknowledged "
+                     << key << " reads back as " << describe(r.status)
+                     << " found=" << r.response.found() << " value='"
+                     << r.response.value() << "'");
       }
     }
   }
@@ -253,7 +256,7 @@ std::string sqlite_config(const std::string& backend_extra = "",
   return R"(server:
   session_idle_timeout_ms: 60000
 )" + server_extra
-         + R"(audit:
+    + R"(audit:
   path: {dir}/audit.log
 backends:
   local:
@@ -262,21 +265,22 @@ backends:
     connections: 2
     synchronous: full
 )" + backend_extra
-         + R"(namespaces:
+    + R"(namespaces:
   default: {backend: local}
 )";
 }
 
 } // namespace
 
-TEST_CASE("Killing a connection actor while 8 clients write loses no acknowledged write",
-          "[e2e][resilience]") {
+TEST_CASE(
+  "Killing a connection actor while 8 clients write loses no acknowledged write",
+  "[e2e][resilience]") {
   gateway_process gw{sqlite_config()};
   gw.start();
   REQUIRE(eventually([&] {
     auto actors = actor_list(gw);
     return !find_actor(actors, "connection", "local#0").is_null()
-           && !find_actor(actors, "connection", "local#1").is_null();
+      && !find_actor(actors, "connection", "local#1").is_null();
   }));
 
   writer_fleet fleet{gw, "default", /*stop_at_failure=*/false};
@@ -332,7 +336,8 @@ TEST_CASE("Killing a connection actor while 8 clients write loses no acknowledge
   check_acknowledged(kv, "default", fleet);
 }
 
-TEST_CASE("SIGTERM during load: no request in flight fails, exit code 0", "[e2e][resilience]") {
+TEST_CASE("SIGTERM during load: no request in flight fails, exit code 0",
+          "[e2e][resilience]") {
   gateway_process gw{sqlite_config("", "  drain_timeout_ms: 20000\n")};
   gw.start();
 
@@ -358,9 +363,10 @@ TEST_CASE("SIGTERM during load: no request in flight fails, exit code 0", "[e2e]
     INFO("a writer with " << w.ok.load() << " OK writes");
     REQUIRE(w.failures.size() == 1);
     const auto& f = w.failures.front();
-    INFO("the write after SIGTERM failed with " << describe(f.status)
-                                                << (f.from_gateway ? " (from the gateway)"
-                                                                   : " (from gRPC's transport)"));
+    INFO(
+      "the write after SIGTERM failed with "
+      << describe(f.status)
+      << (f.from_gateway ? " (from the gateway)" : " (from gRPC's transport)"));
     CHECK(f.status.error_code() == StatusCode::UNAVAILABLE);
     CHECK_THAT(f.status.error_message(), !Catch::Contains(dropped_call));
     if (f.from_gateway) {
@@ -373,14 +379,16 @@ TEST_CASE("SIGTERM during load: no request in flight fails, exit code 0", "[e2e]
   }
   CHECK(refused + disconnected == client_count);
   // A call an actor dropped is logged even if its answer never got out.
-  CHECK_THAT(gw.log_tail(1 << 20), !Catch::Contains("dropped before completion"));
+  CHECK_THAT(gw.log_tail(1 << 20),
+             !Catch::Contains("dropped before completion"));
 
   gw.start();
   kv_client kv{gw.channel()};
   check_acknowledged(kv, "default", fleet);
 }
 
-TEST_CASE("A backend that breaks opens its circuit and the gateway says so", "[e2e][resilience]") {
+TEST_CASE("A backend that breaks opens its circuit and the gateway says so",
+          "[e2e][resilience]") {
   // One restart allowed per minute: the second failure gives up. The probe
   // waits long enough for the test to see the circuit open.
   constexpr uint64_t probe_after_ms = 1500;
@@ -420,7 +428,8 @@ TEST_CASE("A backend that breaks opens its circuit and the gateway says so", "[e
     return !pool.is_null() && pool["state"] == "failed";
   });
   {
-    INFO("pool last seen as " << pool.dump() << "\ngateway log:\n" << gw.log_tail());
+    INFO("pool last seen as " << pool.dump() << "\ngateway log:\n"
+                              << gw.log_tail());
     REQUIRE(opened);
   }
   REQUIRE(pool["last_failure"].is_object());
@@ -432,7 +441,8 @@ TEST_CASE("A backend that breaks opens its circuit and the gateway says so", "[e
   {
     INFO(describe(refused.status) << "\ngateway log:\n" << gw.log_tail());
     CHECK(refused.status.error_code() == StatusCode::UNAVAILABLE);
-    CHECK_THAT(refused.status.error_message(), Catch::Contains("circuit is open"));
+    CHECK_THAT(refused.status.error_message(),
+               Catch::Contains("circuit is open"));
     auto hint = refused.trailing_metadata.find("x-prism-retry-after-ms");
     REQUIRE(hint != refused.trailing_metadata.end());
     auto retry_after = std::stoull(hint->second);
@@ -451,14 +461,15 @@ TEST_CASE("A backend that breaks opens its circuit and the gateway says so", "[e
     pool = find_actor(actors, "pool", "local");
     third = find_actor(actors, "connection", "local#0");
     return !pool.is_null()
-           && (pool["state"] == "running" || pool["state"] == "restarting")
-           && !third.is_null()
-           && third["restarts"].get<uint64_t>() == first["restarts"].get<uint64_t>() + 2
-           && !find_actor(actors, "connection", "local#1").is_null();
+      && (pool["state"] == "running" || pool["state"] == "restarting")
+      && !third.is_null()
+      && third["restarts"].get<uint64_t>()
+      == first["restarts"].get<uint64_t>() + 2
+      && !find_actor(actors, "connection", "local#1").is_null();
   });
   {
-    INFO("pool last seen as " << pool.dump() << ", connection as " << third.dump()
-                              << "\ngateway log:\n"
+    INFO("pool last seen as " << pool.dump() << ", connection as "
+                              << third.dump() << "\ngateway log:\n"
                               << gw.log_tail());
     REQUIRE(recovered);
   }

@@ -40,7 +40,7 @@ std::string unique_name(const std::string& prefix) {
                std::chrono::system_clock::now().time_since_epoch())
                .count();
   return prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(now)
-         + "-" + std::to_string(++counter);
+    + "-" + std::to_string(++counter);
 }
 
 // --- the mock cluster's control port -------------------------------------------
@@ -57,11 +57,13 @@ struct kafka_deleter {
 };
 using kafka_handle = std::unique_ptr<rd_kafka_t, kafka_deleter>;
 
-rd_kafka_conf_t* kafka_config(const std::map<std::string, std::string>& settings) {
+rd_kafka_conf_t* kafka_config(
+  const std::map<std::string, std::string>& settings) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char errstr[512];
   for (const auto& [key, value] : settings)
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr)
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr,
+                          sizeof errstr)
         != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       FAIL("librdkafka rejects " << key << "=" << value << ": " << errstr);
@@ -97,24 +99,27 @@ public:
   ~producer() {
     // Nothing may outlive the test: what is still queued is dropped (and
     // reported as purged, which nobody reads any more).
-    rd_kafka_purge(handle_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_purge(handle_.get(),
+                   RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(handle_.get(), 0);
   }
 
   rd_kafka_t* get() const { return handle_.get(); }
 
   /// Queues VALUE for TOPIC's PARTITION; returns its id in reports().
-  int produce(const std::string& topic, int32_t partition, const std::string& value) {
+  int produce(const std::string& topic, int32_t partition,
+              const std::string& value) {
     int id = next_id_++;
     auto err = rd_kafka_producev(
-      handle_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+      handle_.get(), RD_KAFKA_V_TOPIC(topic.c_str()),
+      RD_KAFKA_V_PARTITION(partition),
       RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(id))),
       RD_KAFKA_V_END);
     if (err)
-      FAIL("produce to " << topic << "/" << partition << " refused: "
-                         << rd_kafka_err2str(err));
+      FAIL("produce to " << topic << "/" << partition
+                         << " refused: " << rd_kafka_err2str(err));
     return id;
   }
 
@@ -128,7 +133,8 @@ public:
   const std::vector<delivery>& reports() const { return reports_; }
 
 private:
-  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  static void on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg,
+                          void* opaque) {
     auto* self = static_cast<producer*>(opaque);
     delivery d;
     d.id = static_cast<int>(reinterpret_cast<intptr_t>(msg->_private));
@@ -168,8 +174,8 @@ std::vector<consumed> consume(const std::string& topic, int32_t partition,
   }
   rd_kafka_poll_set_consumer(rk.get());
   auto* parts = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(parts, topic.c_str(), partition)->offset =
-    RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_topic_partition_list_add(parts, topic.c_str(), partition)->offset
+    = RD_KAFKA_OFFSET_BEGINNING;
   auto err = rd_kafka_assign(rk.get(), parts);
   rd_kafka_topic_partition_list_destroy(parts);
   REQUIRE(err == RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -180,8 +186,9 @@ std::vector<consumed> consume(const std::string& topic, int32_t partition,
     if (msg == nullptr)
       continue;
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR)
-      out.push_back({msg->offset, std::string(static_cast<const char*>(msg->payload),
-                                              msg->len)});
+      out.push_back(
+        {msg->offset,
+         std::string(static_cast<const char*>(msg->payload), msg->len)});
     else
       WARN("consumer: " << rd_kafka_message_errstr(msg));
     rd_kafka_message_destroy(msg);
@@ -191,7 +198,8 @@ std::vector<consumed> consume(const std::string& topic, int32_t partition,
 }
 
 /// The broker that leads TOPIC's PARTITION, as the cluster's metadata says.
-int32_t partition_leader(rd_kafka_t* rk, const std::string& topic, int32_t partition) {
+int32_t partition_leader(rd_kafka_t* rk, const std::string& topic,
+                         int32_t partition) {
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   REQUIRE(rkt != nullptr);
   const rd_kafka_metadata_t* md = nullptr;
@@ -237,8 +245,10 @@ private:
 /// Creates TOPIC with PARTITIONS on the cluster and pins partition 0 on
 /// broker LEADER.
 void create_topic(const std::string& topic, int partitions, int32_t leader) {
-  REQUIRE(kafka_control("topic " + topic + " " + std::to_string(partitions)) == "ok");
-  REQUIRE(kafka_control("leader " + topic + " 0 " + std::to_string(leader)) == "ok");
+  REQUIRE(kafka_control("topic " + topic + " " + std::to_string(partitions))
+          == "ok");
+  REQUIRE(kafka_control("leader " + topic + " 0 " + std::to_string(leader))
+          == "ok");
 }
 
 const std::map<std::string, std::string> reliable_producer{
@@ -249,17 +259,19 @@ const std::map<std::string, std::string> reliable_producer{
 
 // --- NATS -----------------------------------------------------------------------
 
-#define NATS_REQUIRE(call)                                                        \
-  do {                                                                            \
-    natsStatus nats_status_ = (call);                                             \
-    if (nats_status_ != NATS_OK)                                                  \
-      FAIL(#call << ": " << natsStatus_GetText(nats_status_) << " ("              \
-                 << nats_GetLastError(nullptr) << ")");                           \
+#define NATS_REQUIRE(call)                                                     \
+  do {                                                                         \
+    natsStatus nats_status_ = (call);                                          \
+    if (nats_status_ != NATS_OK)                                               \
+      FAIL(#call << ": " << natsStatus_GetText(nats_status_) << " ("           \
+                 << nats_GetLastError(nullptr) << ")");                        \
   } while (false)
 
 struct nats_deleters {
   void operator()(natsConnection* nc) const { natsConnection_Destroy(nc); }
-  void operator()(natsSubscription* sub) const { natsSubscription_Destroy(sub); }
+  void operator()(natsSubscription* sub) const {
+    natsSubscription_Destroy(sub);
+  }
   void operator()(natsMsg* msg) const { natsMsg_Destroy(msg); }
   void operator()(jsCtx* js) const { jsCtx_Destroy(js); }
 };
@@ -272,7 +284,8 @@ nats_connection nats_connect() {
   auto url = require_env("PRISM_TEST_NATS_URL");
   natsOptions* raw_opts = nullptr;
   NATS_REQUIRE(natsOptions_Create(&raw_opts));
-  std::unique_ptr<natsOptions, void (*)(natsOptions*)> opts(raw_opts, natsOptions_Destroy);
+  std::unique_ptr<natsOptions, void (*)(natsOptions*)> opts(
+    raw_opts, natsOptions_Destroy);
   NATS_REQUIRE(natsOptions_SetURL(opts.get(), url.c_str()));
   NATS_REQUIRE(natsOptions_SetTimeout(opts.get(), 5000));
   natsConnection* nc = nullptr;
@@ -290,7 +303,8 @@ jetstream jetstream_of(natsConnection* nc) {
 }
 
 std::string data_of(natsMsg* msg) {
-  return std::string(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  return std::string(natsMsg_GetData(msg),
+                     static_cast<size_t>(natsMsg_GetDataLength(msg)));
 }
 
 /// A fetched message and the subscription it came through, which must live
@@ -302,16 +316,16 @@ struct fetched {
 
 /// Binds a pull subscription to the existing durable CONSUMER of STREAM and
 /// fetches one message.
-fetched fetch_one(jsCtx* js, const std::string& stream, const std::string& consumer,
-                       const std::string& subject) {
+fetched fetch_one(jsCtx* js, const std::string& stream,
+                  const std::string& consumer, const std::string& subject) {
   jsSubOptions so;
   NATS_REQUIRE(jsSubOptions_Init(&so));
   so.Stream = stream.c_str();
   so.Consumer = consumer.c_str();
   natsSubscription* raw = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  NATS_REQUIRE(js_PullSubscribe(&raw, js, subject.c_str(), consumer.c_str(), nullptr,
-                                &so, &jerr));
+  NATS_REQUIRE(js_PullSubscribe(&raw, js, subject.c_str(), consumer.c_str(),
+                                nullptr, &so, &jerr));
   // Destroying it without unsubscribing keeps the durable consumer.
   nats_subscription sub(raw);
   natsMsgList list{nullptr, 0};
@@ -327,8 +341,9 @@ fetched fetch_one(jsCtx* js, const std::string& stream, const std::string& consu
 
 // --- Kafka ------------------------------------------------------------------------
 
-TEST_CASE("Kafka: ten messages produced with acks=all and idempotence come back in order",
-          "[e2e][kafka]") {
+TEST_CASE(
+  "Kafka: ten messages produced with acks=all and idempotence come back in order",
+  "[e2e][kafka]") {
   // Partition 0 is pinned on broker 1, which the fault tests never take down.
   auto topic = unique_name("smoke-order");
   create_topic(topic, 1, 1);
@@ -358,9 +373,10 @@ TEST_CASE("Kafka: ten messages produced with acks=all and idempotence come back 
   }
 }
 
-TEST_CASE("Kafka: a produce to a partition whose leader is down is delivered after "
-          "failover or reported failed, never lost",
-          "[e2e][kafka][faults]") {
+TEST_CASE(
+  "Kafka: a produce to a partition whose leader is down is delivered after "
+  "failover or reported failed, never lost",
+  "[e2e][kafka][faults]") {
   int brokers = kafka_broker_count();
   REQUIRE(brokers >= 2);
   // The fault tests only ever take down the last broker.
@@ -420,7 +436,8 @@ TEST_CASE("Kafka: a produce to a partition whose leader is down is delivered aft
   p.produce(topic, 0, "after");
   REQUIRE(p.wait_reports(2 + during.size(), steady::now() + 30s));
   const auto& after = p.reports().back();
-  INFO("the produce after the broker came back: " << rd_kafka_err2str(after.err));
+  INFO(
+    "the produce after the broker came back: " << rd_kafka_err2str(after.err));
   REQUIRE(after.err == RD_KAFKA_RESP_ERR_NO_ERROR);
 
   // What was reported delivered is in the log, once, in order; "after" too.
@@ -440,18 +457,21 @@ TEST_CASE("Kafka: a produce to a partition whose leader is down is delivered aft
 
 // --- NATS ---------------------------------------------------------------------------
 
-TEST_CASE("NATS: a core publish reaches a subscriber on another connection", "[e2e][nats]") {
+TEST_CASE("NATS: a core publish reaches a subscriber on another connection",
+          "[e2e][nats]") {
   auto subject = "prism.smoke." + unique_name("core");
   auto subscriber = nats_connect();
   auto publisher = nats_connect();
 
   natsSubscription* raw = nullptr;
-  NATS_REQUIRE(natsConnection_SubscribeSync(&raw, subscriber.get(), subject.c_str()));
+  NATS_REQUIRE(
+    natsConnection_SubscribeSync(&raw, subscriber.get(), subject.c_str()));
   nats_subscription sub(raw);
   // The server has the subscription once it answered the flush's PING.
   NATS_REQUIRE(natsConnection_FlushTimeout(subscriber.get(), 5000));
 
-  NATS_REQUIRE(natsConnection_PublishString(publisher.get(), subject.c_str(), "hello"));
+  NATS_REQUIRE(
+    natsConnection_PublishString(publisher.get(), subject.c_str(), "hello"));
   NATS_REQUIRE(natsConnection_FlushTimeout(publisher.get(), 5000));
 
   natsMsg* msg = nullptr;
@@ -461,8 +481,9 @@ TEST_CASE("NATS: a core publish reaches a subscriber on another connection", "[e
   CHECK(data_of(got.get()) == "hello");
 }
 
-TEST_CASE("NATS: a durable JetStream consumer gets a message published before it connected",
-          "[e2e][nats][jetstream]") {
+TEST_CASE(
+  "NATS: a durable JetStream consumer gets a message published before it connected",
+  "[e2e][nats][jetstream]") {
   auto name = unique_name("SMOKE");
   auto subject = "prism.smoke." + name;
   const std::string stream = name;
@@ -485,7 +506,8 @@ TEST_CASE("NATS: a durable JetStream consumer gets a message published before it
     jsStreamInfo_Destroy(si);
 
     jsPubAck* ack = nullptr;
-    NATS_REQUIRE(js_Publish(&ack, js.get(), subject.c_str(), "stored-first", 12, nullptr, &jerr));
+    NATS_REQUIRE(js_Publish(&ack, js.get(), subject.c_str(), "stored-first", 12,
+                            nullptr, &jerr));
     CHECK(ack->Sequence == 1);
     jsPubAck_Destroy(ack);
   }
@@ -501,7 +523,8 @@ TEST_CASE("NATS: a durable JetStream consumer gets a message published before it
     cc.DeliverPolicy = js_DeliverAll;
     jsConsumerInfo* ci = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    NATS_REQUIRE(js_AddConsumer(&ci, js.get(), stream.c_str(), &cc, nullptr, &jerr));
+    NATS_REQUIRE(
+      js_AddConsumer(&ci, js.get(), stream.c_str(), &cc, nullptr, &jerr));
     jsConsumerInfo_Destroy(ci);
 
     auto got = fetch_one(js.get(), stream, durable, subject);
@@ -516,8 +539,8 @@ TEST_CASE("NATS: a durable JetStream consumer gets a message published before it
     auto js = jetstream_of(nc.get());
     jsPubAck* ack = nullptr;
     jsErrCode jerr = static_cast<jsErrCode>(0);
-    NATS_REQUIRE(js_Publish(&ack, js.get(), subject.c_str(), "stored-second", 13, nullptr,
-                            &jerr));
+    NATS_REQUIRE(js_Publish(&ack, js.get(), subject.c_str(), "stored-second",
+                            13, nullptr, &jerr));
     jsPubAck_Destroy(ack);
     auto got = fetch_one(js.get(), stream, durable, subject);
     CHECK(data_of(got.msg.get()) == "stored-second");

@@ -66,8 +66,8 @@ namespaces:
   events: {backend: mem, pattern: pubsub, access: {read: [reader], write: [writer]}}
 )";
 
-std::shared_ptr<grpc::ChannelCredentials>
-tls_credentials(const std::string& ca_file, const key_pair_files* client = nullptr) {
+std::shared_ptr<grpc::ChannelCredentials> tls_credentials(
+  const std::string& ca_file, const key_pair_files* client = nullptr) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = read_file(ca_file);
   if (client != nullptr) {
@@ -76,7 +76,6 @@ tls_credentials(const std::string& ca_file, const key_pair_files* client = nullp
   }
   return grpc::SslCredentials(ssl);
 }
-
 
 } // namespace
 
@@ -132,7 +131,8 @@ TEST_CASE("tls: with mtls the client certificate's common name is the "
         INFO(ns);
         CHECK(code == grpc::StatusCode::UNAUTHENTICATED);
       }
-    auto stub = prism::v1::PubSub::NewStub(gw.channel(tls_credentials(pki.ca_cert())));
+    auto stub
+      = prism::v1::PubSub::NewStub(gw.channel(tls_credentials(pki.ca_cert())));
     std::string id;
     CHECK(try_publish(*stub, "events", "t", "x", {}, id).error_code()
           == grpc::StatusCode::UNAUTHENTICATED);
@@ -169,7 +169,7 @@ TEST_CASE("tls: with mtls the client certificate's common name is the "
       [&] {
         auto audit = read_file(gw.dir() + "/audit.log");
         return audit.find("\"principal\":\"writer\"") != std::string::npos
-               && audit.find("\"principal\":\"reader\"") != std::string::npos;
+          && audit.find("\"principal\":\"reader\"") != std::string::npos;
       },
       10s));
   }
@@ -191,7 +191,8 @@ TEST_CASE("tls: with principal_from san the principal is the certificate's "
   // The common name would not be allowed to write; the DNS name is.
   auto client = pki.client("someone", "writer");
   std::string config = with_pki(mtls_config, certs.path());
-  config.replace(config.find("mode: mtls"), 10, "mode: mtls\n  principal_from: san");
+  config.replace(config.find("mode: mtls"), 10,
+                 "mode: mtls\n  principal_from: san");
   gateway_process gw{config};
   gw.start();
   kv_client kv{gw.channel(tls_credentials(pki.ca_cert(), &client)), 5s};
@@ -209,61 +210,70 @@ TEST_CASE("tls: prism kv and prism pubsub connect with --tls-ca, --tls-cert "
   gateway_process gw{with_pki(mtls_config, certs.path())};
   gw.start();
   auto target = "localhost:" + std::to_string(gw.grpc_port());
-  std::vector<std::string> tls{"--tls-ca", pki.ca_cert(), "--tls-cert", writer.cert,
-                               "--tls-key", writer.key};
-  auto with = [&](std::vector<std::string> head, std::vector<std::string> tail) {
-    head.insert(head.end(), tls.begin(), tls.end());
-    head.insert(head.end(), tail.begin(), tail.end());
-    return run_prism(head);
-  };
+  std::vector<std::string> tls{"--tls-ca",  pki.ca_cert(), "--tls-cert",
+                               writer.cert, "--tls-key",   writer.key};
+  auto with
+    = [&](std::vector<std::string> head, std::vector<std::string> tail) {
+        head.insert(head.end(), tls.begin(), tls.end());
+        head.insert(head.end(), tail.begin(), tail.end());
+        return run_prism(head);
+      };
   auto set = with({"kv", "--target", target}, {"set", "cache", "k", "v"});
   INFO(set.err);
   CHECK(set.status.code == 0);
   auto get = with({"kv", "--target", target}, {"get", "cache", "k"});
   CHECK(get.status.code == 0);
   CHECK(get.out == "v\n");
-  auto published = with({"pubsub", "--target", target}, {"publish", "events", "t", "m"});
+  auto published
+    = with({"pubsub", "--target", target}, {"publish", "events", "t", "m"});
   INFO(published.err);
   CHECK(published.status.code == 0);
 
   // Without a certificate: the gateway says how to authenticate.
-  auto anonymous = run_prism({"kv", "--target", target, "--tls-ca", pki.ca_cert(),
-                              "get", "cache", "k"});
+  auto anonymous = run_prism(
+    {"kv", "--target", target, "--tls-ca", pki.ca_cert(), "get", "cache", "k"});
   CHECK(anonymous.status.code == 1);
   CHECK_THAT(anonymous.err, Catch::Contains("UNAUTHENTICATED"));
   // A flag whose file is missing is named.
-  auto missing = run_prism({"kv", "--target", target, "--tls-ca", certs.path() + "/none.crt",
-                            "get", "cache", "k"});
+  auto missing = run_prism({"kv", "--target", target, "--tls-ca",
+                            certs.path() + "/none.crt", "get", "cache", "k"});
   CHECK(missing.status.code != 0);
   CHECK_THAT(missing.err, Catch::Contains("--tls-ca"));
 }
 
-TEST_CASE("tls: prism check names the TLS file that is wrong", "[e2e][tls][config]") {
+TEST_CASE("tls: prism check names the TLS file that is wrong",
+          "[e2e][tls][config]") {
   temp_dir certs;
   test_pki pki{certs.path()};
   pki.client("other");
   auto check = [&](const std::string& server_tls, const std::string& auth) {
     std::string yaml = "server:\n  tls: " + server_tls + "\n" + auth
-                       + "backends:\n  mem: {type: memory}\nnamespaces:\n  cache: {backend: mem}\n";
+      + "backends:\n  mem: {type: memory}\nnamespaces:\n  cache: {backend: mem}\n";
     std::string path = certs.path() + "/prism.yaml";
     write_file(path, with_pki(yaml, certs.path()));
     return run_prism({"check", path});
   };
-  auto good = check("{cert_file: {pki}/server.crt, key_file: {pki}/server.key}", "");
+  auto good
+    = check("{cert_file: {pki}/server.crt, key_file: {pki}/server.key}", "");
   INFO(good.out << good.err);
   CHECK(good.status.code == 0);
 
-  auto mismatch = check("{cert_file: {pki}/server.crt, key_file: {pki}/client-other.key}", "");
+  auto mismatch = check(
+    "{cert_file: {pki}/server.crt, key_file: {pki}/client-other.key}", "");
   CHECK(mismatch.status.code == 1);
-  CHECK_THAT(mismatch.err, Catch::Contains("server.tls.key_file")
-                             && Catch::Contains("is not the key of the certificate"));
+  CHECK_THAT(mismatch.err,
+             Catch::Contains("server.tls.key_file")
+               && Catch::Contains("is not the key of the certificate"));
 
-  auto missing = check("{cert_file: {pki}/nope.crt, key_file: {pki}/server.key}", "");
+  auto missing
+    = check("{cert_file: {pki}/nope.crt, key_file: {pki}/server.key}", "");
   CHECK(missing.status.code == 1);
-  CHECK_THAT(missing.err, Catch::Contains("server.tls.cert_file")
-                            && Catch::Contains("nope.crt"));
+  CHECK_THAT(missing.err,
+             Catch::Contains("server.tls.cert_file")
+               && Catch::Contains("nope.crt"));
 
-  auto key_as_cert = check("{cert_file: {pki}/server.key, key_file: {pki}/server.key}", "");
+  auto key_as_cert
+    = check("{cert_file: {pki}/server.key, key_file: {pki}/server.key}", "");
   CHECK(key_as_cert.status.code == 1);
   CHECK_THAT(key_as_cert.err, Catch::Contains("holds no PEM certificate"));
 
@@ -271,15 +281,17 @@ TEST_CASE("tls: prism check names the TLS file that is wrong", "[e2e][tls][confi
   CHECK(half.status.code == 1);
   CHECK_THAT(half.err, Catch::Contains("server.tls.key_file"));
 
-  auto mtls_without_ca = check("{cert_file: {pki}/server.crt, key_file: {pki}/server.key}",
-                               "auth: {mode: mtls}\n");
+  auto mtls_without_ca
+    = check("{cert_file: {pki}/server.crt, key_file: {pki}/server.key}",
+            "auth: {mode: mtls}\n");
   CHECK(mtls_without_ca.status.code == 1);
-  CHECK_THAT(mtls_without_ca.err, Catch::Contains("auth.mode")
-                                    && Catch::Contains("client_ca_file"));
+  CHECK_THAT(mtls_without_ca.err,
+             Catch::Contains("auth.mode") && Catch::Contains("client_ca_file"));
 
-  auto ca_without_mtls = check("{cert_file: {pki}/server.crt, key_file: {pki}/server.key, "
-                               "client_ca_file: {pki}/ca.crt}",
-                               "");
+  auto ca_without_mtls
+    = check("{cert_file: {pki}/server.crt, key_file: {pki}/server.key, "
+            "client_ca_file: {pki}/ca.crt}",
+            "");
   CHECK(ca_without_mtls.status.code == 1);
   CHECK_THAT(ca_without_mtls.err, Catch::Contains("server.tls.client_ca_file"));
 }

@@ -21,8 +21,8 @@ nlohmann::json actor_list(gateway_process& gw) {
   return admin_json(gw, "/debug/actors")["actors"];
 }
 
-nlohmann::json find_actor(const nlohmann::json& actors,
-                          const std::string& kind, const std::string& name) {
+nlohmann::json find_actor(const nlohmann::json& actors, const std::string& kind,
+                          const std::string& name) {
   for (const auto& a : actors)
     if (a["kind"] == kind && a["name"] == name)
       return a;

@@ -81,8 +81,8 @@ fake_pubsub_backend::open_subscriptions() const {
   return out;
 }
 
-drivers::pubsub_driver_factory
-fake_pubsub_factory(std::shared_ptr<fake_pubsub_backend> backend) {
+drivers::pubsub_driver_factory fake_pubsub_factory(
+  std::shared_ptr<fake_pubsub_backend> backend) {
   return [backend](const config::backend&) -> drivers::pubsub_driver_ptr {
     return std::make_unique<fake_client>(backend);
   };

@@ -54,7 +54,7 @@ public:
 };
 
 /// A factory whose clients record into `backend`.
-drivers::pubsub_driver_factory
-fake_pubsub_factory(std::shared_ptr<fake_pubsub_backend> backend);
+drivers::pubsub_driver_factory fake_pubsub_factory(
+  std::shared_ptr<fake_pubsub_backend> backend);
 
 } // namespace prism::testing

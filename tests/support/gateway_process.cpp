@@ -34,8 +34,10 @@ namespace {
 /// Pause between two looks at something the tests wait for.
 constexpr auto poll_interval = 5ms;
 
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+std::string replace_all(std::string text, const std::string& from,
+                        const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size()))
     text.replace(at, from.size(), to);
   return text;
 }
@@ -58,7 +60,8 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
   // Everything the child needs is prepared before fork(): after it, only
   // async-signal-safe calls are allowed in a multi-threaded process.
   if (prism_binary().empty())
-    throw std::logic_error("the prism binary is not set: compile the test with PRISM_BINARY");
+    throw std::logic_error(
+      "the prism binary is not set: compile the test with PRISM_BINARY");
   std::vector<std::string> argv_storage;
   argv_storage.push_back(prism_binary());
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
@@ -73,7 +76,8 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(null_fd);
-    throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
+    throw std::runtime_error(std::string("fork failed: ")
+                             + std::strerror(errno));
   }
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -90,7 +94,8 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
 }
 
 /// Waits for `pid` to exit until `deadline`; true with `status` set if it did.
-bool wait_until(pid_t pid, clock_type::time_point deadline, exit_status& status) {
+bool wait_until(pid_t pid, clock_type::time_point deadline,
+                exit_status& status) {
   for (;;) {
     int raw = 0;
     pid_t r = ::waitpid(pid, &raw, WNOHANG);
@@ -99,7 +104,8 @@ bool wait_until(pid_t pid, clock_type::time_point deadline, exit_status& status)
       return true;
     }
     if (r < 0 && errno != EINTR)
-      throw std::runtime_error(std::string("waitpid failed: ") + std::strerror(errno));
+      throw std::runtime_error(std::string("waitpid failed: ")
+                               + std::strerror(errno));
     if (clock_type::now() >= deadline)
       return false;
     std::this_thread::sleep_for(poll_interval);
@@ -107,9 +113,11 @@ bool wait_until(pid_t pid, clock_type::time_point deadline, exit_status& status)
 }
 
 int open_for_append(const std::string& path) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int fd
+    = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0)
-    throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+    throw std::runtime_error("cannot open " + path + ": "
+                             + std::strerror(errno));
   return fd;
 }
 
@@ -124,17 +132,20 @@ std::string& prism_binary() {
 
 temp_dir::temp_dir() {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base && *base ? base : "/tmp") + "/prism-e2e-XXXXXX";
+  std::string pattern
+    = std::string(base && *base ? base : "/tmp") + "/prism-e2e-XXXXXX";
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   if (::mkdtemp(buffer.data()) == nullptr)
-    throw std::runtime_error("mkdtemp failed: " + std::string(std::strerror(errno)));
+    throw std::runtime_error("mkdtemp failed: "
+                             + std::string(std::strerror(errno)));
   path_ = buffer.data();
 }
 
 temp_dir::~temp_dir() {
   // A REQUIRE that failed unwinds through here: keep what the gateway left.
-  if (keep_ || std::uncaught_exceptions() > 0 || std::getenv("PRISM_E2E_KEEP")) {
+  if (keep_ || std::uncaught_exceptions() > 0
+      || std::getenv("PRISM_E2E_KEEP")) {
     std::cerr << "kept " << path_ << "\n";
     return;
   }
@@ -181,13 +192,15 @@ std::string exit_status::describe() const {
   if (exited)
     return "exit code " + std::to_string(code);
   if (signal != 0)
-    return "killed by signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
+    return "killed by signal " + std::to_string(signal) + " ("
+      + strsignal(signal) + ")";
   return "still running";
 }
 
 // --- one-shot commands ------------------------------------------------------
 
-command_result run_prism(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+command_result run_prism(const std::vector<std::string>& args,
+                         std::chrono::milliseconds timeout) {
   temp_dir dir;
   std::string out_path = dir.path() + "/stdout";
   std::string err_path = dir.path() + "/stderr";
@@ -223,8 +236,12 @@ prism_child::~prism_child() {
   }
 }
 
-std::string prism_child::out() const { return read_file(dir_.path() + "/stdout"); }
-std::string prism_child::err() const { return read_file(dir_.path() + "/stderr"); }
+std::string prism_child::out() const {
+  return read_file(dir_.path() + "/stdout");
+}
+std::string prism_child::err() const {
+  return read_file(dir_.path() + "/stderr");
+}
 
 void prism_child::signal(int sig) {
   if (pid_ > 0)
@@ -242,8 +259,9 @@ bool prism_child::wait(std::chrono::milliseconds timeout, exit_status& status) {
 
 // --- the gateway ------------------------------------------------------------
 
-gateway_process::gateway_process(const std::string& config_yaml, std::vector<std::string> extra_args)
-    : extra_args_(std::move(extra_args)) {
+gateway_process::gateway_process(const std::string& config_yaml,
+                                 std::vector<std::string> extra_args)
+  : extra_args_(std::move(extra_args)) {
   write_file(config_path(), replace_all(config_yaml, "{dir}", dir_.path()));
 }
 
@@ -257,11 +275,19 @@ gateway_process::~gateway_process() {
   }
 }
 
-std::string gateway_process::config_path() const { return dir_.path() + "/prism.yaml"; }
-std::string gateway_process::log_path() const { return dir_.path() + "/gateway.log"; }
-std::string gateway_process::ready_path() const { return dir_.path() + "/ready.json"; }
+std::string gateway_process::config_path() const {
+  return dir_.path() + "/prism.yaml";
+}
+std::string gateway_process::log_path() const {
+  return dir_.path() + "/gateway.log";
+}
+std::string gateway_process::ready_path() const {
+  return dir_.path() + "/ready.json";
+}
 
-std::string gateway_process::log_tail(size_t bytes) const { return file_tail(log_path(), bytes); }
+std::string gateway_process::log_tail(size_t bytes) const {
+  return file_tail(log_path(), bytes);
+}
 
 void gateway_process::start(std::chrono::milliseconds timeout) {
   if (pid_ > 0)
@@ -273,9 +299,9 @@ void gateway_process::start(std::chrono::milliseconds timeout) {
   int log_fd = open_for_append(log_path());
   std::string banner = "=== prism serve (test harness start) ===\n";
   (void)!::write(log_fd, banner.data(), banner.size());
-  std::vector<std::string> args = {"serve",   "--config",      config_path(), "--listen",
-                                   "127.0.0.1:0", "--admin", "127.0.0.1:0", "--ready-file",
-                                   ready_path()};
+  std::vector<std::string> args = {"serve",       "--config",     config_path(),
+                                   "--listen",    "127.0.0.1:0",  "--admin",
+                                   "127.0.0.1:0", "--ready-file", ready_path()};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = spawn(args, log_fd, log_fd);
   ::close(log_fd);
@@ -283,18 +309,21 @@ void gateway_process::start(std::chrono::milliseconds timeout) {
   auto deadline = clock_type::now() + timeout;
   for (;;) {
     if (!running()) {
-      throw std::runtime_error("prism serve exited before it was ready (" + last_exit_.describe() +
-                               "); log " + log_path() + ":\n" + log_tail());
+      throw std::runtime_error("prism serve exited before it was ready ("
+                               + last_exit_.describe() + "); log " + log_path()
+                               + ":\n" + log_tail());
     }
     std::string text = read_file(ready_path());
     if (!text.empty()) {
-      auto ready = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-      if (ready.is_object() && ready.contains("grpc_port") && ready.contains("admin_port")) {
+      auto ready
+        = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (ready.is_object() && ready.contains("grpc_port")
+          && ready.contains("admin_port")) {
         grpc_port_ = ready["grpc_port"].get<uint16_t>();
         admin_port_ = ready["admin_port"].get<uint16_t>();
         if (ready.contains("pid") && ready["pid"].get<pid_t>() != pid_)
-          throw std::runtime_error("ready file names pid " + ready["pid"].dump() + ", started " +
-                                   std::to_string(pid_));
+          throw std::runtime_error("ready file names pid " + ready["pid"].dump()
+                                   + ", started " + std::to_string(pid_));
         if (grpc_port_ == 0 || admin_port_ == 0)
           throw std::runtime_error("ready file names port 0: " + text);
         return;
@@ -306,8 +335,9 @@ void gateway_process::start(std::chrono::milliseconds timeout) {
       exit_status ignored_status;
       wait_until(pid_, clock_type::now() + 10s, ignored_status);
       pid_ = -1;
-      throw std::runtime_error("no ready file " + ready_path() + " within " +
-                               std::to_string(timeout.count()) + " ms; log:\n" + log_tail());
+      throw std::runtime_error("no ready file " + ready_path() + " within "
+                               + std::to_string(timeout.count()) + " ms; log:\n"
+                               + log_tail());
     }
     std::this_thread::sleep_for(poll_interval);
   }
@@ -386,19 +416,20 @@ grpc::ChannelArguments channel_arguments() {
 } // namespace
 
 std::shared_ptr<grpc::Channel> gateway_process::channel() const {
-  auto made = grpc::CreateCustomChannel(grpc_target(), grpc::InsecureChannelCredentials(),
-                                        channel_arguments());
+  auto made = grpc::CreateCustomChannel(
+    grpc_target(), grpc::InsecureChannelCredentials(), channel_arguments());
   // Connected before the first call: when many clients start at once on a
   // loaded machine, a new channel's first TCP connect can fail in the client
   // (seen: connect() reporting ENOENT), which gRPC reports to a fail-fast
   // call as UNAVAILABLE before the gateway ever sees the connection; the
   // channel itself retries. Past the deadline the call finds out.
-  made->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  made->WaitForConnected(std::chrono::system_clock::now()
+                         + std::chrono::seconds(10));
   return made;
 }
 
-std::shared_ptr<grpc::Channel>
-gateway_process::channel(std::shared_ptr<grpc::ChannelCredentials> credentials) const {
+std::shared_ptr<grpc::Channel> gateway_process::channel(
+  std::shared_ptr<grpc::ChannelCredentials> credentials) const {
   auto args = channel_arguments();
   args.SetSslTargetNameOverride("localhost");
   return grpc::CreateCustomChannel(grpc_target(), std::move(credentials), args);
@@ -433,18 +464,21 @@ bool dechunk(const std::string& raw, std::string& body) {
 
 } // namespace
 
-http_response http_get(uint16_t port, const std::string& path, std::chrono::milliseconds timeout) {
+http_response http_get(uint16_t port, const std::string& path,
+                       std::chrono::milliseconds timeout) {
   return http_request(port, "GET", path, "", timeout);
 }
 
-http_response http_post(uint16_t port, const std::string& path, const std::string& body,
+http_response http_post(uint16_t port, const std::string& path,
+                        const std::string& body,
                         std::chrono::milliseconds timeout) {
   return http_request(port, "POST", path, body, timeout);
 }
 
-http_response http_request(uint16_t port, const std::string& method, const std::string& path,
-                           const std::string& body, std::chrono::milliseconds timeout,
-                           const std::vector<std::pair<std::string, std::string>>& extra_headers) {
+http_response http_request(
+  uint16_t port, const std::string& method, const std::string& path,
+  const std::string& body, std::chrono::milliseconds timeout,
+  const std::vector<std::pair<std::string, std::string>>& extra_headers) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     throw std::runtime_error("socket failed");
@@ -462,17 +496,18 @@ http_response http_request(uint16_t port, const std::string& method, const std::
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    throw std::runtime_error("connect to admin port " + std::to_string(port) +
-                             " failed: " + std::strerror(errno));
-  std::string request = method + " " + path +
-                        " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                        "Accept: */*\r\n";
+    throw std::runtime_error("connect to admin port " + std::to_string(port)
+                             + " failed: " + std::strerror(errno));
+  std::string request = method + " " + path
+    + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+      "Accept: */*\r\n";
   for (const auto& [name, value] : extra_headers)
     request += name + ": " + value + "\r\n";
   if (method != "GET" || !body.empty())
     request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   request += "\r\n" + body;
-  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
+  if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL)
+      != static_cast<ssize_t>(request.size()))
     throw std::runtime_error("send to admin port failed");
 
   auto deadline = clock_type::now() + timeout;
@@ -485,11 +520,13 @@ http_response http_request(uint16_t port, const std::string& method, const std::
     } else if (n == 0) {
       break;
     } else if (errno != EINTR) {
-      throw std::runtime_error("no complete HTTP answer for " + path + " within " +
-                               std::to_string(timeout.count()) + " ms; got: " + raw);
+      throw std::runtime_error("no complete HTTP answer for " + path
+                               + " within " + std::to_string(timeout.count())
+                               + " ms; got: " + raw);
     }
     if (clock_type::now() >= deadline)
-      throw std::runtime_error("HTTP answer for " + path + " too slow; got: " + raw);
+      throw std::runtime_error("HTTP answer for " + path
+                               + " too slow; got: " + raw);
   }
 
   size_t header_end = raw.find("\r\n\r\n");
@@ -518,14 +555,26 @@ void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout) {
 }
 
 std::string describe(const grpc::Status& status) {
-  static const char* const names[] = {
-      "OK",           "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",     "ALREADY_EXISTS",    "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",    "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",          "UNAVAILABLE",       "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const names[] = {"OK",
+                                      "CANCELLED",
+                                      "UNKNOWN",
+                                      "INVALID_ARGUMENT",
+                                      "DEADLINE_EXCEEDED",
+                                      "NOT_FOUND",
+                                      "ALREADY_EXISTS",
+                                      "PERMISSION_DENIED",
+                                      "RESOURCE_EXHAUSTED",
+                                      "FAILED_PRECONDITION",
+                                      "ABORTED",
+                                      "OUT_OF_RANGE",
+                                      "UNIMPLEMENTED",
+                                      "INTERNAL",
+                                      "UNAVAILABLE",
+                                      "DATA_LOSS",
+                                      "UNAUTHENTICATED"};
   int code = static_cast<int>(status.error_code());
-  std::string name = code >= 0 && code <= 16 ? names[code] : std::to_string(code);
+  std::string name = code >= 0 && code <= 16 ? names[code]
+                                             : std::to_string(code);
   return name + ": " + status.error_message();
 }
 
@@ -537,16 +586,18 @@ namespace prism::test {
 
 namespace {
 
-std::multimap<std::string, std::string>
-copy_metadata(const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
+std::multimap<std::string, std::string> copy_metadata(
+  const std::multimap<grpc::string_ref, grpc::string_ref>& from) {
   std::multimap<std::string, std::string> to;
   for (const auto& [key, value] : from)
-    to.emplace(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
+    to.emplace(std::string(key.data(), key.size()),
+               std::string(value.data(), value.size()));
   return to;
 }
 
 template <class Response, class Request, class Call>
-reply<Response> invoke(std::chrono::milliseconds timeout, const Request& request, Call call) {
+reply<Response> invoke(std::chrono::milliseconds timeout,
+                       const Request& request, Call call) {
   grpc::ClientContext ctx;
   set_deadline(ctx, timeout);
   reply<Response> r;
@@ -558,15 +609,18 @@ reply<Response> invoke(std::chrono::milliseconds timeout, const Request& request
 
 } // namespace
 
-std::multimap<std::string, std::string> initial_metadata_of(const grpc::ClientContext& ctx) {
+std::multimap<std::string, std::string> initial_metadata_of(
+  const grpc::ClientContext& ctx) {
   return copy_metadata(ctx.GetServerInitialMetadata());
 }
 
-std::multimap<std::string, std::string> trailing_metadata_of(const grpc::ClientContext& ctx) {
+std::multimap<std::string, std::string> trailing_metadata_of(
+  const grpc::ClientContext& ctx) {
   return copy_metadata(ctx.GetServerTrailingMetadata());
 }
 
-std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv, const std::string& ns) {
+std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv,
+                                           const std::string& ns) {
   prism::v1::ScanRequest scan;
   scan.set_namespace_(ns);
   return {
@@ -581,7 +635,8 @@ std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv, const std::string& ns)
   };
 }
 
-prism::v1::Entry make_entry(const std::string& key, const std::string& value, uint64_t ttl_ms) {
+prism::v1::Entry make_entry(const std::string& key, const std::string& value,
+                            uint64_t ttl_ms) {
   prism::v1::Entry e;
   e.set_key(key);
   e.set_value(value);
@@ -589,29 +644,31 @@ prism::v1::Entry make_entry(const std::string& key, const std::string& value, ui
   return e;
 }
 
-kv_client::kv_client(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds call_timeout)
-    : channel_(std::move(channel)), stub_(prism::v1::KeyValue::NewStub(channel_)),
-      call_timeout_(call_timeout) {}
+kv_client::kv_client(std::shared_ptr<grpc::Channel> channel,
+                     std::chrono::milliseconds call_timeout)
+  : channel_(std::move(channel)), stub_(prism::v1::KeyValue::NewStub(channel_)),
+    call_timeout_(call_timeout) {}
 
-#define PRISM_KV_CALL(Method)                                                                      \
-  [this](grpc::ClientContext* ctx, const auto& req, auto* resp) {                                  \
-    if (!token_.empty())                                                                           \
-      ctx->AddMetadata("authorization", "Bearer " + token_);                                       \
-    if (!request_id_.empty())                                                                      \
-      ctx->AddMetadata("x-request-id", request_id_);                                               \
-    return stub_->Method(ctx, req, resp);                                                          \
+#define PRISM_KV_CALL(Method)                                                  \
+  [this](grpc::ClientContext* ctx, const auto& req, auto* resp) {              \
+    if (!token_.empty())                                                       \
+      ctx->AddMetadata("authorization", "Bearer " + token_);                   \
+    if (!request_id_.empty())                                                  \
+      ctx->AddMetadata("x-request-id", request_id_);                           \
+    return stub_->Method(ctx, req, resp);                                      \
   }
 
-reply<prism::v1::GetResponse> kv_client::get(const std::string& ns, const std::string& key) {
+reply<prism::v1::GetResponse> kv_client::get(const std::string& ns,
+                                             const std::string& key) {
   prism::v1::GetRequest req;
   req.set_namespace_(ns);
   req.set_key(key);
   return invoke<prism::v1::GetResponse>(call_timeout_, req, PRISM_KV_CALL(Get));
 }
 
-reply<prism::v1::SetResponse> kv_client::set(const std::string& ns, const std::string& key,
-                                             const std::string& value, uint64_t ttl_ms,
-                                             std::optional<uint64_t> if_version) {
+reply<prism::v1::SetResponse> kv_client::set(
+  const std::string& ns, const std::string& key, const std::string& value,
+  uint64_t ttl_ms, std::optional<uint64_t> if_version) {
   prism::v1::SetRequest req;
   req.set_namespace_(ns);
   req.set_key(key);
@@ -622,49 +679,58 @@ reply<prism::v1::SetResponse> kv_client::set(const std::string& ns, const std::s
   return invoke<prism::v1::SetResponse>(call_timeout_, req, PRISM_KV_CALL(Set));
 }
 
-reply<prism::v1::DeleteResponse> kv_client::del(const std::string& ns, const std::string& key) {
+reply<prism::v1::DeleteResponse> kv_client::del(const std::string& ns,
+                                                const std::string& key) {
   prism::v1::DeleteRequest req;
   req.set_namespace_(ns);
   req.set_key(key);
-  return invoke<prism::v1::DeleteResponse>(call_timeout_, req, PRISM_KV_CALL(Delete));
+  return invoke<prism::v1::DeleteResponse>(call_timeout_, req,
+                                           PRISM_KV_CALL(Delete));
 }
 
-reply<prism::v1::ExistsResponse> kv_client::exists(const std::string& ns, const std::string& key) {
+reply<prism::v1::ExistsResponse> kv_client::exists(const std::string& ns,
+                                                   const std::string& key) {
   prism::v1::ExistsRequest req;
   req.set_namespace_(ns);
   req.set_key(key);
-  return invoke<prism::v1::ExistsResponse>(call_timeout_, req, PRISM_KV_CALL(Exists));
+  return invoke<prism::v1::ExistsResponse>(call_timeout_, req,
+                                           PRISM_KV_CALL(Exists));
 }
 
-reply<prism::v1::BatchGetResponse> kv_client::batch_get(const std::string& ns,
-                                                        const std::vector<std::string>& keys) {
+reply<prism::v1::BatchGetResponse> kv_client::batch_get(
+  const std::string& ns, const std::vector<std::string>& keys) {
   prism::v1::BatchGetRequest req;
   req.set_namespace_(ns);
   for (const auto& k : keys)
     req.add_keys(k);
-  return invoke<prism::v1::BatchGetResponse>(call_timeout_, req, PRISM_KV_CALL(BatchGet));
+  return invoke<prism::v1::BatchGetResponse>(call_timeout_, req,
+                                             PRISM_KV_CALL(BatchGet));
 }
 
-reply<prism::v1::BatchSetResponse> kv_client::batch_set(const std::string& ns,
-                                                        const std::vector<prism::v1::Entry>& entries) {
+reply<prism::v1::BatchSetResponse> kv_client::batch_set(
+  const std::string& ns, const std::vector<prism::v1::Entry>& entries) {
   prism::v1::BatchSetRequest req;
   req.set_namespace_(ns);
   for (const auto& e : entries)
     *req.add_entries() = e;
-  return invoke<prism::v1::BatchSetResponse>(call_timeout_, req, PRISM_KV_CALL(BatchSet));
+  return invoke<prism::v1::BatchSetResponse>(call_timeout_, req,
+                                             PRISM_KV_CALL(BatchSet));
 }
 
-reply<prism::v1::BatchDeleteResponse> kv_client::batch_delete(const std::string& ns,
-                                                              const std::vector<std::string>& keys) {
+reply<prism::v1::BatchDeleteResponse> kv_client::batch_delete(
+  const std::string& ns, const std::vector<std::string>& keys) {
   prism::v1::BatchDeleteRequest req;
   req.set_namespace_(ns);
   for (const auto& k : keys)
     req.add_keys(k);
-  return invoke<prism::v1::BatchDeleteResponse>(call_timeout_, req, PRISM_KV_CALL(BatchDelete));
+  return invoke<prism::v1::BatchDeleteResponse>(call_timeout_, req,
+                                                PRISM_KV_CALL(BatchDelete));
 }
 
-reply<prism::v1::ScanResponse> kv_client::scan(const prism::v1::ScanRequest& request) {
-  return invoke<prism::v1::ScanResponse>(call_timeout_, request, PRISM_KV_CALL(Scan));
+reply<prism::v1::ScanResponse> kv_client::scan(
+  const prism::v1::ScanRequest& request) {
+  return invoke<prism::v1::ScanResponse>(call_timeout_, request,
+                                         PRISM_KV_CALL(Scan));
 }
 
 #undef PRISM_KV_CALL

@@ -28,7 +28,8 @@ std::string& prism_binary();
 
 #ifdef PRISM_BINARY
 namespace {
-[[maybe_unused]] const bool prism_binary_set = (prism_binary() = PRISM_BINARY, true);
+[[maybe_unused]] const bool prism_binary_set
+  = (prism_binary() = PRISM_BINARY, true);
 } // namespace
 #endif
 
@@ -181,18 +182,21 @@ public:
   explicit kv_client(std::shared_ptr<grpc::Channel> channel,
                      std::chrono::milliseconds call_timeout = 15s);
 
-  reply<prism::v1::GetResponse> get(const std::string& ns, const std::string& key);
-  reply<prism::v1::SetResponse> set(const std::string& ns, const std::string& key,
-                                    const std::string& value, uint64_t ttl_ms = 0,
-                                    std::optional<uint64_t> if_version = std::nullopt);
-  reply<prism::v1::DeleteResponse> del(const std::string& ns, const std::string& key);
-  reply<prism::v1::ExistsResponse> exists(const std::string& ns, const std::string& key);
-  reply<prism::v1::BatchGetResponse> batch_get(const std::string& ns,
-                                               const std::vector<std::string>& keys);
-  reply<prism::v1::BatchSetResponse> batch_set(const std::string& ns,
-                                               const std::vector<prism::v1::Entry>& entries);
-  reply<prism::v1::BatchDeleteResponse> batch_delete(const std::string& ns,
-                                                     const std::vector<std::string>& keys);
+  reply<prism::v1::GetResponse> get(const std::string& ns,
+                                    const std::string& key);
+  reply<prism::v1::SetResponse> set(
+    const std::string& ns, const std::string& key, const std::string& value,
+    uint64_t ttl_ms = 0, std::optional<uint64_t> if_version = std::nullopt);
+  reply<prism::v1::DeleteResponse> del(const std::string& ns,
+                                       const std::string& key);
+  reply<prism::v1::ExistsResponse> exists(const std::string& ns,
+                                          const std::string& key);
+  reply<prism::v1::BatchGetResponse> batch_get(
+    const std::string& ns, const std::vector<std::string>& keys);
+  reply<prism::v1::BatchSetResponse> batch_set(
+    const std::string& ns, const std::vector<prism::v1::Entry>& entries);
+  reply<prism::v1::BatchDeleteResponse> batch_delete(
+    const std::string& ns, const std::vector<std::string>& keys);
   reply<prism::v1::ScanResponse> scan(const prism::v1::ScanRequest& request);
 
   prism::v1::KeyValue::Stub& stub() { return *stub_; }
@@ -215,14 +219,18 @@ private:
 
 /// Calls each of the eight KeyValue RPCs once on `ns` (key "k") and returns
 /// their status codes, in the order of the service definition.
-std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv, const std::string& ns);
+std::vector<grpc::StatusCode> every_kv_rpc(kv_client& kv,
+                                           const std::string& ns);
 
 /// An Entry for BatchSet.
-prism::v1::Entry make_entry(const std::string& key, const std::string& value, uint64_t ttl_ms = 0);
+prism::v1::Entry make_entry(const std::string& key, const std::string& value,
+                            uint64_t ttl_ms = 0);
 
 /// Copies a context's server metadata into plain strings.
-std::multimap<std::string, std::string> initial_metadata_of(const grpc::ClientContext& ctx);
-std::multimap<std::string, std::string> trailing_metadata_of(const grpc::ClientContext& ctx);
+std::multimap<std::string, std::string> initial_metadata_of(
+  const grpc::ClientContext& ctx);
+std::multimap<std::string, std::string> trailing_metadata_of(
+  const grpc::ClientContext& ctx);
 
 /// Last `bytes` of a file, or "" when it cannot be read.
 std::string file_tail(const std::string& path, size_t bytes);
@@ -237,21 +245,23 @@ struct http_response {
 /// A plain HTTP/1.1 request to 127.0.0.1:port with `body` (sent with a
 /// Content-Length, also when empty); throws on connection failure or when no
 /// complete answer arrives within `timeout`.
-http_response http_request(uint16_t port, const std::string& method, const std::string& path,
-                           const std::string& body = "",
-                           std::chrono::milliseconds timeout = 5s,
-                           const std::vector<std::pair<std::string, std::string>>& headers = {});
+http_response http_request(
+  uint16_t port, const std::string& method, const std::string& path,
+  const std::string& body = "", std::chrono::milliseconds timeout = 5s,
+  const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 /// A plain HTTP/1.1 GET to 127.0.0.1:port; throws like http_request.
 http_response http_get(uint16_t port, const std::string& path,
                        std::chrono::milliseconds timeout = 5s);
 
 /// A plain HTTP/1.1 POST to 127.0.0.1:port; throws like http_request.
-http_response http_post(uint16_t port, const std::string& path, const std::string& body = "",
+http_response http_post(uint16_t port, const std::string& path,
+                        const std::string& body = "",
                         std::chrono::milliseconds timeout = 5s);
 
 /// A context whose deadline is `timeout` from now.
-void set_deadline(grpc::ClientContext& ctx, std::chrono::milliseconds timeout = 10s);
+void set_deadline(grpc::ClientContext& ctx,
+                  std::chrono::milliseconds timeout = 10s);
 
 /// "CODE: message" for failure messages.
 std::string describe(const grpc::Status& status);

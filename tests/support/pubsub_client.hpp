@@ -26,7 +26,8 @@ grpc::Status try_publish(prism::v1::PubSub::Stub& stub, const std::string& ns,
                          const std::string& topic, const std::string& payload,
                          const std::map<std::string, std::string>& md,
                          std::string& message_id,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                         std::chrono::milliseconds timeout
+                         = std::chrono::seconds(10),
                          const std::string& token = {});
 
 /// Publishes and requires success; only from the test's own thread.

@@ -24,8 +24,7 @@ const char* new_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
 test_pki::test_pki(std::string dir) : dir_(std::move(dir)) {
   ca_ = make_ca("ca");
   stranger_ca_ = make_ca("stranger-ca");
-  server_ = issue(ca_, "server", "/CN=localhost",
-                  "DNS:localhost,IP:127.0.0.1");
+  server_ = issue(ca_, "server", "/CN=localhost", "DNS:localhost,IP:127.0.0.1");
 }
 
 key_pair_files test_pki::make_ca(const std::string& name) {

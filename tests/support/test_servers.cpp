@@ -20,8 +20,9 @@ namespace prism::test {
 std::string require_env(const char* name) {
   const char* value = std::getenv(name);
   if (value == nullptr || *value == '\0')
-    FAIL(name << " is not set: run through scripts/dev test or "
-                 "scripts/test-servers (eval \"$(scripts/test-servers start)\")");
+    FAIL(
+      name << " is not set: run through scripts/dev test or "
+              "scripts/test-servers (eval \"$(scripts/test-servers start)\")");
   return value;
 }
 
@@ -30,8 +31,8 @@ std::string unique_token() {
   auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
                .count();
-  return std::to_string(::getpid()) + "x" + std::to_string(now % 100000000) + "x"
-         + std::to_string(++counter);
+  return std::to_string(::getpid()) + "x" + std::to_string(now % 100000000)
+    + "x" + std::to_string(++counter);
 }
 
 std::string kafka_control(const std::string& command) {
@@ -40,8 +41,10 @@ std::string kafka_control(const std::string& command) {
   REQUIRE(colon != std::string::npos);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  REQUIRE(::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr) == 1);
+  addr.sin_port
+    = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  REQUIRE(::inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr)
+          == 1);
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(fd >= 0);
   std::unique_ptr<int, void (*)(int*)> closer(&fd, [](int* f) { ::close(*f); });

@@ -8,9 +8,9 @@
 #include <map>
 #include <thread>
 
-#include <catch2/catch.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <catch2/catch.hpp>
 
 #include "config/config.hpp"
 #include "drivers/factory.hpp"
@@ -44,9 +44,8 @@ model::outcome call(gateway& gw, caf::actor_system& sys, model::operation op) {
   rc.ns = "cache";
   rc.peer = "test-client";
   rc.deadline = sys.clock().now() + 10s;
-  gw.sessions().dispatch("test-client",
-                         make_call(rc, std::move(op),
-                                   std::make_unique<promised>(p)));
+  gw.sessions().dispatch(
+    "test-client", make_call(rc, std::move(op), std::make_unique<promised>(p)));
   REQUIRE(f.wait_for(10s) == std::future_status::ready);
   return f.get();
 }

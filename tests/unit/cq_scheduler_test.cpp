@@ -60,8 +60,7 @@ struct observations {
 class recording_event final : public cq_event {
 public:
   recording_event(observations& seen, caf::actor target = {})
-    : seen_(seen), target_(std::move(target)) {
-  }
+    : seen_(seen), target_(std::move(target)) {}
 
   void proceed(bool) override {
     {
@@ -238,8 +237,7 @@ caf::behavior slow_worker(caf::event_based_actor*, observations* seen,
 class fan_out_event final : public cq_event {
 public:
   explicit fan_out_event(std::vector<caf::actor> targets)
-    : targets_(std::move(targets)) {
-  }
+    : targets_(std::move(targets)) {}
 
   void proceed(bool) override {
     for (auto& t : targets_)

@@ -13,8 +13,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "simulation/deterministic_gateway.hpp"
 #include "session/session_directory.hpp"
+#include "simulation/deterministic_gateway.hpp"
 
 using namespace prism;
 using prism::simulation::deterministic_gateway;
@@ -48,9 +48,9 @@ struct run_result {
   std::map<std::string, std::string> values;
 };
 
-run_result finish(deterministic_gateway& g,
-                  const std::vector<std::pair<std::string, std::string>>&
-                    keys_to_read) {
+run_result finish(
+  deterministic_gateway& g,
+  const std::vector<std::pair<std::string, std::string>>& keys_to_read) {
   run_result r;
   for (auto& a : g.answers()) {
     ++r.answer_counts[a.request_id];
@@ -76,8 +76,8 @@ run_result concurrent_writes(std::optional<uint64_t> seed) {
     auto client = "client-" + std::to_string(i % 3);
     std::string ns = i % 2 ? "cache" : "durable";
     auto key = "k" + std::to_string(i);
-    g.submit("w" + std::to_string(i), ns, set(key, "v" + std::to_string(i)),
-             {}, client);
+    g.submit("w" + std::to_string(i), ns, set(key, "v" + std::to_string(i)), {},
+             client);
     keys.emplace_back(ns, key);
   }
   g.run();

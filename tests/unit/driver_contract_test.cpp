@@ -45,8 +45,8 @@
 #include "config/config.hpp"
 #include "drivers/driver.hpp"
 #include "drivers/factory.hpp"
-#include "drivers/postgres/postgres_driver.hpp"
 #include "drivers/memory/memory_store.hpp"
+#include "drivers/postgres/postgres_driver.hpp"
 
 namespace {
 
@@ -61,8 +61,8 @@ constexpr auto deadline = 60s;
 struct temp_dir {
   fs::path path;
   temp_dir() {
-    std::string pattern =
-      (fs::temp_directory_path() / "prism-driver-test-XXXXXX").string();
+    std::string pattern
+      = (fs::temp_directory_path() / "prism-driver-test-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr)
       throw std::runtime_error("mkdtemp failed");
     path = pattern;
@@ -83,11 +83,13 @@ T ok(model::outcome out) {
   return std::get<T>(std::move(out.value));
 }
 
-model::outcome run(drivers::kv_driver& d, const std::string& ns, model::operation op) {
+model::outcome run(drivers::kv_driver& d, const std::string& ns,
+                   model::operation op) {
   auto promise = std::make_shared<std::promise<model::outcome>>();
   auto future = promise->get_future();
-  d.execute(ns, std::make_shared<const model::operation>(std::move(op)),
-            [promise](model::outcome out) { promise->set_value(std::move(out)); });
+  d.execute(
+    ns, std::make_shared<const model::operation>(std::move(op)),
+    [promise](model::outcome out) { promise->set_value(std::move(out)); });
   REQUIRE(future.wait_for(deadline) == std::future_status::ready);
   return future.get();
 }
@@ -101,7 +103,7 @@ uint64_t reclaim(drivers::kv_driver& d, uint32_t max_keys) {
 }
 
 model::operation set_op(std::string key, std::string value, uint64_t ttl_ms = 0,
-                     std::optional<uint64_t> if_version = std::nullopt) {
+                        std::optional<uint64_t> if_version = std::nullopt) {
   model::set_op op;
   op.key = std::move(key);
   op.value = std::move(value);
@@ -111,7 +113,7 @@ model::operation set_op(std::string key, std::string value, uint64_t ttl_ms = 0,
 }
 
 model::operation scan_op(std::string prefix, std::string start_after,
-                      uint32_t limit, bool keys_only = false) {
+                         uint32_t limit, bool keys_only = false) {
   model::scan_op op;
   op.prefix = std::move(prefix);
   op.start_after = std::move(start_after);
@@ -169,7 +171,8 @@ struct pg_server {
   }
 
   /// A key='value' connection string; an empty value removes a setting.
-  std::string dsn(const std::map<std::string, std::string>& changes = {}) const {
+  std::string dsn(const std::map<std::string, std::string>& changes
+                  = {}) const {
     auto all = settings;
     for (const auto& [key, value] : changes) {
       if (value.empty())
@@ -292,8 +295,8 @@ template <class Kind>
 struct fixture {
   temp_dir dir; // destroyed last: after every driver
   typename Kind::scope scope; // likewise: outlives the drivers
-  std::shared_ptr<drivers::manual_clock> clock =
-    std::make_shared<drivers::manual_clock>();
+  std::shared_ptr<drivers::manual_clock> clock
+    = std::make_shared<drivers::manual_clock>();
   drivers::driver_factory factory = drivers::make_real_driver_factory(clock);
   config::backend backend = Kind::make(dir.path, scope);
   std::unique_ptr<drivers::kv_driver> driver = factory(backend, 0);
@@ -320,9 +323,10 @@ struct fixture {
     op.entries = std::move(entries);
     return ok<model::batch_set_result>(run(op, ns)).versions;
   }
-  model::scan_result scan(const std::string& prefix, const std::string& start_after,
-                       uint32_t limit, bool keys_only = false,
-                       const std::string& ns = "ns") {
+  model::scan_result scan(const std::string& prefix,
+                          const std::string& start_after, uint32_t limit,
+                          bool keys_only = false,
+                          const std::string& ns = "ns") {
     return ok<model::scan_result>(
       run(scan_op(prefix, start_after, limit, keys_only), ns));
   }
@@ -347,8 +351,8 @@ struct fixture {
   }
 };
 
-#define CONTRACT_CASE(name, tags) \
-  TEMPLATE_TEST_CASE(name, "[driver]" tags, memory_kind, sqlite_kind, \
+#define CONTRACT_CASE(name, tags)                                              \
+  TEMPLATE_TEST_CASE(name, "[driver]" tags, memory_kind, sqlite_kind,          \
                      postgres_kind)
 
 // --- the contract -----------------------------------------------------------
@@ -401,15 +405,15 @@ CONTRACT_CASE("compare-and-set succeeds on a match and changes nothing on a "
               "[set][cas]") {
   fixture<TestType> f;
   const uint64_t v1 = f.set("k", "one");
-  const uint64_t v2 =
-    ok<model::set_result>(f.run(set_op("k", "two", 0, v1))).version;
+  const uint64_t v2
+    = ok<model::set_result>(f.run(set_op("k", "two", 0, v1))).version;
   CHECK(v2 > v1);
 
   auto stale = f.run(set_op("k", "three", 0, v1));
   CHECK(stale.status.code == status_code::failed_precondition);
   CHECK(stale.status.message
         == "version mismatch on key \"k\": expected " + std::to_string(v1)
-             + ", current " + std::to_string(v2));
+          + ", current " + std::to_string(v2));
   CHECK(std::holds_alternative<std::monostate>(stale.value));
 
   auto r = f.get("k");
@@ -428,15 +432,15 @@ CONTRACT_CASE("compare-and-set succeeds on a match and changes nothing on a "
 
 CONTRACT_CASE("if_version=0 writes only when the key is absent", "[set][cas]") {
   fixture<TestType> f;
-  const uint64_t v = ok<model::set_result>(f.run(set_op("k", "first", 0, 0)))
-                       .version;
+  const uint64_t v
+    = ok<model::set_result>(f.run(set_op("k", "first", 0, 0))).version;
   CHECK(f.get("k").value == "first");
 
   auto again = f.run(set_op("k", "second", 0, 0));
   CHECK(again.status.code == status_code::failed_precondition);
   CHECK(again.status.message
         == "version mismatch on key \"k\": expected 0, current "
-             + std::to_string(v));
+          + std::to_string(v));
   CHECK(f.get("k").value == "first");
   CHECK(f.get("k").version == v);
 }
@@ -495,7 +499,7 @@ CONTRACT_CASE("an expired key is absent to every operation at once, and "
     CHECK(stale.status.code == status_code::failed_precondition);
     CHECK(stale.status.message
           == "version mismatch on key \"e5\": expected "
-               + std::to_string(e5_version) + ", current: absent");
+            + std::to_string(e5_version) + ", current: absent");
     auto fresh = ok<model::set_result>(f.run(set_op("e5", "again", 0, 0)));
     CHECK(fresh.version > e5_version);
     CHECK(f.get("e5").value == "again");
@@ -569,8 +573,8 @@ CONTRACT_CASE("batch set writes every entry with versions in entry order",
               "[batch]") {
   fixture<TestType> f;
   const uint64_t before = f.set("first", "0");
-  auto versions =
-    f.batch_set({{"x", "1", 0}, {"y", "2", 1000}, {"x", "3", 0}, {"z", "4", 0}});
+  auto versions = f.batch_set(
+    {{"x", "1", 0}, {"y", "2", 1000}, {"x", "3", 0}, {"z", "4", 0}});
   REQUIRE(versions.size() == 4);
   // All or nothing: one consecutive run of versions, all of them visible.
   for (size_t i = 0; i < versions.size(); ++i)
@@ -610,10 +614,11 @@ CONTRACT_CASE("scan returns keys in bytewise order, zero and high bytes "
               "included",
               "[scan]") {
   fixture<TestType> f;
-  const std::vector<std::string> expected = {
-    ""s,        "\0"s,      "\0\0"s,   "\x01"s, "a"s,     "a\0"s,
-    "a\0b"s,    "a\x01"s,   "a\x7f"s,  "a\x80"s, "a\xff"s, "a\xff\xff"s,
-    "a\xff\xff\x01"s, "b"s, "\x80"s,   "\xfe\xff"s, "\xff"s, "\xff\xff"s};
+  const std::vector<std::string> expected
+    = {""s,         "\0"s,        "\0\0"s,          "\x01"s,  "a"s,
+       "a\0"s,      "a\0b"s,      "a\x01"s,         "a\x7f"s, "a\x80"s,
+       "a\xff"s,    "a\xff\xff"s, "a\xff\xff\x01"s, "b"s,     "\x80"s,
+       "\xfe\xff"s, "\xff"s,      "\xff\xff"s};
   REQUIRE(std::is_sorted(expected.begin(), expected.end(), memcmp_less));
   // Written in a scrambled order.
   std::vector<std::string> shuffled = expected;
@@ -632,9 +637,9 @@ CONTRACT_CASE("scan returns keys in bytewise order, zero and high bytes "
     CHECK(it.version > 0);
   }
 
-  CHECK(keys_of(f.scan("a", "", 1000).items)
-        == std::vector<std::string>(expected.begin() + 4,
-                                    expected.begin() + 13));
+  CHECK(
+    keys_of(f.scan("a", "", 1000).items)
+    == std::vector<std::string>(expected.begin() + 4, expected.begin() + 13));
   CHECK(keys_of(f.scan("a\0"s, "", 1000).items)
         == std::vector<std::string>{"a\0"s, "a\0b"s});
   CHECK(keys_of(f.scan("a\xff"s, "", 1000).items)
@@ -647,12 +652,12 @@ CONTRACT_CASE("scan returns keys in bytewise order, zero and high bytes "
 
   // start_after is exclusive, may name a missing key, and combines with the
   // prefix whichever is greater.
-  CHECK(keys_of(f.scan("a", "a\x7f"s, 1000).items)
-        == std::vector<std::string>(expected.begin() + 9,
-                                    expected.begin() + 13));
-  CHECK(keys_of(f.scan("a", "a\x7f\x01"s, 1000).items)
-        == std::vector<std::string>(expected.begin() + 9,
-                                    expected.begin() + 13));
+  CHECK(
+    keys_of(f.scan("a", "a\x7f"s, 1000).items)
+    == std::vector<std::string>(expected.begin() + 9, expected.begin() + 13));
+  CHECK(
+    keys_of(f.scan("a", "a\x7f\x01"s, 1000).items)
+    == std::vector<std::string>(expected.begin() + 9, expected.begin() + 13));
   CHECK(keys_of(f.scan("a\xff"s, "a"s, 1000).items)
         == std::vector<std::string>{"a\xff"s, "a\xff\xff"s, "a\xff\xff\x01"s});
   CHECK(f.scan("a", "b", 1000).items.empty());
@@ -689,7 +694,8 @@ CONTRACT_CASE("scan pages through more than 1,000 keys, each exactly once",
   f.set("q", "outside the prefix");
   f.set("p", "outside the prefix too");
   std::sort(expected.begin(), expected.end(), memcmp_less);
-  REQUIRE(std::adjacent_find(expected.begin(), expected.end()) == expected.end());
+  REQUIRE(std::adjacent_find(expected.begin(), expected.end())
+          == expected.end());
   REQUIRE(expected.size() == 1500);
 
   for (uint32_t limit : {1000u, 100u, 7u}) {
@@ -799,7 +805,8 @@ CONTRACT_CASE("connections of one backend see the same data", "[connections]") {
   CHECK(r.found);
   CHECK(r.value == "from the first");
   CHECK(r.version == v);
-  auto w = ok<model::set_result>(run(*second, "ns", set_op("shared", "second")));
+  auto w
+    = ok<model::set_result>(run(*second, "ns", set_op("shared", "second")));
   CHECK(w.version == v + 1);
   CHECK(f.get("shared").value == "second");
 }
@@ -896,10 +903,12 @@ TEST_CASE("memory backends with different names are separate",
   other_backend.name = "mem2";
   auto other = f.factory(other_backend, 0);
   f.set("k", "v");
-  CHECK_FALSE(ok<model::get_result>(run(*other, "ns", model::get_op{"k"})).found);
+  CHECK_FALSE(
+    ok<model::get_result>(run(*other, "ns", model::get_op{"k"})).found);
   // A new factory starts empty.
   auto fresh = drivers::make_real_driver_factory(f.clock)(f.backend, 0);
-  CHECK_FALSE(ok<model::get_result>(run(*fresh, "ns", model::get_op{"k"})).found);
+  CHECK_FALSE(
+    ok<model::get_result>(run(*fresh, "ns", model::get_op{"k"})).found);
 }
 
 TEST_CASE("memory store is deterministic and counts unreclaimed entries",
@@ -935,8 +944,9 @@ TEST_CASE("memory store is deterministic and counts unreclaimed entries",
   s.apply("m", set_op("x", "1"), 0);
   CHECK(s.size() == 3);
   // Expired but not reclaimed: still held, not visible.
-  CHECK_FALSE(std::get<model::get_result>(s.apply("n", model::get_op{"x"}, 10).value)
-                .found);
+  CHECK_FALSE(
+    std::get<model::get_result>(s.apply("n", model::get_op{"x"}, 10).value)
+      .found);
   CHECK(s.size() == 3);
   CHECK(s.reclaim_expired(10, 1) == 1);
   CHECK(s.size() == 2);
@@ -954,7 +964,8 @@ TEST_CASE("prefix successor and expiry helpers", "[memory_store]") {
   CHECK(model::prefix_successor("\x7f"s) == "\x80"s);
   CHECK(model::expiry_for(100, 0) == 0);
   CHECK(model::expiry_for(100, 5) == 105);
-  CHECK(model::expiry_for(100, ~uint64_t{0}) == std::numeric_limits<int64_t>::max());
+  CHECK(model::expiry_for(100, ~uint64_t{0})
+        == std::numeric_limits<int64_t>::max());
 }
 
 // --- SQLite only ------------------------------------------------------------
@@ -991,8 +1002,9 @@ struct raw_db {
             == SQLITE_OK);
     std::string out;
     while (sqlite3_step(s) == SQLITE_ROW)
-      out += std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 3)))
-             + "\n";
+      out
+        += std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 3)))
+        + "\n";
     sqlite3_finalize(s);
     return out;
   }
@@ -1037,10 +1049,10 @@ TEST_CASE("sqlite uses WAL and the documented schema", "[driver][sqlite]") {
         == "blob,blob");
   CHECK(raw.text("SELECT counter FROM kv_version WHERE ns = 'ns'") == "1");
   // Reclaiming expired keys walks the expiry index, not the table.
-  const auto plan =
-    raw.plan("DELETE FROM kv WHERE (ns, key) IN (SELECT ns, key FROM kv "
-             "WHERE expires_at > 0 AND expires_at <= 5 ORDER BY expires_at "
-             "LIMIT 10)");
+  const auto plan
+    = raw.plan("DELETE FROM kv WHERE (ns, key) IN (SELECT ns, key FROM kv "
+               "WHERE expires_at > 0 AND expires_at <= 5 ORDER BY expires_at "
+               "LIMIT 10)");
   INFO(plan);
   CHECK(plan.find("INDEX kv_expiry") != std::string::npos);
   CHECK(plan.find("SCAN") == std::string::npos);
@@ -1048,8 +1060,8 @@ TEST_CASE("sqlite uses WAL and the documented schema", "[driver][sqlite]") {
 
 TEST_CASE("sqlite opens and writes with either synchronous setting",
           "[driver][sqlite]") {
-  for (auto mode : {config::sqlite_synchronous::normal,
-                    config::sqlite_synchronous::full}) {
+  for (auto mode :
+       {config::sqlite_synchronous::normal, config::sqlite_synchronous::full}) {
     fixture<sqlite_kind> f;
     f.backend.sqlite.synchronous = mode;
     f.driver = f.factory(f.backend, 1);
@@ -1100,7 +1112,8 @@ TEMPLATE_TEST_CASE("concurrent writers on four connections all succeed with "
       if (n % 10 == 0) {
         model::batch_set_op batch;
         batch.entries = {{"shared/a", own, 0}, {"shared/b", own, 0}};
-        drivers[d]->execute("ns", std::make_shared<const model::operation>(batch),
+        drivers[d]->execute("ns",
+                            std::make_shared<const model::operation>(batch),
                             writes.callback());
       }
       // Every connection races to create the same keys: one wins each.
@@ -1187,7 +1200,8 @@ TEST_CASE("sqlite: a batch failing on a later entry is rolled back",
   op.entries = {{"keep", "new", 0}, {"fresh", "1", 0}, {"bad", "2", 0}};
   auto out = f.run(op);
   CHECK(out.status.code == status_code::internal);
-  CHECK(out.status.message.find("rejected by test trigger") != std::string::npos);
+  CHECK(out.status.message.find("rejected by test trigger")
+        != std::string::npos);
   CHECK(f.get("keep").value == "old");
   CHECK(f.get("keep").version == before);
   CHECK_FALSE(f.get("fresh").found);
@@ -1232,13 +1246,14 @@ TEMPLATE_TEST_CASE("destroying a driver completes every queued job once",
   std::atomic<int> reclaims{0};
   constexpr int jobs = 300;
   for (int i = 0; i < jobs; ++i)
-    f.driver->execute(
-      "ns",
-      std::make_shared<const model::operation>(set_op("k" + std::to_string(i), "v")),
-      done.callback());
+    f.driver->execute("ns",
+                      std::make_shared<const model::operation>(
+                        set_op("k" + std::to_string(i), "v")),
+                      done.callback());
   f.driver->reclaim_expired(10, [&](uint64_t) { ++reclaims; });
   f.driver.reset();
-  REQUIRE(done.calls == static_cast<size_t>(jobs)); // all before the destructor returned
+  REQUIRE(done.calls
+          == static_cast<size_t>(jobs)); // all before the destructor returned
   CHECK(reclaims == 1);
   size_t succeeded = 0;
   for (auto& out : done.outcomes) {
@@ -1258,12 +1273,12 @@ TEMPLATE_TEST_CASE("destroying a driver completes every queued job once",
 }
 
 model::outcome run_within(drivers::kv_driver& d, model::operation op,
-                       drivers::op_timeout timeout) {
+                          drivers::op_timeout timeout) {
   auto promise = std::make_shared<std::promise<model::outcome>>();
   auto future = promise->get_future();
-  d.execute("ns", std::make_shared<const model::operation>(std::move(op)),
-            timeout,
-            [promise](model::outcome out) { promise->set_value(std::move(out)); });
+  d.execute(
+    "ns", std::make_shared<const model::operation>(std::move(op)), timeout,
+    [promise](model::outcome out) { promise->set_value(std::move(out)); });
   REQUIRE(future.wait_for(deadline) == std::future_status::ready);
   return future.get();
 }
@@ -1306,8 +1321,8 @@ TEMPLATE_TEST_CASE("an operation whose time is already up is not started",
 
 TEST_CASE("sqlite Set latency, synchronous FULL and NORMAL",
           "[.][bench][sqlite]") {
-  for (auto mode : {config::sqlite_synchronous::full,
-                    config::sqlite_synchronous::normal}) {
+  for (auto mode :
+       {config::sqlite_synchronous::full, config::sqlite_synchronous::normal}) {
     fixture<sqlite_kind> f;
     f.backend.sqlite.synchronous = mode;
     f.driver = f.factory(f.backend, 0);
@@ -1319,10 +1334,10 @@ TEST_CASE("sqlite Set latency, synchronous FULL and NORMAL",
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
-    WARN("synchronous "
-         << (mode == config::sqlite_synchronous::full ? "FULL" : "NORMAL")
-         << ": " << us / n
-                        << " us per Set (" << n << " sequential Sets)");
+    WARN("synchronous " << (mode == config::sqlite_synchronous::full ? "FULL"
+                                                                     : "NORMAL")
+                        << ": " << us / n << " us per Set (" << n
+                        << " sequential Sets)");
   }
 }
 
@@ -1347,9 +1362,9 @@ bool eventually(Condition condition, std::chrono::milliseconds limit = 20s) {
 /// Server processes of a driver's connection, found by its application_name.
 std::vector<int> backend_pids(pg_admin& admin, const std::string& app) {
   std::vector<int> pids;
-  for (const auto& row : admin.exec(
-         "SELECT pid FROM pg_stat_activity WHERE application_name = "
-         + admin.quote(app) + " ORDER BY pid"))
+  for (const auto& row :
+       admin.exec("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                  + admin.quote(app) + " ORDER BY pid"))
     pids.push_back(row[0].as<int>());
   return pids;
 }
@@ -1369,7 +1384,9 @@ struct pending {
   std::future<model::outcome> future = promise->get_future();
 
   drivers::kv_driver::completion callback() {
-    return [p = promise](model::outcome out) { p->set_value(std::move(out)); };
+    return [p = promise](model::outcome out) {
+      p->set_value(std::move(out));
+    };
   }
   model::outcome get() {
     REQUIRE(future.wait_for(deadline) == std::future_status::ready);
@@ -1379,8 +1396,8 @@ struct pending {
 
 void start(drivers::kv_driver& d, pending& p, model::operation op,
            drivers::op_timeout timeout = drivers::no_timeout) {
-  d.execute("ns", std::make_shared<const model::operation>(std::move(op)), timeout,
-            p.callback());
+  d.execute("ns", std::make_shared<const model::operation>(std::move(op)),
+            timeout, p.callback());
 }
 
 /// A TCP port on 127.0.0.1 that takes connections into its backlog and
@@ -1431,20 +1448,28 @@ TEST_CASE("postgres: one table keyed (ns, key) as bytea, an expiry index, a "
   auto admin = f.scope.admin();
   auto columns = admin->exec(
     "SELECT column_name || ' ' || data_type FROM information_schema.columns "
-    "WHERE table_schema = " + admin->quote(f.scope.schema)
+    "WHERE table_schema = "
+    + admin->quote(f.scope.schema)
     + " AND table_name = 'prism_kv' ORDER BY ordinal_position");
   std::vector<std::string> got;
   for (const auto& row : columns)
     got.push_back(row[0].c_str());
-  CHECK(got == std::vector<std::string>{"ns text", "key bytea", "value bytea",
-                                        "version bigint", "expires_at bigint"});
-  CHECK(admin->exec("SELECT pg_get_indexdef(indexrelid) FROM pg_index "
-                    "WHERE indrelid = '" + f.scope.table("prism_kv")
-                    + "'::regclass AND indisprimary")[0][0].as<std::string>()
+  CHECK(got
+        == std::vector<std::string>{"ns text", "key bytea", "value bytea",
+                                    "version bigint", "expires_at bigint"});
+  CHECK(admin
+          ->exec("SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+                 "WHERE indrelid = '"
+                 + f.scope.table("prism_kv")
+                 + "'::regclass AND indisprimary")[0][0]
+          .as<std::string>()
           .find("(ns, key)")
         != std::string::npos);
-  CHECK(admin->exec("SELECT counter FROM " + f.scope.table("prism_kv_version")
-                    + " WHERE ns = 'other'")[0][0].as<int>() == 2);
+  CHECK(admin
+          ->exec("SELECT counter FROM " + f.scope.table("prism_kv_version")
+                 + " WHERE ns = 'other'")[0][0]
+          .as<int>()
+        == 2);
   // Reclaiming can walk the partial expiry index.
   std::string plan;
   {
@@ -1461,9 +1486,11 @@ TEST_CASE("postgres: one table keyed (ns, key) as bytea, an expiry index, a "
   INFO(plan);
   CHECK(plan.find("prism_kv_expiry") != std::string::npos);
   // bytea compares bytewise, unsigned, shorter first: the order Scan needs.
-  CHECK(admin->exec("SELECT '\\x7f'::bytea < '\\x80'::bytea AND "
-                    "'\\x00'::bytea < '\\x0000'::bytea AND "
-                    "'\\x61ff'::bytea < '\\x62'::bytea")[0][0].as<bool>());
+  CHECK(admin
+          ->exec("SELECT '\\x7f'::bytea < '\\x80'::bytea AND "
+                 "'\\x00'::bytea < '\\x0000'::bytea AND "
+                 "'\\x61ff'::bytea < '\\x62'::bytea")[0][0]
+          .as<bool>());
 }
 
 TEST_CASE("postgres: data, expiry and version counters survive a new driver",
@@ -1513,19 +1540,20 @@ TEST_CASE("postgres: compare-and-set races between eight connections have "
         d.execute("ns", std::make_shared<const model::operation>(std::move(op)),
                   [p](model::outcome out) { p->set_value(std::move(out)); });
         if (fut.wait_for(deadline) != std::future_status::ready)
-          return model::outcome::failure(status_code::deadline_exceeded,
-                                      "no answer within the test's deadline");
+          return model::outcome::failure(
+            status_code::deadline_exceeded,
+            "no answer within the test's deadline");
         return fut.get();
       };
-      auto record = [&](uint64_t from, const std::string& value,
-                        model::outcome out) {
-        std::lock_guard<std::mutex> guard{mutex};
-        if (out.status.ok())
-          wins.push_back({from, std::get<model::set_result>(out.value).version,
-                          value});
-        else if (out.status.code != status_code::failed_precondition)
-          unexpected.push_back(out.status.message);
-      };
+      auto record
+        = [&](uint64_t from, const std::string& value, model::outcome out) {
+            std::lock_guard<std::mutex> guard{mutex};
+            if (out.status.ok())
+              wins.push_back(
+                {from, std::get<model::set_result>(out.value).version, value});
+            else if (out.status.code != status_code::failed_precondition)
+              unexpected.push_back(out.status.message);
+          };
       started.wait();
       // Everyone creates the key at once: one of them may.
       const std::string first = "create by " + std::to_string(t);
@@ -1576,9 +1604,11 @@ TEST_CASE("postgres: a connection the server ends answers connection_lost, "
   auto admin = f.scope.admin();
   const std::string app = app_of(f.backend);
   REQUIRE(backend_pids(*admin, app).size() == 1);
-  CHECK(admin->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE application_name = " + admin->quote(app))
-          [0][0].as<bool>());
+  CHECK(admin
+          ->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 "WHERE application_name = "
+                 + admin->quote(app))[0][0]
+          .as<bool>());
   REQUIRE(eventually([&] { return backend_pids(*admin, app).empty(); }));
 
   auto out = f.run(set_op("k", "after"));
@@ -1589,7 +1619,7 @@ TEST_CASE("postgres: a connection the server ends answers connection_lost, "
   // first, just that.
   auto ended = [](const std::string& message) {
     return message.find("administrator command") != std::string::npos
-           || message.find("closed the connection") != std::string::npos;
+      || message.find("closed the connection") != std::string::npos;
   };
   CHECK_THAT(out.status.message, Catch::Contains("lost the connection"));
   CHECK(ended(out.status.message));
@@ -1620,7 +1650,8 @@ TEST_CASE("postgres: a connection ended while its statement waits answers "
   auto other = f.scope.admin();
   REQUIRE(eventually([&] { return waits_for_lock(*other, app); }));
   other->exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-              "WHERE application_name = " + other->quote(app));
+              "WHERE application_name = "
+              + other->quote(app));
   auto out = write.get();
   INFO(out.status.message);
   CHECK(out.connection_lost);
@@ -1776,15 +1807,17 @@ TEST_CASE("postgres: destroying a driver cancels the statement it runs",
   pending write;
   start(*f.driver, write, set_op("k", "blocked"));
   auto other = f.scope.admin();
-  REQUIRE(eventually([&] { return waits_for_lock(*other, app_of(f.backend)); }));
+  REQUIRE(
+    eventually([&] { return waits_for_lock(*other, app_of(f.backend)); }));
   const auto t0 = std::chrono::steady_clock::now();
   f.driver.reset();
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);
   auto out = write.get();
   INFO(out.status.message);
   CHECK(out.status.code == status_code::unavailable);
-  CHECK_THAT(out.status.message, Catch::StartsWith("driver shutting down")
-                                   && Catch::Contains("not applied"));
+  CHECK_THAT(out.status.message,
+             Catch::StartsWith("driver shutting down")
+               && Catch::Contains("not applied"));
   holder.abort();
   f.driver = f.factory(f.backend, 0);
   CHECK(f.get("k").value == "before");
@@ -1801,7 +1834,8 @@ struct pg_role {
     admin->exec("DROP ROLE IF EXISTS " + name);
     admin->exec("CREATE ROLE " + name + " LOGIN PASSWORD "
                 + admin->quote(password));
-    admin->exec("GRANT USAGE, CREATE ON SCHEMA " + scope.schema + " TO " + name);
+    admin->exec("GRANT USAGE, CREATE ON SCHEMA " + scope.schema + " TO "
+                + name);
     admin->exec("GRANT ALL ON ALL TABLES IN SCHEMA " + scope.schema + " TO "
                 + name);
   }
@@ -1831,7 +1865,8 @@ TEST_CASE("postgres: the password comes from password_env or password_file "
   // Quotes, a backslash and a space: the connection string must carry them.
   const std::string password
     = "pw ' \\ " + std::to_string(::getpid()) + "-S3cret-"
-      + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+    + std::to_string(
+        std::chrono::steady_clock::now().time_since_epoch().count());
   // The tables exist (made by the fixture's driver as the superuser) before
   // the role is let use them.
   f.set("made", "by prism");
@@ -1845,7 +1880,8 @@ TEST_CASE("postgres: the password comes from password_env or password_file "
   SECTION("from the environment") {
     auto d = f.factory(backend, 0);
     CHECK(ok<model::set_result>(run(*d, "pw", set_op("k", "v"))).version == 1);
-    CHECK(ok<model::get_result>(run(*d, "pw", model::get_op{"k"})).value == "v");
+    CHECK(ok<model::get_result>(run(*d, "pw", model::get_op{"k"})).value
+          == "v");
   }
   SECTION("from a file, first line only") {
     temp_dir dir;
@@ -1863,7 +1899,8 @@ TEST_CASE("postgres: the password comes from password_env or password_file "
     auto out = run(*d, "ns", model::get_op{"k"});
     INFO(out.status.message);
     CHECK(out.connection_lost);
-    CHECK_THAT(out.status.message, Catch::Contains("password authentication failed"));
+    CHECK_THAT(out.status.message,
+               Catch::Contains("password authentication failed"));
     CHECK(out.status.message.find("S3cret") == std::string::npos);
   }
   SECTION("a wrong port: the message names the server, not the password") {
@@ -1879,9 +1916,10 @@ TEST_CASE("postgres: the password comes from password_env or password_file "
   }
   SECTION("a password written into the dsn is masked too") {
     backend.postgres.password_env.clear();
-    backend.postgres.dsn = f.scope.dsn(
-      {{"user", role.name}, {"password", password},
-       {"port", std::to_string(closed_port())}});
+    backend.postgres.dsn
+      = f.scope.dsn({{"user", role.name},
+                     {"password", password},
+                     {"port", std::to_string(closed_port())}});
     auto d = f.factory(backend, 0);
     auto out = run(*d, "ns", model::get_op{"k"});
     INFO(out.status.message);

@@ -210,7 +210,9 @@ TEST_CASE("a restart storm past the intensity opens the circuit: the "
   CHECK(still.status.retry_after_ms <= 2000);
   // Both refusals counted as such; the call its connection lost was not
   // refused.
-  CHECK(metric(g, R"(prism_rejections_total{namespace="kv",reason="circuit_open"})") == 2);
+  CHECK(
+    metric(g, R"(prism_rejections_total{namespace="kv",reason="circuit_open"})")
+    == 2);
 
   // The backend comes back; the next probe starts a connection (half
   // open), and the first request through it closes the circuit.
@@ -297,10 +299,14 @@ namespaces:
   // Every refusal is counted under the limit that refused it.
   double counted = 0;
   for (auto reason : {"mailbox_full", "window_full", "queue_full"})
-    counted += metric(g, std::string(R"(prism_rejections_total{namespace="kv",reason=")")
-                           + reason + "\"}");
+    counted
+      += metric(g,
+                std::string(R"(prism_rejections_total{namespace="kv",reason=")")
+                  + reason + "\"}");
   CHECK(counted == static_cast<double>(refused));
-  CHECK(metric(g, R"(prism_rejections_total{namespace="kv",reason="queue_full"})") > 0);
+  CHECK(
+    metric(g, R"(prism_rejections_total{namespace="kv",reason="queue_full"})")
+    > 0);
   CHECK(metric(g, R"(prism_pool_connections_idle{backend="slow"})") == 2);
   CHECK(metric(g, R"(prism_pool_requests_waiting{backend="slow"})") == 0);
   // An admitted call waits at most for the calls ahead of it in the pool
@@ -398,7 +404,8 @@ TEST_CASE("a backend call gets what is left of the client's deadline as its "
   CHECK(late.outcome.status.code == status_code::deadline_exceeded);
   CHECK_THAT(late.outcome.status.message, Catch::Contains("not applied"));
   CHECK(trace_has(g, "sim mem timed out Set late"));
-  CHECK(metric(g, R"(prism_rejections_total{namespace="kv",reason="deadline"})") == 1);
+  CHECK(metric(g, R"(prism_rejections_total{namespace="kv",reason="deadline"})")
+        == 1);
   g.advance_ms(20);
   REQUIRE(g.answer_of("fine"));
   CHECK(g.answer_of("fine")->status.ok());
@@ -413,9 +420,9 @@ TEST_CASE("the root supervisor restarts a killed stage, router or pool, and "
   deterministic_gateway g{parse_config(two_connections)};
   REQUIRE(g.call("kv", set("kept", "1")).status.ok());
   int n = 0;
-  for (auto [kind, name] : {std::pair{"stage", "metrics"},
-                            std::pair{"router", "router"},
-                            std::pair{"pool", "mem"}}) {
+  for (auto [kind, name] :
+       {std::pair{"stage", "metrics"}, std::pair{"router", "router"},
+        std::pair{"pool", "mem"}}) {
     INFO(kind << ":" << name);
     auto before = find_actor(g, kind, name);
     REQUIRE(before.id != 0);

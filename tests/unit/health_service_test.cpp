@@ -69,8 +69,8 @@ public:
 
   /// Shuts the server down in the order the gateway does; returns how long
   /// the server's Shutdown took.
-  std::chrono::steady_clock::duration
-  stop(std::chrono::system_clock::time_point grace_end) {
+  std::chrono::steady_clock::duration stop(
+    std::chrono::system_clock::time_point grace_end) {
     if (!server_)
       return {};
     auto begin = std::chrono::steady_clock::now();
@@ -87,9 +87,9 @@ public:
   }
 
   std::unique_ptr<Health::Stub> stub() const {
-    return Health::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(port_),
-      grpc::InsecureChannelCredentials()));
+    return Health::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
+                          grpc::InsecureChannelCredentials()));
   }
 
   prism::frontend::health_service health;
@@ -215,8 +215,8 @@ TEST_CASE("A Watch stream under rapid changes never repeats a status and "
   std::atomic<int64_t> changes{0};
   std::thread flapper{[&] {
     auto give_up = std::chrono::steady_clock::now() + wait_max / 2;
-    for (bool on = true; messages.load() < wanted
-                         && std::chrono::steady_clock::now() < give_up;
+    for (bool on = true;
+         messages.load() < wanted && std::chrono::steady_clock::now() < give_up;
          on = !on) {
       server.health.set_serving("flappy", on);
       ++changes;

@@ -21,11 +21,11 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "admin/actor_json.hpp"
 #include "admin/admin_server.hpp"
 #include "runtime/actor_metrics.hpp"
-#include "runtime/metrics_registry.hpp"
-#include "admin/actor_json.hpp"
 #include "runtime/inspector.hpp"
+#include "runtime/metrics_registry.hpp"
 
 using namespace prism;
 using namespace std::chrono_literals;
@@ -51,10 +51,21 @@ void register_tree(inspector& ins) {
 }
 
 const std::vector<std::string> actor_fields = {
-  "id",           "kind",          "name",          "parent",
-  "state",        "started_at_ms", "uptime_ms",     "mailbox_depth",
-  "mailbox_high_water", "mailbox_limit", "admitted", "rejected",
-  "handled",      "restarts",      "last_failure",
+  "id",
+  "kind",
+  "name",
+  "parent",
+  "state",
+  "started_at_ms",
+  "uptime_ms",
+  "mailbox_depth",
+  "mailbox_high_water",
+  "mailbox_limit",
+  "admitted",
+  "rejected",
+  "handled",
+  "restarts",
+  "last_failure",
 };
 
 void check_actor_shape(const json& a) {
@@ -89,8 +100,7 @@ std::string raw_http(int port, const std::string& request) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   timeval timeout{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr))
-          == 0);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
   REQUIRE(::send(fd, request.data(), request.size(), 0)
           == static_cast<ssize_t>(request.size()));
   std::string answer;
@@ -246,7 +256,7 @@ TEST_CASE("counters updated from several threads lose no increment") {
     });
   // Snapshots taken meanwhile never block the counters.
   for (int i = 0; i < 100; ++i)
-    (void) ins.snapshot(t0);
+    (void)ins.snapshot(t0);
   for (auto& w : workers)
     w.join();
   CHECK(rec->admitted() == uint64_t{threads} * per_thread);
@@ -532,9 +542,10 @@ TEST_CASE("the admin listener serves the inspector as JSON") {
     self->monitor(w);
     auto path = "/debug/actors/" + std::to_string(w.id()) + "/kill";
     // As `curl -X POST URL` sends it: no body, no Content-Length.
-    auto answer = raw_http(server.port(), "POST " + path
-                                            + " HTTP/1.1\r\nHost: test\r\n"
-                                              "Connection: close\r\n\r\n");
+    auto answer = raw_http(server.port(),
+                           "POST " + path
+                             + " HTTP/1.1\r\nHost: test\r\n"
+                               "Connection: close\r\n\r\n");
     INFO(answer);
     REQUIRE(answer.rfind("HTTP/1.1 202 ", 0) == 0);
     auto body_at = answer.find("\r\n\r\n");
@@ -566,8 +577,7 @@ TEST_CASE("the admin listener serves the inspector as JSON") {
     auto j = json::parse(res->body);
     CHECK(j["error"] == "method_not_allowed");
     CHECK(j["allow"] == json::array({"POST"}));
-    CHECK(j["message"].get<std::string>().find("POST")
-          != std::string::npos);
+    CHECK(j["message"].get<std::string>().find("POST") != std::string::npos);
     CHECK(ins.size() == 3);
     auto del = http.Delete("/debug/actors/1000002/kill");
     REQUIRE(del);
@@ -577,11 +587,13 @@ TEST_CASE("the admin listener serves the inspector as JSON") {
     REQUIRE(post);
     CHECK(post->status == 405);
     CHECK(post->get_header_value("Allow") == "GET");
-    auto bare = raw_http(server.port(), "POST /debug/tree HTTP/1.1\r\nHost: "
-                                        "test\r\nConnection: close\r\n\r\n");
+    auto bare = raw_http(server.port(),
+                         "POST /debug/tree HTTP/1.1\r\nHost: "
+                         "test\r\nConnection: close\r\n\r\n");
     CHECK(bare.rfind("HTTP/1.1 405 ", 0) == 0);
-    auto options = raw_http(server.port(), "OPTIONS /debug/tree HTTP/1.1\r\nHost: "
-                                           "test\r\nConnection: close\r\n\r\n");
+    auto options = raw_http(server.port(),
+                            "OPTIONS /debug/tree HTTP/1.1\r\nHost: "
+                            "test\r\nConnection: close\r\n\r\n");
     CHECK(options.rfind("HTTP/1.1 405 ", 0) == 0);
     CHECK(options.find("Allow: GET") != std::string::npos);
   }
@@ -627,15 +639,28 @@ TEST_CASE("the live actors as Prometheus gauges: per kind, per supervisor "
   };
   auto text = render_prometheus(actor_metrics(actors));
   CHECK_THAT(text, Catch::Contains("prism_actors{kind=\"session\"} 2\n"));
-  CHECK_THAT(text, Catch::Contains("prism_actor_mailbox_depth{kind=\"session\"} 3\n"));
-  CHECK_THAT(text, Catch::Contains("prism_actor_mailbox_high_water{kind=\"session\"} 9\n"));
-  CHECK_THAT(text, Catch::Contains("prism_actor_admitted{kind=\"session\"} 30\n"));
-  CHECK_THAT(text, Catch::Contains("prism_actor_rejected{kind=\"subscription\"} 7\n"));
-  CHECK_THAT(text, Catch::Contains("prism_supervisor_restarts{supervisor=\"pool:disk\"} 3\n"));
-  CHECK_THAT(text, Catch::Contains("prism_pubsub_streams{namespace=\"events\"} 2\n"));
-  CHECK_THAT(text, Catch::Contains("prism_pubsub_delivered{namespace=\"events\"} 150\n"));
-  CHECK_THAT(text, Catch::Contains("prism_pubsub_dropped{namespace=\"events\"} 7\n"));
-  CHECK_THAT(text, Catch::Contains("prism_pubsub_buffered{namespace=\"events\"} 5\n"));
-  CHECK_THAT(text, Catch::Contains("prism_pubsub_streams{namespace=\"audit.log\"} 1\n"));
+  CHECK_THAT(
+    text, Catch::Contains("prism_actor_mailbox_depth{kind=\"session\"} 3\n"));
+  CHECK_THAT(
+    text,
+    Catch::Contains("prism_actor_mailbox_high_water{kind=\"session\"} 9\n"));
+  CHECK_THAT(text,
+             Catch::Contains("prism_actor_admitted{kind=\"session\"} 30\n"));
+  CHECK_THAT(
+    text, Catch::Contains("prism_actor_rejected{kind=\"subscription\"} 7\n"));
+  CHECK_THAT(
+    text,
+    Catch::Contains("prism_supervisor_restarts{supervisor=\"pool:disk\"} 3\n"));
+  CHECK_THAT(text,
+             Catch::Contains("prism_pubsub_streams{namespace=\"events\"} 2\n"));
+  CHECK_THAT(
+    text,
+    Catch::Contains("prism_pubsub_delivered{namespace=\"events\"} 150\n"));
+  CHECK_THAT(text,
+             Catch::Contains("prism_pubsub_dropped{namespace=\"events\"} 7\n"));
+  CHECK_THAT(
+    text, Catch::Contains("prism_pubsub_buffered{namespace=\"events\"} 5\n"));
+  CHECK_THAT(
+    text, Catch::Contains("prism_pubsub_streams{namespace=\"audit.log\"} 1\n"));
   CHECK_THAT(text, Catch::Contains("# TYPE prism_pubsub_dropped gauge\n"));
 }

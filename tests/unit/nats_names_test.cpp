@@ -9,9 +9,11 @@
 
 namespace names = prism::drivers::nats_names;
 
-TEST_CASE("nats_names: subjects are prefix.namespace.topic, and only valid ones",
-          "[nats][unit]") {
-  CHECK(names::subject("prism", "orders", "eu.created") == "prism.orders.eu.created");
+TEST_CASE(
+  "nats_names: subjects are prefix.namespace.topic, and only valid ones",
+  "[nats][unit]") {
+  CHECK(names::subject("prism", "orders", "eu.created")
+        == "prism.orders.eu.created");
   CHECK(names::subject("", "orders", "x") == "orders.x");
   // Topics the gateway accepts but NATS cannot name: empty tokens.
   CHECK(names::subject("prism", "orders", ".x").empty());
@@ -24,7 +26,8 @@ TEST_CASE("nats_names: subjects are prefix.namespace.topic, and only valid ones"
   CHECK_FALSE(names::valid_subject(""));
 }
 
-TEST_CASE("nats_names: streams hold their namespace's subjects", "[nats][unit]") {
+TEST_CASE("nats_names: streams hold their namespace's subjects",
+          "[nats][unit]") {
   CHECK(names::stream_name("PRISM_", "orders") == "PRISM_orders");
   CHECK(names::stream_name("PRISM_", "a.b c") == "PRISM_a_b_c");
   CHECK(names::stream_subjects("prism", "orders") == "prism.orders.>");
@@ -39,12 +42,17 @@ TEST_CASE("nats_names: streams hold their namespace's subjects", "[nats][unit]")
   CHECK_FALSE(names::subject_covers("a.b.c", "a.b"));
 }
 
-TEST_CASE("nats_names: durable names are valid, stable and distinct", "[nats][unit]") {
+TEST_CASE("nats_names: durable names are valid, stable and distinct",
+          "[nats][unit]") {
   CHECK(names::durable_name("a.b", "x_y") == "a_db_sx_uy");
   // Pairs that would collide with a naive join stay apart.
   std::set<std::string> seen;
-  for (auto [topic, sub] : {std::pair{"a_s", "b"}, {"a", "s_b"}, {"a.b", "c"},
-                            {"a_b", "c"}, {"a", "b.c"}, {"a", "b_c"}}) {
+  for (auto [topic, sub] : {std::pair{"a_s", "b"},
+                            {"a", "s_b"},
+                            {"a.b", "c"},
+                            {"a_b", "c"},
+                            {"a", "b.c"},
+                            {"a", "b_c"}}) {
     auto name = names::durable_name(topic, sub);
     CHECK(name.find('.') == std::string::npos);
     CHECK(seen.insert(name).second);
@@ -57,12 +65,12 @@ TEST_CASE("nats_names: durable names are valid, stable and distinct", "[nats][un
   CHECK(name != names::durable_name(long_topic, long_sub.substr(1)));
 }
 
-TEST_CASE("nats_names: metadata survives the trip through headers", "[nats][unit]") {
-  for (std::string value : {std::string{}, std::string{"plain"},
-                            std::string{" lead and trail "},
-                            std::string{"line\r\nbreak: 100% \x01\x7f"},
-                            std::string{"caf\xc3\xa9"}, std::string{"%"},
-                            std::string{"%41"}}) {
+TEST_CASE("nats_names: metadata survives the trip through headers",
+          "[nats][unit]") {
+  for (std::string value :
+       {std::string{}, std::string{"plain"}, std::string{" lead and trail "},
+        std::string{"line\r\nbreak: 100% \x01\x7f"}, std::string{"caf\xc3\xa9"},
+        std::string{"%"}, std::string{"%41"}}) {
     auto encoded = names::encode_value(value);
     CHECK_FALSE(encoded.empty());
     for (unsigned char c : encoded)
@@ -84,7 +92,8 @@ TEST_CASE("nats_names: metadata survives the trip through headers", "[nats][unit
 }
 
 TEST_CASE("nats_names: URLs lose their credentials", "[nats][unit]") {
-  CHECK(names::without_credentials("nats://127.0.0.1:4222") == "nats://127.0.0.1:4222");
+  CHECK(names::without_credentials("nats://127.0.0.1:4222")
+        == "nats://127.0.0.1:4222");
   CHECK(names::without_credentials("nats://s3cret@h:4222") == "nats://h:4222");
   CHECK(names::without_credentials("nats://u:p@ss@h:1,tls://t@k:2/x")
         == "nats://h:1,tls://k:2/x");

@@ -7,8 +7,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "simulation/deterministic_gateway.hpp"
 #include "session/session_directory.hpp"
+#include "simulation/deterministic_gateway.hpp"
 
 using namespace prism;
 using prism::simulation::deterministic_gateway;
@@ -45,14 +45,16 @@ const Result& result_of(const model::outcome& o) {
 
 TEST_CASE("a call travels the pipeline to its backend and back") {
   deterministic_gateway g{parse_config(two_namespaces)};
-  auto v1 = result_of<model::set_result>(g.call("cache", set("k", "v1"))).version;
+  auto v1
+    = result_of<model::set_result>(g.call("cache", set("k", "v1"))).version;
   auto got = result_of<model::get_result>(g.call("cache", model::get_op{"k"}));
   CHECK(got.found);
   CHECK(got.value == "v1");
   CHECK(got.version == v1);
   CHECK(g.backend("mem").applied() == 2);
   // Namespaces on different backends do not share data.
-  auto other = result_of<model::get_result>(g.call("durable", model::get_op{"k"}));
+  auto other
+    = result_of<model::get_result>(g.call("durable", model::get_op{"k"}));
   CHECK_FALSE(other.found);
   CHECK(g.backend("disk").applied() == 1);
   // These simulated drivers answer before `execute` returns: the connection
@@ -69,21 +71,33 @@ TEST_CASE("stages observe every outcome: metrics count it, audit writes it") {
   g.call("nowhere", model::get_op{"a"});
   g.run();
   auto text = g.metrics_text();
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_requests_total{code="OK",namespace="cache",operation="Set"} 1)"));
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_requests_total{code="OK",namespace="cache",operation="Set"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 1)"));
   // Unknown namespaces share one label so clients cannot grow the series.
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_requests_total{code="NOT_FOUND",namespace="_unknown",operation="Get"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_requests_total{code="NOT_FOUND",namespace="_unknown",operation="Get"} 1)"));
   // Neither stage may refuse these calls, so neither is visited on the way
   // in: both are told of the three outcomes.
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 3)"));
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_stage_calls_total{stage="audit",verdict="observed"} 3)"));
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_stage_calls_total{stage="metrics",verdict="passed"} 0)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 3)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_stage_calls_total{stage="audit",verdict="observed"} 3)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_stage_calls_total{stage="metrics",verdict="passed"} 0)"));
   for (auto& line : g.trace()) {
     INFO(line);
     CHECK_FALSE((line.rfind("run stage:", 0) == 0
@@ -128,12 +142,17 @@ TEST_CASE("a call visits on its way in only the stages that may refuse it") {
   g.run();
   // Every stage of each route heard of each outcome all the same.
   auto text = g.metrics_text();
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 3)"));
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_stage_calls_total{stage="audit",verdict="passed"} 1)"));
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_stage_calls_total{stage="rate_limit",verdict="passed"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 3)"));
+  CHECK_THAT(text,
+             Catch::Contains(
+               R"(prism_stage_calls_total{stage="audit",verdict="passed"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_stage_calls_total{stage="rate_limit",verdict="passed"} 1)"));
   CHECK(g.audit().lines.size() == 3);
 }
 
@@ -153,12 +172,14 @@ TEST_CASE("a session tells each stage of the calls it answered together in "
   INFO(g.trace_text());
   // The three answers reached the session before its reminder to report
   // them; the call of the namespace without middleware is not reported.
-  CHECK(reports == std::vector<std::string>{
-                     "run stage:metrics completed q1,q2,q3",
-                     "run stage:audit completed q1,q2,q3"});
+  CHECK(reports
+        == std::vector<std::string>{"run stage:metrics completed q1,q2,q3",
+                                    "run stage:audit completed q1,q2,q3"});
   REQUIRE(g.audit().lines.size() == 3);
-  CHECK_THAT(g.metrics_text(),
-             Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 3)"));
+  CHECK_THAT(
+    g.metrics_text(),
+    Catch::Contains(
+      R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 3)"));
 }
 
 TEST_CASE("stages hear of the last calls of a session that stops as soon as "
@@ -203,12 +224,15 @@ TEST_CASE("the router answers what only the namespace config can decide") {
   SECTION("a value over the namespace's limit") {
     auto o = g.call("small", set("k", "123456789"));
     CHECK(o.status.code == status_code::invalid_argument);
-    CHECK_THAT(o.status.message, Catch::StartsWith("value of 9 bytes")
-                                   && Catch::Contains("max_value_bytes"));
-    auto batch = g.call("small", model::batch_set_op{{{"a", "1", 0},
-                                                   {"b", "123456789", 0}}});
+    CHECK_THAT(o.status.message,
+               Catch::StartsWith("value of 9 bytes")
+                 && Catch::Contains("max_value_bytes"));
+    auto batch = g.call(
+      "small", model::batch_set_op{{{"a", "1", 0}, {"b", "123456789", 0}}});
     CHECK(batch.status.code == status_code::invalid_argument);
-    CHECK_FALSE(result_of<model::exists_result>(g.call("small", model::exists_op{"a"})).exists);
+    CHECK_FALSE(
+      result_of<model::exists_result>(g.call("small", model::exists_op{"a"}))
+        .exists);
   }
   CHECK(g.backend("mem").failed() == 0);
 }
@@ -225,9 +249,11 @@ TEST_CASE("malformed requests are answered by the session, still observed") {
   CHECK_THAT(no_ns.status.message, Catch::Contains("namespace"));
   auto big_page = g.call("cache", model::scan_op{"", "", 1001, false});
   CHECK(big_page.status.code == status_code::invalid_argument);
-  auto empty_entry = g.call("cache", model::batch_set_op{{{"a", "1", 0}, {"", "2", 0}}});
+  auto empty_entry
+    = g.call("cache", model::batch_set_op{{{"a", "1", 0}, {"", "2", 0}}});
   CHECK(empty_entry.status.code == status_code::invalid_argument);
-  CHECK_THAT(empty_entry.status.message, Catch::StartsWith("entries[1].key is empty"));
+  CHECK_THAT(empty_entry.status.message,
+             Catch::StartsWith("entries[1].key is empty"));
   CHECK(g.backend("mem").applied() == 0);
   g.run();
   CHECK(g.audit().lines.size() == 5);
@@ -298,11 +324,14 @@ TEST_CASE("TTL: a key expires at once on the virtual clock and is reclaimed "
   deterministic_gateway g{parse_config(two_namespaces)};
   result_of<model::set_result>(g.call("cache", set("t", "v", 500)));
   result_of<model::set_result>(g.call("cache", set("p", "v")));
-  CHECK(result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
+  CHECK(
+    result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
   g.advance_ms(499);
-  CHECK(result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
+  CHECK(
+    result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
   g.advance_ms(1);
-  CHECK_FALSE(result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
+  CHECK_FALSE(
+    result_of<model::get_result>(g.call("cache", model::get_op{"t"})).found);
   // The sweep timer (1 s by default) reclaims its storage.
   CHECK(g.backend("mem").store().size() == 2);
   g.advance_ms(1000);
@@ -394,7 +423,8 @@ TEST_CASE("one client connection cannot have more than its window in "
   deterministic_gateway g{cfg};
   g.backend("disk").set_holding(true);
   for (int i = 0; i < 4; ++i)
-    g.submit("w" + std::to_string(i), "durable", model::get_op{"k"}, {}, "greedy");
+    g.submit("w" + std::to_string(i), "durable", model::get_op{"k"}, {},
+             "greedy");
   g.run();
   REQUIRE(g.answers().size() == 1);
   auto& refused = g.answers()[0];
@@ -526,10 +556,14 @@ TEST_CASE("a stage that only observes holds back new calls while its "
   g.run();
   CHECK(g.audit().lines.size() == 4);
   auto text = g.metrics_text();
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 4)"));
-  CHECK_THAT(text, Catch::Contains(
-                     R"(prism_rejections_total{namespace="cache",reason="mailbox_full"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_stage_calls_total{stage="metrics",verdict="observed"} 4)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_rejections_total{namespace="cache",reason="mailbox_full"} 1)"));
   CHECK(g.call("cache", model::get_op{"a"}).status.ok());
   for (auto& a : g.actors().snapshot(g.system().clock().now()))
     if (a.kind == "stage" && a.name == "metrics") {
@@ -577,8 +611,8 @@ TEST_CASE("the same inputs give the same run") {
     for (int i = 0; i < 20; ++i) {
       auto client = "client-" + std::to_string(i % 3);
       auto ns = i % 2 ? "cache" : "durable";
-      g.submit("q" + std::to_string(i), ns, set("k" + std::to_string(i % 5), "v"),
-               {}, client);
+      g.submit("q" + std::to_string(i), ns,
+               set("k" + std::to_string(i % 5), "v"), {}, client);
     }
     g.run();
     g.backend("disk").set_holding(false);
@@ -586,9 +620,12 @@ TEST_CASE("the same inputs give the same run") {
     g.run();
     std::vector<std::string> trace;
     for (auto& a : g.answers()) {
-      auto line = a.request_id + ":" + std::string(to_string(a.outcome.status.code));
+      auto line
+        = a.request_id + ":" + std::string(to_string(a.outcome.status.code));
       if (a.outcome.status.ok())
-        line += ":" + std::to_string(std::get<model::set_result>(a.outcome.value).version);
+        line += ":"
+          + std::to_string(
+                  std::get<model::set_result>(a.outcome.value).version);
       trace.push_back(line);
     }
     return trace;
@@ -596,8 +633,11 @@ TEST_CASE("the same inputs give the same run") {
   auto first = run_once();
   CHECK(first.size() == 20);
   // The disk pool admits 4 (2 connections + 2 pending) of its 10 calls.
-  CHECK(std::count_if(first.begin(), first.end(), [](const std::string& line) {
-          return line.find("RESOURCE_EXHAUSTED") != std::string::npos;
-        }) == 6);
+  CHECK(std::count_if(first.begin(), first.end(),
+                      [](const std::string& line) {
+                        return line.find("RESOURCE_EXHAUSTED")
+                          != std::string::npos;
+                      })
+        == 6);
   CHECK(first == run_once());
 }

@@ -8,9 +8,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "simulation/deterministic_gateway.hpp"
 #include "pubsub/lag_board.hpp"
 #include "runtime/metrics_registry.hpp"
+#include "simulation/deterministic_gateway.hpp"
 
 using namespace prism;
 using prism::simulation::deterministic_gateway;
@@ -30,12 +30,13 @@ namespaces:
 )";
 
 model::publish_op pub(std::string topic, std::string payload,
-                   model::metadata md = {}) {
+                      model::metadata md = {}) {
   return model::publish_op{std::move(topic), std::move(payload), std::move(md)};
 }
 
 model::subscribe_op sub(std::string topic, std::string name = {},
-                     model::start_position start = model::start_position::latest) {
+                        model::start_position start
+                        = model::start_position::latest) {
   return model::subscribe_op{std::move(topic), std::move(name), start};
 }
 
@@ -178,8 +179,8 @@ TEST_CASE("pubsub: a slow ephemeral subscriber drops its oldest messages "
   deterministic_gateway g{parse_config(pubsub_config)};
   auto fast = g.subscribe("fast", "events", sub("t"), "client-fast");
   auto slow = g.subscribe("slow", "events", sub("t"), "client-slow");
-  auto durable = g.subscribe("durable", "events", sub("t", "keep"),
-                             "client-durable");
+  auto durable
+    = g.subscribe("durable", "events", sub("t", "keep"), "client-durable");
   slow->hold = true;
   durable->hold = true;
   g.run();
@@ -207,9 +208,11 @@ TEST_CASE("pubsub: a slow ephemeral subscriber drops its oldest messages "
         drops.push_back(a.rejected);
     }
   std::sort(drops.begin(), drops.end());
-  CHECK(drops == std::vector<uint64_t>{
-                   0, static_cast<uint64_t>(n - 1
-                                            - defaults::subscription_buffer_messages)});
+  CHECK(
+    drops
+    == std::vector<uint64_t>{
+      0,
+      static_cast<uint64_t>(n - 1 - defaults::subscription_buffer_messages)});
   // The named subscription pulled only what it could buffer; the rest
   // waited in the topic and comes as it reads.
   while (durable->release_one())
@@ -229,15 +232,19 @@ TEST_CASE("pubsub: wrong calls get clear answers") {
   CHECK_THAT(bad_topic.status.message, Catch::Contains("topic"));
   auto empty_topic = g.call("events", pub("", "x"));
   CHECK(empty_topic.status.code == status_code::invalid_argument);
-  auto too_large = g.call("events", pub("t", std::string(4 * 1024 * 1024 + 1, 'p')));
+  auto too_large
+    = g.call("events", pub("t", std::string(4 * 1024 * 1024 + 1, 'p')));
   CHECK(too_large.status.code == status_code::invalid_argument);
-  CHECK_THAT(too_large.status.message, Catch::StartsWith("payload of 4194305 bytes exceeds"));
-  auto odd = g.subscribe("odd", "events", sub("t", {}, model::start_position::unknown));
+  CHECK_THAT(too_large.status.message,
+             Catch::StartsWith("payload of 4194305 bytes exceeds"));
+  auto odd = g.subscribe("odd", "events",
+                         sub("t", {}, model::start_position::unknown));
   auto s = g.subscribe("nowhere", "missing", sub("t"));
   g.run();
   REQUIRE(g.answer_of("odd"));
   CHECK(g.answer_of("odd")->status.code == status_code::invalid_argument);
-  CHECK(g.answer_of("odd")->status.message == "start is neither LATEST (0) nor EARLIEST (1)");
+  CHECK(g.answer_of("odd")->status.message
+        == "start is neither LATEST (0) nor EARLIEST (1)");
   CHECK(odd->received.empty());
   REQUIRE(g.answer_of("nowhere"));
   CHECK(g.answer_of("nowhere")->status.code == status_code::not_found);
@@ -286,8 +293,8 @@ TEST_CASE("pubsub: a memory topic retains its last 1000 messages, and a "
   for (int i = 0; i < n; ++i)
     publish(g, "t", "m" + std::to_string(i));
   // A named subscription from EARLIEST pulls everything retained.
-  auto s = g.subscribe(
-    "s", "events", sub("t", "reader", model::start_position::earliest));
+  auto s = g.subscribe("s", "events",
+                       sub("t", "reader", model::start_position::earliest));
   g.run();
   CHECK(payloads(*s) == numbered(5, n));
   // Topics: up to the limit, then refused (this one exists already).
@@ -330,7 +337,7 @@ double lag_of(deterministic_gateway& g, const std::string& topic,
               const std::string& subscription) {
   auto text = g.metrics_text();
   auto series = "prism_pubsub_lag{namespace=\"events\",subscription=\""
-                + subscription + "\",topic=\"" + topic + "\"} ";
+    + subscription + "\",topic=\"" + topic + "\"} ";
   auto at = text.find(series);
   if (at == std::string::npos)
     return -1;
@@ -383,7 +390,9 @@ TEST_CASE("pubsub: a named subscription's lag on /metrics is what it has not "
 TEST_CASE("pubsub: the lag board reports the largest figure of a "
           "subscription's live entries, and forgets it with the last") {
   pubsub_lag_board board;
-  auto render = [&] { return render_prometheus(board.report()); };
+  auto render = [&] {
+    return render_prometheus(board.report());
+  };
   auto unset = board.track("ns", "t", "a");
   CHECK(render().find("prism_pubsub_lag{") == std::string::npos);
   auto first = board.track("ns", "t", "a");
@@ -393,10 +402,12 @@ TEST_CASE("pubsub: the lag board reports the largest figure of a "
   second->set(7);
   other->set(0);
   auto text = render();
-  CHECK_THAT(text, Catch::Contains("prism_pubsub_lag{namespace=\"ns\","
-                                   "subscription=\"a\",topic=\"t\"} 7\n"));
-  CHECK_THAT(text, Catch::Contains("prism_pubsub_lag{namespace=\"ns\","
-                                   "subscription=\"a\",topic=\"u\"} 0\n"));
+  CHECK_THAT(text,
+             Catch::Contains("prism_pubsub_lag{namespace=\"ns\","
+                             "subscription=\"a\",topic=\"t\"} 7\n"));
+  CHECK_THAT(text,
+             Catch::Contains("prism_pubsub_lag{namespace=\"ns\","
+                             "subscription=\"a\",topic=\"u\"} 0\n"));
   second.reset();
   CHECK_THAT(render(), Catch::Contains("topic=\"t\"} 3\n"));
   first.reset();

@@ -80,8 +80,9 @@ TEST_CASE("rate limit: each principal has its own bucket within the "
     if (a.kind == "stage" && a.name == "rate_limit")
       rejected = a.rejected;
   CHECK(rejected == 3);
-  CHECK_THAT(g.metrics_text(),
-             Catch::Contains("prism_rate_limited_total{namespace=\"shared\"} 3"));
+  CHECK_THAT(
+    g.metrics_text(),
+    Catch::Contains("prism_rate_limited_total{namespace=\"shared\"} 3"));
 }
 
 TEST_CASE("rate limit: a reload tightens a limit at once, loosens one without "

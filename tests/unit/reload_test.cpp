@@ -30,7 +30,8 @@ namespaces:
 const std::set<std::string> pools{"mem"};
 const std::set<std::string> brokers{"mem"};
 
-std::string replaced(std::string text, const std::string& from, const std::string& to) {
+std::string replaced(std::string text, const std::string& from,
+                     const std::string& to) {
   auto at = text.find(from);
   REQUIRE(at != std::string::npos);
   return text.replace(at, from.size(), to);
@@ -48,7 +49,8 @@ TEST_CASE("reload: namespaces, their middleware, limits and access may "
 )");
   CHECK(restart_needed(running, next, pools, brokers).empty());
   // Removing a namespace, even the last one on a backend, is fine.
-  auto fewer = parse_config(replaced(base, "  events: {backend: mem, pattern: pubsub}\n", ""));
+  auto fewer = parse_config(
+    replaced(base, "  events: {backend: mem, pattern: pubsub}\n", ""));
   CHECK(restart_needed(running, fewer, pools, brokers).empty());
 }
 
@@ -62,36 +64,47 @@ TEST_CASE("reload: what the running gateway is built from needs a restart, "
     auto p = problems(yaml);
     INFO(yaml);
     REQUIRE(p.size() == 1);
-    CHECK_THAT(p[0], Catch::Contains(expected) && Catch::Contains("restart the gateway"));
+    CHECK_THAT(p[0],
+               Catch::Contains(expected)
+                 && Catch::Contains("restart the gateway"));
   };
-  one(replaced(base, "session_max_in_flight: 64", "session_max_in_flight: 65"), "server (its limits");
-  one(replaced(base, "server: {", "server: {listen: 127.0.0.1:9999, "), "server.listen changed");
+  one(replaced(base, "session_max_in_flight: 64", "session_max_in_flight: 65"),
+      "server (its limits");
+  one(replaced(base, "server: {", "server: {listen: 127.0.0.1:9999, "),
+      "server.listen changed");
   one(replaced(base, "/tmp/a.log", "/tmp/b.log"), "audit changed");
   one(replaced(base, "/tmp/x.db", "/tmp/y.db"), "backends.disk changed");
-  one(replaced(base, "mem: {type: memory}", "mem: {type: memory, max_pending: 3}"), "backends.mem changed");
+  one(replaced(base, "mem: {type: memory}",
+               "mem: {type: memory, max_pending: 3}"),
+      "backends.mem changed");
   // A keyvalue namespace on a backend without a running pool.
-  one(base + "  stored: {backend: disk}\n", "namespace \"stored\" needs backend \"disk\" to serve keyvalue");
+  one(base + "  stored: {backend: disk}\n",
+      "namespace \"stored\" needs backend \"disk\" to serve keyvalue");
   // A pubsub namespace on a backend without a running broker.
   one(replaced(base, "backends:\n", "backends:\n  spare: {type: memory}\n")
         + "  spare_events: {backend: spare, pattern: pubsub}\n",
       "namespace \"spare_events\" needs backend \"spare\" to serve pubsub");
   auto auth = [](const std::string& mode) {
     return base + "auth: {mode: " + mode
-           + ", tokens: {a: ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45}}\n";
+      + ", tokens: {a: ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45}}\n";
   };
-  CHECK_THAT(restart_needed(parse_config(auth("none")), parse_config(auth("token")), pools, brokers).at(0),
+  CHECK_THAT(restart_needed(parse_config(auth("none")),
+                            parse_config(auth("token")), pools, brokers)
+               .at(0),
              Catch::Contains("auth.mode changed"));
   // New backends may be defined; only using one needs the restart.
   CHECK(problems(base + "  # unused\n").empty());
-  CHECK(problems(replaced(base, "backends:\n", "backends:\n  spare: {type: memory}\n")).empty());
+  CHECK(problems(
+          replaced(base, "backends:\n", "backends:\n  spare: {type: memory}\n"))
+          .empty());
 }
 
 TEST_CASE("reload: a max_value_bytes larger than the listener was started "
           "for needs a restart, a smaller one and a return to it do not") {
   const auto sized = [](uint64_t bytes) {
-    return replaced(base, "cache: {backend: mem}",
-                    "cache: {backend: mem, max_value_bytes: "
-                      + std::to_string(bytes) + "}");
+    return replaced(
+      base, "cache: {backend: mem}",
+      "cache: {backend: mem, max_value_bytes: " + std::to_string(bytes) + "}");
   };
   const uint64_t started = 8u << 20;
   auto running = parse_config(sized(started));
@@ -103,19 +116,19 @@ TEST_CASE("reload: a max_value_bytes larger than the listener was started "
         == "namespaces.cache.max_value_bytes 8388609 is more than the gRPC "
            "listener was started to take (8388608 bytes of value per "
            "request); restart the gateway to apply it");
-  CHECK(restart_needed(running, parse_config(sized(1024)), pools, brokers,
-                       limit)
-          .empty());
+  CHECK(
+    restart_needed(running, parse_config(sized(1024)), pools, brokers, limit)
+      .empty());
   // After a reload that lowered it, going back up to what the listener
   // takes is fine: the limit is the one it started with.
   auto lowered = parse_config(sized(1024));
-  CHECK(restart_needed(lowered, parse_config(sized(started)), pools, brokers,
-                       limit)
-          .empty());
+  CHECK(
+    restart_needed(lowered, parse_config(sized(started)), pools, brokers, limit)
+      .empty());
   // Without the started limit, the running config's counts.
-  CHECK(restart_needed(lowered, parse_config(sized(started)), pools, brokers)
-          .size()
-        == 1);
+  CHECK(
+    restart_needed(lowered, parse_config(sized(started)), pools, brokers).size()
+    == 1);
 }
 
 TEST_CASE("reload: a namespace it adds is counted under its own name, and "
@@ -133,11 +146,24 @@ TEST_CASE("reload: a namespace it adds is counted under its own name, and "
   auto refused = g.call("limited", model::get_op{"k"});
   CHECK(refused.status.code == status_code::resource_exhausted);
   auto text = g.metrics_text();
-  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="limited",operation="Get"} 1)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_rejections_total{namespace="limited",reason="rate_limit"} 1)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_rate_limited_total{namespace="limited"} 1)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_audit_refused_total{namespace="limited"} 0)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_requests_total{code="OK",namespace="limited",operation="Get"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_rejections_total{namespace="limited",reason="rate_limit"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(R"(prism_rate_limited_total{namespace="limited"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(R"(prism_audit_refused_total{namespace="limited"} 0)"));
   CHECK_THAT(text, !Catch::Contains(R"(namespace="_unknown",operation=)"));
 }
 

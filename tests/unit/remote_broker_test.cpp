@@ -11,15 +11,15 @@
 
 #include <catch2/catch.hpp>
 
-#include "simulation/deterministic_gateway.hpp"
 #include "fake_pubsub.hpp"
+#include "simulation/deterministic_gateway.hpp"
 
 using namespace prism;
 using prism::simulation::deterministic_gateway;
-using prism::testing::fake_pubsub_backend;
-using prism::testing::fake_pubsub_factory;
 using prism::simulation::parse_config;
 using prism::simulation::recording_sink;
+using prism::testing::fake_pubsub_backend;
+using prism::testing::fake_pubsub_factory;
 
 namespace {
 
@@ -38,13 +38,13 @@ namespaces:
 )";
 
 model::publish_op pub(std::string topic, std::string payload,
-                   model::metadata md = {}) {
+                      model::metadata md = {}) {
   return model::publish_op{std::move(topic), std::move(payload), std::move(md)};
 }
 
 model::subscribe_op sub(std::string topic, std::string name = {}) {
   return model::subscribe_op{std::move(topic), std::move(name),
-                          model::start_position::latest};
+                             model::start_position::latest};
 }
 
 model::message msg(const std::string& payload, uint64_t tag) {
@@ -59,8 +59,8 @@ model::message msg(const std::string& payload, uint64_t tag) {
 struct fixture {
   std::shared_ptr<fake_pubsub_backend> bus
     = std::make_shared<fake_pubsub_backend>();
-  deterministic_gateway g{parse_config(kafka_config), {},
-                          fake_pubsub_factory(bus)};
+  deterministic_gateway g{
+    parse_config(kafka_config), {}, fake_pubsub_factory(bus)};
 
   /// A subscriber stream whose backend subscription is ready.
   std::pair<std::shared_ptr<recording_sink>,
@@ -107,7 +107,7 @@ TEST_CASE("remote broker: a publish reaches the client with the time left, "
   REQUIRE(f.bus->publishes.size() == 1);
   CHECK(f.bus->publishes.front().timeout == drivers::no_timeout);
   f.bus->answer_publish(model::outcome::failure(status_code::unavailable,
-                                             "the message was not stored"));
+                                                "the message was not stored"));
   f.g.run();
   REQUIRE(f.g.answer_of("p2"));
   CHECK(f.g.answer_of("p2")->status.code == status_code::unavailable);
@@ -238,8 +238,8 @@ TEST_CASE("remote broker: a short outage ends nothing, one past "
   REQUIRE(named->finished);
   REQUIRE(eph->finished);
   CHECK(named->finished->code == status_code::unavailable);
-  CHECK_THAT(named->finished->message, Catch::Contains("\"bus\"")
-                                         && Catch::Contains("all brokers down"));
+  CHECK_THAT(named->finished->message,
+             Catch::Contains("\"bus\"") && Catch::Contains("all brokers down"));
   CHECK(named_rec->closed);
   CHECK(eph_rec->closed);
 

@@ -8,11 +8,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "model/digest.hpp"
 #include "middleware/access/access_stage.hpp"
 #include "middleware/audit/audit_queue.hpp"
 #include "middleware/audit/audit_stage.hpp"
 #include "middleware/metrics/metrics_stage.hpp"
+#include "model/digest.hpp"
 
 using namespace prism;
 
@@ -56,23 +56,48 @@ TEST_CASE("metrics count by namespace, operation and code, with latency "
   auto registry = std::make_shared<metrics_registry>();
   metrics_logic metrics{{"cache"}, registry};
   using namespace std::chrono_literals;
-  metrics.on_complete(*answered_call("cache", model::get_op{"k"},
-                                     status_code::ok, 80us));
-  metrics.on_complete(*answered_call("cache", model::get_op{"k"},
-                                     status_code::ok, 3ms));
-  metrics.on_complete(*answered_call("other", model::get_op{"k"},
-                                     status_code::not_found, 10us));
+  metrics.on_complete(
+    *answered_call("cache", model::get_op{"k"}, status_code::ok, 80us));
+  metrics.on_complete(
+    *answered_call("cache", model::get_op{"k"}, status_code::ok, 3ms));
+  metrics.on_complete(
+    *answered_call("other", model::get_op{"k"}, status_code::not_found, 10us));
   auto text = registry->render();
-  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_requests_total{code="NOT_FOUND",namespace="_unknown",operation="Get"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_requests_total{code="OK",namespace="cache",operation="Get"} 2)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_requests_total{code="NOT_FOUND",namespace="_unknown",operation="Get"} 1)"));
   // 80 µs falls in the 100 µs bucket, 3 ms only from the 5 ms bucket on.
-  CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="5e-05"} 0)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.0001"} 1)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.0025"} 1)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.005"} 2)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="+Inf"} 2)"));
-  CHECK_THAT(text, Catch::Contains(R"(prism_request_duration_seconds_count{namespace="cache",operation="Get"} 2)"));
-  CHECK_THAT(text, Catch::Contains("# TYPE prism_request_duration_seconds histogram"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="5e-05"} 0)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.0001"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.0025"} 1)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="0.005"} 2)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_request_duration_seconds_bucket{namespace="cache",operation="Get",le="+Inf"} 2)"));
+  CHECK_THAT(
+    text,
+    Catch::Contains(
+      R"(prism_request_duration_seconds_count{namespace="cache",operation="Get"} 2)"));
+  CHECK_THAT(
+    text, Catch::Contains("# TYPE prism_request_duration_seconds histogram"));
 }
 
 TEST_CASE("an audit line names the request, its outcome and its latency") {
@@ -100,12 +125,12 @@ TEST_CASE("a namespace with redact_keys has the SHA-256 of each key in its "
     void write(std::string line) override { lines.push_back(std::move(line)); }
   };
   auto sink = std::make_shared<lines_sink>();
-  audit_logic audit{sink, {{"private"}, {}},
-                    std::make_shared<metrics_registry>()};
-  audit.on_complete(*answered_call("private", model::get_op{"user:42"},
-                                   status_code::ok, 10us));
-  audit.on_complete(*answered_call("cache", model::get_op{"user:42"},
-                                   status_code::ok, 10us));
+  audit_logic audit{
+    sink, {{"private"}, {}}, std::make_shared<metrics_registry>()};
+  audit.on_complete(
+    *answered_call("private", model::get_op{"user:42"}, status_code::ok, 10us));
+  audit.on_complete(
+    *answered_call("cache", model::get_op{"user:42"}, status_code::ok, 10us));
   REQUIRE(sink->lines.size() == 2);
   // printf %s user:42 | sha256sum
   CHECK(nlohmann::json::parse(sink->lines[0])["key"]
@@ -134,17 +159,19 @@ TEST_CASE("audit lines escape a special byte wherever it falls in a long key") {
     std::string decoded;
   };
   const special specials[] = {
-    {"\"", "\""},         {"\\", "\\"},     {"\n", "\n"},
-    {std::string(1, '\0'), std::string(1, '\0')},
-    {"\x1f", "\x1f"},      {"\x7f", "\x7f"},   {"\x80", "\ufffd"},
-    {"\xc3\xa9", "\xc3\xa9"}, {" ", " "},        {"~", "~"},
+    {"\"", "\""},       {"\\", "\\"},
+    {"\n", "\n"},       {std::string(1, '\0'), std::string(1, '\0')},
+    {"\x1f", "\x1f"},   {"\x7f", "\x7f"},
+    {"\x80", "\ufffd"}, {"\xc3\xa9", "\xc3\xa9"},
+    {" ", " "},         {"~", "~"},
   };
   for (const auto& sp : specials)
     for (size_t at = 0; at <= 24; ++at) {
       std::string plain = "abcdefghijklmnopqrstuvwx";
       std::string key = plain.substr(0, at) + sp.raw + plain.substr(at);
       std::string want = plain.substr(0, at) + sp.decoded + plain.substr(at);
-      auto call = answered_call("cache", model::get_op{key}, status_code::ok, 1us);
+      auto call
+        = answered_call("cache", model::get_op{key}, status_code::ok, 1us);
       auto text = audit_logic::format_line(*call);
       INFO("byte " << static_cast<int>(static_cast<unsigned char>(sp.raw[0]))
                    << " at " << at << ": " << text);
@@ -178,7 +205,7 @@ TEST_CASE("a full audit queue drops and counts lines instead of waiting") {
   file_audit_options opts;
   opts.path = path.string();
   opts.queue_lines_max = 10;
-  opts.batch_lines = 1000;                // never reached: the writer sleeps
+  opts.batch_lines = 1000; // never reached: the writer sleeps
   opts.flush_interval = std::chrono::hours(1);
   {
     auto sink = make_file_audit_sink(opts);
@@ -261,8 +288,9 @@ TEST_CASE("audit_required: a full audit queue refuses the namespace's calls "
   CHECK_THAT(refused.message, Catch::Contains("audit log's backlog is full"));
   CHECK_THAT(refused.message, Catch::Contains("was not run"));
   CHECK_FALSE(b->audit_reservation);
-  CHECK_THAT(registry->render(),
-             Catch::Contains(R"(prism_audit_refused_total{namespace="strict"} 1)"));
+  CHECK_THAT(
+    registry->render(),
+    Catch::Contains(R"(prism_audit_refused_total{namespace="strict"} 1)"));
 
   // The reserved line is written however full the queue is.
   finish(audit, a, status_code::ok);
@@ -281,8 +309,7 @@ TEST_CASE("audit_required: a full audit queue refuses the namespace's calls "
   c.reset();
   CHECK(sink->backlog() == 0);
   CHECK(sink->dropped() == 2);
-  CHECK_THAT(registry->render(),
-             Catch::Contains("prism_audit_lines_total 4"));
+  CHECK_THAT(registry->render(), Catch::Contains("prism_audit_lines_total 4"));
 }
 
 TEST_CASE("the audit file gives a line's room back once it is written") {
@@ -356,12 +383,13 @@ TEST_CASE("access: read, write and admin by principal and group, no rules "
   cfg.namespaces["closed"];
   auto registry = std::make_shared<metrics_registry>();
   access_logic access{cfg, registry};
-  auto call_as = [](std::string principal, std::string ns, model::operation op) {
-    request_context rc;
-    rc.ns = std::move(ns);
-    rc.principal = std::move(principal);
-    return make_call(std::move(rc), std::move(op), nullptr);
-  };
+  auto call_as
+    = [](std::string principal, std::string ns, model::operation op) {
+        request_context rc;
+        rc.ns = std::move(ns);
+        rc.principal = std::move(principal);
+        return make_call(std::move(rc), std::move(op), nullptr);
+      };
   auto code = [&](std::string principal, std::string ns, model::operation op) {
     auto call = call_as(std::move(principal), std::move(ns), std::move(op));
     auto st = access.on_request(*call);
@@ -371,14 +399,15 @@ TEST_CASE("access: read, write and admin by principal and group, no rules "
   const model::operation get = model::get_op{"k"};
   const model::operation set = model::set_op{"k", "v", 0, {}};
   const model::operation publish = model::publish_op{"t", "p", {}};
-  const model::operation subscribe = model::subscribe_op{"t", "", model::start_position::latest};
+  const model::operation subscribe
+    = model::subscribe_op{"t", "", model::start_position::latest};
   CHECK(code("rita", "cache", get) == status_code::ok);
   CHECK(code("rita", "cache", subscribe) == status_code::ok);
   CHECK(code("rita", "cache", set) == status_code::permission_denied);
   CHECK(code("rita", "cache", publish) == status_code::permission_denied);
-  CHECK(code("oscar", "cache", set) == status_code::ok);   // by group
-  CHECK(code("oscar", "cache", get) == status_code::ok);   // write reads
-  CHECK(code("ada", "cache", set) == status_code::ok);     // admin writes
+  CHECK(code("oscar", "cache", set) == status_code::ok); // by group
+  CHECK(code("oscar", "cache", get) == status_code::ok); // write reads
+  CHECK(code("ada", "cache", set) == status_code::ok); // admin writes
   CHECK(code("ada", "cache", get) == status_code::ok);
   CHECK(code("mallory", "cache", get) == status_code::permission_denied);
   CHECK(code("ada", "closed", get) == status_code::permission_denied);
@@ -386,9 +415,12 @@ TEST_CASE("access: read, write and admin by principal and group, no rules "
   auto denied = call_as("rita", "cache", model::batch_delete_op{{"a"}});
   auto st = access.on_request(*denied);
   denied->complete(model::outcome{st, {}});
-  CHECK(st.message == "principal \"rita\" may not write namespace \"cache\" (BatchDelete)");
-  CHECK_THAT(registry->render(),
-             Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 4"));
+  CHECK(
+    st.message
+    == "principal \"rita\" may not write namespace \"cache\" (BatchDelete)");
+  CHECK_THAT(
+    registry->render(),
+    Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 4"));
 }
 
 TEST_CASE("access: a reload's rules apply to the next call, and the refusals "
@@ -402,7 +434,8 @@ TEST_CASE("access: a reload's rules apply to the next call, and the refusals "
     request_context rc;
     rc.ns = std::move(ns);
     rc.principal = std::move(principal);
-    auto call = make_call(std::move(rc), model::set_op{"k", "v", 0, {}}, nullptr);
+    auto call
+      = make_call(std::move(rc), model::set_op{"k", "v", 0, {}}, nullptr);
     auto st = access.on_request(*call);
     call->complete(model::outcome{st, {}});
     return st.code;
@@ -418,6 +451,8 @@ TEST_CASE("access: a reload's rules apply to the next call, and the refusals "
   CHECK(code("olga", "fresh") == status_code::ok);
   CHECK(code("rita", "fresh") == status_code::permission_denied);
   auto text = registry->render();
-  CHECK_THAT(text, Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 2"));
-  CHECK_THAT(text, Catch::Contains("prism_access_denied_total{namespace=\"fresh\"} 1"));
+  CHECK_THAT(
+    text, Catch::Contains("prism_access_denied_total{namespace=\"cache\"} 2"));
+  CHECK_THAT(
+    text, Catch::Contains("prism_access_denied_total{namespace=\"fresh\"} 1"));
 }

@@ -14,8 +14,8 @@
 #include <caf/exit_reason.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/scoped_actor.hpp>
-#include <caf/send.hpp>
 #include <caf/sec.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 #include <catch2/catch.hpp>
 
@@ -72,7 +72,8 @@ caf::behavior watcher(caf::event_based_actor* self, caf::actor target,
     log->push_back({label, m.reason});
     self->quit();
   });
-  return {[](int) {}};
+  return {[](int) {
+  }};
 }
 
 struct observed {
@@ -136,9 +137,7 @@ struct fixture {
     run();
   }
 
-  clock_time now() {
-    return sys->clock().now();
-  }
+  clock_time now() { return sys->clock().now(); }
 
   child_spec child(std::string name, restart_type r = restart_type::permanent,
                    bool stubborn = false) {
@@ -173,8 +172,8 @@ struct fixture {
   }
 
   void watch(caf::actor target, std::string label) {
-    to_stop.push_back(sys->spawn(watcher, std::move(target), std::move(label),
-                                 downs));
+    to_stop.push_back(
+      sys->spawn(watcher, std::move(target), std::move(label), downs));
     run();
   }
 
@@ -274,8 +273,8 @@ TEST_CASE("backoff delays grow by the multiplier within [min, max]") {
   backoff_options o; // 100 ms .. 10 s, x2
   o.jitter = 0;
   std::mt19937_64 rng{7};
-  std::vector<caf::timespan> expected{100ms, 200ms, 400ms,  800ms,  1600ms,
-                                      3200ms, 6400ms, 10s, 10s};
+  std::vector<caf::timespan> expected{100ms,  200ms,  400ms, 800ms, 1600ms,
+                                      3200ms, 6400ms, 10s,   10s};
   for (uint32_t e = 0; e < expected.size(); ++e)
     CHECK(backoff_delay(o, e, rng) == expected[e]);
   // A huge exponent neither overflows nor leaves the range.
@@ -390,10 +389,11 @@ TEST_CASE("supervision logic: decisions, counters, quiet period, giving up") {
 }
 
 TEST_CASE("supervision errors carry their text") {
-  auto err = make_supervision_error(supervision_errc::intensity_exceeded,
-                                    "gave up");
+  auto err
+    = make_supervision_error(supervision_errc::intensity_exceeded, "gave up");
   CHECK(err.category() == supervision_category::value);
-  CHECK(err.code() == static_cast<uint8_t>(supervision_errc::intensity_exceeded));
+  CHECK(err.code()
+        == static_cast<uint8_t>(supervision_errc::intensity_exceeded));
   CHECK(supervision_error_text(err) == "gave up");
   CHECK(supervision_error_text(crash()).empty());
 }
@@ -488,8 +488,9 @@ TEST_CASE("backoff grows exponentially, then resets after a quiet period") {
   std::vector<caf::timespan> seen;
   for (int i = 0; i < 9; ++i)
     seen.push_back(f.time_to_restart("a"));
-  CHECK(seen == std::vector<caf::timespan>{100ms, 200ms, 400ms, 800ms, 1600ms,
-                                           3200ms, 6400ms, 10s, 10s});
+  CHECK(seen
+        == std::vector<caf::timespan>{100ms, 200ms, 400ms, 800ms, 1600ms,
+                                      3200ms, 6400ms, 10s, 10s});
   // Running quietly for less than reset_after does not reset...
   f.advance(29s);
   CHECK(f.time_to_restart("a") == 10s);

@@ -47,26 +47,26 @@ constexpr int max_partitions = 1000;
 constexpr int max_control_clients = 16;
 constexpr size_t max_line_bytes = 1024;
 
-const char* const usage_text =
-  "usage: prism-kafka-mock [--brokers N] [--topic NAME[:PARTITIONS]]...\n"
-  "                        [--control-port PORT] [--ready-file FILE]\n"
-  "\n"
-  "Runs a librdkafka mock Kafka cluster of N brokers (default 3) on\n"
-  "127.0.0.1 until SIGTERM or SIGINT.\n"
-  "  --brokers N            brokers in the cluster, ids 1..N (1-64)\n"
-  "  --topic NAME[:P]       create topic NAME with P partitions (default 4)\n"
-  "                         before announcing readiness; repeatable\n"
-  "  --control-port PORT    listen for fault commands on 127.0.0.1:PORT\n"
-  "                         (0: a free port, announced in the ready file)\n"
-  "  --ready-file FILE      once up, write {\"bootstrap_servers\": ...,\n"
-  "                         \"control_port\": ..., \"brokers\": N, \"pid\": ...}\n"
-  "Control commands, one per line, each answered by one line `ok[ ...]` or\n"
-  "`error: REASON`:\n"
-  "  ping | bootstrap | down B | up B | rtt B MS | leader TOPIC PART B\n"
-  "  topic NAME [PARTITIONS] | errors API ERR... | clear-errors API\n"
-  "  topic-error TOPIC ERR\n"
-  "B is a broker id or `all`; API a Kafka API name or key; ERR an error\n"
-  "name (NOT_LEADER_FOR_PARTITION) or code.\n";
+const char* const usage_text
+  = "usage: prism-kafka-mock [--brokers N] [--topic NAME[:PARTITIONS]]...\n"
+    "                        [--control-port PORT] [--ready-file FILE]\n"
+    "\n"
+    "Runs a librdkafka mock Kafka cluster of N brokers (default 3) on\n"
+    "127.0.0.1 until SIGTERM or SIGINT.\n"
+    "  --brokers N            brokers in the cluster, ids 1..N (1-64)\n"
+    "  --topic NAME[:P]       create topic NAME with P partitions (default 4)\n"
+    "                         before announcing readiness; repeatable\n"
+    "  --control-port PORT    listen for fault commands on 127.0.0.1:PORT\n"
+    "                         (0: a free port, announced in the ready file)\n"
+    "  --ready-file FILE      once up, write {\"bootstrap_servers\": ...,\n"
+    "                         \"control_port\": ..., \"brokers\": N, \"pid\": ...}\n"
+    "Control commands, one per line, each answered by one line `ok[ ...]` or\n"
+    "`error: REASON`:\n"
+    "  ping | bootstrap | down B | up B | rtt B MS | leader TOPIC PART B\n"
+    "  topic NAME [PARTITIONS] | errors API ERR... | clear-errors API\n"
+    "  topic-error TOPIC ERR\n"
+    "B is a broker id or `all`; API a Kafka API name or key; ERR an error\n"
+    "name (NOT_LEADER_FOR_PARTITION) or code.\n";
 
 /// A command line the program cannot run with; the message names the flag.
 struct usage_error : std::runtime_error {
@@ -108,7 +108,7 @@ bool valid_topic_name(const std::string& name) {
     return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_'
-           || c == '-';
+      || c == '-';
   });
 }
 
@@ -118,7 +118,8 @@ options parse_args(int argc, char** argv) {
     std::string arg = argv[i];
     std::string value;
     bool has_value = false;
-    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+    if (auto eq = arg.find('=');
+        arg.rfind("--", 0) == 0 && eq != std::string::npos) {
       value = arg.substr(eq + 1);
       arg = arg.substr(0, eq);
       has_value = true;
@@ -137,8 +138,10 @@ options parse_args(int argc, char** argv) {
     } else if (arg == "--brokers") {
       auto text = take_value();
       if (!parse_int(text, 1, max_brokers, number))
-        throw usage_error("--brokers: \"" + text + "\" is not a broker count "
-                          "from 1 to " + std::to_string(max_brokers));
+        throw usage_error("--brokers: \"" + text
+                          + "\" is not a broker count "
+                            "from 1 to "
+                          + std::to_string(max_brokers));
       opts.brokers = static_cast<int>(number);
     } else if (arg == "--topic") {
       auto text = take_value();
@@ -146,21 +149,25 @@ options parse_args(int argc, char** argv) {
       auto colon = text.find(':');
       topic.name = text.substr(0, colon);
       if (!valid_topic_name(topic.name))
-        throw usage_error("--topic: \"" + topic.name + "\" is not a valid topic "
-                          "name (1-249 characters of a-z A-Z 0-9 . _ -)");
+        throw usage_error("--topic: \"" + topic.name
+                          + "\" is not a valid topic "
+                            "name (1-249 characters of a-z A-Z 0-9 . _ -)");
       if (colon != std::string::npos) {
         auto count = text.substr(colon + 1);
         if (!parse_int(count, 1, max_partitions, number))
-          throw usage_error("--topic: \"" + count + "\" is not a partition "
-                            "count from 1 to " + std::to_string(max_partitions));
+          throw usage_error("--topic: \"" + count
+                            + "\" is not a partition "
+                              "count from 1 to "
+                            + std::to_string(max_partitions));
         topic.partitions = static_cast<int>(number);
       }
       opts.topics.push_back(topic);
     } else if (arg == "--control-port") {
       auto text = take_value();
       if (!parse_int(text, 0, 65535, number))
-        throw usage_error("--control-port: \"" + text + "\" is not a port "
-                          "from 0 to 65535");
+        throw usage_error("--control-port: \"" + text
+                          + "\" is not a port "
+                            "from 0 to 65535");
       opts.control_port = static_cast<int>(number);
     } else if (arg == "--ready-file") {
       opts.ready_file = take_value();
@@ -248,8 +255,10 @@ const api_name api_names[] = {
 
 class controller {
 public:
-  controller(rd_kafka_mock_cluster_t* cluster, int brokers, std::string bootstraps)
-    : cluster_(cluster), brokers_(brokers), bootstraps_(std::move(bootstraps)) {}
+  controller(rd_kafka_mock_cluster_t* cluster, int brokers,
+             std::string bootstraps)
+    : cluster_(cluster), brokers_(brokers), bootstraps_(std::move(bootstraps)) {
+  }
 
   /// Runs one command line; the answer is one line without its newline.
   std::string run(const std::string& line) {
@@ -267,7 +276,8 @@ public:
   }
 
 private:
-  std::string dispatch(const std::string& cmd, const std::vector<std::string>& w) {
+  std::string dispatch(const std::string& cmd,
+                       const std::vector<std::string>& w) {
     if (cmd == "ping") {
       arity(w, 1, 1, "ping");
       return "ok";
@@ -288,8 +298,9 @@ private:
       arity(w, 3, 3, "rtt BROKER MS");
       long ms = 0;
       if (!parse_int(w[2], 0, 600000, ms))
-        throw std::invalid_argument("\"" + w[2] + "\" is not a delay from 0 to "
-                                    "600000 ms");
+        throw std::invalid_argument("\"" + w[2]
+                                    + "\" is not a delay from 0 to "
+                                      "600000 ms");
       return answer(rd_kafka_mock_broker_set_rtt(cluster_, broker(w[1]),
                                                  static_cast<int>(ms)));
     }
@@ -309,10 +320,11 @@ private:
       arity(w, 2, 3, "topic NAME [PARTITIONS]");
       long partitions = 4;
       if (w.size() == 3 && !parse_int(w[2], 1, max_partitions, partitions))
-        throw std::invalid_argument("\"" + w[2] + "\" is not a partition count");
-      return answer(rd_kafka_mock_topic_create(
-        cluster_, topic(w[1]).c_str(), static_cast<int>(partitions),
-        std::min(3, brokers_)));
+        throw std::invalid_argument("\"" + w[2]
+                                    + "\" is not a partition count");
+      return answer(rd_kafka_mock_topic_create(cluster_, topic(w[1]).c_str(),
+                                               static_cast<int>(partitions),
+                                               std::min(3, brokers_)));
     }
     if (cmd == "errors") {
       if (w.size() < 3)
@@ -349,7 +361,7 @@ private:
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
       return "ok";
     return std::string("error: ") + rd_kafka_err2name(err) + ": "
-           + rd_kafka_err2str(err);
+      + rd_kafka_err2str(err);
   }
 
   /// A broker id 1..N, or -1 for `all`.
@@ -434,8 +446,9 @@ int listen_loopback(int port, int& bound_port) {
       || ::listen(fd, 16) != 0) {
     int err = errno;
     ::close(fd);
-    throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port)
-                             + ": " + std::strerror(err));
+    throw std::runtime_error("cannot listen on 127.0.0.1:"
+                             + std::to_string(port) + ": "
+                             + std::strerror(err));
   }
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -483,8 +496,9 @@ bool serve_client(control_client& client, controller& ctl) {
     send_line(client.fd, reply);
   }
   if (client.pending.size() > max_line_bytes) {
-    send_line(client.fd, "error: line longer than " + std::to_string(max_line_bytes)
-                           + " bytes");
+    send_line(client.fd,
+              "error: line longer than " + std::to_string(max_line_bytes)
+                + " bytes");
     return false;
   }
   return true;
@@ -496,7 +510,9 @@ struct kafka_deleter {
   void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
 };
 struct cluster_deleter {
-  void operator()(rd_kafka_mock_cluster_t* c) const { rd_kafka_mock_cluster_destroy(c); }
+  void operator()(rd_kafka_mock_cluster_t* c) const {
+    rd_kafka_mock_cluster_destroy(c);
+  }
 };
 
 int run(const options& opts) {
@@ -522,7 +538,8 @@ int run(const options& opts) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set_log_cb(conf, on_librdkafka_log);
   if (rd_kafka_conf_set(conf, "client.id", "prism-kafka-mock", errstr,
-                        sizeof errstr) != RD_KAFKA_CONF_OK) {
+                        sizeof errstr)
+      != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
     throw std::runtime_error(errstr);
   }
@@ -530,7 +547,8 @@ int run(const options& opts) {
     rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr));
   if (!rk) {
     rd_kafka_conf_destroy(conf);
-    throw std::runtime_error(std::string("cannot create a client handle: ") + errstr);
+    throw std::runtime_error(std::string("cannot create a client handle: ")
+                             + errstr);
   }
   std::unique_ptr<rd_kafka_mock_cluster_t, cluster_deleter> cluster(
     rd_kafka_mock_cluster_new(rk.get(), opts.brokers));
@@ -538,11 +556,11 @@ int run(const options& opts) {
     throw std::runtime_error("cannot create a mock cluster of "
                              + std::to_string(opts.brokers) + " brokers");
   for (const auto& t : opts.topics) {
-    auto err = rd_kafka_mock_topic_create(cluster.get(), t.name.c_str(),
-                                          t.partitions, std::min(3, opts.brokers));
+    auto err = rd_kafka_mock_topic_create(
+      cluster.get(), t.name.c_str(), t.partitions, std::min(3, opts.brokers));
     if (err)
-      throw std::runtime_error("cannot create topic \"" + t.name + "\": "
-                               + rd_kafka_err2str(err));
+      throw std::runtime_error("cannot create topic \"" + t.name
+                               + "\": " + rd_kafka_err2str(err));
   }
   std::string bootstraps = rd_kafka_mock_cluster_bootstraps(cluster.get());
 
@@ -556,10 +574,11 @@ int run(const options& opts) {
   controller ctl(cluster.get(), opts.brokers, bootstraps);
 
   std::cout << bootstraps << std::endl;
-  log_line(std::to_string(opts.brokers) + (opts.brokers == 1 ? " broker" : " brokers")
-           + " at " + bootstraps
-           + (control_port ? "; control on 127.0.0.1:" + std::to_string(*control_port)
-                           : std::string())
+  log_line(std::to_string(opts.brokers)
+           + (opts.brokers == 1 ? " broker" : " brokers") + " at " + bootstraps
+           + (control_port
+                ? "; control on 127.0.0.1:" + std::to_string(*control_port)
+                : std::string())
            + "; SIGTERM or SIGINT stops it");
   if (!opts.ready_file.empty())
     write_ready_file(opts.ready_file, bootstraps, control_port, opts.brokers);
@@ -604,7 +623,8 @@ int run(const options& opts) {
     // Walk the clients polled this round; accepted ones wait for the next.
     std::vector<control_client> kept;
     for (size_t i = 0; i < clients.size(); ++i) {
-      auto revents = i + first_client < fds.size() ? fds[i + first_client].revents : 0;
+      auto revents
+        = i + first_client < fds.size() ? fds[i + first_client].revents : 0;
       bool keep = true;
       if (revents & (POLLIN | POLLHUP | POLLERR))
         keep = serve_client(clients[i], ctl);
@@ -616,8 +636,8 @@ int run(const options& opts) {
     clients = std::move(kept);
   }
 
-  log_line(std::string("received ") + (stop_signal == SIGINT ? "SIGINT" : "SIGTERM")
-           + "; stopping");
+  log_line(std::string("received ")
+           + (stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + "; stopping");
   for (const auto& c : clients)
     ::close(c.fd);
   if (!opts.ready_file.empty()) {

@@ -60,13 +60,12 @@ status access_logic::on_request(kv_call& call) {
   return status::failure(
     status_code::permission_denied,
     "principal \"" + call.context.principal + "\" may not "
-      + (write ? "write" : "read") + " namespace \"" + call.context.ns
-      + "\" (" + std::string{model::operation_name(*call.operation)} + ")");
+      + (write ? "write" : "read") + " namespace \"" + call.context.ns + "\" ("
+      + std::string{model::operation_name(*call.operation)} + ")");
 }
 
-std::unique_ptr<stage_logic>
-make_access_stage(const config::gateway_config& cfg,
-                  const metrics_registry_ptr& metrics) {
+std::unique_ptr<stage_logic> make_access_stage(
+  const config::gateway_config& cfg, const metrics_registry_ptr& metrics) {
   return std::make_unique<access_logic>(cfg, metrics);
 }
 

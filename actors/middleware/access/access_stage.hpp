@@ -23,8 +23,7 @@ class access_logic final : public stage_logic {
 public:
   /// Refusals are counted in prism_access_denied_total{namespace} of
   /// `metrics`, which it keeps.
-  access_logic(const config::gateway_config& cfg,
-               metrics_registry_ptr metrics);
+  access_logic(const config::gateway_config& cfg, metrics_registry_ptr metrics);
 
   config::stage_kind kind() const noexcept override {
     return config::stage_kind::access;
@@ -48,8 +47,7 @@ private:
   std::map<std::string, rules> namespaces_;
 };
 
-std::unique_ptr<stage_logic>
-make_access_stage(const config::gateway_config& cfg,
-                  const metrics_registry_ptr& metrics);
+std::unique_ptr<stage_logic> make_access_stage(
+  const config::gateway_config& cfg, const metrics_registry_ptr& metrics);
 
 } // namespace prism

@@ -3,16 +3,15 @@
 namespace prism {
 
 audit_queue::audit_queue(size_t lines_max, size_t batch_lines)
-  : lines_max_(lines_max), batch_lines_(batch_lines) {
-}
+  : lines_max_(lines_max), batch_lines_(batch_lines) {}
 
 bool audit_queue::take_room() noexcept {
   auto now = occupied_.load(std::memory_order_acquire);
   do {
     if (now >= lines_max_)
       return false;
-  } while (!occupied_.compare_exchange_weak(now, now + 1,
-                                            std::memory_order_acq_rel));
+  } while (
+    !occupied_.compare_exchange_weak(now, now + 1, std::memory_order_acq_rel));
   return true;
 }
 

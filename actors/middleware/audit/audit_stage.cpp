@@ -15,8 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include "config/config.hpp"
-#include "model/digest.hpp"
 #include "middleware/audit/audit_queue.hpp"
+#include "model/digest.hpp"
 #include "runtime/admission.hpp"
 
 namespace prism {
@@ -27,9 +27,10 @@ namespace {
 /// the second is formatted once per second (per thread): lines come in the
 /// thousands per second.
 void append_utc_now(std::string& out) {
-  auto micros_since_epoch = std::chrono::duration_cast<std::chrono::microseconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
+  auto micros_since_epoch
+    = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::system_clock::now().time_since_epoch())
+        .count();
   auto secs = static_cast<std::time_t>(micros_since_epoch / 1000000);
   auto micros = static_cast<unsigned>(micros_since_epoch % 1000000);
   constexpr size_t seconds_chars = 19; // 2026-11-27T21:13:05
@@ -78,9 +79,7 @@ public:
     writer_.join();
   }
 
-  void write(std::string json_line) override {
-    queue_.push(timed(json_line));
-  }
+  void write(std::string json_line) override { queue_.push(timed(json_line)); }
 
   bool reserve() override { return queue_.reserve(); }
 
@@ -190,8 +189,7 @@ metric_report audit_sink_report(const audit_sink& sink) {
 }
 
 audit_slot::audit_slot(std::shared_ptr<audit_sink> sink)
-  : sink_(std::move(sink)) {
-}
+  : sink_(std::move(sink)) {}
 
 audit_slot::~audit_slot() {
   if (!written_)
@@ -242,11 +240,13 @@ constexpr size_t json_string_bytes_max(std::string_view text) {
 constexpr bool word_needs_escaping(uint64_t w) noexcept {
   constexpr uint64_t ones = 0x0101010101010101ULL;
   constexpr uint64_t highs = 0x8080808080808080ULL;
-  auto zero_byte = [](uint64_t v) { return (v - ones) & ~v & highs; };
+  auto zero_byte = [](uint64_t v) {
+    return (v - ones) & ~v & highs;
+  };
   uint64_t below_space = (w - ones * 0x20) & ~w & highs;
   return ((w & highs) | below_space | zero_byte(w ^ (ones * 0x7f))
           | zero_byte(w ^ (ones * '"')) | zero_byte(w ^ (ones * '\\')))
-         != 0;
+    != 0;
 }
 
 /// Writes `text` as a JSON string (with quotes) at `p`, which has room for
@@ -303,10 +303,10 @@ char* write_json_string(char* p, std::string_view text) {
       continue;
     }
     // A multi-byte sequence: copy it when well-formed.
-    size_t len = c >= 0xF0 && c <= 0xF4   ? 4
-                 : c >= 0xE0 && c <= 0xEF ? 3
-                 : c >= 0xC2 && c <= 0xDF ? 2
-                                          : 0;
+    size_t len = c >= 0xF0 && c <= 0xF4 ? 4
+      : c >= 0xE0 && c <= 0xEF          ? 3
+      : c >= 0xC2 && c <= 0xDF          ? 2
+                                        : 0;
     bool valid = len > 0 && i + len <= text.size();
     for (size_t k = 1; valid && k < len; ++k)
       valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
@@ -423,9 +423,9 @@ audit_namespaces audit_namespaces_of(const config::gateway_config& cfg) {
   return out;
 }
 
-std::unique_ptr<stage_logic>
-make_audit_stage(std::shared_ptr<audit_sink> sink, audit_namespaces namespaces,
-                 const metrics_registry_ptr& metrics) {
+std::unique_ptr<stage_logic> make_audit_stage(
+  std::shared_ptr<audit_sink> sink, audit_namespaces namespaces,
+  const metrics_registry_ptr& metrics) {
   return std::make_unique<audit_logic>(std::move(sink), std::move(namespaces),
                                        metrics);
 }

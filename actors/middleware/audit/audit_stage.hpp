@@ -126,8 +126,8 @@ private:
   prometheus::Counter* lines_ = nullptr;
 };
 
-std::unique_ptr<stage_logic>
-make_audit_stage(std::shared_ptr<audit_sink> sink, audit_namespaces namespaces,
-                 const metrics_registry_ptr& metrics);
+std::unique_ptr<stage_logic> make_audit_stage(
+  std::shared_ptr<audit_sink> sink, audit_namespaces namespaces,
+  const metrics_registry_ptr& metrics);
 
 } // namespace prism

@@ -21,13 +21,14 @@ metrics_logic::metrics_logic(std::set<std::string> known,
                              metrics_registry_ptr metrics)
   : metrics_(std::move(metrics)) {
   for (auto& ns : known)
-    known_[ns] = namespace_series{ns, std::vector<operation_series>(operation_count)};
+    known_[ns]
+      = namespace_series{ns, std::vector<operation_series>(operation_count)};
   unknown_ = namespace_series{unknown_namespace_label,
                               std::vector<operation_series>(operation_count)};
 }
 
-metrics_logic::namespace_series&
-metrics_logic::series_for(const std::string& ns) {
+metrics_logic::namespace_series& metrics_logic::series_for(
+  const std::string& ns) {
   auto i = known_.find(ns);
   return i != known_.end() ? i->second : unknown_;
 }
@@ -63,9 +64,8 @@ void metrics_logic::reconfigure(const config::gateway_config& cfg) {
   for (const auto& [name, ns] : cfg.namespaces) {
     auto kept = known_.find(name);
     known[name] = kept != known_.end()
-                    ? std::move(kept->second)
-                    : namespace_series{name, std::vector<operation_series>(
-                                               operation_count)};
+      ? std::move(kept->second)
+      : namespace_series{name, std::vector<operation_series>(operation_count)};
   }
   known_ = std::move(known);
 }

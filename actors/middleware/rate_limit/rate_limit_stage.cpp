@@ -98,7 +98,8 @@ status rate_limit_logic::on_request(kv_call& call) {
   }
   found->second.limited->Increment();
   const bool whole_namespace = empty == whole;
-  auto retry_ms = static_cast<uint32_t>(std::max(1.0, std::ceil(wait_s * 1000)));
+  auto retry_ms
+    = static_cast<uint32_t>(std::max(1.0, std::ceil(wait_s * 1000)));
   auto st = status::failure(
     status_code::resource_exhausted,
     fmt::format("rate limit of {} \"{}\" reached ({} requests/s, bursts of "
@@ -111,9 +112,8 @@ status rate_limit_logic::on_request(kv_call& call) {
   return st;
 }
 
-std::unique_ptr<stage_logic>
-make_rate_limit_stage(const config::gateway_config& cfg,
-                      const metrics_registry_ptr& metrics) {
+std::unique_ptr<stage_logic> make_rate_limit_stage(
+  const config::gateway_config& cfg, const metrics_registry_ptr& metrics) {
   return std::make_unique<rate_limit_logic>(cfg, metrics);
 }
 

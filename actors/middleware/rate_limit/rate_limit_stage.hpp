@@ -55,8 +55,7 @@ private:
   std::map<std::pair<std::string, std::string>, bucket> principals_;
 };
 
-std::unique_ptr<stage_logic>
-make_rate_limit_stage(const config::gateway_config& cfg,
-                      const metrics_registry_ptr& metrics);
+std::unique_ptr<stage_logic> make_rate_limit_stage(
+  const config::gateway_config& cfg, const metrics_registry_ptr& metrics);
 
 } // namespace prism

@@ -116,15 +116,16 @@ private:
 
 class kafka_driver final : public pubsub_driver {
 public:
-  kafka_driver(const config::backend& backend, std::shared_ptr<wall_clock> clock);
+  kafka_driver(const config::backend& backend,
+               std::shared_ptr<wall_clock> clock);
   ~kafka_driver() override;
 
   kafka_driver(const kafka_driver&) = delete;
   kafka_driver& operator=(const kafka_driver&) = delete;
 
   void start(state_listener listener) override;
-  void publish(const std::string& ns, const model::publish_op& op, op_timeout timeout,
-               completion done) override;
+  void publish(const std::string& ns, const model::publish_op& op,
+               op_timeout timeout, completion done) override;
   std::unique_ptr<subscription> subscribe(const std::string& ns,
                                           const model::subscribe_op& op,
                                           subscriber_events events) override;
@@ -151,7 +152,8 @@ private:
   void on_delivery(const rd_kafka_message_t& report);
   static void delivery_trampoline(rd_kafka_t*, const rd_kafka_message_t* report,
                                   void* opaque);
-  static void error_trampoline(rd_kafka_t*, int err, const char* reason, void* opaque);
+  static void error_trampoline(rd_kafka_t*, int err, const char* reason,
+                               void* opaque);
   void expire_deadlines();
 
   // The poll thread.
@@ -178,7 +180,8 @@ private:
 
   std::mutex pending_mutex_;
   std::unordered_map<uint64_t, pending_publish> pending_;
-  std::priority_queue<deadline_entry, std::vector<deadline_entry>, std::greater<>>
+  std::priority_queue<deadline_entry, std::vector<deadline_entry>,
+                      std::greater<>>
     deadlines_;
   uint64_t next_publish_id_ = 1;
   std::deque<std::function<void()>> posted_;
@@ -189,7 +192,7 @@ private:
   state_listener listener_;
   std::optional<bool> reported_up_;
   std::optional<std::string> brokers_down_; // set by the error callback
-  std::optional<std::string> fatal_;        // likewise, for good
+  std::optional<std::string> fatal_; // likewise, for good
   bool monitor_stopping_ = false;
 
   std::mutex consumers_mutex_;
@@ -204,27 +207,27 @@ private:
 
 kafka_driver::kafka_driver(const config::backend& backend,
                            std::shared_ptr<wall_clock> clock)
-  : options_(backend.kafka),
-    backend_name_(backend.name),
+  : options_(backend.kafka), backend_name_(backend.name),
     max_pending_(std::max<uint32_t>(1, backend.max_pending)),
     clock_(clock ? std::move(clock) : system_wall_clock()) {
   if (options_.brokers.empty())
-    throw std::runtime_error("Kafka backend \"" + backend_name_ + "\" has no brokers");
-  rd_kafka_conf_t* conf =
-    make_config({{"message.timeout.ms", default_message_timeout_ms}},
-                options_.properties,
-                {{"bootstrap.servers", options_.brokers},
-                 {"client.id", "prism-" + backend_name_ + "-producer"},
-                 {"acks", "all"},
-                 {"enable.idempotence", "true"},
-                 {"allow.auto.create.topics", "false"}});
+    throw std::runtime_error("Kafka backend \"" + backend_name_
+                             + "\" has no brokers");
+  rd_kafka_conf_t* conf = make_config(
+    {{"message.timeout.ms", default_message_timeout_ms}}, options_.properties,
+    {{"bootstrap.servers", options_.brokers},
+     {"client.id", "prism-" + backend_name_ + "-producer"},
+     {"acks", "all"},
+     {"enable.idempotence", "true"},
+     {"allow.auto.create.topics", "false"}});
   rd_kafka_conf_set_opaque(conf, this);
   rd_kafka_conf_set_dr_msg_cb(conf, delivery_trampoline);
   rd_kafka_conf_set_error_cb(conf, error_trampoline);
   producer_ = make_client(RD_KAFKA_PRODUCER, conf);
   producer_queue_ = rd_kafka_queue_get_main(producer_.get());
   topics_ = std::make_unique<topic_registry>(
-    producer_.get(), static_cast<int32_t>(std::max<uint32_t>(1, options_.partitions)),
+    producer_.get(),
+    static_cast<int32_t>(std::max<uint32_t>(1, options_.partitions)),
     options_.replication_factor);
   poll_thread_ = std::thread([this] { poll_loop(); });
 }
@@ -292,12 +295,12 @@ void kafka_driver::publish(const std::string& ns, const model::publish_op& op,
   {
     std::unique_lock<std::mutex> lock(pending_mutex_);
     if (poll_stopping_ || pending_.size() >= max_pending_) {
-      std::string why =
-        poll_stopping_ ? "the Kafka driver is shutting down; the message was not stored"
-                       : "backend \"" + backend_name_ + "\" already has "
-                           + std::to_string(max_pending_)
-                           + " publishes in flight (max_pending); the message was "
-                             "not stored";
+      std::string why = poll_stopping_
+        ? "the Kafka driver is shutting down; the message was not stored"
+        : "backend \"" + backend_name_ + "\" already has "
+          + std::to_string(max_pending_)
+          + " publishes in flight (max_pending); the message was "
+            "not stored";
       auto code = poll_stopping_ ? status_code::unavailable
                                  : status_code::resource_exhausted;
       posted_.push_back([done = std::move(done), code, why] {
@@ -322,15 +325,17 @@ void kafka_driver::publish(const std::string& ns, const model::publish_op& op,
         rd_kafka_queue_yield(producer_queue_);
     }
   }
-  topics_->ensure(kafka_topic,
-                  [this, id](const topic_registry::result& topic) { send(id, topic); });
+  topics_->ensure(kafka_topic, [this, id](const topic_registry::result& topic) {
+    send(id, topic);
+  });
 }
 
 void kafka_driver::send(uint64_t id, const topic_registry::result& topic) {
   if (!topic.status.ok()) {
     answer(id,
            model::outcome::failure(status_code::unavailable,
-                                topic.status.message + "; " + maybe_stored(false)),
+                                   topic.status.message + "; "
+                                     + maybe_stored(false)),
            false);
     return;
   }
@@ -355,7 +360,8 @@ void kafka_driver::send(uint64_t id, const topic_registry::result& topic) {
                         value.data(), static_cast<ssize_t>(value.size()));
   auto err = rd_kafka_producev(
     producer_.get(), RD_KAFKA_V_TOPIC(kafka_topic.c_str()),
-    RD_KAFKA_V_VALUE(payload.empty() ? nullptr : payload.data(), payload.size()),
+    RD_KAFKA_V_VALUE(payload.empty() ? nullptr : payload.data(),
+                     payload.size()),
     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
     RD_KAFKA_V_TIMESTAMP(timestamp_ms),
     RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(id))),
@@ -363,14 +369,16 @@ void kafka_driver::send(uint64_t id, const topic_registry::result& topic) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     rd_kafka_headers_destroy(headers); // not taken on failure
     answer(id,
-           model::outcome::failure(status_code::unavailable,
-                                std::string("the Kafka producer refused the message: ")
-                                  + rd_kafka_err2str(err) + "; " + maybe_stored(false)),
+           model::outcome::failure(
+             status_code::unavailable,
+             std::string("the Kafka producer refused the message: ")
+               + rd_kafka_err2str(err) + "; " + maybe_stored(false)),
            false);
   }
 }
 
-void kafka_driver::answer(uint64_t id, model::outcome outcome, bool on_poll_thread) {
+void kafka_driver::answer(uint64_t id, model::outcome outcome,
+                          bool on_poll_thread) {
   completion done;
   {
     std::lock_guard<std::mutex> lock(pending_mutex_);
@@ -380,9 +388,10 @@ void kafka_driver::answer(uint64_t id, model::outcome outcome, bool on_poll_thre
     done = std::move(it->second.done);
     pending_.erase(it);
     if (!on_poll_thread) {
-      posted_.push_back([done = std::move(done), outcome = std::move(outcome)]() mutable {
-        done(std::move(outcome));
-      });
+      posted_.push_back(
+        [done = std::move(done), outcome = std::move(outcome)]() mutable {
+          done(std::move(outcome));
+        });
     }
   }
   if (on_poll_thread)
@@ -391,7 +400,8 @@ void kafka_driver::answer(uint64_t id, model::outcome outcome, bool on_poll_thre
     rd_kafka_queue_yield(producer_queue_);
 }
 
-void kafka_driver::delivery_trampoline(rd_kafka_t*, const rd_kafka_message_t* report,
+void kafka_driver::delivery_trampoline(rd_kafka_t*,
+                                       const rd_kafka_message_t* report,
                                        void* opaque) {
   static_cast<kafka_driver*>(opaque)->on_delivery(*report);
 }
@@ -400,17 +410,18 @@ void kafka_driver::on_delivery(const rd_kafka_message_t& report) {
   auto id = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(report._private));
   if (report.err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     answer(id,
-           model::outcome::success(model::publish_result{message_id(report.partition,
-                                                              report.offset)}),
+           model::outcome::success(model::publish_result{
+             message_id(report.partition, report.offset)}),
            true);
     return;
   }
-  bool maybe = rd_kafka_message_status(&report) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+  bool maybe = rd_kafka_message_status(&report)
+    != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
   answer(id,
-         model::outcome::failure(status_code::unavailable,
-                              std::string("Kafka did not confirm the message: ")
-                                + rd_kafka_err2str(report.err) + "; "
-                                + maybe_stored(maybe)),
+         model::outcome::failure(
+           status_code::unavailable,
+           std::string("Kafka did not confirm the message: ")
+             + rd_kafka_err2str(report.err) + "; " + maybe_stored(maybe)),
          true);
 }
 
@@ -429,9 +440,10 @@ void kafka_driver::expire_deadlines() {
     }
   }
   for (auto& [done, sent] : expired)
-    done(model::outcome::failure(status_code::deadline_exceeded,
-                              "the publish timed out before Kafka confirmed it; "
-                                + maybe_stored(sent)));
+    done(model::outcome::failure(
+      status_code::deadline_exceeded,
+      "the publish timed out before Kafka confirmed it; "
+        + maybe_stored(sent)));
 }
 
 // --- the poll thread ----------------------------------------------------------------
@@ -468,7 +480,8 @@ void kafka_driver::poll_loop() {
       else if (!deadlines_.empty()) {
         auto left = std::chrono::ceil<std::chrono::milliseconds>(
           deadlines_.top().first - steady::now());
-        wait_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, wait_ms));
+        wait_ms
+          = static_cast<int>(std::clamp<int64_t>(left.count(), 0, wait_ms));
       }
     }
     rd_kafka_poll(producer_.get(), wait_ms);
@@ -480,7 +493,8 @@ void kafka_driver::finish_publishes() {
   // Give what librdkafka holds a short time to be delivered, then take it
   // back: its delivery reports say whether each may have been stored.
   rd_kafka_flush(producer_.get(), shutdown_flush_ms);
-  rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_purge(producer_.get(),
+                 RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   auto deadline = steady::now() + std::chrono::milliseconds(shutdown_purge_ms);
   while (rd_kafka_outq_len(producer_.get()) > 0 && steady::now() < deadline)
     rd_kafka_poll(producer_.get(), 50);
@@ -494,10 +508,11 @@ void kafka_driver::finish_publishes() {
     pending_.clear();
   }
   for (auto& [done, sent] : left)
-    done(model::outcome::failure(status_code::unavailable,
-                              "the Kafka driver shut down before Kafka confirmed the "
-                              "publish; "
-                                + maybe_stored(sent)));
+    done(model::outcome::failure(
+      status_code::unavailable,
+      "the Kafka driver shut down before Kafka confirmed the "
+      "publish; "
+        + maybe_stored(sent)));
   run_posted();
 }
 
@@ -510,7 +525,8 @@ void kafka_driver::error_trampoline(rd_kafka_t* rk, int err, const char* reason,
   if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
     {
       std::lock_guard<std::mutex> lock(self->state_mutex_);
-      self->brokers_down_ = std::string("all Kafka brokers are down: ") + reason;
+      self->brokers_down_
+        = std::string("all Kafka brokers are down: ") + reason;
     }
     self->state_wake_.notify_all();
     return;
@@ -552,21 +568,24 @@ void kafka_driver::monitor_loop() {
     } else {
       lock.unlock();
       const rd_kafka_metadata_t* md = nullptr;
-      auto err = rd_kafka_metadata(producer_.get(), 0, nullptr, &md, probe_timeout_ms);
+      auto err
+        = rd_kafka_metadata(producer_.get(), 0, nullptr, &md, probe_timeout_ms);
       if (md != nullptr)
         rd_kafka_metadata_destroy(md);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
         set_state(true, "");
       else
-        set_state(false, "cannot reach the Kafka cluster at " + options_.brokers + ": "
-                           + rd_kafka_err2str(err));
+        set_state(false,
+                  "cannot reach the Kafka cluster at " + options_.brokers + ": "
+                    + rd_kafka_err2str(err));
       prune_consumers();
       lock.lock();
     }
-    auto interval =
-      reported_up_.value_or(false) ? probe_interval_up : probe_interval_down;
-    state_wake_.wait_for(lock, interval,
-                         [this] { return monitor_stopping_ || brokers_down_ || fatal_; });
+    auto interval = reported_up_.value_or(false) ? probe_interval_up
+                                                 : probe_interval_down;
+    state_wake_.wait_for(lock, interval, [this] {
+      return monitor_stopping_ || brokers_down_ || fatal_;
+    });
   }
 }
 
@@ -605,9 +624,9 @@ void kafka_driver::prune_consumers() {
     c->join();
 }
 
-std::unique_ptr<pubsub_driver::subscription>
-kafka_driver::subscribe(const std::string& ns, const model::subscribe_op& op,
-                        subscriber_events events) {
+std::unique_ptr<pubsub_driver::subscription> kafka_driver::subscribe(
+  const std::string& ns, const model::subscribe_op& op,
+  subscriber_events events) {
   auto target = std::make_shared<subscriber>(std::move(events));
   std::string kafka_topic = topic_name(options_.topic_prefix, ns, op.topic);
   if (auto problem = topic_name_problem(kafka_topic)) {
@@ -635,13 +654,14 @@ kafka_driver::subscribe(const std::string& ns, const model::subscribe_op& op,
   }
 
   uint64_t member = next_member_id_++;
-  auto& group = groups_[group_id(options_.topic_prefix, ns, op.topic, op.subscription)];
+  auto& group
+    = groups_[group_id(options_.topic_prefix, ns, op.topic, op.subscription)];
   if (!group || !group->add_member(member, target)) {
     // None yet, or the one there closes (its last member left): a new one
     // takes over once that one has committed and left the group.
     auto id = group_id(options_.topic_prefix, ns, op.topic, op.subscription);
-    auto fresh = std::make_shared<group_consumer>(consumer_config("group"), kafka_topic,
-                                                  op.topic, id, op.start, group);
+    auto fresh = std::make_shared<group_consumer>(
+      consumer_config("group"), kafka_topic, op.topic, id, op.start, group);
     fresh->add_member(member, target);
     group = fresh;
     consumers_.push_back(fresh);

@@ -19,20 +19,20 @@ constexpr int watermark_request_timeout_ms = 1000;
 constexpr int watermark_total_ms = 10000;
 
 struct topic_deleter {
-  void operator()(rd_kafka_topic_t* rkt) const noexcept { rd_kafka_topic_destroy(rkt); }
+  void operator()(rd_kafka_topic_t* rkt) const noexcept {
+    rd_kafka_topic_destroy(rkt);
+  }
 };
 
 } // namespace
 
 ephemeral_consumer::ephemeral_consumer(consumer_settings settings,
-                                       std::string kafka_topic, std::string topic,
+                                       std::string kafka_topic,
+                                       std::string topic,
                                        model::start_position start,
                                        std::shared_ptr<subscriber> target)
-  : settings_(std::move(settings)),
-    kafka_topic_(std::move(kafka_topic)),
-    topic_(std::move(topic)),
-    start_(start),
-    target_(std::move(target)) {}
+  : settings_(std::move(settings)), kafka_topic_(std::move(kafka_topic)),
+    topic_(std::move(topic)), start_(start), target_(std::move(target)) {}
 
 ephemeral_consumer::~ephemeral_consumer() {
   request_stop();
@@ -51,8 +51,8 @@ void ephemeral_consumer::request_stop() {
 }
 
 void ephemeral_consumer::run() {
-  auto ensured =
-    settings_.topics->ensure_and_wait(kafka_topic_, [this] { return stopping(); });
+  auto ensured = settings_.topics->ensure_and_wait(
+    kafka_topic_, [this] { return stopping(); });
   if (!ensured.status.ok()) {
     if (!stopping())
       target_->end(ensured.status);
@@ -88,7 +88,8 @@ void ephemeral_consumer::run() {
     started = ensured.partitions;
     target_->ready();
     while (!stopping()) {
-      rd_kafka_message_t* record = rd_kafka_consume_queue(queue.get(), fetch_wait_ms);
+      rd_kafka_message_t* record
+        = rd_kafka_consume_queue(queue.get(), fetch_wait_ms);
       if (record != nullptr) {
         if (record->err == RD_KAFKA_RESP_ERR_NO_ERROR)
           target_->deliver(to_message(*record, topic_, 0));
@@ -101,8 +102,9 @@ void ephemeral_consumer::run() {
     }
   } else if (!rkt && !stopping()) {
     target_->end(prism::status::failure(
-      status_code::unavailable, "cannot read the Kafka topic \"" + kafka_topic_
-                                  + "\": " + rd_kafka_err2str(rd_kafka_last_error())));
+      status_code::unavailable,
+      "cannot read the Kafka topic \"" + kafka_topic_
+        + "\": " + rd_kafka_err2str(rd_kafka_last_error())));
   }
 
   for (int32_t p = 0; p < started; ++p)
@@ -125,37 +127,41 @@ bool ephemeral_consumer::position(rd_kafka_t* rk, rd_kafka_queue_t* queue,
   std::vector<int64_t> offsets(static_cast<size_t>(partitions),
                                RD_KAFKA_OFFSET_BEGINNING);
   if (start_ == model::start_position::latest) {
-    auto deadline = steady::now() + std::chrono::milliseconds(watermark_total_ms);
+    auto deadline
+      = steady::now() + std::chrono::milliseconds(watermark_total_ms);
     for (int32_t p = 0; p < partitions; ++p) {
       int64_t low = 0, high = 0;
       rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
       do {
-        err = rd_kafka_query_watermark_offsets(rk, kafka_topic_.c_str(), p, &low,
-                                               &high, watermark_request_timeout_ms);
+        err = rd_kafka_query_watermark_offsets(rk, kafka_topic_.c_str(), p,
+                                               &low, &high,
+                                               watermark_request_timeout_ms);
       } while (err != RD_KAFKA_RESP_ERR_NO_ERROR && !stopping()
                && steady::now() < deadline);
       if (stopping())
         return false;
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         target_->end(prism::status::failure(
-          status_code::unavailable, "cannot read the end offset of the Kafka topic \""
-                                      + kafka_topic_ + "\" partition "
-                                      + std::to_string(p) + ": "
-                                      + rd_kafka_err2str(err)));
+          status_code::unavailable,
+          "cannot read the end offset of the Kafka topic \"" + kafka_topic_
+            + "\" partition " + std::to_string(p) + ": "
+            + rd_kafka_err2str(err)));
         return false;
       }
       offsets[static_cast<size_t>(p)] = high;
     }
   }
   for (int32_t p = 0; p < partitions; ++p)
-    if (rd_kafka_consume_start_queue(rkt, p, offsets[static_cast<size_t>(p)], queue)
+    if (rd_kafka_consume_start_queue(rkt, p, offsets[static_cast<size_t>(p)],
+                                     queue)
         != 0) {
       for (int32_t q = 0; q < p; ++q)
         rd_kafka_consume_stop(rkt, q);
-      target_->end(prism::status::failure(
-        status_code::unavailable, "cannot read the Kafka topic \"" + kafka_topic_
-                                    + "\" partition " + std::to_string(p) + ": "
-                                    + rd_kafka_err2str(rd_kafka_last_error())));
+      target_->end(
+        prism::status::failure(status_code::unavailable,
+                               "cannot read the Kafka topic \"" + kafka_topic_
+                                 + "\" partition " + std::to_string(p) + ": "
+                                 + rd_kafka_err2str(rd_kafka_last_error())));
       return false;
     }
   return true;

@@ -14,8 +14,9 @@
 
 namespace prism::drivers::kafka {
 
-class ephemeral_consumer final : public consumer_thread,
-                                 public std::enable_shared_from_this<ephemeral_consumer> {
+class ephemeral_consumer final
+  : public consumer_thread,
+    public std::enable_shared_from_this<ephemeral_consumer> {
 public:
   ephemeral_consumer(consumer_settings settings, std::string kafka_topic,
                      std::string topic, model::start_position start,

@@ -37,20 +37,19 @@ bool cooperative(rd_kafka_t* rk) {
 }
 
 void log_line(rd_kafka_t* rk, const std::string& text) {
-  std::fprintf(stderr, "kafka %s: %s\n", rk ? rd_kafka_name(rk) : "-", text.c_str());
+  std::fprintf(stderr, "kafka %s: %s\n", rk ? rd_kafka_name(rk) : "-",
+               text.c_str());
 }
 
 } // namespace
 
-group_consumer::group_consumer(consumer_settings settings, std::string kafka_topic,
-                               std::string topic, std::string group_id,
+group_consumer::group_consumer(consumer_settings settings,
+                               std::string kafka_topic, std::string topic,
+                               std::string group_id,
                                model::start_position start,
                                std::shared_ptr<consumer_thread> predecessor)
-  : settings_(std::move(settings)),
-    kafka_topic_(std::move(kafka_topic)),
-    topic_(std::move(topic)),
-    group_id_(std::move(group_id)),
-    start_(start),
+  : settings_(std::move(settings)), kafka_topic_(std::move(kafka_topic)),
+    topic_(std::move(topic)), group_id_(std::move(group_id)), start_(start),
     predecessor_(std::move(predecessor)) {}
 
 group_consumer::~group_consumer() {
@@ -71,7 +70,8 @@ void group_consumer::request_stop() {
 
 // --- commands from the subscriptions ---------------------------------------------
 
-bool group_consumer::add_member(uint64_t member, std::shared_ptr<subscriber> target) {
+bool group_consumer::add_member(uint64_t member,
+                                std::shared_ptr<subscriber> target) {
   std::lock_guard<std::mutex> lock(inbox_mutex_);
   if (!accepting_)
     return false;
@@ -107,7 +107,8 @@ bool group_consumer::apply_commands() {
       std::lock_guard<std::mutex> lock(inbox_mutex_);
       if (inbox_.empty()) {
         if (members_.empty())
-          accepting_ = false; // from now on a new subscriber makes a new consumer
+          accepting_
+            = false; // from now on a new subscriber makes a new consumer
         return !members_.empty();
       }
       batch.swap(inbox_);
@@ -128,13 +129,14 @@ void group_consumer::apply(command& c) {
     remove_member(c.member);
     return;
   }
-  auto m = std::find_if(members_.begin(), members_.end(),
-                        [&](const member_state& s) { return s.id == c.member; });
+  auto m
+    = std::find_if(members_.begin(), members_.end(),
+                   [&](const member_state& s) { return s.id == c.member; });
   if (m == members_.end())
     return;
   if (c.what == command::kind::credit) {
-    m->credit = std::min(m->credit + c.value,
-                         std::numeric_limits<uint64_t>::max() / 2);
+    m->credit
+      = std::min(m->credit + c.value, std::numeric_limits<uint64_t>::max() / 2);
     return;
   }
   // An ack: forget the delivery, and move the partition's commit point when
@@ -170,7 +172,8 @@ void group_consumer::remove_member(uint64_t id) {
     auto o = p->second.outstanding.find(position.offset);
     if (o == p->second.outstanding.end() || o->second)
       continue;
-    waiting_.push_front({position.partition, position.offset, std::move(d->second)});
+    waiting_.push_front(
+      {position.partition, position.offset, std::move(d->second)});
   }
   auto index = static_cast<size_t>(it - members_.begin());
   members_.erase(it);
@@ -191,8 +194,8 @@ void group_consumer::run() {
     predecessor_.reset();
   }
 
-  auto ensured =
-    settings_.topics->ensure_and_wait(kafka_topic_, [this] { return stopping(); });
+  auto ensured = settings_.topics->ensure_and_wait(
+    kafka_topic_, [this] { return stopping(); });
   if (!ensured.status.ok()) {
     close_consumer(stopping() ? nullptr : &ensured.status);
     return;
@@ -213,8 +216,9 @@ void group_consumer::run() {
     rd_kafka_conf_set_opaque(conf, this);
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_trampoline);
     rd_kafka_conf_set_offset_commit_cb(
-      conf, [](rd_kafka_t*, rd_kafka_resp_err_t err,
-               rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+      conf,
+      [](rd_kafka_t*, rd_kafka_resp_err_t err,
+         rd_kafka_topic_partition_list_t* offsets, void* opaque) {
         // An asynchronous commit that failed is made again on the next round.
         auto* self = static_cast<group_consumer*>(opaque);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR || offsets == nullptr)
@@ -243,9 +247,10 @@ void group_consumer::run() {
   rd_kafka_topic_partition_list_add(topics.get(), kafka_topic_.c_str(),
                                     RD_KAFKA_PARTITION_UA);
   if (auto err = rd_kafka_subscribe(rk_.get(), topics.get())) {
-    auto why = prism::status::failure(
-      status_code::unavailable, "cannot subscribe to the Kafka topic \"" + kafka_topic_
-                                  + "\": " + rd_kafka_err2str(err));
+    auto why = prism::status::failure(status_code::unavailable,
+                                      "cannot subscribe to the Kafka topic \""
+                                        + kafka_topic_
+                                        + "\": " + rd_kafka_err2str(err));
     close_consumer(&why);
     return;
   }
@@ -257,7 +262,8 @@ void group_consumer::run() {
       commit(false);
     if (assigned_once_ && steady::now() >= next_lag_report_)
       report_lag();
-    rd_kafka_message_t* record = rd_kafka_consumer_poll(rk_.get(), poll_wait_ms);
+    rd_kafka_message_t* record
+      = rd_kafka_consumer_poll(rk_.get(), poll_wait_ms);
     for (int taken = 0; record != nullptr;) {
       on_record(*record);
       rd_kafka_message_destroy(record);
@@ -300,7 +306,8 @@ void group_consumer::on_record(const rd_kafka_message_t& record) {
   }
   state.outstanding.emplace(record.offset, false);
   state.next_offset = record.offset + 1;
-  waiting_.push_back({record.partition, record.offset, to_message(record, topic_, tag)});
+  waiting_.push_back(
+    {record.partition, record.offset, to_message(record, topic_, tag)});
 }
 
 void group_consumer::dispatch() {
@@ -340,7 +347,8 @@ void group_consumer::update_pause() {
   partition_list list(
     rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
   for (const auto& [partition, state] : partitions_)
-    rd_kafka_topic_partition_list_add(list.get(), kafka_topic_.c_str(), partition);
+    rd_kafka_topic_partition_list_add(list.get(), kafka_topic_.c_str(),
+                                      partition);
   if (paused_)
     rd_kafka_pause_partitions(rk_.get(), list.get());
   else
@@ -358,7 +366,9 @@ void group_consumer::report_lag() {
   // not answer holds the thread at most lag_query_timeout_ms per round.
   struct schedule_next {
     steady::time_point& next;
-    ~schedule_next() { next = steady::now() + pubsub_driver::lag_report_interval; }
+    ~schedule_next() {
+      next = steady::now() + pubsub_driver::lag_report_interval;
+    }
   } later{next_lag_report_};
   uint64_t lag = 0;
   for (auto& [partition, state] : partitions_) {
@@ -380,7 +390,8 @@ void group_consumer::report_lag() {
     m.target->lag(lag);
 }
 
-void group_consumer::commit(bool wait, const rd_kafka_topic_partition_list_t* only) {
+void group_consumer::commit(bool wait,
+                            const rd_kafka_topic_partition_list_t* only) {
   commit_due_ = false;
   if (!rk_)
     return;
@@ -388,14 +399,15 @@ void group_consumer::commit(bool wait, const rd_kafka_topic_partition_list_t* on
     rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size())));
   for (auto& [partition, state] : partitions_) {
     if (only != nullptr
-        && rd_kafka_topic_partition_list_find(only, kafka_topic_.c_str(), partition)
-             == nullptr)
+        && rd_kafka_topic_partition_list_find(only, kafka_topic_.c_str(),
+                                              partition)
+          == nullptr)
       continue;
     int64_t point = commit_point(state);
     if (point < 0 || point <= state.committed)
       continue;
-    auto* entry =
-      rd_kafka_topic_partition_list_add(list.get(), kafka_topic_.c_str(), partition);
+    auto* entry = rd_kafka_topic_partition_list_add(
+      list.get(), kafka_topic_.c_str(), partition);
     entry->offset = point;
     state.committed = point;
   }
@@ -413,16 +425,17 @@ void group_consumer::commit(bool wait, const rd_kafka_topic_partition_list_t* on
     return;
   }
   if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    log_line(rk_.get(), group_id_ + ": offset commit failed: "
-                          + rd_kafka_event_error_string(event));
+    log_line(rk_.get(),
+             group_id_ + ": offset commit failed: "
+               + rd_kafka_event_error_string(event));
   rd_kafka_event_destroy(event);
 }
 
 // --- rebalances ---------------------------------------------------------------------
 
-void group_consumer::rebalance_trampoline(rd_kafka_t*, rd_kafka_resp_err_t err,
-                                          rd_kafka_topic_partition_list_t* parts,
-                                          void* opaque) {
+void group_consumer::rebalance_trampoline(
+  rd_kafka_t*, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+  void* opaque) {
   static_cast<group_consumer*>(opaque)->on_rebalance(err, parts);
 }
 
@@ -433,19 +446,22 @@ void group_consumer::on_rebalance(rd_kafka_resp_err_t err,
   else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
     on_revoke(parts);
   else {
-    log_line(rk_.get(), group_id_ + ": rebalance failed: " + rd_kafka_err2str(err));
+    log_line(rk_.get(),
+             group_id_ + ": rebalance failed: " + rd_kafka_err2str(err));
     on_revoke(parts);
   }
 }
 
 void group_consumer::on_assign(rd_kafka_topic_partition_list_t* parts) {
   partition_list positions(rd_kafka_topic_partition_list_copy(parts));
-  auto err = rd_kafka_committed(rk_.get(), positions.get(), committed_timeout_ms);
+  auto err
+    = rd_kafka_committed(rk_.get(), positions.get(), committed_timeout_ms);
   partition_list initial(rd_kafka_topic_partition_list_new(positions->cnt));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Without the committed offsets, librdkafka looks them up itself.
-    log_line(rk_.get(), group_id_ + ": cannot read committed offsets: "
-                          + rd_kafka_err2str(err));
+    log_line(rk_.get(),
+             group_id_
+               + ": cannot read committed offsets: " + rd_kafka_err2str(err));
     for (int i = 0; i < positions->cnt; ++i)
       positions->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
   } else {
@@ -461,29 +477,34 @@ void group_consumer::on_assign(rd_kafka_topic_partition_list_t* parts) {
         continue;
       }
       int64_t low = 0, high = 0;
-      auto werr = rd_kafka_query_watermark_offsets(rk_.get(), e.topic, e.partition,
-                                                   &low, &high, watermark_timeout_ms);
+      auto werr = rd_kafka_query_watermark_offsets(
+        rk_.get(), e.topic, e.partition, &low, &high, watermark_timeout_ms);
       if (werr != RD_KAFKA_RESP_ERR_NO_ERROR) {
         e.offset = RD_KAFKA_OFFSET_INVALID; // auto.offset.reset applies
         continue;
       }
       e.offset = start_ == model::start_position::earliest ? low : high;
-      rd_kafka_topic_partition_list_add(initial.get(), e.topic, e.partition)->offset =
-        e.offset;
+      rd_kafka_topic_partition_list_add(initial.get(), e.topic, e.partition)
+        ->offset
+        = e.offset;
     }
   }
   if (initial->cnt > 0) {
     // A new group keeps the place it starts from, from `ready` on.
     queue_ptr answers(rd_kafka_queue_new(rk_.get()));
-    rd_kafka_commit_queue(rk_.get(), initial.get(), answers.get(), nullptr, nullptr);
-    if (rd_kafka_event_t* event = rd_kafka_queue_poll(answers.get(), commit_wait_ms))
+    rd_kafka_commit_queue(rk_.get(), initial.get(), answers.get(), nullptr,
+                          nullptr);
+    if (rd_kafka_event_t* event
+        = rd_kafka_queue_poll(answers.get(), commit_wait_ms))
       rd_kafka_event_destroy(event);
   }
 
   if (cooperative(rk_.get())) {
-    rd_kafka_error_t* error = rd_kafka_incremental_assign(rk_.get(), positions.get());
+    rd_kafka_error_t* error
+      = rd_kafka_incremental_assign(rk_.get(), positions.get());
     if (error != nullptr) {
-      log_line(rk_.get(), group_id_ + ": assign failed: " + rd_kafka_error_string(error));
+      log_line(rk_.get(),
+               group_id_ + ": assign failed: " + rd_kafka_error_string(error));
       rd_kafka_error_destroy(error);
     }
   } else {
@@ -521,11 +542,13 @@ void group_consumer::on_revoke(rd_kafka_topic_partition_list_t* parts) {
                  waiting_.end());
   for (auto& m : members_)
     for (auto d = m.unacked.begin(); d != m.unacked.end();)
-      d = gone.count(split_tag(d->first).partition) ? m.unacked.erase(d) : std::next(d);
+      d = gone.count(split_tag(d->first).partition) ? m.unacked.erase(d)
+                                                    : std::next(d);
 
   if (cooperative(rk_.get())) {
     if (parts != nullptr)
-      if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk_.get(), parts))
+      if (rd_kafka_error_t* error
+          = rd_kafka_incremental_unassign(rk_.get(), parts))
         rd_kafka_error_destroy(error);
   } else {
     rd_kafka_assign(rk_.get(), nullptr);
@@ -552,9 +575,11 @@ void group_consumer::close_consumer(const prism::status* failure) {
     commit(true);
     queue_ptr events(rd_kafka_queue_new(rk_.get()));
     bool closed = false;
-    rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk_.get(), events.get());
+    rd_kafka_error_t* error
+      = rd_kafka_consumer_close_queue(rk_.get(), events.get());
     if (error != nullptr) {
-      log_line(rk_.get(), group_id_ + ": close failed: " + rd_kafka_error_string(error));
+      log_line(rk_.get(),
+               group_id_ + ": close failed: " + rd_kafka_error_string(error));
       rd_kafka_error_destroy(error);
     } else {
       auto deadline = steady::now() + std::chrono::milliseconds(close_wait_ms);
@@ -566,7 +591,8 @@ void group_consumer::close_consumer(const prism::status* failure) {
         if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_REBALANCE) {
           if (cooperative(rk_.get())) {
             auto* parts = rd_kafka_event_topic_partition_list(event);
-            if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk_.get(), parts))
+            if (rd_kafka_error_t* error
+                = rd_kafka_incremental_unassign(rk_.get(), parts))
               rd_kafka_error_destroy(error);
           } else {
             rd_kafka_assign(rk_.get(), nullptr);

@@ -54,7 +54,8 @@ public:
   /// this one joins the group only after it finished, so that it reads what
   /// that one committed (and the group never waits for a member that left).
   group_consumer(consumer_settings settings, std::string kafka_topic,
-                 std::string topic, std::string group_id, model::start_position start,
+                 std::string topic, std::string group_id,
+                 model::start_position start,
                  std::shared_ptr<consumer_thread> predecessor);
   ~group_consumer() override;
 
@@ -110,7 +111,8 @@ private:
   void apply(command& c);
   void remove_member(uint64_t id);
 
-  void on_rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  void on_rebalance(rd_kafka_resp_err_t err,
+                    rd_kafka_topic_partition_list_t* parts);
   void on_assign(rd_kafka_topic_partition_list_t* parts);
   void on_revoke(rd_kafka_topic_partition_list_t* parts);
   static void rebalance_trampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,

@@ -16,21 +16,24 @@ std::string topic_name(const std::string& prefix, const std::string& ns,
 std::optional<std::string> topic_name_problem(const std::string& name) {
   if (name.size() > topic_name_max)
     return "the Kafka topic name \"" + name.substr(0, 64) + "...\" has "
-           + std::to_string(name.size()) + " characters; Kafka allows at most "
-           + std::to_string(topic_name_max) + " (prefix, namespace and topic "
-           "together)";
+      + std::to_string(name.size()) + " characters; Kafka allows at most "
+      + std::to_string(topic_name_max)
+      + " (prefix, namespace and topic "
+        "together)";
   auto bad = std::find_if(name.begin(), name.end(), [](char c) {
     return !(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_'
              || c == '-');
   });
   if (bad != name.end())
-    return "the Kafka topic name \"" + name + "\" has a character Kafka does "
-           "not allow in topic names (only a-z A-Z 0-9 . _ -)";
+    return "the Kafka topic name \"" + name
+      + "\" has a character Kafka does "
+        "not allow in topic names (only a-z A-Z 0-9 . _ -)";
   return std::nullopt;
 }
 
 std::string group_id(const std::string& prefix, const std::string& ns,
-                     const std::string& topic, const std::string& subscription) {
+                     const std::string& topic,
+                     const std::string& subscription) {
   return prefix + ns + "." + topic + "." + subscription;
 }
 
@@ -41,10 +44,11 @@ std::string message_id(int32_t partition, int64_t offset) {
 uint64_t make_tag(int32_t partition, int64_t offset) {
   if (partition < 0 || partition > tag_partition_max || offset < 0
       || offset > tag_offset_max)
-    throw std::out_of_range("no ack tag for partition " + std::to_string(partition)
-                            + " offset " + std::to_string(offset));
+    throw std::out_of_range("no ack tag for partition "
+                            + std::to_string(partition) + " offset "
+                            + std::to_string(offset));
   return (static_cast<uint64_t>(partition) << 48)
-         | static_cast<uint64_t>(offset + 1);
+    | static_cast<uint64_t>(offset + 1);
 }
 
 tag_position split_tag(uint64_t tag) {
@@ -71,11 +75,12 @@ rd_kafka_conf_t* make_config(const properties& defaults,
   char error[512];
   for (const auto* layer : {&common, &defaults, &configured, &forced})
     for (const auto& [key, value] : *layer)
-      if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error)
+      if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error,
+                            sizeof error)
           != RD_KAFKA_CONF_OK) {
         rd_kafka_conf_destroy(conf);
-        throw std::runtime_error("librdkafka refuses " + key + "=" + value + ": "
-                                 + error);
+        throw std::runtime_error("librdkafka refuses " + key + "=" + value
+                                 + ": " + error);
       }
   rd_kafka_conf_set_log_cb(conf, log_to_stderr);
   return conf;
@@ -86,7 +91,8 @@ handle make_client(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   rd_kafka_t* rk = rd_kafka_new(type, conf, error, sizeof error);
   if (rk == nullptr) {
     rd_kafka_conf_destroy(conf);
-    throw std::runtime_error(std::string("cannot make a Kafka client: ") + error);
+    throw std::runtime_error(std::string("cannot make a Kafka client: ")
+                             + error);
   }
   return handle(rk);
 }
@@ -98,27 +104,29 @@ void log_to_stderr(const rd_kafka_t* rk, int level, const char* facility,
   if (std::strcmp(facility, "CONFWARN") == 0
       && std::strstr(text, "will be ignored by this") != nullptr)
     return;
-  std::fprintf(stderr, "kafka %s: %d %s: %s\n", rd_kafka_name(rk), level, facility,
-               text);
+  std::fprintf(stderr, "kafka %s: %d %s: %s\n", rd_kafka_name(rk), level,
+               facility, text);
 }
 
-model::message to_message(const rd_kafka_message_t& record, const std::string& topic,
-                       uint64_t tag) {
+model::message to_message(const rd_kafka_message_t& record,
+                          const std::string& topic, uint64_t tag) {
   model::message m;
   m.topic = topic;
   if (record.payload != nullptr)
     m.payload.assign(static_cast<const char*>(record.payload), record.len);
   rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(&record, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (rd_kafka_message_headers(&record, &headers)
+      == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name = nullptr;
     const void* value = nullptr;
     size_t size = 0;
-    for (size_t i = 0;
-         rd_kafka_header_get_all(headers, i, &name, &value, &size)
+    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size)
          == RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i)
       m.metadata.emplace_back(
-        name, value ? std::string(static_cast<const char*>(value), size) : std::string());
+        name,
+        value ? std::string(static_cast<const char*>(value), size)
+              : std::string());
   }
   m.id = message_id(record.partition, record.offset);
   rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;

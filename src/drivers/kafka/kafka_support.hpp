@@ -62,8 +62,8 @@ struct partition_list_deleter {
     rd_kafka_topic_partition_list_destroy(list);
   }
 };
-using partition_list =
-  std::unique_ptr<rd_kafka_topic_partition_list_t, partition_list_deleter>;
+using partition_list
+  = std::unique_ptr<rd_kafka_topic_partition_list_t, partition_list_deleter>;
 
 struct queue_deleter {
   void operator()(rd_kafka_queue_t* queue) const noexcept {
@@ -94,7 +94,7 @@ void log_to_stderr(const rd_kafka_t* rk, int level, const char* facility,
 
 /// A fetched record as a subscriber receives it: `topic` is the client's
 /// topic name (not the Kafka one), the publish time the record's timestamp.
-model::message to_message(const rd_kafka_message_t& record, const std::string& topic,
-                       uint64_t tag);
+model::message to_message(const rd_kafka_message_t& record,
+                          const std::string& topic, uint64_t tag);
 
 } // namespace prism::drivers::kafka

@@ -33,15 +33,16 @@ struct metadata_deleter {
 };
 
 struct topic_deleter {
-  void operator()(rd_kafka_topic_t* rkt) const noexcept { rd_kafka_topic_destroy(rkt); }
+  void operator()(rd_kafka_topic_t* rkt) const noexcept {
+    rd_kafka_topic_destroy(rkt);
+  }
 };
 
 } // namespace
 
 topic_registry::topic_registry(rd_kafka_t* client, int32_t partitions,
                                int32_t replication_factor)
-  : client_(client),
-    partitions_(partitions),
+  : client_(client), partitions_(partitions),
     replication_factor_(replication_factor) {
   thread_ = std::thread([this] { run(); });
 }
@@ -85,9 +86,8 @@ void topic_registry::ensure(const std::string& topic, continuation then) {
   wake_.notify_all();
 }
 
-topic_registry::result
-topic_registry::ensure_and_wait(const std::string& topic,
-                                const std::function<bool()>& cancelled) {
+topic_registry::result topic_registry::ensure_and_wait(
+  const std::string& topic, const std::function<bool()>& cancelled) {
   struct shared_wait {
     std::mutex mutex;
     std::condition_variable done;
@@ -132,7 +132,8 @@ void topic_registry::run() {
   }
 }
 
-topic_registry::result topic_registry::check_or_create(const std::string& topic) {
+topic_registry::result topic_registry::check_or_create(
+  const std::string& topic) {
   result known = read_partitions(topic);
   if (!known.status.ok() || known.partitions > 0)
     return known;
@@ -150,18 +151,20 @@ topic_registry::result topic_registry::check_or_create(const std::string& topic)
   return {{}, partitions_};
 }
 
-topic_registry::result topic_registry::read_partitions(const std::string& topic) {
+topic_registry::result topic_registry::read_partitions(
+  const std::string& topic) {
   std::unique_ptr<rd_kafka_topic_t, topic_deleter> rkt(
     rd_kafka_topic_new(client_, topic.c_str(), nullptr));
   if (!rkt)
-    return {unavailable("cannot look up the Kafka topic \"" + topic + "\": "
-                        + rd_kafka_err2str(rd_kafka_last_error())),
+    return {unavailable("cannot look up the Kafka topic \"" + topic
+                        + "\": " + rd_kafka_err2str(rd_kafka_last_error())),
             0};
   auto deadline = steady::now() + std::chrono::milliseconds(metadata_total_ms);
   rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   do {
     const rd_kafka_metadata_t* raw = nullptr;
-    err = rd_kafka_metadata(client_, 0, rkt.get(), &raw, metadata_request_timeout_ms);
+    err = rd_kafka_metadata(client_, 0, rkt.get(), &raw,
+                            metadata_request_timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
       continue;
     std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter> md(raw);
@@ -183,18 +186,19 @@ topic_registry::result topic_registry::read_partitions(const std::string& topic)
 
 topic_registry::result topic_registry::create(const std::string& topic) {
   char error[512];
-  rd_kafka_NewTopic_t* new_topic = rd_kafka_NewTopic_new(
-    topic.c_str(), static_cast<int>(partitions_), replication_factor_, error,
-    sizeof error);
+  rd_kafka_NewTopic_t* new_topic
+    = rd_kafka_NewTopic_new(topic.c_str(), static_cast<int>(partitions_),
+                            replication_factor_, error, sizeof error);
   if (new_topic == nullptr)
-    return {unavailable("cannot create the Kafka topic \"" + topic + "\": " + error),
-            0};
-  rd_kafka_AdminOptions_t* options =
-    rd_kafka_AdminOptions_new(client_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(options, create_operation_timeout_ms,
-                                              error, sizeof error);
-  rd_kafka_AdminOptions_set_request_timeout(options, create_operation_timeout_ms,
-                                            error, sizeof error);
+    return {
+      unavailable("cannot create the Kafka topic \"" + topic + "\": " + error),
+      0};
+  rd_kafka_AdminOptions_t* options
+    = rd_kafka_AdminOptions_new(client_, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(
+    options, create_operation_timeout_ms, error, sizeof error);
+  rd_kafka_AdminOptions_set_request_timeout(
+    options, create_operation_timeout_ms, error, sizeof error);
   rd_kafka_queue_t* answers = rd_kafka_queue_new(client_);
   rd_kafka_CreateTopics(client_, &new_topic, 1, options, answers);
   rd_kafka_NewTopic_destroy(new_topic);
@@ -206,26 +210,27 @@ topic_registry::result topic_registry::create(const std::string& topic) {
     event = rd_kafka_queue_poll(answers, poll_slice_ms);
   rd_kafka_queue_destroy(answers);
   if (event == nullptr)
-    return {unavailable("cannot create the Kafka topic \"" + topic
-                        + "\": the cluster did not answer CreateTopics in time"),
-            0};
+    return {
+      unavailable("cannot create the Kafka topic \"" + topic
+                  + "\": the cluster did not answer CreateTopics in time"),
+      0};
 
   result answer{{}, partitions_};
   if (rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    answer = {unavailable("cannot create the Kafka topic \"" + topic + "\": "
-                          + rd_kafka_event_error_string(event)),
+    answer = {unavailable("cannot create the Kafka topic \"" + topic
+                          + "\": " + rd_kafka_event_error_string(event)),
               0};
   } else if (const auto* created = rd_kafka_event_CreateTopics_result(event)) {
     size_t count = 0;
-    const rd_kafka_topic_result_t** topics =
-      rd_kafka_CreateTopics_result_topics(created, &count);
+    const rd_kafka_topic_result_t** topics
+      = rd_kafka_CreateTopics_result_topics(created, &count);
     for (size_t i = 0; i < count; ++i) {
       auto err = rd_kafka_topic_result_error(topics[i]);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR
           && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         const char* why = rd_kafka_topic_result_error_string(topics[i]);
-        answer = {unavailable("cannot create the Kafka topic \"" + topic + "\": "
-                              + (why ? why : rd_kafka_err2str(err))),
+        answer = {unavailable("cannot create the Kafka topic \"" + topic
+                              + "\": " + (why ? why : rd_kafka_err2str(err))),
                   0};
       }
     }

@@ -36,7 +36,8 @@ public:
 
   /// Uses `client` (the driver's producer) for metadata and admin requests;
   /// it must outlive the registry.
-  topic_registry(rd_kafka_t* client, int32_t partitions, int32_t replication_factor);
+  topic_registry(rd_kafka_t* client, int32_t partitions,
+                 int32_t replication_factor);
   /// Stops: whoever still waits gets UNAVAILABLE "driver shutting down".
   ~topic_registry();
 

@@ -9,7 +9,6 @@ namespace prism::drivers {
 
 using namespace prism::model;
 
-
 namespace {
 
 bool starts_with(std::string_view s, std::string_view prefix) noexcept {
@@ -18,8 +17,9 @@ bool starts_with(std::string_view s, std::string_view prefix) noexcept {
 
 } // namespace
 
-const memory_store::value_entry*
-memory_store::find_live(const space& s, const std::string& key, int64_t now_ms) {
+const memory_store::value_entry* memory_store::find_live(const space& s,
+                                                         const std::string& key,
+                                                         int64_t now_ms) {
   auto i = s.keys.find(key);
   if (i == s.keys.end() || !is_live(i->second.expires_at, now_ms))
     return nullptr;
@@ -67,8 +67,8 @@ void memory_store::unindex(int64_t expires_at, std::string_view ns,
     expiry_.erase(i);
 }
 
-bool memory_store::erase(const std::string& ns, space& s, const std::string& key,
-                         int64_t now_ms) {
+bool memory_store::erase(const std::string& ns, space& s,
+                         const std::string& key, int64_t now_ms) {
   auto i = s.keys.find(key);
   if (i == s.keys.end())
     return false;
@@ -80,7 +80,8 @@ bool memory_store::erase(const std::string& ns, space& s, const std::string& key
   return live;
 }
 
-const memory_store::space* memory_store::find_space(const std::string& ns) const {
+const memory_store::space* memory_store::find_space(
+  const std::string& ns) const {
   auto i = spaces_.find(ns);
   return i == spaces_.end() ? nullptr : &i->second;
 }
@@ -166,8 +167,8 @@ outcome memory_store::do_scan(const space* s, const scan_op& op,
   answer_budget budget{op.answer_bytes_max};
   // Start at the first key >= prefix and > start_after.
   auto i = (!op.start_after.empty() && op.start_after.compare(op.prefix) >= 0)
-             ? s->keys.upper_bound(op.start_after)
-             : s->keys.lower_bound(op.prefix);
+    ? s->keys.upper_bound(op.start_after)
+    : s->keys.lower_bound(op.prefix);
   for (; i != s->keys.end(); ++i) {
     if (!starts_with(i->first, op.prefix))
       break;
@@ -222,8 +223,8 @@ outcome memory_store::do_delete(const std::string& ns, const delete_op& op,
   return outcome::success(r);
 }
 
-outcome memory_store::do_batch_set(const std::string& ns, const batch_set_op& op,
-                                   int64_t now_ms) {
+outcome memory_store::do_batch_set(const std::string& ns,
+                                   const batch_set_op& op, int64_t now_ms) {
   batch_set_result r;
   r.versions.reserve(op.entries.size());
   auto& s = spaces_[ns];
@@ -233,7 +234,8 @@ outcome memory_store::do_batch_set(const std::string& ns, const batch_set_op& op
 }
 
 outcome memory_store::do_batch_delete(const std::string& ns,
-                                      const batch_delete_op& op, int64_t now_ms) {
+                                      const batch_delete_op& op,
+                                      int64_t now_ms) {
   batch_delete_result r;
   auto si = spaces_.find(ns);
   if (si == spaces_.end())

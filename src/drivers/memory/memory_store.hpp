@@ -18,12 +18,11 @@
 
 namespace prism::drivers {
 
-
-
 class memory_store {
 public:
   /// Runs one operation on namespace `ns` at time `now_ms`.
-  model::outcome apply(const std::string& ns, const model::operation& op, int64_t now_ms);
+  model::outcome apply(const std::string& ns, const model::operation& op,
+                       int64_t now_ms);
 
   /// Removes up to `max_keys` entries whose expiry is <= now_ms, earliest
   /// expiry first, and answers how many it removed.
@@ -87,17 +86,23 @@ private:
   /// The namespace `ns`, or nullptr when nothing was ever written to it.
   const space* find_space(const std::string& ns) const;
 
-  model::outcome do_get(const space* s, const model::get_op& op, int64_t now_ms) const;
-  model::outcome do_exists(const space* s, const model::exists_op& op, int64_t now_ms) const;
+  model::outcome do_get(const space* s, const model::get_op& op,
+                        int64_t now_ms) const;
+  model::outcome do_exists(const space* s, const model::exists_op& op,
+                           int64_t now_ms) const;
   model::outcome do_batch_get(const space* s, const model::batch_get_op& op,
-                       int64_t now_ms) const;
-  model::outcome do_scan(const space* s, const model::scan_op& op, int64_t now_ms) const;
-  model::outcome do_set(const std::string& ns, const model::set_op& op, int64_t now_ms);
-  model::outcome do_delete(const std::string& ns, const model::delete_op& op, int64_t now_ms);
-  model::outcome do_batch_set(const std::string& ns, const model::batch_set_op& op,
-                       int64_t now_ms);
-  model::outcome do_batch_delete(const std::string& ns, const model::batch_delete_op& op,
-                          int64_t now_ms);
+                              int64_t now_ms) const;
+  model::outcome do_scan(const space* s, const model::scan_op& op,
+                         int64_t now_ms) const;
+  model::outcome do_set(const std::string& ns, const model::set_op& op,
+                        int64_t now_ms);
+  model::outcome do_delete(const std::string& ns, const model::delete_op& op,
+                           int64_t now_ms);
+  model::outcome do_batch_set(const std::string& ns,
+                              const model::batch_set_op& op, int64_t now_ms);
+  model::outcome do_batch_delete(const std::string& ns,
+                                 const model::batch_delete_op& op,
+                                 int64_t now_ms);
 
   std::map<std::string, space, model::bytewise_less> spaces_;
   expiry_index expiry_;

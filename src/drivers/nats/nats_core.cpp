@@ -31,7 +31,7 @@ void nats_core::report_first(const std::string& reason_if_down) {
   std::lock_guard<std::mutex> lock{state_mutex_};
   natsConnection* c = nc.load();
   bool up = c != nullptr
-            && natsConnection_Status(c) == NATS_CONN_STATUS_CONNECTED;
+    && natsConnection_Status(c) == NATS_CONN_STATUS_CONNECTED;
   connected.store(up);
   if (first_reported_ && up == reported_up_)
     return;
@@ -141,7 +141,7 @@ model::outcome nats_core::ack_outcome(const awaiting_ack& a, jsPubAck* pa,
   if (pa != nullptr && pae == nullptr) {
     model::publish_result r;
     r.message_id = std::string(pa->Stream ? pa->Stream : "") + "-"
-                   + std::to_string(pa->Sequence);
+      + std::to_string(pa->Sequence);
     return model::outcome::success(std::move(r));
   }
   natsStatus err = pae ? pae->Err : NATS_ERR;
@@ -214,11 +214,11 @@ step nats_core::ensure_stream(const std::string& ns, time_point deadline) {
       bool holds = holds_subjects(si, subjects);
       jsStreamInfo_Destroy(si);
       if (!holds)
-        return step::fail(
-          status_code::failed_precondition,
-          "the JetStream stream " + name + " exists but does not hold the "
-            + "subjects " + subjects
-            + "; the gateway does not change existing streams");
+        return step::fail(status_code::failed_precondition,
+                          "the JetStream stream " + name
+                            + " exists but does not hold the " + "subjects "
+                            + subjects
+                            + "; the gateway does not change existing streams");
       std::lock_guard<std::mutex> lock{streams_mutex_};
       streams_.insert(ns);
       return step::ok();
@@ -236,8 +236,8 @@ step nats_core::ensure_stream(const std::string& ns, time_point deadline) {
     // (the server's "unlimited") puts no cap on the bytes.
     cfg.MaxAge = static_cast<int64_t>(settings.stream_max_age_ms) * 1000000;
     cfg.MaxBytes = settings.stream_max_bytes == 0
-                     ? -1
-                     : static_cast<int64_t>(settings.stream_max_bytes);
+      ? -1
+      : static_cast<int64_t>(settings.stream_max_bytes);
     code = jsErrCode{};
     s = js_AddStream(&si, j, &cfg, &wait, &code);
     if (s == NATS_OK) {
@@ -271,8 +271,9 @@ void on_disconnected(natsConnection* nc, void* closure) {
   core->fail_awaiting(
     "lost the connection to NATS before JetStream acknowledged the "
     "message; it may or may not have been stored");
-  core->on_state(false, "lost the connection to NATS at "
-                          + core->settings.target + connection_error(nc));
+  core->on_state(false,
+                 "lost the connection to NATS at " + core->settings.target
+                   + connection_error(nc));
 }
 
 void on_connected(natsConnection*, void* closure) {
@@ -288,8 +289,9 @@ void on_closed(natsConnection* nc, void* closure) {
   core->fail_awaiting("the connection to NATS was closed before JetStream "
                       "acknowledged the message; it may or may not have "
                       "been stored");
-  core->on_state(false, "the connection to NATS at " + core->settings.target
-                          + " was closed" + connection_error(nc));
+  core->on_state(false,
+                 "the connection to NATS at " + core->settings.target
+                   + " was closed" + connection_error(nc));
 }
 
 void on_publish_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae,
@@ -303,8 +305,7 @@ void on_publish_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae,
 // --- messages --------------------------------------------------------------
 
 natsMsg* make_message(const std::string& subject, const model::publish_op& op,
-                      const std::string& id, int64_t now_ms,
-                      natsStatus& s) {
+                      const std::string& id, int64_t now_ms, natsStatus& s) {
   natsMsg* msg = nullptr;
   s = natsMsg_Create(&msg, subject.c_str(), nullptr, op.payload.data(),
                      static_cast<int>(op.payload.size()));
@@ -366,7 +367,7 @@ model::message to_message(natsMsg* m, const std::string& topic, bool jetstream,
     jsMsgMetaData* meta = nullptr;
     if (natsMsg_GetMetaData(&meta, m) == NATS_OK) {
       out.id = std::string(meta->Stream ? meta->Stream : "") + "-"
-               + std::to_string(meta->Sequence.Stream);
+        + std::to_string(meta->Sequence.Stream);
       out.publish_time_ms = meta->Timestamp / 1000000;
       jsMsgMetaData_Destroy(meta);
     }

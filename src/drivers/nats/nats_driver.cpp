@@ -184,9 +184,9 @@ nats_driver::nats_driver(nats_settings settings,
   std::vector<const char*> servers;
   for (auto& u : urls)
     servers.push_back(u.c_str());
-  check(natsOptions_SetServers(o, servers.data(),
-                               static_cast<int>(servers.size())),
-        st.backend, ("the url " + st.target).c_str());
+  check(
+    natsOptions_SetServers(o, servers.data(), static_cast<int>(servers.size())),
+    st.backend, ("the url " + st.target).c_str());
   check(natsOptions_SetName(o, ("prism " + st.backend).c_str()), st.backend,
         "the connection name");
   check(natsOptions_SetTimeout(o, st.connect_timeout_ms), st.backend,
@@ -194,9 +194,9 @@ nats_driver::nats_driver(nats_settings settings,
   check(natsOptions_SetMaxReconnect(o, -1), st.backend, "reconnecting forever");
   check(natsOptions_SetReconnectWait(o, reconnect_wait_ms), st.backend,
         "the reconnect wait");
-  check(natsOptions_SetReconnectJitter(o, reconnect_jitter_ms,
-                                       reconnect_jitter_ms),
-        st.backend, "the reconnect jitter");
+  check(
+    natsOptions_SetReconnectJitter(o, reconnect_jitter_ms, reconnect_jitter_ms),
+    st.backend, "the reconnect jitter");
   check(natsOptions_SetPingInterval(o, ping_interval_ms), st.backend,
         "the ping interval");
   check(natsOptions_SetMaxPingsOut(o, max_pings_out), st.backend,
@@ -213,9 +213,9 @@ nats_driver::nats_driver(nats_settings settings,
         st.backend, "the reconnected callback");
   check(natsOptions_SetClosedCB(o, on_closed, core_->handle), st.backend,
         "the closed callback");
-  check(natsOptions_SetRetryOnFailedConnect(o, true, on_connected,
-                                            core_->handle),
-        st.backend, "retrying the first connect");
+  check(
+    natsOptions_SetRetryOnFailedConnect(o, true, on_connected, core_->handle),
+    st.backend, "retrying the first connect");
   publisher_ = std::thread([this] { run_publisher(); });
 }
 
@@ -241,14 +241,14 @@ nats_driver::~nats_driver() {
   core_->gate.close();
   for (auto& job : publish_queue_)
     job.done(model::outcome::failure(status_code::unavailable,
-                                  "the NATS driver is shutting down; the "
-                                  "message was not published"));
+                                     "the NATS driver is shutting down; the "
+                                     "message was not published"));
   publish_queue_.clear();
   for (auto& a : core_->take_all_acks())
     a.done(model::outcome::failure(status_code::unavailable,
-                                "the NATS driver is shutting down before "
-                                "JetStream acknowledged the message; it may "
-                                "or may not have been stored"));
+                                   "the NATS driver is shutting down before "
+                                   "JetStream acknowledged the message; it may "
+                                   "or may not have been stored"));
   // 5. Close the connection, after sending what is buffered (acks, naks).
   closures<nats_core>::instance().remove(core_->handle);
   natsConnection* nc = core_->nc.exchange(nullptr);
@@ -330,9 +330,8 @@ void nats_driver::run_publisher() {
   while (true) {
     {
       std::unique_lock<std::mutex> lock{publish_mutex_};
-      publish_wake_.wait(lock, [this] {
-        return publisher_stop_ || !publish_queue_.empty();
-      });
+      publish_wake_.wait(
+        lock, [this] { return publisher_stop_ || !publish_queue_.empty(); });
       if (publisher_stop_)
         return;
       while (!publish_queue_.empty()
@@ -356,17 +355,18 @@ bool nats_driver::admissible(publish_job& job, const std::string& subject) {
     return false;
   }
   if (steady::now() >= job.deadline) {
-    core_->answer(job.done, model::outcome::failure(
-                              status_code::deadline_exceeded,
+    core_->answer(
+      job.done,
+      model::outcome::failure(status_code::deadline_exceeded,
                               "the deadline passed before the message was "
                               "sent to NATS; it was not published"));
     return false;
   }
   if (!core_->connected.load() || core_->nc.load() == nullptr) {
     auto o = model::outcome::failure(status_code::unavailable,
-                                  "not connected to NATS at "
-                                    + core_->settings.target
-                                    + "; the message was not published");
+                                     "not connected to NATS at "
+                                       + core_->settings.target
+                                       + "; the message was not published");
     o.status.retry_after_ms = static_cast<uint32_t>(reconnect_wait_ms);
     core_->answer(job.done, std::move(o));
     return false;
@@ -376,7 +376,7 @@ bool nats_driver::admissible(publish_job& job, const std::string& subject) {
 
 /// A publish nats.c would not send.
 model::outcome send_failure(natsStatus s, natsConnection* nc,
-                         const std::string& fate) {
+                            const std::string& fate) {
   if (s == NATS_MAX_PAYLOAD)
     return model::outcome::failure(
       status_code::invalid_argument,
@@ -384,8 +384,8 @@ model::outcome send_failure(natsStatus s, natsConnection* nc,
         + std::to_string(natsConnection_GetMaxPayload(nc))
         + " bytes, headers included); it was not published");
   return model::outcome::failure(status_code::unavailable,
-                              "cannot publish to NATS: " + error_text(s)
-                                + "; " + fate);
+                                 "cannot publish to NATS: " + error_text(s)
+                                   + "; " + fate);
 }
 
 void nats_driver::publish_batch(std::vector<publish_job>& batch) {
@@ -394,13 +394,14 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
   // Core NATS: the messages written, answered after one flush.
   std::vector<std::pair<publish_job*, std::string>> flushed;
   for (auto& job : batch) {
-    std::string subject = nats_names::subject(st.subject_prefix, job.ns,
-                                              job.op.topic);
+    std::string subject
+      = nats_names::subject(st.subject_prefix, job.ns, job.op.topic);
     if (!admissible(job, subject))
       continue;
     if (job.op.payload.size() > static_cast<size_t>(INT32_MAX)) {
-      core_->answer(job.done, model::outcome::failure(
-                                status_code::invalid_argument,
+      core_->answer(
+        job.done,
+        model::outcome::failure(status_code::invalid_argument,
                                 "the payload is too large for NATS"));
       continue;
     }
@@ -408,8 +409,9 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
       step ready = core_->ensure_stream(job.ns, job.deadline);
       if (ready.what != step::done) {
         auto why = ready.why;
-        why.message = core_->mask(why.message) + "; the message was not "
-                                                 "published";
+        why.message = core_->mask(why.message)
+          + "; the message was not "
+            "published";
         core_->answer(job.done, model::outcome{why, {}});
         continue;
       }
@@ -418,10 +420,10 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
     std::string id = core_->next_message_id();
     natsMsg* msg = make_message(subject, job.op, id, core_->clock->now_ms(), s);
     if (msg == nullptr) {
-      core_->answer(job.done, model::outcome::failure(
-                                status_code::invalid_argument,
-                                "cannot make a NATS message of it: "
-                                  + error_text(s)));
+      core_->answer(job.done,
+                    model::outcome::failure(status_code::invalid_argument,
+                                            "cannot make a NATS message of it: "
+                                              + error_text(s)));
       continue;
     }
     if (!st.jetstream) {
@@ -434,12 +436,12 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
       flushed.emplace_back(&job, std::move(id));
       continue;
     }
-    int64_t max_wait = std::min(ms_until(job.deadline),
-                                publish_ack_wait_max_ms);
+    int64_t max_wait
+      = std::min(ms_until(job.deadline), publish_ack_wait_max_ms);
     max_wait = std::max<int64_t>(max_wait, 1);
     natsMsg* key = msg;
-    core_->expect_ack(key, awaiting_ack{job.ns, job.deadline, max_wait,
-                                        std::move(job.done)});
+    core_->expect_ack(
+      key, awaiting_ack{job.ns, job.deadline, max_wait, std::move(job.done)});
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = max_wait;
@@ -448,16 +450,16 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
       // nats.c did not take it: no acknowledgment will come.
       natsMsg_Destroy(msg);
       if (auto a = core_->take_ack(key))
-        core_->answer(a->done, send_failure(
-                                 s, nc, "it may or may not have been stored"));
+        core_->answer(
+          a->done, send_failure(s, nc, "it may or may not have been stored"));
     }
   }
   if (flushed.empty())
     return;
   int64_t wait = 1;
   for (auto& [job, id] : flushed)
-    wait = std::max(wait, std::min(ms_until(job->deadline),
-                                   publish_ack_wait_max_ms));
+    wait = std::max(wait,
+                    std::min(ms_until(job->deadline), publish_ack_wait_max_ms));
   natsStatus s = natsConnection_FlushTimeout(nc, wait);
   for (auto& [job, id] : flushed) {
     if (s == NATS_OK) {
@@ -480,14 +482,14 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
   }
 }
 
-std::unique_ptr<pubsub_driver::subscription>
-nats_driver::subscribe(const std::string& ns, const model::subscribe_op& op,
-                       subscriber_events events) {
+std::unique_ptr<pubsub_driver::subscription> nats_driver::subscribe(
+  const std::string& ns, const model::subscribe_op& op,
+  subscriber_events events) {
   const bool named = !op.subscription.empty();
   std::shared_ptr<sub_state> state;
   if (core_->settings.jetstream && named) {
-    auto member = std::make_shared<pull_member>(core_, ns, op,
-                                                std::move(events));
+    auto member
+      = std::make_shared<pull_member>(core_, ns, op, std::move(events));
     core_->add_sub(member);
     member->launch();
     state = member;
@@ -495,11 +497,11 @@ nats_driver::subscribe(const std::string& ns, const model::subscribe_op& op,
     // With JetStream every ephemeral subscriber reads the stream through an
     // ordered consumer, so it sees exactly what was stored, with the ids
     // Publish answered.
-    auto kind = named                        ? push_sub::kind::queue
-                : core_->settings.jetstream ? push_sub::kind::ordered
-                                             : push_sub::kind::plain;
-    auto sub = std::make_shared<push_sub>(core_, ns, op, std::move(events),
-                                          kind);
+    auto kind = named             ? push_sub::kind::queue
+      : core_->settings.jetstream ? push_sub::kind::ordered
+                                  : push_sub::kind::plain;
+    auto sub
+      = std::make_shared<push_sub>(core_, ns, op, std::move(events), kind);
     sub->register_closure();
     core_->add_sub(sub);
     control_.post([sub] { return sub->setup_step(); });

@@ -138,8 +138,8 @@ std::string stream_name(const std::string& stream_prefix,
 
 std::string durable_name(const std::string& topic,
                          const std::string& subscription) {
-  std::string name = encode_durable_part(topic) + "_s"
-                     + encode_durable_part(subscription);
+  std::string name
+    = encode_durable_part(topic) + "_s" + encode_durable_part(subscription);
   if (name.size() <= durable_name_max)
     return name;
   char hash[17];
@@ -170,8 +170,7 @@ bool metadata_key_of(std::string_view header, std::string& key) {
 
 bool reserved_header(std::string_view header) {
   return header.substr(0, 5) == "Nats-" || header == "Status"
-         || header == "Description" || header == id_header
-         || header == time_header;
+    || header == "Description" || header == id_header || header == time_header;
 }
 
 std::string encode_value(std::string_view value) {

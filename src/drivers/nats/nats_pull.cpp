@@ -10,9 +10,10 @@ using namespace nats_tuning;
 
 void pull_member::launch() {
   core->thread_started();
-  std::thread([self = std::static_pointer_cast<pull_member>(
-                 shared_from_this())] { self->run(); })
-    .detach();
+  std::thread([self
+               = std::static_pointer_cast<pull_member>(shared_from_this())] {
+    self->run();
+  }).detach();
 }
 
 step pull_member::setup() {
@@ -42,7 +43,7 @@ step pull_member::setup() {
     cc.AckPolicy = js_AckExplicit;
     cc.AckWait = ack_wait_ms * 1000000;
     cc.DeliverPolicy = start == model::start_position::earliest ? js_DeliverAll
-                                                              : js_DeliverNew;
+                                                                : js_DeliverNew;
     code = jsErrCode{};
     s = js_AddConsumer(&ci, js, stream_.c_str(), &cc, nullptr, &code);
     if (s != NATS_OK
@@ -56,14 +57,14 @@ step pull_member::setup() {
     }
   }
   if (s != NATS_OK)
-    return classify(s, code, "cannot set up the JetStream consumer "
-                               + durable_ + " of stream " + stream_);
+    return classify(s, code,
+                    "cannot set up the JetStream consumer " + durable_
+                      + " of stream " + stream_);
   bool pull = ci->Config != nullptr
-              && (ci->Config->DeliverSubject == nullptr
-                  || *ci->Config->DeliverSubject == '\0');
-  std::string filter = ci->Config && ci->Config->FilterSubject
-                         ? ci->Config->FilterSubject
-                         : "";
+    && (ci->Config->DeliverSubject == nullptr
+        || *ci->Config->DeliverSubject == '\0');
+  std::string filter
+    = ci->Config && ci->Config->FilterSubject ? ci->Config->FilterSubject : "";
   int64_t ack_wait_ns = ci->Config ? ci->Config->AckWait : 0;
   jsConsumerInfo_Destroy(ci);
   if (!pull || (!filter.empty() && filter != subject))
@@ -84,8 +85,8 @@ step pull_member::setup() {
   s = js_PullSubscribe(&sub, js, subject.c_str(), durable_.c_str(), nullptr,
                        &so, &code);
   if (s != NATS_OK)
-    return classify(s, code, "cannot bind to the JetStream consumer "
-                               + durable_);
+    return classify(s, code,
+                    "cannot bind to the JetStream consumer " + durable_);
   sub_ = sub;
   return step::ok();
 }
@@ -108,8 +109,8 @@ void pull_member::run() {
         || failing_.failed_for(core->settings.unavailable_after_ms)) {
       if (st.what != step::failed)
         st.why.message = "could not subscribe for "
-                         + std::to_string(core->settings.unavailable_after_ms)
-                         + " ms: " + st.why.message;
+          + std::to_string(core->settings.unavailable_after_ms)
+          + " ms: " + st.why.message;
       deliver_ended(st.why);
       over_ = true;
       break;
@@ -304,7 +305,7 @@ void pull_member::report_lag() {
   if (s != NATS_OK)
     return; // fetching notices a consumer that is gone
   uint64_t lag = ci->NumPending
-                 + static_cast<uint64_t>(std::max<int64_t>(ci->NumAckPending, 0));
+    + static_cast<uint64_t>(std::max<int64_t>(ci->NumAckPending, 0));
   jsConsumerInfo_Destroy(ci);
   deliver_lag(lag);
 }

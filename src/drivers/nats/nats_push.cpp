@@ -128,8 +128,8 @@ std::optional<int64_t> push_sub::setup_step() {
       so.Stream = stream.c_str();
       so.Ordered = true;
       so.Config.DeliverPolicy = start == model::start_position::earliest
-                                  ? js_DeliverAll
-                                  : js_DeliverNew;
+        ? js_DeliverAll
+        : js_DeliverNew;
       jsErrCode code = jsErrCode{};
       status = js_Subscribe(&s, core->js.load(), subject.c_str(),
                             on_push_message, handle_, nullptr, &so, &code);
@@ -137,17 +137,15 @@ std::optional<int64_t> push_sub::setup_step() {
         return retry_or_end(classify(
           status, code, "cannot create an ordered consumer on " + subject));
     } else if (kind_ == kind::queue) {
-      status = natsConnection_QueueSubscribe(&s, nc, subject.c_str(),
-                                             name.c_str(), on_push_message,
-                                             handle_);
+      status = natsConnection_QueueSubscribe(
+        &s, nc, subject.c_str(), name.c_str(), on_push_message, handle_);
     } else {
       status = natsConnection_Subscribe(&s, nc, subject.c_str(),
                                         on_push_message, handle_);
     }
     if (status != NATS_OK)
-      return retry_or_end(
-        step::again("cannot subscribe to " + subject + ": "
-                    + error_text(status)));
+      return retry_or_end(step::again("cannot subscribe to " + subject + ": "
+                                      + error_text(status)));
     if (!keep(s))
       return std::nullopt;
     subscribed_ = true;

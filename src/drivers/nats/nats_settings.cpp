@@ -38,8 +38,8 @@ namespace {
 /// starting, stopping or busy.
 bool transient(jsErrCode code) {
   return code == 0 || code == JSClusterNotAvailErr
-         || code == JSClusterNotLeaderErr || code == JSNotEnabledErr
-         || code == JSInsufficientResourcesErr;
+    || code == JSClusterNotLeaderErr || code == JSNotEnabledErr
+    || code == JSInsufficientResourcesErr;
 }
 
 } // namespace
@@ -50,8 +50,8 @@ step classify(natsStatus s, jsErrCode code, const std::string& what) {
     text += " (JetStream error " + std::to_string(code) + ")";
   if (!transient(code))
     return step::fail(code == JSNotEnabledForAccountErr
-                          ? status_code::failed_precondition
-                          : status_code::unavailable,
+                        ? status_code::failed_precondition
+                        : status_code::unavailable,
                       text);
   return step::again(text);
 }
@@ -73,8 +73,9 @@ nats_settings settings_of(const config::backend& backend) {
   if (!n.token_env.empty()) {
     const char* token = std::getenv(n.token_env.c_str());
     if (token == nullptr)
-      throw std::runtime_error("backend \"" + backend.name + "\": token_env "
-                               "names the environment variable "
+      throw std::runtime_error("backend \"" + backend.name
+                               + "\": token_env "
+                                 "names the environment variable "
                                + n.token_env + ", which is not set");
     s.token = token;
   }

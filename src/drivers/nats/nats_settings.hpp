@@ -57,8 +57,9 @@ struct step {
 
   static step ok() { return {}; }
   static step again(std::string reason) {
-    return {retry, prism::status::failure(status_code::unavailable,
-                                          std::move(reason))};
+    return {
+      retry,
+      prism::status::failure(status_code::unavailable, std::move(reason))};
   }
   static step fail(status_code code, std::string reason) {
     return {failed, prism::status::failure(code, std::move(reason))};

@@ -164,8 +164,8 @@ public:
 
   void request(uint32_t n) override {
     std::lock_guard<std::mutex> lock{mutex_};
-    credit_ = std::min<uint64_t>(credit_ + n,
-                                defaults::nats_member_credit_max_count);
+    credit_
+      = std::min<uint64_t>(credit_ + n, defaults::nats_member_credit_max_count);
     wake_.notify_all();
   }
 

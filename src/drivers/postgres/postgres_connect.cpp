@@ -155,8 +155,7 @@ std::string postgres_settings::password() const {
     const char* value = std::getenv(password_env.c_str());
     if (value == nullptr)
       throw std::runtime_error("postgres backend \"" + backend
-                               + "\": the environment variable "
-                               + password_env
+                               + "\": the environment variable " + password_env
                                + " (password_env) is not set");
     return value;
   }
@@ -165,8 +164,7 @@ std::string postgres_settings::password() const {
     if (!in)
       throw std::runtime_error("postgres backend \"" + backend
                                + "\": cannot read password_file \""
-                               + password_file + "\": "
-                               + std::strerror(errno));
+                               + password_file + "\": " + std::strerror(errno));
     std::string line;
     std::getline(in, line);
     if (!line.empty() && line.back() == '\r')
@@ -238,7 +236,7 @@ postgres_settings make_settings(const config::backend& b, uint32_t index) {
   if (!part("dbname").empty())
     s.target += "/" + part("dbname");
   // Fail now, not on every reconnect, when the password cannot be had.
-  (void) s.password();
+  (void)s.password();
   return s;
 }
 

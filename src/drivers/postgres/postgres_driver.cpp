@@ -23,8 +23,7 @@ std::string postgres_driver::application_name(const std::string& backend,
   return "prism:" + backend + "#" + std::to_string(index);
 }
 
-postgres_driver::postgres_driver(const config::backend& backend,
-                                 uint32_t index,
+postgres_driver::postgres_driver(const config::backend& backend, uint32_t index,
                                  std::shared_ptr<wall_clock> clock)
   : settings_(make_settings(backend, index)),
     description_("postgres " + settings_.target + " #" + std::to_string(index)),
@@ -84,16 +83,15 @@ std::string postgres_driver::describe() const {
 
 void postgres_driver::open() {
   const std::string where = "cannot connect to PostgreSQL at "
-                            + settings_.target + " as "
-                            + settings_.application_name + ": ";
+    + settings_.target + " as " + settings_.application_name + ": ";
   try {
     std::string password = settings_.password();
     if (!password.empty()
         && std::find(secrets_.begin(), secrets_.end(), password)
-             == secrets_.end())
+          == secrets_.end())
       secrets_.push_back(password);
-    session_ = std::make_unique<postgres_session>(settings_, password,
-                                                  wake_fd_, shutting_down_);
+    session_ = std::make_unique<postgres_session>(settings_, password, wake_fd_,
+                                                  shutting_down_);
     PGcancel* cancel = session_->make_cancel();
     std::lock_guard<std::mutex> guard{cancel_mutex_};
     cancel_ = cancel;
@@ -129,7 +127,7 @@ void postgres_driver::started() {
 postgres_driver::time_point postgres_driver::idle_until() {
   if (session_ && settings_.idle_timeout_ms > 0)
     return session_->last_used()
-           + std::chrono::milliseconds(settings_.idle_timeout_ms);
+      + std::chrono::milliseconds(settings_.idle_timeout_ms);
   return time_point::max();
 }
 
@@ -142,7 +140,7 @@ void postgres_driver::idle() {
 bool postgres_driver::admit(const driver_job& j) {
   if (broken_.empty() && session_ && settings_.max_lifetime_ms > 0
       && steady::now() - session_->opened_at()
-           >= std::chrono::milliseconds(settings_.max_lifetime_ms))
+        >= std::chrono::milliseconds(settings_.max_lifetime_ms))
     close();
   // A request (re)connects; a reclaim round does not: it waits for the
   // next connection rather than keep one open for itself.
@@ -161,12 +159,12 @@ model::outcome postgres_driver::run(const driver_job& j) {
       out = session_->execute(j.ns, *j.op, clock_->now_ms(), j.deadline);
     } catch (const connection_broken& b) {
       broken_ = "lost the connection to PostgreSQL at " + settings_.target
-                + ": " + b.reason;
+        + ": " + b.reason;
       // outcome::lost means "not applied" unless it says otherwise.
       out = model::outcome::lost(
         b.in_doubt ? broken_
-                       + "; it broke while the request committed, which "
-                         "may or may not have been applied"
+            + "; it broke while the request committed, which "
+              "may or may not have been applied"
                    : broken_);
     } catch (...) {
       out = model::outcome::failure(status_code::internal,
@@ -188,7 +186,7 @@ uint64_t postgres_driver::reclaim(const driver_job& j) {
       removed = session_->reclaim_expired(clock_->now_ms(), j.max_keys);
     } catch (const connection_broken& b) {
       broken_ = "lost the connection to PostgreSQL at " + settings_.target
-                + ": " + b.reason;
+        + ": " + b.reason;
     } catch (...) {
     }
     set_running(false);

@@ -67,7 +67,7 @@ int64_t as_bigint(uint64_t bytes) {
 } // namespace
 
 model::outcome postgres_session::do_get(const std::string& ns,
-                                     const model::get_op& op, int64_t now) {
+                                        const model::get_op& op, int64_t now) {
   statement_scope q{*this, false};
   auto rows = q.exec("get", ns, pqxx::binarystring{op.key}, now);
   q.commit();
@@ -81,7 +81,8 @@ model::outcome postgres_session::do_get(const std::string& ns,
 }
 
 model::outcome postgres_session::do_exists(const std::string& ns,
-                                        const model::exists_op& op, int64_t now) {
+                                           const model::exists_op& op,
+                                           int64_t now) {
   statement_scope q{*this, false};
   auto rows = q.exec("exists", ns, pqxx::binarystring{op.key}, now);
   q.commit();
@@ -91,8 +92,8 @@ model::outcome postgres_session::do_exists(const std::string& ns,
 }
 
 model::outcome postgres_session::do_batch_get(const std::string& ns,
-                                           const model::batch_get_op& op,
-                                           int64_t now) {
+                                              const model::batch_get_op& op,
+                                              int64_t now) {
   model::batch_get_result r;
   r.items.reserve(op.keys.size());
   if (op.keys.empty())
@@ -133,13 +134,14 @@ model::outcome postgres_session::do_batch_get(const std::string& ns,
 }
 
 model::outcome postgres_session::do_scan(const std::string& ns,
-                                      const model::scan_op& op, int64_t now) {
+                                         const model::scan_op& op,
+                                         int64_t now) {
   const uint32_t limit = model::effective_scan_limit(op);
   const bool after = !op.start_after.empty()
-                     && op.start_after.compare(op.prefix) >= 0;
+    && op.start_after.compare(op.prefix) >= 0;
   const auto upper = model::prefix_successor(op.prefix);
   const std::string name = std::string("scan_") + (after ? "1" : "0")
-                           + (upper ? "1" : "0") + (op.keys_only ? "1" : "0");
+    + (upper ? "1" : "0") + (op.keys_only ? "1" : "0");
   pqxx::binarystring lower{after ? op.start_after : op.prefix};
   const int64_t rows_wanted = static_cast<int64_t>(limit) + 1;
   const int64_t answer_max = as_bigint(op.answer_bytes_max);
@@ -150,9 +152,10 @@ model::outcome postgres_session::do_scan(const std::string& ns,
                           pqxx::binarystring{*upper})
                  : q.exec(name.c_str(), ns, lower, now, rows_wanted);
   else
-    rows = upper ? q.exec(name.c_str(), ns, lower, now, rows_wanted,
-                          pqxx::binarystring{*upper}, answer_max)
-                 : q.exec(name.c_str(), ns, lower, now, rows_wanted, answer_max);
+    rows = upper
+      ? q.exec(name.c_str(), ns, lower, now, rows_wanted,
+               pqxx::binarystring{*upper}, answer_max)
+      : q.exec(name.c_str(), ns, lower, now, rows_wanted, answer_max);
   q.commit();
   model::scan_result r;
   r.items.reserve(std::min<size_t>(rows.size(), limit));
@@ -180,7 +183,7 @@ model::outcome postgres_session::do_scan(const std::string& ns,
 }
 
 model::outcome postgres_session::do_set(const std::string& ns,
-                                     const model::set_op& op, int64_t now) {
+                                        const model::set_op& op, int64_t now) {
   const int64_t expires_at = model::expiry_for(now, op.ttl_ms);
   statement_scope q{*this, true};
   model::set_result r;
@@ -219,7 +222,8 @@ model::outcome postgres_session::do_set(const std::string& ns,
 }
 
 model::outcome postgres_session::do_delete(const std::string& ns,
-                                        const model::delete_op& op, int64_t now) {
+                                           const model::delete_op& op,
+                                           int64_t now) {
   statement_scope q{*this, true};
   auto rows = q.exec("delete", ns, pqxx::binarystring{op.key});
   q.commit();
@@ -230,8 +234,8 @@ model::outcome postgres_session::do_delete(const std::string& ns,
 }
 
 model::outcome postgres_session::do_batch_set(const std::string& ns,
-                                           const model::batch_set_op& op,
-                                           int64_t now) {
+                                              const model::batch_set_op& op,
+                                              int64_t now) {
   model::batch_set_result r;
   if (op.entries.empty())
     return model::outcome::success(std::move(r));
@@ -242,10 +246,8 @@ model::outcome postgres_session::do_batch_set(const std::string& ns,
   for (size_t i = 0; i < op.entries.size(); ++i)
     last[op.entries[i].key] = i;
   statement_scope q{*this, true};
-  const uint64_t top = q.exec("reserve", ns, static_cast<int64_t>(n))
-                         .at(0)
-                         .at(0)
-                         .as<uint64_t>();
+  const uint64_t top
+    = q.exec("reserve", ns, static_cast<int64_t>(n)).at(0).at(0).as<uint64_t>();
   const uint64_t first = top - n + 1;
   std::vector<const model::entry*> rows;
   std::vector<int64_t> versions;
@@ -256,14 +258,13 @@ model::outcome postgres_session::do_batch_set(const std::string& ns,
     versions.push_back(static_cast<int64_t>(first + i));
     expiries.push_back(model::expiry_for(now, op.entries[i].ttl_ms));
   }
-  q.exec("put_many", ns,
-         bytea_array(rows, [](const model::entry* e) -> std::string_view {
-           return e->key;
-         }),
-         bytea_array(rows, [](const model::entry* e) -> std::string_view {
-           return e->value;
-         }),
-         bigint_array(versions), bigint_array(expiries));
+  q.exec(
+    "put_many", ns,
+    bytea_array(
+      rows, [](const model::entry* e) -> std::string_view { return e->key; }),
+    bytea_array(
+      rows, [](const model::entry* e) -> std::string_view { return e->value; }),
+    bigint_array(versions), bigint_array(expiries));
   q.commit();
   r.versions.reserve(n);
   for (uint64_t i = 0; i < n; ++i)
@@ -271,9 +272,8 @@ model::outcome postgres_session::do_batch_set(const std::string& ns,
   return model::outcome::success(std::move(r));
 }
 
-model::outcome postgres_session::do_batch_delete(const std::string& ns,
-                                              const model::batch_delete_op& op,
-                                              int64_t now) {
+model::outcome postgres_session::do_batch_delete(
+  const std::string& ns, const model::batch_delete_op& op, int64_t now) {
   model::batch_delete_result r;
   if (op.keys.empty())
     return model::outcome::success(r);

@@ -60,46 +60,45 @@ const std::map<std::string, std::string>& statements() {
     // The values only when all of them, with their keys, come to at most
     // $4 bytes (the answer's limit), or there is one: past it the server
     // sends none.
-    s["batch_get"] =
-      "SELECT key, CASE WHEN total <= $4 OR found = 1 THEN value END, version,"
-      " total, found FROM ("
-      " SELECT key, value, version,"
-      " sum(octet_length(key) + octet_length(value)) OVER () AS total,"
-      " count(*) OVER () AS found"
-      " FROM prism_kv WHERE ns = $1 AND key = ANY ($2::bytea[]) AND " PRISM_LIVE
-      ") AS found";
+    s["batch_get"]
+      = "SELECT key, CASE WHEN total <= $4 OR found = 1 THEN value END, version,"
+        " total, found FROM ("
+        " SELECT key, value, version,"
+        " sum(octet_length(key) + octet_length(value)) OVER () AS total,"
+        " count(*) OVER () AS found"
+        " FROM prism_kv WHERE ns = $1 AND key = ANY ($2::bytea[]) AND " PRISM_LIVE
+        ") AS found";
     // A plain Set in one statement: take the next version (locking the
     // namespace's counter row until commit), then write the key.
-    s["set"] =
-      "WITH v AS ("
-      " INSERT INTO prism_kv_version AS c (ns, counter) VALUES ($1, 1)"
-      " ON CONFLICT (ns) DO UPDATE SET counter = c.counter + 1"
-      " RETURNING counter) "
-      "INSERT INTO prism_kv AS t (ns, key, value, version, expires_at) "
-      "SELECT $1, $2, $3, v.counter, $4 FROM v "
-      "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
-      " version = excluded.version, expires_at = excluded.expires_at "
-      "RETURNING t.version";
+    s["set"]
+      = "WITH v AS ("
+        " INSERT INTO prism_kv_version AS c (ns, counter) VALUES ($1, 1)"
+        " ON CONFLICT (ns) DO UPDATE SET counter = c.counter + 1"
+        " RETURNING counter) "
+        "INSERT INTO prism_kv AS t (ns, key, value, version, expires_at) "
+        "SELECT $1, $2, $3, v.counter, $4 FROM v "
+        "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
+        " version = excluded.version, expires_at = excluded.expires_at "
+        "RETURNING t.version";
     // Reserves $2 versions of namespace $1 and answers the last one.
-    s["reserve"] =
-      "INSERT INTO prism_kv_version AS c (ns, counter) VALUES ($1, $2) "
-      "ON CONFLICT (ns) DO UPDATE SET counter = c.counter + excluded.counter "
-      "RETURNING counter";
+    s["reserve"]
+      = "INSERT INTO prism_kv_version AS c (ns, counter) VALUES ($1, $2) "
+        "ON CONFLICT (ns) DO UPDATE SET counter = c.counter + excluded.counter "
+        "RETURNING counter";
     // The key's row, locked until commit (a concurrent Delete waits).
     s["current"] = "SELECT version, expires_at FROM prism_kv "
                    "WHERE ns = $1 AND key = $2 FOR UPDATE";
-    s["put"] =
-      "INSERT INTO prism_kv (ns, key, value, version, expires_at) "
-      "VALUES ($1, $2, $3, $4, $5) "
-      "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
-      " version = excluded.version, expires_at = excluded.expires_at";
-    s["put_many"] =
-      "INSERT INTO prism_kv (ns, key, value, version, expires_at) "
-      "SELECT $1, k, v, n, e "
-      "FROM unnest($2::bytea[], $3::bytea[], $4::bigint[], $5::bigint[])"
-      " AS u(k, v, n, e) "
-      "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
-      " version = excluded.version, expires_at = excluded.expires_at";
+    s["put"] = "INSERT INTO prism_kv (ns, key, value, version, expires_at) "
+               "VALUES ($1, $2, $3, $4, $5) "
+               "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
+               " version = excluded.version, expires_at = excluded.expires_at";
+    s["put_many"]
+      = "INSERT INTO prism_kv (ns, key, value, version, expires_at) "
+        "SELECT $1, k, v, n, e "
+        "FROM unnest($2::bytea[], $3::bytea[], $4::bigint[], $5::bigint[])"
+        " AS u(k, v, n, e) "
+        "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
+        " version = excluded.version, expires_at = excluded.expires_at";
     s["delete"] = "DELETE FROM prism_kv WHERE ns = $1 AND key = $2 "
                   "RETURNING expires_at";
     s["delete_many"] = "DELETE FROM prism_kv "
@@ -107,12 +106,11 @@ const std::map<std::string, std::string>& statements() {
                        "RETURNING expires_at";
     // Rows a writer holds are left for the next round (SKIP LOCKED); a row
     // rewritten meanwhile is re-checked by FOR UPDATE and no longer expired.
-    s["reclaim"] =
-      "DELETE FROM prism_kv WHERE (ns, key) IN ("
-      " SELECT ns, key FROM prism_kv"
-      " WHERE expires_at > 0 AND expires_at <= $1"
-      " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
-      "AND expires_at > 0 AND expires_at <= $1";
+    s["reclaim"] = "DELETE FROM prism_kv WHERE (ns, key) IN ("
+                   " SELECT ns, key FROM prism_kv"
+                   " WHERE expires_at > 0 AND expires_at <= $1"
+                   " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+                   "AND expires_at > 0 AND expires_at <= $1";
     // Scans: keys from the greater of (>= prefix) and (> start_after),
     // below the prefix's successor when it has one, in key order; one row
     // more than the page tells whether another page follows. With values,
@@ -122,12 +120,13 @@ const std::map<std::string, std::string>& statements() {
     for (int after = 0; after < 2; ++after)
       for (int upper = 0; upper < 2; ++upper)
         for (int keys_only = 0; keys_only < 2; ++keys_only) {
-          std::string sql = keys_only ? "SELECT key, version FROM prism_kv"
-                                      : "SELECT key, version, value,"
-                                        " sum(octet_length(key) + octet_length(value))"
-                                        " OVER (ORDER BY key) AS running,"
-                                        " row_number() OVER (ORDER BY key) AS n"
-                                        " FROM prism_kv";
+          std::string sql = keys_only
+            ? "SELECT key, version FROM prism_kv"
+            : "SELECT key, version, value,"
+              " sum(octet_length(key) + octet_length(value))"
+              " OVER (ORDER BY key) AS running,"
+              " row_number() OVER (ORDER BY key) AS n"
+              " FROM prism_kv";
           sql += " WHERE ns = $1 AND key ";
           sql += after ? "> $2" : ">= $2";
           sql += " AND " PRISM_LIVE;
@@ -136,8 +135,9 @@ const std::map<std::string, std::string>& statements() {
           sql += " ORDER BY key LIMIT $4";
           if (!keys_only)
             sql = std::string{"SELECT key, version, CASE WHEN running <= "}
-                  + (upper ? "$6" : "$5") + " OR n = 1 THEN value END, running FROM ("
-                  + sql + ") AS page ORDER BY key";
+              + (upper ? "$6" : "$5")
+              + " OR n = 1 THEN value END, running FROM (" + sql
+              + ") AS page ORDER BY key";
           s["scan_" + std::to_string(after) + std::to_string(upper)
             + std::to_string(keys_only)]
             = sql;

@@ -78,17 +78,18 @@ int64_t statement_scope::deadline_limit(bool after_first) const {
 void statement_scope::fit_session_timeout(int64_t limit) {
   const int64_t own = s_.settings_.statement_timeout_ms;
   const int64_t current = s_.session_timeout_ms_;
-  bool fits = limit < 0 ? current == own
-                        : current > 0 && current <= limit && current * 2 >= limit;
+  bool fits = limit < 0
+    ? current == own
+    : current > 0 && current <= limit && current * 2 >= limit;
   if (fits) {
     s_.job_timeout_ms_ = limit < 0 ? -1 : current;
     return;
   }
   // Rounded down to a step, so nearby deadlines share one value.
   int64_t value = limit < 0 ? own
-                  : limit > defaults::postgres_timeout_exact_max_ms
-                    ? limit - limit % defaults::postgres_timeout_step_ms
-                    : limit;
+    : limit > defaults::postgres_timeout_exact_max_ms
+    ? limit - limit % defaults::postgres_timeout_step_ms
+    : limit;
   tx_.exec("SET statement_timeout = " + std::to_string(value));
   s_.session_timeout_ms_ = value;
   s_.job_timeout_ms_ = limit < 0 ? -1 : value;
@@ -120,13 +121,13 @@ postgres_session::postgres_session(const postgres_settings& settings,
   // libpq counts whole seconds (and at least 2); connect_policy enforces
   // the exact milliseconds on the whole attempt itself.
   conninfo += " connect_timeout="
-              + std::to_string((settings.connect_timeout_ms + 999) / 1000);
+    + std::to_string((settings.connect_timeout_ms + 999) / 1000);
   if (!password.empty())
     conninfo += " password=" + quoted(password);
   context_.wake_fd = wake_fd;
   context_.timeout_ms = settings.connect_timeout_ms;
-  context_.deadline = steady::now()
-                      + std::chrono::milliseconds(settings.connect_timeout_ms);
+  context_.deadline
+    = steady::now() + std::chrono::milliseconds(settings.connect_timeout_ms);
   conn_ = open_connection(conninfo, context_);
   opened_at_ = last_used_ = steady::now();
   try {
@@ -145,12 +146,12 @@ void postgres_session::set_up() {
   pqxx::nontransaction tx{*conn_};
   // One round trip when the tables exist: quiet notices, the connection's
   // statement timeout, and whether the schema is there.
-  auto ready = tx.exec(
-    "SET client_min_messages = warning; SET statement_timeout = "
-    + std::to_string(settings_.statement_timeout_ms)
-    + "; SELECT to_regclass('prism_kv') IS NOT NULL"
-      " AND to_regclass('prism_kv_expiry') IS NOT NULL"
-      " AND to_regclass('prism_kv_version') IS NOT NULL");
+  auto ready
+    = tx.exec("SET client_min_messages = warning; SET statement_timeout = "
+              + std::to_string(settings_.statement_timeout_ms)
+              + "; SELECT to_regclass('prism_kv') IS NOT NULL"
+                " AND to_regclass('prism_kv_expiry') IS NOT NULL"
+                " AND to_regclass('prism_kv_version') IS NOT NULL");
   if (!ready.at(0).at(0).as<bool>()) {
     try {
       tx.exec(create_schema_sql);
@@ -208,9 +209,8 @@ prism::status postgres_session::to_status(const pqxx::sql_error& e) const {
       return status::failure(status_code::unavailable,
                              "driver shutting down: the statement was "
                              "cancelled and rolled back (not applied)");
-    const bool by_deadline
-      = job_timeout_ms_ >= 0
-        || (deadline_ != time_point::max() && steady::now() >= deadline_);
+    const bool by_deadline = job_timeout_ms_ >= 0
+      || (deadline_ != time_point::max() && steady::now() >= deadline_);
     if (by_deadline)
       return status::failure(status_code::deadline_exceeded,
                              "the request's deadline passed while PostgreSQL "
@@ -234,14 +234,14 @@ prism::status postgres_session::to_status(const pqxx::sql_error& e) const {
                            "PostgreSQL is out of resources: " + what
                              + " (SQLSTATE " + state + ")");
   // Some of libpqxx's exception classes leave the SQLSTATE out.
-  return status::failure(status_code::internal,
-                         "postgres: " + what
-                           + (state.empty() ? "" : " (SQLSTATE " + state + ")"));
+  return status::failure(
+    status_code::internal,
+    "postgres: " + what + (state.empty() ? "" : " (SQLSTATE " + state + ")"));
 }
 
 model::outcome postgres_session::execute(const std::string& ns,
-                                      const model::operation& op, int64_t now,
-                                      time_point deadline) {
+                                         const model::operation& op,
+                                         int64_t now, time_point deadline) {
   deadline_ = deadline;
   struct done_guard {
     postgres_session& s;
@@ -271,22 +271,23 @@ model::outcome postgres_session::execute(const std::string& ns,
     } catch (const pqxx::statement_completion_unknown& e) {
       if (!is_open())
         throw connection_broken{broken_reason(e), true};
-      return model::outcome::failure(status_code::unavailable,
-                                  "PostgreSQL cannot tell whether the request "
-                                  "was applied: "
-                                    + one_line(e.what()));
+      return model::outcome::failure(
+        status_code::unavailable,
+        "PostgreSQL cannot tell whether the request "
+        "was applied: "
+          + one_line(e.what()));
     } catch (const pqxx::transaction_rollback& e) {
       if (!is_open())
         throw connection_broken{broken_reason(e), committing_};
       const bool time_left = deadline_ == time_point::max()
-                             || steady::now() < deadline_;
+        || steady::now() < deadline_;
       if (attempt < attempts && time_left)
         continue;
-      return model::outcome::failure(
-        status_code::aborted,
-        "PostgreSQL rolled the request back " + std::to_string(attempt)
-          + " times (" + one_line(e.what())
-          + "); it was not applied; retry it");
+      return model::outcome::failure(status_code::aborted,
+                                     "PostgreSQL rolled the request back "
+                                       + std::to_string(attempt) + " times ("
+                                       + one_line(e.what())
+                                       + "); it was not applied; retry it");
     } catch (const pqxx::sql_error& e) {
       if (!is_open())
         throw connection_broken{broken_reason(e), committing_};
@@ -295,19 +296,19 @@ model::outcome postgres_session::execute(const std::string& ns,
       throw connection_broken{broken_reason(e), true};
     } catch (const std::bad_alloc&) {
       return model::outcome::failure(status_code::resource_exhausted,
-                                  "out of memory on postgres backend \""
-                                    + settings_.backend + "\"");
+                                     "out of memory on postgres backend \""
+                                       + settings_.backend + "\"");
     } catch (const std::exception& e) {
       if (!is_open())
         throw connection_broken{broken_reason(e), committing_};
       return model::outcome::failure(status_code::internal,
-                                  "postgres driver: " + one_line(e.what()));
+                                     "postgres driver: " + one_line(e.what()));
     }
   }
 }
 
 model::outcome postgres_session::run(const std::string& ns,
-                                  const model::operation& op, int64_t now) {
+                                     const model::operation& op, int64_t now) {
   struct runner {
     postgres_session& c;
     const std::string& ns;
@@ -319,7 +320,9 @@ model::outcome postgres_session::run(const std::string& ns,
     model::outcome run(const model::batch_get_op& x) {
       return c.do_batch_get(ns, x, now);
     }
-    model::outcome run(const model::scan_op& x) { return c.do_scan(ns, x, now); }
+    model::outcome run(const model::scan_op& x) {
+      return c.do_scan(ns, x, now);
+    }
     model::outcome run(const model::set_op& x) { return c.do_set(ns, x, now); }
     model::outcome run(const model::delete_op& x) {
       return c.do_delete(ns, x, now);
@@ -342,8 +345,8 @@ uint64_t postgres_session::reclaim_expired(int64_t now_ms, uint32_t max_keys) {
     // Not counted as use: reclaiming alone does not keep a connection from
     // being closed as idle.
     pqxx::nontransaction tx{*conn_};
-    auto rows = tx.exec_prepared("reclaim", now_ms,
-                                 static_cast<int64_t>(max_keys));
+    auto rows
+      = tx.exec_prepared("reclaim", now_ms, static_cast<int64_t>(max_keys));
     return rows.affected_rows();
   } catch (const pqxx::broken_connection& e) {
     throw connection_broken{broken_reason(e), false};

@@ -54,7 +54,7 @@ public:
   /// Runs `op`; a broken connection throws
   /// postgres_detail::connection_broken.
   model::outcome execute(const std::string& ns, const model::operation& op,
-                      int64_t now_ms, time_point deadline);
+                         int64_t now_ms, time_point deadline);
   /// Deletes up to `max_keys` expired rows; a broken connection throws
   /// postgres_detail::connection_broken, other failures reclaim nothing this
   /// round.
@@ -72,20 +72,24 @@ private:
   friend class statement_scope;
 
   void set_up();
-  model::outcome run(const std::string& ns, const model::operation& op, int64_t now);
-  model::outcome do_get(const std::string& ns, const model::get_op& op, int64_t now);
+  model::outcome run(const std::string& ns, const model::operation& op,
+                     int64_t now);
+  model::outcome do_get(const std::string& ns, const model::get_op& op,
+                        int64_t now);
   model::outcome do_exists(const std::string& ns, const model::exists_op& op,
-                        int64_t now);
-  model::outcome do_batch_get(const std::string& ns, const model::batch_get_op& op,
                            int64_t now);
-  model::outcome do_scan(const std::string& ns, const model::scan_op& op, int64_t now);
-  model::outcome do_set(const std::string& ns, const model::set_op& op, int64_t now);
+  model::outcome do_batch_get(const std::string& ns,
+                              const model::batch_get_op& op, int64_t now);
+  model::outcome do_scan(const std::string& ns, const model::scan_op& op,
+                         int64_t now);
+  model::outcome do_set(const std::string& ns, const model::set_op& op,
+                        int64_t now);
   model::outcome do_delete(const std::string& ns, const model::delete_op& op,
-                        int64_t now);
-  model::outcome do_batch_set(const std::string& ns, const model::batch_set_op& op,
                            int64_t now);
+  model::outcome do_batch_set(const std::string& ns,
+                              const model::batch_set_op& op, int64_t now);
   model::outcome do_batch_delete(const std::string& ns,
-                              const model::batch_delete_op& op, int64_t now);
+                                 const model::batch_delete_op& op, int64_t now);
 
   /// Why the connection is broken, from libpq's own message when it has one.
   std::string broken_reason(const std::exception& e) const;
@@ -98,7 +102,8 @@ private:
 
   const postgres_settings& settings_;
   const std::atomic<bool>& shutting_down_;
-  postgres_detail::connect_context context_; // before conn_: the policy points at it
+  postgres_detail::connect_context
+    context_; // before conn_: the policy points at it
   std::unique_ptr<postgres_detail::pg_connection> conn_;
   time_point opened_at_;
   time_point last_used_;

@@ -59,8 +59,8 @@ public:
   /// Runs `op`, giving up at `deadline` (steady clock): the statement is
   /// interrupted and its transaction rolled back.
   model::outcome execute(const std::string& ns, const model::operation& op,
-                      int64_t now_ms,
-                      std::chrono::steady_clock::time_point deadline);
+                         int64_t now_ms,
+                         std::chrono::steady_clock::time_point deadline);
   uint64_t reclaim_expired(int64_t now_ms, uint32_t max_keys);
 
   sqlite3* db() const noexcept { return db_; }
@@ -78,19 +78,22 @@ public:
   void exec(const char* sql);
 
 private:
-  model::outcome do_get(const std::string& ns, const model::get_op& op, int64_t now);
+  model::outcome do_get(const std::string& ns, const model::get_op& op,
+                        int64_t now);
   model::outcome do_exists(const std::string& ns, const model::exists_op& op,
-                        int64_t now);
-  model::outcome do_batch_get(const std::string& ns, const model::batch_get_op& op,
                            int64_t now);
-  model::outcome do_scan(const std::string& ns, const model::scan_op& op, int64_t now);
-  model::outcome do_set(const std::string& ns, const model::set_op& op, int64_t now);
+  model::outcome do_batch_get(const std::string& ns,
+                              const model::batch_get_op& op, int64_t now);
+  model::outcome do_scan(const std::string& ns, const model::scan_op& op,
+                         int64_t now);
+  model::outcome do_set(const std::string& ns, const model::set_op& op,
+                        int64_t now);
   model::outcome do_delete(const std::string& ns, const model::delete_op& op,
-                        int64_t now);
-  model::outcome do_batch_set(const std::string& ns, const model::batch_set_op& op,
                            int64_t now);
+  model::outcome do_batch_set(const std::string& ns,
+                              const model::batch_set_op& op, int64_t now);
   model::outcome do_batch_delete(const std::string& ns,
-                              const model::batch_delete_op& op, int64_t now);
+                                 const model::batch_delete_op& op, int64_t now);
 
   /// Reserves `n` versions of `ns` and answers the last one.
   uint64_t reserve_versions(const std::string& ns, uint64_t n);
@@ -211,7 +214,7 @@ private:
 
 std::string open_error(const config::backend& b, const std::string& reason) {
   return "sqlite backend \"" + b.name + "\": cannot open database \""
-         + b.sqlite.path + "\": " + reason;
+    + b.sqlite.path + "\": " + reason;
 }
 
 } // namespace
@@ -226,12 +229,13 @@ sqlite_connection::sqlite_connection(const config::backend& backend)
     std::error_code ec;
     fs::create_directories(parent, ec);
     if (ec)
-      throw std::runtime_error(open_error(
-        backend, "cannot create directory \"" + parent.string()
-                   + "\": " + ec.message()));
+      throw std::runtime_error(open_error(backend,
+                                          "cannot create directory \""
+                                            + parent.string()
+                                            + "\": " + ec.message()));
   }
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-                    | SQLITE_OPEN_NOMUTEX;
+    | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string reason = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
@@ -251,8 +255,8 @@ sqlite_connection::sqlite_connection(const config::backend& backend)
     }
     if (mode != "wal")
       throw std::runtime_error(open_error(
-        backend, "cannot use WAL journal mode (journal mode is \"" + mode
-                   + "\")"));
+        backend,
+        "cannot use WAL journal mode (journal mode is \"" + mode + "\")"));
     exec(backend.sqlite.synchronous == config::sqlite_synchronous::full
            ? "PRAGMA synchronous=FULL"
            : "PRAGMA synchronous=NORMAL");
@@ -315,7 +319,7 @@ int sqlite_connection::on_progress(void* self) noexcept {
 
 prism::status sqlite_connection::to_status(const sqlite_failure& f) const {
   bool late = deadline_ != time_point::max()
-              && std::chrono::steady_clock::now() >= deadline_;
+    && std::chrono::steady_clock::now() >= deadline_;
   switch (f.rc & 0xff) {
     case SQLITE_INTERRUPT:
       return status::failure(status_code::deadline_exceeded,
@@ -327,8 +331,8 @@ prism::status sqlite_connection::to_status(const sqlite_failure& f) const {
       if (late)
         return status::failure(status_code::deadline_exceeded,
                                "the request's deadline passed while it "
-                               "waited for the database lock (" + path_
-                                 + "); it was not applied");
+                               "waited for the database lock ("
+                                 + path_ + "); it was not applied");
       return status::failure(status_code::unavailable,
                              "database is busy: " + f.message + " (" + path_
                                + ")");
@@ -353,8 +357,8 @@ prism::status sqlite_connection::to_status(const sqlite_failure& f) const {
 }
 
 model::outcome sqlite_connection::execute(const std::string& ns,
-                                       const model::operation& op, int64_t now,
-                                       time_point deadline) {
+                                          const model::operation& op,
+                                          int64_t now, time_point deadline) {
   deadline_ = deadline;
   if (deadline != time_point::max()) {
     const int64_t left_ms
@@ -384,15 +388,21 @@ model::outcome sqlite_connection::execute(const std::string& ns,
       sqlite_connection& c;
       const std::string& ns;
       int64_t now;
-      model::outcome run(const model::get_op& x) { return c.do_get(ns, x, now); }
+      model::outcome run(const model::get_op& x) {
+        return c.do_get(ns, x, now);
+      }
       model::outcome run(const model::exists_op& x) {
         return c.do_exists(ns, x, now);
       }
       model::outcome run(const model::batch_get_op& x) {
         return c.do_batch_get(ns, x, now);
       }
-      model::outcome run(const model::scan_op& x) { return c.do_scan(ns, x, now); }
-      model::outcome run(const model::set_op& x) { return c.do_set(ns, x, now); }
+      model::outcome run(const model::scan_op& x) {
+        return c.do_scan(ns, x, now);
+      }
+      model::outcome run(const model::set_op& x) {
+        return c.do_set(ns, x, now);
+      }
       model::outcome run(const model::delete_op& x) {
         return c.do_delete(ns, x, now);
       }
@@ -408,17 +418,18 @@ model::outcome sqlite_connection::execute(const std::string& ns,
     return model::outcome{to_status(f), {}};
   } catch (const std::bad_alloc&) {
     return model::outcome::failure(status_code::resource_exhausted,
-                                "out of memory on sqlite backend \""
-                                  + backend_name_ + "\"");
+                                   "out of memory on sqlite backend \""
+                                     + backend_name_ + "\"");
   } catch (const std::exception& e) {
     return model::outcome::failure(status_code::internal, e.what());
   }
 }
 
 model::outcome sqlite_connection::do_get(const std::string& ns,
-                                      const model::get_op& op, int64_t now) {
-  static const std::string sql =
-    std::string("SELECT value, version FROM kv WHERE ns = ?1 AND key = ?2 AND ")
+                                         const model::get_op& op, int64_t now) {
+  static const std::string sql
+    = std::string(
+        "SELECT value, version FROM kv WHERE ns = ?1 AND key = ?2 AND ")
     + live_clause;
   model::get_result r;
   stmt s{*this, sql};
@@ -432,9 +443,10 @@ model::outcome sqlite_connection::do_get(const std::string& ns,
 }
 
 model::outcome sqlite_connection::do_exists(const std::string& ns,
-                                         const model::exists_op& op, int64_t now) {
-  static const std::string sql =
-    std::string("SELECT 1 FROM kv WHERE ns = ?1 AND key = ?2 AND ")
+                                            const model::exists_op& op,
+                                            int64_t now) {
+  static const std::string sql
+    = std::string("SELECT 1 FROM kv WHERE ns = ?1 AND key = ?2 AND ")
     + live_clause;
   model::exists_result r;
   stmt s{*this, sql};
@@ -444,10 +456,11 @@ model::outcome sqlite_connection::do_exists(const std::string& ns,
 }
 
 model::outcome sqlite_connection::do_batch_get(const std::string& ns,
-                                            const model::batch_get_op& op,
-                                            int64_t now) {
-  static const std::string sql =
-    std::string("SELECT value, version FROM kv WHERE ns = ?1 AND key = ?2 AND ")
+                                               const model::batch_get_op& op,
+                                               int64_t now) {
+  static const std::string sql
+    = std::string(
+        "SELECT value, version FROM kv WHERE ns = ?1 AND key = ?2 AND ")
     + live_clause;
   model::batch_get_result r;
   r.items.reserve(op.keys.size());
@@ -473,12 +486,13 @@ model::outcome sqlite_connection::do_batch_get(const std::string& ns,
 }
 
 model::outcome sqlite_connection::do_scan(const std::string& ns,
-                                       const model::scan_op& op, int64_t now) {
+                                          const model::scan_op& op,
+                                          int64_t now) {
   const uint32_t limit = model::effective_scan_limit(op);
   // Keys from the greater of (>= prefix) and (> start_after), below the
   // prefix's successor when it has one.
   const bool after = !op.start_after.empty()
-                     && op.start_after.compare(op.prefix) >= 0;
+    && op.start_after.compare(op.prefix) >= 0;
   const auto upper = model::prefix_successor(op.prefix);
   std::string sql = op.keys_only ? "SELECT key, version FROM kv"
                                  : "SELECT key, version, value FROM kv";
@@ -515,10 +529,12 @@ model::outcome sqlite_connection::do_scan(const std::string& ns,
   return model::outcome::success(std::move(r));
 }
 
-uint64_t sqlite_connection::reserve_versions(const std::string& ns, uint64_t n) {
-  stmt s{*this, "INSERT INTO kv_version (ns, counter) VALUES (?1, ?2) "
-                "ON CONFLICT (ns) DO UPDATE SET counter = counter + excluded.counter "
-                "RETURNING counter"};
+uint64_t sqlite_connection::reserve_versions(const std::string& ns,
+                                             uint64_t n) {
+  stmt s{*this,
+         "INSERT INTO kv_version (ns, counter) VALUES (?1, ?2) "
+         "ON CONFLICT (ns) DO UPDATE SET counter = counter + excluded.counter "
+         "RETURNING counter"};
   s.text(1, ns).integer(2, static_cast<int64_t>(n));
   if (!s.step())
     throw sqlite_failure{SQLITE_INTERNAL, "version counter returned no row"};
@@ -530,10 +546,11 @@ uint64_t sqlite_connection::reserve_versions(const std::string& ns, uint64_t n) 
 void sqlite_connection::upsert(const std::string& ns, const std::string& key,
                                const std::string& value, uint64_t version,
                                int64_t expires_at) {
-  stmt s{*this, "INSERT INTO kv (ns, key, value, version, expires_at) "
-                "VALUES (?1, ?2, ?3, ?4, ?5) "
-                "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, "
-                "version = excluded.version, expires_at = excluded.expires_at"};
+  stmt s{*this,
+         "INSERT INTO kv (ns, key, value, version, expires_at) "
+         "VALUES (?1, ?2, ?3, ?4, ?5) "
+         "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, "
+         "version = excluded.version, expires_at = excluded.expires_at"};
   s.text(1, ns).blob(2, key).blob(3, value);
   s.integer(4, static_cast<int64_t>(version)).integer(5, expires_at);
   s.run();
@@ -541,7 +558,8 @@ void sqlite_connection::upsert(const std::string& ns, const std::string& key,
 
 bool sqlite_connection::remove(const std::string& ns, const std::string& key,
                                int64_t now) {
-  stmt s{*this, "DELETE FROM kv WHERE ns = ?1 AND key = ?2 RETURNING expires_at"};
+  stmt s{*this,
+         "DELETE FROM kv WHERE ns = ?1 AND key = ?2 RETURNING expires_at"};
   s.text(1, ns).blob(2, key);
   bool live = false;
   while (s.step())
@@ -550,12 +568,13 @@ bool sqlite_connection::remove(const std::string& ns, const std::string& key,
 }
 
 model::outcome sqlite_connection::do_set(const std::string& ns,
-                                      const model::set_op& op, int64_t now) {
+                                         const model::set_op& op, int64_t now) {
   transaction t{*this, true};
   if (op.if_version) {
     std::optional<uint64_t> current;
     {
-      stmt s{*this, "SELECT version, expires_at FROM kv WHERE ns = ?1 AND key = ?2"};
+      stmt s{*this,
+             "SELECT version, expires_at FROM kv WHERE ns = ?1 AND key = ?2"};
       s.text(1, ns).blob(2, op.key);
       if (s.step() && model::is_live(s.column_int(1), now))
         current = static_cast<uint64_t>(s.column_int(0));
@@ -575,15 +594,16 @@ model::outcome sqlite_connection::do_set(const std::string& ns,
 }
 
 model::outcome sqlite_connection::do_delete(const std::string& ns,
-                                         const model::delete_op& op, int64_t now) {
+                                            const model::delete_op& op,
+                                            int64_t now) {
   model::delete_result r;
   r.existed = remove(ns, op.key, now);
   return model::outcome::success(r);
 }
 
 model::outcome sqlite_connection::do_batch_set(const std::string& ns,
-                                            const model::batch_set_op& op,
-                                            int64_t now) {
+                                               const model::batch_set_op& op,
+                                               int64_t now) {
   model::batch_set_result r;
   if (op.entries.empty())
     return model::outcome::success(std::move(r));
@@ -601,9 +621,8 @@ model::outcome sqlite_connection::do_batch_set(const std::string& ns,
   return model::outcome::success(std::move(r));
 }
 
-model::outcome sqlite_connection::do_batch_delete(const std::string& ns,
-                                               const model::batch_delete_op& op,
-                                               int64_t now) {
+model::outcome sqlite_connection::do_batch_delete(
+  const std::string& ns, const model::batch_delete_op& op, int64_t now) {
   model::batch_delete_result r;
   if (op.keys.empty())
     return model::outcome::success(r);
@@ -620,9 +639,10 @@ uint64_t sqlite_connection::reclaim_expired(int64_t now_ms, uint32_t max_keys) {
   if (max_keys == 0)
     return 0;
   try {
-    stmt s{*this, "DELETE FROM kv WHERE (ns, key) IN ("
-                  "SELECT ns, key FROM kv WHERE expires_at > 0 AND expires_at <= ?1 "
-                  "ORDER BY expires_at LIMIT ?2)"};
+    stmt s{*this,
+           "DELETE FROM kv WHERE (ns, key) IN ("
+           "SELECT ns, key FROM kv WHERE expires_at > 0 AND expires_at <= ?1 "
+           "ORDER BY expires_at LIMIT ?2)"};
     s.integer(1, now_ms).integer(2, max_keys);
     s.run();
     return static_cast<uint64_t>(sqlite3_changes64(db_));
@@ -636,7 +656,8 @@ uint64_t sqlite_connection::reclaim_expired(int64_t now_ms, uint32_t max_keys) {
 
 sqlite_driver::sqlite_driver(const config::backend& backend, uint32_t index,
                              std::shared_ptr<wall_clock> clock)
-  : description_("sqlite " + backend.sqlite.path + " #" + std::to_string(index)),
+  : description_("sqlite " + backend.sqlite.path + " #"
+                 + std::to_string(index)),
     clock_(std::move(clock)) {
   if (!clock_)
     throw std::invalid_argument("sqlite_driver needs a clock");
@@ -653,7 +674,8 @@ void sqlite_driver::execute(std::string ns, operation_ptr op,
   worker_.execute(std::move(ns), std::move(op), timeout, std::move(done));
 }
 
-void sqlite_driver::reclaim_expired(uint32_t max_keys, reclaim_completion done) {
+void sqlite_driver::reclaim_expired(uint32_t max_keys,
+                                    reclaim_completion done) {
   worker_.reclaim_expired(max_keys, std::move(done));
 }
 
