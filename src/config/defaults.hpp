@@ -144,6 +144,12 @@ inline constexpr uint32_t session_max_in_flight = 1024;
 /// The retry hint sent with a refusal for overload, in ms.
 inline constexpr uint32_t overload_retry_after_ms = 50;
 
+// Logging.
+/// Warnings a client can cause at will (a request id the gateway replaces,
+/// a request it cannot parse): at most one line per interval, the rest at
+/// debug level.
+inline constexpr uint32_t client_warning_interval_ms = 60000;
+
 // Audit log.
 inline constexpr const char* audit_path = "./data/audit.log";
 

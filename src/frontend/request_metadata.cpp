@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/defaults.hpp"
+#include "logging/throttle.hpp"
 
 namespace prism::frontend {
 
@@ -55,10 +56,21 @@ request_context make_request_context(grpc::ServerContextBase& ctx,
     rc.request_id = std::move(id);
   } else {
     rc.request_id = generate_request_id();
-    if (!id.empty())
-      spdlog::warn("request_id={} replaces a client request id that is not "
-                   "1-{} printable characters",
-                   rc.request_id, defaults::request_id_bytes_max);
+    if (!id.empty()) {
+      // Any client, authenticated or not, can send one with every call.
+      static logging::log_throttle throttle{
+        std::chrono::milliseconds{defaults::client_warning_interval_ms}};
+      uint64_t held = 0;
+      if (throttle.admit(logging::log_throttle::clock::now(), held))
+        spdlog::warn("request_id={} replaces a client request id that is "
+                     "not 1-{} printable characters ({} more such in the "
+                     "minute before, at debug level)",
+                     rc.request_id, defaults::request_id_bytes_max, held);
+      else
+        spdlog::debug("request_id={} replaces a client request id that is "
+                      "not 1-{} printable characters",
+                      rc.request_id, defaults::request_id_bytes_max);
+    }
   }
   ctx.AddInitialMetadata(std::string(request_id_header), rc.request_id);
   rc.traceparent = header(ctx, traceparent_header);

@@ -1,4 +1,6 @@
 #include "logging/log.hpp"
+#include "config/defaults.hpp"
+#include "logging/throttle.hpp"
 
 #include <chrono>
 #include <mutex>
@@ -54,25 +56,15 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
     spdlog::critical("libprotobuf ({}:{}): {}", file, line, message);
     return;
   }
-  static std::mutex mutex;
-  static std::chrono::steady_clock::time_point last{};
-  static uint64_t held_back = 0;
-  constexpr auto interval = std::chrono::minutes{1};
-  const auto now = std::chrono::steady_clock::now();
-  std::unique_lock<std::mutex> guard{mutex};
-  if (last == std::chrono::steady_clock::time_point{}
-      || now - last >= interval) {
-    const auto held = held_back;
-    last = now;
-    held_back = 0;
-    guard.unlock();
+  static log_throttle throttle{
+    std::chrono::milliseconds{defaults::client_warning_interval_ms}};
+  uint64_t held = 0;
+  if (throttle.admit(log_throttle::clock::now(), held)) {
     spdlog::warn("libprotobuf: {} ({} more such messages in the minute "
                  "before, at debug level)",
                  message, held);
     return;
   }
-  ++held_back;
-  guard.unlock();
   spdlog::debug("libprotobuf: {}", message);
 }
 

@@ -670,6 +670,27 @@ TEST_CASE_METHOD(gateway_fixture, "Every answer carries x-request-id",
     CHECK_FALSE(id2.empty());
     CHECK(id1 != id2);
   }
+  SECTION("ids the gateway replaces are logged once a minute, not per call") {
+    for (int i = 0; i < 200; ++i) {
+      grpc::ClientContext ctx;
+      set_deadline(ctx);
+      ctx.AddMetadata("x-request-id", "has a space " + std::to_string(i));
+      prism::v1::GetRequest req;
+      req.set_namespace_("cache");
+      req.set_key("rid");
+      prism::v1::GetResponse resp;
+      REQUIRE(kv.stub().Get(&ctx, req, &resp).ok());
+      CHECK(metadata_value(initial_metadata_of(ctx), "x-request-id").find(' ')
+            == std::string::npos);
+    }
+    auto log = read_file(gateway.log_path());
+    size_t lines = 0;
+    for (size_t at = log.find("replaces a client request id");
+         at != std::string::npos;
+         at = log.find("replaces a client request id", at + 1))
+      ++lines;
+    CHECK(lines == 1);
+  }
   SECTION("failed calls carry it too") {
     grpc::ClientContext ctx;
     set_deadline(ctx);
