@@ -1127,3 +1127,30 @@ TEST_CASE(
   CHECK_FALSE(live.ended());
   CHECK_FALSE(replay.ended());
 }
+
+TEST_CASE("nats_driver (JetStream, fault): a publish whose deadline runs out "
+          "before the acknowledgment is DEADLINE_EXCEEDED, never UNAVAILABLE",
+          "[nats][fault]") {
+  private_nats server;
+  auto d = connected_driver(true, server.url());
+  auto ns = unique_name("deadline");
+  REQUIRE(publish_now(*d->driver, ns, message_op("t", "first")).status.ok());
+
+  SECTION("the server does not answer (SIGSTOP), 300 ms deadlines") {
+    server.pause_server();
+    for (int i = 0; i < 5; ++i) {
+      auto o = publish_now(*d->driver, ns, message_op("t", "held"), 300ms);
+      INFO(o.status.message);
+      CHECK(o.status.code == status_code::deadline_exceeded);
+    }
+    server.resume_server();
+  }
+  SECTION("a healthy server, deadlines of 1 and 2 ms") {
+    for (int i = 0; i < 100; ++i) {
+      auto o = publish_now(*d->driver, ns, message_op("t", "quick"),
+                           std::chrono::milliseconds(1 + i % 2));
+      INFO(o.status.message);
+      CHECK((o.status.ok() || o.status.code == status_code::deadline_exceeded));
+    }
+  }
+}

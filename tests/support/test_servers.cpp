@@ -124,4 +124,16 @@ void private_nats::start_server() {
   REQUIRE(exported(out, "PRISM_TEST_NATS_URL") == url_);
 }
 
+void private_nats::pause_server() {
+  auto [rc, out] = shell("kill -STOP \"$(cat '" + dir_ + "/nats.pid')\"");
+  INFO(out);
+  REQUIRE(rc == 0);
+}
+
+void private_nats::resume_server() {
+  auto [rc, out] = shell("kill -CONT \"$(cat '" + dir_ + "/nats.pid')\"");
+  INFO(out);
+  REQUIRE(rc == 0);
+}
+
 } // namespace prism::test

@@ -36,6 +36,10 @@ public:
   const std::string& url() const { return url_; }
   void stop_server();
   void start_server();
+  /// SIGSTOP and SIGCONT: the server holds its connections and answers
+  /// nothing while paused.
+  void pause_server();
+  void resume_server();
 
 private:
   std::string dir_;

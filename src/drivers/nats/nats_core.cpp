@@ -147,7 +147,7 @@ model::outcome nats_core::ack_outcome(const awaiting_ack& a, jsPubAck* pa,
   natsStatus err = pae ? pae->Err : NATS_ERR;
   std::string text = pae && pae->ErrText ? pae->ErrText : "";
   if (err == NATS_TIMEOUT) {
-    if (steady::now() >= a.deadline)
+    if (a.wait_ends_at_deadline || steady::now() >= a.deadline)
       return model::outcome::failure(
         status_code::deadline_exceeded,
         "the deadline passed before JetStream acknowledged the message; it "

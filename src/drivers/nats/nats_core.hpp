@@ -110,6 +110,11 @@ struct awaiting_ack {
   std::string ns;
   time_point deadline = time_point::max();
   int64_t max_wait_ms = 0;
+  /// The wait ends with the client's deadline (it is shorter than the
+  /// longest the driver waits for an acknowledgment): a timeout then means
+  /// the deadline ran out, even if nats.c's whole milliseconds ended the
+  /// wait a little before it.
+  bool wait_ends_at_deadline = false;
   pubsub_driver::completion done;
 };
 

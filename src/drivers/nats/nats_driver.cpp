@@ -436,12 +436,14 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
       flushed.emplace_back(&job, std::move(id));
       continue;
     }
-    int64_t max_wait
-      = std::min(ms_until(job.deadline), publish_ack_wait_max_ms);
+    const int64_t left_ms = ms_until(job.deadline);
+    int64_t max_wait = std::min(left_ms, publish_ack_wait_max_ms);
     max_wait = std::max<int64_t>(max_wait, 1);
     natsMsg* key = msg;
-    core_->expect_ack(
-      key, awaiting_ack{job.ns, job.deadline, max_wait, std::move(job.done)});
+    core_->expect_ack(key,
+                      awaiting_ack{job.ns, job.deadline, max_wait,
+                                   left_ms <= publish_ack_wait_max_ms,
+                                   std::move(job.done)});
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = max_wait;
@@ -460,13 +462,23 @@ void nats_driver::publish_batch(std::vector<publish_job>& batch) {
   for (auto& [job, id] : flushed)
     wait = std::max(wait,
                     std::min(ms_until(job->deadline), publish_ack_wait_max_ms));
+  // A job whose deadline comes within the wait: a timeout of the flush means
+  // its deadline ran out (nats.c waits whole milliseconds, so the flush may
+  // end a little before it).
+  std::vector<bool> ends_within;
+  ends_within.reserve(flushed.size());
+  for (auto& [job, id] : flushed)
+    ends_within.push_back(ms_until(job->deadline) <= wait);
   natsStatus s = natsConnection_FlushTimeout(nc, wait);
+  size_t index = 0;
   for (auto& [job, id] : flushed) {
+    const bool deadline_ran_out = ends_within[index++];
     if (s == NATS_OK) {
       model::publish_result r;
       r.message_id = id;
       core_->answer(job->done, model::outcome::success(std::move(r)));
-    } else if (steady::now() >= job->deadline) {
+    } else if ((s == NATS_TIMEOUT && deadline_ran_out)
+               || steady::now() >= job->deadline) {
       core_->answer(job->done,
                     model::outcome::failure(
                       status_code::deadline_exceeded,
