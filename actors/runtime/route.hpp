@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct route {
   /// ... and whether an ephemeral subscriber whose buffer is full is
   /// disconnected rather than losing its oldest messages.
   bool disconnect_slow_subscribers = false;
+  /// With authentication on: the principals that may read the namespace
+  /// (a Subscribe stream of anyone else ends PERMISSION_DENIED when a
+  /// reload takes the right away). Null with authentication off.
+  std::shared_ptr<const std::set<std::string>> readers;
   /// False for the route of namespaces the config does not have (their
   /// calls are counted and audited, then answered NOT_FOUND). The router
   /// goes by this rather than by its own table, which keeps the namespaces

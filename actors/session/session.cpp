@@ -137,7 +137,8 @@ void start_call(self_ptr self, call_ptr call) {
     subscription_actor sub
       = self->spawn(subscription, call->sink, std::move(o));
     self->monitor(sub);
-    st.subscriptions->push_back({sub, call->context.ns});
+    st.subscriptions->push_back(
+      {sub, call->context.ns, call->context.principal});
     call->subscriber = sub;
   }
   forward_call(self, std::move(call));
@@ -175,21 +176,34 @@ void finish_call(self_ptr self, call_ptr call, model::outcome result) {
 }
 
 /// A reload published a new route table: streams of namespaces it no
-/// longer has end NOT_FOUND (their subscriptions leave their brokers as they
-/// end).
+/// longer has end NOT_FOUND, and streams of principals that may no longer
+/// read their namespace end PERMISSION_DENIED (their subscriptions leave
+/// their brokers as they end).
 void on_reload(self_ptr self) {
   auto& st = self->state;
   auto table = st.routes->load();
   if (!table)
     return;
-  for (auto& s : *st.subscriptions)
-    if (table->by_namespace.count(s.ns) == 0)
+  for (auto& s : *st.subscriptions) {
+    auto i = table->by_namespace.find(s.ns);
+    if (i == table->by_namespace.end()) {
       self->send(s.subscription, ended_atom::value,
                  status::failure(status_code::not_found,
                                  "namespace \"" + s.ns
                                    + "\" was removed from the gateway's "
                                      "config by a reload; subscribe to a "
                                      "configured namespace"));
+      continue;
+    }
+    const auto& readers = i->second->readers;
+    if (readers && readers->count(s.principal) == 0)
+      self->send(s.subscription, ended_atom::value,
+                 status::failure(status_code::permission_denied,
+                                 "principal \"" + s.principal
+                                   + "\" may no longer read namespace \"" + s.ns
+                                   + "\": a reload of the gateway's config "
+                                     "took the right away"));
+  }
 }
 
 void on_tick(self_ptr self) {

@@ -31,6 +31,7 @@ struct session_state {
   struct open_stream {
     subscription_actor subscription;
     std::string ns;
+    std::string principal;
   };
   /// The streams this client has open; they end with the session (the list
   /// is shared with the cleanup that stops them), or when a reload removes

@@ -1,5 +1,6 @@
 #include "gateway/wiring.hpp"
 
+#include "middleware/access/access_stage.hpp"
 #include "routing/router.hpp"
 
 namespace prism {
@@ -7,6 +8,7 @@ namespace prism {
 void gateway::wiring::set_namespaces_locked(const config::gateway_config& cfg) {
   chains.clear();
   subscription_buffers.clear();
+  readers.clear();
   std::set<std::string> names;
   for (auto& [name, ns] : cfg.namespaces)
     names.insert(name);
@@ -30,6 +32,10 @@ void gateway::wiring::set_namespaces_locked(const config::gateway_config& cfg) {
       if (auto kind = config::stage_kind_named(listed))
         add(*kind);
     chains.emplace(name, std::move(chain));
+    if (cfg.auth.enabled())
+      readers.emplace(
+        name,
+        std::make_shared<const std::set<std::string>>(readers_of(cfg, ns)));
     if (ns.pattern == config::pattern::pubsub)
       subscription_buffers.emplace(
         name,
@@ -78,6 +84,8 @@ void gateway::wiring::publish_locked() {
       r->subscription_buffer_messages = i->second.first;
       r->disconnect_slow_subscribers = i->second.second;
     }
+    if (auto i = readers.find(ns); i != readers.end())
+      r->readers = i->second;
     table->by_namespace.emplace(ns, std::move(r));
   }
   // Calls for unknown namespaces are still counted and audited.

@@ -55,6 +55,8 @@ struct gateway::wiring {
   /// Subscriber stream buffers per pubsub namespace, and whether a full one
   /// disconnects its subscriber.
   std::map<std::string, std::pair<uint32_t, bool>> subscription_buffers;
+  /// With authentication on, who may read each namespace (none: auth off).
+  std::map<std::string, std::shared_ptr<const std::set<std::string>>> readers;
   live_routes_ptr routes = std::make_shared<live_routes>(nullptr);
   std::function<void(const std::string&)> root_failed;
   std::condition_variable published;

@@ -213,11 +213,12 @@ void deterministic_gateway::submit(const std::string& request_id,
 
 std::shared_ptr<recording_sink> deterministic_gateway::subscribe(
   const std::string& request_id, const std::string& ns, model::subscribe_op op,
-  const std::string& client) {
+  const std::string& client, const std::string& principal) {
   request_context rc;
   rc.request_id = request_id;
   rc.ns = ns;
   rc.peer = client;
+  rc.principal = principal;
   model::operation operation{std::move(op)};
   auto rejection = model::validate_request(ns, operation);
   trace_->push_back("subscribe " + request_id + " " + client + " " + ns + " "

@@ -103,7 +103,8 @@ public:
                                             const std::string& ns,
                                             model::subscribe_op op,
                                             const std::string& client
-                                            = "client-1");
+                                            = "client-1",
+                                            const std::string& principal = {});
 
   /// Runs every ready job (in the seed's order, or FIFO); returns how many
   /// ran.

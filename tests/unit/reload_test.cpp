@@ -198,3 +198,48 @@ TEST_CASE("reload: streams of a namespace it removes end NOT_FOUND, streams "
   CHECK(g.call("alerts", model::publish_op{"t", "x", {}}).status.code
         == status_code::not_found);
 }
+
+TEST_CASE("reload: a Subscribe stream whose principal loses read access ends "
+          "PERMISSION_DENIED; a reader's stream goes on") {
+  const std::string with_auth = R"(
+auth:
+  mode: token
+  tokens:
+    alice: ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d45
+    bob: ba5005a40cf5212e4ac0190104cc127edab013294bb71279a975b27a80982d46
+backends:
+  mem: {type: memory}
+namespaces:
+  events: {backend: mem, pattern: pubsub, access: {read: [alice, bob], write: [alice]}}
+)";
+  deterministic_gateway g{parse_config(with_auth)};
+  auto alice = g.subscribe("s1", "events", model::subscribe_op{"t", "", {}},
+                           "client-a", "alice");
+  auto bob = g.subscribe("s2", "events", model::subscribe_op{"t", "", {}},
+                         "client-b", "bob");
+  g.run();
+  REQUIRE(g.answer_of("s1"));
+  REQUIRE(g.answer_of("s1")->status.ok());
+  REQUIRE(g.answer_of("s2"));
+  REQUIRE(g.answer_of("s2")->status.ok());
+
+  REQUIRE(g.gw()
+            .reload(parse_config(
+              replaced(with_auth, "read: [alice, bob]", "read: [alice]")))
+            .empty());
+  g.run();
+  REQUIRE(bob->finished);
+  CHECK(bob->finished->code == status_code::permission_denied);
+  CHECK_THAT(bob->finished->message, Catch::Contains("\"bob\""));
+  CHECK_THAT(bob->finished->message, Catch::Contains("reload"));
+  CHECK_FALSE(alice->finished);
+
+  g.submit("p1", "events", model::publish_op{"t", "after", {}}, {}, "client-a",
+           "alice");
+  g.run();
+  REQUIRE(g.answer_of("p1"));
+  REQUIRE(g.answer_of("p1")->status.ok());
+  REQUIRE(alice->received.size() == 1);
+  CHECK(alice->received[0].payload == "after");
+  CHECK(bob->received.empty());
+}

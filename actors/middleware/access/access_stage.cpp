@@ -21,6 +21,16 @@ std::set<std::string> expand(const config::auth_options& auth,
 
 } // namespace
 
+std::set<std::string> readers_of(const config::gateway_config& cfg,
+                                 const config::namespace_config& ns) {
+  auto readers = expand(cfg.auth, ns.access.read);
+  for (const auto* names : {&ns.access.write, &ns.access.admin}) {
+    auto more = expand(cfg.auth, *names);
+    readers.insert(more.begin(), more.end());
+  }
+  return readers;
+}
+
 access_logic::access_logic(const config::gateway_config& cfg,
                            metrics_registry_ptr metrics)
   : metrics_(std::move(metrics)) {

@@ -47,6 +47,11 @@ private:
   std::map<std::string, rules> namespaces_;
 };
 
+/// The principals that may read namespace `ns` of `cfg` (its readers,
+/// writers and admins, groups expanded).
+std::set<std::string> readers_of(const config::gateway_config& cfg,
+                                 const config::namespace_config& ns);
+
 std::unique_ptr<stage_logic> make_access_stage(
   const config::gateway_config& cfg, const metrics_registry_ptr& metrics);
 
