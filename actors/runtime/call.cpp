@@ -29,6 +29,9 @@ kv_call::~kv_call() {
         + context.request_id
         + "), e.g. because it is shutting down; a write may or may not have "
           "been applied"));
+    // Its session counted it in flight and will not see its reply.
+    if (session)
+      caf::anon_send(session, dropped_atom::value);
   }
 }
 

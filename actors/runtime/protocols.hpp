@@ -55,6 +55,10 @@ using request_atom = caf::atom_constant<caf::atom("request")>;
 using reply_atom = caf::atom_constant<caf::atom("reply")>;
 /// Calls that their session has answered, for stages that observe outcomes.
 using completed_atom = caf::atom_constant<caf::atom("completed")>;
+/// To a session, from a call of its own that was dropped on its way (an
+/// actor holding it died) and answered UNAVAILABLE by itself: it is no
+/// longer in flight.
+using dropped_atom = caf::atom_constant<caf::atom("dropped")>;
 /// A connection can take one more call.
 using released_atom = caf::atom_constant<caf::atom("released")>;
 /// Time for a connection to reclaim expired keys.
@@ -133,7 +137,8 @@ using router_actor = caf::typed_actor<
 using session_actor
   = caf::typed_actor<caf::reacts_to<request_atom, call_ptr>,
                      caf::reacts_to<reply_atom, call_ptr, model::outcome>,
-                     caf::reacts_to<stop_atom>, caf::reacts_to<reload_atom>>;
+                     caf::reacts_to<dropped_atom>, caf::reacts_to<stop_atom>,
+                     caf::reacts_to<reload_atom>>;
 
 } // namespace prism
 

@@ -274,6 +274,13 @@ session_impl::behavior_type session(
       count_handled(self->state.registration);
       on_tick(self);
     },
+    [=](dropped_atom) {
+      auto& st = self->state;
+      count_handled(st.registration);
+      --st.in_flight;
+      if (st.stopping && st.in_flight == 0)
+        self->quit();
+    },
     [=](reload_atom) {
       count_handled(self->state.registration);
       on_reload(self);
