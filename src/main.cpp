@@ -34,7 +34,8 @@ bool explain_unknown_subcommand(const CLI::App& app) {
   if (choices.empty())
     return false;
   std::string path = deepest->get_name();
-  for (const auto* up = deepest->get_parent(); up != nullptr; up = up->get_parent())
+  for (const auto* up = deepest->get_parent(); up != nullptr;
+       up = up->get_parent())
     path = up->get_name() + " " + path;
   std::cerr << "unknown command \"" << left.front() << "\" for `" << path
             << "`; use one of: " << choices
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
   prism::cli::add_check_command(app);
   prism::cli::add_kv_command(app);
   prism::cli::add_pubsub_command(app);
+  prism::cli::add_simulate_command(app);
   add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -19,12 +19,9 @@ public:
   recording_completion(std::shared_ptr<std::vector<answer>> answers,
                        std::shared_ptr<std::vector<std::string>> trace,
                        std::string request_id, std::shared_ptr<int64_t> now)
-    : answers_(std::move(answers)),
-      trace_(std::move(trace)),
-      request_id_(std::move(request_id)),
-      now_(std::move(now)),
-      submitted_ms_(*now_) {
-  }
+    : answers_(std::move(answers)), trace_(std::move(trace)),
+      request_id_(std::move(request_id)), now_(std::move(now)),
+      submitted_ms_(*now_) {}
 
   void complete(model::outcome&& result) override {
     trace_->push_back("answer " + request_id_ + " "
@@ -61,8 +58,8 @@ std::string describe_element(const caf::type_erased_tuple& content, size_t i) {
   if (content.match_element<call_batch>(i)) {
     std::string ids;
     for (auto& call : content.get_as<call_batch>(i).calls)
-      ids += (ids.empty() ? "" : ",") + (call ? call->context.request_id
-                                             : std::string("null-call"));
+      ids += (ids.empty() ? "" : ",")
+        + (call ? call->context.request_id : std::string("null-call"));
     return ids;
   }
   if (content.match_element<model::outcome>(i))
@@ -84,19 +81,19 @@ std::string describe_element(const caf::type_erased_tuple& content, size_t i) {
   return "?";
 }
 
-drivers::driver_factory
-observed_sim_factory(std::shared_ptr<simulation::sim_backends> backends,
-                     std::shared_ptr<drivers::manual_clock> clock,
-                     std::shared_ptr<std::vector<std::string>> trace) {
+drivers::driver_factory observed_sim_factory(
+  std::shared_ptr<simulation::sim_backends> backends,
+  std::shared_ptr<drivers::manual_clock> clock,
+  std::shared_ptr<std::vector<std::string>> trace) {
   auto make = simulation::make_sim_driver_factory(backends, std::move(clock));
   return [make, backends, trace](const config::backend& cfg, uint32_t index) {
     auto driver = make(cfg, index);
     auto& backend = *(*backends)[cfg.name];
     if (!backend.has_observer())
-      backend.set_observer([trace, prefix = "sim " + cfg.name + " "](
-                             const std::string& event) {
-        trace->push_back(prefix + event);
-      });
+      backend.set_observer(
+        [trace, prefix = "sim " + cfg.name + " "](const std::string& event) {
+          trace->push_back(prefix + event);
+        });
     return driver;
   };
 }
@@ -150,15 +147,14 @@ config::gateway_config parse_config(const std::string& yaml) {
   return *result.config;
 }
 
-deterministic_gateway::deterministic_gateway(const config::gateway_config& cfg,
-                                             std::optional<uint64_t> seed,
-                                             drivers::pubsub_driver_factory pubsub)
+deterministic_gateway::deterministic_gateway(
+  const config::gateway_config& cfg, std::optional<uint64_t> seed,
+  drivers::pubsub_driver_factory pubsub)
   : clock_(std::make_shared<drivers::manual_clock>()),
     backends_(std::make_shared<simulation::sim_backends>()),
     audit_(std::make_shared<recording_audit_sink>()),
     answers_(std::make_shared<std::vector<answer>>()),
-    actors_(std::make_unique<inspector>()),
-    seed_(seed),
+    actors_(std::make_unique<inspector>()), seed_(seed),
     trace_(std::make_shared<std::vector<std::string>>()) {
   if (seed_) {
     rng_.emplace(*seed_);
@@ -186,8 +182,8 @@ deterministic_gateway::~deterministic_gateway() {
   gateway_.reset();
   // Pending timers (idle ticks, sweeps) would keep actors alive forever under
   // virtual time; fire them until everything has ended.
-  for (int i = 0; i < 100 && (sched_->has_job() || sched_->has_pending_timeout());
-       ++i) {
+  for (int i = 0;
+       i < 100 && (sched_->has_job() || sched_->has_pending_timeout()); ++i) {
     sched_->trigger_timeouts();
     run();
   }
@@ -208,18 +204,16 @@ void deterministic_gateway::submit(const std::string& request_id,
   auto rejection = model::validate_request(ns, op);
   trace_->push_back("submit " + request_id + " " + client + " " + ns + " "
                     + describe_operation(op));
-  auto call = make_call(
-    std::move(rc), std::move(op),
-    std::make_unique<recording_completion>(answers_, trace_, request_id,
-                                           virtual_ms_));
+  auto call = make_call(std::move(rc), std::move(op),
+                        std::make_unique<recording_completion>(
+                          answers_, trace_, request_id, virtual_ms_));
   call->rejection = std::move(rejection);
   gateway_->sessions().dispatch(client, std::move(call));
 }
 
-std::shared_ptr<recording_sink>
-deterministic_gateway::subscribe(const std::string& request_id,
-                                 const std::string& ns, model::subscribe_op op,
-                                 const std::string& client) {
+std::shared_ptr<recording_sink> deterministic_gateway::subscribe(
+  const std::string& request_id, const std::string& ns, model::subscribe_op op,
+  const std::string& client) {
   request_context rc;
   rc.request_id = request_id;
   rc.ns = ns;
@@ -228,10 +222,9 @@ deterministic_gateway::subscribe(const std::string& request_id,
   auto rejection = model::validate_request(ns, operation);
   trace_->push_back("subscribe " + request_id + " " + client + " " + ns + " "
                     + describe_operation(operation));
-  auto call = make_call(
-    std::move(rc), std::move(operation),
-    std::make_unique<recording_completion>(answers_, trace_, request_id,
-                                           virtual_ms_));
+  auto call = make_call(std::move(rc), std::move(operation),
+                        std::make_unique<recording_completion>(
+                          answers_, trace_, request_id, virtual_ms_));
   call->rejection = std::move(rejection);
   auto sink = std::make_shared<recording_sink>();
   call->sink = sink;
@@ -279,7 +272,8 @@ bool deterministic_gateway::run_one() {
   return true;
 }
 
-const std::string& deterministic_gateway::label_of(caf::scheduled_actor& actor) {
+const std::string& deterministic_gateway::label_of(
+  caf::scheduled_actor& actor) {
   auto i = labels_.find(actor.id());
   if (i != labels_.end())
     return i->second;
@@ -318,14 +312,36 @@ void deterministic_gateway::advance_ms(int64_t ms) {
     backend->release_due();
   auto fired = sched_->advance_time(std::chrono::milliseconds(ms));
   *virtual_ms_ += ms;
-  trace_->push_back("advance " + std::to_string(ms) + "ms now="
-                    + std::to_string(*virtual_ms_) + "ms timeouts="
-                    + std::to_string(fired));
+  trace_->push_back("advance " + std::to_string(ms)
+                    + "ms now=" + std::to_string(*virtual_ms_)
+                    + "ms timeouts=" + std::to_string(fired));
   run();
 }
 
-std::map<std::string, size_t>
-deterministic_gateway::max_mailbox_depths() const {
+std::optional<int64_t> deterministic_gateway::next_timer_in_ms() {
+  std::optional<int64_t> next;
+  auto consider = [&](int64_t ms) {
+    ms = std::max<int64_t>(ms, 0);
+    if (!next || ms < *next)
+      next = ms;
+  };
+  auto& clock = sched_->clock();
+  auto& schedule = clock.schedule();
+  if (!schedule.empty()) {
+    auto wait = schedule.begin()->first - clock.current_time;
+    auto ns
+      = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+    consider((ns + 999999) / 1000000);
+  }
+  auto now = clock_->now_ms();
+  for (auto& [name, backend] : *backends_)
+    if (auto due = backend->next_due_ms())
+      consider(*due - now);
+  return next;
+}
+
+std::map<std::string, size_t> deterministic_gateway::max_mailbox_depths()
+  const {
   std::map<std::string, size_t> result;
   for (auto& [id, depth] : max_depth_) {
     auto i = labels_.find(id);
@@ -343,7 +359,7 @@ std::string deterministic_gateway::trace_text() const {
 }
 
 model::outcome deterministic_gateway::call(const std::string& ns,
-                                        model::operation op) {
+                                           model::operation op) {
   auto id = "auto-" + std::to_string(next_id_++);
   submit(id, ns, std::move(op));
   run();
@@ -353,8 +369,8 @@ model::outcome deterministic_gateway::call(const std::string& ns,
   return *result;
 }
 
-const model::outcome*
-deterministic_gateway::answer_of(const std::string& request_id) const {
+const model::outcome* deterministic_gateway::answer_of(
+  const std::string& request_id) const {
   for (auto& a : *answers_)
     if (a.request_id == request_id)
       return &a.outcome;
@@ -367,7 +383,8 @@ std::string deterministic_gateway::metrics_text() {
   return gateway_->metrics().render();
 }
 
-simulation::sim_backend& deterministic_gateway::backend(const std::string& name) {
+simulation::sim_backend& deterministic_gateway::backend(
+  const std::string& name) {
   auto i = backends_->find(name);
   if (i == backends_->end())
     throw std::runtime_error("no simulated backend named " + name);

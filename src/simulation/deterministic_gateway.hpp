@@ -28,9 +28,9 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include "config/config.hpp"
-#include "simulation/sim_driver.hpp"
 #include "gateway/gateway.hpp"
 #include "runtime/inspector.hpp"
+#include "simulation/sim_driver.hpp"
 
 namespace prism::simulation {
 
@@ -99,9 +99,11 @@ public:
 
   /// Opens a subscriber stream as the front end would; the answer to the
   /// Subscribe call arrives like any other (OK once it is in place).
-  std::shared_ptr<recording_sink>
-  subscribe(const std::string& request_id, const std::string& ns,
-            model::subscribe_op op, const std::string& client = "client-1");
+  std::shared_ptr<recording_sink> subscribe(const std::string& request_id,
+                                            const std::string& ns,
+                                            model::subscribe_op op,
+                                            const std::string& client
+                                            = "client-1");
 
   /// Runs every ready job (in the seed's order, or FIFO); returns how many
   /// ran.
@@ -112,6 +114,11 @@ public:
   /// Moves virtual time (actor clock and the drivers' wall clock) forward and
   /// runs what became ready.
   void advance_ms(int64_t ms);
+
+  /// Virtual ms until the next thing that only time makes happen: a CAF
+  /// timer (a delayed message, a timeout) or a simulated backend's delayed
+  /// or timed-out operation. Rounded up; nullopt when nothing waits.
+  std::optional<int64_t> next_timer_in_ms();
 
   /// Submits, runs, and returns the answer (fails if there is none).
   model::outcome call(const std::string& ns, model::operation op);
