@@ -390,19 +390,27 @@ void add_simulate_command(CLI::App& app) {
     "comes from the seed, so a seed replays its run exactly. Exit 0: every "
     "oracle held; 1: an oracle failed (or a trace was not reproduced); 2: "
     "usage or scenario error. See docs/SIMULATION.md");
-  cmd->add_option("file", f->file,
-                  "The scenario YAML file (simulations/*.yaml)");
-  cmd->add_option("--seed", f->seed, "Run this one seed (a whole number)");
-  cmd->add_option("--seeds", f->seeds,
-                  "Run a campaign over the seeds A..B (both included); "
-                  "progress on stderr, one line per failing seed on stdout");
-  cmd->add_option("--jobs", f->jobs,
-                  "With --seeds: run up to K seeds at once in child processes "
-                  "(default 1: one after the other in this process)");
-  cmd->add_option("--out", f->out,
-                  "Write run.json, trace.jsonl, history.jsonl and "
-                  "scenario.yaml to DIR (a campaign writes DIR/seed-N for "
-                  "failing seeds only)");
+  cmd
+    ->add_option("file", f->file, "The scenario YAML file (simulations/*.yaml)")
+    ->type_name("FILE");
+  cmd->add_option("--seed", f->seed, "Run this one seed (a whole number)")
+    ->type_name("N");
+  cmd
+    ->add_option("--seeds", f->seeds,
+                 "Run a campaign over the seeds A..B (both included); "
+                 "progress on stderr, one line per failing seed on stdout")
+    ->type_name("A..B");
+  cmd
+    ->add_option("--jobs", f->jobs,
+                 "With --seeds: run up to K seeds at once in child processes "
+                 "(default 1: one after the other in this process)")
+    ->type_name("K");
+  cmd
+    ->add_option("--out", f->out,
+                 "Write run.json, trace.jsonl, history.jsonl and "
+                 "scenario.yaml to DIR (a campaign writes DIR/seed-N for "
+                 "failing seeds only)")
+    ->type_name("DIR");
   cmd->add_flag("--check-determinism", f->check_determinism,
                 "Run each seed twice and fail when the traces differ");
   auto* replay = cmd->add_subcommand(
@@ -411,13 +419,16 @@ void add_simulate_command(CLI::App& app) {
     "and check that its trace.jsonl is reproduced byte for byte "
     "(exit 1 naming the first differing line)");
   replay->add_option("dir", f->replay_dir, "A directory written by --out")
+    ->type_name("DIR")
     ->required();
   auto* list = cmd->add_subcommand(
     "list",
     "List the scenarios of a directory with their descriptions, the "
     "fault kinds and the oracles");
-  list->add_option("--dir", f->list_dir,
-                   "Where the scenarios are (default: simulations)");
+  list
+    ->add_option("--dir", f->list_dir,
+                 "Where the scenarios are (default: simulations)")
+    ->type_name("DIR");
   replay->callback([f] {
     spdlog::set_level(spdlog::level::off);
     run_replay(*f);
