@@ -124,7 +124,7 @@ void run_one(const simulate_flags& f) {
       std::cerr << "prism simulate: " << problem << '\n';
       throw CLI::RuntimeError(exit_failed);
     }
-    std::cout << "  determinism  a second run gave a byte-identical trace\n";
+    std::cout << "  determinism a second run gave a byte-identical trace\n";
   }
   if (auto* failure = r.first_failure()) {
     std::cerr << "prism simulate: oracle " << sim::info_of(failure->kind).name

@@ -75,7 +75,7 @@ oracle_result check_answered_once(const std::vector<kv_operation>& ops,
   return {kind,
           verdict::held,
           std::to_string(ops.size())
-            + " calls, each answered once with an "
+            + " calls (final reads included), each answered once with an "
               "expected code",
           {}};
 }
