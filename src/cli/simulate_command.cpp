@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -93,19 +94,19 @@ void write_or_exit(const sim::run_report& r, const sim::scenario& s,
   }
 }
 
-/// A second run of the seed, compared event for event with the first;
-/// the difference in words, or "".
-std::string determinism_problem(const sim::scenario& s,
-                                const sim::run_report& first) {
+/// A second run of the seed, compared event for event with the first: the
+/// first line where the traces differ, if any.
+std::optional<sim::text_difference> second_run_difference(
+  const sim::scenario& s, const sim::run_report& first) {
   auto second = sim::run_scenario(s, first.seed);
-  auto diff
-    = sim::first_difference(sim::trace_jsonl(first), sim::trace_jsonl(second));
-  if (!diff)
-    return {};
-  return "seed " + std::to_string(first.seed)
+  return sim::first_difference(sim::trace_jsonl(first),
+                               sim::trace_jsonl(second));
+}
+
+std::string not_deterministic(uint64_t seed, const sim::text_difference& d) {
+  return "seed " + std::to_string(seed)
     + " is not deterministic: the traces of two runs differ at line "
-    + std::to_string(diff->line) + "\n  first:  " + diff->expected
-    + "\n  second: " + diff->actual;
+    + std::to_string(d.line);
 }
 
 void run_one(const simulate_flags& f) {
@@ -119,9 +120,10 @@ void run_one(const simulate_flags& f) {
               << "history.jsonl, scenario.yaml)\n";
   }
   if (f.check_determinism) {
-    auto problem = determinism_problem(s, r);
-    if (!problem.empty()) {
-      std::cerr << "prism simulate: " << problem << '\n';
+    if (auto diff = second_run_difference(s, r)) {
+      std::cerr << "prism simulate: " << not_deterministic(seed, *diff)
+                << "\n  first:  " << diff->expected
+                << "\n  second: " << diff->actual << '\n';
       throw CLI::RuntimeError(exit_failed);
     }
     std::cout << "  determinism a second run gave a byte-identical trace\n";
@@ -148,19 +150,19 @@ seed_outcome run_campaign_seed(const simulate_flags& f, const sim::scenario& s,
     outcome.passed = false;
     outcome.text = sim::failure_line(r);
   } else if (f.check_determinism) {
-    auto problem = determinism_problem(s, r);
-    if (!problem.empty()) {
+    if (auto diff = second_run_difference(s, r)) {
       outcome.passed = false;
-      outcome.text = problem + "\n  replay: " + sim::rerun_command(r);
+      outcome.text = not_deterministic(seed, *diff)
+        + "; rerun: " + sim::rerun_command(r) + " --check-determinism";
     }
   }
   if (!outcome.passed && !f.out.empty()) {
     auto dir = (std::filesystem::path(f.out) / ("seed-" + std::to_string(seed)))
                  .string();
     if (auto error = sim::write_artifacts(r, s.text, dir))
-      outcome.text += "\n  (artifacts not written: " + *error + ")";
+      outcome.text += " (artifacts not written: " + *error + ")";
     else
-      outcome.text += "\n  artifacts: " + dir;
+      outcome.text += " (artifacts: " + dir + ")";
   }
   return outcome;
 }

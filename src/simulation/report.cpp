@@ -249,7 +249,7 @@ std::string failure_line(const run_report& r) {
     return "seed " + std::to_string(r.seed) + ": every oracle held";
   return "seed " + std::to_string(r.seed) + ": "
     + std::string(info_of(failure->kind).name)
-    + " FAILED: " + failure->counterexample + "\n  replay: " + rerun_command(r);
+    + " FAILED; rerun: " + rerun_command(r) + "; " + failure->counterexample;
 }
 
 std::optional<std::string> write_artifacts(const run_report& r,

@@ -29,8 +29,8 @@ std::string run_json(const run_report& r, const std::string& out_dir);
 /// verdicts, the replay command.
 std::string summary_text(const run_report& r);
 
-/// One line for a failing seed of a campaign: the oracle, its first
-/// counterexample and the replay command.
+/// One line for a failing seed of a campaign: the oracle, the command that
+/// reruns the seed, and the first counterexample.
 std::string failure_line(const run_report& r);
 
 /// Writes run.json, trace.jsonl, history.jsonl and scenario.yaml (the
