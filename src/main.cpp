@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   prism::cli::add_check_command(app);
   prism::cli::add_kv_command(app);
   prism::cli::add_pubsub_command(app);
+  prism::cli::add_simulate_command(app);
   add_bench_command(app);
   try {
     app.parse(argc, argv);

@@ -18,4 +18,7 @@ void add_kv_command(CLI::App& app);
 /// `prism pubsub ...`: a PubSub client.
 void add_pubsub_command(CLI::App& app);
 
+/// `prism simulate ...`: fault-injection scenarios in virtual time.
+void add_simulate_command(CLI::App& app);
+
 } // namespace prism::cli

@@ -319,6 +319,28 @@ void deterministic_gateway::advance_ms(int64_t ms) {
   run();
 }
 
+std::optional<int64_t> deterministic_gateway::next_timer_in_ms() {
+  std::optional<int64_t> next;
+  auto consider = [&](int64_t ms) {
+    ms = std::max<int64_t>(ms, 0);
+    if (!next || ms < *next)
+      next = ms;
+  };
+  auto& clock = sched_->clock();
+  auto& schedule = clock.schedule();
+  if (!schedule.empty()) {
+    auto wait = schedule.begin()->first - clock.current_time;
+    auto ns
+      = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+    consider((ns + 999999) / 1000000);
+  }
+  auto now = clock_->now_ms();
+  for (auto& [name, backend] : *backends_)
+    if (auto due = backend->next_due_ms())
+      consider(*due - now);
+  return next;
+}
+
 std::map<std::string, size_t> deterministic_gateway::max_mailbox_depths()
   const {
   std::map<std::string, size_t> result;

@@ -116,6 +116,11 @@ public:
   /// runs what became ready.
   void advance_ms(int64_t ms);
 
+  /// Virtual ms until the next thing that only time makes happen: a CAF
+  /// timer (a delayed message, a timeout) or a simulated backend's delayed
+  /// or timed-out operation. Rounded up; nullopt when nothing waits.
+  std::optional<int64_t> next_timer_in_ms();
+
   /// Submits, runs, and returns the answer (fails if there is none).
   model::outcome call(const std::string& ns, model::operation op);
 

@@ -1,6 +1,7 @@
 #include "simulation/sim_driver.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 
 #include "config/config.hpp"
@@ -28,6 +29,11 @@ void sim_backend::fail_next(uint32_t count, status_code code) {
   if (observer_)
     notify("fail_next " + std::to_string(count) + " "
            + std::string(to_string(code)));
+}
+
+void sim_backend::set_failing(std::optional<status_code> code) {
+  failing_ = code;
+  notify(code ? "failing " + std::string(to_string(*code)) : "failing off");
 }
 
 void sim_backend::drop_next(uint32_t count) {
@@ -66,9 +72,54 @@ void sim_backend::set_latency(int64_t ms) {
   notify("latency " + std::to_string(ms) + "ms");
 }
 
+void sim_backend::set_latency_jitter(int64_t jitter_ms, uint64_t seed) {
+  jitter_ms_ = jitter_ms;
+  jitter_rng_.seed(seed);
+  notify("latency jitter " + std::to_string(jitter_ms) + "ms");
+}
+
+std::optional<int64_t> sim_backend::next_due_ms() const {
+  std::optional<int64_t> next;
+  auto consider = [&](const held_operation& work) {
+    if (!next || work.due_ms < *next)
+      next = work.due_ms;
+  };
+  for (auto& work : delayed_)
+    consider(work);
+  for (auto& work : held_)
+    if (work.times_out)
+      consider(work);
+  return next;
+}
+
+void sim_backend::time_out(held_operation& work) {
+  ++failed_;
+  notify("timed out " + describe(*work.op));
+  work.done(model::outcome::failure(
+    status_code::deadline_exceeded,
+    "the request's deadline passed while the backend ran it; it was not "
+    "applied"));
+}
+
+size_t sim_backend::time_out_held(int64_t now_ms) {
+  size_t n = 0;
+  for (auto i = held_.begin(); i != held_.end();) {
+    if (!i->times_out || i->due_ms > now_ms) {
+      ++i;
+      continue;
+    }
+    auto work = std::move(*i);
+    i = held_.erase(i);
+    time_out(work);
+    ++n;
+  }
+  return n;
+}
+
 size_t sim_backend::release_due() {
-  size_t ran = 0;
   auto now = clock_->now_ms();
+  auto timed_out = time_out_held(now);
+  size_t ran = 0;
   // Operations that time out may be due before ones started earlier.
   std::stable_sort(delayed_.begin(), delayed_.end(),
                    [](const held_operation& a, const held_operation& b) {
@@ -79,19 +130,14 @@ size_t sim_backend::release_due() {
     delayed_.pop_front();
     ++ran;
     if (work.times_out) {
-      ++failed_;
-      notify("timed out " + describe(*work.op));
-      work.done(model::outcome::failure(
-        status_code::deadline_exceeded,
-        "the request's deadline passed while the backend ran it; it was not "
-        "applied"));
+      time_out(work);
       continue;
     }
     apply(work);
   }
   if (ran > 0)
     notify("completed " + std::to_string(ran) + " delayed");
-  return ran;
+  return ran + timed_out;
 }
 
 void sim_backend::set_holding(bool holding) {
@@ -109,7 +155,16 @@ void sim_backend::execute(std::string ns, operation_ptr op, op_timeout timeout,
     throw std::runtime_error("simulated driver exception (injected)");
   }
   held_operation work{std::move(ns), std::move(op), std::move(done), 0, false};
+  auto limit_ms = [&] {
+    return std::max<int64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(),
+      0);
+  };
   if (holding_) {
+    if (timeout != drivers::no_timeout) {
+      work.due_ms = clock_->now_ms() + limit_ms();
+      work.times_out = true;
+    }
     if (observer_)
       notify("held " + describe(*work.op));
     held_.push_back(std::move(work));
@@ -117,14 +172,12 @@ void sim_backend::execute(std::string ns, operation_ptr op, op_timeout timeout,
   }
   if (latency_ms_ > 0) {
     auto wait_ms = latency_ms_;
-    if (timeout != drivers::no_timeout) {
-      auto limit
-        = std::chrono::duration_cast<std::chrono::milliseconds>(timeout)
-            .count();
-      if (limit < latency_ms_) {
-        wait_ms = std::max<int64_t>(limit, 0);
-        work.times_out = true;
-      }
+    if (jitter_ms_ > 0)
+      wait_ms += static_cast<int64_t>(jitter_rng_()
+                                      % static_cast<uint64_t>(jitter_ms_ + 1));
+    if (timeout != drivers::no_timeout && limit_ms() < wait_ms) {
+      wait_ms = limit_ms();
+      work.times_out = true;
     }
     work.due_ms = clock_->now_ms() + wait_ms;
     notify("delayed " + describe(*work.op));
@@ -165,14 +218,16 @@ void sim_backend::apply(held_operation& work) {
                                       "simulated backend failure (random)"));
     return;
   }
-  if (fail_next_ > 0) {
-    --fail_next_;
+  if (fail_next_ > 0 || failing_) {
+    auto code = failing_ ? *failing_ : fail_code_;
+    if (!failing_)
+      --fail_next_;
     ++failed_;
     if (observer_)
       notify("failed " + describe(*work.op) + " "
-             + std::string(to_string(fail_code_)));
-    work.done(model::outcome::failure(fail_code_,
-                                      "simulated backend failure (injected)"));
+             + std::string(to_string(code)));
+    work.done(
+      model::outcome::failure(code, "simulated backend failure (injected)"));
     return;
   }
   ++applied_;

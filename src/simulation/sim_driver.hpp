@@ -14,9 +14,11 @@
 //   actor dies of the exception);
 // - set_down: the backend is unreachable: every operation finds its
 //   connection broken and no new connection can be opened;
-// - set_holding: operations hang until released;
-// - set_latency: operations complete only after some virtual time
-//   (release_due completes those whose time has come);
+// - set_failing: every operation fails with a status code until cleared;
+// - set_holding: operations hang until released, or until the timeout the
+//   connection gave them passes (then DEADLINE_EXCEEDED, not applied);
+// - set_latency: operations complete only after some virtual time, plus a
+//   seeded jitter (release_due completes those whose time has come);
 // - set_random_faults: each operation fails or drops its connection with a
 //   probability, drawn from a generator seeded by the test.
 
@@ -25,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -55,6 +58,10 @@ public:
   /// The next `count` operations fail with `code` (and are not applied).
   void fail_next(uint32_t count, status_code code = status_code::unavailable);
 
+  /// While set, every operation fails with `code` (and is not applied);
+  /// nullopt clears it.
+  void set_failing(std::optional<status_code> code);
+
   /// The next `count` operations report a broken connection.
   void drop_next(uint32_t count);
 
@@ -81,8 +88,17 @@ public:
   /// start; 0 completes them at once.
   void set_latency(int64_t ms);
 
-  /// Completes the delayed operations whose time has come (in start order);
-  /// returns how many.
+  /// Adds 0..`jitter_ms` (uniform, drawn from a generator seeded with
+  /// `seed`) to each delayed operation's latency; 0 turns it off.
+  void set_latency_jitter(int64_t jitter_ms, uint64_t seed);
+
+  /// The manual-clock time (ms) at which the next delayed operation
+  /// completes or the next held one times out; nullopt when none waits for
+  /// time.
+  std::optional<int64_t> next_due_ms() const;
+
+  /// Completes the delayed operations whose time has come (in start order)
+  /// and times out the held ones whose timeout passed; returns how many.
   size_t release_due();
 
   /// Runs and completes every held operation in arrival order; returns how
@@ -109,12 +125,15 @@ private:
     operation_ptr op;
     kv_driver::completion done;
     /// For delayed operations: when they complete (manual clock, ms), and
-    /// whether they time out then instead.
+    /// whether they time out then instead. For held ones: when they time
+    /// out, if they have a timeout.
     int64_t due_ms = 0;
     bool times_out = false;
   };
 
   void apply(held_operation& work);
+  void time_out(held_operation& work);
+  size_t time_out_held(int64_t now_ms);
   void notify(const std::string& event) const {
     if (observer_)
       observer_(event);
@@ -127,6 +146,9 @@ private:
   bool holding_ = false;
   bool down_ = false;
   int64_t latency_ms_ = 0;
+  int64_t jitter_ms_ = 0;
+  std::mt19937_64 jitter_rng_;
+  std::optional<status_code> failing_;
   uint32_t drop_next_ = 0;
   uint32_t throw_next_ = 0;
   double random_fail_ = 0;

@@ -200,7 +200,7 @@ TEST_CASE("reload: streams of a namespace it removes end NOT_FOUND, streams "
 }
 
 TEST_CASE("reload: a Subscribe stream whose principal loses read access ends "
-          "PERMISSION_DENIED; a reader's stream goes on") {
+          "PERMISSION_DENIED, a reader's stream goes on") {
   const std::string with_auth = R"(
 auth:
   mode: token

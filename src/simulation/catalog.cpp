@@ -1,0 +1,153 @@
+#include "simulation/catalog.hpp"
+
+namespace prism::simulation {
+
+const std::vector<fault_kind_info>& fault_kinds() {
+  static const std::vector<fault_kind_info> table{
+    {fault_kind::backend_error,
+     "backend_error",
+     fault_target::backend,
+     true,
+     {{"code", param_type::status_code, 0, 0, std::nullopt, "UNAVAILABLE", "",
+       false, "the status code the backend answers"},
+      {"count", param_type::number, 0, 1000000, 0, "", "", false,
+       "fail only the next N operations (0: every one until the fault ends)"}},
+     "the backend answers its operations with an error code (not applied)"},
+    {fault_kind::latency,
+     "latency",
+     fault_target::backend,
+     true,
+     {{"latency_ms", param_type::number, 1, 60000, std::nullopt, "", "", true,
+       "virtual ms each operation takes"},
+      {"jitter_ms", param_type::number, 0, 60000, 0, "", "", false,
+       "plus 0..N ms more, drawn from the seed"}},
+     "each operation takes latency_ms (+ jitter) of virtual time; one past "
+     "its deadline times out, not applied"},
+    {fault_kind::hang,
+     "hang",
+     fault_target::backend,
+     true,
+     {},
+     "operations hang until the fault ends (then run) or their deadline "
+     "passes (DEADLINE_EXCEEDED, not applied)"},
+    {fault_kind::outage,
+     "outage",
+     fault_target::backend,
+     true,
+     {},
+     "the backend is down: connections break and cannot reconnect until it "
+     "recovers (restarts, circuit breaker, probes)"},
+    {fault_kind::connection_crash,
+     "connection_crash",
+     fault_target::backend,
+     false,
+     {{"count", param_type::number, 1, 1000, 1, "", "", false,
+       "how many of the next operations crash their connection"},
+      {"mode", param_type::choice, 0, 0, std::nullopt, "drop", "drop,throw",
+       false,
+       "drop: the driver reports a broken connection; throw: the driver "
+       "throws"}},
+     "the next operations crash their connection actor (the supervisor "
+     "restarts it)"},
+    {fault_kind::kill,
+     "kill",
+     fault_target::actor,
+     false,
+     {},
+     "kills one actor through the inspector: session, stage, router, pool "
+     "or connection (by kind, or kind:name)"},
+    {fault_kind::deadline_storm,
+     "deadline_storm",
+     fault_target::workload,
+     false,
+     {{"count", param_type::number, 1, 100000, 20, "", "", false,
+       "how many calls get the tiny deadline"},
+      {"deadline_ms", param_type::number, 0, 10000, 1, "", "", false,
+       "their deadline, in virtual ms"}},
+     "the next calls of the workload carry a tiny deadline"},
+    {fault_kind::overload,
+     "overload",
+     fault_target::workload,
+     true,
+     {{"factor", param_type::number, 2, 100, 10, "", "", false,
+       "offered load, as a multiple of the workload's"}},
+     "the workload offers `factor` times its load (more clients on the same "
+     "connections) until the fault ends"},
+  };
+  return table;
+}
+
+const fault_kind_info& info_of(fault_kind kind) {
+  return fault_kinds()[static_cast<size_t>(kind)];
+}
+
+std::optional<fault_kind> fault_kind_named(std::string_view name) {
+  for (auto& row : fault_kinds())
+    if (row.name == name)
+      return row.kind;
+  return std::nullopt;
+}
+
+const std::vector<oracle_info>& oracles() {
+  static const std::vector<oracle_info> table{
+    {oracle_kind::answered_once,
+     "answered_once",
+     {},
+     "every call is answered exactly once, with a code its operation may "
+     "get"},
+    {oracle_kind::no_lost_writes,
+     "no_lost_writes",
+     {},
+     "durable namespaces (sqlite, postgres): each key read back at the end "
+     "holds its last acknowledged write or a later one"},
+    {oracle_kind::linearizable,
+     "linearizable",
+     {{"max_states", 1, 1e9, 5e5, true,
+       "search states explored per key before the verdict is unknown"}},
+     "each key's history has a legal order (register with versions and CAS; "
+     "unknown outcomes may or may not apply)"},
+    {oracle_kind::mailbox_bounded,
+     "mailbox_bounded",
+     {{"slack_messages", 0, 1e6, 8, true,
+       "messages a mailbox may hold past its request limit and the replies "
+       "the in-flight windows allow (timers, notices)"}},
+     "no actor admitted more requests than its mailbox limit, and no mailbox "
+     "held more than the limits allow"},
+    {oracle_kind::recovery,
+     "recovery",
+     {{"within_ms", 1, 3.6e6, 5000, true,
+       "virtual ms after the last fault ends"},
+      {"success_rate", 0, 1, 0.9, false,
+       "share of calls answered OK (or a CAS mismatch) in the window"},
+      {"window_ms", 1, 600000, 500, true, "length of the window measured"},
+      {"min_calls", 1, 1e6, 5, true, "calls a window needs to count"}},
+     "after the last fault ends, a window of calls succeeds at the rate "
+     "within within_ms"},
+  };
+  return table;
+}
+
+const oracle_info& info_of(oracle_kind kind) {
+  return oracles()[static_cast<size_t>(kind)];
+}
+
+std::optional<oracle_kind> oracle_named(std::string_view name) {
+  for (auto& row : oracles())
+    if (row.name == name)
+      return row.kind;
+  return std::nullopt;
+}
+
+std::vector<std::string> split_choices(std::string_view choices) {
+  std::vector<std::string> out;
+  while (!choices.empty()) {
+    auto comma = choices.find(',');
+    out.emplace_back(choices.substr(0, comma));
+    if (comma == std::string_view::npos)
+      break;
+    choices.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+} // namespace prism::simulation

@@ -1,0 +1,53 @@
+#pragma once
+
+// What a run leaves behind (docs/SIMULATION.md, "Output files"): run.json
+// (seed, scenario hash, derived parameters, verdicts, counts, the replay
+// command), trace.jsonl (one JSON object per event, derived from the text
+// trace: byte-identical for the same seed and scenario), history.jsonl
+// (the client operations, Jepsen's shape), and the summary printed on
+// stdout.
+
+#include <optional>
+#include <string>
+
+#include "simulation/runner.hpp"
+
+namespace prism::simulation {
+
+/// One JSON object per line of the trace: {"step", "t_ms", "actor",
+/// "event", "message"} and "fault" (the fault id) on the lines a fault
+/// caused.
+std::string trace_jsonl(const run_report& r);
+
+/// The command that reruns this seed of this scenario.
+std::string rerun_command(const run_report& r);
+
+/// run.json. `out_dir` is where the artifacts go (for the replay command).
+std::string run_json(const run_report& r, const std::string& out_dir);
+
+/// The short table `prism simulate` prints: calls by code, faults, oracle
+/// verdicts, the replay command.
+std::string summary_text(const run_report& r);
+
+/// One line for a failing seed of a campaign: the oracle, the command that
+/// reruns the seed, and the first counterexample.
+std::string failure_line(const run_report& r);
+
+/// Writes run.json, trace.jsonl, history.jsonl and scenario.yaml (the
+/// scenario's bytes, which `replay` reruns) into `dir`, creating it.
+/// Returns an error message, or nothing.
+std::optional<std::string> write_artifacts(const run_report& r,
+                                           const std::string& scenario_text,
+                                           const std::string& dir);
+
+/// The first line where two texts differ (1-based) and both lines, or
+/// nothing when they are equal.
+struct text_difference {
+  size_t line = 0;
+  std::string expected;
+  std::string actual;
+};
+std::optional<text_difference> first_difference(const std::string& expected,
+                                                const std::string& actual);
+
+} // namespace prism::simulation

@@ -1,0 +1,74 @@
+#pragma once
+
+// Runs a scenario with a seed on a deterministic gateway: the workload's
+// clients call in virtual time, the faults begin and end at their virtual
+// times, and the oracles judge the history at the end. Every random choice
+// (the scheduler's pick of the next actor, the clients' operations and
+// keys, which random fault kinds are on and when they fire) comes from a
+// generator seeded by a child seed of the run's seed, one per component, so
+// the same seed and scenario give the same run, event for event.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "simulation/history.hpp"
+#include "simulation/oracles.hpp"
+#include "simulation/scenario.hpp"
+
+namespace prism::simulation {
+
+/// A fault of the run: scheduled in the scenario or drawn by the seed.
+struct planned_fault {
+  /// "f1", "f2", ... in the order they begin.
+  std::string id;
+  fault_spec spec;
+  bool random = false;
+  /// Virtual ms when it ended (-1: it never began); for an instant fault,
+  /// when it happened (a deadline storm: when its last call was made).
+  int64_t ended_ms = -1;
+  /// What it did, when that is not obvious from the kind (a kill names the
+  /// actor it killed).
+  std::string outcome;
+};
+
+struct run_report {
+  std::string scenario_name;
+  std::string scenario_file;
+  std::string scenario_sha256;
+  uint64_t seed = 0;
+  /// The seed of each component, derived from `seed`.
+  std::map<std::string, uint64_t> child_seeds;
+  /// Random fault kinds the seed switched on and off (empty without
+  /// faults.random).
+  std::vector<std::string> random_kinds_on;
+  std::vector<std::string> random_kinds_off;
+  std::vector<planned_fault> faults;
+  /// The deterministic gateway's trace, with the runner's own lines.
+  std::vector<std::string> trace;
+  std::vector<kv_operation> ops;
+  /// Answers by code, over the workload's calls (final reads left out).
+  std::map<std::string, uint64_t> calls_by_code;
+  uint64_t calls_unanswered = 0;
+  std::map<std::string, uint64_t> faults_by_kind;
+  std::vector<oracle_result> verdicts;
+  /// When the last fault ended (0 without faults).
+  int64_t faults_end_ms = 0;
+  int64_t virtual_ms = 0;
+  int64_t wall_ms = 0;
+
+  /// True when no oracle failed.
+  bool passed() const;
+  const oracle_result* first_failure() const;
+  std::string trace_text() const;
+};
+
+/// The seed of one component of a run (e.g. "scheduler", "workload/3").
+uint64_t child_seed(uint64_t seed, std::string_view component);
+
+/// Runs `s` with `seed` and judges it with the scenario's oracles.
+run_report run_scenario(const scenario& s, uint64_t seed);
+
+} // namespace prism::simulation

@@ -1,0 +1,745 @@
+#include "simulation/scenario.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include <sys/stat.h>
+
+#include "config/stage_kinds.hpp"
+#include "model/digest.hpp"
+#include "model/status.hpp"
+#include "simulation/yaml_checker.hpp"
+
+namespace prism::simulation {
+
+namespace {
+
+using config::location;
+using config::problem;
+using yaml::checker;
+using yaml::entry;
+using yaml::find;
+using yaml::join;
+using yaml::quote;
+
+/// Larger is not a scenario.
+constexpr size_t scenario_bytes_max = 4u << 20;
+constexpr uint32_t clients_max = 10000;
+constexpr uint32_t keys_max = 100000;
+constexpr int64_t duration_ms_max = 24 * 3600 * 1000;
+
+const std::vector<std::string>& status_code_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (int c = 1; c <= 16; ++c)
+      out.emplace_back(to_string(static_cast<status_code>(c)));
+    return out;
+  }();
+  return names;
+}
+
+// --- gateway ---------------------------------------------------------------
+
+/// The gateway section as a YAML text of its own, with every other line
+/// blanked: the config checker then reports the scenario file's own lines
+/// and columns.
+std::string gateway_text(const std::string& text, int first_line,
+                         int first_column, int end_line) {
+  std::istringstream in(text);
+  std::string line;
+  std::string out;
+  for (int n = 0; std::getline(in, line); ++n) {
+    if (n < first_line || n >= end_line) {
+      out += '\n';
+      continue;
+    }
+    if (n == first_line)
+      line.replace(0, std::min<size_t>(line.size(), first_column),
+                   std::min<size_t>(line.size(), first_column), ' ');
+    out += line + '\n';
+  }
+  return out;
+}
+
+void check_gateway(checker& c, const std::string& text, const YAML::Node& root,
+                   const entry& e, scenario& out) {
+  if (!e.value.IsMap()) {
+    c.report(c.at(e.key), "gateway",
+             "expected the gateway config: a map with backends: and "
+             "namespaces:",
+             "the same YAML as config/prism.yaml, indented under gateway:");
+    return;
+  }
+  int key_line = e.key.Mark().line;
+  int end_line = 1 << 30;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    int line = it->first.Mark().line;
+    if (line > key_line && line < end_line)
+      end_line = line;
+  }
+  auto mark = e.value.Mark();
+  auto result = config::parse(
+    gateway_text(text, mark.line, mark.column, end_line), c.at(e.key).file);
+  for (auto& p : result.problems) {
+    p.field = p.field.empty() ? "gateway" : "gateway." + p.field;
+    c.problems.push_back(std::move(p));
+  }
+  if (!result.ok())
+    return;
+  out.gateway = std::move(*result.config);
+  for (auto& [name, b] : out.gateway.backends)
+    if (b.type == config::backend_type::kafka
+        || b.type == config::backend_type::nats)
+      c.report(b.where, "gateway.backends." + name,
+               "a " + std::string(config::to_string(b.type))
+                 + " backend cannot be simulated yet",
+               "simulate memory, sqlite and postgres backends");
+}
+
+// --- workload --------------------------------------------------------------
+
+void check_mix(checker& c, const entry& e, op_mix& mix) {
+  auto items = c.map(e.value, "workload.mix", c.at(e.key),
+                     "a map of operation weights, e.g. {get: 50, set: 50}");
+  const std::vector<std::string> names{"get",    "set",       "cas",
+                                       "delete", "batch_set", "scan"};
+  c.known_keys(items, "workload.mix", names);
+  if (items.empty())
+    return;
+  mix = op_mix{0, 0, 0, 0, 0, 0};
+  uint32_t* slots[]
+    = {&mix.get, &mix.set, &mix.cas, &mix.del, &mix.batch_set, &mix.scan};
+  for (size_t i = 0; i < names.size(); ++i)
+    if (auto* v = find(items, names[i]))
+      if (auto n = c.whole(*v, "workload.mix." + names[i], 0, 1000000))
+        *slots[i] = static_cast<uint32_t>(*n);
+  if (mix.total() == 0)
+    c.report(c.at(e.value), "workload.mix", "every weight is 0",
+             "give at least one operation a weight above 0");
+}
+
+void check_workload(checker& c, const entry& e, scenario& out) {
+  const std::string field = "workload";
+  auto items = c.map(e.value, field, c.at(e.key), "a map of workload settings");
+  if (items.empty())
+    return;
+  c.known_keys(items, field,
+               {"clients", "loop", "think_ms", "rate_per_s", "namespace",
+                "keys", "distribution", "zipf_s", "deadline_ms", "batch_size",
+                "scan_limit", "mix"});
+  auto& w = out.workload;
+  auto number = [&](const char* key, int64_t min, int64_t max, uint32_t& slot) {
+    if (auto* v = find(items, key))
+      if (auto n = c.whole(*v, field + "." + key, min, max))
+        slot = static_cast<uint32_t>(*n);
+  };
+  number("clients", 1, clients_max, w.clients);
+  number("think_ms", 1, 600000, w.think_ms);
+  number("keys", 1, keys_max, w.keys);
+  number("deadline_ms", 0, 3600000, w.deadline_ms);
+  number("batch_size", 1, 1000, w.batch_size);
+  number("scan_limit", 1, 1000, w.scan_limit);
+  if (auto* v = find(items, "loop"))
+    if (auto word = c.choice(*v, field + ".loop", {"closed", "open"}))
+      w.loop = *word == "open" ? loop_kind::open : loop_kind::closed;
+  if (auto* v = find(items, "rate_per_s")) {
+    if (auto x = c.real(*v, field + ".rate_per_s", 0.001, 1000))
+      w.rate_per_s = *x;
+    if (w.loop != loop_kind::open)
+      c.report(c.at(v->key), field + ".rate_per_s",
+               "applies only to loop: open", "set loop: open, or use think_ms");
+  }
+  if (auto* v = find(items, "distribution"))
+    if (auto word = c.choice(*v, field + ".distribution", {"uniform", "zipf"}))
+      w.distribution = *word == "zipf" ? key_distribution::zipf
+                                       : key_distribution::uniform;
+  if (auto* v = find(items, "zipf_s")) {
+    if (auto x = c.real(*v, field + ".zipf_s", 0.01, 10))
+      w.zipf_s = *x;
+    if (w.distribution != key_distribution::zipf)
+      c.report(c.at(v->key), field + ".zipf_s",
+               "applies only to distribution: zipf");
+  }
+  if (auto* v = find(items, "mix"))
+    check_mix(c, *v, w.mix);
+  auto* ns = find(items, "namespace");
+  if (!ns) {
+    c.missing(c.at(e.key), field + ".namespace",
+              "name the keyvalue namespace of gateway.namespaces the clients "
+              "call");
+    return;
+  }
+  auto name = c.text(*ns, field + ".namespace");
+  if (!name)
+    return;
+  w.ns = *name;
+  if (out.gateway.namespaces.empty())
+    return; // the gateway has problems of its own
+  auto i = out.gateway.namespaces.find(w.ns);
+  if (i == out.gateway.namespaces.end()) {
+    std::vector<std::string> names;
+    for (auto& [n, cfg] : out.gateway.namespaces)
+      names.push_back(n);
+    c.report(c.at(ns->value), field + ".namespace",
+             "no namespace " + quote(w.ns) + " in gateway.namespaces",
+             "one of " + join(names));
+  } else if (i->second.pattern != config::pattern::keyvalue) {
+    c.report(c.at(ns->value), field + ".namespace",
+             quote(w.ns) + " is a pubsub namespace",
+             "the workload calls the KeyValue API: name a keyvalue namespace");
+  }
+}
+
+// --- faults ----------------------------------------------------------------
+
+bool keyvalue_backend(const scenario& s, const std::string& name) {
+  auto i = s.gateway.backends.find(name);
+  return i != s.gateway.backends.end()
+    && (i->second.type == config::backend_type::memory
+        || i->second.type == config::backend_type::sqlite
+        || i->second.type == config::backend_type::postgres);
+}
+
+bool serves_namespace(const scenario& s, const std::string& backend) {
+  return std::any_of(s.gateway.namespaces.begin(), s.gateway.namespaces.end(),
+                     [&](auto& ns) { return ns.second.backend == backend; });
+}
+
+/// Why an actor target cannot name an actor of this gateway, or "".
+std::string actor_target_problem(const scenario& s, const std::string& target) {
+  auto colon = target.find(':');
+  auto kind = target.substr(0, colon);
+  auto name = colon == std::string::npos ? "" : target.substr(colon + 1);
+  if (kind != "session" && kind != "stage" && kind != "router" && kind != "pool"
+      && kind != "connection")
+    return "unknown actor kind " + quote(kind)
+      + "; use session, stage, router, pool or connection, optionally "
+        "with :name";
+  if (colon != std::string::npos && name.empty())
+    return "empty name after " + quote(kind + ":");
+  if (name.empty())
+    return {};
+  if (kind == "router")
+    return "the router has no name; write router";
+  if (kind == "stage") {
+    if (!config::stage_kind_named(name))
+      return "no stage kind " + quote(name);
+    return {};
+  }
+  if (kind == "session") {
+    auto prefix = std::string("client-");
+    uint32_t n = 0;
+    auto digits = name.substr(std::min(name.size(), prefix.size()));
+    auto [end, ec]
+      = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (name.compare(0, prefix.size(), prefix) != 0 || digits.empty()
+        || ec != std::errc{} || end != digits.data() + digits.size()
+        || n >= s.workload.clients)
+      return "no session " + quote(name)
+        + "; the workload's clients are client-0" + ".. client-"
+        + std::to_string(s.workload.clients - 1);
+    return {};
+  }
+  auto hash = name.find('#');
+  auto backend = name.substr(0, hash);
+  if (!keyvalue_backend(s, backend))
+    return "no keyvalue backend " + quote(backend) + " in gateway.backends";
+  if (kind == "pool" && hash != std::string::npos)
+    return "a pool is named by its backend alone, e.g. pool:" + backend;
+  if (hash != std::string::npos) {
+    uint32_t index = 0;
+    auto digits = name.substr(hash + 1);
+    auto [end, ec]
+      = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+    auto count = s.gateway.backends.at(backend).connections;
+    if (digits.empty() || ec != std::errc{}
+        || end != digits.data() + digits.size() || index >= count)
+      return "backend " + quote(backend) + " has connections #0..#"
+        + std::to_string(count - 1);
+  }
+  return {};
+}
+
+void check_params(checker& c, const fault_kind_info& info, const entry* params,
+                  const std::string& field, location where, fault_spec& f) {
+  std::vector<entry> items;
+  if (params)
+    items = c.map(params->value, field + ".params", c.at(params->key),
+                  "a map of the fault's parameters");
+  std::vector<std::string> names;
+  for (auto& p : info.params)
+    names.emplace_back(p.name);
+  if (params && names.empty() && !items.empty())
+    c.report(c.at(params->key), field + ".params",
+             std::string(info.name) + " takes no parameters");
+  else
+    c.known_keys(items, field + ".params", names);
+  for (auto& p : info.params) {
+    std::string name{p.name};
+    auto pfield = field + ".params." + name;
+    param_value value;
+    value.number = p.default_number.value_or(0);
+    value.text = std::string(p.default_text);
+    if (auto* v = find(items, name)) {
+      switch (p.type) {
+        case param_type::number:
+          if (auto n = c.whole(*v, pfield, p.min, p.max))
+            value.number = *n;
+          break;
+        case param_type::status_code:
+          if (auto t = c.choice(*v, pfield, status_code_names()))
+            value.text = *t;
+          break;
+        case param_type::choice:
+          if (auto t = c.choice(*v, pfield, split_choices(p.choices)))
+            value.text = *t;
+          break;
+      }
+    } else if (p.required) {
+      c.missing(params ? c.at(params->key) : where, pfield,
+                std::string(p.help));
+    }
+    f.params[name] = value;
+  }
+}
+
+void check_fault(checker& c, const YAML::Node& node, const std::string& field,
+                 scenario& out) {
+  auto items = c.map(node, field, c.at(node),
+                     "a fault: {at_ms, kind, target, duration_ms, params}");
+  if (items.empty())
+    return;
+  c.known_keys(items, field,
+               {"at_ms", "kind", "target", "duration_ms", "params"});
+  fault_spec f;
+  f.where = c.at(node);
+  auto* kind = find(items, "kind");
+  if (!kind) {
+    std::vector<std::string> kinds;
+    for (auto& k : fault_kinds())
+      kinds.emplace_back(k.name);
+    c.missing(c.at(node), field + ".kind", "one of " + join(kinds));
+    return;
+  }
+  std::vector<std::string> kinds;
+  for (auto& k : fault_kinds())
+    kinds.emplace_back(k.name);
+  auto kind_name = c.choice(*kind, field + ".kind", kinds);
+  if (!kind_name)
+    return;
+  f.kind = *fault_kind_named(*kind_name);
+  auto& info = info_of(f.kind);
+  bool timed = true;
+  if (auto* v = find(items, "at_ms")) {
+    if (auto n = c.whole(*v, field + ".at_ms", 0, out.duration_ms))
+      f.at_ms = *n;
+    else
+      timed = false;
+  } else {
+    c.missing(c.at(node), field + ".at_ms",
+              "the virtual ms after the start when the fault begins");
+    timed = false;
+  }
+  auto* duration = find(items, "duration_ms");
+  if (info.lasts) {
+    if (!duration) {
+      c.missing(c.at(node), field + ".duration_ms",
+                std::string(info.name) + " lasts: say for how many virtual ms");
+    } else if (auto n = c.whole(*duration, field + ".duration_ms", 1,
+                                duration_ms_max)) {
+      f.duration_ms = *n;
+      if (timed && f.end_ms() > out.duration_ms)
+        c.report(c.at(duration->value), field + ".duration_ms",
+                 "the fault ends at " + std::to_string(f.end_ms())
+                   + " ms, after the run's duration_ms "
+                   + std::to_string(out.duration_ms),
+                 "end it by duration_ms");
+    }
+  } else if (duration) {
+    c.report(c.at(duration->key), field + ".duration_ms",
+             std::string(info.name)
+               + " happens at once; duration_ms does "
+                 "not apply");
+  }
+  auto* target = find(items, "target");
+  if (info.target == fault_target::workload) {
+    if (target)
+      c.report(c.at(target->key), field + ".target",
+               std::string(info.name)
+                 + " acts on the workload; it has no "
+                   "target");
+  } else if (!target) {
+    c.missing(c.at(node), field + ".target",
+              info.target == fault_target::backend
+                ? "name a keyvalue backend of gateway.backends"
+                : "name an actor kind (session, stage, router, pool, "
+                  "connection), optionally kind:name");
+  } else if (auto t = c.text(*target, field + ".target")) {
+    f.target = *t;
+    if (info.target == fault_target::backend) {
+      if (out.gateway.backends.empty()) {
+        // The gateway has problems of its own.
+      } else if (!keyvalue_backend(out, f.target)) {
+        c.report(c.at(target->value), field + ".target",
+                 "no keyvalue backend " + quote(f.target)
+                   + " in gateway.backends");
+      } else if (!serves_namespace(out, f.target)) {
+        c.report(c.at(target->value), field + ".target",
+                 "backend " + quote(f.target)
+                   + " serves no namespace: nothing would call it",
+                 "target the workload's backend");
+      }
+    } else if (!out.gateway.backends.empty()) {
+      auto why = actor_target_problem(out, f.target);
+      if (!why.empty())
+        c.report(c.at(target->value), field + ".target", why);
+    }
+  }
+  check_params(c, info, find(items, "params"), field, c.at(node), f);
+  out.schedule.push_back(std::move(f));
+}
+
+void check_random(checker& c, const entry& e, scenario& out) {
+  const std::string field = "faults.random";
+  auto items = c.map(e.value, field, c.at(e.key),
+                     "a map from fault kind to its rate per second");
+  random_faults r;
+  r.where = c.at(e.key);
+  r.until_ms = out.duration_ms / 2;
+  std::vector<std::string> known{"from_ms", "until_ms", "duration_ms"};
+  for (auto& k : fault_kinds())
+    known.emplace_back(k.name);
+  c.known_keys(items, field, known);
+  for (auto& item : items) {
+    auto kind = fault_kind_named(item.name);
+    if (!kind)
+      continue;
+    if (auto x = c.real(item, field + "." + item.name, 0, 1000))
+      r.rate_per_s[*kind] = *x;
+  }
+  if (auto* v = find(items, "from_ms"))
+    if (auto n = c.whole(*v, field + ".from_ms", 0, out.duration_ms))
+      r.from_ms = *n;
+  if (auto* v = find(items, "until_ms"))
+    if (auto n = c.whole(*v, field + ".until_ms", 0, out.duration_ms))
+      r.until_ms = *n;
+  if (auto* v = find(items, "duration_ms"))
+    if (auto n = c.whole(*v, field + ".duration_ms", 1, duration_ms_max))
+      r.duration_ms = *n;
+  if (r.until_ms <= r.from_ms)
+    c.report(c.at(e.key), field,
+             "until_ms (" + std::to_string(r.until_ms)
+               + ") must come after from_ms (" + std::to_string(r.from_ms)
+               + ")");
+  else if (r.until_ms + r.duration_ms > out.duration_ms)
+    c.report(c.at(e.key), field,
+             "a fault starting at until_ms " + std::to_string(r.until_ms)
+               + " would last past duration_ms "
+               + std::to_string(out.duration_ms),
+             "lower until_ms or duration_ms");
+  if (r.rate_per_s.empty() && !items.empty())
+    c.report(c.at(e.key), field, "names no fault kind",
+             "add kind: rate, e.g. latency: 0.5");
+  out.random = std::move(r);
+}
+
+void check_faults(checker& c, const entry& e, scenario& out) {
+  auto items = c.map(e.value, "faults", c.at(e.key),
+                     "a map with schedule: and/or random:");
+  c.known_keys(items, "faults", {"schedule", "random"});
+  if (auto* s = find(items, "schedule")) {
+    if (!s->value.IsSequence()) {
+      c.report(c.at(s->key), "faults.schedule", "expected a list of faults");
+    } else {
+      for (size_t i = 0; i < s->value.size(); ++i)
+        check_fault(c, s->value[i],
+                    "faults.schedule[" + std::to_string(i) + "]", out);
+    }
+  }
+  if (auto* r = find(items, "random"))
+    check_random(c, *r, out);
+}
+
+// --- oracles ---------------------------------------------------------------
+
+void check_oracle(checker& c, const YAML::Node& node, const std::string& field,
+                  std::set<oracle_kind>& seen, scenario& out) {
+  std::vector<std::string> names;
+  for (auto& o : oracles())
+    names.emplace_back(o.name);
+  std::string name;
+  YAML::Node settings;
+  YAML::Node name_node = node;
+  if (node.IsScalar()) {
+    name = node.Scalar();
+  } else if (node.IsMap() && node.size() == 1) {
+    // reset() rebinds; operator= would write into the node bound before.
+    name_node.reset(node.begin()->first);
+    name = name_node.Scalar();
+    settings.reset(node.begin()->second);
+  } else {
+    c.report(c.at(node), field,
+             "expected an oracle name, or name: {threshold: value}",
+             "one of " + join(names));
+    return;
+  }
+  auto kind = oracle_named(name);
+  if (!kind) {
+    c.report(c.at(name_node), field, "unknown oracle " + quote(name),
+             "one of " + join(names));
+    return;
+  }
+  if (!seen.insert(*kind).second) {
+    c.report(c.at(name_node), field, "oracle " + quote(name) + " listed twice");
+    return;
+  }
+  auto& info = info_of(*kind);
+  oracle_spec o;
+  o.kind = *kind;
+  o.where = c.at(name_node);
+  for (auto& t : info.thresholds)
+    o.thresholds[std::string(t.name)] = t.default_value;
+  if (settings.IsDefined() && !settings.IsNull()) {
+    auto items = c.map(settings, field + "." + name, c.at(name_node),
+                       "a map of thresholds");
+    std::vector<std::string> known;
+    for (auto& t : info.thresholds)
+      known.emplace_back(t.name);
+    if (known.empty() && !items.empty())
+      c.report(c.at(name_node), field + "." + name,
+               name + " has no thresholds");
+    else
+      c.known_keys(items, field + "." + name, known);
+    for (auto& t : info.thresholds) {
+      std::string tname{t.name};
+      auto* v = find(items, tname);
+      if (!v)
+        continue;
+      auto tfield = field + "." + name + "." + tname;
+      if (t.whole) {
+        if (auto n = c.whole(*v, tfield, static_cast<int64_t>(t.min),
+                             static_cast<int64_t>(t.max)))
+          o.thresholds[tname] = static_cast<double>(*n);
+      } else if (auto x = c.real(*v, tfield, t.min, t.max)) {
+        o.thresholds[tname] = *x;
+      }
+    }
+  }
+  out.oracles.push_back(std::move(o));
+}
+
+void check_oracles(checker& c, const entry* e, scenario& out) {
+  if (!e) {
+    for (auto& info : oracles()) {
+      oracle_spec o;
+      o.kind = info.kind;
+      for (auto& t : info.thresholds)
+        o.thresholds[std::string(t.name)] = t.default_value;
+      out.oracles.push_back(std::move(o));
+    }
+    return;
+  }
+  if (!e->value.IsSequence()) {
+    c.report(c.at(e->key), "oracles",
+             "expected a list of oracles (name, or name: {thresholds})");
+    return;
+  }
+  std::set<oracle_kind> seen;
+  for (size_t i = 0; i < e->value.size(); ++i)
+    check_oracle(c, e->value[i], "oracles[" + std::to_string(i) + "]", seen,
+                 out);
+}
+
+/// The recovery oracle needs time after the last fault to measure.
+void check_recovery_room(checker& c, const scenario& s) {
+  auto* o = s.oracle(oracle_kind::recovery);
+  if (!o)
+    return;
+  int64_t last_end = 0;
+  for (auto& f : s.schedule)
+    last_end = std::max(last_end, f.end_ms());
+  if (s.random && !s.random->rate_per_s.empty())
+    last_end = std::max(last_end, s.random->until_ms + s.random->duration_ms);
+  auto within = static_cast<int64_t>(o->threshold("within_ms"));
+  auto window = static_cast<int64_t>(o->threshold("window_ms"));
+  if (window > within) {
+    c.report(o->where, "oracles.recovery.window_ms",
+             "the window (" + std::to_string(window)
+               + " ms) must fit within within_ms (" + std::to_string(within)
+               + " ms)");
+    return;
+  }
+  if (last_end + within > s.duration_ms)
+    c.report(o->where, "oracles.recovery.within_ms",
+             "the last fault ends at " + std::to_string(last_end)
+               + " ms, so recovery within " + std::to_string(within)
+               + " ms needs duration_ms >= " + std::to_string(last_end + within)
+               + " (it is " + std::to_string(s.duration_ms) + ")",
+             "lengthen duration_ms, end the faults earlier or lower within_ms");
+}
+
+void check_document(checker& c, const std::string& text, const YAML::Node& root,
+                    scenario& out) {
+  location top{c.at(root).file, 1, 1};
+  auto items = c.map(root, "", top,
+                     "a scenario: a map with name:, gateway:, "
+                     "duration_ms:, workload:");
+  if (items.empty())
+    return;
+  c.known_keys(items, "",
+               {"name", "description", "gateway", "duration_ms", "workload",
+                "faults", "oracles"});
+  if (auto* v = find(items, "name")) {
+    if (auto t = c.text(*v, "name"))
+      out.name = *t;
+  } else {
+    c.missing(top, "name", "add name: a short name for the scenario");
+  }
+  if (auto* v = find(items, "description"))
+    if (auto t = c.text(*v, "description"))
+      out.description = *t;
+  if (auto* v = find(items, "duration_ms")) {
+    if (auto n = c.whole(*v, "duration_ms", 1, duration_ms_max))
+      out.duration_ms = *n;
+  } else {
+    c.missing(top, "duration_ms", "how long the run lasts, in virtual ms");
+  }
+  if (auto* v = find(items, "gateway"))
+    check_gateway(c, text, root, *v, out);
+  else
+    c.missing(top, "gateway", "the gateway config: backends: and namespaces:");
+  if (auto* v = find(items, "workload"))
+    check_workload(c, *v, out);
+  else
+    c.missing(top, "workload", "what the clients call: namespace:, clients:");
+  if (auto* v = find(items, "faults"))
+    check_faults(c, *v, out);
+  check_oracles(c, find(items, "oracles"), out);
+  check_recovery_room(c, out);
+}
+
+} // namespace
+
+int64_t fault_spec::number(const std::string& name) const {
+  auto i = params.find(name);
+  return i == params.end() ? 0 : i->second.number;
+}
+
+const std::string& fault_spec::text(const std::string& name) const {
+  static const std::string none;
+  auto i = params.find(name);
+  return i == params.end() ? none : i->second.text;
+}
+
+double oracle_spec::threshold(const std::string& name) const {
+  auto i = thresholds.find(name);
+  return i == thresholds.end() ? 0 : i->second;
+}
+
+bool scenario::durable() const {
+  auto ns = gateway.namespaces.find(workload.ns);
+  if (ns == gateway.namespaces.end())
+    return false;
+  auto b = gateway.backends.find(ns->second.backend);
+  return b != gateway.backends.end()
+    && (b->second.type == config::backend_type::sqlite
+        || b->second.type == config::backend_type::postgres);
+}
+
+const oracle_spec* scenario::oracle(oracle_kind kind) const {
+  for (auto& o : oracles)
+    if (o.kind == kind)
+      return &o;
+  return nullptr;
+}
+
+scenario_result parse_scenario(const std::string& text,
+                               const std::string& file) {
+  scenario_result result;
+  checker c(file);
+  scenario s;
+  s.file = file;
+  s.text = text;
+  s.sha256 = model::sha256_hex(text);
+  try {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+      int line = e.mark.is_null() || e.mark.line < 0 ? 1 : e.mark.line + 1;
+      int column = e.mark.is_null() || e.mark.column < 0 ? 1
+                                                         : e.mark.column + 1;
+      c.report({file, line, column}, "", "YAML syntax error: " + e.msg,
+               "check indentation (spaces, not tabs), ':' after keys, and "
+               "closing quotes and brackets");
+      result.problems = std::move(c.problems);
+      return result;
+    }
+    if (root.IsNull())
+      c.report({file, 1, 1}, "", "the scenario is empty",
+               "see docs/SIMULATION.md for the format");
+    else
+      check_document(c, text, root, s);
+  } catch (const std::exception& e) {
+    c.report({file, 1, 1}, "",
+             std::string("cannot read the scenario: ") + e.what());
+  }
+  result.problems = std::move(c.problems);
+  std::stable_sort(result.problems.begin(), result.problems.end(),
+                   [](const problem& a, const problem& b) {
+                     return std::tie(a.where.line, a.where.column)
+                       < std::tie(b.where.line, b.where.column);
+                   });
+  if (result.problems.empty())
+    result.value = std::move(s);
+  return result;
+}
+
+scenario_result load_scenario(const std::string& path) {
+  auto unreadable = [&](const std::string& reason) {
+    problem p;
+    p.where.file = path;
+    p.message = "cannot read scenario file " + quote(path) + ": " + reason;
+    p.hint = "check the path and its permissions";
+    scenario_result result;
+    result.problems.push_back(std::move(p));
+    return result;
+  };
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0)
+    return unreadable(std::strerror(errno));
+  if (S_ISDIR(info.st_mode))
+    return unreadable(std::strerror(EISDIR));
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return unreadable(std::strerror(errno));
+  std::string text;
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (text.size() > scenario_bytes_max)
+      return unreadable("it holds more than "
+                        + std::to_string(scenario_bytes_max >> 20)
+                        + " MiB (is it a scenario?)");
+  }
+  if (in.bad())
+    return unreadable(std::strerror(errno));
+  return parse_scenario(text, path);
+}
+
+std::string format_problems(const std::vector<config::problem>& problems) {
+  std::string out;
+  for (auto& p : problems)
+    out += config::format(p) + '\n';
+  return out;
+}
+
+} // namespace prism::simulation
