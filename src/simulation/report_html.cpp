@@ -457,7 +457,8 @@ std::string throughput_plot(const run_report& r, int64_t t_max_ms) {
   double y_max = 1;
   for (auto& [code, counts] : by_code)
     y_max = std::max(y_max, *std::max_element(counts.begin(), counts.end()));
-  double step = nice_step(y_max, y_ticks_target);
+  // Counts and virtual ms are whole numbers.
+  double step = std::max(1.0, nice_step(y_max, y_ticks_target));
   auto p = make_frame(r, t_max_ms, std::ceil(y_max * headroom / step) * step);
 
   std::string legend;
@@ -514,7 +515,8 @@ std::string latency_plot(const run_report& r, int64_t t_max_ms) {
         y_max = std::max(y_max, v);
     }
   }
-  double step = nice_step(y_max, y_ticks_target);
+  // Counts and virtual ms are whole numbers.
+  double step = std::max(1.0, nice_step(y_max, y_ticks_target));
   auto p = make_frame(r, t_max_ms, std::ceil(y_max * headroom / step) * step);
   std::string legend;
   std::string lines;
