@@ -543,9 +543,10 @@ std::string latency_plot(const run_report& r, int64_t t_max_ms) {
 
 /// Lanes of actor kinds; a cross where an actor exited, a circle where a
 /// new incarnation of one started.
-std::string lifecycle_plot(const run_report& r, int64_t t_max_ms) {
-  auto events = lifecycle(r);
-  // The gateway's layers top to bottom, then anything else by name.
+/// The kinds of the actors in `events`: the gateway's layers top to
+/// bottom, then anything else by name.
+std::vector<std::string> lifecycle_lanes(
+  const std::vector<lifecycle_event>& events) {
   std::vector<std::string> lanes;
   for (auto kind : {"session", "stage", "router", "pool", "connection"})
     for (auto& e : events)
@@ -559,7 +560,31 @@ std::string lifecycle_plot(const run_report& r, int64_t t_max_ms) {
         == lanes.end())
       others.insert(actor_kind(e.actor));
   lanes.insert(lanes.end(), others.begin(), others.end());
+  return lanes;
+}
 
+/// A cross where an actor exited, a circle where it started again; its
+/// title names the actor and, for an exit, the reason.
+std::string lifecycle_marker(const plot_frame& p, const lifecycle_event& e,
+                             double y) {
+  double x = p.x(static_cast<double>(std::min(e.t_ms, p.t_max_ms)));
+  std::string title = "<title>"
+    + html_escape(std::to_string(e.t_ms) + " ms: " + e.actor
+                  + (e.exit ? " exited (" + e.reason + ")" : " started"))
+    + "</title>";
+  if (!e.exit)
+    return "<circle cx=\"" + number(x) + "\" cy=\"" + number(y)
+      + "\" r=\"4.5\" fill=\"none\" stroke=\"#0072B2\" stroke-width=\"2\">"
+      + title + "</circle>\n";
+  return "<path d=\"M" + number(x - 5) + " " + number(y - 5) + " L"
+    + number(x + 5) + " " + number(y + 5) + " M" + number(x + 5) + " "
+    + number(y - 5) + " L" + number(x - 5) + " " + number(y + 5)
+    + "\" stroke=\"#D55E00\" stroke-width=\"2.2\">" + title + "</path>\n";
+}
+
+std::string lifecycle_plot(const run_report& r, int64_t t_max_ms) {
+  auto events = lifecycle(r);
+  auto lanes = lifecycle_lanes(events);
   size_t exits = 0;
   for (auto& e : events)
     exits += e.exit ? 1 : 0;
@@ -594,25 +619,9 @@ std::string lifecycle_plot(const run_report& r, int64_t t_max_ms) {
     body += "<text x=\"" + number(p.left() + 4) + "\" y=\"" + number(y - 8)
       + "\" font-size=\"11\" fill=\"#333\">" + html_escape(lanes[lane])
       + "</text>\n";
-    for (auto& e : events) {
-      if (actor_kind(e.actor) != lanes[lane])
-        continue;
-      double x = p.x(static_cast<double>(std::min(e.t_ms, t_max_ms)));
-      std::string title = "<title>"
-        + html_escape(std::to_string(e.t_ms) + " ms: " + e.actor
-                      + (e.exit ? " exited (" + e.reason + ")" : " started"))
-        + "</title>";
-      if (e.exit)
-        body += "<path d=\"M" + number(x - 5) + " " + number(y - 5) + " L"
-          + number(x + 5) + " " + number(y + 5) + " M" + number(x + 5) + " "
-          + number(y - 5) + " L" + number(x - 5) + " " + number(y + 5)
-          + "\" stroke=\"#D55E00\" stroke-width=\"2.2\">" + title + "</path>\n";
-      else
-        body += "<circle cx=\"" + number(x) + "\" cy=\"" + number(y)
-          + "\" r=\"4.5\" fill=\"none\" stroke=\"#0072B2\" "
-            "stroke-width=\"2\">"
-          + title + "</circle>\n";
-    }
+    for (auto& e : events)
+      if (actor_kind(e.actor) == lanes[lane])
+        body += lifecycle_marker(p, e, y);
   }
   body += fault_labels(p, r.faults);
   return head + body
