@@ -88,7 +88,7 @@ sim::scenario load_or_exit(const std::string& path) {
 
 void write_or_exit(const sim::run_report& r, const sim::scenario& s,
                    const std::string& dir) {
-  if (auto error = sim::write_artifacts(r, s.text, dir)) {
+  if (auto error = sim::write_artifacts(r, s, dir)) {
     std::cerr << "prism simulate: " << *error << '\n';
     throw CLI::RuntimeError(exit_usage);
   }
@@ -117,7 +117,7 @@ void run_one(const simulate_flags& f) {
   if (!f.out.empty()) {
     write_or_exit(r, s, f.out);
     std::cout << "  artifacts " << f.out << " (run.json, trace.jsonl, "
-              << "history.jsonl, scenario.yaml)\n";
+              << "history.jsonl, scenario.yaml, report.html)\n";
   }
   if (f.check_determinism) {
     if (auto diff = second_run_difference(s, r)) {
@@ -159,7 +159,7 @@ seed_outcome run_campaign_seed(const simulate_flags& f, const sim::scenario& s,
   if (!outcome.passed && !f.out.empty()) {
     auto dir = (std::filesystem::path(f.out) / ("seed-" + std::to_string(seed)))
                  .string();
-    if (auto error = sim::write_artifacts(r, s.text, dir))
+    if (auto error = sim::write_artifacts(r, s, dir))
       outcome.text += " (artifacts not written: " + *error + ")";
     else
       outcome.text += " (artifacts: " + dir + ")";

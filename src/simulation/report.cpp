@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "simulation/report_html.hpp"
+
 namespace prism::simulation {
 
 namespace {
@@ -116,6 +118,10 @@ std::string rerun_command(const run_report& r) {
     + std::to_string(r.seed);
 }
 
+std::string verify_command(const std::string& out_dir) {
+  return "prism simulate replay " + quote_for_shell(out_dir);
+}
+
 std::string run_json(const run_report& r, const std::string& out_dir) {
   using nlohmann::ordered_json;
   ordered_json j;
@@ -166,8 +172,7 @@ std::string run_json(const run_report& r, const std::string& out_dir) {
   j["wall_ms"] = r.wall_ms;
   j["trace_events"] = r.trace.size();
   j["replay"]
-    = {{"verify", "prism simulate replay " + quote_for_shell(out_dir)},
-       {"rerun", rerun_command(r)}};
+    = {{"verify", verify_command(out_dir)}, {"rerun", rerun_command(r)}};
   return j.dump(2) + "\n";
 }
 
@@ -253,7 +258,7 @@ std::string failure_line(const run_report& r) {
 }
 
 std::optional<std::string> write_artifacts(const run_report& r,
-                                           const std::string& scenario_text,
+                                           const scenario& s,
                                            const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -261,10 +266,12 @@ std::optional<std::string> write_artifacts(const run_report& r,
     return "cannot create " + dir + ": " + ec.message();
   std::filesystem::path root(dir);
   std::string error;
-  if (!write_file(root / "scenario.yaml", scenario_text, error)
+  if (!write_file(root / "scenario.yaml", s.text, error)
       || !write_file(root / "trace.jsonl", trace_jsonl(r), error)
       || !write_file(root / "history.jsonl", history_jsonl(r.ops), error)
-      || !write_file(root / "run.json", run_json(r, dir), error))
+      || !write_file(root / "run.json", run_json(r, dir), error)
+      || !write_file(root / "report.html", report_html(r, s.description, dir),
+                     error))
     return error;
   return std::nullopt;
 }

@@ -4,8 +4,8 @@
 // (seed, scenario hash, derived parameters, verdicts, counts, the replay
 // command), trace.jsonl (one JSON object per event, derived from the text
 // trace: byte-identical for the same seed and scenario), history.jsonl
-// (the client operations, Jepsen's shape), and the summary printed on
-// stdout.
+// (the client operations, Jepsen's shape), report.html (report_html.hpp),
+// and the summary printed on stdout.
 
 #include <optional>
 #include <string>
@@ -22,6 +22,9 @@ std::string trace_jsonl(const run_report& r);
 /// The command that reruns this seed of this scenario.
 std::string rerun_command(const run_report& r);
 
+/// The command that checks a run's artifacts in `out_dir` by replaying it.
+std::string verify_command(const std::string& out_dir);
+
 /// run.json. `out_dir` is where the artifacts go (for the replay command).
 std::string run_json(const run_report& r, const std::string& out_dir);
 
@@ -33,11 +36,11 @@ std::string summary_text(const run_report& r);
 /// reruns the seed, and the first counterexample.
 std::string failure_line(const run_report& r);
 
-/// Writes run.json, trace.jsonl, history.jsonl and scenario.yaml (the
-/// scenario's bytes, which `replay` reruns) into `dir`, creating it.
-/// Returns an error message, or nothing.
+/// Writes run.json, trace.jsonl, history.jsonl, scenario.yaml (the
+/// scenario's bytes, which `replay` reruns) and report.html into `dir`,
+/// creating it. Returns an error message, or nothing.
 std::optional<std::string> write_artifacts(const run_report& r,
-                                           const std::string& scenario_text,
+                                           const scenario& s,
                                            const std::string& dir);
 
 /// The first line where two texts differ (1-based) and both lines, or

@@ -1,8 +1,8 @@
 // `prism simulate` from the outside: a shipped scenario passes with exit 0
-// and leaves its artifacts, `replay` reproduces the trace and names the
-// first line that differs, a failing oracle exits 1 naming it, a bad
-// scenario exits 2 with its file and line, and a campaign runs seeds in
-// child processes.
+// and leaves its artifacts (report.html among them), `replay` reproduces
+// the trace and names the first line that differs, a failing oracle exits 1
+// naming it, a bad scenario exits 2 with its file and line, and a campaign
+// runs seeds in child processes.
 
 #include <filesystem>
 #include <fstream>
@@ -41,8 +41,8 @@ TEST_CASE("a shipped scenario passes, and replay reproduces its trace") {
   CHECK_THAT(r.out, Catch::Contains("prism simulate: sqlite-outage, seed 3"));
   CHECK_THAT(r.out, Catch::Contains("f1 outage disk at 3000 ms for 2000 ms"));
   CHECK_THAT(r.out, Catch::Contains("every oracle held"));
-  for (auto file :
-       {"run.json", "trace.jsonl", "history.jsonl", "scenario.yaml"})
+  for (auto file : {"run.json", "trace.jsonl", "history.jsonl", "scenario.yaml",
+                    "report.html"})
     CHECK(std::filesystem::exists(out + "/" + file));
   auto run = nlohmann::json::parse(read_file(out + "/run.json"));
   CHECK(run["seed"] == 3);
@@ -51,6 +51,18 @@ TEST_CASE("a shipped scenario passes, and replay reproduces its trace") {
         == prism::model::sha256_hex(read_file(shipped("sqlite-outage.yaml"))));
   CHECK(run["fault_counts"]["outage"] == 1);
   CHECK(run["oracles"].size() == 5);
+  // The page shows the run: its name and seed, the outage's shaded window
+  // in each of the three plots, and the command that replays it.
+  auto page = read_file(out + "/report.html");
+  CHECK_THAT(page, Catch::Contains("<h1>prism simulate: sqlite-outage</h1>"));
+  CHECK_THAT(page, Catch::Contains("<dt>seed</dt><dd>3</dd>"));
+  CHECK_THAT(page, Catch::Contains("prism simulate replay " + out));
+  size_t windows = 0;
+  for (auto at = page.find("class=\"fault-window\" data-fault=\"f1\"");
+       at != std::string::npos;
+       at = page.find("class=\"fault-window\" data-fault=\"f1\"", at + 1))
+    ++windows;
+  CHECK(windows == 3);
 
   auto replay
     = run_prism({"simulate", "replay", out}, std::chrono::seconds(60));
