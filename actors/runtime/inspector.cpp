@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_control_block.hpp>
@@ -17,6 +20,13 @@ namespace detail {
 struct inspector_core {
   mutable std::mutex mtx;
   std::unordered_map<uint64_t, actor_record_ptr> records;
+  /// Why actors that were killed ended, by kind and name, until an actor of
+  /// the same kind and name (their supervisor's restart) registers and takes
+  /// it as its last failure. Bounded: the oldest entry goes first.
+  std::map<std::pair<std::string, std::string>,
+           std::pair<std::string, caf::actor_clock::time_point>>
+    killed;
+  std::deque<std::pair<std::string, std::string>> killed_order;
 
   void deregister(const actor_record& record) {
     std::lock_guard<std::mutex> guard{mtx};
@@ -29,6 +39,10 @@ struct inspector_core {
 } // namespace detail
 
 namespace {
+
+/// Killed actors whose restart has not registered yet that the inspector
+/// remembers (a kill whose actor is never restarted stays until then).
+constexpr size_t killed_remembered_max = 256;
 
 int64_t millis_between(caf::actor_clock::time_point from,
                        caf::actor_clock::time_point to) {
@@ -95,6 +109,11 @@ actor_record_ptr inspector::register_actor(uint64_t id, std::string kind,
     id, std::move(kind), std::move(name), parent, started_at, std::move(addr),
     state);
   std::lock_guard<std::mutex> guard{core_->mtx};
+  auto key = std::make_pair(record->kind(), record->name());
+  if (auto i = core_->killed.find(key); i != core_->killed.end()) {
+    record->record_failure(i->second.first, i->second.second);
+    core_->killed.erase(i);
+  }
   core_->records[id] = record;
   return record;
 }
@@ -148,13 +167,29 @@ std::vector<actor_info> inspector::snapshot(time_point now) const {
   return result;
 }
 
-bool inspector::kill(uint64_t id, caf::actor_system&) {
+bool inspector::kill(uint64_t id, caf::actor_system& sys,
+                     const std::string& by) {
   auto record = find(id);
   if (!record)
     return false;
   auto target = caf::actor_cast<caf::strong_actor_ptr>(record->address());
   if (!target)
     return false;
+  auto reason = "killed by " + by;
+  auto at = sys.clock().now();
+  record->record_failure(reason, at);
+  {
+    // Before the exit goes out, so that the restart finds it.
+    std::lock_guard<std::mutex> guard{core_->mtx};
+    auto key = std::make_pair(record->kind(), record->name());
+    if (core_->killed.count(key) == 0)
+      core_->killed_order.push_back(key);
+    core_->killed[key] = {std::move(reason), at};
+    while (core_->killed_order.size() > killed_remembered_max) {
+      core_->killed.erase(core_->killed_order.front());
+      core_->killed_order.pop_front();
+    }
+  }
   caf::anon_send_exit(target, caf::exit_reason::kill);
   return true;
 }

@@ -113,8 +113,12 @@ public:
   /// no exit handler can trap). False when no such actor is registered, it
   /// was registered without an address, or nothing refers to it any more.
   /// An actor that ends deregisters itself (through its registration), so
-  /// a kill of an actor that has ended normally finds nothing.
-  bool kill(uint64_t id, caf::actor_system& sys);
+  /// a kill of an actor that has ended normally finds nothing. Its record's
+  /// last failure becomes "killed by `by`" with the time, and the next actor
+  /// of the same kind and name to register (its supervisor's restart)
+  /// starts with that last failure.
+  bool kill(uint64_t id, caf::actor_system& sys,
+            const std::string& by = "the inspector");
 
 private:
   std::shared_ptr<detail::inspector_core> core_;

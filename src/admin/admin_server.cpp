@@ -191,17 +191,27 @@ const std::vector<endpoint>& endpoints() {
                     "no actor system is wired to the admin listener");
          return;
        }
-       // Describe the actor as it was when the kill was sent.
-       auto snap = hooks.actors->snapshot(actor_now(hooks));
-       auto one = to_json_one(snap, id, wall_ms());
-       if (!one) {
+       auto record = hooks.actors->find(id);
+       if (!record) {
          send_unknown_actor(res, id);
          return;
        }
-       if (!hooks.actors->kill(id, *hooks.system)) {
+       auto snap = hooks.actors->snapshot(actor_now(hooks));
+       if (!hooks.actors->kill(id, *hooks.system,
+                               fmt::format("POST /debug/actors/{}/kill", id))) {
          send_error(res, 404, "not_found",
                     fmt::format("actor {} has already ended", id),
                     {{"id", id}});
+         return;
+       }
+       // The actor as the kill left it: its last failure says it was killed,
+       // by this endpoint, and when.
+       for (auto& a : snap)
+         if (a.id == id)
+           a = snapshot_of(*record, actor_now(hooks));
+       auto one = to_json_one(snap, id, wall_ms());
+       if (!one) {
+         send_unknown_actor(res, id);
          return;
        }
        send_json(res, 202, *one);

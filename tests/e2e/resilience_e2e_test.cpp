@@ -107,6 +107,10 @@ void kill_actor(gateway_process& gw, uint64_t id) {
   auto answer = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   REQUIRE(answer.is_object());
   CHECK(answer["actor"]["id"].get<uint64_t>() == id);
+  // The answer's record says it was killed, by this endpoint, and when.
+  REQUIRE(answer["actor"]["last_failure"].is_object());
+  CHECK(answer["actor"]["last_failure"]["reason"] == "killed by POST " + path);
+  CHECK(answer["actor"]["last_failure"]["ago_ms"].get<int64_t>() >= 0);
 }
 
 /// Waits until the connection `name` runs as an actor other than `old_id`
@@ -300,6 +304,11 @@ TEST_CASE(
                                    victim["restarts"].get<uint64_t>() + 1);
   // The same supervisor restarted it: the backend's circuit stayed closed.
   CHECK(back["parent"].get<uint64_t>() == supervisor_id);
+  // Its record says why its predecessor ended.
+  REQUIRE(back["last_failure"].is_object());
+  CHECK(back["last_failure"]["reason"]
+        == "killed by POST /debug/actors/" + std::to_string(victim_id)
+          + "/kill");
   check_in_tree(gw, back["id"].get<uint64_t>(), supervisor_id, "local");
   CHECK(pool_state(gw, "local") == "running");
 

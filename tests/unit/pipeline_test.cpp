@@ -412,6 +412,15 @@ TEST_CASE("a connection that dies is restarted by its pool's supervisor "
   auto reborn = find_connection("disk#0");
   REQUIRE(reborn != 0);
   CHECK(reborn != victim);
+  // The restarted connection's record says why its predecessor ended, and
+  // when: 100 ms before it started.
+  auto record = g.actors().find(reborn);
+  REQUIRE(record);
+  auto failure = record->last_failure();
+  REQUIRE(failure);
+  CHECK(failure->first == "killed by the inspector");
+  CHECK(record->started_at() - failure->second
+        == std::chrono::milliseconds(100));
   for (int i = 0; i < 4; ++i)
     CHECK(g.call("durable", set("k" + std::to_string(i), "v")).status.ok());
 }
