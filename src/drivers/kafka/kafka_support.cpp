@@ -1,5 +1,7 @@
 #include "drivers/kafka/kafka_support.hpp"
 
+#include "model/digest.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -10,7 +12,12 @@ namespace prism::drivers::kafka {
 
 std::string topic_name(const std::string& prefix, const std::string& ns,
                        const std::string& topic) {
-  return prefix + ns + "." + topic;
+  auto full = prefix + ns + "." + topic;
+  if (full.size() <= topic_name_max)
+    return full;
+  auto digest = model::sha256_hex(full).substr(0, topic_name_digest_chars);
+  return full.substr(0, topic_name_max - topic_name_digest_chars - 1) + "-"
+    + digest;
 }
 
 std::optional<std::string> topic_name_problem(const std::string& name) {

@@ -21,7 +21,14 @@ namespace prism::drivers::kafka {
 /// The longest Kafka topic name, in characters.
 inline constexpr size_t topic_name_max = 249;
 
-/// "<prefix><ns>.<topic>".
+/// Hex digits of the SHA-256 that stand for the end of a name too long
+/// for Kafka.
+inline constexpr size_t topic_name_digest_chars = 16;
+
+/// "<prefix><ns>.<topic>"; when that is longer than Kafka allows, its first
+/// 232 characters, '-' and 16 hex digits of its SHA-256, so every topic the
+/// API accepts (up to 249 characters, in a namespace of up to 128) has a
+/// Kafka topic of its own.
 std::string topic_name(const std::string& prefix, const std::string& ns,
                        const std::string& topic);
 
