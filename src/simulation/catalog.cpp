@@ -73,6 +73,14 @@ const std::vector<fault_kind_info>& fault_kinds() {
        "offered load, as a multiple of the workload's"}},
      "the workload offers `factor` times its load (more clients on the same "
      "connections) until the fault ends"},
+    {fault_kind::commit_unknown,
+     "commit_unknown",
+     fault_target::backend,
+     false,
+     {{"count", param_type::number, 1, 1000, 1, "", "", false,
+       "how many of the next writes lose their acknowledgment"}},
+     "the next writes are applied, then their connection breaks before the "
+     "acknowledgment (UNAVAILABLE: may or may not have been applied)"},
   };
   return table;
 }

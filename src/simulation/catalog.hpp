@@ -24,6 +24,7 @@ enum class fault_kind : uint8_t {
   kill,
   deadline_storm,
   overload,
+  commit_unknown,
 };
 
 /// What a fault's `target` names.

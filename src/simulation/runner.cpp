@@ -548,6 +548,10 @@ void simulation_run::begin_fault(planned_fault& f) {
         b.drop_next(count);
       break;
     }
+    case fault_kind::commit_unknown:
+      g_.backend(f.spec.target)
+        .commit_unknown_next(static_cast<uint32_t>(f.spec.number("count")));
+      break;
     case fault_kind::kill:
       kill(f);
       g_.note("fault " + f.id + " " + f.outcome);

@@ -534,6 +534,26 @@ TEST_CASE("connection_crash: the connection actor dies and is restarted") {
   require_held(r);
 }
 
+TEST_CASE("commit_unknown: writes applied, their answer lost, judged as "
+          "unknown") {
+  auto r = run_scenario(
+    must_parse(scenario_text(
+      "  schedule:\n"
+      "    - {at_ms: 500, kind: commit_unknown, target: disk, params: "
+      "{count: 3}}\n")),
+    1);
+  CHECK(count_lines(r, "sim disk applied then dropped ") == 3);
+  CHECK(count_lines(r, "exit connection:disk#") == 3);
+  // Each of the three writes was applied, yet its client heard UNAVAILABLE.
+  uint64_t in_doubt = 0;
+  for (auto& op : r.ops)
+    if (op.code == status_code::unavailable
+        && op.message.find("may or may not") != std::string::npos)
+      ++in_doubt;
+  CHECK(in_doubt >= 3);
+  require_held(r);
+}
+
 TEST_CASE("kill: the inspector kills the actor the target names") {
   auto r = run_scenario(
     must_parse(scenario_text("  schedule:\n"
