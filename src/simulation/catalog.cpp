@@ -81,6 +81,14 @@ const std::vector<fault_kind_info>& fault_kinds() {
        "how many of the next writes lose their acknowledgment"}},
      "the next writes are applied, then their connection breaks before the "
      "acknowledgment (UNAVAILABLE: may or may not have been applied)"},
+    {fault_kind::clock_jump,
+     "clock_jump",
+     fault_target::workload,
+     false,
+     {{"ms", param_type::number, 1, 86400000, 60000, "", "", false,
+       "how far the backends' wall clock jumps forward, in ms"}},
+     "the backends' wall clock jumps forward (keys written with a TTL "
+     "expire); virtual time and the actors' timers do not move"},
   };
   return table;
 }

@@ -25,6 +25,7 @@ enum class fault_kind : uint8_t {
   deadline_storm,
   overload,
   commit_unknown,
+  clock_jump,
 };
 
 /// What a fault's `target` names.

@@ -292,13 +292,13 @@ model::operation simulation_run::make_operation(process& p, kv_operation& op) {
     case op_function::set:
       op.key = pick_key(p);
       op.value = op.request_id;
-      return model::set_op{op.key, op.value, 0, {}};
+      return model::set_op{op.key, op.value, s_.workload.ttl_ms, {}};
     case op_function::cas: {
       op.key = pick_key(p);
       op.value = op.request_id;
       auto seen = p.seen_versions.find(op.key);
       op.if_version = seen == p.seen_versions.end() ? 0 : seen->second;
-      return model::set_op{op.key, op.value, 0, op.if_version};
+      return model::set_op{op.key, op.value, s_.workload.ttl_ms, op.if_version};
     }
     case op_function::del:
       op.key = pick_key(p);
@@ -313,7 +313,7 @@ model::operation simulation_run::make_operation(process& p, kv_operation& op) {
       for (auto& key : chosen) {
         auto value = op.request_id + "." + std::to_string(op.entries.size());
         op.entries.emplace_back(key, value);
-        batch.entries.push_back(model::entry{key, value, 0});
+        batch.entries.push_back(model::entry{key, value, s_.workload.ttl_ms});
       }
       return batch;
     }
@@ -551,6 +551,9 @@ void simulation_run::begin_fault(planned_fault& f) {
     case fault_kind::commit_unknown:
       g_.backend(f.spec.target)
         .commit_unknown_next(static_cast<uint32_t>(f.spec.number("count")));
+      break;
+    case fault_kind::clock_jump:
+      g_.jump_backend_clock_ms(f.spec.number("ms"));
       break;
     case fault_kind::kill:
       kill(f);

@@ -134,7 +134,7 @@ void check_workload(checker& c, const entry& e, scenario& out) {
   c.known_keys(items, field,
                {"clients", "loop", "think_ms", "rate_per_s", "namespace",
                 "keys", "distribution", "zipf_s", "deadline_ms", "batch_size",
-                "scan_limit", "mix"});
+                "scan_limit", "ttl_ms", "mix"});
   auto& w = out.workload;
   auto number = [&](const char* key, int64_t min, int64_t max, uint32_t& slot) {
     if (auto* v = find(items, key))
@@ -147,6 +147,9 @@ void check_workload(checker& c, const entry& e, scenario& out) {
   number("deadline_ms", 0, 3600000, w.deadline_ms);
   number("batch_size", 1, 1000, w.batch_size);
   number("scan_limit", 1, 1000, w.scan_limit);
+  number("ttl_ms", 0, 86400000, w.ttl_ms);
+  if (auto* v = find(items, "ttl_ms"))
+    w.ttl_where = c.at(v->key);
   if (auto* v = find(items, "loop"))
     if (auto word = c.choice(*v, field + ".loop", {"closed", "open"}))
       w.loop = *word == "open" ? loop_kind::open : loop_kind::closed;
@@ -586,6 +589,21 @@ void check_recovery_room(checker& c, const scenario& s) {
              "lengthen duration_ms, end the faults earlier or lower within_ms");
 }
 
+/// The linearizable and no_lost_writes oracles model a register without
+/// expiry: a key that expires would look like a lost write. A workload that
+/// writes with a TTL is judged only by the other oracles.
+void check_ttl_oracles(checker& c, const scenario& s) {
+  if (s.workload.ttl_ms == 0)
+    return;
+  for (auto kind : {oracle_kind::linearizable, oracle_kind::no_lost_writes})
+    if (s.oracle(kind))
+      c.report(s.workload.ttl_where, "workload.ttl_ms",
+               "the " + std::string(info_of(kind).name)
+                 + " oracle does not model TTL expiry",
+               "leave ttl_ms at 0, or list only answered_once, "
+               "mailbox_bounded and recovery under oracles:");
+}
+
 void check_document(checker& c, const std::string& text, const YAML::Node& root,
                     scenario& out) {
   location top{c.at(root).file, 1, 1};
@@ -624,6 +642,7 @@ void check_document(checker& c, const std::string& text, const YAML::Node& root,
     check_faults(c, *v, out);
   check_oracles(c, find(items, "oracles"), out);
   check_recovery_room(c, out);
+  check_ttl_oracles(c, out);
 }
 
 } // namespace

@@ -55,6 +55,9 @@ struct workload_spec {
   uint32_t deadline_ms = 1000;
   uint32_t batch_size = 3;
   uint32_t scan_limit = 5;
+  /// The TTL of every Set, CAS and BatchSet entry, in ms; 0: none.
+  uint32_t ttl_ms = 0;
+  config::location ttl_where;
   op_mix mix;
 };
 

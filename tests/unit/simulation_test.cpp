@@ -554,6 +554,44 @@ TEST_CASE("commit_unknown: writes applied, their answer lost, judged as "
   require_held(r);
 }
 
+TEST_CASE("clock_jump: keys written with a TTL expire when the backends' "
+          "clock jumps") {
+  // A TTL far longer than the run: only the jump can make keys expire.
+  auto text = [](const std::string& faults) {
+    auto t = scenario_text(faults, "sqlite", "",
+                           "  ttl_ms: 600000\n"
+                           "  mix: {get: 50, set: 50}\n");
+    auto cut = t.find("  - no_lost_writes\n  - linearizable\n");
+    return t.erase(
+      cut, std::string("  - no_lost_writes\n  - linearizable\n").size());
+  };
+  auto found_at_end = [](const run_report& r) {
+    std::set<std::string> keys;
+    for (auto& op : r.ops)
+      if (op.final_read && op.code == status_code::ok && op.found)
+        keys.insert(op.key);
+    return keys.size();
+  };
+  auto steady = run_scenario(must_parse(text("  schedule: []\n")), 1);
+  auto jumped = run_scenario(
+    must_parse(text("  schedule:\n"
+                    "    - {at_ms: 3000, kind: clock_jump, params: {ms: "
+                    "700000}}\n")),
+    1);
+  CHECK(count_lines(jumped, "clock jump 700000ms") == 1);
+  CHECK(found_at_end(steady) == 5);
+  CHECK(found_at_end(jumped) < found_at_end(steady));
+  require_held(jumped);
+  // The oracles that model a register without expiry refuse a TTL.
+  auto refused = problems_of(
+    scenario_text("  schedule: []\n", "sqlite", "", "  ttl_ms: 1000\n"));
+  CHECK(refused.find("workload.ttl_ms: the no_lost_writes oracle does not "
+                     "model TTL expiry")
+        != std::string::npos);
+  CHECK(refused.find("workload.ttl_ms: the linearizable oracle")
+        != std::string::npos);
+}
+
 TEST_CASE("kill: the inspector kills the actor the target names") {
   auto r = run_scenario(
     must_parse(scenario_text("  schedule:\n"
