@@ -89,6 +89,15 @@ const std::vector<fault_kind_info>& fault_kinds() {
        "how far the backends' wall clock jumps forward, in ms"}},
      "the backends' wall clock jumps forward (keys written with a TTL "
      "expire); virtual time and the actors' timers do not move"},
+    {fault_kind::reload,
+     "reload",
+     fault_target::workload,
+     false,
+     {{"config", param_type::gateway_config, 0, 0, std::nullopt, "", "", true,
+       "the gateway config that replaces the running one (as in "
+       "config/prism.yaml)"}},
+     "the gateway config is reloaded mid-run (namespaces added or removed, "
+     "limits, middleware); one that needs a restart is refused"},
   };
   return table;
 }

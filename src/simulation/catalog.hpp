@@ -26,6 +26,7 @@ enum class fault_kind : uint8_t {
   overload,
   commit_unknown,
   clock_jump,
+  reload,
 };
 
 /// What a fault's `target` names.
@@ -46,6 +47,8 @@ enum class param_type : uint8_t {
   status_code,
   /// One of the words in `choices` (comma-separated).
   choice,
+  /// A whole gateway config (a map, as in config/prism.yaml).
+  gateway_config,
 };
 
 struct param_spec {

@@ -110,6 +110,7 @@ private:
   void end_fault(planned_fault& f);
   void apply_backend_state(const std::string& backend);
   void kill(planned_fault& f);
+  void reload(planned_fault& f);
   void note_fault(const planned_fault& f, const std::string& what);
 
   // Phases.
@@ -517,6 +518,19 @@ void simulation_run::kill(planned_fault& f) {
     : "could not kill " + label;
 }
 
+void simulation_run::reload(planned_fault& f) {
+  auto& next = f.spec.params.at("config").config;
+  auto refused = g_.gw().reload(*next);
+  if (refused.empty()) {
+    f.outcome = "applied";
+  } else {
+    f.outcome = "refused:";
+    for (auto& why : refused)
+      f.outcome += " " + why;
+  }
+  g_.note("fault " + f.id + " reload " + f.outcome);
+}
+
 void simulation_run::begin_fault(planned_fault& f) {
   auto index = static_cast<size_t>(&f - faults_.data());
   began_[index] = true;
@@ -555,6 +569,7 @@ void simulation_run::begin_fault(planned_fault& f) {
     case fault_kind::clock_jump:
       g_.jump_backend_clock_ms(f.spec.number("ms"));
       break;
+    case fault_kind::reload: reload(f); break;
     case fault_kind::kill:
       kill(f);
       g_.note("fault " + f.id + " " + f.outcome);

@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include "config/reload.hpp"
 #include "config/stage_kinds.hpp"
 #include "model/digest.hpp"
 #include "model/status.hpp"
@@ -271,6 +272,30 @@ std::string actor_target_problem(const scenario& s, const std::string& target) {
   return {};
 }
 
+/// A gateway config given inline as a parameter. Its problems carry the
+/// parameter's place in the file and a field under it.
+std::shared_ptr<const config::gateway_config> check_inline_config(
+  checker& c, const entry& e, const std::string& field) {
+  if (!e.value.IsMap()) {
+    c.report(c.at(e.value), field,
+             "expected a gateway config: a map with backends: and "
+             "namespaces:");
+    return nullptr;
+  }
+  YAML::Emitter yaml;
+  yaml << e.value;
+  auto result = config::parse(yaml.c_str(), c.at(e.key).file);
+  for (auto& p : result.problems) {
+    p.where = c.at(e.key);
+    p.field = field + (p.field.empty() ? "" : "." + p.field);
+    c.problems.push_back(std::move(p));
+  }
+  if (!result.ok())
+    return nullptr;
+  return std::make_shared<const config::gateway_config>(
+    std::move(*result.config));
+}
+
 void check_params(checker& c, const fault_kind_info& info, const entry* params,
                   const std::string& field, location where, fault_spec& f) {
   std::vector<entry> items;
@@ -304,6 +329,14 @@ void check_params(checker& c, const fault_kind_info& info, const entry* params,
         case param_type::choice:
           if (auto t = c.choice(*v, pfield, split_choices(p.choices)))
             value.text = *t;
+          break;
+        case param_type::gateway_config:
+          value.config = check_inline_config(c, *v, pfield);
+          if (value.config) {
+            value.text = "namespaces:";
+            for (auto& [ns, cfg] : value.config->namespaces)
+              value.text += (value.text.back() == ':' ? "" : ",") + ns;
+          }
           break;
       }
     } else if (p.required) {
@@ -454,6 +487,51 @@ void check_random(checker& c, const entry& e, scenario& out) {
   out.random = std::move(r);
 }
 
+/// Each reload must be one the gateway takes while it runs (see
+/// config::restart_needed), applied to the config in force at its time, and
+/// must keep the workload's namespace (its calls would answer NOT_FOUND).
+void check_reloads(checker& c, const scenario& out) {
+  if (out.gateway.namespaces.empty())
+    return; // the gateway has problems of its own
+  std::vector<const fault_spec*> reloads;
+  for (auto& f : out.schedule)
+    if (f.kind == fault_kind::reload)
+      reloads.push_back(&f);
+  std::stable_sort(reloads.begin(), reloads.end(),
+                   [](auto* a, auto* b) { return a->at_ms < b->at_ms; });
+  std::set<std::string> pools;
+  std::set<std::string> brokers;
+  for (auto& [name, ns] : out.gateway.namespaces)
+    (ns.pattern == config::pattern::keyvalue ? pools : brokers)
+      .insert(ns.backend);
+  const config::gateway_config* running = &out.gateway;
+  for (auto* f : reloads) {
+    auto& next = f->params.at("config").config;
+    if (!next)
+      continue;
+    auto field = "faults.schedule (reload at " + std::to_string(f->at_ms)
+      + " ms).params.config";
+    for (auto& why : config::restart_needed(*running, *next, pools, brokers,
+                                            out.gateway.max_request_bytes()))
+      c.report(f->where, field, "the gateway would refuse it: " + why,
+               "a reload changes namespaces, middleware, access rules and "
+               "limits; keep the rest as the gateway started");
+    auto ns = next->namespaces.find(out.workload.ns);
+    if (!out.workload.ns.empty()
+        && (ns == next->namespaces.end()
+            || ns->second.pattern != config::pattern::keyvalue))
+      c.report(f->where, field,
+               "keeps no keyvalue namespace " + quote(out.workload.ns)
+                 + ": the workload's calls would answer NOT_FOUND",
+               "keep the workload's namespace");
+    running = next.get();
+  }
+  if (out.random && out.random->rate_per_s.count(fault_kind::reload))
+    c.report(out.random->where, "faults.random.reload",
+             "a reload needs its config: schedule it",
+             "list it under faults.schedule with params: {config: ...}");
+}
+
 void check_faults(checker& c, const entry& e, scenario& out) {
   auto items = c.map(e.value, "faults", c.at(e.key),
                      "a map with schedule: and/or random:");
@@ -469,6 +547,7 @@ void check_faults(checker& c, const entry& e, scenario& out) {
   }
   if (auto* r = find(items, "random"))
     check_random(c, *r, out);
+  check_reloads(c, out);
 }
 
 // --- oracles ---------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,8 @@ struct workload_spec {
 struct param_value {
   int64_t number = 0;
   std::string text;
+  /// For a gateway_config parameter.
+  std::shared_ptr<const config::gateway_config> config;
 };
 
 struct fault_spec {

@@ -592,6 +592,64 @@ TEST_CASE("clock_jump: keys written with a TTL expire when the backends' "
         != std::string::npos);
 }
 
+TEST_CASE("reload: the config changes mid-run; one needing a restart is "
+          "refused at validation") {
+  // A namespace is added and a rate limit takes effect on the workload's.
+  auto r = run_scenario(
+    must_parse(scenario_text(
+      "  schedule:\n"
+      "    - at_ms: 1000\n"
+      "      kind: reload\n"
+      "      params:\n"
+      "        config:\n"
+      "          server: {session_idle_timeout_ms: 60000}\n"
+      "          backends:\n"
+      "            disk: {type: sqlite, path: unused.db, connections: 2}\n"
+      "          namespaces:\n"
+      "            kv:\n"
+      "              backend: disk\n"
+      "              rate_limit: {rate: 20, burst: 5}\n"
+      "            extra: {backend: disk}\n")),
+    1);
+  CHECK(count_lines(r, "reload applied") == 1);
+  REQUIRE(r.faults.size() == 1);
+  CHECK(r.faults[0].outcome == "applied");
+  // The limit now refuses calls that came too fast.
+  uint64_t limited_after = 0;
+  for (auto& op : r.ops)
+    if (op.invoke_ms > 1000 && op.code == status_code::resource_exhausted)
+      ++limited_after;
+  CHECK(limited_after > 0);
+  require_held(r);
+  // A reload that changes the backends needs a restart: refused up front.
+  auto refused = problems_of(scenario_text(
+    "  schedule:\n"
+    "    - at_ms: 1000\n"
+    "      kind: reload\n"
+    "      params:\n"
+    "        config:\n"
+    "          backends:\n"
+    "            disk: {type: sqlite, path: other.db, connections: 5}\n"
+    "          namespaces:\n"
+    "            kv: {backend: disk}\n"));
+  CHECK(refused.find("params.config: the gateway would refuse it")
+        != std::string::npos);
+  // One that drops the workload's namespace too.
+  auto dropped = problems_of(scenario_text(
+    "  schedule:\n"
+    "    - at_ms: 1000\n"
+    "      kind: reload\n"
+    "      params:\n"
+    "        config:\n"
+    "          server: {session_idle_timeout_ms: 60000}\n"
+    "          backends:\n"
+    "            disk: {type: sqlite, path: unused.db, connections: 2}\n"
+    "          namespaces:\n"
+    "            other: {backend: disk}\n"));
+  CHECK(dropped.find("keeps no keyvalue namespace \"kv\"")
+        != std::string::npos);
+}
+
 TEST_CASE("kill: the inspector kills the actor the target names") {
   auto r = run_scenario(
     must_parse(scenario_text("  schedule:\n"
