@@ -98,6 +98,14 @@ const std::vector<fault_kind_info>& fault_kinds() {
        "config/prism.yaml)"}},
      "the gateway config is reloaded mid-run (namespaces added or removed, "
      "limits, middleware); one that needs a restart is refused"},
+    {fault_kind::restart_storm,
+     "restart_storm",
+     fault_target::backend,
+     true,
+     {},
+     "every operation crashes its connection (connecting still works), so "
+     "connections restart past their supervisor's intensity and it gives up "
+     "(the circuit opens) until the fault ends"},
   };
   return table;
 }
@@ -148,6 +156,13 @@ const std::vector<oracle_info>& oracles() {
       {"min_calls", 1, 1e6, 5, true, "calls a window needs to count"}},
      "after the last fault ends, a window of calls succeeds at the rate "
      "within within_ms"},
+    {oracle_kind::supervision,
+     "supervision",
+     {{"settle_ms", 0, 3.6e6, 30000, true,
+       "virtual ms the run may wait after the final reads for the tree to "
+       "come back"}},
+     "supervisors restart within their intensity unless they give up, and "
+     "the actor tree comes back to its steady shape once the run settles"},
   };
   return table;
 }

@@ -27,6 +27,7 @@ enum class fault_kind : uint8_t {
   commit_unknown,
   clock_jump,
   reload,
+  restart_storm,
 };
 
 /// What a fault's `target` names.
@@ -91,6 +92,7 @@ enum class oracle_kind : uint8_t {
   linearizable,
   mailbox_bounded,
   recovery,
+  supervision,
 };
 
 struct threshold_spec {

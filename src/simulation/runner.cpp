@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "config/stage_kinds.hpp"
+#include "runtime/supervision.hpp"
 #include "simulation/deterministic_gateway.hpp"
 
 namespace prism::simulation {
@@ -119,6 +120,9 @@ private:
   void read_back();
   void advance_to(int64_t t);
   void observe_mailboxes();
+  void observe_supervisors(const std::vector<actor_info>& actors);
+  std::map<std::string, uint64_t> tree_shape();
+  void settle(int64_t settle_ms);
   void judge();
 
   const scenario& s_;
@@ -142,10 +146,19 @@ private:
   int64_t storm_deadline_ms_ = 0;
   planned_fault* storm_ = nullptr;
   std::map<std::string, mailbox_figures> mailboxes_;
+  /// Every supervisor seen, by actor id, with the restart count last seen.
+  struct supervisor_seen {
+    supervisor_figures figures;
+    uint64_t restarts = 0;
+  };
+  std::map<uint64_t, supervisor_seen> supervisors_;
+  std::map<std::string, uint64_t> steady_shape_;
+  std::map<std::string, uint64_t> settled_shape_;
   /// What the faults have told each simulated backend to do.
   struct backend_state {
     bool holding = false;
     bool down = false;
+    bool crashing = false;
     int64_t latency_ms = 0;
     int64_t jitter_ms = 0;
     std::optional<status_code> failing;
@@ -421,7 +434,9 @@ void simulation_run::collect() {
 }
 
 void simulation_run::observe_mailboxes() {
-  for (auto& a : g_.actors().snapshot(g_.system().clock().now())) {
+  auto actors = g_.actors().snapshot(g_.system().clock().now());
+  observe_supervisors(actors);
+  for (auto& a : actors) {
     if (a.mailbox_limit == 0)
       continue;
     auto label = a.kind + (a.name != a.kind ? ":" + a.name : "");
@@ -430,6 +445,51 @@ void simulation_run::observe_mailboxes() {
     m.admitted_high_water
       = std::max<uint64_t>(m.admitted_high_water, a.mailbox_high_water);
   }
+}
+
+void simulation_run::observe_supervisors(
+  const std::vector<actor_info>& actors) {
+  std::set<uint64_t> live;
+  for (auto& a : actors) {
+    if (a.kind != "supervisor")
+      continue;
+    live.insert(a.id);
+    auto [i, added] = supervisors_.try_emplace(a.id);
+    auto& seen = i->second;
+    if (added) {
+      seen.figures.label = "supervisor:" + a.name;
+      // A pool's supervisor keeps its backend's intensity; the others the
+      // runtime's defaults.
+      supervisor_options defaults;
+      seen.figures.max_restarts = defaults.intensity_max_restarts;
+      seen.figures.period_ms
+        = std::chrono::duration_cast<std::chrono::milliseconds>(
+            defaults.intensity_period)
+            .count();
+      if (a.name.compare(0, 5, "pool:") == 0) {
+        auto b = s_.gateway.backends.find(a.name.substr(5));
+        if (b != s_.gateway.backends.end()) {
+          seen.figures.max_restarts = b->second.supervision.max_restarts;
+          seen.figures.period_ms = b->second.supervision.period_ms;
+        }
+      }
+    }
+    for (; seen.restarts < a.restarts; ++seen.restarts)
+      seen.figures.restart_ms.push_back(g_.now_ms());
+  }
+  for (auto& [id, seen] : supervisors_)
+    if (live.count(id) == 0)
+      seen.figures.ended = true;
+}
+
+/// The live actors by kind, sessions left out (they come and go with the
+/// clients and their idle timeout).
+std::map<std::string, uint64_t> simulation_run::tree_shape() {
+  std::map<std::string, uint64_t> shape;
+  for (auto& a : g_.actors().snapshot(g_.system().clock().now()))
+    if (a.kind != "session")
+      ++shape[a.kind];
+  return shape;
 }
 
 // --- faults ----------------------------------------------------------------
@@ -452,6 +512,7 @@ void simulation_run::apply_backend_state(const std::string& name) {
     switch (f.spec.kind) {
       case fault_kind::hang: want.holding = true; break;
       case fault_kind::outage: want.down = true; break;
+      case fault_kind::restart_storm: want.crashing = true; break;
       case fault_kind::latency:
         if (f.spec.number("latency_ms") >= want.latency_ms) {
           want.latency_ms = f.spec.number("latency_ms");
@@ -471,6 +532,8 @@ void simulation_run::apply_backend_state(const std::string& name) {
   auto& b = g_.backend(name);
   if (want.down != have.down)
     b.set_down(want.down);
+  if (want.crashing != have.crashing)
+    b.set_crashing(want.crashing);
   if (want.jitter_ms != have.jitter_ms)
     b.set_latency_jitter(
       want.jitter_ms,
@@ -552,7 +615,8 @@ void simulation_run::begin_fault(planned_fault& f) {
     }
     case fault_kind::latency:
     case fault_kind::hang:
-    case fault_kind::outage: apply_backend_state(f.spec.target); break;
+    case fault_kind::outage:
+    case fault_kind::restart_storm: apply_backend_state(f.spec.target); break;
     case fault_kind::connection_crash: {
       auto count = static_cast<uint32_t>(f.spec.number("count"));
       auto& b = g_.backend(f.spec.target);
@@ -707,6 +771,21 @@ void simulation_run::read_back() {
   }
 }
 
+void simulation_run::settle(int64_t settle_ms) {
+  g_.note("phase settle");
+  auto limit = g_.now_ms() + settle_ms;
+  collect();
+  settled_shape_ = tree_shape();
+  while (settled_shape_ != steady_shape_ && g_.now_ms() < limit) {
+    auto timer = g_.next_timer_in_ms();
+    if (!timer)
+      break;
+    advance_to(std::min(limit, g_.now_ms() + std::max<int64_t>(*timer, 1)));
+    collect();
+    settled_shape_ = tree_shape();
+  }
+}
+
 void simulation_run::judge() {
   std::map<std::string, int> answers;
   for (auto& a : g_.answers())
@@ -765,6 +844,14 @@ void simulation_run::judge() {
           check_recovery(report_.ops, report_.faults_end_ms, settings));
         break;
       }
+      case oracle_kind::supervision: {
+        std::vector<supervisor_figures> sups;
+        for (auto& [id, seen] : supervisors_)
+          sups.push_back(seen.figures);
+        report_.verdicts.push_back(
+          check_supervision(sups, steady_shape_, settled_shape_));
+        break;
+      }
     }
   }
 }
@@ -785,9 +872,14 @@ run_report simulation_run::execute() {
                  : "")
             + (f.spec.target.empty() ? "" : " on " + f.spec.target)
             + (f.random ? " (random)" : ""));
+  g_.run();
+  collect();
+  steady_shape_ = tree_shape();
   run_workload();
   drain();
   read_back();
+  if (auto* o = s_.oracle(oracle_kind::supervision))
+    settle(static_cast<int64_t>(o->threshold("settle_ms")));
   for (auto& f : faults_)
     report_.faults_end_ms = std::max(report_.faults_end_ms, f.ended_ms);
   for (auto& op : report_.ops) {

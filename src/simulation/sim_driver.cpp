@@ -51,6 +51,11 @@ void sim_backend::throw_next(uint32_t count) {
   notify("throw_next " + std::to_string(count));
 }
 
+void sim_backend::set_crashing(bool crashing) {
+  crashing_ = crashing;
+  notify(crashing ? "crashing on" : "crashing off");
+}
+
 void sim_backend::set_down(bool down) {
   down_ = down;
   notify(down ? "down" : "up");
@@ -193,7 +198,7 @@ void sim_backend::execute(std::string ns, operation_ptr op, op_timeout timeout,
 }
 
 void sim_backend::apply(held_operation& work) {
-  bool drop = down_;
+  bool drop = down_ || crashing_;
   if (!drop && drop_next_ > 0) {
     --drop_next_;
     drop = true;

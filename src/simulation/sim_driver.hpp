@@ -14,6 +14,8 @@
 //   breaks before the acknowledgment (the outcome is unknown to the caller);
 // - throw_next: the next operations throw from `execute` (the connection
 //   actor dies of the exception);
+// - set_crashing: every operation finds its connection broken, but new
+//   connections open (connections restart over and over);
 // - set_down: the backend is unreachable: every operation finds its
 //   connection broken and no new connection can be opened;
 // - set_failing: every operation fails with a status code until cleared;
@@ -74,6 +76,10 @@ public:
 
   /// The next `count` operations throw std::runtime_error from execute.
   void throw_next(uint32_t count);
+
+  /// While crashing, every operation reports a broken connection (not
+  /// applied); new connections open as usual.
+  void set_crashing(bool crashing);
 
   /// While down, operations report a broken connection and `connect` throws.
   void set_down(bool down);
@@ -152,6 +158,7 @@ private:
   std::deque<held_operation> delayed_;
   bool holding_ = false;
   bool down_ = false;
+  bool crashing_ = false;
   int64_t latency_ms_ = 0;
   int64_t jitter_ms_ = 0;
   std::mt19937_64 jitter_rng_;

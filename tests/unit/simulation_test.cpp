@@ -650,6 +650,52 @@ TEST_CASE("reload: the config changes mid-run; one needing a restart is "
         != std::string::npos);
 }
 
+TEST_CASE("restart_storm: connections restart past the intensity, the "
+          "supervisor gives up, the tree comes back") {
+  auto text = scenario_text("  schedule:\n"
+                            "    - {at_ms: 500, kind: restart_storm, target: "
+                            "disk, duration_ms: 1000}\n");
+  text += "  - supervision\n";
+  auto r = run_scenario(must_parse(text), 1);
+  CHECK(count_lines(r, "sim disk crashing on") == 1);
+  CHECK(count_lines(r, "sim disk crashing off") == 1);
+  CHECK(count_lines(r, "exit supervisor:pool:disk ") == 1);
+  CHECK(count_lines(r, "would exceed the restart intensity") >= 1);
+  CHECK(calls_with(r, "UNAVAILABLE") > 0);
+  auto supervision
+    = std::find_if(r.verdicts.begin(), r.verdicts.end(),
+                   [](auto& v) { return v.kind == oracle_kind::supervision; });
+  REQUIRE(supervision != r.verdicts.end());
+  CHECK(supervision->outcome == verdict::held);
+  require_held(r);
+}
+
+TEST_CASE("supervision fails past the intensity without giving up, and on a "
+          "tree that did not come back") {
+  supervisor_figures sup;
+  sup.label = "supervisor:pool:disk";
+  sup.max_restarts = 2;
+  sup.period_ms = 1000;
+  sup.restart_ms = {100, 600, 1200, 1700};
+  std::map<std::string, uint64_t> steady{{"connection", 2}, {"pool", 1}};
+  // Four restarts, but no more than two within any 1000 ms.
+  CHECK(check_supervision({sup}, steady, steady).outcome == verdict::held);
+  sup.restart_ms = {100, 600, 1050};
+  auto r = check_supervision({sup}, steady, steady);
+  CHECK(r.outcome == verdict::failed);
+  CHECK(r.counterexample.find("supervisor:pool:disk restarted 3 times")
+        != std::string::npos);
+  // The same restarts are fine when the supervisor then gave up.
+  sup.ended = true;
+  CHECK(check_supervision({sup}, steady, steady).outcome == verdict::held);
+  // A connection short at the end.
+  auto shrunk = steady;
+  shrunk["connection"] = 1;
+  auto t = check_supervision({}, steady, shrunk);
+  CHECK(t.outcome == verdict::failed);
+  CHECK(t.counterexample.find("connection 2 -> 1") != std::string::npos);
+}
+
 TEST_CASE("kill: the inspector kills the actor the target names") {
   auto r = run_scenario(
     must_parse(scenario_text("  schedule:\n"
