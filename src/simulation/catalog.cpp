@@ -106,6 +106,14 @@ const std::vector<fault_kind_info>& fault_kinds() {
      "every operation crashes its connection (connecting still works), so "
      "connections restart past their supervisor's intensity and it gives up "
      "(the circuit opens) until the fault ends"},
+    {fault_kind::client_cancel,
+     "client_cancel",
+     fault_target::workload,
+     false,
+     {{"count", param_type::number, 1, 100000, 5, "", "", false,
+       "how many of the next calls their clients cancel"}},
+     "the next calls are cancelled by their clients mid-call: the answer is "
+     "dropped and the call counts as unknown (info)"},
   };
   return table;
 }

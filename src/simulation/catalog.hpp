@@ -28,6 +28,7 @@ enum class fault_kind : uint8_t {
   clock_jump,
   reload,
   restart_storm,
+  client_cancel,
 };
 
 /// What a fault's `target` names.

@@ -24,6 +24,8 @@ constexpr int final_read_attempts_max = 20;
 constexpr int64_t final_read_retry_ms = 250;
 /// Virtual time one final read may wait for its answer.
 constexpr int64_t final_read_wait_ms_max = 30000;
+/// How long a client_cancel call runs before its client cancels it.
+constexpr int64_t client_cancel_after_ms = 1;
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -145,6 +147,9 @@ private:
   uint64_t storm_left_ = 0;
   int64_t storm_deadline_ms_ = 0;
   planned_fault* storm_ = nullptr;
+  // Client cancellations in progress: calls left, and their fault.
+  uint64_t cancel_left_ = 0;
+  planned_fault* cancel_ = nullptr;
   std::map<std::string, mailbox_figures> mailboxes_;
   /// Every supervisor seen, by actor id, with the restart count last seen.
   struct supervisor_seen {
@@ -359,6 +364,15 @@ void simulation_run::submit(process& p) {
       storm_ = nullptr;
     }
   }
+  if (cancel_left_ > 0) {
+    op.cancelled = true;
+    g_.note("fault " + cancel_->id + " client cancels " + op.request_id);
+    if (--cancel_left_ == 0) {
+      cancel_->ended_ms = g_.now_ms();
+      note_fault(*cancel_, "end client_cancel");
+      cancel_ = nullptr;
+    }
+  }
   op.invoke_index = next_index_++;
   op.invoke_ms = g_.now_ms();
   op_of_[op.request_id] = report_.ops.size();
@@ -366,7 +380,10 @@ void simulation_run::submit(process& p) {
   ++unanswered_;
   g_.submit(op.request_id, s_.workload.ns, std::move(operation), deadline,
             p.session);
-  if (s_.workload.loop == loop_kind::closed) {
+  if (op.cancelled && s_.workload.loop == loop_kind::closed) {
+    // The client gives up on the call a millisecond in, thinks, calls again.
+    p.next_ms = g_.now_ms() + client_cancel_after_ms + s_.workload.think_ms;
+  } else if (s_.workload.loop == loop_kind::closed) {
     p.waiting = true;
   } else {
     auto gap = -std::log(1.0 - unit(p.rng)) * 1000.0 / s_.workload.rate_per_s;
@@ -386,6 +403,12 @@ void simulation_run::record_answer(const answer& a) {
   op.message = a.outcome.status.message;
   op.complete_index = next_index_++;
   op.complete_ms = a.answered_ms;
+  if (op.cancelled) {
+    // The client dropped it: it learns nothing, and no longer waits.
+    op.message = "cancelled by its client (the gateway answered "
+      + std::string(to_string(*op.code)) + ": " + op.message + ")";
+    return;
+  }
   process* p = op.final_read ? nullptr : &processes_[op.process];
   if (p && s_.workload.loop == loop_kind::closed) {
     p->waiting = false;
@@ -648,8 +671,17 @@ void simulation_run::begin_fault(planned_fault& f) {
       storm_ = &f;
       break;
     case fault_kind::overload: break; // its processes are planned
+    case fault_kind::client_cancel:
+      if (cancel_) {
+        cancel_->ended_ms = g_.now_ms();
+        note_fault(*cancel_, "end client_cancel (superseded)");
+      }
+      cancel_left_ = static_cast<uint64_t>(f.spec.number("count"));
+      cancel_ = &f;
+      break;
   }
-  if (!info.lasts && f.spec.kind != fault_kind::deadline_storm) {
+  if (!info.lasts && f.spec.kind != fault_kind::deadline_storm
+      && f.spec.kind != fault_kind::client_cancel) {
     ended_[index] = true;
     f.ended_ms = g_.now_ms();
   }
@@ -717,6 +749,11 @@ void simulation_run::run_workload() {
     storm_->ended_ms = g_.now_ms();
     note_fault(*storm_, "end deadline_storm (run over)");
     storm_ = nullptr;
+  }
+  if (cancel_) {
+    cancel_->ended_ms = g_.now_ms();
+    note_fault(*cancel_, "end client_cancel (run over)");
+    cancel_ = nullptr;
   }
 }
 

@@ -696,6 +696,31 @@ TEST_CASE("supervision fails past the intensity without giving up, and on a "
   CHECK(t.counterexample.find("connection 2 -> 1") != std::string::npos);
 }
 
+TEST_CASE("client_cancel: the next calls are dropped by their clients, "
+          "recorded as info, and answered once by the gateway") {
+  auto r = run_scenario(
+    must_parse(scenario_text(
+      "  schedule:\n"
+      "    - {at_ms: 500, kind: client_cancel, params: {count: 7}}\n")),
+    1);
+  CHECK(count_lines(r, "client cancels ") == 7);
+  CHECK(count_lines(r, "end client_cancel") == 1);
+  size_t cancelled = 0;
+  for (auto& op : r.ops) {
+    if (!op.cancelled)
+      continue;
+    ++cancelled;
+    CHECK(op.invoke_ms >= 500);
+    CHECK(classify(op) == completion_type::info);
+    CHECK(op.message.find("cancelled by its client") != std::string::npos);
+  }
+  CHECK(cancelled == 7);
+  CHECK(history_jsonl(r.ops).find("\"type\":\"info\"") != std::string::npos);
+  CHECK(history_jsonl(r.ops).find("\"cancelled\":true") != std::string::npos);
+  // answered_once counts the gateway's answers, cancelled calls included.
+  require_held(r);
+}
+
 TEST_CASE("kill: the inspector kills the actor the target names") {
   auto r = run_scenario(
     must_parse(scenario_text("  schedule:\n"
