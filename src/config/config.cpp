@@ -32,6 +32,24 @@ namespace {
 const std::vector<std::string> root_keys
   = {"server", "audit", "auth", "backends", "namespaces"};
 
+void set_block_style(YAML::Node node) {
+  node.SetStyle(YAML::EmitterStyle::Block);
+  if (node.IsMap())
+    for (auto it = node.begin(); it != node.end(); ++it)
+      set_block_style(it->second);
+  else if (node.IsSequence())
+    for (auto it = node.begin(); it != node.end(); ++it)
+      set_block_style(*it);
+}
+
+/// A section's settings as text, for a reload to tell whether they changed:
+/// the same whether the file wrote them in flow style ({a: 1}) or block.
+std::string source_text(const YAML::Node& node) {
+  auto copy = YAML::Clone(node);
+  set_block_style(copy);
+  return YAML::Dump(copy);
+}
+
 void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
   location top = c.at(root);
   if (!root.IsMap()) {
@@ -53,11 +71,11 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
 
   if (const entry* e = s.find("server")) {
     check_server(c, *e, cfg.server);
-    cfg.server_source = YAML::Dump(e->value);
+    cfg.server_source = source_text(e->value);
   }
   if (const entry* e = s.find("audit")) {
     check_audit(c, *e, cfg.audit);
-    cfg.audit_source = YAML::Dump(e->value);
+    cfg.audit_source = source_text(e->value);
   }
   if (const entry* e = s.find("auth"))
     check_auth(c, *e, cfg.auth);
@@ -82,7 +100,7 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
     for (const auto& e : bs.items) {
       bool known_type = false;
       backend b = check_backend(c, e, known_type);
-      b.source = YAML::Dump(e.value);
+      b.source = source_text(e.value);
       infos[e.name] = {known_type, b.type};
       cfg.backends[e.name] = std::move(b);
     }

@@ -73,6 +73,47 @@ const std::vector<fault_kind_info>& fault_kinds() {
        "offered load, as a multiple of the workload's"}},
      "the workload offers `factor` times its load (more clients on the same "
      "connections) until the fault ends"},
+    {fault_kind::commit_unknown,
+     "commit_unknown",
+     fault_target::backend,
+     false,
+     {{"count", param_type::number, 1, 1000, 1, "", "", false,
+       "how many of the next writes lose their acknowledgment"}},
+     "the next writes are applied, then their connection breaks before the "
+     "acknowledgment (UNAVAILABLE: may or may not have been applied)"},
+    {fault_kind::clock_jump,
+     "clock_jump",
+     fault_target::workload,
+     false,
+     {{"ms", param_type::number, 1, 86400000, 60000, "", "", false,
+       "how far the backends' wall clock jumps forward, in ms"}},
+     "the backends' wall clock jumps forward (keys written with a TTL "
+     "expire); virtual time and the actors' timers do not move"},
+    {fault_kind::reload,
+     "reload",
+     fault_target::workload,
+     false,
+     {{"config", param_type::gateway_config, 0, 0, std::nullopt, "", "", true,
+       "the gateway config that replaces the running one (as in "
+       "config/prism.yaml)"}},
+     "the gateway config is reloaded mid-run (namespaces added or removed, "
+     "limits, middleware); one that needs a restart is refused"},
+    {fault_kind::restart_storm,
+     "restart_storm",
+     fault_target::backend,
+     true,
+     {},
+     "every operation crashes its connection (connecting still works), so "
+     "connections restart past their supervisor's intensity and it gives up "
+     "(the circuit opens) until the fault ends"},
+    {fault_kind::client_cancel,
+     "client_cancel",
+     fault_target::workload,
+     false,
+     {{"count", param_type::number, 1, 100000, 5, "", "", false,
+       "how many of the next calls their clients cancel"}},
+     "the next calls are cancelled by their clients mid-call: the answer is "
+     "dropped and the call counts as unknown (info)"},
   };
   return table;
 }
@@ -123,6 +164,13 @@ const std::vector<oracle_info>& oracles() {
       {"min_calls", 1, 1e6, 5, true, "calls a window needs to count"}},
      "after the last fault ends, a window of calls succeeds at the rate "
      "within within_ms"},
+    {oracle_kind::supervision,
+     "supervision",
+     {{"settle_ms", 0, 3.6e6, 30000, true,
+       "virtual ms the run may wait after the final reads for the tree to "
+       "come back"}},
+     "supervisors restart within their intensity unless they give up, and "
+     "the actor tree comes back to its steady shape once the run settles"},
   };
   return table;
 }

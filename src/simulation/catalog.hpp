@@ -24,6 +24,11 @@ enum class fault_kind : uint8_t {
   kill,
   deadline_storm,
   overload,
+  commit_unknown,
+  clock_jump,
+  reload,
+  restart_storm,
+  client_cancel,
 };
 
 /// What a fault's `target` names.
@@ -44,6 +49,8 @@ enum class param_type : uint8_t {
   status_code,
   /// One of the words in `choices` (comma-separated).
   choice,
+  /// A whole gateway config (a map, as in config/prism.yaml).
+  gateway_config,
 };
 
 struct param_spec {
@@ -86,6 +93,7 @@ enum class oracle_kind : uint8_t {
   linearizable,
   mailbox_bounded,
   recovery,
+  supervision,
 };
 
 struct threshold_spec {

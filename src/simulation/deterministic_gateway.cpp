@@ -319,6 +319,12 @@ void deterministic_gateway::advance_ms(int64_t ms) {
   run();
 }
 
+void deterministic_gateway::jump_backend_clock_ms(int64_t ms) {
+  clock_->advance_ms(ms);
+  trace_->push_back("clock jump " + std::to_string(ms) + "ms backend_clock="
+                    + std::to_string(clock_->now_ms()) + "ms");
+}
+
 std::optional<int64_t> deterministic_gateway::next_timer_in_ms() {
   std::optional<int64_t> next;
   auto consider = [&](int64_t ms) {

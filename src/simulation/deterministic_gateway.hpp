@@ -154,6 +154,9 @@ public:
   int64_t now_ms() const { return *virtual_ms_; }
   /// The wall clock the drivers and brokers read, in ms since the epoch.
   int64_t backend_clock_ms() const { return clock_->now_ms(); }
+  /// Moves the drivers' wall clock `ms` forward without moving virtual time
+  /// (the actors' timers): a host whose clock jumps.
+  void jump_backend_clock_ms(int64_t ms);
 
   /// The most messages (of any kind) seen waiting in each actor's mailbox
   /// as it was about to run, by label: an independent check of the

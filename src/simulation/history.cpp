@@ -27,7 +27,7 @@ std::string_view to_string(completion_type t) noexcept {
 }
 
 completion_type classify(const kv_operation& op) {
-  if (!op.code)
+  if (!op.code || op.cancelled)
     return completion_type::info;
   switch (*op.code) {
     case status_code::ok: return completion_type::ok;
@@ -43,7 +43,7 @@ completion_type classify(const kv_operation& op) {
 }
 
 bool succeeded(const kv_operation& op) {
-  return op.code
+  return op.code && !op.cancelled
     && (*op.code == status_code::ok
         || (op.f == op_function::cas
             && *op.code == status_code::failed_precondition));
@@ -170,6 +170,8 @@ std::string completion_line(const kv_operation& op) {
     + std::string(to_string(*op.code)) + "\"";
   if (!ok)
     line += ",\"error\":" + json_string(op.message);
+  if (op.cancelled)
+    line += ",\"cancelled\":true";
   if (op.final_read)
     line += ",\"final\":true";
   return line + "}\n";

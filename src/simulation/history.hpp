@@ -40,6 +40,9 @@ struct kv_operation {
   std::vector<std::pair<std::string, std::string>> entries;
   /// A read of the final check (after the faults and the drain).
   bool final_read = false;
+  /// Its client cancelled it mid-call and dropped the answer: the outcome
+  /// is unknown to the client (info), whatever the gateway answered.
+  bool cancelled = false;
 
   /// Order of the call and of its answer among all events (0: none yet).
   uint64_t invoke_index = 0;

@@ -332,4 +332,67 @@ oracle_result check_recovery(const std::vector<kv_operation>& ops,
                            : "; the best was " + best_text));
 }
 
+// --- (f) -------------------------------------------------------------------
+
+oracle_result check_supervision(
+  const std::vector<supervisor_figures>& sups,
+  const std::map<std::string, uint64_t>& steady,
+  const std::map<std::string, uint64_t>& settled) {
+  const auto kind = oracle_kind::supervision;
+  uint64_t restarts = 0;
+  uint64_t escalated = 0;
+  for (auto& s : sups) {
+    restarts += s.restart_ms.size();
+    if (s.ended)
+      ++escalated;
+    // The most restarts within one period: a sliding window over the times.
+    size_t first = 0;
+    for (size_t last = 0; last < s.restart_ms.size(); ++last) {
+      while (s.restart_ms[last] - s.restart_ms[first] >= s.period_ms)
+        ++first;
+      auto in_period = static_cast<uint64_t>(last - first + 1);
+      if (in_period > s.max_restarts && !s.ended)
+        return failed(
+          kind, "a supervisor restarted past its intensity",
+          s.label + " restarted " + std::to_string(in_period)
+            + " times between " + std::to_string(s.restart_ms[first]) + " and "
+            + std::to_string(s.restart_ms[last]) + " ms (at most "
+            + std::to_string(s.max_restarts) + " within "
+            + std::to_string(s.period_ms) + " ms) and did not give up");
+    }
+  }
+  std::string differences;
+  std::set<std::string> kinds;
+  for (auto& [k, n] : steady)
+    kinds.insert(k);
+  for (auto& [k, n] : settled)
+    kinds.insert(k);
+  auto count
+    = [](const std::map<std::string, uint64_t>& m, const std::string& k) {
+        auto i = m.find(k);
+        return i == m.end() ? uint64_t{0} : i->second;
+      };
+  uint64_t total = 0;
+  for (auto& k : kinds) {
+    auto before = count(steady, k);
+    auto after = count(settled, k);
+    total += before;
+    if (before != after)
+      differences += (differences.empty() ? "" : ", ") + k + " "
+        + std::to_string(before) + " -> " + std::to_string(after);
+  }
+  if (!differences.empty())
+    return failed(kind, "the actor tree did not come back to its steady shape",
+                  "live actors by kind, steady -> settled: " + differences);
+  return {kind,
+          verdict::held,
+          std::to_string(sups.size()) + " supervisors, "
+            + std::to_string(restarts) + " restarts within intensity"
+            + (escalated ? ", " + std::to_string(escalated)
+                   + " ended (gave up or stopped)"
+                         : "")
+            + "; " + std::to_string(total) + " actors back in the steady tree",
+          {}};
+}
+
 } // namespace prism::simulation

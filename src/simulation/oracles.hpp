@@ -98,4 +98,27 @@ oracle_result check_recovery(const std::vector<kv_operation>& ops,
                              int64_t faults_end_ms,
                              const recovery_settings& settings);
 
+/// What one supervisor (one actor: a restarted supervisor is another) did.
+struct supervisor_figures {
+  /// Its label, e.g. "supervisor:pool:disk".
+  std::string label;
+  /// Its restart intensity: at most `max_restarts` within `period_ms`.
+  uint64_t max_restarts = 0;
+  int64_t period_ms = 0;
+  /// Virtual ms at which it was seen to have carried out each restart.
+  std::vector<int64_t> restart_ms;
+  /// It ended during the run (gave up, or its parent stopped it).
+  bool ended = false;
+};
+
+/// (f) Each supervisor restarted its children at most its intensity allows
+/// in any window of its period, unless it then gave up (escalated to its
+/// parent); and once the run settled, the live actors, counted by kind
+/// (sessions left out: they come and go with the clients), are as many as
+/// in the steady tree after the start. Counterexample: the supervisor and
+/// its restarts in one period, or the kinds whose counts differ.
+oracle_result check_supervision(const std::vector<supervisor_figures>& sups,
+                                const std::map<std::string, uint64_t>& steady,
+                                const std::map<std::string, uint64_t>& settled);
+
 } // namespace prism::simulation

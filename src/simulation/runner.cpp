@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "config/stage_kinds.hpp"
+#include "runtime/supervision.hpp"
 #include "simulation/deterministic_gateway.hpp"
 
 namespace prism::simulation {
@@ -23,6 +24,8 @@ constexpr int final_read_attempts_max = 20;
 constexpr int64_t final_read_retry_ms = 250;
 /// Virtual time one final read may wait for its answer.
 constexpr int64_t final_read_wait_ms_max = 30000;
+/// How long a client_cancel call runs before its client cancels it.
+constexpr int64_t client_cancel_after_ms = 1;
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -110,6 +113,7 @@ private:
   void end_fault(planned_fault& f);
   void apply_backend_state(const std::string& backend);
   void kill(planned_fault& f);
+  void reload(planned_fault& f);
   void note_fault(const planned_fault& f, const std::string& what);
 
   // Phases.
@@ -118,6 +122,9 @@ private:
   void read_back();
   void advance_to(int64_t t);
   void observe_mailboxes();
+  void observe_supervisors(const std::vector<actor_info>& actors);
+  std::map<std::string, uint64_t> tree_shape();
+  void settle(int64_t settle_ms);
   void judge();
 
   const scenario& s_;
@@ -140,11 +147,23 @@ private:
   uint64_t storm_left_ = 0;
   int64_t storm_deadline_ms_ = 0;
   planned_fault* storm_ = nullptr;
+  // Client cancellations in progress: calls left, and their fault.
+  uint64_t cancel_left_ = 0;
+  planned_fault* cancel_ = nullptr;
   std::map<std::string, mailbox_figures> mailboxes_;
+  /// Every supervisor seen, by actor id, with the restart count last seen.
+  struct supervisor_seen {
+    supervisor_figures figures;
+    uint64_t restarts = 0;
+  };
+  std::map<uint64_t, supervisor_seen> supervisors_;
+  std::map<std::string, uint64_t> steady_shape_;
+  std::map<std::string, uint64_t> settled_shape_;
   /// What the faults have told each simulated backend to do.
   struct backend_state {
     bool holding = false;
     bool down = false;
+    bool crashing = false;
     int64_t latency_ms = 0;
     int64_t jitter_ms = 0;
     std::optional<status_code> failing;
@@ -292,13 +311,13 @@ model::operation simulation_run::make_operation(process& p, kv_operation& op) {
     case op_function::set:
       op.key = pick_key(p);
       op.value = op.request_id;
-      return model::set_op{op.key, op.value, 0, {}};
+      return model::set_op{op.key, op.value, s_.workload.ttl_ms, {}};
     case op_function::cas: {
       op.key = pick_key(p);
       op.value = op.request_id;
       auto seen = p.seen_versions.find(op.key);
       op.if_version = seen == p.seen_versions.end() ? 0 : seen->second;
-      return model::set_op{op.key, op.value, 0, op.if_version};
+      return model::set_op{op.key, op.value, s_.workload.ttl_ms, op.if_version};
     }
     case op_function::del:
       op.key = pick_key(p);
@@ -313,7 +332,7 @@ model::operation simulation_run::make_operation(process& p, kv_operation& op) {
       for (auto& key : chosen) {
         auto value = op.request_id + "." + std::to_string(op.entries.size());
         op.entries.emplace_back(key, value);
-        batch.entries.push_back(model::entry{key, value, 0});
+        batch.entries.push_back(model::entry{key, value, s_.workload.ttl_ms});
       }
       return batch;
     }
@@ -345,6 +364,15 @@ void simulation_run::submit(process& p) {
       storm_ = nullptr;
     }
   }
+  if (cancel_left_ > 0) {
+    op.cancelled = true;
+    g_.note("fault " + cancel_->id + " client cancels " + op.request_id);
+    if (--cancel_left_ == 0) {
+      cancel_->ended_ms = g_.now_ms();
+      note_fault(*cancel_, "end client_cancel");
+      cancel_ = nullptr;
+    }
+  }
   op.invoke_index = next_index_++;
   op.invoke_ms = g_.now_ms();
   op_of_[op.request_id] = report_.ops.size();
@@ -352,7 +380,10 @@ void simulation_run::submit(process& p) {
   ++unanswered_;
   g_.submit(op.request_id, s_.workload.ns, std::move(operation), deadline,
             p.session);
-  if (s_.workload.loop == loop_kind::closed) {
+  if (op.cancelled && s_.workload.loop == loop_kind::closed) {
+    // The client gives up on the call a millisecond in, thinks, calls again.
+    p.next_ms = g_.now_ms() + client_cancel_after_ms + s_.workload.think_ms;
+  } else if (s_.workload.loop == loop_kind::closed) {
     p.waiting = true;
   } else {
     auto gap = -std::log(1.0 - unit(p.rng)) * 1000.0 / s_.workload.rate_per_s;
@@ -372,6 +403,12 @@ void simulation_run::record_answer(const answer& a) {
   op.message = a.outcome.status.message;
   op.complete_index = next_index_++;
   op.complete_ms = a.answered_ms;
+  if (op.cancelled) {
+    // The client dropped it: it learns nothing, and no longer waits.
+    op.message = "cancelled by its client (the gateway answered "
+      + std::string(to_string(*op.code)) + ": " + op.message + ")";
+    return;
+  }
   process* p = op.final_read ? nullptr : &processes_[op.process];
   if (p && s_.workload.loop == loop_kind::closed) {
     p->waiting = false;
@@ -420,7 +457,9 @@ void simulation_run::collect() {
 }
 
 void simulation_run::observe_mailboxes() {
-  for (auto& a : g_.actors().snapshot(g_.system().clock().now())) {
+  auto actors = g_.actors().snapshot(g_.system().clock().now());
+  observe_supervisors(actors);
+  for (auto& a : actors) {
     if (a.mailbox_limit == 0)
       continue;
     auto label = a.kind + (a.name != a.kind ? ":" + a.name : "");
@@ -429,6 +468,51 @@ void simulation_run::observe_mailboxes() {
     m.admitted_high_water
       = std::max<uint64_t>(m.admitted_high_water, a.mailbox_high_water);
   }
+}
+
+void simulation_run::observe_supervisors(
+  const std::vector<actor_info>& actors) {
+  std::set<uint64_t> live;
+  for (auto& a : actors) {
+    if (a.kind != "supervisor")
+      continue;
+    live.insert(a.id);
+    auto [i, added] = supervisors_.try_emplace(a.id);
+    auto& seen = i->second;
+    if (added) {
+      seen.figures.label = "supervisor:" + a.name;
+      // A pool's supervisor keeps its backend's intensity; the others the
+      // runtime's defaults.
+      supervisor_options defaults;
+      seen.figures.max_restarts = defaults.intensity_max_restarts;
+      seen.figures.period_ms
+        = std::chrono::duration_cast<std::chrono::milliseconds>(
+            defaults.intensity_period)
+            .count();
+      if (a.name.compare(0, 5, "pool:") == 0) {
+        auto b = s_.gateway.backends.find(a.name.substr(5));
+        if (b != s_.gateway.backends.end()) {
+          seen.figures.max_restarts = b->second.supervision.max_restarts;
+          seen.figures.period_ms = b->second.supervision.period_ms;
+        }
+      }
+    }
+    for (; seen.restarts < a.restarts; ++seen.restarts)
+      seen.figures.restart_ms.push_back(g_.now_ms());
+  }
+  for (auto& [id, seen] : supervisors_)
+    if (live.count(id) == 0)
+      seen.figures.ended = true;
+}
+
+/// The live actors by kind, sessions left out (they come and go with the
+/// clients and their idle timeout).
+std::map<std::string, uint64_t> simulation_run::tree_shape() {
+  std::map<std::string, uint64_t> shape;
+  for (auto& a : g_.actors().snapshot(g_.system().clock().now()))
+    if (a.kind != "session")
+      ++shape[a.kind];
+  return shape;
 }
 
 // --- faults ----------------------------------------------------------------
@@ -451,6 +535,7 @@ void simulation_run::apply_backend_state(const std::string& name) {
     switch (f.spec.kind) {
       case fault_kind::hang: want.holding = true; break;
       case fault_kind::outage: want.down = true; break;
+      case fault_kind::restart_storm: want.crashing = true; break;
       case fault_kind::latency:
         if (f.spec.number("latency_ms") >= want.latency_ms) {
           want.latency_ms = f.spec.number("latency_ms");
@@ -470,6 +555,8 @@ void simulation_run::apply_backend_state(const std::string& name) {
   auto& b = g_.backend(name);
   if (want.down != have.down)
     b.set_down(want.down);
+  if (want.crashing != have.crashing)
+    b.set_crashing(want.crashing);
   if (want.jitter_ms != have.jitter_ms)
     b.set_latency_jitter(
       want.jitter_ms,
@@ -517,6 +604,19 @@ void simulation_run::kill(planned_fault& f) {
     : "could not kill " + label;
 }
 
+void simulation_run::reload(planned_fault& f) {
+  auto& next = f.spec.params.at("config").config;
+  auto refused = g_.gw().reload(*next);
+  if (refused.empty()) {
+    f.outcome = "applied";
+  } else {
+    f.outcome = "refused:";
+    for (auto& why : refused)
+      f.outcome += " " + why;
+  }
+  g_.note("fault " + f.id + " reload " + f.outcome);
+}
+
 void simulation_run::begin_fault(planned_fault& f) {
   auto index = static_cast<size_t>(&f - faults_.data());
   began_[index] = true;
@@ -538,7 +638,8 @@ void simulation_run::begin_fault(planned_fault& f) {
     }
     case fault_kind::latency:
     case fault_kind::hang:
-    case fault_kind::outage: apply_backend_state(f.spec.target); break;
+    case fault_kind::outage:
+    case fault_kind::restart_storm: apply_backend_state(f.spec.target); break;
     case fault_kind::connection_crash: {
       auto count = static_cast<uint32_t>(f.spec.number("count"));
       auto& b = g_.backend(f.spec.target);
@@ -548,6 +649,14 @@ void simulation_run::begin_fault(planned_fault& f) {
         b.drop_next(count);
       break;
     }
+    case fault_kind::commit_unknown:
+      g_.backend(f.spec.target)
+        .commit_unknown_next(static_cast<uint32_t>(f.spec.number("count")));
+      break;
+    case fault_kind::clock_jump:
+      g_.jump_backend_clock_ms(f.spec.number("ms"));
+      break;
+    case fault_kind::reload: reload(f); break;
     case fault_kind::kill:
       kill(f);
       g_.note("fault " + f.id + " " + f.outcome);
@@ -562,8 +671,17 @@ void simulation_run::begin_fault(planned_fault& f) {
       storm_ = &f;
       break;
     case fault_kind::overload: break; // its processes are planned
+    case fault_kind::client_cancel:
+      if (cancel_) {
+        cancel_->ended_ms = g_.now_ms();
+        note_fault(*cancel_, "end client_cancel (superseded)");
+      }
+      cancel_left_ = static_cast<uint64_t>(f.spec.number("count"));
+      cancel_ = &f;
+      break;
   }
-  if (!info.lasts && f.spec.kind != fault_kind::deadline_storm) {
+  if (!info.lasts && f.spec.kind != fault_kind::deadline_storm
+      && f.spec.kind != fault_kind::client_cancel) {
     ended_[index] = true;
     f.ended_ms = g_.now_ms();
   }
@@ -632,6 +750,11 @@ void simulation_run::run_workload() {
     note_fault(*storm_, "end deadline_storm (run over)");
     storm_ = nullptr;
   }
+  if (cancel_) {
+    cancel_->ended_ms = g_.now_ms();
+    note_fault(*cancel_, "end client_cancel (run over)");
+    cancel_ = nullptr;
+  }
 }
 
 void simulation_run::drain() {
@@ -682,6 +805,21 @@ void simulation_run::read_back() {
       advance_to(g_.now_ms() + final_read_retry_ms);
       collect();
     }
+  }
+}
+
+void simulation_run::settle(int64_t settle_ms) {
+  g_.note("phase settle");
+  auto limit = g_.now_ms() + settle_ms;
+  collect();
+  settled_shape_ = tree_shape();
+  while (settled_shape_ != steady_shape_ && g_.now_ms() < limit) {
+    auto timer = g_.next_timer_in_ms();
+    if (!timer)
+      break;
+    advance_to(std::min(limit, g_.now_ms() + std::max<int64_t>(*timer, 1)));
+    collect();
+    settled_shape_ = tree_shape();
   }
 }
 
@@ -743,6 +881,14 @@ void simulation_run::judge() {
           check_recovery(report_.ops, report_.faults_end_ms, settings));
         break;
       }
+      case oracle_kind::supervision: {
+        std::vector<supervisor_figures> sups;
+        for (auto& [id, seen] : supervisors_)
+          sups.push_back(seen.figures);
+        report_.verdicts.push_back(
+          check_supervision(sups, steady_shape_, settled_shape_));
+        break;
+      }
     }
   }
 }
@@ -763,9 +909,14 @@ run_report simulation_run::execute() {
                  : "")
             + (f.spec.target.empty() ? "" : " on " + f.spec.target)
             + (f.random ? " (random)" : ""));
+  g_.run();
+  collect();
+  steady_shape_ = tree_shape();
   run_workload();
   drain();
   read_back();
+  if (auto* o = s_.oracle(oracle_kind::supervision))
+    settle(static_cast<int64_t>(o->threshold("settle_ms")));
   for (auto& f : faults_)
     report_.faults_end_ms = std::max(report_.faults_end_ms, f.ended_ms);
   for (auto& op : report_.ops) {

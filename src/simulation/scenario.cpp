@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include "config/reload.hpp"
 #include "config/stage_kinds.hpp"
 #include "model/digest.hpp"
 #include "model/status.hpp"
@@ -134,7 +135,7 @@ void check_workload(checker& c, const entry& e, scenario& out) {
   c.known_keys(items, field,
                {"clients", "loop", "think_ms", "rate_per_s", "namespace",
                 "keys", "distribution", "zipf_s", "deadline_ms", "batch_size",
-                "scan_limit", "mix"});
+                "scan_limit", "ttl_ms", "mix"});
   auto& w = out.workload;
   auto number = [&](const char* key, int64_t min, int64_t max, uint32_t& slot) {
     if (auto* v = find(items, key))
@@ -147,6 +148,9 @@ void check_workload(checker& c, const entry& e, scenario& out) {
   number("deadline_ms", 0, 3600000, w.deadline_ms);
   number("batch_size", 1, 1000, w.batch_size);
   number("scan_limit", 1, 1000, w.scan_limit);
+  number("ttl_ms", 0, 86400000, w.ttl_ms);
+  if (auto* v = find(items, "ttl_ms"))
+    w.ttl_where = c.at(v->key);
   if (auto* v = find(items, "loop"))
     if (auto word = c.choice(*v, field + ".loop", {"closed", "open"}))
       w.loop = *word == "open" ? loop_kind::open : loop_kind::closed;
@@ -268,6 +272,30 @@ std::string actor_target_problem(const scenario& s, const std::string& target) {
   return {};
 }
 
+/// A gateway config given inline as a parameter. Its problems carry the
+/// parameter's place in the file and a field under it.
+std::shared_ptr<const config::gateway_config> check_inline_config(
+  checker& c, const entry& e, const std::string& field) {
+  if (!e.value.IsMap()) {
+    c.report(c.at(e.value), field,
+             "expected a gateway config: a map with backends: and "
+             "namespaces:");
+    return nullptr;
+  }
+  YAML::Emitter yaml;
+  yaml << e.value;
+  auto result = config::parse(yaml.c_str(), c.at(e.key).file);
+  for (auto& p : result.problems) {
+    p.where = c.at(e.key);
+    p.field = field + (p.field.empty() ? "" : "." + p.field);
+    c.problems.push_back(std::move(p));
+  }
+  if (!result.ok())
+    return nullptr;
+  return std::make_shared<const config::gateway_config>(
+    std::move(*result.config));
+}
+
 void check_params(checker& c, const fault_kind_info& info, const entry* params,
                   const std::string& field, location where, fault_spec& f) {
   std::vector<entry> items;
@@ -301,6 +329,14 @@ void check_params(checker& c, const fault_kind_info& info, const entry* params,
         case param_type::choice:
           if (auto t = c.choice(*v, pfield, split_choices(p.choices)))
             value.text = *t;
+          break;
+        case param_type::gateway_config:
+          value.config = check_inline_config(c, *v, pfield);
+          if (value.config) {
+            value.text = "namespaces:";
+            for (auto& [ns, cfg] : value.config->namespaces)
+              value.text += (value.text.back() == ':' ? "" : ",") + ns;
+          }
           break;
       }
     } else if (p.required) {
@@ -451,6 +487,51 @@ void check_random(checker& c, const entry& e, scenario& out) {
   out.random = std::move(r);
 }
 
+/// Each reload must be one the gateway takes while it runs (see
+/// config::restart_needed), applied to the config in force at its time, and
+/// must keep the workload's namespace (its calls would answer NOT_FOUND).
+void check_reloads(checker& c, const scenario& out) {
+  if (out.gateway.namespaces.empty())
+    return; // the gateway has problems of its own
+  std::vector<const fault_spec*> reloads;
+  for (auto& f : out.schedule)
+    if (f.kind == fault_kind::reload)
+      reloads.push_back(&f);
+  std::stable_sort(reloads.begin(), reloads.end(),
+                   [](auto* a, auto* b) { return a->at_ms < b->at_ms; });
+  std::set<std::string> pools;
+  std::set<std::string> brokers;
+  for (auto& [name, ns] : out.gateway.namespaces)
+    (ns.pattern == config::pattern::keyvalue ? pools : brokers)
+      .insert(ns.backend);
+  const config::gateway_config* running = &out.gateway;
+  for (auto* f : reloads) {
+    auto& next = f->params.at("config").config;
+    if (!next)
+      continue;
+    auto field = "faults.schedule (reload at " + std::to_string(f->at_ms)
+      + " ms).params.config";
+    for (auto& why : config::restart_needed(*running, *next, pools, brokers,
+                                            out.gateway.max_request_bytes()))
+      c.report(f->where, field, "the gateway would refuse it: " + why,
+               "a reload changes namespaces, middleware, access rules and "
+               "limits; keep the rest as the gateway started");
+    auto ns = next->namespaces.find(out.workload.ns);
+    if (!out.workload.ns.empty()
+        && (ns == next->namespaces.end()
+            || ns->second.pattern != config::pattern::keyvalue))
+      c.report(f->where, field,
+               "keeps no keyvalue namespace " + quote(out.workload.ns)
+                 + ": the workload's calls would answer NOT_FOUND",
+               "keep the workload's namespace");
+    running = next.get();
+  }
+  if (out.random && out.random->rate_per_s.count(fault_kind::reload))
+    c.report(out.random->where, "faults.random.reload",
+             "a reload needs its config: schedule it",
+             "list it under faults.schedule with params: {config: ...}");
+}
+
 void check_faults(checker& c, const entry& e, scenario& out) {
   auto items = c.map(e.value, "faults", c.at(e.key),
                      "a map with schedule: and/or random:");
@@ -466,6 +547,7 @@ void check_faults(checker& c, const entry& e, scenario& out) {
   }
   if (auto* r = find(items, "random"))
     check_random(c, *r, out);
+  check_reloads(c, out);
 }
 
 // --- oracles ---------------------------------------------------------------
@@ -586,6 +668,21 @@ void check_recovery_room(checker& c, const scenario& s) {
              "lengthen duration_ms, end the faults earlier or lower within_ms");
 }
 
+/// The linearizable and no_lost_writes oracles model a register without
+/// expiry: a key that expires would look like a lost write. A workload that
+/// writes with a TTL is judged only by the other oracles.
+void check_ttl_oracles(checker& c, const scenario& s) {
+  if (s.workload.ttl_ms == 0)
+    return;
+  for (auto kind : {oracle_kind::linearizable, oracle_kind::no_lost_writes})
+    if (s.oracle(kind))
+      c.report(s.workload.ttl_where, "workload.ttl_ms",
+               "the " + std::string(info_of(kind).name)
+                 + " oracle does not model TTL expiry",
+               "leave ttl_ms at 0, or list only answered_once, "
+               "mailbox_bounded and recovery under oracles:");
+}
+
 void check_document(checker& c, const std::string& text, const YAML::Node& root,
                     scenario& out) {
   location top{c.at(root).file, 1, 1};
@@ -624,6 +721,7 @@ void check_document(checker& c, const std::string& text, const YAML::Node& root,
     check_faults(c, *v, out);
   check_oracles(c, find(items, "oracles"), out);
   check_recovery_room(c, out);
+  check_ttl_oracles(c, out);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,6 +56,9 @@ struct workload_spec {
   uint32_t deadline_ms = 1000;
   uint32_t batch_size = 3;
   uint32_t scan_limit = 5;
+  /// The TTL of every Set, CAS and BatchSet entry, in ms; 0: none.
+  uint32_t ttl_ms = 0;
+  config::location ttl_where;
   op_mix mix;
 };
 
@@ -62,6 +66,8 @@ struct workload_spec {
 struct param_value {
   int64_t number = 0;
   std::string text;
+  /// For a gateway_config parameter.
+  std::shared_ptr<const config::gateway_config> config;
 };
 
 struct fault_spec {

@@ -41,9 +41,19 @@ void sim_backend::drop_next(uint32_t count) {
   notify("drop_next " + std::to_string(count));
 }
 
+void sim_backend::commit_unknown_next(uint32_t count) {
+  commit_unknown_next_ = count;
+  notify("commit_unknown_next " + std::to_string(count));
+}
+
 void sim_backend::throw_next(uint32_t count) {
   throw_next_ = count;
   notify("throw_next " + std::to_string(count));
+}
+
+void sim_backend::set_crashing(bool crashing) {
+  crashing_ = crashing;
+  notify(crashing ? "crashing on" : "crashing off");
 }
 
 void sim_backend::set_down(bool down) {
@@ -188,7 +198,7 @@ void sim_backend::execute(std::string ns, operation_ptr op, op_timeout timeout,
 }
 
 void sim_backend::apply(held_operation& work) {
-  bool drop = down_;
+  bool drop = down_ || crashing_;
   if (!drop && drop_next_ > 0) {
     --drop_next_;
     drop = true;
@@ -231,7 +241,17 @@ void sim_backend::apply(held_operation& work) {
     return;
   }
   ++applied_;
-  work.done(store_.apply(work.ns, *work.op, clock_->now_ms()));
+  auto result = store_.apply(work.ns, *work.op, clock_->now_ms());
+  if (commit_unknown_next_ > 0 && model::is_write(*work.op)
+      && result.status.ok()) {
+    --commit_unknown_next_;
+    notify("applied then dropped " + describe(*work.op));
+    work.done(model::outcome::lost(
+      "connection reset during COMMIT (injected): the write may or may not "
+      "have been applied"));
+    return;
+  }
+  work.done(std::move(result));
 }
 
 size_t sim_backend::release_held() {

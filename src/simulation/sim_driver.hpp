@@ -10,8 +10,12 @@
 // - fail_next: the next operations fail with a status code (not applied);
 // - drop_next: the next operations find their connection broken (not
 //   applied; the connection actor fails and is restarted);
+// - commit_unknown_next: the next writes are applied, then their connection
+//   breaks before the acknowledgment (the outcome is unknown to the caller);
 // - throw_next: the next operations throw from `execute` (the connection
 //   actor dies of the exception);
+// - set_crashing: every operation finds its connection broken, but new
+//   connections open (connections restart over and over);
 // - set_down: the backend is unreachable: every operation finds its
 //   connection broken and no new connection can be opened;
 // - set_failing: every operation fails with a status code until cleared;
@@ -65,8 +69,17 @@ public:
   /// The next `count` operations report a broken connection.
   void drop_next(uint32_t count);
 
+  /// The next `count` writes are applied, then report a broken connection
+  /// whose message says the write may or may not have been applied (a
+  /// break during COMMIT). Reads are not counted.
+  void commit_unknown_next(uint32_t count);
+
   /// The next `count` operations throw std::runtime_error from execute.
   void throw_next(uint32_t count);
+
+  /// While crashing, every operation reports a broken connection (not
+  /// applied); new connections open as usual.
+  void set_crashing(bool crashing);
 
   /// While down, operations report a broken connection and `connect` throws.
   void set_down(bool down);
@@ -145,12 +158,14 @@ private:
   std::deque<held_operation> delayed_;
   bool holding_ = false;
   bool down_ = false;
+  bool crashing_ = false;
   int64_t latency_ms_ = 0;
   int64_t jitter_ms_ = 0;
   std::mt19937_64 jitter_rng_;
   std::optional<status_code> failing_;
   uint32_t drop_next_ = 0;
   uint32_t throw_next_ = 0;
+  uint32_t commit_unknown_next_ = 0;
   double random_fail_ = 0;
   double random_drop_ = 0;
   std::mt19937_64 rng_;

@@ -54,6 +54,27 @@ TEST_CASE("reload: namespaces, their middleware, limits and access may "
   CHECK(restart_needed(running, fewer, pools, brokers).empty());
 }
 
+TEST_CASE("reload: the same settings written in another YAML style change "
+          "nothing") {
+  auto running = parse_config(base);
+  auto block = parse_config(R"(
+server:
+  session_max_in_flight: 64
+audit:
+  path: /tmp/a.log
+backends:
+  mem:
+    type: memory
+  disk:
+    type: sqlite
+    path: /tmp/x.db
+namespaces:
+  cache: {backend: mem}
+  events: {backend: mem, pattern: pubsub}
+)");
+  CHECK(restart_needed(running, block, pools, brokers).empty());
+}
+
 TEST_CASE("reload: what the running gateway is built from needs a restart, "
           "and each is named") {
   auto running = parse_config(base);

@@ -534,6 +534,193 @@ TEST_CASE("connection_crash: the connection actor dies and is restarted") {
   require_held(r);
 }
 
+TEST_CASE("commit_unknown: writes applied, their answer lost, judged as "
+          "unknown") {
+  auto r = run_scenario(
+    must_parse(scenario_text(
+      "  schedule:\n"
+      "    - {at_ms: 500, kind: commit_unknown, target: disk, params: "
+      "{count: 3}}\n")),
+    1);
+  CHECK(count_lines(r, "sim disk applied then dropped ") == 3);
+  CHECK(count_lines(r, "exit connection:disk#") == 3);
+  // Each of the three writes was applied, yet its client heard UNAVAILABLE.
+  uint64_t in_doubt = 0;
+  for (auto& op : r.ops)
+    if (op.code == status_code::unavailable
+        && op.message.find("may or may not") != std::string::npos)
+      ++in_doubt;
+  CHECK(in_doubt >= 3);
+  require_held(r);
+}
+
+TEST_CASE("clock_jump: keys written with a TTL expire when the backends' "
+          "clock jumps") {
+  // A TTL far longer than the run: only the jump can make keys expire.
+  auto text = [](const std::string& faults) {
+    auto t = scenario_text(faults, "sqlite", "",
+                           "  ttl_ms: 600000\n"
+                           "  mix: {get: 50, set: 50}\n");
+    auto cut = t.find("  - no_lost_writes\n  - linearizable\n");
+    return t.erase(
+      cut, std::string("  - no_lost_writes\n  - linearizable\n").size());
+  };
+  auto found_at_end = [](const run_report& r) {
+    std::set<std::string> keys;
+    for (auto& op : r.ops)
+      if (op.final_read && op.code == status_code::ok && op.found)
+        keys.insert(op.key);
+    return keys.size();
+  };
+  auto steady = run_scenario(must_parse(text("  schedule: []\n")), 1);
+  auto jumped = run_scenario(
+    must_parse(text("  schedule:\n"
+                    "    - {at_ms: 3000, kind: clock_jump, params: {ms: "
+                    "700000}}\n")),
+    1);
+  CHECK(count_lines(jumped, "clock jump 700000ms") == 1);
+  CHECK(found_at_end(steady) == 5);
+  CHECK(found_at_end(jumped) < found_at_end(steady));
+  require_held(jumped);
+  // The oracles that model a register without expiry refuse a TTL.
+  auto refused = problems_of(
+    scenario_text("  schedule: []\n", "sqlite", "", "  ttl_ms: 1000\n"));
+  CHECK(refused.find("workload.ttl_ms: the no_lost_writes oracle does not "
+                     "model TTL expiry")
+        != std::string::npos);
+  CHECK(refused.find("workload.ttl_ms: the linearizable oracle")
+        != std::string::npos);
+}
+
+TEST_CASE("reload: the config changes mid-run; one needing a restart is "
+          "refused at validation") {
+  // A namespace is added and a rate limit takes effect on the workload's.
+  auto r = run_scenario(
+    must_parse(scenario_text(
+      "  schedule:\n"
+      "    - at_ms: 1000\n"
+      "      kind: reload\n"
+      "      params:\n"
+      "        config:\n"
+      "          server: {session_idle_timeout_ms: 60000}\n"
+      "          backends:\n"
+      "            disk: {type: sqlite, path: unused.db, connections: 2}\n"
+      "          namespaces:\n"
+      "            kv:\n"
+      "              backend: disk\n"
+      "              rate_limit: {rate: 20, burst: 5}\n"
+      "            extra: {backend: disk}\n")),
+    1);
+  CHECK(count_lines(r, "reload applied") == 1);
+  REQUIRE(r.faults.size() == 1);
+  CHECK(r.faults[0].outcome == "applied");
+  // The limit now refuses calls that came too fast.
+  uint64_t limited_after = 0;
+  for (auto& op : r.ops)
+    if (op.invoke_ms > 1000 && op.code == status_code::resource_exhausted)
+      ++limited_after;
+  CHECK(limited_after > 0);
+  require_held(r);
+  // A reload that changes the backends needs a restart: refused up front.
+  auto refused = problems_of(scenario_text(
+    "  schedule:\n"
+    "    - at_ms: 1000\n"
+    "      kind: reload\n"
+    "      params:\n"
+    "        config:\n"
+    "          backends:\n"
+    "            disk: {type: sqlite, path: other.db, connections: 5}\n"
+    "          namespaces:\n"
+    "            kv: {backend: disk}\n"));
+  CHECK(refused.find("params.config: the gateway would refuse it")
+        != std::string::npos);
+  // One that drops the workload's namespace too.
+  auto dropped = problems_of(scenario_text(
+    "  schedule:\n"
+    "    - at_ms: 1000\n"
+    "      kind: reload\n"
+    "      params:\n"
+    "        config:\n"
+    "          server: {session_idle_timeout_ms: 60000}\n"
+    "          backends:\n"
+    "            disk: {type: sqlite, path: unused.db, connections: 2}\n"
+    "          namespaces:\n"
+    "            other: {backend: disk}\n"));
+  CHECK(dropped.find("keeps no keyvalue namespace \"kv\"")
+        != std::string::npos);
+}
+
+TEST_CASE("restart_storm: connections restart past the intensity, the "
+          "supervisor gives up, the tree comes back") {
+  auto text = scenario_text("  schedule:\n"
+                            "    - {at_ms: 500, kind: restart_storm, target: "
+                            "disk, duration_ms: 1000}\n");
+  text += "  - supervision\n";
+  auto r = run_scenario(must_parse(text), 1);
+  CHECK(count_lines(r, "sim disk crashing on") == 1);
+  CHECK(count_lines(r, "sim disk crashing off") == 1);
+  CHECK(count_lines(r, "exit supervisor:pool:disk ") == 1);
+  CHECK(count_lines(r, "would exceed the restart intensity") >= 1);
+  CHECK(calls_with(r, "UNAVAILABLE") > 0);
+  auto supervision
+    = std::find_if(r.verdicts.begin(), r.verdicts.end(),
+                   [](auto& v) { return v.kind == oracle_kind::supervision; });
+  REQUIRE(supervision != r.verdicts.end());
+  CHECK(supervision->outcome == verdict::held);
+  require_held(r);
+}
+
+TEST_CASE("supervision fails past the intensity without giving up, and on a "
+          "tree that did not come back") {
+  supervisor_figures sup;
+  sup.label = "supervisor:pool:disk";
+  sup.max_restarts = 2;
+  sup.period_ms = 1000;
+  sup.restart_ms = {100, 600, 1200, 1700};
+  std::map<std::string, uint64_t> steady{{"connection", 2}, {"pool", 1}};
+  // Four restarts, but no more than two within any 1000 ms.
+  CHECK(check_supervision({sup}, steady, steady).outcome == verdict::held);
+  sup.restart_ms = {100, 600, 1050};
+  auto r = check_supervision({sup}, steady, steady);
+  CHECK(r.outcome == verdict::failed);
+  CHECK(r.counterexample.find("supervisor:pool:disk restarted 3 times")
+        != std::string::npos);
+  // The same restarts are fine when the supervisor then gave up.
+  sup.ended = true;
+  CHECK(check_supervision({sup}, steady, steady).outcome == verdict::held);
+  // A connection short at the end.
+  auto shrunk = steady;
+  shrunk["connection"] = 1;
+  auto t = check_supervision({}, steady, shrunk);
+  CHECK(t.outcome == verdict::failed);
+  CHECK(t.counterexample.find("connection 2 -> 1") != std::string::npos);
+}
+
+TEST_CASE("client_cancel: the next calls are dropped by their clients, "
+          "recorded as info, and answered once by the gateway") {
+  auto r = run_scenario(
+    must_parse(scenario_text(
+      "  schedule:\n"
+      "    - {at_ms: 500, kind: client_cancel, params: {count: 7}}\n")),
+    1);
+  CHECK(count_lines(r, "client cancels ") == 7);
+  CHECK(count_lines(r, "end client_cancel") == 1);
+  size_t cancelled = 0;
+  for (auto& op : r.ops) {
+    if (!op.cancelled)
+      continue;
+    ++cancelled;
+    CHECK(op.invoke_ms >= 500);
+    CHECK(classify(op) == completion_type::info);
+    CHECK(op.message.find("cancelled by its client") != std::string::npos);
+  }
+  CHECK(cancelled == 7);
+  CHECK(history_jsonl(r.ops).find("\"type\":\"info\"") != std::string::npos);
+  CHECK(history_jsonl(r.ops).find("\"cancelled\":true") != std::string::npos);
+  // answered_once counts the gateway's answers, cancelled calls included.
+  require_held(r);
+}
+
 TEST_CASE("kill: the inspector kills the actor the target names") {
   auto r = run_scenario(
     must_parse(scenario_text("  schedule:\n"
