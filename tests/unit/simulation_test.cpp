@@ -592,7 +592,7 @@ TEST_CASE("clock_jump: keys written with a TTL expire when the backends' "
         != std::string::npos);
 }
 
-TEST_CASE("reload: the config changes mid-run; one needing a restart is "
+TEST_CASE("reload: the config changes mid-run, one needing a restart is "
           "refused at validation") {
   // A namespace is added and a rate limit takes effect on the workload's.
   auto r = run_scenario(
