@@ -221,7 +221,11 @@ public:
   /// The subscription was destroyed: no callback may come any more.
   void subscription_gone() { gone_ = true; }
 
-  bool wait_ready(steady::duration timeout = 20s) {
+  /// A named subscription is ready once its group has assigned it the
+  /// topic's partition. The local Kafka holds each rebalance of a group for
+  /// session.timeout.ms - 1 s (5 s here), and a first join may take more
+  /// than one round, so the deadline leaves room for several.
+  bool wait_ready(steady::duration timeout = 60s) {
     return wait([this] { return ready_calls_ > 0 || !ended_.empty(); }, timeout)
       && ready_calls_ > 0;
   }
