@@ -101,6 +101,11 @@ struct history_builder {
   std::vector<kv_operation> ops;
   uint64_t index = 1;
 
+  /// `call` hands out references into `ops` that a test keeps while it adds
+  /// more operations: room for all of them up front, so none moves.
+  static constexpr size_t ops_max = 1024;
+  history_builder() { ops.reserve(ops_max); }
+
   /// Starts an operation; answer it with `ok`, `refused` or `unknown`.
   kv_operation& call(int64_t process, op_function f, std::string key,
                      std::string value = {}) {
@@ -112,6 +117,7 @@ struct history_builder {
     op.value = std::move(value);
     op.invoke_index = index++;
     op.invoke_ms = static_cast<int64_t>(op.invoke_index);
+    REQUIRE(ops.size() < ops_max);
     ops.push_back(op);
     return ops.back();
   }
