@@ -52,4 +52,33 @@ int64_t deadline_ms_left(std::chrono::steady_clock::time_point deadline,
 /// ("the database", "PostgreSQL") started it, so nothing was applied.
 model::outcome deadline_passed_before_start(std::string_view server);
 
+/// Runs each KeyValue operation on a SQL connection's statement functions,
+/// `do_get(ns, op, now)` and one for each other operation, through
+/// model::visit_keyvalue: a connection that lacks one does not compile. The
+/// SQLite and PostgreSQL connections befriend it.
+template <class Connection>
+struct sql_operations {
+  Connection& c;
+  const std::string& ns;
+  int64_t now;
+  model::outcome run(const model::get_op& x) { return c.do_get(ns, x, now); }
+  model::outcome run(const model::exists_op& x) {
+    return c.do_exists(ns, x, now);
+  }
+  model::outcome run(const model::batch_get_op& x) {
+    return c.do_batch_get(ns, x, now);
+  }
+  model::outcome run(const model::scan_op& x) { return c.do_scan(ns, x, now); }
+  model::outcome run(const model::set_op& x) { return c.do_set(ns, x, now); }
+  model::outcome run(const model::delete_op& x) {
+    return c.do_delete(ns, x, now);
+  }
+  model::outcome run(const model::batch_set_op& x) {
+    return c.do_batch_set(ns, x, now);
+  }
+  model::outcome run(const model::batch_delete_op& x) {
+    return c.do_batch_delete(ns, x, now);
+  }
+};
+
 } // namespace prism::drivers

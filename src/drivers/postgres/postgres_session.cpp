@@ -309,32 +309,8 @@ model::outcome postgres_session::execute(const std::string& ns,
 
 model::outcome postgres_session::run(const std::string& ns,
                                      const model::operation& op, int64_t now) {
-  struct runner {
-    postgres_session& c;
-    const std::string& ns;
-    int64_t now;
-    model::outcome run(const model::get_op& x) { return c.do_get(ns, x, now); }
-    model::outcome run(const model::exists_op& x) {
-      return c.do_exists(ns, x, now);
-    }
-    model::outcome run(const model::batch_get_op& x) {
-      return c.do_batch_get(ns, x, now);
-    }
-    model::outcome run(const model::scan_op& x) {
-      return c.do_scan(ns, x, now);
-    }
-    model::outcome run(const model::set_op& x) { return c.do_set(ns, x, now); }
-    model::outcome run(const model::delete_op& x) {
-      return c.do_delete(ns, x, now);
-    }
-    model::outcome run(const model::batch_set_op& x) {
-      return c.do_batch_set(ns, x, now);
-    }
-    model::outcome run(const model::batch_delete_op& x) {
-      return c.do_batch_delete(ns, x, now);
-    }
-  };
-  return model::visit_keyvalue(runner{*this, ns, now}, op);
+  return model::visit_keyvalue(
+    drivers::sql_operations<postgres_session>{*this, ns, now}, op);
 }
 
 uint64_t postgres_session::reclaim_expired(int64_t now_ms, uint32_t max_keys) {

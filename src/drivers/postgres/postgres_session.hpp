@@ -14,6 +14,7 @@
 #include <string>
 #include <utility>
 
+#include "drivers/driver_job.hpp"
 #include "drivers/postgres/postgres_connect.hpp"
 
 namespace prism::drivers {
@@ -69,6 +70,7 @@ public:
   time_point last_used() const noexcept { return last_used_; }
 
 private:
+  friend struct drivers::sql_operations<postgres_session>;
   friend class statement_scope;
 
   void set_up();

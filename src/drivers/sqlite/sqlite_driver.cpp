@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "config/defaults.hpp"
+#include "drivers/driver_job.hpp"
 #include "model/keys.hpp"
 
 namespace prism::drivers {
@@ -78,6 +79,7 @@ public:
   void exec(const char* sql);
 
 private:
+  friend struct drivers::sql_operations<sqlite_connection>;
   model::outcome do_get(const std::string& ns, const model::get_op& op,
                         int64_t now);
   model::outcome do_exists(const std::string& ns, const model::exists_op& op,
@@ -384,36 +386,8 @@ model::outcome sqlite_connection::execute(const std::string& ns,
     }
   } guard{*this};
   try {
-    struct runner {
-      sqlite_connection& c;
-      const std::string& ns;
-      int64_t now;
-      model::outcome run(const model::get_op& x) {
-        return c.do_get(ns, x, now);
-      }
-      model::outcome run(const model::exists_op& x) {
-        return c.do_exists(ns, x, now);
-      }
-      model::outcome run(const model::batch_get_op& x) {
-        return c.do_batch_get(ns, x, now);
-      }
-      model::outcome run(const model::scan_op& x) {
-        return c.do_scan(ns, x, now);
-      }
-      model::outcome run(const model::set_op& x) {
-        return c.do_set(ns, x, now);
-      }
-      model::outcome run(const model::delete_op& x) {
-        return c.do_delete(ns, x, now);
-      }
-      model::outcome run(const model::batch_set_op& x) {
-        return c.do_batch_set(ns, x, now);
-      }
-      model::outcome run(const model::batch_delete_op& x) {
-        return c.do_batch_delete(ns, x, now);
-      }
-    };
-    return model::visit_keyvalue(runner{*this, ns, now}, op);
+    return model::visit_keyvalue(
+      drivers::sql_operations<sqlite_connection>{*this, ns, now}, op);
   } catch (const sqlite_failure& f) {
     return model::outcome{to_status(f), {}};
   } catch (const std::bad_alloc&) {
