@@ -114,6 +114,14 @@ const std::vector<fault_kind_info>& fault_kinds() {
        "how many of the next calls their clients cancel"}},
      "the next calls are cancelled by their clients mid-call: the answer is "
      "dropped and the call counts as unknown (info)"},
+    {fault_kind::gateway_crash,
+     "gateway_crash",
+     fault_target::workload,
+     true,
+     {},
+     "the whole gateway dies (kill -9) and starts again when the fault ends, "
+     "over the same backends: calls in flight are lost to their clients "
+     "(unknown), durable data must survive; clients wait and call again"},
   };
   return table;
 }

@@ -29,6 +29,7 @@ enum class fault_kind : uint8_t {
   reload,
   restart_storm,
   client_cancel,
+  gateway_crash,
 };
 
 /// What a fault's `target` names.

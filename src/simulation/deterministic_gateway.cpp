@@ -18,12 +18,19 @@ class recording_completion final : public call_completion {
 public:
   recording_completion(std::shared_ptr<std::vector<answer>> answers,
                        std::shared_ptr<std::vector<std::string>> trace,
-                       std::string request_id, std::shared_ptr<int64_t> now)
+                       std::string request_id, std::shared_ptr<int64_t> now,
+                       std::shared_ptr<bool> alive)
     : answers_(std::move(answers)), trace_(std::move(trace)),
       request_id_(std::move(request_id)), now_(std::move(now)),
-      submitted_ms_(*now_) {}
+      alive_(std::move(alive)), submitted_ms_(*now_) {}
 
   void complete(model::outcome&& result) override {
+    if (!*alive_) {
+      trace_->push_back("lost " + request_id_ + " "
+                        + std::string(to_string(result.status.code))
+                        + " (its gateway crashed)");
+      return;
+    }
     trace_->push_back("answer " + request_id_ + " "
                       + std::string(to_string(result.status.code)));
     answers_->push_back(
@@ -35,6 +42,7 @@ private:
   std::shared_ptr<std::vector<std::string>> trace_;
   std::string request_id_;
   std::shared_ptr<int64_t> now_;
+  std::shared_ptr<bool> alive_;
   int64_t submitted_ms_;
 };
 
@@ -154,7 +162,7 @@ deterministic_gateway::deterministic_gateway(
     backends_(std::make_shared<simulation::sim_backends>()),
     audit_(std::make_shared<recording_audit_sink>()),
     answers_(std::make_shared<std::vector<answer>>()),
-    actors_(std::make_unique<inspector>()), seed_(seed),
+    pubsub_(std::move(pubsub)), seed_(seed),
     trace_(std::make_shared<std::vector<std::string>>()) {
   if (seed_) {
     rng_.emplace(*seed_);
@@ -162,21 +170,80 @@ deterministic_gateway::deterministic_gateway(
   } else {
     trace_->push_back("seed none (fifo)");
   }
-  sys_cfg_.set("scheduler.policy", caf::atom("testing"));
-  sys_ = std::make_unique<caf::actor_system>(sys_cfg_);
-  sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
-  if (!pubsub)
-    pubsub = [](const config::backend& b) -> drivers::pubsub_driver_ptr {
+  if (!pubsub_)
+    pubsub_ = [](const config::backend& b) -> drivers::pubsub_driver_ptr {
       throw std::runtime_error("backend \"" + b.name
                                + "\" needs a pubsub client; pass a fake one");
     };
+  start(cfg, std::nullopt);
+}
+
+void deterministic_gateway::start(
+  const config::gateway_config& cfg,
+  std::optional<caf::actor_clock::time_point> now) {
+  config_backends_.clear();
+  for (auto& [name, b] : cfg.backends)
+    config_backends_[name] = b.type;
+  sys_cfg_ = std::make_unique<caf::actor_system_config>();
+  sys_cfg_->set("scheduler.policy", caf::atom("testing"));
+  actors_ = std::make_unique<inspector>();
+  sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
+  sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  if (now)
+    sched_->clock().current_time = *now;
   gateway_ = std::make_unique<gateway>(
     *sys_, cfg, observed_sim_factory(backends_, clock_, trace_), audit_,
-    actors_.get(), clock_, std::move(pubsub));
+    actors_.get(), clock_, pubsub_);
   run();
 }
 
+void deterministic_gateway::crash() {
+  if (down())
+    throw std::logic_error("the simulated gateway is already down");
+  trace_->push_back("crash gateway");
+  // Tearing the old tree down fires its timers, which moves the test clock;
+  // the next process starts from the moment of the crash.
+  down_clock_ = sched_->clock().current_time;
+  *alive_ = false;
+  alive_ = std::make_shared<bool>(true);
+  // Nothing the dying process still holds reaches a backend: tearing its
+  // actors down must not let a queued write slip through.
+  for (auto& [name, backend] : *backends_)
+    backend->set_frozen(true);
+  stop_actors();
+  for (auto& [name, backend] : *backends_) {
+    backend->discard_in_flight();
+    backend->set_frozen(false);
+  }
+  for (auto& [name, b] : config_backends_)
+    if (b == config::backend_type::memory)
+      backends_->erase(name);
+  for (auto& [label, depth] : max_mailbox_depths())
+    retired_depths_[label] = std::max(retired_depths_[label], depth);
+  max_depth_.clear();
+  labels_.clear();
+  label_counts_.clear();
+  sys_.reset();
+  sched_ = nullptr;
+  actors_ = std::make_unique<inspector>();
+  ++crashes_;
+  down_ = true;
+}
+
+void deterministic_gateway::restart(const config::gateway_config& cfg) {
+  if (!down())
+    throw std::logic_error("the simulated gateway is running");
+  trace_->push_back("restart gateway");
+  down_ = false;
+  start(cfg, down_clock_);
+}
+
 deterministic_gateway::~deterministic_gateway() {
+  if (!down())
+    stop_actors();
+}
+
+void deterministic_gateway::stop_actors() {
   gateway_->stop();
   run();
   gateway_.reset();
@@ -194,6 +261,8 @@ void deterministic_gateway::submit(const std::string& request_id,
                                    std::optional<int64_t> deadline_ms,
                                    const std::string& client,
                                    const std::string& principal) {
+  if (down())
+    throw std::logic_error("submit while the simulated gateway is down");
   request_context rc;
   rc.request_id = request_id;
   rc.ns = ns;
@@ -206,7 +275,7 @@ void deterministic_gateway::submit(const std::string& request_id,
                     + describe_operation(op));
   auto call = make_call(std::move(rc), std::move(op),
                         std::make_unique<recording_completion>(
-                          answers_, trace_, request_id, virtual_ms_));
+                          answers_, trace_, request_id, virtual_ms_, alive_));
   call->rejection = std::move(rejection);
   gateway_->sessions().dispatch(client, std::move(call));
 }
@@ -214,6 +283,8 @@ void deterministic_gateway::submit(const std::string& request_id,
 std::shared_ptr<recording_sink> deterministic_gateway::subscribe(
   const std::string& request_id, const std::string& ns, model::subscribe_op op,
   const std::string& client, const std::string& principal) {
+  if (down())
+    throw std::logic_error("subscribe while the simulated gateway is down");
   request_context rc;
   rc.request_id = request_id;
   rc.ns = ns;
@@ -225,7 +296,7 @@ std::shared_ptr<recording_sink> deterministic_gateway::subscribe(
                     + describe_operation(operation));
   auto call = make_call(std::move(rc), std::move(operation),
                         std::make_unique<recording_completion>(
-                          answers_, trace_, request_id, virtual_ms_));
+                          answers_, trace_, request_id, virtual_ms_, alive_));
   call->rejection = std::move(rejection);
   auto sink = std::make_shared<recording_sink>();
   call->sink = sink;
@@ -241,6 +312,8 @@ size_t deterministic_gateway::run() {
 }
 
 bool deterministic_gateway::run_one() {
+  if (down())
+    return false;
   auto& jobs = sched_->jobs;
   if (jobs.empty())
     return false;
@@ -311,7 +384,11 @@ void deterministic_gateway::advance_ms(int64_t ms) {
   // Slowed-down simulated backends complete what is due by now.
   for (auto& [name, backend] : *backends_)
     backend->release_due();
-  auto fired = sched_->advance_time(std::chrono::milliseconds(ms));
+  size_t fired = 0;
+  if (down())
+    down_clock_ += std::chrono::milliseconds(ms);
+  else
+    fired = sched_->advance_time(std::chrono::milliseconds(ms));
   *virtual_ms_ += ms;
   trace_->push_back("advance " + std::to_string(ms)
                     + "ms now=" + std::to_string(*virtual_ms_)
@@ -332,13 +409,15 @@ std::optional<int64_t> deterministic_gateway::next_timer_in_ms() {
     if (!next || ms < *next)
       next = ms;
   };
-  auto& clock = sched_->clock();
-  auto& schedule = clock.schedule();
-  if (!schedule.empty()) {
-    auto wait = schedule.begin()->first - clock.current_time;
-    auto ns
-      = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
-    consider((ns + 999999) / 1000000);
+  if (!down()) {
+    auto& clock = sched_->clock();
+    auto& schedule = clock.schedule();
+    if (!schedule.empty()) {
+      auto wait = schedule.begin()->first - clock.current_time;
+      auto ns
+        = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+      consider((ns + 999999) / 1000000);
+    }
   }
   auto now = clock_->now_ms();
   for (auto& [name, backend] : *backends_)
@@ -349,7 +428,7 @@ std::optional<int64_t> deterministic_gateway::next_timer_in_ms() {
 
 std::map<std::string, size_t> deterministic_gateway::max_mailbox_depths()
   const {
-  std::map<std::string, size_t> result;
+  auto result = retired_depths_;
   for (auto& [id, depth] : max_depth_) {
     auto i = labels_.find(id);
     auto label = i != labels_.end() ? i->second : "actor-" + std::to_string(id);

@@ -90,6 +90,24 @@ public:
                                  drivers::pubsub_driver_factory pubsub = {});
   ~deterministic_gateway();
 
+  /// The gateway process dies at once, as under kill -9. Calls in flight
+  /// get no answer (their clients see the connection drop), nothing the
+  /// process had not yet handed to a backend reaches it, held and delayed
+  /// backend operations are discarded unapplied, subscriber streams end
+  /// without a status, and memory backends lose their data; SQLite- and
+  /// PostgreSQL-like backends keep theirs, and every backend keeps the faults
+  /// it was told to produce. Until `restart`, there is no gateway: time can
+  /// advance, nothing can be submitted.
+  void crash();
+  /// A new gateway process starts with `cfg` on the same simulated backends,
+  /// at the current virtual time. Actor labels start over ("pool:disk" is
+  /// the new pool's).
+  void restart(const config::gateway_config& cfg);
+  /// Between crash and restart.
+  bool down() const { return down_; }
+  /// How many times the gateway crashed.
+  int crashes() const { return crashes_; }
+
   /// Submits a call as the front end would (validation included). A
   /// `deadline_ms` is relative to the virtual now.
   void submit(const std::string& request_id, const std::string& ns,
@@ -164,6 +182,9 @@ public:
   std::map<std::string, size_t> max_mailbox_depths() const;
 
   simulation::sim_backend& backend(const std::string& name);
+  bool has_backend(const std::string& name) const {
+    return backends_->count(name) > 0;
+  }
   gateway& gw() { return *gateway_; }
   caf::actor_system& system() { return *sys_; }
   caf::scheduler::test_coordinator& scheduler() { return *sched_; }
@@ -172,7 +193,11 @@ public:
   inspector& actors() { return *actors_; }
 
 private:
-  caf::actor_system_config sys_cfg_;
+  void start(const config::gateway_config& cfg,
+             std::optional<caf::actor_clock::time_point> now);
+  void stop_actors();
+
+  std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::shared_ptr<drivers::manual_clock> clock_;
@@ -181,6 +206,18 @@ private:
   std::shared_ptr<std::vector<answer>> answers_;
   std::unique_ptr<inspector> actors_;
   std::unique_ptr<gateway> gateway_;
+  drivers::pubsub_driver_factory pubsub_;
+  /// False once the process that made a call has crashed: its answer, if any
+  /// actor still gives one while the old tree is torn down, is lost.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  int crashes_ = 0;
+  bool down_ = false;
+  /// The actor clock's time while the gateway is down.
+  caf::actor_clock::time_point down_clock_{};
+  /// The type of each backend of the running config.
+  std::map<std::string, config::backend_type> config_backends_;
+  /// Deepest mailboxes of the actors of crashed gateways, by label.
+  std::map<std::string, size_t> retired_depths_;
   uint64_t next_id_ = 0;
 
   /// The label of an actor, e.g. "pool:disk", assigned when it first runs

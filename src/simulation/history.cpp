@@ -172,6 +172,8 @@ std::string completion_line(const kv_operation& op) {
     line += ",\"error\":" + json_string(op.message);
   if (op.cancelled)
     line += ",\"cancelled\":true";
+  if (op.connection_lost)
+    line += ",\"connection_lost\":true";
   if (op.final_read)
     line += ",\"final\":true";
   return line + "}\n";

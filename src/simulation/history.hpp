@@ -43,6 +43,9 @@ struct kv_operation {
   /// Its client cancelled it mid-call and dropped the answer: the outcome
   /// is unknown to the client (info), whatever the gateway answered.
   bool cancelled = false;
+  /// The gateway crashed while the call was in flight: the client saw its
+  /// connection drop (UNAVAILABLE, unknown outcome) and no answer may come.
+  bool connection_lost = false;
 
   /// Order of the call and of its answer among all events (0: none yet).
   uint64_t invoke_index = 0;

@@ -56,6 +56,13 @@ oracle_result check_answered_once(const std::vector<kv_operation>& ops,
     submitted.insert(op.request_id);
     auto i = answers.find(op.request_id);
     int n = i == answers.end() ? 0 : i->second;
+    if (op.connection_lost) {
+      if (n > 0)
+        return failed(kind, "a call was answered by a gateway that crashed",
+                      "answered " + std::to_string(n)
+                        + " times after its gateway crashed: " + describe(op));
+      continue;
+    }
     if (n == 0 || !op.answered())
       return failed(kind, "a call was never answered",
                     "never answered: " + describe(op));

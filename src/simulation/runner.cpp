@@ -72,7 +72,7 @@ class simulation_run {
 public:
   simulation_run(const scenario& s, uint64_t seed)
     : s_(s), seed_(seed), g_(s.gateway, child_seed(seed, "scheduler")),
-      workload_seed_(child_seed(seed, "workload")) {
+      workload_seed_(child_seed(seed, "workload")), running_config_(s.gateway) {
     report_.child_seeds["scheduler"] = child_seed(seed, "scheduler");
     report_.child_seeds["workload"] = workload_seed_;
     auto width = std::to_string(s.workload.keys - 1).size();
@@ -114,6 +114,8 @@ private:
   void apply_backend_state(const std::string& backend);
   void kill(planned_fault& f);
   void reload(planned_fault& f);
+  void crash(planned_fault& f);
+  void restart(planned_fault& f);
   void note_fault(const planned_fault& f, const std::string& what);
 
   // Phases.
@@ -131,6 +133,8 @@ private:
   uint64_t seed_;
   deterministic_gateway g_;
   uint64_t workload_seed_;
+  /// The config a gateway starting now reads (reloads change it).
+  config::gateway_config running_config_;
   std::string backend_;
   run_report report_;
   std::vector<std::string> keys_;
@@ -157,6 +161,8 @@ private:
     uint64_t restarts = 0;
   };
   std::map<uint64_t, supervisor_seen> supervisors_;
+  /// Supervisors of gateways that crashed (their actor ids are reused).
+  std::vector<supervisor_figures> retired_supervisors_;
   std::map<std::string, uint64_t> steady_shape_;
   std::map<std::string, uint64_t> settled_shape_;
   /// What the faults have told each simulated backend to do.
@@ -457,6 +463,8 @@ void simulation_run::collect() {
 }
 
 void simulation_run::observe_mailboxes() {
+  if (g_.down())
+    return;
   auto actors = g_.actors().snapshot(g_.system().clock().now());
   observe_supervisors(actors);
   for (auto& a : actors) {
@@ -509,6 +517,8 @@ void simulation_run::observe_supervisors(
 /// clients and their idle timeout).
 std::map<std::string, uint64_t> simulation_run::tree_shape() {
   std::map<std::string, uint64_t> shape;
+  if (g_.down())
+    return shape;
   for (auto& a : g_.actors().snapshot(g_.system().clock().now()))
     if (a.kind != "session")
       ++shape[a.kind];
@@ -550,7 +560,11 @@ void simulation_run::apply_backend_state(const std::string& name) {
       default: break;
     }
   }
-  // Only what changes is told to the backend (and so traced).
+  // Only what changes is told to the backend (and so traced). A memory
+  // backend does not exist while the gateway is down; the restart tells the
+  // new one.
+  if (g_.down() && !g_.has_backend(name))
+    return;
   auto& have = backend_states_[name];
   auto& b = g_.backend(name);
   if (want.down != have.down)
@@ -574,6 +588,10 @@ void simulation_run::apply_backend_state(const std::string& name) {
 }
 
 void simulation_run::kill(planned_fault& f) {
+  if (g_.down()) {
+    f.outcome = "nothing to kill: the gateway is down";
+    return;
+  }
   auto& target = f.spec.target;
   auto colon = target.find(':');
   auto kind = target.substr(0, colon);
@@ -606,8 +624,16 @@ void simulation_run::kill(planned_fault& f) {
 
 void simulation_run::reload(planned_fault& f) {
   auto& next = f.spec.params.at("config").config;
+  if (g_.down()) {
+    running_config_ = *next;
+    f.outcome = "config file changed while the gateway is down: its next "
+                "start reads it";
+    g_.note("fault " + f.id + " reload " + f.outcome);
+    return;
+  }
   auto refused = g_.gw().reload(*next);
   if (refused.empty()) {
+    running_config_ = *next;
     f.outcome = "applied";
   } else {
     f.outcome = "refused:";
@@ -615,6 +641,50 @@ void simulation_run::reload(planned_fault& f) {
       f.outcome += " " + why;
   }
   g_.note("fault " + f.id + " reload " + f.outcome);
+}
+
+void simulation_run::crash(planned_fault& f) {
+  collect();
+  g_.crash();
+  // Every call in flight dies with the process: its client sees the
+  // connection drop and cannot know whether a write was applied.
+  uint64_t lost = 0;
+  for (auto& op : report_.ops) {
+    if (op.answered() || op.final_read)
+      continue;
+    ++lost;
+    op.connection_lost = true;
+    op.code = status_code::unavailable;
+    op.message = "connection lost: the gateway crashed (fault " + f.id + ")";
+    op.complete_index = next_index_++;
+    op.complete_ms = g_.now_ms();
+    --unanswered_;
+  }
+  // Clients reconnect and call again once it is back.
+  for (auto& p : processes_) {
+    p.waiting = false;
+    p.next_ms = std::max(p.next_ms, f.spec.end_ms());
+  }
+  for (auto& [id, seen] : supervisors_) {
+    seen.figures.ended = true;
+    retired_supervisors_.push_back(seen.figures);
+  }
+  supervisors_.clear();
+  f.outcome = "crashed with " + std::to_string(lost) + " calls in flight";
+}
+
+void simulation_run::restart(planned_fault& f) {
+  g_.restart(running_config_);
+  // Memory backends came back empty and without faults; tell every backend
+  // again what the faults still going on want of it.
+  for (auto& [name, b] : running_config_.backends)
+    if (b.type == config::backend_type::memory)
+      backend_states_.erase(name);
+  for (auto& [name, b] : running_config_.backends)
+    if (g_.has_backend(name))
+      apply_backend_state(name);
+  f.outcome += "; restarted at " + std::to_string(g_.now_ms()) + " ms";
+  collect();
 }
 
 void simulation_run::begin_fault(planned_fault& f) {
@@ -657,6 +727,7 @@ void simulation_run::begin_fault(planned_fault& f) {
       g_.jump_backend_clock_ms(f.spec.number("ms"));
       break;
     case fault_kind::reload: reload(f); break;
+    case fault_kind::gateway_crash: crash(f); break;
     case fault_kind::kill:
       kill(f);
       g_.note("fault " + f.id + " " + f.outcome);
@@ -692,6 +763,8 @@ void simulation_run::end_fault(planned_fault& f) {
   ended_[index] = true;
   f.ended_ms = g_.now_ms();
   note_fault(f, "end " + std::string(info_of(f.spec.kind).name));
+  if (f.spec.kind == fault_kind::gateway_crash)
+    restart(f);
   if (info_of(f.spec.kind).target == fault_target::backend) {
     if (f.spec.kind == fault_kind::backend_error && f.spec.number("count") > 0)
       g_.backend(f.spec.target).fail_next(0);
@@ -721,7 +794,7 @@ void simulation_run::run_workload() {
     if (now >= s_.duration_ms)
       break;
     for (auto& p : processes_)
-      while (now >= p.from_ms && now < p.until_ms && !p.waiting
+      while (!g_.down() && now >= p.from_ms && now < p.until_ms && !p.waiting
              && p.next_ms <= now)
         submit(p);
     g_.run();
@@ -745,6 +818,12 @@ void simulation_run::run_workload() {
       next = std::min(next, now + std::max<int64_t>(*timer, 1));
     advance_to(next);
   }
+  // A gateway still down when the workload ends starts again for the
+  // drain and the final reads.
+  for (size_t i = 0; i < faults_.size(); ++i)
+    if (began_[i] && !ended_[i]
+        && faults_[i].spec.kind == fault_kind::gateway_crash)
+      end_fault(faults_[i]);
   if (storm_) {
     storm_->ended_ms = g_.now_ms();
     note_fault(*storm_, "end deadline_storm (run over)");
@@ -883,6 +962,7 @@ void simulation_run::judge() {
       }
       case oracle_kind::supervision: {
         std::vector<supervisor_figures> sups;
+        sups = retired_supervisors_;
         for (auto& [id, seen] : supervisors_)
           sups.push_back(seen.figures);
         report_.verdicts.push_back(

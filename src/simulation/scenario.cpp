@@ -683,6 +683,30 @@ void check_ttl_oracles(checker& c, const scenario& s) {
                "mailbox_bounded and recovery under oracles:");
 }
 
+/// A memory namespace loses its data with the gateway process, which the
+/// oracles would report as lost writes: a crash needs a durable one.
+void check_crash_durability(checker& c, const scenario& s) {
+  if (s.workload.ns.empty() || s.durable())
+    return;
+  auto refuse = [&](const config::location& where, const std::string& field) {
+    c.report(where, field,
+             "gateway_crash needs a durable workload namespace (sqlite or "
+             "postgres backend): "
+               + quote(s.workload.ns)
+               + " keeps its data in the gateway's memory, which a crash "
+                 "loses by design",
+             "serve the workload's namespace from a sqlite or postgres "
+             "backend");
+  };
+  for (auto& f : s.schedule)
+    if (f.kind == fault_kind::gateway_crash)
+      refuse(f.where,
+             "faults.schedule (gateway_crash at " + std::to_string(f.at_ms)
+               + " ms)");
+  if (s.random && s.random->rate_per_s.count(fault_kind::gateway_crash))
+    refuse(s.random->where, "faults.random.gateway_crash");
+}
+
 void check_document(checker& c, const std::string& text, const YAML::Node& root,
                     scenario& out) {
   location top{c.at(root).file, 1, 1};
@@ -722,6 +746,7 @@ void check_document(checker& c, const std::string& text, const YAML::Node& root,
   check_oracles(c, find(items, "oracles"), out);
   check_recovery_room(c, out);
   check_ttl_oracles(c, out);
+  check_crash_durability(c, out);
 }
 
 } // namespace

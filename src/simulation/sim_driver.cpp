@@ -156,8 +156,26 @@ void sim_backend::set_holding(bool holding) {
     notify(holding ? "holding on" : "holding off");
 }
 
+void sim_backend::set_frozen(bool frozen) {
+  frozen_ = frozen;
+  notify(frozen ? "frozen on" : "frozen off");
+}
+
+size_t sim_backend::discard_in_flight() {
+  auto n = held_.size() + delayed_.size();
+  held_.clear();
+  delayed_.clear();
+  if (n > 0)
+    notify("discarded " + std::to_string(n) + " in flight");
+  return n;
+}
+
 void sim_backend::execute(std::string ns, operation_ptr op, op_timeout timeout,
                           kv_driver::completion done) {
+  if (frozen_) {
+    notify("vanished " + describe(*op));
+    return;
+  }
   if (throw_next_ > 0) {
     --throw_next_;
     ++failed_;

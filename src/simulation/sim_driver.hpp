@@ -24,7 +24,11 @@
 // - set_latency: operations complete only after some virtual time, plus a
 //   seeded jitter (release_due completes those whose time has come);
 // - set_random_faults: each operation fails or drops its connection with a
-//   probability, drawn from a generator seeded by the test.
+//   probability, drawn from a generator seeded by the test;
+// - set_frozen and discard_in_flight: the process using the backend dies
+//   (kill -9): what it had not sent never arrives, what was in flight gets
+//   no answer (a held or delayed write is not applied, as a transaction
+//   rolled back when its client vanished).
 
 #include <cstdint>
 #include <deque>
@@ -94,6 +98,14 @@ public:
   /// from a generator seeded with `seed`. Zero for both turns it off.
   void set_random_faults(double fail, double drop, uint64_t seed);
 
+  /// While frozen, operations vanish: not applied, never completed (their
+  /// completions are destroyed unanswered). The client process is dying.
+  void set_frozen(bool frozen);
+
+  /// Forgets every held and delayed operation without applying or
+  /// completing it; returns how many there were.
+  size_t discard_in_flight();
+
   /// While holding, operations wait until `release_held` runs them.
   void set_holding(bool holding);
 
@@ -157,6 +169,7 @@ private:
   std::deque<held_operation> held_;
   std::deque<held_operation> delayed_;
   bool holding_ = false;
+  bool frozen_ = false;
   bool down_ = false;
   bool crashing_ = false;
   int64_t latency_ms_ = 0;

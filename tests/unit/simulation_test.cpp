@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "simulation/deterministic_gateway.hpp"
 #include "simulation/oracles.hpp"
 #include "simulation/report.hpp"
 #include "simulation/runner.hpp"
@@ -700,6 +701,90 @@ TEST_CASE("supervision fails past the intensity without giving up, and on a "
   auto t = check_supervision({}, steady, shrunk);
   CHECK(t.outcome == verdict::failed);
   CHECK(t.counterexample.find("connection 2 -> 1") != std::string::npos);
+}
+
+TEST_CASE("a crashed gateway loses its calls in flight and its memory "
+          "backends, a restarted one finds the durable data") {
+  deterministic_gateway g(parse_config("backends:\n"
+                                       "  disk: {type: sqlite, path: x.db}\n"
+                                       "  mem: {type: memory}\n"
+                                       "namespaces:\n"
+                                       "  kv: {backend: disk}\n"
+                                       "  cache: {backend: mem}\n"));
+  REQUIRE(g.call("kv", model::set_op{"k", "durable"}).status.ok());
+  REQUIRE(g.call("cache", model::set_op{"k", "volatile"}).status.ok());
+  // A write waits in the backend when the process dies.
+  g.backend("disk").set_holding(true);
+  g.submit("held", "kv", model::set_op{"x", "never"});
+  g.run();
+  REQUIRE(g.backend("disk").held() == 1);
+  g.crash();
+  CHECK(g.down());
+  CHECK_THROWS_AS(g.submit("late", "kv", model::get_op{"k"}), std::logic_error);
+  g.advance_ms(100);
+  g.backend("disk").set_holding(false);
+  g.restart(parse_config("backends:\n"
+                         "  disk: {type: sqlite, path: x.db}\n"
+                         "  mem: {type: memory}\n"
+                         "namespaces:\n"
+                         "  kv: {backend: disk}\n"
+                         "  cache: {backend: mem}\n"));
+  CHECK_FALSE(g.down());
+  CHECK(g.crashes() == 1);
+  CHECK(g.answer_of("held") == nullptr);
+  CHECK(g.backend("disk").held() == 0);
+  auto durable = g.call("kv", model::get_op{"k"});
+  REQUIRE(durable.status.ok());
+  CHECK(std::get<model::get_result>(durable.value).value == "durable");
+  auto discarded = g.call("kv", model::get_op{"x"});
+  REQUIRE(discarded.status.ok());
+  CHECK_FALSE(std::get<model::get_result>(discarded.value).found);
+  auto lost = g.call("cache", model::get_op{"k"});
+  REQUIRE(lost.status.ok());
+  CHECK_FALSE(std::get<model::get_result>(lost.value).found);
+  auto trace = g.trace_text();
+  CHECK_THAT(trace, Catch::Contains("crash gateway"));
+  CHECK_THAT(trace, Catch::Contains("sim disk discarded 1 in flight"));
+  CHECK_THAT(trace, Catch::Contains("restart gateway"));
+}
+
+TEST_CASE("gateway_crash: calls in flight are lost to their clients, "
+          "acknowledged writes survive, clients call again") {
+  auto r = run_scenario(
+    must_parse(scenario_text(
+      "  schedule:\n"
+      "    - {at_ms: 400, kind: latency, target: disk, duration_ms: 1200, "
+      "params: {latency_ms: 20}}\n"
+      "    - {at_ms: 700, kind: gateway_crash, duration_ms: 300}\n"
+      "    - {at_ms: 1300, kind: gateway_crash, duration_ms: 50}\n")),
+    3);
+  CHECK(count_lines(r, "crash gateway") == 2);
+  CHECK(count_lines(r, "restart gateway") == 2);
+  uint64_t lost = 0;
+  for (auto& op : r.ops) {
+    if (!op.connection_lost)
+      continue;
+    ++lost;
+    CHECK(op.code == status_code::unavailable);
+    CHECK((op.complete_ms == 700 || op.complete_ms == 1300));
+  }
+  CHECK(lost > 0);
+  // Nobody calls while the gateway is down; calls succeed after it is back.
+  for (auto& op : r.ops) {
+    CHECK_FALSE((op.invoke_ms > 700 && op.invoke_ms < 1000));
+  }
+  bool ok_after = std::any_of(r.ops.begin(), r.ops.end(), [](auto& op) {
+    return !op.final_read && op.invoke_ms >= 1000 && op.invoke_ms < 1300
+      && op.code == status_code::ok;
+  });
+  CHECK(ok_after);
+  require_held(r);
+  CHECK_THAT(problems_of(scenario_text("  schedule:\n"
+                                       "    - {at_ms: 700, kind: "
+                                       "gateway_crash, duration_ms: 300}\n",
+                                       "memory")),
+             Catch::Contains("gateway_crash needs a durable workload "
+                             "namespace"));
 }
 
 TEST_CASE("client_cancel: the next calls are dropped by their clients, "
