@@ -148,6 +148,19 @@ actor_record_ptr inspector::find(uint64_t id) const {
   return i == core_->records.end() ? nullptr : i->second;
 }
 
+void inspector::visit(
+  const std::function<void(const actor_record&)>& fn) const {
+  std::vector<actor_record_ptr> records;
+  {
+    std::lock_guard<std::mutex> guard{core_->mtx};
+    records.reserve(core_->records.size());
+    for (auto& entry : core_->records)
+      records.push_back(entry.second);
+  }
+  for (auto& record : records)
+    fn(*record);
+}
+
 std::vector<actor_info> inspector::snapshot(time_point now) const {
   std::vector<actor_record_ptr> records;
   {

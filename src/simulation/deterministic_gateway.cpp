@@ -346,6 +346,16 @@ bool deterministic_gateway::run_one() {
   return true;
 }
 
+void deterministic_gateway::on_new_actor(
+  std::function<void(const actor_record_ptr&)> fn) {
+  new_actor_ = std::move(fn);
+  if (!new_actor_)
+    return;
+  for (auto& [id, label] : labels_)
+    if (auto record = actors_->find(id))
+      new_actor_(record);
+}
+
 const std::string& deterministic_gateway::label_of(
   caf::scheduled_actor& actor) {
   auto i = labels_.find(actor.id());
@@ -356,6 +366,8 @@ const std::string& deterministic_gateway::label_of(
     base = record->kind();
     if (record->name() != record->kind())
       base += ":" + record->name();
+    if (new_actor_)
+      new_actor_(record);
   }
   auto n = ++label_counts_[base];
   if (n > 1)

@@ -189,6 +189,13 @@ public:
   caf::actor_system& system() { return *sys_; }
   caf::scheduler::test_coordinator& scheduler() { return *sched_; }
   recording_audit_sink& audit() { return *audit_; }
+  /// Calls `fn` once with the record of each actor that registered with the
+  /// inspector, after the actor's first run (the gateway's actors register
+  /// as they start), and at once with those of the actors that ran already.
+  /// The record outlives its actor for as long as it is kept, so its last
+  /// figures stay readable.
+  void on_new_actor(std::function<void(const actor_record_ptr&)> fn);
+
   /// The registry every actor of the gateway registers with.
   inspector& actors() { return *actors_; }
 
@@ -207,6 +214,7 @@ private:
   std::unique_ptr<inspector> actors_;
   std::unique_ptr<gateway> gateway_;
   drivers::pubsub_driver_factory pubsub_;
+  std::function<void(const actor_record_ptr&)> new_actor_;
   /// False once the process that made a call has crashed: its answer, if any
   /// actor still gives one while the old tree is torn down, is lost.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

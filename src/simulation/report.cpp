@@ -170,6 +170,9 @@ std::string run_json(const run_report& r, const std::string& out_dir) {
   j["faults_end_ms"] = r.faults_end_ms;
   j["virtual_ms"] = r.virtual_ms;
   j["wall_ms"] = r.wall_ms;
+  j["wall_simulate_ms"] = r.wall_simulate_ms;
+  j["wall_judge_ms"] = r.wall_judge_ms;
+  j["actor_messages"] = r.actor_messages;
   j["trace_events"] = r.trace.size();
   j["replay"]
     = {{"verify", verify_command(out_dir)}, {"rerun", rerun_command(r)}};
@@ -186,8 +189,10 @@ std::string summary_text(const run_report& r) {
   out << "prism simulate: " << r.scenario_name << ", seed " << r.seed << "\n";
   row("scenario") << r.scenario_file << " (sha256 "
                   << r.scenario_sha256.substr(0, 12) << ")\n";
-  row("run") << r.virtual_ms << " virtual ms in " << r.wall_ms << " wall ms, "
-             << r.trace.size() << " trace events\n";
+  row("run") << r.virtual_ms << " virtual ms in " << r.wall_ms
+             << " wall ms (actors " << r.wall_simulate_ms << ", oracles "
+             << r.wall_judge_ms << "), " << r.actor_messages
+             << " actor messages, " << r.trace.size() << " trace events\n";
   if (!r.random_kinds_on.empty() || !r.random_kinds_off.empty()) {
     std::string on;
     std::string off;

@@ -4,9 +4,11 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <queue>
 #include <random>
 #include <set>
 #include <tuple>
+#include <unordered_map>
 
 #include "config/stage_kinds.hpp"
 #include "runtime/supervision.hpp"
@@ -91,6 +93,11 @@ public:
     }
     auto ns = s.gateway.namespaces.find(s.workload.ns);
     backend_ = ns->second.backend;
+    g_.on_new_actor([this](const actor_record_ptr& record) {
+      records_.push_back(record);
+      if (record->kind() == "supervisor")
+        supervisor_records_.push_back(record);
+    });
   }
 
   run_report execute();
@@ -103,6 +110,11 @@ private:
 
   // The workload.
   void submit(process& p);
+  /// When a client calls next, by (virtual ms, process id): an entry is
+  /// current while the process is not waiting and still due then.
+  using due_entry = std::pair<int64_t, int64_t>;
+  void schedule(const process& p);
+  bool current(const due_entry& e) const;
   model::operation make_operation(process& p, kv_operation& op);
   const std::string& pick_key(process& p);
   void collect();
@@ -124,7 +136,8 @@ private:
   void read_back();
   void advance_to(int64_t t);
   void observe_mailboxes();
-  void observe_supervisors(const std::vector<actor_info>& actors);
+  void observe_supervisors();
+  void observe_supervisor(const actor_record& a);
   std::map<std::string, uint64_t> tree_shape();
   void settle(int64_t settle_ms);
   void judge();
@@ -140,10 +153,11 @@ private:
   std::vector<std::string> keys_;
   std::vector<double> zipf_cdf_;
   std::vector<process> processes_;
+  std::priority_queue<due_entry, std::vector<due_entry>, std::greater<>> due_;
   std::vector<planned_fault> faults_;
   std::vector<bool> began_;
   std::vector<bool> ended_;
-  std::map<std::string, size_t> op_of_;
+  std::unordered_map<std::string, size_t> op_of_;
   size_t answers_seen_ = 0;
   uint64_t next_index_ = 1;
   uint64_t unanswered_ = 0;
@@ -155,6 +169,11 @@ private:
   uint64_t cancel_left_ = 0;
   planned_fault* cancel_ = nullptr;
   std::map<std::string, mailbox_figures> mailboxes_;
+  /// The record of every actor that ran, kept past its end so that its last
+  /// figures stay readable; and those of the supervisors (of the running
+  /// gateway: a new process reuses actor ids).
+  std::vector<actor_record_ptr> records_;
+  std::vector<actor_record_ptr> supervisor_records_;
   /// Every supervisor seen, by actor id, with the restart count last seen.
   struct supervisor_seen {
     supervisor_figures figures;
@@ -197,7 +216,19 @@ void simulation_run::add_processes(int64_t count, int64_t from_ms,
       p.next_ms = from_ms
         + static_cast<int64_t>(unit(p.rng) * 1000.0 / s_.workload.rate_per_s);
     processes_.push_back(std::move(p));
+    schedule(processes_.back());
   }
+}
+
+void simulation_run::schedule(const process& p) {
+  auto at = std::max(p.next_ms, p.from_ms);
+  if (!p.waiting && at < p.until_ms)
+    due_.emplace(at, p.id);
+}
+
+bool simulation_run::current(const due_entry& e) const {
+  auto& p = processes_[static_cast<size_t>(e.second)];
+  return !p.waiting && std::max(p.next_ms, p.from_ms) == e.first;
 }
 
 void simulation_run::plan_random_faults() {
@@ -395,6 +426,7 @@ void simulation_run::submit(process& p) {
     auto gap = -std::log(1.0 - unit(p.rng)) * 1000.0 / s_.workload.rate_per_s;
     p.next_ms += std::max<int64_t>(1, static_cast<int64_t>(std::ceil(gap)));
   }
+  schedule(p);
 }
 
 void simulation_run::record_answer(const answer& a) {
@@ -421,6 +453,7 @@ void simulation_run::record_answer(const answer& a) {
     auto think = static_cast<int64_t>(s_.workload.think_ms);
     p->next_ms = a.answered_ms + think / 2
       + static_cast<int64_t>(p->rng() % (think + 1));
+    schedule(*p);
   }
   if (!a.outcome.status.ok())
     return;
@@ -459,58 +492,60 @@ void simulation_run::collect() {
   auto& answers = g_.answers();
   for (; answers_seen_ < answers.size(); ++answers_seen_)
     record_answer(answers[answers_seen_]);
-  observe_mailboxes();
+  observe_supervisors();
+}
+
+void simulation_run::observe_supervisors() {
+  // Polled after every step for the time of each restart; the mailboxes'
+  // high-water marks are running maxima, read once at the end.
+  for (auto& record : supervisor_records_) {
+    auto& seen = supervisors_[record->id()];
+    if (seen.figures.ended)
+      continue;
+    observe_supervisor(*record);
+    if (g_.actors().find(record->id()) != record)
+      seen.figures.ended = true;
+  }
 }
 
 void simulation_run::observe_mailboxes() {
-  if (g_.down())
-    return;
-  auto actors = g_.actors().snapshot(g_.system().clock().now());
-  observe_supervisors(actors);
-  for (auto& a : actors) {
-    if (a.mailbox_limit == 0)
+  for (auto& record : records_) {
+    auto limit = record->mailbox_limit();
+    if (limit == 0)
       continue;
-    auto label = a.kind + (a.name != a.kind ? ":" + a.name : "");
-    auto& m = mailboxes_[label];
-    m.limit = std::max<uint64_t>(m.limit, a.mailbox_limit);
+    auto& m
+      = mailboxes_[record->kind()
+                   + (record->name() != record->kind() ? ":" + record->name()
+                                                       : "")];
+    m.limit = std::max<uint64_t>(m.limit, limit);
     m.admitted_high_water
-      = std::max<uint64_t>(m.admitted_high_water, a.mailbox_high_water);
+      = std::max<uint64_t>(m.admitted_high_water, record->mailbox_high_water());
   }
 }
 
-void simulation_run::observe_supervisors(
-  const std::vector<actor_info>& actors) {
-  std::set<uint64_t> live;
-  for (auto& a : actors) {
-    if (a.kind != "supervisor")
-      continue;
-    live.insert(a.id);
-    auto [i, added] = supervisors_.try_emplace(a.id);
-    auto& seen = i->second;
-    if (added) {
-      seen.figures.label = "supervisor:" + a.name;
-      // A pool's supervisor keeps its backend's intensity; the others the
-      // runtime's defaults.
-      supervisor_options defaults;
-      seen.figures.max_restarts = defaults.intensity_max_restarts;
-      seen.figures.period_ms
-        = std::chrono::duration_cast<std::chrono::milliseconds>(
-            defaults.intensity_period)
-            .count();
-      if (a.name.compare(0, 5, "pool:") == 0) {
-        auto b = s_.gateway.backends.find(a.name.substr(5));
-        if (b != s_.gateway.backends.end()) {
-          seen.figures.max_restarts = b->second.supervision.max_restarts;
-          seen.figures.period_ms = b->second.supervision.period_ms;
-        }
+void simulation_run::observe_supervisor(const actor_record& a) {
+  auto [i, added] = supervisors_.try_emplace(a.id());
+  auto& seen = i->second;
+  if (added) {
+    seen.figures.label = "supervisor:" + a.name();
+    // A pool's supervisor keeps its backend's intensity; the others the
+    // runtime's defaults.
+    supervisor_options defaults;
+    seen.figures.max_restarts = defaults.intensity_max_restarts;
+    seen.figures.period_ms
+      = std::chrono::duration_cast<std::chrono::milliseconds>(
+          defaults.intensity_period)
+          .count();
+    if (a.name().compare(0, 5, "pool:") == 0) {
+      auto b = s_.gateway.backends.find(a.name().substr(5));
+      if (b != s_.gateway.backends.end()) {
+        seen.figures.max_restarts = b->second.supervision.max_restarts;
+        seen.figures.period_ms = b->second.supervision.period_ms;
       }
     }
-    for (; seen.restarts < a.restarts; ++seen.restarts)
-      seen.figures.restart_ms.push_back(g_.now_ms());
   }
-  for (auto& [id, seen] : supervisors_)
-    if (live.count(id) == 0)
-      seen.figures.ended = true;
+  for (auto restarts = a.restarts(); seen.restarts < restarts; ++seen.restarts)
+    seen.figures.restart_ms.push_back(g_.now_ms());
 }
 
 /// The live actors by kind, sessions left out (they come and go with the
@@ -664,12 +699,14 @@ void simulation_run::crash(planned_fault& f) {
   for (auto& p : processes_) {
     p.waiting = false;
     p.next_ms = std::max(p.next_ms, f.spec.end_ms());
+    schedule(p);
   }
   for (auto& [id, seen] : supervisors_) {
     seen.figures.ended = true;
     retired_supervisors_.push_back(seen.figures);
   }
   supervisors_.clear();
+  supervisor_records_.clear();
   f.outcome = "crashed with " + std::to_string(lost) + " calls in flight";
 }
 
@@ -793,10 +830,14 @@ void simulation_run::run_workload() {
         begin_fault(faults_[i]);
     if (now >= s_.duration_ms)
       break;
-    for (auto& p : processes_)
-      while (!g_.down() && now >= p.from_ms && now < p.until_ms && !p.waiting
-             && p.next_ms <= now)
-        submit(p);
+    // Clients whose time has come call, earliest first (then by number);
+    // an open-loop client may call several times in one step.
+    while (!g_.down() && !due_.empty() && due_.top().first <= now) {
+      auto entry = due_.top();
+      due_.pop();
+      if (current(entry))
+        submit(processes_[static_cast<size_t>(entry.second)]);
+    }
     g_.run();
     collect();
     int64_t next = s_.duration_ms;
@@ -807,13 +848,10 @@ void simulation_run::run_workload() {
       else if (!ended_[i] && info_of(f.spec.kind).lasts)
         next = std::min(next, std::max(f.spec.end_ms(), now + 1));
     }
-    for (auto& p : processes_) {
-      if (p.waiting)
-        continue;
-      auto at = std::max({p.next_ms, p.from_ms, now + 1});
-      if (at < p.until_ms)
-        next = std::min(next, at);
-    }
+    while (!due_.empty() && !current(due_.top()))
+      due_.pop();
+    if (!due_.empty())
+      next = std::min(next, std::max(due_.top().first, now + 1));
     if (auto timer = g_.next_timer_in_ms())
       next = std::min(next, now + std::max<int64_t>(*timer, 1));
     advance_to(next);
@@ -903,6 +941,7 @@ void simulation_run::settle(int64_t settle_ms) {
 }
 
 void simulation_run::judge() {
+  observe_mailboxes();
   std::map<std::string, int> answers;
   for (auto& a : g_.answers())
     ++answers[a.request_id];
@@ -1007,10 +1046,21 @@ run_report simulation_run::execute() {
     else
       ++report_.calls_unanswered;
   }
+  auto judge_start = std::chrono::steady_clock::now();
+  report_.wall_simulate_ms
+    = std::chrono::duration_cast<std::chrono::milliseconds>(judge_start
+                                                            - wall_start)
+        .count();
   judge();
+  report_.wall_judge_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - judge_start)
+                            .count();
   report_.faults = faults_;
   report_.virtual_ms = g_.now_ms();
   report_.trace = g_.trace();
+  for (auto& line : report_.trace)
+    if (line.compare(0, 4, "run ") == 0)
+      ++report_.actor_messages;
   report_.wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - wall_start)
                       .count();

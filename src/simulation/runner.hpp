@@ -57,7 +57,13 @@ struct run_report {
   /// When the last fault ended (0 without faults).
   int64_t faults_end_ms = 0;
   int64_t virtual_ms = 0;
+  /// Wall time of the whole run, and of its two parts: running the actors
+  /// (workload, drain, final reads, settling) and judging the history.
   int64_t wall_ms = 0;
+  int64_t wall_simulate_ms = 0;
+  int64_t wall_judge_ms = 0;
+  /// Messages the actors handled (one "run" event each).
+  uint64_t actor_messages = 0;
 
   /// True when no oracle failed.
   bool passed() const;
