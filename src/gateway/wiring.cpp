@@ -1,5 +1,7 @@
 #include "gateway/wiring.hpp"
 
+#include <algorithm>
+
 #include "middleware/access/access_stage.hpp"
 #include "routing/router.hpp"
 
@@ -58,10 +60,21 @@ bool gateway::wiring::started_locked() const {
 void gateway::wiring::publish_locked() {
   if (!router)
     return;
+  // Calls for unknown namespaces are still counted and audited.
+  const std::vector<chain_stage> fallback_chain{
+    {config::stage_kind::metrics, false}, {config::stage_kind::audit, false}};
+  // Each stage publishes as it starts; only the last one to start finds all
+  // the stages every route needs, the fallback's included.
+  auto all_started = [&](const std::vector<chain_stage>& chain) {
+    return std::all_of(chain.begin(), chain.end(), [&](const chain_stage& s) {
+      return stages.count(s.kind) > 0;
+    });
+  };
+  if (!all_started(fallback_chain))
+    return;
   for (auto& [ns, chain] : chains)
-    for (auto& s : chain)
-      if (stages.count(s.kind) == 0)
-        return;
+    if (!all_started(chain))
+      return;
   auto table = std::make_shared<route_table>();
   auto make_route = [&](const std::vector<chain_stage>& chain) {
     auto r = std::make_shared<route>();
@@ -88,9 +101,7 @@ void gateway::wiring::publish_locked() {
       r->readers = i->second;
     table->by_namespace.emplace(ns, std::move(r));
   }
-  // Calls for unknown namespaces are still counted and audited.
-  auto fallback = make_route(
-    {{config::stage_kind::metrics, false}, {config::stage_kind::audit, false}});
+  auto fallback = make_route(fallback_chain);
   fallback->configured = false;
   table->fallback = std::move(fallback);
   table->rejections = rejections;

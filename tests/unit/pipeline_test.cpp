@@ -64,6 +64,36 @@ TEST_CASE("a call travels the pipeline to its backend and back") {
   CHECK_THAT(g.trace_text(), !Catch::Contains(" done "));
 }
 
+TEST_CASE("every stage starts once when no namespace lists audit (the "
+          "fallback route for unknown namespaces still needs it)") {
+  deterministic_gateway g(
+    parse_config("backends:\n"
+                 "  m: {type: memory}\n"
+                 "namespaces:\n"
+                 "  a: {backend: m, middleware: [metrics]}\n"
+                 "  b: {backend: m, middleware: []}\n"));
+  auto actors = g.actors().snapshot(g.system().clock().now());
+  size_t stages = 0;
+  std::set<std::string> kinds;
+  for (auto& a : actors) {
+    if (a.kind == "stage") {
+      ++stages;
+      kinds.insert(a.name);
+    }
+    if (a.kind == "supervisor") {
+      INFO("supervisor " << a.name);
+      CHECK(a.restarts == 0);
+    }
+  }
+  // One actor per stage kind: none started twice, none left behind.
+  CHECK(kinds.count("metrics") == 1);
+  CHECK(kinds.count("audit") == 1);
+  CHECK(stages == kinds.size());
+  CHECK(g.call("a", model::set_op{"k", "v"}).status.ok());
+  CHECK(g.call("nope", model::get_op{"k"}).status.code
+        == status_code::not_found);
+}
+
 TEST_CASE("stages observe every outcome: metrics count it, audit writes it") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.call("cache", set("a", "1"));
