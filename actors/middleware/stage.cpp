@@ -41,7 +41,10 @@ stage_actor::behavior_type stage(
       count_handled(st.registration);
       if (st.gate)
         took_message(*st.gate, st.registration, st.gate_rejections_seen);
-      if (call->expired(self->clock().now())) {
+      auto now = self->clock().now();
+      call->hops.add(hop_kind::stage, now,
+                     static_cast<uint8_t>(st.logic->kind()));
+      if (call->expired(now)) {
         st.expired->Increment();
         fail_call(self, std::move(call), status_code::deadline_exceeded,
                   std::string("the request's deadline passed while it waited "

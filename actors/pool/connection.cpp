@@ -47,7 +47,9 @@ void finish_operation(self_ptr self, uint64_t seq, model::outcome& result);
 
 void start_operation(self_ptr self, call_ptr call) {
   auto& st = self->state;
-  if (call->expired(self->clock().now())) {
+  auto now = self->clock().now();
+  call->hops.add(hop_kind::connection, now);
+  if (call->expired(now)) {
     fail_call(self, std::move(call), status_code::deadline_exceeded,
               "the request's deadline passed before its backend started it");
     self->send(st.pool, released_atom::value, st.index);
@@ -60,7 +62,7 @@ void start_operation(self_ptr self, call_ptr call) {
   auto timeout = drivers::no_timeout;
   if (call->context.deadline != caf::actor_clock::time_point::max())
     timeout = std::chrono::duration_cast<drivers::op_timeout>(
-      call->context.deadline - self->clock().now());
+      call->context.deadline - now);
   st.in_flight.emplace_back(seq, std::move(call));
   connection_impl me = self;
   const void* id = self;
@@ -121,6 +123,7 @@ void finish_operation(self_ptr self, uint64_t seq, model::outcome& result) {
   if (std::next(i) != st.in_flight.end())
     *i = std::move(st.in_flight.back());
   st.in_flight.pop_back();
+  call->hops.add(hop_kind::backend, self->clock().now());
   if (result.connection_lost) {
     connection_broke(self, std::move(call), result);
     return;

@@ -9,6 +9,8 @@ namespace {
 using self_ptr = router_actor::stateful_pointer<router_state>;
 
 void route_call(self_ptr self, call_ptr call) {
+  auto now = self->clock().now();
+  call->hops.add(hop_kind::router, now);
   auto& ns = call->context.ns;
   auto i = self->state.routes.find(ns);
   if (i == self->state.routes.end()
@@ -45,7 +47,7 @@ void route_call(self_ptr self, call_ptr call) {
                           target.max_value_bytes));
     return;
   }
-  if (call->expired(self->clock().now())) {
+  if (call->expired(now)) {
     fail_call(self, std::move(call), status_code::deadline_exceeded,
               "the request's deadline passed before it reached its backend");
     return;

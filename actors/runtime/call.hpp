@@ -17,6 +17,7 @@
 #include "drivers/driver.hpp"
 #include "model/operation.hpp"
 #include "runtime/completion.hpp"
+#include "runtime/hops.hpp"
 #include "runtime/protocols.hpp"
 #include "runtime/route.hpp"
 
@@ -66,6 +67,9 @@ public:
   /// Room the audit stage reserved for the call's line (namespaces with
   /// audit_required); given back if the call ends without its line.
   std::shared_ptr<audit_slot> audit_reservation;
+
+  /// Each actor that took the call, and when (the slow log's source).
+  call_hops hops;
 
   // Filled in on completion, for stages that observe outcomes.
   status_code final_code = status_code::ok;

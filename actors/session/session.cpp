@@ -163,6 +163,8 @@ void finish_call(self_ptr self, call_ptr call, model::outcome result) {
     spdlog::error("request_id={} answered twice; the second answer ({}) was "
                   "dropped",
                   call->context.request_id, to_string(code));
+  if (st.slow)
+    st.slow->offer(*call);
   // Stages that observe outcomes (metrics, audit) learn of it after the
   // client has its answer, off the request path: together with the other
   // calls answered before the session's reminder to report them comes up.
@@ -232,6 +234,7 @@ session_impl::behavior_type session(
   auto& st = self->state;
   st.registration = enroll_if(options.actors, self, "session", client);
   st.actors = options.actors;
+  st.slow = options.slow;
   // Streams end with their session; stages hear of the last calls answered.
   self->attach_functor(
     [subs = st.subscriptions, unreported = st.unreported](const caf::error&) {

@@ -44,6 +44,7 @@ struct session_state {
   std::shared_ptr<std::vector<call_ptr>> unreported
     = std::make_shared<std::vector<call_ptr>>();
   inspector* actors = nullptr;
+  slow_log_ptr slow;
   inspector_registration registration;
 };
 

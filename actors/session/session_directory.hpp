@@ -19,6 +19,7 @@
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 #include "runtime/rejections.hpp"
+#include "runtime/slow_log.hpp"
 
 namespace prism {
 
@@ -77,6 +78,8 @@ struct session_options {
   uint32_t mailbox_limit = defaults::session_mailbox_limit;
   /// Where sessions register; may be null.
   inspector* actors = nullptr;
+  /// Where sessions offer the calls they answer; may be null.
+  slow_log_ptr slow;
 };
 
 class session_directory

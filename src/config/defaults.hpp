@@ -144,6 +144,14 @@ inline constexpr uint32_t session_max_in_flight = 1024;
 /// The retry hint sent with a refusal for overload, in ms.
 inline constexpr uint32_t overload_retry_after_ms = 50;
 
+// The slow log (GET /debug/slowlog).
+/// A call that takes at least this long, from its session starting it to
+/// its answer, is recorded; changed at run time by POST
+/// /debug/slowlog/threshold.
+inline constexpr uint32_t slowlog_threshold_ms = 10;
+/// Entries kept; the oldest goes first.
+inline constexpr uint32_t slowlog_entries_max = 128;
+
 // Logging.
 /// Warnings a client can cause at will (a request id the gateway replaces,
 /// a request it cannot parse): at most one line per interval, the rest at

@@ -127,6 +127,7 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
   sopts.idle_timeout
     = std::chrono::milliseconds(cfg.server.session_idle_timeout_ms);
   sopts.actors = actors;
+  sopts.slow = slow_;
   sopts.max_in_flight = cfg.server.session_max_in_flight;
   sopts.mailbox_limit = cfg.server.session_mailbox_limit;
   sessions_ = std::make_shared<session_directory>(sys, sopts, w->routes);

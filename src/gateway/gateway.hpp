@@ -63,6 +63,10 @@ public:
   /// only the caller knows (the front end's requests in flight).
   metrics_registry& metrics() { return *metrics_; }
 
+  /// The calls that took longest, with their time per hop (GET
+  /// /debug/slowlog).
+  slow_log& slow_calls() { return *slow_; }
+
   /// Waits until every stage, pool, broker and the router run, the routes
   /// are published and the router knows every pool and broker (actors start
   /// asynchronously); false after `timeout`. Not for use under the test
@@ -94,6 +98,9 @@ private:
   std::shared_ptr<wiring> wiring_;
   metrics_registry_ptr metrics_;
   std::shared_ptr<session_directory> sessions_;
+  slow_log_ptr slow_ = std::make_shared<slow_log>(
+    defaults::slowlog_entries_max,
+    std::chrono::milliseconds(defaults::slowlog_threshold_ms));
   caf::actor root_;
   bool stopped_ = false;
 };
