@@ -268,7 +268,8 @@ std::optional<std::string> write_artifacts(const run_report& r,
   std::string error;
   if (!write_file(root / "scenario.yaml", s.text, error)
       || !write_file(root / "trace.jsonl", trace_jsonl(r), error)
-      || !write_file(root / "history.jsonl", history_jsonl(r.ops), error)
+      || !write_file(root / "history.jsonl", history_jsonl(r.ops, r.deliveries),
+                     error)
       || !write_file(root / "run.json", run_json(r, dir), error)
       || !write_file(root / "report.html", report_html(r, s.description, dir),
                      error))
