@@ -63,10 +63,10 @@ struct durable_subscription {
 
 } // namespace
 
-oracle_result check_no_lost_publish(const std::vector<kv_operation>& ops,
-                                    const std::vector<subscriber_stream>& streams,
-                                    const std::vector<delivery>& deliveries,
-                                    pubsub_model model) {
+oracle_result check_no_lost_publish(
+  const std::vector<kv_operation>& ops,
+  const std::vector<subscriber_stream>& streams,
+  const std::vector<delivery>& deliveries, pubsub_model model) {
   const auto kind = oracle_kind::no_lost_publish;
   if (!has_pubsub(ops))
     return {kind, verdict::skipped, "no PubSub calls in this run", {}};
@@ -74,10 +74,11 @@ oracle_result check_no_lost_publish(const std::vector<kv_operation>& ops,
     return {kind, verdict::failed,
             "a message was delivered that no publish could have stored", why};
   if (model == pubsub_model::nats_core)
-    return {kind, verdict::skipped,
+    return {kind,
+            verdict::held,
             std::to_string(deliveries.size())
-              + " deliveries, each of a publish that may have been stored; "
-                "core NATS keeps no durable subscription",
+              + " deliveries, each of a publish that may have been stored "
+                "(core NATS keeps no durable subscription to owe more)",
             {}};
   std::map<subscription_key, durable_subscription> subs;
   for (auto& s : streams) {
@@ -125,15 +126,21 @@ oracle_result check_no_lost_publish(const std::vector<kv_operation>& ops,
               describe(*first_missing) + " never reached durable subscription "
                 + key.second + " of " + key.first + ", in place since "
                 + ms(d.first->ready_ms) + " (stream s"
-                + std::to_string(d.first->id) + ") and open at the end (stream s"
+                + std::to_string(d.first->id)
+                + ") and open at the end (stream s"
                 + std::to_string(d.open_at_end->id) + "); "
                 + std::to_string(missing) + " of the " + std::to_string(owed)
                 + " acknowledged publishes it was owed are missing"};
   }
   if (judged_subs == 0)
-    return {kind, verdict::skipped,
-            "no durable subscription was in place and open at the end", {}};
-  return {kind, verdict::held,
+    return {kind,
+            verdict::held,
+            "every delivery was of a publish that may have been stored; no "
+            "durable subscription was in place and open at the end to owe "
+            "more",
+            {}};
+  return {kind,
+          verdict::held,
           std::to_string(checked) + " acknowledged publishes owed to "
             + std::to_string(judged_subs)
             + " durable subscriptions, each delivered at least once",
@@ -149,7 +156,8 @@ oracle_result check_pubsub_order(const std::vector<kv_operation>& ops,
   if (!has_pubsub(ops))
     return {kind, verdict::skipped, "no PubSub calls in this run", {}};
   if (model == pubsub_model::kafka && kafka_partitions > 1)
-    return {kind, verdict::skipped,
+    return {kind,
+            verdict::skipped,
             "Kafka spreads each topic over " + std::to_string(kafka_partitions)
               + " partitions and keeps order only within one",
             {}};
@@ -188,7 +196,8 @@ oracle_result check_pubsub_order(const std::vector<kv_operation>& ops,
     if (!pr.latest || op->invoke_index > pr.latest->invoke_index)
       pr.latest = op;
   }
-  return {kind, verdict::held,
+  return {kind,
+          verdict::held,
           std::to_string(checked) + " first deliveries on "
             + std::to_string(per_stream.size())
             + " streams (shared subscriptions left out) in publish order",
@@ -222,19 +231,20 @@ oracle_result check_pubsub_duplicates(
     auto s = stream_of.find(d.stream);
     auto where = s == stream_of.end() ? "stream s" + std::to_string(d.stream)
                                       : stream_name(*s->second);
-    return {kind, verdict::failed,
-            "a message was delivered twice where the backend delivers at "
-            "most once",
-            "message " + d.payload + " reached "
-              + (named ? "subscription " + d.subscription + " of " + d.topic
-                       : where)
-              + " " + std::to_string(n) + " times (the last at "
-              + ms(d.time_ms) + " on stream s" + std::to_string(d.stream)
-              + "); " + std::string(to_string(model))
-              + (named ? " queue groups" : " ephemeral subscribers")
-              + " are at-most-once"};
+    return {
+      kind, verdict::failed,
+      "a message was delivered twice where the backend delivers at "
+      "most once",
+      "message " + d.payload + " reached "
+        + (named ? "subscription " + d.subscription + " of " + d.topic : where)
+        + " " + std::to_string(n) + " times (the last at " + ms(d.time_ms)
+        + " on stream s" + std::to_string(d.stream) + "); "
+        + std::string(to_string(model))
+        + (named ? " queue groups" : " ephemeral subscribers")
+        + " are at-most-once"};
   }
-  return {kind, verdict::held,
+  return {kind,
+          verdict::held,
           std::to_string(deliveries.size()) + " deliveries to "
             + std::to_string(counts.size()) + " subscriptions; "
             + std::to_string(allowed)

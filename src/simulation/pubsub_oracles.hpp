@@ -18,12 +18,12 @@ namespace prism::simulation {
 /// in place (a stream of it ready) before the publish was called and still
 /// had an open stream at the end. And no delivered message is one that no
 /// publish could have stored (none made it, or its publish certainly
-/// failed). Skipped without publishes; on nats_core only the second part
-/// applies.
-oracle_result check_no_lost_publish(const std::vector<kv_operation>& ops,
-                                    const std::vector<subscriber_stream>& streams,
-                                    const std::vector<delivery>& deliveries,
-                                    pubsub_model model);
+/// failed). Skipped without PubSub calls; on nats_core only the second
+/// part applies.
+oracle_result check_no_lost_publish(
+  const std::vector<kv_operation>& ops,
+  const std::vector<subscriber_stream>& streams,
+  const std::vector<delivery>& deliveries, pubsub_model model);
 
 /// Where the backend keeps a topic in order (everywhere but Kafka with more
 /// than one partition, which spreads a topic over them): in each stream,
@@ -34,8 +34,7 @@ oracle_result check_no_lost_publish(const std::vector<kv_operation>& ops,
 oracle_result check_pubsub_order(const std::vector<kv_operation>& ops,
                                  const std::vector<subscriber_stream>& streams,
                                  const std::vector<delivery>& deliveries,
-                                 pubsub_model model,
-                                 uint32_t kafka_partitions);
+                                 pubsub_model model, uint32_t kafka_partitions);
 
 /// A message reached a subscription (a named one across its streams, an
 /// ephemeral stream on its own) more than once only where the backend is

