@@ -54,8 +54,8 @@ const std::vector<fault_kind_info>& fault_kinds() {
      fault_target::actor,
      false,
      {},
-     "kills one actor through the inspector: session, stage, router, pool "
-     "or connection (by kind, or kind:name)"},
+     "kills one actor through the inspector: session, stage, router, pool, "
+     "connection, broker or subscription (by kind, or kind:name)"},
     {fault_kind::deadline_storm,
      "deadline_storm",
      fault_target::workload,

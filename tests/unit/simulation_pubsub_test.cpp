@@ -401,7 +401,11 @@ TEST_CASE("slow_subscriber and broker_duplicate on JetStream: duplicates "
 
 TEST_CASE("the planted defect subscription_drops_on_reconnect fails "
           "no_lost_publish within 20 seeds, and without it all pass") {
-  auto s = must_parse(pubsub_scenario(kafka_yaml, outage));
+  auto loaded = load_scenario(std::string(PRISM_SOURCE_DIR)
+                              + "/simulations/pubsub-outage.yaml");
+  INFO(format_problems(loaded.problems));
+  REQUIRE(loaded.ok());
+  auto& s = *loaded.value;
   run_options planted;
   planted.planted = {"subscription_drops_on_reconnect"};
   int failed_with = 0;
