@@ -239,6 +239,10 @@ void simulation_run::plan_random_faults() {
   std::mt19937_64 rng(faults_seed);
   static const char* actor_kinds[]
     = {"session", "stage", "router", "pool", "connection"};
+  // A PubSub workload has no pools or connections in use: as many kinds of
+  // its own, so the draws stay the same.
+  static const char* pubsub_actor_kinds[]
+    = {"session", "stage", "router", "broker", "subscription"};
   for (auto kind : on) {
     auto rate = r.rate_per_s.at(kind);
     if (rate <= 0)
@@ -259,7 +263,8 @@ void simulation_run::plan_random_faults() {
       if (info.target == fault_target::backend)
         f.spec.target = backend_;
       else if (info.target == fault_target::actor)
-        f.spec.target = actor_kinds[rng() % 5];
+        f.spec.target
+          = (s_.workload.pubsub ? pubsub_actor_kinds : actor_kinds)[rng() % 5];
       for (auto& p : info.params) {
         param_value v;
         v.number = p.default_number.value_or(p.min);

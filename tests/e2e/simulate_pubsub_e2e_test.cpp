@@ -30,9 +30,9 @@ TEST_CASE("a shipped pubsub scenario passes, records its deliveries and "
           "replays") {
   temp_dir dir;
   auto out = dir.path() + "/run";
-  auto r = run_prism({"simulate", shipped("pubsub-outage.yaml"), "--seed",
-                      "4", "--out", out},
-                     std::chrono::seconds(60));
+  auto r = run_prism(
+    {"simulate", shipped("pubsub-outage.yaml"), "--seed", "4", "--out", out},
+    std::chrono::seconds(60));
   INFO(describe(r));
   REQUIRE(r.status.exited);
   CHECK(r.status.code == 0);
