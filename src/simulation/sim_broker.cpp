@@ -163,9 +163,9 @@ void sim_broker::unsubscribe(uint64_t id) {
   if (i == members_.end())
     return;
   auto& m = i->second;
-  if (!m.op.subscription.empty()) {
-    auto key = group_key{m.ns, m.op.topic, m.op.subscription};
-    auto& g = groups_[key];
+  auto found = groups_.find(group_key{m.ns, m.op.topic, m.op.subscription});
+  if (!m.op.subscription.empty() && found != groups_.end()) {
+    auto& g = found->second;
     g.members.erase(std::remove(g.members.begin(), g.members.end(), id),
                     g.members.end());
     // What it was sent and never acknowledged goes to the next member.
@@ -197,9 +197,11 @@ void sim_broker::ack(uint64_t id, uint64_t tag) {
   if (i == members_.end() || tag == 0 || i->second.op.subscription.empty())
     return;
   auto& m = i->second;
-  auto& g = groups_[group_key{m.ns, m.op.topic, m.op.subscription}];
-  g.outstanding.erase(tag - 1);
-  g.acked.insert(tag - 1);
+  auto g = groups_.find(group_key{m.ns, m.op.topic, m.op.subscription});
+  if (g == groups_.end())
+    return;
+  // Forgotten for this subscription: it never comes back to a member.
+  g->second.outstanding.erase(tag - 1);
 }
 
 // --- faults ----------------------------------------------------------------
@@ -493,9 +495,10 @@ uint64_t sim_broker::backlog() const {
   if (model_ == pubsub_model::nats_core)
     return n;
   for (auto& [key, g] : groups_) {
-    auto size = topics_.count(topic_key{std::get<0>(key), std::get<1>(key)})
-      ? topics_.at(topic_key{std::get<0>(key), std::get<1>(key)}).size()
-      : 0;
+    if (!g.started)
+      continue;
+    auto log = topics_.find(topic_key{std::get<0>(key), std::get<1>(key)});
+    uint64_t size = log == topics_.end() ? 0 : log->second.size();
     n += size - std::min<uint64_t>(size, g.cursor);
     n += g.redeliver.size() + g.outstanding.size();
   }

@@ -44,7 +44,6 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -129,7 +128,6 @@ private:
     std::deque<std::pair<uint64_t, bool>> redeliver;
     /// Offset -> the member it was sent to, until acknowledged.
     std::map<uint64_t, uint64_t> outstanding;
-    std::set<uint64_t> acked;
     /// Members in the order they joined; the next to serve.
     std::vector<uint64_t> members;
     size_t turn = 0;
