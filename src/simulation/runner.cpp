@@ -436,14 +436,14 @@ void simulation_run::record_answer(const answer& a) {
   op.message = a.outcome.status.message;
   op.complete_index = next_index_++;
   op.complete_ms = a.answered_ms;
+  if (pubsub_)
+    pubsub_->on_answer(op);
   if (op.cancelled) {
     // The client dropped it: it learns nothing, and no longer waits.
     op.message = "cancelled by its client (the gateway answered "
       + std::string(to_string(*op.code)) + ": " + op.message + ")";
     return;
   }
-  if (pubsub_)
-    pubsub_->on_answer(op);
   process* p = op.final_read || op.resubscribe ? nullptr
                                                : &processes_[op.process];
   if (p && s_.workload.loop == loop_kind::closed) {
