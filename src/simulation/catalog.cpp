@@ -54,8 +54,8 @@ const std::vector<fault_kind_info>& fault_kinds() {
      fault_target::actor,
      false,
      {},
-     "kills one actor through the inspector: session, stage, router, pool "
-     "or connection (by kind, or kind:name)"},
+     "kills one actor through the inspector: session, stage, router, pool, "
+     "connection, broker or subscription (by kind, or kind:name)"},
     {fault_kind::deadline_storm,
      "deadline_storm",
      fault_target::workload,
@@ -122,6 +122,23 @@ const std::vector<fault_kind_info>& fault_kinds() {
      "the whole gateway dies (kill -9) and starts again when the fault ends, "
      "over the same backends: calls in flight are lost to their clients "
      "(unknown), durable data must survive; clients wait and call again"},
+    {fault_kind::slow_subscriber,
+     "slow_subscriber",
+     fault_target::workload,
+     true,
+     {{"count", param_type::number, 1, 1000, 1, "", "", false,
+       "how many of the open subscriber streams stop reading (drawn from the "
+       "seed)"}},
+     "subscribers stop reading their streams until the fault ends (a named "
+     "subscription's backlog waits in the backend, an ephemeral one drops "
+     "its oldest)"},
+    {fault_kind::broker_duplicate,
+     "broker_duplicate",
+     fault_target::backend,
+     true,
+     {},
+     "a Kafka or JetStream backend sends each message of a named "
+     "subscription twice while it lasts, as at-least-once allows"},
   };
   return table;
 }
@@ -135,6 +152,23 @@ std::optional<fault_kind> fault_kind_named(std::string_view name) {
     if (row.name == name)
       return row.kind;
   return std::nullopt;
+}
+
+bool acts_on_pubsub(fault_kind kind) {
+  switch (kind) {
+    case fault_kind::backend_error:
+    case fault_kind::latency:
+    case fault_kind::hang:
+    case fault_kind::outage:
+    case fault_kind::commit_unknown:
+    case fault_kind::broker_duplicate: return true;
+    default: return false;
+  }
+}
+
+bool acts_on_keyvalue(fault_kind kind) {
+  return info_of(kind).target == fault_target::backend
+    && kind != fault_kind::broker_duplicate;
 }
 
 const std::vector<oracle_info>& oracles() {
@@ -179,6 +213,22 @@ const std::vector<oracle_info>& oracles() {
        "come back"}},
      "supervisors restart within their intensity unless they give up, and "
      "the actor tree comes back to its steady shape once the run settles"},
+    {oracle_kind::no_lost_publish,
+     "no_lost_publish",
+     {},
+     "every acknowledged publish reaches each durable subscription that was "
+     "in place before it and is still open at the end; nothing is delivered "
+     "that no publish could have stored"},
+    {oracle_kind::pubsub_order,
+     "pubsub_order",
+     {},
+     "each subscriber stream receives a topic's messages in the order they "
+     "were acknowledged, where the backend promises an order"},
+    {oracle_kind::pubsub_duplicates,
+     "pubsub_duplicates",
+     {},
+     "a message reaches a subscription more than once only where the "
+     "backend is at-least-once (named subscriptions on Kafka or JetStream)"},
   };
   return table;
 }

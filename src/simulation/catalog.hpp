@@ -30,11 +30,14 @@ enum class fault_kind : uint8_t {
   restart_storm,
   client_cancel,
   gateway_crash,
+  slow_subscriber,
+  broker_duplicate,
 };
 
 /// What a fault's `target` names.
 enum class fault_target : uint8_t {
-  /// A KeyValue backend of the gateway config (memory, sqlite, postgres).
+  /// A backend of the gateway config: a KeyValue one (memory, sqlite,
+  /// postgres), or a Kafka or NATS one for the kinds `acts_on_pubsub` says.
   backend,
   /// An actor kind, optionally with a name: "pool", "pool:disk",
   /// "connection:disk#0", "session:client-2", "stage:metrics", "router".
@@ -84,6 +87,11 @@ struct fault_kind_info {
 const std::vector<fault_kind_info>& fault_kinds();
 const fault_kind_info& info_of(fault_kind kind);
 std::optional<fault_kind> fault_kind_named(std::string_view name);
+/// Whether a backend fault of this kind can target a simulated Kafka or
+/// NATS backend (a PubSub workload's).
+bool acts_on_pubsub(fault_kind kind);
+/// Whether it can target a KeyValue backend.
+bool acts_on_keyvalue(fault_kind kind);
 
 /// Random faults last this long when the scenario does not say.
 inline constexpr int64_t random_fault_duration_ms_default = 300;
@@ -95,6 +103,9 @@ enum class oracle_kind : uint8_t {
   mailbox_bounded,
   recovery,
   supervision,
+  no_lost_publish,
+  pubsub_order,
+  pubsub_duplicates,
 };
 
 struct threshold_spec {

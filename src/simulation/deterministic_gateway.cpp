@@ -108,9 +108,17 @@ drivers::driver_factory observed_sim_factory(
 
 } // namespace
 
+void recording_sink::subscribed() {
+  is_subscribed = true;
+  if (on_subscribed)
+    on_subscribed();
+}
+
 void recording_sink::write(const model::message& m,
                            std::function<void(bool)> done) {
   received.push_back(m);
+  if (on_write)
+    on_write(m);
   if (hold) {
     pending_ = std::move(done);
     return;
@@ -119,8 +127,11 @@ void recording_sink::write(const model::message& m,
 }
 
 void recording_sink::finish(const status& st) {
-  if (!finished)
-    finished = st;
+  if (finished)
+    return;
+  finished = st;
+  if (on_finish)
+    on_finish(st);
 }
 
 void recording_sink::on_cancel(std::function<void()> fn) {
@@ -160,6 +171,7 @@ deterministic_gateway::deterministic_gateway(
   drivers::pubsub_driver_factory pubsub)
   : clock_(std::make_shared<drivers::manual_clock>()),
     backends_(std::make_shared<simulation::sim_backends>()),
+    brokers_(std::make_shared<simulation::sim_brokers>()),
     audit_(std::make_shared<recording_audit_sink>()),
     answers_(std::make_shared<std::vector<answer>>()),
     pubsub_(std::move(pubsub)), seed_(seed),
@@ -171,10 +183,13 @@ deterministic_gateway::deterministic_gateway(
     trace_->push_back("seed none (fifo)");
   }
   if (!pubsub_)
-    pubsub_ = [](const config::backend& b) -> drivers::pubsub_driver_ptr {
-      throw std::runtime_error("backend \"" + b.name
-                               + "\" needs a pubsub client; pass a fake one");
-    };
+    pubsub_ = simulation::make_sim_pubsub_factory(
+      brokers_, clock_, [trace = trace_](simulation::sim_broker& b) {
+        b.set_observer(
+          [trace, prefix = "sim " + b.name() + " "](const std::string& event) {
+            trace->push_back(prefix + event);
+          });
+      });
   start(cfg, std::nullopt);
 }
 
@@ -311,12 +326,39 @@ size_t deterministic_gateway::run() {
   return ran;
 }
 
+bool deterministic_gateway::brokers_have_work() const {
+  for (auto& [name, b] : *brokers_)
+    if (b->has_work())
+      return true;
+  return false;
+}
+
+bool deterministic_gateway::pump_brokers() {
+  bool did = false;
+  for (auto& [name, b] : *brokers_)
+    if (b->has_work())
+      did |= b->pump();
+  return did;
+}
+
 bool deterministic_gateway::run_one() {
   if (down())
     return false;
   auto& jobs = sched_->jobs;
-  if (jobs.empty())
-    return false;
+  // A simulated PubSub backend with work is one more candidate: without a
+  // seed it runs once the actors are idle; with one, it is picked like a
+  // ready actor (no draw is made while no backend has work).
+  bool pump = brokers_have_work();
+  if (jobs.empty()) {
+    if (!pump)
+      return false;
+    pump_brokers();
+    return true;
+  }
+  if (pump && rng_ && (*rng_)() % (jobs.size() + 1) == jobs.size()) {
+    pump_brokers();
+    return true;
+  }
   if (rng_ && jobs.size() > 1) {
     // Move the chosen job to the front; the others keep their order.
     auto pick = static_cast<std::ptrdiff_t>((*rng_)() % jobs.size());
@@ -396,6 +438,8 @@ void deterministic_gateway::advance_ms(int64_t ms) {
   // Slowed-down simulated backends complete what is due by now.
   for (auto& [name, backend] : *backends_)
     backend->release_due();
+  for (auto& [name, broker] : *brokers_)
+    broker->clock_moved();
   size_t fired = 0;
   if (down())
     down_clock_ += std::chrono::milliseconds(ms);
@@ -434,6 +478,9 @@ std::optional<int64_t> deterministic_gateway::next_timer_in_ms() {
   auto now = clock_->now_ms();
   for (auto& [name, backend] : *backends_)
     if (auto due = backend->next_due_ms())
+      consider(*due - now);
+  for (auto& [name, broker] : *brokers_)
+    if (auto due = broker->next_due_ms())
       consider(*due - now);
   return next;
 }
@@ -479,6 +526,13 @@ std::string deterministic_gateway::metrics_text() {
   // The stages count what they have been told of: let them hear it all.
   run();
   return gateway_->metrics().render();
+}
+
+simulation::sim_broker& deterministic_gateway::broker(const std::string& name) {
+  auto i = brokers_->find(name);
+  if (i == brokers_->end())
+    throw std::runtime_error("no simulated pubsub backend named " + name);
+  return *i->second;
 }
 
 simulation::sim_backend& deterministic_gateway::backend(

@@ -30,6 +30,7 @@
 #include "config/config.hpp"
 #include "gateway/gateway.hpp"
 #include "runtime/inspector.hpp"
+#include "simulation/sim_broker.hpp"
 #include "simulation/sim_driver.hpp"
 
 namespace prism::simulation {
@@ -50,7 +51,7 @@ public:
   void write(const model::message& m, std::function<void(bool)> done) override;
   void finish(const status& st) override;
   void on_cancel(std::function<void()> fn) override;
-  void subscribed() override { is_subscribed = true; }
+  void subscribed() override;
 
   /// The client goes away.
   void cancel();
@@ -60,6 +61,11 @@ public:
   bool hold = false;
   /// The gateway said the subscription is in place.
   bool is_subscribed = false;
+  /// Optional observers, for a harness that records the stream as it goes:
+  /// each message written, the subscription in place, the stream finished.
+  std::function<void(const model::message&)> on_write;
+  std::function<void()> on_subscribed;
+  std::function<void(const status&)> on_finish;
   std::vector<model::message> received;
   std::optional<status> finished;
 
@@ -84,7 +90,9 @@ class deterministic_gateway {
 public:
   /// `seed`: pick the next ready actor at random from it; none keeps FIFO.
   /// `pubsub` makes the clients of Kafka and NATS backends (see
-  /// fake_pubsub.hpp); without it such a backend fails the start.
+  /// fake_pubsub.hpp); without it they are simulated backends
+  /// (sim_broker.hpp), pumped between scheduler steps: with a seed, a
+  /// simulated backend with work to do is one more candidate of each pick.
   explicit deterministic_gateway(const config::gateway_config& cfg,
                                  std::optional<uint64_t> seed = {},
                                  drivers::pubsub_driver_factory pubsub = {});
@@ -185,6 +193,14 @@ public:
   bool has_backend(const std::string& name) const {
     return backends_->count(name) > 0;
   }
+  /// A simulated PubSub backend (none when the caller passed a factory).
+  simulation::sim_broker& broker(const std::string& name);
+  bool has_broker(const std::string& name) const {
+    return brokers_->count(name) > 0;
+  }
+  /// Runs the simulated PubSub backends that have work; true if one called
+  /// anything back.
+  bool pump_brokers();
   gateway& gw() { return *gateway_; }
   caf::actor_system& system() { return *sys_; }
   caf::scheduler::test_coordinator& scheduler() { return *sched_; }
@@ -209,6 +225,7 @@ private:
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::shared_ptr<drivers::manual_clock> clock_;
   std::shared_ptr<simulation::sim_backends> backends_;
+  std::shared_ptr<simulation::sim_brokers> brokers_;
   std::shared_ptr<recording_audit_sink> audit_;
   std::shared_ptr<std::vector<answer>> answers_;
   std::unique_ptr<inspector> actors_;
@@ -231,6 +248,7 @@ private:
   /// The label of an actor, e.g. "pool:disk", assigned when it first runs
   /// (after its first run, once it has registered).
   const std::string& label_of(caf::scheduled_actor& actor);
+  bool brokers_have_work() const;
   std::string describe_next(caf::scheduled_actor& actor);
 
   std::optional<uint64_t> seed_;

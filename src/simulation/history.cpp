@@ -13,6 +13,17 @@ std::string_view to_string(op_function f) noexcept {
     case op_function::del: return "delete";
     case op_function::batch_set: return "batch_set";
     case op_function::scan: return "scan";
+    case op_function::publish: return "publish";
+    case op_function::subscribe: return "subscribe";
+  }
+  return "?";
+}
+
+std::string_view to_string(pubsub_model m) noexcept {
+  switch (m) {
+    case pubsub_model::kafka: return "kafka";
+    case pubsub_model::jetstream: return "jetstream";
+    case pubsub_model::nats_core: return "nats_core";
   }
   return "?";
 }
@@ -105,6 +116,11 @@ std::string invoke_line(const kv_operation& op) {
     case op_function::scan:
       line += ",\"key\":" + json_string(op.key) + ",\"value\":null";
       break;
+    case op_function::publish:
+    case op_function::subscribe:
+      line += ",\"key\":" + json_string(op.key)
+        + ",\"value\":" + json_string(op.value);
+      break;
   }
   line += ",\"time_ms\":" + std::to_string(op.invoke_ms)
     + ",\"request_id\":" + json_string(op.request_id);
@@ -164,6 +180,16 @@ std::string completion_line(const kv_operation& op) {
         line += "null";
       }
       break;
+    case op_function::publish:
+      line += ",\"key\":" + json_string(op.key)
+        + ",\"value\":" + json_string(op.value);
+      if (ok)
+        line += ",\"message_id\":" + json_string(op.read_value);
+      break;
+    case op_function::subscribe:
+      line += ",\"key\":" + json_string(op.key)
+        + ",\"value\":" + json_string(op.value);
+      break;
   }
   line += ",\"time_ms\":" + std::to_string(op.complete_ms)
     + ",\"request_id\":" + json_string(op.request_id) + ",\"code\":\""
@@ -182,6 +208,11 @@ std::string completion_line(const kv_operation& op) {
 } // namespace
 
 std::string history_jsonl(const std::vector<kv_operation>& ops) {
+  return history_jsonl(ops, {});
+}
+
+std::string history_jsonl(const std::vector<kv_operation>& ops,
+                          const std::vector<delivery>& deliveries) {
   std::vector<std::pair<uint64_t, const kv_operation*>> invokes;
   std::vector<std::pair<uint64_t, const kv_operation*>> completions;
   for (auto& op : ops) {
@@ -194,6 +225,22 @@ std::string history_jsonl(const std::vector<kv_operation>& ops) {
     lines.emplace_back(index, invoke_line(*op));
   for (auto& [index, op] : completions)
     lines.emplace_back(index, completion_line(*op));
+  for (auto& d : deliveries) {
+    auto head = [&](uint64_t index, const char* type) {
+      return "{\"index\":" + std::to_string(index)
+        + ",\"process\":" + std::to_string(d.process) + ",\"type\":\"" + type
+        + "\",\"f\":\"deliver\",\"key\":" + json_string(d.topic);
+    };
+    auto tail = ",\"time_ms\":" + std::to_string(d.time_ms) + ",\"stream\":\"s"
+      + std::to_string(d.stream)
+      + "\",\"subscription\":" + json_string(d.subscription);
+    lines.emplace_back(
+      d.index, head(d.index, "invoke") + ",\"value\":null" + tail + "}\n");
+    lines.emplace_back(
+      d.index + 1,
+      head(d.index + 1, "ok") + ",\"value\":" + json_string(d.payload) + tail
+        + ",\"message_id\":" + json_string(d.message_id) + "}\n");
+  }
   std::stable_sort(lines.begin(), lines.end(),
                    [](auto& a, auto& b) { return a.first < b.first; });
   std::string out;
@@ -219,6 +266,13 @@ std::string describe(const kv_operation& op) {
         text += " " + k + "=" + v;
       break;
     case op_function::scan: text += "Scan after " + op.key; break;
+    case op_function::publish:
+      text += "Publish " + op.key + " " + op.value;
+      break;
+    case op_function::subscribe:
+      text += "Subscribe " + op.key
+        + (op.value.empty() ? " (ephemeral)" : " as " + op.value);
+      break;
   }
   if (!op.code) {
     text += " -> no answer, called at " + std::to_string(op.invoke_ms) + " ms";
@@ -247,6 +301,8 @@ std::string describe(const kv_operation& op) {
       case op_function::scan:
         text += " " + std::to_string(op.items.size()) + " items";
         break;
+      case op_function::publish: text += " id " + op.read_value; break;
+      case op_function::subscribe: break;
     }
   }
   text += ", " + std::to_string(op.invoke_ms) + ".."

@@ -130,6 +130,8 @@ void add_operation(std::map<std::string, key_history>& keys,
       if (type != completion_type::fail)
         keys[op.key].ops.push_back(make(lin_op::kind::del, op, type));
       break;
+    case op_function::publish:
+    case op_function::subscribe: break; // topics are not registers
   }
 }
 

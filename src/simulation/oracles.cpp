@@ -142,7 +142,9 @@ std::map<std::string, key_activity> activity_by_key(
             a.final_read = &op;
         }
         break;
-      case op_function::scan: break;
+      case op_function::scan:
+      case op_function::publish:
+      case op_function::subscribe: break;
     }
   }
   return keys;

@@ -167,6 +167,9 @@ std::string run_json(const run_report& r, const std::string& out_dir) {
   j["fault_counts"] = r.faults_by_kind;
   j["calls_by_code"] = r.calls_by_code;
   j["calls_unanswered"] = r.calls_unanswered;
+  if (!r.streams.empty())
+    j["pubsub"]
+      = {{"streams", r.streams.size()}, {"deliveries", r.deliveries.size()}};
   j["faults_end_ms"] = r.faults_end_ms;
   j["virtual_ms"] = r.virtual_ms;
   j["wall_ms"] = r.wall_ms;
@@ -231,6 +234,9 @@ std::string summary_text(const run_report& r) {
   if (r.calls_unanswered > 0)
     out << sep << "unanswered " << r.calls_unanswered;
   out << "\n";
+  if (!r.streams.empty())
+    row("pubsub") << r.streams.size() << " subscriber streams, "
+                  << r.deliveries.size() << " messages delivered\n";
   size_t width = 0;
   for (auto& v : r.verdicts)
     width = std::max(width, info_of(v.kind).name.size());
@@ -273,7 +279,8 @@ std::optional<std::string> write_artifacts(const run_report& r,
   std::string error;
   if (!write_file(root / "scenario.yaml", s.text, error)
       || !write_file(root / "trace.jsonl", trace_jsonl(r), error)
-      || !write_file(root / "history.jsonl", history_jsonl(r.ops), error)
+      || !write_file(root / "history.jsonl", history_jsonl(r.ops, r.deliveries),
+                     error)
       || !write_file(root / "run.json", run_json(r, dir), error)
       || !write_file(root / "report.html", report_html(r, s.description, dir),
                      error))

@@ -484,6 +484,49 @@ std::string throughput_plot(const run_report& r, int64_t t_max_ms) {
     + "</figure></section>\n";
 }
 
+/// PubSub runs: publishes acknowledged and messages delivered per bucket.
+std::string pubsub_plot(const run_report& r, int64_t t_max_ms) {
+  int64_t width = bucket_width_ms(t_max_ms);
+  auto buckets = static_cast<size_t>(t_max_ms / width + 1);
+  std::vector<double> published(buckets, 0);
+  std::vector<double> delivered(buckets, 0);
+  for (auto& op : r.ops)
+    if (op.f == op_function::publish && op.code == status_code::ok
+        && op.complete_ms <= t_max_ms)
+      published[static_cast<size_t>(op.complete_ms / width)] += 1;
+  for (auto& d : r.deliveries)
+    if (d.time_ms <= t_max_ms)
+      delivered[static_cast<size_t>(d.time_ms / width)] += 1;
+  double y_max = 1;
+  for (auto* series : {&published, &delivered})
+    y_max = std::max(y_max, *std::max_element(series->begin(), series->end()));
+  double step = std::max(1.0, nice_step(y_max, y_ticks_target));
+  auto p = make_frame(r, t_max_ms, std::ceil(y_max * headroom / step) * step);
+  std::string lines;
+  std::string legend;
+  const std::pair<const char*, const std::vector<double>*> series[] = {
+    {"publishes acknowledged", &published}, {"messages delivered", &delivered}};
+  for (size_t i = 0; i < 2; ++i) {
+    std::vector<std::pair<double, double>> points;
+    for (size_t b = 0; b < buckets; ++b)
+      points.emplace_back(static_cast<double>(b) * width + width / 2.0,
+                          (*series[i].second)[b]);
+    lines += series_path(p, points, i);
+    legend += legend_entry(i, series[i].first);
+  }
+  auto per = "per " + std::to_string(width) + " ms";
+  return "<section><h2>Publishes and deliveries over virtual time</h2>"
+         "<div class=\"legend\">"
+    + legend + legend_faults(r.faults) + "</div><figure>"
+    + svg_open(p, "publishes and deliveries " + per)
+    + axes(p, "messages " + per, step) + fault_shading(p, r.faults) + lines
+    + fault_labels(p, r.faults)
+    + "</svg><figcaption>Publishes answered OK by the time of their answer, "
+      "and messages written to subscriber streams (every subscriber counts, "
+      "redeliveries too), in buckets of "
+    + std::to_string(width) + " ms.</figcaption></figure></section>\n";
+}
+
 /// The value below which `share` of the sorted values fall.
 double percentile(const std::vector<int64_t>& sorted, double share) {
   auto rank = static_cast<size_t>(
@@ -753,8 +796,10 @@ std::string report_html(const run_report& r, const std::string& description,
                   + std::to_string(r.seed))
     + "</title>\n<style>" + std::string(style_sheet) + "</style>\n</head>\n"
     + "<body>\n" + header(r, description, out_dir) + oracle_table(r)
-    + throughput_plot(r, t_max_ms) + latency_plot(r, t_max_ms)
-    + lifecycle_plot(r, t_max_ms) + fault_table(r) + "</body>\n</html>\n";
+    + throughput_plot(r, t_max_ms)
+    + (r.streams.empty() ? std::string() : pubsub_plot(r, t_max_ms))
+    + latency_plot(r, t_max_ms) + lifecycle_plot(r, t_max_ms) + fault_table(r)
+    + "</body>\n</html>\n";
 }
 
 } // namespace prism::simulation

@@ -13,6 +13,8 @@
 #include "config/stage_kinds.hpp"
 #include "runtime/supervision.hpp"
 #include "simulation/deterministic_gateway.hpp"
+#include "simulation/pubsub_oracles.hpp"
+#include "simulation/pubsub_workload.hpp"
 
 namespace prism::simulation {
 
@@ -28,6 +30,11 @@ constexpr int64_t final_read_retry_ms = 250;
 constexpr int64_t final_read_wait_ms_max = 30000;
 /// How long a client_cancel call runs before its client cancels it.
 constexpr int64_t client_cancel_after_ms = 1;
+/// PubSub: after the drain, how long the subscribers may take to be in
+/// place again and to receive what they are owed.
+constexpr int64_t pubsub_settle_ms_max = 20000;
+/// ... and how far time moves at most while nothing else is due.
+constexpr int64_t pubsub_settle_step_ms = 100;
 
 uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -72,7 +79,7 @@ std::optional<status_code> code_named(const std::string& name) {
 
 class simulation_run {
 public:
-  simulation_run(const scenario& s, uint64_t seed)
+  simulation_run(const scenario& s, uint64_t seed, const run_options& options)
     : s_(s), seed_(seed), g_(s.gateway, child_seed(seed, "scheduler")),
       workload_seed_(child_seed(seed, "workload")), running_config_(s.gateway) {
     report_.child_seeds["scheduler"] = child_seed(seed, "scheduler");
@@ -98,11 +105,21 @@ public:
       if (record->kind() == "supervisor")
         supervisor_records_.push_back(record);
     });
+    if (s.workload.pubsub)
+      start_pubsub(options);
   }
 
   run_report execute();
 
 private:
+  // PubSub (the rest of them in the PubSub section below).
+  void start_pubsub(const run_options& options);
+  bool begin_pubsub_fault(planned_fault& f);
+  bool end_pubsub_fault(planned_fault& f);
+  void apply_broker_state(const std::string& backend);
+  void settle_pubsub();
+  void judge_pubsub(const oracle_spec& o);
+
   // Planning.
   void plan_faults();
   void plan_random_faults();
@@ -195,6 +212,10 @@ private:
   };
   std::map<std::string, backend_state> backend_states_;
   std::set<status_code> injected_codes_;
+  /// A PubSub workload's streams and calls (declared after the gateway:
+  /// it goes first).
+  std::unique_ptr<pubsub_workload> pubsub_;
+  std::map<std::string, bool> broker_duplicating_;
 };
 
 // --- planning --------------------------------------------------------------
@@ -255,6 +276,10 @@ void simulation_run::plan_random_faults() {
   std::mt19937_64 rng(faults_seed);
   static const char* actor_kinds[]
     = {"session", "stage", "router", "pool", "connection"};
+  // A PubSub workload has no pools or connections in use: as many kinds of
+  // its own, so the draws stay the same.
+  static const char* pubsub_actor_kinds[]
+    = {"session", "stage", "router", "broker", "subscription"};
   for (auto kind : on) {
     auto rate = r.rate_per_s.at(kind);
     if (rate <= 0)
@@ -275,7 +300,8 @@ void simulation_run::plan_random_faults() {
       if (info.target == fault_target::backend)
         f.spec.target = backend_;
       else if (info.target == fault_target::actor)
-        f.spec.target = actor_kinds[rng() % 5];
+        f.spec.target
+          = (s_.workload.pubsub ? pubsub_actor_kinds : actor_kinds)[rng() % 5];
       for (auto& p : info.params) {
         param_value v;
         v.number = p.default_number.value_or(p.min);
@@ -332,6 +358,8 @@ const std::string& simulation_run::pick_key(process& p) {
 }
 
 model::operation simulation_run::make_operation(process& p, kv_operation& op) {
+  if (pubsub_)
+    return pubsub_->make_operation(p.rng, op);
   auto& mix = s_.workload.mix;
   auto pick = p.rng() % mix.total();
   const uint32_t weights[]
@@ -381,6 +409,8 @@ model::operation simulation_run::make_operation(process& p, kv_operation& op) {
       scan.limit = s_.workload.scan_limit;
       return scan;
     }
+    case op_function::publish:
+    case op_function::subscribe: break; // pubsub_workload picks these
   }
   return model::get_op{op.key};
 }
@@ -415,8 +445,11 @@ void simulation_run::submit(process& p) {
   op_of_[op.request_id] = report_.ops.size();
   report_.ops.push_back(op);
   ++unanswered_;
-  g_.submit(op.request_id, s_.workload.ns, std::move(operation), deadline,
-            p.session);
+  if (op.f == op_function::subscribe)
+    pubsub_->open(report_.ops.back(), p.session);
+  else
+    g_.submit(op.request_id, s_.workload.ns, std::move(operation), deadline,
+              p.session);
   if (op.cancelled && s_.workload.loop == loop_kind::closed) {
     // The client gives up on the call a millisecond in, thinks, calls again.
     p.next_ms = g_.now_ms() + client_cancel_after_ms + s_.workload.think_ms;
@@ -441,13 +474,16 @@ void simulation_run::record_answer(const answer& a) {
   op.message = a.outcome.status.message;
   op.complete_index = next_index_++;
   op.complete_ms = a.answered_ms;
+  if (pubsub_)
+    pubsub_->on_answer(op);
   if (op.cancelled) {
     // The client dropped it: it learns nothing, and no longer waits.
     op.message = "cancelled by its client (the gateway answered "
       + std::string(to_string(*op.code)) + ": " + op.message + ")";
     return;
   }
-  process* p = op.final_read ? nullptr : &processes_[op.process];
+  process* p = op.final_read || op.resubscribe ? nullptr
+                                               : &processes_[op.process];
   if (p && s_.workload.loop == loop_kind::closed) {
     p->waiting = false;
     auto think = static_cast<int64_t>(s_.workload.think_ms);
@@ -480,6 +516,8 @@ void simulation_run::record_answer(const answer& a) {
         op.items = r.items;
         for (auto& item : r.items)
           seen[item.key] = item.version;
+      } else if constexpr (std::is_same_v<R, model::publish_result>) {
+        op.read_value = r.message_id;
       }
     },
     a.outcome.value);
@@ -499,12 +537,12 @@ void simulation_run::observe_supervisors() {
   // Polled after every step for the time of each restart; the mailboxes'
   // high-water marks are running maxima, read once at the end.
   for (auto& record : supervisor_records_) {
-    auto& seen = supervisors_[record->id()];
-    if (seen.figures.ended)
+    auto known = supervisors_.find(record->id());
+    if (known != supervisors_.end() && known->second.figures.ended)
       continue;
     observe_supervisor(*record);
     if (g_.actors().find(record->id()) != record)
-      seen.figures.ended = true;
+      supervisors_.at(record->id()).figures.ended = true;
   }
 }
 
@@ -548,14 +586,14 @@ void simulation_run::observe_supervisor(const actor_record& a) {
     seen.figures.restart_ms.push_back(g_.now_ms());
 }
 
-/// The live actors by kind, sessions left out (they come and go with the
-/// clients and their idle timeout).
+/// The live actors by kind, sessions and subscriptions left out (they come
+/// and go with the clients, their streams and their idle timeout).
 std::map<std::string, uint64_t> simulation_run::tree_shape() {
   std::map<std::string, uint64_t> shape;
   if (g_.down())
     return shape;
   for (auto& a : g_.actors().snapshot(g_.system().clock().now()))
-    if (a.kind != "session")
+    if (a.kind != "session" && a.kind != "subscription")
       ++shape[a.kind];
   return shape;
 }
@@ -571,6 +609,10 @@ void simulation_run::note_fault(const planned_fault& f,
 }
 
 void simulation_run::apply_backend_state(const std::string& name) {
+  if (g_.has_broker(name)) {
+    apply_broker_state(name);
+    return;
+  }
   backend_state want;
   const planned_fault* latency = nullptr;
   for (size_t i = 0; i < faults_.size(); ++i) {
@@ -732,6 +774,8 @@ void simulation_run::begin_fault(planned_fault& f) {
   note_fault(f,
              std::string(info.lasts ? "begin " : "at ") + std::string(info.name)
                + params_text(f.spec) + (f.random ? " (random)" : ""));
+  if (begin_pubsub_fault(f))
+    return;
   switch (f.spec.kind) {
     case fault_kind::backend_error: {
       auto count = f.spec.number("count");
@@ -779,6 +823,8 @@ void simulation_run::begin_fault(planned_fault& f) {
       storm_ = &f;
       break;
     case fault_kind::overload: break; // its processes are planned
+    case fault_kind::slow_subscriber:
+    case fault_kind::broker_duplicate: break; // begin_pubsub_fault
     case fault_kind::client_cancel:
       if (cancel_) {
         cancel_->ended_ms = g_.now_ms();
@@ -802,10 +848,189 @@ void simulation_run::end_fault(planned_fault& f) {
   note_fault(f, "end " + std::string(info_of(f.spec.kind).name));
   if (f.spec.kind == fault_kind::gateway_crash)
     restart(f);
+  if (end_pubsub_fault(f))
+    return;
   if (info_of(f.spec.kind).target == fault_target::backend) {
     if (f.spec.kind == fault_kind::backend_error && f.spec.number("count") > 0)
       g_.backend(f.spec.target).fail_next(0);
     apply_backend_state(f.spec.target);
+  }
+}
+
+// --- PubSub ----------------------------------------------------------------
+
+void simulation_run::start_pubsub(const run_options& options) {
+  pubsub_workload::hooks h;
+  h.record_call = [this](kv_operation& op) {
+    op.invoke_index = next_index_++;
+    op.invoke_ms = g_.now_ms();
+    op_of_[op.request_id] = report_.ops.size();
+    report_.ops.push_back(op);
+    ++unanswered_;
+  };
+  h.take_indexes = [this](uint64_t count) {
+    auto first = next_index_;
+    next_index_ += count;
+    return first;
+  };
+  pubsub_ = std::make_unique<pubsub_workload>(s_, g_, std::move(h));
+  bool drops = std::find(options.planted.begin(), options.planted.end(),
+                         "subscription_drops_on_reconnect")
+    != options.planted.end();
+  for (auto& [name, b] : s_.gateway.backends)
+    if (drops && g_.has_broker(name)) {
+      g_.broker(name).plant_drops_on_reconnect(true);
+      g_.note("planted subscription_drops_on_reconnect in " + name);
+    }
+}
+
+bool simulation_run::begin_pubsub_fault(planned_fault& f) {
+  if (f.spec.kind == fault_kind::slow_subscriber) {
+    f.outcome = pubsub_ ? "held "
+        + pubsub_->hold(f.id, static_cast<uint32_t>(f.spec.number("count")),
+                        child_seed(seed_, "slow/" + f.id))
+                        : "no PubSub workload";
+    g_.note("fault " + f.id + " " + f.outcome);
+    return true;
+  }
+  if (f.spec.target.empty() || !g_.has_broker(f.spec.target))
+    return false;
+  auto& b = g_.broker(f.spec.target);
+  switch (f.spec.kind) {
+    case fault_kind::backend_error:
+      if (auto count = f.spec.number("count"); count > 0)
+        b.fail_next(
+          static_cast<uint32_t>(count),
+          code_named(f.spec.text("code")).value_or(status_code::unavailable));
+      apply_broker_state(f.spec.target);
+      break;
+    case fault_kind::commit_unknown: {
+      b.commit_unknown_next(static_cast<uint32_t>(f.spec.number("count")));
+      auto index = static_cast<size_t>(&f - faults_.data());
+      ended_[index] = true;
+      f.ended_ms = g_.now_ms();
+      break;
+    }
+    default: apply_broker_state(f.spec.target); break;
+  }
+  return true;
+}
+
+bool simulation_run::end_pubsub_fault(planned_fault& f) {
+  if (f.spec.kind == fault_kind::slow_subscriber) {
+    if (pubsub_)
+      pubsub_->release(f.id);
+    return true;
+  }
+  if (f.spec.target.empty() || !g_.has_broker(f.spec.target))
+    return false;
+  if (f.spec.kind == fault_kind::backend_error && f.spec.number("count") > 0)
+    g_.broker(f.spec.target).fail_next(0);
+  apply_broker_state(f.spec.target);
+  return true;
+}
+
+void simulation_run::apply_broker_state(const std::string& name) {
+  backend_state want;
+  bool duplicating = false;
+  const planned_fault* latency = nullptr;
+  for (size_t i = 0; i < faults_.size(); ++i) {
+    auto& f = faults_[i];
+    if (!began_[i] || ended_[i] || f.spec.target != name)
+      continue;
+    switch (f.spec.kind) {
+      case fault_kind::hang: want.holding = true; break;
+      case fault_kind::outage: want.down = true; break;
+      case fault_kind::broker_duplicate: duplicating = true; break;
+      case fault_kind::latency:
+        if (f.spec.number("latency_ms") >= want.latency_ms) {
+          want.latency_ms = f.spec.number("latency_ms");
+          want.jitter_ms = f.spec.number("jitter_ms");
+          latency = &f;
+        }
+        break;
+      case fault_kind::backend_error:
+        if (f.spec.number("count") == 0)
+          want.failing = code_named(f.spec.text("code"));
+        break;
+      default: break;
+    }
+  }
+  // Only what changes is told to the backend (and so traced).
+  auto& have = backend_states_[name];
+  auto& b = g_.broker(name);
+  if (want.down != have.down)
+    b.set_down(want.down);
+  if (want.jitter_ms != have.jitter_ms)
+    b.set_latency_jitter(
+      want.jitter_ms,
+      child_seed(seed_, "jitter/" + (latency ? latency->id : name)));
+  if (want.latency_ms != have.latency_ms)
+    b.set_latency(want.latency_ms);
+  if (want.failing != have.failing)
+    b.set_failing(want.failing);
+  if (want.holding != have.holding)
+    b.set_holding(want.holding);
+  if (duplicating != broker_duplicating_[name])
+    b.set_duplicating(duplicating);
+  broker_duplicating_[name] = duplicating;
+  have = want;
+}
+
+void simulation_run::settle_pubsub() {
+  g_.note("phase pubsub-settle");
+  auto limit = g_.now_ms() + pubsub_settle_ms_max;
+  auto& broker = g_.broker(backend_);
+  auto quiet = [&] {
+    return pubsub_->settled() && broker.backlog() == 0;
+  };
+  g_.run();
+  collect();
+  while (!quiet() && g_.now_ms() < limit) {
+    pubsub_->resubscribe_due(g_.now_ms());
+    g_.run();
+    collect();
+    if (quiet())
+      break;
+    auto next = g_.now_ms() + pubsub_settle_step_ms;
+    if (auto timer = g_.next_timer_in_ms())
+      next = std::min(next, g_.now_ms() + std::max<int64_t>(*timer, 1));
+    if (auto due = pubsub_->next_due_ms())
+      next = std::min(next, std::max(*due, g_.now_ms() + 1));
+    advance_to(std::min(next, limit));
+    collect();
+  }
+  pubsub_->stop_resubscribing();
+  g_.note("pubsub " + std::string(quiet() ? "settled" : "still owes messages")
+          + " backlog=" + std::to_string(broker.backlog()));
+}
+
+void simulation_run::judge_pubsub(const oracle_spec& o) {
+  static const std::vector<subscriber_stream> no_streams;
+  static const std::vector<delivery> no_deliveries;
+  auto& streams = pubsub_ ? pubsub_->streams() : no_streams;
+  auto& deliveries = pubsub_ ? pubsub_->deliveries() : no_deliveries;
+  auto model = pubsub_model::kafka;
+  uint32_t partitions = 1;
+  if (pubsub_) {
+    auto& b = s_.gateway.backends.at(backend_);
+    model = model_of(b);
+    partitions = b.kafka.partitions;
+  }
+  switch (o.kind) {
+    case oracle_kind::no_lost_publish:
+      report_.verdicts.push_back(
+        check_no_lost_publish(report_.ops, streams, deliveries, model));
+      break;
+    case oracle_kind::pubsub_order:
+      report_.verdicts.push_back(check_pubsub_order(
+        report_.ops, streams, deliveries, model, partitions));
+      break;
+    case oracle_kind::pubsub_duplicates:
+      report_.verdicts.push_back(
+        check_pubsub_duplicates(streams, deliveries, model));
+      break;
+    default: break;
   }
 }
 
@@ -838,6 +1063,8 @@ void simulation_run::run_workload() {
       if (current(entry))
         submit(processes_[static_cast<size_t>(entry.second)]);
     }
+    if (pubsub_)
+      pubsub_->resubscribe_due(now);
     g_.run();
     collect();
     int64_t next = s_.duration_ms;
@@ -854,6 +1081,8 @@ void simulation_run::run_workload() {
       next = std::min(next, std::max(due_.top().first, now + 1));
     if (auto timer = g_.next_timer_in_ms())
       next = std::min(next, now + std::max<int64_t>(*timer, 1));
+    if (auto due = pubsub_ ? pubsub_->next_due_ms() : std::nullopt)
+      next = std::min(next, std::max(*due, now + 1));
     advance_to(next);
   }
   // A gateway still down when the workload ends starts again for the
@@ -1008,6 +1237,9 @@ void simulation_run::judge() {
           check_supervision(sups, steady_shape_, settled_shape_));
         break;
       }
+      case oracle_kind::no_lost_publish:
+      case oracle_kind::pubsub_order:
+      case oracle_kind::pubsub_duplicates: judge_pubsub(o); break;
     }
   }
 }
@@ -1033,7 +1265,10 @@ run_report simulation_run::execute() {
   steady_shape_ = tree_shape();
   run_workload();
   drain();
-  read_back();
+  if (pubsub_)
+    settle_pubsub();
+  else
+    read_back();
   if (auto* o = s_.oracle(oracle_kind::supervision))
     settle(static_cast<int64_t>(o->threshold("settle_ms")));
   for (auto& f : faults_)
@@ -1055,6 +1290,10 @@ run_report simulation_run::execute() {
   report_.wall_judge_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - judge_start)
                             .count();
+  if (pubsub_) {
+    report_.streams = pubsub_->streams();
+    report_.deliveries = pubsub_->deliveries();
+  }
   report_.faults = faults_;
   report_.virtual_ms = g_.now_ms();
   report_.trace = g_.trace();
@@ -1098,7 +1337,12 @@ std::string run_report::trace_text() const {
 }
 
 run_report run_scenario(const scenario& s, uint64_t seed) {
-  simulation_run run(s, seed);
+  return run_scenario(s, seed, run_options{});
+}
+
+run_report run_scenario(const scenario& s, uint64_t seed,
+                        const run_options& options) {
+  simulation_run run(s, seed, options);
   return run.execute();
 }
 

@@ -49,6 +49,9 @@ struct run_report {
   /// The deterministic gateway's trace, with the runner's own lines.
   std::vector<std::string> trace;
   std::vector<kv_operation> ops;
+  /// A PubSub workload's subscriber streams and the messages they got.
+  std::vector<subscriber_stream> streams;
+  std::vector<delivery> deliveries;
   /// Answers by code, over the workload's calls (final reads left out).
   std::map<std::string, uint64_t> calls_by_code;
   uint64_t calls_unanswered = 0;
@@ -76,5 +79,17 @@ uint64_t child_seed(uint64_t seed, std::string_view component);
 
 /// Runs `s` with `seed` and judges it with the scenario's oracles.
 run_report run_scenario(const scenario& s, uint64_t seed);
+
+/// How a run departs from the plain one.
+struct run_options {
+  /// Defects planted in the simulated backends, by name, to show that an
+  /// oracle catches them: "subscription_drops_on_reconnect" (a simulated
+  /// Kafka or JetStream backend delivers nothing more to the durable
+  /// subscriptions it had once it comes back from an outage).
+  std::vector<std::string> planted;
+};
+
+run_report run_scenario(const scenario& s, uint64_t seed,
+                        const run_options& options);
 
 } // namespace prism::simulation

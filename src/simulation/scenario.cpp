@@ -96,13 +96,6 @@ void check_gateway(checker& c, const std::string& text, const YAML::Node& root,
   if (!result.ok())
     return;
   out.gateway = std::move(*result.config);
-  for (auto& [name, b] : out.gateway.backends)
-    if (b.type == config::backend_type::kafka
-        || b.type == config::backend_type::nats)
-      c.report(b.where, "gateway.backends." + name,
-               "a " + std::string(config::to_string(b.type))
-                 + " backend cannot be simulated yet",
-               "simulate memory, sqlite and postgres backends");
 }
 
 // --- workload --------------------------------------------------------------
@@ -110,14 +103,14 @@ void check_gateway(checker& c, const std::string& text, const YAML::Node& root,
 void check_mix(checker& c, const entry& e, op_mix& mix) {
   auto items = c.map(e.value, "workload.mix", c.at(e.key),
                      "a map of operation weights, e.g. {get: 50, set: 50}");
-  const std::vector<std::string> names{"get",    "set",       "cas",
-                                       "delete", "batch_set", "scan"};
+  const std::vector<std::string> names{
+    "get", "set", "cas", "delete", "batch_set", "scan", "publish", "subscribe"};
   c.known_keys(items, "workload.mix", names);
   if (items.empty())
     return;
   mix = op_mix{0, 0, 0, 0, 0, 0};
-  uint32_t* slots[]
-    = {&mix.get, &mix.set, &mix.cas, &mix.del, &mix.batch_set, &mix.scan};
+  uint32_t* slots[] = {&mix.get,       &mix.set,  &mix.cas,     &mix.del,
+                       &mix.batch_set, &mix.scan, &mix.publish, &mix.subscribe};
   for (size_t i = 0; i < names.size(); ++i)
     if (auto* v = find(items, names[i]))
       if (auto n = c.whole(*v, "workload.mix." + names[i], 0, 1000000))
@@ -125,6 +118,89 @@ void check_mix(checker& c, const entry& e, op_mix& mix) {
   if (mix.total() == 0)
     c.report(c.at(e.value), "workload.mix", "every weight is 0",
              "give at least one operation a weight above 0");
+}
+
+/// What a PubSub workload takes beyond the KeyValue one, and which of the
+/// two APIs the namespace's pattern allows.
+void check_workload_api(checker& c, const std::vector<entry>& items,
+                        const entry& ns, const config::namespace_config& cfg,
+                        scenario& out) {
+  const std::string field = "workload";
+  auto& w = out.workload;
+  static const std::vector<std::string> pubsub_keys{
+    "topics", "subscribers_max", "subscriptions", "resubscribe_ms"};
+  auto* mix = find(items, "mix");
+  if (cfg.pattern == config::pattern::keyvalue) {
+    for (auto& key : pubsub_keys)
+      if (auto* v = find(items, key))
+        c.report(c.at(v->key), field + "." + key,
+                 "applies only to a pubsub namespace",
+                 "name a pubsub namespace (kafka or nats backend) in "
+                 "workload.namespace");
+    if (mix && (w.mix.publish > 0 || w.mix.subscribe > 0))
+      c.report(c.at(mix->key), field + ".mix",
+               quote(w.ns)
+                 + " is a keyvalue namespace: publish and subscribe "
+                   "do not apply",
+               "give them weight 0, or name a pubsub namespace");
+    return;
+  }
+  auto backend = out.gateway.backends.find(cfg.backend);
+  if (backend == out.gateway.backends.end())
+    return; // the gateway has problems of its own
+  if (backend->second.type != config::backend_type::kafka
+      && backend->second.type != config::backend_type::nats) {
+    c.report(c.at(ns.value), field + ".namespace",
+             quote(w.ns) + " is a pubsub namespace on "
+               + std::string(config::to_string(backend->second.type))
+               + " backend " + quote(cfg.backend)
+               + ", which cannot be simulated",
+             "put the namespace on a kafka or nats backend");
+    return;
+  }
+  w.pubsub = true;
+  if (!mix) {
+    w.mix = op_mix{0, 0, 0, 0, 0, 0};
+    w.mix.publish = pubsub_publish_weight_default;
+    w.mix.subscribe = pubsub_subscribe_weight_default;
+  } else if (w.mix.total() != uint64_t{w.mix.publish} + w.mix.subscribe) {
+    c.report(c.at(mix->key), field + ".mix",
+             quote(w.ns)
+               + " is a pubsub namespace: only publish and "
+                 "subscribe apply",
+             "give get, set, cas, delete, batch_set and scan weight 0");
+  }
+  auto number = [&](const char* key, int64_t min, int64_t max, uint32_t& slot) {
+    if (auto* v = find(items, key))
+      if (auto n = c.whole(*v, field + "." + key, min, max))
+        slot = static_cast<uint32_t>(*n);
+  };
+  number("topics", 1, 1000, w.topics);
+  number("subscribers_max", 0, 1000, w.subscribers_max);
+  number("resubscribe_ms", 1, 600000, w.resubscribe_ms);
+  if (auto* v = find(items, "subscriptions")) {
+    auto kinds = c.map(v->value, field + ".subscriptions", c.at(v->key),
+                       "weights of what a subscribe opens, e.g. {durable: 2, "
+                       "shared: 1, ephemeral: 1}");
+    c.known_keys(kinds, field + ".subscriptions",
+                 {"durable", "shared", "ephemeral"});
+    if (!kinds.empty()) {
+      auto& sm = w.subscriptions;
+      sm = subscription_mix{0, 0, 0};
+      std::pair<const char*, uint32_t*> slots[]
+        = {{"durable", &sm.durable},
+           {"shared", &sm.shared},
+           {"ephemeral", &sm.ephemeral}};
+      for (auto& [name, slot] : slots)
+        if (auto* k = find(kinds, name))
+          if (auto n
+              = c.whole(*k, field + ".subscriptions." + name, 0, 1000000))
+            *slot = static_cast<uint32_t>(*n);
+      if (sm.total() == 0)
+        c.report(c.at(v->value), field + ".subscriptions", "every weight is 0",
+                 "give at least one kind a weight above 0");
+    }
+  }
 }
 
 void check_workload(checker& c, const entry& e, scenario& out) {
@@ -135,7 +211,8 @@ void check_workload(checker& c, const entry& e, scenario& out) {
   c.known_keys(items, field,
                {"clients", "loop", "think_ms", "rate_per_s", "namespace",
                 "keys", "distribution", "zipf_s", "deadline_ms", "batch_size",
-                "scan_limit", "ttl_ms", "mix"});
+                "scan_limit", "ttl_ms", "mix", "topics", "subscribers_max",
+                "subscriptions", "resubscribe_ms"});
   auto& w = out.workload;
   auto number = [&](const char* key, int64_t min, int64_t max, uint32_t& slot) {
     if (auto* v = find(items, key))
@@ -195,10 +272,8 @@ void check_workload(checker& c, const entry& e, scenario& out) {
     c.report(c.at(ns->value), field + ".namespace",
              "no namespace " + quote(w.ns) + " in gateway.namespaces",
              "one of " + join(names));
-  } else if (i->second.pattern != config::pattern::keyvalue) {
-    c.report(c.at(ns->value), field + ".namespace",
-             quote(w.ns) + " is a pubsub namespace",
-             "the workload calls the KeyValue API: name a keyvalue namespace");
+  } else {
+    check_workload_api(c, items, *ns, i->second, out);
   }
 }
 
@@ -217,20 +292,81 @@ bool serves_namespace(const scenario& s, const std::string& backend) {
                      [&](auto& ns) { return ns.second.backend == backend; });
 }
 
+bool pubsub_backend(const scenario& s, const std::string& name) {
+  auto i = s.gateway.backends.find(name);
+  return i != s.gateway.backends.end()
+    && (i->second.type == config::backend_type::kafka
+        || i->second.type == config::backend_type::nats);
+}
+
+/// A broker is named by its backend; a subscription by "ns/topic" or
+/// "ns/topic/subscription".
+std::string pubsub_actor_problem(const scenario& s, const std::string& kind,
+                                 const std::string& name) {
+  if (kind == "broker") {
+    if (!pubsub_backend(s, name))
+      return "no kafka or nats backend " + quote(name)
+        + " in gateway.backends (a broker is named by its backend)";
+    return {};
+  }
+  auto ns = name.substr(0, name.find('/'));
+  auto i = s.gateway.namespaces.find(ns);
+  if (name.find('/') == std::string::npos || i == s.gateway.namespaces.end()
+      || i->second.pattern != config::pattern::pubsub)
+    return "a subscription is named NAMESPACE/TOPIC or "
+           "NAMESPACE/TOPIC/SUBSCRIPTION of a pubsub namespace, not "
+      + quote(name);
+  return {};
+}
+
+/// Why a backend fault of `kind` cannot target `name`, or "".
+std::string backend_target_problem(const scenario& s, fault_kind kind,
+                                   const std::string& name) {
+  auto kind_name = std::string(info_of(kind).name);
+  if (pubsub_backend(s, name)) {
+    if (!acts_on_pubsub(kind)) {
+      std::vector<std::string> kinds;
+      for (auto& k : fault_kinds())
+        if (acts_on_pubsub(k.kind))
+          kinds.emplace_back(k.name);
+      return kind_name + " acts on a keyvalue backend's connections; "
+        + quote(name) + " is a pubsub backend, where it can be one of "
+        + join(kinds);
+    }
+    auto& b = s.gateway.backends.at(name);
+    if (kind == fault_kind::broker_duplicate
+        && b.type == config::backend_type::nats && !b.nats.jetstream)
+      return "backend " + quote(name)
+        + " is core NATS (jetstream: false), which delivers at most once "
+          "and never sends a message again; broker_duplicate needs kafka or "
+          "nats with jetstream: true";
+    return {};
+  }
+  if (!keyvalue_backend(s, name))
+    return "no keyvalue backend " + quote(name)
+      + " (nor a kafka or nats one) in gateway.backends";
+  if (!acts_on_keyvalue(kind))
+    return kind_name + " targets a kafka or nats backend; " + quote(name)
+      + " is a keyvalue backend";
+  return {};
+}
+
 /// Why an actor target cannot name an actor of this gateway, or "".
 std::string actor_target_problem(const scenario& s, const std::string& target) {
   auto colon = target.find(':');
   auto kind = target.substr(0, colon);
   auto name = colon == std::string::npos ? "" : target.substr(colon + 1);
   if (kind != "session" && kind != "stage" && kind != "router" && kind != "pool"
-      && kind != "connection")
+      && kind != "connection" && kind != "broker" && kind != "subscription")
     return "unknown actor kind " + quote(kind)
-      + "; use session, stage, router, pool or connection, optionally "
-        "with :name";
+      + "; use session, stage, router, pool, connection, broker or "
+        "subscription, optionally with :name";
   if (colon != std::string::npos && name.empty())
     return "empty name after " + quote(kind + ":");
   if (name.empty())
     return {};
+  if (kind == "broker" || kind == "subscription")
+    return pubsub_actor_problem(s, kind, name);
   if (kind == "router")
     return "the router has no name; write router";
   if (kind == "stage") {
@@ -415,7 +551,7 @@ void check_fault(checker& c, const YAML::Node& node, const std::string& field,
   } else if (!target) {
     c.missing(c.at(node), field + ".target",
               info.target == fault_target::backend
-                ? "name a keyvalue backend of gateway.backends"
+                ? "name a backend of gateway.backends (the workload's)"
                 : "name an actor kind (session, stage, router, pool, "
                   "connection), optionally kind:name");
   } else if (auto t = c.text(*target, field + ".target")) {
@@ -423,10 +559,9 @@ void check_fault(checker& c, const YAML::Node& node, const std::string& field,
     if (info.target == fault_target::backend) {
       if (out.gateway.backends.empty()) {
         // The gateway has problems of its own.
-      } else if (!keyvalue_backend(out, f.target)) {
-        c.report(c.at(target->value), field + ".target",
-                 "no keyvalue backend " + quote(f.target)
-                   + " in gateway.backends");
+      } else if (auto why = backend_target_problem(out, f.kind, f.target);
+                 !why.empty()) {
+        c.report(c.at(target->value), field + ".target", why);
       } else if (!serves_namespace(out, f.target)) {
         c.report(c.at(target->value), field + ".target",
                  "backend " + quote(f.target)
@@ -439,8 +574,31 @@ void check_fault(checker& c, const YAML::Node& node, const std::string& field,
         c.report(c.at(target->value), field + ".target", why);
     }
   }
+  if (f.kind == fault_kind::slow_subscriber && !out.workload.ns.empty()
+      && !out.workload.pubsub)
+    c.report(c.at(kind->value), field + ".kind",
+             "slow_subscriber needs a PubSub workload: nobody subscribes to "
+             "keyvalue namespace "
+               + quote(out.workload.ns),
+             "name a pubsub namespace (kafka or nats backend) in "
+             "workload.namespace");
   check_params(c, info, find(items, "params"), field, c.at(node), f);
   out.schedule.push_back(std::move(f));
+}
+
+/// Random backend faults strike the workload's backend: the kind must act
+/// on it. Why it cannot, or "".
+std::string random_kind_problem(const scenario& s, fault_kind kind) {
+  if (s.workload.ns.empty() || s.gateway.namespaces.empty())
+    return {};
+  if (kind == fault_kind::slow_subscriber && !s.workload.pubsub)
+    return "slow_subscriber needs a PubSub workload";
+  if (info_of(kind).target != fault_target::backend)
+    return {};
+  auto ns = s.gateway.namespaces.find(s.workload.ns);
+  if (ns == s.gateway.namespaces.end())
+    return {};
+  return backend_target_problem(s, kind, ns->second.backend);
 }
 
 void check_random(checker& c, const entry& e, scenario& out) {
@@ -460,6 +618,8 @@ void check_random(checker& c, const entry& e, scenario& out) {
       continue;
     if (auto x = c.real(item, field + "." + item.name, 0, 1000))
       r.rate_per_s[*kind] = *x;
+    if (auto why = random_kind_problem(out, *kind); !why.empty())
+      c.report(c.at(item.key), field + "." + item.name, why);
   }
   if (auto* v = find(items, "from_ms"))
     if (auto n = c.whole(*v, field + ".from_ms", 0, out.duration_ms))
@@ -517,11 +677,14 @@ void check_reloads(checker& c, const scenario& out) {
                "a reload changes namespaces, middleware, access rules and "
                "limits; keep the rest as the gateway started");
     auto ns = next->namespaces.find(out.workload.ns);
+    auto pattern = out.workload.pubsub ? config::pattern::pubsub
+                                       : config::pattern::keyvalue;
     if (!out.workload.ns.empty()
-        && (ns == next->namespaces.end()
-            || ns->second.pattern != config::pattern::keyvalue))
+        && (ns == next->namespaces.end() || ns->second.pattern != pattern))
       c.report(f->where, field,
-               "keeps no keyvalue namespace " + quote(out.workload.ns)
+               "keeps no "
+                 + std::string(out.workload.pubsub ? "pubsub" : "keyvalue")
+                 + " namespace " + quote(out.workload.ns)
                  + ": the workload's calls would answer NOT_FOUND",
                "keep the workload's namespace");
     running = next.get();

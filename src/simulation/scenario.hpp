@@ -37,10 +37,32 @@ struct op_mix {
   uint32_t del = 5;
   uint32_t batch_set = 5;
   uint32_t scan = 5;
+  /// PubSub workloads only (a pubsub namespace takes only these two).
+  uint32_t publish = 0;
+  /// Opens a subscriber stream (the kind from `subscription_mix`).
+  uint32_t subscribe = 0;
 
   uint64_t total() const {
-    return uint64_t{get} + set + cas + del + batch_set + scan;
+    return uint64_t{get} + set + cas + del + batch_set + scan + publish
+      + subscribe;
   }
+};
+
+/// The mix of a PubSub workload when the scenario gives none.
+inline constexpr uint32_t pubsub_publish_weight_default = 85;
+inline constexpr uint32_t pubsub_subscribe_weight_default = 15;
+
+/// What a PubSub workload's subscribe opens, by relative weight.
+struct subscription_mix {
+  /// A named subscription of its own (one member): durable on Kafka and
+  /// JetStream.
+  uint32_t durable = 50;
+  /// A member of the topic's one shared named subscription.
+  uint32_t shared = 25;
+  /// An ephemeral subscriber.
+  uint32_t ephemeral = 25;
+
+  uint64_t total() const { return uint64_t{durable} + shared + ephemeral; }
 };
 
 struct workload_spec {
@@ -60,6 +82,17 @@ struct workload_spec {
   uint32_t ttl_ms = 0;
   config::location ttl_where;
   op_mix mix;
+  /// The namespace is a pubsub one (Kafka or NATS backend): the clients
+  /// publish and subscribe.
+  bool pubsub = false;
+  /// PubSub: topics t0..tN-1, subscriber streams open at once at most, and
+  /// what a subscribe opens.
+  uint32_t topics = 4;
+  uint32_t subscribers_max = 8;
+  subscription_mix subscriptions;
+  /// PubSub: how long a subscriber waits to subscribe again after its
+  /// stream ended (virtual ms).
+  uint32_t resubscribe_ms = 100;
 };
 
 /// A parameter's value, as its row in the catalog says (number or text).
