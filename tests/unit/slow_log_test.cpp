@@ -70,8 +70,7 @@ TEST_CASE("a call past the threshold is recorded with its time per hop") {
     names.push_back(h.name);
   CHECK(names
         == std::vector<std::string>{"session", "stage:rate_limit", "router",
-                                    "pool wait:disk", "backend:disk",
-                                    "reply"});
+                                    "pool wait:disk", "backend:disk", "reply"});
   CHECK(hop_us(e, "backend:disk") == 25000);
   int64_t sum = 0;
   for (auto& h : e.hops)
@@ -86,8 +85,8 @@ TEST_CASE("the slow log keeps the newest entries, newest first, and its "
   auto& log = g.gw().slow_calls();
   log.set_threshold(std::chrono::microseconds(0));
   for (int i = 0; i < 130; ++i)
-    REQUIRE(g.call("kv", model::set_op{"k" + std::to_string(i), "v"})
-              .status.ok());
+    REQUIRE(
+      g.call("kv", model::set_op{"k" + std::to_string(i), "v"}).status.ok());
   auto all = log.latest(1000);
   REQUIRE(all.size() == log.capacity());
   CHECK(log.recorded() == 130);
