@@ -38,7 +38,7 @@ stage_actor::behavior_type stage(
   return {
     [=](request_atom, call_ptr& call) {
       auto& st = self->state;
-      count_handled(st.registration);
+      handling timed{st.registration};
       if (st.gate)
         took_message(*st.gate, st.registration, st.gate_rejections_seen);
       auto now = self->clock().now();
@@ -66,7 +66,7 @@ stage_actor::behavior_type stage(
     },
     [=](completed_atom, const call_batch& batch) {
       auto& st = self->state;
-      count_handled(st.registration);
+      handling timed{st.registration};
       // Sessions take a slot for each batch they send (forced past the
       // limit: those calls are answered already).
       if (st.gate)
@@ -76,7 +76,7 @@ stage_actor::behavior_type stage(
         st.logic->on_complete(*call);
     },
     [=](reload_atom, const config_ptr& cfg) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       self->state.logic->reconfigure(*cfg);
     },
   };

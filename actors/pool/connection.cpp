@@ -165,15 +165,15 @@ connection_impl::behavior_type connection(
     });
   return {
     [=](request_atom, call_ptr& call) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       start_operation(self, std::move(call));
     },
     [=](done_atom, uint64_t seq, model::outcome& result) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       finish_operation(self, seq, result);
     },
     [=](sweep_atom) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       connection_impl me = self;
       self->state.driver->reclaim_expired(
         self->state.sweep_batch_max, [me](uint64_t reclaimed) {
@@ -181,7 +181,7 @@ connection_impl::behavior_type connection(
         });
     },
     [=](swept_atom, uint64_t reclaimed) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       self->state.reclaimed += reclaimed;
       if (reclaimed > 0)
         spdlog::debug("{}: reclaimed {} expired keys",

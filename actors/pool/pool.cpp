@@ -465,7 +465,7 @@ pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
   self->delayed_send(self, st.options.sweep_interval, sweep_atom::value);
   return {
     [=](request_atom, call_ptr& call) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       auto& st = self->state;
       took_message(*st.options.gate, st.registration, st.gate_rejections_seen);
       call->hops.add(hop_kind::pool, self->clock().now());
@@ -473,25 +473,25 @@ pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
       publish_gauges(st);
     },
     [=](released_atom, uint32_t index) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       release(self, index);
       publish_gauges(self->state);
     },
     [=](sweep_atom) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       sweep(self);
     },
     [=](child_started_atom, const std::string& name, const caf::actor& handle) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       on_connection_started(self, name, handle);
       publish_gauges(self->state);
     },
     [=](child_failed_atom, const std::string& name, const std::string& reason) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       on_connection_failed(self, name, reason);
     },
     [=](probe_atom, uint64_t id) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       probe(self, id);
       publish_gauges(self->state);
     },

@@ -236,7 +236,7 @@ broker_actor::behavior_type broker(
       take_pubsub_call(self, self->state, std::move(call), publish, subscribe);
     },
     [=](demand_atom, uint32_t n, uint64_t tag) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       on_demand(self,
                 self->current_sender()
                   ? caf::actor_cast<caf::actor_addr>(self->current_sender())

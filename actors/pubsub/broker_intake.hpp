@@ -15,7 +15,7 @@ namespace prism {
 template <class Self, class State, class Publish, class Subscribe>
 void take_pubsub_call(Self* self, State& st, call_ptr call, Publish publish,
                       Subscribe subscribe) {
-  count_handled(st.registration);
+  handling timed{st.registration};
   if (st.options.gate)
     took_message(*st.options.gate, st.registration, st.gate_rejections_seen);
   if (call->expired(self->clock().now())) {

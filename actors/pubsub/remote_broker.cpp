@@ -223,7 +223,7 @@ remote_broker_impl::behavior_type remote_broker(
     },
     [=](demand_atom, uint32_t n, uint64_t acked) {
       auto& st = self->state;
-      count_handled(st.registration);
+      handling timed{st.registration};
       auto sender = caf::actor_cast<caf::actor_addr>(self->current_sender());
       auto i = st.subscribers.find(sender);
       if (i == st.subscribers.end() || !i->second.handle)
@@ -235,7 +235,7 @@ remote_broker_impl::behavior_type remote_broker(
     },
     [=](sub_ended_atom, const caf::actor_addr& who, status& why) {
       auto& st = self->state;
-      count_handled(st.registration);
+      handling timed{st.registration};
       auto i = st.subscribers.find(who);
       if (i == st.subscribers.end())
         return;
@@ -243,11 +243,11 @@ remote_broker_impl::behavior_type remote_broker(
       st.subscribers.erase(i);
     },
     [=](backend_state_atom, bool up, const std::string& reason) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       on_backend_state(self, up, reason);
     },
     [=](outage_atom, uint64_t outage) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       on_outage_timer(self, outage);
     },
   };

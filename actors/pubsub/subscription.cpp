@@ -87,13 +87,13 @@ subscription_impl::behavior_type subscription(
   });
   return {
     [=](deliver_atom, model::message& m) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       ++self->state.delivered;
       deliver(self, m);
     },
     [=](written_atom, bool ok) {
       auto& st = self->state;
-      count_handled(st.registration);
+      handling timed{st.registration};
       st.writing = false;
       if (!ok) {
         self->quit(caf::exit_reason::normal);
@@ -105,7 +105,7 @@ subscription_impl::behavior_type subscription(
     },
     [=](attached_atom, const broker_actor& broker) {
       auto& st = self->state;
-      count_handled(st.registration);
+      handling timed{st.registration};
       st.broker = broker;
       self->monitor(broker);
       st.sink->subscribed();
@@ -113,12 +113,12 @@ subscription_impl::behavior_type subscription(
         self->send(broker, demand_atom::value, st.options.buffer, uint64_t{0});
     },
     [=](ended_atom, status& why) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       self->state.sink->finish(why);
       self->quit(caf::exit_reason::normal);
     },
     [=](stop_atom) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       self->state.sink->finish(
         status::failure(status_code::cancelled, "the client unsubscribed"));
       self->quit(caf::exit_reason::normal);

@@ -143,14 +143,14 @@ router_actor::behavior_type router(
   return {
     [=](request_atom, call_ptr& call) {
       auto& st = self->state;
-      count_handled(st.registration);
+      handling timed{st.registration};
       if (st.gate)
         took_message(*st.gate, st.registration, st.gate_rejections_seen);
       route_call(self, std::move(call));
     },
     [=](pool_up_atom, const std::string& backend, pool_actor& pool,
         admission_ptr& gate) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       for (auto& [ns, target] : self->state.routes)
         if (target.backend == backend) {
           target.pool = pool;
@@ -159,7 +159,7 @@ router_actor::behavior_type router(
     },
     [=](broker_up_atom, const std::string& backend, broker_actor& broker,
         admission_ptr& gate) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       for (auto& [ns, target] : self->state.routes)
         if (target.backend == backend) {
           target.broker = broker;
@@ -167,7 +167,7 @@ router_actor::behavior_type router(
         }
     },
     [=](reload_atom, const config_ptr& cfg) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       reload_routes(self, *cfg);
     },
   };

@@ -1,5 +1,7 @@
 #include "runtime/actor_record.hpp"
 
+#include <algorithm>
+
 namespace prism {
 
 std::string_view to_string(actor_state state) noexcept {
@@ -32,6 +34,31 @@ void actor_record::dequeued(uint64_t n) noexcept {
     next = depth > n ? depth - n : 0;
   } while (
     !depth_.compare_exchange_weak(depth, next, std::memory_order_relaxed));
+}
+
+void actor_record::record_work(std::chrono::nanoseconds d) noexcept {
+  auto ns = static_cast<uint64_t>(std::max<int64_t>(d.count(), 0));
+  busy_ns_.fetch_add(ns, std::memory_order_relaxed);
+  auto us = ns / 1000;
+  size_t bucket = 0;
+  while (us > 0 && bucket + 1 < work_buckets) {
+    us >>= 1;
+    ++bucket;
+  }
+  work_[bucket].fetch_add(1, std::memory_order_relaxed);
+  auto max = work_max_ns_.load(std::memory_order_relaxed);
+  while (ns > max
+         && !work_max_ns_.compare_exchange_weak(max, ns,
+                                                std::memory_order_relaxed))
+    ;
+}
+
+std::array<uint64_t, actor_record::work_buckets>
+actor_record::work_histogram() const noexcept {
+  std::array<uint64_t, work_buckets> out{};
+  for (size_t i = 0; i < work_buckets; ++i)
+    out[i] = work_[i].load(std::memory_order_relaxed);
+  return out;
 }
 
 void actor_record::record_failure(std::string reason, time_point at) {

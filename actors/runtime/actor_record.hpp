@@ -5,7 +5,9 @@
 // no lock; the last failure sits behind a small lock of its own, set
 // rarely). runtime/inspector.hpp holds the registry of records.
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -120,6 +122,19 @@ public:
     return restarts_.load(std::memory_order_relaxed);
   }
 
+  // Work: how long the actor's handlers ran. Each duration goes into a
+  // bucket by powers of two of microseconds: bucket 0 holds those under
+  // 1 us, bucket i those in [2^(i-1), 2^i) us, the last everything longer.
+  static constexpr size_t work_buckets = 24;
+  void record_work(std::chrono::nanoseconds d) noexcept;
+  uint64_t busy_ns() const noexcept {
+    return busy_ns_.load(std::memory_order_relaxed);
+  }
+  uint64_t work_max_ns() const noexcept {
+    return work_max_ns_.load(std::memory_order_relaxed);
+  }
+  std::array<uint64_t, work_buckets> work_histogram() const noexcept;
+
   // Last failure (rare; a small lock).
   void record_failure(std::string reason, time_point at);
   /// The reason and time of the last failure, if there was one.
@@ -149,6 +164,9 @@ private:
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> handled_{0};
   std::atomic<uint64_t> restarts_{0};
+  std::atomic<uint64_t> busy_ns_{0};
+  std::atomic<uint64_t> work_max_ns_{0};
+  std::array<std::atomic<uint64_t>, work_buckets> work_{};
 
   mutable std::mutex failure_mtx_;
   bool failed_ = false;
@@ -176,6 +194,13 @@ struct actor_info {
   uint64_t rejected = 0;
   uint64_t handled = 0;
   uint64_t restarts = 0;
+  /// Time its handlers ran, in total, and per message (from the histogram
+  /// of durations: the upper bound of the bucket the quantile falls in;
+  /// the maximum exactly).
+  uint64_t busy_us = 0;
+  uint64_t handler_p50_us = 0;
+  uint64_t handler_p99_us = 0;
+  uint64_t handler_max_us = 0;
   struct failure {
     std::string reason;
     /// How long before the snapshot's `now` it happened.

@@ -223,6 +223,28 @@ actor_info snapshot_of(const actor_record& record,
   info.rejected = record.rejected();
   info.handled = record.handled();
   info.restarts = record.restarts();
+  info.busy_us = record.busy_ns() / 1000;
+  info.handler_max_us = record.work_max_ns() / 1000;
+  auto histogram = record.work_histogram();
+  uint64_t total = 0;
+  for (auto n : histogram)
+    total += n;
+  // The upper bound of the bucket where the quantile falls (bucket i ends
+  // at 2^i us), never above the largest duration seen.
+  auto quantile = [&](double q) -> uint64_t {
+    if (total == 0)
+      return 0;
+    auto rank = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < histogram.size(); ++i) {
+      seen += histogram[i];
+      if (seen >= rank)
+        return std::min<uint64_t>(uint64_t{1} << i, info.handler_max_us);
+    }
+    return info.handler_max_us;
+  };
+  info.handler_p50_us = quantile(0.5);
+  info.handler_p99_us = quantile(0.99);
   if (auto failure = record.last_failure())
     info.last_failure = actor_info::failure{
       std::move(failure->first), millis_between(failure->second, now)};

@@ -151,4 +151,28 @@ inline void count_handled(inspector_registration& registration) noexcept {
     registration->count_handled();
 }
 
+/// Counts one message an actor handles and times its handler: make one at
+/// the top of the handler; its end is the end of the handler's work. Two
+/// reads of the steady clock per message, when the actor is registered.
+class handling {
+public:
+  explicit handling(inspector_registration& registration) noexcept
+    : record_(registration ? &*registration : nullptr) {
+    if (record_) {
+      record_->count_handled();
+      start_ = std::chrono::steady_clock::now();
+    }
+  }
+  ~handling() {
+    if (record_)
+      record_->record_work(std::chrono::steady_clock::now() - start_);
+  }
+  handling(const handling&) = delete;
+  handling& operator=(const handling&) = delete;
+
+private:
+  actor_record* record_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 } // namespace prism

@@ -262,34 +262,34 @@ session_impl::behavior_type session(
   self->delayed_send(self, idle_timeout, tick_atom::value);
   return {
     [=](request_atom, call_ptr& call) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       start_call(self, std::move(call));
     },
     [=](reply_atom, call_ptr& call, model::outcome& result) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       finish_call(self, std::move(call), std::move(result));
     },
     [=](report_atom) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       report(*self->state.unreported);
     },
     [=](tick_atom) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       on_tick(self);
     },
     [=](dropped_atom) {
       auto& st = self->state;
-      count_handled(st.registration);
+      handling timed{st.registration};
       --st.in_flight;
       if (st.stopping && st.in_flight == 0)
         self->quit();
     },
     [=](reload_atom) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       on_reload(self);
     },
     [=](stop_atom) {
-      count_handled(self->state.registration);
+      handling timed{self->state.registration};
       self->state.stopping = true;
       if (self->state.in_flight == 0)
         self->quit();

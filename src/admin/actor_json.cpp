@@ -31,6 +31,11 @@ nlohmann::json to_json(const actor_info& actor, int64_t generated_at_ms) {
     {"rejected", actor.rejected},
     {"handled", actor.handled},
     {"restarts", actor.restarts},
+    {"busy_us", actor.busy_us},
+    {"handler_us",
+     {{"p50", actor.handler_p50_us},
+      {"p99", actor.handler_p99_us},
+      {"max", actor.handler_max_us}}},
     {"last_failure", std::move(failure)},
   };
 }

@@ -188,6 +188,41 @@ TEST_CASE("actors register and deregister") {
   CHECK(ins.size() == 0);
 }
 
+TEST_CASE("a record sums its handlers' time and gives their quantiles and "
+          "maximum") {
+  inspector ins;
+  auto r = ins.register_actor(10, "pool", "mem", 0, t0);
+  auto empty = ins.snapshot(t0).front();
+  CHECK(empty.busy_us == 0);
+  CHECK(empty.handler_p50_us == 0);
+  CHECK(empty.handler_max_us == 0);
+  using std::chrono::microseconds;
+  using std::chrono::nanoseconds;
+  for (int i = 0; i < 50; ++i)
+    r->record_work(nanoseconds(500));
+  for (int i = 0; i < 49; ++i)
+    r->record_work(microseconds(3));
+  r->record_work(microseconds(100));
+  auto info = ins.snapshot(t0).front();
+  CHECK(info.busy_us == 25 + 147 + 100);
+  // Half the messages took under 1 us (bucket 0), 99% under 4 us (the
+  // bucket of [2, 4) us), the longest 100 us.
+  CHECK(info.handler_p50_us == 1);
+  CHECK(info.handler_p99_us == 4);
+  CHECK(info.handler_max_us == 100);
+  auto json = to_json(info, 0);
+  CHECK(json["busy_us"] == 272);
+  CHECK(json["handler_us"]["p99"] == 4);
+  CHECK(json["handler_us"]["max"] == 100);
+  // A quantile is never above the longest duration.
+  inspector one;
+  auto q = one.register_actor(11, "router", "router", 0, t0);
+  q->record_work(microseconds(5));
+  auto single = one.snapshot(t0).front();
+  CHECK(single.handler_p50_us == 5);
+  CHECK(single.handler_max_us == 5);
+}
+
 TEST_CASE("a newer registration under the same id survives the old one's "
           "deregistration") {
   inspector ins;
