@@ -38,7 +38,7 @@ void actor_record::dequeued(uint64_t n) noexcept {
 
 void actor_record::record_work(std::chrono::nanoseconds d) noexcept {
   auto ns = static_cast<uint64_t>(std::max<int64_t>(d.count(), 0));
-  busy_ns_.fetch_add(ns, std::memory_order_relaxed);
+  busy_ns_.fetch_add(ns * work_sample_every, std::memory_order_relaxed);
   auto us = ns / 1000;
   size_t bucket = 0;
   while (us > 0 && bucket + 1 < work_buckets) {

@@ -98,8 +98,9 @@ public:
   void count_rejected(uint64_t n = 1) noexcept {
     rejected_.fetch_add(n, std::memory_order_relaxed);
   }
-  void count_handled(uint64_t n = 1) noexcept {
-    handled_.fetch_add(n, std::memory_order_relaxed);
+  /// Returns how many were handled before.
+  uint64_t count_handled(uint64_t n = 1) noexcept {
+    return handled_.fetch_add(n, std::memory_order_relaxed);
   }
   void count_restart(uint64_t n = 1) noexcept {
     restarts_.fetch_add(n, std::memory_order_relaxed);
@@ -125,7 +126,11 @@ public:
   // Work: how long the actor's handlers ran. Each duration goes into a
   // bucket by powers of two of microseconds: bucket 0 holds those under
   // 1 us, bucket i those in [2^(i-1), 2^i) us, the last everything longer.
+  // One message in work_sample_every is timed (see `handling`): the busy
+  // time adds each sample that many times; the histogram and the maximum
+  // are the samples'.
   static constexpr size_t work_buckets = 24;
+  static constexpr uint64_t work_sample_every = 8;
   void record_work(std::chrono::nanoseconds d) noexcept;
   uint64_t busy_ns() const noexcept {
     return busy_ns_.load(std::memory_order_relaxed);

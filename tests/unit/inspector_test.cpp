@@ -204,14 +204,15 @@ TEST_CASE("a record sums its handlers' time and gives their quantiles and "
     r->record_work(microseconds(3));
   r->record_work(microseconds(100));
   auto info = ins.snapshot(t0).front();
-  CHECK(info.busy_us == 25 + 147 + 100);
+  // Each duration stands for the work_sample_every messages it samples.
+  CHECK(info.busy_us == (25 + 147 + 100) * actor_record::work_sample_every);
   // Half the messages took under 1 us (bucket 0), 99% under 4 us (the
   // bucket of [2, 4) us), the longest 100 us.
   CHECK(info.handler_p50_us == 1);
   CHECK(info.handler_p99_us == 4);
   CHECK(info.handler_max_us == 100);
   auto json = to_json(info, 0);
-  CHECK(json["busy_us"] == 272);
+  CHECK(json["busy_us"] == 272 * actor_record::work_sample_every);
   CHECK(json["handler_us"]["p99"] == 4);
   CHECK(json["handler_us"]["max"] == 100);
   // A quantile is never above the longest duration.
@@ -221,6 +222,23 @@ TEST_CASE("a record sums its handlers' time and gives their quantiles and "
   auto single = one.snapshot(t0).front();
   CHECK(single.handler_p50_us == 5);
   CHECK(single.handler_max_us == 5);
+}
+
+TEST_CASE("handlers count every message and time one in work_sample_every") {
+  inspector ins;
+  auto reg = ins.enroll(20, "stage", "metrics", 0, t0, {});
+  const auto n = 3 * actor_record::work_sample_every + 1;
+  for (uint64_t i = 0; i < n; ++i)
+    handling timed{reg};
+  CHECK(reg->handled() == n);
+  uint64_t timed = 0;
+  for (auto c : reg->work_histogram())
+    timed += c;
+  // The 1st, the 9th, ...: four of 25.
+  CHECK(timed == 4);
+  // Without a registration nothing is counted, nothing breaks.
+  inspector_registration none;
+  handling untimed{none};
 }
 
 TEST_CASE("a newer registration under the same id survives the old one's "
