@@ -99,13 +99,17 @@ caf::actor_clock::time_point call_deadline(gpr_timespec deadline,
   const gpr_timespec left
     = gpr_time_sub(gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC),
                    gpr_now(GPR_CLOCK_MONOTONIC));
-  // Past 200 years, the time span itself would not hold it.
-  constexpr int64_t no_deadline_after_s = 200ll * 366 * 24 * 3600;
-  return left.tv_sec >= no_deadline_after_s
-    ? caf::actor_clock::time_point::max()
-    : actor_deadline(now,
-                     std::chrono::seconds{left.tv_sec}
-                       + std::chrono::nanoseconds{left.tv_nsec});
+  // Past 200 years either way, the time span itself would not hold it: so
+  // far ahead is no deadline, so far behind is as expired as 200 years ago
+  // (and stays a time point that differences with now still hold).
+  constexpr int64_t span_s_max = 200ll * 366 * 24 * 3600;
+  if (left.tv_sec >= span_s_max)
+    return caf::actor_clock::time_point::max();
+  if (left.tv_sec <= -span_s_max)
+    return actor_deadline(now, -std::chrono::seconds{span_s_max});
+  return actor_deadline(now,
+                        std::chrono::seconds{left.tv_sec}
+                          + std::chrono::nanoseconds{left.tv_nsec});
 }
 
 caf::actor_clock::time_point actor_deadline(caf::actor_clock::time_point now,

@@ -39,7 +39,8 @@ void read_client_metadata(const client_metadata& md, const std::string& ns,
 
 /// The deadline gRPC holds for a call (`deadline`, on any of its clocks) on
 /// the actor clock, whose time is `now`; none (max) when gRPC has none or
-/// it is too far ahead for the clock.
+/// it is too far ahead for the clock; 200 years ago when it is further
+/// behind.
 caf::actor_clock::time_point call_deadline(gpr_timespec deadline,
                                            caf::actor_clock::time_point now);
 
