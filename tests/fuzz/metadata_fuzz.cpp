@@ -8,9 +8,15 @@
 // would hand it over:
 //   :namespace: NAME          the request's namespace field
 //   :deadline: SEC NSEC       gRPC's deadline on its monotonic clock
-//   :deadline-realtime: SEC NSEC   ... or on its realtime clock
-// Without a deadline line the call has none.
+//   :deadline-realtime: SEC NSEC   ... or on its realtime clock, SEC
+//                             taken into 0..4e9 (1970 to 2096)
+// Without a deadline line the call has none. gRPC converts a realtime time
+// to its monotonic clock through a double and aborts when the difference
+// exceeds what nanoseconds in 64 bits hold (some 292 years); a server's
+// deadlines are on the monotonic clock (any value), so realtime ones stay
+// within the years gRPC converts.
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -57,6 +63,9 @@ struct call {
   gpr_timespec deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
 };
 
+/// The latest realtime deadline the input gives: early 2096.
+constexpr int64_t realtime_s_max = 4'000'000'000;
+
 /// "SEC NSEC" as gRPC holds a time: nanoseconds in [0, 1e9).
 std::optional<gpr_timespec> parse_time(std::string_view text,
                                        gpr_clock_type clock) {
@@ -72,6 +81,8 @@ std::optional<gpr_timespec> parse_time(std::string_view text,
   nanoseconds %= 1'000'000'000;
   if (nanoseconds < 0)
     nanoseconds += 1'000'000'000;
+  if (clock == GPR_CLOCK_REALTIME)
+    seconds = std::clamp<int64_t>(seconds, 0, realtime_s_max);
   gpr_timespec t;
   t.tv_sec = seconds;
   t.tv_nsec = static_cast<int32_t>(nanoseconds);
