@@ -2236,3 +2236,47 @@ namespaces:
   CHECK(ok.config->namespaces.at("b").audit_required);
   CHECK_FALSE(ok.config->namespaces.at("c").audit_required);
 }
+
+TEST_CASE("aliases of aliases are refused before they are expanded",
+          "[config]") {
+  // Nine levels of ten aliases each: a billion values once expanded, which
+  // the reload's record of a section would walk one by one.
+  std::string yaml = "x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int level = 1; level < 9; ++level) {
+    yaml += "x" + std::to_string(level) + ": &x" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i)
+      yaml += (i ? ", *x" : "*x") + std::to_string(level - 1);
+    yaml += "]\n";
+  }
+  yaml += "server: *x8\n"
+          "backends:\n"
+          "  mem: {type: memory, supervision: {backoff: *x8}}\n"
+          "namespaces: {cache: {backend: mem}}\n";
+  auto r = check(yaml);
+  INFO("problems:\n" << fields_of(r));
+  CHECK_FALSE(r.config.has_value());
+  auto expanded = [&](const std::string& field) {
+    return std::any_of(r.problems.begin(), r.problems.end(), [&](auto& p) {
+      return p.field == field
+        && p.message.find("once its aliases are expanded") != std::string::npos
+        && !p.hint.empty();
+    });
+  };
+  CHECK(expanded("server"));
+  CHECK(expanded("backends.mem"));
+}
+
+TEST_CASE("anchors and aliases that share settings are read as written",
+          "[config]") {
+  auto r = check(R"(backends:
+  a: &pool {type: memory, connections: 4}
+  b: *pool
+namespaces:
+  one: {backend: a}
+  two: {backend: b}
+)");
+  INFO(fields_of(r));
+  REQUIRE(r.ok());
+  CHECK(r.config->backends.at("b").connections == 4);
+  CHECK(r.config->backends.at("a").source == r.config->backends.at("b").source);
+}
