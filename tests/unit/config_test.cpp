@@ -2280,3 +2280,19 @@ namespaces:
   CHECK(r.config->backends.at("b").connections == 4);
   CHECK(r.config->backends.at("a").source == r.config->backends.at("b").source);
 }
+
+TEST_CASE("a token file or a TLS file that is a device is refused, not read "
+          "without end",
+          "[config]") {
+  auto r = check(R"(auth:
+  mode: token
+  token_file: /dev/zero
+server:
+  tls: {cert_file: /dev/zero, key_file: /dev/null}
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+  expect_problem(r, "auth.token_file", 3, "it is not a regular file");
+  expect_problem(r, "server.tls.cert_file", 5, "it is not a regular file");
+  expect_problem(r, "server.tls.key_file", 5, "it is not a regular file");
+}
