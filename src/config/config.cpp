@@ -37,20 +37,25 @@ const std::vector<std::string> root_keys
 /// exponentially with the length of the file; no real section comes near.
 constexpr size_t source_values_max = 100000;
 
+/// How deep a section's values may nest once its aliases are expanded. An
+/// alias inside its own anchor (`a: &a [*a]`) nests without end.
+constexpr size_t source_depth_max = 64;
+
 /// Sets block style on `node` and everything in it; false once it has
-/// visited `budget` values (an alias is visited as often as it is used).
-bool set_block_style(YAML::Node node, size_t& budget) {
-  if (budget == 0)
+/// visited `budget` values (an alias is visited as often as it is used) or
+/// gone deeper than source_depth_max.
+bool set_block_style(YAML::Node node, size_t& budget, size_t depth = 0) {
+  if (budget == 0 || depth > source_depth_max)
     return false;
   --budget;
   node.SetStyle(YAML::EmitterStyle::Block);
   if (node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it)
-      if (!set_block_style(it->second, budget))
+      if (!set_block_style(it->second, budget, depth + 1))
         return false;
   } else if (node.IsSequence()) {
     for (auto it = node.begin(); it != node.end(); ++it)
-      if (!set_block_style(*it, budget))
+      if (!set_block_style(*it, budget, depth + 1))
         return false;
   }
   return true;
@@ -58,16 +63,19 @@ bool set_block_style(YAML::Node node, size_t& budget) {
 
 /// A section's settings as text, for a reload to tell whether they changed:
 /// the same whether the file wrote them in flow style ({a: 1}) or block.
-/// Reports a section that expands to more than source_values_max values.
+/// Reports a section that expands past source_values_max values or
+/// source_depth_max levels.
 std::string source_text(checker& c, const entry& e, const std::string& field) {
   auto copy = YAML::Clone(e.value);
   size_t budget = source_values_max;
   if (!set_block_style(copy, budget)) {
     c.report(c.at_value(e), field,
              "holds more than " + std::to_string(source_values_max)
-               + " values once its aliases are expanded",
+               + " values, or values nested more than "
+               + std::to_string(source_depth_max)
+               + " levels deep, once its aliases are expanded",
              "write the settings out instead of nesting aliases (*name) of "
-             "aliases");
+             "aliases, or an alias inside its own anchor");
     return {};
   }
   return YAML::Dump(copy);

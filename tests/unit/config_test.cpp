@@ -2266,6 +2266,26 @@ TEST_CASE("aliases of aliases are refused before they are expanded",
   CHECK(expanded("backends.mem"));
 }
 
+TEST_CASE("an alias inside its own anchor is refused, not followed without "
+          "end",
+          "[config]") {
+  auto r = check(R"(server: &loop {scheduler: [*loop]}
+backends:
+  mem: &self [type, *self]
+namespaces: {cache: {backend: mem}}
+)");
+  INFO("problems:\n" << fields_of(r));
+  CHECK_FALSE(r.config.has_value());
+  for (auto field : {"server", "backends.mem"}) {
+    INFO(field);
+    CHECK(std::any_of(r.problems.begin(), r.problems.end(), [&](auto& p) {
+      return p.field == field
+        && p.message.find("levels deep, once its aliases are expanded")
+        != std::string::npos;
+    }));
+  }
+}
+
 TEST_CASE("anchors and aliases that share settings are read as written",
           "[config]") {
   auto r = check(R"(backends:
