@@ -48,6 +48,15 @@ void read_token_file(checker& c, const entry& e, const std::string& field,
       "give a readable file of lines \"<principal> <sha256 of its token>\"");
     return;
   }
+  // A device or a pipe (/dev/zero, /dev/stdin) would be read without end.
+  if (std::filesystem::exists(out.token_file, ec)
+      && !std::filesystem::is_regular_file(out.token_file, ec)) {
+    c.report(c.at(e.value), field,
+             "cannot read token file " + quote(out.token_file)
+               + ": it is not a regular file",
+             "give a file of lines \"<principal> <sha256 of its token>\"");
+    return;
+  }
   std::ifstream in(out.token_file);
   if (!in) {
     c.report(

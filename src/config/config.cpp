@@ -32,21 +32,52 @@ namespace {
 const std::vector<std::string> root_keys
   = {"server", "audit", "auth", "backends", "namespaces"};
 
-void set_block_style(YAML::Node node) {
+/// Values a section's source text may hold once its aliases are expanded.
+/// Each `*name` repeats what its anchor holds, so aliases of aliases grow
+/// exponentially with the length of the file; no real section comes near.
+constexpr size_t source_values_max = 100000;
+
+/// How deep a section's values may nest once its aliases are expanded. An
+/// alias inside its own anchor (`a: &a [*a]`) nests without end.
+constexpr size_t source_depth_max = 64;
+
+/// Sets block style on `node` and everything in it; false once it has
+/// visited `budget` values (an alias is visited as often as it is used) or
+/// gone deeper than source_depth_max.
+bool set_block_style(YAML::Node node, size_t& budget, size_t depth = 0) {
+  if (budget == 0 || depth > source_depth_max)
+    return false;
+  --budget;
   node.SetStyle(YAML::EmitterStyle::Block);
-  if (node.IsMap())
+  if (node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it)
-      set_block_style(it->second);
-  else if (node.IsSequence())
+      if (!set_block_style(it->second, budget, depth + 1))
+        return false;
+  } else if (node.IsSequence()) {
     for (auto it = node.begin(); it != node.end(); ++it)
-      set_block_style(*it);
+      if (!set_block_style(*it, budget, depth + 1))
+        return false;
+  }
+  return true;
 }
 
 /// A section's settings as text, for a reload to tell whether they changed:
 /// the same whether the file wrote them in flow style ({a: 1}) or block.
-std::string source_text(const YAML::Node& node) {
-  auto copy = YAML::Clone(node);
-  set_block_style(copy);
+/// Reports a section that expands past source_values_max values or
+/// source_depth_max levels.
+std::string source_text(checker& c, const entry& e, const std::string& field) {
+  auto copy = YAML::Clone(e.value);
+  size_t budget = source_values_max;
+  if (!set_block_style(copy, budget)) {
+    c.report(c.at_value(e), field,
+             "holds more than " + std::to_string(source_values_max)
+               + " values, or values nested more than "
+               + std::to_string(source_depth_max)
+               + " levels deep, once its aliases are expanded",
+             "write the settings out instead of nesting aliases (*name) of "
+             "aliases, or an alias inside its own anchor");
+    return {};
+  }
   return YAML::Dump(copy);
 }
 
@@ -71,11 +102,11 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
 
   if (const entry* e = s.find("server")) {
     check_server(c, *e, cfg.server);
-    cfg.server_source = source_text(e->value);
+    cfg.server_source = source_text(c, *e, "server");
   }
   if (const entry* e = s.find("audit")) {
     check_audit(c, *e, cfg.audit);
-    cfg.audit_source = source_text(e->value);
+    cfg.audit_source = source_text(c, *e, "audit");
   }
   if (const entry* e = s.find("auth"))
     check_auth(c, *e, cfg.auth);
@@ -100,7 +131,7 @@ void check_document(checker& c, const YAML::Node& root, gateway_config& cfg) {
     for (const auto& e : bs.items) {
       bool known_type = false;
       backend b = check_backend(c, e, known_type);
-      b.source = source_text(e.value);
+      b.source = source_text(c, e, "backends." + e.name);
       infos[e.name] = {known_type, b.type};
       cfg.backends[e.name] = std::move(b);
     }

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -31,6 +32,13 @@ using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_free>;
 
 /// Opens `path` for OpenSSL, or says why it cannot be read.
 bio_ptr open_file(const std::string& path, std::string& why) {
+  // A device or a pipe (/dev/zero, /dev/stdin) would be read without end.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)
+      && !std::filesystem::is_regular_file(path, ec)) {
+    why = "cannot read " + path + ": it is not a regular file";
+    return nullptr;
+  }
   // std::ifstream gives errno for the message; OpenSSL's own error would
   // only say "no such file" without the reason's nuance (permissions).
   std::ifstream probe(path);

@@ -74,26 +74,31 @@ status authenticate(const grpc::ServerContextBase& ctx,
                     const authenticator* auth, request_context& rc) {
   if (auth == nullptr || !auth->enabled())
     return {};
+  if (auth->mode() != config::auth_mode::mtls)
+    return authenticate_token(ctx.client_metadata(), *auth, rc);
   std::optional<std::string> principal;
-  if (auth->mode() == config::auth_mode::mtls) {
-    if (auto peer = ctx.auth_context())
-      principal = auth->principal_of(*peer);
-    if (!principal)
-      return status::failure(status_code::unauthenticated,
-                             "no verified client certificate: connect with "
-                             "TLS and a certificate issued by the CA the "
-                             "gateway trusts");
-  } else {
-    auto& md = ctx.client_metadata();
-    if (auto i = md.find("authorization"); i != md.end())
-      principal = auth->principal_of(
-        std::string_view(i->second.data(), i->second.size()));
-    if (!principal)
-      return status::failure(status_code::unauthenticated,
-                             "missing or unknown credentials: send the "
-                             "metadata \"authorization: Bearer <token>\" "
-                             "with a token the gateway knows");
-  }
+  if (auto peer = ctx.auth_context())
+    principal = auth->principal_of(*peer);
+  if (!principal)
+    return status::failure(status_code::unauthenticated,
+                           "no verified client certificate: connect with "
+                           "TLS and a certificate issued by the CA the "
+                           "gateway trusts");
+  rc.principal = std::move(*principal);
+  return {};
+}
+
+status authenticate_token(const client_metadata& md, const authenticator& auth,
+                          request_context& rc) {
+  std::optional<std::string> principal;
+  if (auto i = md.find("authorization"); i != md.end())
+    principal
+      = auth.principal_of(std::string_view(i->second.data(), i->second.size()));
+  if (!principal)
+    return status::failure(status_code::unauthenticated,
+                           "missing or unknown credentials: send the "
+                           "metadata \"authorization: Bearer <token>\" "
+                           "with a token the gateway knows");
   rc.principal = std::move(*principal);
   return {};
 }

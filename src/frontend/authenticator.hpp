@@ -20,6 +20,7 @@
 #include <grpcpp/server_context.h>
 
 #include "config/config.hpp"
+#include "frontend/request_metadata.hpp"
 #include "model/status.hpp"
 #include "runtime/call.hpp"
 
@@ -72,6 +73,11 @@ private:
 /// on and the call does not carry known credentials. A null `auth` is off.
 status authenticate(const grpc::ServerContextBase& ctx,
                     const authenticator* auth, request_context& rc);
+
+/// What authenticate does in mode token: sets `rc.principal` from the
+/// `authorization` metadata in `md`, or answers UNAUTHENTICATED.
+status authenticate_token(const client_metadata& md, const authenticator& auth,
+                          request_context& rc);
 
 /// The key of the caller's session: its connection, and its principal when
 /// it has one. Valid until the thread's next call of it.

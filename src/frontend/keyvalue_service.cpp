@@ -1,5 +1,6 @@
 #include "frontend/keyvalue_service.hpp"
 
+#include "frontend/keyvalue_requests.hpp"
 #include "frontend/unary_call.hpp"
 
 namespace prism::frontend {
@@ -26,7 +27,7 @@ struct get_rpc {
   using response = v1::GetResponse;
   static constexpr auto request_call = &async_service::RequestGet;
   static model::operation operation(const request& r) {
-    return model::get_op{r.key()};
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     auto& x = std::get<model::get_result>(r);
@@ -42,10 +43,7 @@ struct set_rpc {
   using response = v1::SetResponse;
   static constexpr auto request_call = &async_service::RequestSet;
   static model::operation operation(const request& r) {
-    model::set_op op{r.key(), r.value(), r.ttl_ms(), {}};
-    if (r.has_if_version())
-      op.if_version = r.if_version();
-    return op;
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     out.set_version(std::get<model::set_result>(r).version);
@@ -58,7 +56,7 @@ struct delete_rpc {
   using response = v1::DeleteResponse;
   static constexpr auto request_call = &async_service::RequestDelete;
   static model::operation operation(const request& r) {
-    return model::delete_op{r.key()};
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     out.set_existed(std::get<model::delete_result>(r).existed);
@@ -71,7 +69,7 @@ struct exists_rpc {
   using response = v1::ExistsResponse;
   static constexpr auto request_call = &async_service::RequestExists;
   static model::operation operation(const request& r) {
-    return model::exists_op{r.key()};
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     out.set_exists(std::get<model::exists_result>(r).exists);
@@ -84,9 +82,7 @@ struct batch_get_rpc {
   using response = v1::BatchGetResponse;
   static constexpr auto request_call = &async_service::RequestBatchGet;
   static model::operation operation(const request& r) {
-    model::batch_get_op op;
-    op.keys.assign(r.keys().begin(), r.keys().end());
-    return op;
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     auto& x = std::get<model::batch_get_result>(r);
@@ -102,11 +98,7 @@ struct batch_set_rpc {
   using response = v1::BatchSetResponse;
   static constexpr auto request_call = &async_service::RequestBatchSet;
   static model::operation operation(const request& r) {
-    model::batch_set_op op;
-    op.entries.reserve(static_cast<size_t>(r.entries_size()));
-    for (auto& e : r.entries())
-      op.entries.push_back(model::entry{e.key(), e.value(), e.ttl_ms()});
-    return op;
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     auto& x = std::get<model::batch_set_result>(r);
@@ -122,9 +114,7 @@ struct batch_delete_rpc {
   using response = v1::BatchDeleteResponse;
   static constexpr auto request_call = &async_service::RequestBatchDelete;
   static model::operation operation(const request& r) {
-    model::batch_delete_op op;
-    op.keys.assign(r.keys().begin(), r.keys().end());
-    return op;
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     out.set_deleted(std::get<model::batch_delete_result>(r).deleted);
@@ -137,8 +127,7 @@ struct scan_rpc {
   using response = v1::ScanResponse;
   static constexpr auto request_call = &async_service::RequestScan;
   static model::operation operation(const request& r) {
-    return model::scan_op{r.prefix(), r.start_after(), r.limit(),
-                          r.keys_only()};
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     auto& x = std::get<model::scan_result>(r);

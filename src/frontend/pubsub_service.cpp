@@ -5,6 +5,7 @@
 
 #include <grpcpp/support/async_stream.h>
 
+#include "frontend/pubsub_requests.hpp"
 #include "frontend/unary_call.hpp"
 
 namespace prism::frontend {
@@ -13,22 +14,13 @@ namespace {
 
 using async_service = v1::PubSub::AsyncService;
 
-model::metadata from_proto(
-  const google::protobuf::Map<std::string, std::string>& md) {
-  model::metadata out;
-  out.reserve(md.size());
-  for (auto& [k, v] : md)
-    out.emplace_back(k, v);
-  return out;
-}
-
 struct publish_rpc {
   using service = async_service;
   using request = v1::PublishRequest;
   using response = v1::PublishResponse;
   static constexpr auto request_call = &async_service::RequestPublish;
   static model::operation operation(const request& r) {
-    return model::publish_op{r.topic(), r.payload(), from_proto(r.metadata())};
+    return to_operation(r);
   }
   static void fill(response& out, model::result&& r) {
     out.set_message_id(
@@ -175,15 +167,9 @@ private:
       started_ = true;
     }
     request(core_, service_, cq_);
-    const auto start = request_.start() == v1::EARLIEST
-      ? model::start_position::earliest
-      : request_.start() == v1::LATEST ? model::start_position::latest
-                                       : model::start_position::unknown;
-    model::operation op{
-      model::subscribe_op{request_.topic(), request_.subscription(), start}};
     auto me = shared_from_this();
-    core_->dispatch_stream(ctx_, request_.namespace_(), std::move(op), me,
-                           std::make_unique<subscribe_completion>(me));
+    core_->dispatch_stream(ctx_, request_.namespace_(), to_operation(request_),
+                           me, std::make_unique<subscribe_completion>(me));
   }
 
   void on_operation(bool ok) {

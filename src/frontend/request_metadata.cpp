@@ -37,8 +37,7 @@ bool acceptable_request_id(grpc::string_ref id) {
   return true;
 }
 
-std::string header(const grpc::ServerContextBase& ctx, std::string_view name) {
-  auto& md = ctx.client_metadata();
+std::string header(const client_metadata& md, std::string_view name) {
   auto i = md.find(grpc::string_ref(name.data(), name.size()));
   if (i == md.end())
     return {};
@@ -51,7 +50,19 @@ request_context make_request_context(grpc::ServerContextBase& ctx,
                                      const std::string& ns,
                                      caf::actor_system& sys) {
   request_context rc;
-  auto id = header(ctx, request_id_header);
+  read_client_metadata(ctx.client_metadata(), ns, rc);
+  ctx.AddInitialMetadata(std::string(request_id_header), rc.request_id);
+  rc.peer = ctx.peer();
+  // gRPC's own deadline, not ctx.deadline(): that one is a system_clock
+  // time point, which wraps around into the past for a timeout more than
+  // some 292 years ahead (the largest a client can send is 99999999 hours).
+  rc.deadline = call_deadline(ctx.raw_deadline(), sys.clock().now());
+  return rc;
+}
+
+void read_client_metadata(const client_metadata& md, const std::string& ns,
+                          request_context& rc) {
+  auto id = header(md, request_id_header);
   if (acceptable_request_id(id)) {
     rc.request_id = std::move(id);
   } else {
@@ -72,32 +83,33 @@ request_context make_request_context(grpc::ServerContextBase& ctx,
                       rc.request_id, defaults::request_id_bytes_max);
     }
   }
-  ctx.AddInitialMetadata(std::string(request_id_header), rc.request_id);
-  rc.traceparent = header(ctx, traceparent_header);
+  rc.traceparent = header(md, traceparent_header);
   // A name too long for any namespace is refused (validate_request); what
   // the logs and the audit line say of it is its beginning.
   if (ns.size() <= defaults::namespace_name_bytes_max)
     rc.ns = ns;
   else
     rc.ns = ns.substr(0, defaults::namespace_name_bytes_max) + "...";
-  rc.peer = ctx.peer();
-  // gRPC's own deadline, not ctx.deadline(): that one is a system_clock
-  // time point, which wraps around into the past for a timeout more than
-  // some 292 years ahead (the largest a client can send is 99999999 hours).
-  const gpr_timespec deadline = ctx.raw_deadline();
-  if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) != 0) {
-    const gpr_timespec left
-      = gpr_time_sub(gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC),
-                     gpr_now(GPR_CLOCK_MONOTONIC));
-    // Past 200 years, the time span itself would not hold it.
-    constexpr int64_t no_deadline_after_s = 200ll * 366 * 24 * 3600;
-    rc.deadline = left.tv_sec >= no_deadline_after_s
-      ? caf::actor_clock::time_point::max()
-      : actor_deadline(sys.clock().now(),
-                       std::chrono::seconds{left.tv_sec}
-                         + std::chrono::nanoseconds{left.tv_nsec});
-  }
-  return rc;
+}
+
+caf::actor_clock::time_point call_deadline(gpr_timespec deadline,
+                                           caf::actor_clock::time_point now) {
+  if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0)
+    return caf::actor_clock::time_point::max();
+  const gpr_timespec left
+    = gpr_time_sub(gpr_convert_clock_type(deadline, GPR_CLOCK_MONOTONIC),
+                   gpr_now(GPR_CLOCK_MONOTONIC));
+  // Past 200 years either way, the time span itself would not hold it: so
+  // far ahead is no deadline, so far behind is as expired as 200 years ago
+  // (and stays a time point that differences with now still hold).
+  constexpr int64_t span_s_max = 200ll * 366 * 24 * 3600;
+  if (left.tv_sec >= span_s_max)
+    return caf::actor_clock::time_point::max();
+  if (left.tv_sec <= -span_s_max)
+    return actor_deadline(now, -std::chrono::seconds{span_s_max});
+  return actor_deadline(now,
+                        std::chrono::seconds{left.tv_sec}
+                          + std::chrono::nanoseconds{left.tv_nsec});
 }
 
 caf::actor_clock::time_point actor_deadline(caf::actor_clock::time_point now,

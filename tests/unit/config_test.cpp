@@ -2236,3 +2236,83 @@ namespaces:
   CHECK(ok.config->namespaces.at("b").audit_required);
   CHECK_FALSE(ok.config->namespaces.at("c").audit_required);
 }
+
+TEST_CASE("aliases of aliases are refused before they are expanded",
+          "[config]") {
+  // Nine levels of ten aliases each: a billion values once expanded, which
+  // the reload's record of a section would walk one by one.
+  std::string yaml = "x0: &x0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int level = 1; level < 9; ++level) {
+    yaml += "x" + std::to_string(level) + ": &x" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i)
+      yaml += (i ? ", *x" : "*x") + std::to_string(level - 1);
+    yaml += "]\n";
+  }
+  yaml += "server: *x8\n"
+          "backends:\n"
+          "  mem: {type: memory, supervision: {backoff: *x8}}\n"
+          "namespaces: {cache: {backend: mem}}\n";
+  auto r = check(yaml);
+  INFO("problems:\n" << fields_of(r));
+  CHECK_FALSE(r.config.has_value());
+  auto expanded = [&](const std::string& field) {
+    return std::any_of(r.problems.begin(), r.problems.end(), [&](auto& p) {
+      return p.field == field
+        && p.message.find("once its aliases are expanded") != std::string::npos
+        && !p.hint.empty();
+    });
+  };
+  CHECK(expanded("server"));
+  CHECK(expanded("backends.mem"));
+}
+
+TEST_CASE("an alias inside its own anchor is refused, not followed without "
+          "end",
+          "[config]") {
+  auto r = check(R"(server: &loop {scheduler: [*loop]}
+backends:
+  mem: &self [type, *self]
+namespaces: {cache: {backend: mem}}
+)");
+  INFO("problems:\n" << fields_of(r));
+  CHECK_FALSE(r.config.has_value());
+  for (auto field : {"server", "backends.mem"}) {
+    INFO(field);
+    CHECK(std::any_of(r.problems.begin(), r.problems.end(), [&](auto& p) {
+      return p.field == field
+        && p.message.find("levels deep, once its aliases are expanded")
+        != std::string::npos;
+    }));
+  }
+}
+
+TEST_CASE("anchors and aliases that share settings are read as written",
+          "[config]") {
+  auto r = check(R"(backends:
+  a: &pool {type: memory, connections: 4}
+  b: *pool
+namespaces:
+  one: {backend: a}
+  two: {backend: b}
+)");
+  INFO(fields_of(r));
+  REQUIRE(r.ok());
+  CHECK(r.config->backends.at("b").connections == 4);
+  CHECK(r.config->backends.at("a").source == r.config->backends.at("b").source);
+}
+
+TEST_CASE("a token file or a TLS file that is a device is refused, not read "
+          "without end",
+          "[config]") {
+  auto r = check(R"(auth:
+  mode: token
+  token_file: /dev/zero
+server:
+  tls: {cert_file: /dev/zero, key_file: /dev/null}
+backends: {mem: {type: memory}}
+namespaces: {cache: {backend: mem}}
+)");
+  expect_problem(r, "auth.token_file", 3, "it is not a regular file");
+  expect_problem(r, "server.tls.cert_file", 5, "it is not a regular file");
+  expect_problem(r, "server.tls.key_file", 5, "it is not a regular file");
+}

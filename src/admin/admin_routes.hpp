@@ -1,0 +1,78 @@
+#pragma once
+
+// The admin listener's routing, apart from its sockets: a request (method,
+// path, Authorization header) goes to the row of the endpoint table whose
+// path it names and comes back as an answer. admin_server hands httplib's
+// requests to it; the tests and the admin_route fuzzer call it directly.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace caf {
+class actor_system;
+}
+
+namespace prism {
+class inspector;
+}
+
+namespace prism::admin {
+
+/// What a config reload did: applied, or refused with the reasons (each a
+/// sentence a person can act on) and the old config still serving.
+struct reload_outcome {
+  bool applied = false;
+  /// One line describing the config now serving.
+  std::string summary;
+  std::vector<std::string> problems;
+};
+
+struct admin_hooks {
+  /// Prometheus text of the gateway's counters.
+  std::function<std::string()> metrics;
+  /// True while the gateway accepts requests.
+  std::function<bool()> ready;
+  /// The registry of live actors, served under /debug; the /debug endpoints
+  /// answer 503 without it. Must outlive the admin server.
+  prism::inspector* actors = nullptr;
+  /// The actor system the inspected actors run in: its clock gives ages, and
+  /// kills are sent in it. Must outlive the admin server.
+  caf::actor_system* system = nullptr;
+  /// Whether a request's `authorization` header may use the mutating
+  /// endpoints (kill); unset allows everyone.
+  std::function<bool(const std::string& authorization)> admin_allowed;
+  /// Reloads the config file (POST /admin/reload); unset answers 503.
+  std::function<reload_outcome()> reload;
+};
+
+/// A request as the routing reads it.
+struct admin_request {
+  /// As sent; HEAD is answered like GET (the listener sends no body).
+  std::string method;
+  /// Decoded, without the query (which no endpoint reads).
+  std::string path;
+  /// The Authorization header, empty when there is none.
+  std::string authorization;
+};
+
+struct admin_answer {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  /// The Allow header of a 405, else empty.
+  std::string allow;
+};
+
+/// The answer to `req`: the endpoint's, or 405 naming the method to use
+/// when the path is an endpoint's and the method another. Nullopt when the
+/// path is no endpoint's (the listener answers those 404).
+std::optional<admin_answer> route(const admin_hooks& hooks,
+                                  const admin_request& req);
+
+/// The regular expression (ECMAScript, matching a whole path) of every path
+/// route() answers, for the listener to hand those paths to it.
+std::string routed_paths_pattern();
+
+} // namespace prism::admin

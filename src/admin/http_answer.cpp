@@ -1,0 +1,21 @@
+#include "admin/http_answer.hpp"
+
+#include <httplib.h>
+
+namespace prism::admin {
+
+void answer_request(const admin_hooks& hooks, const httplib::Request& req,
+                    httplib::Response& res) {
+  auto routed = route(
+    hooks, {req.method, req.path, req.get_header_value("Authorization")});
+  if (!routed) {
+    res.status = 404;
+    return;
+  }
+  res.status = routed->status;
+  if (!routed->allow.empty())
+    res.set_header("Allow", routed->allow);
+  res.set_content(routed->body, routed->content_type);
+}
+
+} // namespace prism::admin
