@@ -47,14 +47,14 @@ void actor_record::record_work(std::chrono::nanoseconds d) noexcept {
   }
   work_[bucket].fetch_add(1, std::memory_order_relaxed);
   auto max = work_max_ns_.load(std::memory_order_relaxed);
-  while (ns > max
-         && !work_max_ns_.compare_exchange_weak(max, ns,
-                                                std::memory_order_relaxed))
+  while (
+    ns > max
+    && !work_max_ns_.compare_exchange_weak(max, ns, std::memory_order_relaxed))
     ;
 }
 
-std::array<uint64_t, actor_record::work_buckets>
-actor_record::work_histogram() const noexcept {
+std::array<uint64_t, actor_record::work_buckets> actor_record::work_histogram()
+  const noexcept {
   std::array<uint64_t, work_buckets> out{};
   for (size_t i = 0; i < work_buckets; ++i)
     out[i] = work_[i].load(std::memory_order_relaxed);

@@ -159,9 +159,8 @@ class handling {
 public:
   explicit handling(inspector_registration& registration) noexcept {
     if (registration
-        && registration->count_handled()
-               % actor_record::work_sample_every
-             == 0) {
+        && registration->count_handled() % actor_record::work_sample_every
+          == 0) {
       record_ = &*registration;
       start_ = std::chrono::steady_clock::now();
     }

@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "runtime/actor_record.hpp"
+#include "runtime/slow_log.hpp"
 
 namespace prism {
 
@@ -32,5 +33,11 @@ std::optional<nlohmann::json> to_json_one(const std::vector<actor_info>& actors,
 
 /// One actor as a JSON object (the element of every list above).
 nlohmann::json to_json(const actor_info& actor, int64_t generated_at_ms);
+
+/// {"generated_at_ms", "threshold_ms", "capacity", "recorded", "count",
+/// "entries": [entry...]} newest first; `now` is the actor clock's time of
+/// the snapshot (an entry's age is measured against it).
+nlohmann::json to_json(const slow_log& log, caf::actor_clock::time_point now,
+                       int64_t generated_at_ms);
 
 } // namespace prism

@@ -10,6 +10,7 @@
 
 #include "admin/actor_json.hpp"
 #include "runtime/inspector.hpp"
+#include "runtime/slow_log.hpp"
 
 namespace prism::admin {
 
@@ -149,6 +150,45 @@ void kill_actor(const admin_hooks& hooks, const matched_request& req,
   send_json(res, 202, *one);
 }
 
+/// False (and a 503 answered) when the slow log is not wired in.
+bool have_slow_log(const admin_hooks& hooks, admin_answer& res) {
+  if (hooks.slow)
+    return true;
+  send_error(res, 503, "unavailable",
+             "the slow log is not wired to the admin listener");
+  return false;
+}
+
+void reset_slow_log(const admin_hooks& hooks, const matched_request& req,
+                    admin_answer& res) {
+  if (!admin_request_allowed(hooks, req.req, res) || !have_slow_log(hooks, res))
+    return;
+  hooks.slow->reset();
+  send_json(res, 200, {{"reset", true}, {"recorded", hooks.slow->recorded()}});
+}
+
+/// Thresholds the slow log takes, in ms: up to an hour.
+constexpr uint64_t slow_threshold_ms_max = 3600000;
+
+void set_slow_threshold(const admin_hooks& hooks, const matched_request& req,
+                        admin_answer& res) {
+  if (!admin_request_allowed(hooks, req.req, res) || !have_slow_log(hooks, res))
+    return;
+  const std::string& text = req.id;
+  uint64_t ms = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()
+      || ms > slow_threshold_ms_max) {
+    send_error(res, 400, "bad_request",
+               fmt::format("slow log threshold \"{}\" is not a whole number "
+                           "of milliseconds from 0 to {}",
+                           text, slow_threshold_ms_max));
+    return;
+  }
+  hooks.slow->set_threshold(std::chrono::milliseconds(ms));
+  send_json(res, 200, {{"threshold_ms", ms}});
+}
+
 void reload_config(const admin_hooks& hooks, const matched_request& req,
                    admin_answer& res) {
   if (!admin_request_allowed(hooks, req.req, res))
@@ -214,6 +254,18 @@ const std::vector<endpoint>& endpoints() {
        else
          send_unknown_actor(res, id);
      }},
+    {"GET", "/debug/slowlog",
+     "the newest calls that took at least the threshold, with their time "
+     "per hop (JSON)",
+     [](const admin_hooks& hooks, const matched_request&, admin_answer& res) {
+       if (!have_slow_log(hooks, res))
+         return;
+       send_json(res, 200, to_json(*hooks.slow, actor_now(hooks), wall_ms()));
+     }},
+    {"POST", "/debug/slowlog/reset", "forget the slow log's entries",
+     reset_slow_log},
+    {"POST", "/debug/slowlog/threshold/{id}",
+     "record calls that take at least {id} ms from now on", set_slow_threshold},
     {"POST", "/admin/reload",
      "read the config file again and apply it; 200 when applied, 422 with "
      "the problems when refused (the old config keeps serving)",

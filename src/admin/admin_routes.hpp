@@ -16,7 +16,8 @@ class actor_system;
 
 namespace prism {
 class inspector;
-}
+class slow_log;
+} // namespace prism
 
 namespace prism::admin {
 
@@ -43,6 +44,9 @@ struct admin_hooks {
   /// Whether a request's `authorization` header may use the mutating
   /// endpoints (kill); unset allows everyone.
   std::function<bool(const std::string& authorization)> admin_allowed;
+  /// The gateway's slow log (GET /debug/slowlog); the /debug/slowlog
+  /// endpoints answer 503 without it. Must outlive the admin server.
+  prism::slow_log* slow = nullptr;
   /// Reloads the config file (POST /admin/reload); unset answers 503.
   std::function<reload_outcome()> reload;
 };

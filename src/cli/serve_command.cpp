@@ -344,6 +344,7 @@ int serve(const serve_options& opts) {
       };
     hooks.actors = &actors;
     hooks.system = &sys;
+    hooks.slow = &gw->slow_calls();
     reloader = std::make_unique<config_reloader>(opts, *gw, *auth);
     hooks.reload = [&reloader] {
       return (*reloader)();

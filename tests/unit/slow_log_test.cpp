@@ -5,6 +5,9 @@
 #include <string>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "admin/admin_routes.hpp"
 
 #include "runtime/slow_log.hpp"
 #include "simulation/deterministic_gateway.hpp"
@@ -101,4 +104,58 @@ TEST_CASE("the slow log keeps the newest entries, newest first, and its "
   wait_answer(g, "under");
   CHECK(log.latest(10).empty());
   CHECK(log.recorded() == 130);
+}
+
+TEST_CASE("the admin listener serves the slow log, resets it and sets its "
+          "threshold, mutations for admins only") {
+  deterministic_gateway g(parse_config(config_yaml));
+  admin::admin_hooks hooks;
+  hooks.slow = &g.gw().slow_calls();
+  hooks.system = &g.system();
+  bool admin = false;
+  hooks.admin_allowed = [&](const std::string&) {
+    return admin;
+  };
+  auto route = [&](const char* method, const std::string& path) {
+    auto a = admin::route(hooks, {method, path, ""});
+    REQUIRE(a);
+    return *a;
+  };
+  CHECK(route("POST", "/debug/slowlog/threshold/0").status == 403);
+  admin = true;
+  auto set = route("POST", "/debug/slowlog/threshold/0");
+  CHECK(set.status == 200);
+  CHECK(nlohmann::json::parse(set.body)["threshold_ms"] == 0);
+  REQUIRE(g.call("kv", model::set_op{"k", "v"}).status.ok());
+  g.advance_ms(7);
+  auto got = route("GET", "/debug/slowlog");
+  REQUIRE(got.status == 200);
+  auto body = nlohmann::json::parse(got.body);
+  CHECK(body["count"] == 1);
+  CHECK(body["recorded"] == 1);
+  CHECK(body["capacity"] == 128);
+  auto& e = body["entries"][0];
+  CHECK(e["operation"] == "Set");
+  CHECK(e["namespace"] == "kv");
+  CHECK(e["code"] == "OK");
+  CHECK(e["ago_ms"] == 7);
+  CHECK(e["hops"].size() == 6);
+  CHECK(e["hops"][0]["name"] == "session");
+  for (auto bad : {"abc", "-1", "3600001", "1.5"}) {
+    auto r = route("POST", std::string("/debug/slowlog/threshold/") + bad);
+    INFO(bad);
+    CHECK(r.status == 400);
+    CHECK(r.body.find("whole number of milliseconds") != std::string::npos);
+  }
+  CHECK(route("POST", "/debug/slowlog/threshold/250").status == 200);
+  CHECK(g.gw().slow_calls().threshold() == std::chrono::milliseconds(250));
+  auto reset = route("POST", "/debug/slowlog/reset");
+  CHECK(reset.status == 200);
+  CHECK(nlohmann::json::parse(route("GET", "/debug/slowlog").body)["count"]
+        == 0);
+  CHECK(route("GET", "/debug/slowlog/reset").status == 405);
+  admin::admin_hooks none;
+  auto missing = admin::route(none, {"GET", "/debug/slowlog", ""});
+  REQUIRE(missing);
+  CHECK(missing->status == 503);
 }
