@@ -39,6 +39,8 @@ struct run_report {
   std::string scenario_file;
   std::string scenario_sha256;
   uint64_t seed = 0;
+  /// Defects planted on purpose (run_options::planted).
+  std::vector<std::string> planted;
   /// The seed of each component, derived from `seed`.
   std::map<std::string, uint64_t> child_seeds;
   /// Random fault kinds the seed switched on and off (empty without
@@ -68,7 +70,18 @@ struct run_report {
 /// The seed of one component of a run (e.g. "scheduler", "workload/3").
 uint64_t child_seed(uint64_t seed, std::string_view component);
 
+/// How a run differs from the scenario's own: defects planted on purpose
+/// (the names of defects.hpp's table).
+struct run_options {
+  std::vector<std::string> planted;
+};
+
 /// Runs `s` with `seed` and judges it with the scenario's oracles.
 run_report run_scenario(const scenario& s, uint64_t seed);
+
+/// The same, with `options`; throws std::invalid_argument naming an unknown
+/// planted defect and the known ones.
+run_report run_scenario(const scenario& s, uint64_t seed,
+                        const run_options& options);
 
 } // namespace prism::simulation
