@@ -146,7 +146,10 @@ void run_one(const simulate_flags& f) {
   }
   if (auto* failure = r.first_failure()) {
     std::cerr << "prism simulate: oracle " << sim::info_of(failure->kind).name
-              << " failed: " << failure->counterexample << '\n';
+              << " failed";
+    for (auto& name : r.planted)
+      std::cerr << " (planted defect: " << name << ")";
+    std::cerr << ": " << failure->counterexample << '\n';
     throw CLI::RuntimeError(exit_failed);
   }
 }

@@ -87,8 +87,7 @@ private:
   uint64_t version_max_ = 0;
 };
 
-void plant_stage_ok_without_forward(deterministic_gateway& g,
-                                    const scenario&) {
+void plant_stage_ok_without_forward(deterministic_gateway& g, const scenario&) {
   g.add_interceptor(std::make_shared<stage_skipper>());
 }
 
@@ -140,8 +139,7 @@ private:
   std::vector<call_ptr> forgotten_;
 };
 
-void plant_pool_forgets_queued_call(deterministic_gateway& g,
-                                    const scenario&) {
+void plant_pool_forgets_queued_call(deterministic_gateway& g, const scenario&) {
   g.add_interceptor(std::make_shared<pool_amnesia>(g));
 }
 

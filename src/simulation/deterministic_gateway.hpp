@@ -75,7 +75,9 @@ struct interception {
   enum class action : uint8_t {
     /// The actor runs it as usual.
     deliver,
-    /// It is taken out of the mailbox unread.
+    /// It is taken out of the mailbox unread, as if it was lost on its way
+    /// (an admission slot its sender took stays taken; a call it carries
+    /// completes itself UNAVAILABLE once nothing else holds it).
     drop,
     /// It is taken out of the mailbox, and the call it carries (a request)
     /// is answered `outcome` in place of the actor: the admission slot its

@@ -17,8 +17,8 @@ constexpr int lower_steps_max = 6;
 /// Width of the comment lines the shrunk scenario starts with.
 constexpr size_t header_width_max = 78;
 
-const char* const mix_kinds[] = {"scan", "batch_set", "delete",
-                                 "cas",  "get",       "set"};
+const char* const mix_kinds[]
+  = {"scan", "batch_set", "delete", "cas", "get", "set"};
 
 /// The weights a workload without `mix:` has (scenario.hpp's op_mix).
 uint32_t default_weight(const std::string& kind) {
@@ -168,8 +168,8 @@ private:
   void schedule_random_faults();
   void drop_faults();
   void shorten_faults();
-  void lower(const std::string& section, const std::string& key,
-             int64_t floor, int64_t otherwise, const std::string& label);
+  void lower(const std::string& section, const std::string& key, int64_t floor,
+             int64_t otherwise, const std::string& label);
   void lower_duration();
   void drop_operation_kinds();
   void drop_deadline();
@@ -247,7 +247,7 @@ void shrinker::keep_only_oracle() {
       return;
     for (auto item : listed) {
       auto name = item.IsMap() ? item.begin()->first.as<std::string>()
-                                : item.as<std::string>();
+                               : item.as<std::string>();
       if (name == oracle_name_)
         only.push_back(YAML::Clone(item));
     }
@@ -369,8 +369,8 @@ void shrinker::lower_duration() {
   // The run must still hold every scheduled fault.
   int64_t floor = 1;
   for (auto& item : schedule_of(doc_))
-    floor = std::max(floor, number_at(item, "at_ms", 0)
-                              + number_at(item, "duration_ms", 0));
+    floor = std::max(
+      floor, number_at(item, "at_ms", 0) + number_at(item, "duration_ms", 0));
   lower("", "duration_ms", floor, 1, "duration_ms");
 }
 
@@ -416,8 +416,8 @@ void shrinker::drop_deadline() {
 shrink_result shrinker::run() {
   auto parsed = parse_scenario(in_.text, in_.file);
   if (!parsed.ok()) {
-    out_.problem = in_.file + " has problems:\n"
-      + format_problems(parsed.problems);
+    out_.problem
+      = in_.file + " has problems:\n" + format_problems(parsed.problems);
     return std::move(out_);
   }
   out_.before = size_of(*parsed.value);
@@ -448,9 +448,9 @@ shrink_result shrinker::run() {
   for (auto& name : in_.options.planted)
     planted += ", planted defect " + name;
   auto note = "Shrunk by `prism simulate shrink` from " + in_.file + " (seed "
-    + std::to_string(in_.seed) + planted + ") in "
-    + std::to_string(out_.runs) + " runs: still fails the oracle "
-    + oracle_name_ + " with seed " + std::to_string(seed_) + ".";
+    + std::to_string(in_.seed) + planted + ") in " + std::to_string(out_.runs)
+    + " runs: still fails the oracle " + oracle_name_ + " with seed "
+    + std::to_string(seed_) + ".";
   out_.text = leading_comments(in_.text) + wrap_comment(note) + body(doc_);
   out_.seed = seed_;
   auto final_scenario = parse_scenario(out_.text, in_.file);
@@ -480,8 +480,8 @@ std::string describe_change(const scenario_size& from,
   std::string out;
   auto add = [&](const std::string& what, int64_t a, int64_t b) {
     if (a != b)
-      out += (out.empty() ? "" : ", ") + what + " " + std::to_string(a)
-        + " -> " + std::to_string(b);
+      out += (out.empty() ? "" : ", ") + what + " " + std::to_string(a) + " -> "
+        + std::to_string(b);
   };
   if (from.random_faults && !to.random_faults)
     out += "random faults scheduled";
