@@ -174,7 +174,12 @@ const defect_info* defect_named(std::string_view name) {
 }
 
 std::string check_defect_names(const std::vector<std::string>& names) {
-  for (auto& name : names) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto& name = names[i];
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i),
+                  name)
+        != names.begin() + static_cast<std::ptrdiff_t>(i))
+      return "defect \"" + name + "\" is planted twice; plant it once";
     if (defect_named(name))
       continue;
     std::string known;

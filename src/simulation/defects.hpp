@@ -36,8 +36,9 @@ struct defect_info {
 const std::vector<defect_info>& defects();
 const defect_info* defect_named(std::string_view name);
 
-/// Empty when every name is a defect of the table; otherwise why not, naming
-/// the first unknown one and listing the known ones.
+/// Empty when every name is a defect of the table, each once; otherwise why
+/// not, naming the first unknown one and listing the known ones (or the one
+/// named twice).
 std::string check_defect_names(const std::vector<std::string>& names);
 
 /// Within a stage_ok_without_forward run, every this many-th Set a stage

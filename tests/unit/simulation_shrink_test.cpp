@@ -281,6 +281,8 @@ TEST_CASE("a defect the table does not have is refused, naming the known "
       CHECK_THAT(what, Catch::Contains(std::string(d.name)));
   }
   CHECK(check_defect_names({"pool_forgets_queued_call"}).empty());
+  CHECK(check_defect_names({"ack_before_write", "ack_before_write"})
+        == "defect \"ack_before_write\" is planted twice; plant it once");
 }
 
 TEST_CASE("shrinking a run that does not fail says so and keeps nothing") {
