@@ -406,7 +406,8 @@ void shrinker::drop_operation_kinds() {
 
 void shrinker::drop_deadline() {
   const YAML::Node workload = doc_["workload"];
-  if (!workload || number_at(workload, "deadline_ms", 1000) == 0)
+  if (!workload
+      || number_at(workload, "deadline_ms", workload_spec{}.deadline_ms) == 0)
     return;
   auto copy = YAML::Clone(doc_);
   copy["workload"]["deadline_ms"] = 0;
@@ -433,14 +434,16 @@ shrink_result shrinker::run() {
   doc_.reset(YAML::Load(in_.text));
   keep_only_oracle();
   schedule_random_faults();
+  // What a workload that does not say has.
+  const workload_spec defaults;
   size_t kept = 0;
   do {
     kept = out_.steps.size();
     drop_faults();
     shorten_faults();
-    lower("workload", "clients", 1, 4, "clients");
+    lower("workload", "clients", 1, defaults.clients, "clients");
     lower_duration();
-    lower("workload", "keys", 1, 16, "keys");
+    lower("workload", "keys", 1, defaults.keys, "keys");
     drop_operation_kinds();
     drop_deadline();
   } while (out_.steps.size() > kept && !exhausted_);
