@@ -319,7 +319,7 @@ TEST_CASE("a planted defect fails its oracle, is said to be planted, and "
   CHECK_THAT(nothing.err, Catch::Contains(held + " is not a failing run"));
 }
 
-TEST_CASE("--plant refuses an unknown defect, a campaign says which it "
+TEST_CASE("an unknown defect to plant is refused, a campaign says which it "
           "planted, and list names them") {
   temp_dir dir;
   auto path = dir.path() + "/breaking.yaml";
