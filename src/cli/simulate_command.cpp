@@ -1,8 +1,9 @@
 // `prism simulate`: runs fault-injection scenarios against the gateway's
 // actor tree on one thread in virtual time (docs/SIMULATION.md). One seed,
 // a campaign of seeds (in child processes with --jobs), a replay that
-// checks a run's trace is reproduced byte for byte, and a list of what
-// there is to run.
+// checks a run's trace is reproduced byte for byte, a shrink that reduces a
+// failing run to a smaller scenario failing the same oracle, and a list of
+// what there is to run (scenarios, fault kinds, oracles, plantable defects).
 
 #include <algorithm>
 #include <cerrno>
@@ -28,9 +29,11 @@
 
 #include "cli/commands.hpp"
 #include "model/digest.hpp"
+#include "simulation/defects.hpp"
 #include "simulation/report.hpp"
 #include "simulation/runner.hpp"
 #include "simulation/scenario.hpp"
+#include "simulation/shrink.hpp"
 
 namespace prism::cli {
 
@@ -57,6 +60,11 @@ struct simulate_flags {
   bool check_determinism = false;
   std::string replay_dir;
   std::string list_dir = "simulations";
+  /// Defects to plant (--plant, repeatable).
+  std::vector<std::string> plant;
+  std::string shrink_dir;
+  std::string shrink_out;
+  std::string max_runs;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -86,6 +94,13 @@ sim::scenario load_or_exit(const std::string& path) {
   return std::move(*loaded.value);
 }
 
+/// The run options the flags ask for; an unknown defect is a usage error.
+sim::run_options options_of(const simulate_flags& f) {
+  if (auto error = sim::check_defect_names(f.plant); !error.empty())
+    usage_error("--plant: " + error);
+  return sim::run_options{f.plant};
+}
+
 void write_or_exit(const sim::run_report& r, const sim::scenario& s,
                    const std::string& dir) {
   if (auto error = sim::write_artifacts(r, s, dir)) {
@@ -98,7 +113,7 @@ void write_or_exit(const sim::run_report& r, const sim::scenario& s,
 /// first line where the traces differ, if any.
 std::optional<sim::text_difference> second_run_difference(
   const sim::scenario& s, const sim::run_report& first) {
-  auto second = sim::run_scenario(s, first.seed);
+  auto second = sim::run_scenario(s, first.seed, {first.planted});
   return sim::first_difference(sim::trace_jsonl(first),
                                sim::trace_jsonl(second));
 }
@@ -110,9 +125,10 @@ std::string not_deterministic(uint64_t seed, const sim::text_difference& d) {
 }
 
 void run_one(const simulate_flags& f) {
+  auto options = options_of(f);
   auto s = load_or_exit(f.file);
   auto seed = to_seed("--seed", f.seed);
-  auto r = sim::run_scenario(s, seed);
+  auto r = sim::run_scenario(s, seed, options);
   std::cout << sim::summary_text(r) << std::flush;
   if (!f.out.empty()) {
     write_or_exit(r, s, f.out);
@@ -130,7 +146,10 @@ void run_one(const simulate_flags& f) {
   }
   if (auto* failure = r.first_failure()) {
     std::cerr << "prism simulate: oracle " << sim::info_of(failure->kind).name
-              << " failed: " << failure->counterexample << '\n';
+              << " failed";
+    for (auto& name : r.planted)
+      std::cerr << " (planted defect: " << name << ")";
+    std::cerr << ": " << failure->counterexample << '\n';
     throw CLI::RuntimeError(exit_failed);
   }
 }
@@ -144,7 +163,7 @@ struct seed_outcome {
 /// Runs one seed of a campaign; keeps its artifacts only when it fails.
 seed_outcome run_campaign_seed(const simulate_flags& f, const sim::scenario& s,
                                uint64_t seed) {
-  auto r = sim::run_scenario(s, seed);
+  auto r = sim::run_scenario(s, seed, {f.plant});
   seed_outcome outcome;
   if (!r.passed()) {
     outcome.passed = false;
@@ -264,6 +283,7 @@ void run_campaign(const simulate_flags& f) {
       usage_error("--jobs: must be 1.." + std::to_string(jobs_max));
     jobs = static_cast<uint32_t>(n);
   }
+  options_of(f);
   auto s = load_or_exit(f.file);
   std::map<uint64_t, seed_outcome> results;
   if (jobs == 1) {
@@ -283,7 +303,10 @@ void run_campaign(const simulate_flags& f) {
       std::cout << o.text << '\n';
     }
   std::cerr << s.name << ": " << results.size() << " seeds, "
-            << results.size() - failed << " held, " << failed << " failed\n";
+            << results.size() - failed << " held, " << failed << " failed";
+  for (auto& name : f.plant)
+    std::cerr << " (planted defect: " << name << ")";
+  std::cerr << '\n';
   if (failed > 0)
     throw CLI::RuntimeError(exit_failed);
 }
@@ -297,27 +320,55 @@ std::string read_text(const std::filesystem::path& path) {
   return text.str();
 }
 
-void run_replay(const simulate_flags& f) {
-  std::filesystem::path dir(f.replay_dir);
+/// What a run directory (from --out) holds: its run.json, its scenario (the
+/// one run.json names by hash), and the defects it planted.
+struct run_directory {
   nlohmann::json run;
+  sim::scenario scenario;
+  uint64_t seed = 0;
+  sim::run_options options;
+};
+
+run_directory read_run_directory(const std::filesystem::path& dir) {
+  run_directory d;
   try {
-    run = nlohmann::json::parse(read_text(dir / "run.json"));
+    d.run = nlohmann::json::parse(read_text(dir / "run.json"));
   } catch (const nlohmann::json::exception& e) {
     usage_error((dir / "run.json").string()
                 + " is not a run.json: " + e.what());
   }
+  auto& run = d.run;
   if (!run.contains("seed") || !run["seed"].is_number_unsigned()
       || !run.contains("scenario") || !run["scenario"].contains("sha256"))
     usage_error((dir / "run.json").string()
                 + " lacks the seed or the scenario's sha256");
+  if (run.contains("planted")) {
+    if (!run["planted"].is_array())
+      usage_error((dir / "run.json").string()
+                  + ": planted must be a list of defect names");
+    for (auto& name : run["planted"]) {
+      if (!name.is_string())
+        usage_error((dir / "run.json").string()
+                    + ": planted must be a list of defect names");
+      d.options.planted.push_back(name.get<std::string>());
+    }
+    if (auto error = sim::check_defect_names(d.options.planted); !error.empty())
+      usage_error((dir / "run.json").string() + ": " + error);
+  }
   auto scenario_path = (dir / "scenario.yaml").string();
-  auto s = load_or_exit(scenario_path);
+  d.scenario = load_or_exit(scenario_path);
   auto want = run["scenario"]["sha256"].get<std::string>();
-  if (s.sha256 != want)
+  if (d.scenario.sha256 != want)
     usage_error(scenario_path + " is not the scenario of this run (sha256 "
-                + s.sha256 + ", run.json says " + want + ")");
-  auto seed = run["seed"].get<uint64_t>();
-  auto r = sim::run_scenario(s, seed);
+                + d.scenario.sha256 + ", run.json says " + want + ")");
+  d.seed = run["seed"].get<uint64_t>();
+  return d;
+}
+
+void run_replay(const simulate_flags& f) {
+  std::filesystem::path dir(f.replay_dir);
+  auto d = read_run_directory(dir);
+  auto r = sim::run_scenario(d.scenario, d.seed, d.options);
   auto expected = read_text(dir / "trace.jsonl");
   auto actual = sim::trace_jsonl(r);
   if (auto diff = sim::first_difference(expected, actual)) {
@@ -330,6 +381,87 @@ void run_replay(const simulate_flags& f) {
   std::cout << sim::summary_text(r) << "  replay    the trace is identical to "
             << (dir / "trace.jsonl").string() << " (" << r.trace.size()
             << " events)\n";
+}
+
+/// The oracle a run.json says failed first, or a usage error saying the
+/// run did not fail.
+sim::oracle_kind failed_oracle(const std::filesystem::path& dir,
+                               const nlohmann::json& run) {
+  if (run.contains("oracles") && run["oracles"].is_array())
+    for (auto& v : run["oracles"])
+      if (v.value("verdict", "") == "FAILED")
+        if (auto kind = sim::oracle_named(v.value("oracle", "")))
+          return *kind;
+  usage_error(dir.string()
+              + " is not a failing run: no oracle failed in its run.json "
+                "(shrink starts from the --out directory of a run that "
+                "failed)");
+}
+
+void run_shrink(const simulate_flags& f) {
+  std::filesystem::path dir(f.shrink_dir);
+  auto d = read_run_directory(dir);
+  auto oracle = failed_oracle(dir, d.run);
+  auto out = f.shrink_out.empty() ? (dir / "shrunk").string() : f.shrink_out;
+  sim::shrink_input in;
+  in.text = d.scenario.text;
+  in.file = d.scenario.file;
+  in.seed = d.seed;
+  in.options = d.options;
+  in.oracle = oracle;
+  sim::shrink_options options;
+  if (!f.max_runs.empty()) {
+    options.max_runs = to_seed("--max-runs", f.max_runs);
+    if (options.max_runs < 1)
+      usage_error("--max-runs: must be at least 1");
+  }
+  options.progress = [](const std::string& line) {
+    std::cout << "  " << line << '\n' << std::flush;
+  };
+  std::string oracle_name{sim::info_of(oracle).name};
+  std::cout << "prism simulate shrink: " << d.scenario.name << " from "
+            << dir.string() << ", seed " << d.seed << ", fails " << oracle_name;
+  for (auto& name : d.options.planted)
+    std::cout << " (planted defect: " << name << ")";
+  std::cout << '\n' << std::flush;
+  auto result = sim::shrink_scenario(in, options);
+  if (!result.reproduced) {
+    std::cerr << "prism simulate shrink: " << result.problem
+              << " (with this binary); nothing to shrink\n";
+    throw CLI::RuntimeError(exit_usage);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  auto path = (std::filesystem::path(out) / "scenario.yaml").string();
+  {
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file << result.text;
+    if (!file.flush())
+      usage_error("cannot write " + path);
+  }
+  auto s = load_or_exit(path);
+  auto r = sim::run_scenario(s, result.seed, d.options);
+  write_or_exit(r, s, out);
+  std::cout << "shrunk in " << result.runs
+            << " runs: " << sim::describe_change(result.before, result.after)
+            << '\n'
+            << "  scenario  " << path << '\n'
+            << "  rerun     " << sim::rerun_command(r) << '\n';
+  const sim::oracle_result* verdict = nullptr;
+  for (auto& v : r.verdicts)
+    if (v.kind == oracle && v.outcome == sim::verdict::failed)
+      verdict = &v;
+  if (!verdict) {
+    std::cerr << "prism simulate shrink: the shrunk scenario did not fail "
+              << oracle_name << " when run again; see " << out << '\n';
+    throw CLI::RuntimeError(exit_usage);
+  }
+  std::cout << "  oracle    " << oracle_name
+            << " FAILED: " << verdict->counterexample << '\n'
+            << "  artifacts " << out
+            << " (run.json, trace.jsonl, history.jsonl, scenario.yaml, "
+               "report.html)\n";
+  throw CLI::RuntimeError(exit_failed);
 }
 
 void run_list(const simulate_flags& f) {
@@ -379,6 +511,10 @@ void run_list(const simulate_flags& f) {
     }
     std::cout << '\n';
   }
+  std::cout << "\nDefects a run can plant on purpose (--plant NAME):\n";
+  for (auto& d : sim::defects())
+    std::cout << "  " << d.name << " (found by " << d.found_by << ")\n      "
+              << d.summary << '\n';
 }
 
 } // namespace
@@ -415,6 +551,13 @@ void add_simulate_command(CLI::App& app) {
     ->type_name("DIR");
   cmd->add_flag("--check-determinism", f->check_determinism,
                 "Run each seed twice and fail when the traces differ");
+  cmd
+    ->add_option("--plant", f->plant,
+                 "Plant a defect on purpose (repeatable; `prism simulate "
+                 "list` names them), to see an oracle catch it; recorded in "
+                 "run.json, so replay and shrink plant it too")
+    ->type_name("NAME")
+    ->allow_extra_args(false);
   auto* replay = cmd->add_subcommand(
     "replay",
     "Rerun the seed and scenario of a run directory (from --out) "
@@ -423,6 +566,26 @@ void add_simulate_command(CLI::App& app) {
   replay->add_option("dir", f->replay_dir, "A directory written by --out")
     ->type_name("DIR")
     ->required();
+  auto* shrink = cmd->add_subcommand(
+    "shrink",
+    "From a failing run directory (from --out), search for a smaller "
+    "scenario that still fails the same oracle with its seed (and planted "
+    "defects), print each reduction kept, and write the shrunk scenario and "
+    "a full run of it. Exit 1: the shrunk scenario fails (as it should); 2: "
+    "DIR is not a failing run, or a usage error");
+  shrink->add_option("dir", f->shrink_dir, "A directory written by --out")
+    ->type_name("DIR")
+    ->required();
+  shrink
+    ->add_option("--out", f->shrink_out,
+                 "Where to write the shrunk scenario.yaml and its run "
+                 "(default DIR/shrunk)")
+    ->type_name("DIR2");
+  shrink
+    ->add_option("--max-runs", f->max_runs,
+                 "Runs the search may make, the first included (default "
+                   + std::to_string(sim::shrink_runs_max_default) + ")")
+    ->type_name("N");
   auto* list = cmd->add_subcommand(
     "list",
     "List the scenarios of a directory with their descriptions, the "
@@ -436,12 +599,18 @@ void add_simulate_command(CLI::App& app) {
     run_replay(*f);
   });
   list->callback([f] { run_list(*f); });
-  cmd->callback([f, cmd, replay, list] {
-    if (replay->parsed() || list->parsed())
+  shrink->callback([f] {
+    spdlog::set_level(spdlog::level::off);
+    run_shrink(*f);
+  });
+  cmd->callback([f, cmd, replay, list, shrink] {
+    if (replay->parsed() || list->parsed() || shrink->parsed())
       return;
     if (f->file.empty())
-      usage_error("give a scenario FILE with --seed N or --seeds A..B, or "
-                  "use `prism simulate replay DIR` or `prism simulate list`");
+      usage_error(
+        "give a scenario FILE with --seed N or --seeds A..B, or "
+        "use `prism simulate replay DIR`, `prism simulate shrink DIR` or "
+        "`prism simulate list`");
     if (f->seed.empty() == f->seeds.empty())
       usage_error(f->seed.empty() ? "give --seed N (one run) or --seeds A..B "
                                     "(a campaign)"

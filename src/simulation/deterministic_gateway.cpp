@@ -4,11 +4,13 @@
 #include <stdexcept>
 
 #include <caf/atom.hpp>
+#include <caf/mailbox_element.hpp>
 #include <caf/scheduled_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/type_nr.hpp>
 
 #include "model/validate.hpp"
+#include "runtime/call.hpp"
 
 namespace prism::simulation {
 
@@ -221,6 +223,9 @@ void deterministic_gateway::crash() {
   down_clock_ = sched_->clock().current_time;
   *alive_ = false;
   alive_ = std::make_shared<bool>(true);
+  // Calls an interceptor holds belong to the dying process.
+  for (auto& hook : interceptors_)
+    hook->gateway_crashed();
   // Nothing the dying process still holds reaches a backend: tearing its
   // actors down must not let a queued write slip through.
   for (auto& [name, backend] : *backends_)
@@ -254,6 +259,8 @@ void deterministic_gateway::restart(const config::gateway_config& cfg) {
 }
 
 deterministic_gateway::~deterministic_gateway() {
+  // What an interceptor still holds goes while the actors can hear of it.
+  interceptors_.clear();
   if (!down())
     stop_actors();
 }
@@ -377,14 +384,109 @@ bool deterministic_gateway::run_one() {
   // An actor registers during its first run, so a new actor's label is
   // filled in afterwards; events during the run still follow its line.
   auto what = describe_next(*actor);
+  if (!interceptors_.empty() && intercepted(*actor, what))
+    return true;
   auto line = trace_->size();
   trace_->push_back({});
   sched_->run_once();
   auto& label = label_of(*actor);
   (*trace_)[line] = "run " + label + " " + what;
-  if (actor->getf(caf::abstract_actor::is_terminated_flag))
+  bool ended = actor->getf(caf::abstract_actor::is_terminated_flag);
+  if (ended)
     trace_->push_back("exit " + label + " "
                       + caf::to_string(actor->fail_state()));
+  for (auto& hook : interceptors_)
+    hook->after(label, ended);
+  return true;
+}
+
+namespace {
+
+/// The gate whose slot a request to the actor `label` took, when the call's
+/// route names it: a stage's (the checkpoint the call was sent to last) or
+/// the router's.
+admission_ptr request_gate(const std::string& label, const kv_call& call) {
+  if (!call.path)
+    return nullptr;
+  auto& path = *call.path;
+  if (label == "router")
+    return path.router_gate;
+  if (label.compare(0, 6, "stage:") == 0 && call.next_stage > 0
+      && call.next_stage <= path.checkpoints.size()) {
+    auto i = path.checkpoints[call.next_stage - 1];
+    if (i < path.stage_gates.size())
+      return path.stage_gates[i];
+  }
+  return nullptr;
+}
+
+/// Takes `next` out of `queue`, where it must be the first message.
+template <class Queue>
+caf::mailbox_element_ptr take_front(Queue& queue, caf::mailbox_element* next) {
+  if (queue.peek() != next || !queue.cache().empty())
+    throw std::logic_error("the harness cannot take this message out of the "
+                           "mailbox");
+  return queue.take_front();
+}
+
+/// Takes `next`, the first message of `actor`'s mailbox, out of it.
+caf::mailbox_element_ptr take_next(caf::scheduled_actor& actor,
+                                   caf::mailbox_element* next) {
+  auto& urgent = actor.get_urgent_queue();
+  if (urgent.peek() == next)
+    return take_front(urgent, next);
+  return take_front(actor.get_normal_queue(), next);
+}
+
+} // namespace
+
+bool deterministic_gateway::intercepted(caf::scheduled_actor& actor,
+                                        const std::string& what) {
+  auto* next = actor.mailbox().peek();
+  // An actor is labelled after its first run (it registers then); until
+  // then its messages go through unseen.
+  auto known = labels_.find(actor.id());
+  if (next == nullptr || known == labels_.end())
+    return false;
+  auto& label = known->second;
+  interception decision;
+  for (auto& hook : interceptors_) {
+    decision = hook->before(label, *next);
+    if (decision.what != interception::action::deliver)
+      break;
+  }
+  if (decision.what == interception::action::deliver)
+    return false;
+  auto& content = next->content();
+  call_ptr call;
+  if (decision.what == interception::action::answer) {
+    if (content.size() != 2 || !content.match_element<call_ptr>(1))
+      throw std::logic_error("an interceptor answered a message that carries "
+                             "no call: "
+                             + what);
+    call = content.get_as<call_ptr>(1);
+  }
+  auto taken = take_next(actor, next);
+  std::string line = "intercept " + label + " ";
+  if (call) {
+    if (auto gate = request_gate(label, *call))
+      gate->release();
+    line += "answered " + what + " "
+      + std::string(to_string(decision.outcome.status.code));
+    auto session = call->session;
+    caf::anon_send(session, reply_atom::value, std::move(call),
+                   std::move(decision.outcome));
+  } else {
+    line += "dropped " + what;
+  }
+  if (!decision.note.empty())
+    line += " (" + decision.note + ")";
+  trace_->push_back(std::move(line));
+  taken.reset();
+  // With nothing left to read, the actor's job blocks its mailbox, so that
+  // its next message schedules it again.
+  if (actor.mailbox().peek() == nullptr)
+    sched_->run_once();
   return true;
 }
 

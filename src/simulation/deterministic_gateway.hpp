@@ -75,6 +75,50 @@ private:
   bool cancelled_ = false;
 };
 
+/// What the harness does with an actor's next message (see
+/// deterministic_gateway::add_interceptor).
+struct interception {
+  enum class action : uint8_t {
+    /// The actor runs it as usual.
+    deliver,
+    /// It is taken out of the mailbox unread, as if it was lost on its way
+    /// (an admission slot its sender took stays taken; a call it carries
+    /// completes itself UNAVAILABLE once nothing else holds it).
+    drop,
+    /// It is taken out of the mailbox, and the call it carries (a request)
+    /// is answered `outcome` in place of the actor: the admission slot its
+    /// sender took is given back (a stage's or the router's, which the
+    /// call's route names) and the answer goes to the call's session, as
+    /// the actor would have sent it.
+    answer,
+  };
+  action what = action::deliver;
+  model::outcome outcome;
+  /// Why, for the trace.
+  std::string note;
+};
+
+/// Looks at each message before its actor runs it, and is told after each
+/// run. The harness calls it on its one thread, in the run's order, so what
+/// it decides is as deterministic as the run.
+class interceptor {
+public:
+  virtual ~interceptor() = default;
+  /// `label`: the actor's label (as in the trace); `next`: its next message.
+  virtual interception before(const std::string& label,
+                              caf::mailbox_element& next)
+    = 0;
+  /// After `label` ran (a message, or its start); `ended`: that was its last
+  /// run, its state is gone.
+  virtual void after(const std::string& label, bool ended) {
+    (void)label;
+    (void)ended;
+  }
+  /// The gateway is about to crash (deterministic_gateway::crash): let go
+  /// of every call held; the interceptor goes on with the next gateway.
+  virtual void gateway_crashed() {}
+};
+
 struct answer {
   std::string request_id;
   model::outcome outcome;
@@ -184,6 +228,13 @@ public:
   /// (the actors' timers): a host whose clock jumps.
   void jump_backend_clock_ms(int64_t ms);
 
+  /// Adds a hook that sees every message before its actor runs it and may
+  /// drop it or answer its call instead (the first that does not deliver
+  /// decides), and is told after each run.
+  void add_interceptor(std::shared_ptr<interceptor> hook) {
+    interceptors_.push_back(std::move(hook));
+  }
+
   /// The most messages (of any kind) seen waiting in each actor's mailbox
   /// as it was about to run, by label: an independent check of the
   /// admission limits.
@@ -250,6 +301,11 @@ private:
   const std::string& label_of(caf::scheduled_actor& actor);
   bool brokers_have_work() const;
   std::string describe_next(caf::scheduled_actor& actor);
+  /// Asks the interceptors about the actor's next message and carries out
+  /// what they decide; true when the message was taken out.
+  bool intercepted(caf::scheduled_actor& actor, const std::string& what);
+
+  std::vector<std::shared_ptr<interceptor>> interceptors_;
 
   std::optional<uint64_t> seed_;
   std::optional<std::mt19937_64> rng_;

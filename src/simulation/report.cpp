@@ -114,8 +114,11 @@ std::string trace_jsonl(const run_report& r) {
 }
 
 std::string rerun_command(const run_report& r) {
-  return "prism simulate " + quote_for_shell(r.scenario_file) + " --seed "
-    + std::to_string(r.seed);
+  auto command = "prism simulate " + quote_for_shell(r.scenario_file)
+    + " --seed " + std::to_string(r.seed);
+  for (auto& name : r.planted)
+    command += " --plant " + quote_for_shell(name);
+  return command;
 }
 
 std::string verify_command(const std::string& out_dir) {
@@ -126,6 +129,7 @@ std::string run_json(const run_report& r, const std::string& out_dir) {
   using nlohmann::ordered_json;
   ordered_json j;
   j["seed"] = r.seed;
+  j["planted"] = r.planted;
   j["scenario"] = {{"name", r.scenario_name},
                    {"file", r.scenario_file},
                    {"sha256", r.scenario_sha256}};
@@ -192,6 +196,9 @@ std::string summary_text(const run_report& r) {
   out << "prism simulate: " << r.scenario_name << ", seed " << r.seed << "\n";
   row("scenario") << r.scenario_file << " (sha256 "
                   << r.scenario_sha256.substr(0, 12) << ")\n";
+  for (auto& name : r.planted)
+    row("defect") << "planted defect: " << name
+                  << " (a bug put into this run on purpose)\n";
   row("run") << r.virtual_ms << " virtual ms in " << r.wall_ms
              << " wall ms (actors " << r.wall_simulate_ms << ", oracles "
              << r.wall_judge_ms << "), " << r.actor_messages
@@ -251,8 +258,14 @@ std::string summary_text(const run_report& r) {
       row("") << std::string(width + 2, ' ')
               << "first counterexample: " << v.counterexample << "\n";
   }
+  std::string planted;
+  for (auto& name : r.planted)
+    planted += (planted.empty() ? " (planted defect: " : ", ") + name;
+  if (!planted.empty())
+    planted += ")";
   if (auto* failure = r.first_failure())
-    row("verdict") << "FAILED: " << info_of(failure->kind).name << "\n";
+    row("verdict") << "FAILED: " << info_of(failure->kind).name << planted
+                   << "\n";
   else
     row("verdict") << "every oracle held\n";
   row("replay") << rerun_command(r) << "\n";
@@ -263,9 +276,12 @@ std::string failure_line(const run_report& r) {
   auto* failure = r.first_failure();
   if (!failure)
     return "seed " + std::to_string(r.seed) + ": every oracle held";
+  std::string planted;
+  for (auto& name : r.planted)
+    planted += " (planted defect: " + name + ")";
   return "seed " + std::to_string(r.seed) + ": "
-    + std::string(info_of(failure->kind).name)
-    + " FAILED; rerun: " + rerun_command(r) + "; " + failure->counterexample;
+    + std::string(info_of(failure->kind).name) + " FAILED" + planted
+    + "; rerun: " + rerun_command(r) + "; " + failure->counterexample;
 }
 
 std::optional<std::string> write_artifacts(const run_report& r,

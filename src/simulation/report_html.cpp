@@ -684,6 +684,18 @@ std::string verdict_badge(verdict v) {
     + html_escape(to_string(v)) + "</span>";
 }
 
+/// A planted defect is said next to the verdict, so that nobody takes the
+/// run's failure for a real one.
+std::string planted_facts(const run_report& r) {
+  std::string out;
+  for (auto& name : r.planted)
+    out += "<dt>planted</dt><dd><span class=\"verdict other\">planted "
+           "defect: "
+      + html_escape(name)
+      + "</span> (a bug put into this run on purpose)</dd>\n";
+  return out;
+}
+
 std::string header(const run_report& r, const std::string& description,
                    const std::string& out_dir) {
   std::string verdict_text;
@@ -707,7 +719,7 @@ std::string header(const run_report& r, const std::string& description,
   return "<h1>prism simulate: " + html_escape(r.scenario_name) + "</h1>\n"
     + "<p class=\"description\">" + html_escape(description) + "</p>\n"
     + "<dl class=\"facts\">\n" + fact("verdict", verdict_text)
-    + fact("seed", std::to_string(r.seed))
+    + planted_facts(r) + fact("seed", std::to_string(r.seed))
     + fact("scenario",
            "<code>" + html_escape(r.scenario_file) + "</code> (sha256 <code>"
              + html_escape(r.scenario_sha256.substr(0, 12)) + "</code>)")

@@ -7,11 +7,13 @@
 #include <queue>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 #include <unordered_map>
 
 #include "config/stage_kinds.hpp"
 #include "runtime/supervision.hpp"
+#include "simulation/defects.hpp"
 #include "simulation/deterministic_gateway.hpp"
 #include "simulation/pubsub_oracles.hpp"
 #include "simulation/pubsub_workload.hpp"
@@ -80,7 +82,8 @@ std::optional<status_code> code_named(const std::string& name) {
 class simulation_run {
 public:
   simulation_run(const scenario& s, uint64_t seed, const run_options& options)
-    : s_(s), seed_(seed), g_(s.gateway, child_seed(seed, "scheduler")),
+    : s_(s), seed_(seed), options_(options),
+      g_(s.gateway, child_seed(seed, "scheduler")),
       workload_seed_(child_seed(seed, "workload")), running_config_(s.gateway) {
     report_.child_seeds["scheduler"] = child_seed(seed, "scheduler");
     report_.child_seeds["workload"] = workload_seed_;
@@ -161,6 +164,7 @@ private:
 
   const scenario& s_;
   uint64_t seed_;
+  run_options options_;
   deterministic_gateway g_;
   uint64_t workload_seed_;
   /// The config a gateway starting now reads (reloads change it).
@@ -1250,6 +1254,7 @@ run_report simulation_run::execute() {
   report_.scenario_file = s_.file;
   report_.scenario_sha256 = s_.sha256;
   report_.seed = seed_;
+  report_.planted = options_.planted;
   plan_faults();
   g_.note("scenario " + s_.name + " seed " + std::to_string(seed_));
   for (auto& f : faults_)
@@ -1260,6 +1265,11 @@ run_report simulation_run::execute() {
                  : "")
             + (f.spec.target.empty() ? "" : " on " + f.spec.target)
             + (f.random ? " (random)" : ""));
+  for (auto& name : options_.planted) {
+    g_.note("planted defect " + name);
+    if (auto* defect = defect_named(name); defect && defect->plant)
+      defect->plant(g_, s_);
+  }
   g_.run();
   collect();
   steady_shape_ = tree_shape();
@@ -1342,6 +1352,8 @@ run_report run_scenario(const scenario& s, uint64_t seed) {
 
 run_report run_scenario(const scenario& s, uint64_t seed,
                         const run_options& options) {
+  if (auto error = check_defect_names(options.planted); !error.empty())
+    throw std::invalid_argument(error);
   simulation_run run(s, seed, options);
   return run.execute();
 }

@@ -39,6 +39,8 @@ struct run_report {
   std::string scenario_file;
   std::string scenario_sha256;
   uint64_t seed = 0;
+  /// Defects planted on purpose (run_options::planted).
+  std::vector<std::string> planted;
   /// The seed of each component, derived from `seed`.
   std::map<std::string, uint64_t> child_seeds;
   /// Random fault kinds the seed switched on and off (empty without
@@ -77,18 +79,17 @@ struct run_report {
 /// The seed of one component of a run (e.g. "scheduler", "workload/3").
 uint64_t child_seed(uint64_t seed, std::string_view component);
 
-/// Runs `s` with `seed` and judges it with the scenario's oracles.
-run_report run_scenario(const scenario& s, uint64_t seed);
-
-/// How a run departs from the plain one.
+/// How a run differs from the scenario's own: defects planted on purpose
+/// (the names of defects.hpp's table).
 struct run_options {
-  /// Defects planted in the simulated backends, by name, to show that an
-  /// oracle catches them: "subscription_drops_on_reconnect" (a simulated
-  /// Kafka or JetStream backend delivers nothing more to the durable
-  /// subscriptions it had once it comes back from an outage).
   std::vector<std::string> planted;
 };
 
+/// Runs `s` with `seed` and judges it with the scenario's oracles.
+run_report run_scenario(const scenario& s, uint64_t seed);
+
+/// The same, with `options`; throws std::invalid_argument naming an unknown
+/// planted defect and the known ones.
 run_report run_scenario(const scenario& s, uint64_t seed,
                         const run_options& options);
 

@@ -57,6 +57,8 @@ void sim_backend::set_crashing(bool crashing) {
 }
 
 void sim_backend::set_down(bool down) {
+  if (down)
+    lose_unflushed_writes();
   down_ = down;
   notify(down ? "down" : "up");
 }
@@ -86,6 +88,34 @@ void sim_backend::set_latency_jitter(int64_t jitter_ms, uint64_t seed) {
   jitter_ms_ = jitter_ms;
   jitter_rng_.seed(seed);
   notify("latency jitter " + std::to_string(jitter_ms) + "ms");
+}
+
+void sim_backend::set_ack_before_write(int64_t checkpoint_ms) {
+  ack_checkpoint_ms_ = checkpoint_ms;
+  durable_ = store_;
+  last_checkpoint_ms_ = clock_->now_ms();
+  unflushed_writes_ = 0;
+  notify("ack_before_write checkpoint every " + std::to_string(checkpoint_ms)
+         + "ms (planted defect)");
+}
+
+void sim_backend::checkpoint_if_due() {
+  if (ack_checkpoint_ms_ <= 0
+      || clock_->now_ms() - last_checkpoint_ms_ < ack_checkpoint_ms_)
+    return;
+  durable_ = store_;
+  last_checkpoint_ms_ = clock_->now_ms();
+  unflushed_writes_ = 0;
+}
+
+void sim_backend::lose_unflushed_writes() {
+  if (ack_checkpoint_ms_ <= 0 || unflushed_writes_ == 0)
+    return;
+  store_ = durable_;
+  notify("lost " + std::to_string(unflushed_writes_)
+         + " acknowledged writes since the last checkpoint (planted defect "
+           "ack_before_write)");
+  unflushed_writes_ = 0;
 }
 
 std::optional<int64_t> sim_backend::next_due_ms() const {
@@ -162,6 +192,9 @@ void sim_backend::set_frozen(bool frozen) {
 }
 
 size_t sim_backend::discard_in_flight() {
+  // The dying process's driver loses what it had acknowledged and not yet
+  // written (only with the planted ack_before_write).
+  lose_unflushed_writes();
   auto n = held_.size() + delayed_.size();
   held_.clear();
   delayed_.clear();
@@ -180,6 +213,7 @@ void sim_backend::execute(std::string ns, operation_ptr op, op_timeout timeout,
     --throw_next_;
     ++failed_;
     notify("threw " + describe(*op));
+    lose_unflushed_writes();
     throw std::runtime_error("simulated driver exception (injected)");
   }
   held_operation work{std::move(ns), std::move(op), std::move(done), 0, false};
@@ -233,6 +267,7 @@ void sim_backend::apply(held_operation& work) {
   if (drop) {
     ++failed_;
     notify("dropped " + describe(*work.op));
+    lose_unflushed_writes();
     work.done(model::outcome::lost(down_
                                      ? "connection refused (simulated "
                                        "backend is down)"
@@ -259,11 +294,15 @@ void sim_backend::apply(held_operation& work) {
     return;
   }
   ++applied_;
+  checkpoint_if_due();
   auto result = store_.apply(work.ns, *work.op, clock_->now_ms());
+  if (ack_checkpoint_ms_ > 0 && model::is_write(*work.op) && result.status.ok())
+    ++unflushed_writes_;
   if (commit_unknown_next_ > 0 && model::is_write(*work.op)
       && result.status.ok()) {
     --commit_unknown_next_;
     notify("applied then dropped " + describe(*work.op));
+    lose_unflushed_writes();
     work.done(model::outcome::lost(
       "connection reset during COMMIT (injected): the write may or may not "
       "have been applied"));

@@ -29,6 +29,10 @@
 //   (kill -9): what it had not sent never arrives, what was in flight gets
 //   no answer (a held or delayed write is not applied, as a transaction
 //   rolled back when its client vanished).
+//
+// And one defect a run may plant on purpose (defects.hpp):
+// - set_ack_before_write: writes are acknowledged before they are durable
+//   and lost when a connection breaks before the next checkpoint.
 
 #include <cstdint>
 #include <deque>
@@ -130,6 +134,13 @@ public:
   /// many ran.
   size_t release_held();
 
+  /// A planted defect: writes are acknowledged once applied in memory and
+  /// made durable only at checkpoints, taken with the first operation at
+  /// least `checkpoint_ms` after the last one; a broken connection (dropped,
+  /// crashed, thrown, the backend down) before then loses every write since
+  /// the last checkpoint. 0 turns it off.
+  void set_ack_before_write(int64_t checkpoint_ms);
+
   size_t held() const { return held_.size(); }
   /// Operations applied to the store (failed and held ones not counted).
   uint64_t applied() const { return applied_; }
@@ -157,6 +168,10 @@ private:
   };
 
   void apply(held_operation& work);
+  /// ack_before_write: takes a checkpoint when one is due...
+  void checkpoint_if_due();
+  /// ... and loses what was written since the last one.
+  void lose_unflushed_writes();
   void time_out(held_operation& work);
   size_t time_out_held(int64_t now_ms);
   void notify(const std::string& event) const {
@@ -188,6 +203,10 @@ private:
   uint64_t failed_ = 0;
   uint64_t reclaimed_ = 0;
   observer observer_;
+  int64_t ack_checkpoint_ms_ = 0;
+  int64_t last_checkpoint_ms_ = 0;
+  uint64_t unflushed_writes_ = 0;
+  drivers::memory_store durable_;
 };
 
 /// A driver that forwards to a shared sim_backend.
