@@ -70,13 +70,71 @@ std::string gateway_text(const std::string& text, int first_line,
   return out;
 }
 
+/// `gateway: FILE`: the config file, relative to the scenario's directory.
+void check_gateway_file(checker& c, const entry& e, scenario& out) {
+  auto name = e.value.Scalar();
+  auto scenario_file = c.at(e.key).file;
+  auto path = name;
+  if (!name.empty() && name.front() != '/') {
+    auto slash = scenario_file.rfind('/');
+    if (slash != std::string::npos)
+      path = scenario_file.substr(0, slash + 1) + name;
+  }
+  auto result = config::load_file(path);
+  if (!result.ok()) {
+    c.report(c.at(e.value), "gateway",
+             "the gateway config file " + quote(path) + " has problems",
+             "they follow, with that file's lines");
+    for (auto& p : result.problems) {
+      p.field = p.field.empty() ? "gateway" : "gateway." + p.field;
+      c.problems.push_back(std::move(p));
+    }
+    return;
+  }
+  out.gateway = std::move(*result.config);
+  out.gateway_file = path;
+}
+
+/// The scenario's text with the line `gateway: FILE` replaced by the file's
+/// config, indented under `gateway:`.
+std::optional<std::string> inline_gateway(const std::string& text, int key_line,
+                                          const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return std::nullopt;
+  std::string config((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+  std::istringstream lines(text);
+  std::string line;
+  std::string out;
+  for (int n = 0; std::getline(lines, line); ++n) {
+    if (n != key_line) {
+      out += line + '\n';
+      continue;
+    }
+    out += "# gateway: inlined from " + path + "\ngateway:\n";
+    std::istringstream config_lines(config);
+    std::string c;
+    while (std::getline(config_lines, c))
+      out += c.empty() ? "\n" : "  " + c + '\n';
+  }
+  return out;
+}
+
 void check_gateway(checker& c, const std::string& text, const YAML::Node& root,
                    const entry& e, scenario& out) {
+  if (e.value.IsScalar() && !e.value.Scalar().empty()) {
+    check_gateway_file(c, e, out);
+    if (!out.gateway_file.empty())
+      out.gateway_line = e.key.Mark().line;
+    return;
+  }
   if (!e.value.IsMap()) {
     c.report(c.at(e.key), "gateway",
              "expected the gateway config: a map with backends: and "
-             "namespaces:",
-             "the same YAML as config/prism.yaml, indented under gateway:");
+             "namespaces:, or the name of a config file",
+             "the same YAML as config/prism.yaml, indented under gateway:, "
+             "or gateway: FILE (relative to the scenario's directory)");
     return;
   }
   int key_line = e.key.Mark().line;
@@ -984,6 +1042,20 @@ scenario_result parse_scenario(const std::string& text,
                      return std::tie(a.where.line, a.where.column)
                        < std::tie(b.where.line, b.where.column);
                    });
+  if (result.problems.empty() && !s.gateway_file.empty()) {
+    auto inlined = inline_gateway(text, s.gateway_line, s.gateway_file);
+    if (!inlined) {
+      problem p;
+      p.where = {file, s.gateway_line + 1, 1};
+      p.field = "gateway";
+      p.message = "cannot read the gateway config file " + quote(s.gateway_file)
+        + " again";
+      result.problems.push_back(std::move(p));
+      return result;
+    }
+    s.text = std::move(*inlined);
+    s.sha256 = model::sha256_hex(s.text);
+  }
   if (result.problems.empty())
     result.value = std::move(s);
   return result;

@@ -150,9 +150,15 @@ struct scenario {
   std::vector<fault_spec> schedule;
   std::optional<random_faults> random;
   std::vector<oracle_spec> oracles;
-  /// The file's bytes and their SHA-256 (hex).
+  /// The scenario as run and its SHA-256 (hex): the file's bytes, or, when
+  /// `gateway:` names a config file, the same with that file's text inlined
+  /// under `gateway:` (so a run's scenario.yaml stands alone).
   std::string text;
   std::string sha256;
+  /// The config file `gateway:` named, as resolved; empty when inline.
+  std::string gateway_file;
+  /// The line (from 0) of `gateway:` in the file.
+  int gateway_line = 0;
 
   /// Whether the workload's namespace keeps its data on a durable backend
   /// (sqlite or postgres).

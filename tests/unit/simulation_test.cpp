@@ -4,15 +4,19 @@
 // wrong on purpose; each fault kind leaves its mark on a run.
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
+#include "model/digest.hpp"
 #include "simulation/deterministic_gateway.hpp"
 #include "simulation/oracles.hpp"
 #include "simulation/report.hpp"
@@ -177,6 +181,59 @@ TEST_CASE("a scenario's problems name the file, line and field") {
   CHECK_THAT(problems_of("name: x\nfoo: 1\n"),
              Catch::Contains("bad.yaml:2:1: foo: unknown key \"foo\""));
   CHECK_THAT(problems_of("name: x\n"), Catch::Contains("duration_ms: missing"));
+}
+
+TEST_CASE("gateway: FILE reads the config from a file next to the "
+          "scenario, and the scenario as run inlines it") {
+  auto dir = std::filesystem::temp_directory_path()
+    / ("prism-scenario-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+  };
+  write("gw.yaml",
+        "# the config\n"
+        "backends:\n"
+        "  disk: {type: sqlite, path: unused.db}\n"
+        "namespaces:\n"
+        "  kv: {backend: disk}\n");
+  auto text = scenario_text("  schedule: []\n");
+  auto at = text.find("gateway:\n");
+  auto end = text.find("duration_ms:");
+  REQUIRE(at != std::string::npos);
+  auto by_path = text.substr(0, at) + "gateway: gw.yaml   # next to me\n"
+    + text.substr(end);
+  write("s.yaml", by_path);
+  auto r = load_scenario((dir / "s.yaml").string());
+  INFO(format_problems(r.problems));
+  REQUIRE(r.ok());
+  auto& s = *r.value;
+  CHECK(s.gateway_file == (dir / "gw.yaml").string());
+  CHECK(s.gateway.backends.at("disk").type == config::backend_type::sqlite);
+  CHECK_THAT(s.text, Catch::Contains("# gateway: inlined from "));
+  CHECK_THAT(s.text, Catch::Contains("  namespaces:\n    kv: {backend: disk}"));
+  CHECK(s.sha256 != model::sha256_hex(by_path));
+  // The scenario as run stands alone: it loads from anywhere, and runs the
+  // same.
+  auto again = must_parse(s.text);
+  CHECK(again.gateway_file.empty());
+  CHECK(again.gateway.namespaces.count("kv") == 1);
+  CHECK(run_scenario(s, 2).trace == run_scenario(again, 2).trace);
+
+  write("bad.yaml", "backends:\n  disk: {type: oracle}\nnamespaces: {}\n");
+  write("s2.yaml",
+        text.substr(0, at) + "gateway: bad.yaml\n" + text.substr(end));
+  auto bad = load_scenario((dir / "s2.yaml").string());
+  CHECK_FALSE(bad.ok());
+  auto problems = format_problems(bad.problems);
+  CHECK_THAT(problems, Catch::Contains("s2.yaml:"));
+  CHECK_THAT(problems, Catch::Contains("bad.yaml:2:"));
+  write("s3.yaml",
+        text.substr(0, at) + "gateway: missing.yaml\n" + text.substr(end));
+  CHECK_THAT(
+    format_problems(load_scenario((dir / "s3.yaml").string()).problems),
+    Catch::Contains("missing.yaml"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("problems inside the gateway section carry the scenario's lines") {
