@@ -89,7 +89,7 @@ TEST_CASE("every stage starts once when no namespace lists audit (the "
   CHECK(kinds.count("metrics") == 1);
   CHECK(kinds.count("audit") == 1);
   CHECK(stages == kinds.size());
-  CHECK(g.call("a", model::set_op{"k", "v"}).status.ok());
+  CHECK(g.call("a", model::set_op{"k", "v", 0, {}}).status.ok());
   CHECK(g.call("nope", model::get_op{"k"}).status.code
         == status_code::not_found);
 }

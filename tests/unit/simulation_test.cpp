@@ -768,11 +768,11 @@ TEST_CASE("a crashed gateway loses its calls in flight and its memory "
                                        "namespaces:\n"
                                        "  kv: {backend: disk}\n"
                                        "  cache: {backend: mem}\n"));
-  REQUIRE(g.call("kv", model::set_op{"k", "durable"}).status.ok());
-  REQUIRE(g.call("cache", model::set_op{"k", "volatile"}).status.ok());
+  REQUIRE(g.call("kv", model::set_op{"k", "durable", 0, {}}).status.ok());
+  REQUIRE(g.call("cache", model::set_op{"k", "volatile", 0, {}}).status.ok());
   // A write waits in the backend when the process dies.
   g.backend("disk").set_holding(true);
-  g.submit("held", "kv", model::set_op{"x", "never"});
+  g.submit("held", "kv", model::set_op{"x", "never", 0, {}});
   g.run();
   REQUIRE(g.backend("disk").held() == 1);
   g.crash();

@@ -52,7 +52,7 @@ TEST_CASE("a call past the threshold is recorded with its time per hop") {
   auto& log = g.gw().slow_calls();
   CHECK(log.threshold() == std::chrono::milliseconds(10));
   // Fast calls leave nothing.
-  REQUIRE(g.call("kv", model::set_op{"k", "v"}).status.ok());
+  REQUIRE(g.call("kv", model::set_op{"k", "v", 0, {}}).status.ok());
   CHECK(log.latest(10).empty());
 
   g.backend("disk").set_latency(25);
@@ -89,7 +89,7 @@ TEST_CASE("the slow log keeps the newest entries, newest first, and its "
   log.set_threshold(std::chrono::microseconds(0));
   for (int i = 0; i < 130; ++i)
     REQUIRE(
-      g.call("kv", model::set_op{"k" + std::to_string(i), "v"}).status.ok());
+      g.call("kv", model::set_op{"k" + std::to_string(i), "v", 0, {}}).status.ok());
   auto all = log.latest(1000);
   REQUIRE(all.size() == log.capacity());
   CHECK(log.recorded() == 130);
@@ -126,7 +126,7 @@ TEST_CASE("the admin listener serves the slow log, resets it and sets its "
   auto set = route("POST", "/debug/slowlog/threshold/0");
   CHECK(set.status == 200);
   CHECK(nlohmann::json::parse(set.body)["threshold_ms"] == 0);
-  REQUIRE(g.call("kv", model::set_op{"k", "v"}).status.ok());
+  REQUIRE(g.call("kv", model::set_op{"k", "v", 0, {}}).status.ok());
   g.advance_ms(7);
   auto got = route("GET", "/debug/slowlog");
   REQUIRE(got.status == 200);
