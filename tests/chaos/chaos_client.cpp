@@ -77,7 +77,8 @@ int run_subscribe(const client_options& opt, const std::string& path) {
 } // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"prism-chaos-client: the load and the observer of scripts/chaos"};
+  CLI::App app{
+    "prism-chaos-client: the load and the observer of scripts/chaos"};
   app.require_subcommand(1);
   client_options opt;
   if (const char* token = std::getenv("PRISM_TOKEN"))
@@ -94,39 +95,52 @@ int main(int argc, char** argv) {
     cmd->add_option("--deadline-ms", deadline_ms, "every call's deadline")
       ->check(CLI::Range(int64_t{1}, int64_t{600000}));
   };
-  auto* load = app.add_subcommand("load", "KeyValue and Publish load until SIGTERM");
+  auto* load
+    = app.add_subcommand("load", "KeyValue and Publish load until SIGTERM");
   common(load);
   load->add_option("--client", opt.client, "this client's name")->required();
-  load->add_option("--kv", opt.kv_namespaces, "a KeyValue namespace (repeatable)");
+  load->add_option("--kv", opt.kv_namespaces,
+                   "a KeyValue namespace (repeatable)");
   load->add_option("--keys", opt.keys, "keys per namespace")
     ->check(CLI::Range(1, 1000));
-  load->add_option("--kv-rate", opt.kv_rate, "KeyValue calls per second per namespace")
+  load
+    ->add_option("--kv-rate", opt.kv_rate,
+                 "KeyValue calls per second per namespace")
     ->check(CLI::Range(0.1, 10000.0));
   load->add_option("--pubsub", opt.pubsub_namespace, "the PubSub namespace");
   load->add_option("--topic", opt.topic, "the topic");
   load->add_option("--publish-rate", opt.publish_rate, "publishes per second")
     ->check(CLI::Range(0.0, 10000.0));
-  load->add_option("--seed", opt.seed, "seeds the choice of keys and operations");
+  load->add_option("--seed", opt.seed,
+                   "seeds the choice of keys and operations");
 
-  auto* subscribe = app.add_subcommand("subscribe", "the durable subscription until SIGTERM");
+  auto* subscribe
+    = app.add_subcommand("subscribe", "the durable subscription until SIGTERM");
   common(subscribe);
-  subscribe->add_option("--client", opt.client, "this client's name")->required();
-  subscribe->add_option("--pubsub", opt.pubsub_namespace, "the PubSub namespace")
+  subscribe->add_option("--client", opt.client, "this client's name")
+    ->required();
+  subscribe
+    ->add_option("--pubsub", opt.pubsub_namespace, "the PubSub namespace")
     ->required();
   subscribe->add_option("--topic", opt.topic, "the topic");
-  subscribe->add_option("--subscription", opt.subscription, "the subscription's name");
+  subscribe->add_option("--subscription", opt.subscription,
+                        "the subscription's name");
 
   auto* final_read = app.add_subcommand("final-read", "read every key once");
   common(final_read);
-  final_read->add_option("--client", clients, "a client whose keys to read (repeatable)")
+  final_read
+    ->add_option("--client", clients,
+                 "a client whose keys to read (repeatable)")
     ->required();
-  final_read->add_option("--kv", opt.kv_namespaces, "a KeyValue namespace (repeatable)")
+  final_read
+    ->add_option("--kv", opt.kv_namespaces, "a KeyValue namespace (repeatable)")
     ->required();
   final_read->add_option("--keys", opt.keys, "keys per namespace")
     ->check(CLI::Range(1, 1000));
   int64_t final_timeout_ms = opt.final_read_timeout.count();
-  final_read->add_option("--timeout-ms", final_timeout_ms,
-                         "how long each key is retried")
+  final_read
+    ->add_option("--timeout-ms", final_timeout_ms,
+                 "how long each key is retried")
     ->check(CLI::Range(int64_t{1}, int64_t{3600000}));
 
   try {
@@ -141,7 +155,8 @@ int main(int argc, char** argv) {
   try {
     if (*load) {
       if (opt.kv_namespaces.empty() && opt.pubsub_namespace.empty()) {
-        std::cerr << "prism-chaos-client load: give at least one --kv or --pubsub\n";
+        std::cerr
+          << "prism-chaos-client load: give at least one --kv or --pubsub\n";
         return exit_usage;
       }
       return run_load(opt, path);

@@ -67,13 +67,16 @@ history::history(const std::string& path)
                              + "\": " + std::strerror(errno));
 }
 
-history::~history() { std::fclose(file_); }
+history::~history() {
+  std::fclose(file_);
+}
 
 void history::write(const nlohmann::json& record) {
   // Payloads and values are ASCII (the client makes them), so replacing
   // invalid UTF-8 never alters one; it only keeps a server message from
   // throwing.
-  auto line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  auto line
+    = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::lock_guard<std::mutex> guard(mutex_);
   std::fputs(line.c_str(), file_);
   std::fputc('\n', file_);

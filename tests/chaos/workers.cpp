@@ -16,7 +16,10 @@ using clock_type = std::chrono::steady_clock;
 
 // gRPC waits this long before the first reconnect and at most this long
 // between two: the gateway is back within a few seconds of a kill, and the
-// time until a client notices is part of the recovery measured.
+// time until a client notices is part of the recovery measured. (gRPC's
+// "min reconnect backoff" is the time a connection attempt may take; its
+// default stays, since a short one cuts off handshakes with a gateway that
+// is busy starting.)
 constexpr int reconnect_backoff_ms = 100;
 constexpr int reconnect_backoff_max_ms = 500;
 // The gateway's hint after RESOURCE_EXHAUSTED is obeyed up to this long.
@@ -103,9 +106,10 @@ bool stop_signal::wait_until(clock_type::time_point until) {
 std::shared_ptr<grpc::Channel> make_channel(const std::string& target) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, reconnect_backoff_ms);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, reconnect_backoff_ms);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, reconnect_backoff_max_ms);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
+              reconnect_backoff_ms);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
                                    args);
 }
@@ -176,8 +180,7 @@ void run_kv_worker(const client_options& opt, const std::string& ns,
   }
 }
 
-void run_publisher(const client_options& opt, history& out,
-                   stop_signal& stop) {
+void run_publisher(const client_options& opt, history& out, stop_signal& stop) {
   auto stub = prism::v1::PubSub::NewStub(make_channel(opt.target));
   pacer pace(opt.publish_rate);
   uint64_t published = 0;
@@ -247,8 +250,10 @@ void subscriber::open_once(prism::v1::PubSub::Stub& stub) {
                 {"id", message.message_id()}});
   }
   auto status = reader->Finish();
-  nlohmann::json record = {{"t", "stream"},   {"c", opt_.client},
-                           {"start", start},  {"end", now_ms()},
+  nlohmann::json record = {{"t", "stream"},
+                           {"c", opt_.client},
+                           {"start", start},
+                           {"end", now_ms()},
                            {"received", received}};
   add_status(record, status);
   out_.write(record);
@@ -276,8 +281,11 @@ int run_final_read(const client_options& opt,
           auto attempt = clock_type::now();
           grpc::ClientContext ctx;
           prepare(ctx, opt);
-          record = {{"t", "final"}, {"c", client},       {"ns", ns},
-                    {"k", key},     {"start", now_ms()}};
+          record = {{"t", "final"},
+                    {"c", client},
+                    {"ns", ns},
+                    {"k", key},
+                    {"start", now_ms()}};
           prism::v1::GetRequest req;
           req.set_namespace_(ns);
           req.set_key(key);
