@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -215,8 +216,21 @@ public:
   void pause() { shell(test_postgres + " pause '" + dir_ + "'"); }
   /// Starts it again on the same port and data.
   void resume() { shell(test_postgres + " resume '" + dir_ + "'"); }
+  /// Stalls the server: SIGSTOP to the postmaster and every backend, so
+  /// connections stay open and nothing is answered until thaw().
+  void freeze() { signal_all(SIGSTOP); }
+  void thaw() { signal_all(SIGCONT); }
 
 private:
+  void signal_all(int signal) {
+    auto postmaster = shell("head -n 1 '" + dir_ + "/data/postmaster.pid'");
+    std::istringstream pids{postmaster + "\n"
+                            + shell("pgrep -P " + postmaster)};
+    int pid = 0;
+    while (pids >> pid)
+      ::kill(pid, signal);
+  }
+
   std::string dsn_;
   std::string dir_;
 };
@@ -690,4 +704,40 @@ TEST_CASE(
   CHECK(ok_after == ok_down);
   CHECK(seen.count("running") == 0);
   CHECK(probes <= 4);
+}
+
+// A write sent to a server that stalls (SIGSTOP) outlives its deadline in the
+// server's socket. When the server wakes up, the write must not be applied:
+// its client was answered DEADLINE_EXCEEDED long before and may have written
+// the key again since (a timed-out write that lands later overwrites a newer
+// acknowledged one).
+TEST_CASE("A write held up in a stalled PostgreSQL past its deadline is not "
+          "applied when the server wakes up",
+          "[e2e][postgres]") {
+  shared_server();
+  private_server server;
+  gateway_process gw{
+    postgres_config("pg", server.dsn(), "    connections: 1\n")};
+  gw.start();
+  kv_client kv{gw.channel(), 10s};
+  REQUIRE(kv.set("default", "k", "before").ok());
+
+  server.freeze();
+  struct thaw_guard {
+    private_server& s;
+    ~thaw_guard() { s.thaw(); }
+  } guard{server};
+  kv_client hurried{gw.channel(), 500ms};
+  auto late = hurried.set("default", "k", "late");
+  server.thaw();
+  CHECK(late.status.error_code() == StatusCode::DEADLINE_EXCEEDED);
+
+  // The one connection runs its jobs one after another: once this write is
+  // answered, the late one is finished.
+  auto after = kv.set("default", "other", "after the stall");
+  INFO(describe(after.status) << "\ngateway log:\n" << gw.log_tail());
+  REQUIRE(after.ok());
+  auto now = kv.get("default", "k");
+  REQUIRE(now.ok());
+  CHECK(now.response.value() == "before");
 }

@@ -38,6 +38,13 @@ statement_scope::statement_scope(postgres_session& s, bool write)
 void statement_scope::commit() {
   if (!open_)
     return;
+  // A statement answered after the deadline (a stalled server wakes up)
+  // must not be committed: the client has been told DEADLINE_EXCEEDED and
+  // may have written the key again since, so the late write would land on
+  // top of a newer one. Rolled back, it keeps that answer's promise.
+  if (s_.deadline_ != time_point::max()
+      && deadline_ms_left(s_.deadline_, steady::now()) <= 0)
+    throw deadline_passed{true};
   // Past this point a broken connection leaves a write in doubt.
   s_.committing_ = write_;
   try {

@@ -144,12 +144,13 @@ public:
   template <class... Args>
   pqxx::result exec(const char* name, Args&&... args) {
     try {
-      if (statements_++ > 0) {
-        if (open_)
-          tighten();
-        else
-          fit_session_timeout(deadline_limit(true));
-      }
+      // In a transaction even the first statement checks the deadline:
+      // BEGIN took a round trip, which a stalled server answers late.
+      if (open_)
+        tighten();
+      else if (statements_ > 0)
+        fit_session_timeout(deadline_limit(true));
+      ++statements_;
       return tx_.exec_prepared(name, std::forward<Args>(args)...);
     } catch (const pqxx::failure&) {
       s_.remember_error();
