@@ -88,8 +88,8 @@ TEST_CASE("the slow log keeps the newest entries, newest first, and its "
   auto& log = g.gw().slow_calls();
   log.set_threshold(std::chrono::microseconds(0));
   for (int i = 0; i < 130; ++i)
-    REQUIRE(
-      g.call("kv", model::set_op{"k" + std::to_string(i), "v", 0, {}}).status.ok());
+    REQUIRE(g.call("kv", model::set_op{"k" + std::to_string(i), "v", 0, {}})
+              .status.ok());
   auto all = log.latest(1000);
   REQUIRE(all.size() == log.capacity());
   CHECK(log.recorded() == 130);
