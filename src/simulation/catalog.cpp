@@ -111,9 +111,13 @@ const std::vector<fault_kind_info>& fault_kinds() {
      fault_target::workload,
      false,
      {{"count", param_type::number, 1, 100000, 5, "", "", false,
-       "how many of the next calls their clients cancel"}},
+       "how many of the next calls their clients cancel"},
+      {"streams", param_type::number, 0, 1000, 1, "", "", false,
+       "PubSub workloads: how many open subscriber streams their clients "
+       "close mid-stream (drawn from the seed)"}},
      "the next calls are cancelled by their clients mid-call: the answer is "
-     "dropped and the call counts as unknown (info)"},
+     "dropped and the call counts as unknown (info); on a PubSub workload, "
+     "subscriber streams are closed mid-stream too"},
     {fault_kind::gateway_crash,
      "gateway_crash",
      fault_target::workload,

@@ -1,6 +1,7 @@
 #include "simulation/pubsub_workload.hpp"
 
 #include <algorithm>
+#include <random>
 
 #include "simulation/deterministic_gateway.hpp"
 
@@ -204,6 +205,26 @@ std::string pubsub_workload::hold(const std::string& fault_id, uint32_t count,
     open.erase(open.begin() + static_cast<std::ptrdiff_t>(pick));
     states_[i].sink->hold = true;
     held.push_back(i);
+    which += (which.empty() ? "s" : ",s") + std::to_string(streams_[i].id);
+  }
+  return which.empty() ? "no open stream" : which;
+}
+
+std::string pubsub_workload::cancel(const std::string& fault_id, uint32_t count,
+                                    uint64_t seed) {
+  std::vector<size_t> open;
+  for (size_t i = 0; i < streams_.size(); ++i)
+    if (!states_[i].ended)
+      open.push_back(i);
+  std::mt19937_64 rng(seed);
+  std::string which;
+  for (uint32_t k = 0; k < count && !open.empty(); ++k) {
+    auto pick = static_cast<size_t>(rng() % open.size());
+    auto i = open[pick];
+    open.erase(open.begin() + static_cast<std::ptrdiff_t>(pick));
+    states_[i].sink->cancel();
+    ended(i, status_code::cancelled,
+          "its client went away mid-stream (fault " + fault_id + ")");
     which += (which.empty() ? "s" : ",s") + std::to_string(streams_[i].id);
   }
   return which.empty() ? "no open stream" : which;

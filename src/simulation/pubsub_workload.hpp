@@ -67,6 +67,11 @@ public:
   std::string hold(const std::string& fault_id, uint32_t count, uint64_t seed);
   /// They read again (the write each was holding completes).
   void release(const std::string& fault_id);
+  /// client_cancel: the clients of `count` open streams (drawn with `seed`)
+  /// go away mid-stream; a stream that ends subscribes again as usual.
+  /// Returns the streams, for the fault's outcome.
+  std::string cancel(const std::string& fault_id, uint32_t count,
+                     uint64_t seed);
 
   const std::vector<subscriber_stream>& streams() const { return streams_; }
   const std::vector<delivery>& deliveries() const { return deliveries_; }

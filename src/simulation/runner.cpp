@@ -836,6 +836,13 @@ void simulation_run::begin_fault(planned_fault& f) {
       }
       cancel_left_ = static_cast<uint64_t>(f.spec.number("count"));
       cancel_ = &f;
+      if (pubsub_ && f.spec.number("streams") > 0) {
+        f.outcome = "cancelled streams "
+          + pubsub_->cancel(f.id,
+                            static_cast<uint32_t>(f.spec.number("streams")),
+                            child_seed(seed_, "cancel/" + f.id));
+        g_.note("fault " + f.id + " " + f.outcome);
+      }
       break;
   }
   if (!info.lasts && f.spec.kind != fault_kind::deadline_storm

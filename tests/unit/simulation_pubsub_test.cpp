@@ -399,6 +399,34 @@ TEST_CASE("slow_subscriber and broker_duplicate on JetStream: duplicates "
         > 0);
 }
 
+TEST_CASE("client_cancel closes subscriber streams mid-stream: they end "
+          "CANCELLED, subscribe again, and nothing owed is lost") {
+  auto s = must_parse(pubsub_scenario(
+    "      type: nats\n      url: nats://127.0.0.1:4222\n",
+    "faults:\n  schedule:\n"
+    "    - {at_ms: 1500, kind: client_cancel, params: {count: 1, streams: "
+    "3}}\n"));
+  auto r = run_scenario(s, 4);
+  for (auto& v : r.verdicts) {
+    INFO(info_of(v.kind).name << ": " << v.summary << " " << v.counterexample);
+    CHECK(v.outcome != verdict::failed);
+  }
+  REQUIRE(r.faults.size() == 1);
+  CHECK_THAT(r.faults[0].outcome, Catch::StartsWith("cancelled streams s"));
+  auto cancelled = std::count_if(
+    r.streams.begin(), r.streams.end(), [](const subscriber_stream& st) {
+      return st.end_code == status_code::cancelled
+        && st.end_message.find("went away mid-stream") != std::string::npos;
+    });
+  CHECK(cancelled == 3);
+  // Each one's client subscribed again under the same name.
+  auto again
+    = std::count_if(r.ops.begin(), r.ops.end(), [](const kv_operation& op) {
+        return op.resubscribe && op.invoke_ms >= 1500;
+      });
+  CHECK(again >= 3);
+}
+
 TEST_CASE("the planted defect subscription_drops_on_reconnect fails "
           "no_lost_publish within 20 seeds, and without it all pass") {
   auto loaded = load_scenario(std::string(PRISM_SOURCE_DIR)
