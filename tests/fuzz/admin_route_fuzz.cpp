@@ -27,6 +27,7 @@
 #include "admin/http_answer.hpp"
 #include "fuzz_check.hpp"
 #include "runtime/inspector.hpp"
+#include "runtime/slow_log.hpp"
 
 namespace {
 
@@ -34,6 +35,7 @@ namespace admin = prism::admin;
 
 const admin::admin_hooks& hooks() {
   static prism::inspector actors;
+  static prism::slow_log slow(4, std::chrono::milliseconds(10));
   static const admin::admin_hooks wired = [] {
     auto now = caf::actor_clock::clock_type::now();
     actors.register_actor(1, "supervisor", "gateway", 0, now);
@@ -47,6 +49,7 @@ const admin::admin_hooks& hooks() {
       return true;
     };
     h.actors = &actors;
+    h.slow = &slow;
     h.admin_allowed = [](const std::string& authorization) {
       return authorization == "Bearer root-token";
     };
