@@ -69,7 +69,7 @@ code { font-family: ui-monospace, Menlo, Consolas, monospace;
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; vertical-align: top; padding: 4px 6px;
   border-bottom: 1px solid #ddd; overflow-wrap: anywhere; }
-th { background: #f3f3f3; }
+th { background: #f3f3f3; white-space: nowrap; }
 td:nth-child(-n+2) { white-space: nowrap; }
 .legend { display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 12.5px;
   margin: 2px 0 4px; }
