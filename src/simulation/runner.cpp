@@ -210,16 +210,18 @@ private:
     bool holding = false;
     bool down = false;
     bool crashing = false;
+    bool duplicating = false;
     int64_t latency_ms = 0;
     int64_t jitter_ms = 0;
     std::optional<status_code> failing;
   };
   std::map<std::string, backend_state> backend_states_;
+  backend_state wanted_state(const std::string& name,
+                             const planned_fault*& latency) const;
   std::set<status_code> injected_codes_;
   /// A PubSub workload's streams and calls (declared after the gateway:
   /// it goes first).
   std::unique_ptr<pubsub_workload> pubsub_;
-  std::map<std::string, bool> broker_duplicating_;
 };
 
 // --- planning --------------------------------------------------------------
@@ -612,13 +614,11 @@ void simulation_run::note_fault(const planned_fault& f,
   g_.note(line);
 }
 
-void simulation_run::apply_backend_state(const std::string& name) {
-  if (g_.has_broker(name)) {
-    apply_broker_state(name);
-    return;
-  }
+/// What the faults going on want of backend `name` (KeyValue or PubSub);
+/// `latency` is the fault whose latency wins, if any.
+simulation_run::backend_state simulation_run::wanted_state(
+  const std::string& name, const planned_fault*& latency) const {
   backend_state want;
-  const planned_fault* latency = nullptr;
   for (size_t i = 0; i < faults_.size(); ++i) {
     auto& f = faults_[i];
     if (!began_[i] || ended_[i] || f.spec.target != name)
@@ -627,6 +627,7 @@ void simulation_run::apply_backend_state(const std::string& name) {
       case fault_kind::hang: want.holding = true; break;
       case fault_kind::outage: want.down = true; break;
       case fault_kind::restart_storm: want.crashing = true; break;
+      case fault_kind::broker_duplicate: want.duplicating = true; break;
       case fault_kind::latency:
         if (f.spec.number("latency_ms") >= want.latency_ms) {
           want.latency_ms = f.spec.number("latency_ms");
@@ -641,6 +642,16 @@ void simulation_run::apply_backend_state(const std::string& name) {
       default: break;
     }
   }
+  return want;
+}
+
+void simulation_run::apply_backend_state(const std::string& name) {
+  if (g_.has_broker(name)) {
+    apply_broker_state(name);
+    return;
+  }
+  const planned_fault* latency = nullptr;
+  auto want = wanted_state(name, latency);
   // Only what changes is told to the backend (and so traced). A memory
   // backend does not exist while the gateway is down; the restart tells the
   // new one.
@@ -942,31 +953,8 @@ bool simulation_run::end_pubsub_fault(planned_fault& f) {
 }
 
 void simulation_run::apply_broker_state(const std::string& name) {
-  backend_state want;
-  bool duplicating = false;
   const planned_fault* latency = nullptr;
-  for (size_t i = 0; i < faults_.size(); ++i) {
-    auto& f = faults_[i];
-    if (!began_[i] || ended_[i] || f.spec.target != name)
-      continue;
-    switch (f.spec.kind) {
-      case fault_kind::hang: want.holding = true; break;
-      case fault_kind::outage: want.down = true; break;
-      case fault_kind::broker_duplicate: duplicating = true; break;
-      case fault_kind::latency:
-        if (f.spec.number("latency_ms") >= want.latency_ms) {
-          want.latency_ms = f.spec.number("latency_ms");
-          want.jitter_ms = f.spec.number("jitter_ms");
-          latency = &f;
-        }
-        break;
-      case fault_kind::backend_error:
-        if (f.spec.number("count") == 0)
-          want.failing = code_named(f.spec.text("code"));
-        break;
-      default: break;
-    }
-  }
+  auto want = wanted_state(name, latency);
   // Only what changes is told to the backend (and so traced).
   auto& have = backend_states_[name];
   auto& b = g_.broker(name);
@@ -982,9 +970,8 @@ void simulation_run::apply_broker_state(const std::string& name) {
     b.set_failing(want.failing);
   if (want.holding != have.holding)
     b.set_holding(want.holding);
-  if (duplicating != broker_duplicating_[name])
-    b.set_duplicating(duplicating);
-  broker_duplicating_[name] = duplicating;
+  if (want.duplicating != have.duplicating)
+    b.set_duplicating(want.duplicating);
   have = want;
 }
 
