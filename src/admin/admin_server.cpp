@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include "admin/elastic_pool.hpp"
 #include "admin/http_answer.hpp"
 #include "config/config.hpp"
 
@@ -26,6 +27,21 @@ httplib::Server::HandlerWithContentReader with_body_read(
   };
 }
 
+/// httplib's task queue over the elastic pool.
+class elastic_task_queue : public httplib::TaskQueue {
+public:
+  elastic_task_queue()
+    : pool_(admin_server::workers_idle, admin_server::workers,
+            admin_server::worker_idle_for) {}
+  void enqueue(std::function<void()> fn) override {
+    pool_.enqueue(std::move(fn));
+  }
+  void shutdown() override { pool_.shutdown(); }
+
+private:
+  elastic_pool pool_;
+};
+
 } // namespace
 
 admin_server::admin_server(const std::string& listen, admin_hooks hooks)
@@ -39,9 +55,10 @@ admin_server::admin_server(const std::string& listen, admin_hooks hooks)
     host = host.substr(1, host.size() - 2);
   // A probe gets through while slow or idle clients hold connections: each
   // holds a worker, there are enough of them, and one that sends nothing
-  // for a while is let go.
+  // for a while is let go. Workers are started as connections need them
+  // and end when idle, so an idle gateway keeps one.
   http_->new_task_queue = [] {
-    return new httplib::ThreadPool(workers);
+    return new elastic_task_queue;
   };
   // httplib binds with SO_REUSEPORT, so a second gateway given the same
   // admin address would share the port (and its probes and reloads) instead

@@ -5,6 +5,7 @@
 // admin_routes.cpp, which answers them; GET / lists them. docs/ADMIN.md
 // describes each endpoint and its JSON.
 
+#include <chrono>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -22,6 +23,10 @@ class admin_server {
 public:
   /// Connections served at once, each on a thread of its own.
   static constexpr size_t workers = 32;
+  /// Workers kept while the listener is idle; the others end after
+  /// `worker_idle_for` without a connection.
+  static constexpr size_t workers_idle = 1;
+  static constexpr std::chrono::milliseconds worker_idle_for{10000};
   /// A connection that sends nothing for this long is closed.
   static constexpr time_t idle_timeout_s = 2;
 
