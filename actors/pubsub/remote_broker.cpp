@@ -196,8 +196,26 @@ remote_broker_state::~remote_broker_state() {
                    status::failure(status_code::unavailable,
                                    "the topic's backend client stopped; "
                                    "subscribe again"));
+  if (!options.closer) {
+    subscribers.clear();
+    driver.reset();
+    return;
+  }
+  // The subscriptions close before the client that carries them.
+  struct retired : closable {
+    std::unique_ptr<drivers::pubsub_driver> driver;
+    std::vector<std::unique_ptr<drivers::pubsub_driver::subscription>> subs;
+    ~retired() override {
+      subs.clear();
+      driver.reset();
+    }
+  };
+  auto item = std::make_unique<retired>();
+  item->driver = std::move(driver);
+  for (auto& [addr, s] : subscribers)
+    item->subs.push_back(std::move(s.handle));
   subscribers.clear();
-  driver.reset();
+  options.closer->close(std::move(item));
 }
 
 remote_broker_impl::behavior_type remote_broker(

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "drivers/pubsub_driver.hpp"
+#include "pubsub/client_closer.hpp"
 #include "pubsub/lag_board.hpp"
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
@@ -56,6 +57,11 @@ struct remote_broker_options {
   /// Where the client's lag figures of named subscriptions go (none in
   /// some tests).
   pubsub_lag_board_ptr lag_board;
+  /// Closes the client (and the subscriptions it still holds) when the
+  /// broker ends, off the scheduler's threads. Null: they are closed on the
+  /// spot (tests and simulations, whose clients never block and must stay
+  /// on one thread).
+  client_closer_ptr closer;
 };
 
 struct remote_broker_state {

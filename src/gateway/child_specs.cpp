@@ -211,6 +211,7 @@ child_spec remote_broker_spec(wiring_ptr w, const config::backend& backend,
   o.retry_after = std::chrono::milliseconds(backend.circuit.probe_after_ms);
   o.actors = actors;
   o.lag_board = w->lag_board;
+  o.closer = w->closer;
   spec.start = [w, backend, make, first, o,
                 limit = backend.mailbox_limit](caf::local_actor* parent) {
     auto handoff = std::make_shared<std::unique_ptr<drivers::pubsub_driver>>();

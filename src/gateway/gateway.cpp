@@ -23,7 +23,11 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
     metrics_(std::make_shared<metrics_registry>()) {
   if (!clock)
     clock = drivers::system_wall_clock();
-  if (!pubsub)
+  // The real Kafka and NATS clients may block while they close: they are
+  // closed off the scheduler's threads (below). Clients handed in are closed
+  // on the spot.
+  const bool real_clients = !pubsub;
+  if (real_clients)
     pubsub = [clock](const config::backend& b) {
       return drivers::make_pubsub_driver(b, clock);
     };
@@ -94,6 +98,8 @@ gateway::gateway(caf::actor_system& sys, const config::gateway_config& cfg,
                                            config::to_string(backend.type),
                                            e.what()));
     }
+    if (real_clients && !w->closer)
+      w->closer = std::make_shared<client_closer>();
     backends.children.push_back(
       remote_broker_spec(w, backend, pubsub, std::move(first), actors));
   }

@@ -16,6 +16,7 @@
 
 #include "config/stage_kinds.hpp"
 #include "gateway/gateway.hpp"
+#include "pubsub/client_closer.hpp"
 #include "pubsub/lag_board.hpp"
 #include "runtime/metrics_registry.hpp"
 #include "runtime/rejections.hpp"
@@ -74,6 +75,10 @@ struct gateway::wiring {
   rejection_counters_ptr rejections;
   /// The named PubSub subscriptions' lag, read when /metrics is scraped.
   pubsub_lag_board_ptr lag_board = std::make_shared<pubsub_lag_board>();
+  /// Closes the Kafka and NATS clients of brokers that ended, off the
+  /// scheduler's threads; null when the clients were handed in (tests and
+  /// simulations: closed on the spot).
+  client_closer_ptr closer;
 
   /// Takes the namespaces' stage chains and stream settings from `cfg`;
   /// call with `mutex` held.
