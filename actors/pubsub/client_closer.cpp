@@ -2,8 +2,7 @@
 
 namespace prism {
 
-client_closer::client_closer() : thread_([this] { run(); }) {
-}
+client_closer::client_closer() : thread_([this] { run(); }) {}
 
 client_closer::~client_closer() {
   {

@@ -6,8 +6,7 @@ namespace prism::admin {
 
 elastic_pool::elastic_pool(size_t min_threads, size_t max_threads,
                            std::chrono::milliseconds idle_for)
-  : min_threads_(min_threads),
-    max_threads_(max_threads < 1 ? 1 : max_threads),
+  : min_threads_(min_threads), max_threads_(max_threads < 1 ? 1 : max_threads),
     idle_for_(idle_for) {
   std::lock_guard<std::mutex> guard{mutex_};
   while (threads_ < min_threads_ && threads_ < max_threads_)
@@ -64,9 +63,8 @@ void elastic_pool::work() {
       if (stopping_)
         break;
       ++idle_;
-      bool woken = wake_.wait_for(lock, idle_for_, [this] {
-        return !jobs_.empty() || stopping_;
-      });
+      bool woken = wake_.wait_for(
+        lock, idle_for_, [this] { return !jobs_.empty() || stopping_; });
       --idle_;
       // Past its idle time with nothing to do, a worker beyond the minimum
       // goes; the others keep waiting.

@@ -149,7 +149,9 @@ TEST_CASE("a broker that ends hands its client to the closer: the only "
     CHECK(closed == 0);
     // Another actor still gets the scheduler's thread.
     auto echo = sys.spawn([]() -> caf::behavior {
-      return {[](int x) { return x + 1; }};
+      return {[](int x) {
+        return x + 1;
+      }};
     });
     int got = 0;
     self->request(echo, 10s, 41)
