@@ -1038,8 +1038,8 @@ const std::vector<std::pair<std::string, std::string>>& ui_page_headers() {
   // peer that slipped into markup could not run as script.
   static const std::vector<std::pair<std::string, std::string>> headers = {
     {"Content-Security-Policy",
-     "default-src 'none'; script-src " + csp_hash(page_script)
-       + "; style-src " + csp_hash(page_style)
+     "default-src 'none'; script-src " + csp_hash(page_script) + "; style-src "
+       + csp_hash(page_style)
        + "; connect-src 'self'; img-src data:; base-uri 'none'; "
          "form-action 'none'; frame-ancestors 'none'"},
     {"X-Content-Type-Options", "nosniff"},
