@@ -1,0 +1,346 @@
+// The debug console's page (GET /debug/ui) in a real browser: Debian's
+// Chromium, headless, loads it from a running gateway, runs its script for a
+// few refreshes and dumps the DOM the script built. The actors of the
+// supervision tree appear with their ids; after a kill through the admin
+// listener, the connection's replacement appears with its restart count and
+// the reason its predecessor ended. The page is served with a policy that
+// lets it reach its own origin only, and names no other.
+//
+// Nothing here sleeps to get past a race: the kill's replacement is awaited
+// on the admin listener with a deadline, and the browser runs the page on
+// virtual time (--virtual-time-budget), which pauses while a fetch is out.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "admin_view.hpp"
+#include "gateway_process.hpp"
+
+extern char** environ;
+
+using namespace prism::test;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+/// Where Debian's chromium package puts the browser; PRISM_CHROMIUM names
+/// another.
+const char* const default_chromium = "/usr/bin/chromium";
+
+/// How long one browser run may take (a cold start included).
+constexpr auto browser_timeout = 60s;
+/// Virtual time the page runs before its DOM is dumped: the first read and
+/// a few one-second refreshes after it.
+constexpr int page_virtual_ms = 3500;
+/// How long the kill's replacement may take to appear.
+constexpr auto condition_timeout = 10s;
+
+std::string chromium_path() {
+  const char* given = std::getenv("PRISM_CHROMIUM");
+  return given && *given ? given : default_chromium;
+}
+
+/// Fails the test unless the browser is installed.
+void require_chromium() {
+  auto path = chromium_path();
+  INFO("This test drives a real browser: " << path
+                                           << " is missing. Install Debian's "
+                                              "chromium package (apt-get "
+                                              "install chromium; scripts/dev "
+                                              "installs it), or point "
+                                              "PRISM_CHROMIUM at a Chromium.");
+  REQUIRE(::access(path.c_str(), X_OK) == 0);
+}
+
+struct browser_result {
+  int status = -1;
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+/// Runs the browser with `args` in a process group of its own, stdout and
+/// stderr to files in `dir`; kills the group when it outlives the timeout
+/// (and whatever of it outlives the browser).
+browser_result run_chromium(const std::string& dir,
+                            const std::vector<std::string>& args) {
+  std::vector<std::string> storage{chromium_path()};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : storage)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  auto out_path = dir + "/browser.out";
+  auto err_path = dir + "/browser.err";
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&files, 1, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&files, 2, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  pid_t pid = -1;
+  int failed = ::posix_spawn(&pid, argv[0], &files, &attributes, argv.data(),
+                             environ);
+  posix_spawn_file_actions_destroy(&files);
+  posix_spawnattr_destroy(&attributes);
+  INFO("starting " << argv[0]);
+  REQUIRE(failed == 0);
+
+  browser_result result;
+  int status = 0;
+  bool ended = eventually(
+    [&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, browser_timeout);
+  if (!ended) {
+    result.timed_out = true;
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  ::kill(-pid, SIGKILL); // helpers of the browser that outlived it
+  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  return result;
+}
+
+/// The flags that make headless Chromium load `url` in a fresh profile,
+/// without contacting anything but `url`, and let the page run for
+/// page_virtual_ms of virtual time before it acts.
+std::vector<std::string> browser_flags(const std::string& profile) {
+  return {"--headless",
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-dev-shm-usage",
+          "--no-first-run",
+          "--no-default-browser-check",
+          "--disable-extensions",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          "--user-data-dir=" + profile,
+          "--virtual-time-budget=" + std::to_string(page_virtual_ms)};
+}
+
+/// The DOM of the page at `url` as the browser's script left it.
+std::string dump_dom(const std::string& url) {
+  temp_dir dir;
+  auto args = browser_flags(dir.path() + "/profile");
+  args.push_back("--dump-dom");
+  args.push_back(url);
+  auto run = run_chromium(dir.path(), args);
+  INFO("chromium exit " << run.status << (run.timed_out ? " (timed out)" : "")
+                        << "\nstderr tail:\n"
+                        << run.err.substr(run.err.size() > 3000
+                                            ? run.err.size() - 3000
+                                            : 0));
+  REQUIRE(!run.timed_out);
+  REQUIRE(run.status == 0);
+  REQUIRE(run.out.find("</html>") != std::string::npos);
+  return run.out;
+}
+
+std::string ui_url(const gateway_process& gw) {
+  return "http://127.0.0.1:" + std::to_string(gw.admin_port()) + "/debug/ui";
+}
+
+// --- reading the dumped DOM -----------------------------------------------
+
+/// The value of attribute `name` in the start tag `tag`, or "" without it.
+std::string attribute(const std::string& tag, const std::string& name) {
+  auto key = " " + name + "=\"";
+  auto at = tag.find(key);
+  if (at == std::string::npos)
+    return "";
+  at += key.size();
+  return tag.substr(at, tag.find('"', at) - at);
+}
+
+/// The supervision tree's row of actor `id`, from its start tag to the list
+/// of its children (so with its last failure line), or "" when the page
+/// shows none.
+std::string tree_row(const std::string& dom, uint64_t id) {
+  const auto key = "data-id=\"" + std::to_string(id) + "\"";
+  for (auto at = dom.find(key); at != std::string::npos;
+       at = dom.find(key, at + 1)) {
+    auto start = dom.rfind('<', at);
+    if (dom.compare(start, 16, "<div class=\"row\"") != 0
+        && dom.compare(start, 16, "<div class=\"row ") != 0)
+      continue;
+    return dom.substr(start, dom.find("<ul", at) - start);
+  }
+  return "";
+}
+
+/// How often `part` occurs in `text`.
+size_t count_of(const std::string& text, const std::string& part) {
+  size_t count = 0;
+  for (auto at = text.find(part); at != std::string::npos;
+       at = text.find(part, at + part.size()))
+    ++count;
+  return count;
+}
+
+/// Whether the top table has a row for actor `id`.
+bool top_row_shown(const std::string& dom, uint64_t id) {
+  const auto key = "data-id=\"" + std::to_string(id) + "\"";
+  for (auto at = dom.find(key); at != std::string::npos;
+       at = dom.find(key, at + 1))
+    if (dom.compare(dom.rfind('<', at), 3, "<tr") == 0)
+      return true;
+  return false;
+}
+
+/// The start tag of the panel section `id`.
+std::string panel_tag(const std::string& dom, const std::string& id) {
+  auto at = dom.find("<section id=\"" + id + "\"");
+  if (at == std::string::npos)
+    return "";
+  return dom.substr(at, dom.find('>', at) - at + 1);
+}
+
+/// Checks that the tree shows the actor `a` (from GET /debug/actors) with
+/// its id, kind, name and restart count; returns its row.
+std::string check_shown(const std::string& dom, const json& a) {
+  REQUIRE(a.is_object());
+  auto id = a["id"].get<uint64_t>();
+  auto row = tree_row(dom, id);
+  INFO("actor " << a.dump());
+  REQUIRE(!row.empty());
+  CHECK(attribute(row, "data-kind") == a["kind"].get<std::string>());
+  CHECK(attribute(row, "data-name") == a["name"].get<std::string>());
+  CHECK(attribute(row, "data-restarts")
+        == std::to_string(a["restarts"].get<uint64_t>()));
+  CHECK(row.find("#" + std::to_string(id) + "<") != std::string::npos);
+  return row;
+}
+
+bool lists_id(const json& actors, uint64_t id) {
+  for (const auto& a : actors)
+    if (a["id"].get<uint64_t>() == id)
+      return true;
+  return false;
+}
+
+/// Calls on both backends, so sessions, pools and connections have work.
+void make_calls(gateway_process& gw) {
+  kv_client kv{gw.channel()};
+  for (int i = 0; i < 20; ++i) {
+    auto key = "k" + std::to_string(i);
+    REQUIRE(kv.set("cache", key, "v").ok());
+    REQUIRE(kv.set("default", key, "v").ok());
+    REQUIRE(kv.get("default", key).ok());
+  }
+}
+
+} // namespace
+
+TEST_CASE("GET /debug/ui is one page that loads nothing from elsewhere",
+          "[e2e][ui]") {
+  gateway_process gw;
+  gw.start();
+  auto page = http_get(gw.admin_port(), "/debug/ui");
+  REQUIRE(page.status == 200);
+  CHECK_THAT(page.headers,
+             Catch::Contains("content-type: text/html; charset=utf-8"));
+  // The browser may run the page's own inline script and style, connect to
+  // the page's origin, and nothing else.
+  CHECK_THAT(page.headers, Catch::Contains("content-security-policy: "
+                                           "default-src 'none'; script-src "
+                                           "'sha256-"));
+  CHECK_THAT(page.headers, Catch::Contains("connect-src 'self';"));
+  // No address of another origin, no external script, style, font or
+  // image: the one link is the empty icon, inline.
+  for (const std::string other :
+       {"://", "src=", "url(", "@import", "@font-face", "innerHTML"})
+    CHECK_THAT(page.body, !Catch::Contains(other));
+  CHECK(count_of(page.body, "href=") == 1);
+  CHECK_THAT(page.body, Catch::Contains("<link rel=\"icon\" href=\"data:,\">"));
+  CHECK_THAT(page.body, Catch::Contains("fetch(path,"));
+  CHECK_THAT(page.body, Catch::Contains("'/debug/tree'"));
+}
+
+TEST_CASE("The debug page in Chromium shows the actors, and a killed "
+          "connection's replacement with its restart and the reason",
+          "[e2e][ui]") {
+  require_chromium();
+  gateway_process gw;
+  gw.start();
+  make_calls(gw);
+  json actors;
+  REQUIRE(eventually(
+    [&] {
+      actors = actor_list(gw);
+      return !find_actor(actors, "connection", "local#0").is_null()
+        && !find_actor(actors, "pool", "local").is_null();
+    },
+    condition_timeout));
+
+  auto dom = dump_dom(ui_url(gw));
+  INFO("DOM:\n" << dom);
+  check_shown(dom, find_actor(actors, "supervisor", "gateway"));
+  check_shown(dom, find_actor(actors, "pool", "local"));
+  check_shown(dom, find_actor(actors, "pool", "mem"));
+  auto victim = find_actor(actors, "connection", "local#0");
+  check_shown(dom, victim);
+  // Every panel rendered what its endpoint answered: data, or a quiet "not
+  // available" where this gateway lacks the endpoint.
+  for (const std::string panel : {"tree", "top", "slowlog"})
+    CHECK(attribute(panel_tag(dom, panel), "data-status") == "ok");
+  for (const std::string panel : {"pools", "namespaces", "warnings"}) {
+    auto status = attribute(panel_tag(dom, panel), "data-status");
+    INFO("panel " << panel);
+    CHECK((status == "ok" || status == "unavailable"));
+  }
+  // Top lists the connection too, and the header says when the data is of.
+  CHECK(top_row_shown(dom, victim["id"].get<uint64_t>()));
+  CHECK_THAT(dom, Catch::Contains("data of "));
+  // The banner that says the gateway stopped answering stays hidden.
+  CHECK_THAT(dom, Catch::Contains("<div id=\"banner\" role=\"alert\" hidden=\"\">"));
+
+  // Kill the connection from here, as the page's button would.
+  auto victim_id = victim["id"].get<uint64_t>();
+  auto kill_path = "/debug/actors/" + std::to_string(victim_id) + "/kill";
+  auto killed = http_post(gw.admin_port(), kill_path);
+  INFO("POST " << kill_path << " -> " << killed.status << " " << killed.body);
+  REQUIRE(killed.status == 202);
+  json replacement;
+  bool back = eventually(
+    [&] {
+      auto now = actor_list(gw);
+      replacement = find_actor(now, "connection", "local#0");
+      return !replacement.is_null()
+        && replacement["id"].get<uint64_t>() != victim_id
+        && replacement["state"] == "running" && !lists_id(now, victim_id);
+    },
+    condition_timeout);
+  INFO("replacement: " << replacement.dump() << "\ngateway log:\n"
+                       << gw.log_tail());
+  REQUIRE(back);
+
+  auto after = dump_dom(ui_url(gw));
+  INFO("DOM after the kill:\n" << after);
+  auto row = check_shown(after, replacement);
+  CHECK(attribute(row, "data-restarts")
+        == std::to_string(victim["restarts"].get<uint64_t>() + 1));
+  CHECK_THAT(row, Catch::Contains("last failure: killed by POST " + kill_path));
+  CHECK(tree_row(after, victim_id).empty());
+  // The pool's row says a connection of it was restarted.
+  check_shown(after, find_actor(actor_list(gw), "pool", "local"));
+}
