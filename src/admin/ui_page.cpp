@@ -79,7 +79,7 @@ header input {
 #notes p.done { background: #e5f4ea; border-color: #b5dcc2; }
 
 main {
-  display: grid; grid-template-columns: minmax(0, 5fr) minmax(0, 7fr);
+  display: grid; grid-template-columns: minmax(0, 5fr) minmax(0, 6fr);
   gap: 12px; padding: 12px 16px 24px;
 }
 main.stale .panel { opacity: .55; }
@@ -99,9 +99,9 @@ main.stale .panel { opacity: .55; }
 .scroll { overflow: auto; max-height: 560px; }
 .panel.wide .scroll { max-height: 420px; }
 
-table { border-collapse: collapse; width: 100%; }
+table { border-collapse: collapse; width: 100%; font-size: 12px; }
 th, td { padding: 2px 5px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-td .label { display: inline-block; max-width: 16em; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; }
+td .label { display: inline-block; max-width: 13em; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; }
 th {
   position: sticky; top: 0; background: #f8f9fb; text-align: left;
   font-weight: 600; color: #3b4356; z-index: 1;
@@ -130,9 +130,9 @@ button.kill:hover { background: #fde8e7; border-color: var(--bad); }
 .tree ul { margin-left: 16px; border-left: 1px dotted #c9ceda; }
 .tree-head, .row {
   display: grid; align-items: center; gap: 8px;
-  grid-template-columns: minmax(0, 1fr) 86px 150px 56px 44px;
+  grid-template-columns: minmax(0, 1fr) 72px 116px 28px 40px;
 }
-.tree-head { color: var(--dim); font-size: 12px; padding: 0 2px 2px 22px; border-bottom: 1px solid var(--line); }
+.tree-head { color: var(--dim); font-size: 12px; padding: 0 2px 2px 22px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 .row { padding: 1px 2px; border-radius: 3px; }
 .row:hover { background: #f3f6fc; }
 .row .who { display: flex; align-items: baseline; gap: 6px; min-width: 0; }
@@ -177,7 +177,7 @@ td.bar { width: 40%; min-width: 160px; }
   main { grid-template-columns: minmax(0, 1fr); padding: 8px; }
   header { padding: 8px; }
   header input { width: 10em; }
-  .tree-head, .row { grid-template-columns: minmax(0, 1fr) 78px 110px 44px 40px; }
+  .tree-head, .row { grid-template-columns: minmax(0, 1fr) 64px 100px 24px 40px; }
   .scroll { max-height: none; }
 }
 )css";
@@ -207,7 +207,7 @@ const char* const page_body = R"html(</head>
       <span class="tools"><button id="expand-all" type="button">expand all</button><button id="collapse-all" type="button">collapse all</button></span></h2>
     <p class="note">loading&hellip;</p>
     <div class="content scroll" hidden>
-      <div class="tree-head"><span>actor &middot; id</span><span>state</span><span class="num" title="messages waiting &middot; the deepest it has been / the admission limit">mailbox &middot; high / limit</span><span class="num">restarts</span><span></span></div>
+      <div class="tree-head"><span>actor &middot; id</span><span>state</span><span class="num" title="messages waiting &middot; the deepest the mailbox has been (high-water) / its admission limit">mailbox</span><span class="num" title="restarts">&#8635;</span><span></span></div>
       <ul class="tree" id="tree-root"></ul>
     </div>
   </section>
@@ -219,7 +219,7 @@ const char* const page_body = R"html(</head>
       <table><thead><tr id="top-head"></tr></thead><tbody id="top-body"></tbody></table>
     </div>
   </section>
-  <section id="pools" class="panel" data-status="loading">
+  <section id="pools" class="panel wide" data-status="loading">
     <h2>Pools <span class="count"></span></h2>
     <p class="note">loading&hellip;</p>
     <div class="content scroll" hidden>
@@ -227,7 +227,7 @@ const char* const page_body = R"html(</head>
       <tbody id="pool-body"></tbody></table>
     </div>
   </section>
-  <section id="namespaces" class="panel" data-status="loading">
+  <section id="namespaces" class="panel wide" data-status="loading">
     <h2>Namespaces <span class="count"></span></h2>
     <p class="note">loading&hellip;</p>
     <div class="content scroll" hidden>
@@ -338,6 +338,7 @@ const char* const page_script = R"js(
 
   function millis(ms) {
     if (ms === null || ms === undefined) return dash;
+    if (ms === 0) return '0 ms';
     return ms < 10 ? Number(ms).toFixed(2) + ' ms' : Math.round(ms) + ' ms';
   }
 
@@ -693,12 +694,9 @@ const char* const page_script = R"js(
     { key: 'actor', title: 'actor', value: label_of, show: null },
     { key: 'state', title: 'state', value: (a) => a.state, show: null },
     { key: 'mailbox', title: 'mailbox', num: true, value: (a) => a.mailbox_depth,
-      help: 'messages waiting now' },
+      help: 'messages waiting now (the limit is in the tree)' },
     { key: 'hwm', title: 'hwm', num: true, value: (a) => a.mailbox_high_water,
       help: 'high-water: the deepest the mailbox has been' },
-    { key: 'limit', title: 'limit', num: true, value: (a) => a.mailbox_limit || Infinity,
-      show: (a) => (a.mailbox_limit ? number(a.mailbox_limit) : '\u221e'),
-      help: 'the mailbox admission limit (\u221e: unbounded)' },
     { key: 'rate', title: 'msg/s', num: true, value: (a) => (a.rate === null ? -1 : a.rate),
       show: (a) => rate(a.rate), help: 'messages handled per second since the previous read' },
     { key: 'busy', title: 'busy %', num: true, value: (a) => (a.busy === null ? -1 : a.busy),
@@ -725,7 +723,6 @@ const char* const page_script = R"js(
         },
       }, c.title, sorted ? h('span', { class: 'arrow' }, view.sort.descending ? ' \u25be' : ' \u25b4') : null);
     });
-    cells.push(h('th'));
     sync_children($('top-head'), cells);
   }
 
@@ -735,7 +732,7 @@ const char* const page_script = R"js(
     let r = top_rows.get(id);
     if (r) return r;
     r = { cells: top_columns.map((c) => h('td', { class: c.num ? 'num' : '' })) };
-    r.tr = h('tr', {}, r.cells, h('td', {}, kill_button(id)));
+    r.tr = h('tr', {}, r.cells);
     top_rows.set(id, r);
     return r;
   }
@@ -765,6 +762,7 @@ const char* const page_script = R"js(
           if (!cell.firstChild) cell.append(h('span', { class: 'label' }, h('span', { class: 'kind' }), h('span', { class: 'name' })));
           set_text(cell.firstChild.firstChild, a.kind + ':');
           set_text(cell.firstChild.lastChild, a.name);
+          set_attr(cell.firstChild, 'title', label_of(a));
         } else if (c.key === 'state') {
           if (!cell.firstChild) cell.append(h('span'));
           set_text(cell.firstChild, a.state);

@@ -97,8 +97,8 @@ browser_result run_chromium(const std::string& dir,
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attributes, 0);
   pid_t pid = -1;
-  int failed = ::posix_spawn(&pid, argv[0], &files, &attributes, argv.data(),
-                             environ);
+  int failed
+    = ::posix_spawn(&pid, argv[0], &files, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attributes);
   INFO("starting " << argv[0]);
@@ -261,9 +261,10 @@ TEST_CASE("GET /debug/ui is one page that loads nothing from elsewhere",
              Catch::Contains("content-type: text/html; charset=utf-8"));
   // The browser may run the page's own inline script and style, connect to
   // the page's origin, and nothing else.
-  CHECK_THAT(page.headers, Catch::Contains("content-security-policy: "
-                                           "default-src 'none'; script-src "
-                                           "'sha256-"));
+  CHECK_THAT(page.headers,
+             Catch::Contains("content-security-policy: "
+                             "default-src 'none'; script-src "
+                             "'sha256-"));
   CHECK_THAT(page.headers, Catch::Contains("connect-src 'self';"));
   // No address of another origin, no external script, style, font or
   // image: the one link is the empty icon, inline.
@@ -312,7 +313,8 @@ TEST_CASE("The debug page in Chromium shows the actors, and a killed "
   CHECK(top_row_shown(dom, victim["id"].get<uint64_t>()));
   CHECK_THAT(dom, Catch::Contains("data of "));
   // The banner that says the gateway stopped answering stays hidden.
-  CHECK_THAT(dom, Catch::Contains("<div id=\"banner\" role=\"alert\" hidden=\"\">"));
+  CHECK_THAT(dom,
+             Catch::Contains("<div id=\"banner\" role=\"alert\" hidden=\"\">"));
 
   // Kill the connection from here, as the page's button would.
   auto victim_id = victim["id"].get<uint64_t>();
