@@ -180,6 +180,14 @@ td.bar { width: 40%; min-width: 160px; }
   .tree-head, .row { grid-template-columns: minmax(0, 1fr) 64px 100px 24px 40px; }
   .scroll { max-height: none; }
 }
+@media (max-width: 600px) {
+  /* The actor on a line of its own, its figures under it. */
+  .tree-head { display: none; }
+  .row { grid-template-columns: 64px minmax(0, 1fr) 24px 40px; row-gap: 0; }
+  .row .who { grid-column: 1 / -1; }
+  .row > :nth-child(2) { margin-left: 22px; }
+  .panel h2 { flex-wrap: wrap; }
+}
 )css";
 
 const char* const page_body = R"html(</head>
@@ -490,11 +498,11 @@ const char* const page_script = R"js(
     banner.hidden = !down;
     $('panels').classList.toggle('stale', down);
     if (down) {
-      set_text(banner, 'The gateway at ' + location.host + ' is not answering (since '
-        + clock(view.down_since_ms) + ', ' + duration(now - view.down_since_ms) + '; '
-        + view.down_error + '). '
-        + (view.last_generated_ms ? 'The panels show what it said at ' + clock(view.last_generated_ms) + '. ' : '')
-        + 'The page keeps trying every second.');
+      const since = view.last_answer_ms || view.down_since_ms;
+      set_text(banner, 'The gateway at ' + location.host + ' is not answering: no answer for '
+        + duration(now - since) + ' (since ' + clock(since) + '; ' + view.down_error + '). '
+        + (view.last_generated_ms ? 'The panels show its data of ' + clock(view.last_generated_ms) + '; ' : '')
+        + 'the page keeps trying every second.');
     }
     set_text($('pause'), view.paused ? 'resume' : 'pause');
   }
