@@ -101,7 +101,7 @@ main.stale .panel { opacity: .55; }
 
 table { border-collapse: collapse; width: 100%; font-size: 12px; }
 th, td { padding: 2px 5px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-td .label { display: inline-block; max-width: 13em; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; }
+td .label { display: inline-block; max-width: 15.5em; overflow: hidden; text-overflow: ellipsis; vertical-align: bottom; }
 th {
   position: sticky; top: 0; background: #f8f9fb; text-align: left;
   font-weight: 600; color: #3b4356; z-index: 1;
