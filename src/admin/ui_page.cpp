@@ -110,6 +110,10 @@ th.sortable { cursor: pointer; user-select: none; }
 th.sortable:hover { color: var(--accent); }
 th .arrow { color: var(--accent); }
 tr.fresh td, .row.fresh { background: var(--fresh); }
+.row.flash { outline: 2px solid var(--accent); }
+a.id { text-decoration: none; }
+#top-body tr { cursor: pointer; }
+a.id:hover { text-decoration: underline; color: var(--accent); }
 
 .state { padding: 0 6px; border-radius: 8px; font-size: 12px; background: #e9ecf2; }
 .s-running { background: #dcf1e3; color: var(--ok); }
@@ -691,6 +695,27 @@ const char* const page_script = R"js(
       + clock(f.at_ms) + ')');
   }
 
+  // '#id' that shows the actor's row in the tree when clicked (expanding
+  // what hides it).
+  function actor_link(id) {
+    return h('a', { href: '#', class: 'id', title: 'show it in the tree',
+                    onclick: (e) => { e.preventDefault(); reveal(id); } }, '#' + id);
+  }
+
+  function reveal(id) {
+    const t = tree_nodes.get(id);
+    if (!t) return;
+    if (!t.row.isConnected) {
+      for (const key of [...view.collapsed])
+        if (t.key.startsWith(key + '/')) view.collapsed.delete(key);
+      write_session(collapsed_key, [...view.collapsed]);
+      render_tree();
+    }
+    t.row.scrollIntoView({ block: 'center' });
+    t.row.classList.add('flash');
+    setTimeout(() => t.row.classList.remove('flash'), 1500);
+  }
+
   function kill_button(id) {
     return h('button', { class: 'kill', type: 'button', title: 'kill this actor (asks first)',
                          onclick: () => kill(id) }, 'kill');
@@ -720,15 +745,17 @@ const char* const page_script = R"js(
   function render_top_head() {
     const cells = top_columns.map((c) => {
       const sorted = view.sort.key === c.key;
+      const sort = () => {
+        if (view.sort.key === c.key) view.sort.descending = !view.sort.descending;
+        else view.sort = { key: c.key, descending: !!c.num };
+        render_top_head();
+        render_top();
+      };
       return h('th', {
         class: 'sortable' + (c.num ? ' num' : ''), title: c.help || 'sort by ' + c.title,
-        'aria-sort': sorted ? (view.sort.descending ? 'descending' : 'ascending') : null,
-        onclick: () => {
-          if (view.sort.key === c.key) view.sort.descending = !view.sort.descending;
-          else view.sort = { key: c.key, descending: !!c.num };
-          render_top_head();
-          render_top();
-        },
+        tabindex: 0, 'aria-sort': sorted ? (view.sort.descending ? 'descending' : 'ascending') : null,
+        onclick: sort,
+        onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sort(); } },
       }, c.title, sorted ? h('span', { class: 'arrow' }, view.sort.descending ? ' \u25be' : ' \u25b4') : null);
     });
     sync_children($('top-head'), cells);
@@ -740,7 +767,7 @@ const char* const page_script = R"js(
     let r = top_rows.get(id);
     if (r) return r;
     r = { cells: top_columns.map((c) => h('td', { class: c.num ? 'num' : '' })) };
-    r.tr = h('tr', {}, r.cells);
+    r.tr = h('tr', { title: 'show it in the tree', onclick: () => reveal(id) }, r.cells);
     top_rows.set(id, r);
     return r;
   }
@@ -870,7 +897,7 @@ const char* const page_script = R"js(
     const pools = body.pools || [];
     const rows = pools.map((p) => h('tr', { 'data-backend': p.backend },
       td(h('span', {}, h('b', {}, p.backend), ' ', h('span', { class: 'dim' }, p.driver || ''))),
-      td(p.actor ? '#' + p.actor : dash, 'id'),
+      td(p.actor ? actor_link(p.actor) : dash),
       num_td(number(p.size)), num_td(number(p.active)), num_td(number(p.idle)),
       num_td(number(p.down)),
       num_td(number(p.waiting) + (p.max_pending ? ' / ' + number(p.max_pending) : '')),
@@ -916,7 +943,7 @@ const char* const page_script = R"js(
     const items = list.map((w) => h('li', { 'data-kind': w.kind },
       h('span', { class: class_of('sev sev-', w.severity) }, w.severity),
       h('b', {}, w.kind), ' ',
-      h('span', { class: 'dim' }, (w.subject || '') + (w.actor ? ' #' + w.actor : '')), ' ',
+      h('span', { class: 'dim' }, w.subject || ''), w.actor ? [' ', actor_link(w.actor)] : null, ' ',
       w.message,
       w.since_ms !== null && w.since_ms !== undefined
         ? h('span', { class: 'dim' }, ' (for ' + duration(w.since_ms) + ')') : null));
