@@ -4,7 +4,8 @@
 // supervision tree appear with their ids; after a kill through the admin
 // listener, the connection's replacement appears with its restart count and
 // the reason its predecessor ended. The page is served with a policy that
-// lets it reach its own origin only, and names no other.
+// lets it reach its own origin only, names no other, and the browser's net
+// log shows that every request the page made went to its own origin.
 //
 // Nothing here sleeps to get past a race: the kill's replacement is awaited
 // on the admin listener with a deadline, and the browser runs the page on
@@ -16,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -120,9 +122,10 @@ browser_result run_chromium(const std::string& dir,
   return result;
 }
 
-/// The flags that make headless Chromium load `url` in a fresh profile,
-/// without contacting anything but `url`, and let the page run for
-/// page_virtual_ms of virtual time before it acts.
+/// The flags that make headless Chromium load a page in a fresh profile and
+/// let it run for page_virtual_ms of virtual time before it acts. The
+/// browser's own calls home are turned off where a flag does it, and no
+/// host name resolves, so the test needs no network but the loopback.
 std::vector<std::string> browser_flags(const std::string& profile) {
   return {"--headless",
           "--no-sandbox",
@@ -131,17 +134,26 @@ std::vector<std::string> browser_flags(const std::string& profile) {
           "--no-first-run",
           "--no-default-browser-check",
           "--disable-extensions",
+          "--disable-default-apps",
           "--disable-background-networking",
           "--disable-component-update",
+          "--disable-client-side-phishing-detection",
           "--disable-sync",
+          "--no-pings",
+          "--disable-features=AutofillServerCommunication,OptimizationHints,"
+          "MediaRouter,Translate,NetworkTimeServiceQuerying",
+          "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
           "--user-data-dir=" + profile,
           "--virtual-time-budget=" + std::to_string(page_virtual_ms)};
 }
 
-/// The DOM of the page at `url` as the browser's script left it.
-std::string dump_dom(const std::string& url) {
+/// The DOM of the page at `url` as the browser's script left it; with
+/// `net_log`, the browser's log of its network events goes to that file.
+std::string dump_dom(const std::string& url, const std::string& net_log = "") {
   temp_dir dir;
   auto args = browser_flags(dir.path() + "/profile");
+  if (!net_log.empty())
+    args.push_back("--log-net-log=" + net_log);
   args.push_back("--dump-dom");
   args.push_back(url);
   auto run = run_chromium(dir.path(), args);
@@ -158,6 +170,26 @@ std::string dump_dom(const std::string& url) {
 
 std::string ui_url(const gateway_process& gw) {
   return "http://127.0.0.1:" + std::to_string(gw.admin_port()) + "/debug/ui";
+}
+
+/// The URLs of the requests that a page of `origin` started, from the
+/// browser's net log (the browser's own requests have no page as initiator).
+std::vector<std::string> requests_of_page(const std::string& net_log,
+                                          const std::string& origin) {
+  auto log = json::parse(read_file(net_log), nullptr, false);
+  INFO("net log " << net_log);
+  REQUIRE(log.is_object());
+  REQUIRE(log["constants"]["logEventTypes"].contains("URL_REQUEST_START_JOB"));
+  auto start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"];
+  std::vector<std::string> urls;
+  for (const auto& event : log["events"]) {
+    if (event.value("type", -1) != start_job)
+      continue;
+    const auto& params = event.value("params", json::object());
+    if (params.value("initiator", "") == origin)
+      urls.push_back(params.value("url", ""));
+  }
+  return urls;
 }
 
 // --- reading the dumped DOM -----------------------------------------------
@@ -293,8 +325,22 @@ TEST_CASE("The debug page in Chromium shows the actors, and a killed "
     },
     condition_timeout));
 
-  auto dom = dump_dom(ui_url(gw));
+  temp_dir logs;
+  auto net_log = logs.path() + "/net-log.json";
+  auto dom = dump_dom(ui_url(gw), net_log);
   INFO("DOM:\n" << dom);
+  // What the page fetched, it fetched from its own origin: the admin
+  // listener's JSON, and nothing else.
+  {
+    auto origin = "http://127.0.0.1:" + std::to_string(gw.admin_port());
+    auto fetched = requests_of_page(net_log, origin);
+    CHECK(std::find(fetched.begin(), fetched.end(), origin + "/debug/tree")
+          != fetched.end());
+    for (const auto& url : fetched) {
+      INFO("the page fetched " << url);
+      CHECK(url.rfind(origin + "/debug/", 0) == 0);
+    }
+  }
   check_shown(dom, find_actor(actors, "supervisor", "gateway"));
   check_shown(dom, find_actor(actors, "pool", "local"));
   check_shown(dom, find_actor(actors, "pool", "mem"));
