@@ -12,6 +12,7 @@
 // virtual time (--virtual-time-budget), which pauses while a fetch is out.
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -74,11 +75,12 @@ struct browser_result {
   std::string err;
 };
 
-/// Runs the browser with `args` in a process group of its own, stdout and
-/// stderr to files in `dir`; kills the group when it outlives the timeout
-/// (and whatever of it outlives the browser).
-browser_result run_chromium(const std::string& dir,
-                            const std::vector<std::string>& args) {
+/// Starts the browser with `args` in a process group of its own, stdout and
+/// stderr to files in `dir`, and each (fd, target) of `passed` as its
+/// descriptor `target`.
+pid_t spawn_chromium(const std::string& dir,
+                     const std::vector<std::string>& args,
+                     const std::vector<std::pair<int, int>>& passed = {}) {
   std::vector<std::string> storage{chromium_path()};
   storage.insert(storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -94,6 +96,8 @@ browser_result run_chromium(const std::string& dir,
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&files, 2, err_path.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  for (auto [fd, target] : passed)
+    posix_spawn_file_actions_adddup2(&files, fd, target);
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
@@ -105,7 +109,14 @@ browser_result run_chromium(const std::string& dir,
   posix_spawnattr_destroy(&attributes);
   INFO("starting " << argv[0]);
   REQUIRE(failed == 0);
+  return pid;
+}
 
+/// Runs the browser with `args` to its end (spawn_chromium); kills its
+/// group when it outlives the timeout (and whatever of it outlives it).
+browser_result run_chromium(const std::string& dir,
+                            const std::vector<std::string>& args) {
+  pid_t pid = spawn_chromium(dir, args);
   browser_result result;
   int status = 0;
   bool ended = eventually(
@@ -117,8 +128,8 @@ browser_result run_chromium(const std::string& dir,
   }
   ::kill(-pid, SIGKILL); // helpers of the browser that outlived it
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_file(out_path);
-  result.err = read_file(err_path);
+  result.out = read_file(dir + "/browser.out");
+  result.err = read_file(dir + "/browser.err");
   return result;
 }
 
@@ -191,6 +202,127 @@ std::vector<std::string> requests_of_page(const std::string& net_log,
   }
   return urls;
 }
+
+// --- a browser driven through the DevTools protocol ---------------------
+
+/// The browser's process group, killed (and its leader reaped) on scope exit.
+struct browser_group {
+  pid_t pid = -1;
+  ~browser_group() {
+    if (pid > 0) {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+struct owned_fd {
+  int fd = -1;
+  ~owned_fd() {
+    if (fd >= 0)
+      ::close(fd);
+  }
+};
+
+/// How long the browser may take to answer one DevTools call.
+constexpr auto devtools_call_timeout = 20s;
+
+/// Headless Chromium with one page, driven through the DevTools protocol on
+/// a pipe (--remote-debugging-pipe: the browser reads descriptor 3 and
+/// writes 4, JSON messages each ended by a NUL byte). The page runs on the
+/// wall clock.
+class driven_browser {
+public:
+  driven_browser() {
+    int to_browser[2];
+    int from_browser[2];
+    REQUIRE(::pipe2(to_browser, O_CLOEXEC) == 0);
+    owned_fd browser_reads{to_browser[0]};
+    to_browser_.fd = to_browser[1];
+    REQUIRE(::pipe2(from_browser, O_CLOEXEC) == 0);
+    owned_fd browser_writes{from_browser[1]};
+    from_browser_.fd = from_browser[0];
+    auto args = browser_flags(dir_.path() + "/profile");
+    args.pop_back(); // no virtual time budget
+    args.push_back("--remote-debugging-pipe");
+    args.push_back("about:blank");
+    group_.pid = spawn_chromium(dir_.path(), args,
+                                {{to_browser[0], 3}, {from_browser[1], 4}});
+    auto target = call("Target.createTarget", {{"url", "about:blank"}});
+    auto attached = call("Target.attachToTarget",
+                         {{"targetId", target["targetId"]}, {"flatten", true}});
+    session_ = attached["sessionId"].get<std::string>();
+  }
+
+  /// Loads `url` in the page (returns once the navigation has started).
+  void open(const std::string& url) {
+    call("Page.navigate", {{"url", url}}, true);
+  }
+
+  /// The value of the JavaScript expression in the page (awaited if it is a
+  /// promise).
+  json evaluate(const std::string& expression) {
+    auto result = call("Runtime.evaluate",
+                       {{"expression", expression},
+                        {"awaitPromise", true},
+                        {"returnByValue", true}},
+                       true);
+    INFO("evaluating " << expression << " -> " << result.dump());
+    REQUIRE(!result.contains("exceptionDetails"));
+    return result["result"].value("value", json());
+  }
+
+private:
+  /// Sends one call and reads until its answer (events in between are not
+  /// needed here and are dropped); fails the test on an error or timeout.
+  json call(const std::string& method, json params, bool in_page = false) {
+    json message{{"id", ++last_id_}, {"method", method}, {"params", params}};
+    if (in_page)
+      message["sessionId"] = session_;
+    auto text = message.dump();
+    text.push_back('\0');
+    for (size_t sent = 0; sent < text.size();) {
+      auto n = ::write(to_browser_.fd, text.data() + sent, text.size() - sent);
+      INFO("writing " << method << " to the browser");
+      REQUIRE(n > 0);
+      sent += static_cast<size_t>(n);
+    }
+    auto deadline = std::chrono::steady_clock::now() + devtools_call_timeout;
+    for (;;) {
+      auto end = buffer_.find('\0');
+      if (end == std::string::npos) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+        pollfd ready{from_browser_.fd, POLLIN, 0};
+        INFO("waiting for the answer to "
+             << method << "\nbrowser stderr:\n"
+             << file_tail(dir_.path() + "/browser.err", 3000));
+        REQUIRE(left.count() > 0);
+        REQUIRE(::poll(&ready, 1, static_cast<int>(left.count())) == 1);
+        char chunk[65536];
+        auto n = ::read(from_browser_.fd, chunk, sizeof chunk);
+        REQUIRE(n > 0);
+        buffer_.append(chunk, static_cast<size_t>(n));
+        continue;
+      }
+      auto reply = json::parse(buffer_.substr(0, end), nullptr, false);
+      buffer_.erase(0, end + 1);
+      if (!reply.is_object() || reply.value("id", 0) != last_id_)
+        continue;
+      INFO(method << " -> " << reply.dump());
+      REQUIRE(!reply.contains("error"));
+      return reply["result"];
+    }
+  }
+
+  temp_dir dir_;
+  owned_fd to_browser_;
+  owned_fd from_browser_;
+  browser_group group_;
+  int last_id_ = 0;
+  std::string session_;
+  std::string buffer_;
+};
 
 // --- reading the dumped DOM -----------------------------------------------
 
@@ -391,4 +523,119 @@ TEST_CASE("The debug page in Chromium shows the actors, and a killed "
   CHECK(tree_row(after, victim_id).empty());
   // The pool's row says a connection of it was restarted.
   check_shown(after, find_actor(actor_list(gw), "pool", "local"));
+}
+
+namespace {
+
+/// Token auth with one admin, `root`, whose token is "admin-token" (the
+/// config lists its SHA-256).
+const char* const auth_config = R"(
+auth:
+  mode: token
+  tokens:
+    root: 10a4c7c9fc5206d6f36dc6944a81bb6f4a3cb0e25014ae3b12e6c3e52712292a
+  admins: [root]
+backends:
+  mem: {type: memory}
+  local: {type: sqlite, path: "{dir}/prism.db", connections: 2}
+namespaces:
+  cache: {backend: mem, access: {admin: [root]}}
+  default: {backend: local, access: {admin: [root]}}
+)";
+
+/// The id of the tree's row of connection `name` in the driven page, or 0.
+uint64_t connection_row(driven_browser& browser, const std::string& name) {
+  return browser
+    .evaluate("(() => { const row = document.querySelector('#tree "
+              ".row[data-kind=\"connection\"][data-name=\""
+              + name + "\"]'); return row ? Number(row.dataset.id) : 0; })()")
+    .get<uint64_t>();
+}
+
+/// The texts of the page's notes that report a finished kill, newest first.
+std::vector<std::string> kill_reports(driven_browser& browser) {
+  return browser
+    .evaluate("[...document.querySelectorAll('#notes p.done')].map((p) => "
+              "p.firstChild.textContent)")
+    .get<std::vector<std::string>>();
+}
+
+/// Clicks the kill button of actor `id` in the tree.
+void click_kill(driven_browser& browser, uint64_t id) {
+  CHECK(browser
+          .evaluate("(() => { const b = document.querySelector('#tree "
+                    ".row[data-id=\""
+                    + std::to_string(id)
+                    + "\"] button.kill'); if (!b) return false; b.click(); "
+                      "return true; })()")
+          .get<bool>());
+}
+
+} // namespace
+
+TEST_CASE("With auth on, the page's kill button confirms, asks for the "
+          "admin token once, and shows the restarted connection",
+          "[e2e][ui]") {
+  require_chromium();
+  gateway_process gw{auth_config};
+  gw.start();
+  driven_browser browser;
+  browser.open(ui_url(gw));
+  uint64_t first = 0;
+  REQUIRE(eventually(
+    [&] { return (first = connection_row(browser, "local#0")) != 0; },
+    condition_timeout));
+  // The dialogs answer as a person would: yes, and the token.
+  browser.evaluate(
+    "window.asked = []; window.confirm = (m) => { asked.push('confirm'); "
+    "return true; }; window.prompt = (m) => { asked.push('prompt'); return "
+    "'admin-token'; }; true");
+
+  // The kill without a token is refused (403); the page asks for the token
+  // and kills with it.
+  click_kill(browser, first);
+  std::vector<std::string> reports;
+  bool reported
+    = eventually([&] { return !(reports = kill_reports(browser)).empty(); },
+                 condition_timeout);
+  INFO(
+    "notes: "
+    << browser.evaluate("document.getElementById('notes').textContent").dump()
+    << "\ngateway log:\n"
+    << gw.log_tail());
+  REQUIRE(reported);
+  auto back = find_actor(actor_list(gw), "connection", "local#0");
+  REQUIRE(back.is_object());
+  auto back_id = back["id"].get<uint64_t>();
+  CHECK(back_id != first);
+  CHECK(back["restarts"].get<uint64_t>() == 1);
+  CHECK(back["last_failure"]["reason"]
+        == "killed by POST /debug/actors/" + std::to_string(first) + "/kill");
+  CHECK_THAT(reports[0],
+             Catch::Contains("#" + std::to_string(first)
+                             + " was killed and restarted as #"
+                             + std::to_string(back_id)));
+  CHECK(browser.evaluate("asked").get<std::vector<std::string>>()
+        == std::vector<std::string>{"confirm", "prompt"});
+  CHECK(browser.evaluate("sessionStorage.getItem('prism.admin_token')")
+        == "admin-token");
+  // The new incarnation is highlighted.
+  CHECK(browser
+          .evaluate("document.querySelector('#tree .row[data-id=\""
+                    + std::to_string(back_id)
+                    + "\"]').classList.contains('fresh')")
+          .get<bool>());
+
+  // The second kill uses the kept token: confirmed, not asked again.
+  uint64_t second = connection_row(browser, "local#1");
+  REQUIRE(second != 0);
+  click_kill(browser, second);
+  REQUIRE(eventually([&] { return kill_reports(browser).size() == 2; },
+                     condition_timeout));
+  CHECK(browser.evaluate("asked").get<std::vector<std::string>>()
+        == std::vector<std::string>{"confirm", "prompt", "confirm"});
+  auto second_back = find_actor(actor_list(gw), "connection", "local#1");
+  REQUIRE(second_back.is_object());
+  CHECK(second_back["id"].get<uint64_t>() != second);
+  CHECK(second_back["restarts"].get<uint64_t>() == 1);
 }
