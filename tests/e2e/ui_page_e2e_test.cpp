@@ -5,7 +5,10 @@
 // listener, the connection's replacement appears with its restart count and
 // the reason its predecessor ended. The page is served with a policy that
 // lets it reach its own origin only, names no other, and the browser's net
-// log shows that every request the page made went to its own origin.
+// log shows that every request the page made went to its own origin. With
+// auth on, the page driven through the DevTools protocol: its kill button
+// asks for confirmation, then for the admin token once (and keeps it for the
+// next kill), and reports the connection's restart.
 //
 // Nothing here sleeps to get past a race: the kill's replacement is awaited
 // on the admin listener with a deadline, and the browser runs the page on
