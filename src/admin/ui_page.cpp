@@ -177,6 +177,11 @@ td.bar { width: 40%; min-width: 160px; }
 .h-reply { background: #57b27a; }
 .h-other { background: #c9ceda; }
 
+@media (max-width: 1299px) {
+  /* Tree and top each need about 600 px: one above the other. */
+  main { grid-template-columns: minmax(0, 1fr); }
+  td .label { max-width: 24em; }
+}
 @media (max-width: 900px) {
   main { grid-template-columns: minmax(0, 1fr); padding: 8px; }
   header { padding: 8px; }
