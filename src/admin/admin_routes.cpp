@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/actor_json.hpp"
+#include "admin/ui_page.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/slow_log.hpp"
 
@@ -227,6 +228,13 @@ const std::vector<endpoint>& endpoints() {
      [](const admin_hooks& hooks, const matched_request&, admin_answer& res) {
        send_text(res, 200, hooks.metrics ? hooks.metrics() : std::string{},
                  "text/plain; version=0.0.4");
+     }},
+    {"GET", "/debug/ui",
+     "the debug console: a live page of the actors, pools, namespaces, "
+     "warnings and slow log (HTML; loads nothing from the network)",
+     [](const admin_hooks&, const matched_request&, admin_answer& res) {
+       send_text(res, 200, ui_page_html(), "text/html; charset=utf-8");
+       res.headers = ui_page_headers();
      }},
     {"GET", "/debug/actors", "every live actor with its counters (JSON)",
      [](const admin_hooks& hooks, const matched_request&, admin_answer& res) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace caf {
@@ -67,6 +68,9 @@ struct admin_answer {
   std::string body;
   /// The Allow header of a 405, else empty.
   std::string allow;
+  /// More headers to send (name, value), e.g. a page's
+  /// Content-Security-Policy.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 /// The answer to `req`: the endpoint's, or 405 naming the method to use

@@ -15,6 +15,8 @@ void answer_request(const admin_hooks& hooks, const httplib::Request& req,
   res.status = routed->status;
   if (!routed->allow.empty())
     res.set_header("Allow", routed->allow);
+  for (const auto& [name, value] : routed->headers)
+    res.set_header(name, value);
   res.set_content(routed->body, routed->content_type);
 }
 

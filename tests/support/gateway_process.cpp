@@ -538,6 +538,7 @@ http_response http_request(
   std::string headers = raw.substr(0, header_end);
   for (auto& c : headers)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  response.headers = headers;
   std::string content = raw.substr(header_end + 4);
   if (headers.find("transfer-encoding: chunked") != std::string::npos) {
     if (!dechunk(content, response.body))

@@ -240,6 +240,8 @@ void write_file(const std::string& path, const std::string& content);
 struct http_response {
   int status = 0;
   std::string body;
+  /// The status line and header lines as received, lowercased.
+  std::string headers;
 };
 
 /// A plain HTTP/1.1 request to 127.0.0.1:port with `body` (sent with a
