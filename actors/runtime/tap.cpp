@@ -7,6 +7,7 @@
 #include <caf/abstract_actor.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/actor_control_block.hpp>
+#include <caf/actor_system.hpp>
 #include <caf/local_actor.hpp>
 #include <caf/mailbox_element.hpp>
 #include <caf/type_erased_tuple.hpp>
@@ -126,16 +127,20 @@ public:
     return taken::kept;
   }
 
-  /// An actor it watches ended; true when that stopped the tap.
-  bool ended() {
+  /// An actor it watches ended at `at`; true when that stopped the tap.
+  bool ended(time_point at) {
     std::lock_guard<std::mutex> guard{mtx_};
     if (live_ > 0)
       --live_;
-    if (stop_ != tap_stop::none || live_ > 0
-        || target_.kind != tap_target::by::id)
+    if (stop_ != tap_stop::none || live_ > 0)
       return false;
+    if (target_.kind != tap_target::by::id) {
+      // A successor may register under the label or word: check() waits.
+      empty_since_ = at;
+      return false;
+    }
     // No successor can come: an id names one actor.
-    stop_ = tap_stop::actors_ended;
+    stop_locked(tap_stop::actors_ended, at);
     return true;
   }
 
@@ -158,9 +163,6 @@ public:
         }
       }
     }
-    // A stop seen by an actor's end has its time stamped here.
-    if (stop_ != tap_stop::none && !stopped_at_)
-      stopped_at_ = now;
     return stopped_now;
   }
 
@@ -375,8 +377,12 @@ void tap_board::registered(const actor_record_ptr& record) {
 }
 
 void tap_board::ended(const actor_record& record) {
+  // The actor's own clock (it is the system's: the record's address keeps
+  // the control block and thus the system pointer valid).
+  auto at = record.address() ? record.address().home_system().clock().now()
+                             : caf::actor_clock::clock_type::now();
   for (auto& t : record.taps())
-    if (t->ended())
+    if (t->ended(at))
       t->detach_all();
 }
 

@@ -251,9 +251,9 @@ bool query_number(const matched_request& req, const char* key,
   if (text.empty() || ec != std::errc{} || end != text.data() + text.size()
       || out < min || out > max) {
     send_error(res, 400, "bad_request",
-               fmt::format("{}=\"{}\" is not a whole number from {} to {} "
-                           "(the limit of {})",
-                           key, text, min, max, key),
+               fmt::format("{} must be a whole number from {} to {}; \"{}\" "
+                           "is not",
+                           key, min, max, text),
                {{"limit", max}});
     return false;
   }

@@ -7,6 +7,13 @@
 #include <set>
 #include <string>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -68,7 +75,55 @@ uint64_t id_of(inspector& actors, caf::actor_clock::time_point now,
   return 0;
 }
 
+struct echo_state {
+  inspector_registration registration;
+};
+
+/// Takes any string and does nothing with it, its handler guarded.
+caf::behavior echo(caf::stateful_actor<echo_state>* self, inspector* actors) {
+  self->state.registration = actors->enroll_self(self, "echo", "e");
+  return {
+    [=](const std::string&) { handling timed{self->state.registration}; },
+  };
+}
+
 } // namespace
+
+TEST_CASE("a tapped actor's message is described by CAF's text, cut at its "
+          "limit") {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.policy", caf::atom("testing"));
+  caf::actor_system sys{cfg};
+  auto& sched
+    = dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler());
+  inspector actors;
+  auto e = sys.spawn(echo, &actors);
+  sched.run();
+  auto start = actors.start_tap(*tap_target::parse("echo:e"), 10, ms(60000),
+                                sys.clock().now());
+  REQUIRE(start.refused == tap_board::refusal::none);
+  caf::anon_send(e, std::string("short"));
+  caf::anon_send(e, std::string(500, 'x'));
+  sched.run();
+  auto view = actors.taps().read(start.tap.tap, 0, sys.clock().now());
+  REQUIRE(view);
+  REQUIRE(view->events.size() == 2);
+  CHECK(view->events[0].message == "(\"short\")");
+  CHECK(view->events[0].at == sys.clock().now());
+  auto& cut = view->events[1].message;
+  CHECK(cut.size() == tap_board::message_bytes_max);
+  CHECK(cut.rfind("(\"xxx", 0) == 0);
+  CHECK(cut.substr(cut.size() - 3) == "...");
+  caf::anon_send_exit(e, caf::exit_reason::kill);
+  sched.run();
+  // A tap on a label waits for a successor, then ends.
+  sched.advance_time(tap_board::successor_wait - ms(1));
+  CHECK(actors.taps().read(start.tap.tap, 0, sys.clock().now())->stopped_by
+        == tap_stop::none);
+  sched.advance_time(ms(1));
+  CHECK(actors.taps().read(start.tap.tap, 0, sys.clock().now())->stopped_by
+        == tap_stop::actors_ended);
+}
 
 TEST_CASE("a tap on the router takes each call it routes and stops at its "
           "maximum") {
