@@ -42,7 +42,7 @@ stage_actor::behavior_type stage(
       if (st.gate)
         took_message(*st.gate, st.registration, st.gate_rejections_seen);
       auto now = self->clock().now();
-      call->hops.add(hop_kind::stage, now,
+      call->hops.add(hop_kind::stage, self->id(), now,
                      static_cast<uint8_t>(st.logic->kind()));
       if (call->expired(now)) {
         st.expired->Increment();

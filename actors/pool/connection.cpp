@@ -48,7 +48,7 @@ void finish_operation(self_ptr self, uint64_t seq, model::outcome& result);
 void start_operation(self_ptr self, call_ptr call) {
   auto& st = self->state;
   auto now = self->clock().now();
-  call->hops.add(hop_kind::connection, now);
+  call->hops.add(hop_kind::connection, self->id(), now);
   if (call->expired(now)) {
     fail_call(self, std::move(call), status_code::deadline_exceeded,
               "the request's deadline passed before its backend started it");
@@ -123,7 +123,7 @@ void finish_operation(self_ptr self, uint64_t seq, model::outcome& result) {
   if (std::next(i) != st.in_flight.end())
     *i = std::move(st.in_flight.back());
   st.in_flight.pop_back();
-  call->hops.add(hop_kind::backend, self->clock().now());
+  call->hops.add(hop_kind::backend, self->id(), self->clock().now());
   if (result.connection_lost) {
     connection_broke(self, std::move(call), result);
     return;

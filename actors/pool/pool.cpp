@@ -468,7 +468,7 @@ pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
       handling timed{self->state.registration};
       auto& st = self->state;
       took_message(*st.options.gate, st.registration, st.gate_rejections_seen);
-      call->hops.add(hop_kind::pool, self->clock().now());
+      call->hops.add(hop_kind::pool, self->id(), self->clock().now());
       admit(self, std::move(call));
       publish_gauges(st);
     },

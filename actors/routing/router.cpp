@@ -10,7 +10,7 @@ using self_ptr = router_actor::stateful_pointer<router_state>;
 
 void route_call(self_ptr self, call_ptr call) {
   auto now = self->clock().now();
-  call->hops.add(hop_kind::router, now);
+  call->hops.add(hop_kind::router, self->id(), now);
   auto& ns = call->context.ns;
   auto i = self->state.routes.find(ns);
   if (i == self->state.routes.end()

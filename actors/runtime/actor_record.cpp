@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "runtime/tap.hpp"
+
 namespace prism {
 
 std::string_view to_string(actor_state state) noexcept {
@@ -74,6 +76,31 @@ actor_record::last_failure() const {
   if (!failed_)
     return std::nullopt;
   return std::make_pair(failure_reason_, failed_at_);
+}
+
+void actor_record::add_tap(std::shared_ptr<detail::tap> tap) {
+  std::lock_guard<std::mutex> guard{tap_mtx_};
+  if (std::find(taps_.begin(), taps_.end(), tap) != taps_.end())
+    return;
+  taps_.push_back(std::move(tap));
+  tap_count_.store(static_cast<uint32_t>(taps_.size()),
+                   std::memory_order_relaxed);
+}
+
+void actor_record::remove_tap(const detail::tap* tap) {
+  std::lock_guard<std::mutex> guard{tap_mtx_};
+  taps_.erase(std::remove_if(taps_.begin(), taps_.end(),
+                             [tap](const std::shared_ptr<detail::tap>& t) {
+                               return t.get() == tap;
+                             }),
+              taps_.end());
+  tap_count_.store(static_cast<uint32_t>(taps_.size()),
+                   std::memory_order_relaxed);
+}
+
+std::vector<std::shared_ptr<detail::tap>> actor_record::taps() const {
+  std::lock_guard<std::mutex> guard{tap_mtx_};
+  return taps_;
 }
 
 } // namespace prism

@@ -15,11 +15,16 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <caf/actor_addr.hpp>
 #include <caf/actor_clock.hpp>
 
 namespace prism {
+
+namespace detail {
+class tap;
+} // namespace detail
 
 /// What an actor is doing, from a fixed set so the console can rely on the
 /// names (see docs/ADMIN.md).
@@ -145,6 +150,16 @@ public:
   /// The reason and time of the last failure, if there was one.
   std::optional<std::pair<std::string, time_point>> last_failure() const;
 
+  // Taps (runtime/tap.hpp) reading the messages this actor handles. The
+  // handler guard loads the count (relaxed) on every message; the list sits
+  // behind a small lock of its own, taken only while the actor is tapped.
+  bool tapped() const noexcept {
+    return tap_count_.load(std::memory_order_relaxed) != 0;
+  }
+  void add_tap(std::shared_ptr<detail::tap> tap);
+  void remove_tap(const detail::tap* tap);
+  std::vector<std::shared_ptr<detail::tap>> taps() const;
+
 private:
   void raise_high_water(uint64_t depth) noexcept {
     auto hw = high_water_.load(std::memory_order_relaxed);
@@ -177,6 +192,10 @@ private:
   bool failed_ = false;
   std::string failure_reason_;
   time_point failed_at_;
+
+  std::atomic<uint32_t> tap_count_{0};
+  mutable std::mutex tap_mtx_;
+  std::vector<std::shared_ptr<detail::tap>> taps_;
 };
 
 using actor_record_ptr = std::shared_ptr<actor_record>;

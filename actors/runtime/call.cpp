@@ -78,4 +78,13 @@ call_ptr make_call(request_context context, model::operation op,
     false};
 }
 
+std::string to_string(const call_ptr& call) {
+  if (!call)
+    return "call(none)";
+  return fmt::format("call({} {} {})", call->context.request_id,
+                     call->context.ns,
+                     call->operation ? model::operation_name(*call->operation)
+                                     : std::string_view{"?"});
+}
+
 } // namespace prism

@@ -27,6 +27,8 @@ enum class hop_kind : uint8_t {
 struct call_hop {
   hop_kind kind = hop_kind::stage;
   uint8_t detail = 0;
+  /// The id of the actor that took it (a follow names it).
+  uint64_t actor = 0;
   caf::actor_clock::time_point at;
 };
 
@@ -36,10 +38,10 @@ public:
   /// connection; a hop past this many is counted, not kept.
   static constexpr size_t hops_max = 12;
 
-  void add(hop_kind kind, caf::actor_clock::time_point at,
+  void add(hop_kind kind, uint64_t actor, caf::actor_clock::time_point at,
            uint8_t detail = 0) noexcept {
     if (count_ < hops_max)
-      hops_[count_++] = call_hop{kind, detail, at};
+      hops_[count_++] = call_hop{kind, detail, actor, at};
     else if (dropped_ < UINT8_MAX)
       ++dropped_;
   }

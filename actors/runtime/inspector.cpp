@@ -27,12 +27,20 @@ struct inspector_core {
            std::pair<std::string, caf::actor_clock::time_point>>
     killed;
   std::deque<std::pair<std::string, std::string>> killed_order;
+  /// Taken after `mtx` when both are (a tap starts on the records matched
+  /// under `mtx`, and a registering actor joins the taps under it).
+  tap_board taps;
 
   void deregister(const actor_record& record) {
-    std::lock_guard<std::mutex> guard{mtx};
-    auto i = records.find(record.id());
-    if (i != records.end() && i->second.get() == &record)
+    {
+      std::lock_guard<std::mutex> guard{mtx};
+      auto i = records.find(record.id());
+      if (i == records.end() || i->second.get() != &record)
+        return;
       records.erase(i);
+    }
+    if (record.tapped())
+      taps.ended(record);
   }
 };
 
@@ -115,6 +123,7 @@ actor_record_ptr inspector::register_actor(uint64_t id, std::string kind,
     core_->killed.erase(i);
   }
   core_->records[id] = record;
+  core_->taps.registered(record);
   return record;
 }
 
@@ -133,8 +142,8 @@ void inspector::deregister(const actor_record& record) {
 }
 
 void inspector::deregister(uint64_t id) {
-  std::lock_guard<std::mutex> guard{core_->mtx};
-  core_->records.erase(id);
+  if (auto record = find(id))
+    core_->deregister(*record);
 }
 
 size_t inspector::size() const {
@@ -205,6 +214,28 @@ bool inspector::kill(uint64_t id, caf::actor_system& sys,
   }
   caf::anon_send_exit(target, caf::exit_reason::kill);
   return true;
+}
+
+tap_board::start_result inspector::start_tap(const tap_target& target,
+                                             uint64_t events_max,
+                                             std::chrono::milliseconds duration,
+                                             time_point now) {
+  std::vector<actor_record_ptr> matched;
+  // Held while the tap starts: an actor that registers meanwhile joins it
+  // through taps.registered, after it is on the board.
+  std::lock_guard<std::mutex> guard{core_->mtx};
+  for (auto& entry : core_->records)
+    if (target.matches(*entry.second))
+      matched.push_back(entry.second);
+  std::sort(matched.begin(), matched.end(),
+            [](const actor_record_ptr& a, const actor_record_ptr& b) {
+              return a->id() < b->id();
+            });
+  return core_->taps.start(target, matched, events_max, duration, now);
+}
+
+tap_board& inspector::taps() noexcept {
+  return core_->taps;
 }
 
 actor_info snapshot_of(const actor_record& record,

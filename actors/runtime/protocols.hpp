@@ -32,6 +32,9 @@ namespace prism {
 class kv_call;
 /// A client request on its way through the pipeline (runtime/call.hpp).
 using call_ptr = caf::intrusive_ptr<kv_call>;
+/// "call(<request id> <namespace> <operation>)": how a message that carries
+/// a call reads in a tap (CAF finds it for the message's text).
+std::string to_string(const call_ptr& call);
 
 class admission;
 /// The gate of an actor's mailbox (runtime/admission.hpp).

@@ -7,6 +7,11 @@
 // in the backend, and back to the session). Sessions offer every call they
 // answer; a call under the threshold costs one comparison. Bounded: the
 // oldest entry goes first. Thread-safe.
+//
+// Follows: an admin arms one for a request id (POST /debug/follow/{id});
+// the next call with that id is recorded, in the same shape, whatever its
+// time, with the actor that took each hop. While none is armed, a call
+// costs the follows one relaxed atomic load.
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +19,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,12 +30,17 @@
 namespace prism {
 
 class kv_call;
+class inspector;
 
 struct slow_hop {
   /// "session", "stage:audit", "router", "pool wait:disk", "backend:disk",
   /// "reply" (from the backend's answer back to the client).
   std::string name;
   int64_t us = 0;
+  /// The actor whose hop began this span (0 when unknown), and its
+  /// "kind:name" when a follow recorded the call (else empty).
+  uint64_t actor = 0;
+  std::string label;
 };
 
 struct slow_entry {
@@ -49,13 +60,41 @@ struct slow_entry {
   size_t hops_dropped = 0;
 };
 
+/// A call's entry, whatever its time; `actors` (optional) names the actor
+/// of each hop.
+slow_entry entry_of(const kv_call& call, const inspector* actors = nullptr);
+
+/// A follow of one request id.
+struct follow_entry {
+  std::string request_id;
+  caf::actor_clock::time_point armed_at;
+  /// The call, once one with this request id has been answered.
+  std::optional<slow_entry> call;
+};
+
 class slow_log {
 public:
+  /// Follows armed or recorded at once (arming one more forgets the
+  /// oldest), and how long one is kept after it is armed.
+  static constexpr size_t follows_max = 16;
+  static constexpr std::chrono::milliseconds follow_kept{600000};
+
   slow_log(size_t capacity, std::chrono::microseconds threshold);
 
-  /// Records `call` when it took at least the threshold. Call it once the
-  /// call's completed_at is set.
-  void offer(const kv_call& call);
+  /// Records `call` when it took at least the threshold, or when a follow
+  /// waits for its request id. Call it once the call's completed_at is set;
+  /// `actors` names the actors of a followed call's hops.
+  void offer(const kv_call& call, const inspector* actors = nullptr);
+
+  /// The newest entry with this request id, if one is still kept.
+  std::optional<slow_entry> find(const std::string& request_id) const;
+
+  /// Arms a follow of the next call with `request_id` (again, when one was
+  /// recorded already).
+  void follow(const std::string& request_id, caf::actor_clock::time_point now);
+  /// The follow of `request_id`, if one is kept.
+  std::optional<follow_entry> followed(const std::string& request_id,
+                                       caf::actor_clock::time_point now);
 
   /// The newest `n` entries, newest first.
   std::vector<slow_entry> latest(size_t n) const;
@@ -74,11 +113,20 @@ public:
   uint64_t recorded() const;
 
 private:
+  void record_follow(const kv_call& call, const inspector* actors);
+  /// Forgets follows kept for follow_kept (under follow_mtx_).
+  void forget_follows(caf::actor_clock::time_point now);
+
   const size_t capacity_;
   std::atomic<int64_t> threshold_us_;
   mutable std::mutex mtx_;
   std::deque<slow_entry> entries_;
   uint64_t next_id_ = 1;
+
+  /// Follows that wait for their call.
+  std::atomic<size_t> following_{0};
+  mutable std::mutex follow_mtx_;
+  std::deque<follow_entry> follows_;
 };
 
 using slow_log_ptr = std::shared_ptr<slow_log>;

@@ -164,7 +164,7 @@ void finish_call(self_ptr self, call_ptr call, model::outcome result) {
                   "dropped",
                   call->context.request_id, to_string(code));
   if (st.slow)
-    st.slow->offer(*call);
+    st.slow->offer(*call, st.actors);
   // Stages that observe outcomes (metrics, audit) learn of it after the
   // client has its answer, off the request path: together with the other
   // calls answered before the session's reminder to report them comes up.

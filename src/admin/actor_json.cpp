@@ -131,33 +131,36 @@ std::optional<nlohmann::json> to_json_one(const std::vector<actor_info>& actors,
   };
 }
 
+nlohmann::json to_json(const slow_entry& e, caf::actor_clock::time_point now,
+                       int64_t generated_at_ms) {
+  auto hops = nlohmann::json::array();
+  for (auto& h : e.hops)
+    hops.push_back({{"name", h.name}, {"us", h.us}});
+  auto ago_ms = std::max<int64_t>(
+    std::chrono::duration_cast<std::chrono::milliseconds>(now - e.completed_at)
+      .count(),
+    0);
+  return {
+    {"id", e.id},
+    {"request_id", e.request_id},
+    {"namespace", e.ns},
+    {"operation", e.operation},
+    {"principal", e.principal},
+    {"peer", e.peer},
+    {"code", std::string(to_string(e.code))},
+    {"total_us", e.total_us},
+    {"at_ms", generated_at_ms - ago_ms},
+    {"ago_ms", ago_ms},
+    {"hops", std::move(hops)},
+    {"hops_dropped", e.hops_dropped},
+  };
+}
+
 nlohmann::json to_json(const slow_log& log, caf::actor_clock::time_point now,
                        int64_t generated_at_ms) {
   auto entries = nlohmann::json::array();
-  for (auto& e : log.latest(log.capacity())) {
-    auto hops = nlohmann::json::array();
-    for (auto& h : e.hops)
-      hops.push_back({{"name", h.name}, {"us", h.us}});
-    auto ago_ms
-      = std::max<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                            now - e.completed_at)
-                            .count(),
-                          0);
-    entries.push_back({
-      {"id", e.id},
-      {"request_id", e.request_id},
-      {"namespace", e.ns},
-      {"operation", e.operation},
-      {"principal", e.principal},
-      {"peer", e.peer},
-      {"code", std::string(to_string(e.code))},
-      {"total_us", e.total_us},
-      {"at_ms", generated_at_ms - ago_ms},
-      {"ago_ms", ago_ms},
-      {"hops", std::move(hops)},
-      {"hops_dropped", e.hops_dropped},
-    });
-  }
+  for (auto& e : log.latest(log.capacity()))
+    entries.push_back(to_json(e, now, generated_at_ms));
   auto count = entries.size();
   return {
     {"generated_at_ms", generated_at_ms},

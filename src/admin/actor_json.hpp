@@ -40,4 +40,11 @@ nlohmann::json to_json(const actor_info& actor, int64_t generated_at_ms);
 nlohmann::json to_json(const slow_log& log, caf::actor_clock::time_point now,
                        int64_t generated_at_ms);
 
+/// One slow log entry (an element of the list above): "id", "request_id",
+/// "namespace", "operation", "principal", "peer", "code", "total_us",
+/// "at_ms", "ago_ms", "hops": [{"name", "us"}], "hops_dropped".
+nlohmann::json to_json(const slow_entry& entry,
+                       caf::actor_clock::time_point now,
+                       int64_t generated_at_ms);
+
 } // namespace prism

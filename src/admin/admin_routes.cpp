@@ -1,7 +1,9 @@
 #include "admin/admin_routes.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <initializer_list>
 #include <string_view>
 
 #include <caf/actor_system.hpp>
@@ -9,9 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/actor_json.hpp"
+#include "admin/trace_json.hpp"
 #include "admin/ui_page.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/slow_log.hpp"
+#include "runtime/tap.hpp"
 
 namespace prism::admin {
 
@@ -211,6 +215,197 @@ void reload_config(const admin_hooks& hooks, const matched_request& req,
               {"problems", outcome.problems}});
 }
 
+// --- taps and follows ---------------------------------------------------------
+
+/// The query's keys an endpoint takes: false (and a 400 answered) for
+/// another.
+bool only_query_keys(const matched_request& req,
+                     std::initializer_list<std::string_view> keys,
+                     admin_answer& res) {
+  for (auto& entry : req.req.query) {
+    if (std::find(keys.begin(), keys.end(), entry.first) != keys.end())
+      continue;
+    std::string names;
+    for (auto key : keys)
+      names += (names.empty() ? "" : ", ") + std::string(key);
+    send_error(res, 400, "bad_request",
+               fmt::format("unknown query parameter \"{}\": this endpoint "
+                           "takes {}",
+                           entry.first, names.empty() ? "none" : names));
+    return false;
+  }
+  return true;
+}
+
+/// The query's `key` as a whole number from `min` to `max` (`fallback`
+/// when absent): false (and a 400 naming the limits) otherwise.
+bool query_number(const matched_request& req, const char* key,
+                  uint64_t fallback, uint64_t min, uint64_t max,
+                  admin_answer& res, uint64_t& out) {
+  auto i = req.req.query.find(key);
+  if (i == req.req.query.end()) {
+    out = fallback;
+    return true;
+  }
+  const std::string& text = i->second;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()
+      || out < min || out > max) {
+    send_error(res, 400, "bad_request",
+               fmt::format("{} must be a whole number from {} to {}; \"{}\" "
+                           "is not",
+                           key, min, max, text),
+               {{"limit", max}});
+    return false;
+  }
+  return true;
+}
+
+/// Events a tap takes and how long it runs when the query does not say.
+constexpr uint64_t tap_events_default = 100;
+constexpr uint64_t tap_duration_ms_default = 10000;
+
+void start_tap(const admin_hooks& hooks, const matched_request& req,
+               admin_answer& res) {
+  uint64_t max = 0;
+  uint64_t for_ms = 0;
+  if (!admin_request_allowed(hooks, req.req, res) || !have_inspector(hooks, res)
+      || !only_query_keys(req, {"max", "for_ms"}, res)
+      || !query_number(req, "max", tap_events_default, 1, tap_board::events_max,
+                       res, max)
+      || !query_number(req, "for_ms", tap_duration_ms_default, 1,
+                       static_cast<uint64_t>(tap_board::duration_max.count()),
+                       res, for_ms))
+    return;
+  auto target = tap_target::parse(req.id);
+  if (!target) {
+    send_error(res, 400, "bad_request", "a tap needs a target");
+    return;
+  }
+  auto now = actor_now(hooks);
+  auto started = hooks.actors->start_tap(
+    *target, max, std::chrono::milliseconds(for_ms), now);
+  switch (started.refused) {
+    case tap_board::refusal::too_many:
+      send_error(res, 409, "conflict",
+                 fmt::format("{} taps run already, the most at once: stop "
+                             "one (POST /debug/trace/{{tap}}/stop) or wait "
+                             "for one to end",
+                             tap_board::taps_max),
+                 {{"limit", tap_board::taps_max}});
+      return;
+    case tap_board::refusal::no_actor:
+      send_error(res, 400, "bad_request",
+                 fmt::format("no live actor matches \"{}\": name an actor id, "
+                             "a kind:name label, a name or a kind that GET "
+                             "/debug/actors lists",
+                             req.id),
+                 {{"target", req.id}});
+      return;
+    case tap_board::refusal::none: break;
+  }
+  send_json(res, 201, to_json(started.tap, now, wall_ms()));
+}
+
+/// The {id} of a tap's path: false (and a 400 or 404 answered) when it is
+/// not a tap's.
+bool parse_tap(const admin_hooks& hooks, const matched_request& req,
+               admin_answer& res, uint64_t& tap) {
+  if (!have_inspector(hooks, res))
+    return false;
+  const std::string& text = req.id;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), tap);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) {
+    send_error(res, 400, "bad_request",
+               fmt::format("tap \"{}\" is not a number: use the \"tap\" that "
+                           "POST /debug/trace/{{target}} answered",
+                           text));
+    return false;
+  }
+  return true;
+}
+
+void send_unknown_tap(admin_answer& res, uint64_t tap) {
+  send_error(res, 404, "not_found",
+             fmt::format("no tap {} (a stopped tap is forgotten {} s after "
+                         "it stops; start one with POST "
+                         "/debug/trace/{{target}})",
+                         tap, tap_board::kept_after_stop.count() / 1000),
+             {{"tap", tap}});
+}
+
+void read_tap(const admin_hooks& hooks, const matched_request& req,
+              admin_answer& res) {
+  uint64_t tap = 0;
+  uint64_t after = 0;
+  if (!parse_tap(hooks, req, res, tap) || !only_query_keys(req, {"after"}, res)
+      || !query_number(req, "after", 0, 0, UINT64_MAX, res, after))
+    return;
+  auto now = actor_now(hooks);
+  if (auto view = hooks.actors->taps().read(tap, after, now))
+    send_json(res, 200, to_json(*view, now, wall_ms()));
+  else
+    send_unknown_tap(res, tap);
+}
+
+void stop_tap(const admin_hooks& hooks, const matched_request& req,
+              admin_answer& res) {
+  uint64_t tap = 0;
+  if (!admin_request_allowed(hooks, req.req, res)
+      || !parse_tap(hooks, req, res, tap) || !only_query_keys(req, {}, res))
+    return;
+  auto now = actor_now(hooks);
+  if (auto view = hooks.actors->taps().stop(tap, now))
+    send_json(res, 200, to_json(*view, now, wall_ms()));
+  else
+    send_unknown_tap(res, tap);
+}
+
+void read_follow(const admin_hooks& hooks, const matched_request& req,
+                 admin_answer& res) {
+  if (!have_slow_log(hooks, res))
+    return;
+  auto now = actor_now(hooks);
+  auto followed = hooks.slow->followed(req.id, now);
+  if (followed && followed->call) {
+    send_json(res, 200,
+              to_json_followed(*followed->call, "follow", hooks.actors, now,
+                               wall_ms()));
+    return;
+  }
+  if (auto slow = hooks.slow->find(req.id)) {
+    send_json(res, 200,
+              to_json_followed(*slow, "slowlog", hooks.actors, now, wall_ms()));
+    return;
+  }
+  if (followed) {
+    send_json(res, 202,
+              {{"generated_at_ms", wall_ms()},
+               {"request_id", req.id},
+               {"state", "waiting"}});
+    return;
+  }
+  send_error(res, 404, "not_found",
+             fmt::format("no call with request id \"{}\" is in the slow log "
+                         "and none is followed: POST /debug/follow/{} first "
+                         "(then send the call), or lower the slow log's "
+                         "threshold (POST /debug/slowlog/threshold/{{ms}})",
+                         req.id, req.id),
+             {{"request_id", req.id}});
+}
+
+void arm_follow(const admin_hooks& hooks, const matched_request& req,
+                admin_answer& res) {
+  if (!admin_request_allowed(hooks, req.req, res) || !have_slow_log(hooks, res))
+    return;
+  hooks.slow->follow(req.id, actor_now(hooks));
+  send_json(res, 202,
+            {{"generated_at_ms", wall_ms()},
+             {"request_id", req.id},
+             {"state", "waiting"},
+             {"kept_ms", slow_log::follow_kept.count()}});
+}
+
 // --- the table ----------------------------------------------------------------
 
 const std::vector<endpoint>& endpoints() {
@@ -281,6 +476,21 @@ const std::vector<endpoint>& endpoints() {
     {"POST", "/debug/actors/{id}/kill",
      "kill one actor (its supervisor may restart it); 202 with the actor",
      kill_actor},
+    {"POST", "/debug/trace/{id}",
+     "tap the messages of the actors {id} names (an id, kind:name, a name "
+     "or a kind): ?max=N events (1..10000, 100), ?for_ms=M (1..600000, "
+     "10000); 201 with the tap",
+     start_tap},
+    {"GET", "/debug/trace/{id}", "tap {id}'s events after ?after=SEQ (JSON)",
+     read_tap},
+    {"POST", "/debug/trace/{id}/stop", "stop tap {id}; its events (JSON)",
+     stop_tap},
+    {"POST", "/debug/follow/{id}",
+     "record the next call with request id {id}, hop by hop; 202", arm_follow},
+    {"GET", "/debug/follow/{id}",
+     "the call with request id {id}, followed or in the slow log, as a "
+     "timeline of its hops (JSON); 202 while a follow waits",
+     read_follow},
   };
   return table;
 }
@@ -328,6 +538,10 @@ std::optional<admin_answer> route(const admin_hooks& hooks,
     send_text(res, 200, index_text());
     return res;
   }
+  // A path may have a row per method: the row of the request's method
+  // answers, else 405 names the path's methods.
+  std::vector<const char*> allowed;
+  const char* pattern = nullptr;
   for (auto& e : endpoints()) {
     matched_request matched{req, {}};
     if (!matches(e.path, req.path, matched.id))
@@ -336,14 +550,24 @@ std::optional<admin_answer> route(const admin_hooks& hooks,
       e.handle(hooks, matched, res);
       return res;
     }
-    res.allow = e.method;
-    send_error(res, 405, "method_not_allowed",
-               fmt::format("{} is not allowed on {}: use {} {}", req.method,
-                           e.path, e.method, req.path),
-               {{"allow", nlohmann::json::array({e.method})}});
-    return res;
+    allowed.push_back(e.method);
+    if (pattern == nullptr)
+      pattern = e.path;
   }
-  return std::nullopt;
+  if (allowed.empty())
+    return std::nullopt;
+  std::string methods;
+  std::string choices;
+  for (auto m : allowed) {
+    methods += (methods.empty() ? "" : ", ") + std::string(m);
+    choices += (choices.empty() ? "" : " or ") + std::string(m);
+  }
+  res.allow = methods;
+  send_error(res, 405, "method_not_allowed",
+             fmt::format("{} is not allowed on {}: use {} {}", req.method,
+                         pattern, choices, req.path),
+             {{"allow", allowed}});
+  return res;
 }
 
 std::string routed_paths_pattern() {

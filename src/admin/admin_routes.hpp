@@ -6,6 +6,7 @@
 // requests to it; the tests and the admin_route fuzzer call it directly.
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -56,10 +57,12 @@ struct admin_hooks {
 struct admin_request {
   /// As sent; HEAD is answered like GET (the listener sends no body).
   std::string method;
-  /// Decoded, without the query (which no endpoint reads).
+  /// Decoded, without the query.
   std::string path;
   /// The Authorization header, empty when there is none.
   std::string authorization;
+  /// The query's key=value pairs, decoded (the first of a repeated key).
+  std::map<std::string, std::string> query{};
 };
 
 struct admin_answer {
@@ -73,8 +76,8 @@ struct admin_answer {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// The answer to `req`: the endpoint's, or 405 naming the method to use
-/// when the path is an endpoint's and the method another. Nullopt when the
+/// The answer to `req`: the endpoint's, or 405 naming the methods to use
+/// when the path is an endpoint's and the method another's. Nullopt when the
 /// path is no endpoint's (the listener answers those 404).
 std::optional<admin_answer> route(const admin_hooks& hooks,
                                   const admin_request& req);

@@ -6,8 +6,13 @@ namespace prism::admin {
 
 void answer_request(const admin_hooks& hooks, const httplib::Request& req,
                     httplib::Response& res) {
-  auto routed = route(
-    hooks, {req.method, req.path, req.get_header_value("Authorization")});
+  std::map<std::string, std::string> query;
+  for (auto& [key, value] : req.params)
+    query.emplace(key, value);
+  auto routed
+    = route(hooks,
+            {req.method, req.path, req.get_header_value("Authorization"),
+             std::move(query)});
   if (!routed) {
     res.status = 404;
     return;
