@@ -260,8 +260,10 @@ void deterministic_gateway::restart(const config::gateway_config& cfg) {
 }
 
 deterministic_gateway::~deterministic_gateway() {
-  // Tearing down is not part of the run.
+  // Tearing down is not part of the run, and whoever watched it may be gone
+  // (a run stopped early still has actors that never ran).
   between_events_ = nullptr;
+  new_actor_ = nullptr;
   // What an interceptor still holds goes while the actors can hear of it.
   interceptors_.clear();
   if (!down())
@@ -604,7 +606,12 @@ deterministic_gateway::mailbox_of(uint64_t id) {
   // New messages wait on a stack until the actor (or the harness, as it
   // does before each run) moves them into its queues; a message its
   // behaviour skipped for now waits in the queue's cache, ahead of the rest.
-  actor->mailbox().fetch_more();
+  // The stack of an idle actor is marked blocked (its next message
+  // schedules it) and holds nothing: it must be left as it is, or the
+  // actor would never be scheduled again.
+  auto& box = actor->mailbox();
+  if (!box.blocked() && !box.closed())
+    box.fetch_more();
   actor->get_urgent_queue().cache().peek_all(describe);
   actor->get_urgent_queue().peek_all(describe);
   actor->get_normal_queue().cache().peek_all(describe);
