@@ -200,8 +200,8 @@ std::vector<std::string> segments_of(const std::string& path) {
 
 std::optional<uint64_t> whole_number(const std::string& text) {
   uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(),
-                                   value);
+  auto [end, ec]
+    = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
     return std::nullopt;
   return value;
@@ -391,11 +391,13 @@ reply recorded_run::step(const std::string& count) {
     return bad_request("step count \"" + count
                        + "\" is not a whole number of 1 or more");
   if (view_.step == last_step())
-    return answer(200, position("already at the end of the run (step "
-                                + std::to_string(last_step()) + ")"));
+    return answer(200,
+                  position("already at the end of the run (step "
+                           + std::to_string(last_step()) + ")"));
   if (*n > last_step() - view_.step)
-    return move_to(last_step(), "stopped at the end of the run (step "
-                                  + std::to_string(last_step()) + ")");
+    return move_to(last_step(),
+                   "stopped at the end of the run (step "
+                     + std::to_string(last_step()) + ")");
   auto asked = view_.step + *n;
   auto landing = stop_at_or_after(asked);
   return move_to(landing, landing_note(asked, landing));
@@ -435,10 +437,10 @@ reply recorded_run::go_to(const std::string& where) {
     return bad_request(usage);
   if (unit.empty()) {
     if (*value > last_step())
-      return move_to(last_step(), "the run has no step "
-                                    + std::to_string(*value)
-                                    + ": stopped at its end (step "
-                                    + std::to_string(last_step()) + ")");
+      return move_to(last_step(),
+                     "the run has no step " + std::to_string(*value)
+                       + ": stopped at its end (step "
+                       + std::to_string(last_step()) + ")");
     auto landing = stop_at_or_after(*value);
     return move_to(landing, landing_note(*value, landing));
   }
@@ -530,12 +532,13 @@ reply recorded_run::mailbox(const std::string& text) const {
   for (auto& m : box->second)
     messages.push_back({{"from", m.from.empty() ? json(nullptr) : json(m.from)},
                         {"message", m.message}});
-  return answer(200, {{"generated_at_ms", now_ms()},
-                      {"step", view_.step},
-                      {"actor", *id},
-                      {"label", view_.labels.at(*id)},
-                      {"depth", box->second.size()},
-                      {"messages", std::move(messages)}});
+  return answer(200,
+                {{"generated_at_ms", now_ms()},
+                 {"step", view_.step},
+                 {"actor", *id},
+                 {"label", view_.labels.at(*id)},
+                 {"depth", box->second.size()},
+                 {"messages", std::move(messages)}});
 }
 
 reply recorded_run::follow(const std::string& request_id) const {
@@ -565,16 +568,18 @@ reply recorded_run::follow(const std::string& request_id) const {
   auto hops = json::array();
   for (auto i : steps) {
     auto& e = events_[i];
-    events.push_back({{"step", i},
-                      {"at_ms", e.t_ms},
-                      {"actor", nullptr},
-                      {"label", e.actor},
-                      {"event", e.event},
-                      {"what", e.event == "run" || e.event == "exit"
-                                 ? e.message
-                                 : e.event + " " + e.message}});
+    events.push_back(
+      {{"step", i},
+       {"at_ms", e.t_ms},
+       {"actor", nullptr},
+       {"label", e.actor},
+       {"event", e.event},
+       {"what",
+        e.event == "run" || e.event == "exit" ? e.message
+                                              : e.event + " " + e.message}});
     if (e.event == "run" && submitted && (!answered || i < *answered)) {
-      hops.push_back({{"name", e.actor}, {"us", (e.t_ms - previous_ms) * 1000}});
+      hops.push_back(
+        {{"name", e.actor}, {"us", (e.t_ms - previous_ms) * 1000}});
       previous_ms = e.t_ms;
     }
   }
@@ -590,8 +595,7 @@ reply recorded_run::follow(const std::string& request_id) const {
       {"namespace", word(submit, 2)},
       {"operation", word(submit, 3)},
       {"code", word(done, 1)},
-      {"total_us",
-       (events_[*answered].t_ms - events_[*submitted].t_ms) * 1000},
+      {"total_us", (events_[*answered].t_ms - events_[*submitted].t_ms) * 1000},
       {"at_ms", events_[*answered].t_ms},
       {"hops", std::move(hops)},
     };
@@ -601,12 +605,13 @@ reply recorded_run::follow(const std::string& request_id) const {
     state = "done";
   else if (submitted && *submitted <= view_.step)
     state = "in_flight";
-  return answer(200, {{"generated_at_ms", now_ms()},
-                      {"request_id", request_id},
-                      {"step", view_.step},
-                      {"state", state},
-                      {"call", std::move(call)},
-                      {"events", std::move(events)}});
+  return answer(200,
+                {{"generated_at_ms", now_ms()},
+                 {"request_id", request_id},
+                 {"step", view_.step},
+                 {"state", state},
+                 {"call", std::move(call)},
+                 {"events", std::move(events)}});
 }
 
 reply recorded_run::get(const std::string& path) {
@@ -636,10 +641,11 @@ reply recorded_run::get(const std::string& path) {
   if (is({"run", "mailbox", "*"}))
     return mailbox(s[2]);
   return not_available(
-    404, "not available in a recorded run: GET " + path
-           + " (a recorded run answers /debug/tree, /debug/actors, "
-             "/debug/actors/{id}, /debug/follow/{request-id}, /run/position "
-             "and /run/mailbox/{id})");
+    404,
+    "not available in a recorded run: GET " + path
+      + " (a recorded run answers /debug/tree, /debug/actors, "
+        "/debug/actors/{id}, /debug/follow/{request-id}, /run/position "
+        "and /run/mailbox/{id})");
 }
 
 reply recorded_run::post(const std::string& path) {
@@ -659,13 +665,15 @@ reply recorded_run::post(const std::string& path) {
   bool mutates = !s.empty() && (s[0] == "debug" || s[0] == "admin");
   if (mutates)
     return not_available(
-      405, "not available in a recorded run: POST " + path
-             + " would change a live gateway; a recorded run shows what "
-               "happened, as it happened (step, back and goto move through "
-               "it)");
-  return not_available(404, "not available in a recorded run: POST " + path
-                              + " (a recorded run takes POST /run/step/N, "
-                                "/run/back/N and /run/goto/{step | Nms})");
+      405,
+      "not available in a recorded run: POST " + path
+        + " would change a live gateway; a recorded run shows what "
+          "happened, as it happened (step, back and goto move through "
+          "it)");
+  return not_available(404,
+                       "not available in a recorded run: POST " + path
+                         + " (a recorded run takes POST /run/step/N, "
+                           "/run/back/N and /run/goto/{step | Nms})");
 }
 
 std::string recorded_run::describe() const {
@@ -681,21 +689,22 @@ std::unique_ptr<source> open_recorded_run(const std::string& dir,
   fs::path root(dir);
   std::error_code ec;
   if (!fs::is_directory(root, ec)) {
-    error = dir + " is not a directory (a run directory is written by "
-                  "`prism simulate FILE --seed N --out DIR`)";
+    error = dir
+      + " is not a directory (a run directory is written by "
+        "`prism simulate FILE --seed N --out DIR`)";
     return nullptr;
   }
   auto run_text = read_file(root / "run.json");
   if (!run_text) {
-    error = dir + " has no run.json: not a run directory (written by "
-                  "`prism simulate FILE --seed N --out DIR`)";
+    error = dir
+      + " has no run.json: not a run directory (written by "
+        "`prism simulate FILE --seed N --out DIR`)";
     return nullptr;
   }
   auto run = json::parse(*run_text, nullptr, false);
   if (run.is_discarded() || !run.is_object() || !run.contains("seed")
       || !run["seed"].is_number_unsigned() || !run.contains("scenario")
-      || !run["scenario"].is_object()
-      || !run["scenario"].contains("sha256")) {
+      || !run["scenario"].is_object() || !run["scenario"].contains("sha256")) {
     error = (root / "run.json").string()
       + " lacks the seed or the scenario's sha256";
     return nullptr;

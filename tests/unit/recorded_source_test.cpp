@@ -169,7 +169,7 @@ TEST_CASE("a recorded run opens on its first step and moves by step, back "
   CHECK(at_kill["step"] == kill_step);
   CHECK(src->describe()
         == run.string() + " step " + std::to_string(kill_step) + " of "
-             + std::to_string(events.size()) + " at 1500 ms");
+          + std::to_string(events.size()) + " at 1500 ms");
 
   // goto a time: the first step at or after it.
   auto at_time = post_ok(*src, "/run/goto/1600ms");
@@ -265,8 +265,7 @@ TEST_CASE("a mailbox at a step lists the messages waiting in it, and follow "
   REQUIRE(at["step"] == submitted);
   auto sessions = actors_named(*src, "session", "client-1");
   REQUIRE(sessions.size() == 1);
-  auto box
-    = get_ok(*src, "/run/mailbox/" + sessions[0]["id"].dump());
+  auto box = get_ok(*src, "/run/mailbox/" + sessions[0]["id"].dump());
   bool waiting = false;
   for (auto& m : box["messages"])
     waiting |= m["message"] == "request c1-5";
@@ -322,9 +321,9 @@ TEST_CASE("a recorded run refuses bad moves and what only a live gateway "
   auto pools = src->get("/debug/pools");
   CHECK(pools.status == 404);
   CHECK_FALSE(pools.ok());
-  CHECK(pools.error.rfind("not available in a recorded run: GET /debug/pools",
-                          0)
-        == 0);
+  CHECK(
+    pools.error.rfind("not available in a recorded run: GET /debug/pools", 0)
+    == 0);
   auto kill = src->post("/debug/actors/7/kill");
   CHECK(kill.status == 405);
   CHECK(kill.error.find("would change a live gateway") != std::string::npos);
@@ -386,9 +385,9 @@ TEST_CASE("a run directory that is missing a file, was edited, or does not "
     for (size_t i = 0; i + 10 < lines.size(); ++i)
       out << lines[i] << "\n";
   }
-  CHECK(error_of(cut).find("differs at step "
-                           + std::to_string(lines.size() - 10))
-        != std::string::npos);
+  CHECK(
+    error_of(cut).find("differs at step " + std::to_string(lines.size() - 10))
+    != std::string::npos);
 }
 
 TEST_CASE("watching a run between events, reading every actor and mailbox, "
