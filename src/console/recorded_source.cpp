@@ -711,6 +711,11 @@ std::unique_ptr<source> open_recorded_run(const std::string& dir,
   }
   sim::run_options options;
   if (run.contains("planted")) {
+    if (!run["planted"].is_array()) {
+      error = (root / "run.json").string()
+        + ": planted must be a list of defect names";
+      return nullptr;
+    }
     for (auto& name : run["planted"])
       if (name.is_string())
         options.planted.push_back(name.get<std::string>());

@@ -390,6 +390,32 @@ TEST_CASE("a run directory that is missing a file, was edited, or does not "
     != std::string::npos);
 }
 
+TEST_CASE("between a gateway crash and its restart a recorded run shows no "
+          "gateway") {
+  temp_dir dir;
+  auto s = shipped("gateway-crash");
+  auto r = sim::run_scenario(s, 1);
+  auto run = dir.path / "run";
+  REQUIRE_FALSE(sim::write_artifacts(r, s, run.string()));
+  auto events = trace_of(run);
+  auto src = open_ok(run);
+  auto ended = step_of(events, "fault", "f2 end gateway_crash");
+  auto down = post_ok(*src, "/run/goto/" + std::to_string(ended));
+  CHECK(down["step"] == ended);
+  CHECK(down["gateway"] == "down");
+  CHECK(get_ok(*src, "/debug/actors")["count"] == 0);
+  CHECK(get_ok(*src, "/debug/tree")["actors"].empty());
+
+  // After the restart, a new gateway: its actors have started again.
+  auto restarted = step_of(events, "restart", "gateway");
+  auto up = post_ok(*src, "/run/goto/" + std::to_string(restarted + 20));
+  CHECK(up["gateway"] == "running");
+  auto routers = actors_named(*src, "router");
+  REQUIRE(routers.size() == 1);
+  CHECK(routers[0]["uptime_ms"] == 0);
+  CHECK(routers[0]["started_at_ms"] == 2400);
+}
+
 TEST_CASE("watching a run between events, reading every actor and mailbox, "
           "leaves its trace as it was") {
   auto s = shipped("gateway-crash");
