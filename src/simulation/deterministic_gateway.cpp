@@ -248,6 +248,7 @@ void deterministic_gateway::crash() {
   actors_ = std::make_unique<inspector>();
   ++crashes_;
   down_ = true;
+  between_events();
 }
 
 void deterministic_gateway::restart(const config::gateway_config& cfg) {
@@ -259,6 +260,10 @@ void deterministic_gateway::restart(const config::gateway_config& cfg) {
 }
 
 deterministic_gateway::~deterministic_gateway() {
+  // Tearing down is not part of the run, and whoever watched it may be gone
+  // (a run stopped early still has actors that never ran).
+  between_events_ = nullptr;
+  new_actor_ = nullptr;
   // What an interceptor still holds goes while the actors can hear of it.
   interceptors_.clear();
   if (!down())
@@ -300,6 +305,7 @@ void deterministic_gateway::submit(const std::string& request_id,
                           answers_, trace_, request_id, virtual_ms_, alive_));
   call->rejection = std::move(rejection);
   gateway_->sessions().dispatch(client, std::move(call));
+  between_events();
 }
 
 std::shared_ptr<recording_sink> deterministic_gateway::subscribe(
@@ -323,6 +329,7 @@ std::shared_ptr<recording_sink> deterministic_gateway::subscribe(
   auto sink = std::make_shared<recording_sink>();
   call->sink = sink;
   gateway_->sessions().dispatch(client, std::move(call));
+  between_events();
   return sink;
 }
 
@@ -349,6 +356,7 @@ bool deterministic_gateway::pump_brokers() {
 }
 
 bool deterministic_gateway::run_one() {
+  between_events();
   if (down())
     return false;
   auto& jobs = sched_->jobs;
@@ -536,6 +544,7 @@ std::string deterministic_gateway::describe_next(caf::scheduled_actor& actor) {
 }
 
 void deterministic_gateway::advance_ms(int64_t ms) {
+  between_events();
   clock_->advance_ms(ms);
   // Slowed-down simulated backends complete what is due by now.
   for (auto& [name, backend] : *backends_)
@@ -551,6 +560,7 @@ void deterministic_gateway::advance_ms(int64_t ms) {
   trace_->push_back("advance " + std::to_string(ms)
                     + "ms now=" + std::to_string(*virtual_ms_)
                     + "ms timeouts=" + std::to_string(fired));
+  between_events();
   run();
 }
 
@@ -558,6 +568,60 @@ void deterministic_gateway::jump_backend_clock_ms(int64_t ms) {
   clock_->advance_ms(ms);
   trace_->push_back("clock jump " + std::to_string(ms) + "ms backend_clock="
                     + std::to_string(clock_->now_ms()) + "ms");
+  between_events();
+}
+
+void deterministic_gateway::between_events() {
+  if (!between_events_ || trace_->size() == between_events_seen_)
+    return;
+  between_events_seen_ = trace_->size();
+  between_events_();
+}
+
+std::optional<std::vector<deterministic_gateway::queued_message>>
+deterministic_gateway::mailbox_of(uint64_t id) {
+  if (down())
+    return std::nullopt;
+  auto record = actors_->find(id);
+  if (!record)
+    return std::nullopt;
+  auto strong = caf::actor_cast<caf::strong_actor_ptr>(record->address());
+  auto* actor = strong ? dynamic_cast<caf::scheduled_actor*>(
+                  caf::actor_cast<caf::abstract_actor*>(strong))
+                       : nullptr;
+  if (actor == nullptr)
+    return std::nullopt;
+  std::vector<queued_message> messages;
+  auto describe = [&](const caf::mailbox_element& e) {
+    queued_message m;
+    if (e.sender)
+      m.from = label_of_id(e.sender->id());
+    auto& content = e.content();
+    for (size_t i = 0; i < content.size(); ++i)
+      m.message += (i > 0 ? " " : "") + describe_element(content, i);
+    if (content.size() == 0)
+      m.message = "()";
+    messages.push_back(std::move(m));
+  };
+  // New messages wait on a stack until the actor (or the harness, as it
+  // does before each run) moves them into its queues; a message its
+  // behaviour skipped for now waits in the queue's cache, ahead of the rest.
+  // The stack of an idle actor is marked blocked (its next message
+  // schedules it) and holds nothing: it must be left as it is, or the
+  // actor would never be scheduled again.
+  auto& box = actor->mailbox();
+  if (!box.blocked() && !box.closed())
+    box.fetch_more();
+  actor->get_urgent_queue().cache().peek_all(describe);
+  actor->get_urgent_queue().peek_all(describe);
+  actor->get_normal_queue().cache().peek_all(describe);
+  actor->get_normal_queue().peek_all(describe);
+  return messages;
+}
+
+std::string deterministic_gateway::label_of_id(uint64_t id) const {
+  auto i = labels_.find(id);
+  return i == labels_.end() ? std::string() : i->second;
 }
 
 std::optional<int64_t> deterministic_gateway::next_timer_in_ms() {

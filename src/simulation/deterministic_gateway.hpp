@@ -16,6 +16,7 @@
 // byte-identical trace.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -218,7 +219,10 @@ public:
   /// The trace as one text, each line ending in a newline.
   std::string trace_text() const;
   /// Adds a line of the test's own to the trace (e.g. a phase marker).
-  void note(std::string line) { trace_->push_back(std::move(line)); }
+  void note(std::string line) {
+    trace_->push_back(std::move(line));
+    between_events();
+  }
   std::optional<uint64_t> seed() const { return seed_; }
   /// Virtual time since the start, in ms.
   int64_t now_ms() const { return *virtual_ms_; }
@@ -266,6 +270,33 @@ public:
   /// The registry every actor of the gateway registers with.
   inspector& actors() { return *actors_; }
 
+  /// Sets the function called at each point of the run where the whole
+  /// gateway may be read: between two events of the trace, never while an
+  /// actor runs (before each job, after a note, a submission, time moving, a
+  /// crash or a restart), and only when the trace grew since the last call.
+  /// It must not change the run (no sends, no draws, no trace lines); it may
+  /// throw to stop the run. Empty: none (the default).
+  void on_between_events(std::function<void()> fn) {
+    between_events_ = std::move(fn);
+  }
+  /// Calls that function now if the trace grew since its last call.
+  void between_events();
+
+  /// One message waiting in an actor's mailbox, described as the trace
+  /// describes the message an actor runs.
+  struct queued_message {
+    /// The sender's label (as in the trace), or empty when it has none.
+    std::string from;
+    std::string message;
+  };
+  /// The messages waiting in the mailbox of the registered actor `id`, in
+  /// the order its queues hold them (urgent before normal); nullopt when no
+  /// live actor has that id. Between events only (see on_between_events).
+  std::optional<std::vector<queued_message>> mailbox_of(uint64_t id);
+  /// The label of actor `id` as the trace gives it ("pool:disk", "#2" for a
+  /// later incarnation), or empty when it has not run yet.
+  std::string label_of_id(uint64_t id) const;
+
 private:
   void start(const config::gateway_config& cfg,
              std::optional<caf::actor_clock::time_point> now);
@@ -306,6 +337,9 @@ private:
   bool intercepted(caf::scheduled_actor& actor, const std::string& what);
 
   std::vector<std::shared_ptr<interceptor>> interceptors_;
+  std::function<void()> between_events_;
+  /// The trace's length at the last call of between_events_.
+  size_t between_events_seen_ = 0;
 
   std::optional<uint64_t> seed_;
   std::optional<std::mt19937_64> rng_;

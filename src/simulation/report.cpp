@@ -49,67 +49,65 @@ bool write_file(const std::filesystem::path& path, const std::string& text,
 
 } // namespace
 
+std::string trace_jsonl_writer::next(const std::string& line) {
+  size_t rest = 0;
+  auto event = first_word(line, rest);
+  std::string actor;
+  std::string message = line.substr(rest);
+  std::string fault;
+  if (event == "run" || event == "exit" || event == "sim") {
+    size_t after = 0;
+    actor = first_word(message, after);
+    message = message.substr(after);
+    if (event == "sim") {
+      auto i = fault_on_.find(actor);
+      if (i != fault_on_.end())
+        fault = i->second;
+      actor = "sim:" + actor;
+    }
+  } else if (event == "submit" || event == "subscribe") {
+    std::istringstream words(message);
+    std::string id;
+    words >> id >> actor;
+    client_of_[id] = actor;
+  } else if (event == "answer") {
+    auto id = message.substr(0, message.find(' '));
+    auto i = client_of_.find(id);
+    actor = i == client_of_.end() ? "" : i->second;
+  } else if (event == "advance") {
+    actor = "clock";
+    auto at = line.find(" now=");
+    if (at != std::string::npos)
+      t_ms_ = std::stoll(line.substr(at + 5));
+  } else if (event == "fault") {
+    actor = "fault";
+    std::istringstream words(message);
+    std::string id;
+    std::string what;
+    words >> id >> what;
+    fault = id;
+    auto target = line.substr(line.rfind(' ') + 1);
+    if (what == "begin" || what == "at")
+      fault_on_[target] = id;
+    else if (what == "end" && fault_on_[target] == id)
+      fault_on_.erase(target);
+  } else {
+    actor = "harness";
+  }
+  auto out = "{\"step\":" + std::to_string(step_++) + ",\"t_ms\":"
+    + std::to_string(t_ms_) + ",\"actor\":" + json_string(actor) + ",\"event\":"
+    + json_string(event) + ",\"message\":" + json_string(message);
+  if (!fault.empty())
+    out += ",\"fault\":" + json_string(fault);
+  out += "}";
+  return out;
+}
+
 std::string trace_jsonl(const run_report& r) {
   std::string out;
-  int64_t t_ms = 0;
-  // The fault each backend's events belong to: the last one that began (or
-  // happened) on it and has not ended.
-  std::map<std::string, std::string> fault_on;
-  std::map<std::string, std::string> client_of;
-  for (size_t step = 0; step < r.trace.size(); ++step) {
-    auto& line = r.trace[step];
-    size_t rest = 0;
-    auto event = first_word(line, rest);
-    std::string actor;
-    std::string message = line.substr(rest);
-    std::string fault;
-    if (event == "run" || event == "exit" || event == "sim") {
-      size_t after = 0;
-      actor = first_word(message, after);
-      message = message.substr(after);
-      if (event == "sim") {
-        auto i = fault_on.find(actor);
-        if (i != fault_on.end())
-          fault = i->second;
-        actor = "sim:" + actor;
-      }
-    } else if (event == "submit" || event == "subscribe") {
-      std::istringstream words(message);
-      std::string id;
-      words >> id >> actor;
-      client_of[id] = actor;
-    } else if (event == "answer") {
-      auto id = message.substr(0, message.find(' '));
-      auto i = client_of.find(id);
-      actor = i == client_of.end() ? "" : i->second;
-    } else if (event == "advance") {
-      actor = "clock";
-      auto at = line.find(" now=");
-      if (at != std::string::npos)
-        t_ms = std::stoll(line.substr(at + 5));
-    } else if (event == "fault") {
-      actor = "fault";
-      std::istringstream words(message);
-      std::string id;
-      std::string what;
-      words >> id >> what;
-      fault = id;
-      auto target = line.substr(line.rfind(' ') + 1);
-      if (what == "begin" || what == "at")
-        fault_on[target] = id;
-      else if (what == "end" && fault_on[target] == id)
-        fault_on.erase(target);
-    } else {
-      actor = "harness";
-    }
-    out += "{\"step\":" + std::to_string(step)
-      + ",\"t_ms\":" + std::to_string(t_ms) + ",\"actor\":" + json_string(actor)
-      + ",\"event\":" + json_string(event)
-      + ",\"message\":" + json_string(message);
-    if (!fault.empty())
-      out += ",\"fault\":" + json_string(fault);
-    out += "}\n";
-  }
+  trace_jsonl_writer writer;
+  for (auto& line : r.trace)
+    out.append(writer.next(line)).append("\n");
   return out;
 }
 

@@ -7,6 +7,8 @@
 // (the client operations, Jepsen's shape), report.html (report_html.hpp),
 // and the summary printed on stdout.
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -18,6 +20,22 @@ namespace prism::simulation {
 /// "event", "message"} and "fault" (the fault id) on the lines a fault
 /// caused.
 std::string trace_jsonl(const run_report& r);
+
+/// The same, one line at a time, for a trace that is still growing: each
+/// call turns the next line of the text trace into its JSON object (without
+/// the newline). Lines must come in order from the first.
+class trace_jsonl_writer {
+public:
+  std::string next(const std::string& line);
+
+private:
+  size_t step_ = 0;
+  int64_t t_ms_ = 0;
+  /// The fault each backend's events belong to: the last one that began
+  /// (or happened) on it and has not ended.
+  std::map<std::string, std::string> fault_on_;
+  std::map<std::string, std::string> client_of_;
+};
 
 /// The command that reruns this seed of this scenario.
 std::string rerun_command(const run_report& r);

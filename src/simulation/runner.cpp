@@ -81,10 +81,13 @@ std::optional<status_code> code_named(const std::string& name) {
 
 class simulation_run {
 public:
-  simulation_run(const scenario& s, uint64_t seed, const run_options& options)
-    : s_(s), seed_(seed), options_(options),
+  simulation_run(const scenario& s, uint64_t seed, const run_options& options,
+                 const run_watcher& watch)
+    : s_(s), seed_(seed), options_(options), watch_(watch),
       g_(s.gateway, child_seed(seed, "scheduler")),
       workload_seed_(child_seed(seed, "workload")), running_config_(s.gateway) {
+    if (watch_)
+      g_.on_between_events([this] { watch_(g_, false); });
     report_.child_seeds["scheduler"] = child_seed(seed, "scheduler");
     report_.child_seeds["workload"] = workload_seed_;
     auto width = std::to_string(s.workload.keys - 1).size();
@@ -165,6 +168,7 @@ private:
   const scenario& s_;
   uint64_t seed_;
   run_options options_;
+  const run_watcher& watch_;
   deterministic_gateway g_;
   uint64_t workload_seed_;
   /// The config a gateway starting now reads (reloads change it).
@@ -1275,6 +1279,9 @@ run_report simulation_run::execute() {
     read_back();
   if (auto* o = s_.oracle(oracle_kind::supervision))
     settle(static_cast<int64_t>(o->threshold("settle_ms")));
+  // The trace is complete: a watcher sees the end of the run.
+  if (watch_)
+    watch_(g_, true);
   for (auto& f : faults_)
     report_.faults_end_ms = std::max(report_.faults_end_ms, f.ended_ms);
   for (auto& op : report_.ops) {
@@ -1346,9 +1353,14 @@ run_report run_scenario(const scenario& s, uint64_t seed) {
 
 run_report run_scenario(const scenario& s, uint64_t seed,
                         const run_options& options) {
+  return run_scenario(s, seed, options, run_watcher{});
+}
+
+run_report run_scenario(const scenario& s, uint64_t seed,
+                        const run_options& options, const run_watcher& watch) {
   if (auto error = check_defect_names(options.planted); !error.empty())
     throw std::invalid_argument(error);
-  simulation_run run(s, seed, options);
+  simulation_run run(s, seed, options, watch);
   return run.execute();
 }
 

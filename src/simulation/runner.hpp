@@ -9,6 +9,7 @@
 // the same seed and scenario give the same run, event for event.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -19,6 +20,8 @@
 #include "simulation/scenario.hpp"
 
 namespace prism::simulation {
+
+class deterministic_gateway;
 
 /// A fault of the run: scheduled in the scenario or drawn by the seed.
 struct planned_fault {
@@ -92,5 +95,19 @@ run_report run_scenario(const scenario& s, uint64_t seed);
 /// planted defect and the known ones.
 run_report run_scenario(const scenario& s, uint64_t seed,
                         const run_options& options);
+
+/// Looks at a run while it goes: called with the gateway at each point where
+/// it may be read whole, between two events of the trace (see
+/// deterministic_gateway::on_between_events), with `complete` false; then
+/// once more with `complete` true when the trace is complete, before the
+/// oracles judge. It must not change the run; it may throw to stop it
+/// (run_scenario then throws that). Watching a run does not change its
+/// trace.
+using run_watcher
+  = std::function<void(deterministic_gateway& g, bool complete)>;
+
+/// Runs `s` as above, calling `watch` between events.
+run_report run_scenario(const scenario& s, uint64_t seed,
+                        const run_options& options, const run_watcher& watch);
 
 } // namespace prism::simulation
