@@ -1,0 +1,72 @@
+// step, back and goto: moving through a recorded simulation run (the
+// source answers /run/...; see src/console/source.hpp).
+
+#include <ostream>
+
+#include "console/command_support.hpp"
+#include "console/format.hpp"
+
+namespace prism::console {
+
+namespace {
+
+constexpr uint64_t steps_max = 1000000000;
+
+outcome move(context& ctx, const std::string& name, const std::string& path) {
+  auto answer = ctx.post(path);
+  if (!answer.ok())
+    return ctx.fail(name, ctx.failure(answer, "POST", path));
+  const auto& at = answer.body;
+  const auto& event = at["event"];
+  ctx.text() << "step " << whole(at, "step") << " of " << whole(at, "steps")
+             << " at " << human_ms(number(at, "t_ms")) << ": "
+             << (event.is_string() ? event.get<std::string>() : event.dump())
+             << "\n";
+  return outcome::ok;
+}
+
+outcome move_by(context& ctx, const std::string& name, const char* verb,
+                const std::vector<std::string>& args) {
+  auto parsed = parse_args(ctx, name, args, {}, 1);
+  if (!parsed)
+    return outcome::usage;
+  uint64_t n = 1;
+  if (!parsed->positional.empty()) {
+    auto given = parse_whole(parsed->positional[0]);
+    if (!given || *given == 0 || *given > steps_max)
+      return ctx.usage(name, "takes a number of steps (1 or more), not \""
+                               + parsed->positional[0] + "\"");
+    n = *given;
+  }
+  return move(ctx, name, std::string("/run/") + verb + "/" + std::to_string(n));
+}
+
+} // namespace
+
+outcome run_step(context& ctx, const std::vector<std::string>& args) {
+  return move_by(ctx, "step", "step", args);
+}
+
+outcome run_back(context& ctx, const std::vector<std::string>& args) {
+  return move_by(ctx, "back", "back", args);
+}
+
+outcome run_goto(context& ctx, const std::vector<std::string>& args) {
+  auto parsed = parse_args(ctx, "goto", args, {}, 1);
+  if (!parsed)
+    return outcome::usage;
+  if (parsed->positional.empty())
+    return ctx.usage("goto", "needs a step (120) or a virtual time (300ms)");
+  const auto& where = parsed->positional[0];
+  bool is_time = where.size() > 2
+                 && where.compare(where.size() - 2, 2, "ms") == 0;
+  auto n = parse_whole(is_time ? where.substr(0, where.size() - 2) : where);
+  if (!n)
+    return ctx.usage("goto", "takes a step number (120) or a virtual time in "
+                             "ms (300ms), not \""
+                               + where + "\"");
+  return move(ctx, "goto", "/run/goto/" + std::to_string(*n)
+                             + (is_time ? "ms" : ""));
+}
+
+} // namespace prism::console
