@@ -73,8 +73,9 @@ void add_console_command(CLI::App& app) {
     "requests, traces and more, from a running gateway's admin listener "
     "(or a recorded simulation run), at a prompt or one command at a time "
     "(docs/CONSOLE.md)");
-  auto* admin = cmd->add_option("--admin", flags->admin,
-                                "The gateway's admin listener, HOST:PORT")
+  auto* admin = cmd
+                  ->add_option("--admin", flags->admin,
+                               "The gateway's admin listener, HOST:PORT")
                   ->capture_default_str();
   cmd->add_option("--token", flags->token,
                   "An admin's token, sent as Authorization: Bearer with the "
@@ -86,10 +87,11 @@ void add_console_command(CLI::App& app) {
   cmd->add_flag("--json", flags->json,
                 "Print the JSON of the endpoints a command reads instead of "
                 "tables");
-  cmd->add_option("--trace", flags->trace_dir,
-                  "Open a recorded simulation run (its directory) instead of "
-                  "a live gateway: step, back, goto and mailbox walk through "
-                  "it")
+  cmd
+    ->add_option("--trace", flags->trace_dir,
+                 "Open a recorded simulation run (its directory) instead of "
+                 "a live gateway: step, back, goto and mailbox walk through "
+                 "it")
     ->excludes(admin);
   cmd->callback([flags] {
     int exit_code = 0;

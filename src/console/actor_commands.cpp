@@ -28,8 +28,8 @@ constexpr uint64_t info_window_ms = 1000;
 std::string mailbox_cell(const json& actor) {
   auto limit = whole(actor, "mailbox_limit");
   return std::to_string(whole(actor, "mailbox_depth")) + "/"
-         + std::to_string(whole(actor, "mailbox_high_water")) + "/"
-         + (limit == 0 ? "-" : std::to_string(limit));
+    + std::to_string(whole(actor, "mailbox_high_water")) + "/"
+    + (limit == 0 ? "-" : std::to_string(limit));
 }
 
 /// "14:03:22" in local time, for a wall-clock `_at_ms`.
@@ -65,9 +65,8 @@ const json* find_path(const json& roots, const std::string& path) {
   size_t start = 0;
   while (start <= path.size()) {
     auto slash = path.find('/', start);
-    auto part = path.substr(start, slash == std::string::npos
-                                     ? std::string::npos
-                                     : slash - start);
+    auto part = path.substr(
+      start, slash == std::string::npos ? std::string::npos : slash - start);
     start = slash == std::string::npos ? path.size() + 1 : slash + 1;
     if (part.empty())
       continue;
@@ -131,8 +130,8 @@ outcome run_tree(context& ctx, const std::vector<std::string>& args) {
   auto parsed = parse_args(ctx, "tree", args, {"--depth"}, 1);
   if (!parsed)
     return outcome::usage;
-  auto depth = number_flag(ctx, "tree", *parsed, "--depth", UINT64_MAX, 0,
-                           UINT64_MAX);
+  auto depth
+    = number_flag(ctx, "tree", *parsed, "--depth", UINT64_MAX, 0, UINT64_MAX);
   if (!depth)
     return outcome::usage;
   auto answer = ctx.get("/debug/tree");
@@ -143,16 +142,15 @@ outcome run_tree(context& ctx, const std::vector<std::string>& args) {
   if (!parsed->positional.empty()) {
     const auto& path = parsed->positional[0];
     const json* start = path.find('/') != std::string::npos
-                          ? find_path(roots, path)
-                          : find_node(roots, path);
+      ? find_path(roots, path)
+      : find_node(roots, path);
     if (start == nullptr) {
       std::vector<std::string> labels;
       collect_labels(roots, labels);
       auto near = closest(path.substr(path.rfind('/') + 1), labels);
-      return ctx.fail("tree", "no actor at \"" + path + "\" in the tree"
-                                + (near.empty() ? ""
-                                                : "; did you mean " + near
-                                                    + "?"));
+      return ctx.fail("tree",
+                      "no actor at \"" + path + "\" in the tree"
+                        + (near.empty() ? "" : "; did you mean " + near + "?"));
     }
     tops.push_back(start);
   } else if (roots.is_array()) {
@@ -179,9 +177,9 @@ namespace {
 
 struct top_row {
   const json* actor = nullptr;
-  double rate = -1;      // messages/s over the window; -1 without one
-  double busy = -1;      // % of the window
-  double restarts = 0;   // over the window when there is one
+  double rate = -1; // messages/s over the window; -1 without one
+  double busy = -1; // % of the window
+  double restarts = 0; // over the window when there is one
   double rejected = 0;
   double key = 0;
 };
@@ -195,18 +193,18 @@ outcome run_top(context& ctx, const std::vector<std::string>& args) {
   auto sort = parsed->value("--sort", "mailbox");
   const auto& keys = top_sort_keys();
   if (std::find(keys.begin(), keys.end(), sort) == keys.end())
-    return ctx.usage("top", "--sort takes mailbox, hwm, rate, busy, "
-                            "restarts or rejected, not \""
-                              + sort + "\"");
+    return ctx.usage("top",
+                     "--sort takes mailbox, hwm, rate, busy, "
+                     "restarts or rejected, not \""
+                       + sort + "\"");
   auto window_ms = duration_flag(ctx, "top", *parsed, "--window",
                                  window_ms_default, window_ms_max);
-  auto rows_max = number_flag(ctx, "top", *parsed, "-n", top_rows_default, 1,
-                              top_rows_max);
+  auto rows_max
+    = number_flag(ctx, "top", *parsed, "-n", top_rows_default, 1, top_rows_max);
   if (!window_ms || !rows_max)
     return outcome::usage;
   bool windowed = !ctx.src.recorded()
-                  && (sort == "rate" || sort == "busy"
-                      || parsed->has("--window"));
+    && (sort == "rate" || sort == "busy" || parsed->has("--window"));
   auto first = ctx.get("/debug/actors");
   if (!first.ok())
     return ctx.fail("top", ctx.failure(first, "GET", "/debug/actors"));
@@ -220,7 +218,7 @@ outcome run_top(context& ctx, const std::vector<std::string>& args) {
     if (!second.ok())
       return ctx.fail("top", ctx.failure(second, "GET", "/debug/actors"));
     elapsed_ms = number(second.body, "generated_at_ms")
-                 - number(first.body, "generated_at_ms");
+      - number(first.body, "generated_at_ms");
     if (elapsed_ms <= 0)
       elapsed_ms = static_cast<double>(*window_ms);
   }
@@ -262,10 +260,9 @@ outcome run_top(context& ctx, const std::vector<std::string>& args) {
       row.key = row.rejected;
     rows.push_back(row);
   }
-  std::stable_sort(rows.begin(), rows.end(),
-                   [](const top_row& a, const top_row& b) {
-                     return a.key > b.key;
-                   });
+  std::stable_sort(
+    rows.begin(), rows.end(),
+    [](const top_row& a, const top_row& b) { return a.key > b.key; });
   table t({{"ID", table::align::right, false},
            {"ACTOR", table::align::left, true},
            {"STATE", table::align::left, false},
@@ -281,17 +278,18 @@ outcome run_top(context& ctx, const std::vector<std::string>& args) {
     const auto& row = rows[i];
     const auto& actor = *row.actor;
     auto limit = whole(actor, "mailbox_limit");
-    std::string p99 = actor.contains("handler_us") && whole(actor, "handled") > 0
-                        ? human_us(number(actor["handler_us"], "p99"))
-                        : "-";
+    std::string p99 = actor.contains("handler_us")
+        && whole(actor, "handled") > 0
+      ? human_us(number(actor["handler_us"], "p99"))
+      : "-";
     t.add({std::to_string(whole(actor, "id")), label_of(actor),
            text_of(actor, "state"),
            std::to_string(whole(actor, "mailbox_depth")),
            std::to_string(whole(actor, "mailbox_high_water")),
            limit == 0 ? "-" : std::to_string(limit),
            row.rate < 0 ? "-" : human_number(row.rate),
-           row.busy < 0 ? "-" : human_number(row.busy),
-           p99, human_number(row.restarts), human_number(row.rejected)});
+           row.busy < 0 ? "-" : human_number(row.busy), p99,
+           human_number(row.restarts), human_number(row.rejected)});
   }
   auto& out = ctx.text();
   out << "top " << std::min<size_t>(rows.size(), *rows_max) << " of "
@@ -347,13 +345,13 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
     ctx.sleep(std::chrono::milliseconds(info_window_ms));
     auto second = ctx.get(path);
     elapsed_ms = number(second.body, "generated_at_ms")
-                 - number(first.body, "generated_at_ms");
+      - number(first.body, "generated_at_ms");
     if (second.ok() && elapsed_ms > 0) {
       const auto& now = second.body["actor"];
       rate = (number(now, "handled") - number(actor, "handled")) * 1000
-             / elapsed_ms;
+        / elapsed_ms;
       busy = (number(now, "busy_us") - number(actor, "busy_us"))
-             / (elapsed_ms * 1000) * 100;
+        / (elapsed_ms * 1000) * 100;
       actor = now;
     }
   }
@@ -379,14 +377,16 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
   if (actor["children"].is_array())
     for (const auto& child : actor["children"]) {
       if (child_count < 8)
-        children += (children.empty() ? "" : ", ") + name_of(child.get<uint64_t>());
+        children
+          += (children.empty() ? "" : ", ") + name_of(child.get<uint64_t>());
       ++child_count;
     }
   if (child_count > 8)
     children += ", ... (" + std::to_string(child_count) + " in all)";
   meta.add("children", children.empty() ? "none" : children);
-  meta.add("started", clock_time(whole(actor, "started_at_ms")) + " (up "
-                        + human_ms(number(actor, "uptime_ms")) + ")");
+  meta.add("started",
+           clock_time(whole(actor, "started_at_ms")) + " (up "
+             + human_ms(number(actor, "uptime_ms")) + ")");
 
   fields mailbox("mailbox");
   auto limit = whole(actor, "mailbox_limit");
@@ -399,29 +399,29 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
   fields work("work");
   work.add("handled", std::to_string(whole(actor, "handled")));
   auto uptime_ms = number(actor, "uptime_ms");
-  std::string since_start
-    = uptime_ms > 0
-        ? human_number(number(actor, "handled") * 1000 / uptime_ms)
-            + " since start"
-        : "";
+  std::string since_start = uptime_ms > 0
+    ? human_number(number(actor, "handled") * 1000 / uptime_ms) + " since start"
+    : "";
   work.add("messages/s",
            rate < 0 ? since_start
                     : human_number(rate) + " over the last "
-                        + human_ms(elapsed_ms) + ", " + since_start);
+               + human_ms(elapsed_ms) + ", " + since_start);
   if (actor.contains("busy_us")) {
-    std::string busy_start
-      = uptime_ms > 0 ? human_number(number(actor, "busy_us") / (uptime_ms * 10))
-                          + "% since start"
-                      : "";
-    work.add("busy", busy < 0 ? busy_start
-                              : human_number(busy) + "% over the last "
-                                  + human_ms(elapsed_ms) + ", " + busy_start);
+    std::string busy_start = uptime_ms > 0
+      ? human_number(number(actor, "busy_us") / (uptime_ms * 10))
+        + "% since start"
+      : "";
+    work.add("busy",
+             busy < 0 ? busy_start
+                      : human_number(busy) + "% over the last "
+                 + human_ms(elapsed_ms) + ", " + busy_start);
   }
   if (actor.contains("handler_us")) {
     const auto& h = actor["handler_us"];
-    work.add("handler", "p50 " + human_us(number(h, "p50")) + ", p99 "
-                          + human_us(number(h, "p99")) + ", max "
-                          + human_us(number(h, "max")));
+    work.add("handler",
+             "p50 " + human_us(number(h, "p50")) + ", p99 "
+               + human_us(number(h, "p99")) + ", max "
+               + human_us(number(h, "max")));
   }
 
   fields supervision("supervision");
@@ -445,8 +445,7 @@ outcome run_kill(context& ctx, const std::vector<std::string>& args) {
   if (parsed->positional.empty())
     return ctx.usage("kill", "needs an actor: an id or a name");
   auto timeout_ms = duration_flag(ctx, "kill", *parsed, "--timeout",
-                                  kill_timeout_ms_default,
-                                  kill_timeout_ms_max);
+                                  kill_timeout_ms_default, kill_timeout_ms_max);
   if (!timeout_ms)
     return outcome::usage;
   auto id = resolve_actor(ctx, "kill", parsed->positional[0]);
@@ -465,31 +464,32 @@ outcome run_kill(context& ctx, const std::vector<std::string>& args) {
   json replacement;
   json parent;
   reply last;
-  bool found = poll_until(ctx, kill_poll_interval,
-                          std::chrono::milliseconds(*timeout_ms), [&] {
-    last = ctx.get("/debug/actors", false);
-    if (!last.ok())
-      return false;
-    for (const auto& actor : last.body["actors"])
-      if (text_of(actor, "kind") == kind && text_of(actor, "name") == name
-          && whole(actor, "id") > *id)
-        replacement = actor;
-    if (replacement.is_null())
-      return false;
-    for (const auto& actor : last.body["actors"])
-      if (whole(actor, "id") == whole(replacement, "parent"))
-        parent = actor;
-    return true;
-  });
+  bool found = poll_until(
+    ctx, kill_poll_interval, std::chrono::milliseconds(*timeout_ms), [&] {
+      last = ctx.get("/debug/actors", false);
+      if (!last.ok())
+        return false;
+      for (const auto& actor : last.body["actors"])
+        if (text_of(actor, "kind") == kind && text_of(actor, "name") == name
+            && whole(actor, "id") > *id)
+          replacement = actor;
+      if (replacement.is_null())
+        return false;
+      for (const auto& actor : last.body["actors"])
+        if (whole(actor, "id") == whole(replacement, "parent"))
+          parent = actor;
+      return true;
+    });
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
     ctx.now() - killed_at);
   if (!found) {
     if (ctx.interrupted())
       return ctx.fail("kill", "stopped waiting for its replacement (Ctrl-C)");
-    return ctx.fail("kill", "no actor took the place of " + label_of(victim)
-                              + " within " + human_ms(double(*timeout_ms))
-                              + " (sessions and other unsupervised actors "
-                                "are not restarted)");
+    return ctx.fail("kill",
+                    "no actor took the place of " + label_of(victim)
+                      + " within " + human_ms(double(*timeout_ms))
+                      + " (sessions and other unsupervised actors "
+                        "are not restarted)");
   }
   if (ctx.json)
     ctx.out << last.body.dump(2) << "\n";
@@ -499,7 +499,8 @@ outcome run_kill(context& ctx, const std::vector<std::string>& args) {
   std::string how = "seen by polling";
   const auto& failure = victim["last_failure"];
   if (failure.is_object() && replacement.contains("started_at_ms")) {
-    double gap = number(replacement, "started_at_ms") - number(failure, "at_ms");
+    double gap
+      = number(replacement, "started_at_ms") - number(failure, "at_ms");
     if (gap >= 0) {
       restart_ms = gap;
       how = "kill to its start, by the gateway's clock";

@@ -31,9 +31,10 @@ std::optional<parsed_args> parse_args(context& ctx, const std::string& name,
       std::string known;
       for (const auto& f : flags)
         known += (known.empty() ? "" : ", ") + f;
-      ctx.usage(name, "unknown flag " + flag
-                        + (known.empty() ? "; it takes no flags"
-                                         : "; it takes " + known));
+      ctx.usage(
+        name,
+        "unknown flag " + flag
+          + (known.empty() ? "; it takes no flags" : "; it takes " + known));
       return std::nullopt;
     }
     if (equals != std::string::npos) {
@@ -46,11 +47,11 @@ std::optional<parsed_args> parse_args(context& ctx, const std::string& name,
     }
   }
   if (parsed.positional.size() > positional_max) {
-    ctx.usage(name, positional_max == 0
-                      ? "takes no arguments, got \"" + parsed.positional[0]
-                          + "\""
-                      : "too many arguments: \""
-                          + parsed.positional[positional_max] + "\"");
+    ctx.usage(name,
+              positional_max == 0
+                ? "takes no arguments, got \"" + parsed.positional[0] + "\""
+                : "too many arguments: \"" + parsed.positional[positional_max]
+                  + "\"");
     return std::nullopt;
   }
   return parsed;
@@ -65,8 +66,9 @@ std::optional<uint64_t> duration_flag(context& ctx, const std::string& name,
   auto text = args.value(flag);
   auto ms = parse_duration_ms(text);
   if (!ms || *ms > max_ms) {
-    ctx.usage(name, flag + " takes a duration up to " + human_ms(double(max_ms))
-                      + " such as 500ms, 5s or 2m, not \"" + text + "\"");
+    ctx.usage(name,
+              flag + " takes a duration up to " + human_ms(double(max_ms))
+                + " such as 500ms, 5s or 2m, not \"" + text + "\"");
     return std::nullopt;
   }
   return ms;
@@ -74,17 +76,16 @@ std::optional<uint64_t> duration_flag(context& ctx, const std::string& name,
 
 std::optional<uint64_t> number_flag(context& ctx, const std::string& name,
                                     const parsed_args& args,
-                                    const std::string& flag,
-                                    uint64_t fallback, uint64_t min,
-                                    uint64_t max) {
+                                    const std::string& flag, uint64_t fallback,
+                                    uint64_t min, uint64_t max) {
   if (!args.has(flag))
     return fallback;
   auto text = args.value(flag);
   auto n = parse_whole(text);
   if (!n || *n < min || *n > max) {
-    ctx.usage(name, flag + " takes a whole number from " + std::to_string(min)
-                      + " to " + std::to_string(max) + ", not \"" + text
-                      + "\"");
+    ctx.usage(name,
+              flag + " takes a whole number from " + std::to_string(min)
+                + " to " + std::to_string(max) + ", not \"" + text + "\"");
     return std::nullopt;
   }
   return n;
@@ -156,15 +157,17 @@ std::optional<uint64_t> resolve_actor(context& ctx, const std::string& name,
     std::string some;
     for (size_t i = 0; i < found.size() && i < 5; ++i)
       some += (i == 0 ? "" : ", ") + label_and_id(*found[i]);
-    ctx.fail(name, std::to_string(found.size()) + " actors are called \"" + who
-                     + "\": " + some + (found.size() > 5 ? ", ..." : "")
-                     + "; give a kind:name label or an id");
+    ctx.fail(name,
+             std::to_string(found.size()) + " actors are called \"" + who
+               + "\": " + some + (found.size() > 5 ? ", ..." : "")
+               + "; give a kind:name label or an id");
     return std::nullopt;
   }
   auto near = closest(who, labels);
-  ctx.fail(name, "no actor is called \"" + who + "\""
-                   + (near.empty() ? "" : "; did you mean " + near + "?")
-                   + " (`tree` lists them)");
+  ctx.fail(name,
+           "no actor is called \"" + who + "\""
+             + (near.empty() ? "" : "; did you mean " + near + "?")
+             + " (`tree` lists them)");
   return std::nullopt;
 }
 
@@ -198,8 +201,8 @@ std::string fields::render() const {
   std::string indent = title_.empty() ? "" : "  ";
   for (const auto& row : rows_)
     text += indent + row.first
-            + std::string(width - display_width(row.first) + 2, ' ')
-            + row.second + "\n";
+      + std::string(width - display_width(row.first) + 2, ' ') + row.second
+      + "\n";
   return text;
 }
 
@@ -210,8 +213,8 @@ const std::vector<std::string>& log_levels() {
 }
 
 const std::vector<std::string>& top_sort_keys() {
-  static const std::vector<std::string> keys{"mailbox",  "hwm",     "rate",
-                                             "busy",     "restarts", "rejected"};
+  static const std::vector<std::string> keys{"mailbox", "hwm",      "rate",
+                                             "busy",    "restarts", "rejected"};
   return keys;
 }
 

@@ -40,14 +40,12 @@ std::optional<parsed_args> parse_args(context& ctx, const std::string& name,
 std::optional<uint64_t> duration_flag(context& ctx, const std::string& name,
                                       const parsed_args& args,
                                       const std::string& flag,
-                                      uint64_t fallback_ms,
-                                      uint64_t max_ms);
+                                      uint64_t fallback_ms, uint64_t max_ms);
 /// A flag's whole number from `min` to `max`, like duration_flag.
 std::optional<uint64_t> number_flag(context& ctx, const std::string& name,
                                     const parsed_args& args,
-                                    const std::string& flag,
-                                    uint64_t fallback, uint64_t min,
-                                    uint64_t max);
+                                    const std::string& flag, uint64_t fallback,
+                                    uint64_t min, uint64_t max);
 
 /// A field as a number (0 when absent or not a number).
 double number(const nlohmann::json& object, const char* key);

@@ -40,7 +40,8 @@ outcome run_quit(context&, const std::vector<std::string>&) {
 std::vector<command> make_commands() {
   using c = completion;
   return {
-    {"tree", "tree [path] [--depth N]",
+    {"tree",
+     "tree [path] [--depth N]",
      "the supervision tree: state, mailbox, restarts, uptime",
      "Shows the actors nested by supervisor, from the gateway's root down, "
      "with each one's state, mailbox depth/high-water/limit, restarts and "
@@ -50,8 +51,13 @@ std::vector<command> make_commands() {
      "supervisor:backends)\n"
      "  --depth N  show N levels below the start (0: the start alone)\n"
      "Reads GET /debug/tree.",
-     c::actor, {}, false, false, run_tree},
-    {"top", "top [--sort KEY] [--window 5s] [-n 20]",
+     c::actor,
+     {},
+     false,
+     false,
+     run_tree},
+    {"top",
+     "top [--sort KEY] [--window 5s] [-n 20]",
      "the busiest actors, now or over a window",
      "Lists the actors with the most of KEY first.\n"
      "  --sort KEY   mailbox (depth now, the default), hwm (mailbox "
@@ -66,8 +72,13 @@ std::vector<command> make_commands() {
      "               over D too.\n"
      "  -n N         show N actors (default 20)\n"
      "Reads GET /debug/actors (twice for a window).",
-     c::words, {"--sort", "--window", "-n"}, false, false, run_top},
-    {"info", "info <id|name>",
+     c::words,
+     {"--sort", "--window", "-n"},
+     false,
+     false,
+     run_top},
+    {"info",
+     "info <id|name>",
      "one actor: mailbox, work, supervision, last failure",
      "Shows one actor grouped by concern: what it is (kind, parent, "
      "children), its mailbox (depth, high-water, limit, admitted, rejected), "
@@ -77,8 +88,13 @@ std::vector<command> make_commands() {
      "  <id|name>  an actor id, a label (connection:mem#0) or a name only "
      "one actor has\n"
      "Reads GET /debug/actors and GET /debug/actors/{id} (twice, 1 s apart).",
-     c::actor, {}, false, false, run_info},
-    {"kill", "kill <id|name> [--timeout 10s]",
+     c::actor,
+     {},
+     false,
+     false,
+     run_info},
+    {"kill",
+     "kill <id|name> [--timeout 10s]",
      "kill an actor and show its supervisor restarting it",
      "Kills the actor (an exit it cannot trap), then watches for the actor "
      "its supervisor starts in its place: prints the new id, the restart "
@@ -87,33 +103,60 @@ std::vector<command> make_commands() {
      "replaced).\n"
      "Sends POST /debug/actors/{id}/kill (with --token when auth is on), "
      "then reads GET /debug/actors until the replacement is there.",
-     c::actor, {}, true, false, run_kill},
-    {"pools", "pools",
+     c::actor,
+     {},
+     true,
+     false,
+     run_kill},
+    {"pools",
+     "pools",
      "every backend's connection pool (PgBouncer's SHOW POOLS)",
      "One line per pool: size, active, idle and down connections, calls "
      "waiting for a connection and the oldest one's wait, calls served, "
      "errors, reconnects and the circuit's state.\n"
      "Reads GET /debug/pools.",
-     c::none, {}, false, false, run_pools},
-    {"pool", "pool <backend>", "one pool in full",
+     c::none,
+     {},
+     false,
+     false,
+     run_pools},
+    {"pool",
+     "pool <backend>",
+     "one pool in full",
      "Everything GET /debug/pools says of one backend's pool, and how long "
      "its circuit has been in its state.\n"
      "Reads GET /debug/pools.",
-     c::pool, {}, false, false, run_pool},
-    {"ns", "ns [name] [--window 1s]",
+     c::pool,
+     {},
+     false,
+     false,
+     run_pool},
+    {"ns",
+     "ns [name] [--window 1s]",
      "namespaces: requests/s, errors by code, p50/p99, rejections",
      "Per namespace: requests answered per second, errors by status code, "
      "p50 and p99 latency and calls refused by reason, all over the window "
      "(two reads D apart; default 1s). With a name, every code and reason "
      "of that namespace, and the totals since start.\n"
      "Reads GET /debug/namespaces (twice).",
-     c::ns, {"--window"}, false, false, run_ns},
-    {"clients", "clients", "client sessions: peer, principal, age, in flight",
+     c::ns,
+     {"--window"},
+     false,
+     false,
+     run_ns},
+    {"clients",
+     "clients",
+     "client sessions: peer, principal, age, in flight",
      "One line per client session: its actor, peer address, principal, "
      "age, calls in flight, open streams and calls made.\n"
      "Reads GET /debug/clients.",
-     c::none, {}, false, false, run_clients},
-    {"slowlog", "slowlog [get N | reset | threshold MS]",
+     c::none,
+     {},
+     false,
+     false,
+     run_clients},
+    {"slowlog",
+     "slowlog [get N | reset | threshold MS]",
      "the slowest recent requests, with their time per hop",
      "slowlog / slowlog get N: the newest calls that took at least the "
      "threshold (all, or the N newest), each with its time at every hop: "
@@ -123,8 +166,13 @@ std::vector<command> make_commands() {
      "slowlog threshold MS: record calls of at least MS milliseconds from "
      "now on (POST /debug/slowlog/threshold/MS).\n"
      "Reads GET /debug/slowlog.",
-     c::words, {"get", "reset", "threshold"}, false, false, run_slowlog},
-    {"follow", "follow <request-id> [--for 60s]",
+     c::words,
+     {"get", "reset", "threshold"},
+     false,
+     false,
+     run_slowlog},
+    {"follow",
+     "follow <request-id> [--for 60s]",
      "every hop of one request, as it happened",
      "Shows one call hop by hop: its namespace, operation, code and total "
      "time, the time at each hop, and what each actor did with it, in "
@@ -133,8 +181,13 @@ std::vector<command> make_commands() {
      "waits for it until it is done, --for passes (default 60s) or Ctrl-C.\n"
      "Reads GET /debug/follow/{request-id}; arms with POST "
      "/debug/follow/{request-id}.",
-     c::none, {"--for"}, false, false, run_follow},
-    {"trace", "trace <id|name|kind> [--max 100] [--for 10s]",
+     c::none,
+     {"--for"},
+     false,
+     false,
+     run_follow},
+    {"trace",
+     "trace <id|name|kind> [--max 100] [--for 10s]",
      "a bounded live tap of the messages an actor handles",
      "Taps the messages the matching actors handle (an id, a label, a name "
      "or a whole kind such as connection) and prints each as it arrives: "
@@ -144,65 +197,133 @@ std::vector<command> make_commands() {
      "console says which stopped it and how many events were dropped.\n"
      "Sends POST /debug/trace/{target}?max=N&for_ms=T, reads GET "
      "/debug/trace/{tap}?after=SEQ, stops with POST /debug/trace/{tap}/stop.",
-     c::actor, {"--max", "--for"}, true, false, run_trace},
-    {"warnings", "warnings", "what the gateway thinks needs a look",
+     c::actor,
+     {"--max", "--for"},
+     true,
+     false,
+     run_trace},
+    {"warnings",
+     "warnings",
+     "what the gateway thinks needs a look",
      "Lints the gateway computes: a mailbox growing toward its limit or at "
      "it, a handler running long, a request past its deadline still "
      "unanswered, a restart loop, an open circuit, a subscriber far "
      "behind; each with its severity, subject, how long it has held and "
      "what to do.\n"
      "Reads GET /debug/warnings.",
-     c::none, {}, false, false, run_warnings},
-    {"config", "config", "the effective config, secrets redacted",
+     c::none,
+     {},
+     false,
+     false,
+     run_warnings},
+    {"config",
+     "config",
+     "the effective config, secrets redacted",
      "The config the gateway runs with, one setting a line (section.field "
      "value); secrets show as <redacted>.\n"
      "Reads GET /debug/config.",
-     c::none, {}, false, false, run_config},
-    {"log", "log [level LEVEL]", "show or set the log level",
+     c::none,
+     {},
+     false,
+     false,
+     run_config},
+    {"log",
+     "log [level LEVEL]",
+     "show or set the log level",
      "log: the current log level. log level LEVEL: set it (trace, debug, "
      "info, warn, error, critical, off) until the next restart.\n"
      "Reads GET /debug/log; sets with POST /debug/log/level/LEVEL.",
-     c::words, {"level"}, false, false, run_log},
-    {"stats", "stats", "the process: version, uptime, memory, CPU, counts",
+     c::words,
+     {"level"},
+     false,
+     false,
+     run_log},
+    {"stats",
+     "stats",
+     "the process: version, uptime, memory, CPU, counts",
      "The gateway process: version, pid, uptime, resident memory, threads, "
      "CPU time, live actors, sessions, requests in flight, its config "
      "file and listeners.\n"
      "Reads GET /debug/stats.",
-     c::none, {}, false, false, run_stats},
-    {"step", "step [N]", "move the recorded run N events forward",
+     c::none,
+     {},
+     false,
+     false,
+     run_stats},
+    {"step",
+     "step [N]",
+     "move the recorded run N events forward",
      "Moves N events (default 1) forward in the recorded run and prints "
      "the event it now stands on. tree, top, info, follow and mailbox then "
      "show the actors as of that step.\n"
      "Sends POST /run/step/N.",
-     c::none, {}, false, true, run_step},
-    {"back", "back [N]", "move the recorded run N events back",
+     c::none,
+     {},
+     false,
+     true,
+     run_step},
+    {"back",
+     "back [N]",
+     "move the recorded run N events back",
      "Moves N events (default 1) back in the recorded run.\n"
      "Sends POST /run/back/N.",
-     c::none, {}, false, true, run_back},
-    {"goto", "goto <step|TIMEms>", "jump to a step or a virtual time",
+     c::none,
+     {},
+     false,
+     true,
+     run_back},
+    {"goto",
+     "goto <step|TIMEms>",
+     "jump to a step or a virtual time",
      "goto 120 stands on step 120; goto 300ms on the first event at or "
      "after 300 ms of virtual time.\n"
      "Sends POST /run/goto/{step|TIMEms}.",
-     c::none, {}, false, true, run_goto},
-    {"mailbox", "mailbox <id|name>",
+     c::none,
+     {},
+     false,
+     true,
+     run_goto},
+    {"mailbox",
+     "mailbox <id|name>",
      "the messages waiting in an actor's mailbox at this step",
      "Lists the messages queued for the actor at the current step of the "
      "recorded run, oldest first, with their senders.\n"
      "Reads GET /run/mailbox/{id}.",
-     c::actor, {}, false, true, run_mailbox},
-    {"watch", "watch <command> [--interval 1s]",
+     c::actor,
+     {},
+     false,
+     true,
+     run_mailbox},
+    {"watch",
+     "watch <command> [--interval 1s]",
      "run a command again and again, redrawn in place",
      "Clears the screen and runs the command every --interval (default "
      "1s) until Ctrl-C, which returns to the prompt.\n"
      "Example: watch top --sort rate --interval 2s",
-     c::command, {"--interval"}, true, false, run_watch},
-    {"help", "help [command]", "the commands, or one in full",
+     c::command,
+     {"--interval"},
+     true,
+     false,
+     run_watch},
+    {"help",
+     "help [command]",
+     "the commands, or one in full",
      "help lists the commands; help NAME shows one with its flags and the "
      "endpoint it reads.",
-     c::command, {}, false, false, run_help},
-    {"quit", "quit", "leave the console (also exit, Ctrl-D)",
+     c::command,
+     {},
+     false,
+     false,
+     run_help},
+    {"quit",
+     "quit",
+     "leave the console (also exit, Ctrl-D)",
      "Leaves the console; its history is kept in ~/.prism_console_history.",
-     c::none, {}, false, false, run_quit},
+     c::none,
+     {},
+     false,
+     false,
+     run_quit},
   };
 }
 
@@ -240,7 +361,8 @@ outcome run_help(context& ctx, const std::vector<std::string>& args) {
   const auto* cmd = find_command(args[0], ctx.src);
   if (cmd == nullptr)
     return unknown_command(ctx, args[0]);
-  ctx.out << "usage: " << cmd->usage << "\n" << cmd->summary << ".\n\n"
+  ctx.out << "usage: " << cmd->usage << "\n"
+          << cmd->summary << ".\n\n"
           << cmd->details << "\n";
   if (cmd->live_only && ctx.src.recorded())
     ctx.out << "(not available on a recorded run)\n";
@@ -270,14 +392,16 @@ outcome run_watch(context& ctx, const std::vector<std::string>& args) {
     auto parsed = parse_duration_ms(interval_text);
     if (!parsed || *parsed < watch_interval_ms_min
         || *parsed > watch_interval_ms_max)
-      return ctx.usage("watch", "--interval takes a duration from 100ms to "
-                                "1h (e.g. 2s), not \""
-                                  + interval_text + "\"");
+      return ctx.usage("watch",
+                       "--interval takes a duration from 100ms to "
+                       "1h (e.g. 2s), not \""
+                         + interval_text + "\"");
     interval_ms = *parsed;
   }
   if (ctx.src.recorded())
-    return ctx.fail("watch", "a recorded run does not change by itself; use "
-                             "step, back or goto");
+    return ctx.fail("watch",
+                    "a recorded run does not change by itself; use "
+                    "step, back or goto");
   const auto* cmd = find_command(inner[0], ctx.src);
   if (cmd == nullptr)
     return unknown_command(ctx, inner[0]);
@@ -303,8 +427,8 @@ outcome run_watch(context& ctx, const std::vector<std::string>& args) {
       ctx.err << frame_err.str();
       return last;
     }
-    ctx.out << clear_screen << "every " << human_ms(double(interval_ms))
-            << ": " << line << "  (Ctrl-C stops)\n\n"
+    ctx.out << clear_screen << "every " << human_ms(double(interval_ms)) << ": "
+            << line << "  (Ctrl-C stops)\n\n"
             << frame_out.str() << frame_err.str() << std::flush;
     ctx.sleep(std::chrono::milliseconds(interval_ms));
   }
@@ -322,9 +446,8 @@ context::context(source& src, std::ostream& out, std::ostream& err)
       auto left = until - std::chrono::steady_clock::now();
       if (left <= std::chrono::steady_clock::duration::zero())
         return;
-      std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(
-          left, interrupt_check_interval));
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        left, interrupt_check_interval));
     }
   };
 }
@@ -343,14 +466,16 @@ reply context::post(const std::string& path, bool show) {
   return shown(src.post(path), show);
 }
 
-std::ostream& context::text() { return json ? discarded : out; }
+std::ostream& context::text() {
+  return json ? discarded : out;
+}
 
 std::string context::failure(const reply& answer, const std::string& method,
                              const std::string& path) const {
   if (!answer.error.empty())
     return answer.error;
-  std::string where = method + " " + path + " answered "
-                      + std::to_string(answer.status);
+  std::string where
+    = method + " " + path + " answered " + std::to_string(answer.status);
   std::string message;
   if (answer.body.is_object() && answer.body.contains("message")
       && answer.body["message"].is_string())
@@ -419,7 +544,7 @@ bool split_words(const std::string& line, std::vector<std::string>& words,
   }
   if (quote != 0) {
     error = std::string("a ") + (quote == '"' ? "double" : "single")
-            + " quote is not closed";
+      + " quote is not closed";
     return false;
   }
   if (in_word)
@@ -449,8 +574,9 @@ outcome run_line(context& ctx, const std::string& line) {
     return unknown_command(ctx, words[0]);
   }
   if (cmd->live_only && ctx.src.recorded())
-    return ctx.fail(cmd->name, "not available on a recorded run (it acts on "
-                               "a running gateway)");
+    return ctx.fail(cmd->name,
+                    "not available on a recorded run (it acts on "
+                    "a running gateway)");
   std::vector<std::string> args(words.begin() + 1, words.end());
   return cmd->run(ctx, args);
 }

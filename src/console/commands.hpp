@@ -22,11 +22,11 @@ enum class outcome : int { ok = 0, failed = 1, usage = 2 };
 /// What a command's arguments complete to on TAB.
 enum class completion {
   none,
-  actor,     // actor labels (kind:name) and ids
-  pool,      // backend names of the pools
-  ns,        // namespace names
-  command,   // another command (watch, help)
-  words,     // the command's fixed words (slowlog get|reset|threshold)
+  actor, // actor labels (kind:name) and ids
+  pool, // backend names of the pools
+  ns, // namespace names
+  command, // another command (watch, help)
+  words, // the command's fixed words (slowlog get|reset|threshold)
 };
 
 /// Everything a command runs with: where it reads, where it writes, how it
@@ -43,12 +43,15 @@ public:
   /// Terminal columns the tables fit in (0: no limit).
   size_t width = 0;
   /// True once Ctrl-C was pressed during the current command.
-  std::function<bool()> interrupted = [] { return false; };
+  std::function<bool()> interrupted = [] {
+    return false;
+  };
   /// Waits `duration` or until interrupted.
   std::function<void(std::chrono::milliseconds)> sleep;
   /// The clock that bounds polling (kill, follow, trace, watch).
-  std::function<std::chrono::steady_clock::time_point()> now
-    = [] { return std::chrono::steady_clock::now(); };
+  std::function<std::chrono::steady_clock::time_point()> now = [] {
+    return std::chrono::steady_clock::now();
+  };
 
   /// GET `path`. With --json, a shown answer's body is printed as it is.
   reply get(const std::string& path, bool shown = true);

@@ -85,7 +85,7 @@ std::vector<std::string> complete(source& src, const std::string& line,
   } else if (words.size() > 1 && words.back().size() > 1
              && words.back()[0] == '-'
              && words.back().find('=') == std::string::npos) {
-    return {};  // a flag's value: a duration or a number
+    return {}; // a flag's value: a duration or a number
   } else if (!word.empty() && word[0] == '-') {
     for (const auto& w : cmd->words)
       if (w[0] == '-')
@@ -117,8 +117,7 @@ std::vector<std::string> complete(source& src, const std::string& line,
             if (w[0] != '-')
               found.insert(w);
         break;
-      case completion::none:
-        break;
+      case completion::none: break;
     }
   }
   std::vector<std::string> out;

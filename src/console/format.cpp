@@ -52,12 +52,14 @@ std::string human_us(double us) {
     return std::to_string(secs / 60) + "m " + two_digits(secs % 60) + "s";
   if (secs < 86400)
     return std::to_string(secs / 3600) + "h " + two_digits(secs % 3600 / 60)
-           + "m";
+      + "m";
   return std::to_string(secs / 86400) + "d " + two_digits(secs % 86400 / 3600)
-         + "h";
+    + "h";
 }
 
-std::string human_ms(double ms) { return human_us(ms * 1000); }
+std::string human_ms(double ms) {
+  return human_us(ms * 1000);
+}
 
 std::string human_bytes(double bytes) {
   if (!(bytes >= 0))
@@ -173,8 +175,8 @@ std::string closest(const std::string& word,
   for (const auto& candidate : candidates) {
     // A prefix ("tr" for "tree") is as good as a near miss.
     size_t distance = candidate.compare(0, word.size(), word) == 0
-                        ? 1
-                        : edit_distance(word, candidate);
+      ? 1
+      : edit_distance(word, candidate);
     if (distance < best_distance) {
       best_distance = distance;
       best = candidate;
@@ -212,8 +214,8 @@ std::vector<std::string> table::lines(size_t width) const {
   while (width > 0 && total > width) {
     size_t widest = columns_.size();
     for (size_t c = 0; c < columns_.size(); ++c) {
-      size_t floor = std::max(flexible_width_min,
-                              display_width(columns_[c].title));
+      size_t floor
+        = std::max(flexible_width_min, display_width(columns_[c].title));
       if (columns_[c].flexible && widths[c] > floor
           && (widest == columns_.size() || widths[c] > widths[widest]))
         widest = c;

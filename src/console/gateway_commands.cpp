@@ -67,8 +67,7 @@ outcome run_pools(context& ctx, const std::vector<std::string>& args) {
            count(pool, "down"),
            count(pool, "waiting") + "/" + count(pool, "max_pending"),
            human_ms(number(pool, "max_wait_ms")), count(pool, "served"),
-           count(pool, "errors"), count(pool, "reconnects"),
-           circuit_of(pool)});
+           count(pool, "errors"), count(pool, "reconnects"), circuit_of(pool)});
   auto& out = ctx.text();
   if (t.size() == 0)
     out << "no pools (no backend is configured)\n";
@@ -97,13 +96,14 @@ outcome run_pool(context& ctx, const std::vector<std::string>& args) {
       continue;
     fields f("pool " + wanted + " (" + text_of(pool, "driver") + ", actor "
              + count(pool, "actor") + ")");
-    f.add("connections", count(pool, "size") + " (" + count(pool, "active")
-                           + " active, " + count(pool, "idle") + " idle, "
-                           + count(pool, "down") + " down)");
-    f.add("waiting", count(pool, "waiting") + " of at most "
-                       + count(pool, "max_pending"));
-    f.add("max wait", human_ms(number(pool, "max_wait_ms"))
-                        + " (the oldest call waiting now)");
+    f.add("connections",
+          count(pool, "size") + " (" + count(pool, "active") + " active, "
+            + count(pool, "idle") + " idle, " + count(pool, "down") + " down)");
+    f.add("waiting",
+          count(pool, "waiting") + " of at most " + count(pool, "max_pending"));
+    f.add("max wait",
+          human_ms(number(pool, "max_wait_ms"))
+            + " (the oldest call waiting now)");
     f.add("served", count(pool, "served"));
     f.add("errors", count(pool, "errors"));
     f.add("reconnects", count(pool, "reconnects"));
@@ -112,10 +112,10 @@ outcome run_pool(context& ctx, const std::vector<std::string>& args) {
     return outcome::ok;
   }
   auto near = closest(wanted, names);
-  return ctx.fail("pool", "no pool for a backend \"" + wanted + "\""
-                            + (near.empty() ? "" : "; did you mean " + near
-                                                     + "?")
-                            + " (`pools` lists them)");
+  return ctx.fail("pool",
+                  "no pool for a backend \"" + wanted + "\""
+                    + (near.empty() ? "" : "; did you mean " + near + "?")
+                    + " (`pools` lists them)");
 }
 
 // --- ns ---------------------------------------------------------------------
@@ -134,9 +134,9 @@ double quantile_ms(const json& was, const json& now, double quantile) {
       continue;
     double upper = bucket[0].is_number() ? bucket[0].get<double>() : -1;
     double before = was.is_array() && i < was.size() && was[i].is_array()
-                        && was[i].size() >= 2 && was[i][1].is_number()
-                      ? was[i][1].get<double>()
-                      : 0;
+        && was[i].size() >= 2 && was[i][1].is_number()
+      ? was[i][1].get<double>()
+      : 0;
     double cumulative = bucket[1].is_number() ? bucket[1].get<double>() : 0;
     delta.emplace_back(upper, cumulative - before);
   }
@@ -145,10 +145,9 @@ double quantile_ms(const json& was, const json& now, double quantile) {
   double wanted = quantile * delta.back().second;
   for (const auto& [upper, cumulative] : delta)
     if (cumulative >= wanted)
-      return upper < 0 ? delta.size() > 1 ? (delta[delta.size() - 2].first
-                                             / 1000)
-                                          : -1
-                       : upper / 1000;
+      return upper < 0
+        ? delta.size() > 1 ? (delta[delta.size() - 2].first / 1000) : -1
+        : upper / 1000;
   return -1;
 }
 
@@ -169,18 +168,20 @@ std::string changes(const json& was, const json& now, bool skip_ok) {
     if (!it->is_number() || (skip_ok && it.key() == "OK"))
       continue;
     auto before = was.is_object() && was.contains(it.key())
-                      && was[it.key()].is_number()
-                    ? was[it.key()].get<uint64_t>()
-                    : 0;
+        && was[it.key()].is_number()
+      ? was[it.key()].get<uint64_t>()
+      : 0;
     auto change = it->get<uint64_t>() - std::min(before, it->get<uint64_t>());
     if (change > 0)
-      text += (text.empty() ? "" : " ") + it.key() + " "
-              + std::to_string(change);
+      text
+        += (text.empty() ? "" : " ") + it.key() + " " + std::to_string(change);
   }
   return text;
 }
 
-std::string ms_cell(double ms) { return ms < 0 ? "-" : human_ms(ms); }
+std::string ms_cell(double ms) {
+  return ms < 0 ? "-" : human_ms(ms);
+}
 
 } // namespace
 
@@ -196,18 +197,17 @@ outcome run_ns(context& ctx, const std::vector<std::string>& args) {
   auto first = read(ctx, "ns", "/debug/namespaces", ok);
   if (!ok)
     return outcome::failed;
-  std::string wanted
-    = parsed->positional.empty() ? "" : parsed->positional[0];
+  std::string wanted = parsed->positional.empty() ? "" : parsed->positional[0];
   std::vector<std::string> names;
   for (const auto& ns : first.body["namespaces"])
     names.push_back(text_of(ns, "name"));
   if (!wanted.empty()
       && std::find(names.begin(), names.end(), wanted) == names.end()) {
     auto near = closest(wanted, names);
-    return ctx.fail("ns", "no namespace \"" + wanted + "\""
-                            + (near.empty() ? "" : "; did you mean " + near
-                                                     + "?")
-                            + " (`ns` lists them)");
+    return ctx.fail("ns",
+                    "no namespace \"" + wanted + "\""
+                      + (near.empty() ? "" : "; did you mean " + near + "?")
+                      + " (`ns` lists them)");
   }
   ctx.sleep(std::chrono::milliseconds(*window_ms));
   if (ctx.interrupted())
@@ -216,7 +216,7 @@ outcome run_ns(context& ctx, const std::vector<std::string>& args) {
   if (!ok)
     return outcome::failed;
   double elapsed_ms = number(second.body, "generated_at_ms")
-                      - number(first.body, "generated_at_ms");
+    - number(first.body, "generated_at_ms");
   if (elapsed_ms <= 0)
     elapsed_ms = static_cast<double>(*window_ms);
   std::map<std::string, const json*> before;
@@ -241,17 +241,16 @@ outcome run_ns(context& ctx, const std::vector<std::string>& args) {
     const json& was = it == before.end() ? none : *it->second;
     double requests = number(ns, "requests") - number(was, "requests");
     double rate = std::max(0.0, requests) * 1000 / elapsed_ms;
-    double p50 = quantile_ms(was["latency_buckets_us"],
-                             ns["latency_buckets_us"], 0.5);
-    double p99 = quantile_ms(was["latency_buckets_us"],
-                             ns["latency_buckets_us"], 0.99);
+    double p50
+      = quantile_ms(was["latency_buckets_us"], ns["latency_buckets_us"], 0.5);
+    double p99
+      = quantile_ms(was["latency_buckets_us"], ns["latency_buckets_us"], 0.99);
     auto errors = changes(was["by_code"], ns["by_code"], true);
     auto rejected = changes(was["rejections"], ns["rejections"], false);
     if (wanted.empty()) {
       t.add({name, text_of(ns, "backend"), text_of(ns, "api"),
              human_number(rate), ms_cell(p50), ms_cell(p99),
-             errors.empty() ? "-" : errors,
-             rejected.empty() ? "-" : rejected});
+             errors.empty() ? "-" : errors, rejected.empty() ? "-" : rejected});
       continue;
     }
     fields now("namespace " + name + " (" + text_of(ns, "api") + " on "
@@ -263,12 +262,9 @@ outcome run_ns(context& ctx, const std::vector<std::string>& args) {
     now.add("rejected", rejected.empty() ? "none" : rejected);
     fields total("since start");
     total.add("requests", count(ns, "requests"));
-    total.add("p50 / p99", ms_cell(ns.contains("p50_ms") ? number(ns, "p50_ms")
-                                                         : -1)
-                             + " / "
-                             + ms_cell(ns.contains("p99_ms")
-                                         ? number(ns, "p99_ms")
-                                         : -1));
+    total.add("p50 / p99",
+              ms_cell(ns.contains("p50_ms") ? number(ns, "p50_ms") : -1) + " / "
+                + ms_cell(ns.contains("p99_ms") ? number(ns, "p99_ms") : -1));
     std::string codes;
     if (ns["by_code"].is_object())
       for (auto c = ns["by_code"].begin(); c != ns["by_code"].end(); ++c)
@@ -417,16 +413,17 @@ outcome run_log(context& ctx, const std::vector<std::string>& args) {
   for (const auto& l : log_levels())
     levels += (levels.empty() ? "" : ", ") + l;
   if (words[0] != "level")
-    return ctx.usage("log", "unknown word \"" + words[0]
-                              + "\"; use `log` or `log level LEVEL`");
+    return ctx.usage("log",
+                     "unknown word \"" + words[0]
+                       + "\"; use `log` or `log level LEVEL`");
   if (words.size() < 2) {
     return ctx.usage("log", "`log level` needs a level: " + levels);
   }
   const auto& level = words[1];
   if (std::find(log_levels().begin(), log_levels().end(), level)
       == log_levels().end())
-    return ctx.usage("log", "unknown level \"" + level + "\"; use one of "
-                              + levels);
+    return ctx.usage("log",
+                     "unknown level \"" + level + "\"; use one of " + levels);
   if (ctx.src.recorded())
     return ctx.fail("log", "a recorded run has no log level to set");
   auto path = "/debug/log/level/" + level;
@@ -453,8 +450,9 @@ outcome run_stats(context& ctx, const std::vector<std::string>& args) {
   f.add("uptime", human_ms(number(s, "uptime_ms")));
   f.add("memory", human_bytes(number(s, "rss_bytes")) + " resident");
   f.add("threads", count(s, "threads"));
-  f.add("cpu", human_ms(number(s, "cpu_user_ms")) + " user, "
-                 + human_ms(number(s, "cpu_system_ms")) + " system");
+  f.add("cpu",
+        human_ms(number(s, "cpu_user_ms")) + " user, "
+          + human_ms(number(s, "cpu_system_ms")) + " system");
   f.add("actors", count(s, "actors"));
   f.add("sessions", count(s, "sessions"));
   f.add("in flight", count(s, "requests_in_flight") + " requests");

@@ -12,14 +12,14 @@ bool parse_admin_address(const std::string& text, std::string& host,
                          uint16_t& port, std::string& error) {
   auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    error = "--admin takes HOST:PORT (e.g. 127.0.0.1:8981), not \"" + text
-            + "\"";
+    error
+      = "--admin takes HOST:PORT (e.g. 127.0.0.1:8981), not \"" + text + "\"";
     return false;
   }
   auto number = parse_whole(text.substr(colon + 1));
   if (!number || *number == 0 || *number > 65535) {
-    error = "--admin: the port of \"" + text
-            + "\" is not a number from 1 to 65535";
+    error
+      = "--admin: the port of \"" + text + "\" is not a number from 1 to 65535";
     return false;
   }
   host = text.substr(0, colon);
@@ -39,7 +39,9 @@ std::string http_source::describe() const {
   return host_ + ":" + std::to_string(port_);
 }
 
-reply http_source::get(const std::string& path) { return send("GET", path); }
+reply http_source::get(const std::string& path) {
+  return send("GET", path);
+}
 
 reply http_source::post(const std::string& path) {
   return send("POST", path);
@@ -67,21 +69,19 @@ reply http_source::send(const char* method, const std::string& path) {
       // httplib reports a refusal and a connect timeout alike; the time
       // it took tells them apart.
       std::string why = took < admin_connect_timeout
-                          ? "connection refused"
-                          : "no answer to connect within "
-                              + human_ms(static_cast<double>(
-                                admin_connect_timeout.count()));
+        ? "connection refused"
+        : "no answer to connect within "
+          + human_ms(static_cast<double>(admin_connect_timeout.count()));
       answer.error = "no admin listener at " + describe() + ": " + why
-                     + " (start `prism serve` or pass --admin HOST:PORT)";
+        + " (start `prism serve` or pass --admin HOST:PORT)";
     } else if (err == httplib::Error::Read || err == httplib::Error::Write) {
-      answer.error = "the admin listener at " + describe()
-                     + " did not answer " + method + " " + path + " within "
-                     + human_ms(static_cast<double>(
-                       admin_answer_timeout.count()))
-                     + " (or closed the connection)";
+      answer.error = "the admin listener at " + describe() + " did not answer "
+        + method + " " + path + " within "
+        + human_ms(static_cast<double>(admin_answer_timeout.count()))
+        + " (or closed the connection)";
     } else {
       answer.error = std::string(method) + " " + path + " on " + describe()
-                     + " failed: " + httplib::to_string(err);
+        + " failed: " + httplib::to_string(err);
     }
     return answer;
   }

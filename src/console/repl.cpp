@@ -29,7 +29,9 @@ namespace {
 
 volatile sig_atomic_t interrupt_pending = 0;
 
-extern "C" void on_interrupt(int) { interrupt_pending = 1; }
+extern "C" void on_interrupt(int) {
+  interrupt_pending = 1;
+}
 
 /// Ctrl-C sets a flag that the running command polls; read() and sleeps
 /// are interrupted (no SA_RESTART) so the prompt can clear its line.
@@ -50,7 +52,7 @@ size_t terminal_width() {
   if (const char* columns = std::getenv("COLUMNS"))
     if (auto n = parse_whole(columns))
       return static_cast<size_t>(*n);
-  return 0;  // a pipe: no limit
+  return 0; // a pipe: no limit
 }
 
 std::string history_path() {
@@ -69,7 +71,9 @@ int run_one(source& src, const console_options& options,
   context ctx{src, std::cout, std::cerr};
   ctx.json = options.json;
   ctx.width = terminal_width();
-  ctx.interrupted = [] { return interrupt_pending != 0; };
+  ctx.interrupted = [] {
+    return interrupt_pending != 0;
+  };
   auto result = run_line(ctx, line);
   std::cout << std::flush;
   return static_cast<int>(result);
@@ -155,9 +159,8 @@ int run_prompt(source& src, const console_options& options) {
     if (words.empty())
       continue;
     const HIST_ENTRY* previous = history_length > 0
-                                   ? history_get(history_base + history_length
-                                                 - 1)
-                                   : nullptr;
+      ? history_get(history_base + history_length - 1)
+      : nullptr;
     if (previous == nullptr || line != previous->line) {
       add_history(line.c_str());
       if (!history.empty())

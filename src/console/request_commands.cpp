@@ -32,7 +32,7 @@ std::string hops_line(const json& hops) {
   if (hops.is_array())
     for (const auto& hop : hops)
       line += (line.empty() ? "" : " | ") + text_of(hop, "name") + " "
-              + human_us(number(hop, "us"));
+        + human_us(number(hop, "us"));
   return line;
 }
 
@@ -61,13 +61,15 @@ outcome run_slowlog(context& ctx, const std::vector<std::string>& args) {
   }
   if (verb == "threshold") {
     if (words.size() < 2)
-      return ctx.usage("slowlog", "`slowlog threshold` needs milliseconds "
-                                  "(0 to 3600000)");
+      return ctx.usage("slowlog",
+                       "`slowlog threshold` needs milliseconds "
+                       "(0 to 3600000)");
     auto ms = parse_whole(words[1]);
     if (!ms || *ms > slowlog_threshold_ms_max)
-      return ctx.usage("slowlog", "the threshold is a whole number of "
-                                  "milliseconds from 0 to 3600000, not \""
-                                    + words[1] + "\"");
+      return ctx.usage("slowlog",
+                       "the threshold is a whole number of "
+                       "milliseconds from 0 to 3600000, not \""
+                         + words[1] + "\"");
     if (ctx.src.recorded())
       return ctx.fail("slowlog", "a recorded run has no threshold to set");
     auto path = "/debug/slowlog/threshold/" + std::to_string(*ms);
@@ -79,15 +81,17 @@ outcome run_slowlog(context& ctx, const std::vector<std::string>& args) {
     return outcome::ok;
   }
   if (verb != "get")
-    return ctx.usage("slowlog", "unknown word \"" + verb
-                                  + "\"; use get N, reset or threshold MS");
+    return ctx.usage("slowlog",
+                     "unknown word \"" + verb
+                       + "\"; use get N, reset or threshold MS");
   size_t limit = SIZE_MAX;
   if (words.size() > 1) {
     auto n = parse_whole(words[1]);
     if (!n || *n == 0)
-      return ctx.usage("slowlog", "`slowlog get` takes a number of entries "
-                                  "(1 or more), not \""
-                                    + words[1] + "\"");
+      return ctx.usage("slowlog",
+                       "`slowlog get` takes a number of entries "
+                       "(1 or more), not \""
+                         + words[1] + "\"");
     limit = static_cast<size_t>(*n);
   }
   auto answer = ctx.get("/debug/slowlog");
@@ -154,8 +158,8 @@ void print_followed(context& ctx, const json& body) {
     auto who = text_of(e, "label");
     if (e.contains("actor") && e["actor"].is_number())
       who += " (" + std::to_string(whole(e, "actor")) + ")";
-    t.add({"+" + human_ms(number(e, "at_ms") - start), who,
-           text_of(e, "what")});
+    t.add(
+      {"+" + human_ms(number(e, "at_ms") - start), who, text_of(e, "what")});
   }
   out << t.render(ctx.width);
 }
@@ -167,8 +171,9 @@ outcome run_follow(context& ctx, const std::vector<std::string>& args) {
   if (!parsed)
     return outcome::usage;
   if (parsed->positional.empty())
-    return ctx.usage("follow", "needs a request id (x-request-id; the slow "
-                               "log shows them)");
+    return ctx.usage("follow",
+                     "needs a request id (x-request-id; the slow "
+                     "log shows them)");
   auto for_ms = duration_flag(ctx, "follow", *parsed, "--for",
                               follow_for_ms_default, follow_for_ms_max);
   if (!for_ms)
@@ -184,8 +189,9 @@ outcome run_follow(context& ctx, const std::vector<std::string>& args) {
   if (!answer.error.empty() || (answer.status != 404 && answer.status != 202))
     return ctx.fail("follow", ctx.failure(answer, "GET", path));
   if (ctx.src.recorded())
-    return ctx.fail("follow", "request " + parsed->positional[0]
-                                + " is not in this run (up to this step)");
+    return ctx.fail("follow",
+                    "request " + parsed->positional[0]
+                      + " is not in this run (up to this step)");
   if (answer.status == 404) {
     auto armed = ctx.post(path, false);
     if (!armed.ok())
@@ -197,16 +203,16 @@ outcome run_follow(context& ctx, const std::vector<std::string>& args) {
              << std::flush;
   bool done = poll_until(ctx, follow_poll_interval,
                          std::chrono::milliseconds(*for_ms), [&] {
-    answer = ctx.get(path, false);
-    return answer.ok() && answer.status == 200;
-  });
+                           answer = ctx.get(path, false);
+                           return answer.ok() && answer.status == 200;
+                         });
   if (!done) {
     if (!answer.error.empty())
       return ctx.fail("follow", answer.error);
-    return ctx.fail("follow", ctx.interrupted()
-                                ? "stopped waiting (Ctrl-C)"
-                                : "no call with that request id within "
-                                    + human_ms(double(*for_ms)));
+    return ctx.fail("follow",
+                    ctx.interrupted() ? "stopped waiting (Ctrl-C)"
+                                      : "no call with that request id within "
+                        + human_ms(double(*for_ms)));
   }
   if (ctx.json)
     ctx.out << answer.body.dump(2) << "\n";
@@ -238,8 +244,9 @@ outcome run_trace(context& ctx, const std::vector<std::string>& args) {
   if (!parsed)
     return outcome::usage;
   if (parsed->positional.empty())
-    return ctx.usage("trace", "needs what to trace: an actor id, a name or a "
-                              "kind");
+    return ctx.usage("trace",
+                     "needs what to trace: an actor id, a name or a "
+                     "kind");
   auto max = number_flag(ctx, "trace", *parsed, "--max", trace_max_default, 1,
                          trace_max_max);
   auto for_ms = duration_flag(ctx, "trace", *parsed, "--for",
@@ -248,8 +255,7 @@ outcome run_trace(context& ctx, const std::vector<std::string>& args) {
     return outcome::usage;
   const auto& target = parsed->positional[0];
   auto start_path = "/debug/trace/" + path_segment(target)
-                    + "?max=" + std::to_string(*max)
-                    + "&for_ms=" + std::to_string(*for_ms);
+    + "?max=" + std::to_string(*max) + "&for_ms=" + std::to_string(*for_ms);
   auto started = ctx.post(start_path);
   if (!started.ok())
     return ctx.fail("trace", ctx.failure(started, "POST", start_path));
@@ -292,7 +298,7 @@ outcome run_trace(context& ctx, const std::vector<std::string>& args) {
         return ctx.fail("trace", ctx.failure(last, "POST", stop_path));
     } else {
       auto path = "/debug/trace/" + path_segment(tap)
-                  + "?after=" + std::to_string(after);
+        + "?after=" + std::to_string(after);
       last = ctx.get(path);
       if (!last.ok())
         return ctx.fail("trace", ctx.failure(last, "GET", path));
@@ -313,7 +319,7 @@ outcome run_trace(context& ctx, const std::vector<std::string>& args) {
         if (first_at < 0)
           first_at = number(e, "at_ms");
         auto label = text_of(e, "label") + " ("
-                     + std::to_string(whole(e, "actor")) + ")";
+          + std::to_string(whole(e, "actor")) + ")";
         rows.add({"+" + human_ms(number(e, "at_ms") - first_at), label,
                   text_of(e, "message"),
                   e.contains("handler_us") && !e["handler_us"].is_null()

@@ -34,8 +34,9 @@ outcome move_by(context& ctx, const std::string& name, const char* verb,
   if (!parsed->positional.empty()) {
     auto given = parse_whole(parsed->positional[0]);
     if (!given || *given == 0 || *given > steps_max)
-      return ctx.usage(name, "takes a number of steps (1 or more), not \""
-                               + parsed->positional[0] + "\"");
+      return ctx.usage(name,
+                       "takes a number of steps (1 or more), not \""
+                         + parsed->positional[0] + "\"");
     n = *given;
   }
   return move(ctx, name, std::string("/run/") + verb + "/" + std::to_string(n));
@@ -59,14 +60,15 @@ outcome run_goto(context& ctx, const std::vector<std::string>& args) {
     return ctx.usage("goto", "needs a step (120) or a virtual time (300ms)");
   const auto& where = parsed->positional[0];
   bool is_time = where.size() > 2
-                 && where.compare(where.size() - 2, 2, "ms") == 0;
+    && where.compare(where.size() - 2, 2, "ms") == 0;
   auto n = parse_whole(is_time ? where.substr(0, where.size() - 2) : where);
   if (!n)
-    return ctx.usage("goto", "takes a step number (120) or a virtual time in "
-                             "ms (300ms), not \""
-                               + where + "\"");
-  return move(ctx, "goto", "/run/goto/" + std::to_string(*n)
-                             + (is_time ? "ms" : ""));
+    return ctx.usage("goto",
+                     "takes a step number (120) or a virtual time in "
+                     "ms (300ms), not \""
+                       + where + "\"");
+  return move(ctx, "goto",
+              "/run/goto/" + std::to_string(*n) + (is_time ? "ms" : ""));
 }
 
 } // namespace prism::console

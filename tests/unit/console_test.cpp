@@ -34,9 +34,7 @@ public:
   void fail_everything(std::string error) { error_ = std::move(error); }
 
   reply get(const std::string& path) override { return answer("GET", path); }
-  reply post(const std::string& path) override {
-    return answer("POST", path);
-  }
+  reply post(const std::string& path) override { return answer("POST", path); }
   std::string describe() const override { return "scripted"; }
   bool recorded() const override { return recorded_; }
 
@@ -92,31 +90,36 @@ json actor(uint64_t id, const std::string& kind, const std::string& name,
 }
 
 json actor_list(std::vector<json> actors, uint64_t at_ms = 1764280000000) {
-  return {{"generated_at_ms", at_ms},
-          {"count", actors.size()},
-          {"actors", actors}};
+  return {
+    {"generated_at_ms", at_ms}, {"count", actors.size()}, {"actors", actors}};
 }
 
 /// A gateway's actors: a pool with two connections under a supervisor.
 json some_actors(uint64_t at_ms = 1764280000000, uint64_t handled = 1000,
                  uint64_t busy_us = 10000) {
-  return actor_list(
-    {actor(4, "supervisor", "gateway", 0),
-     actor(12, "pool", "mem", 4,
-           {{"mailbox_depth", 7}, {"mailbox_high_water", 17},
-            {"mailbox_limit", 4096}, {"handled", handled},
-            {"busy_us", busy_us}, {"restarts", 1}}),
-     actor(13, "connection", "mem#0", 12,
-           {{"mailbox_depth", 2}, {"mailbox_high_water", 64},
-            {"mailbox_limit", 64}, {"rejected", 3}, {"handled", 500}}),
-     actor(14, "connection", "mem#1", 12, {{"handled", 400}})},
-    at_ms);
+  return actor_list({actor(4, "supervisor", "gateway", 0),
+                     actor(12, "pool", "mem", 4,
+                           {{"mailbox_depth", 7},
+                            {"mailbox_high_water", 17},
+                            {"mailbox_limit", 4096},
+                            {"handled", handled},
+                            {"busy_us", busy_us},
+                            {"restarts", 1}}),
+                     actor(13, "connection", "mem#0", 12,
+                           {{"mailbox_depth", 2},
+                            {"mailbox_high_water", 64},
+                            {"mailbox_limit", 64},
+                            {"rejected", 3},
+                            {"handled", 500}}),
+                     actor(14, "connection", "mem#1", 12, {{"handled", 400}})},
+                    at_ms);
 }
 
 json some_tree() {
-  auto pool = actor(12, "pool", "mem", 4, {{"mailbox_depth", 7},
-                                           {"mailbox_high_water", 17},
-                                           {"mailbox_limit", 4096}});
+  auto pool = actor(12, "pool", "mem", 4,
+                    {{"mailbox_depth", 7},
+                     {"mailbox_high_water", 17},
+                     {"mailbox_limit", 4096}});
   pool["children"] = {actor(13, "connection", "mem#0", 12),
                       actor(14, "connection", "mem#1", 12)};
   for (auto& c : pool["children"])
@@ -134,8 +137,12 @@ struct run {
     : ctx(src, out, err) {
     ctx.json = json_mode;
     ctx.width = width;
-    ctx.sleep = [this](std::chrono::milliseconds d) { clock += d; };
-    ctx.now = [this] { return clock; };
+    ctx.sleep = [this](std::chrono::milliseconds d) {
+      clock += d;
+    };
+    ctx.now = [this] {
+      return clock;
+    };
     result = run_line(ctx, line);
   }
   std::ostringstream out;
@@ -185,8 +192,8 @@ TEST_CASE("durations a person types", "[console]") {
 
 TEST_CASE("a table fits the terminal by cutting its flexible column",
           "[console]") {
-  table t({{"NAME", table::align::left, true},
-           {"N", table::align::right, false}});
+  table t(
+    {{"NAME", table::align::left, true}, {"N", table::align::right, false}});
   t.add({"connection:a-very-long-backend-name#12", "7"});
   t.add({"pool:mem", "1234"});
   auto wide = t.lines(0);
@@ -225,7 +232,8 @@ TEST_CASE("an unknown command suggests the closest", "[console]") {
            "commands)\n");
   run far(src, "xyzzy");
   CHECK(far.result == outcome::usage);
-  CHECK(far.err.str() == "unknown command \"xyzzy\" (`help` lists the commands)\n");
+  CHECK(far.err.str()
+        == "unknown command \"xyzzy\" (`help` lists the commands)\n");
   CHECK(src.asked.empty());
 }
 
@@ -238,13 +246,15 @@ TEST_CASE("bad flags and values are named", "[console]") {
   CHECK(has(unknown.err.str(), "usage: top [--sort KEY]"));
   run key(src, "top --sort memory");
   CHECK(key.result == outcome::usage);
-  CHECK(has(key.err.str(), "--sort takes mailbox, hwm, rate, busy, restarts or "
-                           "rejected, not \"memory\""));
+  CHECK(has(key.err.str(),
+            "--sort takes mailbox, hwm, rate, busy, restarts or "
+            "rejected, not \"memory\""));
   run window(src, "top --window soon");
   CHECK(has(window.err.str(), "--window takes a duration"));
   CHECK(has(window.err.str(), "not \"soon\""));
   run rows(src, "top -n 0");
-  CHECK(has(rows.err.str(), "-n takes a whole number from 1 to 10000, not \"0\""));
+  CHECK(
+    has(rows.err.str(), "-n takes a whole number from 1 to 10000, not \"0\""));
   run missing(src, "trace pool:mem --max");
   CHECK(has(missing.err.str(), "trace: --max needs a value"));
   run extra(src, "pools now");
@@ -254,8 +264,9 @@ TEST_CASE("bad flags and values are named", "[console]") {
   CHECK(has(no_actor.err.str(), "info: needs an actor"));
   run level(src, "log level loud");
   CHECK(level.result == outcome::usage);
-  CHECK(has(level.err.str(), "unknown level \"loud\"; use one of trace, debug, "
-                             "info, warn, error, critical, off"));
+  CHECK(has(level.err.str(),
+            "unknown level \"loud\"; use one of trace, debug, "
+            "info, warn, error, critical, off"));
   run threshold(src, "slowlog threshold fast");
   CHECK(has(threshold.err.str(), "not \"fast\""));
   // No bad input reached the gateway.
@@ -284,8 +295,9 @@ TEST_CASE("no answer and error answers become one sentence", "[console]") {
            "answered 403); pass --token with an admin's token\n");
   run absent(gw, "pools");
   CHECK(absent.result == outcome::failed);
-  CHECK(has(absent.err.str(), "pools: no route /debug/pools (GET /debug/pools "
-                              "answered 404)"));
+  CHECK(has(absent.err.str(),
+            "pools: no route /debug/pools (GET /debug/pools "
+            "answered 404)"));
 }
 
 // --- help -----------------------------------------------------------------------
@@ -374,8 +386,11 @@ TEST_CASE("info groups one actor by concern", "[console]") {
   scripted_source src;
   src.on("GET", "/debug/actors", 200, some_actors());
   auto first = actor(12, "pool", "mem", 4,
-                     {{"handled", 1000}, {"busy_us", 0}, {"restarts", 1},
-                      {"mailbox_limit", 4096}, {"rejected", 2},
+                     {{"handled", 1000},
+                      {"busy_us", 0},
+                      {"restarts", 1},
+                      {"mailbox_limit", 4096},
+                      {"rejected", 2},
                       {"handler_us", {{"p50", 8}, {"p99", 32}, {"max", 611}}},
                       {"last_failure",
                        {{"reason", "connection mem#1 ended: kill"},
@@ -408,22 +423,24 @@ TEST_CASE("info groups one actor by concern", "[console]") {
   CHECK(bare.result == outcome::ok);
   run unknown(src, "info connection:mem#7");
   CHECK(unknown.result == outcome::failed);
-  CHECK(has(unknown.err.str(), "no actor is called \"connection:mem#7\"; did "
-                               "you mean connection:mem#0?"));
+  CHECK(has(unknown.err.str(),
+            "no actor is called \"connection:mem#7\"; did "
+            "you mean connection:mem#0?"));
 }
 
 TEST_CASE("a name two actors share is refused with both", "[console]") {
   scripted_source src;
   src.on("GET", "/debug/actors", 200,
-         actor_list({actor(5, "pool", "disk", 0), actor(6, "supervisor", "disk", 0)}));
+         actor_list(
+           {actor(5, "pool", "disk", 0), actor(6, "supervisor", "disk", 0)}));
   run r(src, "info disk");
   CHECK(r.result == outcome::failed);
-  CHECK(r.err.str() == "info: 2 actors are called \"disk\": pool:disk (5), "
-                       "supervisor:disk (6); give a kind:name label or an id\n");
+  CHECK(r.err.str()
+        == "info: 2 actors are called \"disk\": pool:disk (5), "
+           "supervisor:disk (6); give a kind:name label or an id\n");
 }
 
-TEST_CASE("kill waits for the replacement and times the restart",
-          "[console]") {
+TEST_CASE("kill waits for the replacement and times the restart", "[console]") {
   scripted_source src;
   auto victim = actor(13, "connection", "mem#0", 12,
                       {{"last_failure",
@@ -437,9 +454,9 @@ TEST_CASE("kill waits for the replacement and times the restart",
   // The first look still sees the old one; the second its replacement.
   src.on("GET", "/debug/actors", 200, some_actors());
   auto after = some_actors();
-  after["actors"][2] = actor(57, "connection", "mem#0", 12,
-                             {{"started_at_ms", 1764280000012},
-                              {"restarts", 1}});
+  after["actors"][2]
+    = actor(57, "connection", "mem#0", 12,
+            {{"started_at_ms", 1764280000012}, {"restarts", 1}});
   after["actors"][1]["restarts"] = 2;
   src.on("GET", "/debug/actors", 200, after);
   run r(src, "kill connection:mem#0");
@@ -457,8 +474,9 @@ TEST_CASE("kill waits for the replacement and times the restart",
   lonely.on("GET", "/debug/actors", 200, actor_list({}));
   run gone(lonely, "kill 30 --timeout 1s");
   CHECK(gone.result == outcome::failed);
-  CHECK(has(gone.err.str(), "no actor took the place of "
-                            "session:ipv4:127.0.0.1:5000 within 1 s"));
+  CHECK(has(gone.err.str(),
+            "no actor took the place of "
+            "session:ipv4:127.0.0.1:5000 within 1 s"));
 }
 
 // --- the gateway's state ---------------------------------------------------------
@@ -466,16 +484,36 @@ TEST_CASE("kill waits for the replacement and times the restart",
 json some_pools() {
   return {{"generated_at_ms", 1764280000000},
           {"pools",
-           {{{"backend", "disk"}, {"driver", "sqlite"}, {"actor", 8},
-             {"size", 4}, {"active", 1}, {"idle", 3}, {"down", 0},
-             {"waiting", 2}, {"max_pending", 1024}, {"max_wait_ms", 35},
-             {"served", 5120}, {"errors", 1}, {"reconnects", 0},
-             {"circuit", "closed"}, {"circuit_since_ms", nullptr}},
-            {{"backend", "pg"}, {"driver", "postgres"}, {"actor", 9},
-             {"size", 2}, {"active", 0}, {"idle", 0}, {"down", 2},
-             {"waiting", 0}, {"max_pending", 1024}, {"max_wait_ms", 0},
-             {"served", 10}, {"errors", 7}, {"reconnects", 3},
-             {"circuit", "open"}, {"circuit_since_ms", 4200}}}}};
+           {{{"backend", "disk"},
+             {"driver", "sqlite"},
+             {"actor", 8},
+             {"size", 4},
+             {"active", 1},
+             {"idle", 3},
+             {"down", 0},
+             {"waiting", 2},
+             {"max_pending", 1024},
+             {"max_wait_ms", 35},
+             {"served", 5120},
+             {"errors", 1},
+             {"reconnects", 0},
+             {"circuit", "closed"},
+             {"circuit_since_ms", nullptr}},
+            {{"backend", "pg"},
+             {"driver", "postgres"},
+             {"actor", 9},
+             {"size", 2},
+             {"active", 0},
+             {"idle", 0},
+             {"down", 2},
+             {"waiting", 0},
+             {"max_pending", 1024},
+             {"max_wait_ms", 0},
+             {"served", 10},
+             {"errors", 7},
+             {"reconnects", 3},
+             {"circuit", "open"},
+             {"circuit_since_ms", 4200}}}}};
 }
 
 TEST_CASE("pools and pool show the pools like SHOW POOLS", "[console]") {
@@ -485,10 +523,12 @@ TEST_CASE("pools and pool show the pools like SHOW POOLS", "[console]") {
   CHECK(all.result == outcome::ok);
   auto text = all.out.str();
   INFO(text);
-  CHECK(has(text, "BACKEND  DRIVER    SIZE  ACTIVE  IDLE  DOWN  WAITING  MAX "
-                  "WAIT  SERVED  ERRORS  RECONNECTS  CIRCUIT"));
-  CHECK(has(text, "disk     sqlite       4       1     3     0   2/1024     "
-                  "35 ms    5120       1           0  closed"));
+  CHECK(has(text,
+            "BACKEND  DRIVER    SIZE  ACTIVE  IDLE  DOWN  WAITING  MAX "
+            "WAIT  SERVED  ERRORS  RECONNECTS  CIRCUIT"));
+  CHECK(has(text,
+            "disk     sqlite       4       1     3     0   2/1024     "
+            "35 ms    5120       1           0  closed"));
   CHECK(has(text, "open for 4.2 s"));
   run one(src, "pool pg");
   CHECK(one.result == outcome::ok);
@@ -497,20 +537,24 @@ TEST_CASE("pools and pool show the pools like SHOW POOLS", "[console]") {
   CHECK(has(one.out.str(), "circuit      open for 4.2 s"));
   run unknown(src, "pool dsk");
   CHECK(unknown.result == outcome::failed);
-  CHECK(has(unknown.err.str(), "no pool for a backend \"dsk\"; did you mean disk?"));
+  CHECK(has(unknown.err.str(),
+            "no pool for a backend \"dsk\"; did you mean disk?"));
 }
 
 json namespaces_at(uint64_t at_ms, uint64_t requests, uint64_t not_found,
                    uint64_t limited, json buckets) {
-  return {{"generated_at_ms", at_ms},
-          {"namespaces",
-           {{{"name", "orders"}, {"backend", "disk"}, {"api", "keyvalue"},
-             {"requests", requests},
-             {"by_code", {{"OK", requests - not_found}, {"NOT_FOUND", not_found}}},
-             {"rejections", {{"rate_limit", limited}, {"mailbox_full", 0}}},
-             {"latency_buckets_us", buckets},
-             {"p50_ms", 0.1},
-             {"p99_ms", 5}}}}};
+  return {
+    {"generated_at_ms", at_ms},
+    {"namespaces",
+     {{{"name", "orders"},
+       {"backend", "disk"},
+       {"api", "keyvalue"},
+       {"requests", requests},
+       {"by_code", {{"OK", requests - not_found}, {"NOT_FOUND", not_found}}},
+       {"rejections", {{"rate_limit", limited}, {"mailbox_full", 0}}},
+       {"latency_buckets_us", buckets},
+       {"p50_ms", 0.1},
+       {"p99_ms", 5}}}}};
 }
 
 TEST_CASE("ns measures rates and latency over its window", "[console]") {
@@ -528,8 +572,9 @@ TEST_CASE("ns measures rates and latency over its window", "[console]") {
   INFO(text);
   CHECK(has(text, "over the last 2 s"));
   auto row = text.substr(text.find("orders"));
-  CHECK(has(row, "orders     disk     keyvalue    100  100 µs  10 ms  "
-                 "NOT_FOUND 5  rate_limit 4"));
+  CHECK(has(row,
+            "orders     disk     keyvalue    100  100 µs  10 ms  "
+            "NOT_FOUND 5  rate_limit 4"));
   scripted_source one;
   one.on("GET", "/debug/namespaces", 200,
          namespaces_at(1764280000000, 1000, 10, 0, json::array()));
@@ -551,17 +596,22 @@ TEST_CASE("clients lists the sessions", "[console]") {
   src.on("GET", "/debug/clients", 200,
          {{"generated_at_ms", 1764280000000},
           {"clients",
-           {{{"actor", 30}, {"peer", "ipv4:127.0.0.1:50612"},
-             {"principal", "alice"}, {"started_at_ms", 1764279000000},
-             {"age_ms", 1000000}, {"in_flight", 3}, {"streams", 1},
+           {{{"actor", 30},
+             {"peer", "ipv4:127.0.0.1:50612"},
+             {"principal", "alice"},
+             {"started_at_ms", 1764279000000},
+             {"age_ms", 1000000},
+             {"in_flight", 3},
+             {"streams", 1},
              {"calls", 42}}}}});
   run r(src, "clients");
   CHECK(r.result == outcome::ok);
-  CHECK(r.out.str()
-        == "ACTOR  PEER                  PRINCIPAL      AGE  IN FLIGHT  STREAMS  "
-           "CALLS\n"
-           "   30  ipv4:127.0.0.1:50612  alice      16m 40s          3        1  "
-           "   42\n");
+  CHECK(
+    r.out.str()
+    == "ACTOR  PEER                  PRINCIPAL      AGE  IN FLIGHT  STREAMS  "
+       "CALLS\n"
+       "   30  ipv4:127.0.0.1:50612  alice      16m 40s          3        1  "
+       "   42\n");
 }
 
 TEST_CASE("warnings print each sentence whole", "[console]") {
@@ -569,17 +619,21 @@ TEST_CASE("warnings print each sentence whole", "[console]") {
   src.on("GET", "/debug/warnings", 200,
          {{"generated_at_ms", 1764280000000},
           {"warnings",
-           {{{"kind", "circuit_open"}, {"severity", "error"}, {"actor", 9},
+           {{{"kind", "circuit_open"},
+             {"severity", "error"},
+             {"actor", 9},
              {"subject", "pool:pg"},
-             {"message", "the circuit of pool pg is open: calls to it fail "
-                         "at once; check that PostgreSQL is up"},
+             {"message",
+              "the circuit of pool pg is open: calls to it fail "
+              "at once; check that PostgreSQL is up"},
              {"since_ms", 4200}}}}});
   run r(src, "warnings", false, 40);
   INFO(r.out.str());
   CHECK(r.result == outcome::ok);
-  CHECK(has(r.out.str(), "error     circuit_open  pool:pg …  4.2 s\n    "
-                         "the circuit of pool pg is open: calls to it fail at "
-                         "once; check that PostgreSQL is up\n1 warning\n"));
+  CHECK(has(r.out.str(),
+            "error     circuit_open  pool:pg …  4.2 s\n    "
+            "the circuit of pool pg is open: calls to it fail at "
+            "once; check that PostgreSQL is up\n1 warning\n"));
   scripted_source calm;
   calm.on("GET", "/debug/warnings", 200,
           {{"generated_at_ms", 1}, {"warnings", json::array()}});
@@ -610,11 +664,19 @@ TEST_CASE("config, log and stats", "[console]") {
   CHECK(src.asked.back() == "POST /debug/log/level/debug");
 
   src.on("GET", "/debug/stats", 200,
-         {{"generated_at_ms", 1}, {"version", "0.1.0"}, {"uptime_ms", 90000},
-          {"pid", 4242}, {"rss_bytes", 52428800}, {"threads", 9},
-          {"cpu_user_ms", 1500}, {"cpu_system_ms", 300}, {"actors", 16},
-          {"sessions", 2}, {"requests_in_flight", 5},
-          {"config_path", "config/prism.yaml"}, {"listen", "0.0.0.0:50051"},
+         {{"generated_at_ms", 1},
+          {"version", "0.1.0"},
+          {"uptime_ms", 90000},
+          {"pid", 4242},
+          {"rss_bytes", 52428800},
+          {"threads", 9},
+          {"cpu_user_ms", 1500},
+          {"cpu_system_ms", 300},
+          {"actors", 16},
+          {"sessions", 2},
+          {"requests_in_flight", 5},
+          {"config_path", "config/prism.yaml"},
+          {"listen", "0.0.0.0:50051"},
           {"admin", "127.0.0.1:8981"}});
   run stats(src, "stats");
   CHECK(stats.result == outcome::ok);
@@ -652,21 +714,26 @@ TEST_CASE("slowlog shows, resets and sets its threshold", "[console]") {
           {"capacity", 128},
           {"recorded", 3},
           {"count", 2},
-          {"entries", {slow_entry(3, "7f1c", 25172), slow_entry(2, "aa01", 12000)}}});
+          {"entries",
+           {slow_entry(3, "7f1c", 25172), slow_entry(2, "aa01", 12000)}}});
   run all(src, "slowlog");
   CHECK(all.result == outcome::ok);
   auto text = all.out.str();
   INFO(text);
-  CHECK(has(text, "slow log: 2 entries kept of 128, threshold 10 ms, 3 "
-                  "recorded since start\n"));
-  CHECK(has(text, "1.9 s  orders     Set        OK    25 ms  ipv4:127.0.0.1:50612  7f1c\n"
-                  "    session 12 µs | pool wait:disk 4.1 ms | backend:disk "
-                  "21 ms\n"));
+  CHECK(has(text,
+            "slow log: 2 entries kept of 128, threshold 10 ms, 3 "
+            "recorded since start\n"));
+  CHECK(
+    has(text,
+        "1.9 s  orders     Set        OK    25 ms  ipv4:127.0.0.1:50612  7f1c\n"
+        "    session 12 µs | pool wait:disk 4.1 ms | backend:disk "
+        "21 ms\n"));
   run newest(src, "slowlog get 1");
   CHECK(has(newest.out.str(), "; the newest 1\n"));
   CHECK_FALSE(has(newest.out.str(), "aa01"));
 
-  src.on("POST", "/debug/slowlog/reset", 200, {{"reset", true}, {"recorded", 3}});
+  src.on("POST", "/debug/slowlog/reset", 200,
+         {{"reset", true}, {"recorded", 3}});
   run reset(src, "slowlog reset");
   CHECK(reset.out.str() == "slow log cleared (3 recorded since start)\n");
   src.on("POST", "/debug/slowlog/threshold/50", 200, {{"threshold_ms", 50}});
@@ -674,8 +741,9 @@ TEST_CASE("slowlog shows, resets and sets its threshold", "[console]") {
   CHECK(has(threshold.out.str(), "slow log threshold: 50 ms"));
   run wrong(src, "slowlog clear");
   CHECK(wrong.result == outcome::usage);
-  CHECK(has(wrong.err.str(), "unknown word \"clear\"; use get N, reset or "
-                             "threshold MS"));
+  CHECK(has(wrong.err.str(),
+            "unknown word \"clear\"; use get N, reset or "
+            "threshold MS"));
 }
 
 TEST_CASE("follow arms an unseen request id and waits for it", "[console]") {
@@ -690,10 +758,14 @@ TEST_CASE("follow arms an unseen request id and waits for it", "[console]") {
           {"state", "done"},
           {"call", slow_entry(9, "req-1", 2500)},
           {"events",
-           {{{"at_ms", 1764280000000}, {"actor", 30}, {"label", "session:peer"},
+           {{{"at_ms", 1764280000000},
+             {"actor", 30},
+             {"label", "session:peer"},
              {"what", "received Set"}},
-            {{"at_ms", 1764280000002}, {"actor", 13},
-             {"label", "connection:disk#0"}, {"what", "ran the statement"}}}}});
+            {{"at_ms", 1764280000002},
+             {"actor", 13},
+             {"label", "connection:disk#0"},
+             {"what", "ran the statement"}}}}});
   src.on("POST", "/debug/follow/req-1", 202,
          {{"request_id", "req-1"}, {"state", "waiting"}});
   run r(src, "follow req-1");
@@ -704,9 +776,9 @@ TEST_CASE("follow arms an unseen request id and waits for it", "[console]") {
   CHECK(has(text, "request req-1: orders Set -> OK in 2.5 ms\n"));
   CHECK(has(text, "+0 µs  session:peer (30)       received Set\n"));
   CHECK(has(text, "+2 ms  connection:disk#0 (13)  ran the statement\n"));
-  CHECK(std::count(src.asked.begin(), src.asked.end(),
-                   "POST /debug/follow/req-1")
-        == 1);
+  CHECK(
+    std::count(src.asked.begin(), src.asked.end(), "POST /debug/follow/req-1")
+    == 1);
 
   scripted_source never;
   never.on("GET", "/debug/follow/x", 202, {{"state", "waiting"}});
@@ -719,48 +791,70 @@ TEST_CASE("trace prints events as they come and says what stopped it",
           "[console]") {
   scripted_source src;
   src.on("POST", "/debug/trace/connection:mem%230?max=3&for_ms=10000", 201,
-         {{"tap", 5}, {"target", "connection:mem#0"}, {"actors", {13}},
-          {"max", 3}, {"for_ms", 10000}});
+         {{"tap", 5},
+          {"target", "connection:mem#0"},
+          {"actors", {13}},
+          {"max", 3},
+          {"for_ms", 10000}});
   auto event = [](uint64_t seq, uint64_t at_ms) {
-    return json{{"seq", seq}, {"at_ms", at_ms}, {"actor", 13},
-                {"label", "connection:mem#0"}, {"message", "run_job"},
-                {"handler_us", 40}};
+    return json{{"seq", seq},           {"at_ms", at_ms},
+                {"actor", 13},          {"label", "connection:mem#0"},
+                {"message", "run_job"}, {"handler_us", 40}};
   };
   src.on("GET", "/debug/trace/5?after=0", 200,
-         {{"generated_at_ms", 1}, {"tap", 5}, {"state", "running"},
+         {{"generated_at_ms", 1},
+          {"tap", 5},
+          {"state", "running"},
           {"stopped_by", nullptr},
           {"events", {event(1, 1764280000000), event(2, 1764280000005)}},
           {"dropped", 0}});
   src.on("GET", "/debug/trace/5?after=2", 200,
-         {{"generated_at_ms", 2}, {"tap", 5}, {"state", "stopped"},
-          {"stopped_by", "max"}, {"events", {event(3, 1764280000010)}},
+         {{"generated_at_ms", 2},
+          {"tap", 5},
+          {"state", "stopped"},
+          {"stopped_by", "max"},
+          {"events", {event(3, 1764280000010)}},
           {"dropped", 4}});
   run r(src, "trace connection:mem#0 --max 3");
   CHECK(r.result == outcome::ok);
   auto text = r.out.str();
   INFO(text);
   CHECK(has(text, "tracing connection:mem#0: 1 actors [13], at most 3 events"));
-  CHECK(has(text, "    +0 µs  connection:mem#0 (13)         run_job                      40 µs\n"));
-  CHECK(has(text, "   +10 ms  connection:mem#0 (13)         run_job                      40 µs\n"));
-  CHECK(has(text, "3 events; stopped by --max: 3 events; 4 dropped (the tap's "
-                  "buffer was full"));
+  CHECK(has(
+    text,
+    "    +0 µs  connection:mem#0 (13)         run_job                      40 µs\n"));
+  CHECK(has(
+    text,
+    "   +10 ms  connection:mem#0 (13)         run_job                      40 µs\n"));
+  CHECK(has(text,
+            "3 events; stopped by --max: 3 events; 4 dropped (the tap's "
+            "buffer was full"));
 
   // Ctrl-C stops the tap on the gateway.
   scripted_source cut;
   cut.on("POST", "/debug/trace/pool?max=100&for_ms=10000", 201,
          {{"tap", 6}, {"actors", {12}}});
   cut.on("GET", "/debug/trace/6?after=0", 200,
-         {{"tap", 6}, {"state", "running"}, {"events", json::array()},
+         {{"tap", 6},
+          {"state", "running"},
+          {"events", json::array()},
           {"dropped", 0}});
   cut.on("POST", "/debug/trace/6/stop", 200,
-         {{"tap", 6}, {"state", "stopped"}, {"stopped_by", "cancelled"},
-          {"events", json::array()}, {"dropped", 0}});
+         {{"tap", 6},
+          {"state", "stopped"},
+          {"stopped_by", "cancelled"},
+          {"events", json::array()},
+          {"dropped", 0}});
   std::ostringstream out;
   std::ostringstream err;
   context ctx(cut, out, err);
   int polls = 0;
-  ctx.sleep = [&](std::chrono::milliseconds) { ++polls; };
-  ctx.interrupted = [&] { return polls >= 2; };
+  ctx.sleep = [&](std::chrono::milliseconds) {
+    ++polls;
+  };
+  ctx.interrupted = [&] {
+    return polls >= 2;
+  };
   CHECK(run_line(ctx, "trace pool") == outcome::ok);
   CHECK(cut.asked.back() == "POST /debug/trace/6/stop");
   CHECK(has(out.str(), "0 events; stopped: cancelled; 0 dropped"));
@@ -802,7 +896,9 @@ TEST_CASE("watch redraws in place until Ctrl-C", "[console]") {
     CHECK(d.count() == 2000);
     ++frames;
   };
-  ctx.interrupted = [&] { return frames == 3; };
+  ctx.interrupted = [&] {
+    return frames == 3;
+  };
   CHECK(run_line(ctx, "watch pools --interval 2s") == outcome::ok);
   auto text = out.str();
   size_t clears = 0;
@@ -822,7 +918,8 @@ TEST_CASE("tab completes commands, actors and words", "[console]") {
   scripted_source src;
   src.on("GET", "/debug/actors", 200, some_actors());
   src.on("GET", "/debug/pools", 200, some_pools());
-  CHECK(complete(src, "", "t") == std::vector<std::string>{"top", "trace", "tree"});
+  CHECK(complete(src, "", "t")
+        == std::vector<std::string>{"top", "trace", "tree"});
   CHECK(complete(src, "", "st") == std::vector<std::string>{"stats"});
   CHECK(complete(src, "info ", "connection:")
         == std::vector<std::string>{"connection:mem#0", "connection:mem#1"});
@@ -835,14 +932,16 @@ TEST_CASE("tab completes commands, actors and words", "[console]") {
   CHECK(complete(src, "top --sort ", "b") == std::vector<std::string>{"busy"});
   CHECK(complete(src, "top ", "--w") == std::vector<std::string>{"--window"});
   CHECK(complete(src, "pool ", "") == std::vector<std::string>{"disk", "pg"});
-  CHECK(complete(src, "slowlog ", "") == std::vector<std::string>{"get", "reset",
-                                                                 "threshold"});
-  CHECK(complete(src, "log level ", "c") == std::vector<std::string>{"critical"});
-  CHECK(complete(src, "watch ", "po") == std::vector<std::string>{"pool", "pools"});
+  CHECK(complete(src, "slowlog ", "")
+        == std::vector<std::string>{"get", "reset", "threshold"});
+  CHECK(complete(src, "log level ", "c")
+        == std::vector<std::string>{"critical"});
+  CHECK(complete(src, "watch ", "po")
+        == std::vector<std::string>{"pool", "pools"});
   CHECK(complete(src, "watch --interval 2s info ", "pool:")
         == std::vector<std::string>{"pool:mem"});
   CHECK(complete(src, "help ", "ki") == std::vector<std::string>{"kill"});
-  CHECK(complete(src, "", "ste").empty());  // step: recorded runs only
+  CHECK(complete(src, "", "ste").empty()); // step: recorded runs only
 }
 
 // --- recorded runs ------------------------------------------------------------------
@@ -850,7 +949,9 @@ TEST_CASE("tab completes commands, actors and words", "[console]") {
 TEST_CASE("a recorded run steps, goes back and shows mailboxes", "[console]") {
   scripted_source run_src;
   run_src.recorded_ = true;
-  json position = {{"step", 121}, {"steps", 5230}, {"t_ms", 300},
+  json position = {{"step", 121},
+                   {"steps", 5230},
+                   {"t_ms", 300},
                    {"event", "deliver 12 -> 13 run_job"}};
   run_src.on("POST", "/run/step/1", 200, position);
   run_src.on("POST", "/run/back/10", 200, position);
@@ -858,11 +959,13 @@ TEST_CASE("a recorded run steps, goes back and shows mailboxes", "[console]") {
   run_src.on("POST", "/run/goto/121", 200, position);
   run_src.on("GET", "/debug/actors", 200, some_actors());
   run_src.on("GET", "/run/mailbox/13", 200,
-             {{"actor", 13}, {"label", "connection:mem#0"},
+             {{"actor", 13},
+              {"label", "connection:mem#0"},
               {"messages", {{{"from", 12}, {"message", "run_job"}}}}});
   run step(run_src, "step");
   CHECK(step.result == outcome::ok);
-  CHECK(step.out.str() == "step 121 of 5230 at 300 ms: deliver 12 -> 13 run_job\n");
+  CHECK(step.out.str()
+        == "step 121 of 5230 at 300 ms: deliver 12 -> 13 run_job\n");
   CHECK(run(run_src, "back 10").result == outcome::ok);
   CHECK(run(run_src, "goto 300ms").result == outcome::ok);
   CHECK(run(run_src, "goto 121").result == outcome::ok);
