@@ -110,7 +110,7 @@ std::vector<command> make_commands() {
      run_kill},
     {"pools",
      "pools",
-     "every backend's connection pool (PgBouncer's SHOW POOLS)",
+     "every backend's pool (like SHOW POOLS)",
      "One line per pool: size, active, idle and down connections, calls "
      "waiting for a connection and the oldest one's wait, calls served, "
      "errors, reconnects and the circuit's state.\n"
@@ -133,7 +133,7 @@ std::vector<command> make_commands() {
      run_pool},
     {"ns",
      "ns [name] [--window 1s]",
-     "namespaces: requests/s, errors by code, p50/p99, rejections",
+     "namespaces: requests/s, errors, p50/p99, refusals",
      "Per namespace: requests answered per second, errors by status code, "
      "p50 and p99 latency and calls refused by reason, all over the window "
      "(two reads D apart; default 1s). With a name, every code and reason "

@@ -21,7 +21,8 @@ inline constexpr const char* history_file_name = ".prism_console_history";
 inline constexpr int history_lines_max = 1000;
 
 /// Runs the console; returns the process's exit code: 0, 1 when the
-/// command failed, 2 for a usage error (with -c; the prompt exits 0).
+/// command failed, 2 for a usage error (with -c, and the worst of the
+/// commands piped in one a line; the interactive prompt exits 0).
 int run_console(source& src, const console_options& options);
 
 } // namespace prism::console

@@ -262,9 +262,13 @@ outcome run_ns(context& ctx, const std::vector<std::string>& args) {
     now.add("rejected", rejected.empty() ? "none" : rejected);
     fields total("since start");
     total.add("requests", count(ns, "requests"));
+    // Without a call the percentiles say nothing.
+    bool answered = whole(ns, "requests") > 0;
+    auto since_start = [&](const char* key) {
+      return ms_cell(answered && ns.contains(key) ? number(ns, key) : -1);
+    };
     total.add("p50 / p99",
-              ms_cell(ns.contains("p50_ms") ? number(ns, "p50_ms") : -1) + " / "
-                + ms_cell(ns.contains("p99_ms") ? number(ns, "p99_ms") : -1));
+              since_start("p50_ms") + " / " + since_start("p99_ms"));
     std::string codes;
     if (ns["by_code"].is_object())
       for (auto c = ns["by_code"].begin(); c != ns["by_code"].end(); ++c)
@@ -389,6 +393,9 @@ outcome run_config(context& ctx, const std::vector<std::string>& args) {
   auto body = answer.body;
   if (body.is_object())
     body.erase("generated_at_ms");
+  // The settings may come under one "config" object: name them without it.
+  if (body.is_object() && body.size() == 1 && body.contains("config"))
+    body = json(body["config"]);
   flatten(body, "", t);
   ctx.text() << t.render(ctx.width);
   return outcome::ok;

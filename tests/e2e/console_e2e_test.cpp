@@ -123,14 +123,16 @@ TEST_CASE("console -c: tree, top, info and --json on a gateway under load",
   auto pool_row = words_of(line_with(rate.out, " pool:local "));
   REQUIRE(pool_row.size() >= 7);
   CHECK(pool_row[1] == "pool:local");
-  CHECK(std::stod(pool_row[6]) > 0);  // MSG/S
+  CHECK(std::stod(pool_row[6]) > 0); // MSG/S
 
   auto info = console(gw, {"-c", "info pool:local"});
   INFO(info.out << info.err);
   CHECK(info.status.code == 0);
   CHECK(line_with(info.out, "pool:local (") != "");
-  CHECK(line_with(info.out, "parent") .find("supervisor:backends") != std::string::npos);
-  CHECK(line_with(info.out, "messages/s").find("over the last") != std::string::npos);
+  CHECK(line_with(info.out, "parent").find("supervisor:backends")
+        != std::string::npos);
+  CHECK(line_with(info.out, "messages/s").find("over the last")
+        != std::string::npos);
   CHECK(line_with(info.out, "last failure") != "");
 
   auto json_tree = console(gw, {"-c", "tree", "--json"});
@@ -156,13 +158,14 @@ TEST_CASE("console -c kill shows the supervisor's restart", "[console][e2e]") {
   auto kill = console(gw, {"-c", "kill connection:local#1"});
   INFO(kill.out << kill.err);
   CHECK(kill.status.code == 0);
-  CHECK(line_with(kill.out, "killed connection:local#1 (" + std::to_string(old_id)
-                              + ")")
+  CHECK(line_with(kill.out,
+                  "killed connection:local#1 (" + std::to_string(old_id) + ")")
         != "");
   std::smatch m;
   auto restarted = line_with(kill.out, "restarted as");
-  REQUIRE(std::regex_search(restarted, m,
-                            std::regex(R"(restarted as connection:local#1 \((\d+)\) after )")));
+  REQUIRE(std::regex_search(
+    restarted, m,
+    std::regex(R"(restarted as connection:local#1 \((\d+)\) after )")));
   auto new_id = std::stoull(m[1].str());
   CHECK(new_id > old_id);
   CHECK(line_with(kill.out, "restarts: ") != "");
@@ -191,7 +194,7 @@ TEST_CASE("console -c slowlog shows slow calls with their hops",
     [&] {
       auto answer = http_get(gw.admin_port(), "/debug/slowlog");
       return answer.status == 200
-             && nlohmann::json::parse(answer.body)["count"].get<int>() >= 3;
+        && nlohmann::json::parse(answer.body)["count"].get<int>() >= 3;
     },
     20s));
   auto slow = console(gw, {"-c", "slowlog get 3"});
@@ -216,13 +219,13 @@ TEST_CASE("console -c exit codes: no listener, bad command, bad flags",
   gw.start();
   auto port = gw.admin_port();
   gw.stop();
-  auto refused = run_prism({"console", "--admin", "127.0.0.1:" + std::to_string(port),
-                            "-c", "tree"});
+  auto refused = run_prism(
+    {"console", "--admin", "127.0.0.1:" + std::to_string(port), "-c", "tree"});
   CHECK(refused.status.code == 1);
   CHECK(refused.err
         == "tree: no admin listener at 127.0.0.1:" + std::to_string(port)
-             + ": connection refused (start `prism serve` or pass --admin "
-               "HOST:PORT)\n");
+          + ": connection refused (start `prism serve` or pass --admin "
+            "HOST:PORT)\n");
   auto unknown = run_prism({"console", "-c", "tpo"});
   CHECK(unknown.status.code == 2);
   CHECK(unknown.err.find("did you mean `top`?") != std::string::npos);
@@ -243,7 +246,7 @@ namespace {
 class terminal_session {
 public:
   terminal_session(uint16_t admin_port, const std::string& home) {
-    struct winsize size{};
+    struct winsize size {};
     size.ws_row = 40;
     size.ws_col = 120;
     pid_ = forkpty(&master_, nullptr, nullptr, &size);
@@ -276,7 +279,8 @@ public:
 
   /// Reads until what came since `mark()` contains `text`, or the
   /// deadline passes; returns whether it came.
-  bool wait_for(const std::string& text, std::chrono::milliseconds timeout = 15s) {
+  bool wait_for(const std::string& text,
+                std::chrono::milliseconds timeout = 15s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       if (seen_.find(text, mark_) != std::string::npos)
@@ -285,7 +289,9 @@ public:
         deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0)
         return false;
-      struct pollfd p{master_, POLLIN, 0};
+      struct pollfd p {
+        master_, POLLIN, 0
+      };
       if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
         continue;
       char buf[4096];
@@ -359,7 +365,7 @@ TEST_CASE("the prompt completes, remembers across runs and survives Ctrl-C",
     REQUIRE(term.wait_for(prompt));
     term.mark();
     term.type("\x1b[A");
-    REQUIRE(term.wait_for("quit"));  // the last line typed: quit
+    REQUIRE(term.wait_for("quit")); // the last line typed: quit
     term.type("\x1b[A");
     REQUIRE(term.wait_for("info pool:local"));
     term.mark();
@@ -376,7 +382,7 @@ TEST_CASE("the prompt completes, remembers across runs and survives Ctrl-C",
     term.type("\x03");
     REQUIRE(term.wait_for(prompt));
     term.mark();
-    term.type("\x04");  // Ctrl-D on an empty line leaves
+    term.type("\x04"); // Ctrl-D on an empty line leaves
     CHECK(term.wait_exit() == 0);
   }
 }

@@ -653,6 +653,15 @@ TEST_CASE("config, log and stats", "[console]") {
   CHECK(has(config.out.str(), "backends.pg.dsn          <redacted>\n"));
   CHECK(has(config.out.str(), "server.listen            0.0.0.0:50051\n"));
   CHECK_FALSE(has(config.out.str(), "generated_at_ms"));
+  // Settings under one "config" object are named without it.
+  scripted_source wrapped;
+  wrapped.on(
+    "GET", "/debug/config", 200,
+    {{"generated_at_ms", 1},
+     {"config", {{"auth", {{"mode", "token"}, {"tokens", "<redacted>"}}}}}});
+  run unwrapped(wrapped, "config");
+  CHECK(unwrapped.out.str()
+        == "SETTING      VALUE\nauth.mode    token\nauth.tokens  <redacted>\n");
 
   src.on("GET", "/debug/log", 200, {{"generated_at_ms", 1}, {"level", "info"}});
   src.on("POST", "/debug/log/level/debug", 200, {{"level", "debug"}});
