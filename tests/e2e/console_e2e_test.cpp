@@ -212,6 +212,38 @@ TEST_CASE("console -c slowlog shows slow calls with their hops",
   CHECK(reset.out.find("slow log cleared") == 0);
 }
 
+TEST_CASE("console --token: a kill needs an admin's token when auth is on",
+          "[console][e2e]") {
+  // root's token is "admin-token"; the config lists its SHA-256.
+  gateway_process gw{R"(
+auth:
+  mode: token
+  tokens:
+    root: 10a4c7c9fc5206d6f36dc6944a81bb6f4a3cb0e25014ae3b12e6c3e52712292a
+  admins: [root]
+backends:
+  mem: {type: memory}
+namespaces:
+  cache: {backend: mem}
+)"};
+  gw.start();
+  auto denied = console(gw, {"-c", "kill connection:mem#0"});
+  CHECK(denied.status.code == 1);
+  CHECK(denied.err.find("(POST /debug/actors/") != std::string::npos);
+  CHECK(denied.err.find("answered 403); pass --token with an admin's token")
+        != std::string::npos);
+  auto wrong = console(gw, {"--token", "not-a-token", "-c", "slowlog reset"});
+  CHECK(wrong.status.code == 1);
+  auto allowed
+    = console(gw, {"--token", "admin-token", "-c", "kill connection:mem#0"});
+  INFO(allowed.out << allowed.err);
+  CHECK(allowed.status.code == 0);
+  CHECK(allowed.out.find("restarted as connection:mem#0 (")
+        != std::string::npos);
+  // Reads need no token.
+  CHECK(console(gw, {"-c", "tree"}).status.code == 0);
+}
+
 TEST_CASE("console -c exit codes: no listener, bad command, bad flags",
           "[console][e2e]") {
   // A port nothing listens on: bind one, note it, close it.
