@@ -260,9 +260,15 @@ outcome run_top(context& ctx, const std::vector<std::string>& args) {
       row.key = row.rejected;
     rows.push_back(row);
   }
-  std::stable_sort(
-    rows.begin(), rows.end(),
-    [](const top_row& a, const top_row& b) { return a.key > b.key; });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const top_row& a, const top_row& b) {
+                     // Ties (a quiet gateway's zeros) go to the deepest mailbox there has
+                     // been.
+                     if (a.key != b.key)
+                       return a.key > b.key;
+                     return number(*a.actor, "mailbox_high_water")
+                       > number(*b.actor, "mailbox_high_water");
+                   });
   table t({{"ID", table::align::right, false},
            {"ACTOR", table::align::left, true},
            {"STATE", table::align::left, false},
