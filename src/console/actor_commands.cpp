@@ -24,6 +24,8 @@ constexpr uint64_t kill_timeout_ms_max = 600000;
 constexpr std::chrono::milliseconds kill_poll_interval{25};
 /// info's second read, for messages/s and busy %.
 constexpr uint64_t info_window_ms = 1000;
+/// info names this many children; more are counted.
+constexpr size_t info_children_named_max = 8;
 
 std::string mailbox_cell(const json& actor) {
   auto limit = whole(actor, "mailbox_limit");
@@ -382,12 +384,12 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
   size_t child_count = 0;
   if (actor["children"].is_array())
     for (const auto& child : actor["children"]) {
-      if (child_count < 8)
+      if (child_count < info_children_named_max)
         children
           += (children.empty() ? "" : ", ") + name_of(child.get<uint64_t>());
       ++child_count;
     }
-  if (child_count > 8)
+  if (child_count > info_children_named_max)
     children += ", ... (" + std::to_string(child_count) + " in all)";
   meta.add("children", children.empty() ? "none" : children);
   meta.add("started",

@@ -273,10 +273,10 @@ std::vector<command> make_commands() {
      true,
      run_back},
     {"goto",
-     "goto <step|TIMEms>",
+     "goto <step|TIME>",
      "jump to a step or a virtual time",
-     "goto 120 stands on step 120; goto 300ms on the first event at or "
-     "after 300 ms of virtual time.\n"
+     "goto 120 stands on step 120; goto 300ms (or 2s) on the first event "
+     "at or after that virtual time.\n"
      "Sends POST /run/goto/{step|TIMEms}.",
      c::none,
      {},

@@ -2,6 +2,7 @@
 // handle, over /debug/slowlog, /debug/follow and /debug/trace.
 
 #include <algorithm>
+#include <iterator>
 #include <ostream>
 
 #include "console/command_support.hpp"
@@ -25,6 +26,9 @@ constexpr std::chrono::milliseconds trace_poll_interval{100};
 /// How long past its own --for the console waits for a tap to say it
 /// stopped, before it stops the tap itself.
 constexpr std::chrono::milliseconds trace_grace{5000};
+/// Widths of a trace's columns (at, actor, message, handler), so that
+/// batches printed apart line up.
+constexpr size_t trace_columns_min[] = {9, 28, 24, 8};
 
 /// "session 12 µs | stage:rate_limit 9 µs | ..."
 std::string hops_line(const json& hops) {
@@ -273,10 +277,8 @@ outcome run_trace(context& ctx, const std::vector<std::string>& args) {
   // Every batch is its own table; fixed widths keep them in line.
   auto trace_table = [&] {
     table t({at, who, what, took});
-    t.set_width_min(0, 9);
-    t.set_width_min(1, 28);
-    t.set_width_min(2, 24);
-    t.set_width_min(3, 8);
+    for (size_t c = 0; c < std::size(trace_columns_min); ++c)
+      t.set_width_min(c, trace_columns_min[c]);
     return t;
   };
   out << trace_table().lines(ctx.width)[0] << "\n" << std::flush;

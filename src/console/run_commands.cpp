@@ -59,16 +59,21 @@ outcome run_goto(context& ctx, const std::vector<std::string>& args) {
   if (parsed->positional.empty())
     return ctx.usage("goto", "needs a step (120) or a virtual time (300ms)");
   const auto& where = parsed->positional[0];
-  bool is_time = where.size() > 2
+  if (auto step = parse_whole(where))
+    return move(ctx, "goto", "/run/goto/" + std::to_string(*step));
+  // A virtual time: "300ms" (0ms too), "2s", "1.5s", "1m".
+  bool in_ms = where.size() > 2
     && where.compare(where.size() - 2, 2, "ms") == 0;
-  auto n = parse_whole(is_time ? where.substr(0, where.size() - 2) : where);
-  if (!n)
+  auto ms = in_ms ? parse_whole(where.substr(0, where.size() - 2))
+                  : (where.find_first_not_of("0123456789.") != std::string::npos
+                       ? parse_duration_ms(where)
+                       : std::nullopt);
+  if (!ms)
     return ctx.usage("goto",
-                     "takes a step number (120) or a virtual time in "
-                     "ms (300ms), not \""
+                     "takes a step number (120) or a virtual time "
+                     "(300ms, 2s), not \""
                        + where + "\"");
-  return move(ctx, "goto",
-              "/run/goto/" + std::to_string(*n) + (is_time ? "ms" : ""));
+  return move(ctx, "goto", "/run/goto/" + std::to_string(*ms) + "ms");
 }
 
 } // namespace prism::console

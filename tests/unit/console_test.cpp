@@ -966,6 +966,7 @@ TEST_CASE("a recorded run steps, goes back and shows mailboxes", "[console]") {
   run_src.on("POST", "/run/back/10", 200, position);
   run_src.on("POST", "/run/goto/300ms", 200, position);
   run_src.on("POST", "/run/goto/121", 200, position);
+  run_src.on("POST", "/run/goto/2000ms", 200, position);
   run_src.on("GET", "/debug/actors", 200, some_actors());
   run_src.on("GET", "/run/mailbox/13", 200,
              {{"actor", 13},
@@ -978,6 +979,8 @@ TEST_CASE("a recorded run steps, goes back and shows mailboxes", "[console]") {
   CHECK(run(run_src, "back 10").result == outcome::ok);
   CHECK(run(run_src, "goto 300ms").result == outcome::ok);
   CHECK(run(run_src, "goto 121").result == outcome::ok);
+  CHECK(run(run_src, "goto 2s").result == outcome::ok);
+  CHECK(run_src.asked.back() == "POST /run/goto/2000ms");
   run bad_goto(run_src, "goto soon");
   CHECK(bad_goto.result == outcome::usage);
   CHECK(has(bad_goto.err.str(), "not \"soon\""));
