@@ -392,9 +392,13 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
   if (child_count > info_children_named_max)
     children += ", ... (" + std::to_string(child_count) + " in all)";
   meta.add("children", children.empty() ? "none" : children);
+  // A recorded run's times are virtual ms since it began.
+  auto started = whole(actor, "started_at_ms");
   meta.add("started",
-           clock_time(whole(actor, "started_at_ms")) + " (up "
-             + human_ms(number(actor, "uptime_ms")) + ")");
+           (ctx.src.recorded()
+              ? "at " + std::to_string(started) + " ms of the run"
+              : clock_time(started))
+             + " (up " + human_ms(number(actor, "uptime_ms")) + ")");
 
   fields mailbox("mailbox");
   auto limit = whole(actor, "mailbox_limit");
@@ -411,7 +415,7 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
     ? human_number(number(actor, "handled") * 1000 / uptime_ms) + " since start"
     : "";
   work.add("messages/s",
-           rate < 0 ? since_start
+           rate < 0 ? (since_start.empty() ? "-" : since_start)
                     : human_number(rate) + " over the last "
                + human_ms(elapsed_ms) + ", " + since_start);
   if (actor.contains("busy_us")) {
@@ -420,7 +424,7 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
         + "% since start"
       : "";
     work.add("busy",
-             busy < 0 ? busy_start
+             busy < 0 ? (busy_start.empty() ? "-" : busy_start)
                       : human_number(busy) + "% over the last "
                  + human_ms(elapsed_ms) + ", " + busy_start);
   }

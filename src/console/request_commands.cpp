@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <iterator>
 #include <ostream>
+#include <vector>
 
 #include "console/command_support.hpp"
 #include "console/format.hpp"
@@ -155,15 +156,26 @@ void print_followed(context& ctx, const json& body) {
   if (!events.is_array() || events.empty())
     return;
   double start = number(events[0], "at_ms");
-  table t({{"AT", table::align::right, false},
-           {"ACTOR", table::align::left, true},
-           {"WHAT", table::align::left, true}});
+  // A recorded run numbers its events by step.
+  bool stepped = events[0].contains("step");
+  std::vector<table::column> columns;
+  if (stepped)
+    columns.push_back({"STEP", table::align::right, false});
+  columns.push_back({"AT", table::align::right, false});
+  columns.push_back({"ACTOR", table::align::left, true});
+  columns.push_back({"WHAT", table::align::left, true});
+  table t(columns);
   for (const auto& e : events) {
     auto who = text_of(e, "label");
     if (e.contains("actor") && e["actor"].is_number())
       who += " (" + std::to_string(whole(e, "actor")) + ")";
-    t.add(
-      {"+" + human_ms(number(e, "at_ms") - start), who, text_of(e, "what")});
+    std::vector<std::string> row;
+    if (stepped)
+      row.push_back(text_of(e, "step"));
+    row.push_back("+" + human_ms(number(e, "at_ms") - start));
+    row.push_back(who);
+    row.push_back(text_of(e, "what"));
+    t.add(row);
   }
   out << t.render(ctx.width);
 }

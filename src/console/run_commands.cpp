@@ -12,16 +12,34 @@ namespace {
 
 constexpr uint64_t steps_max = 1000000000;
 
+/// "stage:metrics run: completed c3-5" for a trace line; other shapes as
+/// they are.
+std::string event_text(const nlohmann::json& event) {
+  if (event.is_string())
+    return event.get<std::string>();
+  if (event.is_object() && event.contains("event"))
+    return text_of(event, "actor") + " " + text_of(event, "event") + ": "
+      + text_of(event, "message");
+  return event.dump();
+}
+
 outcome move(context& ctx, const std::string& name, const std::string& path) {
   auto answer = ctx.post(path);
   if (!answer.ok())
     return ctx.fail(name, ctx.failure(answer, "POST", path));
   const auto& at = answer.body;
-  const auto& event = at["event"];
-  ctx.text() << "step " << whole(at, "step") << " of " << whole(at, "steps")
-             << " at " << human_ms(number(at, "t_ms")) << ": "
-             << (event.is_string() ? event.get<std::string>() : event.dump())
-             << "\n";
+  double t_ms = number(at, "t_ms");
+  auto& out = ctx.text();
+  out << "step " << whole(at, "step") << " of " << whole(at, "steps") << " at "
+      << (t_ms < 1 ? "0 ms" : human_ms(t_ms)) << ": " << event_text(at["event"])
+      << "\n";
+  // What the run says of the move: where a time landed, a step shown as of
+  // its group's end, the end of the run.
+  if (!text_of(at, "note").empty())
+    out << "(" << text_of(at, "note") << ")\n";
+  if (at.contains("at_end") && at["at_end"].is_boolean()
+      && at["at_end"].get<bool>())
+    out << "(the end of the run)\n";
   return outcome::ok;
 }
 

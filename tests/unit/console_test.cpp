@@ -783,6 +783,7 @@ TEST_CASE("follow arms an unseen request id and waits for it", "[console]") {
   INFO(text);
   CHECK(has(text, "waiting for a call with request id req-1"));
   CHECK(has(text, "request req-1: orders Set -> OK in 2.5 ms\n"));
+  CHECK(has(text, "\n   AT  ACTOR "));
   CHECK(has(text, "+0 µs  session:peer (30)       received Set\n"));
   CHECK(has(text, "+2 ms  connection:disk#0 (13)  ran the statement\n"));
   CHECK(
