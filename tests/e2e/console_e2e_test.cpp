@@ -384,6 +384,14 @@ TEST_CASE("the prompt completes, remembers across runs and survives Ctrl-C",
     term.type("\r");
     REQUIRE(term.wait_for("mailbox"));
     REQUIRE(term.wait_for(prompt));
+    // Ctrl-C at the prompt drops the line typed so far.
+    term.mark();
+    term.type("tree --dep");
+    REQUIRE(term.wait_for("tree --dep"));
+    term.mark();
+    term.type("\x03");
+    REQUIRE(term.wait_for("^C"));
+    REQUIRE(term.wait_for(prompt));
     term.mark();
     term.type("quit\r");
     CHECK(term.wait_exit() == 0);

@@ -977,6 +977,24 @@ TEST_CASE("a recorded run steps, goes back and shows mailboxes", "[console]") {
   CHECK(step.result == outcome::ok);
   CHECK(step.out.str()
         == "step 121 of 5230 at 300 ms: deliver 12 -> 13 run_job\n");
+  run_src.on("POST", "/run/step/7", 200,
+             {{"step", 7268},
+              {"steps", 63326},
+              {"t_ms", 1000},
+              {"event",
+               {{"actor", "clock"},
+                {"event", "advance"},
+                {"message", "4ms now=1000ms"},
+                {"step", 7268},
+                {"t_ms", 1000}}},
+              {"note", "step 7268 is the first at or after 1000 ms"},
+              {"at_end", false}});
+  run seven(run_src, "step 7");
+  CHECK(seven.out.str()
+        == "step 7268 of 63326 at 1 s: clock advance: 4ms now=1000ms\n"
+           "(step 7268 is the first at or after 1000 ms)\n");
+  run zero(run_src, "step 0");
+  CHECK(zero.result == outcome::usage);
   CHECK(run(run_src, "back 10").result == outcome::ok);
   CHECK(run(run_src, "goto 300ms").result == outcome::ok);
   CHECK(run(run_src, "goto 121").result == outcome::ok);
