@@ -29,6 +29,9 @@ namespace {
 
 volatile sig_atomic_t interrupt_pending = 0;
 
+/// How often the prompt looks for a Ctrl-C that came between two reads.
+constexpr int prompt_poll_us = 50000;
+
 extern "C" void on_interrupt(int) {
   interrupt_pending = 1;
 }
@@ -136,7 +139,12 @@ int run_prompt(source& src, const console_options& options) {
   rl_attempted_completion_function = attempt_completion;
   rl_completer_word_break_characters = word_breaks;
   rl_catch_signals = 0;
+  // A Ctrl-C that interrupts readline's wait for a key is seen at once; one
+  // that comes while it draws is seen at its next look for keys, which
+  // the event hook makes every prompt_poll_us.
   rl_signal_event_hook = on_signal_event;
+  rl_event_hook = on_signal_event;
+  rl_set_keyboard_input_timeout(prompt_poll_us);
   auto history = history_path();
   using_history();
   stifle_history(history_lines_max);

@@ -333,6 +333,14 @@ public:
       seen_.append(buf, static_cast<size_t>(n));
     }
   }
+  /// wait_for() that, when the text does not come, says what did.
+  bool expect(const std::string& text) {
+    if (wait_for(text))
+      return true;
+    FAIL_CHECK("waited for \"" << text << "\"; the terminal showed:\n"
+                               << seen_);
+    return false;
+  }
   /// Later waits look only at what comes after this.
   void mark() { mark_ = seen_.size(); }
 
@@ -371,27 +379,26 @@ TEST_CASE("the prompt completes, remembers across runs and survives Ctrl-C",
   auto prompt = "prism 127.0.0.1:" + std::to_string(gw.admin_port()) + "> ";
   {
     terminal_session term(gw.admin_port(), home.path());
-    INFO(term.seen());
-    REQUIRE(term.wait_for(prompt));
+    REQUIRE(term.expect(prompt));
     // A command name, then an actor label, completed by TAB.
     term.mark();
     term.type("inf\t");
-    REQUIRE(term.wait_for("info "));
+    REQUIRE(term.expect("info "));
     term.mark();
     term.type("pool:lo\t");
-    REQUIRE(term.wait_for("pool:local "));
+    REQUIRE(term.expect("pool:local "));
     term.mark();
     term.type("\r");
-    REQUIRE(term.wait_for("mailbox"));
-    REQUIRE(term.wait_for(prompt));
+    REQUIRE(term.expect("mailbox"));
+    REQUIRE(term.expect(prompt));
     // Ctrl-C at the prompt drops the line typed so far.
     term.mark();
     term.type("tree --dep");
-    REQUIRE(term.wait_for("tree --dep"));
+    REQUIRE(term.expect("tree --dep"));
     term.mark();
     term.type("\x03");
-    REQUIRE(term.wait_for("^C"));
-    REQUIRE(term.wait_for(prompt));
+    REQUIRE(term.expect("^C"));
+    REQUIRE(term.expect(prompt));
     term.mark();
     term.type("quit\r");
     CHECK(term.wait_exit() == 0);
@@ -401,26 +408,25 @@ TEST_CASE("the prompt completes, remembers across runs and survives Ctrl-C",
   {
     // A new run in the same home has the command under the up arrow.
     terminal_session term(gw.admin_port(), home.path());
-    INFO(term.seen());
-    REQUIRE(term.wait_for(prompt));
+    REQUIRE(term.expect(prompt));
     term.mark();
     term.type("\x1b[A");
-    REQUIRE(term.wait_for("quit")); // the last line typed: quit
+    REQUIRE(term.expect("quit")); // the last line typed: quit
     term.type("\x1b[A");
-    REQUIRE(term.wait_for("info pool:local"));
+    REQUIRE(term.expect("info pool:local"));
     term.mark();
     term.type("\r");
-    REQUIRE(term.wait_for("pool:local ("));
-    REQUIRE(term.wait_for(prompt));
+    REQUIRE(term.expect("pool:local ("));
+    REQUIRE(term.expect(prompt));
     // watch redraws until Ctrl-C, which comes back to the prompt.
     term.mark();
     term.type("watch tree --interval 200ms\r");
-    REQUIRE(term.wait_for("every 200 ms: tree"));
+    REQUIRE(term.expect("every 200 ms: tree"));
     term.mark();
-    REQUIRE(term.wait_for("every 200 ms: tree"));
+    REQUIRE(term.expect("every 200 ms: tree"));
     term.mark();
     term.type("\x03");
-    REQUIRE(term.wait_for(prompt));
+    REQUIRE(term.expect(prompt));
     term.mark();
     term.type("\x04"); // Ctrl-D on an empty line leaves
     CHECK(term.wait_exit() == 0);
