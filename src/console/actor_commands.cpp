@@ -331,49 +331,22 @@ std::string failure_text(const json& failure) {
 
 } // namespace
 
-outcome run_info(context& ctx, const std::vector<std::string>& args) {
-  auto parsed = parse_args(ctx, "info", args, {}, 1);
-  if (!parsed)
-    return outcome::usage;
-  if (parsed->positional.empty())
-    return ctx.usage("info", "needs an actor: an id or a name");
-  auto id = resolve_actor(ctx, "info", parsed->positional[0]);
-  if (!id)
-    return outcome::failed;
-  auto path = "/debug/actors/" + std::to_string(*id);
-  auto first = ctx.get(path);
-  if (!first.ok())
-    return ctx.fail("info", ctx.failure(first, "GET", path));
-  json actor = first.body["actor"];
-  // A second read a second later gives the rates of now.
-  double rate = -1;
-  double busy = -1;
+namespace {
+
+/// What info measures over its window; negative without one.
+struct info_rates {
+  double messages_per_s = -1;
+  double busy_percent = -1;
   double elapsed_ms = 0;
-  if (!ctx.src.recorded()) {
-    ctx.sleep(std::chrono::milliseconds(info_window_ms));
-    auto second = ctx.get(path);
-    elapsed_ms = number(second.body, "generated_at_ms")
-      - number(first.body, "generated_at_ms");
-    if (second.ok() && elapsed_ms > 0) {
-      const auto& now = second.body["actor"];
-      rate = (number(now, "handled") - number(actor, "handled")) * 1000
-        / elapsed_ms;
-      busy = (number(now, "busy_us") - number(actor, "busy_us"))
-        / (elapsed_ms * 1000) * 100;
-      actor = now;
-    }
-  }
-  std::map<uint64_t, std::string> labels;
-  auto all = ctx.get("/debug/actors", false);
-  if (all.ok())
-    for (const auto& a : all.body["actors"])
-      labels[whole(a, "id")] = label_of(a);
+};
+
+fields info_meta(context& ctx, const json& actor,
+                 const std::map<uint64_t, std::string>& labels) {
   auto name_of = [&](uint64_t who) {
     auto it = labels.find(who);
     return it == labels.end() ? std::to_string(who) + " (not registered)"
                               : it->second + " (" + std::to_string(who) + ")";
   };
-
   fields meta(label_and_id(actor));
   meta.add("kind", text_of(actor, "kind"));
   meta.add("name", text_of(actor, "name"));
@@ -399,7 +372,10 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
               ? "at " + std::to_string(started) + " ms of the run"
               : clock_time(started))
              + " (up " + human_ms(number(actor, "uptime_ms")) + ")");
+  return meta;
+}
 
+fields info_mailbox(const json& actor) {
   fields mailbox("mailbox");
   auto limit = whole(actor, "mailbox_limit");
   mailbox.add("depth", std::to_string(whole(actor, "mailbox_depth")));
@@ -407,27 +383,34 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
   mailbox.add("limit", limit == 0 ? "none" : std::to_string(limit));
   mailbox.add("admitted", std::to_string(whole(actor, "admitted")));
   mailbox.add("rejected", std::to_string(whole(actor, "rejected")));
+  return mailbox;
+}
 
+/// "500 over the last 1 s, 120 since start", or what there is of it.
+std::string now_and_since_start(double now, const std::string& unit,
+                                double elapsed_ms, double since_start) {
+  std::string start
+    = since_start < 0 ? "" : human_number(since_start) + unit + " since start";
+  if (now < 0)
+    return start.empty() ? "-" : start;
+  return human_number(now) + unit + " over the last " + human_ms(elapsed_ms)
+    + (start.empty() ? "" : ", " + start);
+}
+
+fields info_work(const json& actor, const info_rates& rates) {
   fields work("work");
   work.add("handled", std::to_string(whole(actor, "handled")));
   auto uptime_ms = number(actor, "uptime_ms");
-  std::string since_start = uptime_ms > 0
-    ? human_number(number(actor, "handled") * 1000 / uptime_ms) + " since start"
-    : "";
   work.add("messages/s",
-           rate < 0 ? (since_start.empty() ? "-" : since_start)
-                    : human_number(rate) + " over the last "
-               + human_ms(elapsed_ms) + ", " + since_start);
-  if (actor.contains("busy_us")) {
-    std::string busy_start = uptime_ms > 0
-      ? human_number(number(actor, "busy_us") / (uptime_ms * 10))
-        + "% since start"
-      : "";
+           now_and_since_start(
+             rates.messages_per_s, "", rates.elapsed_ms,
+             uptime_ms > 0 ? number(actor, "handled") * 1000 / uptime_ms : -1));
+  if (actor.contains("busy_us"))
     work.add("busy",
-             busy < 0 ? (busy_start.empty() ? "-" : busy_start)
-                      : human_number(busy) + "% over the last "
-                 + human_ms(elapsed_ms) + ", " + busy_start);
-  }
+             now_and_since_start(rates.busy_percent, "%", rates.elapsed_ms,
+                                 uptime_ms > 0
+                                   ? number(actor, "busy_us") / (uptime_ms * 10)
+                                   : -1));
   if (actor.contains("handler_us")) {
     const auto& h = actor["handler_us"];
     work.add("handler",
@@ -435,16 +418,60 @@ outcome run_info(context& ctx, const std::vector<std::string>& args) {
                + human_us(number(h, "p99")) + ", max "
                + human_us(number(h, "max")));
   }
+  return work;
+}
 
+fields info_supervision(const json& actor) {
   fields supervision("supervision");
   for (const char* key : {"strategy", "restart_strategy"})
     if (actor.contains(key))
       supervision.add("strategy", text_of(actor, key));
   supervision.add("restarts", std::to_string(whole(actor, "restarts")));
   supervision.add("last failure", failure_text(actor["last_failure"]));
+  return supervision;
+}
 
-  ctx.text() << meta.render() << mailbox.render() << work.render()
-             << supervision.render();
+} // namespace
+
+outcome run_info(context& ctx, const std::vector<std::string>& args) {
+  auto parsed = parse_args(ctx, "info", args, {}, 1);
+  if (!parsed)
+    return outcome::usage;
+  if (parsed->positional.empty())
+    return ctx.usage("info", "needs an actor: an id or a name");
+  auto id = resolve_actor(ctx, "info", parsed->positional[0]);
+  if (!id)
+    return outcome::failed;
+  auto path = "/debug/actors/" + std::to_string(*id);
+  auto first = ctx.get(path);
+  if (!first.ok())
+    return ctx.fail("info", ctx.failure(first, "GET", path));
+  json actor = first.body["actor"];
+  // A second read a second later gives the rates of now (a recorded run
+  // does not move by itself).
+  info_rates rates;
+  if (!ctx.src.recorded()) {
+    ctx.sleep(std::chrono::milliseconds(info_window_ms));
+    auto second = ctx.get(path);
+    rates.elapsed_ms = number(second.body, "generated_at_ms")
+      - number(first.body, "generated_at_ms");
+    if (second.ok() && rates.elapsed_ms > 0) {
+      const auto& now = second.body["actor"];
+      rates.messages_per_s = (number(now, "handled") - number(actor, "handled"))
+        * 1000 / rates.elapsed_ms;
+      rates.busy_percent = (number(now, "busy_us") - number(actor, "busy_us"))
+        / (rates.elapsed_ms * 1000) * 100;
+      actor = now;
+    }
+  }
+  std::map<uint64_t, std::string> labels;
+  auto all = ctx.get("/debug/actors", false);
+  if (all.ok())
+    for (const auto& a : all.body["actors"])
+      labels[whole(a, "id")] = label_of(a);
+  ctx.text() << info_meta(ctx, actor, labels).render()
+             << info_mailbox(actor).render() << info_work(actor, rates).render()
+             << info_supervision(actor).render();
   return outcome::ok;
 }
 
