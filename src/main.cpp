@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   prism::cli::add_kv_command(app);
   prism::cli::add_pubsub_command(app);
   prism::cli::add_simulate_command(app);
+  prism::cli::add_console_command(app);
   add_bench_command(app);
   try {
     app.parse(argc, argv);

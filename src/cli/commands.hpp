@@ -21,4 +21,7 @@ void add_pubsub_command(CLI::App& app);
 /// `prism simulate ...`: fault-injection scenarios in virtual time.
 void add_simulate_command(CLI::App& app);
 
+/// `prism console`: the debug console on a gateway or a recorded run.
+void add_console_command(CLI::App& app);
+
 } // namespace prism::cli
