@@ -10,14 +10,7 @@
 #include "config/defaults.hpp"
 #include "console/console.hpp"
 #include "console/http_source.hpp"
-
-// Recorded runs come with their source; a build without it says so.
-#if __has_include("console/recorded_source.hpp")
 #include "console/recorded_source.hpp"
-#define PRISM_CONSOLE_RECORDED_RUNS 1
-#else
-#define PRISM_CONSOLE_RECORDED_RUNS 0
-#endif
 
 namespace prism::cli {
 
@@ -37,7 +30,6 @@ constexpr int exit_usage = 2;
 std::unique_ptr<console::source> open_source(const console_flags& flags,
                                              int& exit_code) {
   if (!flags.trace_dir.empty()) {
-#if PRISM_CONSOLE_RECORDED_RUNS
     std::string error;
     auto run = console::open_recorded_run(flags.trace_dir, error);
     if (!run) {
@@ -45,12 +37,6 @@ std::unique_ptr<console::source> open_source(const console_flags& flags,
       exit_code = exit_failed;
     }
     return run;
-#else
-    std::cerr << "prism console: recorded runs are not supported in this "
-                 "build\n";
-    exit_code = exit_failed;
-    return nullptr;
-#endif
   }
   std::string host;
   uint16_t port = 0;
