@@ -1,0 +1,52 @@
+#include "pool/pool_figures.hpp"
+
+#include <chrono>
+
+namespace prism {
+
+namespace {
+
+int64_t millis_since(int64_t ticks, caf::actor_clock::time_point now) {
+  auto then
+    = caf::actor_clock::time_point{caf::actor_clock::duration_type{ticks}};
+  if (now <= then)
+    return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now - then)
+    .count();
+}
+
+const char* circuit_name(uint8_t state) {
+  switch (state) {
+    case 1: return "open";
+    case 2: return "half_open";
+    default: return "closed";
+  }
+}
+
+} // namespace
+
+pool_report pool_figures::report(time_point now) const {
+  pool_report r;
+  r.backend = backend_;
+  r.driver = driver_;
+  r.actor = actor_.load(std::memory_order_relaxed);
+  r.size = size_.load(std::memory_order_relaxed);
+  r.active = active_.load(std::memory_order_relaxed);
+  r.idle = idle_.load(std::memory_order_relaxed);
+  // Read apart, the three may disagree for a moment: never below zero.
+  r.down = r.size > r.active + r.idle ? r.size - r.active - r.idle : 0;
+  r.waiting = waiting_.load(std::memory_order_relaxed);
+  r.max_pending = max_pending_;
+  auto oldest = oldest_waiting_.load(std::memory_order_relaxed);
+  r.max_wait_ms = r.waiting > 0 && oldest != 0 ? millis_since(oldest, now) : 0;
+  r.served = served_.load(std::memory_order_relaxed);
+  r.errors = errors_.load(std::memory_order_relaxed);
+  r.reconnects = reconnects_.load(std::memory_order_relaxed);
+  r.circuit = circuit_name(circuit_.load(std::memory_order_relaxed));
+  auto at = circuit_at_.load(std::memory_order_relaxed);
+  if (at != 0)
+    r.circuit_since_ms = millis_since(at, now);
+  return r;
+}
+
+} // namespace prism
