@@ -72,7 +72,9 @@ public:
   }
   /// A call the pool answered itself with an error (circuit open, queue full,
   /// no connection, deadline passed).
-  void count_error() noexcept { errors_.fetch_add(1, std::memory_order_relaxed); }
+  void count_error() noexcept {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+  }
 
   // The connections, per call answered.
   void count_served(bool error) noexcept {

@@ -32,21 +32,23 @@ bool secret_property(const std::string& name) {
 }
 
 /// `url`s ("nats://user:pass@host:4222,...") with the password of each
-/// user info replaced.
-std::string redact_url_passwords(const std::string& urls) {
+/// user info replaced; a user info without a password is replaced whole
+/// when `lone_user_is_secret` (NATS takes a token there).
+std::string redact_url_passwords(const std::string& urls,
+                                 bool lone_user_is_secret) {
   std::string out;
   size_t start = 0;
   while (start <= urls.size()) {
     auto end = urls.find(',', start);
-    auto one = urls.substr(start, end == std::string::npos ? std::string::npos
-                                                           : end - start);
+    auto one = urls.substr(
+      start, end == std::string::npos ? std::string::npos : end - start);
     auto scheme = one.find("://");
     auto at = one.rfind('@');
     if (scheme != std::string::npos && at != std::string::npos && at > scheme) {
       auto colon = one.find(':', scheme + 3);
       if (colon != std::string::npos && colon < at)
         one = one.substr(0, colon + 1) + redacted + one.substr(at);
-      else if (colon == std::string::npos || colon > at)
+      else if (lone_user_is_secret)
         // "nats://token@host": the user info alone is the token.
         one = one.substr(0, scheme + 3) + redacted + one.substr(at);
     }
@@ -109,7 +111,7 @@ json backend_json(const config::backend& b) {
       json properties = json::object();
       for (auto& [name, value] : b.kafka.properties)
         properties[name] = secret_property(name) ? json(redacted) : json(value);
-      out["kafka"] = {{"brokers", redact_url_passwords(b.kafka.brokers)},
+      out["kafka"] = {{"brokers", redact_url_passwords(b.kafka.brokers, false)},
                       {"topic_prefix", b.kafka.topic_prefix},
                       {"partitions", b.kafka.partitions},
                       {"replication_factor", b.kafka.replication_factor},
@@ -118,7 +120,7 @@ json backend_json(const config::backend& b) {
       break;
     }
     case config::backend_type::nats:
-      out["nats"] = {{"url", redact_url_passwords(b.nats.url)},
+      out["nats"] = {{"url", redact_url_passwords(b.nats.url, true)},
                      {"jetstream", b.nats.jetstream},
                      {"subject_prefix", b.nats.subject_prefix},
                      {"stream_prefix", b.nats.stream_prefix},
@@ -170,14 +172,14 @@ json auth_json(const config::auth_options& a) {
   json tokens = json::object();
   for (auto& [principal, hash] : a.token_hashes)
     tokens[principal] = redacted;
-  return {{"mode", auth_mode_name(a.mode)},
-          {"principal_from", a.principal_from == config::principal_source::san
-                               ? "san"
-                               : "common_name"},
-          {"tokens", std::move(tokens)},
-          {"token_file", a.token_file},
-          {"groups", a.groups},
-          {"admins", a.admins}};
+  return {
+    {"mode", auth_mode_name(a.mode)},
+    {"principal_from",
+     a.principal_from == config::principal_source::san ? "san" : "common_name"},
+    {"tokens", std::move(tokens)},
+    {"token_file", a.token_file},
+    {"groups", a.groups},
+    {"admins", a.admins}};
 }
 
 json server_json(const config::server_options& s) {
@@ -202,7 +204,7 @@ json server_json(const config::server_options& s) {
 
 std::string redact_dsn(const std::string& dsn) {
   if (dsn.find("://") != std::string::npos) {
-    auto out = redact_url_passwords(dsn);
+    auto out = redact_url_passwords(dsn, false);
     // A URI may also carry ?password=... in its query.
     auto q = lower(out).find("password=");
     if (q != std::string::npos) {
@@ -219,7 +221,8 @@ std::string redact_dsn(const std::string& dsn) {
   while (i < dsn.size()) {
     auto key_at = text.find("password", i);
     if (key_at == std::string::npos
-        || (key_at > 0 && !std::isspace(static_cast<unsigned char>(text[key_at - 1])))) {
+        || (key_at > 0
+            && !std::isspace(static_cast<unsigned char>(text[key_at - 1])))) {
       if (key_at == std::string::npos) {
         out += dsn.substr(i);
         break;

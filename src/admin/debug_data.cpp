@@ -31,25 +31,28 @@ std::string label_of(const actor_info& a) {
   return a.name.empty() ? a.kind : a.kind + ":" + a.name;
 }
 
-void actor_warnings(const actor_info& a, const std::map<uint64_t, uint64_t>& before,
+void actor_warnings(const actor_info& a,
+                    const std::map<uint64_t, uint64_t>& before,
                     std::vector<warning>& out) {
   auto label = label_of(a);
   auto previous = before.find(a.id);
   bool rejecting = previous != before.end() && a.rejected > previous->second;
   bool at_limit = a.mailbox_limit > 0 && a.mailbox_depth >= a.mailbox_limit;
   if (at_limit || rejecting) {
+    auto refused = rejecting ? fmt::format(" and it refused {} messages "
+                                           "since the previous read",
+                                           a.rejected - previous->second)
+                             : std::string{};
     out.push_back(
       {"mailbox_at_limit", "error", a.id, label,
-       fmt::format("{} ({}) {}: its mailbox holds {} and it refused {} "
-                   "messages since the previous read. It cannot keep up: "
-                   "look at its handler time (GET /debug/actors/{}) and at "
-                   "what floods it, or raise its mailbox limit",
-                   label, a.id, at_limit ? "is full" : "is refusing messages",
-                   depth_text(a),
-                   rejecting ? a.rejected - previous->second : 0, a.id),
+       fmt::format("{} ({}) cannot keep up: its mailbox holds {}{}; look at "
+                   "its handler time (GET /debug/actors/{}) and at what "
+                   "floods it, or raise its mailbox limit",
+                   label, a.id, depth_text(a), refused, a.id),
        std::nullopt});
   } else if (a.mailbox_limit > 0
-               ? a.mailbox_depth * 100 > a.mailbox_limit * mailbox_growing_percent
+               ? a.mailbox_depth * 100
+                 > a.mailbox_limit * mailbox_growing_percent
                : a.mailbox_depth > mailbox_growing_unbounded_depth) {
     out.push_back(
       {"mailbox_growing", "warning", a.id, label,
@@ -93,8 +96,8 @@ void pool_warnings(const pool_report& p, std::vector<warning>& out) {
                  "fails at once while the gateway probes it; its pool's last "
                  "failure (GET /debug/actors/{}) says why: bring the backend "
                  "back or fix its settings",
-                 p.backend, p.driver, p.circuit == "open" ? "open" : "half open",
-                 p.actor),
+                 p.backend, p.driver,
+                 p.circuit == "open" ? "open" : "half open", p.actor),
      p.circuit_since_ms});
 }
 
@@ -153,8 +156,8 @@ bool read_proc_self(process_stats& out) {
   std::string line;
   if (stat && std::getline(stat, line)) {
     auto close = line.rfind(')');
-    std::istringstream rest{close == std::string::npos ? std::string{}
-                                                       : line.substr(close + 2)};
+    std::istringstream rest{
+      close == std::string::npos ? std::string{} : line.substr(close + 2)};
     std::vector<std::string> fields;
     for (std::string f; rest >> f;)
       fields.push_back(f);
@@ -213,8 +216,8 @@ nlohmann::json pools_json(const std::vector<pool_report>& pools,
   return {{"generated_at_ms", generated_at_ms}, {"pools", std::move(list)}};
 }
 
-double bucket_quantile_ms(const std::vector<std::pair<double, uint64_t>>& buckets,
-                          double q) {
+double bucket_quantile_ms(
+  const std::vector<std::pair<double, uint64_t>>& buckets, double q) {
   if (buckets.empty() || buckets.back().second == 0)
     return 0;
   auto total = buckets.back().second;
@@ -261,7 +264,8 @@ nlohmann::json namespaces_json(const std::vector<namespace_report>& namespaces,
                     {"p50_ms", bucket_quantile_ms(n.totals.buckets, 0.5)},
                     {"p99_ms", bucket_quantile_ms(n.totals.buckets, 0.99)}});
   }
-  return {{"generated_at_ms", generated_at_ms}, {"namespaces", std::move(list)}};
+  return {{"generated_at_ms", generated_at_ms},
+          {"namespaces", std::move(list)}};
 }
 
 nlohmann::json clients_json(const std::vector<client_report>& clients,
@@ -288,13 +292,13 @@ nlohmann::json warnings_json(const std::vector<warning>& warnings,
                              int64_t generated_at_ms) {
   auto list = nlohmann::json::array();
   for (auto& w : warnings)
-    list.push_back({{"kind", w.kind},
-                    {"severity", w.severity},
-                    {"actor", w.actor ? nlohmann::json(*w.actor)
-                                      : nlohmann::json(nullptr)},
-                    {"subject", w.subject},
-                    {"message", w.message},
-                    {"since_ms", optional_number(w.since_ms)}});
+    list.push_back(
+      {{"kind", w.kind},
+       {"severity", w.severity},
+       {"actor", w.actor ? nlohmann::json(*w.actor) : nlohmann::json(nullptr)},
+       {"subject", w.subject},
+       {"message", w.message},
+       {"since_ms", optional_number(w.since_ms)}});
   return {{"generated_at_ms", generated_at_ms}, {"warnings", std::move(list)}};
 }
 

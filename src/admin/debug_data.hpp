@@ -61,10 +61,10 @@ struct warning {
 class warning_history {
 public:
   /// The warnings for these figures, read at wall-clock `now_ms`.
-  std::vector<warning> evaluate(const std::vector<actor_info>& actors,
-                                const std::vector<pool_report>& pools,
-                                const std::vector<subscription_lag_report>& lags,
-                                int64_t now_ms);
+  std::vector<warning> evaluate(
+    const std::vector<actor_info>& actors,
+    const std::vector<pool_report>& pools,
+    const std::vector<subscription_lag_report>& lags, int64_t now_ms);
 
 private:
   std::mutex mutex_;
@@ -128,8 +128,8 @@ nlohmann::json config_json(const config::gateway_config& cfg,
 /// The upper bound (in ms) of the bucket where quantile `q` of a cumulative
 /// histogram falls (the largest finite bound when it falls in +Inf); 0 when
 /// it is empty. Buckets: (upper bound in seconds, cumulative count).
-double bucket_quantile_ms(const std::vector<std::pair<double, uint64_t>>& buckets,
-                          double q);
+double bucket_quantile_ms(
+  const std::vector<std::pair<double, uint64_t>>& buckets, double q);
 
 /// What a secret is replaced by.
 inline const char* const redacted = "<redacted>";

@@ -7,7 +7,8 @@
 
 namespace prism {
 
-std::vector<pool_report> gateway::pools(caf::actor_clock::time_point now) const {
+std::vector<pool_report> gateway::pools(
+  caf::actor_clock::time_point now) const {
   std::vector<pool_report> out;
   // Made before any actor ran and never changed since: no lock needed.
   for (auto& [name, figures] : wiring_->pool_figures)
