@@ -87,10 +87,9 @@ TEST_CASE("debug data: each endpoint answers 503 while its hook is unset") {
     CHECK(body["error"] == "unavailable");
   }
   auto index = answer(hooks, {"GET", "/", ""});
-  for (auto path :
-       {"/debug/pools", "/debug/namespaces", "/debug/clients",
-        "/debug/warnings", "/debug/config", "/debug/log",
-        "/debug/log/level/{id}", "/debug/stats"})
+  for (auto path : {"/debug/pools", "/debug/namespaces", "/debug/clients",
+                    "/debug/warnings", "/debug/config", "/debug/log",
+                    "/debug/log/level/{id}", "/debug/stats"})
     CHECK(index.body.find(path) != std::string::npos);
   CHECK(answer(hooks, {"POST", "/debug/pools", ""}).status == 405);
   CHECK(answer(hooks, {"GET", "/debug/log/level/info", ""}).status == 405);
@@ -109,14 +108,22 @@ TEST_CASE("debug data: GET /debug/pools renders every field of each pool") {
   auto body = get_json(hooks, "/debug/pools");
   REQUIRE(body["pools"].size() == 2);
   auto p = body["pools"][0];
-  CHECK(p == json{{"backend", "disk"},       {"driver", "sqlite"},
-                  {"actor", 12},             {"size", 4},
-                  {"active", 1},             {"idle", 2},
-                  {"down", 1},               {"waiting", 3},
-                  {"max_pending", 1024},     {"max_wait_ms", 40},
-                  {"served", 500},           {"errors", 7},
-                  {"reconnects", 2},         {"circuit", "closed"},
-                  {"circuit_since_ms", nullptr}});
+  CHECK(p
+        == json{{"backend", "disk"},
+                {"driver", "sqlite"},
+                {"actor", 12},
+                {"size", 4},
+                {"active", 1},
+                {"idle", 2},
+                {"down", 1},
+                {"waiting", 3},
+                {"max_pending", 1024},
+                {"max_wait_ms", 40},
+                {"served", 500},
+                {"errors", 7},
+                {"reconnects", 2},
+                {"circuit", "closed"},
+                {"circuit_since_ms", nullptr}});
   CHECK(body["pools"][1]["circuit"] == "half_open");
   CHECK(body["pools"][1]["circuit_since_ms"] == 1500);
 }
@@ -187,10 +194,10 @@ TEST_CASE("debug data: GET /debug/namespaces sums codes and takes quantiles "
   CHECK(o["requests"] == 100);
   CHECK(o["by_code"] == json{{"NOT_FOUND", 10}, {"OK", 90}});
   CHECK(o["rejections"] == json{{"mailbox_full", 0}, {"rate_limit", 3}});
-  CHECK(o["latency_buckets_us"]
-        == json::array({json::array({1000, 50}), json::array({10000, 98}),
-                        json::array({100000, 100}),
-                        json::array({nullptr, 100})}));
+  CHECK(
+    o["latency_buckets_us"]
+    == json::array({json::array({1000, 50}), json::array({10000, 98}),
+                    json::array({100000, 100}), json::array({nullptr, 100})}));
   CHECK(o["p50_ms"] == Approx(1.0));
   CHECK(o["p99_ms"] == Approx(100.0));
   auto u = body["namespaces"][1];
@@ -208,12 +215,12 @@ TEST_CASE("debug data: quantiles of a histogram") {
   // Everything beyond the last finite bound: that bound is the answer.
   CHECK(admin::bucket_quantile_ms(buckets{{0.005, 0}, {inf, 4}}, 0.99)
         == Approx(5.0));
-  CHECK(admin::bucket_quantile_ms(buckets{{0.001, 1}, {0.002, 2}, {inf, 2}},
-                                  0.5)
-        == Approx(1.0));
-  CHECK(admin::bucket_quantile_ms(buckets{{0.001, 1}, {0.002, 2}, {inf, 2}},
-                                  0.51)
-        == Approx(2.0));
+  CHECK(
+    admin::bucket_quantile_ms(buckets{{0.001, 1}, {0.002, 2}, {inf, 2}}, 0.5)
+    == Approx(1.0));
+  CHECK(
+    admin::bucket_quantile_ms(buckets{{0.001, 1}, {0.002, 2}, {inf, 2}}, 0.51)
+    == Approx(2.0));
 }
 
 TEST_CASE("debug data: GET /debug/clients lists sessions by actor id") {
@@ -439,7 +446,8 @@ TEST_CASE("debug data: a DSN's password, in every spelling") {
         == "host=db password = <redacted>");
   CHECK(admin::redact_dsn("host=db PASSWORD='a b\\' c' user=u")
         == "host=db PASSWORD=<redacted> user=u");
-  CHECK(admin::redact_dsn("host=db passwordfile=x") == "host=db passwordfile=x");
+  CHECK(admin::redact_dsn("host=db passwordfile=x")
+        == "host=db passwordfile=x");
   CHECK(admin::redact_dsn("postgresql://u:pw@db:5432/x")
         == "postgresql://u:<redacted>@db:5432/x");
   CHECK(admin::redact_dsn("postgresql://u@db/x?password=pw&sslmode=require")
@@ -459,10 +467,10 @@ TEST_CASE("debug data: the log level, read and set with an admin's token") {
   CHECK(get_json(hooks, "/debug/log")["level"] == "info");
   CHECK(answer(hooks, {"POST", "/debug/log/level/debug", ""}).status == 403);
   CHECK(spdlog::default_logger()->level() == spdlog::level::info);
-  for (auto level : {"trace", "debug", "warn", "error", "critical", "off",
-                     "info"}) {
-    auto a = answer(hooks, {"POST", std::string{"/debug/log/level/"} + level,
-                            "Bearer root"});
+  for (auto level :
+       {"trace", "debug", "warn", "error", "critical", "off", "info"}) {
+    auto a = answer(
+      hooks, {"POST", std::string{"/debug/log/level/"} + level, "Bearer root"});
     CHECK(a.status == 200);
     CHECK(json::parse(a.body) == json{{"level", level}});
     CHECK(get_json(hooks, "/debug/log")["level"] == level);
@@ -476,9 +484,9 @@ TEST_CASE("debug data: the log level, read and set with an admin's token") {
            "critical, off");
   CHECK(body["levels"].size() == 7);
   // spdlog's "warning" and "err" are not the endpoint's names.
-  CHECK(answer(hooks, {"POST", "/debug/log/level/warning", "Bearer root"})
-          .status
-        == 400);
+  CHECK(
+    answer(hooks, {"POST", "/debug/log/level/warning", "Bearer root"}).status
+    == 400);
   CHECK(spdlog::default_logger()->level() == spdlog::level::info);
   spdlog::default_logger()->set_level(previous);
 }
@@ -492,11 +500,10 @@ TEST_CASE("debug data: GET /debug/stats reads the process from /proc") {
   hooks.stats = [] {
     admin::gateway_stats g;
     g.version = "9.9.9";
-    g.started_at_ms
-      = std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count()
-        - 5000;
+    g.started_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count()
+      - 5000;
     g.sessions = 3;
     g.requests_in_flight = 4;
     g.config_path = "/etc/prism.yaml";
@@ -538,7 +545,9 @@ caf::behavior crasher(caf::stateful_actor<crasher_state>* self,
                       inspector* ins) {
   self->state.registration = ins->enroll_self(self, "worker", "w");
   return {
-    [self](crash_atom) { self->quit(caf::make_error(caf::sec::runtime_error)); },
+    [self](crash_atom) {
+      self->quit(caf::make_error(caf::sec::runtime_error));
+    },
     [](throw_atom) { throw std::runtime_error("disk on fire"); },
   };
 }
