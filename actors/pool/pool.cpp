@@ -141,6 +141,8 @@ void admit(self_ptr self, call_ptr call) {
   if (st.pending.size() < st.options.max_pending) {
     st.pending.push_back(std::move(call));
     st.pending_since.push_back(self->clock().now());
+    if (st.pending.size() == 1 && st.options.figures)
+      st.options.figures->set_oldest_waiting(st.pending_since.front());
     return;
   }
   count_error(st);
@@ -168,6 +170,11 @@ void dispatch_pending(self_ptr self) {
     auto call = std::move(st.pending.front());
     st.pending.pop_front();
     st.pending_since.pop_front();
+    if (st.options.figures)
+      st.options.figures->set_oldest_waiting(
+        st.pending_since.empty() ? std::nullopt
+                                 : std::optional<caf::actor_clock::time_point>{
+                                   st.pending_since.front()});
     admit(self, std::move(call));
   }
 }
@@ -261,29 +268,17 @@ void start_supervisor(self_ptr self, std::vector<driver_handoff> drivers) {
 void resolve_gauges(pool_state& st) {
   if (!st.options.metrics)
     return;
-  auto& m = *st.options.metrics;
-  metric_labels backend{{"backend", st.options.backend}};
-  st.connections_gauge = &m.gauge("prism_pool_connections",
-                                  "Connections a backend's pool has.", backend);
-  st.active_gauge = &m.gauge("prism_pool_connections_active",
-                             "Connections of a backend's pool working on at "
-                             "least one request.",
-                             backend);
-  st.idle_gauge = &m.gauge("prism_pool_connections_idle",
-                           "Connections of a backend's pool that are up and "
-                           "working on nothing.",
-                           backend);
-  st.waiting_gauge = &m.gauge("prism_pool_requests_waiting",
-                              "Requests waiting in a backend's pool for a "
-                              "free connection (at most max_pending).",
-                              backend);
+  auto g = resolve_pool_gauges(*st.options.metrics, st.options.backend);
+  st.connections_gauge = g.connections;
+  st.active_gauge = g.active;
+  st.idle_gauge = g.idle;
+  st.waiting_gauge = g.waiting;
 }
 
-/// Shows the pool's current counts in its gauges and its figures: after
-/// every message, so a scrape or GET /debug/pools reads them without asking
-/// the pool.
+/// Shows the pool's current counts in its gauges: after every message, so
+/// a scrape or GET /debug/pools reads them without asking the pool.
 void publish_gauges(pool_state& st) {
-  if (!st.connections_gauge && !st.options.figures)
+  if (!st.connections_gauge)
     return;
   uint32_t active = 0;
   uint32_t idle = 0;
@@ -295,14 +290,6 @@ void publish_gauges(pool_state& st) {
     else
       ++idle;
   }
-  if (auto& f = st.options.figures) {
-    f->set_connections(st.connections.size(), active, idle);
-    f->set_waiting(st.pending.size(),
-                   st.pending_since.empty() ? caf::actor_clock::time_point{}
-                                            : st.pending_since.front());
-  }
-  if (!st.connections_gauge)
-    return;
   st.connections_gauge->Set(static_cast<double>(st.connections.size()));
   st.active_gauge->Set(active);
   st.idle_gauge->Set(idle);

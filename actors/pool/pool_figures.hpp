@@ -4,7 +4,9 @@
 // connections store their figures here as they change (relaxed atomics, no
 // lock), and the admin listener reads them without asking the pool. One
 // board per backend, kept by the gateway across restarts of the pool, so
-// the counters are cumulative since the gateway started.
+// the counters are cumulative since the gateway started. The connection
+// counts and waiting calls are the pool's prometheus_pool_* gauges, which
+// the pool sets anyway: the board reads them instead of keeping copies.
 
 #include <atomic>
 #include <cstdint>
@@ -14,7 +16,23 @@
 
 #include <caf/actor_clock.hpp>
 
+#include "runtime/metrics_registry.hpp"
+
 namespace prism {
+
+/// prism_pool_connections, _connections_active, _connections_idle and
+/// prism_pool_requests_waiting of one backend.
+struct pool_gauges {
+  prometheus::Gauge* connections = nullptr;
+  prometheus::Gauge* active = nullptr;
+  prometheus::Gauge* idle = nullptr;
+  prometheus::Gauge* waiting = nullptr;
+};
+
+/// The backend's pool gauges in `metrics`, made on first use (a restarted
+/// pool finds the same series).
+pool_gauges resolve_pool_gauges(metrics_registry& metrics,
+                                const std::string& backend);
 
 /// A pool's figures at one moment, as plain data.
 struct pool_report {
@@ -45,22 +63,21 @@ class pool_figures {
 public:
   using time_point = caf::actor_clock::time_point;
 
-  pool_figures(std::string backend, std::string driver, uint64_t max_pending)
+  /// `gauges`: where the pool shows its connections and waiting calls
+  /// (none: the report shows 0 for them).
+  pool_figures(std::string backend, std::string driver, uint64_t max_pending,
+               pool_gauges gauges)
     : backend_(std::move(backend)), driver_(std::move(driver)),
-      max_pending_(max_pending) {}
+      max_pending_(max_pending), gauges_(gauges) {}
 
   // The pool, from its own handlers.
-  void set_actor(uint64_t id) noexcept { store(actor_, id); }
-  void set_connections(uint64_t size, uint64_t active, uint64_t idle) noexcept {
-    store(size_, size);
-    store(active_, active);
-    store(idle_, idle);
+  void set_actor(uint64_t id) noexcept {
+    actor_.store(id, std::memory_order_relaxed);
   }
-  /// Calls waiting, and since when the oldest waits (ignored when none).
-  void set_waiting(uint64_t n, time_point oldest) noexcept {
-    store(waiting_, n);
-    oldest_waiting_.store(n == 0 ? 0 : ticks(oldest),
-                          std::memory_order_relaxed);
+  /// Since when the oldest waiting call waits, or none; set when the head
+  /// of the queue changes, not per call.
+  void set_oldest_waiting(std::optional<time_point> since) noexcept {
+    oldest_waiting_.store(since ? ticks(*since) : 0, std::memory_order_relaxed);
   }
   /// 0 closed, 1 open, 2 half open; since `at`.
   void set_circuit(uint8_t state, time_point at) noexcept {
@@ -92,18 +109,11 @@ private:
     auto n = t.time_since_epoch().count();
     return n == 0 ? 1 : n;
   }
-  static void store(std::atomic<uint64_t>& a, uint64_t v) noexcept {
-    a.store(v, std::memory_order_relaxed);
-  }
-
   const std::string backend_;
   const std::string driver_;
   const uint64_t max_pending_;
+  const pool_gauges gauges_;
   std::atomic<uint64_t> actor_{0};
-  std::atomic<uint64_t> size_{0};
-  std::atomic<uint64_t> active_{0};
-  std::atomic<uint64_t> idle_{0};
-  std::atomic<uint64_t> waiting_{0};
   std::atomic<int64_t> oldest_waiting_{0};
   std::atomic<uint64_t> served_{0};
   std::atomic<uint64_t> errors_{0};

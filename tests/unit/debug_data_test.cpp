@@ -21,6 +21,7 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <nlohmann/json.hpp>
+#include <prometheus/gauge.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "admin/debug_data.hpp"
 #include "config/config.hpp"
 #include "runtime/inspector.hpp"
+#include "runtime/metrics_registry.hpp"
 #include "runtime/supervisor.hpp"
 
 using namespace prism;
@@ -131,7 +133,9 @@ TEST_CASE("debug data: GET /debug/pools renders every field of each pool") {
 TEST_CASE("debug data: a pool's figures, as the pool and connections store "
           "them") {
   using tp = caf::actor_clock::time_point;
-  pool_figures f{"disk", "sqlite", 64};
+  metrics_registry metrics;
+  auto gauges = resolve_pool_gauges(metrics, "disk");
+  pool_figures f{"disk", "sqlite", 64, gauges};
   tp t0{std::chrono::seconds(100)};
   auto r = f.report(t0);
   CHECK(r.backend == "disk");
@@ -139,8 +143,11 @@ TEST_CASE("debug data: a pool's figures, as the pool and connections store "
   CHECK(r.circuit == "closed");
   CHECK_FALSE(r.circuit_since_ms);
   f.set_actor(9);
-  f.set_connections(4, 1, 2);
-  f.set_waiting(2, t0);
+  gauges.connections->Set(4);
+  gauges.active->Set(1);
+  gauges.idle->Set(2);
+  gauges.waiting->Set(2);
+  f.set_oldest_waiting(t0);
   f.count_served(false);
   f.count_served(true);
   f.count_error();
@@ -159,7 +166,8 @@ TEST_CASE("debug data: a pool's figures, as the pool and connections store "
   CHECK(r.reconnects == 1);
   CHECK(r.circuit == "open");
   CHECK(r.circuit_since_ms == 250);
-  f.set_waiting(0, t0);
+  gauges.waiting->Set(0);
+  f.set_oldest_waiting(std::nullopt);
   f.set_circuit(0, t0 + 1s);
   r = f.report(t0 + 3s);
   CHECK(r.max_wait_ms == 0);
