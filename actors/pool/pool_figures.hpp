@@ -5,7 +5,7 @@
 // lock), and the admin listener reads them without asking the pool. One
 // board per backend, kept by the gateway across restarts of the pool, so
 // the counters are cumulative since the gateway started. The connection
-// counts and waiting calls are the pool's prometheus_pool_* gauges, which
+// counts and waiting calls are the pool's prism_pool_* gauges, which
 // the pool sets anyway: the board reads them instead of keeping copies.
 
 #include <atomic>
