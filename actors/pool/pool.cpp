@@ -455,7 +455,7 @@ pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
   if (st.registration)
     st.registration->set_mailbox_limit(st.options.gate->limit());
   if (st.options.figures)
-    st.options.figures->set_actor(self->id());
+    st.options.figures->pool_started(self->id(), self->clock().now());
   auto n = static_cast<uint32_t>(drivers.size());
   st.connections.resize(n);
   st.busy.assign(n, 0);

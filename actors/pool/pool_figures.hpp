@@ -71,8 +71,13 @@ public:
       max_pending_(max_pending), gauges_(gauges) {}
 
   // The pool, from its own handlers.
-  void set_actor(uint64_t id) noexcept {
+  /// A pool (the first, or one its supervisor restarted) started at `at`:
+  /// its circuit is closed, whatever its predecessor's was.
+  void pool_started(uint64_t id, time_point at) noexcept {
     actor_.store(id, std::memory_order_relaxed);
+    oldest_waiting_.store(0, std::memory_order_relaxed);
+    if (circuit_.load(std::memory_order_relaxed) != 0)
+      set_circuit(0, at);
   }
   /// Since when the oldest waiting call waits, or none; set when the head
   /// of the queue changes, not per call.

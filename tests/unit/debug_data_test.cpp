@@ -142,7 +142,7 @@ TEST_CASE("debug data: a pool's figures, as the pool and connections store "
   CHECK(r.max_pending == 64);
   CHECK(r.circuit == "closed");
   CHECK_FALSE(r.circuit_since_ms);
-  f.set_actor(9);
+  f.pool_started(9, t0);
   gauges.connections->Set(4);
   gauges.active->Set(1);
   gauges.idle->Set(2);
@@ -173,6 +173,13 @@ TEST_CASE("debug data: a pool's figures, as the pool and connections store "
   CHECK(r.max_wait_ms == 0);
   CHECK(r.circuit == "closed");
   CHECK(r.circuit_since_ms == 2000);
+  // A pool restarted while its predecessor's circuit was open starts closed.
+  f.set_circuit(1, t0 + 3s);
+  f.pool_started(10, t0 + 4s);
+  r = f.report(t0 + 5s);
+  CHECK(r.actor == 10);
+  CHECK(r.circuit == "closed");
+  CHECK(r.circuit_since_ms == 1000);
 }
 
 TEST_CASE("debug data: GET /debug/namespaces sums codes and takes quantiles "
