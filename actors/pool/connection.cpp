@@ -45,11 +45,30 @@ private:
 
 void finish_operation(self_ptr self, uint64_t seq, model::outcome& result);
 
+/// Whether an answer is the backend failing (not an answer about the data,
+/// such as NOT_FOUND or a version conflict).
+bool backend_error(status_code code) {
+  switch (code) {
+    case status_code::unknown:
+    case status_code::deadline_exceeded:
+    case status_code::internal:
+    case status_code::unavailable:
+    case status_code::data_loss: return true;
+    default: return false;
+  }
+}
+
+void count_served(connection_state& st, status_code code) {
+  if (st.figures)
+    st.figures->count_served(backend_error(code));
+}
+
 void start_operation(self_ptr self, call_ptr call) {
   auto& st = self->state;
   auto now = self->clock().now();
   call->hops.add(hop_kind::connection, self->id(), now);
   if (call->expired(now)) {
+    count_served(st, status_code::deadline_exceeded);
     fail_call(self, std::move(call), status_code::deadline_exceeded,
               "the request's deadline passed before its backend started it");
     self->send(st.pool, released_atom::value, st.index);
@@ -100,13 +119,16 @@ void connection_broke(self_ptr self, call_ptr call, model::outcome& result) {
     "backend connection {} broke while it ran this request: {}{}; retry, "
     "another connection takes it",
     st.label, reason, in_doubt ? "" : "; the request was not applied");
+  count_served(st, status_code::unavailable);
   reply(self, std::move(call), std::move(result));
-  for (auto& [seq, other] : st.in_flight)
+  for (auto& [seq, other] : st.in_flight) {
+    count_served(st, status_code::unavailable);
     fail_call(self, std::move(other), status_code::unavailable,
               fmt::format("backend connection {} broke while this request was "
                           "in flight ({}); a write may or may not have been "
                           "applied",
                           st.label, reason));
+  }
   st.in_flight.clear();
   self->quit(make_supervision_error(
     supervision_errc::connection_broken,
@@ -128,6 +150,7 @@ void finish_operation(self_ptr self, uint64_t seq, model::outcome& result) {
     connection_broke(self, std::move(call), result);
     return;
   }
+  count_served(st, result.status.code);
   reply(self, std::move(call), std::move(result));
   self->send(st.pool, released_atom::value, st.index);
 }
@@ -137,8 +160,9 @@ void finish_operation(self_ptr self, uint64_t seq, model::outcome& result) {
 connection_impl::behavior_type connection(
   connection_impl::stateful_pointer<connection_state> self, pool_actor pool,
   uint32_t index, driver_handoff driver, inspector* actors, std::string name,
-  uint64_t parent, uint32_t restarts) {
+  uint64_t parent, uint32_t restarts, pool_figures_ptr figures) {
   auto& st = self->state;
+  st.figures = std::move(figures);
   st.pool = std::move(pool);
   st.index = index;
   st.driver = std::move(*driver);

@@ -12,6 +12,7 @@
 
 #include "config/defaults.hpp"
 #include "drivers/driver.hpp"
+#include "pool/pool_figures.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
 
@@ -35,6 +36,8 @@ struct connection_state {
   uint64_t reclaimed = 0;
   /// "disk#0": names the connection in answers and logs.
   std::string label;
+  /// The pool's figures, counted per call answered; may be null.
+  pool_figures_ptr figures;
   inspector_registration registration;
 };
 
@@ -55,6 +58,7 @@ using connection_impl = connection_actor::extend<
 connection_impl::behavior_type connection(
   connection_impl::stateful_pointer<connection_state> self, pool_actor pool,
   uint32_t index, driver_handoff driver, inspector* actors = nullptr,
-  std::string name = {}, uint64_t parent = 0, uint32_t restarts = 0);
+  std::string name = {}, uint64_t parent = 0, uint32_t restarts = 0,
+  pool_figures_ptr figures = nullptr);
 
 } // namespace prism

@@ -90,9 +90,16 @@ model::outcome circuit_refusal(self_ptr self) {
   return o;
 }
 
+/// The pool answers a call itself with an error.
+void count_error(pool_state& st) {
+  if (st.options.figures)
+    st.options.figures->count_error();
+}
+
 void admit(self_ptr self, call_ptr call) {
   auto& st = self->state;
   if (call->expired(self->clock().now())) {
+    count_error(st);
     fail_call(self, std::move(call), status_code::deadline_exceeded,
               "the request's deadline passed while it waited for a backend "
               "connection");
@@ -108,6 +115,7 @@ void admit(self_ptr self, call_ptr call) {
     }
   }
   if (st.circuit != circuit_state::closed) {
+    count_error(st);
     ++st.rejected;
     if (st.registration)
       st.registration->count_rejected();
@@ -121,6 +129,7 @@ void admit(self_ptr self, call_ptr call) {
                   "(its connections are restarting); retry shortly",
                   st.options.backend));
     o.status.retry_after_ms = to_ms(st.options.supervision.backoff.min);
+    count_error(st);
     reply(self, std::move(call), std::move(o));
     return;
   }
@@ -131,8 +140,12 @@ void admit(self_ptr self, call_ptr call) {
   }
   if (st.pending.size() < st.options.max_pending) {
     st.pending.push_back(std::move(call));
+    st.pending_since.push_back(self->clock().now());
+    if (st.pending.size() == 1 && st.options.figures)
+      st.options.figures->set_oldest_waiting(st.pending_since.front());
     return;
   }
+  count_error(st);
   ++st.rejected;
   if (st.registration)
     st.registration->count_rejected();
@@ -156,6 +169,12 @@ void dispatch_pending(self_ptr self) {
       return;
     auto call = std::move(st.pending.front());
     st.pending.pop_front();
+    st.pending_since.pop_front();
+    if (st.options.figures)
+      st.options.figures->set_oldest_waiting(
+        st.pending_since.empty() ? std::nullopt
+                                 : std::optional<caf::actor_clock::time_point>{
+                                   st.pending_since.front()});
     admit(self, std::move(call));
   }
 }
@@ -217,9 +236,9 @@ child_spec connection_spec(self_ptr self, uint32_t index, driver_handoff first,
             opts.reopen(index));
         }
         auto restarts = (*starts)++;
-        return caf::actor_cast<caf::actor>(
-          parent->spawn(connection, me, index, driver, opts.actors,
-                        connection_name(opts, index), parent->id(), restarts));
+        return caf::actor_cast<caf::actor>(parent->spawn(
+          connection, me, index, driver, opts.actors,
+          connection_name(opts, index), parent->id(), restarts, opts.figures));
       };
   return spec;
 }
@@ -249,26 +268,15 @@ void start_supervisor(self_ptr self, std::vector<driver_handoff> drivers) {
 void resolve_gauges(pool_state& st) {
   if (!st.options.metrics)
     return;
-  auto& m = *st.options.metrics;
-  metric_labels backend{{"backend", st.options.backend}};
-  st.connections_gauge = &m.gauge("prism_pool_connections",
-                                  "Connections a backend's pool has.", backend);
-  st.active_gauge = &m.gauge("prism_pool_connections_active",
-                             "Connections of a backend's pool working on at "
-                             "least one request.",
-                             backend);
-  st.idle_gauge = &m.gauge("prism_pool_connections_idle",
-                           "Connections of a backend's pool that are up and "
-                           "working on nothing.",
-                           backend);
-  st.waiting_gauge = &m.gauge("prism_pool_requests_waiting",
-                              "Requests waiting in a backend's pool for a "
-                              "free connection (at most max_pending).",
-                              backend);
+  auto g = resolve_pool_gauges(*st.options.metrics, st.options.backend);
+  st.connections_gauge = g.connections;
+  st.active_gauge = g.active;
+  st.idle_gauge = g.idle;
+  st.waiting_gauge = g.waiting;
 }
 
 /// Shows the pool's current counts in its gauges: after every message, so
-/// a scrape reads them without asking the pool.
+/// a scrape or GET /debug/pools reads them without asking the pool.
 void publish_gauges(pool_state& st) {
   if (!st.connections_gauge)
     return;
@@ -290,6 +298,9 @@ void publish_gauges(pool_state& st) {
 
 void set_record_state(self_ptr self) {
   auto& st = self->state;
+  if (st.options.figures)
+    st.options.figures->set_circuit(static_cast<uint8_t>(st.circuit),
+                                    self->clock().now());
   if (!st.registration)
     return;
   switch (st.circuit) {
@@ -371,6 +382,8 @@ void on_connection_started(self_ptr self, const std::string& name,
     // The pool's record counts its connections' restarts.
     if (restarts > 0 && st.registration)
       st.registration->count_restart();
+    if (restarts > 0 && st.options.figures)
+      st.options.figures->count_reconnect();
     if (restarts > 0)
       spdlog::info("backend \"{}\": connection #{} is back (restart {})",
                    st.options.backend, i, restarts);
@@ -441,6 +454,8 @@ pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
                               st.options.backend, st.options.parent);
   if (st.registration)
     st.registration->set_mailbox_limit(st.options.gate->limit());
+  if (st.options.figures)
+    st.options.figures->pool_started(self->id(), self->clock().now());
   auto n = static_cast<uint32_t>(drivers.size());
   st.connections.resize(n);
   st.busy.assign(n, 0);

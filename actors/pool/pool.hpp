@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "pool/connection.hpp"
+#include "pool/pool_figures.hpp"
 #include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 #include "runtime/metrics_registry.hpp"
@@ -68,6 +69,9 @@ struct pool_options {
     = std::make_shared<admission>(defaults::pool_mailbox_limit);
   /// Where the pool shows its connections and waiting calls; may be null.
   metrics_registry_ptr metrics;
+  /// Where the pool and its connections show GET /debug/pools their
+  /// figures; may be null.
+  pool_figures_ptr figures;
 };
 
 enum class circuit_state { closed, open, half_open };
@@ -100,6 +104,8 @@ struct pool_state {
     = std::make_shared<caf::actor>();
   uint64_t gate_rejections_seen = 0;
   std::deque<call_ptr> pending;
+  /// When each of `pending` started waiting, in the same order.
+  std::deque<caf::actor_clock::time_point> pending_since;
   uint32_t cursor = 0;
   uint32_t sweep_cursor = 0;
   uint64_t rejected = 0;

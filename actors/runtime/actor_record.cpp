@@ -63,6 +63,25 @@ std::array<uint64_t, actor_record::work_buckets> actor_record::work_histogram()
   return out;
 }
 
+void actor_record::note_restart_at(time_point at) noexcept {
+  auto slot = restart_next_.fetch_add(1, std::memory_order_relaxed)
+    % restart_times_kept;
+  // Tick 0 marks an empty slot: an actor clock at its epoch counts as 1.
+  restart_times_[slot].store(
+    std::max<int64_t>(at.time_since_epoch().count(), 1),
+    std::memory_order_relaxed);
+}
+
+uint64_t actor_record::restarts_since(time_point since) const noexcept {
+  uint64_t n = 0;
+  for (auto& t : restart_times_) {
+    auto ticks = t.load(std::memory_order_relaxed);
+    if (ticks != 0 && ticks >= since.time_since_epoch().count())
+      ++n;
+  }
+  return n;
+}
+
 void actor_record::record_failure(std::string reason, time_point at) {
   std::lock_guard<std::mutex> guard{failure_mtx_};
   failed_ = true;

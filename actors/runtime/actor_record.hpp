@@ -128,6 +128,14 @@ public:
     return restarts_.load(std::memory_order_relaxed);
   }
 
+  // When the latest restarts happened (a supervisor notes each restart it
+  // carries out), so a restart loop can be told from old history. Rare.
+  static constexpr size_t restart_times_kept = 8;
+  void note_restart_at(time_point at) noexcept;
+  /// How many of the kept restart times are at or after `since` (at most
+  /// restart_times_kept).
+  uint64_t restarts_since(time_point since) const noexcept;
+
   // Work: how long the actor's handlers ran. Each duration goes into a
   // bucket by powers of two of microseconds: bucket 0 holds those under
   // 1 us, bucket i those in [2^(i-1), 2^i) us, the last everything longer.
@@ -187,6 +195,10 @@ private:
   std::atomic<uint64_t> busy_ns_{0};
   std::atomic<uint64_t> work_max_ns_{0};
   std::array<std::atomic<uint64_t>, work_buckets> work_{};
+  /// Actor-clock ticks since its epoch of the latest restarts (0: none), a
+  /// ring written at `restart_next_`.
+  std::array<std::atomic<int64_t>, restart_times_kept> restart_times_{};
+  std::atomic<uint64_t> restart_next_{0};
 
   mutable std::mutex failure_mtx_;
   bool failed_ = false;
@@ -218,6 +230,9 @@ struct actor_info {
   uint64_t rejected = 0;
   uint64_t handled = 0;
   uint64_t restarts = 0;
+  /// Restarts it carried out within the minute before the snapshot (at
+  /// most actor_record::restart_times_kept).
+  uint64_t restarts_last_minute = 0;
   /// Time its handlers ran, in total, and per message (from the histogram
   /// of durations: the upper bound of the bucket the quantile falls in;
   /// the maximum exactly).

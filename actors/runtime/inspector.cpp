@@ -30,27 +30,67 @@ struct inspector_core {
   /// Taken after `mtx` when both are (a tap starts on the records matched
   /// under `mtx`, and a registering actor joins the taps under it).
   tap_board taps;
+  /// The kind and name of the actors that deregistered last, by id, so that
+  /// a supervisor that learns of a child's end after the child deregistered
+  /// can still say why it ended to its restart. Bounded: the oldest goes.
+  std::unordered_map<uint64_t, std::pair<std::string, std::string>> ended;
+  std::deque<uint64_t> ended_order;
 
-  void deregister(const actor_record& record) {
-    {
-      std::lock_guard<std::mutex> guard{mtx};
-      auto i = records.find(record.id());
-      if (i == records.end() || i->second.get() != &record)
-        return;
-      records.erase(i);
-    }
-    if (record.tapped())
-      taps.ended(record);
-  }
+  void deregister(const actor_record& record);
+  /// Remembers why the actor of `key` ended, for the next actor of the same
+  /// kind and name to register. Call with `mtx` held.
+  void remember_end_locked(std::pair<std::string, std::string> key,
+                           std::string reason, caf::actor_clock::time_point at);
 };
-
-} // namespace detail
 
 namespace {
 
 /// Killed actors whose restart has not registered yet that the inspector
 /// remembers (a kill whose actor is never restarted stays until then).
 constexpr size_t killed_remembered_max = 256;
+
+/// Deregistered actors whose kind and name the inspector remembers: a
+/// supervisor's down message comes after its child deregistered, and many
+/// sessions may end meanwhile.
+constexpr size_t ended_remembered_max = 1024;
+
+} // namespace
+
+void inspector_core::deregister(const actor_record& record) {
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    auto i = records.find(record.id());
+    if (i == records.end() || i->second.get() != &record)
+      return;
+    records.erase(i);
+    if (ended
+          .emplace(record.id(), std::make_pair(record.kind(), record.name()))
+          .second)
+      ended_order.push_back(record.id());
+    while (ended_order.size() > ended_remembered_max) {
+      ended.erase(ended_order.front());
+      ended_order.pop_front();
+    }
+  }
+  if (record.tapped())
+    taps.ended(record);
+}
+
+void inspector_core::remember_end_locked(
+  std::pair<std::string, std::string> key, std::string reason,
+  caf::actor_clock::time_point at) {
+  if (killed.count(key) == 0)
+    killed_order.push_back(key);
+  killed[std::move(key)] = {std::move(reason), at};
+  while (killed_order.size() > killed_remembered_max) {
+    killed.erase(killed_order.front());
+    killed_order.pop_front();
+  }
+}
+
+} // namespace detail
+
+namespace {
 
 int64_t millis_between(caf::actor_clock::time_point from,
                        caf::actor_clock::time_point to) {
@@ -203,14 +243,8 @@ bool inspector::kill(uint64_t id, caf::actor_system& sys,
   {
     // Before the exit goes out, so that the restart finds it.
     std::lock_guard<std::mutex> guard{core_->mtx};
-    auto key = std::make_pair(record->kind(), record->name());
-    if (core_->killed.count(key) == 0)
-      core_->killed_order.push_back(key);
-    core_->killed[key] = {std::move(reason), at};
-    while (core_->killed_order.size() > killed_remembered_max) {
-      core_->killed.erase(core_->killed_order.front());
-      core_->killed_order.pop_front();
-    }
+    core_->remember_end_locked({record->kind(), record->name()},
+                               std::move(reason), at);
   }
   caf::anon_send_exit(target, caf::exit_reason::kill);
   return true;
@@ -238,6 +272,29 @@ tap_board& inspector::taps() noexcept {
   return core_->taps;
 }
 
+void inspector::note_failed_exit(uint64_t id, std::string reason,
+                                 time_point at) {
+  actor_record_ptr record;
+  std::pair<std::string, std::string> key;
+  {
+    std::lock_guard<std::mutex> guard{core_->mtx};
+    if (auto i = core_->records.find(id); i != core_->records.end()) {
+      record = i->second;
+      key = {record->kind(), record->name()};
+    } else if (auto e = core_->ended.find(id); e != core_->ended.end()) {
+      key = e->second;
+    } else {
+      return; // never registered: nothing shows it
+    }
+    // A kill said who killed it: that says more than "kill".
+    if (core_->killed.count(key) > 0)
+      return;
+    core_->remember_end_locked(key, reason, at);
+  }
+  if (record)
+    record->record_failure(std::move(reason), at);
+}
+
 actor_info snapshot_of(const actor_record& record,
                        caf::actor_clock::time_point now) {
   actor_info info;
@@ -254,6 +311,8 @@ actor_info snapshot_of(const actor_record& record,
   info.rejected = record.rejected();
   info.handled = record.handled();
   info.restarts = record.restarts();
+  info.restarts_last_minute
+    = record.restarts_since(now - std::chrono::minutes(1));
   info.busy_us = record.busy_ns() / 1000;
   info.handler_max_us = record.work_max_ns() / 1000;
   auto histogram = record.work_histogram();

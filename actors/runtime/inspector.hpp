@@ -137,6 +137,13 @@ public:
   /// The taps on these actors.
   tap_board& taps() noexcept;
 
+  /// The actor under `id` (registered now or lately) ended with `reason`
+  /// (it threw, or quit with an error): the next actor of the same kind and
+  /// name to register (its supervisor's restart) starts with that last
+  /// failure. A kill's reason, noted first, is kept instead. A supervisor
+  /// calls it when a child fails.
+  void note_failed_exit(uint64_t id, std::string reason, time_point at);
+
 private:
   std::shared_ptr<detail::inspector_core> core_;
 };

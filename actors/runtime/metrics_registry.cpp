@@ -1,6 +1,7 @@
 #include "runtime/metrics_registry.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -107,6 +108,47 @@ std::string render_prometheus(const metric_report& report) {
   std::vector<prometheus::MetricFamily> families;
   append(families, report);
   return prometheus::TextSerializer().Serialize(families);
+}
+
+std::map<std::string, namespace_totals> metrics_registry::totals_by_namespace()
+  const {
+  std::map<std::string, namespace_totals> out;
+  auto label = [](const prometheus::ClientMetric& m, const char* name) {
+    for (auto& l : m.label)
+      if (l.name == name)
+        return l.value;
+    return std::string{};
+  };
+  auto count = [](double v) {
+    return static_cast<uint64_t>(v < 0 ? 0 : v);
+  };
+  for (auto& family : registry_->Collect()) {
+    if (family.name == "prism_requests_total") {
+      for (auto& m : family.metric)
+        out[label(m, "namespace")].by_code[label(m, "code")]
+          += count(m.counter.value);
+    } else if (family.name == "prism_rejections_total") {
+      for (auto& m : family.metric)
+        out[label(m, "namespace")].rejections[label(m, "reason")]
+          += count(m.counter.value);
+    } else if (family.name == "prism_request_duration_seconds") {
+      for (auto& m : family.metric) {
+        auto& buckets = out[label(m, "namespace")].buckets;
+        // Every series of the family has the same bounds: add them up.
+        if (buckets.empty())
+          for (auto& b : m.histogram.bucket)
+            buckets.emplace_back(b.upper_bound, 0);
+        for (size_t i = 0; i < buckets.size() && i < m.histogram.bucket.size();
+             ++i)
+          buckets[i].second += m.histogram.bucket[i].cumulative_count;
+      }
+    }
+  }
+  // A series with no count (a code never answered) is not "seen".
+  for (auto& [ns, t] : out)
+    for (auto i = t.by_code.begin(); i != t.by_code.end();)
+      i = i->second == 0 ? t.by_code.erase(i) : std::next(i);
+  return out;
 }
 
 } // namespace prism

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/metric_report.hpp"
@@ -38,6 +39,18 @@ class Registry;
 namespace prism {
 
 using metric_labels = std::map<std::string, std::string>;
+
+/// One namespace's requests since the start, summed over its operations,
+/// for GET /debug/namespaces.
+struct namespace_totals {
+  /// prism_requests_total by code (only codes seen).
+  std::map<std::string, uint64_t> by_code;
+  /// prism_rejections_total by reason.
+  std::map<std::string, uint64_t> rejections;
+  /// prism_request_duration_seconds: (upper bound in seconds, cumulative
+  /// count), ascending, +Inf last; empty before the first request.
+  std::vector<std::pair<double, uint64_t>> buckets;
+};
 
 class metrics_registry {
 public:
@@ -66,6 +79,10 @@ public:
   /// Every series and every collector's families, in Prometheus text
   /// exposition format 0.0.4.
   std::string render() const;
+
+  /// The registry's request, latency and rejection series, by namespace
+  /// (read like a scrape: nothing is added on the call path).
+  std::map<std::string, namespace_totals> totals_by_namespace() const;
 
 private:
   std::shared_ptr<prometheus::Registry> registry_;

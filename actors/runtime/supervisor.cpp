@@ -135,9 +135,13 @@ void handle_exit(self_ptr self, size_t i, const caf::error& reason) {
   auto& st = self->state;
   auto& c = st.children[i];
   c.st = supervisor_state::status::down;
-  c.handle = nullptr;
   auto now = self->clock().now();
   auto text = render(self, reason);
+  // The child's restart (a new actor of the same kind and name) shows why
+  // this one ended as its last failure.
+  if (st.actors && c.handle && !is_normal_exit(reason) && !st.shutting_down)
+    st.actors->note_failed_exit(c.handle.id(), text, now);
+  c.handle = nullptr;
   auto d = st.logic->exited(i, reason, now, st.rng, text);
   if (st.shutting_down)
     return;
@@ -166,8 +170,10 @@ void handle_exit(self_ptr self, size_t i, const caf::error& reason) {
     std::chrono::duration_cast<std::chrono::milliseconds>(d.delay).count(),
     to_string(st.logic->options().strategy));
   // A supervisor's record counts the restarts it carried out.
-  if (st.registration)
+  if (st.registration) {
     st.registration->count_restart();
+    st.registration->note_restart_at(now);
+  }
   auto id = st.next_restart_id++;
   // Stop the siblings involved, last started first.
   for (auto it = d.affected.rbegin(); it != d.affected.rend(); ++it) {
@@ -226,6 +232,7 @@ caf::behavior supervisor(supervisor_actor_ptr self, supervisor_spec spec) {
   st.logic.emplace(spec.name, spec.options, std::move(infos));
   st.observer = std::move(spec.observer);
   st.rng.seed(spec.seed);
+  st.actors = spec.actors;
   st.registration
     = enroll_if(spec.actors, self, "supervisor", spec.name, spec.parent);
   for (auto& c : spec.children) {

@@ -119,6 +119,8 @@ struct supervisor_state {
   bool shutting_down = false;
   caf::error final_reason;
   bool quit_called = false;
+  /// Where the children register, told why a child failed; may be null.
+  inspector* actors = nullptr;
   inspector_registration registration;
 
   static const char* name;

@@ -66,6 +66,20 @@ int observer_without_room(const route& path) {
   return -1;
 }
 
+/// Shows GET /debug/clients the session's calls: two relaxed stores.
+void publish_calls(session_state& st) {
+  if (!st.figures)
+    return;
+  st.figures->in_flight.store(st.in_flight, std::memory_order_relaxed);
+  st.figures->calls.store(st.started, std::memory_order_relaxed);
+}
+
+void publish_streams(session_state& st) {
+  if (st.figures)
+    st.figures->streams.store(st.subscriptions->size(),
+                              std::memory_order_relaxed);
+}
+
 void start_call(self_ptr self, call_ptr call) {
   auto& st = self->state;
   took_message(*st.gate, st.registration, st.gate_rejections_seen);
@@ -74,6 +88,7 @@ void start_call(self_ptr self, call_ptr call) {
   call->session = self;
   ++st.in_flight;
   ++st.started;
+  publish_calls(st);
   auto version = st.routes->version();
   if (!st.table || version != st.table_version) {
     st.table_version = version;
@@ -139,6 +154,7 @@ void start_call(self_ptr self, call_ptr call) {
     self->monitor(sub);
     st.subscriptions->push_back(
       {sub, call->context.ns, call->context.principal});
+    publish_streams(st);
     call->subscriber = sub;
   }
   forward_call(self, std::move(call));
@@ -147,6 +163,8 @@ void start_call(self_ptr self, call_ptr call) {
 void finish_call(self_ptr self, call_ptr call, model::outcome result) {
   auto& st = self->state;
   --st.in_flight;
+  if (st.figures)
+    st.figures->in_flight.store(st.in_flight, std::memory_order_relaxed);
   call->completed_at = self->clock().now();
   auto code = result.status.code;
   if (st.table && st.table->rejections)
@@ -230,8 +248,9 @@ void on_tick(self_ptr self) {
 session_impl::behavior_type session(
   session_impl::stateful_pointer<session_state> self, std::string client,
   std::weak_ptr<session_directory> directory, live_routes_ptr routes,
-  session_options options, admission_ptr gate) {
+  session_options options, admission_ptr gate, session_figures_ptr figures) {
   auto& st = self->state;
+  st.figures = std::move(figures);
   st.registration = enroll_if(options.actors, self, "session", client);
   st.actors = options.actors;
   st.slow = options.slow;
@@ -249,6 +268,7 @@ session_impl::behavior_type session(
                                 return s.subscription.address() == msg.source;
                               }),
                subs.end());
+    publish_streams(self->state);
   });
   st.gate = std::move(gate);
   if (st.registration)
@@ -281,6 +301,8 @@ session_impl::behavior_type session(
       auto& st = self->state;
       handling timed{st.registration};
       --st.in_flight;
+      if (st.figures)
+        st.figures->in_flight.store(st.in_flight, std::memory_order_relaxed);
       if (st.stopping && st.in_flight == 0)
         self->quit();
     },

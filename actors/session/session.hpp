@@ -45,6 +45,8 @@ struct session_state {
     = std::make_shared<std::vector<call_ptr>>();
   inspector* actors = nullptr;
   slow_log_ptr slow;
+  /// What GET /debug/clients shows of this session; may be null.
+  session_figures_ptr figures;
   inspector_registration registration;
 };
 
@@ -60,6 +62,7 @@ using session_impl = session_actor::extend<caf::reacts_to<report_atom>,
 session_impl::behavior_type session(
   session_impl::stateful_pointer<session_state> self, std::string client,
   std::weak_ptr<session_directory> directory, live_routes_ptr routes,
-  session_options options, admission_ptr gate);
+  session_options options, admission_ptr gate,
+  session_figures_ptr figures = nullptr);
 
 } // namespace prism

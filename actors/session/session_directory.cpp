@@ -51,8 +51,9 @@ void session_directory::dispatch(const std::string& client, call_ptr call) {
   auto& e = sessions_[client];
   if (!e.handle) {
     e.gate = std::make_shared<admission>(options_.mailbox_limit);
+    e.figures = std::make_shared<session_figures>(sys_.clock().now());
     e.handle = sys_.spawn(session, client, weak_from_this(), routes_, options_,
-                          e.gate);
+                          e.gate, e.figures);
     auto& handle = e.handle;
     // However a session ends (idle, killed, a failed handler), it leaves
     // the directory, so the client's next call starts a fresh one instead of
@@ -94,6 +95,33 @@ void session_directory::announce_reload() const {
   std::shared_lock<std::shared_mutex> guard{mutex_};
   for (auto& [client, e] : sessions_)
     caf::anon_send(e.handle, reload_atom::value);
+}
+
+std::vector<client_report> session_directory::clients(
+  caf::actor_clock::time_point now) const {
+  std::vector<client_report> out;
+  std::shared_lock<std::shared_mutex> guard{mutex_};
+  out.reserve(sessions_.size());
+  for (auto& [client, e] : sessions_) {
+    client_report r;
+    r.actor = e.handle ? e.handle.id() : 0;
+    // The key is "<peer>" or "<peer> as <principal>" (a peer has no spaces).
+    auto as = client.find(" as ");
+    r.peer = client.substr(0, as);
+    if (as != std::string::npos)
+      r.principal = client.substr(as + 4);
+    if (auto& f = e.figures) {
+      if (now > f->started_at)
+        r.age_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     now - f->started_at)
+                     .count();
+      r.in_flight = f->in_flight.load(std::memory_order_relaxed);
+      r.streams = f->streams.load(std::memory_order_relaxed);
+      r.calls = f->calls.load(std::memory_order_relaxed);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 size_t session_directory::size() const {

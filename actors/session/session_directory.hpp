@@ -12,6 +12,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 
@@ -70,6 +71,33 @@ using live_routes_ptr = std::shared_ptr<live_routes>;
 
 class inspector;
 
+/// What a session shows GET /debug/clients, stored by the session as it
+/// changes (relaxed atomics) and read by the admin listener.
+struct session_figures {
+  explicit session_figures(caf::actor_clock::time_point started)
+    : started_at(started) {}
+  const caf::actor_clock::time_point started_at;
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> streams{0};
+  /// Calls the session started.
+  std::atomic<uint64_t> calls{0};
+};
+
+using session_figures_ptr = std::shared_ptr<session_figures>;
+
+/// One client connection (a session) at one moment, as plain data.
+struct client_report {
+  /// The session actor's id.
+  uint64_t actor = 0;
+  /// "ipv4:127.0.0.1:50612"; the principal, or "" without auth.
+  std::string peer;
+  std::string principal;
+  int64_t age_ms = 0;
+  uint64_t in_flight = 0;
+  uint64_t streams = 0;
+  uint64_t calls = 0;
+};
+
 struct session_options {
   caf::timespan idle_timeout = std::chrono::seconds(60);
   /// Requests one session may have in flight.
@@ -106,6 +134,10 @@ public:
   /// ends the streams of namespaces the table no longer has).
   void announce_reload() const;
 
+  /// Every session's figures, ages against `now` (the actor clock), in no
+  /// particular order.
+  std::vector<client_report> clients(caf::actor_clock::time_point now) const;
+
 private:
   caf::actor_system& sys_;
   session_options options_;
@@ -115,6 +147,7 @@ private:
     session_actor handle;
     /// Bounds the requests waiting in the session's mailbox.
     admission_ptr gate;
+    session_figures_ptr figures;
   };
 
   /// Enqueues `call` if the session's mailbox has room; otherwise hands the

@@ -9,10 +9,14 @@
 #include <caf/actor_system.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "admin/actor_json.hpp"
 #include "admin/trace_json.hpp"
 #include "admin/ui_page.hpp"
+#include "admin/debug_data.hpp"
+#include "config/config.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/slow_log.hpp"
 #include "runtime/tap.hpp"
@@ -404,6 +408,126 @@ void arm_follow(const admin_hooks& hooks, const matched_request& req,
              {"request_id", req.id},
              {"state", "waiting"},
              {"kept_ms", slow_log::follow_kept.count()}});
+// --- the gateway's data (the debug console) -----------------------------------
+
+/// False (and a 503 naming the endpoint's data answered) when `hook` is unset.
+template <class Hook>
+bool have_hook(const Hook& hook, const char* what, admin_answer& res) {
+  if (hook)
+    return true;
+  send_error(res, 503, "unavailable",
+             fmt::format("{} are not wired to the admin listener", what));
+  return false;
+}
+
+void get_pools(const admin_hooks& hooks, const matched_request&,
+               admin_answer& res) {
+  if (have_hook(hooks.pools, "the backends' pools", res))
+    send_json(res, 200, pools_json(hooks.pools(actor_now(hooks)), wall_ms()));
+}
+
+void get_namespaces(const admin_hooks& hooks, const matched_request&,
+                    admin_answer& res) {
+  if (have_hook(hooks.namespaces, "the namespaces' counters", res))
+    send_json(res, 200, namespaces_json(hooks.namespaces(), wall_ms()));
+}
+
+void get_clients(const admin_hooks& hooks, const matched_request&,
+                 admin_answer& res) {
+  if (have_hook(hooks.clients, "the client sessions", res))
+    send_json(res, 200,
+              clients_json(hooks.clients(actor_now(hooks)), wall_ms()));
+}
+
+void get_warnings(const admin_hooks& hooks, const matched_request&,
+                  admin_answer& res) {
+  if (!have_inspector(hooks, res))
+    return;
+  static warning_history shared_history;
+  auto& history = hooks.warnings_seen ? *hooks.warnings_seen : shared_history;
+  auto now = actor_now(hooks);
+  auto actors = hooks.actors->snapshot(now);
+  std::vector<pool_report> pools;
+  if (hooks.pools)
+    pools = hooks.pools(now);
+  std::vector<subscription_lag_report> lags;
+  if (hooks.subscription_lags)
+    lags = hooks.subscription_lags();
+  auto at = wall_ms();
+  send_json(res, 200,
+            warnings_json(history.evaluate(actors, pools, lags, at), at));
+}
+
+void get_config(const admin_hooks& hooks, const matched_request&,
+                admin_answer& res) {
+  if (!have_hook(hooks.config, "the gateway's config", res))
+    return;
+  auto cfg = hooks.config();
+  if (!cfg) {
+    send_error(res, 503, "unavailable", "the gateway has no config yet");
+    return;
+  }
+  send_json(res, 200, config_json(*cfg, wall_ms()));
+}
+
+/// The log levels the endpoints name, in spdlog's order (spdlog itself
+/// spells warn "warning").
+const std::vector<std::string>& log_levels() {
+  static const std::vector<std::string> levels
+    = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  return levels;
+}
+
+void get_log(const admin_hooks&, const matched_request&, admin_answer& res) {
+  auto level = static_cast<size_t>(spdlog::default_logger()->level());
+  send_json(
+    res, 200,
+    {{"generated_at_ms", wall_ms()},
+     {"level",
+      level < log_levels().size() ? log_levels()[level] : std::string{"off"}}});
+}
+
+void set_log_level(const admin_hooks& hooks, const matched_request& req,
+                   admin_answer& res) {
+  if (!admin_request_allowed(hooks, req.req, res))
+    return;
+  const auto& levels = log_levels();
+  auto named = std::find(levels.begin(), levels.end(), req.id);
+  if (named == levels.end()) {
+    send_error(res, 400, "bad_request",
+               fmt::format("log level \"{}\" is not one of trace, debug, "
+                           "info, warn, error, critical, off",
+                           req.id),
+               {{"levels", levels}});
+    return;
+  }
+  auto level = static_cast<spdlog::level::level_enum>(named - levels.begin());
+  // Said before it takes effect, so it shows whatever the new level.
+  spdlog::warn("log level set to {} by POST /debug/log/level/{}", req.id,
+               req.id);
+  spdlog::default_logger()->set_level(level);
+  send_json(res, 200, {{"level", req.id}});
+}
+
+void get_stats(const admin_hooks& hooks, const matched_request&,
+               admin_answer& res) {
+  if (!have_hook(hooks.stats, "the gateway's figures", res))
+    return;
+  auto g = hooks.stats();
+  auto at = wall_ms();
+  process_stats s;
+  s.version = g.version;
+  s.uptime_ms
+    = g.started_at_ms > 0 && at > g.started_at_ms ? at - g.started_at_ms : 0;
+  s.pid = static_cast<int64_t>(::getpid());
+  read_proc_self(s);
+  s.actors = hooks.actors ? hooks.actors->size() : 0;
+  s.sessions = g.sessions;
+  s.requests_in_flight = g.requests_in_flight;
+  s.config_path = g.config_path;
+  s.listen = g.listen;
+  s.admin = g.admin;
+  send_json(res, 200, stats_json(s, at));
 }
 
 // --- the table ----------------------------------------------------------------
@@ -491,6 +615,29 @@ const std::vector<endpoint>& endpoints() {
      "the call with request id {id}, followed or in the slow log, as a "
      "timeline of its hops (JSON); 202 while a follow waits",
      read_follow},
+    // The gateway's data for the debug console.
+    {"GET", "/debug/pools",
+     "each backend's pool: connections, waiting calls, circuit (JSON)",
+     get_pools},
+    {"GET", "/debug/namespaces",
+     "each namespace's requests by code, refusals and latency (JSON)",
+     get_namespaces},
+    {"GET", "/debug/clients",
+     "each client connection's session: calls in flight, streams (JSON)",
+     get_clients},
+    {"GET", "/debug/warnings",
+     "what needs a look now: full mailboxes, open circuits, restart loops "
+     "(JSON)",
+     get_warnings},
+    {"GET", "/debug/config", "the config serving now, without secrets (JSON)",
+     get_config},
+    {"GET", "/debug/log", "the log level (JSON)", get_log},
+    {"POST", "/debug/log/level/{id}",
+     "set the log level: trace, debug, info, warn, error, critical or off",
+     set_log_level},
+    {"GET", "/debug/stats",
+     "the process: memory, threads, CPU time, actors, sessions (JSON)",
+     get_stats},
   };
   return table;
 }

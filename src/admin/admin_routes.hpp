@@ -7,10 +7,13 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <caf/actor_clock.hpp>
 
 namespace caf {
 class actor_system;
@@ -19,9 +22,20 @@ class actor_system;
 namespace prism {
 class inspector;
 class slow_log;
+struct pool_report;
+struct namespace_report;
+struct client_report;
+struct subscription_lag_report;
 } // namespace prism
 
+namespace prism::config {
+struct gateway_config;
+} // namespace prism::config
+
 namespace prism::admin {
+
+struct gateway_stats;
+class warning_history;
 
 /// What a config reload did: applied, or refused with the reasons (each a
 /// sentence a person can act on) and the old config still serving.
@@ -51,6 +65,26 @@ struct admin_hooks {
   prism::slow_log* slow = nullptr;
   /// Reloads the config file (POST /admin/reload); unset answers 503.
   std::function<reload_outcome()> reload;
+
+  // The gateway's data for the debug console (see admin/debug_data.hpp):
+  // each endpoint answers 503 while the hook it reads is unset. The
+  // time_point arguments are the actor clock's now, to compute ages.
+  /// GET /debug/pools and the circuit_open warnings.
+  std::function<std::vector<pool_report>(caf::actor_clock::time_point)> pools;
+  /// GET /debug/namespaces.
+  std::function<std::vector<namespace_report>()> namespaces;
+  /// GET /debug/clients.
+  std::function<std::vector<client_report>(caf::actor_clock::time_point)>
+    clients;
+  /// The subscriber_behind warnings; unset: none.
+  std::function<std::vector<subscription_lag_report>()> subscription_lags;
+  /// GET /debug/config: the config serving now (rendered without secrets).
+  std::function<std::shared_ptr<const config::gateway_config>()> config;
+  /// GET /debug/stats: what the gateway knows of itself.
+  std::function<gateway_stats()> stats;
+  /// What GET /debug/warnings remembers between reads; unset: one history
+  /// shared by every listener of the process.
+  std::shared_ptr<warning_history> warnings_seen;
 };
 
 /// A request as the routing reads it.

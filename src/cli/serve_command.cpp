@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "admin/admin_server.hpp"
+#include "admin/debug_hooks.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
 #include "drivers/factory.hpp"
@@ -349,6 +350,20 @@ int serve(const serve_options& opts) {
     hooks.reload = [&reloader] {
       return (*reloader)();
     };
+    admin::wire_debug_hooks(
+      hooks, *gw,
+      {opts.config_path,
+       cfg.server.listen.substr(0, cfg.server.listen.rfind(':') + 1)
+         + std::to_string(grpc->port()),
+       [&admin, configured = cfg.server.admin] {
+         if (!admin)
+           return configured;
+         return configured.substr(0, configured.rfind(':') + 1)
+           + std::to_string(admin->port());
+       },
+       [&grpc] {
+         return static_cast<uint64_t>(std::max<int64_t>(grpc->in_flight(), 0));
+       }});
     admin = std::make_unique<admin::admin_server>(cfg.server.admin,
                                                   std::move(hooks));
   } catch (const std::exception& e) {

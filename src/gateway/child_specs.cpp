@@ -130,6 +130,12 @@ child_spec pool_spec(wiring_ptr w, const config::backend& backend,
   auto opts = options_for(backend);
   opts.actors = actors;
   opts.metrics = std::move(metrics);
+  opts.figures = std::make_shared<pool_figures>(
+    backend.name, std::string{config::to_string(backend.type)},
+    backend.max_pending,
+    opts.metrics ? resolve_pool_gauges(*opts.metrics, backend.name)
+                 : pool_gauges{});
+  w->pool_figures[backend.name] = opts.figures;
   opts.reopen = [factory, backend](uint32_t index) {
     return factory(backend, index);
   };

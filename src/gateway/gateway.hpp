@@ -31,6 +31,7 @@
 #include "config/config.hpp"
 #include "drivers/driver.hpp"
 #include "drivers/pubsub_driver.hpp"
+#include "gateway/debug_reports.hpp"
 #include "middleware/audit/audit_stage.hpp"
 #include "runtime/call.hpp"
 #include "runtime/inspector.hpp"
@@ -66,6 +67,16 @@ public:
   /// The calls that took longest, with their time per hop (GET
   /// /debug/slowlog).
   slow_log& slow_calls() { return *slow_; }
+
+  // What the /debug endpoints show; thread-safe, nothing asks an actor.
+  /// Every pool's figures, ages against `now` (the actor clock), by backend.
+  std::vector<pool_report> pools(caf::actor_clock::time_point now) const;
+  /// Every namespace of the config serving now, and `_unknown`.
+  std::vector<namespace_report> namespaces() const;
+  /// The named subscriptions' lag, as last measured.
+  std::vector<subscription_lag_report> subscription_lags() const;
+  /// The config serving now.
+  std::shared_ptr<const config::gateway_config> current_config() const;
 
   /// Waits until every stage, pool, broker and the router run, the routes
   /// are published and the router knows every pool and broker (actors start

@@ -16,6 +16,7 @@
 
 #include "config/stage_kinds.hpp"
 #include "gateway/gateway.hpp"
+#include "pool/pool_figures.hpp"
 #include "pubsub/client_closer.hpp"
 #include "pubsub/lag_board.hpp"
 #include "runtime/metrics_registry.hpp"
@@ -73,6 +74,9 @@ struct gateway::wiring {
   /// `config`, published with the route table.
   metrics_registry_ptr metrics;
   rejection_counters_ptr rejections;
+  /// Each pool's figures for GET /debug/pools, by backend; made when the
+  /// gateway is built (before any actor runs), so read without the mutex.
+  std::map<std::string, pool_figures_ptr> pool_figures;
   /// The named PubSub subscriptions' lag, read when /metrics is scraped.
   pubsub_lag_board_ptr lag_board = std::make_shared<pubsub_lag_board>();
   /// Closes the Kafka and NATS clients of brokers that ended, off the
