@@ -63,8 +63,7 @@ void inspector_core::deregister(const actor_record& record) {
     if (i == records.end() || i->second.get() != &record)
       return;
     records.erase(i);
-    if (ended
-          .emplace(record.id(), std::make_pair(record.kind(), record.name()))
+    if (ended.emplace(record.id(), std::make_pair(record.kind(), record.name()))
           .second)
       ended_order.push_back(record.id());
     while (ended_order.size() > ended_remembered_max) {

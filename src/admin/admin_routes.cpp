@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "admin/actor_json.hpp"
+#include "admin/debug_data.hpp"
 #include "admin/trace_json.hpp"
 #include "admin/ui_page.hpp"
-#include "admin/debug_data.hpp"
 #include "config/config.hpp"
 #include "runtime/inspector.hpp"
 #include "runtime/slow_log.hpp"
@@ -408,6 +408,8 @@ void arm_follow(const admin_hooks& hooks, const matched_request& req,
              {"request_id", req.id},
              {"state", "waiting"},
              {"kept_ms", slow_log::follow_kept.count()}});
+}
+
 // --- the gateway's data (the debug console) -----------------------------------
 
 /// False (and a 503 naming the endpoint's data answered) when `hook` is unset.
