@@ -728,7 +728,7 @@ TEST_CASE("With --log-format json every log line is one JSON object",
 TEST_CASE("an unknown command is named with the choices", "[e2e][cli]") {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
     {{"foo"},
-     "unknown command \"foo\" for `prism`; use one of: serve, check, kv, pubsub, simulate, bench"},
+     "unknown command \"foo\" for `prism`; use one of: serve, check, kv, pubsub, simulate, console, bench"},
     {{"kv", "--target", "127.0.0.1:1", "frob"},
      "unknown command \"frob\" for `prism kv`; use one of: get, set"},
   };

@@ -161,6 +161,6 @@ TEST_CASE("a broker that ends hands its client to the closer: the only "
   }
   REQUIRE(eventually([&] { return g.waiting == 1; }));
   g.open();
-  REQUIRE(eventually([&] { return closed == 1; }));
-  CHECK(closer->pending() == 0);
+  REQUIRE(eventually([&] { return closer->pending() == 0; }));
+  CHECK(closed == 1);
 }
