@@ -524,11 +524,17 @@ outcome run_kill(context& ctx, const std::vector<std::string>& args) {
   if (!found) {
     if (ctx.interrupted())
       return ctx.fail("kill", "stopped waiting for its replacement (Ctrl-C)");
-    return ctx.fail("kill",
-                    "no actor took the place of " + label_of(victim)
-                      + " within " + human_ms(double(*timeout_ms))
-                      + " (sessions and other unsupervised actors "
-                        "are not restarted)");
+    auto supervisor = whole(victim, "parent");
+    return ctx.fail(
+      "kill",
+      "no actor took the place of " + label_of(victim) + " within "
+        + human_ms(double(*timeout_ms))
+        + (supervisor == 0
+             ? " (it has no supervisor: sessions and other roots are not "
+               "restarted)"
+             : " (its supervisor, actor " + std::to_string(supervisor)
+               + ", started none: past its restart limit a supervisor "
+                 "gives up; `warnings` says what followed)"));
   }
   if (ctx.json)
     ctx.out << last.body.dump(2) << "\n";

@@ -462,7 +462,10 @@ outcome run_stats(context& ctx, const std::vector<std::string>& args) {
           + human_ms(number(s, "cpu_system_ms")) + " system");
   f.add("actors", count(s, "actors"));
   f.add("sessions", count(s, "sessions"));
-  f.add("in flight", count(s, "requests_in_flight") + " requests");
+  auto in_flight = whole(s, "requests_in_flight");
+  f.add("in flight",
+        std::to_string(in_flight)
+          + (in_flight == 1 ? " request" : " requests"));
   f.add("config", text_of(s, "config_path"));
   f.add("listen", text_of(s, "listen"));
   f.add("admin", text_of(s, "admin"));

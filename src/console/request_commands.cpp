@@ -204,10 +204,15 @@ outcome run_follow(context& ctx, const std::vector<std::string>& args) {
   }
   if (!answer.error.empty() || (answer.status != 404 && answer.status != 202))
     return ctx.fail("follow", ctx.failure(answer, "GET", path));
-  if (ctx.src.recorded())
+  // A recorded run looks through all of it, whatever the step: what it
+  // answers says what its request ids look like.
+  if (ctx.src.recorded()) {
+    auto why = text_of(answer.body, "message");
     return ctx.fail("follow",
-                    "request " + parsed->positional[0]
-                      + " is not in this run (up to this step)");
+                    why.empty() ? "request " + parsed->positional[0]
+                        + " is not in this run"
+                                : why);
+  }
   if (answer.status == 404) {
     auto armed = ctx.post(path, false);
     if (!armed.ok())

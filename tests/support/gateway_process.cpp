@@ -55,8 +55,10 @@ exit_status decode(int raw) {
 }
 
 /// Forks and execs PRISM_BINARY with `args`; stdout goes to `out_fd`,
-/// stderr to `err_fd`, stdin from /dev/null. The child dies with us.
-pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
+/// stderr to `err_fd`, stdin from `in_fd` (/dev/null when -1). The child
+/// dies with us.
+pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd,
+            int in_fd = -1) {
   // Everything the child needs is prepared before fork(): after it, only
   // async-signal-safe calls are allowed in a multi-threaded process.
   if (prism_binary().empty())
@@ -83,7 +85,7 @@ pid_t spawn(const std::vector<std::string>& args, int out_fd, int err_fd) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent)
       ::_exit(126);
-    ::dup2(null_fd, 0);
+    ::dup2(in_fd >= 0 ? in_fd : null_fd, 0);
     ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);
     ::execv(argv[0], argv.data());
@@ -201,14 +203,30 @@ std::string exit_status::describe() const {
 
 command_result run_prism(const std::vector<std::string>& args,
                          std::chrono::milliseconds timeout) {
+  return run_prism_with_input(args, std::nullopt, timeout);
+}
+
+command_result run_prism_with_input(const std::vector<std::string>& args,
+                                    const std::optional<std::string>& input,
+                                    std::chrono::milliseconds timeout) {
   temp_dir dir;
   std::string out_path = dir.path() + "/stdout";
   std::string err_path = dir.path() + "/stderr";
+  int in_fd = -1;
+  if (input) {
+    std::string in_path = dir.path() + "/stdin";
+    write_file(in_path, *input);
+    in_fd = ::open(in_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in_fd < 0)
+      throw std::runtime_error("cannot open " + in_path);
+  }
   int out_fd = open_for_append(out_path);
   int err_fd = open_for_append(err_path);
-  pid_t pid = spawn(args, out_fd, err_fd);
+  pid_t pid = spawn(args, out_fd, err_fd, in_fd);
   ::close(out_fd);
   ::close(err_fd);
+  if (in_fd >= 0)
+    ::close(in_fd);
   command_result result;
   if (!wait_until(pid, clock_type::now() + timeout, result.status)) {
     result.timed_out = true;

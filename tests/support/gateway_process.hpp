@@ -86,6 +86,11 @@ struct command_result {
 command_result run_prism(const std::vector<std::string>& args,
                          std::chrono::milliseconds timeout = 15s);
 
+/// The same with `input` as its stdin (a file holding it; /dev/null without).
+command_result run_prism_with_input(const std::vector<std::string>& args,
+                                    const std::optional<std::string>& input,
+                                    std::chrono::milliseconds timeout = 15s);
+
 /// A run of the binary in the background (a subscriber, say); killed when
 /// destroyed while it still runs.
 class prism_child {

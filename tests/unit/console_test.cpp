@@ -872,7 +872,8 @@ TEST_CASE("trace prints events as they come and says what stopped it",
 
 // --- --json, watch, completion ----------------------------------------------------
 
-TEST_CASE("the --json flag prints the endpoints' JSON and no table", "[console]") {
+TEST_CASE("the --json flag prints the endpoints' JSON and no table",
+          "[console]") {
   scripted_source src;
   src.on("GET", "/debug/tree", 200, some_tree());
   run r(src, "tree", true);
