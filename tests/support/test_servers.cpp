@@ -125,7 +125,19 @@ void private_nats::start_server() {
 }
 
 void private_nats::pause_server() {
-  auto [rc, out] = shell("kill -STOP \"$(cat '" + dir_ + "/nats.pid')\"");
+  // SIGSTOP takes effect when each of the server's threads is next
+  // scheduled: on a loaded machine a request sent right after kill() may
+  // still be served. Wait (up to 5 s) until every thread is stopped.
+  auto [rc, out] = shell(
+    "pid=\"$(cat '" + dir_
+    + "/nats.pid')\" && kill -STOP \"$pid\" && "
+      "for i in $(seq 500); do "
+      "  running=0; "
+      "  for t in /proc/$pid/task/*/stat; do "
+      "    [ \"$(cut -d' ' -f3 \"$t\" 2>/dev/null)\" = T ] || running=1; "
+      "  done; "
+      "  [ $running = 0 ] && exit 0; sleep 0.01; "
+      "done; echo \"nats-server $pid did not stop\"; exit 1");
   INFO(out);
   REQUIRE(rc == 0);
 }
