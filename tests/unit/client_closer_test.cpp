@@ -4,8 +4,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -16,49 +14,24 @@
 
 #include <catch2/catch.hpp>
 
+#include "admin_view.hpp"
 #include "pubsub/client_closer.hpp"
 #include "pubsub/remote_broker.hpp"
+#include "test_gate.hpp"
 
 using namespace prism;
 using namespace std::chrono_literals;
+using prism::test::eventually;
+using prism::test::test_gate;
 
 namespace {
 
-/// Holds whoever passes it until it is opened.
-struct gate {
-  std::mutex mutex;
-  std::condition_variable opened_cv;
-  bool opened = false;
-  std::atomic<int> waiting{0};
-
-  void pass() {
-    std::unique_lock<std::mutex> lock{mutex};
-    ++waiting;
-    opened_cv.wait(lock, [this] { return opened; });
-  }
-  void open() {
-    std::lock_guard<std::mutex> guard{mutex};
-    opened = true;
-    opened_cv.notify_all();
-  }
-};
-
-template <class Pred>
-bool eventually(Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
 /// Blocks in its destructor until the gate opens; notes the thread.
 struct slow_item : closable {
-  gate& g;
+  test_gate& g;
   std::atomic<std::thread::id>& closed_on;
-  slow_item(gate& g, std::atomic<std::thread::id>& on) : g(g), closed_on(on) {}
+  slow_item(test_gate& g, std::atomic<std::thread::id>& on)
+    : g(g), closed_on(on) {}
   ~slow_item() override {
     g.pass();
     closed_on = std::this_thread::get_id();
@@ -68,7 +41,7 @@ struct slow_item : closable {
 /// A Kafka/NATS client stand-in whose close blocks until the gate opens.
 class slow_closing_client final : public drivers::pubsub_driver {
 public:
-  slow_closing_client(gate& g, std::atomic<int>& closed)
+  slow_closing_client(test_gate& g, std::atomic<int>& closed)
     : gate_(g), closed_(closed) {}
   ~slow_closing_client() override {
     gate_.pass();
@@ -85,7 +58,7 @@ public:
   std::string describe() const override { return "slow-closing client"; }
 
 private:
-  gate& gate_;
+  test_gate& gate_;
   std::atomic<int>& closed_;
 };
 
@@ -93,22 +66,22 @@ private:
 
 TEST_CASE("the client closer destroys what it is handed on its own thread, "
           "in order, without blocking the caller") {
-  gate g;
+  test_gate g;
   std::atomic<std::thread::id> closed_on{};
   client_closer closer;
   closer.close(std::make_unique<slow_item>(g, closed_on));
   // The caller is back at once although the item's close blocks.
   CHECK(closer.pending() == 1);
-  REQUIRE(eventually([&] { return g.waiting == 1; }));
+  REQUIRE(g.wait_holding(1));
   CHECK(closer.pending() == 1);
   g.open();
-  REQUIRE(eventually([&] { return closer.pending() == 0; }));
+  REQUIRE(eventually([&] { return closer.pending() == 0; }, 10s));
   CHECK(closed_on.load() != std::thread::id{});
   CHECK(closed_on.load() != std::this_thread::get_id());
 }
 
 TEST_CASE("the client closer closes what is still queued before it ends") {
-  gate g;
+  test_gate g;
   g.open();
   std::atomic<std::thread::id> a{}, b{};
   {
@@ -125,7 +98,7 @@ TEST_CASE("a broker that ends hands its client to the closer: the only "
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 1);
   caf::actor_system sys{cfg};
-  gate g;
+  test_gate g;
   std::atomic<int> closed{0};
   auto closer = std::make_shared<client_closer>();
   auto handoff = std::make_shared<std::unique_ptr<drivers::pubsub_driver>>(
@@ -159,8 +132,8 @@ TEST_CASE("a broker that ends hands its client to the closer: the only "
     CHECK(got == 42);
     caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
   }
-  REQUIRE(eventually([&] { return g.waiting == 1; }));
+  REQUIRE(g.wait_holding(1));
   g.open();
-  REQUIRE(eventually([&] { return closer->pending() == 0; }));
+  REQUIRE(eventually([&] { return closer->pending() == 0; }, 10s));
   CHECK(closed == 1);
 }

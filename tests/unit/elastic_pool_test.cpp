@@ -5,65 +5,24 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include "admin/elastic_pool.hpp"
+#include "admin_view.hpp"
+#include "test_gate.hpp"
 
 using namespace std::chrono_literals;
 using prism::admin::elastic_pool;
 
-namespace {
-
-/// Holds jobs until opened; counts the jobs it holds.
-class gate {
-public:
-  void pass() {
-    std::unique_lock<std::mutex> lock{mutex_};
-    ++waiting_;
-    changed_.notify_all();
-    changed_.wait(lock, [this] { return open_; });
-    --waiting_;
-  }
-  void open() {
-    std::lock_guard<std::mutex> guard{mutex_};
-    open_ = true;
-    changed_.notify_all();
-  }
-  /// Waits up to 10 s until `n` jobs are held.
-  bool wait_holding(size_t n) {
-    std::unique_lock<std::mutex> lock{mutex_};
-    return changed_.wait_for(lock, 10s, [&] { return waiting_ == n; });
-  }
-
-private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  size_t waiting_ = 0;
-  bool open_ = false;
-};
-
-/// Polls `pred` until it holds or 10 s pass.
-template <class Pred>
-bool eventually(Pred pred) {
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-} // namespace
+using prism::test::eventually;
+using prism::test::test_gate;
 
 TEST_CASE("the elastic pool keeps its minimum and grows to its limit under "
           "blocking jobs, queueing the rest",
           "[admin][elastic_pool]") {
   elastic_pool pool{1, 3, 50ms};
   CHECK(pool.threads() == 1);
-  gate held;
+  test_gate held;
   std::atomic<int> done{0};
   for (int i = 0; i < 4; ++i)
     pool.enqueue([&] {
@@ -74,9 +33,9 @@ TEST_CASE("the elastic pool keeps its minimum and grows to its limit under "
   CHECK(pool.threads() == 3);
   CHECK(pool.queued() == 1);
   held.open();
-  REQUIRE(eventually([&] { return done == 4; }));
+  REQUIRE(eventually([&] { return done == 4; }, 10s));
   // Idle past 50 ms, the workers beyond the minimum end.
-  REQUIRE(eventually([&] { return pool.threads() == 1; }));
+  REQUIRE(eventually([&] { return pool.threads() == 1; }, 10s));
   CHECK(pool.idle() == 1);
 }
 
@@ -84,11 +43,11 @@ TEST_CASE("the elastic pool reuses an idle worker instead of starting one",
           "[admin][elastic_pool]") {
   elastic_pool pool{1, 8, 10000ms};
   // Once the first worker waits, each job finds it idle.
-  REQUIRE(eventually([&] { return pool.idle() == 1; }));
+  REQUIRE(eventually([&] { return pool.idle() == 1; }, 10s));
   std::atomic<int> done{0};
   for (int i = 0; i < 20; ++i) {
     pool.enqueue([&] { ++done; });
-    REQUIRE(eventually([&] { return done == i + 1 && pool.idle() == 1; }));
+    REQUIRE(eventually([&] { return done == i + 1 && pool.idle() == 1; }, 10s));
   }
   CHECK(pool.threads() == 1);
 }
@@ -100,7 +59,7 @@ TEST_CASE("shutting the elastic pool down runs what is queued and ends every "
   {
     elastic_pool pool{0, 1, 10000ms};
     CHECK(pool.threads() == 0);
-    gate held;
+    test_gate held;
     pool.enqueue([&] {
       held.pass();
       ++done;
