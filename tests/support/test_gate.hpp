@@ -29,8 +29,9 @@ public:
   }
 
   /// Waits up to `timeout` until `n` threads are held; whether they were.
-  bool wait_holding(size_t n, std::chrono::milliseconds timeout
-                              = std::chrono::seconds(10)) {
+  bool wait_holding(size_t n,
+                    std::chrono::milliseconds timeout
+                    = std::chrono::seconds(10)) {
     std::unique_lock<std::mutex> lock{mutex_};
     return changed_.wait_for(lock, timeout, [&] { return holding_ == n; });
   }
