@@ -11,7 +11,8 @@
 // statement, COMMIT. Prints one JSON line: {"rpc", "connections",
 // "requests", "seconds", "rps", "p50_us", "p99_us"}.
 //
-// The statement texts below must stay those of the driver's "get" and "set".
+// The statement texts (pg_statements.hpp) are those of the driver's "get"
+// and "set".
 
 #include <algorithm>
 #include <atomic>
@@ -27,32 +28,11 @@
 
 #include <pqxx/pqxx>
 
+#include "pg_statements.hpp"
+
 namespace {
 
 using steady = std::chrono::steady_clock;
-
-const char* const get_sql = "SELECT value, version FROM prism_kv "
-                            "WHERE ns = $1 AND key = $2 AND "
-                            "(expires_at = 0 OR expires_at > $3)";
-const char* const set_sql
-  = "WITH v AS ("
-    " INSERT INTO prism_kv_version AS c (ns, counter) VALUES ($1, 1)"
-    " ON CONFLICT (ns) DO UPDATE SET counter = c.counter + 1"
-    " RETURNING counter) "
-    "INSERT INTO prism_kv AS t (ns, key, value, version, expires_at) "
-    "SELECT $1, $2, $3, v.counter, $4 FROM v "
-    "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value,"
-    " version = excluded.version, expires_at = excluded.expires_at "
-    "RETURNING t.version";
-/// The driver's schema, for a database the gateway has not used yet.
-const char* const schema_sql
-  = "CREATE TABLE IF NOT EXISTS prism_kv (ns text NOT NULL, key bytea NOT NULL,"
-    " value bytea NOT NULL, version bigint NOT NULL,"
-    " expires_at bigint NOT NULL DEFAULT 0, PRIMARY KEY (ns, key));"
-    "CREATE INDEX IF NOT EXISTS prism_kv_expiry ON prism_kv (expires_at)"
-    " WHERE expires_at > 0;"
-    "CREATE TABLE IF NOT EXISTS prism_kv_version (ns text NOT NULL PRIMARY KEY,"
-    " counter bigint NOT NULL)";
 
 /// What `prism bench` allows each call; the driver turns what is left of it
 /// into the transaction's statement_timeout.
@@ -132,8 +112,8 @@ std::unique_ptr<pqxx::connection> connect(const options& o) {
   pqxx::nontransaction tx{*conn};
   tx.exec("SET client_min_messages = warning; SET statement_timeout = "
           + std::to_string(session_statement_timeout_ms));
-  conn->prepare("get", get_sql);
-  conn->prepare("set", set_sql);
+  conn->prepare("get", prism::bench_sql::get);
+  conn->prepare("set", prism::bench_sql::set);
   return conn;
 }
 
@@ -172,7 +152,7 @@ int main(int argc, char** argv) {
     auto setup = connect(o);
     {
       pqxx::nontransaction tx{*setup};
-      tx.exec(schema_sql);
+      tx.exec(prism::bench_sql::schema);
     }
     // Gets need their keys; a keyspace written before (by an earlier run or
     // by `prism bench`) is used as it is.
