@@ -41,6 +41,14 @@ int pick_connection(pool_state& st) {
   return -1;
 }
 
+/// Whether some live connection has room for one more call.
+bool connection_with_room(const pool_state& st) {
+  for (size_t i = 0; i < st.connections.size(); ++i)
+    if (st.alive[i] && st.busy[i] < st.options.in_flight_per_connection)
+      return true;
+  return false;
+}
+
 bool any_alive(const pool_state& st) {
   for (bool a : st.alive)
     if (a)
@@ -150,12 +158,7 @@ void admit(self_ptr self, call_ptr call) {
   if (st.registration)
     st.registration->count_rejected();
   reply(self, std::move(call),
-        overload_refusal(
-          refusal::queue_full,
-          fmt::format(
-            "backend \"{}\" is saturated: all connections are busy and {} "
-            "requests are waiting; retry later",
-            st.options.backend, st.options.max_pending)));
+        pool_saturated_refusal(st.options.backend, st.options.max_pending));
 }
 
 /// Hands waiting calls to connections with room; with no connection left
@@ -277,7 +280,33 @@ void resolve_gauges(pool_state& st) {
 
 /// Shows the pool's current counts in its gauges: after every message, so
 /// a scrape or GET /debug/pools reads them without asking the pool.
+/// Marks the gate saturated while a call sent now could only be refused for
+/// a full queue (see pool.hpp), and takes the calls the router refused
+/// meanwhile into the pool's counts.
+void publish_saturation(pool_state& st) {
+  auto& gate = *st.options.gate;
+  gate.set_saturated(st.circuit == circuit_state::closed
+                     && st.pending.size() >= st.options.max_pending
+                     && !connection_with_room(st));
+  auto ahead = gate.refused_ahead();
+  if (ahead > st.refused_ahead_seen) {
+    auto n = ahead - st.refused_ahead_seen;
+    st.refused_ahead_seen = ahead;
+    st.rejected += n;
+    if (st.options.figures)
+      st.options.figures->count_error(n);
+  }
+  if (st.registration) {
+    auto rejected = gate.rejected();
+    if (rejected > st.gate_rejections_seen) {
+      st.registration->count_rejected(rejected - st.gate_rejections_seen);
+      st.gate_rejections_seen = rejected;
+    }
+  }
+}
+
 void publish_gauges(pool_state& st) {
+  publish_saturation(st);
   if (!st.connections_gauge)
     return;
   uint32_t active = 0;
@@ -469,7 +498,11 @@ pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
   // The supervisor is not linked to the pool (a failing connection must not
   // take the pool down), so the pool ends it, and with it the connections,
   // when it ends.
-  self->attach_functor([current = st.current_supervisor](const caf::error&) {
+  self->attach_functor([current = st.current_supervisor,
+                        gate = st.options.gate](const caf::error&) {
+    // A pool that is gone refuses nothing ahead: its successor has a gate
+    // of its own, and calls sent meanwhile find the pool missing.
+    gate->set_saturated(false);
     if (*current)
       caf::anon_send_exit(*current, caf::exit_reason::user_shutdown);
   });
@@ -495,6 +528,7 @@ pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
     [=](sweep_atom) {
       handling timed{self->state.registration};
       sweep(self);
+      publish_gauges(self->state);
     },
     [=](child_started_atom, const std::string& name, const caf::actor& handle) {
       handling timed{self->state.registration};
@@ -504,6 +538,7 @@ pool_impl::behavior_type pool(pool_impl::stateful_pointer<pool_state> self,
     [=](child_failed_atom, const std::string& name, const std::string& reason) {
       handling timed{self->state.registration};
       on_connection_failed(self, name, reason);
+      publish_gauges(self->state);
     },
     [=](probe_atom, uint64_t id) {
       handling timed{self->state.registration};

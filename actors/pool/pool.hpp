@@ -12,6 +12,12 @@
 //                     v
 //               RESOURCE_EXHAUSTED
 //
+// While every connection is busy and the queue is full, the pool marks its
+// gate saturated, and the router refuses the backend's calls itself without
+// sending them here: under overload a refusal costs no trip to the pool, and
+// the pool's mailbox holds only work it takes, so the messages that free a
+// connection are not queued behind calls it would refuse.
+//
 // Its connections run under a supervisor of their own. When that supervisor
 // gives up (too many restarts within its intensity period), the pool opens
 // its circuit: every request is answered UNAVAILABLE at once, with a retry
@@ -103,6 +109,8 @@ struct pool_state {
   std::shared_ptr<caf::actor> current_supervisor
     = std::make_shared<caf::actor>();
   uint64_t gate_rejections_seen = 0;
+  /// The gate's refused_ahead() counted so far as the pool's own refusals.
+  uint64_t refused_ahead_seen = 0;
   std::deque<call_ptr> pending;
   /// When each of `pending` started waiting, in the same order.
   std::deque<caf::actor_clock::time_point> pending_since;

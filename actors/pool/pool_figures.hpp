@@ -94,8 +94,8 @@ public:
   }
   /// A call the pool answered itself with an error (circuit open, queue full,
   /// no connection, deadline passed).
-  void count_error() noexcept {
-    errors_.fetch_add(1, std::memory_order_relaxed);
+  void count_error(uint64_t n = 1) noexcept {
+    errors_.fetch_add(n, std::memory_order_relaxed);
   }
 
   // The connections, per call answered.

@@ -83,6 +83,12 @@ void route_call(self_ptr self, call_ptr call) {
     reply(self, std::move(call), std::move(o));
     return;
   }
+  if (target.pool_gate && target.pool_gate->saturated()) {
+    target.pool_gate->refuse_ahead();
+    reply(self, std::move(call),
+          pool_saturated_refusal(target.backend, target.max_pending));
+    return;
+  }
   if (target.pool_gate && !target.pool_gate->try_acquire()) {
     auto outcome = overload_refusal(
       refusal::mailbox_full,
@@ -126,6 +132,8 @@ namespace_routes routes_of(const config::gateway_config& cfg) {
     r.pattern = ns.pattern;
     r.backend = ns.backend;
     r.max_value_bytes = ns.max_value_bytes;
+    if (auto b = cfg.backends.find(ns.backend); b != cfg.backends.end())
+      r.max_pending = b->second.max_pending;
     routes.emplace(name, std::move(r));
   }
   return routes;

@@ -19,8 +19,11 @@ struct namespace_route {
   config::pattern pattern = config::pattern::keyvalue;
   std::string backend;
   pool_actor pool;
-  /// Slots in the pool's mailbox, taken before a request is sent there.
+  /// Slots in the pool's mailbox, taken before a request is sent there;
+  /// while the pool marks it saturated, the router refuses the call itself.
   admission_ptr pool_gate;
+  /// The backend's max_pending, for the message of that refusal.
+  uint32_t max_pending = defaults::pool_max_pending;
   /// For pubsub namespaces: the backend's topic broker and its gate.
   broker_actor broker;
   admission_ptr broker_gate;

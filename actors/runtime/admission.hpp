@@ -48,6 +48,29 @@ public:
     return false;
   }
 
+  /// The owner takes no new work for now of its own accord (a pool whose
+  /// connections are all busy and whose queue is full): a sender refuses a
+  /// call at once instead of sending it only to have it refused, and counts
+  /// it with `refuse_ahead`. Set and cleared by the owner as its state
+  /// changes, so a sender may see it a moment late either way; the owner
+  /// still refuses what reaches it while full.
+  bool saturated() const noexcept {
+    return saturated_.load(std::memory_order_relaxed);
+  }
+  void set_saturated(bool full) noexcept {
+    saturated_.store(full, std::memory_order_relaxed);
+  }
+  /// A call refused for the owner because it was saturated: counted with
+  /// the owner's mailbox refusals (its record shows them as rejected).
+  void refuse_ahead() noexcept {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    refused_ahead_.fetch_add(1, std::memory_order_relaxed);
+  }
+  /// Calls refused by senders while the owner was saturated.
+  uint64_t refused_ahead() const noexcept {
+    return refused_ahead_.load(std::memory_order_relaxed);
+  }
+
   uint32_t limit() const noexcept { return limit_; }
   uint32_t queued() const noexcept {
     return queued_.load(std::memory_order_acquire);
@@ -60,6 +83,8 @@ private:
   const uint32_t limit_;
   std::atomic<uint32_t> queued_{0};
   std::atomic<uint64_t> rejected_{0};
+  std::atomic<bool> saturated_{false};
+  std::atomic<uint64_t> refused_ahead_{0};
 };
 
 using admission_ptr = std::shared_ptr<admission>;
@@ -73,6 +98,17 @@ inline model::outcome overload_refusal(refusal reason, std::string message) {
   outcome.status.retry_after_ms = defaults::overload_retry_after_ms;
   outcome.status.reason = reason;
   return outcome;
+}
+
+/// The answer to a call for a backend whose connections are all busy and
+/// whose pool already holds `max_pending` waiting calls: from the pool
+/// itself, or from the router while the pool says it is saturated.
+inline model::outcome pool_saturated_refusal(const std::string& backend,
+                                             uint32_t max_pending) {
+  return overload_refusal(
+    refusal::queue_full,
+    "backend \"" + backend + "\" is saturated: all connections are busy and "
+      + std::to_string(max_pending) + " requests are waiting; retry later");
 }
 
 /// What the owning actor does as it takes a message that held a slot: gives

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "runtime/admission.hpp"
 #include "runtime/call.hpp"
 
 namespace prism {
@@ -50,6 +51,12 @@ void forward_call(Self* self, call_ptr call) {
     auto next = path.stages[i];
     self->send(next, request_atom::value, std::move(call));
   } else {
+    if (path.pool_gate && path.pool_gate->saturated()) {
+      path.pool_gate->refuse_ahead();
+      reply(self, std::move(call),
+            pool_saturated_refusal(path.backend, path.max_pending));
+      return;
+    }
     if (!admit_to(path.router_gate)) {
       auto outcome = saturated("the router", path.router_gate);
       reply(self, std::move(call), std::move(outcome));

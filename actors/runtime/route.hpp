@@ -33,6 +33,15 @@ struct route {
   std::vector<uint32_t> observers;
   router_actor router;
   admission_ptr router_gate;
+  /// KeyValue namespaces: the backend's name, its max_pending, and the gate
+  /// of its pool as of the table's publication (null until the pool has
+  /// started). While the pool marks that gate saturated, a call is refused
+  /// where it would be sent to the router (forward_call), before it costs a
+  /// trip to the router and the pool; the router checks again for calls
+  /// already on their way, and a pool that restarts publishes a new table.
+  std::string backend;
+  uint32_t max_pending = 0;
+  admission_ptr pool_gate;
   /// Pubsub namespaces: messages a subscriber stream buffers.
   uint32_t subscription_buffer_messages
     = defaults::subscription_buffer_messages;

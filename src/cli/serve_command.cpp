@@ -127,10 +127,12 @@ void configure_scheduler(const config::server_options& server,
   sys_cfg.set("scheduler.max-throughput",
               static_cast<size_t>(server.scheduler_max_throughput));
   // CAF's own default is at least four threads; on a smaller machine the
-  // extra ones only take turns polling gRPC and waking each other.
-  auto threads = server.scheduler_threads > 0
-    ? server.scheduler_threads
-    : std::max(1u, std::thread::hardware_concurrency());
+  // extra ones only take turns polling gRPC and waking each other. The
+  // cores are those the process may run on (a cpuset, taskset, a
+  // container's CPUs), not all the machine has: two workers on one core
+  // only preempt each other and the backends' threads.
+  auto threads = server.scheduler_threads > 0 ? server.scheduler_threads
+                                              : frontend::usable_cores();
   sys_cfg.set("scheduler.max-threads", static_cast<size_t>(threads));
   sys_cfg.set("work-stealing.aggressive-poll-attempts",
               size_t{defaults::scheduler_aggressive_poll_attempts});

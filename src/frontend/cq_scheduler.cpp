@@ -1,7 +1,11 @@
 #include "frontend/cq_scheduler.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <thread>
+
+#include <sched.h>
 
 #include <grpc/support/time.h>
 
@@ -140,6 +144,17 @@ caf::resumable* cq_work_stealing::wait_on_condition(worker_data& data) {
   data.parked.store(false, std::memory_order_release);
   data.waitdata.sleeping = false;
   return data.queue.take_head();
+}
+
+uint32_t usable_cores() noexcept {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0)
+      return static_cast<uint32_t>(n);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 void use_cq_scheduler(caf::actor_system_config& cfg) {

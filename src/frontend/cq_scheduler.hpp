@@ -273,6 +273,11 @@ namespace prism::frontend {
 /// Makes `cfg`'s actor system run on cq_scheduler.
 void use_cq_scheduler(caf::actor_system_config& cfg);
 
+/// The CPUs the calling thread may run on (its affinity mask: a cpuset,
+/// taskset, a container's CPUs), at least 1; all the machine's cores when
+/// the mask cannot be read.
+uint32_t usable_cores() noexcept;
+
 /// Whether `sys` runs on cq_scheduler (so completion queues can be attached).
 bool runs_cq_scheduler(caf::actor_system& sys);
 

@@ -163,6 +163,8 @@ child_spec pool_spec(wiring_ptr w, const config::backend& backend,
       w->pools[name] = {handle, gate};
       if (w->router)
         caf::anon_send(w->router, pool_up_atom::value, name, handle, gate);
+      // The routes carry the pool's gate (see route::pool_gate).
+      w->publish_locked();
     }
     w->published.notify_all();
     return caf::actor_cast<caf::actor>(handle);

@@ -11,6 +11,7 @@ void gateway::wiring::set_namespaces_locked(const config::gateway_config& cfg) {
   chains.clear();
   subscription_buffers.clear();
   readers.clear();
+  kv_backends.clear();
   std::set<std::string> names;
   for (auto& [name, ns] : cfg.namespaces)
     names.insert(name);
@@ -42,6 +43,9 @@ void gateway::wiring::set_namespaces_locked(const config::gateway_config& cfg) {
       subscription_buffers.emplace(
         name,
         std::make_pair(ns.subscription_buffer, ns.disconnect_slow_subscribers));
+    else if (auto b = cfg.backends.find(ns.backend); b != cfg.backends.end())
+      kv_backends.emplace(name,
+                          std::make_pair(ns.backend, b->second.max_pending));
   }
 }
 
@@ -99,6 +103,12 @@ void gateway::wiring::publish_locked() {
     }
     if (auto i = readers.find(ns); i != readers.end())
       r->readers = i->second;
+    if (auto i = kv_backends.find(ns); i != kv_backends.end()) {
+      r->backend = i->second.first;
+      r->max_pending = i->second.second;
+      if (auto p = pools.find(r->backend); p != pools.end())
+        r->pool_gate = p->second.gate;
+    }
     table->by_namespace.emplace(ns, std::move(r));
   }
   auto fallback = make_route(fallback_chain);

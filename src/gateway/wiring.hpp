@@ -59,6 +59,8 @@ struct gateway::wiring {
   std::map<std::string, std::pair<uint32_t, bool>> subscription_buffers;
   /// With authentication on, who may read each namespace (none: auth off).
   std::map<std::string, std::shared_ptr<const std::set<std::string>>> readers;
+  /// KeyValue namespaces: the backend serving each, and its max_pending.
+  std::map<std::string, std::pair<std::string, uint32_t>> kv_backends;
   live_routes_ptr routes = std::make_shared<live_routes>(nullptr);
   std::function<void(const std::string&)> root_failed;
   std::condition_variable published;

@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <sched.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
@@ -342,4 +344,25 @@ TEST_CASE("The gRPC server needs the scheduler that polls its queues",
   std::vector<grpc::CompletionQueue*> none;
   CHECK_THROWS_AS(prism::frontend::attach_completion_queues(sys, none),
                   std::logic_error);
+}
+
+TEST_CASE("the default thread count follows the CPUs the process may run on, "
+          "not all the machine has") {
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  REQUIRE(sched_getaffinity(0, sizeof(all), &all) == 0);
+  CHECK(prism::frontend::usable_cores()
+        == static_cast<uint32_t>(CPU_COUNT(&all)));
+  int first = -1;
+  for (int c = 0; c < CPU_SETSIZE && first < 0; ++c)
+    if (CPU_ISSET(c, &all))
+      first = c;
+  REQUIRE(first >= 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+  const auto pinned = prism::frontend::usable_cores();
+  REQUIRE(sched_setaffinity(0, sizeof(all), &all) == 0);
+  CHECK(pinned == 1);
 }

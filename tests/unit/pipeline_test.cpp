@@ -340,6 +340,62 @@ TEST_CASE("a saturated pool rejects at once instead of queueing") {
   CHECK(disk.applied() == 4);
 }
 
+TEST_CASE("while a pool is saturated its calls are refused before they reach "
+          "the router, counted as the pool's, and admitted again once it "
+          "has room") {
+  deterministic_gateway g{parse_config(two_namespaces)};
+  auto& disk = g.backend("disk");
+  disk.set_holding(true);
+  // 2 connections x 1 in flight + max_pending 2: the pool is full.
+  for (int i = 0; i < 4; ++i)
+    g.submit("a" + std::to_string(i), "durable", model::get_op{"k"});
+  g.run();
+  REQUIRE(g.answers().empty());
+  auto router_requests = [&] {
+    size_t n = 0;
+    for (auto& line : g.trace())
+      if (line.rfind("run router request", 0) == 0)
+        ++n;
+    return n;
+  };
+  const auto before = router_requests();
+  CHECK(before == 4);
+  for (int i = 0; i < 3; ++i)
+    g.submit("b" + std::to_string(i), "durable", model::get_op{"k"});
+  g.run();
+  REQUIRE(g.answers().size() == 3);
+  for (auto& a : g.answers()) {
+    INFO(a.outcome.status.message);
+    CHECK(a.outcome.status.code == status_code::resource_exhausted);
+    CHECK(a.outcome.status.reason == refusal::queue_full);
+    CHECK(a.outcome.status.retry_after_ms > 0);
+    CHECK_THAT(a.outcome.status.message,
+               Catch::Contains("backend \"disk\" is saturated")
+                 && Catch::Contains("2 requests are waiting"));
+  }
+  // Refused where the session would have sent them to the router.
+  CHECK(router_requests() == before);
+  // A namespace on another backend is not affected.
+  CHECK(g.call("cache", model::get_op{"k"}).status.ok());
+  disk.set_holding(false);
+  disk.release_held();
+  g.run();
+  CHECK(g.answers().size() == 8);
+  CHECK(disk.applied() == 4);
+  // The pool counts the refusals as its own.
+  for (auto& a : g.actors().snapshot(g.system().clock().now()))
+    if (a.kind == "pool" && a.name == "disk")
+      CHECK(a.rejected == 3);
+  CHECK_THAT(
+    g.metrics_text(),
+    Catch::Contains(
+      R"(prism_rejections_total{namespace="durable",reason="queue_full"} 3)"));
+  // With room again, the next call goes through the router to the pool.
+  const auto routed = router_requests();
+  CHECK(g.call("durable", model::get_op{"k"}).status.ok());
+  CHECK(router_requests() == routed + 1);
+}
+
 TEST_CASE("a backend failure reaches the client with its code") {
   deterministic_gateway g{parse_config(two_namespaces)};
   g.backend("mem").fail_next(1, status_code::unavailable);
