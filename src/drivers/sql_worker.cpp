@@ -2,7 +2,23 @@
 
 #include <utility>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace prism::drivers {
+
+namespace {
+
+/// Raises the calling thread's CPU priority to `nice` where the process may
+/// (CAP_SYS_NICE or RLIMIT_NICE); otherwise it keeps the one it has.
+/// Returns whether it was raised.
+bool raise_priority(int nice) noexcept {
+  auto tid = static_cast<id_t>(syscall(SYS_gettid));
+  return setpriority(PRIO_PROCESS, tid, nice) == 0;
+}
+
+} // namespace
 
 sql_worker::sql_worker(hooks& h, std::string kind)
   : hooks_(h), kind_(std::move(kind)) {}
@@ -54,6 +70,12 @@ void sql_worker::submit(driver_job j) {
 }
 
 void sql_worker::run() {
+  // A driver's thread carries work the gateway has admitted; new calls, and
+  // refusing them, run on the scheduler's threads. When the CPU is short
+  // (overload), the admitted work goes first: otherwise the backend waits
+  // for the CPU while the scheduler refuses, and goodput falls with the
+  // load offered.
+  priority_raised_ = raise_priority(driver_thread_nice);
   hooks_.started();
   for (;;) {
     driver_job j;

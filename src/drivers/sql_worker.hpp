@@ -8,6 +8,7 @@
 // queued after, UNAVAILABLE "driver shutting down" (a reclaim: nothing
 // reclaimed).
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -76,6 +77,16 @@ public:
                kv_driver::completion done);
   void reclaim_expired(uint32_t max_keys, kv_driver::reclaim_completion done);
 
+  /// The nice value a worker thread asks for as it starts (Linux: lower
+  /// runs first; the scheduler's threads keep 0). Granted only to a process
+  /// allowed to raise priorities (CAP_SYS_NICE, or RLIMIT_NICE); otherwise
+  /// the thread runs at the process's own.
+  static constexpr int driver_thread_nice = -8;
+  /// Whether the worker's thread got that priority (once it has started).
+  bool priority_raised() const noexcept {
+    return priority_raised_.load(std::memory_order_acquire);
+  }
+
 private:
   void submit(driver_job j);
   void run();
@@ -87,6 +98,7 @@ private:
   std::deque<driver_job> queue_;
   bool stopping_ = false;
   std::thread thread_;
+  std::atomic<bool> priority_raised_{false};
 };
 
 } // namespace prism::drivers
