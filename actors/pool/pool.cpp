@@ -278,11 +278,9 @@ void resolve_gauges(pool_state& st) {
   st.waiting_gauge = g.waiting;
 }
 
-/// Shows the pool's current counts in its gauges: after every message, so
-/// a scrape or GET /debug/pools reads them without asking the pool.
 /// Marks the gate saturated while a call sent now could only be refused for
-/// a full queue (see pool.hpp), and takes the calls the router refused
-/// meanwhile into the pool's counts.
+/// a full queue (see pool.hpp), and takes the calls refused ahead of the
+/// pool meanwhile into the pool's counts.
 void publish_saturation(pool_state& st) {
   auto& gate = *st.options.gate;
   gate.set_saturated(st.circuit == circuit_state::closed
@@ -305,6 +303,9 @@ void publish_saturation(pool_state& st) {
   }
 }
 
+/// Shows the pool's current counts in its gauges and its saturation on its
+/// gate: after every message, so a scrape or GET /debug/pools reads them
+/// without asking the pool.
 void publish_gauges(pool_state& st) {
   publish_saturation(st);
   if (!st.connections_gauge)

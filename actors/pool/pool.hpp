@@ -13,10 +13,11 @@
 //               RESOURCE_EXHAUSTED
 //
 // While every connection is busy and the queue is full, the pool marks its
-// gate saturated, and the router refuses the backend's calls itself without
-// sending them here: under overload a refusal costs no trip to the pool, and
-// the pool's mailbox holds only work it takes, so the messages that free a
-// connection are not queued behind calls it would refuse.
+// gate saturated, and the backend's calls are refused where they would be
+// sent to the router (forward_call), or by the router, without coming here:
+// under overload a refusal costs no trip through the router and the pool,
+// and the pool's mailbox holds only work it takes, so the messages that free
+// a connection are not queued behind calls it would refuse.
 //
 // Its connections run under a supervisor of their own. When that supervisor
 // gives up (too many restarts within its intensity period), the pool opens
